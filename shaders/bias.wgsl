@@ -1,0 +1,33 @@
+// Bias add over a tensor seen as [outer, channels, inner].
+// A linear layer's [batch, features] output is outer = batch, channels = features, inner = 1;
+// a convolution's NCHW output is outer = batch, channels = C, inner = H*W. The bias has one value
+// per channel, at element off_b + c of its buffer (the flat parameter vector).
+// One invocation per element of y: the linear element index e (rebuilt from a 2-D grid of
+// 256-wide workgroups, see grid_1d in src/kernels/mod.rs) has channel (e / inner) % channels.
+// The gradient is in bias_grad.wgsl.
+
+struct Params {
+    outer: u32,
+    channels: u32,
+    inner: u32,
+    off_b: u32,
+    accumulate: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> bias: array<f32>;
+@group(0) @binding(2) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn bias_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let e = (wid.x + wid.y * nwg.x) * 256u + lid;
+    if e >= p.outer * p.channels * p.inner {
+        return;
+    }
+    let ch = (e / p.inner) % p.channels;
+    y[e] += bias[p.off_b + ch];
+}

@@ -1,0 +1,42 @@
+// ReLU forward and backward, elementwise over n elements.
+// One invocation per element; the linear index e is rebuilt from a 2-D grid of 256-wide
+// workgroups (see grid_1d in src/kernels/mod.rs) and invocations past n return.
+// relu_forward: y[e] = max(x[e], 0).
+// relu_backward: dx[e] = dy[e] where the forward output y[e] > 0, else 0 (the subgradient at 0
+// is 0, as in PyTorch). It reads y rather than x: the two masks agree and y is what the layer keeps.
+
+struct Params {
+    n: u32,
+    _pad0: u32,
+    _pad1: u32,
+    _pad2: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * 256u + lid;
+}
+
+@compute @workgroup_size(256)
+fn relu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let e = index(wid, nwg, lid);
+    if e < p.n {
+        dst[e] = max(src[e], 0.0);
+    }
+}
+
+// Here src is dy and dst is dx; y is the forward output.
+@group(0) @binding(3) var<storage, read> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+    let e = index(wid, nwg, lid);
+    if e < p.n {
+        dst[e] = select(0.0, src[e], y[e] > 0.0);
+    }
+}

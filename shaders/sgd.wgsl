@@ -1,0 +1,49 @@
+// SGD with momentum, weight decay and optional Nesterov, PyTorch semantics, on a flat vector.
+// One invocation per parameter; the linear index e is rebuilt from a 2-D grid of 256-wide
+// workgroups (see grid_1d in src/kernels/mod.rs). x (parameters), g (gradient) and buf
+// (momentum) share one layout, element e of each being the same scalar parameter. Per element:
+//   d   = g + wd * x
+//   buf = d                      on the first step (p.first = 1)
+//   buf = mu * buf + d           afterwards (dampening 0)
+//   d   = d + mu * buf           with Nesterov, else d = buf
+//   x   = x - lr * d
+// With mu = 0 the buffer is still written, so the state stays well defined.
+// The hyper-parameters live in a uniform buffer the optimizer rewrites each step (the learning
+// rate follows a schedule), so the prepared dispatch never changes.
+
+struct Params {
+    n: u32,
+    first: u32,
+    nesterov: u32,
+    _pad: u32,
+    lr: f32,
+    mu: f32,
+    wd: f32,
+    _pad2: f32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> g: array<f32>;
+@group(0) @binding(2) var<storage, read_write> x: array<f32>;
+@group(0) @binding(3) var<storage, read_write> buf: array<f32>;
+
+@compute @workgroup_size(256)
+fn sgd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let e = (wid.x + wid.y * nwg.x) * 256u + lid;
+    if e >= p.n {
+        return;
+    }
+    var d = g[e] + p.wd * x[e];
+    var b = d;
+    if p.first == 0u {
+        b = p.mu * buf[e] + d;
+    }
+    buf[e] = b;
+    if p.nesterov != 0u {
+        d = d + p.mu * b;
+    } else {
+        d = b;
+    }
+    x[e] = x[e] - p.lr * d;
+}

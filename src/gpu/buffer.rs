@@ -1,0 +1,136 @@
+//! Typed storage buffers and their upload and readback.
+
+use super::Gpu;
+use crate::error::{Error, Result};
+use std::marker::PhantomData;
+
+/// A storage buffer of `len` elements of `T` (f32 for tensors, u32 for labels).
+#[derive(Debug)]
+pub struct GpuBuf<T> {
+    /// The wgpu buffer (storage, copy source and destination).
+    pub buffer: wgpu::Buffer,
+    /// Number of `T` elements.
+    pub len: usize,
+    _t: PhantomData<T>,
+}
+
+impl<T: bytemuck::Pod> GpuBuf<T> {
+    /// Size in bytes of the elements (the buffer itself may be padded).
+    pub fn bytes(&self) -> u64 {
+        (self.len * std::mem::size_of::<T>()) as u64
+    }
+}
+
+// Zero-sized buffers cannot be bound, and copies need 4-byte multiples.
+fn padded(bytes: u64) -> u64 {
+    bytes.max(4).div_ceil(4) * 4
+}
+
+impl Gpu {
+    /// A zero-filled buffer of `len` elements; `what` names it in errors.
+    pub fn zeros<T: bytemuck::Pod>(&self, len: usize, what: &str) -> Result<GpuBuf<T>> {
+        let bytes = (len * std::mem::size_of::<T>()) as u64;
+        self.check_size(what, bytes)?;
+        let buffer = self.checked(&format!("creating buffer {what}"), || {
+            self.device.create_buffer(&wgpu::BufferDescriptor {
+                label: Some(what),
+                size: padded(bytes),
+                usage: wgpu::BufferUsages::STORAGE
+                    | wgpu::BufferUsages::COPY_SRC
+                    | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
+            })
+        })?;
+        Ok(GpuBuf {
+            buffer,
+            len,
+            _t: PhantomData,
+        })
+    }
+
+    /// A buffer holding a copy of `data`.
+    pub fn upload<T: bytemuck::Pod>(&self, data: &[T], what: &str) -> Result<GpuBuf<T>> {
+        let buf = self.zeros(data.len(), what)?;
+        self.write(&buf, 0, data)?;
+        Ok(buf)
+    }
+
+    /// Overwrite elements `offset..offset + data.len()` of `buf`.
+    pub fn write<T: bytemuck::Pod>(
+        &self,
+        buf: &GpuBuf<T>,
+        offset: usize,
+        data: &[T],
+    ) -> Result<()> {
+        if offset + data.len() > buf.len {
+            return Err(Error::shape(
+                "write",
+                format!(
+                    "{} elements at offset {offset} do not fit a buffer of {}",
+                    data.len(),
+                    buf.len
+                ),
+            ));
+        }
+        let bytes: &[u8] = bytemuck::cast_slice(data);
+        let start = (offset * std::mem::size_of::<T>()) as u64;
+        if bytes.len() % 4 == 0 && start % 4 == 0 {
+            self.queue.write_buffer(&buf.buffer, start, bytes);
+        } else {
+            return Err(Error::shape("write", "writes must be 4-byte aligned"));
+        }
+        Ok(())
+    }
+
+    /// Copy `buf` back to the host (blocking).
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read<T: bytemuck::Pod>(&self, buf: &GpuBuf<T>) -> Result<Vec<T>> {
+        pollster::block_on(self.read_async(buf))
+    }
+
+    /// Copy `buf` back to the host.
+    pub async fn read_async<T: bytemuck::Pod>(&self, buf: &GpuBuf<T>) -> Result<Vec<T>> {
+        let bytes = buf.bytes();
+        let staging = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: padded(bytes),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        let mut encoder = self.device.create_command_encoder(&Default::default());
+        encoder.copy_buffer_to_buffer(&buf.buffer, 0, &staging, 0, padded(bytes));
+        self.queue.submit([encoder.finish()]);
+        map_read(self, &staging, bytes).await
+    }
+}
+
+/// Map `staging` for reading, wait, and copy out the first `bytes` bytes as `T`s.
+pub(crate) async fn map_read<T: bytemuck::Pod>(
+    gpu: &Gpu,
+    staging: &wgpu::Buffer,
+    bytes: u64,
+) -> Result<Vec<T>> {
+    let slice = staging.slice(..);
+    let (tx, rx) = futures_channel::oneshot::channel();
+    slice.map_async(wgpu::MapMode::Read, move |r| {
+        let _ = tx.send(r);
+    });
+    #[cfg(not(target_arch = "wasm32"))]
+    gpu.wait(None)?;
+    let failed = |message: String| Error::Gpu {
+        context: "reading a buffer back".to_string(),
+        message,
+    };
+    let mapped = rx
+        .await
+        .map_err(|_| failed("the device dropped the mapping".to_string()))?;
+    mapped.map_err(|e| failed(e.to_string()))?;
+    let out = {
+        let view = slice
+            .get_mapped_range()
+            .map_err(|e| failed(e.to_string()))?;
+        bytemuck::cast_slice::<u8, T>(&view[..bytes as usize]).to_vec()
+    };
+    staging.unmap();
+    Ok(out)
+}

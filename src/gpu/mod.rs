@@ -1,0 +1,228 @@
+//! The GPU context: one opened adapter, its device and queue, a pipeline cache and buffers.
+//!
+//! Setup happens in three steps, each a function here: enumerate adapters on every backend,
+//! select one (see [`adapters`]), then open a device with the adapter's own limits, so a
+//! workload bigger than WebGPU's portable defaults still fits where the hardware allows it.
+
+pub mod adapters;
+mod buffer;
+
+pub use adapters::AdapterSummary;
+pub use buffer::GpuBuf;
+
+use crate::error::{Error, Result};
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+/// The environment variable that selects an adapter when no flag does.
+pub const ADAPTER_ENV: &str = "SAMPA_ADAPTER";
+
+/// An opened adapter: device, queue, what it is, and the pipelines compiled on it.
+pub struct Gpu {
+    /// The logical device.
+    pub device: wgpu::Device,
+    /// Its one queue.
+    pub queue: wgpu::Queue,
+    /// What the adapter is.
+    pub adapter: AdapterSummary,
+    /// The limits the device was opened with (the adapter's own).
+    pub limits: wgpu::Limits,
+    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
+    pub(crate) matmul_variant: Mutex<Option<crate::kernels::matmul::Variant>>,
+}
+
+impl std::fmt::Debug for Gpu {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Gpu({})", self.adapter.short())
+    }
+}
+
+impl Gpu {
+    /// Open the adapter chosen by `spec` (or the best one), `origin` naming where the spec
+    /// came from for error messages.
+    pub async fn open(spec: Option<&str>, origin: &str) -> Result<Gpu> {
+        let instance = adapters::instance();
+        let all = adapters::enumerate(&instance).await;
+        let (index, adapter) = adapters::select(all, spec, origin)?;
+        Self::from_adapter(index, adapter).await
+    }
+
+    /// Open the adapter named by the `--adapter` flag value, or else by `SAMPA_ADAPTER`.
+    pub async fn open_flag_or_env(flag: Option<&str>) -> Result<Gpu> {
+        match flag {
+            Some(spec) => Self::open(Some(spec), "--adapter").await,
+            None => {
+                let env = std::env::var(ADAPTER_ENV).ok();
+                Self::open(env.as_deref(), ADAPTER_ENV).await
+            }
+        }
+    }
+
+    /// Open a device on an adapter already chosen.
+    pub async fn from_adapter(index: usize, adapter: wgpu::Adapter) -> Result<Gpu> {
+        let summary = AdapterSummary::of(index, &adapter);
+        let limits = adapter.limits();
+        let desc = wgpu::DeviceDescriptor {
+            label: Some("sampa"),
+            required_features: wgpu::Features::empty(),
+            required_limits: limits.clone(),
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        };
+        let (device, queue) = adapter
+            .request_device(&desc)
+            .await
+            .map_err(|e| Error::Device {
+                adapter: summary.name.clone(),
+                message: e.to_string(),
+            })?;
+        Ok(Gpu {
+            device,
+            queue,
+            adapter: summary,
+            limits,
+            pipelines: Mutex::new(HashMap::new()),
+            matmul_variant: Mutex::new(None),
+        })
+    }
+
+    /// Run `f` inside a validation error scope and turn a captured error into [`Error::Gpu`].
+    pub fn checked<T>(&self, context: &str, f: impl FnOnce() -> T) -> Result<T> {
+        let scope = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = f();
+        let popped = scope.pop();
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(err) = pollster::block_on(popped) {
+            return Err(Error::Gpu {
+                context: context.to_string(),
+                message: err.to_string(),
+            });
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            // The browser reports scoped errors asynchronously; the page's device-lost and
+            // uncaptured-error handlers show them.
+            drop(popped);
+            let _ = context;
+        }
+        Ok(value)
+    }
+
+    /// A compute pipeline for `entry` in `source` with the given override constants,
+    /// compiled once per device and cached.
+    pub fn pipeline(
+        &self,
+        label: &str,
+        source: &str,
+        entry: &str,
+        constants: &[(&str, f64)],
+    ) -> Result<wgpu::ComputePipeline> {
+        let key = format!("{label}:{entry}:{constants:?}");
+        if let Some(p) = self.pipelines.lock().expect("pipeline cache").get(&key) {
+            return Ok(p.clone());
+        }
+        let pipeline = self.checked(&format!("compiling {label}::{entry}"), || {
+            let module = self
+                .device
+                .create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                });
+            self.device
+                .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                    label: Some(label),
+                    layout: None,
+                    module: &module,
+                    entry_point: Some(entry),
+                    compilation_options: wgpu::PipelineCompilationOptions {
+                        constants,
+                        zero_initialize_workgroup_memory: false,
+                    },
+                    cache: None,
+                })
+        })?;
+        self.pipelines
+            .lock()
+            .expect("pipeline cache")
+            .insert(key, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    /// Check that a buffer of `bytes` bytes fits this device, naming `what` in the error.
+    pub fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
+        let too_large = |limit: u64, limit_name| Error::TooLarge {
+            what: what.to_string(),
+            bytes,
+            limit,
+            limit_name,
+            adapter: self.adapter.name.clone(),
+        };
+        if bytes > self.limits.max_buffer_size {
+            return Err(too_large(self.limits.max_buffer_size, "max_buffer_size"));
+        }
+        let binding = self.limits.max_storage_buffer_binding_size as u64;
+        if bytes > binding {
+            return Err(too_large(binding, "max_storage_buffer_binding_size"));
+        }
+        Ok(())
+    }
+
+    /// Record `dispatches` into one compute pass, submit, and wait for completion.
+    pub fn run(&self, dispatches: &[&crate::kernels::Dispatch]) -> Result<()> {
+        let index = self.checked("submitting compute work", || {
+            let mut encoder = self.device.create_command_encoder(&Default::default());
+            {
+                let mut pass = encoder.begin_compute_pass(&Default::default());
+                for d in dispatches {
+                    d.record(&mut pass);
+                }
+            }
+            self.queue.submit([encoder.finish()])
+        })?;
+        self.wait(Some(index))
+    }
+
+    /// Block until `submission` (or everything submitted) has finished.
+    pub fn wait(&self, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        let poll = match submission {
+            Some(index) => wgpu::PollType::Wait {
+                submission_index: Some(index),
+                timeout: None,
+            },
+            None => wgpu::PollType::wait_indefinitely(),
+        };
+        self.device.poll(poll).map(|_| ()).map_err(|e| Error::Gpu {
+            context: "waiting for the device".to_string(),
+            message: e.to_string(),
+        })
+    }
+}
+
+/// Open one `Gpu` per adapter for tests: every adapter, or only the one `SAMPA_ADAPTER`
+/// selects. Fails (never skips) when there is none, saying how to get one.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn test_gpus() -> Result<Vec<Gpu>> {
+    test_gpus_for(std::env::var(ADAPTER_ENV).ok().as_deref())
+}
+
+/// [`test_gpus`] with the selection given explicitly.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn test_gpus_for(spec: Option<&str>) -> Result<Vec<Gpu>> {
+    pollster::block_on(async {
+        let instance = adapters::instance();
+        let all = adapters::enumerate(&instance).await;
+        if let Some(spec) = spec {
+            let (index, adapter) = adapters::select(all, Some(spec), ADAPTER_ENV)?;
+            return Ok(vec![Gpu::from_adapter(index, adapter).await?]);
+        }
+        if all.is_empty() {
+            return Err(Error::NoAdapter);
+        }
+        let mut gpus = Vec::new();
+        for (index, adapter) in all.into_iter().enumerate() {
+            gpus.push(Gpu::from_adapter(index, adapter).await?);
+        }
+        Ok(gpus)
+    })
+}

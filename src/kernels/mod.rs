@@ -1,0 +1,176 @@
+//! One module per `shaders/*.wgsl` file: the Rust wrapper that owns the pipeline, a CPU f64
+//! reference beside it, and (in `tests/kernels.rs`) a GPU-vs-CPU test.
+//!
+//! A kernel call is prepared once into a [`Dispatch`]: pipeline, bind group and grid size,
+//! with its shape parameters in a small uniform buffer. Training records the same dispatches
+//! every step, so the hot path allocates nothing. Shapes and buffer sizes are checked when a
+//! dispatch is prepared, and a mismatch is an [`Error::Shape`], never a panic or a GPU fault.
+
+pub mod bias;
+pub mod matmul;
+pub mod norm;
+pub mod relu;
+pub mod sgd;
+pub mod softmax_xent;
+pub mod vector;
+
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuBuf};
+use wgpu::util::DeviceExt;
+
+/// A prepared kernel launch: record it into any compute pass, as often as needed.
+#[derive(Debug, Clone)]
+pub struct Dispatch {
+    pipeline: wgpu::ComputePipeline,
+    bind_group: wgpu::BindGroup,
+    groups: [u32; 3],
+}
+
+impl Dispatch {
+    /// Record this launch into `pass`.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        pass.set_pipeline(&self.pipeline);
+        pass.set_bind_group(0, &self.bind_group, &[]);
+        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    }
+}
+
+/// A contiguous run of elements inside a buffer: a tensor inside the flat parameter vector,
+/// or a whole activation buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct View<'a, T = f32> {
+    /// The buffer.
+    pub buf: &'a GpuBuf<T>,
+    /// First element.
+    pub offset: usize,
+    /// Number of elements.
+    pub len: usize,
+}
+
+impl<T> GpuBuf<T> {
+    /// The whole buffer as a view.
+    pub fn view(&self) -> View<'_, T> {
+        View {
+            buf: self,
+            offset: 0,
+            len: self.len,
+        }
+    }
+
+    /// Elements `offset..offset + len`; an error if that runs past the end.
+    pub fn slice(&self, offset: usize, len: usize) -> Result<View<'_, T>> {
+        if offset + len > self.len {
+            return Err(Error::shape(
+                "slice",
+                format!(
+                    "elements {offset}..{} lie outside a buffer of {}",
+                    offset + len,
+                    self.len
+                ),
+            ));
+        }
+        Ok(View {
+            buf: self,
+            offset,
+            len,
+        })
+    }
+}
+
+impl<T> View<'_, T> {
+    /// Fail with a shape error unless this view holds at least `need` elements.
+    pub(crate) fn expect_len(&self, op: &'static str, name: &str, need: usize) -> Result<()> {
+        if self.len < need {
+            return Err(Error::shape(
+                op,
+                format!("{name} needs {need} elements, got a view of {}", self.len),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a shader file and entry point need to be built into a [`Dispatch`].
+pub(crate) struct Launch<'a> {
+    pub label: &'static str,
+    pub source: &'static str,
+    pub entry: &'static str,
+    pub constants: &'a [(&'a str, f64)],
+    /// Binding 0: uniform parameters.
+    pub params: Params<'a>,
+    /// Bindings 1..: storage buffers, in binding order.
+    pub buffers: &'a [&'a wgpu::Buffer],
+    pub groups: [u32; 3],
+}
+
+/// A kernel's uniform block: fresh bytes (shapes, fixed for the dispatch's life) or a buffer
+/// the caller owns and rewrites (per-step hyper-parameters such as the learning rate).
+pub(crate) enum Params<'a> {
+    Bytes(&'a [u8]),
+    Buffer(&'a wgpu::Buffer),
+}
+
+/// Build a [`Dispatch`], turning wgpu validation errors into [`Error::Gpu`].
+pub(crate) fn build(gpu: &Gpu, launch: Launch<'_>) -> Result<Dispatch> {
+    let pipeline = gpu.pipeline(launch.label, launch.source, launch.entry, launch.constants)?;
+    let context = format!("binding {}::{}", launch.label, launch.entry);
+    gpu.checked(&context, || {
+        let owned;
+        let params = match launch.params {
+            Params::Buffer(b) => b,
+            Params::Bytes(bytes) => {
+                owned = uniform(gpu, launch.label, bytes);
+                &owned
+            }
+        };
+        let mut entries = vec![wgpu::BindGroupEntry {
+            binding: 0,
+            resource: params.as_entire_binding(),
+        }];
+        for (i, b) in launch.buffers.iter().enumerate() {
+            entries.push(wgpu::BindGroupEntry {
+                binding: i as u32 + 1,
+                resource: b.as_entire_binding(),
+            });
+        }
+        let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
+            label: Some(launch.label),
+            layout: &pipeline.get_bind_group_layout(0),
+            entries: &entries,
+        });
+        Dispatch {
+            pipeline: pipeline.clone(),
+            bind_group,
+            groups: launch.groups,
+        }
+    })
+}
+
+/// A uniform buffer holding `bytes`, padded to WGSL's 16-byte uniform granularity.
+pub(crate) fn uniform(gpu: &Gpu, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+    let mut data = bytes.to_vec();
+    data.resize(bytes.len().div_ceil(16).max(1) * 16, 0);
+    gpu.device
+        .create_buffer_init(&wgpu::util::BufferInitDescriptor {
+            label: Some(label),
+            contents: &data,
+            usage: wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        })
+}
+
+/// Workgroup counts for `groups` workgroups along one axis, folded into a second axis past the
+/// per-dimension limit. Shaders rebuild the linear index as `wid.x + wid.y * nwg.x` and return
+/// when it is past the end.
+pub(crate) fn grid_1d(gpu: &Gpu, groups: u32) -> [u32; 3] {
+    let max = gpu.limits.max_compute_workgroups_per_dimension.max(1);
+    if groups <= max {
+        [groups.max(1), 1, 1]
+    } else {
+        [max, groups.div_ceil(max), 1]
+    }
+}
+
+/// Elements must be addressable with the shaders' u32 indices.
+pub(crate) fn as_u32(op: &'static str, what: &str, v: usize) -> Result<u32> {
+    u32::try_from(v).map_err(|_| Error::shape(op, format!("{what} = {v} exceeds 2^32 - 1")))
+}

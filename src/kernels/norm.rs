@@ -1,0 +1,83 @@
+//! Global squared L2 norm of a flat vector, a two-stage reduction (`shaders/norm.wgsl`).
+//!
+//! The result stays on the device, in an element of an output vector, so SAM's perturbation
+//! can divide by it without a host round trip.
+
+use super::{Dispatch, Launch, Params, View, as_u32, build};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuBuf};
+
+const SRC: &str = include_str!("../../shaders/norm.wgsl");
+
+/// Most workgroups in the first stage; enough to fill a large GPU, few enough for one
+/// workgroup to add their partial sums.
+const MAX_GROUPS: usize = 256;
+
+/// A prepared ‖x‖²: two dispatches and the partial-sum buffer they share.
+#[derive(Debug)]
+pub struct SumSq {
+    /// First stage (per-workgroup partial sums), then the final sum.
+    pub stages: [Dispatch; 2],
+    _partials: GpuBuf<f32>,
+}
+
+impl SumSq {
+    /// Record both stages.
+    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
+        self.stages[0].record(pass);
+        self.stages[1].record(pass);
+    }
+}
+
+/// Prepare out = Σ x² over the view `x`, written to element `out.offset` of `out`'s buffer.
+pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<SumSq> {
+    const OP: &str = "sumsq";
+    if x.len == 0 {
+        return Err(Error::shape(OP, "the vector is empty"));
+    }
+    out.expect_len(OP, "out", 1)?;
+    if std::ptr::eq(x.buf, out.buf) {
+        return Err(Error::shape(OP, "out must not share a buffer with x"));
+    }
+    let groups = x.len.div_ceil(256).min(MAX_GROUPS);
+    let partials = gpu.zeros::<f32>(groups, "norm partial sums")?;
+    let params = |n: usize, off: usize| -> Result<[u32; 4]> {
+        Ok([
+            as_u32(OP, "n", n)?,
+            as_u32(OP, "offset", off)?,
+            groups as u32,
+            as_u32(OP, "out offset", out.offset)?,
+        ])
+    };
+    let stage = |entry, p: [u32; 4], src: &GpuBuf<f32>, dst: &GpuBuf<f32>, g: u32| {
+        build(
+            gpu,
+            Launch {
+                label: "norm",
+                source: SRC,
+                entry,
+                constants: &[],
+                params: Params::Bytes(bytemuck::cast_slice(&p)),
+                buffers: &[&src.buffer, &dst.buffer],
+                groups: [g, 1, 1],
+            },
+        )
+    };
+    let first = stage(
+        "sumsq_partial",
+        params(x.len, x.offset)?,
+        x.buf,
+        &partials,
+        groups as u32,
+    )?;
+    let second = stage("sumsq_final", params(groups, 0)?, &partials, out.buf, 1)?;
+    Ok(SumSq {
+        stages: [first, second],
+        _partials: partials,
+    })
+}
+
+/// CPU f64 reference.
+pub fn reference(x: &[f32]) -> f64 {
+    x.iter().map(|&v| v as f64 * v as f64).sum()
+}

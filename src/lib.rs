@@ -1,0 +1,21 @@
+//! sampa: Sharpness-Aware Minimization (SAM) and its parallel form SAMPa on any WebGPU adapter.
+//!
+//! The library is organised the way one training step flows (see `docs` in the README):
+//! [`gpu`] finds and opens adapters, [`kernels`] holds one Rust wrapper per WGSL kernel
+//! together with its CPU reference.
+#![warn(missing_docs)]
+
+pub mod error;
+pub mod gpu;
+pub mod kernels;
+pub mod rng;
+
+#[cfg(not(target_arch = "wasm32"))]
+pub mod bench;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod fsutil;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod tuning;
+
+pub use error::{Error, Result};
+pub use gpu::{AdapterSummary, Gpu, GpuBuf};

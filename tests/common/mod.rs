@@ -1,0 +1,45 @@
+//! Shared test helpers: the adapters under test and tolerance checks.
+#![allow(dead_code)]
+
+use sampa::Gpu;
+use std::sync::OnceLock;
+
+/// Every adapter on this machine (or the one `SAMPA_ADAPTER` names), opened once per test
+/// binary. No adapter is a failure with instructions, never a skip.
+pub fn gpus() -> &'static [Gpu] {
+    static GPUS: OnceLock<Vec<Gpu>> = OnceLock::new();
+    GPUS.get_or_init(|| match sampa::gpu::test_gpus() {
+        Ok(g) => {
+            for gpu in &g {
+                eprintln!("testing on {}", gpu.adapter.short());
+            }
+            g
+        }
+        Err(e) => panic!("GPU tests need a WebGPU adapter: {e}"),
+    })
+}
+
+/// Largest |got - want| / (atol + rtol·|want|); the check passes when it is ≤ 1.
+/// Returns (that ratio, the max absolute difference).
+pub fn compare(got: &[f32], want: &[f64], atol: f64, rtol: f64) -> (f64, f64) {
+    assert_eq!(got.len(), want.len(), "lengths differ");
+    let mut worst: f64 = 0.0;
+    let mut max_abs: f64 = 0.0;
+    for (&g, &w) in got.iter().zip(want) {
+        let d = (g as f64 - w).abs();
+        assert!(d.is_finite(), "non-finite result {g} (want {w})");
+        max_abs = max_abs.max(d);
+        worst = worst.max(d / (atol + rtol * w.abs()));
+    }
+    (worst, max_abs)
+}
+
+/// Assert [`compare`] passes, printing the max difference either way.
+pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
+    let (worst, max_abs) = compare(got, want, atol, rtol);
+    eprintln!("{what}: max |diff| = {max_abs:.3e} (atol {atol:.0e}, rtol {rtol:.0e})");
+    assert!(
+        worst <= 1.0,
+        "{what}: max |diff| {max_abs:.3e} exceeds atol {atol:.0e} + rtol {rtol:.0e}·|want|"
+    );
+}

@@ -1,0 +1,374 @@
+//! Every kernel against its CPU f64 reference, on every adapter, at several shapes including
+//! ones that are not multiples of any tile size. Tolerances are stated per kernel: f32 sums of
+//! k terms in [-1, 1] carry errors of order k·2^-24, so matmul allows 1e-6·k absolute.
+
+mod common;
+
+use common::{assert_close, gpus};
+use sampa::kernels::bias::{self, BiasShape};
+use sampa::kernels::matmul::{self, Dims, Form, Variant};
+use sampa::kernels::sgd::{self, SgdHyper, SgdStep};
+use sampa::kernels::{norm, relu, softmax_xent, vector};
+use sampa::rng::Pcg;
+
+const MATMUL_SHAPES: [(usize, usize, usize); 7] = [
+    (1, 1, 1),
+    (7, 33, 129),
+    (33, 7, 1),
+    (129, 65, 33),
+    (64, 64, 64),
+    (128, 10, 256),
+    (100, 130, 257),
+];
+
+#[test]
+fn matmul_all_forms_variants_and_shapes() {
+    for gpu in gpus() {
+        for variant in Variant::ALL {
+            for form in Form::ALL {
+                for (m, n, k) in MATMUL_SHAPES {
+                    let dims = Dims { m, n, k };
+                    let mut rng = Pcg::new((m * 31 + n * 7 + k) as u64, 1);
+                    // Operands sit at odd offsets inside larger buffers, as tensors do inside
+                    // the flat parameter vector.
+                    let (oa, ob, oc) = (3, 5, 11);
+                    let a_host = rng.vec(oa + m * k, -1.0, 1.0);
+                    let b_host = rng.vec(ob + k * n, -1.0, 1.0);
+                    let c_init = rng.vec(oc + m * n, -1.0, 1.0);
+                    let a = gpu.upload(&a_host, "A").unwrap();
+                    let b = gpu.upload(&b_host, "B").unwrap();
+                    let want = matmul::reference(form, dims, &a_host[oa..], &b_host[ob..]);
+                    for accumulate in [false, true] {
+                        let c = gpu.upload(&c_init, "C").unwrap();
+                        let d = matmul::prepare_variant(
+                            gpu,
+                            variant,
+                            form,
+                            dims,
+                            a.slice(oa, m * k).unwrap(),
+                            b.slice(ob, k * n).unwrap(),
+                            c.slice(oc, m * n).unwrap(),
+                            accumulate,
+                        )
+                        .unwrap();
+                        gpu.run(&[&d]).unwrap();
+                        let got = gpu.read(&c).unwrap();
+                        assert_eq!(got[..oc], c_init[..oc], "matmul wrote before its offset");
+                        let want: Vec<f64> = want
+                            .iter()
+                            .zip(&c_init[oc..])
+                            .map(|(w, &c0)| if accumulate { w + c0 as f64 } else { *w })
+                            .collect();
+                        let what = format!(
+                            "{} matmul {} {form:?} {m}x{n}x{k} acc={accumulate}",
+                            gpu.adapter.short(),
+                            variant.name()
+                        );
+                        assert_close(&what, &got[oc..], &want, 1e-6 * k as f64 + 1e-6, 0.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_variants_agree() {
+    // Same sums in the same order: a choice made by timing must not change trajectories.
+    for gpu in gpus() {
+        let dims = Dims {
+            m: 70,
+            n: 45,
+            k: 300,
+        };
+        let mut rng = Pcg::new(9, 0);
+        let a = gpu.upload(&rng.vec(70 * 300, -1.0, 1.0), "A").unwrap();
+        let b = gpu.upload(&rng.vec(300 * 45, -1.0, 1.0), "B").unwrap();
+        let mut outs = Vec::new();
+        for v in Variant::ALL {
+            let c = gpu.zeros::<f32>(70 * 45, "C").unwrap();
+            let d = matmul::prepare_variant(
+                gpu,
+                v,
+                Form::AB,
+                dims,
+                a.view(),
+                b.view(),
+                c.view(),
+                false,
+            )
+            .unwrap();
+            gpu.run(&[&d]).unwrap();
+            outs.push(gpu.read(&c).unwrap());
+        }
+        let differ = outs[0].iter().zip(&outs[1]).filter(|(x, y)| x != y).count();
+        eprintln!(
+            "{}: reg vs tiled differ in {differ} of {} elements",
+            gpu.adapter.short(),
+            outs[0].len()
+        );
+        // FMA contraction is the compiler's choice, so allow rounding-level differences only.
+        assert_close(
+            "reg vs tiled",
+            &outs[0],
+            &outs[1].iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            1e-5,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn bias_add_and_grad() {
+    for gpu in gpus() {
+        for (outer, channels, inner) in [
+            (1, 1, 1),
+            (7, 33, 1),
+            (128, 10, 1),
+            (3, 5, 49),
+            (2, 32, 196),
+        ] {
+            let shape = BiasShape {
+                outer,
+                channels,
+                inner,
+            };
+            let n = outer * channels * inner;
+            let mut rng = Pcg::new(n as u64, 2);
+            let params = rng.vec(channels + 4, -1.0, 1.0);
+            let y0 = rng.vec(n, -1.0, 1.0);
+            let pbuf = gpu.upload(&params, "params").unwrap();
+            let y = gpu.upload(&y0, "y").unwrap();
+            let d =
+                bias::prepare_add(gpu, shape, pbuf.slice(4, channels).unwrap(), y.view()).unwrap();
+            gpu.run(&[&d]).unwrap();
+            let want = bias::reference_add(shape, &params[4..], &y0);
+            assert_close(
+                &format!("bias_add {shape:?}"),
+                &gpu.read(&y).unwrap(),
+                &want,
+                1e-6,
+                1e-6,
+            );
+
+            let g0 = rng.vec(channels + 2, -1.0, 1.0);
+            let want = bias::reference_grad(shape, &y0);
+            for accumulate in [false, true] {
+                let g = gpu.upload(&g0, "grad").unwrap();
+                let dy = gpu.upload(&y0, "dy").unwrap();
+                let d = bias::prepare_grad(
+                    gpu,
+                    shape,
+                    dy.view(),
+                    g.slice(2, channels).unwrap(),
+                    accumulate,
+                )
+                .unwrap();
+                gpu.run(&[&d]).unwrap();
+                let got = gpu.read(&g).unwrap();
+                assert_eq!(got[..2], g0[..2]);
+                let want: Vec<f64> = want
+                    .iter()
+                    .zip(&g0[2..])
+                    .map(|(w, &g)| if accumulate { w + g as f64 } else { *w })
+                    .collect();
+                let tol = 1e-6 * (outer * inner) as f64;
+                assert_close(
+                    &format!("bias_grad {shape:?} acc={accumulate}"),
+                    &got[2..],
+                    &want,
+                    tol,
+                    0.0,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn relu_forward_backward() {
+    for gpu in gpus() {
+        for n in [1, 7, 33, 129, 1000, 70_001] {
+            let mut rng = Pcg::new(n as u64, 3);
+            let x0 = rng.vec(n, -1.0, 1.0);
+            let dy0 = rng.vec(n, -1.0, 1.0);
+            let x = gpu.upload(&x0, "x").unwrap();
+            let y = gpu.zeros::<f32>(n, "y").unwrap();
+            let dy = gpu.upload(&dy0, "dy").unwrap();
+            let dx = gpu.zeros::<f32>(n, "dx").unwrap();
+            let f = relu::prepare_forward(gpu, n, x.view(), y.view()).unwrap();
+            let b = relu::prepare_backward(gpu, n, dy.view(), dx.view(), y.view()).unwrap();
+            gpu.run(&[&f, &b]).unwrap();
+            let y_host = gpu.read(&y).unwrap();
+            assert_close(
+                &format!("relu fwd n={n}"),
+                &y_host,
+                &relu::reference_forward(&x0),
+                0.0,
+                0.0,
+            );
+            let want = relu::reference_backward(&dy0, &y_host);
+            assert_close(
+                &format!("relu bwd n={n}"),
+                &gpu.read(&dx).unwrap(),
+                &want,
+                0.0,
+                0.0,
+            );
+        }
+    }
+}
+
+#[test]
+fn softmax_cross_entropy() {
+    for gpu in gpus() {
+        for (rows, classes) in [(1, 2), (7, 10), (128, 10), (300, 100), (513, 3)] {
+            for smoothing in [0.0f32, 0.1] {
+                let mut rng = Pcg::new((rows * classes) as u64, 4);
+                let logits0 = rng.vec(rows * classes, -4.0, 4.0);
+                let labels0: Vec<u32> = (0..rows).map(|_| rng.below(classes as u32)).collect();
+                let logits = gpu.upload(&logits0, "logits").unwrap();
+                let labels = gpu.upload(&labels0, "labels").unwrap();
+                let dlogits = gpu.zeros::<f32>(rows * classes, "dlogits").unwrap();
+                let metrics = gpu.zeros::<f32>(2, "metrics").unwrap();
+                let d = softmax_xent::prepare(
+                    gpu,
+                    rows,
+                    classes,
+                    smoothing,
+                    logits.view(),
+                    &labels,
+                    dlogits.view(),
+                    metrics.view(),
+                    true,
+                )
+                .unwrap();
+                gpu.run(&[&d]).unwrap();
+                let want =
+                    softmax_xent::reference(rows, classes, smoothing as f64, &logits0, &labels0);
+                let m = gpu.read(&metrics).unwrap();
+                let what = format!("xent {rows}x{classes} eps={smoothing}");
+                assert_close(&format!("{what} loss"), &m[..1], &[want.loss], 1e-5, 1e-5);
+                assert_eq!(m[1] as usize, want.correct, "{what}: correct count");
+                assert_close(
+                    &format!("{what} grad"),
+                    &gpu.read(&dlogits).unwrap(),
+                    &want.dlogits,
+                    1e-7,
+                    1e-4,
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn squared_norm_two_stage() {
+    for gpu in gpus() {
+        for n in [1, 7, 33, 129, 256, 257, 65_536, 235_146, 1_000_003] {
+            let mut rng = Pcg::new(n as u64, 5);
+            let x0 = rng.vec(n + 3, -1.0, 1.0);
+            let x = gpu.upload(&x0, "x").unwrap();
+            let out = gpu.upload(&[7.0f32; 4], "out").unwrap();
+            let s = norm::prepare(gpu, x.slice(3, n).unwrap(), out.slice(2, 1).unwrap()).unwrap();
+            gpu.run(&[&s.stages[0], &s.stages[1]]).unwrap();
+            let got = gpu.read(&out).unwrap();
+            assert_eq!(
+                [got[0], got[1], got[3]],
+                [7.0; 3],
+                "norm wrote outside its slot"
+            );
+            let want = norm::reference(&x0[3..]);
+            assert_close(&format!("sumsq n={n}"), &got[2..3], &[want], 0.0, 1e-5);
+        }
+    }
+}
+
+#[test]
+fn axpy_scale_copy() {
+    for gpu in gpus() {
+        for n in [1, 7, 33, 129, 100_000] {
+            let mut rng = Pcg::new(n as u64, 6);
+            let x0 = rng.vec(n + 1, -1.0, 1.0);
+            let y0 = rng.vec(n + 2, -1.0, 1.0);
+            let x = gpu.upload(&x0, "x").unwrap();
+            let xs = x.slice(1, n).unwrap();
+
+            let y = gpu.upload(&y0, "y").unwrap();
+            let d = vector::prepare_axpy(gpu, -0.37, xs, y.slice(2, n).unwrap()).unwrap();
+            gpu.run(&[&d]).unwrap();
+            let got = gpu.read(&y).unwrap();
+            assert_eq!(got[..2], y0[..2]);
+            assert_close(
+                &format!("axpy n={n}"),
+                &got[2..],
+                &vector::reference_axpy(-0.37, &x0[1..], &y0[2..]),
+                1e-7,
+                1e-6,
+            );
+
+            let y = gpu.upload(&y0, "y").unwrap();
+            let d = vector::prepare_scale(gpu, 2.5, y.slice(2, n).unwrap()).unwrap();
+            gpu.run(&[&d]).unwrap();
+            assert_close(
+                &format!("scale n={n}"),
+                &gpu.read(&y).unwrap()[2..],
+                &vector::reference_scale(2.5, &y0[2..]),
+                0.0,
+                1e-7,
+            );
+
+            let y = gpu.upload(&y0, "y").unwrap();
+            let d = vector::prepare_copy(gpu, xs, y.slice(2, n).unwrap()).unwrap();
+            gpu.run(&[&d]).unwrap();
+            assert_eq!(gpu.read(&y).unwrap()[2..], x0[1..]);
+        }
+    }
+}
+
+#[test]
+fn sgd_matches_pytorch_semantics_over_steps() {
+    for gpu in gpus() {
+        for nesterov in [false, true] {
+            for n in [1, 33, 10_007] {
+                let hyper = SgdHyper {
+                    lr: 0.05,
+                    momentum: 0.9,
+                    weight_decay: 5e-4,
+                    nesterov,
+                };
+                let mut rng = Pcg::new(n as u64, 7);
+                let x0 = rng.vec(n, -1.0, 1.0);
+                let x = gpu.upload(&x0, "x").unwrap();
+                let g = gpu.zeros::<f32>(n, "g").unwrap();
+                let buf = gpu.upload(&vec![123.0f32; n], "momentum").unwrap();
+                let step = SgdStep::prepare(gpu, g.view(), x.view(), buf.view()).unwrap();
+                let mut xr: Vec<f64> = x0.iter().map(|&v| v as f64).collect();
+                let mut br = vec![0.0f64; n];
+                for t in 0..5 {
+                    let grad = rng.vec(n, -1.0, 1.0);
+                    gpu.write(&g, 0, &grad).unwrap();
+                    step.set(gpu, hyper, t == 0);
+                    gpu.run(&[&step.dispatch]).unwrap();
+                    let gr: Vec<f64> = grad.iter().map(|&v| v as f64).collect();
+                    sgd::reference_step(hyper, t == 0, &gr, &mut xr, &mut br);
+                }
+                let what = format!("sgd n={n} nesterov={nesterov}");
+                assert_close(
+                    &format!("{what} x"),
+                    &gpu.read(&x).unwrap(),
+                    &xr,
+                    1e-6,
+                    1e-5,
+                );
+                assert_close(
+                    &format!("{what} momentum"),
+                    &gpu.read(&buf).unwrap(),
+                    &br,
+                    1e-6,
+                    1e-5,
+                );
+            }
+        }
+    }
+}
