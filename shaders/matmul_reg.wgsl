@@ -1,81 +1,59 @@
-// Matrix multiply C = op(A) · op(B), register-blocked, no workgroup memory.
-// The variant for CPU rasterisers such as llvmpipe, where barriers are expensive and each
-// invocation is one SIMD lane: many independent FMAs per load pay off, shared tiles do not.
+// Matrix multiply C = op(A) · op(B), register-blocked, operands read through textures.
+// The variant for CPU rasterisers such as llvmpipe: texture fetches are vectorised gathers
+// there, storage-buffer loads are scalar loops over the SIMD lanes, and workgroup memory is as
+// slow as storage buffers.
 //
-// Layout. Every matrix is row-major f32 inside a flat storage buffer, starting at the element
-// offset given in `p`. op(A) is M×K, op(B) is K×N and C is M×N.
-//   A: with TRANS_A it is stored K×M, element (i,k) at k*M + i; else M×K, at i*K + k.
-//   B: with TRANS_B it is stored N×K, element (k,j) at j*K + k; else K×N, at k*N + j.
-//   C: element (i,j) at i*N + j.
-// So an element of A is base_i + k*sa, where base_i depends only on the row and sa is 1 or M;
-// likewise B is base_j + k*sb. The k loop just adds the strides.
+// Inputs are the packed operands written by matmul_pack.wgsl: ta holds op(A) as M rows of
+// ceil(K/4) texels, tb holds op(B) as 4*ceil(K/4) rows of ceil(N/4) texels; both are zero-padded,
+// so every fetch below is in range and padding adds exact zeros. Row r of a packed operand is
+// texel row r % rows_per_layer of layer r / rows_per_layer (p.layer_rows_a, p.layer_rows_b).
+// C is row-major M×N at element offset p.off_c of its storage buffer.
 //
-// Indexing. Global invocation (gx, gy) owns the 4×4 block of C with rows 4*gy .. 4*gy+3 and
-// columns 4*gx .. 4*gx+3; a workgroup of 8×8 invocations covers a 32×32 block. Rows and
-// columns past the edge are clamped for loading, so every load is in bounds with no branch in
-// the k loop, and are skipped when storing. Each C element is the sum over k = 0..K-1 in order,
-// the same order as the tiled variant. With ACCUMULATE (p.accumulate = 1) C += result.
+// Indexing: global invocation (gx, gy) owns the block of C with rows 16*gy .. 16*gy+15 and
+// columns 8*gx .. 8*gx+7 (2 texels of tb); a workgroup of 8×8 invocations covers 128 rows
+// and 64 columns. Rows past M are clamped when fetching and skipped when storing; columns past N
+// come from padding and are skipped when storing. Each accumulator adds its products in k
+// order, one term at a time, as the tiled variant does. With p.accumulate = 1, C += result.
 
 struct Params {
     m: u32,
     n: u32,
-    k: u32,
-    off_a: u32,
-    off_b: u32,
+    k4: u32,
     off_c: u32,
     accumulate: u32,
-    _pad: u32,
+    layer_rows_a: u32,
+    layer_rows_b: u32,
+    n4: u32,
 }
-
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var ta: texture_2d_array<f32>;
+@group(0) @binding(2) var tb: texture_2d_array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 
-@compute @workgroup_size(8, 8)
-fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row0 = gid.y * 4u;
-    let col0 = gid.x * 4u;
-    if row0 >= p.m || col0 >= p.n {
-        return;
-    }
-    let rows = min(vec4<u32>(row0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.m - 1u));
-    let cols = min(vec4<u32>(col0) + vec4<u32>(0u, 1u, 2u, 3u), vec4<u32>(p.n - 1u));
-    var ia = vec4<u32>(p.off_a) + select(rows * p.k, rows, TRANS_A);
-    var ib = vec4<u32>(p.off_b) + select(cols, cols * p.k, TRANS_B);
-    let sa = select(1u, p.m, TRANS_A);
-    let sb = select(p.n, 1u, TRANS_B);
-
-    var acc0 = vec4<f32>(0.0);
-    var acc1 = vec4<f32>(0.0);
-    var acc2 = vec4<f32>(0.0);
-    var acc3 = vec4<f32>(0.0);
-    for (var k = 0u; k < p.k; k++) {
-        let av = vec4<f32>(a[ia.x], a[ia.y], a[ia.z], a[ia.w]);
-        let bv = vec4<f32>(b[ib.x], b[ib.y], b[ib.z], b[ib.w]);
-        acc0 += av.x * bv;
-        acc1 += av.y * bv;
-        acc2 += av.z * bv;
-        acc3 += av.w * bv;
-        ia += vec4<u32>(sa);
-        ib += vec4<u32>(sb);
-    }
-    store_row(row0, col0, acc0);
-    store_row(row0 + 1u, col0, acc1);
-    store_row(row0 + 2u, col0, acc2);
-    store_row(row0 + 3u, col0, acc3);
+// A row of op(A) as (texel row, layer), computed once per row outside the k loop: integer
+// division has no SIMD form on CPUs.
+fn place_a(r: u32) -> vec2<u32> {
+    return vec2<u32>(r % p.layer_rows_a, r / p.layer_rows_a);
 }
 
-fn store_row(row: u32, col0: u32, v: vec4<f32>) {
+fn fetch_a(x: u32, at: vec2<u32>) -> vec4<f32> {
+    return textureLoad(ta, vec2<u32>(x, at.x), at.y, 0);
+}
+
+// Rows k0 .. k0+3 of op(B) share a layer because layer_rows_b is a multiple of 4; the loop
+// advances (yb, lb) instead of dividing.
+fn fetch_b(x: u32, yb: u32, lb: u32) -> vec4<f32> {
+    return textureLoad(tb, vec2<u32>(x, yb), lb, 0);
+}
+
+fn store(row: u32, col: u32, v: vec4<f32>) {
     if row >= p.m {
         return;
     }
-    let base = p.off_c + row * p.n + col0;
+    let base = p.off_c + row * p.n + col;
     for (var j = 0u; j < 4u; j++) {
-        if col0 + j < p.n {
+        if col + j < p.n {
             if p.accumulate != 0u {
                 c[base + j] += v[j];
             } else {
@@ -83,4 +61,125 @@ fn store_row(row: u32, col0: u32, v: vec4<f32>) {
             }
         }
     }
+}
+
+// The body below is unrolled by hand (16 rows × 2 texels): WGSL has no compile-time unrolling,
+// and llvmpipe keeps only straight-line accumulators in registers.
+@compute @workgroup_size(8, 8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    let row0 = gid.y * 16u;
+    let cb = gid.x * 2u;
+    if row0 >= p.m || cb >= p.n4 {
+        return;
+    }
+    let last = p.m - 1u;
+    let r0 = place_a(min(row0 + 0u, last));
+    let r1 = place_a(min(row0 + 1u, last));
+    let r2 = place_a(min(row0 + 2u, last));
+    let r3 = place_a(min(row0 + 3u, last));
+    let r4 = place_a(min(row0 + 4u, last));
+    let r5 = place_a(min(row0 + 5u, last));
+    let r6 = place_a(min(row0 + 6u, last));
+    let r7 = place_a(min(row0 + 7u, last));
+    let r8 = place_a(min(row0 + 8u, last));
+    let r9 = place_a(min(row0 + 9u, last));
+    let r10 = place_a(min(row0 + 10u, last));
+    let r11 = place_a(min(row0 + 11u, last));
+    let r12 = place_a(min(row0 + 12u, last));
+    let r13 = place_a(min(row0 + 13u, last));
+    let r14 = place_a(min(row0 + 14u, last));
+    let r15 = place_a(min(row0 + 15u, last));
+    let x0 = min(cb + 0u, p.n4 - 1u);
+    let x1 = min(cb + 1u, p.n4 - 1u);
+    var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0);
+    var acc1_0 = vec4<f32>(0.0); var acc1_1 = vec4<f32>(0.0);
+    var acc2_0 = vec4<f32>(0.0); var acc2_1 = vec4<f32>(0.0);
+    var acc3_0 = vec4<f32>(0.0); var acc3_1 = vec4<f32>(0.0);
+    var acc4_0 = vec4<f32>(0.0); var acc4_1 = vec4<f32>(0.0);
+    var acc5_0 = vec4<f32>(0.0); var acc5_1 = vec4<f32>(0.0);
+    var acc6_0 = vec4<f32>(0.0); var acc6_1 = vec4<f32>(0.0);
+    var acc7_0 = vec4<f32>(0.0); var acc7_1 = vec4<f32>(0.0);
+    var acc8_0 = vec4<f32>(0.0); var acc8_1 = vec4<f32>(0.0);
+    var acc9_0 = vec4<f32>(0.0); var acc9_1 = vec4<f32>(0.0);
+    var acc10_0 = vec4<f32>(0.0); var acc10_1 = vec4<f32>(0.0);
+    var acc11_0 = vec4<f32>(0.0); var acc11_1 = vec4<f32>(0.0);
+    var acc12_0 = vec4<f32>(0.0); var acc12_1 = vec4<f32>(0.0);
+    var acc13_0 = vec4<f32>(0.0); var acc13_1 = vec4<f32>(0.0);
+    var acc14_0 = vec4<f32>(0.0); var acc14_1 = vec4<f32>(0.0);
+    var acc15_0 = vec4<f32>(0.0); var acc15_1 = vec4<f32>(0.0);
+    var yb = 0u;
+    var lb = 0u;
+    for (var kk = 0u; kk < p.k4; kk++) {
+        let b00 = fetch_b(x0, yb + 0u, lb); let b01 = fetch_b(x0, yb + 1u, lb); let b02 = fetch_b(x0, yb + 2u, lb); let b03 = fetch_b(x0, yb + 3u, lb);
+        let b10 = fetch_b(x1, yb + 0u, lb); let b11 = fetch_b(x1, yb + 1u, lb); let b12 = fetch_b(x1, yb + 2u, lb); let b13 = fetch_b(x1, yb + 3u, lb);
+        let a0 = fetch_a(kk, r0);
+        acc0_0 += a0.x * b00; acc0_0 += a0.y * b01; acc0_0 += a0.z * b02; acc0_0 += a0.w * b03;
+        acc0_1 += a0.x * b10; acc0_1 += a0.y * b11; acc0_1 += a0.z * b12; acc0_1 += a0.w * b13;
+        let a1 = fetch_a(kk, r1);
+        acc1_0 += a1.x * b00; acc1_0 += a1.y * b01; acc1_0 += a1.z * b02; acc1_0 += a1.w * b03;
+        acc1_1 += a1.x * b10; acc1_1 += a1.y * b11; acc1_1 += a1.z * b12; acc1_1 += a1.w * b13;
+        let a2 = fetch_a(kk, r2);
+        acc2_0 += a2.x * b00; acc2_0 += a2.y * b01; acc2_0 += a2.z * b02; acc2_0 += a2.w * b03;
+        acc2_1 += a2.x * b10; acc2_1 += a2.y * b11; acc2_1 += a2.z * b12; acc2_1 += a2.w * b13;
+        let a3 = fetch_a(kk, r3);
+        acc3_0 += a3.x * b00; acc3_0 += a3.y * b01; acc3_0 += a3.z * b02; acc3_0 += a3.w * b03;
+        acc3_1 += a3.x * b10; acc3_1 += a3.y * b11; acc3_1 += a3.z * b12; acc3_1 += a3.w * b13;
+        let a4 = fetch_a(kk, r4);
+        acc4_0 += a4.x * b00; acc4_0 += a4.y * b01; acc4_0 += a4.z * b02; acc4_0 += a4.w * b03;
+        acc4_1 += a4.x * b10; acc4_1 += a4.y * b11; acc4_1 += a4.z * b12; acc4_1 += a4.w * b13;
+        let a5 = fetch_a(kk, r5);
+        acc5_0 += a5.x * b00; acc5_0 += a5.y * b01; acc5_0 += a5.z * b02; acc5_0 += a5.w * b03;
+        acc5_1 += a5.x * b10; acc5_1 += a5.y * b11; acc5_1 += a5.z * b12; acc5_1 += a5.w * b13;
+        let a6 = fetch_a(kk, r6);
+        acc6_0 += a6.x * b00; acc6_0 += a6.y * b01; acc6_0 += a6.z * b02; acc6_0 += a6.w * b03;
+        acc6_1 += a6.x * b10; acc6_1 += a6.y * b11; acc6_1 += a6.z * b12; acc6_1 += a6.w * b13;
+        let a7 = fetch_a(kk, r7);
+        acc7_0 += a7.x * b00; acc7_0 += a7.y * b01; acc7_0 += a7.z * b02; acc7_0 += a7.w * b03;
+        acc7_1 += a7.x * b10; acc7_1 += a7.y * b11; acc7_1 += a7.z * b12; acc7_1 += a7.w * b13;
+        let a8 = fetch_a(kk, r8);
+        acc8_0 += a8.x * b00; acc8_0 += a8.y * b01; acc8_0 += a8.z * b02; acc8_0 += a8.w * b03;
+        acc8_1 += a8.x * b10; acc8_1 += a8.y * b11; acc8_1 += a8.z * b12; acc8_1 += a8.w * b13;
+        let a9 = fetch_a(kk, r9);
+        acc9_0 += a9.x * b00; acc9_0 += a9.y * b01; acc9_0 += a9.z * b02; acc9_0 += a9.w * b03;
+        acc9_1 += a9.x * b10; acc9_1 += a9.y * b11; acc9_1 += a9.z * b12; acc9_1 += a9.w * b13;
+        let a10 = fetch_a(kk, r10);
+        acc10_0 += a10.x * b00; acc10_0 += a10.y * b01; acc10_0 += a10.z * b02; acc10_0 += a10.w * b03;
+        acc10_1 += a10.x * b10; acc10_1 += a10.y * b11; acc10_1 += a10.z * b12; acc10_1 += a10.w * b13;
+        let a11 = fetch_a(kk, r11);
+        acc11_0 += a11.x * b00; acc11_0 += a11.y * b01; acc11_0 += a11.z * b02; acc11_0 += a11.w * b03;
+        acc11_1 += a11.x * b10; acc11_1 += a11.y * b11; acc11_1 += a11.z * b12; acc11_1 += a11.w * b13;
+        let a12 = fetch_a(kk, r12);
+        acc12_0 += a12.x * b00; acc12_0 += a12.y * b01; acc12_0 += a12.z * b02; acc12_0 += a12.w * b03;
+        acc12_1 += a12.x * b10; acc12_1 += a12.y * b11; acc12_1 += a12.z * b12; acc12_1 += a12.w * b13;
+        let a13 = fetch_a(kk, r13);
+        acc13_0 += a13.x * b00; acc13_0 += a13.y * b01; acc13_0 += a13.z * b02; acc13_0 += a13.w * b03;
+        acc13_1 += a13.x * b10; acc13_1 += a13.y * b11; acc13_1 += a13.z * b12; acc13_1 += a13.w * b13;
+        let a14 = fetch_a(kk, r14);
+        acc14_0 += a14.x * b00; acc14_0 += a14.y * b01; acc14_0 += a14.z * b02; acc14_0 += a14.w * b03;
+        acc14_1 += a14.x * b10; acc14_1 += a14.y * b11; acc14_1 += a14.z * b12; acc14_1 += a14.w * b13;
+        let a15 = fetch_a(kk, r15);
+        acc15_0 += a15.x * b00; acc15_0 += a15.y * b01; acc15_0 += a15.z * b02; acc15_0 += a15.w * b03;
+        acc15_1 += a15.x * b10; acc15_1 += a15.y * b11; acc15_1 += a15.z * b12; acc15_1 += a15.w * b13;
+        yb += 4u;
+        if yb == p.layer_rows_b {
+            yb = 0u;
+            lb += 1u;
+        }
+    }
+    store(row0 + 0u, 4u * (cb + 0u), acc0_0); store(row0 + 0u, 4u * (cb + 1u), acc0_1);
+    store(row0 + 1u, 4u * (cb + 0u), acc1_0); store(row0 + 1u, 4u * (cb + 1u), acc1_1);
+    store(row0 + 2u, 4u * (cb + 0u), acc2_0); store(row0 + 2u, 4u * (cb + 1u), acc2_1);
+    store(row0 + 3u, 4u * (cb + 0u), acc3_0); store(row0 + 3u, 4u * (cb + 1u), acc3_1);
+    store(row0 + 4u, 4u * (cb + 0u), acc4_0); store(row0 + 4u, 4u * (cb + 1u), acc4_1);
+    store(row0 + 5u, 4u * (cb + 0u), acc5_0); store(row0 + 5u, 4u * (cb + 1u), acc5_1);
+    store(row0 + 6u, 4u * (cb + 0u), acc6_0); store(row0 + 6u, 4u * (cb + 1u), acc6_1);
+    store(row0 + 7u, 4u * (cb + 0u), acc7_0); store(row0 + 7u, 4u * (cb + 1u), acc7_1);
+    store(row0 + 8u, 4u * (cb + 0u), acc8_0); store(row0 + 8u, 4u * (cb + 1u), acc8_1);
+    store(row0 + 9u, 4u * (cb + 0u), acc9_0); store(row0 + 9u, 4u * (cb + 1u), acc9_1);
+    store(row0 + 10u, 4u * (cb + 0u), acc10_0); store(row0 + 10u, 4u * (cb + 1u), acc10_1);
+    store(row0 + 11u, 4u * (cb + 0u), acc11_0); store(row0 + 11u, 4u * (cb + 1u), acc11_1);
+    store(row0 + 12u, 4u * (cb + 0u), acc12_0); store(row0 + 12u, 4u * (cb + 1u), acc12_1);
+    store(row0 + 13u, 4u * (cb + 0u), acc13_0); store(row0 + 13u, 4u * (cb + 1u), acc13_1);
+    store(row0 + 14u, 4u * (cb + 0u), acc14_0); store(row0 + 14u, 4u * (cb + 1u), acc14_1);
+    store(row0 + 15u, 4u * (cb + 0u), acc15_0); store(row0 + 15u, 4u * (cb + 1u), acc15_1);
 }

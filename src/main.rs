@@ -1,1 +1,13 @@
-fn main() {}
+//! The `sampa` command line: `devices`, `bench`.
+
+mod cli;
+
+use clap::Parser;
+
+fn main() {
+    let args = cli::Cli::parse();
+    if let Err(e) = cli::run(args) {
+        eprintln!("error: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -271,7 +271,8 @@ fn squared_norm_two_stage() {
             let x = gpu.upload(&x0, "x").unwrap();
             let out = gpu.upload(&[7.0f32; 4], "out").unwrap();
             let s = norm::prepare(gpu, x.slice(3, n).unwrap(), out.slice(2, 1).unwrap()).unwrap();
-            gpu.run(&[&s.stages[0], &s.stages[1]]).unwrap();
+            assert_eq!(s.launches(), 2);
+            gpu.run(&[&s]).unwrap();
             let got = gpu.read(&out).unwrap();
             assert_eq!(
                 [got[0], got[1], got[3]],

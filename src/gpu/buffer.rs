@@ -21,9 +21,10 @@ impl<T: bytemuck::Pod> GpuBuf<T> {
     }
 }
 
-// Zero-sized buffers cannot be bound, and copies need 4-byte multiples.
+// Zero-sized buffers cannot be bound, and kernels may read a buffer as vec4s, so every buffer
+// is a whole number of 16-byte vectors.
 fn padded(bytes: u64) -> u64 {
-    bytes.max(4).div_ceil(4) * 4
+    bytes.max(16).div_ceil(16) * 16
 }
 
 impl Gpu {

@@ -168,15 +168,12 @@ impl Gpu {
         Ok(())
     }
 
-    /// Record `dispatches` into one compute pass, submit, and wait for completion.
+    /// Record `dispatches` into one command buffer, submit, and wait for completion.
     pub fn run(&self, dispatches: &[&crate::kernels::Dispatch]) -> Result<()> {
         let index = self.checked("submitting compute work", || {
             let mut encoder = self.device.create_command_encoder(&Default::default());
-            {
-                let mut pass = encoder.begin_compute_pass(&Default::default());
-                for d in dispatches {
-                    d.record(&mut pass);
-                }
+            for d in dispatches {
+                d.record(&mut encoder);
             }
             self.queue.submit([encoder.finish()])
         })?;

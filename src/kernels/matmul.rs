@@ -1,16 +1,22 @@
 //! Matrix multiply in the three forms training needs: `A·B`, `Aᵀ·B` and `A·Bᵀ`
 //! (`shaders/matmul_reg.wgsl`, `shaders/matmul_tiled.wgsl`).
 //!
-//! Two variants compute the same sums in the same order: a register-blocked one for CPU
-//! rasterisers and a workgroup-tiled one for GPUs. Which one a device uses is decided by
-//! measurement (see [`crate::tuning`]) and can be forced with `SAMPA_MATMUL=reg|tiled`.
+//! Two variants compute the same sums in the same order: a register-blocked one that reads its
+//! operands through textures (for CPU rasterisers, where texture fetches are the only vectorised
+//! loads; `shaders/matmul_pack.wgsl` stages the operands) and a workgroup-tiled one that reads
+//! storage buffers (for GPUs). Which one a device uses is decided by measurement (see
+//! [`crate::tuning`]) and can be forced with `SAMPA_MATMUL=reg|tiled`.
 
-use super::{Dispatch, Launch, Params, View, as_u32, build};
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 const REG_SRC: &str = include_str!("../../shaders/matmul_reg.wgsl");
+const PACK_SRC: &str = include_str!("../../shaders/matmul_pack.wgsl");
 const TILED_SRC: &str = include_str!("../../shaders/matmul_tiled.wgsl");
+/// Rows and columns of C one workgroup of the register variant covers (8×8 invocations, each
+/// 16 rows × 8 columns).
+const REG_BLOCK: (usize, usize) = (128, 64);
 
 /// The environment variable that forces a variant.
 pub const VARIANT_ENV: &str = "SAMPA_MATMUL";
@@ -169,6 +175,40 @@ pub fn prepare_variant(
     if std::ptr::eq(c.buf, a.buf) || std::ptr::eq(c.buf, b.buf) {
         return Err(Error::shape(OP, "C must not share a buffer with A or B"));
     }
+    let (ta, tb) = form.transposes();
+    match variant {
+        Variant::Tiled => prepare_tiled(gpu, dims, (ta, tb), a, b, c, accumulate),
+        Variant::Register => prepare_textured(gpu, dims, (ta, tb), a, b, c, accumulate),
+    }
+}
+
+fn workgroups(gpu: &Gpu, op: &'static str, cols: usize, rows: usize) -> Result<[u32; 3]> {
+    let groups = [
+        as_u32(op, "column blocks", cols)?,
+        as_u32(op, "row blocks", rows)?,
+        1,
+    ];
+    let max = gpu.limits.max_compute_workgroups_per_dimension;
+    if groups[0] > max || groups[1] > max {
+        return Err(Error::shape(
+            op,
+            format!("needs {groups:?} workgroups; this device allows {max} per axis"),
+        ));
+    }
+    Ok(groups)
+}
+
+fn prepare_tiled(
+    gpu: &Gpu,
+    dims: Dims,
+    (ta, tb): (bool, bool),
+    a: View<'_>,
+    b: View<'_>,
+    c: View<'_>,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
+    let Dims { m, n, k } = dims;
     let params = MatmulParams {
         m: as_u32(OP, "m", m)?,
         n: as_u32(OP, "n", n)?,
@@ -179,36 +219,216 @@ pub fn prepare_variant(
         accumulate: accumulate as u32,
         _pad: 0,
     };
-    let (ta, tb) = form.transposes();
     let constants = [("TRANS_A", ta as u8 as f64), ("TRANS_B", tb as u8 as f64)];
-    let (label, source, block) = match variant {
-        Variant::Register => ("matmul_reg", REG_SRC, 32),
-        Variant::Tiled => ("matmul_tiled", TILED_SRC, 64),
-    };
-    let groups = [
-        as_u32(OP, "column blocks", n.div_ceil(block))?,
-        as_u32(OP, "row blocks", m.div_ceil(block))?,
-        1,
-    ];
-    let max = gpu.limits.max_compute_workgroups_per_dimension;
-    if groups[0] > max || groups[1] > max {
-        return Err(Error::shape(
-            OP,
-            format!("{dims:?} needs {groups:?} workgroups; this device allows {max} per axis"),
-        ));
-    }
     build(
         gpu,
         Launch {
-            label,
-            source,
+            label: "matmul_tiled",
+            source: TILED_SRC,
             entry: "main",
             constants: &constants,
             params: Params::Bytes(bytemuck::bytes_of(&params)),
-            buffers: &[&a.buf.buffer, &b.buf.buffer, &c.buf.buffer],
-            groups,
+            bindings: &[
+                Bind::Buf(&a.buf.buffer),
+                Bind::Buf(&b.buf.buffer),
+                Bind::Buf(&c.buf.buffer),
+            ],
+            groups: workgroups(gpu, OP, n.div_ceil(64), m.div_ceil(64))?,
         },
     )
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PackParams {
+    rows: u32,
+    cols: u32,
+    off: u32,
+    transposed: u32,
+    rows_per_layer: u32,
+    padded_rows: u32,
+    texels: u32,
+    _pad: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TexturedParams {
+    m: u32,
+    n: u32,
+    k4: u32,
+    off_c: u32,
+    accumulate: u32,
+    layer_rows_a: u32,
+    layer_rows_b: u32,
+    n4: u32,
+}
+
+/// A packed operand: `rows` (padded) rows of `texels` rgba32float texels, split into layers
+/// of `rows_per_layer` rows when taller than the device's 2-D texture limit.
+struct Packed {
+    view: wgpu::TextureView,
+    rows_per_layer: u32,
+    dispatch: Dispatch,
+}
+
+/// Stage the logical `rows`×`cols` matrix in `src` (stored transposed when `transposed`) as a
+/// zero-padded texture with `padded_rows` rows.
+fn pack(
+    gpu: &Gpu,
+    what: &str,
+    src: View<'_>,
+    (rows, cols, padded_rows): (usize, usize, usize),
+    transposed: bool,
+) -> Result<Packed> {
+    const OP: &str = "matmul";
+    let texels = cols.div_ceil(4);
+    let limit = gpu.limits.max_texture_dimension_2d as usize;
+    // At least two layers: wgpu's GL backend makes a one-layer texture a plain 2-D texture,
+    // which an array view cannot read (wgpu issues 1574, 1614). Rows per layer are a multiple
+    // of 4, so the four k rows one step of the multiply reads share a layer.
+    let layers = padded_rows.div_ceil(limit / 4 * 4).max(2);
+    let rows_per_layer = padded_rows.div_ceil(layers).div_ceil(4) * 4;
+    let max_layers = gpu.limits.max_texture_array_layers as usize;
+    if texels > limit || layers > max_layers {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "{what} ({rows}×{cols}) is too large to stage as a texture on this device \
+                 (at most {} columns and {} rows); use SAMPA_MATMUL=tiled",
+                4 * limit,
+                limit * max_layers
+            ),
+        ));
+    }
+    let texture = gpu.checked("creating a matmul staging texture", || {
+        gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(what),
+            size: wgpu::Extent3d {
+                width: texels as u32,
+                height: rows_per_layer as u32,
+                depth_or_array_layers: layers as u32,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::STORAGE_BINDING
+                | wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        })
+    })?;
+    let view = texture.create_view(&wgpu::TextureViewDescriptor {
+        dimension: Some(wgpu::TextureViewDimension::D2Array),
+        ..Default::default()
+    });
+    // A row-major source whose rows are whole copy rows (256-byte multiples) and need no
+    // padding is staged by a plain buffer-to-texture copy, which is a memcpy on CPU drivers.
+    let row_bytes = 4 * cols as u64;
+    let offset_bytes = 4 * src.offset as u64;
+    if !transposed
+        && row_bytes % wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64 == 0
+        && offset_bytes % 16 == 0
+        && padded_rows == rows
+        && rows == layers * rows_per_layer
+    {
+        let size = wgpu::Extent3d {
+            width: texels as u32,
+            height: rows_per_layer as u32,
+            depth_or_array_layers: layers as u32,
+        };
+        return Ok(Packed {
+            view,
+            rows_per_layer: rows_per_layer as u32,
+            dispatch: Dispatch::copy_to_texture(
+                &src.buf.buffer,
+                offset_bytes,
+                row_bytes as u32,
+                &texture,
+                size,
+            ),
+        });
+    }
+    let params = PackParams {
+        rows: as_u32(OP, "rows", rows)?,
+        cols: as_u32(OP, "cols", cols)?,
+        off: as_u32(OP, "offset", src.offset)?,
+        transposed: transposed as u32,
+        rows_per_layer: rows_per_layer as u32,
+        padded_rows: as_u32(OP, "rows", padded_rows)?,
+        texels: texels as u32,
+        _pad: 0,
+    };
+    let dispatch = build(
+        gpu,
+        Launch {
+            label: "matmul_pack",
+            source: PACK_SRC,
+            entry: if !transposed && cols % 4 == 0 && src.offset % 4 == 0 {
+                "pack_rows"
+            } else {
+                "pack"
+            },
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&params)),
+            bindings: &[Bind::Buf(&src.buf.buffer), Bind::Tex(&view)],
+            groups: {
+                let [x, y, _] =
+                    workgroups(gpu, OP, texels.div_ceil(16), rows_per_layer.div_ceil(16))?;
+                [x, y, layers as u32]
+            },
+        },
+    )?;
+    Ok(Packed {
+        view,
+        rows_per_layer: rows_per_layer as u32,
+        dispatch,
+    })
+}
+
+fn prepare_textured(
+    gpu: &Gpu,
+    dims: Dims,
+    (ta, tb): (bool, bool),
+    a: View<'_>,
+    b: View<'_>,
+    c: View<'_>,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
+    let Dims { m, n, k } = dims;
+    let k4 = k.div_ceil(4);
+    let pa = pack(gpu, "matmul A", a, (m, k, m), ta)?;
+    let pb = pack(gpu, "matmul B", b, (k, n, 4 * k4), tb)?;
+    let params = TexturedParams {
+        m: as_u32(OP, "m", m)?,
+        n: as_u32(OP, "n", n)?,
+        k4: as_u32(OP, "k", k4)?,
+        off_c: as_u32(OP, "C offset", c.offset)?,
+        accumulate: accumulate as u32,
+        layer_rows_a: pa.rows_per_layer,
+        layer_rows_b: pb.rows_per_layer,
+        n4: as_u32(OP, "n", n.div_ceil(4))?,
+    };
+    let (block_rows, block_cols) = REG_BLOCK;
+    let multiply = build(
+        gpu,
+        Launch {
+            label: "matmul_reg",
+            source: REG_SRC,
+            entry: "main",
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&params)),
+            bindings: &[
+                Bind::Tex(&pa.view),
+                Bind::Tex(&pb.view),
+                Bind::Buf(&c.buf.buffer),
+            ],
+            groups: workgroups(gpu, OP, n.div_ceil(block_cols), m.div_ceil(block_rows))?,
+        },
+    )?;
+    Ok(pa.dispatch.then(pb.dispatch).then(multiply))
 }
 
 /// CPU f64 reference: op(A)·op(B) for operands stored as [`prepare`] expects.

@@ -18,21 +18,111 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 use wgpu::util::DeviceExt;
 
-/// A prepared kernel launch: record it into any compute pass, as often as needed.
+/// A prepared operation: kernel launches and copies in order (a matmul stages its operands
+/// first; the norm has two stages). Record it into any command encoder, as often as needed;
+/// the scratch resources it uses stay alive through its bind groups and copy steps.
 #[derive(Debug, Clone)]
 pub struct Dispatch {
-    pipeline: wgpu::ComputePipeline,
-    bind_group: wgpu::BindGroup,
-    groups: [u32; 3],
+    steps: Vec<Step>,
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Compute {
+        pipeline: wgpu::ComputePipeline,
+        bind_group: wgpu::BindGroup,
+        groups: [u32; 3],
+    },
+    /// A buffer-to-texture copy: rows of `bytes_per_row` bytes from `offset` into a texture.
+    CopyToTexture {
+        buffer: wgpu::Buffer,
+        offset: u64,
+        bytes_per_row: u32,
+        texture: wgpu::Texture,
+        size: wgpu::Extent3d,
+    },
 }
 
 impl Dispatch {
-    /// Record this launch into `pass`.
-    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        pass.set_pipeline(&self.pipeline);
-        pass.set_bind_group(0, &self.bind_group, &[]);
-        pass.dispatch_workgroups(self.groups[0], self.groups[1], self.groups[2]);
+    /// Record every step of this operation into `encoder`, in order. Consecutive launches
+    /// share one compute pass.
+    pub fn record(&self, encoder: &mut wgpu::CommandEncoder) {
+        let mut i = 0;
+        while i < self.steps.len() {
+            if let Step::CopyToTexture {
+                buffer,
+                offset,
+                bytes_per_row,
+                texture,
+                size,
+            } = &self.steps[i]
+            {
+                encoder.copy_buffer_to_texture(
+                    wgpu::TexelCopyBufferInfo {
+                        buffer,
+                        layout: wgpu::TexelCopyBufferLayout {
+                            offset: *offset,
+                            bytes_per_row: Some(*bytes_per_row),
+                            rows_per_image: Some(size.height),
+                        },
+                    },
+                    texture.as_image_copy(),
+                    *size,
+                );
+                i += 1;
+                continue;
+            }
+            let mut pass = encoder.begin_compute_pass(&Default::default());
+            while let Some(Step::Compute {
+                pipeline,
+                bind_group,
+                groups,
+            }) = self.steps.get(i)
+            {
+                pass.set_pipeline(pipeline);
+                pass.set_bind_group(0, bind_group, &[]);
+                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                i += 1;
+            }
+        }
     }
+
+    /// A copy of `size` texels from `buffer` (rows of `bytes_per_row` bytes from byte `offset`)
+    /// into `texture`.
+    pub(crate) fn copy_to_texture(
+        buffer: &wgpu::Buffer,
+        offset: u64,
+        bytes_per_row: u32,
+        texture: &wgpu::Texture,
+        size: wgpu::Extent3d,
+    ) -> Dispatch {
+        Dispatch {
+            steps: vec![Step::CopyToTexture {
+                buffer: buffer.clone(),
+                offset,
+                bytes_per_row,
+                texture: texture.clone(),
+                size,
+            }],
+        }
+    }
+
+    /// This operation followed by `next`.
+    pub fn then(mut self, next: Dispatch) -> Dispatch {
+        self.steps.extend(next.steps);
+        self
+    }
+
+    /// Number of kernel launches.
+    pub fn launches(&self) -> usize {
+        self.steps.len()
+    }
+}
+
+/// One binding of a launch after the uniform block.
+pub(crate) enum Bind<'a> {
+    Buf(&'a wgpu::Buffer),
+    Tex(&'a wgpu::TextureView),
 }
 
 /// A contiguous run of elements inside a buffer: a tensor inside the flat parameter vector,
@@ -98,8 +188,8 @@ pub(crate) struct Launch<'a> {
     pub constants: &'a [(&'a str, f64)],
     /// Binding 0: uniform parameters.
     pub params: Params<'a>,
-    /// Bindings 1..: storage buffers, in binding order.
-    pub buffers: &'a [&'a wgpu::Buffer],
+    /// Bindings 1..: storage buffers and textures, in binding order.
+    pub bindings: &'a [Bind<'a>],
     pub groups: [u32; 3],
 }
 
@@ -127,10 +217,14 @@ pub(crate) fn build(gpu: &Gpu, launch: Launch<'_>) -> Result<Dispatch> {
             binding: 0,
             resource: params.as_entire_binding(),
         }];
-        for (i, b) in launch.buffers.iter().enumerate() {
+        for (i, b) in launch.bindings.iter().enumerate() {
+            let resource = match b {
+                Bind::Buf(b) => b.as_entire_binding(),
+                Bind::Tex(t) => wgpu::BindingResource::TextureView(t),
+            };
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
-                resource: b.as_entire_binding(),
+                resource,
             });
         }
         let bind_group = gpu.device.create_bind_group(&wgpu::BindGroupDescriptor {
@@ -139,9 +233,11 @@ pub(crate) fn build(gpu: &Gpu, launch: Launch<'_>) -> Result<Dispatch> {
             entries: &entries,
         });
         Dispatch {
-            pipeline: pipeline.clone(),
-            bind_group,
-            groups: launch.groups,
+            steps: vec![Step::Compute {
+                pipeline: pipeline.clone(),
+                bind_group,
+                groups: launch.groups,
+            }],
         }
     })
 }

@@ -3,7 +3,7 @@
 //! The result stays on the device, in an element of an output vector, so SAM's perturbation
 //! can divide by it without a host round trip.
 
-use super::{Dispatch, Launch, Params, View, as_u32, build};
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
@@ -13,24 +13,8 @@ const SRC: &str = include_str!("../../shaders/norm.wgsl");
 /// workgroup to add their partial sums.
 const MAX_GROUPS: usize = 256;
 
-/// A prepared ‖x‖²: two dispatches and the partial-sum buffer they share.
-#[derive(Debug)]
-pub struct SumSq {
-    /// First stage (per-workgroup partial sums), then the final sum.
-    pub stages: [Dispatch; 2],
-    _partials: GpuBuf<f32>,
-}
-
-impl SumSq {
-    /// Record both stages.
-    pub fn record(&self, pass: &mut wgpu::ComputePass<'_>) {
-        self.stages[0].record(pass);
-        self.stages[1].record(pass);
-    }
-}
-
 /// Prepare out = Σ x² over the view `x`, written to element `out.offset` of `out`'s buffer.
-pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<SumSq> {
+pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
     const OP: &str = "sumsq";
     if x.len == 0 {
         return Err(Error::shape(OP, "the vector is empty"));
@@ -58,7 +42,7 @@ pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<SumSq> {
                 entry,
                 constants: &[],
                 params: Params::Bytes(bytemuck::cast_slice(&p)),
-                buffers: &[&src.buffer, &dst.buffer],
+                bindings: &[Bind::Buf(&src.buffer), Bind::Buf(&dst.buffer)],
                 groups: [g, 1, 1],
             },
         )
@@ -71,10 +55,8 @@ pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<SumSq> {
         groups as u32,
     )?;
     let second = stage("sumsq_final", params(groups, 0)?, &partials, out.buf, 1)?;
-    Ok(SumSq {
-        stages: [first, second],
-        _partials: partials,
-    })
+    // The partials buffer lives on through the bind groups that use it.
+    Ok(first.then(second))
 }
 
 /// CPU f64 reference.

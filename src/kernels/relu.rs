@@ -1,6 +1,6 @@
 //! ReLU forward and backward (`shaders/relu.wgsl`).
 
-use super::{Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
@@ -17,7 +17,7 @@ fn whole<'a>(op: &'static str, name: &str, v: View<'a>, n: usize) -> Result<&'a 
     Ok(v.buf)
 }
 
-fn launch(gpu: &Gpu, op: &'static str, n: usize, buffers: &[&wgpu::Buffer]) -> Result<Dispatch> {
+fn launch(gpu: &Gpu, op: &'static str, n: usize, bindings: &[Bind<'_>]) -> Result<Dispatch> {
     if n == 0 {
         return Err(Error::shape(op, "n must be positive"));
     }
@@ -30,7 +30,7 @@ fn launch(gpu: &Gpu, op: &'static str, n: usize, buffers: &[&wgpu::Buffer]) -> R
             entry: op,
             constants: &[],
             params: Params::Bytes(bytemuck::cast_slice(&p)),
-            buffers,
+            bindings,
             groups: grid_1d(gpu, as_u32(op, "groups", n.div_ceil(256))?),
         },
     )
@@ -40,7 +40,7 @@ fn launch(gpu: &Gpu, op: &'static str, n: usize, buffers: &[&wgpu::Buffer]) -> R
 pub fn prepare_forward(gpu: &Gpu, n: usize, x: View<'_>, y: View<'_>) -> Result<Dispatch> {
     const OP: &str = "relu_forward";
     let (x, y) = (whole(OP, "x", x, n)?, whole(OP, "y", y, n)?);
-    launch(gpu, OP, n, &[&x.buffer, &y.buffer])
+    launch(gpu, OP, n, &[Bind::Buf(&x.buffer), Bind::Buf(&y.buffer)])
 }
 
 /// Prepare dx = dy · [y > 0] over `n` elements, `y` being the forward output.
@@ -57,7 +57,16 @@ pub fn prepare_backward(
         whole(OP, "dx", dx, n)?,
         whole(OP, "y", y, n)?,
     );
-    launch(gpu, OP, n, &[&dy.buffer, &dx.buffer, &y.buffer])
+    launch(
+        gpu,
+        OP,
+        n,
+        &[
+            Bind::Buf(&dy.buffer),
+            Bind::Buf(&dx.buffer),
+            Bind::Buf(&y.buffer),
+        ],
+    )
 }
 
 /// CPU f64 reference of the forward pass.

@@ -3,7 +3,7 @@
 //! The prepared step owns its uniform buffer; [`SgdStep::set`] rewrites it before each step
 //! (the learning rate follows a schedule, and the first step initialises the momentum buffer).
 
-use super::{Dispatch, Launch, Params, View, as_u32, build, grid_1d, uniform};
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d, uniform};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -77,7 +77,11 @@ impl SgdStep {
                 entry: "sgd_step",
                 constants: &[],
                 params: Params::Buffer(&params),
-                buffers: &[&grad.buf.buffer, &x.buf.buffer, &momentum.buf.buffer],
+                bindings: &[
+                    Bind::Buf(&grad.buf.buffer),
+                    Bind::Buf(&x.buf.buffer),
+                    Bind::Buf(&momentum.buf.buffer),
+                ],
                 groups: grid_1d(gpu, n.div_ceil(256)),
             },
         )?;

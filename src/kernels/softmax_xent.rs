@@ -4,7 +4,7 @@
 //! loss and the number of correct predictions. The two scalars land in a small metrics buffer
 //! that is the only thing a training step reads back.
 
-use super::{Dispatch, Launch, Params, View, as_u32, build};
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
@@ -78,11 +78,11 @@ pub fn prepare(
             entry: "softmax_xent",
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
-            buffers: &[
-                &logits.buf.buffer,
-                &labels.buffer,
-                &dlogits.buf.buffer,
-                &metrics.buf.buffer,
+            bindings: &[
+                Bind::Buf(&logits.buf.buffer),
+                Bind::Buf(&labels.buffer),
+                Bind::Buf(&dlogits.buf.buffer),
+                Bind::Buf(&metrics.buf.buffer),
             ],
             groups: [1, 1, 1],
         },

@@ -1,6 +1,6 @@
 //! axpy, scale and copy on flat vectors (`shaders/vector.wgsl`, `shaders/scale.wgsl`).
 
-use super::{Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -40,10 +40,10 @@ fn launch(
         if std::ptr::eq(x.buf, y.buf) {
             return Err(Error::shape(op, "x and y must be different buffers"));
         }
-        buffers.push(&x.buf.buffer);
+        buffers.push(Bind::Buf(&x.buf.buffer));
         off_x = as_u32(op, "x offset", x.offset)?;
     }
-    buffers.push(&y.buf.buffer);
+    buffers.push(Bind::Buf(&y.buf.buffer));
     let p = VecParams {
         n: as_u32(op, "n", n)?,
         off_x,
@@ -58,7 +58,7 @@ fn launch(
             entry: op,
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
-            buffers: &buffers,
+            bindings: &buffers,
             groups: grid_1d(gpu, as_u32(op, "groups", n.div_ceil(256))?),
         },
     )

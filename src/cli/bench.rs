@@ -1,0 +1,141 @@
+//! `sampa bench`: the same kernels on every adapter, side by side.
+
+use anyhow::Context;
+use sampa::gpu::adapters;
+use sampa::kernels::matmul::Variant;
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    #[command(subcommand)]
+    what: What,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum What {
+    /// Matmul GFLOP/s: square sizes and the MLP 784-256-256-10 step's products at batch 128,
+    /// for each variant. Records the faster variant per adapter in the tuning cache.
+    Matmul(MatmulArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct MatmulArgs {
+    /// Only this adapter (index, backend or name substring); default: every adapter.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Variants to time: reg, tiled or both.
+    #[arg(long, default_value = "both")]
+    variant: String,
+    /// Square sizes.
+    #[arg(long, value_delimiter = ',', default_value = "128,256,512,1024")]
+    sizes: Vec<usize>,
+    /// Timed repetitions per product (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    reps: usize,
+    /// Also write the rows as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+pub fn run(args: Args) -> anyhow::Result<()> {
+    match args.what {
+        What::Matmul(a) => matmul(a),
+    }
+}
+
+fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
+    let variants = match args.variant.as_str() {
+        "both" => Variant::ALL.to_vec(),
+        v => vec![Variant::parse(v).context("--variant")?],
+    };
+    if args.sizes.contains(&0) || args.reps == 0 {
+        anyhow::bail!("--sizes and --reps must be positive");
+    }
+    let gpus = open_all(args.adapter.as_deref())?;
+    if let Ok(n) = std::env::var("LP_NUM_THREADS") {
+        println!("LP_NUM_THREADS={n} (llvmpipe worker threads)");
+    }
+    let mut all_rows = Vec::new();
+    let mut summary = Vec::new();
+    for gpu in &gpus {
+        println!(
+            "\n== {} (driver {})",
+            gpu.adapter.short(),
+            gpu.adapter.driver
+        );
+        println!(
+            "{:<6} {:<7} {:<34} {:>10} {:>9}",
+            "variant", "group", "product", "ms", "GFLOP/s"
+        );
+        let (rows, rates) = sampa::bench::matmul(gpu, &variants, &args.sizes, args.reps, |r| {
+            println!(
+                "{:<6} {:<7} {:<34} {:>10.3} {:>9.2}",
+                r.variant, r.group, r.shape, r.ms, r.gflops
+            );
+        })?;
+        for (v, rate) in &rates {
+            println!(
+                "{:<6} MLP step matmuls (all 8 products): {rate:.2} GFLOP/s",
+                v.name()
+            );
+        }
+        if variants.len() == Variant::ALL.len() {
+            if let Some(choice) = sampa::bench::record_choice(gpu, &rates) {
+                println!(
+                    "chosen variant: {} (recorded in {})",
+                    choice.variant,
+                    sampa::tuning::cache_path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or("-".into())
+                );
+                summary.push((
+                    gpu.adapter.short(),
+                    choice.variant,
+                    rows.iter().find(|r| r.shape.starts_with("512×")).cloned(),
+                    rates,
+                ));
+            }
+        }
+        all_rows.extend(rows);
+    }
+    if summary.len() > 1 {
+        println!("\n== side by side");
+        for (adapter, chosen, r512, rates) in &summary {
+            let rates: Vec<String> = rates
+                .iter()
+                .map(|(v, r)| format!("{} {r:.2}", v.name()))
+                .collect();
+            println!(
+                "{adapter}: chosen {chosen}; MLP step GFLOP/s: {}; 512³ ({}): {:.2}",
+                rates.join(", "),
+                r512.as_ref().map(|r| r.variant.as_str()).unwrap_or("-"),
+                r512.as_ref().map(|r| r.gflops).unwrap_or(f64::NAN)
+            );
+        }
+    }
+    if let Some(path) = args.json {
+        let text = serde_json::to_string_pretty(&all_rows)?;
+        sampa::fsutil::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Every adapter, or the one `spec` selects.
+pub fn open_all(spec: Option<&str>) -> anyhow::Result<Vec<sampa::Gpu>> {
+    pollster::block_on(async {
+        let all = adapters::enumerate(&adapters::instance()).await;
+        if let Some(spec) = spec {
+            let (i, a) = adapters::select(all, Some(spec), "--adapter")?;
+            return Ok(vec![sampa::Gpu::from_adapter(i, a).await?]);
+        }
+        if all.is_empty() {
+            anyhow::bail!(sampa::Error::NoAdapter);
+        }
+        let mut gpus = Vec::new();
+        for (i, a) in all.into_iter().enumerate() {
+            gpus.push(sampa::Gpu::from_adapter(i, a).await?);
+        }
+        Ok(gpus)
+    })
+}

@@ -1,0 +1,35 @@
+//! Command-line definitions and dispatch. Each subcommand lives in its own file.
+
+mod bench;
+mod devices;
+
+use clap::{Parser, Subcommand};
+
+/// SAM and SAMPa training on any WebGPU adapter.
+#[derive(Parser, Debug)]
+#[command(name = "sampa", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// List every adapter on every backend with its limits and features.
+    Devices(devices::Args),
+    /// Benchmark kernels on every adapter (or the selected one), side by side.
+    Bench(bench::Args),
+}
+
+/// Run the parsed command.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Devices(a) => devices::run(a),
+        Command::Bench(a) => bench::run(a),
+    }
+}
+
+/// Open the adapter named by `--adapter`, else `SAMPA_ADAPTER`, else the best one.
+pub fn open_gpu(adapter: Option<&str>) -> anyhow::Result<sampa::Gpu> {
+    Ok(pollster::block_on(sampa::Gpu::open_flag_or_env(adapter))?)
+}
