@@ -64,15 +64,23 @@ pub fn mlp_products(batch: usize, widths: &[usize]) -> Vec<(String, Form, Dims)>
     v
 }
 
+/// What [`matmul`] measured on one adapter.
+#[derive(Clone, Debug)]
+pub struct MatmulBench {
+    /// One row per product and variant.
+    pub rows: Vec<MatmulRow>,
+    /// Per variant, the aggregate GFLOP/s of all the MLP step's products.
+    pub mlp_rates: Vec<(Variant, f64)>,
+}
+
 /// Time `variants` on square products of `sizes` and on the MLP step's products, on `gpu`.
-/// Returns the rows plus, per variant, the MLP step's aggregate GFLOP/s.
 pub fn matmul(
     gpu: &Gpu,
     variants: &[Variant],
     sizes: &[usize],
     reps: usize,
     mut progress: impl FnMut(&MatmulRow),
-) -> Result<(Vec<MatmulRow>, Vec<(Variant, f64)>)> {
+) -> Result<MatmulBench> {
     let mut rows = Vec::new();
     let mut mlp_rates = Vec::new();
     let row = |variant: Variant, group: &str, shape: String, dims: Dims, secs: f64| MatmulRow {
@@ -109,7 +117,7 @@ pub fn matmul(
         }
         mlp_rates.push((v, flops / secs_total / 1e9));
     }
-    Ok((rows, mlp_rates))
+    Ok(MatmulBench { rows, mlp_rates })
 }
 
 /// Choose the variant with the best MLP-step rate and record it in the tuning cache.

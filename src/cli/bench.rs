@@ -67,50 +67,55 @@ fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
             "{:<6} {:<7} {:<34} {:>10} {:>9}",
             "variant", "group", "product", "ms", "GFLOP/s"
         );
-        let (rows, rates) = sampa::bench::matmul(gpu, &variants, &args.sizes, args.reps, |r| {
+        let bench = sampa::bench::matmul(gpu, &variants, &args.sizes, args.reps, |r| {
             println!(
                 "{:<6} {:<7} {:<34} {:>10.3} {:>9.2}",
                 r.variant, r.group, r.shape, r.ms, r.gflops
             );
         })?;
-        for (v, rate) in &rates {
-            println!(
-                "{:<6} MLP step matmuls (all 8 products): {rate:.2} GFLOP/s",
-                v.name()
-            );
-        }
-        if variants.len() == Variant::ALL.len() {
-            if let Some(choice) = sampa::bench::record_choice(gpu, &rates) {
+        let rates: Vec<String> = bench
+            .mlp_rates
+            .iter()
+            .map(|(v, r)| format!("{} {r:.2}", v.name()))
+            .collect();
+        println!(
+            "MLP step matmuls (all 8 products), GFLOP/s: {}",
+            rates.join(", ")
+        );
+        // Only a run that timed every variant may change the recorded choice.
+        let choice = (variants.len() == Variant::ALL.len())
+            .then(|| sampa::bench::record_choice(gpu, &bench.mlp_rates))
+            .flatten();
+        let chosen = match &choice {
+            Some(c) => {
+                let at = sampa::tuning::cache_path().map(|p| p.display().to_string());
                 println!(
                     "chosen variant: {} (recorded in {})",
-                    choice.variant,
-                    sampa::tuning::cache_path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or("-".into())
+                    c.variant,
+                    at.unwrap_or("-".into())
                 );
-                summary.push((
-                    gpu.adapter.short(),
-                    choice.variant,
-                    rows.iter().find(|r| r.shape.starts_with("512×")).cloned(),
-                    rates,
-                ));
+                c.variant.clone()
             }
-        }
-        all_rows.extend(rows);
+            None => "-".to_string(),
+        };
+        let square: Vec<String> = bench
+            .rows
+            .iter()
+            .filter(|r| r.group == "square")
+            .map(|r| format!("{} {} {:.2}", r.shape, r.variant, r.gflops))
+            .collect();
+        summary.push(format!(
+            "{}: chosen {chosen}; MLP step GFLOP/s {}; square GFLOP/s: {}",
+            gpu.adapter.short(),
+            rates.join(", "),
+            square.join(", ")
+        ));
+        all_rows.extend(bench.rows);
     }
     if summary.len() > 1 {
         println!("\n== side by side");
-        for (adapter, chosen, r512, rates) in &summary {
-            let rates: Vec<String> = rates
-                .iter()
-                .map(|(v, r)| format!("{} {r:.2}", v.name()))
-                .collect();
-            println!(
-                "{adapter}: chosen {chosen}; MLP step GFLOP/s: {}; 512³ ({}): {:.2}",
-                rates.join(", "),
-                r512.as_ref().map(|r| r.variant.as_str()).unwrap_or("-"),
-                r512.as_ref().map(|r| r.gflops).unwrap_or(f64::NAN)
-            );
+        for line in &summary {
+            println!("{line}");
         }
     }
     if let Some(path) = args.json {

@@ -28,8 +28,3 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
     }
 }
-
-/// Open the adapter named by `--adapter`, else `SAMPA_ADAPTER`, else the best one.
-pub fn open_gpu(adapter: Option<&str>) -> anyhow::Result<sampa::Gpu> {
-    Ok(pollster::block_on(sampa::Gpu::open_flag_or_env(adapter))?)
-}

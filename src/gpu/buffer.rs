@@ -75,7 +75,7 @@ impl Gpu {
         }
         let bytes: &[u8] = bytemuck::cast_slice(data);
         let start = (offset * std::mem::size_of::<T>()) as u64;
-        if bytes.len() % 4 == 0 && start % 4 == 0 {
+        if bytes.len().is_multiple_of(4) && start.is_multiple_of(4) {
             self.queue.write_buffer(&buf.buffer, start, bytes);
         } else {
             return Err(Error::shape("write", "writes must be 4-byte aligned"));

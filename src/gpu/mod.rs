@@ -161,7 +161,7 @@ impl Gpu {
         if bytes > self.limits.max_buffer_size {
             return Err(too_large(self.limits.max_buffer_size, "max_buffer_size"));
         }
-        let binding = self.limits.max_storage_buffer_binding_size as u64;
+        let binding = self.limits.max_storage_buffer_binding_size;
         if bytes > binding {
             return Err(too_large(binding, "max_storage_buffer_binding_size"));
         }

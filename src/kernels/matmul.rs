@@ -328,8 +328,8 @@ fn pack(
     let row_bytes = 4 * cols as u64;
     let offset_bytes = 4 * src.offset as u64;
     if !transposed
-        && row_bytes % wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64 == 0
-        && offset_bytes % 16 == 0
+        && row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64)
+        && offset_bytes.is_multiple_of(16)
         && padded_rows == rows
         && rows == layers * rows_per_layer
     {
@@ -365,7 +365,7 @@ fn pack(
         Launch {
             label: "matmul_pack",
             source: PACK_SRC,
-            entry: if !transposed && cols % 4 == 0 && src.offset % 4 == 0 {
+            entry: if !transposed && cols.is_multiple_of(4) && src.offset.is_multiple_of(4) {
                 "pack_rows"
             } else {
                 "pack"

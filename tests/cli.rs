@@ -1,0 +1,125 @@
+//! The `sampa` binary end to end: device listing, selection errors and the benchmark.
+
+use std::process::Command;
+
+fn sampa(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_sampa"))
+        .args(args)
+        .env_remove("SAMPA_ADAPTER")
+        .output()
+        .expect("the sampa binary runs")
+}
+
+#[test]
+fn devices_lists_every_backend_as_table_and_json() {
+    let out = sampa(&["devices"]);
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        table.contains("backend") && table.contains("driver:"),
+        "{table}"
+    );
+
+    let out = sampa(&["devices", "--json"]);
+    assert!(out.status.success());
+    let list: serde_json::Value = serde_json::from_slice(&out.stdout).expect("valid JSON");
+    let list = list.as_array().expect("a JSON array");
+    assert!(
+        !list.is_empty(),
+        "no adapters; install one with apt-get install mesa-vulkan-drivers"
+    );
+    for (i, a) in list.iter().enumerate() {
+        assert_eq!(a["index"], i);
+        for key in [
+            "backend",
+            "device_type",
+            "name",
+            "driver",
+            "max_buffer_size",
+            "timestamp_query",
+        ] {
+            assert!(a.get(key).is_some(), "missing {key} in {a}");
+        }
+        let row = format!("{:>2}", i);
+        assert!(table.contains(&row), "table lacks adapter {i}");
+        assert!(table.contains(a["name"].as_str().unwrap()));
+    }
+    let backends: Vec<&str> = list
+        .iter()
+        .map(|a| a["backend"].as_str().unwrap())
+        .collect();
+    eprintln!("backends: {backends:?}");
+    // On the project's machines lavapipe gives a Vulkan adapter and Mesa's EGL a GL one.
+    if std::env::var("SAMPA_EXPECT_BACKENDS").is_ok() {
+        for want in std::env::var("SAMPA_EXPECT_BACKENDS").unwrap().split(',') {
+            assert!(
+                backends.contains(&want),
+                "expected a {want} adapter, found {backends:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn unknown_adapter_is_a_one_line_error() {
+    let out = sampa(&[
+        "bench",
+        "matmul",
+        "--adapter",
+        "no-such-adapter-xyz",
+        "--sizes",
+        "8",
+    ]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    let line = err
+        .lines()
+        .find(|l| l.starts_with("error:") && l.contains("no-such"))
+        .expect(&err);
+    assert!(
+        line.contains("no adapter matches \"no-such-adapter-xyz\" (from --adapter)"),
+        "{line}"
+    );
+}
+
+#[test]
+fn bench_matmul_reports_gflops_and_records_a_choice() {
+    let cache = std::env::temp_dir().join(format!("sampa-cli-cache-{}", std::process::id()));
+    let out = Command::new(env!("CARGO_BIN_EXE_sampa"))
+        .args([
+            "bench",
+            "matmul",
+            "--sizes",
+            "64",
+            "--reps",
+            "1",
+            "--adapter",
+            "0",
+        ])
+        .env("SAMPA_CACHE_DIR", &cache)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for want in [
+        "64×64×64 A·B",
+        "fwd L0 X·Wᵀ 128×256×784",
+        "MLP step matmuls",
+        "chosen variant:",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in\n{text}");
+    }
+    let saved: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(cache.join("tuning.json")).unwrap()).unwrap();
+    let entry = saved.as_object().unwrap().values().next().unwrap();
+    assert!(["reg", "tiled"].contains(&entry["variant"].as_str().unwrap()));
+    let _ = std::fs::remove_dir_all(cache);
+}
