@@ -69,12 +69,28 @@ pub enum Error {
         /// wgpu's message.
         message: String,
     },
+    /// A data file or directory that cannot be used.
+    #[error("{path}: {message}")]
+    Data {
+        /// The file or directory.
+        path: String,
+        /// What was wrong, what was expected, and what to do.
+        message: String,
+    },
     /// An invalid argument that is not a shape (a negative rate, an empty list ...).
     #[error("{0}")]
     Invalid(String),
 }
 
 impl Error {
+    /// A data error about `path`.
+    pub fn data(path: impl AsRef<std::path::Path>, message: impl Into<String>) -> Self {
+        Error::Data {
+            path: path.as_ref().display().to_string(),
+            message: message.into(),
+        }
+    }
+
     /// A shape error for `op`.
     pub fn shape(op: &'static str, detail: impl Into<String>) -> Self {
         Error::Shape {

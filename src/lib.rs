@@ -13,6 +13,8 @@ pub mod rng;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod data;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod fsutil;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tuning;

@@ -1,0 +1,84 @@
+//! CIFAR-10 and CIFAR-100 binary batches.
+//!
+//! CIFAR-10 records are 1 label byte + 3072 pixel bytes (32×32, channel-major), in
+//! `data_batch_1.bin` … `data_batch_5.bin` and `test_batch.bin`. CIFAR-100 records are a coarse
+//! and a fine label byte + 3072 pixel bytes, in `train.bin` and `test.bin`; the fine label is used.
+
+use super::{Dataset, ImageShape, Splits, class_count, read_file};
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+const SHAPE: ImageShape = ImageShape {
+    channels: 3,
+    height: 32,
+    width: 32,
+};
+
+/// CIFAR data in `dir`, or `None` when neither layout is present.
+pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
+    let (train_files, test_file, label_bytes, name) = if dir.join("data_batch_1.bin").is_file() {
+        let train: Vec<PathBuf> = (1..=5)
+            .map(|i| dir.join(format!("data_batch_{i}.bin")))
+            .take_while(|p| p.is_file())
+            .collect();
+        (train, dir.join("test_batch.bin"), 1, "CIFAR-10")
+    } else if dir.join("train.bin").is_file() {
+        (
+            vec![dir.join("train.bin")],
+            dir.join("test.bin"),
+            2,
+            "CIFAR-100",
+        )
+    } else {
+        return Ok(None);
+    };
+    if !test_file.is_file() {
+        return Err(Error::data(
+            &test_file,
+            format!("missing: {name} needs its test file beside the training files"),
+        ));
+    }
+    let mut train = read_records(&train_files[0], label_bytes)?;
+    for f in &train_files[1..] {
+        let more = read_records(f, label_bytes)?;
+        train.images.extend(more.images);
+        train.labels.extend(more.labels);
+    }
+    let test = read_records(&test_file, label_bytes)?;
+    Ok(Some(Splits {
+        classes: class_count(&train, &test),
+        description: format!(
+            "{name} from {} ({} train, {} test images)",
+            dir.display(),
+            train.len(),
+            test.len()
+        ),
+        train,
+        test,
+        natural_images: true,
+    }))
+}
+
+/// Parse one binary batch file with `label_bytes` label bytes per record (the last is used).
+pub fn read_records(path: &Path, label_bytes: usize) -> Result<Dataset> {
+    let bytes = read_file(path)?;
+    let record = label_bytes + SHAPE.len();
+    if bytes.is_empty() || bytes.len() % record != 0 {
+        return Err(Error::data(
+            path,
+            format!(
+                "is {} bytes, not a whole number of {record}-byte records ({label_bytes} label \
+                 byte(s) + 3072 pixels); the file is truncated or not a CIFAR binary batch",
+                bytes.len()
+            ),
+        ));
+    }
+    let n = bytes.len() / record;
+    let mut images = Vec::with_capacity(n * SHAPE.len());
+    let mut labels = Vec::with_capacity(n);
+    for r in bytes.chunks_exact(record) {
+        labels.push(r[label_bytes - 1] as u32);
+        images.extend_from_slice(&r[label_bytes..]);
+    }
+    Dataset::new(path, images, labels, SHAPE)
+}

@@ -1,0 +1,104 @@
+//! Image folders: `DIR/train/<class>/*` and `DIR/test/<class>/*`, any format the `image` crate
+//! reads, converted to RGB and resized to a square of the chosen size.
+
+use super::{Dataset, FolderOptions, ImageShape, Splits};
+use crate::error::{Error, Result};
+use std::path::{Path, PathBuf};
+
+/// Load both splits; class indices follow the sorted names of `train/`'s sub-folders.
+pub fn load_dir(dir: &Path, opts: FolderOptions) -> Result<Splits> {
+    if opts.size == 0 {
+        return Err(Error::Invalid("--image-size must be positive".into()));
+    }
+    let classes = subdirs(&dir.join("train"))?;
+    if classes.is_empty() {
+        return Err(Error::data(
+            dir.join("train"),
+            "has no class sub-folders; put each class's images in its own folder",
+        ));
+    }
+    let names: Vec<String> = classes.iter().map(|p| file_name(p)).collect();
+    let train = load_split(&dir.join("train"), &names, opts)?;
+    let test = load_split(&dir.join("test"), &names, opts)?;
+    Ok(Splits {
+        classes: names.len(),
+        description: format!(
+            "image folders from {} ({} classes: {}; {} train, {} test images at {s}×{s})",
+            dir.display(),
+            names.len(),
+            names.join(", "),
+            train.len(),
+            test.len(),
+            s = opts.size
+        ),
+        train,
+        test,
+        natural_images: true,
+    })
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| Error::data(dir, format!("cannot list: {e}")))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.is_dir())
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+fn load_split(dir: &Path, classes: &[String], opts: FolderOptions) -> Result<Dataset> {
+    let shape = ImageShape {
+        channels: 3,
+        height: opts.size,
+        width: opts.size,
+    };
+    let mut images = Vec::new();
+    let mut labels = Vec::new();
+    for sub in subdirs(dir)? {
+        let name = file_name(&sub);
+        let Some(label) = classes.iter().position(|c| *c == name) else {
+            return Err(Error::data(
+                &sub,
+                format!("is a class not present in train/ ({})", classes.join(", ")),
+            ));
+        };
+        let mut files: Vec<PathBuf> = std::fs::read_dir(&sub)
+            .map_err(|e| Error::data(&sub, format!("cannot list: {e}")))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        files.sort();
+        for f in files {
+            let img = image::open(&f).map_err(|e| {
+                Error::data(
+                    &f,
+                    format!(
+                        "cannot be read as an image ({e}); remove it or convert it to PNG/JPEG"
+                    ),
+                )
+            })?;
+            let rgb = image::imageops::resize(
+                &img.to_rgb8(),
+                opts.size as u32,
+                opts.size as u32,
+                image::imageops::FilterType::Triangle,
+            );
+            // HWC (interleaved) to CHW.
+            for c in 0..3 {
+                images.extend(rgb.pixels().map(|p| p.0[c]));
+            }
+            labels.push(label as u32);
+        }
+    }
+    if labels.is_empty() {
+        return Err(Error::data(dir, "holds no images"));
+    }
+    Dataset::new(dir, images, labels, shape)
+}

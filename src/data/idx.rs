@@ -1,0 +1,186 @@
+//! IDX files (MNIST, Fashion-MNIST, KMNIST), gzip-compressed or not, and the embedded subset.
+
+use super::{Dataset, ImageShape, Splits, class_count, read_file};
+use crate::error::{Error, Result};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+const IMAGES_MAGIC: u32 = 0x0000_0803;
+const LABELS_MAGIC: u32 = 0x0000_0801;
+
+const EMBEDDED: [&[u8]; 4] = [
+    include_bytes!("../../assets/fashion-mnist-subset/train-images-idx3-ubyte.gz"),
+    include_bytes!("../../assets/fashion-mnist-subset/train-labels-idx1-ubyte.gz"),
+    include_bytes!("../../assets/fashion-mnist-subset/t10k-images-idx3-ubyte.gz"),
+    include_bytes!("../../assets/fashion-mnist-subset/t10k-labels-idx1-ubyte.gz"),
+];
+
+/// The Fashion-MNIST subset compiled into the crate (600 train and 100 test images per class).
+pub fn embedded() -> Result<Splits> {
+    let name = |f: &str| PathBuf::from(format!("<embedded>/{f}"));
+    let split = |images: &[u8], labels: &[u8], prefix: &str| {
+        let ip = name(&format!("{prefix}-images-idx3-ubyte.gz"));
+        let lp = name(&format!("{prefix}-labels-idx1-ubyte.gz"));
+        let (pixels, shape) = parse_images(&ip, &gunzip(&ip, images)?)?;
+        let labels = parse_labels(&lp, &gunzip(&lp, labels)?)?;
+        Dataset::new(&ip, pixels, labels, shape)
+    };
+    let train = split(EMBEDDED[0], EMBEDDED[1], "train")?;
+    let test = split(EMBEDDED[2], EMBEDDED[3], "t10k")?;
+    Ok(Splits {
+        classes: class_count(&train, &test),
+        description: format!(
+            "embedded Fashion-MNIST subset ({} train, {} test images; the full set installs \
+             with `apt-get install dataset-fashion-mnist`)",
+            train.len(),
+            test.len()
+        ),
+        train,
+        test,
+        natural_images: false,
+    })
+}
+
+/// IDX data in `dir`, or `None` when there is no training image file.
+pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
+    let Some(train_images) = find(dir, "train", "images-idx3") else {
+        return Ok(None);
+    };
+    let need = |split: &str, kind: &str| {
+        find(dir, split, kind).ok_or_else(|| {
+            Error::data(
+                dir,
+                format!(
+                    "has {} but no {split}-{kind}-ubyte[.gz]; IDX data needs all four files",
+                    train_images.display()
+                ),
+            )
+        })
+    };
+    let load = |images: &Path, labels: &Path| -> Result<Dataset> {
+        let (pixels, shape) = parse_images(images, &decompressed(images)?)?;
+        let labels_v = parse_labels(labels, &decompressed(labels)?)?;
+        if pixels.len() / shape.len() != labels_v.len() {
+            return Err(Error::data(
+                labels,
+                format!(
+                    "holds {} labels but {} holds {} images; use matching files",
+                    labels_v.len(),
+                    images.display(),
+                    pixels.len() / shape.len()
+                ),
+            ));
+        }
+        Dataset::new(images, pixels, labels_v, shape)
+    };
+    let train = load(&train_images, &need("train", "labels-idx1")?)?;
+    let test = load(&need("t10k", "images-idx3")?, &need("t10k", "labels-idx1")?)?;
+    if train.shape != test.shape {
+        return Err(Error::data(dir, "train and test images differ in size"));
+    }
+    Ok(Some(Splits {
+        classes: class_count(&train, &test),
+        description: format!(
+            "IDX data from {} ({} train, {} test images of {}×{})",
+            dir.display(),
+            train.len(),
+            test.len(),
+            train.shape.height,
+            train.shape.width
+        ),
+        train,
+        test,
+        natural_images: false,
+    }))
+}
+
+/// `split-kind-ubyte`, `split-kind-ubyte.gz` or the `split-kind.ubyte` spelling, if present.
+fn find(dir: &Path, split: &str, kind: &str) -> Option<PathBuf> {
+    let (what, idx) = kind.split_once('-').expect("kind is name-idxN");
+    [
+        format!("{split}-{kind}-ubyte"),
+        format!("{split}-{what}.{idx}-ubyte"),
+    ]
+    .iter()
+    .flat_map(|b| [b.clone(), format!("{b}.gz")])
+    .map(|n| dir.join(n))
+    .find(|p| p.is_file())
+}
+
+fn decompressed(path: &Path) -> Result<Vec<u8>> {
+    let raw = read_file(path)?;
+    if raw.starts_with(&[0x1f, 0x8b]) {
+        gunzip(path, &raw)
+    } else {
+        Ok(raw)
+    }
+}
+
+fn gunzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::MultiGzDecoder::new(raw)
+        .read_to_end(&mut out)
+        .map_err(|e| {
+            Error::data(
+                path,
+                format!("is not a valid gzip file ({e}); re-download it"),
+            )
+        })?;
+    Ok(out)
+}
+
+fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usize>> {
+    let kind = if magic == IMAGES_MAGIC {
+        "image"
+    } else {
+        "label"
+    };
+    let need = 4 + 4 * dims;
+    if bytes.len() < need {
+        return Err(Error::data(
+            path,
+            format!(
+                "truncated: {} bytes is shorter than an IDX {kind} header",
+                bytes.len()
+            ),
+        ));
+    }
+    let word = |i: usize| u32::from_be_bytes(bytes[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    if word(0) != magic {
+        return Err(Error::data(
+            path,
+            format!(
+                "wrong magic number 0x{:08x}: expected 0x{magic:08x} for an IDX {kind} file",
+                word(0)
+            ),
+        ));
+    }
+    let dims: Vec<usize> = (1..=dims).map(|i| word(i) as usize).collect();
+    let body: usize = dims.iter().product();
+    if bytes.len() - need != body {
+        return Err(Error::data(
+            path,
+            format!(
+                "truncated or padded: the header promises {dims:?} = {body} bytes of data but the \
+                 file holds {}; re-download it",
+                bytes.len() - need
+            ),
+        ));
+    }
+    Ok(dims)
+}
+
+fn parse_images(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, ImageShape)> {
+    let d = header(path, bytes, IMAGES_MAGIC, 3)?;
+    let shape = ImageShape {
+        channels: 1,
+        height: d[1],
+        width: d[2],
+    };
+    Ok((bytes[16..].to_vec(), shape))
+}
+
+fn parse_labels(path: &Path, bytes: &[u8]) -> Result<Vec<u32>> {
+    header(path, bytes, LABELS_MAGIC, 1)?;
+    Ok(bytes[8..].iter().map(|&b| b as u32).collect())
+}

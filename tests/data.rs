@@ -1,0 +1,372 @@
+//! Dataset readers on files the tests write themselves, the embedded subset, and batching.
+
+use sampa::data::{self, Batch, BatchOptions, Batcher, FolderOptions, Source};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sampa-data-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn idx_images(n: usize, h: usize, w: usize, seed: u8) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, 3];
+    for d in [n, h, w] {
+        v.extend((d as u32).to_be_bytes());
+    }
+    v.extend((0..n * h * w).map(|i| (i as u8).wrapping_mul(7).wrapping_add(seed)));
+    v
+}
+
+fn idx_labels(labels: &[u8]) -> Vec<u8> {
+    let mut v = vec![0, 0, 8, 1];
+    v.extend((labels.len() as u32).to_be_bytes());
+    v.extend(labels);
+    v
+}
+
+fn gz(bytes: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(bytes).unwrap();
+    e.finish().unwrap()
+}
+
+fn write_idx(dir: &Path, compress: bool, train_labels: &[u8], test_labels: &[u8]) {
+    let sfx = if compress { ".gz" } else { "" };
+    let enc = |b: Vec<u8>| if compress { gz(&b) } else { b };
+    std::fs::write(
+        dir.join(format!("train-images-idx3-ubyte{sfx}")),
+        enc(idx_images(train_labels.len(), 4, 3, 1)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("train-labels-idx1-ubyte{sfx}")),
+        enc(idx_labels(train_labels)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("t10k-images-idx3-ubyte{sfx}")),
+        enc(idx_images(test_labels.len(), 4, 3, 2)),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("t10k-labels-idx1-ubyte{sfx}")),
+        enc(idx_labels(test_labels)),
+    )
+    .unwrap();
+}
+
+fn load(dir: &Path) -> sampa::Result<data::Splits> {
+    data::load(&Source::Dir(dir.to_path_buf()), FolderOptions { size: 8 })
+}
+
+#[test]
+fn embedded_subset_is_stratified_fashion_mnist() {
+    let s = data::load(&Source::Embedded, FolderOptions { size: 8 }).unwrap();
+    assert_eq!((s.train.len(), s.test.len(), s.classes), (6000, 1000, 10));
+    assert_eq!(
+        s.train.shape,
+        data::ImageShape {
+            channels: 1,
+            height: 28,
+            width: 28
+        }
+    );
+    for c in 0..10 {
+        assert_eq!(s.train.labels.iter().filter(|&&l| l == c).count(), 600);
+        assert_eq!(s.test.labels.iter().filter(|&&l| l == c).count(), 100);
+    }
+    assert!(s.description.contains("embedded Fashion-MNIST subset"));
+}
+
+#[test]
+fn idx_reads_plain_and_gzip_identically() {
+    let (a, b) = (tmp("idx-plain"), tmp("idx-gz"));
+    write_idx(&a, false, &[0, 1, 2, 1, 0], &[2, 2]);
+    write_idx(&b, true, &[0, 1, 2, 1, 0], &[2, 2]);
+    let (sa, sb) = (load(&a).unwrap(), load(&b).unwrap());
+    assert_eq!(sa.train.images, sb.train.images);
+    assert_eq!(sa.train.labels, vec![0, 1, 2, 1, 0]);
+    assert_eq!(sa.classes, 3);
+    assert_eq!(
+        sa.train.shape,
+        data::ImageShape {
+            channels: 1,
+            height: 4,
+            width: 3
+        }
+    );
+    assert_eq!(sa.train.image(1), &idx_images(5, 4, 3, 1)[16 + 12..16 + 24]);
+}
+
+#[test]
+fn bad_idx_files_are_named_errors() {
+    let d = tmp("idx-bad");
+    write_idx(&d, false, &[0, 1, 2], &[1]);
+    let images = d.join("train-images-idx3-ubyte");
+    let good = std::fs::read(&images).unwrap();
+    std::fs::write(&images, &good[..good.len() - 5]).unwrap();
+    let e = load(&d).unwrap_err().to_string();
+    assert!(
+        e.contains("train-images-idx3-ubyte") && e.contains("truncated"),
+        "{e}"
+    );
+
+    let mut wrong = good.clone();
+    wrong[3] = 9;
+    std::fs::write(&images, &wrong).unwrap();
+    let e = load(&d).unwrap_err().to_string();
+    assert!(
+        e.contains("wrong magic number 0x00000809") && e.contains("0x00000803"),
+        "{e}"
+    );
+
+    std::fs::write(&images, idx_images(4, 4, 3, 1)).unwrap();
+    let e = load(&d).unwrap_err().to_string();
+    assert!(e.contains("3 labels") && e.contains("4 images"), "{e}");
+
+    std::fs::remove_file(d.join("t10k-labels-idx1-ubyte")).unwrap();
+    std::fs::write(&images, &good).unwrap();
+    let e = load(&d).unwrap_err().to_string();
+    assert!(e.contains("t10k-labels-idx1-ubyte"), "{e}");
+}
+
+#[test]
+fn missing_and_unrecognised_directories_are_errors() {
+    let e = load(Path::new("/no/such/dir")).unwrap_err().to_string();
+    assert!(
+        e.starts_with("/no/such/dir: no such data directory")
+            && e.contains("apt-get install dataset-fashion-mnist"),
+        "{e}"
+    );
+    let e = load(&tmp("empty")).unwrap_err().to_string();
+    assert!(e.contains("found no dataset here"), "{e}");
+}
+
+fn cifar_record(label: &[u8], fill: u8) -> Vec<u8> {
+    let mut r = label.to_vec();
+    r.extend((0..3072).map(|i| (i % 251) as u8 ^ fill));
+    r
+}
+
+#[test]
+fn cifar10_and_cifar100_batches() {
+    let d = tmp("cifar10");
+    let batch: Vec<u8> = [3u8, 9, 0]
+        .iter()
+        .flat_map(|&l| cifar_record(&[l], l))
+        .collect();
+    std::fs::write(d.join("data_batch_1.bin"), &batch).unwrap();
+    std::fs::write(d.join("data_batch_2.bin"), cifar_record(&[5], 1)).unwrap();
+    std::fs::write(d.join("test_batch.bin"), cifar_record(&[1], 2)).unwrap();
+    let s = load(&d).unwrap();
+    assert_eq!(s.train.labels, vec![3, 9, 0, 5]);
+    assert_eq!(
+        s.train.shape,
+        data::ImageShape {
+            channels: 3,
+            height: 32,
+            width: 32
+        }
+    );
+    assert_eq!(s.train.image(1), &cifar_record(&[9], 9)[1..]);
+    assert!(s.natural_images && s.description.starts_with("CIFAR-10"));
+
+    let d = tmp("cifar100");
+    std::fs::write(d.join("train.bin"), cifar_record(&[1, 42], 0)).unwrap();
+    std::fs::write(d.join("test.bin"), cifar_record(&[2, 77], 0)).unwrap();
+    let s = load(&d).unwrap();
+    assert_eq!(
+        (s.train.labels[0], s.test.labels[0], s.classes),
+        (42, 77, 78)
+    );
+
+    std::fs::write(d.join("train.bin"), &cifar_record(&[1, 42], 0)[..3000]).unwrap();
+    let e = load(&d).unwrap_err().to_string();
+    assert!(
+        e.contains("train.bin") && e.contains("not a whole number of 3074-byte records"),
+        "{e}"
+    );
+}
+
+#[test]
+fn image_folders_resize_and_reject_unreadable_files() {
+    let d = tmp("folder");
+    for (split, class, n) in [("train", "cat", 2), ("train", "dog", 1), ("test", "dog", 1)] {
+        let dir = d.join(split).join(class);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..n {
+            let img = image::RgbImage::from_fn(16, 12, |x, y| {
+                image::Rgb([
+                    x as u8 * 10,
+                    y as u8 * 10,
+                    if class == "cat" { 200 } else { 20 },
+                ])
+            });
+            img.save(dir.join(format!("{i}.png"))).unwrap();
+        }
+    }
+    let s = load(&d).unwrap();
+    assert_eq!(s.classes, 2);
+    assert_eq!(s.train.labels, vec![0, 0, 1]);
+    assert_eq!(s.test.labels, vec![1]);
+    assert_eq!(
+        s.train.shape,
+        data::ImageShape {
+            channels: 3,
+            height: 8,
+            width: 8
+        }
+    );
+    // Blue channel plane of a "cat" image is constant 200.
+    assert!(s.train.image(0)[128..192].iter().all(|&b| b == 200));
+
+    std::fs::write(d.join("train/dog/broken.png"), b"not a png").unwrap();
+    let e = load(&d).unwrap_err().to_string();
+    assert!(
+        e.contains("broken.png") && e.contains("cannot be read as an image"),
+        "{e}"
+    );
+}
+
+fn opts(batch: usize, shuffle: bool, seed: u64) -> BatchOptions {
+    BatchOptions {
+        batch,
+        shuffle,
+        seed,
+        normalize: None,
+        augment: false,
+    }
+}
+
+fn epoch_labels(d: &data::Dataset, o: BatchOptions, epoch: u64) -> Vec<Vec<u32>> {
+    let mut b = Batcher::new(d, o, epoch);
+    let mut out = Vec::new();
+    let mut batch = Batch::default();
+    while b.next_into(&mut batch) {
+        out.push(batch.labels.clone());
+    }
+    out
+}
+
+#[test]
+fn batching_is_seeded_and_keeps_the_last_partial_batch() {
+    let labels: Vec<u32> = (0..10).collect();
+    let d = data::Dataset::new(
+        Path::new("t"),
+        (0..10u8).collect(),
+        labels.clone(),
+        data::ImageShape {
+            channels: 1,
+            height: 1,
+            width: 1,
+        },
+    )
+    .unwrap();
+    let plain = epoch_labels(&d, opts(4, false, 1), 0);
+    assert_eq!(plain, vec![vec![0, 1, 2, 3], vec![4, 5, 6, 7], vec![8, 9]]);
+    let a = epoch_labels(&d, opts(4, true, 1), 0);
+    assert_eq!(
+        a,
+        epoch_labels(&d, opts(4, true, 1), 0),
+        "same seed, same order"
+    );
+    assert_ne!(
+        a,
+        epoch_labels(&d, opts(4, true, 1), 1),
+        "each epoch reshuffles"
+    );
+    assert_ne!(
+        a,
+        epoch_labels(&d, opts(4, true, 2), 0),
+        "another seed, another order"
+    );
+    let mut flat: Vec<u32> = a.concat();
+    flat.sort();
+    assert_eq!(flat, labels);
+    let mut b = Batcher::new(&d, opts(4, false, 1), 0);
+    let mut batch = Batch::default();
+    assert!(b.next_into(&mut batch));
+    assert_eq!(
+        batch.pixels,
+        vec![0.0, 1.0 / 255.0, 2.0 / 255.0, 3.0 / 255.0]
+    );
+}
+
+#[test]
+fn normalisation_and_augmentation() {
+    let shape = data::ImageShape {
+        channels: 1,
+        height: 2,
+        width: 3,
+    };
+    let d = data::Dataset::new(
+        Path::new("t"),
+        vec![0, 51, 102, 153, 204, 255],
+        vec![0],
+        shape,
+    )
+    .unwrap();
+    let stats = data::channel_stats(&d);
+    assert!((stats[0].0 - 0.5).abs() < 1e-6);
+    let mut o = opts(1, false, 0);
+    o.normalize = Some(stats.clone());
+    let mut b = Batcher::new(&d, o, 0);
+    let mut batch = Batch::default();
+    b.next_into(&mut batch);
+    let mean: f32 = batch.pixels.iter().sum::<f32>() / 6.0;
+    let var: f32 = batch
+        .pixels
+        .iter()
+        .map(|v| (v - mean) * (v - mean))
+        .sum::<f32>()
+        / 6.0;
+    assert!(
+        mean.abs() < 1e-6 && (var - 1.0).abs() < 1e-4,
+        "mean {mean} var {var}"
+    );
+
+    // Every augmented image is one of the 9×9×2 shift-and-flip transforms of the original
+    // (zero fill outside), computed here independently, and the draws vary.
+    let src = [0u8, 51, 102, 153, 204, 255];
+    let transform = |dy: isize, dx: isize, flip: bool| -> Vec<u8> {
+        let mut out = Vec::new();
+        for y in 0..2isize {
+            for x in 0..3isize {
+                let sx = if flip { 2 - x } else { x } + dx;
+                let sy = y + dy;
+                out.push(if (0..2).contains(&sy) && (0..3).contains(&sx) {
+                    src[(sy * 3 + sx) as usize]
+                } else {
+                    0
+                });
+            }
+        }
+        out
+    };
+    let all: Vec<Vec<u8>> = (-4..=4)
+        .flat_map(|dy| (-4..=4).flat_map(move |dx| [false, true].map(move |f| (dy, dx, f))))
+        .map(|(dy, dx, f)| transform(dy, dx, f))
+        .collect();
+    let mut o = opts(1, false, 3);
+    o.augment = true;
+    let mut distinct = std::collections::HashSet::new();
+    for epoch in 0..40 {
+        let mut b = Batcher::new(&d, o.clone(), epoch);
+        b.next_into(&mut batch);
+        let px: Vec<u8> = batch
+            .pixels
+            .iter()
+            .map(|v| (v * 255.0).round() as u8)
+            .collect();
+        assert!(all.contains(&px), "{px:?} is no shift/flip of the image");
+        distinct.insert(px);
+    }
+    assert!(
+        distinct.len() >= 5,
+        "augmentation varies: {} distinct of 40",
+        distinct.len()
+    );
+}
