@@ -8,6 +8,7 @@
 pub mod error;
 pub mod gpu;
 pub mod kernels;
+pub mod nn;
 pub mod rng;
 
 #[cfg(not(target_arch = "wasm32"))]
@@ -16,6 +17,8 @@ pub mod bench;
 pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsutil;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod train;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tuning;
 

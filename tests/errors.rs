@@ -9,7 +9,7 @@ use sampa::kernels::{bias, norm, relu, softmax_xent, vector};
 
 #[test]
 fn matmul_rejects_mismatched_shapes() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         let a = gpu.zeros::<f32>(6, "A").unwrap();
         let b = gpu.zeros::<f32>(12, "B").unwrap();
         let c = gpu.zeros::<f32>(8, "C").unwrap();
@@ -74,7 +74,7 @@ fn matmul_rejects_mismatched_shapes() {
 
 #[test]
 fn other_kernels_reject_bad_shapes() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         let x = gpu.zeros::<f32>(10, "x").unwrap();
         let y = gpu.zeros::<f32>(9, "y").unwrap();
         let labels = gpu.zeros::<u32>(2, "labels").unwrap();
@@ -126,7 +126,7 @@ fn other_kernels_reject_bad_shapes() {
 
 #[test]
 fn a_buffer_larger_than_the_device_allows_is_an_error() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         let too_many = (gpu.limits.max_buffer_size / 4 + 1) as usize;
         let err = gpu.zeros::<f32>(too_many, "huge activations").unwrap_err();
         let msg = err.to_string();

@@ -23,7 +23,7 @@ const MATMUL_SHAPES: [(usize, usize, usize); 7] = [
 
 #[test]
 fn matmul_all_forms_variants_and_shapes() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         for variant in Variant::ALL {
             for form in Form::ALL {
                 for (m, n, k) in MATMUL_SHAPES {
@@ -75,7 +75,7 @@ fn matmul_all_forms_variants_and_shapes() {
 #[test]
 fn matmul_variants_agree() {
     // Same sums in the same order: a choice made by timing must not change trajectories.
-    for gpu in gpus() {
+    for gpu in &gpus() {
         let dims = Dims {
             m: 70,
             n: 45,
@@ -120,7 +120,7 @@ fn matmul_variants_agree() {
 
 #[test]
 fn bias_add_and_grad() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         for (outer, channels, inner) in [
             (1, 1, 1),
             (7, 33, 1),
@@ -187,7 +187,7 @@ fn bias_add_and_grad() {
 
 #[test]
 fn relu_forward_backward() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         for n in [1, 7, 33, 129, 1000, 70_001] {
             let mut rng = Pcg::new(n as u64, 3);
             let x0 = rng.vec(n, -1.0, 1.0);
@@ -221,7 +221,7 @@ fn relu_forward_backward() {
 
 #[test]
 fn softmax_cross_entropy() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         for (rows, classes) in [(1, 2), (7, 10), (128, 10), (300, 100), (513, 3)] {
             for smoothing in [0.0f32, 0.1] {
                 let mut rng = Pcg::new((rows * classes) as u64, 4);
@@ -264,7 +264,7 @@ fn softmax_cross_entropy() {
 
 #[test]
 fn squared_norm_two_stage() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         for n in [1, 7, 33, 129, 256, 257, 65_536, 235_146, 1_000_003] {
             let mut rng = Pcg::new(n as u64, 5);
             let x0 = rng.vec(n + 3, -1.0, 1.0);
@@ -287,7 +287,7 @@ fn squared_norm_two_stage() {
 
 #[test]
 fn axpy_scale_copy() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         for n in [1, 7, 33, 129, 100_000] {
             let mut rng = Pcg::new(n as u64, 6);
             let x0 = rng.vec(n + 1, -1.0, 1.0);
@@ -329,7 +329,7 @@ fn axpy_scale_copy() {
 
 #[test]
 fn sgd_matches_pytorch_semantics_over_steps() {
-    for gpu in gpus() {
+    for gpu in &gpus() {
         for nesterov in [false, true] {
             for n in [1, 33, 10_007] {
                 let hyper = SgdHyper {

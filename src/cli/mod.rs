@@ -2,6 +2,7 @@
 
 mod bench;
 mod devices;
+mod train;
 
 use clap::{Parser, Subcommand};
 
@@ -19,6 +20,8 @@ enum Command {
     Devices(devices::Args),
     /// Benchmark kernels on every adapter (or the selected one), side by side.
     Bench(bench::Args),
+    /// Train a model with SGD on the GPU and write a run directory.
+    Train(train::Args),
 }
 
 /// Run the parsed command.
@@ -26,5 +29,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Train(a) => train::run(a),
     }
 }

@@ -4,8 +4,9 @@ use super::Gpu;
 use crate::error::{Error, Result};
 use std::marker::PhantomData;
 
-/// A storage buffer of `len` elements of `T` (f32 for tensors, u32 for labels).
-#[derive(Debug)]
+/// A storage buffer of `len` elements of `T` (f32 for tensors, u32 for labels). Clones refer
+/// to the same GPU buffer.
+#[derive(Debug, Clone)]
 pub struct GpuBuf<T> {
     /// The wgpu buffer (storage, copy source and destination).
     pub buffer: wgpu::Buffer,
@@ -134,4 +135,47 @@ pub(crate) async fn map_read<T: bytemuck::Pod>(
     };
     staging.unmap();
     Ok(out)
+}
+
+/// A persistent staging buffer for small, frequent reads (the per-step loss and correct
+/// count), so the hot path allocates nothing.
+#[derive(Debug)]
+pub struct Readback {
+    staging: wgpu::Buffer,
+    len: usize,
+}
+
+impl Readback {
+    /// Room for `len` f32 values.
+    pub fn new(gpu: &Gpu, len: usize) -> Readback {
+        let staging = gpu.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("readback"),
+            size: padded((len * 4) as u64),
+            usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+            mapped_at_creation: false,
+        });
+        Readback { staging, len }
+    }
+
+    /// Record a copy of the first `len` values of `src` into the staging buffer.
+    pub fn record(&self, encoder: &mut wgpu::CommandEncoder, src: &GpuBuf<f32>) {
+        encoder.copy_buffer_to_buffer(
+            &src.buffer,
+            0,
+            &self.staging,
+            0,
+            padded((self.len * 4) as u64),
+        );
+    }
+
+    /// Wait for the recorded copy and return the values.
+    pub async fn read_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        map_read(gpu, &self.staging, (self.len * 4) as u64).await
+    }
+
+    /// Blocking [`Readback::read_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
+        pollster::block_on(self.read_async(gpu))
+    }
 }

@@ -8,7 +8,7 @@ pub mod adapters;
 mod buffer;
 
 pub use adapters::AdapterSummary;
-pub use buffer::GpuBuf;
+pub use buffer::{GpuBuf, Readback};
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;

@@ -60,7 +60,7 @@ pub fn prepare_add(gpu: &Gpu, shape: BiasShape, bias: View<'_>, y: View<'_>) -> 
     const OP: &str = "bias_add";
     let p = params(OP, shape, &bias, false)?;
     y.expect_len(OP, "y", shape.len())?;
-    if y.offset != 0 || std::ptr::eq(y.buf, bias.buf) {
+    if y.offset != 0 || y.buf.buffer == bias.buf.buffer {
         return Err(Error::shape(
             OP,
             "y must be its own buffer, starting at element 0",
@@ -92,7 +92,7 @@ pub fn prepare_grad(
     const OP: &str = "bias_grad";
     let p = params(OP, shape, &db, accumulate)?;
     dy.expect_len(OP, "dy", shape.len())?;
-    if dy.offset != 0 || std::ptr::eq(dy.buf, db.buf) {
+    if dy.offset != 0 || dy.buf.buffer == db.buf.buffer {
         return Err(Error::shape(
             OP,
             "dy must be its own buffer, starting at element 0",

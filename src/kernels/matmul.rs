@@ -172,7 +172,7 @@ pub fn prepare_variant(
     a.expect_len(OP, &format!("A ({m}×{k} for {form:?})"), m * k)?;
     b.expect_len(OP, &format!("B ({k}×{n} for {form:?})"), k * n)?;
     c.expect_len(OP, &format!("C ({m}×{n})"), m * n)?;
-    if std::ptr::eq(c.buf, a.buf) || std::ptr::eq(c.buf, b.buf) {
+    if c.buf.buffer == a.buf.buffer || c.buf.buffer == b.buf.buffer {
         return Err(Error::shape(OP, "C must not share a buffer with A or B"));
     }
     let (ta, tb) = form.transposes();

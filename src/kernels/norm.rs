@@ -20,7 +20,7 @@ pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
         return Err(Error::shape(OP, "the vector is empty"));
     }
     out.expect_len(OP, "out", 1)?;
-    if std::ptr::eq(x.buf, out.buf) {
+    if x.buf.buffer == out.buf.buffer {
         return Err(Error::shape(OP, "out must not share a buffer with x"));
     }
     let groups = x.len.div_ceil(256).min(MAX_GROUPS);

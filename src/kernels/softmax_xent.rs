@@ -56,8 +56,8 @@ pub fn prepare(
     }
     let offsets = [logits.offset, dlogits.offset, metrics.offset];
     if offsets.iter().any(|&o| o != 0)
-        || std::ptr::eq(logits.buf, dlogits.buf)
-        || std::ptr::eq(dlogits.buf, metrics.buf)
+        || logits.buf.buffer == dlogits.buf.buffer
+        || dlogits.buf.buffer == metrics.buf.buffer
     {
         return Err(Error::shape(
             OP,

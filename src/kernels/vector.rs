@@ -37,7 +37,7 @@ fn launch(
                 format!("x has {} elements but y has {n}", x.len),
             ));
         }
-        if std::ptr::eq(x.buf, y.buf) {
+        if x.buf.buffer == y.buf.buffer {
             return Err(Error::shape(op, "x and y must be different buffers"));
         }
         buffers.push(Bind::Buf(&x.buf.buffer));

@@ -2,11 +2,43 @@
 #![allow(dead_code)]
 
 use sampa::Gpu;
-use std::sync::OnceLock;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+/// The adapters under test, held by one test at a time: wgpu's GL backend gives up (panics)
+/// when another thread holds its context longer than a few seconds, which a blocking wait on
+/// llvmpipe can, so GPU tests in one binary take turns.
+pub struct Gpus {
+    _turn: MutexGuard<'static, ()>,
+    list: &'static [Gpu],
+}
+
+impl std::ops::Deref for Gpus {
+    type Target = [Gpu];
+    fn deref(&self) -> &[Gpu] {
+        self.list
+    }
+}
+
+impl<'a> IntoIterator for &'a Gpus {
+    type Item = &'a Gpu;
+    type IntoIter = std::slice::Iter<'a, Gpu>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.list.iter()
+    }
+}
 
 /// Every adapter on this machine (or the one `SAMPA_ADAPTER` names), opened once per test
 /// binary. No adapter is a failure with instructions, never a skip.
-pub fn gpus() -> &'static [Gpu] {
+pub fn gpus() -> Gpus {
+    static TURN: Mutex<()> = Mutex::new(());
+    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    Gpus {
+        _turn: turn,
+        list: all_gpus(),
+    }
+}
+
+fn all_gpus() -> &'static [Gpu] {
     static GPUS: OnceLock<Vec<Gpu>> = OnceLock::new();
     GPUS.get_or_init(|| match sampa::gpu::test_gpus() {
         Ok(g) => {

@@ -1,0 +1,298 @@
+//! The GPU gradient evaluator: `evaluate(params, batch) -> (flat grad, loss, correct)`.
+//!
+//! It is bound to one parameter buffer and one gradient buffer (both laid out as
+//! [`Model::params`] says) and owns its activation workspace, so two evaluators can run at
+//! the same time without sharing scratch memory. For each batch size it meets (the full batch,
+//! the last partial one, the test set's) it builds a [`Plan`] once: activation buffers and
+//! every prepared dispatch. A step then only writes the batch and records the plan, with no
+//! allocation.
+
+use super::{Layer, Model};
+use crate::data::Batch;
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuBuf};
+use crate::kernels::bias::{self, BiasShape};
+use crate::kernels::matmul::{self, Dims, Form};
+use crate::kernels::{Dispatch, relu, softmax_xent};
+use std::collections::HashMap;
+
+/// Everything one batch size needs on the device.
+#[derive(Debug)]
+pub struct Plan {
+    /// Examples per batch.
+    pub batch: usize,
+    input: GpuBuf<f32>,
+    labels: GpuBuf<u32>,
+    /// `[mean loss, correct count]` of the last recorded batch.
+    pub metrics: GpuBuf<f32>,
+    forward: Vec<Dispatch>,
+    loss_with_grad: Dispatch,
+    loss_only: Dispatch,
+    backward: Vec<Dispatch>,
+    // Buffers referenced only through the dispatches' bind groups.
+    _workspace: Vec<GpuBuf<f32>>,
+}
+
+/// A model bound to a parameter buffer and a gradient buffer on one device.
+#[derive(Debug)]
+pub struct Evaluator {
+    model: Model,
+    smoothing: f32,
+    params: GpuBuf<f32>,
+    grads: GpuBuf<f32>,
+    plans: HashMap<usize, Plan>,
+}
+
+impl Evaluator {
+    /// Bind `model` to `params` and `grads` (each `model.param_count()` long).
+    pub fn new(
+        model: Model,
+        smoothing: f32,
+        params: &GpuBuf<f32>,
+        grads: &GpuBuf<f32>,
+    ) -> Result<Self> {
+        let n = model.param_count();
+        if params.len != n || grads.len != n {
+            return Err(Error::shape(
+                "evaluator",
+                format!(
+                    "{} has {n} parameters; got buffers of {} and {}",
+                    model.name, params.len, grads.len
+                ),
+            ));
+        }
+        if !(0.0..1.0).contains(&smoothing) {
+            return Err(Error::Invalid(format!(
+                "label smoothing must be in [0, 1), got {smoothing}"
+            )));
+        }
+        Ok(Evaluator {
+            model,
+            smoothing,
+            params: params.clone(),
+            grads: grads.clone(),
+            plans: HashMap::new(),
+        })
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// The parameter buffer this evaluator reads.
+    pub fn params(&self) -> &GpuBuf<f32> {
+        &self.params
+    }
+
+    /// The gradient buffer this evaluator writes.
+    pub fn grads(&self) -> &GpuBuf<f32> {
+        &self.grads
+    }
+
+    /// The plan for `batch` examples, built on first use.
+    pub fn plan(&mut self, gpu: &Gpu, batch: usize) -> Result<&Plan> {
+        if !self.plans.contains_key(&batch) {
+            let plan = self.build(gpu, batch)?;
+            self.plans.insert(batch, plan);
+        }
+        Ok(&self.plans[&batch])
+    }
+
+    /// Write `batch` into its plan's input buffers; returns the plan to record.
+    pub fn load(&mut self, gpu: &Gpu, batch: &Batch) -> Result<&Plan> {
+        let n = batch.len();
+        if n == 0 || batch.pixels.len() != n * self.model.input {
+            return Err(Error::shape(
+                "evaluator",
+                format!(
+                    "a batch of {n} needs {} input values, got {}",
+                    n * self.model.input,
+                    batch.pixels.len()
+                ),
+            ));
+        }
+        if let Some(&bad) = batch
+            .labels
+            .iter()
+            .find(|&&l| l as usize >= self.model.classes)
+        {
+            return Err(Error::Invalid(format!(
+                "label {bad} is outside the model's {} classes",
+                self.model.classes
+            )));
+        }
+        let plan = self.plan(gpu, n)?;
+        gpu.write(&plan.input, 0, &batch.pixels)?;
+        gpu.write(&plan.labels, 0, &batch.labels)?;
+        Ok(plan)
+    }
+
+    /// Record forward, loss and backward: the gradient lands in the gradient buffer and
+    /// `[loss, correct]` in `plan.metrics`.
+    pub fn record_gradient(plan: &Plan, encoder: &mut wgpu::CommandEncoder) {
+        for d in &plan.forward {
+            d.record(encoder);
+        }
+        plan.loss_with_grad.record(encoder);
+        for d in &plan.backward {
+            d.record(encoder);
+        }
+    }
+
+    /// Record forward and loss only (evaluation).
+    pub fn record_loss(plan: &Plan, encoder: &mut wgpu::CommandEncoder) {
+        for d in &plan.forward {
+            d.record(encoder);
+        }
+        plan.loss_only.record(encoder);
+    }
+
+    /// Compute the gradient of the mean loss over `batch` at the current parameters, and
+    /// return `(mean loss, correct)`. Blocking; training records plans instead.
+    pub fn evaluate(&mut self, gpu: &Gpu, batch: &Batch) -> Result<(f32, usize)> {
+        let plan = self.load(gpu, batch)?;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        Self::record_gradient(plan, &mut encoder);
+        gpu.queue.submit([encoder.finish()]);
+        let m = gpu.read(&plan.metrics)?;
+        Ok((m[0], m[1] as usize))
+    }
+
+    fn build(&self, gpu: &Gpu, batch: usize) -> Result<Plan> {
+        let model = &self.model;
+        let widths = model.widths();
+        let input = gpu.zeros::<f32>(batch * model.input, "batch input")?;
+        let labels = gpu.zeros::<u32>(batch, "batch labels")?;
+        let metrics = gpu.zeros::<f32>(2, "batch metrics")?;
+        // acts[k] is layer k's output, dacts[k] the loss gradient with respect to it.
+        let acts: Vec<GpuBuf<f32>> = widths[1..]
+            .iter()
+            .map(|w| gpu.zeros(batch * w, "activations"))
+            .collect::<Result<_>>()?;
+        let dacts: Vec<GpuBuf<f32>> = widths[1..]
+            .iter()
+            .map(|w| gpu.zeros(batch * w, "activation gradients"))
+            .collect::<Result<_>>()?;
+        let layer_input = |k: usize| if k == 0 { &input } else { &acts[k - 1] };
+        let linears = model.linear_params();
+        let mut forward = Vec::new();
+        let mut backward = Vec::new();
+        let mut li = 0;
+        for (k, layer) in model.layers.iter().enumerate() {
+            let x = layer_input(k);
+            match *layer {
+                Layer::Linear { inp, out } => {
+                    let (w, b) = linears[li];
+                    li += 1;
+                    let wv = self.params.slice(w.offset, w.len())?;
+                    let bv = self.params.slice(b.offset, b.len())?;
+                    let shape = BiasShape {
+                        outer: batch,
+                        channels: out,
+                        inner: 1,
+                    };
+                    forward.push(
+                        matmul::prepare(
+                            gpu,
+                            Form::ABt,
+                            Dims {
+                                m: batch,
+                                n: out,
+                                k: inp,
+                            },
+                            x.view(),
+                            wv,
+                            acts[k].view(),
+                            false,
+                        )?
+                        .then(bias::prepare_add(
+                            gpu,
+                            shape,
+                            bv,
+                            acts[k].view(),
+                        )?),
+                    );
+                    let dw = self.grads.slice(w.offset, w.len())?;
+                    let db = self.grads.slice(b.offset, b.len())?;
+                    let mut d = matmul::prepare(
+                        gpu,
+                        Form::AtB,
+                        Dims {
+                            m: out,
+                            n: inp,
+                            k: batch,
+                        },
+                        dacts[k].view(),
+                        x.view(),
+                        dw,
+                        false,
+                    )?
+                    .then(bias::prepare_grad(
+                        gpu,
+                        shape,
+                        dacts[k].view(),
+                        db,
+                        false,
+                    )?);
+                    if k > 0 {
+                        d = d.then(matmul::prepare(
+                            gpu,
+                            Form::AB,
+                            Dims {
+                                m: batch,
+                                n: inp,
+                                k: out,
+                            },
+                            dacts[k].view(),
+                            wv,
+                            dacts[k - 1].view(),
+                            false,
+                        )?);
+                    }
+                    backward.push(d);
+                }
+                Layer::Relu => {
+                    let n = batch * widths[k + 1];
+                    forward.push(relu::prepare_forward(gpu, n, x.view(), acts[k].view())?);
+                    // No layer before this one means no gradient to pass back.
+                    if k > 0 {
+                        backward.push(relu::prepare_backward(
+                            gpu,
+                            n,
+                            dacts[k].view(),
+                            dacts[k - 1].view(),
+                            acts[k].view(),
+                        )?);
+                    }
+                }
+            }
+        }
+        backward.reverse();
+        let last = acts.len() - 1;
+        let xent = |grad: bool| {
+            softmax_xent::prepare(
+                gpu,
+                batch,
+                model.classes,
+                self.smoothing,
+                acts[last].view(),
+                &labels,
+                dacts[last].view(),
+                metrics.view(),
+                grad,
+            )
+        };
+        Ok(Plan {
+            batch,
+            loss_with_grad: xent(true)?,
+            loss_only: xent(false)?,
+            input,
+            labels,
+            metrics,
+            forward,
+            backward,
+            _workspace: acts.into_iter().chain(dacts).collect(),
+        })
+    }
+}
