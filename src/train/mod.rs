@@ -136,7 +136,7 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
     let mut points = Vec::new();
     let mut step = 0usize;
     let mut batch = Batch::default();
-    'epochs: for epoch in 0..config.epochs {
+    for epoch in 0..config.epochs {
         let lr = config.lr_schedule.rate(config.lr, epoch, config.epochs);
         let hyper = SgdHyper {
             lr,
@@ -181,7 +181,7 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
             correct += m[1] as usize;
             seen += n;
             if let Some(every) = config.log_every
-                && step % every == 0
+                && step.is_multiple_of(every)
             {
                 records.push(json!({"kind": "step", "step": step, "epoch": epoch + 1, "loss": m[0], "accuracy": m[1] as f64 / n as f64, "lr": lr}));
             }
@@ -194,49 +194,36 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
             ));
             bar.inc(1);
             if config.steps.is_some_and(|s| step >= s) {
-                bar.finish();
-                finish_epoch(
-                    gpu,
-                    &mut evaluator,
-                    splits,
-                    &batch_opts(false, false),
-                    EpochStats {
-                        epoch,
-                        lr,
-                        loss_sum,
-                        correct,
-                        seen,
-                        step,
-                        seconds: epoch_start.elapsed().as_secs_f64(),
-                    },
-                    &mut points,
-                    &mut records,
-                )?;
-                break 'epochs;
+                break;
             }
         }
         bar.finish();
+        let seconds = epoch_start.elapsed().as_secs_f64();
+        let stats = EpochStats {
+            epoch,
+            lr,
+            loss_sum,
+            correct,
+            seen,
+            step,
+            seconds,
+        };
+        let test_opts = batch_opts(false, false);
         finish_epoch(
             gpu,
             &mut evaluator,
             splits,
-            &batch_opts(false, false),
-            EpochStats {
-                epoch,
-                lr,
-                loss_sum,
-                correct,
-                seen,
-                step,
-                seconds: epoch_start.elapsed().as_secs_f64(),
-            },
+            &test_opts,
+            stats,
             &mut points,
             &mut records,
         )?;
         save_outputs(gpu, &model, &params, &points, &records, out)?;
+        if config.steps.is_some_and(|s| step >= s) {
+            break;
+        }
     }
     let final_params = gpu.read(&params)?;
-    save_outputs(gpu, &model, &params, &points, &records, out)?;
     Ok(RunSummary {
         epochs: points,
         steps: step,

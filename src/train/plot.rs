@@ -54,12 +54,8 @@ fn draw(
         .fold(0.0, f64::max)
         .max(1e-3)
         * 1.1;
-    let panels: [(
-        &DrawingArea<_, _>,
-        &str,
-        std::ops::Range<f64>,
-        [fn(&EpochPoint) -> f64; 2],
-    ); 2] = [
+    type Getter = fn(&EpochPoint) -> f64;
+    let panels: [(_, &str, std::ops::Range<f64>, [Getter; 2]); 2] = [
         (
             &left,
             "loss",

@@ -1,0 +1,349 @@
+//! `sampa train` end to end on the embedded data, determinism, --init, and bad input.
+
+mod common;
+
+use common::gpus;
+use sampa::train::{self, LrSchedule, TrainConfig, checkpoint};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sampa-train-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn sampa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sampa"))
+        .args(args)
+        .env("SAMPA_ADAPTER", "vulkan")
+        .output()
+        .unwrap()
+}
+
+/// The run failed with exactly one `error:` line that contains every `want`.
+fn assert_one_line_error(out: &Output, want: &[&str]) {
+    assert!(
+        !out.status.success(),
+        "expected failure; stdout:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("error:") && !l.contains("XDG_RUNTIME_DIR"))
+        .collect();
+    assert_eq!(lines.len(), 1, "want one error line, got:\n{err}");
+    for w in want {
+        assert!(lines[0].contains(w), "{:?} lacks {w:?}", lines[0]);
+    }
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn cli_trains_on_embedded_data_and_writes_the_run_directory() {
+    let out_dir = tmp("cli");
+    let out = sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--epochs",
+        "2",
+        "--train-limit",
+        "640",
+        "--log-every",
+        "2",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .next()
+            .unwrap()
+            .starts_with("data: embedded Fashion-MNIST subset"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("epoch   2  train loss")
+            && stdout.contains("grad evals 10 (sequential 10)"),
+        "{stdout}"
+    );
+
+    let metrics = std::fs::read_to_string(out_dir.join("metrics.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let epochs: Vec<_> = records.iter().filter(|r| r["kind"] == "epoch").collect();
+    let steps: Vec<_> = records.iter().filter(|r| r["kind"] == "step").collect();
+    assert_eq!((epochs.len(), steps.len()), (2, 5));
+    let acc = epochs[1]["test_accuracy"].as_f64().unwrap();
+    assert!(
+        acc > 0.5,
+        "two short epochs on 640 images should beat chance by far, got {acc}"
+    );
+
+    let config: TrainConfig =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        (config.batch, config.lr, config.train_limit, config.momentum),
+        (128, 0.05, Some(640), 0.9)
+    );
+    let model = sampa::nn::Model::mlp(784, &[256, 256], 10).unwrap();
+    let params = checkpoint::load(&model, &out_dir.join("model.safetensors")).unwrap();
+    assert!(params.iter().all(|v| v.is_finite()));
+    let png = std::fs::read(out_dir.join("curves.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let _ = std::fs::remove_dir_all(out_dir);
+}
+
+fn config(out: &Path, seed: u64) -> TrainConfig {
+    TrainConfig {
+        data: "embedded".into(),
+        image_size: 32,
+        model: "mlp".into(),
+        hidden: vec![32],
+        epochs: 2,
+        steps: Some(12),
+        batch: 64,
+        lr: 0.05,
+        lr_schedule: LrSchedule::Cosine,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: true,
+        label_smoothing: 0.1,
+        seed,
+        shuffle: true,
+        train_limit: Some(512),
+        normalize: true,
+        augment: false,
+        init: None,
+        log_every: None,
+        adapter: None,
+        out: out.to_path_buf(),
+    }
+}
+
+#[test]
+fn same_seed_same_parameters_and_init_round_trips() {
+    for gpu in &gpus() {
+        let dir = tmp("det");
+        let c = config(&dir, 7);
+        let splits = train::load_data(&c).unwrap();
+        let a = train::run(gpu, &c, &splits).unwrap();
+        let b = train::run(gpu, &c, &splits).unwrap();
+        assert_eq!(a.steps, 12);
+        assert!(
+            a.params == b.params,
+            "{}: same seed must give bit-identical parameters",
+            gpu.adapter.short()
+        );
+        let other = train::run(gpu, &config(&dir, 8), &splits).unwrap();
+        assert!(a.params != other.params, "another seed must change the run");
+
+        // The saved file holds exactly the final parameters, and --init starts from them.
+        let model = sampa::nn::Model::mlp(784, &[32], 10).unwrap();
+        let saved = checkpoint::load(&model, &dir.join("model.safetensors")).unwrap();
+        assert_eq!(saved, other.params);
+        let mut resumed = config(&tmp("init"), 8);
+        resumed.init = Some(dir.join("model.safetensors"));
+        resumed.steps = Some(1);
+        resumed.lr = 1e-30;
+        let r = train::run(gpu, &resumed, &splits).unwrap();
+        let moved = r
+            .params
+            .iter()
+            .zip(&saved)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            moved < 1e-6,
+            "a negligible step from --init stays at the saved parameters ({moved})"
+        );
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+fn write_idx_dir(dir: &Path, n_images: usize, n_labels: usize, truncate: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let images = |n: usize| {
+        let mut v = vec![0, 0, 8, 3];
+        for d in [n, 28, 28] {
+            v.extend((d as u32).to_be_bytes());
+        }
+        v.extend(std::iter::repeat_n(7u8, n * 784));
+        v
+    };
+    let labels = |n: usize| {
+        let mut v = vec![0, 0, 8, 1];
+        v.extend((n as u32).to_be_bytes());
+        v.extend((0..n).map(|i| (i % 10) as u8));
+        v
+    };
+    let mut train = images(n_images);
+    train.truncate(train.len() - truncate);
+    std::fs::write(dir.join("train-images-idx3-ubyte"), train).unwrap();
+    std::fs::write(dir.join("train-labels-idx1-ubyte"), labels(n_labels)).unwrap();
+    std::fs::write(dir.join("t10k-images-idx3-ubyte"), images(10)).unwrap();
+    std::fs::write(dir.join("t10k-labels-idx1-ubyte"), labels(10)).unwrap();
+}
+
+#[test]
+fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
+    let out = tmp("bad");
+    let o = out.to_str().unwrap();
+    assert_one_line_error(
+        &sampa(&["train", "--data", "/no/such/dir", "--out", o]),
+        &["/no/such/dir", "no such data directory"],
+    );
+    assert_one_line_error(
+        &sampa(&["train", "--data", "embedded", "--batch", "0", "--out", o]),
+        &["--batch must be at least 1"],
+    );
+
+    let d = tmp("truncated");
+    write_idx_dir(&d, 20, 20, 100);
+    assert_one_line_error(
+        &sampa(&["train", "--data", d.to_str().unwrap(), "--out", o]),
+        &["train-images-idx3-ubyte", "truncated"],
+    );
+    let d = tmp("magic");
+    write_idx_dir(&d, 20, 20, 0);
+    let mut bytes = std::fs::read(d.join("t10k-images-idx3-ubyte")).unwrap();
+    bytes[2] = 9;
+    std::fs::write(d.join("t10k-images-idx3-ubyte"), bytes).unwrap();
+    assert_one_line_error(
+        &sampa(&["train", "--data", d.to_str().unwrap(), "--out", o]),
+        &["t10k-images-idx3-ubyte", "wrong magic number"],
+    );
+    let d = tmp("count");
+    write_idx_dir(&d, 20, 19, 0);
+    assert_one_line_error(
+        &sampa(&["train", "--data", d.to_str().unwrap(), "--out", o]),
+        &["train-labels-idx1-ubyte", "19 labels", "20 images"],
+    );
+
+    let d = tmp("cifar");
+    std::fs::create_dir_all(&d).unwrap();
+    std::fs::write(d.join("data_batch_1.bin"), vec![1u8; 3073 * 2 + 5]).unwrap();
+    std::fs::write(d.join("test_batch.bin"), vec![1u8; 3073]).unwrap();
+    assert_one_line_error(
+        &sampa(&["train", "--data", d.to_str().unwrap(), "--out", o]),
+        &["data_batch_1.bin", "3073-byte records"],
+    );
+
+    let d = tmp("folder");
+    for split in ["train", "test"] {
+        std::fs::create_dir_all(d.join(split).join("a")).unwrap();
+        image::GrayImage::new(4, 4)
+            .save(d.join(split).join("a/ok.png"))
+            .unwrap();
+    }
+    std::fs::write(d.join("train/a/bad.jpg"), b"garbage").unwrap();
+    assert_one_line_error(
+        &sampa(&["train", "--data", d.to_str().unwrap(), "--out", o]),
+        &["bad.jpg", "cannot be read as an image"],
+    );
+
+    // --init with a missing and with a mis-shaped tensor.
+    let model = sampa::nn::Model::mlp(784, &[16], 10).unwrap();
+    let f = out.join("small.safetensors");
+    std::fs::create_dir_all(&out).unwrap();
+    checkpoint::save(&model, &model.init(0), &f).unwrap();
+    assert_one_line_error(
+        &sampa(&[
+            "train",
+            "--data",
+            "embedded",
+            "--init",
+            f.to_str().unwrap(),
+            "--out",
+            o,
+        ]),
+        &[
+            "small.safetensors",
+            "\"layers.0.weight\"",
+            "[16, 784]",
+            "[256, 784]",
+        ],
+    );
+    let partial = sampa::nn::Model::mlp(784, &[256], 256).unwrap();
+    let g = out.join("partial.safetensors");
+    checkpoint::save(&partial, &partial.init(0), &g).unwrap();
+    assert_one_line_error(
+        &sampa(&[
+            "train",
+            "--data",
+            "embedded",
+            "--init",
+            g.to_str().unwrap(),
+            "--out",
+            o,
+        ]),
+        &["partial.safetensors", "layers.1"],
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_model() {
+    let dir = tmp("nan");
+    let d = dir.to_str().unwrap();
+    let ok = sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "256",
+        "--hidden",
+        "16",
+        "--out",
+        d,
+    ]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let good = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let bad = sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--epochs",
+        "1",
+        "--train-limit",
+        "256",
+        "--hidden",
+        "16",
+        "--lr",
+        "1e30",
+        "--out",
+        d,
+    ]);
+    assert_one_line_error(
+        &bad,
+        &[
+            "the training loss became",
+            "at step",
+            "model.safetensors",
+            "smaller --lr",
+        ],
+    );
+    assert_eq!(
+        std::fs::read(dir.join("model.safetensors")).unwrap(),
+        good,
+        "the last good model is kept"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
