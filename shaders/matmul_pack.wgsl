@@ -8,11 +8,13 @@
 // device's 2-D texture limit). Elements past cols, and rows from rows to padded_rows, are
 // written as 0, so the consumer may read a whole texel or row without a bounds check and add
 // exact zeros.
-// Source layout: with p.transposed = 0, X[r, c] is element off + r*cols + c (row-major); with
-// p.transposed = 1 the buffer holds Xᵀ, so X[r, c] is element off + c*rows + r. The buffer is
+// Source layout: with p.transposed = 0, X[r, c] is element off + r*ld + c (row-major with
+// leading dimension ld); with p.transposed = 1 the buffer holds Xᵀ, so X[r, c] is element
+// off + c*ld + r. A leading dimension larger than the row lets the matmul stage one k-range of
+// an operand at a time. The buffer is
 // bound as vec4s (buffers are allocated in 16-byte multiples), so element e is src[e/4][e%4].
 // Entry points: `pack` gathers each texel's four elements one by one and handles every layout;
-// `pack_rows` is the fast path for row-major sources with off and cols multiples of 4, where a
+// `pack_rows` is the fast path for row-major sources with off, cols and ld multiples of 4, where a
 // texel is exactly one vec4 of the source.
 // Indexing: one invocation per texel: the global id's x is the texel column, y the texel row
 // within a layer and z the layer, so the logical row is z * rows_per_layer + y without a division.
@@ -25,7 +27,7 @@ struct Params {
     rows_per_layer: u32,
     padded_rows: u32,
     texels: u32,
-    _pad: u32,
+    ld: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -36,7 +38,7 @@ fn element(r: u32, c: u32) -> f32 {
     if r >= p.rows || c >= p.cols {
         return 0.0;
     }
-    let e = p.off + select(r * p.cols + c, c * p.rows + r, p.transposed != 0u);
+    let e = p.off + select(r * p.ld + c, c * p.ld + r, p.transposed != 0u);
     return src[e / 4u][e % 4u];
 }
 
@@ -61,7 +63,7 @@ fn pack_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     }
     var v = vec4<f32>(0.0);
     if r < p.rows {
-        v = src[(p.off + r * p.cols) / 4u + x];
+        v = src[(p.off + r * p.ld) / 4u + x];
     }
     textureStore(dst, gid.xy, gid.z, v);
 }

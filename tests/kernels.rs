@@ -373,3 +373,146 @@ fn sgd_matches_pytorch_semantics_over_steps() {
         }
     }
 }
+
+#[test]
+fn im2col_and_col2im() {
+    use sampa::kernels::conv::{self, ConvShape, InputLayout};
+    for gpu in &gpus() {
+        for (n, c, h, w, k, pad) in [
+            (2, 3, 5, 7, 3, 1),
+            (1, 1, 28, 28, 3, 1),
+            (2, 4, 6, 6, 5, 2),
+            (1, 2, 4, 4, 3, 0),
+        ] {
+            let s = ConvShape { n, c, h, w, k, pad };
+            let mut rng = Pcg::new((n * c * h * w * k) as u64, 8);
+            let x0 = rng.vec(s.input_len(), -1.0, 1.0);
+            let x = gpu.upload(&x0, "x").unwrap();
+            let cols = gpu.zeros::<f32>(s.rows() * s.cols(), "cols").unwrap();
+            for layout in [InputLayout::Nchw, InputLayout::PixelMajor] {
+                let d = conv::prepare_im2col(gpu, s, layout, x.view(), cols.view()).unwrap();
+                gpu.run(&[&d]).unwrap();
+                let want = conv::reference_im2col(s, layout, &x0);
+                assert_close(
+                    &format!("im2col {s:?} {layout:?}"),
+                    &gpu.read(&cols).unwrap(),
+                    &want,
+                    0.0,
+                    0.0,
+                );
+            }
+            let dcols0 = rng.vec(s.rows() * s.cols(), -1.0, 1.0);
+            let dcols = gpu.upload(&dcols0, "dcols").unwrap();
+            let dx = gpu.zeros::<f32>(s.input_len(), "dx").unwrap();
+            let d = conv::prepare_col2im(gpu, s, dcols.view(), dx.view()).unwrap();
+            gpu.run(&[&d]).unwrap();
+            let want = conv::reference_col2im(s, &dcols0);
+            assert_close(
+                &format!("col2im {s:?}"),
+                &gpu.read(&dx).unwrap(),
+                &want,
+                1e-6,
+                1e-6,
+            );
+        }
+    }
+}
+
+#[test]
+fn maxpool_forward_backward() {
+    use sampa::kernels::maxpool::{self, PoolShape};
+    for gpu in &gpus() {
+        for (n, h, w, c) in [(1, 2, 2, 1), (2, 5, 7, 3), (3, 28, 28, 32), (2, 14, 14, 64)] {
+            let s = PoolShape { n, h, w, c };
+            let mut rng = Pcg::new((n * h * w * c) as u64, 9);
+            // Coarse values make ties common, which must go to the first position.
+            let x0: Vec<f32> = (0..s.input_len()).map(|_| rng.below(5) as f32).collect();
+            let x = gpu.upload(&x0, "x").unwrap();
+            let y = gpu.zeros::<f32>(s.output_len(), "y").unwrap();
+            let arg = gpu.zeros::<u32>(s.output_len(), "arg").unwrap();
+            let dy0 = rng.vec(s.output_len(), -1.0, 1.0);
+            let dy = gpu.upload(&dy0, "dy").unwrap();
+            let dx = gpu.upload(&vec![9.0f32; s.input_len()], "dx").unwrap();
+            let f = maxpool::prepare_forward(gpu, s, x.view(), y.view(), &arg).unwrap();
+            let b = maxpool::prepare_backward(gpu, s, dy.view(), dx.view(), &arg).unwrap();
+            gpu.run(&[&f, &b]).unwrap();
+            let (want_y, want_arg) = maxpool::reference_forward(s, &x0);
+            assert_close(
+                &format!("pool fwd {s:?}"),
+                &gpu.read(&y).unwrap(),
+                &want_y,
+                0.0,
+                0.0,
+            );
+            assert_eq!(gpu.read(&arg).unwrap(), want_arg, "pool winners {s:?}");
+            let want = maxpool::reference_backward(s, &dy0, &want_arg);
+            assert_close(
+                &format!("pool bwd {s:?}"),
+                &gpu.read(&dx).unwrap(),
+                &want,
+                0.0,
+                0.0,
+            );
+        }
+    }
+}
+
+#[test]
+fn batched_transpose() {
+    use sampa::kernels::transpose;
+    for gpu in &gpus() {
+        for (b, r, c) in [(1, 1, 1), (3, 49, 64), (2, 7, 5)] {
+            let x0 = Pcg::new(4, 4).vec(b * r * c, -1.0, 1.0);
+            let x = gpu.upload(&x0, "x").unwrap();
+            let y = gpu.zeros::<f32>(b * r * c, "y").unwrap();
+            gpu.run(&[&transpose::prepare(gpu, b, r, c, x.view(), y.view()).unwrap()])
+                .unwrap();
+            assert_close(
+                &format!("transpose {b}x{r}x{c}"),
+                &gpu.read(&y).unwrap(),
+                &transpose::reference(b, r, c, &x0),
+                0.0,
+                0.0,
+            );
+        }
+    }
+}
+
+#[test]
+fn matmul_longer_than_a_texture_row_runs_in_chunks() {
+    // The register variant stages k/4 texels per row; past the device's texture width the
+    // product is split into accumulated chunks of k.
+    for gpu in &gpus() {
+        let k = 4 * gpu.limits.max_texture_dimension_2d as usize + 37;
+        for form in [Form::AtB, Form::AB, Form::ABt] {
+            let dims = Dims { m: 5, n: 6, k };
+            let mut rng = Pcg::new(k as u64, 10);
+            let a0 = rng.vec(5 * k, -1.0, 1.0);
+            let b0 = rng.vec(6 * k, -1.0, 1.0);
+            let a = gpu.upload(&a0, "A").unwrap();
+            let b = gpu.upload(&b0, "B").unwrap();
+            let c = gpu.zeros::<f32>(30, "C").unwrap();
+            let d = matmul::prepare_variant(
+                gpu,
+                Variant::Register,
+                form,
+                dims,
+                a.view(),
+                b.view(),
+                c.view(),
+                false,
+            )
+            .unwrap();
+            assert!(d.launches() > 3, "expected several chunks");
+            gpu.run(&[&d]).unwrap();
+            let want = matmul::reference(form, dims, &a0, &b0);
+            assert_close(
+                &format!("{} chunked {form:?} k={k}", gpu.adapter.short()),
+                &gpu.read(&c).unwrap(),
+                &want,
+                1e-6 * (k as f64).sqrt() * 10.0,
+                0.0,
+            );
+        }
+    }
+}

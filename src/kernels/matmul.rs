@@ -248,7 +248,7 @@ struct PackParams {
     rows_per_layer: u32,
     padded_rows: u32,
     texels: u32,
-    _pad: u32,
+    ld: u32,
 }
 
 #[repr(C)]
@@ -272,15 +272,25 @@ struct Packed {
     dispatch: Dispatch,
 }
 
-/// Stage the logical `rows`×`cols` matrix in `src` (stored transposed when `transposed`) as a
-/// zero-padded texture with `padded_rows` rows.
+/// Where a logical matrix lies in a buffer: X[r, c] at `offset + r*ld + c`, or at
+/// `offset + c*ld + r` when `transposed`.
+#[derive(Clone, Copy)]
+struct Stored {
+    offset: usize,
+    ld: usize,
+    transposed: bool,
+}
+
+/// Stage the logical `rows`×`cols` matrix stored in `src` as `at` says as a zero-padded
+/// texture with `padded_rows` rows.
 fn pack(
     gpu: &Gpu,
     what: &str,
-    src: View<'_>,
+    src: &crate::gpu::GpuBuf<f32>,
     (rows, cols, padded_rows): (usize, usize, usize),
-    transposed: bool,
+    at: Stored,
 ) -> Result<Packed> {
+    let transposed = at.transposed;
     const OP: &str = "matmul";
     let texels = cols.div_ceil(4);
     let limit = gpu.limits.max_texture_dimension_2d as usize;
@@ -326,8 +336,9 @@ fn pack(
     // A row-major source whose rows are whole copy rows (256-byte multiples) and need no
     // padding is staged by a plain buffer-to-texture copy, which is a memcpy on CPU drivers.
     let row_bytes = 4 * cols as u64;
-    let offset_bytes = 4 * src.offset as u64;
+    let offset_bytes = 4 * at.offset as u64;
     if !transposed
+        && at.ld == cols
         && row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64)
         && offset_bytes.is_multiple_of(16)
         && padded_rows == rows
@@ -342,7 +353,7 @@ fn pack(
             view,
             rows_per_layer: rows_per_layer as u32,
             dispatch: Dispatch::copy_to_texture(
-                &src.buf.buffer,
+                &src.buffer,
                 offset_bytes,
                 row_bytes as u32,
                 &texture,
@@ -353,26 +364,30 @@ fn pack(
     let params = PackParams {
         rows: as_u32(OP, "rows", rows)?,
         cols: as_u32(OP, "cols", cols)?,
-        off: as_u32(OP, "offset", src.offset)?,
+        off: as_u32(OP, "offset", at.offset)?,
         transposed: transposed as u32,
         rows_per_layer: rows_per_layer as u32,
         padded_rows: as_u32(OP, "rows", padded_rows)?,
         texels: texels as u32,
-        _pad: 0,
+        ld: as_u32(OP, "leading dimension", at.ld)?,
     };
     let dispatch = build(
         gpu,
         Launch {
             label: "matmul_pack",
             source: PACK_SRC,
-            entry: if !transposed && cols.is_multiple_of(4) && src.offset.is_multiple_of(4) {
+            entry: if !transposed
+                && cols.is_multiple_of(4)
+                && at.ld.is_multiple_of(4)
+                && at.offset.is_multiple_of(4)
+            {
                 "pack_rows"
             } else {
                 "pack"
             },
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&params)),
-            bindings: &[Bind::Buf(&src.buf.buffer), Bind::Tex(&view)],
+            bindings: &[Bind::Buf(&src.buffer), Bind::Tex(&view)],
             groups: {
                 let [x, y, _] =
                     workgroups(gpu, OP, texels.div_ceil(16), rows_per_layer.div_ceil(16))?;
@@ -396,11 +411,71 @@ fn prepare_textured(
     c: View<'_>,
     accumulate: bool,
 ) -> Result<Dispatch> {
-    const OP: &str = "matmul";
     let Dims { m, n, k } = dims;
+    // A staged operand holds k/4 texels per row of A, at most the texture width: longer sums
+    // (a convolution's weight gradient sums over every pixel of the batch) run as chunks of
+    // k that accumulate into C.
+    let chunk = 4 * gpu.limits.max_texture_dimension_2d as usize;
+    let mut steps: Option<Dispatch> = None;
+    for k0 in (0..k).step_by(chunk) {
+        let kc = chunk.min(k - k0);
+        // op(A)[:, k0..] and op(B)[k0.., :] in their stored layouts.
+        let at = if ta {
+            Stored {
+                offset: a.offset + k0 * m,
+                ld: m,
+                transposed: true,
+            }
+        } else {
+            Stored {
+                offset: a.offset + k0,
+                ld: k,
+                transposed: false,
+            }
+        };
+        let bt = if tb {
+            Stored {
+                offset: b.offset + k0,
+                ld: k,
+                transposed: true,
+            }
+        } else {
+            Stored {
+                offset: b.offset + k0 * n,
+                ld: n,
+                transposed: false,
+            }
+        };
+        let part = multiply_chunk(
+            gpu,
+            (m, n, kc),
+            (a.buf, at),
+            (b.buf, bt),
+            c,
+            accumulate || k0 > 0,
+        )?;
+        steps = Some(match steps {
+            None => part,
+            Some(s) => s.then(part),
+        });
+    }
+    Ok(steps.expect("k > 0"))
+}
+
+type Operand<'a> = (&'a crate::gpu::GpuBuf<f32>, Stored);
+
+fn multiply_chunk(
+    gpu: &Gpu,
+    (m, n, k): (usize, usize, usize),
+    (a, at): Operand<'_>,
+    (b, bt): Operand<'_>,
+    c: View<'_>,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
     let k4 = k.div_ceil(4);
-    let pa = pack(gpu, "matmul A", a, (m, k, m), ta)?;
-    let pb = pack(gpu, "matmul B", b, (k, n, 4 * k4), tb)?;
+    let pa = pack(gpu, "matmul A", a, (m, k, m), at)?;
+    let pb = pack(gpu, "matmul B", b, (k, n, 4 * k4), bt)?;
     let params = TexturedParams {
         m: as_u32(OP, "m", m)?,
         n: as_u32(OP, "n", n)?,

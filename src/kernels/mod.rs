@@ -7,11 +7,14 @@
 //! dispatch is prepared, and a mismatch is an [`Error::Shape`], never a panic or a GPU fault.
 
 pub mod bias;
+pub mod conv;
 pub mod matmul;
+pub mod maxpool;
 pub mod norm;
 pub mod relu;
 pub mod sgd;
 pub mod softmax_xent;
+pub mod transpose;
 pub mod vector;
 
 use crate::error::{Error, Result};

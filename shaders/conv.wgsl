@@ -1,0 +1,96 @@
+// im2col and col2im for a stride-1 convolution with zero padding, so the convolution itself is
+// one matmul with the [O, C*k*k] weight (PyTorch's [out, in, kh, kw] flattened).
+//
+// Layout. The image batch is read through strides: element (n, y, x, c) of the input is
+// x_in[n*sn + (y*W + x)*sp + c*sc], which covers both NCHW data batches (sp = 1, sc = H*W) and
+// the pixel-major activations of earlier layers (sp = C, sc = 1). The column matrix `cols` has
+// one row per output pixel r = (n*Ho + y)*Wo + x and one column per j = (c*k + ky)*k + kx,
+// row-major [N*Ho*Wo, C*k*k]; its element is the input at (n, y + ky - pad, x + kx - pad, c),
+// or 0 outside the image. Ho = H + 2*pad - k + 1, likewise Wo.
+//
+// im2col: one invocation per element of cols (index e = r * C*k*k + j, from a 2-D grid of
+// 256-wide workgroups).
+// col2im: the gradient of im2col. One invocation per input element (n, y, x, c), written
+// pixel-major at ((n*H + y)*W + x)*C + c; it gathers the k*k entries of dcols that read it, in
+// (ky, kx) order, so the sum needs no atomics and does not depend on timing.
+
+struct Params {
+    n: u32,
+    c: u32,
+    h: u32,
+    w: u32,
+    k: u32,
+    pad: u32,
+    sn: u32,
+    sp: u32,
+    sc: u32,
+    ho: u32,
+    wo: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> src: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * 256u + lid;
+}
+
+@compute @workgroup_size(256)
+fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let e = index(wid, nwg, lid);
+    let kk = p.k * p.k;
+    let cols = p.c * kk;
+    if e >= p.n * p.ho * p.wo * cols {
+        return;
+    }
+    let r = e / cols;
+    let j = e % cols;
+    let ch = j / kk;
+    let ky = (j % kk) / p.k;
+    let kx = j % p.k;
+    let x = r % p.wo;
+    let y = (r / p.wo) % p.ho;
+    let n = r / (p.wo * p.ho);
+    // Signed arithmetic for the padded border.
+    let iy = i32(y + ky) - i32(p.pad);
+    let ix = i32(x + kx) - i32(p.pad);
+    var v = 0.0;
+    if iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w) {
+        v = src[n * p.sn + (u32(iy) * p.w + u32(ix)) * p.sp + ch * p.sc];
+    }
+    dst[e] = v;
+}
+
+@compute @workgroup_size(256)
+fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let e = index(wid, nwg, lid);
+    if e >= p.n * p.h * p.w * p.c {
+        return;
+    }
+    let ch = e % p.c;
+    let x = (e / p.c) % p.w;
+    let y = (e / (p.c * p.w)) % p.h;
+    let n = e / (p.c * p.w * p.h);
+    let cols = p.c * p.k * p.k;
+    var s = 0.0;
+    for (var ky = 0u; ky < p.k; ky++) {
+        // Output row oy reads input row y when oy + ky - pad = y.
+        let oy = i32(y + p.pad) - i32(ky);
+        if oy < 0 || oy >= i32(p.ho) {
+            continue;
+        }
+        for (var kx = 0u; kx < p.k; kx++) {
+            let ox = i32(x + p.pad) - i32(kx);
+            if ox < 0 || ox >= i32(p.wo) {
+                continue;
+            }
+            let r = (n * p.ho + u32(oy)) * p.wo + u32(ox);
+            s += src[r * cols + (ch * p.k + ky) * p.k + kx];
+        }
+    }
+    dst[e] = s;
+}

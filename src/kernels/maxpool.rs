@@ -1,0 +1,140 @@
+//! 2×2 max pooling, stride 2, on pixel-major `[N, H, W, C]` activations (`shaders/maxpool.wgsl`).
+
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuBuf};
+
+const SRC: &str = include_str!("../../shaders/maxpool.wgsl");
+
+/// The pooled input's shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolShape {
+    /// Batch.
+    pub n: usize,
+    /// Height.
+    pub h: usize,
+    /// Width.
+    pub w: usize,
+    /// Channels.
+    pub c: usize,
+}
+
+impl PoolShape {
+    /// Elements of the input.
+    pub fn input_len(&self) -> usize {
+        self.n * self.h * self.w * self.c
+    }
+
+    /// Elements of the output.
+    pub fn output_len(&self) -> usize {
+        self.n * (self.h / 2) * (self.w / 2) * self.c
+    }
+}
+
+fn launch(
+    gpu: &Gpu,
+    op: &'static str,
+    s: PoolShape,
+    src: View<'_>,
+    dst: View<'_>,
+    arg: &GpuBuf<u32>,
+    count: usize,
+) -> Result<Dispatch> {
+    if s.h < 2 || s.w < 2 || s.n == 0 || s.c == 0 {
+        return Err(Error::shape(op, format!("cannot pool {s:?} by 2×2")));
+    }
+    if arg.len < s.output_len() || src.offset != 0 || dst.offset != 0 {
+        return Err(Error::shape(
+            op,
+            "pooling needs whole buffers and an index buffer of the output's size",
+        ));
+    }
+    let p = [
+        as_u32(op, "n", s.n)?,
+        as_u32(op, "h", s.h)?,
+        as_u32(op, "w", s.w)?,
+        as_u32(op, "c", s.c)?,
+    ];
+    build(
+        gpu,
+        Launch {
+            label: "maxpool",
+            source: SRC,
+            entry: op,
+            constants: &[],
+            params: Params::Bytes(bytemuck::cast_slice(&p)),
+            bindings: &[
+                Bind::Buf(&src.buf.buffer),
+                Bind::Buf(&dst.buf.buffer),
+                Bind::Buf(&arg.buffer),
+            ],
+            groups: grid_1d(gpu, as_u32(op, "groups", count.div_ceil(256))?),
+        },
+    )
+}
+
+/// Prepare y = maxpool(x), recording each window's winner in `arg`.
+pub fn prepare_forward(
+    gpu: &Gpu,
+    s: PoolShape,
+    x: View<'_>,
+    y: View<'_>,
+    arg: &GpuBuf<u32>,
+) -> Result<Dispatch> {
+    x.expect_len("pool_forward", "x", s.input_len())?;
+    y.expect_len("pool_forward", "y", s.output_len())?;
+    launch(gpu, "pool_forward", s, x, y, arg, s.output_len())
+}
+
+/// Prepare dx from dy and the forward pass's `arg`.
+pub fn prepare_backward(
+    gpu: &Gpu,
+    s: PoolShape,
+    dy: View<'_>,
+    dx: View<'_>,
+    arg: &GpuBuf<u32>,
+) -> Result<Dispatch> {
+    dy.expect_len("pool_backward", "dy", s.output_len())?;
+    dx.expect_len("pool_backward", "dx", s.input_len())?;
+    launch(gpu, "pool_backward", s, dy, dx, arg, s.input_len())
+}
+
+/// CPU reference: (y, winner index per output).
+pub fn reference_forward(s: PoolShape, x: &[f32]) -> (Vec<f64>, Vec<u32>) {
+    let (ho, wo) = (s.h / 2, s.w / 2);
+    let mut y = Vec::with_capacity(s.output_len());
+    let mut arg = Vec::with_capacity(s.output_len());
+    for n in 0..s.n {
+        for yo in 0..ho {
+            for xo in 0..wo {
+                for c in 0..s.c {
+                    let at =
+                        |q: usize| x[((n * s.h + 2 * yo + q / 2) * s.w + 2 * xo + q % 2) * s.c + c];
+                    let q = (1..4).fold(0, |b, q| if at(q) > at(b) { q } else { b });
+                    y.push(at(q) as f64);
+                    arg.push(q as u32);
+                }
+            }
+        }
+    }
+    (y, arg)
+}
+
+/// CPU reference of the backward pass.
+pub fn reference_backward(s: PoolShape, dy: &[f32], arg: &[u32]) -> Vec<f64> {
+    let (ho, wo) = (s.h / 2, s.w / 2);
+    let mut dx = vec![0.0; s.input_len()];
+    for n in 0..s.n {
+        for yo in 0..ho {
+            for xo in 0..wo {
+                for c in 0..s.c {
+                    let o = ((n * ho + yo) * wo + xo) * s.c + c;
+                    let q = arg[o] as usize;
+                    dx[((n * s.h + 2 * yo + q / 2) * s.w + 2 * xo + q % 2) * s.c + c] =
+                        dy[o] as f64;
+                }
+            }
+        }
+    }
+    dx
+}
