@@ -231,3 +231,165 @@ fn one_gpu_training_step_matches_f64() {
         );
     }
 }
+
+#[test]
+fn conv_and_pool_gradients_match_finite_differences() {
+    use sampa::nn::reference::{Conv, conv_backward, conv_forward, pool_forward};
+    let g = Conv {
+        n: 2,
+        cin: 3,
+        cout: 4,
+        h: 5,
+        w: 6,
+        k: 3,
+        pad: 1,
+    };
+    let mut rng = Pcg::new(12, 0);
+    let x = randn(&mut rng, 2 * 3 * 5 * 6);
+    let w = randn(&mut rng, 4 * 3 * 9);
+    let b = randn(&mut rng, 4);
+    let r = randn(&mut rng, 2 * 4 * 5 * 6);
+    let obj = |x: &[f64], w: &[f64], b: &[f64]| {
+        conv_forward(g, x, w, b)
+            .iter()
+            .zip(&r)
+            .map(|(y, r)| y * r)
+            .sum::<f64>()
+    };
+    let (dx, dw, db) = conv_backward(g, &x, &w, &r);
+    let e = [
+        max_rel(&dx, &numeric_grad(&x, |x| obj(x, &w, &b))),
+        max_rel(&dw, &numeric_grad(&w, |w| obj(&x, w, &b))),
+        max_rel(&db, &numeric_grad(&b, |b| obj(&x, &w, b))),
+    ];
+    eprintln!(
+        "conv 3→4 5×5 pad 1: max relative error dx {:.1e}, dw {:.1e}, db {:.1e}",
+        e[0], e[1], e[2]
+    );
+    assert!(e.iter().all(|&v| v < 1e-7), "{e:?}");
+
+    let g5 = Conv {
+        n: 1,
+        cin: 2,
+        cout: 3,
+        h: 6,
+        w: 6,
+        k: 5,
+        pad: 2,
+    };
+    let x5 = randn(&mut rng, 72);
+    let w5 = randn(&mut rng, 3 * 2 * 25);
+    let r5 = randn(&mut rng, 3 * 36);
+    let (_, dw5, _) = conv_backward(g5, &x5, &w5, &r5);
+    let num = numeric_grad(&w5, |w| {
+        conv_forward(g5, &x5, w, &[0.0; 3])
+            .iter()
+            .zip(&r5)
+            .map(|(y, r)| y * r)
+            .sum()
+    });
+    assert!(max_rel(&dw5, &num) < 1e-7, "5×5 kernel");
+
+    // Max-pool: the gradient is routed to each window's winner.
+    let xp = randn(&mut rng, 2 * 4 * 6);
+    let rp = randn(&mut rng, 2 * 2 * 3);
+    let (_, from) = pool_forward(&xp, 2, 4, 6);
+    let mut analytic = vec![0.0; xp.len()];
+    for (o, &i) in from.iter().enumerate() {
+        analytic[i] = rp[o];
+    }
+    let num = numeric_grad(&xp, |x| {
+        pool_forward(x, 2, 4, 6)
+            .0
+            .iter()
+            .zip(&rp)
+            .map(|(y, r)| y * r)
+            .sum()
+    });
+    assert!(max_rel(&analytic, &num) < 1e-7, "pool");
+}
+
+#[test]
+fn cnn_gradient_matches_finite_differences_on_sampled_coordinates() {
+    let model = Model::cnn(1, 8, 8, 3).unwrap();
+    let mut rng = Pcg::new(13, 0);
+    let params: Vec<f64> = model.init(5).iter().map(|&v| v as f64).collect();
+    let inputs = randn(&mut rng, 2 * 64);
+    let labels = [1, 2];
+    let eval = reference::evaluate(&model, &params, &inputs, &labels, 0.0);
+    // Every tensor, a spread of coordinates each.
+    let mut worst = 0.0f64;
+    for p in &model.params {
+        for j in 0..12.min(p.len()) {
+            let i = p.offset + (j * 7919) % p.len();
+            let h = 1e-6;
+            let mut q = params.clone();
+            q[i] += h;
+            let up = reference::evaluate(&model, &q, &inputs, &labels, 0.0).loss;
+            q[i] -= 2.0 * h;
+            let down = reference::evaluate(&model, &q, &inputs, &labels, 0.0).loss;
+            let num = (up - down) / (2.0 * h);
+            worst =
+                worst.max((num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs())));
+        }
+    }
+    eprintln!(
+        "{}: max relative error over sampled coordinates {worst:.1e}",
+        model.name
+    );
+    assert!(worst < 1e-4, "{worst}");
+    let names: Vec<&str> = model.params.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "conv1.weight",
+            "conv1.bias",
+            "conv2.weight",
+            "conv2.bias",
+            "fc1.weight",
+            "fc1.bias",
+            "fc2.weight",
+            "fc2.bias"
+        ]
+    );
+    assert_eq!(
+        model.param("conv2.weight").unwrap().shape,
+        vec![64, 32, 3, 3]
+    );
+    assert_eq!(
+        model.param("fc1.weight").unwrap().shape,
+        vec![128, 64 * 2 * 2]
+    );
+}
+
+#[test]
+fn gpu_cnn_evaluator_matches_cpu_reference() {
+    for gpu in &gpus() {
+        for (model, batch) in [
+            (Model::cnn(1, 28, 28, 10).unwrap(), 6),
+            (Model::cnn(3, 10, 9, 4).unwrap(), 5),
+        ] {
+            let x = model.init(21);
+            let params = gpu.upload(&x, "params").unwrap();
+            let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
+            let mut ev = Evaluator::new(model.clone(), 0.1, &params, &grads).unwrap();
+            let mut rng = Pcg::new(6, 0);
+            let b = random_batch(&mut rng, batch, model.input, model.classes);
+            let (loss, correct) = ev.evaluate(gpu, &b).unwrap();
+            let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+            let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
+            let want = reference::evaluate(&model, &xs, &inputs, &b.labels, 0.1);
+            let what = format!("{} {} batch {batch}", gpu.adapter.short(), model.name);
+            assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
+            assert_eq!(correct, want.correct, "{what}: correct count");
+            let scale = want.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert_close(
+                &format!("{what} gradient"),
+                &gpu.read(&grads).unwrap(),
+                &want.grad,
+                1e-5 * scale,
+                1e-4,
+            );
+        }
+    }
+}

@@ -7,13 +7,15 @@
 //! every prepared dispatch. A step then only writes the batch and records the plan, with no
 //! allocation.
 
-use super::{Layer, Model};
+use super::{Act, Layer, Model};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::bias::{self, BiasShape};
+use crate::kernels::conv::{self, ConvShape, InputLayout};
 use crate::kernels::matmul::{self, Dims, Form};
-use crate::kernels::{Dispatch, relu, softmax_xent};
+use crate::kernels::maxpool::{self, PoolShape};
+use crate::kernels::{Dispatch, relu, softmax_xent, transpose};
 use std::collections::HashMap;
 
 /// Everything one batch size needs on the device.
@@ -31,6 +33,7 @@ pub struct Plan {
     backward: Vec<Dispatch>,
     // Buffers referenced only through the dispatches' bind groups.
     _workspace: Vec<GpuBuf<f32>>,
+    _indices: Vec<GpuBuf<u32>>,
 }
 
 /// A model bound to a parameter buffer and a gradient buffer on one device.
@@ -161,61 +164,60 @@ impl Evaluator {
 
     fn build(&self, gpu: &Gpu, batch: usize) -> Result<Plan> {
         let model = &self.model;
-        let widths = model.widths();
+        let shapes = model.shapes();
         let input = gpu.zeros::<f32>(batch * model.input, "batch input")?;
         let labels = gpu.zeros::<u32>(batch, "batch labels")?;
         let metrics = gpu.zeros::<f32>(2, "batch metrics")?;
-        // acts[k] is layer k's output, dacts[k] the loss gradient with respect to it.
-        let acts: Vec<GpuBuf<f32>> = widths[1..]
-            .iter()
-            .map(|w| gpu.zeros(batch * w, "activations"))
-            .collect::<Result<_>>()?;
-        let dacts: Vec<GpuBuf<f32>> = widths[1..]
-            .iter()
-            .map(|w| gpu.zeros(batch * w, "activation gradients"))
-            .collect::<Result<_>>()?;
-        let layer_input = |k: usize| if k == 0 { &input } else { &acts[k - 1] };
-        let linears = model.linear_params();
+        // acts[k] is layer k's output, dacts[k] the loss gradient with respect to it. Image
+        // activations are pixel-major ([N·H·W, C]); the input batch is NCHW.
+        let per_layer = |what| -> Result<Vec<GpuBuf<f32>>> {
+            shapes[1..]
+                .iter()
+                .map(|s| gpu.zeros(batch * s.len(), what))
+                .collect()
+        };
+        let acts = per_layer("activations")?;
+        let dacts = per_layer("activation gradients")?;
+        let mut scratch = Vec::new();
+        let mut indices = Vec::new();
+        let weighted = model.weighted_params();
         let mut forward = Vec::new();
         let mut backward = Vec::new();
-        let mut li = 0;
+        let mut wi = 0;
         for (k, layer) in model.layers.iter().enumerate() {
-            let x = layer_input(k);
-            match *layer {
-                Layer::Linear { inp, out } => {
-                    let (w, b) = linears[li];
-                    li += 1;
-                    let wv = self.params.slice(w.offset, w.len())?;
-                    let bv = self.params.slice(b.offset, b.len())?;
+            let x = if k == 0 { &input } else { &acts[k - 1] };
+            let (fwd, bwd) = match (*layer, shapes[k]) {
+                (Layer::Linear { inp, out }, _) => {
+                    let (w, b) = weighted[wi];
+                    wi += 1;
+                    let (wv, bv) = (
+                        self.params.slice(w.offset, w.len())?,
+                        self.params.slice(b.offset, b.len())?,
+                    );
+                    let (dw, db) = (
+                        self.grads.slice(w.offset, w.len())?,
+                        self.grads.slice(b.offset, b.len())?,
+                    );
                     let shape = BiasShape {
                         outer: batch,
                         channels: out,
                         inner: 1,
                     };
-                    forward.push(
-                        matmul::prepare(
-                            gpu,
-                            Form::ABt,
-                            Dims {
-                                m: batch,
-                                n: out,
-                                k: inp,
-                            },
-                            x.view(),
-                            wv,
-                            acts[k].view(),
-                            false,
-                        )?
-                        .then(bias::prepare_add(
-                            gpu,
-                            shape,
-                            bv,
-                            acts[k].view(),
-                        )?),
-                    );
-                    let dw = self.grads.slice(w.offset, w.len())?;
-                    let db = self.grads.slice(b.offset, b.len())?;
-                    let mut d = matmul::prepare(
+                    let fwd = matmul::prepare(
+                        gpu,
+                        Form::ABt,
+                        Dims {
+                            m: batch,
+                            n: out,
+                            k: inp,
+                        },
+                        x.view(),
+                        wv,
+                        acts[k].view(),
+                        false,
+                    )?
+                    .then(bias::prepare_add(gpu, shape, bv, acts[k].view())?);
+                    let mut bwd = matmul::prepare(
                         gpu,
                         Form::AtB,
                         Dims {
@@ -236,7 +238,7 @@ impl Evaluator {
                         false,
                     )?);
                     if k > 0 {
-                        d = d.then(matmul::prepare(
+                        let dx = matmul::prepare(
                             gpu,
                             Form::AB,
                             Dims {
@@ -248,25 +250,167 @@ impl Evaluator {
                             wv,
                             dacts[k - 1].view(),
                             false,
-                        )?);
+                        )?;
+                        bwd = bwd.then(dx);
                     }
-                    backward.push(d);
+                    (fwd, Some(bwd))
                 }
-                Layer::Relu => {
-                    let n = batch * widths[k + 1];
-                    forward.push(relu::prepare_forward(gpu, n, x.view(), acts[k].view())?);
-                    // No layer before this one means no gradient to pass back.
-                    if k > 0 {
-                        backward.push(relu::prepare_backward(
+                (
+                    Layer::Conv2d {
+                        cin,
+                        cout,
+                        k: side,
+                        pad,
+                    },
+                    Act::Image(_, h, w),
+                ) => {
+                    let (wt, b) = weighted[wi];
+                    wi += 1;
+                    let (wv, bv) = (
+                        self.params.slice(wt.offset, wt.len())?,
+                        self.params.slice(b.offset, b.len())?,
+                    );
+                    let (dw, db) = (
+                        self.grads.slice(wt.offset, wt.len())?,
+                        self.grads.slice(b.offset, b.len())?,
+                    );
+                    let geo = ConvShape {
+                        n: batch,
+                        c: cin,
+                        h,
+                        w,
+                        k: side,
+                        pad,
+                    };
+                    let (rows, cols_n) = (geo.rows(), geo.cols());
+                    let layout = if k == 0 {
+                        InputLayout::Nchw
+                    } else {
+                        InputLayout::PixelMajor
+                    };
+                    let cols = gpu.zeros::<f32>(rows * cols_n, "im2col columns")?;
+                    let shape = BiasShape {
+                        outer: rows,
+                        channels: cout,
+                        inner: 1,
+                    };
+                    let fwd = conv::prepare_im2col(gpu, geo, layout, x.view(), cols.view())?
+                        .then(matmul::prepare(
                             gpu,
-                            n,
-                            dacts[k].view(),
-                            dacts[k - 1].view(),
+                            Form::ABt,
+                            Dims {
+                                m: rows,
+                                n: cout,
+                                k: cols_n,
+                            },
+                            cols.view(),
+                            wv,
                             acts[k].view(),
-                        )?);
+                            false,
+                        )?)
+                        .then(bias::prepare_add(gpu, shape, bv, acts[k].view())?);
+                    let mut bwd = matmul::prepare(
+                        gpu,
+                        Form::AtB,
+                        Dims {
+                            m: cout,
+                            n: cols_n,
+                            k: rows,
+                        },
+                        dacts[k].view(),
+                        cols.view(),
+                        dw,
+                        false,
+                    )?
+                    .then(bias::prepare_grad(
+                        gpu,
+                        shape,
+                        dacts[k].view(),
+                        db,
+                        false,
+                    )?);
+                    if k > 0 {
+                        let dcols = gpu.zeros::<f32>(rows * cols_n, "im2col column gradients")?;
+                        bwd = bwd
+                            .then(matmul::prepare(
+                                gpu,
+                                Form::AB,
+                                Dims {
+                                    m: rows,
+                                    n: cols_n,
+                                    k: cout,
+                                },
+                                dacts[k].view(),
+                                wv,
+                                dcols.view(),
+                                false,
+                            )?)
+                            .then(conv::prepare_col2im(
+                                gpu,
+                                geo,
+                                dcols.view(),
+                                dacts[k - 1].view(),
+                            )?);
+                        scratch.push(dcols);
                     }
+                    scratch.push(cols);
+                    (fwd, Some(bwd))
                 }
-            }
+                (Layer::MaxPool2, Act::Image(c, h, w)) => {
+                    let geo = PoolShape { n: batch, h, w, c };
+                    let arg = gpu.zeros::<u32>(geo.output_len(), "pooling winners")?;
+                    let fwd = maxpool::prepare_forward(gpu, geo, x.view(), acts[k].view(), &arg)?;
+                    let bwd = (k > 0)
+                        .then(|| {
+                            maxpool::prepare_backward(
+                                gpu,
+                                geo,
+                                dacts[k].view(),
+                                dacts[k - 1].view(),
+                                &arg,
+                            )
+                        })
+                        .transpose()?;
+                    indices.push(arg);
+                    (fwd, bwd)
+                }
+                (Layer::Flatten, Act::Image(c, h, w)) => {
+                    let fwd = transpose::prepare(gpu, batch, h * w, c, x.view(), acts[k].view())?;
+                    let bwd = (k > 0)
+                        .then(|| {
+                            transpose::prepare(
+                                gpu,
+                                batch,
+                                c,
+                                h * w,
+                                dacts[k].view(),
+                                dacts[k - 1].view(),
+                            )
+                        })
+                        .transpose()?;
+                    (fwd, bwd)
+                }
+                (Layer::Relu, a) => {
+                    let n = batch * a.len();
+                    let fwd = relu::prepare_forward(gpu, n, x.view(), acts[k].view())?;
+                    // No layer before this one means no gradient to pass back.
+                    let bwd = (k > 0)
+                        .then(|| {
+                            relu::prepare_backward(
+                                gpu,
+                                n,
+                                dacts[k].view(),
+                                dacts[k - 1].view(),
+                                acts[k].view(),
+                            )
+                        })
+                        .transpose()?;
+                    (fwd, bwd)
+                }
+                (l, a) => unreachable!("{l:?} after {a:?}"),
+            };
+            forward.push(fwd);
+            backward.extend(bwd);
         }
         backward.reverse();
         let last = acts.len() - 1;
@@ -292,7 +436,8 @@ impl Evaluator {
             metrics,
             forward,
             backward,
-            _workspace: acts.into_iter().chain(dacts).collect(),
+            _workspace: acts.into_iter().chain(dacts).chain(scratch).collect(),
+            _indices: indices,
         })
     }
 }

@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::rng::Pcg;
 
 /// One layer of a model.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Layer {
     /// y = x·Wᵀ + b with W of shape `[out, inp]` (PyTorch's `nn.Linear`).
     Linear {
@@ -22,6 +22,45 @@ pub enum Layer {
     },
     /// y = max(x, 0).
     Relu,
+    /// A stride-1 convolution with a `[cout, cin, k, k]` weight and zero padding `pad`.
+    Conv2d {
+        /// Input channels.
+        cin: usize,
+        /// Output channels.
+        cout: usize,
+        /// Kernel side.
+        k: usize,
+        /// Zero padding on each side.
+        pad: usize,
+    },
+    /// 2×2 max pooling with stride 2.
+    MaxPool2,
+    /// Image activations to features, in PyTorch's (c, y, x) order.
+    Flatten,
+}
+
+/// The shape of one example's activations after a layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Act {
+    /// A feature vector.
+    Flat(usize),
+    /// An image: channels, height, width.
+    Image(usize, usize, usize),
+}
+
+impl Act {
+    /// Values per example.
+    pub fn len(self) -> usize {
+        match self {
+            Act::Flat(f) => f,
+            Act::Image(c, h, w) => c * h * w,
+        }
+    }
+
+    /// Whether there are no values.
+    pub fn is_empty(self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Where one named tensor lives in the flat parameter vector.
@@ -56,6 +95,8 @@ pub struct Model {
     pub layers: Vec<Layer>,
     /// Features of one input example.
     pub input: usize,
+    /// The input's shape: an image for convolutional models, else `Flat(input)`.
+    pub input_shape: Act,
     /// Output classes.
     pub classes: usize,
     /// Every parameter tensor, in layer order (weight, then bias).
@@ -110,9 +151,78 @@ impl Model {
         Ok(Model {
             layers,
             input,
+            input_shape: Act::Flat(input),
             classes,
             params,
             name,
+        })
+    }
+
+    /// The small CNN: conv(c→32, 3×3, pad 1) ReLU pool, conv(32→64, 3×3, pad 1) ReLU pool,
+    /// linear(→128) ReLU, linear(→classes). Tensors `conv1.*`, `conv2.*`, `fc1.*`, `fc2.*`.
+    pub fn cnn(channels: usize, height: usize, width: usize, classes: usize) -> Result<Model> {
+        if channels == 0 || height < 4 || width < 4 || classes < 2 {
+            return Err(Error::Invalid(format!(
+                "the CNN needs images of at least 4×4 and 2 classes, got {channels}×{height}×{width} and {classes}"
+            )));
+        }
+        let flat = 64 * (height / 2 / 2) * (width / 2 / 2);
+        let layers = vec![
+            Layer::Conv2d {
+                cin: channels,
+                cout: 32,
+                k: 3,
+                pad: 1,
+            },
+            Layer::Relu,
+            Layer::MaxPool2,
+            Layer::Conv2d {
+                cin: 32,
+                cout: 64,
+                k: 3,
+                pad: 1,
+            },
+            Layer::Relu,
+            Layer::MaxPool2,
+            Layer::Flatten,
+            Layer::Linear {
+                inp: flat,
+                out: 128,
+            },
+            Layer::Relu,
+            Layer::Linear {
+                inp: 128,
+                out: classes,
+            },
+        ];
+        let tensors: [(&str, Vec<usize>, usize); 4] = [
+            ("conv1", vec![32, channels, 3, 3], channels * 9),
+            ("conv2", vec![64, 32, 3, 3], 32 * 9),
+            ("fc1", vec![128, flat], flat),
+            ("fc2", vec![classes, 128], 128),
+        ];
+        let mut params = Vec::new();
+        let mut offset = 0;
+        for (name, shape, fan_in) in tensors {
+            let out = shape[0];
+            for (suffix, shape) in [("weight", shape), ("bias", vec![out])] {
+                let p = Param {
+                    name: format!("{name}.{suffix}"),
+                    shape,
+                    offset,
+                    fan_in,
+                };
+                offset += p.len();
+                params.push(p);
+            }
+        }
+        Ok(Model {
+            layers,
+            input: channels * height * width,
+            input_shape: Act::Image(channels, height, width),
+            classes,
+            params,
+            name: format!("cnn {channels}×{height}×{width}→{classes}"),
         })
     }
 
@@ -140,20 +250,29 @@ impl Model {
         x
     }
 
-    /// The parameter tensors of each linear layer, in order: (weight, bias).
-    pub(crate) fn linear_params(&self) -> Vec<(&Param, &Param)> {
+    /// The (weight, bias) tensors of each linear or convolutional layer, in order.
+    pub(crate) fn weighted_params(&self) -> Vec<(&Param, &Param)> {
         self.params.chunks(2).map(|c| (&c[0], &c[1])).collect()
     }
 
-    /// Width of each layer's output, with the input width first.
-    pub fn widths(&self) -> Vec<usize> {
-        let mut w = vec![self.input];
+    /// The activation shape after each layer, with the input's first.
+    pub fn shapes(&self) -> Vec<Act> {
+        let mut s = vec![self.input_shape];
         for l in &self.layers {
-            w.push(match *l {
-                Layer::Linear { out, .. } => out,
-                Layer::Relu => *w.last().expect("input width"),
+            let prev = *s.last().expect("input shape");
+            s.push(match (*l, prev) {
+                (Layer::Linear { out, .. }, _) => Act::Flat(out),
+                (Layer::Relu, a) => a,
+                (Layer::Conv2d { cout, k, pad, .. }, Act::Image(_, h, w)) => {
+                    Act::Image(cout, h + 2 * pad + 1 - k, w + 2 * pad + 1 - k)
+                }
+                (Layer::MaxPool2, Act::Image(c, h, w)) => Act::Image(c, h / 2, w / 2),
+                (Layer::Flatten, a) => Act::Flat(a.len()),
+                (l, a) => unreachable!(
+                    "layer {l:?} cannot follow {a:?}; the constructors never build this"
+                ),
             });
         }
-        w
+        s
     }
 }
