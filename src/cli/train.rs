@@ -14,8 +14,8 @@ pub struct Args {
     /// Side of the square image-folder images are resized to.
     #[arg(long, default_value_t = 32)]
     image_size: usize,
-    /// Model.
-    #[arg(long, default_value = "mlp", value_parser = ["mlp"])]
+    /// Model: `mlp` (hidden widths from --hidden) or `cnn` (conv 32, conv 64, fc 128).
+    #[arg(long, default_value = "mlp", value_parser = ["mlp", "cnn"])]
     model: String,
     /// Hidden widths of the MLP.
     #[arg(long, value_delimiter = ',', default_value = "256,256")]

@@ -33,7 +33,7 @@ pub struct TrainConfig {
     pub data: String,
     /// Side of the square image-folder images are resized to.
     pub image_size: usize,
-    /// Model family (`mlp`).
+    /// Model family (`mlp` or `cnn`).
     pub model: String,
     /// Hidden widths of the MLP.
     pub hidden: Vec<usize>,

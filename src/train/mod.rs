@@ -76,8 +76,8 @@ pub fn validate(c: &TrainConfig) -> Result<()> {
     if c.log_every == Some(0) {
         return bad("--log-every", "at least 1", "0".into());
     }
-    if c.model != "mlp" {
-        return bad("--model", "mlp", format!("{:?}", c.model));
+    if c.model != "mlp" && c.model != "cnn" {
+        return bad("--model", "mlp or cnn", format!("{:?}", c.model));
     }
     Ok(())
 }
@@ -105,7 +105,11 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
     let config_json = serde_json::to_string_pretty(config).expect("config serialises");
     write(out, "config.json", config_json.as_bytes())?;
 
-    let model = Model::mlp(splits.train.shape.len(), &config.hidden, splits.classes)?;
+    let s = splits.train.shape;
+    let model = match config.model.as_str() {
+        "cnn" => Model::cnn(s.channels, s.height, s.width, splits.classes)?,
+        _ => Model::mlp(s.len(), &config.hidden, splits.classes)?,
+    };
     let x0 = match &config.init {
         Some(path) => checkpoint::load(&model, path)?,
         None => model.init(config.seed),
