@@ -1,10 +1,16 @@
 //! Cross-adapter benchmarks: the same kernels on every adapter, reported side by side.
 
+use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::gpu::Readback;
 use crate::kernels::matmul::{Dims, Form, Variant};
+use crate::kernels::sgd::{SgdHyper, SgdStep};
+use crate::nn::Model;
+use crate::nn::evaluator::Evaluator;
 use crate::tuning::{self, MatmulChoice};
 use serde::Serialize;
+use std::time::Instant;
 
 /// One measured product.
 #[derive(Clone, Debug, Serialize)]
@@ -25,43 +31,11 @@ pub struct MatmulRow {
     pub gflops: f64,
 }
 
-/// The products of one SGD step of the MLP 784-256-256-10 at batch 128: three forward
-/// products (X·Wᵀ), three weight gradients (dYᵀ·X) and two input gradients (dY·W).
-pub fn mlp_products(batch: usize, widths: &[usize]) -> Vec<(String, Form, Dims)> {
-    let mut v = Vec::new();
-    for (i, pair) in widths.windows(2).enumerate() {
-        let (inp, out) = (pair[0], pair[1]);
-        v.push((
-            format!("fwd L{i} X·Wᵀ"),
-            Form::ABt,
-            Dims {
-                m: batch,
-                n: out,
-                k: inp,
-            },
-        ));
-        v.push((
-            format!("dW L{i} dYᵀ·X"),
-            Form::AtB,
-            Dims {
-                m: out,
-                n: inp,
-                k: batch,
-            },
-        ));
-        if i > 0 {
-            v.push((
-                format!("dX L{i} dY·W"),
-                Form::AB,
-                Dims {
-                    m: batch,
-                    n: inp,
-                    k: out,
-                },
-            ));
-        }
-    }
-    v
+/// The products of one SGD step of the MLP 784-256-256-10 at batch 128.
+pub fn mlp_products() -> Vec<(String, Form, Dims)> {
+    Model::mlp(784, &[256, 256], 10)
+        .expect("valid MLP")
+        .matmul_products(128)
 }
 
 /// What [`matmul`] measured on one adapter.
@@ -101,7 +75,7 @@ pub fn matmul(
             rows.push(r);
         }
         let (mut flops, mut secs_total) = (0.0, 0.0);
-        for (name, form, dims) in mlp_products(128, &[784, 256, 256, 10]) {
+        for (name, form, dims) in mlp_products() {
             let secs = tuning::time_product(gpu, v, form, dims, reps)?;
             flops += dims.flops();
             secs_total += secs;
@@ -135,4 +109,83 @@ pub fn record_choice(gpu: &Gpu, mlp_rates: &[(Variant, f64)]) -> Option<MatmulCh
     tuning::store(gpu, &choice);
     gpu.set_matmul_variant(best.0);
     Some(choice)
+}
+
+/// One model's SGD step on one adapter.
+#[derive(Clone, Debug, Serialize)]
+pub struct StepRow {
+    /// `#i Backend Type "name"`.
+    pub adapter: String,
+    /// The model.
+    pub model: String,
+    /// Examples per step.
+    pub batch: usize,
+    /// Median milliseconds of a whole step: upload, forward, backward, update, scalar readback.
+    pub step_ms: f64,
+    /// Examples per second at that step time.
+    pub examples_per_s: f64,
+    /// Milliseconds of the step's matrix products alone, with the adapter's matmul variant.
+    pub matmul_ms: f64,
+    /// GFLOP of the step's matrix products.
+    pub gflop: f64,
+    /// matmul_ms / step_ms: the step's FLOP rate as a fraction of the matmul benchmark's on
+    /// the same shapes (1 would mean everything else is free).
+    pub ratio: f64,
+}
+
+/// Time `reps` SGD steps of `model` at `batch` on synthetic data (after warm-up) and the
+/// same step's matrix products alone.
+pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepRow> {
+    let x = model.init(0);
+    let params = gpu.upload(&x, "parameters")?;
+    let grads = gpu.zeros::<f32>(x.len(), "gradients")?;
+    let momentum = gpu.zeros::<f32>(x.len(), "momentum")?;
+    let mut ev = Evaluator::new(model.clone(), 0.0, &params, &grads)?;
+    let sgd = SgdStep::prepare(gpu, grads.view(), params.view(), momentum.view())?;
+    let readback = Readback::new(gpu, 2);
+    let mut rng = crate::rng::Pcg::new(1, 0);
+    let data = Batch {
+        pixels: rng.vec(batch * model.input, 0.0, 1.0),
+        labels: (0..batch)
+            .map(|_| rng.below(model.classes as u32))
+            .collect(),
+    };
+    let hyper = SgdHyper {
+        lr: 1e-3,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    };
+    let mut times = Vec::new();
+    for i in 0..reps + 2 {
+        let t = Instant::now();
+        let plan = ev.load(gpu, &data)?;
+        sgd.set(gpu, hyper, i == 0);
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        Evaluator::record_gradient(plan, &mut encoder);
+        sgd.dispatch.record(&mut encoder);
+        readback.record(&mut encoder, &plan.metrics);
+        gpu.queue.submit([encoder.finish()]);
+        readback.read(gpu)?;
+        if i >= 2 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let step_s = tuning::median(&mut times);
+    let variant = gpu.matmul_variant()?;
+    let (mut matmul_s, mut flops) = (0.0, 0.0);
+    for (_, form, dims) in model.matmul_products(batch) {
+        matmul_s += tuning::time_product(gpu, variant, form, dims, reps.clamp(1, 5))?;
+        flops += dims.flops();
+    }
+    Ok(StepRow {
+        adapter: gpu.adapter.short(),
+        model: model.name.clone(),
+        batch,
+        step_ms: step_s * 1e3,
+        examples_per_s: batch as f64 / step_s,
+        matmul_ms: matmul_s * 1e3,
+        gflop: flops / 1e9,
+        ratio: matmul_s / step_s,
+    })
 }

@@ -123,3 +123,51 @@ fn bench_matmul_reports_gflops_and_records_a_choice() {
     assert!(["reg", "tiled"].contains(&entry["variant"].as_str().unwrap()));
     let _ = std::fs::remove_dir_all(cache);
 }
+
+#[test]
+fn bench_step_reports_the_step_against_its_matmuls() {
+    let json = std::env::temp_dir().join(format!("sampa-step-{}.json", std::process::id()));
+    let out = sampa(&[
+        "bench",
+        "step",
+        "--adapter",
+        "0",
+        "--models",
+        "mlp",
+        "--batch",
+        "32",
+        "--reps",
+        "2",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("mlp 784-256-256-10") && text.contains("ratio"),
+        "{text}"
+    );
+    let rows: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = &rows[0];
+    let (step, matmul, ratio) = (
+        r["step_ms"].as_f64().unwrap(),
+        r["matmul_ms"].as_f64().unwrap(),
+        r["ratio"].as_f64().unwrap(),
+    );
+    assert!(
+        step > 0.0 && matmul > 0.0 && (ratio - matmul / step).abs() < 1e-9,
+        "{r}"
+    );
+    // 2·(784·256 + 256·256 + 256·10)·32 for the forward products, the same for weight
+    // gradients, and 2·(256·256 + 256·10)·32 for the input gradients.
+    let want =
+        2.0 * 32.0 * (2.0 * (784.0 * 256.0 + 256.0 * 256.0 + 2560.0) + 256.0 * 256.0 + 2560.0)
+            / 1e9;
+    assert!((r["gflop"].as_f64().unwrap() - want).abs() < 1e-9, "{r}");
+    let _ = std::fs::remove_file(json);
+}

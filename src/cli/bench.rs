@@ -16,6 +16,29 @@ enum What {
     /// Matmul GFLOP/s: square sizes and the MLP 784-256-256-10 step's products at batch 128,
     /// for each variant. Records the faster variant per adapter in the tuning cache.
     Matmul(MatmulArgs),
+    /// Median SGD step time (forward, backward, update, scalar readback) of the MLP
+    /// 784-256-256-10 and the small CNN at batch 128, beside the time of the same step's
+    /// matrix products alone, on every adapter.
+    Step(StepArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct StepArgs {
+    /// Only this adapter (index, backend or name substring); default: every adapter.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// Models to time.
+    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = ["mlp", "cnn"])]
+    models: Vec<String>,
+    /// Examples per step.
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Timed steps per model (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    reps: usize,
+    /// Also write the rows as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -40,7 +63,52 @@ struct MatmulArgs {
 pub fn run(args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Matmul(a) => matmul(a),
+        What::Step(a) => step(a),
     }
+}
+
+fn step(args: StepArgs) -> anyhow::Result<()> {
+    if args.batch == 0 || args.reps == 0 {
+        anyhow::bail!("--batch and --reps must be positive");
+    }
+    let gpus = open_all(args.adapter.as_deref())?;
+    if let Ok(n) = std::env::var("LP_NUM_THREADS") {
+        println!("LP_NUM_THREADS={n} (llvmpipe worker threads)");
+    }
+    println!(
+        "{:<44} {:<22} {:>9} {:>9} {:>10} {:>7} {:>8}",
+        "adapter", "model", "ms/step", "ex/s", "matmul ms", "GFLOP", "ratio"
+    );
+    let mut rows = Vec::new();
+    for gpu in &gpus {
+        for name in &args.models {
+            let model = match name.as_str() {
+                "cnn" => sampa::nn::Model::cnn(1, 28, 28, 10)?,
+                _ => sampa::nn::Model::mlp(784, &[256, 256], 10)?,
+            };
+            let r = sampa::bench::step(gpu, &model, args.batch, args.reps)?;
+            println!(
+                "{:<44} {:<22} {:>9.2} {:>9.0} {:>10.2} {:>7.3} {:>7.0}%",
+                r.adapter,
+                r.model,
+                r.step_ms,
+                r.examples_per_s,
+                r.matmul_ms,
+                r.gflop,
+                100.0 * r.ratio
+            );
+            rows.push(r);
+        }
+    }
+    println!(
+        "ratio: the step's matrix-product time over the whole step's, i.e. the step's FLOP rate as a share of the matmul benchmark's on the same shapes"
+    );
+    if let Some(path) = args.json {
+        let text = serde_json::to_string_pretty(&rows)?;
+        sampa::fsutil::write_atomic(&path, text.as_bytes())
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
 }
 
 fn matmul(args: MatmulArgs) -> anyhow::Result<()> {

@@ -8,6 +8,7 @@ pub mod reference;
 pub mod evaluator;
 
 use crate::error::{Error, Result};
+use crate::kernels::matmul::{Dims, Form};
 use crate::rng::Pcg;
 
 /// One layer of a model.
@@ -274,5 +275,55 @@ impl Model {
             });
         }
         s
+    }
+
+    /// The matrix products of one training step at `batch`: per linear or convolutional layer
+    /// the forward product, the weight gradient and (past the first layer) the input gradient.
+    pub fn matmul_products(&self, batch: usize) -> Vec<(String, Form, Dims)> {
+        let shapes = self.shapes();
+        let mut v = Vec::new();
+        let mut i = 0;
+        for (k, layer) in self.layers.iter().enumerate() {
+            let (rows, inp, out) = match (*layer, shapes[k]) {
+                (Layer::Linear { inp, out }, _) => (batch, inp, out),
+                (Layer::Conv2d { cin, cout, k, pad }, Act::Image(_, h, w)) => (
+                    batch * (h + 2 * pad + 1 - k) * (w + 2 * pad + 1 - k),
+                    cin * k * k,
+                    cout,
+                ),
+                _ => continue,
+            };
+            v.push((
+                format!("fwd L{i} X·Wᵀ"),
+                Form::ABt,
+                Dims {
+                    m: rows,
+                    n: out,
+                    k: inp,
+                },
+            ));
+            v.push((
+                format!("dW L{i} dYᵀ·X"),
+                Form::AtB,
+                Dims {
+                    m: out,
+                    n: inp,
+                    k: rows,
+                },
+            ));
+            if k > 0 {
+                v.push((
+                    format!("dX L{i} dY·W"),
+                    Form::AB,
+                    Dims {
+                        m: rows,
+                        n: inp,
+                        k: out,
+                    },
+                ));
+            }
+            i += 1;
+        }
+        v
     }
 }
