@@ -7,7 +7,7 @@
 //! every prepared dispatch. A step then only writes the batch and records the plan, with no
 //! allocation.
 
-use super::{Act, Layer, Model};
+use super::{Act, Layer, Model, Param};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
@@ -34,6 +34,14 @@ pub struct Plan {
     // Buffers referenced only through the dispatches' bind groups.
     _workspace: Vec<GpuBuf<f32>>,
     _indices: Vec<GpuBuf<u32>>,
+}
+
+/// The shape of a dense product: `rows` examples (or pixels) of `inp` features to `out`.
+#[derive(Clone, Copy)]
+struct Dense {
+    rows: usize,
+    inp: usize,
+    out: usize,
 }
 
 /// A model bound to a parameter buffer and a gradient buffer on one device.
@@ -162,6 +170,78 @@ impl Evaluator {
         Ok((m[0], m[1] as usize))
     }
 
+    /// Forward y = x·Wᵀ + b for `rows` rows of `inp` features into `out` outputs, and the
+    /// backward pass: dW = dyᵀ·x and db into the gradient vector, plus dx = dy·W when `dx` is
+    /// given. Linear layers use it directly, convolutions on their im2col columns.
+    fn dense(
+        &self,
+        gpu: &Gpu,
+        d: Dense,
+        (w, b): (&Param, &Param),
+        x: &GpuBuf<f32>,
+        (y, dy): (&GpuBuf<f32>, &GpuBuf<f32>),
+        dx: Option<&GpuBuf<f32>>,
+    ) -> Result<(Dispatch, Dispatch)> {
+        let Dense { rows, inp, out } = d;
+        let (wv, bv) = (
+            self.params.slice(w.offset, w.len())?,
+            self.params.slice(b.offset, b.len())?,
+        );
+        let (dw, db) = (
+            self.grads.slice(w.offset, w.len())?,
+            self.grads.slice(b.offset, b.len())?,
+        );
+        let shape = BiasShape {
+            outer: rows,
+            channels: out,
+            inner: 1,
+        };
+        let fwd = matmul::prepare(
+            gpu,
+            Form::ABt,
+            Dims {
+                m: rows,
+                n: out,
+                k: inp,
+            },
+            x.view(),
+            wv,
+            y.view(),
+            false,
+        )?
+        .then(bias::prepare_add(gpu, shape, bv, y.view())?);
+        let mut bwd = matmul::prepare(
+            gpu,
+            Form::AtB,
+            Dims {
+                m: out,
+                n: inp,
+                k: rows,
+            },
+            dy.view(),
+            x.view(),
+            dw,
+            false,
+        )?
+        .then(bias::prepare_grad(gpu, shape, dy.view(), db, false)?);
+        if let Some(dx) = dx {
+            bwd = bwd.then(matmul::prepare(
+                gpu,
+                Form::AB,
+                Dims {
+                    m: rows,
+                    n: inp,
+                    k: out,
+                },
+                dy.view(),
+                wv,
+                dx.view(),
+                false,
+            )?);
+        }
+        Ok((fwd, bwd))
+    }
+
     fn build(&self, gpu: &Gpu, batch: usize) -> Result<Plan> {
         let model = &self.model;
         let shapes = model.shapes();
@@ -190,69 +270,13 @@ impl Evaluator {
                 (Layer::Linear { inp, out }, _) => {
                     let (w, b) = weighted[wi];
                     wi += 1;
-                    let (wv, bv) = (
-                        self.params.slice(w.offset, w.len())?,
-                        self.params.slice(b.offset, b.len())?,
-                    );
-                    let (dw, db) = (
-                        self.grads.slice(w.offset, w.len())?,
-                        self.grads.slice(b.offset, b.len())?,
-                    );
-                    let shape = BiasShape {
-                        outer: batch,
-                        channels: out,
-                        inner: 1,
+                    let dx = (k > 0).then(|| &dacts[k - 1]);
+                    let dims = Dense {
+                        rows: batch,
+                        inp,
+                        out,
                     };
-                    let fwd = matmul::prepare(
-                        gpu,
-                        Form::ABt,
-                        Dims {
-                            m: batch,
-                            n: out,
-                            k: inp,
-                        },
-                        x.view(),
-                        wv,
-                        acts[k].view(),
-                        false,
-                    )?
-                    .then(bias::prepare_add(gpu, shape, bv, acts[k].view())?);
-                    let mut bwd = matmul::prepare(
-                        gpu,
-                        Form::AtB,
-                        Dims {
-                            m: out,
-                            n: inp,
-                            k: batch,
-                        },
-                        dacts[k].view(),
-                        x.view(),
-                        dw,
-                        false,
-                    )?
-                    .then(bias::prepare_grad(
-                        gpu,
-                        shape,
-                        dacts[k].view(),
-                        db,
-                        false,
-                    )?);
-                    if k > 0 {
-                        let dx = matmul::prepare(
-                            gpu,
-                            Form::AB,
-                            Dims {
-                                m: batch,
-                                n: inp,
-                                k: out,
-                            },
-                            dacts[k].view(),
-                            wv,
-                            dacts[k - 1].view(),
-                            false,
-                        )?;
-                        bwd = bwd.then(dx);
-                    }
+                    let (fwd, bwd) = self.dense(gpu, dims, (w, b), x, (&acts[k], &dacts[k]), dx)?;
                     (fwd, Some(bwd))
                 }
                 (
@@ -266,14 +290,7 @@ impl Evaluator {
                 ) => {
                     let (wt, b) = weighted[wi];
                     wi += 1;
-                    let (wv, bv) = (
-                        self.params.slice(wt.offset, wt.len())?,
-                        self.params.slice(b.offset, b.len())?,
-                    );
-                    let (dw, db) = (
-                        self.grads.slice(wt.offset, wt.len())?,
-                        self.grads.slice(b.offset, b.len())?,
-                    );
+                    // A convolution is a dense layer over the im2col columns.
                     let geo = ConvShape {
                         n: batch,
                         c: cin,
@@ -282,78 +299,40 @@ impl Evaluator {
                         k: side,
                         pad,
                     };
-                    let (rows, cols_n) = (geo.rows(), geo.cols());
                     let layout = if k == 0 {
                         InputLayout::Nchw
                     } else {
                         InputLayout::PixelMajor
                     };
-                    let cols = gpu.zeros::<f32>(rows * cols_n, "im2col columns")?;
-                    let shape = BiasShape {
-                        outer: rows,
-                        channels: cout,
-                        inner: 1,
+                    let dims = Dense {
+                        rows: geo.rows(),
+                        inp: geo.cols(),
+                        out: cout,
                     };
-                    let fwd = conv::prepare_im2col(gpu, geo, layout, x.view(), cols.view())?
-                        .then(matmul::prepare(
+                    let cols = gpu.zeros::<f32>(dims.rows * dims.inp, "im2col columns")?;
+                    let dcols = (k > 0)
+                        .then(|| gpu.zeros::<f32>(dims.rows * dims.inp, "im2col column gradients"))
+                        .transpose()?;
+                    let (fwd, bwd) = self.dense(
+                        gpu,
+                        dims,
+                        (wt, b),
+                        &cols,
+                        (&acts[k], &dacts[k]),
+                        dcols.as_ref(),
+                    )?;
+                    let fwd =
+                        conv::prepare_im2col(gpu, geo, layout, x.view(), cols.view())?.then(fwd);
+                    let mut bwd = bwd;
+                    if let Some(dcols) = &dcols {
+                        bwd = bwd.then(conv::prepare_col2im(
                             gpu,
-                            Form::ABt,
-                            Dims {
-                                m: rows,
-                                n: cout,
-                                k: cols_n,
-                            },
-                            cols.view(),
-                            wv,
-                            acts[k].view(),
-                            false,
-                        )?)
-                        .then(bias::prepare_add(gpu, shape, bv, acts[k].view())?);
-                    let mut bwd = matmul::prepare(
-                        gpu,
-                        Form::AtB,
-                        Dims {
-                            m: cout,
-                            n: cols_n,
-                            k: rows,
-                        },
-                        dacts[k].view(),
-                        cols.view(),
-                        dw,
-                        false,
-                    )?
-                    .then(bias::prepare_grad(
-                        gpu,
-                        shape,
-                        dacts[k].view(),
-                        db,
-                        false,
-                    )?);
-                    if k > 0 {
-                        let dcols = gpu.zeros::<f32>(rows * cols_n, "im2col column gradients")?;
-                        bwd = bwd
-                            .then(matmul::prepare(
-                                gpu,
-                                Form::AB,
-                                Dims {
-                                    m: rows,
-                                    n: cols_n,
-                                    k: cout,
-                                },
-                                dacts[k].view(),
-                                wv,
-                                dcols.view(),
-                                false,
-                            )?)
-                            .then(conv::prepare_col2im(
-                                gpu,
-                                geo,
-                                dcols.view(),
-                                dacts[k - 1].view(),
-                            )?);
-                        scratch.push(dcols);
+                            geo,
+                            dcols.view(),
+                            dacts[k - 1].view(),
+                        )?);
                     }
-                    scratch.push(cols);
+                    scratch.extend([Some(cols), dcols].into_iter().flatten());
                     (fwd, Some(bwd))
                 }
                 (Layer::MaxPool2, Act::Image(c, h, w)) => {
