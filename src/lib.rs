@@ -10,6 +10,7 @@ pub mod gpu;
 pub mod kernels;
 pub mod nn;
 pub mod rng;
+pub mod toy;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;

@@ -1,0 +1,215 @@
+//! The paper's quadratic toy (Figure 1): f(x) = ‖x‖², ∇f(x) = 2x, full gradients, plain
+//! gradient descent with step η as the base optimizer. This file is the CPU f64 reference of
+//! every method in `docs/algorithms.md`; it has no native-only dependencies so the browser demo
+//! can use it too.
+//!
+//! With normalised perturbations and fixed η < 1 and ρ, SAM ends in a 2-cycle x → −x with
+//! ‖x‖ = ηρ/(1−η), so ‖∇f‖² settles at 4η²ρ²/(1−η)² rather than at 0.
+
+use crate::error::{Error, Result};
+use crate::rng::Pcg;
+
+/// Added to every norm used as a divisor.
+pub const EPS: f64 = 1e-12;
+
+/// A method on the toy.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Method {
+    /// Gradient descent.
+    Gd,
+    /// SAM: the gradient at x + ρ ∇f(x)/‖∇f(x)‖, two gradients one after the other.
+    Sam,
+    /// SAMPa-λ: perturbation from the last auxiliary gradient, both gradients in parallel.
+    Sampa(f64),
+    /// RandSAM: a random unit perturbation of length ρ (a reconstruction from the paper's text).
+    RandSam,
+    /// OptSAM: the perturbation from the gradient the previous step used (a reconstruction).
+    OptSam,
+}
+
+impl Method {
+    /// Parse `gd`, `sam`, `sampa-<λ>`, `randsam` or `optsam`.
+    pub fn parse(s: &str) -> Result<Method> {
+        let s = s.trim().to_ascii_lowercase();
+        match s.as_str() {
+            "gd" | "sgd" => Ok(Method::Gd),
+            "sam" => Ok(Method::Sam),
+            "randsam" => Ok(Method::RandSam),
+            "optsam" => Ok(Method::OptSam),
+            _ => {
+                let lambda = s.strip_prefix("sampa-").and_then(|l| l.parse::<f64>().ok()).ok_or_else(|| {
+                    Error::Invalid(format!("unknown method {s:?}: expected gd, sam, sampa-<λ> (e.g. sampa-0.5), randsam or optsam"))
+                })?;
+                if !(0.0..=1.0).contains(&lambda) {
+                    return Err(Error::Invalid(format!(
+                        "{s}: λ must be in [0, 1], got {lambda}"
+                    )));
+                }
+                Ok(Method::Sampa(lambda))
+            }
+        }
+    }
+
+    /// The name as [`Method::parse`] reads it.
+    pub fn name(self) -> String {
+        match self {
+            Method::Gd => "gd".into(),
+            Method::Sam => "sam".into(),
+            Method::Sampa(l) => format!("sampa-{l}"),
+            Method::RandSam => "randsam".into(),
+            Method::OptSam => "optsam".into(),
+        }
+    }
+}
+
+/// The toy's settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ToyConfig {
+    /// Step size η.
+    pub eta: f64,
+    /// Perturbation radius ρ.
+    pub rho: f64,
+    /// Steps after the start.
+    pub steps: usize,
+    /// Starting point (its length is the dimension).
+    pub x0: Vec<f64>,
+    /// Seed of RandSAM's directions.
+    pub seed: u64,
+    /// Use ρ·g instead of ρ·g/‖g‖ (USAM).
+    pub unnormalized: bool,
+}
+
+impl Default for ToyConfig {
+    /// The documented defaults: d = 2, x0 = (1, 1), η = ρ = 0.1, 200 steps.
+    fn default() -> Self {
+        ToyConfig {
+            eta: 0.1,
+            rho: 0.1,
+            steps: 200,
+            x0: vec![1.0, 1.0],
+            seed: 0,
+            unnormalized: false,
+        }
+    }
+}
+
+impl ToyConfig {
+    /// Check the settings, naming the flag that is wrong.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |flag: &str, want: &str, got: String| {
+            Err(Error::Invalid(format!("{flag} must be {want}, got {got}")))
+        };
+        if !(self.eta.is_finite() && self.eta > 0.0) {
+            return bad("--eta", "a positive finite number", self.eta.to_string());
+        }
+        if !(self.rho.is_finite() && self.rho >= 0.0) {
+            return bad(
+                "--rho",
+                "a non-negative finite number",
+                self.rho.to_string(),
+            );
+        }
+        if self.x0.is_empty() {
+            return bad("--dim", "at least 1", "0".into());
+        }
+        if self.x0.iter().any(|v| !v.is_finite()) {
+            return bad("--x0", "finite numbers", format!("{:?}", self.x0));
+        }
+        Ok(())
+    }
+
+    /// The closed-form level of SAM's 2-cycle: 4η²ρ²/(1−η)² (normalised perturbation, η < 1).
+    pub fn sam_plateau(&self) -> f64 {
+        4.0 * self.eta * self.eta * self.rho * self.rho / ((1.0 - self.eta) * (1.0 - self.eta))
+    }
+}
+
+/// ‖∇f(x_t)‖² and f(x_t) for t = 0 ..= steps.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Trace {
+    /// The method.
+    pub method: Method,
+    /// ‖∇f(x_t)‖² = 4‖x_t‖².
+    pub grad_norm_sq: Vec<f64>,
+    /// f(x_t) = ‖x_t‖².
+    pub loss: Vec<f64>,
+}
+
+fn grad(x: &[f64]) -> Vec<f64> {
+    x.iter().map(|v| 2.0 * v).collect()
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|a| a * a).sum::<f64>().sqrt()
+}
+
+/// x + ρ·d/(‖d‖ + eps), or x + ρ·d when unnormalised.
+fn perturb(x: &[f64], d: &[f64], rho: f64, unnormalized: bool) -> Vec<f64> {
+    let scale = if unnormalized {
+        rho
+    } else {
+        rho / (norm(d) + EPS)
+    };
+    x.iter().zip(d).map(|(x, d)| x + scale * d).collect()
+}
+
+/// Run `method` on the toy in f64.
+pub fn run_cpu(method: Method, c: &ToyConfig) -> Result<Trace> {
+    c.validate()?;
+    let d = c.x0.len();
+    let mut x = c.x0.clone();
+    let mut rng = Pcg::new(c.seed, 0x70e);
+    // SAMPa's auxiliary gradient g_y and OptSAM's previous gradient; both start at zero.
+    let mut carried = vec![0.0; d];
+    let mut trace = Trace {
+        method,
+        grad_norm_sq: Vec::with_capacity(c.steps + 1),
+        loss: Vec::with_capacity(c.steps + 1),
+    };
+    let record = |x: &[f64], t: &mut Trace| {
+        let l = x.iter().map(|v| v * v).sum::<f64>();
+        t.loss.push(l);
+        t.grad_norm_sq.push(4.0 * l);
+    };
+    record(&x, &mut trace);
+    for _ in 0..c.steps {
+        let step_grad = match method {
+            Method::Gd => grad(&x),
+            Method::Sam => grad(&perturb(&x, &grad(&x), c.rho, c.unnormalized)),
+            Method::Sampa(lambda) => {
+                let x_tilde = perturb(&x, &carried, c.rho, c.unnormalized);
+                // The base step is plain GD, so the look-ahead is x − η·g_y.
+                let y_next: Vec<f64> = x.iter().zip(&carried).map(|(x, g)| x - c.eta * g).collect();
+                let (g_p, g_n) = (grad(&x_tilde), grad(&y_next));
+                let mix = g_p
+                    .iter()
+                    .zip(&g_n)
+                    .map(|(p, n)| (1.0 - lambda) * p + lambda * n)
+                    .collect();
+                carried = g_n;
+                mix
+            }
+            Method::RandSam => {
+                let u: Vec<f64> = (0..d).map(|_| rng.normal() as f64).collect();
+                grad(&perturb(&x, &u, c.rho, c.unnormalized))
+            }
+            Method::OptSam => {
+                let g = grad(&perturb(&x, &carried, c.rho, c.unnormalized));
+                carried = g.clone();
+                g
+            }
+        };
+        for (x, g) in x.iter_mut().zip(&step_grad) {
+            *x -= c.eta * g;
+        }
+        record(&x, &mut trace);
+    }
+    Ok(trace)
+}
+
+/// Median of the last quarter of `v` (the plateau level).
+pub fn tail_median(v: &[f64]) -> f64 {
+    let mut tail = v[v.len() - v.len() / 4..].to_vec();
+    tail.sort_by(f64::total_cmp);
+    tail[tail.len() / 2]
+}

@@ -1,0 +1,116 @@
+//! The quadratic toy's f64 reference: SAM's closed-form plateau, the methods' ordering, and
+//! SAMPa's first step and λ = 0 behaviour.
+
+use sampa::toy::{self, Method, ToyConfig};
+
+#[test]
+fn sam_settles_on_its_closed_form_two_cycle() {
+    for (eta, rho) in [(0.1, 0.1), (0.05, 0.2), (0.3, 0.05)] {
+        let c = ToyConfig {
+            eta,
+            rho,
+            ..ToyConfig::default()
+        };
+        let t = toy::run_cpu(Method::Sam, &c).unwrap();
+        let last = *t.grad_norm_sq.last().unwrap();
+        let want = c.sam_plateau();
+        eprintln!("SAM η={eta} ρ={rho}: final ‖∇f‖² {last:.6e}, closed form {want:.6e}");
+        assert!((last / want - 1.0).abs() < 1e-4, "{last} vs {want}");
+    }
+    assert!((ToyConfig::default().sam_plateau() - 4.938_271_6e-4).abs() < 1e-10);
+}
+
+#[test]
+fn sam_and_sampa_settle_far_below_the_naive_parallel_variants() {
+    let c = ToyConfig::default();
+    let level = |m: &str| {
+        toy::tail_median(
+            &toy::run_cpu(Method::parse(m).unwrap(), &c)
+                .unwrap()
+                .grad_norm_sq,
+        )
+    };
+    let (sam, s0, s5) = (level("sam"), level("sampa-0"), level("sampa-0.5"));
+    let (rand, opt) = (level("randsam"), level("optsam"));
+    eprintln!(
+        "median ‖∇f‖² over the last quarter: sam {sam:.2e}, sampa-0 {s0:.2e}, sampa-0.5 {s5:.2e}, randsam {rand:.2e}, optsam {opt:.2e}"
+    );
+    for good in [sam, s5] {
+        assert!(
+            5.0 * good <= rand.min(opt),
+            "{good} is not 5x below {rand} and {opt}"
+        );
+    }
+    // SAMPa-0 settles below both naive variants but only about 1.5x below RandSAM here: its
+    // perturbation comes from ∇f(y_t) with y_{t+1} = x_t − η∇f(y_t), which keeps x_t's sign
+    // while x flips sign in SAM's 2-cycle, so it has no such cycle (worked out by hand in 1-D
+    // and matching the official code's update order). Asserted as measured, not as hoped.
+    assert!(
+        s0 < rand && s0 < opt,
+        "SAMPa-0 {s0} vs randsam {rand}, optsam {opt}"
+    );
+    assert!(
+        s0 > 2.0 * sam,
+        "SAMPa-0 sits above SAM's plateau on this toy ({s0} vs {sam})"
+    );
+}
+
+#[test]
+fn sampa_first_step_is_gradient_descent_and_lambda_zero_still_perturbs() {
+    let c = ToyConfig {
+        steps: 3,
+        ..ToyConfig::default()
+    };
+    let gd = toy::run_cpu(Method::Gd, &c).unwrap();
+    let s0 = toy::run_cpu(Method::Sampa(0.0), &c).unwrap();
+    let s1 = toy::run_cpu(Method::Sampa(1.0), &c).unwrap();
+    assert_eq!(
+        s0.loss[1], gd.loss[1],
+        "g_y = 0 on the first step, so it is a GD step"
+    );
+    assert_eq!(s1.loss[1], gd.loss[1]);
+    // λ = 0 uses g_y for the perturbation (the official code's λ = 0 pitfall would make it GD).
+    assert!(
+        (s0.loss[2] - gd.loss[2]).abs() > 1e-6,
+        "SAMPa-0 must differ from GD after step 1"
+    );
+}
+
+#[test]
+fn bad_settings_name_the_flag() {
+    let e = |c: ToyConfig| toy::run_cpu(Method::Sam, &c).unwrap_err().to_string();
+    assert!(
+        e(ToyConfig {
+            rho: -0.1,
+            ..ToyConfig::default()
+        })
+        .starts_with("--rho must be")
+    );
+    assert!(
+        e(ToyConfig {
+            eta: f64::NAN,
+            ..ToyConfig::default()
+        })
+        .starts_with("--eta must be")
+    );
+    assert!(
+        e(ToyConfig {
+            x0: vec![],
+            ..ToyConfig::default()
+        })
+        .starts_with("--dim must be")
+    );
+    assert!(
+        Method::parse("sampa-1.5")
+            .unwrap_err()
+            .to_string()
+            .contains("λ must be in [0, 1]")
+    );
+    assert!(
+        Method::parse("adam")
+            .unwrap_err()
+            .to_string()
+            .contains("unknown method \"adam\"")
+    );
+    assert_eq!(Method::parse("SAMPa-0.5").unwrap(), Method::Sampa(0.5));
+}
