@@ -39,6 +39,9 @@ struct StepArgs {
     /// Also write the rows as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Also time each layer's forward and backward pass alone.
+    #[arg(long)]
+    profile: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -98,6 +101,9 @@ fn step(args: StepArgs) -> anyhow::Result<()> {
                 100.0 * r.ratio
             );
             rows.push(r);
+            if args.profile {
+                profile(gpu, &model, args.batch, args.reps)?;
+            }
         }
     }
     println!(
@@ -211,4 +217,27 @@ pub fn open_all(spec: Option<&str>) -> anyhow::Result<Vec<sampa::Gpu>> {
         }
         Ok(gpus)
     })
+}
+
+fn profile(
+    gpu: &sampa::Gpu,
+    model: &sampa::nn::Model,
+    batch: usize,
+    reps: usize,
+) -> anyhow::Result<()> {
+    let x = model.init(0);
+    let params = gpu.upload(&x, "parameters")?;
+    let grads = gpu.zeros::<f32>(x.len(), "gradients")?;
+    let mut ev = sampa::nn::evaluator::Evaluator::new(model.clone(), 0.0, &params, &grads)?;
+    let mut rng = sampa::rng::Pcg::new(1, 0);
+    let data = sampa::data::Batch {
+        pixels: rng.vec(batch * model.input, 0.0, 1.0),
+        labels: (0..batch)
+            .map(|_| rng.below(model.classes as u32))
+            .collect(),
+    };
+    for (name, secs) in ev.profile(gpu, &data, reps)? {
+        println!("    {name:<58} {:>9.2} ms", secs * 1e3);
+    }
+    Ok(())
 }

@@ -31,6 +31,8 @@ pub struct Plan {
     loss_with_grad: Dispatch,
     loss_only: Dispatch,
     backward: Vec<Dispatch>,
+    /// Which layer each backward entry belongs to (layers without one are skipped).
+    backward_layers: Vec<usize>,
     // Buffers referenced only through the dispatches' bind groups.
     _workspace: Vec<GpuBuf<f32>>,
     _indices: Vec<GpuBuf<u32>>,
@@ -242,6 +244,33 @@ impl Evaluator {
         Ok((fwd, bwd))
     }
 
+    /// Time each layer's forward and backward pass and the loss alone (each submitted and
+    /// waited for separately, median of `reps`), after loading `batch`. For finding where a
+    /// step's time goes; training records them all in one submission instead.
+    pub fn profile(&mut self, gpu: &Gpu, batch: &Batch, reps: usize) -> Result<Vec<(String, f64)>> {
+        let layers = self.model.layers.clone();
+        let plan = self.load(gpu, batch)?;
+        let time = |d: &Dispatch| -> Result<f64> {
+            let mut t: Vec<f64> = (0..reps.max(1) + 1)
+                .map(|_| {
+                    let s = std::time::Instant::now();
+                    gpu.run(&[d]).map(|_| s.elapsed().as_secs_f64())
+                })
+                .collect::<Result<_>>()?;
+            t.remove(0);
+            Ok(crate::tuning::median(&mut t))
+        };
+        let mut out = Vec::new();
+        for (k, d) in plan.forward.iter().enumerate() {
+            out.push((format!("forward  {k:>2} {:?}", layers[k]), time(d)?));
+        }
+        out.push(("loss".to_string(), time(&plan.loss_with_grad)?));
+        for (d, &k) in plan.backward.iter().zip(&plan.backward_layers) {
+            out.push((format!("backward {k:>2} {:?}", layers[k]), time(d)?));
+        }
+        Ok(out)
+    }
+
     fn build(&self, gpu: &Gpu, batch: usize) -> Result<Plan> {
         let model = &self.model;
         let shapes = model.shapes();
@@ -263,6 +292,7 @@ impl Evaluator {
         let weighted = model.weighted_params();
         let mut forward = Vec::new();
         let mut backward = Vec::new();
+        let mut backward_layers = Vec::new();
         let mut wi = 0;
         for (k, layer) in model.layers.iter().enumerate() {
             let x = if k == 0 { &input } else { &acts[k - 1] };
@@ -389,9 +419,13 @@ impl Evaluator {
                 (l, a) => unreachable!("{l:?} after {a:?}"),
             };
             forward.push(fwd);
-            backward.extend(bwd);
+            if let Some(b) = bwd {
+                backward.push(b);
+                backward_layers.push(k);
+            }
         }
         backward.reverse();
+        backward_layers.reverse();
         let last = acts.len() - 1;
         let xent = |grad: bool| {
             softmax_xent::prepare(
@@ -415,6 +449,7 @@ impl Evaluator {
             metrics,
             forward,
             backward,
+            backward_layers,
             _workspace: acts.into_iter().chain(dacts).chain(scratch).collect(),
             _indices: indices,
         })
