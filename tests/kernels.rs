@@ -516,3 +516,51 @@ fn matmul_longer_than_a_texture_row_runs_in_chunks() {
         }
     }
 }
+
+#[test]
+fn perturbation_reads_the_norm_from_the_device() {
+    use sampa::kernels::perturb;
+    for gpu in &gpus() {
+        for n in [1, 7, 33, 1000, 70_001] {
+            let mut rng = Pcg::new(n as u64, 11);
+            let x0 = rng.vec(n + 2, -1.0, 1.0);
+            let d0 = rng.vec(n + 1, -1.0, 1.0);
+            let x = gpu.upload(&x0, "x").unwrap();
+            let d = gpu.upload(&d0, "d").unwrap();
+            let norms = gpu.zeros::<f32>(3, "norms").unwrap();
+            let y = gpu.zeros::<f32>(n, "y").unwrap();
+            let dv = d.slice(1, n).unwrap();
+            let sq = norm::prepare(gpu, dv, norms.slice(2, 1).unwrap()).unwrap();
+            for normalized in [true, false] {
+                let p = perturb::prepare(
+                    gpu,
+                    0.05,
+                    normalized,
+                    x.slice(2, n).unwrap(),
+                    dv,
+                    norms.slice(2, 1).unwrap(),
+                    y.view(),
+                )
+                .unwrap();
+                gpu.run(&[&sq, &p]).unwrap();
+                let want = perturb::reference(0.05, normalized, &x0[2..], &d0[1..]);
+                assert_close(
+                    &format!("perturb n={n} normalized={normalized}"),
+                    &gpu.read(&y).unwrap(),
+                    &want,
+                    1e-7,
+                    1e-5,
+                );
+            }
+        }
+        // A zero direction leaves x in place instead of dividing by zero.
+        let x = gpu.upload(&[1.0f32, 2.0], "x").unwrap();
+        let d = gpu.zeros::<f32>(2, "d").unwrap();
+        let norms = gpu.zeros::<f32>(1, "norms").unwrap();
+        let y = gpu.zeros::<f32>(2, "y").unwrap();
+        let p =
+            perturb::prepare(gpu, 0.1, true, x.view(), d.view(), norms.view(), y.view()).unwrap();
+        gpu.run(&[&p]).unwrap();
+        assert_eq!(gpu.read(&y).unwrap(), vec![1.0, 2.0]);
+    }
+}

@@ -11,6 +11,7 @@ pub mod conv;
 pub mod matmul;
 pub mod maxpool;
 pub mod norm;
+pub mod perturb;
 pub mod relu;
 pub mod sgd;
 pub mod softmax_xent;

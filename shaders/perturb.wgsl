@@ -1,0 +1,37 @@
+// SAM-style perturbation of a flat vector: y = x + s · d with s = rho / (sqrt(nsq) + eps), the
+// squared norm nsq of d read from element p.off_norm of a device buffer (written there by
+// norm.wgsl), so no host round trip is needed. With p.normalized = 0, s = rho (USAM).
+// Layout: x, d and y are n elements at element offsets off_x, off_d and 0 of their buffers.
+// One invocation per element; the linear index e comes from a 2-D grid of 256-wide workgroups
+// (see grid_1d in src/kernels/mod.rs), and invocations past n return.
+
+struct Params {
+    n: u32,
+    off_x: u32,
+    off_d: u32,
+    off_norm: u32,
+    rho: f32,
+    eps: f32,
+    normalized: u32,
+    _pad: u32,
+}
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read> d: array<f32>;
+@group(0) @binding(3) var<storage, read> norms: array<f32>;
+@group(0) @binding(4) var<storage, read_write> y: array<f32>;
+
+@compute @workgroup_size(256)
+fn perturb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let e = (wid.x + wid.y * nwg.x) * 256u + lid;
+    if e >= p.n {
+        return;
+    }
+    var s = p.rho;
+    if p.normalized != 0u {
+        s = p.rho / (sqrt(norms[p.off_norm]) + p.eps);
+    }
+    y[e] = x[p.off_x + e] + s * d[p.off_d + e];
+}

@@ -1,0 +1,99 @@
+//! y = x + ρ·d/(‖d‖ + eps) with ‖d‖² read from the device (`shaders/perturb.wgsl`).
+
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+const SRC: &str = include_str!("../../shaders/perturb.wgsl");
+
+/// The divisor guard added to every norm, as in `docs/algorithms.md`.
+pub const EPS: f32 = 1e-12;
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PerturbParams {
+    n: u32,
+    off_x: u32,
+    off_d: u32,
+    off_norm: u32,
+    rho: f32,
+    eps: f32,
+    normalized: u32,
+    _pad: u32,
+}
+
+/// Prepare y = x + ρ·d/(√nsq + eps), nsq being element `norm_sq.offset` of its buffer
+/// (or y = x + ρ·d when not `normalized`). `y` must be a whole buffer of its own.
+pub fn prepare(
+    gpu: &Gpu,
+    rho: f32,
+    normalized: bool,
+    x: View<'_>,
+    d: View<'_>,
+    norm_sq: View<'_>,
+    y: View<'_>,
+) -> Result<Dispatch> {
+    const OP: &str = "perturb";
+    let n = x.len;
+    if n == 0 || d.len != n {
+        return Err(Error::shape(
+            OP,
+            format!("x has {n} elements and d {}", d.len),
+        ));
+    }
+    if !(rho.is_finite() && rho >= 0.0) {
+        return Err(Error::Invalid(format!(
+            "rho must be a non-negative finite number, got {rho}"
+        )));
+    }
+    y.expect_len(OP, "y", n)?;
+    norm_sq.expect_len(OP, "norm", 1)?;
+    let y_buf = &y.buf.buffer;
+    if y.offset != 0 || [&x.buf.buffer, &d.buf.buffer, &norm_sq.buf.buffer].contains(&y_buf) {
+        return Err(Error::shape(
+            OP,
+            "y must be a whole buffer distinct from x, d and the norm",
+        ));
+    }
+    let p = PerturbParams {
+        n: as_u32(OP, "n", n)?,
+        off_x: as_u32(OP, "x offset", x.offset)?,
+        off_d: as_u32(OP, "d offset", d.offset)?,
+        off_norm: as_u32(OP, "norm offset", norm_sq.offset)?,
+        rho,
+        eps: EPS,
+        normalized: normalized as u32,
+        _pad: 0,
+    };
+    build(
+        gpu,
+        Launch {
+            label: "perturb",
+            source: SRC,
+            entry: "perturb",
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&p)),
+            bindings: &[
+                Bind::Buf(&x.buf.buffer),
+                Bind::Buf(&d.buf.buffer),
+                Bind::Buf(&norm_sq.buf.buffer),
+                Bind::Buf(y_buf),
+            ],
+            groups: grid_1d(gpu, as_u32(OP, "groups", n.div_ceil(256))?),
+        },
+    )
+}
+
+/// CPU f64 reference.
+pub fn reference(rho: f64, normalized: bool, x: &[f32], d: &[f32]) -> Vec<f64> {
+    let norm = d.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+    let s = if normalized {
+        rho / (norm + EPS as f64)
+    } else {
+        rho
+    };
+    x.iter()
+        .zip(d)
+        .map(|(&x, &d)| x as f64 + s * d as f64)
+        .collect()
+}
