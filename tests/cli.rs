@@ -171,3 +171,58 @@ fn bench_step_reports_the_step_against_its_matmuls() {
     assert!((r["gflop"].as_f64().unwrap() - want).abs() < 1e-9, "{r}");
     let _ = std::fs::remove_file(json);
 }
+
+#[test]
+fn toy_writes_csv_and_plot_and_rejects_bad_settings() {
+    let out = std::env::temp_dir().join(format!("sampa-toy-{}", std::process::id()));
+    let o = out.to_str().unwrap();
+    let run = sampa(&[
+        "toy",
+        "--adapter",
+        "0",
+        "--methods",
+        "sam,sampa-0.25,randsam",
+        "--steps",
+        "30",
+        "--out",
+        o,
+    ]);
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let csv = std::fs::read_to_string(out.join("toy.csv")).unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "method,step,grad_norm_sq,loss");
+    assert_eq!(
+        lines.len(),
+        1 + 3 * 31,
+        "one row per method and step, 0 ..= steps"
+    );
+    assert!(lines[1].starts_with("sam,0,8e0,2e0"), "{}", lines[1]);
+    assert!(lines.iter().any(|l| l.starts_with("sampa-0.25,30,")));
+    assert_eq!(&std::fs::read(out.join("toy.png")).unwrap()[1..4], b"PNG");
+
+    let bad = |args: &[&str], want: &str| {
+        let mut all = vec!["toy", "--out", o];
+        all.extend_from_slice(args);
+        let r = sampa(&all);
+        let err = String::from_utf8_lossy(&r.stderr);
+        assert!(!r.status.success() && err.contains(want), "{args:?}: {err}");
+    };
+    bad(
+        &["--rho", "-0.1"],
+        "--rho must be a non-negative finite number",
+    );
+    bad(&["--eta", "nan"], "--eta must be a positive finite number");
+    bad(&["--methods", "sampa-1.5"], "λ must be in [0, 1]");
+    bad(&["--methods", "adam"], "unknown method \"adam\"");
+    bad(&["--dim", "0"], "--dim must be at least 1");
+    bad(
+        &["--dim", "3", "--x0", "1,2"],
+        "--x0 has 2 values but --dim is 3",
+    );
+    let _ = std::fs::remove_dir_all(out);
+}

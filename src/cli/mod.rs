@@ -2,6 +2,7 @@
 
 mod bench;
 mod devices;
+mod toy;
 mod train;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +23,8 @@ enum Command {
     Bench(bench::Args),
     /// Train a model with SGD on the GPU and write a run directory.
     Train(train::Args),
+    /// The paper's quadratic toy: SAM, SAMPa and the naive parallel variants on the GPU.
+    Toy(toy::Args),
 }
 
 /// Run the parsed command.
@@ -30,5 +33,6 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Train(a) => train::run(a),
+        Command::Toy(a) => toy::run(a),
     }
 }

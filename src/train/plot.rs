@@ -105,3 +105,90 @@ fn draw(
     root.present()?;
     Ok(())
 }
+
+/// `toy.png`: ‖∇f(x_t)‖² against t on a log scale, one line per method, with a legend.
+pub fn toy_curves(
+    traces: &[crate::toy::Trace],
+    c: &crate::toy::ToyConfig,
+    path: &Path,
+) -> Result<()> {
+    font();
+    let tmp = path.with_extension("tmp.png");
+    draw_toy(traces, c, &tmp)
+        .map_err(|e| Error::data(path, format!("cannot draw the toy plot: {e}")))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::data(path, format!("cannot write: {e}")))
+}
+
+fn draw_toy(
+    traces: &[crate::toy::Trace],
+    c: &crate::toy::ToyConfig,
+    path: &Path,
+) -> std::result::Result<(), Box<dyn std::error::Error>> {
+    let root = BitMapBackend::new(path, (900, 560)).into_drawing_area();
+    root.fill(&WHITE)?;
+    // The plateaus are the story: the axis starts two decades below the lowest one, and lines
+    // that keep falling (GD reaches 0) are clipped at the bottom edge.
+    let all = traces.iter().flat_map(|t| t.grad_norm_sq.iter().copied());
+    let hi = all.clone().fold(1e-30, f64::max) * 2.0;
+    let plateaus = traces
+        .iter()
+        .map(|t| crate::toy::tail_median(&t.grad_norm_sq))
+        .filter(|v| *v > 1e-20);
+    let lo = plateaus.fold(f64::INFINITY, f64::min);
+    let lo = if lo.is_finite() {
+        lo / 100.0
+    } else {
+        all.filter(|v| *v > 0.0).fold(hi, f64::min)
+    };
+    let floor = lo;
+    let title = format!(
+        "f(x) = ‖x‖², η = {}, ρ = {}, d = {}",
+        c.eta,
+        c.rho,
+        c.x0.len()
+    );
+    let mut chart = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 20))
+        .margin(14)
+        .x_label_area_size(40)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..c.steps.max(1) as f64, (lo..hi).log_scale())?;
+    chart
+        .configure_mesh()
+        .x_desc("step t")
+        .y_desc("‖∇f(x_t)‖²")
+        .y_label_formatter(&|v| format!("{v:.0e}"))
+        .draw()?;
+    let palette = [
+        RGBColor(70, 70, 70),
+        BLUE,
+        RGBColor(0, 150, 0),
+        RGBColor(0, 170, 170),
+        RED,
+        RGBColor(230, 130, 0),
+        MAGENTA,
+    ];
+    for (i, t) in traces.iter().enumerate() {
+        let color = palette[i % palette.len()];
+        let pts: Vec<(f64, f64)> = t
+            .grad_norm_sq
+            .iter()
+            .enumerate()
+            .map(|(s, v)| (s as f64, v.max(floor)))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
+            .label(t.method.name())
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperRight)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}
