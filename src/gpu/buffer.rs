@@ -117,8 +117,11 @@ pub(crate) async fn map_read<T: bytemuck::Pod>(
     slice.map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
+    // Natively the mapping completes while we poll; in the browser the event loop does it.
     #[cfg(not(target_arch = "wasm32"))]
     gpu.wait(None)?;
+    #[cfg(target_arch = "wasm32")]
+    let _ = gpu;
     let failed = |message: String| Error::Gpu {
         context: "reading a buffer back".to_string(),
         message,
