@@ -8,6 +8,10 @@
 // pool_backward: one invocation per input element; it passes on the output gradient when its
 // window's winner is this position and it lies inside a pooled window, else writes 0. Each
 // input element has at most one window, so no sums or atomics are needed.
+// With the RELU constant the forward pass computes maxpool(relu(x)) in one go: max and ReLU
+// commute, the first maximum is the same winner when it is positive, and when the window's
+// maximum is ≤ 0 the output is 0 and `arg` is 4 (no winner), so no gradient flows back, exactly
+// as through a separate ReLU whose subgradient at 0 is 0.
 // Linear indices come from a 2-D grid of 256-wide workgroups (see grid_1d in src/kernels/mod.rs).
 
 struct Params {
@@ -16,6 +20,8 @@ struct Params {
     w: u32,
     c: u32,
 }
+
+override RELU: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<f32>;
@@ -49,6 +55,10 @@ fn pool_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
             best = v;
             which = q;
         }
+    }
+    if RELU && best <= 0.0 {
+        best = 0.0;
+        which = 4u;
     }
     dst[e] = best;
     arg[e] = which;

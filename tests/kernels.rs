@@ -421,40 +421,51 @@ fn im2col_and_col2im() {
 #[test]
 fn maxpool_forward_backward() {
     use sampa::kernels::maxpool::{self, PoolShape};
+    let mut saw_empty_window = false;
     for gpu in &gpus() {
         for (n, h, w, c) in [(1, 2, 2, 1), (2, 5, 7, 3), (3, 28, 28, 32), (2, 14, 14, 64)] {
             let s = PoolShape { n, h, w, c };
             let mut rng = Pcg::new((n * h * w * c) as u64, 9);
             // Coarse values make ties common, which must go to the first position.
             let x0: Vec<f32> = (0..s.input_len()).map(|_| rng.below(5) as f32).collect();
-            let x = gpu.upload(&x0, "x").unwrap();
             let y = gpu.zeros::<f32>(s.output_len(), "y").unwrap();
             let arg = gpu.zeros::<u32>(s.output_len(), "arg").unwrap();
             let dy0 = rng.vec(s.output_len(), -1.0, 1.0);
             let dy = gpu.upload(&dy0, "dy").unwrap();
-            let dx = gpu.upload(&vec![9.0f32; s.input_len()], "dx").unwrap();
-            let f = maxpool::prepare_forward(gpu, s, x.view(), y.view(), &arg).unwrap();
-            let b = maxpool::prepare_backward(gpu, s, dy.view(), dx.view(), &arg).unwrap();
-            gpu.run(&[&f, &b]).unwrap();
-            let (want_y, want_arg) = maxpool::reference_forward(s, &x0);
-            assert_close(
-                &format!("pool fwd {s:?}"),
-                &gpu.read(&y).unwrap(),
-                &want_y,
-                0.0,
-                0.0,
-            );
-            assert_eq!(gpu.read(&arg).unwrap(), want_arg, "pool winners {s:?}");
-            let want = maxpool::reference_backward(s, &dy0, &want_arg);
-            assert_close(
-                &format!("pool bwd {s:?}"),
-                &gpu.read(&dx).unwrap(),
-                &want,
-                0.0,
-                0.0,
-            );
+            for relu in [false, true] {
+                // With relu, shift the values so that some windows are all ≤ 0.
+                let xs: Vec<f32> = x0.iter().map(|v| if relu { v - 2.0 } else { *v }).collect();
+                let x = gpu.upload(&xs, "x").unwrap();
+                let dx = gpu.upload(&vec![9.0f32; s.input_len()], "dx").unwrap();
+                let f = maxpool::prepare_forward(gpu, s, relu, x.view(), y.view(), &arg).unwrap();
+                let b = maxpool::prepare_backward(gpu, s, dy.view(), dx.view(), &arg).unwrap();
+                gpu.run(&[&f, &b]).unwrap();
+                let (want_y, want_arg) = maxpool::reference_forward(s, relu, &xs);
+                let what = format!("pool {s:?} relu={relu}");
+                assert_close(
+                    &format!("{what} fwd"),
+                    &gpu.read(&y).unwrap(),
+                    &want_y,
+                    0.0,
+                    0.0,
+                );
+                assert_eq!(gpu.read(&arg).unwrap(), want_arg, "{what} winners");
+                saw_empty_window |= relu && want_arg.contains(&4);
+                let want = maxpool::reference_backward(s, &dy0, &want_arg);
+                assert_close(
+                    &format!("{what} bwd"),
+                    &gpu.read(&dx).unwrap(),
+                    &want,
+                    0.0,
+                    0.0,
+                );
+            }
         }
     }
+    assert!(
+        saw_empty_window,
+        "the fused ReLU case must meet windows that are all ≤ 0"
+    );
 }
 
 #[test]

@@ -31,10 +31,12 @@ impl PoolShape {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn launch(
     gpu: &Gpu,
     op: &'static str,
     s: PoolShape,
+    relu: bool,
     src: View<'_>,
     dst: View<'_>,
     arg: &GpuBuf<u32>,
@@ -61,7 +63,7 @@ fn launch(
             label: "maxpool",
             source: SRC,
             entry: op,
-            constants: &[],
+            constants: &[("RELU", relu as u8 as f64)],
             params: Params::Bytes(bytemuck::cast_slice(&p)),
             bindings: &[
                 Bind::Buf(&src.buf.buffer),
@@ -77,13 +79,14 @@ fn launch(
 pub fn prepare_forward(
     gpu: &Gpu,
     s: PoolShape,
+    relu: bool,
     x: View<'_>,
     y: View<'_>,
     arg: &GpuBuf<u32>,
 ) -> Result<Dispatch> {
     x.expect_len("pool_forward", "x", s.input_len())?;
     y.expect_len("pool_forward", "y", s.output_len())?;
-    launch(gpu, "pool_forward", s, x, y, arg, s.output_len())
+    launch(gpu, "pool_forward", s, relu, x, y, arg, s.output_len())
 }
 
 /// Prepare dx from dy and the forward pass's `arg`.
@@ -96,11 +99,12 @@ pub fn prepare_backward(
 ) -> Result<Dispatch> {
     dy.expect_len("pool_backward", "dy", s.output_len())?;
     dx.expect_len("pool_backward", "dx", s.input_len())?;
-    launch(gpu, "pool_backward", s, dy, dx, arg, s.input_len())
+    launch(gpu, "pool_backward", s, false, dy, dx, arg, s.input_len())
 }
 
-/// CPU reference: (y, winner index per output).
-pub fn reference_forward(s: PoolShape, x: &[f32]) -> (Vec<f64>, Vec<u32>) {
+/// CPU reference: (y, winner index per output), of maxpool(x) or, with `relu`, of
+/// maxpool(relu(x)) with winner 4 where the window is all ≤ 0.
+pub fn reference_forward(s: PoolShape, relu: bool, x: &[f32]) -> (Vec<f64>, Vec<u32>) {
     let (ho, wo) = (s.h / 2, s.w / 2);
     let mut y = Vec::with_capacity(s.output_len());
     let mut arg = Vec::with_capacity(s.output_len());
@@ -111,8 +115,13 @@ pub fn reference_forward(s: PoolShape, x: &[f32]) -> (Vec<f64>, Vec<u32>) {
                     let at =
                         |q: usize| x[((n * s.h + 2 * yo + q / 2) * s.w + 2 * xo + q % 2) * s.c + c];
                     let q = (1..4).fold(0, |b, q| if at(q) > at(b) { q } else { b });
-                    y.push(at(q) as f64);
-                    arg.push(q as u32);
+                    if relu && at(q) <= 0.0 {
+                        y.push(0.0);
+                        arg.push(4);
+                    } else {
+                        y.push(at(q) as f64);
+                        arg.push(q as u32);
+                    }
                 }
             }
         }
@@ -130,8 +139,11 @@ pub fn reference_backward(s: PoolShape, dy: &[f32], arg: &[u32]) -> Vec<f64> {
                 for c in 0..s.c {
                     let o = ((n * ho + yo) * wo + xo) * s.c + c;
                     let q = arg[o] as usize;
-                    dx[((n * s.h + 2 * yo + q / 2) * s.w + 2 * xo + q % 2) * s.c + c] =
-                        dy[o] as f64;
+                    // Winner 4 means none: a fused ReLU zeroed the window.
+                    if q < 4 {
+                        dx[((n * s.h + 2 * yo + q / 2) * s.w + 2 * xo + q % 2) * s.c + c] =
+                            dy[o] as f64;
+                    }
                 }
             }
         }

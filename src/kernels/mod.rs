@@ -111,6 +111,11 @@ impl Dispatch {
         }
     }
 
+    /// An operation that does nothing (a layer whose work another layer's kernel does).
+    pub(crate) fn empty() -> Dispatch {
+        Dispatch { steps: Vec::new() }
+    }
+
     /// This operation followed by `next`.
     pub fn then(mut self, next: Dispatch) -> Dispatch {
         self.steps.extend(next.steps);

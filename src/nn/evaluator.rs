@@ -368,14 +368,29 @@ impl Evaluator {
                 (Layer::MaxPool2, Act::Image(c, h, w)) => {
                     let geo = PoolShape { n: batch, h, w, c };
                     let arg = gpu.zeros::<u32>(geo.output_len(), "pooling winners")?;
-                    let fwd = maxpool::prepare_forward(gpu, geo, x.view(), acts[k].view(), &arg)?;
-                    let bwd = (k > 0)
+                    // A ReLU right before is applied here (see fuses_into_pool): read its input
+                    // and send the gradient past it.
+                    let fused = k >= 1 && fuses_into_pool(model, k - 1);
+                    let (src, back) = if fused {
+                        (&acts[k - 2], k - 2)
+                    } else {
+                        (x, k.wrapping_sub(1))
+                    };
+                    let fwd = maxpool::prepare_forward(
+                        gpu,
+                        geo,
+                        fused,
+                        src.view(),
+                        acts[k].view(),
+                        &arg,
+                    )?;
+                    let bwd = (k > usize::from(fused))
                         .then(|| {
                             maxpool::prepare_backward(
                                 gpu,
                                 geo,
                                 dacts[k].view(),
-                                dacts[k - 1].view(),
+                                dacts[back].view(),
                                 &arg,
                             )
                         })
@@ -399,6 +414,7 @@ impl Evaluator {
                         .transpose()?;
                     (fwd, bwd)
                 }
+                (Layer::Relu, _) if fuses_into_pool(model, k) => (Dispatch::empty(), None),
                 (Layer::Relu, a) => {
                     let n = batch * a.len();
                     let fwd = relu::prepare_forward(gpu, n, x.view(), acts[k].view())?;
@@ -454,4 +470,11 @@ impl Evaluator {
             _indices: indices,
         })
     }
+}
+
+/// Whether layer `k` is a ReLU that the max-pool after it applies itself: max and ReLU commute,
+/// so one pass over the activations replaces two (the ReLU's buffers then stay unused). Not for
+/// a first layer, whose input is the NCHW batch rather than pixel-major activations.
+fn fuses_into_pool(model: &Model, k: usize) -> bool {
+    k >= 1 && model.layers[k] == Layer::Relu && model.layers.get(k + 1) == Some(&Layer::MaxPool2)
 }
