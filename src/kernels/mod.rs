@@ -112,7 +112,7 @@ impl Dispatch {
     }
 
     /// An operation that does nothing (a layer whose work another layer's kernel does).
-    pub(crate) fn empty() -> Dispatch {
+    pub fn empty() -> Dispatch {
         Dispatch { steps: Vec::new() }
     }
 
