@@ -3,11 +3,10 @@
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::gpu::Readback;
 use crate::kernels::matmul::{Dims, Form, Variant};
-use crate::kernels::sgd::{SgdHyper, SgdStep};
+use crate::kernels::sgd::SgdHyper;
 use crate::nn::Model;
-use crate::nn::evaluator::Evaluator;
+use crate::train::Trainer;
 use crate::tuning::{self, MatmulChoice};
 use serde::Serialize;
 use std::time::Instant;
@@ -136,20 +135,8 @@ pub struct StepRow {
 /// Time `reps` SGD steps of `model` at `batch` on synthetic data (after warm-up) and the
 /// same step's matrix products alone.
 pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepRow> {
-    let x = model.init(0);
-    let params = gpu.upload(&x, "parameters")?;
-    let grads = gpu.zeros::<f32>(x.len(), "gradients")?;
-    let momentum = gpu.zeros::<f32>(x.len(), "momentum")?;
-    let mut ev = Evaluator::new(model.clone(), 0.0, &params, &grads)?;
-    let sgd = SgdStep::prepare(gpu, grads.view(), params.view(), momentum.view())?;
-    let readback = Readback::new(gpu, 2);
-    let mut rng = crate::rng::Pcg::new(1, 0);
-    let data = Batch {
-        pixels: rng.vec(batch * model.input, 0.0, 1.0),
-        labels: (0..batch)
-            .map(|_| rng.below(model.classes as u32))
-            .collect(),
-    };
+    let mut trainer = Trainer::new(gpu, model, 0.0, &model.init(0))?;
+    let data = synthetic_batch(model, batch);
     let hyper = SgdHyper {
         lr: 1e-3,
         momentum: 0.9,
@@ -159,14 +146,7 @@ pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepR
     let mut times = Vec::new();
     for i in 0..reps + 2 {
         let t = Instant::now();
-        let plan = ev.load(gpu, &data)?;
-        sgd.set(gpu, hyper, i == 0);
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        Evaluator::record_gradient(plan, &mut encoder);
-        sgd.dispatch.record(&mut encoder);
-        readback.record(&mut encoder, &plan.metrics);
-        gpu.queue.submit([encoder.finish()]);
-        readback.read(gpu)?;
+        trainer.step(gpu, &data, hyper)?;
         if i >= 2 {
             times.push(t.elapsed().as_secs_f64());
         }
@@ -188,4 +168,15 @@ pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepR
         gflop: flops / 1e9,
         ratio: matmul_s / step_s,
     })
+}
+
+/// A fixed random batch of `batch` examples for `model` (benchmarks need shapes, not data).
+pub fn synthetic_batch(model: &Model, batch: usize) -> Batch {
+    let mut rng = crate::rng::Pcg::new(1, 0);
+    Batch {
+        pixels: rng.vec(batch * model.input, 0.0, 1.0),
+        labels: (0..batch)
+            .map(|_| rng.below(model.classes as u32))
+            .collect(),
+    }
 }

@@ -5,11 +5,12 @@ mod common;
 
 use common::{assert_close, gpus};
 use sampa::data::Batch;
-use sampa::kernels::sgd::{self, SgdHyper, SgdStep};
+use sampa::kernels::sgd::{self, SgdHyper};
 use sampa::nn::Model;
 use sampa::nn::evaluator::Evaluator;
 use sampa::nn::reference::{self, cross_entropy, linear_backward, linear_forward};
 use sampa::rng::Pcg;
+use sampa::train::Trainer;
 
 fn randn(rng: &mut Pcg, n: usize) -> Vec<f64> {
     (0..n).map(|_| rng.normal() as f64).collect()
@@ -190,11 +191,7 @@ fn one_gpu_training_step_matches_f64() {
     for gpu in &gpus() {
         let model = Model::mlp(784, &[256, 256], 10).unwrap();
         let x0 = model.init(3);
-        let params = gpu.upload(&x0, "params").unwrap();
-        let grads = gpu.zeros::<f32>(x0.len(), "grads").unwrap();
-        let momentum = gpu.zeros::<f32>(x0.len(), "momentum").unwrap();
-        let mut ev = Evaluator::new(model.clone(), 0.0, &params, &grads).unwrap();
-        let step = SgdStep::prepare(gpu, grads.view(), params.view(), momentum.view()).unwrap();
+        let mut trainer = Trainer::new(gpu, &model, 0.0, &x0).unwrap();
         let hyper = SgdHyper {
             lr: 0.05,
             momentum: 0.9,
@@ -206,17 +203,12 @@ fn one_gpu_training_step_matches_f64() {
         let mut br = vec![0.0; xr.len()];
         for t in 0..2 {
             let b = random_batch(&mut rng, 128, 784, 10);
-            let plan = ev.load(gpu, &b).unwrap();
-            step.set(gpu, hyper, t == 0);
-            let mut enc = gpu.device.create_command_encoder(&Default::default());
-            Evaluator::record_gradient(plan, &mut enc);
-            step.dispatch.record(&mut enc);
-            gpu.queue.submit([enc.finish()]);
+            trainer.step(gpu, &b, hyper).unwrap();
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             let want = reference::evaluate(&model, &xr, &inputs, &b.labels, 0.0);
             sgd::reference_step(hyper, t == 0, &want.grad, &mut xr, &mut br);
         }
-        let got = gpu.read(&params).unwrap();
+        let got = gpu.read(trainer.params()).unwrap();
         let moved = got.iter().zip(&x0).filter(|(a, b)| a != b).count();
         assert!(
             moved > got.len() / 2,

@@ -225,18 +225,9 @@ fn profile(
     batch: usize,
     reps: usize,
 ) -> anyhow::Result<()> {
-    let x = model.init(0);
-    let params = gpu.upload(&x, "parameters")?;
-    let grads = gpu.zeros::<f32>(x.len(), "gradients")?;
-    let mut ev = sampa::nn::evaluator::Evaluator::new(model.clone(), 0.0, &params, &grads)?;
-    let mut rng = sampa::rng::Pcg::new(1, 0);
-    let data = sampa::data::Batch {
-        pixels: rng.vec(batch * model.input, 0.0, 1.0),
-        labels: (0..batch)
-            .map(|_| rng.below(model.classes as u32))
-            .collect(),
-    };
-    for (name, secs) in ev.profile(gpu, &data, reps)? {
+    let mut trainer = sampa::train::Trainer::new(gpu, model, 0.0, &model.init(0))?;
+    let data = sampa::bench::synthetic_batch(model, batch);
+    for (name, secs) in trainer.evaluator.profile(gpu, &data, reps)? {
         println!("    {name:<58} {:>9.2} ms", secs * 1e3);
     }
     Ok(())

@@ -279,10 +279,17 @@ impl Evaluator {
         let metrics = gpu.zeros::<f32>(2, "batch metrics")?;
         // acts[k] is layer k's output, dacts[k] the loss gradient with respect to it. Image
         // activations are pixel-major ([N·H·W, C]); the input batch is NCHW.
+        // A ReLU fused into the pool after it never touches its buffers: a placeholder will do.
         let per_layer = |what| -> Result<Vec<GpuBuf<f32>>> {
-            shapes[1..]
-                .iter()
-                .map(|s| gpu.zeros(batch * s.len(), what))
+            (0..model.layers.len())
+                .map(|k| {
+                    let len = if fuses_into_pool(model, k) {
+                        1
+                    } else {
+                        batch * shapes[k + 1].len()
+                    };
+                    gpu.zeros(len, what)
+                })
                 .collect()
         };
         let acts = per_layer("activations")?;

@@ -12,16 +12,17 @@
 pub mod checkpoint;
 pub mod config;
 pub mod plot;
+mod trainer;
 
 pub use config::{LrSchedule, TrainConfig};
 pub use plot::EpochPoint;
+pub use trainer::Trainer;
 
 use crate::data::{self, Batch, BatchOptions, Batcher, FolderOptions, Source, Splits};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, Readback};
-use crate::kernels::sgd::{SgdHyper, SgdStep};
+use crate::gpu::Gpu;
+use crate::kernels::sgd::SgdHyper;
 use crate::nn::Model;
-use crate::nn::evaluator::Evaluator;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::path::Path;
@@ -120,12 +121,7 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
         model.param_count(),
         gpu.adapter.short()
     );
-    let params = gpu.upload(&x0, "parameters")?;
-    let grads = gpu.zeros::<f32>(x0.len(), "gradients")?;
-    let momentum = gpu.zeros::<f32>(x0.len(), "momentum")?;
-    let mut evaluator = Evaluator::new(model.clone(), config.label_smoothing, &params, &grads)?;
-    let sgd = SgdStep::prepare(gpu, grads.view(), params.view(), momentum.view())?;
-    let readback = Readback::new(gpu, 2);
+    let mut trainer = Trainer::new(gpu, &model, config.label_smoothing, &x0)?;
     let normalize = config.normalize.then(|| data::channel_stats(&splits.train));
     let batch_opts = |shuffle, augment| BatchOptions {
         batch: config.batch,
@@ -138,7 +134,7 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
     let started = Instant::now();
     let mut records = Vec::new();
     let mut points = Vec::new();
-    let mut step = 0usize;
+    let mut step = 0;
     let mut batch = Batch::default();
     for epoch in 0..config.epochs {
         let lr = config.lr_schedule.rate(config.lr, epoch, config.epochs);
@@ -157,15 +153,8 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
         let epoch_start = Instant::now();
         let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         while batches.next_into(&mut batch) {
-            let plan = evaluator.load(gpu, &batch)?;
-            sgd.set(gpu, hyper, step == 0);
-            let mut encoder = gpu.device.create_command_encoder(&Default::default());
-            Evaluator::record_gradient(plan, &mut encoder);
-            sgd.dispatch.record(&mut encoder);
-            readback.record(&mut encoder, &plan.metrics);
-            gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
-            let m = readback.read(gpu)?;
-            step += 1;
+            let m = trainer.step(gpu, &batch, hyper)?;
+            step = trainer.steps();
             if !m[0].is_finite() {
                 bar.abandon();
                 return Err(Error::Invalid(format!(
@@ -215,19 +204,19 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
         let test_opts = batch_opts(false, false);
         finish_epoch(
             gpu,
-            &mut evaluator,
+            &mut trainer,
             splits,
             &test_opts,
             stats,
             &mut points,
             &mut records,
         )?;
-        save_outputs(gpu, &model, &params, &points, &records, out)?;
+        save_outputs(gpu, &model, trainer.params(), &points, &records, out)?;
         if config.steps.is_some_and(|s| step >= s) {
             break;
         }
     }
-    let final_params = gpu.read(&params)?;
+    let final_params = gpu.read(trainer.params())?;
     Ok(RunSummary {
         epochs: points,
         steps: step,
@@ -262,14 +251,14 @@ fn progress_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
 /// Evaluate on the test set, print the epoch's summary line and record it.
 fn finish_epoch(
     gpu: &Gpu,
-    evaluator: &mut Evaluator,
+    trainer: &mut Trainer,
     splits: &Splits,
     opts: &BatchOptions,
     s: EpochStats,
     points: &mut Vec<EpochPoint>,
     records: &mut Vec<serde_json::Value>,
 ) -> Result<()> {
-    let (test_loss, test_acc) = test(gpu, evaluator, &splits.test, opts)?;
+    let (test_loss, test_acc) = test(gpu, trainer, &splits.test, opts)?;
     let point = EpochPoint {
         epoch: s.epoch + 1,
         train_loss: s.loss_sum / s.seen.max(1) as f64,
@@ -299,21 +288,15 @@ fn finish_epoch(
 /// Mean loss and accuracy over `data` at the current parameters.
 pub fn test(
     gpu: &Gpu,
-    evaluator: &mut Evaluator,
+    trainer: &mut Trainer,
     data: &data::Dataset,
     opts: &BatchOptions,
 ) -> Result<(f64, f64)> {
-    let readback = Readback::new(gpu, 2);
     let mut batches = Batcher::new(data, opts.clone(), 0);
     let mut batch = Batch::default();
     let (mut loss, mut correct) = (0.0f64, 0usize);
     while batches.next_into(&mut batch) {
-        let plan = evaluator.load(gpu, &batch)?;
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        Evaluator::record_loss(plan, &mut encoder);
-        readback.record(&mut encoder, &plan.metrics);
-        gpu.queue.submit([encoder.finish()]);
-        let m = readback.read(gpu)?;
+        let m = trainer.loss(gpu, &batch)?;
         loss += m[0] as f64 * batch.len() as f64;
         correct += m[1] as usize;
     }
