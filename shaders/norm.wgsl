@@ -6,6 +6,8 @@
 // partials buffer here).
 // sumsq_final: one workgroup, with x bound to the partials and dst to the output vector;
 // invocation t sums partials t, t+256, ... and a fixed tree adds those, writing dst[p.off_out].
+// sumsq_weighted_partial: as sumsq_partial for the sum of (w[i] * x[off + i])^2, ASAM's
+// ‖|w| ⊙ x‖² (w is n elements from element 0 of its own buffer).
 // Both stages have a fixed order, so the norm is reproducible bit for bit on one adapter. The result stays on the device for the kernels that divide by it.
 
 struct Params {
@@ -18,6 +20,8 @@ struct Params {
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+
+@group(0) @binding(3) var<storage, read> w: array<f32>;
 
 var<workgroup> part: array<f32, 256>;
 
@@ -37,6 +41,22 @@ fn sumsq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
     let stride = p.groups * 256u;
     for (var i = wid.x * 256u + t; i < p.n; i += stride) {
         let v = x[p.off + i];
+        s += v * v;
+    }
+    part[t] = s;
+    tree(t);
+    if t == 0u {
+        dst[wid.x] = part[0];
+    }
+}
+
+@compute @workgroup_size(256)
+fn sumsq_weighted_partial(@builtin(workgroup_id) wid: vec3<u32>,
+                          @builtin(local_invocation_index) t: u32) {
+    var s = 0.0;
+    let stride = p.groups * 256u;
+    for (var i = wid.x * 256u + t; i < p.n; i += stride) {
+        let v = w[i] * x[p.off + i];
         s += v * v;
     }
     part[t] = s;

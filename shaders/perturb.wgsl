@@ -1,6 +1,8 @@
 // SAM-style perturbation of a flat vector: y = x + s · d with s = rho / (sqrt(nsq) + eps), the
 // squared norm nsq of d read from element p.off_norm of a device buffer (written there by
-// norm.wgsl), so no host round trip is needed. With p.normalized = 0, s = rho (USAM).
+// norm.wgsl), so no host round trip is needed. With p.normalized = 0, s = rho (USAM). With
+// p.adaptive = 1 (ASAM) the step is y = x + s · x² · d, and nsq must then be ‖|x| ⊙ d‖²
+// (norm.wgsl's weighted entry).
 // Layout: x, d and y are n elements at element offsets off_x, off_d and 0 of their buffers.
 // One invocation per element; the linear index e comes from a 2-D grid of 256-wide workgroups
 // (see grid_1d in src/kernels/mod.rs), and invocations past n return.
@@ -13,7 +15,7 @@ struct Params {
     rho: f32,
     eps: f32,
     normalized: u32,
-    _pad: u32,
+    adaptive: u32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,5 +35,10 @@ fn perturb(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
     if p.normalized != 0u {
         s = p.rho / (sqrt(norms[p.off_norm]) + p.eps);
     }
-    y[e] = x[p.off_x + e] + s * d[p.off_d + e];
+    let xe = x[p.off_x + e];
+    var t = d[p.off_d + e];
+    if p.adaptive != 0u {
+        t = xe * xe * t;
+    }
+    y[e] = xe + s * t;
 }

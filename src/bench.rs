@@ -135,7 +135,7 @@ pub struct StepRow {
 /// Time `reps` SGD steps of `model` at `batch` on synthetic data (after warm-up) and the
 /// same step's matrix products alone.
 pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepRow> {
-    let mut trainer = Trainer::new(gpu, model, 0.0, &model.init(0))?;
+    let mut trainer = Trainer::new(gpu, model, 0.0, &model.init(0), Default::default(), 0)?;
     let data = synthetic_batch(model, batch);
     let hyper = SgdHyper {
         lr: 1e-3,

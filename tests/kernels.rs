@@ -330,7 +330,7 @@ fn axpy_scale_copy() {
 #[test]
 fn sgd_matches_pytorch_semantics_over_steps() {
     for gpu in &gpus() {
-        for nesterov in [false, true] {
+        for (nesterov, lambda) in [(false, 0.0), (true, 0.0), (false, 0.2), (true, 1.0)] {
             for n in [1, 33, 10_007] {
                 let hyper = SgdHyper {
                     lr: 0.05,
@@ -341,20 +341,45 @@ fn sgd_matches_pytorch_semantics_over_steps() {
                 let mut rng = Pcg::new(n as u64, 7);
                 let x0 = rng.vec(n, -1.0, 1.0);
                 let x = gpu.upload(&x0, "x").unwrap();
-                let g = gpu.zeros::<f32>(n, "g").unwrap();
+                let g1 = gpu.zeros::<f32>(n, "g1").unwrap();
+                // With λ = 0 the second gradient must not be read at all: NaN would show.
+                let g2 = gpu.upload(&vec![f32::NAN; n], "g2").unwrap();
                 let buf = gpu.upload(&vec![123.0f32; n], "momentum").unwrap();
-                let step = SgdStep::prepare(gpu, g.view(), x.view(), buf.view()).unwrap();
+                let step =
+                    SgdStep::prepare(gpu, [g1.view(), g2.view()], x.view(), buf.view()).unwrap();
                 let mut xr: Vec<f64> = x0.iter().map(|&v| v as f64).collect();
                 let mut br = vec![0.0f64; n];
+                let look = gpu.zeros::<f32>(n, "y").unwrap();
+                let ahead =
+                    sgd::Lookahead::prepare(gpu, g1.view(), x.view(), buf.view(), look.view())
+                        .unwrap();
                 for t in 0..5 {
-                    let grad = rng.vec(n, -1.0, 1.0);
-                    gpu.write(&g, 0, &grad).unwrap();
-                    step.set(gpu, hyper, t == 0);
-                    gpu.run(&[&step.dispatch]).unwrap();
-                    let gr: Vec<f64> = grad.iter().map(|&v| v as f64).collect();
+                    let (a, b) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+                    gpu.write(&g1, 0, &a).unwrap();
+                    if lambda != 0.0 {
+                        gpu.write(&g2, 0, &b).unwrap();
+                    }
+                    step.set(gpu, hyper, t == 0, lambda);
+                    ahead.set(gpu, hyper, t == 0);
+                    gpu.run(&[&ahead.dispatch, &step.dispatch]).unwrap();
+                    let gr: Vec<f64> = a
+                        .iter()
+                        .zip(&b)
+                        .map(|(&a, &b)| {
+                            if lambda == 0.0 {
+                                a as f64
+                            } else {
+                                (1.0 - lambda as f64) * a as f64 + lambda as f64 * b as f64
+                            }
+                        })
+                        .collect();
+                    let ga: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+                    let want_look = sgd::reference_lookahead(hyper, t == 0, &ga, &xr, &br);
+                    let what = format!("lookahead n={n} nesterov={nesterov} t={t}");
+                    assert_close(&what, &gpu.read(&look).unwrap(), &want_look, 1e-6, 1e-5);
                     sgd::reference_step(hyper, t == 0, &gr, &mut xr, &mut br);
                 }
-                let what = format!("sgd n={n} nesterov={nesterov}");
+                let what = format!("sgd n={n} nesterov={nesterov} lambda={lambda}");
                 assert_close(
                     &format!("{what} x"),
                     &gpu.read(&x).unwrap(),
@@ -530,33 +555,42 @@ fn matmul_longer_than_a_texture_row_runs_in_chunks() {
 
 #[test]
 fn perturbation_reads_the_norm_from_the_device() {
-    use sampa::kernels::perturb;
+    use sampa::kernels::perturb::{self, Perturbation};
+    let f64s = |v: &[f32]| v.iter().map(|&v| v as f64).collect::<Vec<_>>();
     for gpu in &gpus() {
         for n in [1, 7, 33, 1000, 70_001] {
             let mut rng = Pcg::new(n as u64, 11);
             let x0 = rng.vec(n + 2, -1.0, 1.0);
             let d0 = rng.vec(n + 1, -1.0, 1.0);
             let x = gpu.upload(&x0, "x").unwrap();
+            let xw = gpu.upload(&x0[2..], "weights").unwrap();
             let d = gpu.upload(&d0, "d").unwrap();
             let norms = gpu.zeros::<f32>(3, "norms").unwrap();
             let y = gpu.zeros::<f32>(n, "y").unwrap();
             let dv = d.slice(1, n).unwrap();
-            let sq = norm::prepare(gpu, dv, norms.slice(2, 1).unwrap()).unwrap();
-            for normalized in [true, false] {
-                let p = perturb::prepare(
-                    gpu,
-                    0.05,
+            let slot = norms.slice(2, 1).unwrap();
+            let plain = norm::prepare(gpu, dv, slot).unwrap();
+            let weighted = norm::prepare_weighted(gpu, xw.view(), dv, slot).unwrap();
+            gpu.run(&[&weighted]).unwrap();
+            let got = gpu.read(&norms).unwrap()[2] as f64;
+            let want = norm::reference_weighted(&x0[2..], &d0[1..]);
+            assert!(
+                (got - want).abs() <= 1e-5 * want,
+                "weighted sumsq n={n}: {got} vs {want}"
+            );
+            for (normalized, adaptive) in [(true, false), (false, false), (true, true)] {
+                let how = Perturbation {
+                    rho: 0.05,
                     normalized,
-                    x.slice(2, n).unwrap(),
-                    dv,
-                    norms.slice(2, 1).unwrap(),
-                    y.view(),
-                )
-                .unwrap();
-                gpu.run(&[&sq, &p]).unwrap();
-                let want = perturb::reference(0.05, normalized, &x0[2..], &d0[1..]);
+                    adaptive,
+                };
+                let p =
+                    perturb::prepare(gpu, how, x.slice(2, n).unwrap(), dv, slot, y.view()).unwrap();
+                let sq = if adaptive { &weighted } else { &plain };
+                gpu.run(&[sq, &p]).unwrap();
+                let want = perturb::reference(how, &f64s(&x0[2..]), &f64s(&d0[1..]));
                 assert_close(
-                    &format!("perturb n={n} normalized={normalized}"),
+                    &format!("perturb n={n} {how:?}"),
                     &gpu.read(&y).unwrap(),
                     &want,
                     1e-7,
@@ -569,8 +603,12 @@ fn perturbation_reads_the_norm_from_the_device() {
         let d = gpu.zeros::<f32>(2, "d").unwrap();
         let norms = gpu.zeros::<f32>(1, "norms").unwrap();
         let y = gpu.zeros::<f32>(2, "y").unwrap();
-        let p =
-            perturb::prepare(gpu, 0.1, true, x.view(), d.view(), norms.view(), y.view()).unwrap();
+        let how = Perturbation {
+            rho: 0.1,
+            normalized: true,
+            adaptive: false,
+        };
+        let p = perturb::prepare(gpu, how, x.view(), d.view(), norms.view(), y.view()).unwrap();
         gpu.run(&[&p]).unwrap();
         assert_eq!(gpu.read(&y).unwrap(), vec![1.0, 2.0]);
     }

@@ -191,7 +191,7 @@ fn one_gpu_training_step_matches_f64() {
     for gpu in &gpus() {
         let model = Model::mlp(784, &[256, 256], 10).unwrap();
         let x0 = model.init(3);
-        let mut trainer = Trainer::new(gpu, &model, 0.0, &x0).unwrap();
+        let mut trainer = Trainer::new(gpu, &model, 0.0, &x0, Default::default(), 0).unwrap();
         let hyper = SgdHyper {
             lr: 0.05,
             momentum: 0.9,

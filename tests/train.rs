@@ -3,7 +3,7 @@
 mod common;
 
 use common::gpus;
-use sampa::train::{self, LrSchedule, TrainConfig, checkpoint};
+use sampa::train::{self, LrSchedule, OptimizerConfig, OptimizerKind, TrainConfig, checkpoint};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -119,6 +119,8 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         momentum: 0.9,
         weight_decay: 5e-4,
         nesterov: true,
+        optimizer: OptimizerConfig::default(),
+        checkpoint_every: None,
         label_smoothing: 0.1,
         seed,
         shuffle: true,
@@ -207,6 +209,50 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
     assert_one_line_error(
         &sampa(&["train", "--data", "embedded", "--batch", "0", "--out", o]),
         &["--batch must be at least 1"],
+    );
+    for (flag, value, want) in [
+        (
+            "--rho",
+            "-0.1",
+            "--rho must be a non-negative finite number, got -0.1",
+        ),
+        (
+            "--rho",
+            "NaN",
+            "--rho must be a non-negative finite number, got NaN",
+        ),
+        ("--lambda", "1.5", "--lambda must be in [0, 1], got 1.5"),
+        ("--lambda", "-0.2", "--lambda must be in [0, 1], got -0.2"),
+        (
+            "--checkpoint-every",
+            "0",
+            "--checkpoint-every must be at least 1",
+        ),
+    ] {
+        let args = [
+            "train",
+            "--data",
+            "embedded",
+            "--optimizer",
+            "sampa",
+            flag,
+            value,
+            "--out",
+            o,
+        ];
+        assert_one_line_error(&sampa(&args), &[want]);
+    }
+    assert_one_line_error(
+        &sampa(&["train", "--optimizer", "adam", "--out", o]),
+        &["invalid value 'adam' for '--optimizer <OPTIMIZER>'"],
+    );
+    assert_one_line_error(
+        &sampa(&["train", "--resume", "/no/such/run"]),
+        &["--resume /no/such/run", "config.json"],
+    );
+    assert_one_line_error(
+        &sampa(&["train", "--resume", o, "--lr", "0.1"]),
+        &["'--resume <DIR>' cannot be used with '--lr <LR>'"],
     );
 
     let d = tmp("truncated");
@@ -346,4 +392,108 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_model() {
         "the last good model is kept"
     );
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_resumed_run_ends_with_the_parameters_of_an_uninterrupted_one() {
+    for gpu in &gpus() {
+        // SAMPa carries g_y and the previous batch, RandSAM its generator, SAM-db the previous
+        // batch; augmentation adds the data generator. 200 examples in batches of 32: seven
+        // steps per epoch, the last one short.
+        for kind in [
+            OptimizerKind::Sampa,
+            OptimizerKind::RandSam,
+            OptimizerKind::SamDb,
+        ] {
+            let mut c = config(&tmp("full"), 3);
+            c.train_limit = Some(200);
+            c.batch = 32;
+            c.steps = None;
+            c.augment = true;
+            c.optimizer = OptimizerConfig {
+                kind,
+                ..Default::default()
+            };
+            let splits = train::load_data(&c).unwrap();
+            let full = train::run(gpu, &c, &splits).unwrap();
+            assert_eq!(full.steps, 14);
+            // Stopped inside an epoch (after the step-4 checkpoint), and at an epoch's end.
+            for stop in [5, 7] {
+                let mut part = c.clone();
+                part.out = tmp(&format!("part{stop}"));
+                part.steps = Some(stop);
+                part.checkpoint_every = Some(4);
+                train::run(gpu, &part, &splits).unwrap();
+                part.steps = None;
+                let resumed = train::resume(gpu, &part, &splits).unwrap();
+                let what = format!("{} {kind:?} stopped at {stop}", gpu.adapter.short());
+                assert_eq!(resumed.steps, 14, "{what}");
+                assert!(resumed.params == full.params, "{what}: parameters differ");
+                let acc =
+                    |s: &train::RunSummary| s.epochs.iter().map(|p| p.test_acc).collect::<Vec<_>>();
+                assert_eq!(acc(&resumed), acc(&full), "{what}: per-epoch test accuracy");
+                let _ = std::fs::remove_dir_all(&part.out);
+            }
+            let _ = std::fs::remove_dir_all(&c.out);
+        }
+    }
+}
+
+#[test]
+fn cli_resume_continues_a_run_from_its_checkpoint() {
+    let (full, part) = (tmp("cli-full"), tmp("cli-part"));
+    let args = |out: &Path, extra: &[&str]| {
+        let mut a = vec![
+            "train",
+            "--data",
+            "embedded",
+            "--train-limit",
+            "192",
+            "--batch",
+            "64",
+        ];
+        a.extend(["--epochs", "2", "--optimizer", "sampa", "--hidden", "32"]);
+        a.extend(extra.iter().copied());
+        a.extend(["--out", out.to_str().unwrap()]);
+        sampa(
+            &a.iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        )
+    };
+    assert!(args(&full, &[]).status.success());
+    assert!(
+        args(&part, &["--steps", "4", "--checkpoint-every", "2"])
+            .status
+            .success()
+    );
+    let out = sampa(&["train", "--resume", part.to_str().unwrap()]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("resuming") && stdout.contains("at step 4"),
+        "{stdout}"
+    );
+    let model = sampa::nn::Model::mlp(784, &[32], 10).unwrap();
+    let a = checkpoint::load(&model, &full.join("model.safetensors")).unwrap();
+    let b = checkpoint::load(&model, &part.join("model.safetensors")).unwrap();
+    assert!(
+        a == b,
+        "resumed and uninterrupted runs end with different parameters"
+    );
+    let lines = |d: &Path| {
+        std::fs::read_to_string(d.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .count()
+    };
+    assert_eq!(lines(&full), lines(&part), "one record per epoch in both");
+    let _ = (std::fs::remove_dir_all(full), std::fs::remove_dir_all(part));
 }

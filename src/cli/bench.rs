@@ -225,9 +225,10 @@ fn profile(
     batch: usize,
     reps: usize,
 ) -> anyhow::Result<()> {
-    let mut trainer = sampa::train::Trainer::new(gpu, model, 0.0, &model.init(0))?;
+    let mut trainer =
+        sampa::train::Trainer::new(gpu, model, 0.0, &model.init(0), Default::default(), 0)?;
     let data = sampa::bench::synthetic_batch(model, batch);
-    for (name, secs) in trainer.evaluator.profile(gpu, &data, reps)? {
+    for (name, secs) in trainer.evaluator().profile(gpu, &data, reps)? {
         println!("    {name:<58} {:>9.2} ms", secs * 1e3);
     }
     Ok(())

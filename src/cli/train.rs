@@ -1,7 +1,8 @@
-//! `sampa train`: train a model with SGD and write a run directory.
+//! `sampa train`: train a model with SGD, SAM, SAMPa or a baseline, and write a run directory.
 
+use anyhow::Context;
 use sampa::data::DEFAULT_DATA_DIR;
-use sampa::train::{self, LrSchedule, TrainConfig};
+use sampa::train::{self, LookaheadMode, LrSchedule, OptimizerConfig, OptimizerKind, TrainConfig};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -20,9 +21,9 @@ pub struct Args {
     /// Hidden widths of the MLP.
     #[arg(long, value_delimiter = ',', default_value = "256,256")]
     hidden: Vec<usize>,
-    /// Passes over the training set.
-    #[arg(long, default_value_t = 3)]
-    epochs: usize,
+    /// Passes over the training set [default: 3].
+    #[arg(long)]
+    epochs: Option<usize>,
     /// Stop after N optimizer steps.
     #[arg(long)]
     steps: Option<usize>,
@@ -44,6 +45,40 @@ pub struct Args {
     /// Nesterov momentum.
     #[arg(long)]
     nesterov: bool,
+    /// Optimizer: sgd, sam (two gradients in sequence), sampa (two independent gradients),
+    /// randsam, optsam (the naive parallel baselines) or sam-db (SAM's perturbation from the
+    /// previous batch).
+    #[arg(long, value_enum, default_value = "sgd")]
+    optimizer: OptimizerKind,
+    /// Perturbation radius of every SAM variant.
+    #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
+    rho: f32,
+    /// SAMPa's λ in [0, 1]: the weight of the look-ahead gradient in the step.
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    lambda: f32,
+    /// ASAM: the adaptive perturbation ρ·x²⊙g/‖|x|⊙g‖ (use a ρ about 10x larger).
+    #[arg(long)]
+    adaptive: bool,
+    /// USAM: perturb by ρ·g, without dividing by the norm.
+    #[arg(long)]
+    unnormalized: bool,
+    /// SAMPa's auxiliary point: `code` (the official code's full base-optimizer look-ahead)
+    /// or `paper` (x − lr·g_y).
+    #[arg(long, value_enum, default_value = "code")]
+    sampa_lookahead: LookaheadMode,
+    /// Write checkpoint.safetensors into the run directory every N steps (it is always
+    /// written after each epoch).
+    #[arg(long)]
+    checkpoint_every: Option<usize>,
+    /// Continue the run in DIR from its checkpoint, with the settings of its config.json;
+    /// only --epochs, --steps and --adapter may be given with it.
+    #[arg(long, value_name = "DIR", conflicts_with_all = [
+        "data", "image_size", "model", "hidden", "batch", "lr", "lr_schedule", "momentum", "wd",
+        "nesterov", "optimizer", "rho", "lambda", "adaptive", "unnormalized", "sampa_lookahead",
+        "checkpoint_every", "label_smoothing", "seed", "no_shuffle", "train_limit", "normalize",
+        "augment", "init", "log_every", "out",
+    ])]
+    resume: Option<PathBuf>,
     /// Label smoothing of the cross-entropy (the paper's vision runs use 0.1).
     #[arg(long, default_value_t = 0.0)]
     label_smoothing: f32,
@@ -76,7 +111,38 @@ pub struct Args {
     out: Option<PathBuf>,
 }
 
+/// The saved config of the run in `dir`, with the few settings a resumed run may change.
+fn resumed_config(dir: &std::path::Path, a: &Args) -> anyhow::Result<TrainConfig> {
+    let path = dir.join("config.json");
+    let text = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "--resume {}: cannot read {}; give the directory of an earlier `sampa train` run",
+            dir.display(),
+            path.display()
+        )
+    })?;
+    let mut config: TrainConfig = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not a sampa run configuration", path.display()))?;
+    config.out = dir.to_path_buf();
+    config.steps = a.steps;
+    if let Some(e) = a.epochs {
+        config.epochs = e;
+    }
+    if a.adapter.is_some() {
+        config.adapter = a.adapter.clone();
+    }
+    Ok(config)
+}
+
 pub fn run(a: Args) -> anyhow::Result<()> {
+    if let Some(dir) = &a.resume {
+        let config = resumed_config(dir, &a)?;
+        let splits = train::load_data(&config)?;
+        println!("data: {}", splits.description);
+        let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(config.adapter.as_deref()))?;
+        let summary = train::resume(&gpu, &config, &splits)?;
+        return report(&summary, &config);
+    }
     let data = a.data.clone().unwrap_or_else(|| {
         if std::path::Path::new(DEFAULT_DATA_DIR).is_dir() {
             DEFAULT_DATA_DIR.to_string()
@@ -89,7 +155,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         image_size: a.image_size,
         model: a.model,
         hidden: a.hidden,
-        epochs: a.epochs,
+        epochs: a.epochs.unwrap_or(3),
         steps: a.steps,
         batch: a.batch,
         lr: a.lr,
@@ -97,6 +163,15 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         momentum: a.momentum,
         weight_decay: a.wd,
         nesterov: a.nesterov,
+        optimizer: OptimizerConfig {
+            kind: a.optimizer,
+            rho: a.rho,
+            lambda: a.lambda,
+            adaptive: a.adaptive,
+            unnormalized: a.unnormalized,
+            lookahead: a.sampa_lookahead,
+        },
+        checkpoint_every: a.checkpoint_every,
         label_smoothing: a.label_smoothing,
         seed: a.seed,
         shuffle: !a.no_shuffle,
@@ -116,14 +191,24 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     println!("data: {}", splits.description);
     let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(config.adapter.as_deref()))?;
     let summary = train::run(&gpu, &config, &splits)?;
-    let last = summary.epochs.last().expect("at least one epoch");
-    println!(
-        "done: {} steps in {:.1} s; test accuracy {:.2}%; wrote {}",
-        summary.steps,
-        summary.seconds,
-        100.0 * last.test_acc,
-        config.out.display()
-    );
+    report(&summary, &config)
+}
+
+fn report(summary: &train::RunSummary, config: &TrainConfig) -> anyhow::Result<()> {
+    match summary.epochs.last() {
+        Some(last) => println!(
+            "done: {} steps in {:.1} s; test accuracy {:.2}%; wrote {}",
+            summary.steps,
+            summary.seconds,
+            100.0 * last.test_acc,
+            config.out.display()
+        ),
+        None => println!(
+            "nothing to do: the run in {} has already taken its {} epochs",
+            config.out.display(),
+            config.epochs
+        ),
+    }
     Ok(())
 }
 

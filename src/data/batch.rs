@@ -23,7 +23,7 @@ pub struct BatchOptions {
 }
 
 /// One batch on the host.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Batch {
     /// `len × image size` f32 pixels, CHW per image.
     pub pixels: Vec<f32>,
@@ -91,6 +91,31 @@ impl<'a> Batcher<'a> {
             pos: 0,
             aug,
         }
+    }
+
+    /// Continue epoch `epoch` after `position` examples, the augmentation generator in state
+    /// `augment` (both from [`Batcher::position`]).
+    pub fn resume(
+        data: &'a Dataset,
+        opts: BatchOptions,
+        epoch: u64,
+        position: usize,
+        augment: (u64, u64),
+    ) -> Self {
+        let mut b = Batcher::new(data, opts, epoch);
+        b.pos = position.min(b.order.len());
+        b.aug = Pcg::from_state(augment.0, augment.1);
+        b
+    }
+
+    /// Examples handed out so far this epoch, and the augmentation generator's state.
+    pub fn position(&self) -> (usize, (u64, u64)) {
+        (self.pos, self.aug.state())
+    }
+
+    /// The epoch's order of example indices.
+    pub fn order(&self) -> &[u32] {
+        &self.order
     }
 
     /// Number of batches in the epoch.

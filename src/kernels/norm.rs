@@ -15,6 +15,24 @@ const MAX_GROUPS: usize = 256;
 
 /// Prepare out = Σ x² over the view `x`, written to element `out.offset` of `out`'s buffer.
 pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
+    reduce(gpu, x, None, out)
+}
+
+/// Prepare out = Σ (w ⊙ x)² (ASAM's ‖|w| ⊙ x‖²); `w` is a whole buffer as long as `x`.
+pub fn prepare_weighted(gpu: &Gpu, w: View<'_>, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
+    if w.len != x.len || w.offset != 0 {
+        return Err(Error::shape(
+            "sumsq_weighted",
+            format!(
+                "the weights must be a whole buffer of {} elements, got {} from {}",
+                x.len, w.len, w.offset
+            ),
+        ));
+    }
+    reduce(gpu, x, Some(w), out)
+}
+
+fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<Dispatch> {
     const OP: &str = "sumsq";
     if x.len == 0 {
         return Err(Error::shape(OP, "the vector is empty"));
@@ -34,6 +52,10 @@ pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
         ])
     };
     let stage = |entry, p: [u32; 4], src: &GpuBuf<f32>, dst: &GpuBuf<f32>, g: u32| {
+        let mut bindings = vec![Bind::Buf(&src.buffer), Bind::Buf(&dst.buffer)];
+        if let (Some(w), "sumsq_weighted_partial") = (w, entry) {
+            bindings.push(Bind::Buf(&w.buf.buffer));
+        }
         build(
             gpu,
             Launch {
@@ -42,13 +64,17 @@ pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
                 entry,
                 constants: &[],
                 params: Params::Bytes(bytemuck::cast_slice(&p)),
-                bindings: &[Bind::Buf(&src.buffer), Bind::Buf(&dst.buffer)],
+                bindings: &bindings,
                 groups: [g, 1, 1],
             },
         )
     };
     let first = stage(
-        "sumsq_partial",
+        if w.is_some() {
+            "sumsq_weighted_partial"
+        } else {
+            "sumsq_partial"
+        },
         params(x.len, x.offset)?,
         x.buf,
         &partials,
@@ -57,6 +83,14 @@ pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
     let second = stage("sumsq_final", params(groups, 0)?, &partials, out.buf, 1)?;
     // The partials buffer lives on through the bind groups that use it.
     Ok(first.then(second))
+}
+
+/// CPU f64 reference of the weighted form.
+pub fn reference_weighted(w: &[f32], x: &[f32]) -> f64 {
+    w.iter()
+        .zip(x)
+        .map(|(&w, &x)| (w as f64 * x as f64).powi(2))
+        .sum()
 }
 
 /// CPU f64 reference.

@@ -1,4 +1,5 @@
-//! y = x + ρ·d/(‖d‖ + eps) with ‖d‖² read from the device (`shaders/perturb.wgsl`).
+//! y = x + ρ·d/(‖d‖ + eps) with ‖d‖² read from the device (`shaders/perturb.wgsl`), and the
+//! USAM (no division) and ASAM (y = x + ρ·x²⊙d/(‖|x|⊙d‖ + eps)) forms.
 
 use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
 use crate::error::{Error, Result};
@@ -19,15 +20,26 @@ struct PerturbParams {
     rho: f32,
     eps: f32,
     normalized: u32,
-    _pad: u32,
+    adaptive: u32,
+}
+
+/// Which perturbation: radius and form.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Perturbation {
+    /// Radius ρ.
+    pub rho: f32,
+    /// Divide by the norm (SAM); else y = x + ρ·d (USAM).
+    pub normalized: bool,
+    /// ASAM: scale the direction by x² and measure it as |x|⊙d.
+    pub adaptive: bool,
 }
 
 /// Prepare y = x + ρ·d/(√nsq + eps), nsq being element `norm_sq.offset` of its buffer
-/// (or y = x + ρ·d when not `normalized`). `y` must be a whole buffer of its own.
+/// (or y = x + ρ·d when not `normalized`; d is replaced by x²⊙d when `adaptive`). `y` must be
+/// a whole buffer of its own.
 pub fn prepare(
     gpu: &Gpu,
-    rho: f32,
-    normalized: bool,
+    how: Perturbation,
     x: View<'_>,
     d: View<'_>,
     norm_sq: View<'_>,
@@ -41,9 +53,10 @@ pub fn prepare(
             format!("x has {n} elements and d {}", d.len),
         ));
     }
-    if !(rho.is_finite() && rho >= 0.0) {
+    if !(how.rho.is_finite() && how.rho >= 0.0) {
         return Err(Error::Invalid(format!(
-            "rho must be a non-negative finite number, got {rho}"
+            "rho must be a non-negative finite number, got {}",
+            how.rho
         )));
     }
     y.expect_len(OP, "y", n)?;
@@ -60,10 +73,10 @@ pub fn prepare(
         off_x: as_u32(OP, "x offset", x.offset)?,
         off_d: as_u32(OP, "d offset", d.offset)?,
         off_norm: as_u32(OP, "norm offset", norm_sq.offset)?,
-        rho,
+        rho: how.rho,
         eps: EPS,
-        normalized: normalized as u32,
-        _pad: 0,
+        normalized: how.normalized as u32,
+        adaptive: how.adaptive as u32,
     };
     build(
         gpu,
@@ -85,15 +98,22 @@ pub fn prepare(
 }
 
 /// CPU f64 reference.
-pub fn reference(rho: f64, normalized: bool, x: &[f32], d: &[f32]) -> Vec<f64> {
-    let norm = d.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
-    let s = if normalized {
-        rho / (norm + EPS as f64)
+pub fn reference(how: Perturbation, x: &[f64], d: &[f64]) -> Vec<f64> {
+    let t: Vec<f64> = if how.adaptive {
+        x.iter().zip(d).map(|(x, d)| x * x * d).collect()
     } else {
-        rho
+        d.to_vec()
     };
-    x.iter()
-        .zip(d)
-        .map(|(&x, &d)| x as f64 + s * d as f64)
-        .collect()
+    let norm = if how.adaptive {
+        x.iter().zip(d).map(|(x, d)| (x * d) * (x * d)).sum::<f64>()
+    } else {
+        d.iter().map(|v| v * v).sum::<f64>()
+    }
+    .sqrt();
+    let s = if how.normalized {
+        how.rho as f64 / (norm + EPS as f64)
+    } else {
+        how.rho as f64
+    };
+    x.iter().zip(&t).map(|(x, t)| x + s * t).collect()
 }

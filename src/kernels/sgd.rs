@@ -1,6 +1,7 @@
-//! SGD with momentum, weight decay and Nesterov, PyTorch semantics (`shaders/sgd.wgsl`).
+//! SGD with momentum, weight decay and Nesterov, PyTorch semantics (`shaders/sgd.wgsl`), and
+//! the look-ahead that says where such a step would move (`shaders/lookahead.wgsl`).
 //!
-//! The prepared step owns its uniform buffer; [`SgdStep::set`] rewrites it before each step
+//! A prepared step owns its uniform buffer; [`SgdStep::set`] rewrites it before each step
 //! (the learning rate follows a schedule, and the first step initialises the momentum buffer).
 
 use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d, uniform};
@@ -8,6 +9,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 const SRC: &str = include_str!("../../shaders/sgd.wgsl");
+const LOOKAHEAD_SRC: &str = include_str!("../../shaders/lookahead.wgsl");
 
 /// SGD hyper-parameters for one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -35,6 +37,46 @@ struct SgdParams {
     _pad2: f32,
 }
 
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct MixParams {
+    sgd: SgdParams,
+    ca: f32,
+    cb: f32,
+    _pad: [f32; 2],
+}
+
+impl SgdParams {
+    fn new(n: u32, hyper: SgdHyper, first: bool) -> SgdParams {
+        SgdParams {
+            n,
+            first: first as u32,
+            nesterov: hyper.nesterov as u32,
+            _pad: 0,
+            lr: hyper.lr,
+            mu: hyper.momentum,
+            wd: hyper.weight_decay,
+            _pad2: 0.0,
+        }
+    }
+}
+
+/// Check that every view has the positive length of the first and is a whole buffer.
+fn same_whole(op: &'static str, views: &[View<'_>]) -> Result<u32> {
+    let n = views[0].len;
+    if n == 0 || views.iter().any(|v| v.len != n) {
+        let lens: Vec<usize> = views.iter().map(|v| v.len).collect();
+        return Err(Error::shape(
+            op,
+            format!("the vectors must have one positive length, got {lens:?}"),
+        ));
+    }
+    if views.iter().any(|v| v.offset != 0) {
+        return Err(Error::shape(op, "every vector must be a whole buffer"));
+    }
+    as_u32(op, "n", n)
+}
+
 /// A prepared SGD step over one flat parameter vector.
 #[derive(Debug)]
 pub struct SgdStep {
@@ -45,30 +87,17 @@ pub struct SgdStep {
 }
 
 impl SgdStep {
-    /// Prepare x ← step(x, g, buf). All three views have the same length.
-    pub fn prepare(gpu: &Gpu, grad: View<'_>, x: View<'_>, momentum: View<'_>) -> Result<SgdStep> {
+    /// Prepare x ← step(x, g, buf) with g = (1 − λ)·g1 + λ·g2 (λ set per step; g2 is read only
+    /// when λ ≠ 0). All views have the same length; `g2` may be `g1`.
+    pub fn prepare(
+        gpu: &Gpu,
+        [g1, g2]: [View<'_>; 2],
+        x: View<'_>,
+        momentum: View<'_>,
+    ) -> Result<SgdStep> {
         const OP: &str = "sgd_step";
-        let n = x.len;
-        if n == 0 || grad.len != n || momentum.len != n {
-            return Err(Error::shape(
-                OP,
-                format!(
-                    "x, grad and momentum must have one positive length, got {n}, {} and {}",
-                    grad.len, momentum.len
-                ),
-            ));
-        }
-        if [grad.offset, x.offset, momentum.offset]
-            .iter()
-            .any(|&o| o != 0)
-        {
-            return Err(Error::shape(
-                OP,
-                "x, grad and momentum must be whole buffers",
-            ));
-        }
-        let n = as_u32(OP, "n", n)?;
-        let params = uniform(gpu, "sgd params", &[0u8; std::mem::size_of::<SgdParams>()]);
+        let n = same_whole(OP, &[x, g1, g2, momentum])?;
+        let params = uniform(gpu, "sgd params", &[0u8; std::mem::size_of::<MixParams>()]);
         let dispatch = build(
             gpu,
             Launch {
@@ -78,7 +107,8 @@ impl SgdStep {
                 constants: &[],
                 params: Params::Buffer(&params),
                 bindings: &[
-                    Bind::Buf(&grad.buf.buffer),
+                    Bind::Buf(&g1.buf.buffer),
+                    Bind::Buf(&g2.buf.buffer),
                     Bind::Buf(&x.buf.buffer),
                     Bind::Buf(&momentum.buf.buffer),
                 ],
@@ -92,18 +122,78 @@ impl SgdStep {
         })
     }
 
-    /// Set the hyper-parameters of the next recorded step; `first` marks step 0.
-    pub fn set(&self, gpu: &Gpu, hyper: SgdHyper, first: bool) {
-        let p = SgdParams {
-            n: self.n,
-            first: first as u32,
-            nesterov: hyper.nesterov as u32,
-            _pad: 0,
-            lr: hyper.lr,
-            mu: hyper.momentum,
-            wd: hyper.weight_decay,
-            _pad2: 0.0,
+    /// Set the hyper-parameters of the next recorded step; `first` marks step 0, and `lambda`
+    /// is the weight of the second gradient.
+    pub fn set(&self, gpu: &Gpu, hyper: SgdHyper, first: bool, lambda: f32) {
+        let p = MixParams {
+            sgd: SgdParams::new(self.n, hyper, first),
+            ca: 1.0 - lambda,
+            cb: lambda,
+            _pad: [0.0; 2],
         };
+        gpu.queue
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
+    }
+}
+
+/// A prepared look-ahead y = x − lr·d, d being the direction [`SgdStep`] would take with
+/// gradient `g` from the current momentum buffer; nothing but `y` is written.
+#[derive(Debug)]
+pub struct Lookahead {
+    /// The dispatch; record it after [`Lookahead::set`].
+    pub dispatch: Dispatch,
+    params: wgpu::Buffer,
+    n: u32,
+}
+
+impl Lookahead {
+    /// Prepare y ← x − lr·direction(g, x, buf). All four are whole buffers of one length.
+    pub fn prepare(
+        gpu: &Gpu,
+        g: View<'_>,
+        x: View<'_>,
+        momentum: View<'_>,
+        y: View<'_>,
+    ) -> Result<Lookahead> {
+        const OP: &str = "lookahead";
+        let n = same_whole(OP, &[x, g, momentum, y])?;
+        let y_buf = &y.buf.buffer;
+        if [&g.buf.buffer, &x.buf.buffer, &momentum.buf.buffer].contains(&y_buf) {
+            return Err(Error::shape(OP, "y must be a buffer of its own"));
+        }
+        let params = uniform(
+            gpu,
+            "lookahead params",
+            &[0u8; std::mem::size_of::<SgdParams>()],
+        );
+        let dispatch = build(
+            gpu,
+            Launch {
+                label: "lookahead",
+                source: LOOKAHEAD_SRC,
+                entry: "lookahead",
+                constants: &[],
+                params: Params::Buffer(&params),
+                bindings: &[
+                    Bind::Buf(&g.buf.buffer),
+                    Bind::Buf(&x.buf.buffer),
+                    Bind::Buf(&momentum.buf.buffer),
+                    Bind::Buf(y_buf),
+                ],
+                groups: grid_1d(gpu, n.div_ceil(256)),
+            },
+        )?;
+        Ok(Lookahead {
+            dispatch,
+            params,
+            n,
+        })
+    }
+
+    /// Set the hyper-parameters of the next recorded look-ahead; `first` means no momentum
+    /// buffer exists yet.
+    pub fn set(&self, gpu: &Gpu, hyper: SgdHyper, first: bool) {
+        let p = SgdParams::new(self.n, hyper, first);
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }
@@ -126,4 +216,17 @@ pub fn reference_step(hyper: SgdHyper, first: bool, grad: &[f64], x: &mut [f64],
         };
         x[i] -= lr * step;
     }
+}
+
+/// CPU f64 reference of the look-ahead: where [`reference_step`] would move `x`.
+pub fn reference_lookahead(
+    hyper: SgdHyper,
+    first: bool,
+    grad: &[f64],
+    x: &[f64],
+    buf: &[f64],
+) -> Vec<f64> {
+    let (mut y, mut b) = (x.to_vec(), buf.to_vec());
+    reference_step(hyper, first, grad, &mut y, &mut b);
+    y
 }

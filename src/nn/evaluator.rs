@@ -112,6 +112,11 @@ impl Evaluator {
         Ok(&self.plans[&batch])
     }
 
+    /// The plan for `batch` examples if one was built (by [`Evaluator::load`]).
+    pub fn loaded(&self, batch: usize) -> Option<&Plan> {
+        self.plans.get(&batch)
+    }
+
     /// Write `batch` into its plan's input buffers; returns the plan to record.
     pub fn load(&mut self, gpu: &Gpu, batch: &Batch) -> Result<&Plan> {
         let n = batch.len();

@@ -48,10 +48,14 @@ pub async fn run_gpu(gpu: &Gpu, method: Method, c: &ToyConfig) -> Result<Trace> 
     // x~ = x + ρ·dir/‖dir‖ with the norm kept at norms[t].
     let perturbed = |dir: crate::kernels::View<'_>, t: usize| -> Result<Dispatch> {
         let slot = norms.slice(t, 1)?;
+        let how = perturb::Perturbation {
+            rho,
+            normalized: !unnorm,
+            adaptive: false,
+        };
         Ok(norm::prepare(gpu, dir, slot)?.then(perturb::prepare(
             gpu,
-            rho,
-            !unnorm,
+            how,
             x.view(),
             dir,
             slot,

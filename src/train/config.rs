@@ -53,6 +53,10 @@ pub struct TrainConfig {
     pub weight_decay: f32,
     /// Nesterov momentum.
     pub nesterov: bool,
+    /// The optimizer and its options (SGD, SAM, SAMPa, ...).
+    pub optimizer: super::OptimizerConfig,
+    /// Write `checkpoint.safetensors` every N steps (and always after each epoch).
+    pub checkpoint_every: Option<usize>,
     /// Label smoothing of the cross-entropy.
     pub label_smoothing: f32,
     /// Seed of initialisation, shuffling and augmentation.

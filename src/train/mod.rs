@@ -11,12 +11,15 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod optimizer;
 pub mod plot;
+pub mod reference;
 mod trainer;
 
 pub use config::{LrSchedule, TrainConfig};
+pub use optimizer::{LookaheadMode, OptimizerConfig, OptimizerKind};
 pub use plot::EpochPoint;
-pub use trainer::Trainer;
+pub use trainer::{NOISE_STREAM, Trainer, TrainerState};
 
 use crate::data::{self, Batch, BatchOptions, Batcher, FolderOptions, Source, Splits};
 use crate::error::{Error, Result};
@@ -77,6 +80,10 @@ pub fn validate(c: &TrainConfig) -> Result<()> {
     if c.log_every == Some(0) {
         return bad("--log-every", "at least 1", "0".into());
     }
+    if c.checkpoint_every == Some(0) {
+        return bad("--checkpoint-every", "at least 1", "0".into());
+    }
+    c.optimizer.validate()?;
     if c.model != "mlp" && c.model != "cnn" {
         return bad("--model", "mlp or cnn", format!("{:?}", c.model));
     }
@@ -99,29 +106,70 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
 
 /// Train as `config` says on `gpu`, printing progress, and write the run directory.
 pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummary> {
+    train(gpu, config, splits, false)
+}
+
+/// Continue the run in `config.out` from its `checkpoint.safetensors`, exactly where it
+/// stopped, until `config`'s epochs or steps are done.
+pub fn resume(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummary> {
+    train(gpu, config, splits, true)
+}
+
+/// The name of a run's checkpoint file.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+fn build_model(config: &TrainConfig, splits: &Splits) -> Result<Model> {
+    let s = splits.train.shape;
+    match config.model.as_str() {
+        "cnn" => Model::cnn(s.channels, s.height, s.width, splits.classes),
+        _ => Model::mlp(s.len(), &config.hidden, splits.classes),
+    }
+}
+
+fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Result<RunSummary> {
     validate(config)?;
     let out = &config.out;
     std::fs::create_dir_all(out)
         .map_err(|e| Error::data(out, format!("cannot create the output directory: {e}")))?;
+    let model = build_model(config, splits)?;
+    let x0 = match &config.init {
+        Some(path) if !resuming => checkpoint::load(&model, path)?,
+        _ => model.init(config.seed),
+    };
+    let mut trainer = Trainer::new(
+        gpu,
+        &model,
+        config.label_smoothing,
+        &x0,
+        config.optimizer,
+        config.seed,
+    )?;
+    let mut run = RunState::default();
+    if resuming {
+        let (state, progress) = checkpoint::load_checkpoint(&model, &out.join(CHECKPOINT))?;
+        trainer.restore(gpu, &state)?;
+        (run.records, run.points) =
+            read_metrics(&out.join("metrics.jsonl"), state.steps, progress.epoch)?;
+        run.progress = Some(progress);
+        println!(
+            "resuming {} at step {} (epoch {})",
+            out.display(),
+            state.steps,
+            run.progress.as_ref().map_or(0, |p| p.epoch) + 1
+        );
+    }
     let config_json = serde_json::to_string_pretty(config).expect("config serialises");
     write(out, "config.json", config_json.as_bytes())?;
-
-    let s = splits.train.shape;
-    let model = match config.model.as_str() {
-        "cnn" => Model::cnn(s.channels, s.height, s.width, splits.classes)?,
-        _ => Model::mlp(s.len(), &config.hidden, splits.classes)?,
-    };
-    let x0 = match &config.init {
-        Some(path) => checkpoint::load(&model, path)?,
-        None => model.init(config.seed),
-    };
+    let opt = config.optimizer;
     println!(
-        "model: {} ({} parameters) on {}",
+        "model: {} ({} parameters) on {}; optimizer {}: {} gradient evaluations per step, {} in sequence",
         model.name,
         model.param_count(),
-        gpu.adapter.short()
+        gpu.adapter.short(),
+        opt.label(),
+        opt.grads_per_step(),
+        opt.depth()
     );
-    let mut trainer = Trainer::new(gpu, &model, config.label_smoothing, &x0)?;
     let normalize = config.normalize.then(|| data::channel_stats(&splits.train));
     let batch_opts = |shuffle, augment| BatchOptions {
         batch: config.batch,
@@ -130,13 +178,16 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
         normalize: normalize.clone(),
         augment,
     };
+    let train_opts = batch_opts(config.shuffle, config.augment);
 
     let started = Instant::now();
-    let mut records = Vec::new();
-    let mut points = Vec::new();
-    let mut step = 0;
     let mut batch = Batch::default();
-    for epoch in 0..config.epochs {
+    let first_epoch = run.progress.as_ref().map_or(0, |p| p.epoch);
+    let done = |steps: usize| config.steps.is_some_and(|s| steps >= s);
+    for epoch in first_epoch..config.epochs {
+        if done(trainer.steps()) {
+            break;
+        }
         let lr = config.lr_schedule.rate(config.lr, epoch, config.epochs);
         let hyper = SgdHyper {
             lr,
@@ -144,17 +195,48 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
             weight_decay: config.weight_decay,
             nesterov: config.nesterov,
         };
-        let mut batches = Batcher::new(
-            &splits.train,
-            batch_opts(config.shuffle, config.augment),
-            epoch as u64,
-        );
+        let resumed = run.progress.take().filter(|p| p.epoch == epoch);
+        let mut batches = match &resumed {
+            Some(p) => {
+                let b = Batcher::resume(
+                    &splits.train,
+                    train_opts.clone(),
+                    epoch as u64,
+                    p.position,
+                    p.augment_rng,
+                );
+                if b.order() != p.order.as_slice() {
+                    return Err(Error::data(
+                        out.join(CHECKPOINT),
+                        "was written for different training data (its shuffle order does not \
+                         match); resume with the run's original data and --train-limit",
+                    ));
+                }
+                b
+            }
+            None => Batcher::new(&splits.train, train_opts.clone(), epoch as u64),
+        };
         let bar = progress_bar(epoch, config.epochs, batches.batches());
+        let (mut stats, earlier) = match &resumed {
+            Some(p) => {
+                bar.set_position(p.position.div_ceil(config.batch) as u64);
+                let s = EpochStats {
+                    epoch,
+                    lr,
+                    loss_sum: p.loss_sum,
+                    correct: p.correct,
+                    seen: p.seen,
+                    step: trainer.steps(),
+                    seconds: 0.0,
+                };
+                (s, p.seconds)
+            }
+            None => (EpochStats::new(epoch, lr), 0.0),
+        };
         let epoch_start = Instant::now();
-        let (mut loss_sum, mut correct, mut seen) = (0.0f64, 0usize, 0usize);
         while batches.next_into(&mut batch) {
             let m = trainer.step(gpu, &batch, hyper)?;
-            step = trainer.steps();
+            let step = trainer.steps();
             if !m[0].is_finite() {
                 bar.abandon();
                 return Err(Error::Invalid(format!(
@@ -162,7 +244,7 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
                      last good parameters; try a smaller --lr",
                     m[0],
                     epoch + 1,
-                    if points.is_empty() {
+                    if run.points.is_empty() {
                         "no model.safetensors".to_string()
                     } else {
                         out.join("model.safetensors").display().to_string()
@@ -170,59 +252,138 @@ pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummar
                 )));
             }
             let n = batch.len();
-            loss_sum += m[0] as f64 * n as f64;
-            correct += m[1] as usize;
-            seen += n;
+            stats.loss_sum += m[0] as f64 * n as f64;
+            stats.correct += m[1] as usize;
+            stats.seen += n;
+            stats.step = step;
             if let Some(every) = config.log_every
                 && step.is_multiple_of(every)
             {
-                records.push(json!({"kind": "step", "step": step, "epoch": epoch + 1, "loss": m[0], "accuracy": m[1] as f64 / n as f64, "lr": lr}));
+                run.records.push(json!({"kind": "step", "step": step, "epoch": epoch + 1, "loss": m[0], "accuracy": m[1] as f64 / n as f64, "lr": lr}));
             }
             let secs = epoch_start.elapsed().as_secs_f64().max(1e-9);
             bar.set_message(format!(
                 "loss {:.4} acc {:.2}% {:.0} ex/s",
-                loss_sum / seen as f64,
-                100.0 * correct as f64 / seen as f64,
-                seen as f64 / secs
+                stats.loss_sum / stats.seen as f64,
+                100.0 * stats.correct as f64 / stats.seen as f64,
+                stats.seen as f64 / (earlier + secs)
             ));
             bar.inc(1);
-            if config.steps.is_some_and(|s| step >= s) {
+            if config
+                .checkpoint_every
+                .is_some_and(|k| step.is_multiple_of(k))
+            {
+                let (position, augment_rng) = batches.position();
+                let progress = checkpoint::Progress {
+                    epoch,
+                    position,
+                    order: batches.order().to_vec(),
+                    augment_rng,
+                    loss_sum: stats.loss_sum,
+                    correct: stats.correct,
+                    seen: stats.seen,
+                    seconds: earlier + epoch_start.elapsed().as_secs_f64(),
+                };
+                let state = trainer.state(gpu)?;
+                checkpoint::save_checkpoint(&model, &state, &progress, &out.join(CHECKPOINT))?;
+            }
+            if done(step) {
                 break;
             }
         }
         bar.finish();
-        let seconds = epoch_start.elapsed().as_secs_f64();
-        let stats = EpochStats {
-            epoch,
-            lr,
-            loss_sum,
-            correct,
-            seen,
-            step,
-            seconds,
+        stats.seconds = earlier + epoch_start.elapsed().as_secs_f64();
+        // A finished epoch checkpoints as the start of the next one; a run stopped by --steps
+        // inside an epoch checkpoints where it stopped, and a resumed run redoes that epoch's
+        // summary at its end.
+        let (position, augment_rng) = batches.position();
+        let progress = if position >= splits.train.len() {
+            let next = Batcher::new(&splits.train, train_opts.clone(), epoch as u64 + 1);
+            checkpoint::Progress {
+                epoch: epoch + 1,
+                position: 0,
+                order: next.order().to_vec(),
+                augment_rng: next.position().1,
+                loss_sum: 0.0,
+                correct: 0,
+                seen: 0,
+                seconds: 0.0,
+            }
+        } else {
+            checkpoint::Progress {
+                epoch,
+                position,
+                order: batches.order().to_vec(),
+                augment_rng,
+                loss_sum: stats.loss_sum,
+                correct: stats.correct,
+                seen: stats.seen,
+                seconds: stats.seconds,
+            }
         };
         let test_opts = batch_opts(false, false);
-        finish_epoch(
-            gpu,
-            &mut trainer,
-            splits,
-            &test_opts,
-            stats,
-            &mut points,
-            &mut records,
-        )?;
-        save_outputs(gpu, &model, trainer.params(), &points, &records, out)?;
-        if config.steps.is_some_and(|s| step >= s) {
-            break;
-        }
+        finish_epoch(gpu, &mut trainer, splits, &test_opts, stats, &mut run)?;
+        save_outputs(gpu, &model, trainer.params(), &run, out)?;
+        let state = trainer.state(gpu)?;
+        checkpoint::save_checkpoint(&model, &state, &progress, &out.join(CHECKPOINT))?;
     }
     let final_params = gpu.read(trainer.params())?;
     Ok(RunSummary {
-        epochs: points,
-        steps: step,
+        epochs: run.points,
+        steps: trainer.steps(),
         params: final_params,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+#[derive(Default)]
+struct RunState {
+    records: Vec<serde_json::Value>,
+    points: Vec<EpochPoint>,
+    progress: Option<checkpoint::Progress>,
+}
+
+/// The records and epoch points of `metrics.jsonl` that a checkpoint at `steps`, in 0-based
+/// epoch `epoch`, has behind it (later lines came after the checkpoint and will be redone).
+fn read_metrics(
+    path: &Path,
+    steps: usize,
+    epoch: usize,
+) -> Result<(Vec<serde_json::Value>, Vec<EpochPoint>)> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(Error::data(path, format!("cannot read: {e}"))),
+    };
+    let (mut records, mut points) = (Vec::new(), Vec::new());
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let r: serde_json::Value = serde_json::from_str(line)
+            .map_err(|e| Error::data(path, format!("line {} is not JSON ({e})", i + 1)))?;
+        let num = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+        let keep = match r["kind"].as_str() {
+            Some("step") => num("step") <= steps as f64,
+            Some("epoch") => num("epoch") <= epoch as f64,
+            _ => false,
+        };
+        if !keep {
+            continue;
+        }
+        if r["kind"] == "epoch" {
+            points.push(EpochPoint {
+                epoch: num("epoch") as usize,
+                train_loss: num("train_loss"),
+                train_acc: num("train_accuracy"),
+                test_loss: num("test_loss"),
+                test_acc: num("test_accuracy"),
+            });
+        }
+        records.push(r);
+    }
+    Ok((records, points))
 }
 
 struct EpochStats {
@@ -233,6 +394,20 @@ struct EpochStats {
     seen: usize,
     step: usize,
     seconds: f64,
+}
+
+impl EpochStats {
+    fn new(epoch: usize, lr: f32) -> Self {
+        EpochStats {
+            epoch,
+            lr,
+            loss_sum: 0.0,
+            correct: 0,
+            seen: 0,
+            step: 0,
+            seconds: 0.0,
+        }
+    }
 }
 
 fn progress_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
@@ -255,8 +430,7 @@ fn finish_epoch(
     splits: &Splits,
     opts: &BatchOptions,
     s: EpochStats,
-    points: &mut Vec<EpochPoint>,
-    records: &mut Vec<serde_json::Value>,
+    run: &mut RunState,
 ) -> Result<()> {
     let (test_loss, test_acc) = test(gpu, trainer, &splits.test, opts)?;
     let point = EpochPoint {
@@ -266,22 +440,22 @@ fn finish_epoch(
         test_loss,
         test_acc,
     };
+    let opt = trainer.config();
+    let (evals, depth) = (s.step * opt.grads_per_step(), s.step * opt.depth());
     println!(
-        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%  {:.1} s  grad evals {} (sequential {})",
+        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%  {:.1} s  grad evals {evals} (sequential {depth})",
         point.epoch,
         point.train_loss,
         point.test_loss,
         100.0 * point.test_acc,
         s.seconds,
-        s.step,
-        s.step
     );
-    records.push(json!({
+    run.records.push(json!({
         "kind": "epoch", "epoch": point.epoch, "train_loss": point.train_loss, "train_accuracy": point.train_acc,
         "test_loss": point.test_loss, "test_accuracy": point.test_acc, "seconds": s.seconds, "lr": s.lr,
-        "steps": s.step, "grad_evals": s.step, "sequential_grad_evals": s.step,
+        "steps": s.step, "grad_evals": evals, "sequential_grad_evals": depth,
     }));
-    points.push(point);
+    run.points.push(point);
     Ok(())
 }
 
@@ -308,14 +482,13 @@ fn save_outputs(
     gpu: &Gpu,
     model: &Model,
     params: &crate::gpu::GpuBuf<f32>,
-    points: &[EpochPoint],
-    records: &[serde_json::Value],
+    run: &RunState,
     out: &Path,
 ) -> Result<()> {
     checkpoint::save(model, &gpu.read(params)?, &out.join("model.safetensors"))?;
-    let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
+    let lines: String = run.records.iter().map(|r| format!("{r}\n")).collect();
     write(out, "metrics.jsonl", lines.as_bytes())?;
-    plot::curves(points, &model.name, &out.join("curves.png"))
+    plot::curves(&run.points, &model.name, &out.join("curves.png"))
 }
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> Result<()> {

@@ -1,65 +1,282 @@
-//! SGD training state on one device, and one step of it.
+//! Optimizer state on one device, and one step of it.
 //!
-//! A step is one submission: the evaluator's forward, loss and backward, the SGD update and a
-//! copy of the two metric scalars into a persistent staging buffer, then one small readback.
+//! A step is one submission: for each stage of the optimizer (see
+//! [`OptimizerConfig::stages`]) the kernels that prepare its points (perturbation, look-ahead)
+//! and its gradient passes, then the base SGD step with the stage results, and a copy of the
+//! two metric scalars into a persistent staging buffer; then one small readback.
+//!
+//! Buffers, all as long as the flat parameter vector: x (the parameters), the momentum, two
+//! gradient buffers gA and gB and two evaluation points x~ and y. Each evaluator is bound to
+//! one point and one gradient buffer:
+//! - SGD: E0 at x → gA; step with gA.
+//! - SAM and SAM-db: E0 at x → gA; x~ = x + e(gA); E1 at x~ → gB; step with gB.
+//! - SAMPa: x~ = x + e(gB), y = look-ahead(x, gB); E0 at x~ → gA, E1 at y → gB; step with
+//!   (1 − λ)·gA + λ·gB. gB is g_y: it is only overwritten by the next look-ahead gradient, after
+//!   this step's perturbation and look-ahead have read it, so it needs no copy.
+//! - RandSAM: x~ = x + e(u) with u drawn on the host; E0 at x~ → gA; step with gA.
+//! - OptSAM: x~ = x + e(gA), gA still holding the previous step's gradient; E0 at x~ → gA.
 
+use super::optimizer::{LookaheadMode, OptimizerConfig, OptimizerKind, Which};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback};
-use crate::kernels::sgd::{SgdHyper, SgdStep};
+use crate::kernels::perturb::{self, Perturbation};
+use crate::kernels::sgd::{Lookahead, SgdHyper, SgdStep};
+use crate::kernels::{Dispatch, View, norm};
 use crate::nn::Model;
-use crate::nn::evaluator::Evaluator;
+use crate::nn::evaluator::{Evaluator, Plan};
+use crate::rng::Pcg;
 
-/// Parameters, gradients and momentum of one model on one device, with the prepared step.
+/// The generator stream of RandSAM's directions.
+pub const NOISE_STREAM: u64 = 0x5a3;
+
+/// Everything a checkpoint needs to continue a trainer exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    /// Parameters.
+    pub x: Vec<f32>,
+    /// Momentum buffer.
+    pub momentum: Vec<f32>,
+    /// The gradient carried to the next step (SAMPa's g_y, OptSAM's previous gradient).
+    pub carried: Option<Vec<f32>>,
+    /// Steps taken.
+    pub steps: usize,
+    /// The previous step's batch, for optimizers that use it.
+    pub previous: Option<Batch>,
+    /// RandSAM's generator.
+    pub noise_rng: (u64, u64),
+}
+
+/// Optimizer state of one model on one device, with every step's dispatches prepared.
 #[derive(Debug)]
 pub struct Trainer {
-    /// The gradient evaluator bound to this trainer's parameters and gradients.
-    pub evaluator: Evaluator,
-    params: GpuBuf<f32>,
-    // The momentum buffer lives on through the SGD step's bind group.
+    config: OptimizerConfig,
+    evaluators: Vec<Evaluator>,
+    x: GpuBuf<f32>,
+    momentum: GpuBuf<f32>,
+    carried: Option<GpuBuf<f32>>,
+    noise: Option<GpuBuf<f32>>,
+    /// Kernels run before each stage's gradients.
+    prepare: Vec<Dispatch>,
     sgd: SgdStep,
+    lookahead: Option<Lookahead>,
     readback: Readback,
+    /// The evaluator whose `[loss, correct]` a step reports: the first pass over the new batch.
+    reported: usize,
     steps: usize,
+    previous: Option<Batch>,
+    noise_rng: Pcg,
+    noise_host: Vec<f32>,
 }
 
 impl Trainer {
-    /// Upload `x0` (laid out as `model.params`) and prepare the step.
-    pub fn new(gpu: &Gpu, model: &Model, smoothing: f32, x0: &[f32]) -> Result<Trainer> {
-        let params = gpu.upload(x0, "parameters")?;
-        let grads = gpu.zeros::<f32>(x0.len(), "gradients")?;
-        let momentum = gpu.zeros::<f32>(x0.len(), "momentum")?;
-        let evaluator = Evaluator::new(model.clone(), smoothing, &params, &grads)?;
-        let sgd = SgdStep::prepare(gpu, grads.view(), params.view(), momentum.view())?;
+    /// Upload `x0` (laid out as `model.params`) and prepare the optimizer's step. `seed`
+    /// seeds RandSAM's directions.
+    pub fn new(
+        gpu: &Gpu,
+        model: &Model,
+        smoothing: f32,
+        x0: &[f32],
+        config: OptimizerConfig,
+        seed: u64,
+    ) -> Result<Trainer> {
+        config.validate()?;
+        let n = x0.len();
+        let x = gpu.upload(x0, "parameters")?;
+        let zeros = |what| gpu.zeros::<f32>(n, what);
+        let (momentum, ga, gb) = (
+            zeros("momentum")?,
+            zeros("gradient A")?,
+            zeros("gradient B")?,
+        );
+        let norms = gpu.zeros::<f32>(1, "perturbation norm")?;
+        let how = Perturbation {
+            rho: config.rho,
+            normalized: !config.unnormalized,
+            adaptive: config.adaptive,
+        };
+        // x~ = x + e(d), e as the options say, through the norm slot.
+        let perturbed = |d: View<'_>, xt: &GpuBuf<f32>| -> Result<Dispatch> {
+            let sq = if config.adaptive {
+                norm::prepare_weighted(gpu, x.view(), d, norms.view())?
+            } else {
+                norm::prepare(gpu, d, norms.view())?
+            };
+            Ok(sq.then(perturb::prepare(
+                gpu,
+                how,
+                x.view(),
+                d,
+                norms.view(),
+                xt.view(),
+            )?))
+        };
+        let eval = |point: &GpuBuf<f32>, grad: &GpuBuf<f32>| {
+            Evaluator::new(model.clone(), smoothing, point, grad)
+        };
+        let (mut carried, mut noise, mut lookahead) = (None, None, None);
+        let (evaluators, prepare, sgd, reported);
+        match config.kind {
+            OptimizerKind::Sgd => {
+                evaluators = vec![eval(&x, &ga)?];
+                prepare = vec![Dispatch::empty()];
+                sgd = SgdStep::prepare(gpu, [ga.view(), ga.view()], x.view(), momentum.view())?;
+                reported = 0;
+            }
+            OptimizerKind::Sam | OptimizerKind::SamDb => {
+                let xt = zeros("x~")?;
+                evaluators = vec![eval(&x, &ga)?, eval(&xt, &gb)?];
+                prepare = vec![Dispatch::empty(), perturbed(ga.view(), &xt)?];
+                sgd = SgdStep::prepare(gpu, [gb.view(), gb.view()], x.view(), momentum.view())?;
+                reported = if config.kind == OptimizerKind::Sam {
+                    0
+                } else {
+                    1
+                };
+            }
+            OptimizerKind::Sampa => {
+                let (xt, y) = (zeros("x~")?, zeros("y")?);
+                let ahead =
+                    Lookahead::prepare(gpu, gb.view(), x.view(), momentum.view(), y.view())?;
+                prepare = vec![perturbed(gb.view(), &xt)?.then(ahead.dispatch.clone())];
+                lookahead = Some(ahead);
+                evaluators = vec![eval(&xt, &ga)?, eval(&y, &gb)?];
+                sgd = SgdStep::prepare(gpu, [ga.view(), gb.view()], x.view(), momentum.view())?;
+                carried = Some(gb.clone());
+                reported = 1;
+            }
+            OptimizerKind::RandSam | OptimizerKind::OptSam => {
+                let xt = zeros("x~")?;
+                let d = if config.kind == OptimizerKind::RandSam {
+                    let u = zeros("random direction")?;
+                    noise = Some(u.clone());
+                    u
+                } else {
+                    carried = Some(ga.clone());
+                    ga.clone()
+                };
+                prepare = vec![perturbed(d.view(), &xt)?];
+                evaluators = vec![eval(&xt, &ga)?];
+                sgd = SgdStep::prepare(gpu, [ga.view(), ga.view()], x.view(), momentum.view())?;
+                reported = 0;
+            }
+        }
         Ok(Trainer {
-            evaluator,
-            params,
+            config,
+            evaluators,
+            x,
+            momentum,
+            carried,
+            noise,
+            prepare,
             sgd,
+            lookahead,
             readback: Readback::new(gpu, 2),
+            reported,
             steps: 0,
+            previous: None,
+            noise_rng: Pcg::new(seed, NOISE_STREAM),
+            noise_host: Vec::new(),
         })
     }
 
-    /// One SGD step on `batch`; returns `[mean loss, correct count]` of the batch before the
-    /// update. The first step initialises the momentum buffer (PyTorch semantics).
+    /// One optimizer step on `batch`; returns `[mean loss, correct count]` of the step's first
+    /// pass over `batch` (at x for SGD and SAM, at the perturbed point for RandSAM, OptSAM and
+    /// SAM-db, at the look-ahead point for SAMPa). The first step initialises the momentum
+    /// buffer (PyTorch semantics) and, for SAMPa, is a plain SGD step.
     pub fn step(&mut self, gpu: &Gpu, batch: &Batch, hyper: SgdHyper) -> Result<[f32; 2]> {
-        let plan = self.evaluator.load(gpu, batch)?;
-        self.sgd.set(gpu, hyper, self.steps == 0);
+        let first = self.steps == 0;
+        let stages = self.config.stages();
+        let mut sizes = Vec::new();
+        let mut k = 0;
+        for stage in stages {
+            for which in *stage {
+                let b = match (which, &self.previous) {
+                    (Which::Previous, Some(prev)) => prev,
+                    _ => batch,
+                };
+                self.evaluators[k].load(gpu, b)?;
+                sizes.push(b.len());
+                k += 1;
+            }
+        }
+        if let Some(u) = &self.noise {
+            self.noise_host.clear();
+            let rng = &mut self.noise_rng;
+            self.noise_host.extend((0..u.len).map(|_| rng.normal()));
+            gpu.write(u, 0, &self.noise_host)?;
+        }
+        let lambda = match self.config.kind {
+            OptimizerKind::Sampa => self.config.lambda,
+            _ => 0.0,
+        };
+        self.sgd.set(gpu, hyper, first, lambda);
+        if let Some(ahead) = &self.lookahead {
+            ahead.set(gpu, self.lookahead_hyper(hyper, first), first);
+        }
+
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        Evaluator::record_gradient(plan, &mut encoder);
+        let mut k = 0;
+        for (stage, prepare) in stages.iter().zip(&self.prepare) {
+            prepare.record(&mut encoder);
+            for _ in stage.iter() {
+                Evaluator::record_gradient(self.plan(k, sizes[k]), &mut encoder);
+                k += 1;
+            }
+        }
         self.sgd.dispatch.record(&mut encoder);
-        self.readback.record(&mut encoder, &plan.metrics);
+        let reported = self.plan(self.reported, sizes[self.reported]);
+        self.readback.record(&mut encoder, &reported.metrics);
         gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
         self.steps += 1;
+        if self.config.uses_previous_batch() {
+            match &mut self.previous {
+                Some(prev) => prev.clone_from(batch),
+                None => self.previous = Some(batch.clone()),
+            }
+        }
         self.read(gpu)
     }
 
-    /// `[mean loss, correct count]` of `batch` at the current parameters, without a gradient.
+    /// The look-ahead's hyper-parameters: the base step's (code) or a bare gradient step
+    /// (paper). On the first step there is no g_y, and y = x exactly.
+    fn lookahead_hyper(&self, hyper: SgdHyper, first: bool) -> SgdHyper {
+        let mut h = match self.config.lookahead {
+            LookaheadMode::Code => hyper,
+            LookaheadMode::Paper => SgdHyper {
+                lr: hyper.lr,
+                momentum: 0.0,
+                weight_decay: 0.0,
+                nesterov: false,
+            },
+        };
+        if first {
+            h.lr = 0.0;
+        }
+        h
+    }
+
+    fn plan(&self, evaluator: usize, batch: usize) -> &Plan {
+        self.evaluators[evaluator]
+            .loaded(batch)
+            .expect("the step loaded this evaluator")
+    }
+
+    /// `[mean loss, correct count]` of `batch` at x, without a gradient.
     pub fn loss(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
-        let plan = self.evaluator.load(gpu, batch)?;
+        let e = &mut self.evaluators[0];
+        let at_x = e.params().buffer == self.x.buffer;
+        let point = e.params().clone();
+        let plan = e.load(gpu, batch)?;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        if !at_x {
+            // The first evaluator's point is rebuilt at the start of every step, so x can be
+            // evaluated there.
+            encoder.copy_buffer_to_buffer(&self.x.buffer, 0, &point.buffer, 0, self.x.bytes());
+        }
         Evaluator::record_loss(plan, &mut encoder);
         self.readback.record(&mut encoder, &plan.metrics);
-        gpu.queue.submit([encoder.finish()]);
+        gpu.checked("evaluation", || gpu.queue.submit([encoder.finish()]))?;
         self.read(gpu)
     }
 
@@ -70,11 +287,46 @@ impl Trainer {
 
     /// The parameter buffer.
     pub fn params(&self) -> &GpuBuf<f32> {
-        &self.params
+        &self.x
+    }
+
+    /// The first gradient evaluator (bound to x for SGD, SAM and SAM-db).
+    pub fn evaluator(&mut self) -> &mut Evaluator {
+        &mut self.evaluators[0]
+    }
+
+    /// The optimizer.
+    pub fn config(&self) -> &OptimizerConfig {
+        &self.config
     }
 
     /// Steps taken.
     pub fn steps(&self) -> usize {
         self.steps
+    }
+
+    /// A copy of the whole state, for a checkpoint.
+    pub fn state(&self, gpu: &Gpu) -> Result<TrainerState> {
+        Ok(TrainerState {
+            x: gpu.read(&self.x)?,
+            momentum: gpu.read(&self.momentum)?,
+            carried: self.carried.as_ref().map(|c| gpu.read(c)).transpose()?,
+            steps: self.steps,
+            previous: self.previous.clone(),
+            noise_rng: self.noise_rng.state(),
+        })
+    }
+
+    /// Continue from `state` (taken from a trainer of the same model and optimizer).
+    pub fn restore(&mut self, gpu: &Gpu, state: &TrainerState) -> Result<()> {
+        gpu.write(&self.x, 0, &state.x)?;
+        gpu.write(&self.momentum, 0, &state.momentum)?;
+        if let (Some(buf), Some(c)) = (&self.carried, &state.carried) {
+            gpu.write(buf, 0, c)?;
+        }
+        self.steps = state.steps;
+        self.previous = state.previous.clone();
+        self.noise_rng = Pcg::from_state(state.noise_rng.0, state.noise_rng.1);
+        Ok(())
     }
 }

@@ -1,0 +1,201 @@
+//! Every optimizer on the GPU against its f64 CPU reference (`sampa::train::reference`), step
+//! by step on a small MLP, and the λ = 0 guard.
+
+mod common;
+use common::gpus;
+use sampa::data::Batch;
+use sampa::kernels::sgd::SgdHyper;
+use sampa::nn::Model;
+use sampa::rng::Pcg;
+use sampa::train::reference::RefOptimizer;
+use sampa::train::{LookaheadMode, OptimizerConfig, OptimizerKind, Trainer};
+
+const STEPS: usize = 24;
+
+fn batches(model: &Model) -> Vec<Batch> {
+    let mut rng = Pcg::new(21, 0);
+    // A short batch now and then, as an epoch's last one: SAMPa and SAM-db then take their
+    // previous-batch gradient on a batch of another size.
+    (0..STEPS)
+        .map(|t| {
+            let n = if t % 7 == 6 { 5 } else { 16 };
+            Batch {
+                pixels: rng.vec(n * model.input, 0.0, 1.0),
+                labels: (0..n).map(|_| rng.below(model.classes as u32)).collect(),
+            }
+        })
+        .collect()
+}
+
+fn hyper(nesterov: bool) -> SgdHyper {
+    SgdHyper {
+        lr: 0.1,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov,
+    }
+}
+
+/// Run `config` for `STEPS` steps on the GPU and on the reference; returns the largest
+/// difference of the parameters relative to their largest magnitude.
+fn parity(gpu: &sampa::Gpu, config: OptimizerConfig, nesterov: bool) -> f64 {
+    let model = Model::mlp(24, &[16, 12], 4).unwrap();
+    let x0 = model.init(5);
+    let mut trainer = Trainer::new(gpu, &model, 0.1, &x0, config, 9).unwrap();
+    let mut reference = RefOptimizer::new(config, &x0, 9);
+    let mut worst_loss: f64 = 0.0;
+    for b in batches(&model) {
+        let got = trainer.step(gpu, &b, hyper(nesterov)).unwrap();
+        let want = reference.step(&model, 0.1, &b, hyper(nesterov));
+        worst_loss = worst_loss.max((got[0] as f64 - want).abs() / want.abs());
+    }
+    let got = gpu.read(trainer.params()).unwrap();
+    let scale = reference.x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let diff = got
+        .iter()
+        .zip(&reference.x)
+        .map(|(&g, &w)| (g as f64 - w).abs())
+        .fold(0.0f64, f64::max);
+    let moved = got
+        .iter()
+        .zip(&x0)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max);
+    assert!(
+        moved > 1e-3,
+        "{config:?}: the parameters barely moved ({moved})"
+    );
+    assert!(
+        worst_loss < 1e-4,
+        "{config:?}: reported loss off by {worst_loss:.2e} relative"
+    );
+    diff / scale
+}
+
+#[test]
+fn every_optimizer_matches_its_f64_reference_over_many_steps() {
+    // f32 against f64 over 24 steps of a 24-16-12-4 MLP: rounding in the sums of products
+    // grows slowly through the steps (about 1e-6 measured); 1e-5 of the largest parameter leaves room for that and
+    // is far below any algorithmic slip (a wrong batch, sign or coefficient moves parameters
+    // by 1e-3 and more).
+    const TOL: f64 = 1e-5;
+    let base = OptimizerConfig {
+        rho: 0.05,
+        ..Default::default()
+    };
+    use OptimizerKind::*;
+    let mut cases = vec![];
+    for kind in [Sgd, Sam, Sampa, RandSam, OptSam, SamDb] {
+        cases.push((OptimizerConfig { kind, ..base }, false));
+    }
+    for lambda in [0.0, 0.5, 1.0] {
+        cases.push((
+            OptimizerConfig {
+                kind: Sampa,
+                lambda,
+                ..base
+            },
+            false,
+        ));
+    }
+    let paper = OptimizerConfig {
+        kind: Sampa,
+        lookahead: LookaheadMode::Paper,
+        ..base
+    };
+    cases.push((paper, false));
+    cases.push((
+        OptimizerConfig {
+            kind: Sampa,
+            ..base
+        },
+        true,
+    ));
+    cases.push((
+        OptimizerConfig {
+            kind: Sam,
+            adaptive: true,
+            rho: 0.5,
+            ..base
+        },
+        false,
+    ));
+    cases.push((
+        OptimizerConfig {
+            kind: Sampa,
+            adaptive: true,
+            rho: 0.5,
+            ..base
+        },
+        false,
+    ));
+    cases.push((
+        OptimizerConfig {
+            kind: Sam,
+            unnormalized: true,
+            rho: 0.5,
+            ..base
+        },
+        true,
+    ));
+    cases.push((
+        OptimizerConfig {
+            kind: OptSam,
+            unnormalized: true,
+            ..base
+        },
+        false,
+    ));
+    for gpu in &gpus() {
+        for &(config, nesterov) in &cases {
+            let d = parity(gpu, config, nesterov);
+            eprintln!(
+                "{}: {} nesterov={nesterov}: max |x_gpu - x_f64| / max|x| after {STEPS} steps = {d:.2e}",
+                gpu.adapter.short(),
+                config.label()
+            );
+            assert!(d <= TOL, "{config:?}: {d:.2e} > {TOL:.0e}");
+        }
+    }
+}
+
+#[test]
+fn sampa_with_lambda_zero_is_not_sgd() {
+    // The official code recovers g_y from a summed buffer by dividing by λ, which turns
+    // λ = 0 into plain SGD. Here g_y has its own buffer: SAMPa-0 still perturbs by it.
+    for gpu in &gpus() {
+        let model = Model::mlp(24, &[16], 4).unwrap();
+        let x0 = model.init(1);
+        let run = |config: OptimizerConfig| {
+            let mut t = Trainer::new(gpu, &model, 0.0, &x0, config, 0).unwrap();
+            let mut first = None;
+            for b in batches(&model).iter().take(6) {
+                t.step(gpu, b, hyper(false)).unwrap();
+                first.get_or_insert_with(|| gpu.read(t.params()).unwrap());
+            }
+            (first.unwrap(), gpu.read(t.params()).unwrap())
+        };
+        let sgd = run(OptimizerConfig::default());
+        let sampa0 = run(OptimizerConfig {
+            kind: OptimizerKind::Sampa,
+            lambda: 0.0,
+            rho: 0.05,
+            ..Default::default()
+        });
+        assert_eq!(sgd.0, sampa0.0, "SAMPa's first step is plain SGD");
+        let apart = sgd
+            .1
+            .iter()
+            .zip(&sampa0.1)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0, f32::max);
+        eprintln!(
+            "{}: max |SAMPa-0 - SGD| after 6 steps = {apart:.3e}",
+            gpu.adapter.short()
+        );
+        assert!(
+            apart > 1e-3,
+            "SAMPa-0 must differ from SGD, got {apart:.3e}"
+        );
+    }
+}
