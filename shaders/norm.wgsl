@@ -1,13 +1,16 @@
 // Global squared L2 norm of a flat vector, as a two-stage reduction.
 //
 // sumsq_partial: G workgroups of 256 invocations (G = p.groups, fixed by the host from n, never
-// by timing). Global invocation g = wid*256 + t sums x[off + i]^2 for i = g, g + 256G, g + 512G,
-// ... in order; each workgroup then adds its 256 sums by a fixed tree into dst[wid] (dst is the
-// partials buffer here).
+// by timing). The input is bound as vec4s (buffers are allocated in 16-byte multiples, and on
+// CPU rasterisers a quarter of the invocations saves their fixed cost), so p.off is a
+// multiple of 4.
+// Global invocation g = wid*256 + t adds the squares of elements 4i..4i+3 of the vector (those
+// before n) for i = g, g + 256G, g + 512G, ... in order; each workgroup then adds its 256 sums
+// by a fixed tree into dst[wid] (dst is the partials buffer here).
 // sumsq_final: one workgroup, with x bound to the partials and dst to the output vector;
 // invocation t sums partials t, t+256, ... and a fixed tree adds those, writing dst[p.off_out].
 // sumsq_weighted_partial: as sumsq_partial for the sum of (w[i] * x[off + i])^2, ASAM's
-// ‖|w| ⊙ x‖² (w is n elements from element 0 of its own buffer).
+// ‖|w| ⊙ x‖² (w is n elements from element 0 of its own buffer, bound as vec4s too).
 // Both stages have a fixed order, so the norm is reproducible bit for bit on one adapter. The result stays on the device for the kernels that divide by it.
 
 struct Params {
@@ -18,10 +21,18 @@ struct Params {
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read_write> dst: array<f32>;
+// The final stage reads the partial sums as plain floats.
+@group(0) @binding(1) var<storage, read> partials: array<f32>;
 
-@group(0) @binding(3) var<storage, read> w: array<f32>;
+@group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
+
+// Elements 4i..4i+3 of the vector, zero from n on.
+fn chunk(i: u32) -> vec4<f32> {
+    let inside = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.n);
+    return select(vec4<f32>(0.0), x[p.off / 4u + i], inside);
+}
 
 var<workgroup> part: array<f32, 256>;
 
@@ -39,9 +50,9 @@ fn tree(t: u32) {
 fn sumsq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     var s = 0.0;
     let stride = p.groups * 256u;
-    for (var i = wid.x * 256u + t; i < p.n; i += stride) {
-        let v = x[p.off + i];
-        s += v * v;
+    for (var i = wid.x * 256u + t; 4u * i < p.n; i += stride) {
+        let v = chunk(i);
+        s += dot(v, v);
     }
     part[t] = s;
     tree(t);
@@ -55,9 +66,9 @@ fn sumsq_weighted_partial(@builtin(workgroup_id) wid: vec3<u32>,
                           @builtin(local_invocation_index) t: u32) {
     var s = 0.0;
     let stride = p.groups * 256u;
-    for (var i = wid.x * 256u + t; i < p.n; i += stride) {
-        let v = w[i] * x[p.off + i];
-        s += v * v;
+    for (var i = wid.x * 256u + t; 4u * i < p.n; i += stride) {
+        let v = w[i] * chunk(i);
+        s += dot(v, v);
     }
     part[t] = s;
     tree(t);
@@ -70,7 +81,7 @@ fn sumsq_weighted_partial(@builtin(workgroup_id) wid: vec3<u32>,
 fn sumsq_final(@builtin(local_invocation_index) t: u32) {
     var s = 0.0;
     for (var i = t; i < p.groups; i += 256u) {
-        s += x[i];
+        s += partials[i];
     }
     part[t] = s;
     tree(t);

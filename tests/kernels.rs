@@ -267,10 +267,12 @@ fn squared_norm_two_stage() {
     for gpu in &gpus() {
         for n in [1, 7, 33, 129, 256, 257, 65_536, 235_146, 1_000_003] {
             let mut rng = Pcg::new(n as u64, 5);
-            let x0 = rng.vec(n + 3, -1.0, 1.0);
+            // The view starts at element 4 and is followed by one more element, which must not
+            // count.
+            let x0 = rng.vec(n + 5, -1.0, 1.0);
             let x = gpu.upload(&x0, "x").unwrap();
             let out = gpu.upload(&[7.0f32; 4], "out").unwrap();
-            let s = norm::prepare(gpu, x.slice(3, n).unwrap(), out.slice(2, 1).unwrap()).unwrap();
+            let s = norm::prepare(gpu, x.slice(4, n).unwrap(), out.slice(2, 1).unwrap()).unwrap();
             assert_eq!(s.launches(), 2);
             gpu.run(&[&s]).unwrap();
             let got = gpu.read(&out).unwrap();
@@ -279,7 +281,7 @@ fn squared_norm_two_stage() {
                 [7.0; 3],
                 "norm wrote outside its slot"
             );
-            let want = norm::reference(&x0[3..]);
+            let want = norm::reference(&x0[4..4 + n]);
             assert_close(&format!("sumsq n={n}"), &got[2..3], &[want], 0.0, 1e-5);
         }
     }
@@ -560,20 +562,22 @@ fn perturbation_reads_the_norm_from_the_device() {
     for gpu in &gpus() {
         for n in [1, 7, 33, 1000, 70_001] {
             let mut rng = Pcg::new(n as u64, 11);
-            let x0 = rng.vec(n + 2, -1.0, 1.0);
-            let d0 = rng.vec(n + 1, -1.0, 1.0);
+            // Views start at element 4 and have elements after them that must not count.
+            let x0 = rng.vec(n + 6, -1.0, 1.0);
+            let d0 = rng.vec(n + 5, -1.0, 1.0);
+            let (xs, ds) = (&x0[4..4 + n], &d0[4..4 + n]);
             let x = gpu.upload(&x0, "x").unwrap();
-            let xw = gpu.upload(&x0[2..], "weights").unwrap();
+            let xw = gpu.upload(xs, "weights").unwrap();
             let d = gpu.upload(&d0, "d").unwrap();
             let norms = gpu.zeros::<f32>(3, "norms").unwrap();
             let y = gpu.zeros::<f32>(n, "y").unwrap();
-            let dv = d.slice(1, n).unwrap();
+            let dv = d.slice(4, n).unwrap();
             let slot = norms.slice(2, 1).unwrap();
             let plain = norm::prepare(gpu, dv, slot).unwrap();
             let weighted = norm::prepare_weighted(gpu, xw.view(), dv, slot).unwrap();
             gpu.run(&[&weighted]).unwrap();
             let got = gpu.read(&norms).unwrap()[2] as f64;
-            let want = norm::reference_weighted(&x0[2..], &d0[1..]);
+            let want = norm::reference_weighted(xs, ds);
             assert!(
                 (got - want).abs() <= 1e-5 * want,
                 "weighted sumsq n={n}: {got} vs {want}"
@@ -584,11 +588,14 @@ fn perturbation_reads_the_norm_from_the_device() {
                     normalized,
                     adaptive,
                 };
+                let misaligned =
+                    perturb::prepare(gpu, how, x.slice(2, n).unwrap(), dv, slot, y.view());
+                assert!(misaligned.is_err(), "vectors must start at multiples of 4");
                 let p =
-                    perturb::prepare(gpu, how, x.slice(2, n).unwrap(), dv, slot, y.view()).unwrap();
+                    perturb::prepare(gpu, how, x.slice(4, n).unwrap(), dv, slot, y.view()).unwrap();
                 let sq = if adaptive { &weighted } else { &plain };
                 gpu.run(&[sq, &p]).unwrap();
-                let want = perturb::reference(how, &f64s(&x0[2..]), &f64s(&d0[1..]));
+                let want = perturb::reference(how, &f64s(xs), &f64s(ds));
                 assert_close(
                     &format!("perturb n={n} {how:?}"),
                     &gpu.read(&y).unwrap(),

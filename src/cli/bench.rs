@@ -228,8 +228,26 @@ fn profile(
     let mut trainer =
         sampa::train::Trainer::new(gpu, model, 0.0, &model.init(0), Default::default(), 0)?;
     let data = sampa::bench::synthetic_batch(model, batch);
+    // One real step sets the update's hyper-parameters, so timing it below does the work.
+    let hyper = sampa::kernels::sgd::SgdHyper {
+        lr: 1e-3,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    };
+    trainer.step(gpu, &data, hyper)?;
     for (name, secs) in trainer.evaluator().profile(gpu, &data, reps)? {
         println!("    {name:<58} {:>9.2} ms", secs * 1e3);
     }
+    let update = trainer.update_dispatch().clone();
+    let mut times: Vec<f64> = (0..reps.max(1) + 1)
+        .map(|_| {
+            let s = std::time::Instant::now();
+            gpu.run(&[&update]).map(|_| s.elapsed().as_secs_f64())
+        })
+        .collect::<sampa::Result<_>>()?;
+    times.remove(0);
+    let secs = sampa::tuning::median(&mut times);
+    println!("    {:<58} {:>9.2} ms", "SGD update", secs * 1e3);
     Ok(())
 }

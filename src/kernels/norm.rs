@@ -37,11 +37,20 @@ fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<
     if x.len == 0 {
         return Err(Error::shape(OP, "the vector is empty"));
     }
+    if !x.offset.is_multiple_of(4) {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "the vector must start at a multiple of 4 elements, not {}",
+                x.offset
+            ),
+        ));
+    }
     out.expect_len(OP, "out", 1)?;
     if x.buf.buffer == out.buf.buffer {
         return Err(Error::shape(OP, "out must not share a buffer with x"));
     }
-    let groups = x.len.div_ceil(256).min(MAX_GROUPS);
+    let groups = x.len.div_ceil(1024).min(MAX_GROUPS);
     let partials = gpu.zeros::<f32>(groups, "norm partial sums")?;
     let params = |n: usize, off: usize| -> Result<[u32; 4]> {
         Ok([

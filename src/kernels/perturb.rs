@@ -60,6 +60,15 @@ pub fn prepare(
         )));
     }
     y.expect_len(OP, "y", n)?;
+    if !(x.offset.is_multiple_of(4) && d.offset.is_multiple_of(4)) {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "x and d must start at multiples of 4 elements, not {} and {}",
+                x.offset, d.offset
+            ),
+        ));
+    }
     norm_sq.expect_len(OP, "norm", 1)?;
     let y_buf = &y.buf.buffer;
     if y.offset != 0 || [&x.buf.buffer, &d.buf.buffer, &norm_sq.buf.buffer].contains(&y_buf) {
@@ -92,7 +101,7 @@ pub fn prepare(
                 Bind::Buf(&norm_sq.buf.buffer),
                 Bind::Buf(y_buf),
             ],
-            groups: grid_1d(gpu, as_u32(OP, "groups", n.div_ceil(256))?),
+            groups: grid_1d(gpu, as_u32(OP, "groups", n.div_ceil(1024))?),
         },
     )
 }

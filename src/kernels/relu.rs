@@ -31,7 +31,7 @@ fn launch(gpu: &Gpu, op: &'static str, n: usize, bindings: &[Bind<'_>]) -> Resul
             constants: &[],
             params: Params::Bytes(bytemuck::cast_slice(&p)),
             bindings,
-            groups: grid_1d(gpu, as_u32(op, "groups", n.div_ceil(256))?),
+            groups: grid_1d(gpu, as_u32(op, "groups", n.div_ceil(1024))?),
         },
     )
 }

@@ -112,7 +112,7 @@ impl SgdStep {
                     Bind::Buf(&x.buf.buffer),
                     Bind::Buf(&momentum.buf.buffer),
                 ],
-                groups: grid_1d(gpu, n.div_ceil(256)),
+                groups: grid_1d(gpu, n.div_ceil(1024)),
             },
         )?;
         Ok(SgdStep {
@@ -180,7 +180,7 @@ impl Lookahead {
                     Bind::Buf(&momentum.buf.buffer),
                     Bind::Buf(y_buf),
                 ],
-                groups: grid_1d(gpu, n.div_ceil(256)),
+                groups: grid_1d(gpu, n.div_ceil(1024)),
             },
         )?;
         Ok(Lookahead {

@@ -26,10 +26,20 @@ pub async fn run_gpu(gpu: &Gpu, method: Method, c: &ToyConfig) -> Result<Trace> 
     );
     let norms = gpu.zeros::<f32>(c.steps.max(1), "direction norms")?;
     let losses = gpu.zeros::<f32>(c.steps + 1, "losses")?;
-    // RandSAM's directions, drawn in the same order as the CPU reference.
+    // RandSAM's directions, drawn in the same order as the CPU reference, one per step at a
+    // stride of 4-element multiples (the kernels read vectors as vec4s).
     let mut rng = Pcg::new(c.seed, 0x70e);
+    let stride = d.next_multiple_of(4);
     let u: Vec<f32> = match method {
-        Method::RandSam => (0..c.steps * d).map(|_| rng.normal()).collect(),
+        Method::RandSam => {
+            let mut u = vec![0.0; c.steps * stride];
+            for t in 0..c.steps {
+                for v in &mut u[t * stride..t * stride + d] {
+                    *v = rng.normal();
+                }
+            }
+            u
+        }
         _ => vec![0.0],
     };
     let u = gpu.upload(&u, "random directions")?;
@@ -88,7 +98,7 @@ pub async fn run_gpu(gpu: &Gpu, method: Method, c: &ToyConfig) -> Result<Trace> 
                 )?)
                 .then(descend(&g)?)
                 .then(vector::prepare_copy(gpu, gn.view(), carried.view())?),
-            Method::RandSam => perturbed(u.slice(t * d, d)?, t)?
+            Method::RandSam => perturbed(u.slice(t * stride, d)?, t)?
                 .then(grad(&xt, &g)?)
                 .then(descend(&g)?),
             Method::OptSam => perturbed(carried.view(), t)?

@@ -295,6 +295,11 @@ impl Trainer {
         &mut self.evaluators[0]
     }
 
+    /// The base SGD update's dispatch (for profiling; a step records it itself).
+    pub fn update_dispatch(&self) -> &Dispatch {
+        &self.sgd.dispatch
+    }
+
     /// The optimizer.
     pub fn config(&self) -> &OptimizerConfig {
         &self.config
