@@ -170,6 +170,38 @@ pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepR
     })
 }
 
+/// Median milliseconds of `reps` steps (after two warm-up steps) of `optimizer` on `model` at
+/// `batch`, its two gradients placed as `placement` says, on synthetic data.
+pub fn optimizer_step_ms(
+    gpu: &Gpu,
+    model: &Model,
+    batch: usize,
+    reps: usize,
+    optimizer: crate::train::OptimizerConfig,
+    placement: crate::train::Placement,
+) -> Result<f64> {
+    let mut trainer = Trainer::new(gpu, model, 0.0, &model.init(0), optimizer, 0)?;
+    trainer.set_placement(gpu, placement)?;
+    let data = synthetic_batch(model, batch);
+    let hyper = SgdHyper {
+        lr: 1e-3,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    };
+    let mut times = Vec::new();
+    for i in 0..reps + 2 {
+        let t = Instant::now();
+        trainer.step(gpu, &data, hyper)?;
+        if i >= 2 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    // The dual schedule returns before its update finishes; wait so nothing spills over.
+    gpu.wait(None)?;
+    Ok(tuning::median(&mut times) * 1e3)
+}
+
 /// A fixed random batch of `batch` examples for `model` (benchmarks need shapes, not data).
 pub fn synthetic_batch(model: &Model, batch: usize) -> Batch {
     let mut rng = crate::rng::Pcg::new(1, 0);

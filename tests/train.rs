@@ -120,6 +120,8 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         weight_decay: 5e-4,
         nesterov: true,
         optimizer: OptimizerConfig::default(),
+        schedule: train::Schedule::Serial,
+        adapter2: None,
         checkpoint_every: None,
         label_smoothing: 0.1,
         seed,
@@ -245,6 +247,24 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
     assert_one_line_error(
         &sampa(&["train", "--optimizer", "adam", "--out", o]),
         &["invalid value 'adam' for '--optimizer <OPTIMIZER>'"],
+    );
+    assert_one_line_error(
+        &sampa(&[
+            "train",
+            "--data",
+            "embedded",
+            "--optimizer",
+            "sampa",
+            "--schedule",
+            "dual",
+            "--adapter",
+            "vulkan",
+            "--adapter2",
+            "0",
+            "--out",
+            o,
+        ]),
+        &["--adapter2 0 names the main adapter", "sampa devices"],
     );
     assert_one_line_error(
         &sampa(&["train", "--resume", "/no/such/run"]),
@@ -496,4 +516,48 @@ fn cli_resume_continues_a_run_from_its_checkpoint() {
     };
     assert_eq!(lines(&full), lines(&part), "one record per epoch in both");
     let _ = (std::fs::remove_dir_all(full), std::fs::remove_dir_all(part));
+}
+
+#[test]
+fn cli_dual_schedule_survives_a_failing_worker() {
+    let dir = tmp("dual");
+    let d = dir.to_str().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_sampa"))
+        .args([
+            "train",
+            "--data",
+            "embedded",
+            "--train-limit",
+            "256",
+            "--batch",
+            "32",
+        ])
+        .args([
+            "--epochs",
+            "1",
+            "--hidden",
+            "32",
+            "--optimizer",
+            "sampa",
+            "--schedule",
+            "dual",
+        ])
+        .args(["--adapter", "vulkan", "--adapter2", "gl", "--out", d])
+        .env("SAMPA_WORKER_FAIL_AT", "3")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("schedule dual (worker: #1 Gl"), "{stdout}");
+    let warnings: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("warning:"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{stderr}");
+    assert!(warnings[0].contains("failed at step 3"), "{}", warnings[0]);
+    assert!(stdout.contains("done: 8 steps"), "no step lost: {stdout}");
+    let _ = std::fs::remove_dir_all(dir);
 }

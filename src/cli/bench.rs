@@ -20,6 +20,33 @@ enum What {
     /// 784-256-256-10 and the small CNN at batch 128, beside the time of the same step's
     /// matrix products alone, on every adapter.
     Step(StepArgs),
+    /// Median step time of SGD, SAM and SAMPa-0.2 with SAMPa's gradients under each schedule
+    /// (serial, interleaved, dual), side by side in one run, with the ratios SAMPa/SAM and
+    /// SAMPa/SGD.
+    Schedules(SchedulesArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SchedulesArgs {
+    /// The main adapter (index, backend or name substring); default: the best one.
+    #[arg(long)]
+    adapter: Option<String>,
+    /// The dual schedule's worker adapter; default: the best other one.
+    #[arg(long)]
+    adapter2: Option<String>,
+    /// Models to time.
+    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = ["mlp", "cnn"])]
+    models: Vec<String>,
+    /// Schedules for SAMPa.
+    #[arg(long, value_delimiter = ',', default_value = "serial,interleaved,dual",
+          value_parser = ["serial", "interleaved", "dual"])]
+    schedules: Vec<String>,
+    /// Examples per step.
+    #[arg(long, default_value_t = 128)]
+    batch: usize,
+    /// Timed steps per case (the median is reported).
+    #[arg(long, default_value_t = 10)]
+    reps: usize,
 }
 
 #[derive(clap::Args, Debug)]
@@ -67,7 +94,77 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     match args.what {
         What::Matmul(a) => matmul(a),
         What::Step(a) => step(a),
+        What::Schedules(a) => schedules(a),
     }
+}
+
+fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
+    use sampa::train::{OptimizerConfig, OptimizerKind, Placement, worker::Worker};
+    if args.batch == 0 || args.reps == 0 {
+        anyhow::bail!("--batch and --reps must be positive");
+    }
+    let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(args.adapter.as_deref()))?;
+    let wants_dual = args.schedules.iter().any(|s| s == "dual");
+    let other = if wants_dual {
+        pollster::block_on(sampa::Gpu::open_other(
+            &gpu.adapter,
+            args.adapter2.as_deref(),
+        ))?
+    } else {
+        None
+    };
+    if let Ok(n) = std::env::var("LP_NUM_THREADS") {
+        println!("LP_NUM_THREADS={n} (llvmpipe worker threads)");
+    }
+    println!("main adapter: {}", gpu.adapter.short());
+    match &other {
+        Some(o) => println!("dual worker:  {}", o.adapter.short()),
+        None if wants_dual => println!("dual: no second adapter, skipped"),
+        None => {}
+    }
+    let opt = |kind| OptimizerConfig {
+        kind,
+        ..Default::default()
+    };
+    for name in &args.models {
+        let model = match name.as_str() {
+            "cnn" => sampa::nn::Model::cnn(1, 28, 28, 10)?,
+            _ => sampa::nn::Model::mlp(784, &[256, 256], 10)?,
+        };
+        let time = |kind, placement| {
+            sampa::bench::optimizer_step_ms(
+                &gpu,
+                &model,
+                args.batch,
+                args.reps,
+                opt(kind),
+                placement,
+            )
+        };
+        let sgd = time(OptimizerKind::Sgd, Placement::Serial)?;
+        let sam = time(OptimizerKind::Sam, Placement::Serial)?;
+        println!("{} at batch {}:", model.name, args.batch);
+        println!("    {:<34} {:>9.2} ms/step", "SGD", sgd);
+        println!("    {:<34} {:>9.2} ms/step", "SAM", sam);
+        for schedule in &args.schedules {
+            let placement = match schedule.as_str() {
+                "serial" => Placement::Serial,
+                "interleaved" => Placement::Interleaved,
+                _ => match &other {
+                    Some(o) => Placement::Dual(Worker::spawn(o.clone(), model.clone(), 0.0)?),
+                    None => continue,
+                },
+            };
+            let label = format!("SAMPa-0.2, {}", placement.name());
+            let ms = time(OptimizerKind::Sampa, placement)?;
+            println!(
+                "    {label:<34} {ms:>9.2} ms/step   SAMPa/SAM {:.2}   SAMPa/SGD {:.2}",
+                ms / sam,
+                ms / sgd
+            );
+        }
+    }
+    Ok(())
 }
 
 fn step(args: StepArgs) -> anyhow::Result<()> {

@@ -2,7 +2,9 @@
 
 use anyhow::Context;
 use sampa::data::DEFAULT_DATA_DIR;
-use sampa::train::{self, LookaheadMode, LrSchedule, OptimizerConfig, OptimizerKind, TrainConfig};
+use sampa::train::{
+    self, LookaheadMode, LrSchedule, OptimizerConfig, OptimizerKind, Schedule, TrainConfig,
+};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -66,16 +68,26 @@ pub struct Args {
     /// or `paper` (x − lr·g_y).
     #[arg(long, value_enum, default_value = "code")]
     sampa_lookahead: LookaheadMode,
+    /// Where SAMPa's two gradients run: serial (one after the other), interleaved (one
+    /// submission, layer by layer in turn), dual (the look-ahead gradient on a second adapter,
+    /// see --adapter2), or auto (dual when a second adapter exists, else the faster of serial
+    /// and interleaved, measured once per adapter and model and cached).
+    #[arg(long, value_enum, default_value = "auto")]
+    schedule: Schedule,
+    /// The dual schedule's worker adapter (index, backend or name, as --adapter); default:
+    /// the best adapter other than the main one.
+    #[arg(long)]
+    adapter2: Option<String>,
     /// Write checkpoint.safetensors into the run directory every N steps (it is always
     /// written after each epoch).
     #[arg(long)]
     checkpoint_every: Option<usize>,
     /// Continue the run in DIR from its checkpoint, with the settings of its config.json;
-    /// only --epochs, --steps and --adapter may be given with it.
+    /// only --epochs, --steps, --adapter and --adapter2 may be given with it.
     #[arg(long, value_name = "DIR", conflicts_with_all = [
         "data", "image_size", "model", "hidden", "batch", "lr", "lr_schedule", "momentum", "wd",
         "nesterov", "optimizer", "rho", "lambda", "adaptive", "unnormalized", "sampa_lookahead",
-        "checkpoint_every", "label_smoothing", "seed", "no_shuffle", "train_limit", "normalize",
+        "checkpoint_every", "schedule", "label_smoothing", "seed", "no_shuffle", "train_limit", "normalize",
         "augment", "init", "log_every", "out",
     ])]
     resume: Option<PathBuf>,
@@ -131,6 +143,9 @@ fn resumed_config(dir: &std::path::Path, a: &Args) -> anyhow::Result<TrainConfig
     if a.adapter.is_some() {
         config.adapter = a.adapter.clone();
     }
+    if a.adapter2.is_some() {
+        config.adapter2 = a.adapter2.clone();
+    }
     Ok(config)
 }
 
@@ -171,6 +186,8 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             unnormalized: a.unnormalized,
             lookahead: a.sampa_lookahead,
         },
+        schedule: a.schedule,
+        adapter2: a.adapter2,
         checkpoint_every: a.checkpoint_every,
         label_smoothing: a.label_smoothing,
         seed: a.seed,

@@ -145,6 +145,15 @@ pub fn select(
     }
 }
 
+/// The best adapter other than the one at `exclude`, if any.
+pub fn other(adapters: Vec<wgpu::Adapter>, exclude: usize) -> Option<(usize, wgpu::Adapter)> {
+    let infos: Vec<wgpu::AdapterInfo> = adapters.iter().map(|a| a.get_info()).collect();
+    let i = (0..infos.len())
+        .filter(|&i| i != exclude)
+        .max_by_key(|&i| (rank(infos[i].device_type), std::cmp::Reverse(i)))?;
+    adapters.into_iter().nth(i).map(|a| (i, a))
+}
+
 fn matching(infos: &[wgpu::AdapterInfo], spec: &str) -> Option<usize> {
     let index = spec.strip_prefix('#').unwrap_or(spec);
     if let Ok(i) = index.parse::<usize>() {

@@ -112,6 +112,17 @@ pub(crate) async fn map_read<T: bytemuck::Pod>(
     staging: &wgpu::Buffer,
     bytes: u64,
 ) -> Result<Vec<T>> {
+    map_read_after(gpu, staging, bytes, None).await
+}
+
+/// [`map_read`], waiting only for `submission` (natively) rather than for all submitted work,
+/// so later submissions keep running while the host takes the values.
+pub(crate) async fn map_read_after<T: bytemuck::Pod>(
+    gpu: &Gpu,
+    staging: &wgpu::Buffer,
+    bytes: u64,
+    submission: Option<wgpu::SubmissionIndex>,
+) -> Result<Vec<T>> {
     let slice = staging.slice(..);
     let (tx, rx) = futures_channel::oneshot::channel();
     slice.map_async(wgpu::MapMode::Read, move |r| {
@@ -119,9 +130,9 @@ pub(crate) async fn map_read<T: bytemuck::Pod>(
     });
     // Natively the mapping completes while we poll; in the browser the event loop does it.
     #[cfg(not(target_arch = "wasm32"))]
-    gpu.wait(None)?;
+    gpu.wait(submission)?;
     #[cfg(target_arch = "wasm32")]
-    let _ = gpu;
+    let _ = (gpu, submission);
     let failed = |message: String| Error::Gpu {
         context: "reading a buffer back".to_string(),
         message,
@@ -180,5 +191,17 @@ impl Readback {
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         pollster::block_on(self.read_async(gpu))
+    }
+
+    /// Wait for `submission` only (which recorded the copy) and return the values; work
+    /// submitted after it keeps the device busy meanwhile.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_after(&self, gpu: &Gpu, submission: wgpu::SubmissionIndex) -> Result<Vec<f32>> {
+        pollster::block_on(map_read_after(
+            gpu,
+            &self.staging,
+            (self.len * 4) as u64,
+            Some(submission),
+        ))
     }
 }

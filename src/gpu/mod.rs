@@ -12,12 +12,14 @@ pub use buffer::{GpuBuf, Readback};
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// The environment variable that selects an adapter when no flag does.
 pub const ADAPTER_ENV: &str = "SAMPA_ADAPTER";
 
-/// An opened adapter: device, queue, what it is, and the pipelines compiled on it.
+/// An opened adapter: device, queue, what it is, and the pipelines compiled on it. Clones are
+/// handles to the same device (a worker thread takes one).
+#[derive(Clone)]
 pub struct Gpu {
     /// The logical device.
     pub device: wgpu::Device,
@@ -27,8 +29,8 @@ pub struct Gpu {
     pub adapter: AdapterSummary,
     /// The limits the device was opened with (the adapter's own).
     pub limits: wgpu::Limits,
-    pipelines: Mutex<HashMap<String, wgpu::ComputePipeline>>,
-    pub(crate) matmul_variant: Mutex<Option<crate::kernels::matmul::Variant>>,
+    pipelines: Arc<Mutex<HashMap<String, wgpu::ComputePipeline>>>,
+    pub(crate) matmul_variant: Arc<Mutex<Option<crate::kernels::matmul::Variant>>>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -58,6 +60,32 @@ impl Gpu {
         }
     }
 
+    /// Open a second adapter for a worker: the one `spec` (`--adapter2`) names, or else the
+    /// best adapter other than `main`; `None` when there is no other. Naming the main adapter
+    /// is an error, since two devices on one adapter do not run at the same time.
+    pub async fn open_other(main: &AdapterSummary, spec: Option<&str>) -> Result<Option<Gpu>> {
+        let instance = adapters::instance();
+        let all = adapters::enumerate(&instance).await;
+        let picked = match spec {
+            Some(spec) => {
+                let (index, adapter) = adapters::select(all, Some(spec), "--adapter2")?;
+                if index == main.index {
+                    return Err(Error::Invalid(format!(
+                        "--adapter2 {spec} names the main adapter ({}); name another one from \
+                         `sampa devices`, or use --schedule interleaved on one adapter",
+                        main.short()
+                    )));
+                }
+                Some((index, adapter))
+            }
+            None => adapters::other(all, main.index),
+        };
+        match picked {
+            Some((index, adapter)) => Ok(Some(Self::from_adapter(index, adapter).await?)),
+            None => Ok(None),
+        }
+    }
+
     /// Open a device on an adapter already chosen.
     pub async fn from_adapter(index: usize, adapter: wgpu::Adapter) -> Result<Gpu> {
         let summary = AdapterSummary::of(index, &adapter);
@@ -82,8 +110,8 @@ impl Gpu {
             queue,
             adapter: summary,
             limits,
-            pipelines: Mutex::new(HashMap::new()),
-            matmul_variant: Mutex::new(None),
+            pipelines: Arc::default(),
+            matmul_variant: Arc::default(),
         })
     }
 

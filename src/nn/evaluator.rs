@@ -158,6 +158,23 @@ impl Evaluator {
         }
     }
 
+    /// Record two gradient passes layer by layer in turn (a's layer k, then b's layer k), so
+    /// neighbouring dispatches are independent and a GPU may overlap them. The plans belong to
+    /// evaluators with separate workspaces and gradient buffers; the result equals recording
+    /// one pass after the other.
+    pub fn record_gradients_interleaved(a: &Plan, b: &Plan, encoder: &mut wgpu::CommandEncoder) {
+        for (x, y) in a.forward.iter().zip(&b.forward) {
+            x.record(encoder);
+            y.record(encoder);
+        }
+        a.loss_with_grad.record(encoder);
+        b.loss_with_grad.record(encoder);
+        for (x, y) in a.backward.iter().zip(&b.backward) {
+            x.record(encoder);
+            y.record(encoder);
+        }
+    }
+
     /// Record forward and loss only (evaluation).
     pub fn record_loss(plan: &Plan, encoder: &mut wgpu::CommandEncoder) {
         for d in &plan.forward {

@@ -55,6 +55,10 @@ pub struct TrainConfig {
     pub nesterov: bool,
     /// The optimizer and its options (SGD, SAM, SAMPa, ...).
     pub optimizer: super::OptimizerConfig,
+    /// Where SAMPa's two gradients run.
+    pub schedule: super::Schedule,
+    /// The worker adapter of the dual schedule (as `--adapter2`).
+    pub adapter2: Option<String>,
     /// Write `checkpoint.safetensors` every N steps (and always after each epoch).
     pub checkpoint_every: Option<usize>,
     /// Label smoothing of the cross-entropy.

@@ -14,11 +14,14 @@ pub mod config;
 pub mod optimizer;
 pub mod plot;
 pub mod reference;
+pub mod schedule;
 mod trainer;
+pub mod worker;
 
 pub use config::{LrSchedule, TrainConfig};
 pub use optimizer::{LookaheadMode, OptimizerConfig, OptimizerKind};
 pub use plot::EpochPoint;
+pub use schedule::{Placement, Schedule};
 pub use trainer::{NOISE_STREAM, Trainer, TrainerState};
 
 use crate::data::{self, Batch, BatchOptions, Batcher, FolderOptions, Source, Splits};
@@ -144,6 +147,16 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
         config.optimizer,
         config.seed,
     )?;
+    let placement = schedule::resolve(
+        gpu,
+        config.schedule,
+        config.adapter2.as_deref(),
+        &model,
+        &config.optimizer,
+        config.label_smoothing,
+        config.batch,
+    )?;
+    trainer.set_placement(gpu, placement)?;
     let mut run = RunState::default();
     if resuming {
         let (state, progress) = checkpoint::load_checkpoint(&model, &out.join(CHECKPOINT))?;
@@ -162,13 +175,14 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
     write(out, "config.json", config_json.as_bytes())?;
     let opt = config.optimizer;
     println!(
-        "model: {} ({} parameters) on {}; optimizer {}: {} gradient evaluations per step, {} in sequence",
+        "model: {} ({} parameters) on {}; optimizer {}: {} gradient evaluations per step, {} in sequence; schedule {}",
         model.name,
         model.param_count(),
         gpu.adapter.short(),
         opt.label(),
         opt.grads_per_step(),
-        opt.depth()
+        opt.depth(),
+        trainer.placement().name()
     );
     let normalize = config.normalize.then(|| data::channel_stats(&splits.train));
     let batch_opts = |shuffle, augment| BatchOptions {

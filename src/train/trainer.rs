@@ -17,6 +17,7 @@
 //! - OptSAM: x~ = x + e(gA), gA still holding the previous step's gradient; E0 at x~ → gA.
 
 use super::optimizer::{LookaheadMode, OptimizerConfig, OptimizerKind, Which};
+use super::schedule::Placement;
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback};
@@ -47,6 +48,15 @@ pub struct TrainerState {
     pub noise_rng: (u64, u64),
 }
 
+#[derive(Debug)]
+struct SampaParts {
+    y: GpuBuf<f32>,
+    g_n: GpuBuf<f32>,
+    perturb: Dispatch,
+    /// Staging for y_next, made when the dual schedule is chosen.
+    y_back: Option<Readback>,
+}
+
 /// Optimizer state of one model on one device, with every step's dispatches prepared.
 #[derive(Debug)]
 pub struct Trainer {
@@ -58,6 +68,10 @@ pub struct Trainer {
     noise: Option<GpuBuf<f32>>,
     /// Kernels run before each stage's gradients.
     prepare: Vec<Dispatch>,
+    /// SAMPa's look-ahead point y and its perturbation kernels alone (the dual schedule
+    /// submits the look-ahead first, to ship y out early).
+    sampa: Option<SampaParts>,
+    placement: Placement,
     sgd: SgdStep,
     lookahead: Option<Lookahead>,
     readback: Readback,
@@ -115,6 +129,7 @@ impl Trainer {
             Evaluator::new(model.clone(), smoothing, point, grad)
         };
         let (mut carried, mut noise, mut lookahead) = (None, None, None);
+        let mut sampa = None;
         let (evaluators, prepare, sgd, reported);
         match config.kind {
             OptimizerKind::Sgd => {
@@ -138,8 +153,15 @@ impl Trainer {
                 let (xt, y) = (zeros("x~")?, zeros("y")?);
                 let ahead =
                     Lookahead::prepare(gpu, gb.view(), x.view(), momentum.view(), y.view())?;
-                prepare = vec![perturbed(gb.view(), &xt)?.then(ahead.dispatch.clone())];
+                let perturb = perturbed(gb.view(), &xt)?;
+                prepare = vec![ahead.dispatch.clone().then(perturb.clone())];
                 lookahead = Some(ahead);
+                sampa = Some(SampaParts {
+                    y: y.clone(),
+                    g_n: gb.clone(),
+                    perturb,
+                    y_back: None,
+                });
                 evaluators = vec![eval(&xt, &ga)?, eval(&y, &gb)?];
                 sgd = SgdStep::prepare(gpu, [ga.view(), gb.view()], x.view(), momentum.view())?;
                 carried = Some(gb.clone());
@@ -169,6 +191,8 @@ impl Trainer {
             carried,
             noise,
             prepare,
+            sampa,
+            placement: Placement::Serial,
             sgd,
             lookahead,
             readback: Readback::new(gpu, 2),
@@ -214,11 +238,20 @@ impl Trainer {
         if let Some(ahead) = &self.lookahead {
             ahead.set(gpu, self.lookahead_hyper(hyper, first), first);
         }
+        if matches!(self.placement, Placement::Dual(_)) {
+            return self.step_dual(gpu, batch, &sizes);
+        }
 
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         let mut k = 0;
         for (stage, prepare) in stages.iter().zip(&self.prepare) {
             prepare.record(&mut encoder);
+            if stage.len() == 2 && matches!(self.placement, Placement::Interleaved) {
+                let (a, b) = (self.plan(k, sizes[k]), self.plan(k + 1, sizes[k + 1]));
+                Evaluator::record_gradients_interleaved(a, b, &mut encoder);
+                k += 2;
+                continue;
+            }
             for _ in stage.iter() {
                 Evaluator::record_gradient(self.plan(k, sizes[k]), &mut encoder);
                 k += 1;
@@ -228,6 +261,11 @@ impl Trainer {
         let reported = self.plan(self.reported, sizes[self.reported]);
         self.readback.record(&mut encoder, &reported.metrics);
         gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
+        self.finish_step(batch);
+        self.read(gpu)
+    }
+
+    fn finish_step(&mut self, batch: &Batch) {
         self.steps += 1;
         if self.config.uses_previous_batch() {
             match &mut self.previous {
@@ -235,7 +273,79 @@ impl Trainer {
                 None => self.previous = Some(batch.clone()),
             }
         }
-        self.read(gpu)
+    }
+
+    /// A SAMPa step with g_n on the worker: the look-ahead is submitted first and y_next
+    /// read back as soon as it is done, while the main device goes on with the perturbation
+    /// and g_p; g_n comes back into g_y's buffer before the update. If the worker fails, this
+    /// step's g_n is computed here and the run goes on `interleaved`.
+    fn step_dual(&mut self, gpu: &Gpu, batch: &Batch, sizes: &[usize]) -> Result<[f32; 2]> {
+        let parts = self.sampa.as_ref().expect("dual is for SAMPa");
+        let y_back = parts.y_back.as_ref().expect("made with the placement");
+        let ahead = self.lookahead.as_ref().expect("SAMPa has a look-ahead");
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        ahead.dispatch.record(&mut encoder);
+        y_back.record(&mut encoder, &parts.y);
+        let sent = gpu.checked("SAMPa look-ahead", || gpu.queue.submit([encoder.finish()]))?;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        parts.perturb.record(&mut encoder);
+        Evaluator::record_gradient(self.plan(0, sizes[0]), &mut encoder);
+        gpu.checked("SAMPa g_p", || gpu.queue.submit([encoder.finish()]))?;
+        let y = y_back.read_after(gpu, sent)?;
+        let Placement::Dual(worker) = &self.placement else {
+            unreachable!("checked by the caller")
+        };
+        let answer = worker
+            .send(self.steps + 1, y, batch.clone())
+            .and_then(|_| worker.receive());
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        let metrics = match answer {
+            Ok(reply) => {
+                // Ordered after the submissions above, which read the old g_y.
+                gpu.write(&parts.g_n, 0, &reply.grad)?;
+                Some(reply.metrics)
+            }
+            Err(e) => {
+                eprintln!(
+                    "warning: the dual schedule's worker failed at step {} ({e}); continuing on \
+                     {} alone with the interleaved schedule",
+                    self.steps + 1,
+                    gpu.adapter.short()
+                );
+                self.placement = Placement::Interleaved;
+                self.evaluators[1].load(gpu, batch)?;
+                Evaluator::record_gradient(self.plan(1, sizes[1]), &mut encoder);
+                None
+            }
+        };
+        self.sgd.dispatch.record(&mut encoder);
+        if metrics.is_none() {
+            self.readback
+                .record(&mut encoder, &self.plan(1, sizes[1]).metrics);
+        }
+        gpu.checked("SAMPa update", || gpu.queue.submit([encoder.finish()]))?;
+        self.finish_step(batch);
+        match metrics {
+            Some(m) => Ok(m),
+            None => self.read(gpu),
+        }
+    }
+
+    /// Place SAMPa's two gradients as `placement` says (any placement is accepted for other
+    /// optimizers, which have one gradient per stage and ignore it).
+    pub fn set_placement(&mut self, gpu: &Gpu, placement: Placement) -> Result<()> {
+        if let (Placement::Dual(_), Some(parts)) = (&placement, &mut self.sampa)
+            && parts.y_back.is_none()
+        {
+            parts.y_back = Some(Readback::new(gpu, parts.y.len));
+        }
+        self.placement = placement;
+        Ok(())
+    }
+
+    /// The schedule in use.
+    pub fn placement(&self) -> &Placement {
+        &self.placement
     }
 
     /// The look-ahead's hyper-parameters: the base step's (code) or a bare gradient step

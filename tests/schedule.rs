@@ -1,0 +1,150 @@
+//! Every schedule of SAMPa's two gradients gives serial's trajectory: bit for bit on one
+//! adapter, within a stated tolerance across two; a failing worker hands its work back.
+
+mod common;
+use common::gpus;
+use sampa::data::Batch;
+use sampa::kernels::sgd::SgdHyper;
+use sampa::nn::Model;
+use sampa::rng::Pcg;
+use sampa::train::worker::Worker;
+use sampa::train::{OptimizerConfig, OptimizerKind, Placement, Trainer};
+
+const STEPS: usize = 8;
+
+fn model() -> Model {
+    Model::mlp(784, &[64, 32], 10).unwrap()
+}
+
+fn batches(m: &Model) -> Vec<Batch> {
+    let mut rng = Pcg::new(4, 0);
+    (0..STEPS)
+        .map(|t| {
+            let n = if t == 5 { 7 } else { 32 };
+            Batch {
+                pixels: rng.vec(n * m.input, 0.0, 1.0),
+                labels: (0..n).map(|_| rng.below(10)).collect(),
+            }
+        })
+        .collect()
+}
+
+/// Parameters and reported losses after `STEPS` SAMPa-0.2 steps under `placement`.
+fn run(gpu: &sampa::Gpu, placement: Placement) -> (Vec<f32>, Vec<f32>) {
+    let m = model();
+    let config = OptimizerConfig {
+        kind: OptimizerKind::Sampa,
+        ..Default::default()
+    };
+    let mut t = Trainer::new(gpu, &m, 0.1, &m.init(2), config, 0).unwrap();
+    t.set_placement(gpu, placement).unwrap();
+    let hyper = SgdHyper {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    };
+    let losses = batches(&m)
+        .iter()
+        .map(|b| t.step(gpu, b, hyper).unwrap()[0])
+        .collect();
+    assert_eq!(t.steps(), STEPS);
+    (gpu.read(t.params()).unwrap(), losses)
+}
+
+fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
+    let scale = b.iter().fold(0.0f32, |m, v| m.max(v.abs())) as f64;
+    let d = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0f32, f32::max);
+    d as f64 / scale
+}
+
+#[test]
+fn interleaved_and_dual_on_one_adapter_equal_serial_bit_for_bit() {
+    for gpu in &gpus() {
+        let serial = run(gpu, Placement::Serial);
+        let interleaved = run(gpu, Placement::Interleaved);
+        assert!(
+            interleaved == serial,
+            "{}: interleaved differs",
+            gpu.adapter.short()
+        );
+        if gpu.adapter.backend == "Vulkan" {
+            // The worker on a second handle of the same device: the same kernels compute g_n,
+            // so only the trip through host memory is new.
+            let w = Worker::spawn(gpu.clone(), model(), 0.1).unwrap();
+            let dual = run(gpu, Placement::Dual(w));
+            assert!(
+                dual == serial,
+                "{}: dual on one device differs",
+                gpu.adapter.short()
+            );
+        }
+    }
+}
+
+#[test]
+fn dual_across_two_adapters_stays_within_tolerance_of_serial() {
+    let list = gpus();
+    let (Some(main), Some(other)) = (
+        list.iter().find(|g| g.adapter.backend == "Vulkan"),
+        list.iter().find(|g| g.adapter.backend == "Gl"),
+    ) else {
+        panic!(
+            "this test needs a Vulkan and a GL adapter: apt-get install mesa-vulkan-drivers \
+             libegl-mesa0 (and do not restrict SAMPA_ADAPTER)"
+        );
+    };
+    let serial = run(main, Placement::Serial);
+    let w = Worker::spawn(other.clone(), model(), 0.1).unwrap();
+    let dual = run(main, Placement::Dual(w));
+    let d = max_rel_diff(&dual.0, &serial.0);
+    eprintln!(
+        "dual ({} + {}) vs serial after {STEPS} steps: max |diff| / max|x| = {d:.2e}",
+        main.adapter.short(),
+        other.adapter.short()
+    );
+    // Two adapters may round sums differently; 1e-5 of the largest parameter is far above
+    // f32 rounding over 8 steps and far below any data-path slip (a stale g_n or y moves
+    // parameters by 1e-3 and more).
+    assert!(d <= 1e-5, "{d:.2e}");
+}
+
+#[test]
+fn a_failing_worker_hands_over_and_no_step_is_lost() {
+    let list = gpus();
+    let main = list
+        .iter()
+        .find(|g| g.adapter.backend == "Vulkan")
+        .expect("a Vulkan adapter: apt-get install mesa-vulkan-drivers");
+    let serial = run(main, Placement::Serial);
+    for fail_at in [1, 4] {
+        let w = Worker::spawn_failing_at(main.clone(), model(), 0.1, Some(fail_at)).unwrap();
+        let m = model();
+        let config = OptimizerConfig {
+            kind: OptimizerKind::Sampa,
+            ..Default::default()
+        };
+        let mut t = Trainer::new(main, &m, 0.1, &m.init(2), config, 0).unwrap();
+        t.set_placement(main, Placement::Dual(w)).unwrap();
+        let hyper = SgdHyper {
+            lr: 0.05,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            nesterov: false,
+        };
+        for b in batches(&m) {
+            t.step(main, &b, hyper).unwrap();
+        }
+        assert_eq!(t.steps(), STEPS);
+        assert!(matches!(t.placement(), Placement::Interleaved));
+        // Same device for the worker's steps, so the whole trajectory is serial's.
+        assert!(
+            main.read(t.params()).unwrap() == serial.0,
+            "failure at step {fail_at}: the trajectory changed"
+        );
+    }
+}
