@@ -34,6 +34,10 @@ pub struct Args {
     /// Perturb by ρ·g instead of ρ·g/‖g‖.
     #[arg(long)]
     unnormalized: bool,
+    /// Curvatures a of the anisotropic toy f(x) = Σ aᵢxᵢ², one per dimension (default: all 1,
+    /// f(x) = ‖x‖²).
+    #[arg(long, value_delimiter = ',')]
+    curvature: Option<Vec<f64>>,
     /// Adapter: index, backend or name substring; else SAMPA_ADAPTER.
     #[arg(long)]
     adapter: Option<String>,
@@ -61,6 +65,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         x0,
         seed: a.seed,
         unnormalized: a.unnormalized,
+        curvature: a.curvature.unwrap_or_default(),
     };
     config.validate()?;
     let methods: Vec<Method> = a
@@ -69,8 +74,13 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         .map(|m| Method::parse(m))
         .collect::<Result<_, _>>()?;
     let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(a.adapter.as_deref()))?;
+    let f = if config.curvature.is_empty() {
+        "‖x‖²".to_string()
+    } else {
+        format!("Σ aᵢxᵢ² with a = {:?}", config.curvature)
+    };
     println!(
-        "toy f(x) = ‖x‖², d = {}, η = {}, ρ = {}, {} steps on {}",
+        "toy f(x) = {f}, d = {}, η = {}, ρ = {}, {} steps on {}",
         config.x0.len(),
         config.eta,
         config.rho,
@@ -88,7 +98,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         );
         traces.push(t);
     }
-    if !config.unnormalized && config.eta < 1.0 {
+    if !config.unnormalized && config.eta < 1.0 && config.curvature.is_empty() {
         println!(
             "SAM's closed-form 2-cycle level 4η²ρ²/(1−η)² = {:.4e}",
             config.sam_plateau()

@@ -1,4 +1,4 @@
-//! axpy, scale and copy on flat vectors (`shaders/vector.wgsl`, `shaders/scale.wgsl`).
+//! axpy, scale, copy and elementwise product on flat vectors (`shaders/vector.wgsl`, `shaders/scale.wgsl`).
 
 use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
 use crate::error::{Error, Result};
@@ -72,6 +72,11 @@ pub fn prepare_axpy(gpu: &Gpu, alpha: f32, x: View<'_>, y: View<'_>) -> Result<D
 /// Prepare y = x.
 pub fn prepare_copy(gpu: &Gpu, x: View<'_>, y: View<'_>) -> Result<Dispatch> {
     launch(gpu, "copy", ("vector", SRC), 0.0, Some(x), y)
+}
+
+/// Prepare y ⊙= x (elementwise product in place).
+pub fn prepare_mul(gpu: &Gpu, x: View<'_>, y: View<'_>) -> Result<Dispatch> {
+    launch(gpu, "mul", ("vector", SRC), 0.0, Some(x), y)
 }
 
 /// Prepare y *= alpha.

@@ -1,14 +1,15 @@
 //! The paper's quadratic toy (Figure 1): f(x) = ‖x‖², ∇f(x) = 2x, full gradients, plain
-//! gradient descent with step η as the base optimizer. This file is the CPU f64 reference of
-//! every method in `docs/algorithms.md`; it has no native-only dependencies so the browser demo
-//! can use it too.
+//! gradient descent with step η as the base optimizer; optionally the anisotropic
+//! f(x) = Σ aᵢxᵢ², ∇f(x) = 2a⊙x, whose paths differ visibly in a plot. This file is the CPU f64
+//! reference of every method in `docs/algorithms.md`; it has no native-only dependencies so
+//! the browser demo can use it too.
 //!
 //! With normalised perturbations and fixed η < 1 and ρ, SAM ends in a 2-cycle x → −x with
 //! ‖x‖ = ηρ/(1−η), so ‖∇f‖² settles at 4η²ρ²/(1−η)² rather than at 0.
 
 mod gpu;
 
-pub use gpu::run_gpu;
+pub use gpu::{ToyRun, run_gpu};
 
 use crate::error::{Error, Result};
 use crate::rng::Pcg;
@@ -81,6 +82,8 @@ pub struct ToyConfig {
     pub seed: u64,
     /// Use ρ·g instead of ρ·g/‖g‖ (USAM).
     pub unnormalized: bool,
+    /// Curvatures aᵢ of f(x) = Σ aᵢxᵢ²; empty means all ones (the isotropic toy).
+    pub curvature: Vec<f64>,
 }
 
 impl Default for ToyConfig {
@@ -93,6 +96,7 @@ impl Default for ToyConfig {
             x0: vec![1.0, 1.0],
             seed: 0,
             unnormalized: false,
+            curvature: Vec::new(),
         }
     }
 }
@@ -119,7 +123,29 @@ impl ToyConfig {
         if self.x0.iter().any(|v| !v.is_finite()) {
             return bad("--x0", "finite numbers", format!("{:?}", self.x0));
         }
+        if !self.curvature.is_empty()
+            && (self.curvature.len() != self.x0.len()
+                || self.curvature.iter().any(|a| !(a.is_finite() && *a > 0.0)))
+        {
+            return bad(
+                "--curvature",
+                &format!(
+                    "{} positive finite numbers (one per dimension)",
+                    self.x0.len()
+                ),
+                format!("{:?}", self.curvature),
+            );
+        }
         Ok(())
+    }
+
+    /// The curvatures aᵢ, ones when none were given.
+    pub fn curvatures(&self) -> Vec<f64> {
+        if self.curvature.is_empty() {
+            vec![1.0; self.x0.len()]
+        } else {
+            self.curvature.clone()
+        }
     }
 
     /// The closed-form level of SAM's 2-cycle: 4η²ρ²/(1−η)² (normalised perturbation, η < 1).
@@ -128,19 +154,17 @@ impl ToyConfig {
     }
 }
 
-/// ‖∇f(x_t)‖² and f(x_t) for t = 0 ..= steps.
+/// ‖∇f(x_t)‖², f(x_t) and x_t for t = 0 ..= steps (or as far as a run has got).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Trace {
     /// The method.
     pub method: Method,
-    /// ‖∇f(x_t)‖² = 4‖x_t‖².
+    /// ‖∇f(x_t)‖² (= 4‖x_t‖² on the isotropic toy).
     pub grad_norm_sq: Vec<f64>,
-    /// f(x_t) = ‖x_t‖².
+    /// f(x_t).
     pub loss: Vec<f64>,
-}
-
-fn grad(x: &[f64]) -> Vec<f64> {
-    x.iter().map(|v| 2.0 * v).collect()
+    /// x_t, one point of `d` coordinates after another.
+    pub points: Vec<f64>,
 }
 
 fn norm(v: &[f64]) -> f64 {
@@ -161,6 +185,8 @@ fn perturb(x: &[f64], d: &[f64], rho: f64, unnormalized: bool) -> Vec<f64> {
 pub fn run_cpu(method: Method, c: &ToyConfig) -> Result<Trace> {
     c.validate()?;
     let d = c.x0.len();
+    let a = c.curvatures();
+    let grad = |x: &[f64]| -> Vec<f64> { x.iter().zip(&a).map(|(v, a)| 2.0 * a * v).collect() };
     let mut x = c.x0.clone();
     let mut rng = Pcg::new(c.seed, 0x70e);
     // SAMPa's auxiliary gradient g_y and OptSAM's previous gradient; both start at zero.
@@ -169,11 +195,14 @@ pub fn run_cpu(method: Method, c: &ToyConfig) -> Result<Trace> {
         method,
         grad_norm_sq: Vec::with_capacity(c.steps + 1),
         loss: Vec::with_capacity(c.steps + 1),
+        points: Vec::with_capacity((c.steps + 1) * d),
     };
     let record = |x: &[f64], t: &mut Trace| {
-        let l = x.iter().map(|v| v * v).sum::<f64>();
-        t.loss.push(l);
-        t.grad_norm_sq.push(4.0 * l);
+        t.loss
+            .push(x.iter().zip(&a).map(|(v, a)| a * v * v).sum::<f64>());
+        t.grad_norm_sq
+            .push(grad(x).iter().map(|g| g * g).sum::<f64>());
+        t.points.extend_from_slice(x);
     };
     record(&x, &mut trace);
     for _ in 0..c.steps {
