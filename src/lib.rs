@@ -19,9 +19,13 @@ pub mod data;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsutil;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod serve;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod train;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tuning;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
 
 pub use error::{Error, Result};
 pub use gpu::{AdapterSummary, Gpu, GpuBuf};

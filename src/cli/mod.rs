@@ -21,8 +21,10 @@ enum Command {
     Devices(devices::Args),
     /// Benchmark kernels on every adapter (or the selected one), side by side.
     Bench(bench::Args),
-    /// Train a model with SGD on the GPU and write a run directory.
+    /// Train a model with SGD, SAM, SAMPa or a baseline on the GPU and write a run directory.
     Train(train::Args),
+    /// Serve a directory (the browser demo, web/ after web/build.sh) on 127.0.0.1.
+    Serve(ServeArgs),
     /// The paper's quadratic toy: SAM, SAMPa and the naive parallel variants on the GPU.
     Toy(toy::Args),
 }
@@ -34,5 +36,41 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Train(a) => train::run(a),
         Command::Toy(a) => toy::run(a),
+        Command::Serve(a) => serve(a),
     }
+}
+
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// Directory to serve.
+    #[arg(long, default_value = "web")]
+    dir: std::path::PathBuf,
+    /// Port on 127.0.0.1.
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+}
+
+fn serve(a: ServeArgs) -> anyhow::Result<()> {
+    use anyhow::Context;
+    if !a.dir.join("index.html").is_file() {
+        anyhow::bail!(
+            "--dir {}: no index.html there; give the demo's directory (web/)",
+            a.dir.display()
+        );
+    }
+    if !a.dir.join("pkg").is_dir() {
+        eprintln!(
+            "warning: {}/pkg is missing; run web/build.sh first",
+            a.dir.display()
+        );
+    }
+    let listener = std::net::TcpListener::bind(("127.0.0.1", a.port))
+        .with_context(|| format!("--port {}: cannot listen on 127.0.0.1", a.port))?;
+    println!(
+        "serving {} on http://127.0.0.1:{}/ (Ctrl-C stops)",
+        a.dir.display(),
+        a.port
+    );
+    sampa::serve::serve(a.dir, listener);
+    Ok(())
 }
