@@ -48,7 +48,8 @@ pub async fn open_adapter() -> Result<JsValue, JsValue> {
 /// One experiment: every chosen method on the same toy, advanced together.
 #[wasm_bindgen]
 pub struct ToySession {
-    inner: Rc<RefCell<Vec<ToyRun>>>,
+    /// Taken out while an advance runs (never held across an await).
+    inner: Rc<RefCell<Option<Vec<ToyRun>>>>,
     gpu: Gpu,
     steps: usize,
 }
@@ -89,7 +90,7 @@ impl ToySession {
             .collect::<crate::Result<Vec<_>>>()
             .map_err(js_err)?;
         Ok(ToySession {
-            inner: Rc::new(RefCell::new(runs)),
+            inner: Rc::new(RefCell::new(Some(runs))),
             gpu,
             steps,
         })
@@ -102,12 +103,24 @@ impl ToySession {
         wasm_bindgen_futures::future_to_promise(async move {
             let out = Array::new();
             // One advance at a time: the page awaits each before asking for the next.
-            let mut runs = runs.try_borrow_mut().map_err(js_err)?;
-            for run in runs.iter_mut() {
-                let t = run.advance(&gpu, n).await.map_err(js_err)?;
-                out.push(&trace_object(&t, run.done()));
+            let mut taken = runs
+                .borrow_mut()
+                .take()
+                .ok_or_else(|| js_err("an advance is already running"))?;
+            let mut result = Ok(());
+            for run in taken.iter_mut() {
+                match run.advance(&gpu, n).await {
+                    Ok(t) => {
+                        out.push(&trace_object(&t, run.done()));
+                    }
+                    Err(e) => {
+                        result = Err(js_err(e));
+                        break;
+                    }
+                }
             }
-            Ok(out.into())
+            *runs.borrow_mut() = Some(taken);
+            result.map(|_| out.into())
         })
     }
 

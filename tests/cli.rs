@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! The `sampa` binary end to end: device listing, selection errors and the benchmark.
 
 use std::process::Command;

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Dataset readers on files the tests write themselves, the embedded subset, and batching.
 
 use sampa::data::{self, Batch, BatchOptions, Batcher, FolderOptions, Source};

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Every kernel against its CPU f64 reference, on every adapter, at several shapes including
 //! ones that are not multiples of any tile size. Tolerances are stated per kernel: f32 sums of
 //! k terms in [-1, 1] carry errors of order k·2^-24, so matmul allows 1e-6·k absolute.

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Models: finite-difference checks of the CPU f64 reference (each layer and a whole model),
 //! the GPU evaluator against that reference, and one full GPU training step against f64.
 

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Every optimizer on the GPU against its f64 CPU reference (`sampa::train::reference`), step
 //! by step on a small MLP, and the λ = 0 guard.
 

@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Every schedule of SAMPa's two gradients gives serial's trajectory: bit for bit on one
 //! adapter, within a stated tolerance across two; a failing worker hands its work back.
 

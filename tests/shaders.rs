@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! Every WGSL file in `shaders/` parses and validates with naga, independent of any adapter,
 //! and every file explains its indexing in prose before the code.
 

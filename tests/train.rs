@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! `sampa train` end to end on the embedded data, determinism, --init, and bad input.
 
 mod common;

@@ -246,3 +246,44 @@ pub fn tail_median(v: &[f64]) -> f64 {
     tail.sort_by(f64::total_cmp);
     tail[tail.len() / 2]
 }
+
+/// How closely an f32 trace follows the f64 reference, by the demo's standard.
+#[derive(Clone, Copy, Debug)]
+pub struct Agreement {
+    /// Worst difference over steps 0..=50 as a fraction of its tolerance (≤ 1 passes): 1e-5
+    /// relative, or 1e-11 absolute where ‖∇f‖² < 1e-6 (there x_{t+1} = x_t − η·g cancels and
+    /// only f32's absolute error means anything).
+    pub early: f64,
+    /// Relative difference of the last quarter's medians (later, f32 rounding may shift an
+    /// oscillation's phase, so levels are compared; within 0.1 passes).
+    pub plateau: f64,
+}
+
+impl Agreement {
+    /// Whether both criteria hold (`plateau` is ignored for runs that converge to 0, such as GD,
+    /// whose medians are rounding noise).
+    pub fn holds(&self, converges: bool) -> bool {
+        self.early <= 1.0 && (converges || self.plateau < 0.1)
+    }
+}
+
+/// Compare `got` (‖∇f‖² from an f32 run) with the f64 `reference`.
+pub fn agreement(reference: &[f64], got: &[f64]) -> Agreement {
+    let n = reference.len().min(got.len()).min(51);
+    let early = reference[..n]
+        .iter()
+        .zip(&got[..n])
+        .map(|(a, b)| {
+            if *a >= 1e-6 {
+                (a - b).abs() / a * 1e5
+            } else {
+                (a - b).abs() * 1e11
+            }
+        })
+        .fold(0.0, f64::max);
+    let (pr, pg) = (tail_median(reference), tail_median(got));
+    Agreement {
+        early,
+        plateau: (pg / pr - 1.0).abs(),
+    }
+}
