@@ -135,23 +135,14 @@ pub struct StepRow {
 /// Time `reps` SGD steps of `model` at `batch` on synthetic data (after warm-up) and the
 /// same step's matrix products alone.
 pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepRow> {
-    let mut trainer = Trainer::new(gpu, model, 0.0, &model.init(0), Default::default(), 0)?;
-    let data = synthetic_batch(model, batch);
-    let hyper = SgdHyper {
-        lr: 1e-3,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        nesterov: false,
-    };
-    let mut times = Vec::new();
-    for i in 0..reps + 2 {
-        let t = Instant::now();
-        trainer.step(gpu, &data, hyper)?;
-        if i >= 2 {
-            times.push(t.elapsed().as_secs_f64());
-        }
-    }
-    let step_s = tuning::median(&mut times);
+    let step_s = optimizer_step_ms(
+        gpu,
+        model,
+        batch,
+        reps,
+        Default::default(),
+        crate::train::Placement::Serial,
+    )? / 1e3;
     let variant = gpu.matmul_variant()?;
     let (mut matmul_s, mut flops) = (0.0, 0.0);
     for (_, form, dims) in model.matmul_products(batch) {

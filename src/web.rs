@@ -74,15 +74,7 @@ impl ToySession {
         let gpu = GPU
             .with(|g| g.borrow().clone())
             .ok_or_else(|| js_err("call openAdapter() first"))?;
-        let config = ToyConfig {
-            eta,
-            rho,
-            steps,
-            x0,
-            seed: seed as u64,
-            unnormalized,
-            curvature,
-        };
+        let config = toy_config(eta, rho, steps, x0, curvature, unnormalized, seed);
         let runs = methods
             .split(',')
             .filter(|m| !m.trim().is_empty())
@@ -131,6 +123,26 @@ impl ToySession {
     }
 }
 
+fn toy_config(
+    eta: f64,
+    rho: f64,
+    steps: usize,
+    x0: Vec<f64>,
+    curvature: Vec<f64>,
+    unnormalized: bool,
+    seed: u32,
+) -> ToyConfig {
+    ToyConfig {
+        eta,
+        rho,
+        steps,
+        x0,
+        seed: seed as u64,
+        unnormalized,
+        curvature,
+    }
+}
+
 fn trace_object(t: &Trace, done: usize) -> Object {
     let o = Object::new();
     set(&o, "method", t.method.name());
@@ -158,15 +170,7 @@ pub fn reference_grad_norm_sq(
     unnormalized: bool,
     seed: u32,
 ) -> Result<Float64Array, JsValue> {
-    let config = ToyConfig {
-        eta,
-        rho,
-        steps,
-        x0,
-        seed: seed as u64,
-        unnormalized,
-        curvature,
-    };
+    let config = toy_config(eta, rho, steps, x0, curvature, unnormalized, seed);
     let t = crate::toy::run_cpu(Method::parse(method).map_err(js_err)?, &config).map_err(js_err)?;
     Ok(Float64Array::from(t.grad_norm_sq.as_slice()))
 }

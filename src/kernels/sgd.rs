@@ -1,5 +1,5 @@
-//! SGD with momentum, weight decay and Nesterov, PyTorch semantics (`shaders/sgd.wgsl`), and
-//! the look-ahead that says where such a step would move (`shaders/lookahead.wgsl`).
+//! SGD with momentum, weight decay and Nesterov, PyTorch semantics, and the look-ahead that
+//! says where such a step would move (both in `shaders/sgd.wgsl`).
 //!
 //! A prepared step owns its uniform buffer; [`SgdStep::set`] rewrites it before each step
 //! (the learning rate follows a schedule, and the first step initialises the momentum buffer).
@@ -9,7 +9,6 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 const SRC: &str = include_str!("../../shaders/sgd.wgsl");
-const LOOKAHEAD_SRC: &str = include_str!("../../shaders/lookahead.wgsl");
 
 /// SGD hyper-parameters for one step.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -46,17 +45,23 @@ struct MixParams {
     _pad: [f32; 2],
 }
 
-impl SgdParams {
-    fn new(n: u32, hyper: SgdHyper, first: bool) -> SgdParams {
-        SgdParams {
-            n,
-            first: first as u32,
-            nesterov: hyper.nesterov as u32,
-            _pad: 0,
-            lr: hyper.lr,
-            mu: hyper.momentum,
-            wd: hyper.weight_decay,
-            _pad2: 0.0,
+impl MixParams {
+    /// `lambda` weighs the second gradient (0: the first gradient alone).
+    fn new(n: u32, hyper: SgdHyper, first: bool, lambda: f32) -> MixParams {
+        MixParams {
+            sgd: SgdParams {
+                n,
+                first: first as u32,
+                nesterov: hyper.nesterov as u32,
+                _pad: 0,
+                lr: hyper.lr,
+                mu: hyper.momentum,
+                wd: hyper.weight_decay,
+                _pad2: 0.0,
+            },
+            ca: 1.0 - lambda,
+            cb: lambda,
+            _pad: [0.0; 2],
         }
     }
 }
@@ -125,12 +130,7 @@ impl SgdStep {
     /// Set the hyper-parameters of the next recorded step; `first` marks step 0, and `lambda`
     /// is the weight of the second gradient.
     pub fn set(&self, gpu: &Gpu, hyper: SgdHyper, first: bool, lambda: f32) {
-        let p = MixParams {
-            sgd: SgdParams::new(self.n, hyper, first),
-            ca: 1.0 - lambda,
-            cb: lambda,
-            _pad: [0.0; 2],
-        };
+        let p = MixParams::new(self.n, hyper, first, lambda);
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }
@@ -164,13 +164,13 @@ impl Lookahead {
         let params = uniform(
             gpu,
             "lookahead params",
-            &[0u8; std::mem::size_of::<SgdParams>()],
+            &[0u8; std::mem::size_of::<MixParams>()],
         );
         let dispatch = build(
             gpu,
             Launch {
-                label: "lookahead",
-                source: LOOKAHEAD_SRC,
+                label: "sgd",
+                source: SRC,
                 entry: "lookahead",
                 constants: &[],
                 params: Params::Buffer(&params),
@@ -193,7 +193,7 @@ impl Lookahead {
     /// Set the hyper-parameters of the next recorded look-ahead; `first` means no momentum
     /// buffer exists yet.
     pub fn set(&self, gpu: &Gpu, hyper: SgdHyper, first: bool) {
-        let p = SgdParams::new(self.n, hyper, first);
+        let p = MixParams::new(self.n, hyper, first, 0.0);
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }

@@ -287,17 +287,8 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
                 .checkpoint_every
                 .is_some_and(|k| step.is_multiple_of(k))
             {
-                let (position, augment_rng) = batches.position();
-                let progress = checkpoint::Progress {
-                    epoch,
-                    position,
-                    order: batches.order().to_vec(),
-                    augment_rng,
-                    loss_sum: stats.loss_sum,
-                    correct: stats.correct,
-                    seen: stats.seen,
-                    seconds: earlier + epoch_start.elapsed().as_secs_f64(),
-                };
+                let seconds = earlier + epoch_start.elapsed().as_secs_f64();
+                let progress = progress_within(&batches, &stats, seconds);
                 let state = trainer.state(gpu)?;
                 checkpoint::save_checkpoint(&model, &state, &progress, &out.join(CHECKPOINT))?;
             }
@@ -310,30 +301,11 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
         // A finished epoch checkpoints as the start of the next one; a run stopped by --steps
         // inside an epoch checkpoints where it stopped, and a resumed run redoes that epoch's
         // summary at its end.
-        let (position, augment_rng) = batches.position();
-        let progress = if position >= splits.train.len() {
+        let progress = if batches.position().0 >= splits.train.len() {
             let next = Batcher::new(&splits.train, train_opts.clone(), epoch as u64 + 1);
-            checkpoint::Progress {
-                epoch: epoch + 1,
-                position: 0,
-                order: next.order().to_vec(),
-                augment_rng: next.position().1,
-                loss_sum: 0.0,
-                correct: 0,
-                seen: 0,
-                seconds: 0.0,
-            }
+            progress_within(&next, &EpochStats::new(epoch + 1, lr), 0.0)
         } else {
-            checkpoint::Progress {
-                epoch,
-                position,
-                order: batches.order().to_vec(),
-                augment_rng,
-                loss_sum: stats.loss_sum,
-                correct: stats.correct,
-                seen: stats.seen,
-                seconds: stats.seconds,
-            }
+            progress_within(&batches, &stats, stats.seconds)
         };
         let test_opts = batch_opts(false, false);
         finish_epoch(gpu, &mut trainer, splits, &test_opts, stats, &mut run)?;
@@ -408,6 +380,21 @@ struct EpochStats {
     seen: usize,
     step: usize,
     seconds: f64,
+}
+
+/// Where a run stands in `stats.epoch`, whose batches are `batches`, after `seconds` in it.
+fn progress_within(batches: &Batcher, stats: &EpochStats, seconds: f64) -> checkpoint::Progress {
+    let (position, augment_rng) = batches.position();
+    checkpoint::Progress {
+        epoch: stats.epoch,
+        position,
+        order: batches.order().to_vec(),
+        augment_rng,
+        loss_sum: stats.loss_sum,
+        correct: stats.correct,
+        seen: stats.seen,
+        seconds,
+    }
 }
 
 impl EpochStats {
