@@ -202,8 +202,11 @@ function drawConvergence() {
   // lines
   ctx.save();
   ctx.beginPath(); ctx.rect(m.l, m.t, W - m.l - m.r, H - m.t - m.b); ctx.clip();
-  for (const t of traces) {
-    ctx.strokeStyle = t.style.color; ctx.lineWidth = 1.6; ctx.setLineDash(t.style.dash);
+  // SAM last and thicker: its flat 2-cycle level would hide under the oscillating lines.
+  const order = [...traces].sort((a, b) => (a.method === 'sam') - (b.method === 'sam'));
+  for (const t of order) {
+    ctx.strokeStyle = t.style.color; ctx.lineWidth = t.method === 'sam' ? 2.4 : 1.6;
+    ctx.setLineDash(t.style.dash);
     ctx.beginPath();
     t.gradNormSq.forEach((v, i) => (i ? ctx.lineTo(X(i), Y(v)) : ctx.moveTo(X(i), Y(v))));
     ctx.stroke();
