@@ -18,6 +18,15 @@
 // The hyper-parameters live in a uniform buffer the optimizer rewrites each step (the learning
 // rate follows a schedule), so the prepared dispatch never changes.
 //
+// sgd_step_tex: the same step reading g1, g2, x and buf through texture copies of them (each
+// vector as a 64-texel-wide rgba32float texture, vec4 e at texel (e % 64, e / 64)) and writing
+// x and buf as sgd_step does. On llvmpipe every storage-buffer load is a loop over the SIMD
+// lanes while a texture fetch is one gather, so this is the faster path there; it needs
+// vectors allocated in whole 256-float rows for the copies.
+//
+// lookahead_tex: the look-ahead reading g, x and buf through texture copies (bindings 1..3,
+// indexed as in sgd_step_tex) and writing y (binding 4).
+//
 // lookahead: SAMPa's auxiliary point y = x - lr * d, d being the direction sgd_step would take
 // with gradient g (= g1 here, cb = 0), momentum buffer buf and the same hyper-parameters, but
 // nothing is written except y (the official code's look-ahead; the paper's bare x - lr * g is
@@ -90,6 +99,32 @@ fn sgd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     x[e] = select(x0, x0 - p.lr * s.d, keep);
 }
 
+@group(0) @binding(1) var tex_g1: texture_2d<f32>;
+@group(0) @binding(2) var tex_g2: texture_2d<f32>;
+@group(0) @binding(5) var tex_x: texture_2d<f32>;
+@group(0) @binding(6) var tex_buf: texture_2d<f32>;
+
+@compute @workgroup_size(256)
+fn sgd_step_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                @builtin(local_invocation_index) lid: u32) {
+    let e = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let base = e * 4u;
+    if base >= p.n {
+        return;
+    }
+    let c = vec2<u32>(e % 64u, e / 64u);
+    var g = textureLoad(tex_g1, c, 0);
+    if p.cb != 0.0 {
+        g = p.ca * g + p.cb * textureLoad(tex_g2, c, 0);
+    }
+    let x0 = textureLoad(tex_x, c, 0);
+    let old = textureLoad(tex_buf, c, 0);
+    let s = direction(g, x0, old);
+    let keep = inside(base);
+    buf[e] = select(old, s.b, keep);
+    x[e] = select(x0, x0 - p.lr * s.d, keep);
+}
+
 @group(0) @binding(1) var<storage, read> look_g: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> look_x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> look_buf: array<vec4<f32>>;
@@ -105,5 +140,21 @@ fn lookahead(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     }
     let x0 = look_x[e];
     let s = direction(look_g[e], x0, look_buf[e]);
+    look_y[e] = select(look_y[e], x0 - p.lr * s.d, inside(base));
+}
+
+@group(0) @binding(3) var tex_look_buf: texture_2d<f32>;
+
+@compute @workgroup_size(256)
+fn lookahead_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+    let e = (wid.x + wid.y * nwg.x) * 256u + lid;
+    let base = e * 4u;
+    if base >= p.n {
+        return;
+    }
+    let c = vec2<u32>(e % 64u, e / 64u);
+    let x0 = textureLoad(tex_g2, c, 0);
+    let s = direction(textureLoad(tex_g1, c, 0), x0, textureLoad(tex_look_buf, c, 0));
     look_y[e] = select(look_y[e], x0 - p.lr * s.d, inside(base));
 }

@@ -343,13 +343,27 @@ fn sgd_matches_pytorch_semantics_over_steps() {
                 };
                 let mut rng = Pcg::new(n as u64, 7);
                 let x0 = rng.vec(n, -1.0, 1.0);
-                let x = gpu.upload(&x0, "x").unwrap();
-                let g1 = gpu.zeros::<f32>(n, "g1").unwrap();
+                // Vectors in whole 256-float rows take the texture path, others the plain one;
+                // alternate so both are checked.
+                let padded = n != 33;
+                let vector = |data: &[f32], what| {
+                    let b = if padded {
+                        gpu.zeros_rows(n, what).unwrap()
+                    } else {
+                        gpu.zeros::<f32>(n, what).unwrap()
+                    };
+                    gpu.write(&b, 0, data).unwrap();
+                    b
+                };
+                let x = vector(&x0, "x");
+                let g1 = vector(&vec![0.0; n], "g1");
                 // With λ = 0 the second gradient must not be read at all: NaN would show.
-                let g2 = gpu.upload(&vec![f32::NAN; n], "g2").unwrap();
-                let buf = gpu.upload(&vec![123.0f32; n], "momentum").unwrap();
+                let g2 = vector(&vec![f32::NAN; n], "g2");
+                let buf = vector(&vec![123.0f32; n], "momentum");
                 let step =
                     SgdStep::prepare(gpu, [g1.view(), g2.view()], x.view(), buf.view()).unwrap();
+                let launches = if padded { 5 } else { 1 };
+                assert_eq!(step.dispatch.launches(), launches, "n={n} padded={padded}");
                 let mut xr: Vec<f64> = x0.iter().map(|&v| v as f64).collect();
                 let mut br = vec![0.0f64; n];
                 let look = gpu.zeros::<f32>(n, "y").unwrap();

@@ -28,10 +28,24 @@ fn padded(bytes: u64) -> u64 {
     bytes.max(16).div_ceil(16) * 16
 }
 
+/// Floats per row when a flat vector is copied into a texture 64 rgba32f texels wide: buffer
+/// to texture copies need rows of a multiple of 256 bytes.
+pub const TEXTURE_ROW_FLOATS: usize = 256;
+
 impl Gpu {
     /// A zero-filled buffer of `len` elements; `what` names it in errors.
     pub fn zeros<T: bytemuck::Pod>(&self, len: usize, what: &str) -> Result<GpuBuf<T>> {
-        let bytes = (len * std::mem::size_of::<T>()) as u64;
+        self.zeros_in(len, len, what)
+    }
+
+    /// A zero-filled vector of `len` floats whose allocation is whole rows of
+    /// [`TEXTURE_ROW_FLOATS`], so kernels can read it through a texture copy.
+    pub fn zeros_rows(&self, len: usize, what: &str) -> Result<GpuBuf<f32>> {
+        self.zeros_in(len, len.next_multiple_of(TEXTURE_ROW_FLOATS), what)
+    }
+
+    fn zeros_in<T: bytemuck::Pod>(&self, len: usize, room: usize, what: &str) -> Result<GpuBuf<T>> {
+        let bytes = (room * std::mem::size_of::<T>()) as u64;
         self.check_size(what, bytes)?;
         let buffer = self.checked(&format!("creating buffer {what}"), || {
             self.device.create_buffer(&wgpu::BufferDescriptor {

@@ -66,6 +66,61 @@ impl MixParams {
     }
 }
 
+/// When every vector's buffer holds whole rows of 256 floats (see `Gpu::zeros_rows`), copies
+/// of them into 64-texel-wide rgba32float textures (vec4 e at texel (e % 64, e / 64)) and the
+/// textures' views, one per vector (a buffer named twice is copied once); else `None`, and the
+/// kernel reads the buffers directly.
+fn texture_copies(
+    gpu: &Gpu,
+    n: u32,
+    vectors: &[View<'_>],
+) -> Result<Option<(Dispatch, Vec<wgpu::TextureView>)>> {
+    let (rows, row_bytes) = (n.div_ceil(256), 1024u64);
+    let whole_rows = vectors
+        .iter()
+        .all(|v| v.buf.buffer.size() >= rows as u64 * row_bytes);
+    if !whole_rows || rows > gpu.limits.max_texture_dimension_2d {
+        return Ok(None);
+    }
+    let size = wgpu::Extent3d {
+        width: 64,
+        height: rows,
+        depth_or_array_layers: 1,
+    };
+    let mut copies = Dispatch::empty();
+    let mut views: Vec<wgpu::TextureView> = Vec::new();
+    for (i, v) in vectors.iter().enumerate() {
+        if let Some(j) = vectors[..i]
+            .iter()
+            .position(|u| u.buf.buffer == v.buf.buffer)
+        {
+            views.push(views[j].clone());
+            continue;
+        }
+        let tex = gpu.checked("creating an operand texture", || {
+            gpu.device.create_texture(&wgpu::TextureDescriptor {
+                label: Some("vector as texture"),
+                size,
+                mip_level_count: 1,
+                sample_count: 1,
+                dimension: wgpu::TextureDimension::D2,
+                format: wgpu::TextureFormat::Rgba32Float,
+                usage: wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST,
+                view_formats: &[],
+            })
+        })?;
+        copies = copies.then(Dispatch::copy_to_texture(
+            &v.buf.buffer,
+            0,
+            row_bytes as u32,
+            &tex,
+            size,
+        ));
+        views.push(tex.create_view(&Default::default()));
+    }
+    Ok(Some((copies, views)))
+}
+
 /// Check that every view has the positive length of the first and is a whole buffer.
 fn same_whole(op: &'static str, views: &[View<'_>]) -> Result<u32> {
     let n = views[0].len;
@@ -103,23 +158,46 @@ impl SgdStep {
         const OP: &str = "sgd_step";
         let n = same_whole(OP, &[x, g1, g2, momentum])?;
         let params = uniform(gpu, "sgd params", &[0u8; std::mem::size_of::<MixParams>()]);
-        let dispatch = build(
-            gpu,
-            Launch {
-                label: "sgd",
-                source: SRC,
-                entry: "sgd_step",
-                constants: &[],
-                params: Params::Buffer(&params),
-                bindings: &[
-                    Bind::Buf(&g1.buf.buffer),
-                    Bind::Buf(&g2.buf.buffer),
-                    Bind::Buf(&x.buf.buffer),
-                    Bind::Buf(&momentum.buf.buffer),
-                ],
-                groups: grid_1d(gpu, n.div_ceil(1024)),
-            },
-        )?;
+        let groups = grid_1d(gpu, n.div_ceil(1024));
+        let dispatch = if let Some((copies, t)) = texture_copies(gpu, n, &[g1, g2, x, momentum])? {
+            copies.then(build(
+                gpu,
+                Launch {
+                    label: "sgd",
+                    source: SRC,
+                    entry: "sgd_step_tex",
+                    constants: &[],
+                    params: Params::Buffer(&params),
+                    bindings: &[
+                        Bind::Tex(&t[0]),
+                        Bind::Tex(&t[1]),
+                        Bind::Buf(&x.buf.buffer),
+                        Bind::Buf(&momentum.buf.buffer),
+                        Bind::Tex(&t[2]),
+                        Bind::Tex(&t[3]),
+                    ],
+                    groups,
+                },
+            )?)
+        } else {
+            build(
+                gpu,
+                Launch {
+                    label: "sgd",
+                    source: SRC,
+                    entry: "sgd_step",
+                    constants: &[],
+                    params: Params::Buffer(&params),
+                    bindings: &[
+                        Bind::Buf(&g1.buf.buffer),
+                        Bind::Buf(&g2.buf.buffer),
+                        Bind::Buf(&x.buf.buffer),
+                        Bind::Buf(&momentum.buf.buffer),
+                    ],
+                    groups,
+                },
+            )?
+        };
         Ok(SgdStep {
             dispatch,
             params,
@@ -166,23 +244,41 @@ impl Lookahead {
             "lookahead params",
             &[0u8; std::mem::size_of::<MixParams>()],
         );
-        let dispatch = build(
-            gpu,
-            Launch {
-                label: "sgd",
-                source: SRC,
-                entry: "lookahead",
-                constants: &[],
-                params: Params::Buffer(&params),
-                bindings: &[
+        let groups = grid_1d(gpu, n.div_ceil(1024));
+        let launch = |entry, bindings: &[Bind<'_>]| {
+            build(
+                gpu,
+                Launch {
+                    label: "sgd",
+                    source: SRC,
+                    entry,
+                    constants: &[],
+                    params: Params::Buffer(&params),
+                    bindings,
+                    groups,
+                },
+            )
+        };
+        let dispatch = match texture_copies(gpu, n, &[g, x, momentum])? {
+            Some((copies, t)) => copies.then(launch(
+                "lookahead_tex",
+                &[
+                    Bind::Tex(&t[0]),
+                    Bind::Tex(&t[1]),
+                    Bind::Tex(&t[2]),
+                    Bind::Buf(y_buf),
+                ],
+            )?),
+            None => launch(
+                "lookahead",
+                &[
                     Bind::Buf(&g.buf.buffer),
                     Bind::Buf(&x.buf.buffer),
                     Bind::Buf(&momentum.buf.buffer),
                     Bind::Buf(y_buf),
                 ],
-                groups: grid_1d(gpu, n.div_ceil(1024)),
-            },
-        )?;
+            )?,
+        };
         Ok(Lookahead {
             dispatch,
             params,

@@ -96,8 +96,10 @@ impl Trainer {
     ) -> Result<Trainer> {
         config.validate()?;
         let n = x0.len();
-        let x = gpu.upload(x0, "parameters")?;
-        let zeros = |what| gpu.zeros::<f32>(n, what);
+        // Allocated in whole texture rows, so the SGD update can read them through textures.
+        let x = gpu.zeros_rows(n, "parameters")?;
+        gpu.write(&x, 0, x0)?;
+        let zeros = |what| gpu.zeros_rows(n, what);
         let (momentum, ga, gb) = (
             zeros("momentum")?,
             zeros("gradient A")?,
