@@ -175,7 +175,7 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
     write(out, "config.json", config_json.as_bytes())?;
     let opt = config.optimizer;
     println!(
-        "model: {} ({} parameters) on {}; optimizer {}: {} gradient evaluations per step, {} in sequence; schedule {}",
+        "model: {} ({} parameters) on {}; optimizer {}: gradients per step {}, in sequence {}; schedule {}",
         model.name,
         model.param_count(),
         gpu.adapter.short(),
