@@ -287,6 +287,19 @@ fn the_page_runs_every_method_on_webgpu_and_agrees_with_sampa_toy() {
             );
             assert!(a.holds(m == "gd"), "{m}: {a:?}");
         }
+        // Both plots have been drawn: count painted pixels on each canvas.
+        let painted = page.js(
+            "return ['conv', 'paths'].map(id => { const c = document.getElementById(id); \
+             const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data; \
+             let n = 0; for (let i = 3; i < d.length; i += 4) if (d[i] > 0) n++; return n; })",
+        );
+        eprintln!("painted pixels (convergence plot, paths plot): {painted}");
+        for (i, n) in painted.as_array().unwrap().iter().enumerate() {
+            assert!(
+                n.as_u64().unwrap() > 5_000,
+                "plot {i} is nearly blank: {painted}"
+            );
+        }
         let shot = page.call("GET", "screenshot", None);
         let png = decode_base64(shot.as_str().unwrap());
         assert_eq!(&png[1..4], b"PNG");
