@@ -17,7 +17,8 @@ const METHODS = [
 // The first chunk is short so points appear quickly; later ones amortise the readback.
 const FIRST_CHUNK = 4;
 const CHUNK = 20;
-const ANISO = [1, 5];
+// Stiff enough to bend the paths, mild enough that every method stays stable at η = 0.1.
+const ANISO = [1, 3];
 const $ = (id) => document.getElementById(id);
 window.sampaTimings = {};
 window.sampaResults = null;
@@ -148,7 +149,7 @@ function drawConvergence() {
   const steps = settings ? settings.steps : 200;
   let lo = Infinity, hi = -Infinity;
   for (const t of traces) for (const v of t.gradNormSq) {
-    if (v > 0) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    if (v > 0 && isFinite(v)) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
   }
   if (!isFinite(lo)) { lo = 1e-6; hi = 10; }
   // GD reaches 0; below 1e-10 there is nothing to compare.
@@ -208,7 +209,13 @@ function drawConvergence() {
     ctx.strokeStyle = t.style.color; ctx.lineWidth = t.method === 'sam' ? 2.4 : 1.6;
     ctx.setLineDash(t.style.dash);
     ctx.beginPath();
-    t.gradNormSq.forEach((v, i) => (i ? ctx.lineTo(X(i), Y(v)) : ctx.moveTo(X(i), Y(v))));
+    // A diverging method (too large an η for its dynamics) stops where it leaves the reals.
+    let pen = false;
+    t.gradNormSq.forEach((v, i) => {
+      if (!isFinite(v)) { pen = false; return; }
+      pen ? ctx.lineTo(X(i), Y(v)) : ctx.moveTo(X(i), Y(v));
+      pen = true;
+    });
     ctx.stroke();
   }
   ctx.restore();
