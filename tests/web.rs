@@ -17,38 +17,44 @@ async fn browser_gpu() -> sampa::Gpu {
     sampa::Gpu::from_adapter(0, adapter).await.unwrap()
 }
 
-#[wasm_bindgen_test]
-async fn toy_on_webgpu_matches_the_f64_reference() {
+/// Every method on `c` in the browser against the f64 reference; `levels_only` compares the
+/// plateaus alone.
+async fn check(c: &ToyConfig, levels_only: bool) {
     let gpu = browser_gpu().await;
-    let iso = ToyConfig::default();
-    let aniso = ToyConfig {
-        x0: vec![1.0, -0.5],
-        curvature: vec![1.0, 5.0],
-        eta: 0.05,
-        ..ToyConfig::default()
-    };
-    for c in [&iso, &aniso] {
-        for m in ["gd", "sam", "sampa-0", "sampa-0.5", "randsam", "optsam"] {
-            let method = Method::parse(m).unwrap();
-            let cpu = toy::run_cpu(method, c).unwrap();
-            let got = toy::run_gpu(&gpu, method, c).await.unwrap();
-            assert_eq!(got.grad_norm_sq.len(), c.steps + 1);
-            let mut a = toy::agreement(&cpu.grad_norm_sq, &got.grad_norm_sq);
-            web_sys_log(&format!("{m} {:?}: {a:?}", c.curvature));
-            if !c.curvature.is_empty() {
-                // The stiff coordinate (a = 5) passes near zero, where normalising a tiny
-                // direction magnifies f32 rounding (SAMPa-0 drifts from the f64 path for some
-                // steps, then returns to the same cycle): only the level is compared here.
-                a.early = 0.0;
-            }
-            assert!(a.holds(m == "gd"), "{m} on {:?}: {a:?}", c.curvature);
+    for m in ["gd", "sam", "sampa-0", "sampa-0.5", "randsam", "optsam"] {
+        let method = Method::parse(m).unwrap();
+        let cpu = toy::run_cpu(method, c).unwrap();
+        let got = toy::run_gpu(&gpu, method, c).await.unwrap();
+        assert_eq!(got.grad_norm_sq.len(), c.steps + 1);
+        let mut a = toy::agreement(&cpu.grad_norm_sq, &got.grad_norm_sq);
+        console_log!("{m} {:?}: {a:?}", c.curvature);
+        if levels_only {
+            a.early = 0.0;
         }
+        assert!(a.holds(m == "gd"), "{m} on {:?}: {a:?}", c.curvature);
     }
-    let sam = toy::run_gpu(&gpu, Method::Sam, &iso).await.unwrap();
-    let last = *sam.grad_norm_sq.last().unwrap();
-    assert!((last / iso.sam_plateau() - 1.0).abs() < 1e-4, "{last}");
 }
 
-fn web_sys_log(s: &str) {
-    wasm_bindgen_test::console_log!("{s}");
+#[wasm_bindgen_test]
+async fn toy_on_webgpu_matches_the_f64_reference() {
+    let c = ToyConfig::default();
+    check(&c, false).await;
+    let sam = toy::run_gpu(&browser_gpu().await, Method::Sam, &c)
+        .await
+        .unwrap();
+    let last = *sam.grad_norm_sq.last().unwrap();
+    assert!((last / c.sam_plateau() - 1.0).abs() < 1e-4, "{last}");
+}
+
+#[wasm_bindgen_test]
+async fn anisotropic_toy_on_webgpu_settles_at_the_f64_levels() {
+    // The stiff coordinate passes near zero, where normalising a tiny direction magnifies f32
+    // rounding (SAMPa-0 drifts from the f64 path for some steps, then returns to the same
+    // cycle): only the levels are compared here.
+    let c = ToyConfig {
+        x0: vec![1.0, -0.5],
+        curvature: vec![1.0, 3.0],
+        ..ToyConfig::default()
+    };
+    check(&c, true).await;
 }
