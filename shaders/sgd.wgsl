@@ -78,25 +78,32 @@ fn inside(base: u32) -> vec4<bool> {
     return vec4<u32>(base) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.n);
 }
 
+// The vec4 index of this invocation in the 2-D grid.
+fn vec_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * 256u + lid;
+}
+
+// Both sgd_step entries end here: x and buf updated from the loaded values, the last, partial
+// vec4 keeping its elements past n.
+fn update(e: u32, g: vec4<f32>, x0: vec4<f32>, old: vec4<f32>) {
+    let s = direction(g, x0, old);
+    let keep = inside(4u * e);
+    buf[e] = select(old, s.b, keep);
+    x[e] = select(x0, x0 - p.lr * s.d, keep);
+}
+
 @compute @workgroup_size(256)
 fn sgd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
-    let e = (wid.x + wid.y * nwg.x) * 256u + lid;
-    let base = e * 4u;
-    if base >= p.n {
+    let e = vec_index(wid, nwg, lid);
+    if 4u * e >= p.n {
         return;
     }
     var g = g1[e];
     if p.cb != 0.0 {
         g = p.ca * g + p.cb * g2[e];
     }
-    let x0 = x[e];
-    let old = buf[e];
-    let s = direction(g, x0, old);
-    // The last, partial vec4 keeps its elements past n.
-    let keep = inside(base);
-    buf[e] = select(old, s.b, keep);
-    x[e] = select(x0, x0 - p.lr * s.d, keep);
+    update(e, g, x[e], buf[e]);
 }
 
 @group(0) @binding(1) var tex_g1: texture_2d<f32>;
@@ -107,9 +114,8 @@ fn sgd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 @compute @workgroup_size(256)
 fn sgd_step_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-    let e = (wid.x + wid.y * nwg.x) * 256u + lid;
-    let base = e * 4u;
-    if base >= p.n {
+    let e = vec_index(wid, nwg, lid);
+    if 4u * e >= p.n {
         return;
     }
     let c = vec2<u32>(e % 64u, e / 64u);
@@ -117,12 +123,7 @@ fn sgd_step_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     if p.cb != 0.0 {
         g = p.ca * g + p.cb * textureLoad(tex_g2, c, 0);
     }
-    let x0 = textureLoad(tex_x, c, 0);
-    let old = textureLoad(tex_buf, c, 0);
-    let s = direction(g, x0, old);
-    let keep = inside(base);
-    buf[e] = select(old, s.b, keep);
-    x[e] = select(x0, x0 - p.lr * s.d, keep);
+    update(e, g, textureLoad(tex_x, c, 0), textureLoad(tex_buf, c, 0));
 }
 
 @group(0) @binding(1) var<storage, read> look_g: array<vec4<f32>>;
@@ -130,17 +131,20 @@ fn sgd_step_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @group(0) @binding(3) var<storage, read> look_buf: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> look_y: array<vec4<f32>>;
 
+// Both lookahead entries end here: y from the loaded g, x and buf.
+fn look(e: u32, g: vec4<f32>, x0: vec4<f32>, old: vec4<f32>) {
+    let s = direction(g, x0, old);
+    look_y[e] = select(look_y[e], x0 - p.lr * s.d, inside(4u * e));
+}
+
 @compute @workgroup_size(256)
 fn lookahead(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
              @builtin(local_invocation_index) lid: u32) {
-    let e = (wid.x + wid.y * nwg.x) * 256u + lid;
-    let base = e * 4u;
-    if base >= p.n {
+    let e = vec_index(wid, nwg, lid);
+    if 4u * e >= p.n {
         return;
     }
-    let x0 = look_x[e];
-    let s = direction(look_g[e], x0, look_buf[e]);
-    look_y[e] = select(look_y[e], x0 - p.lr * s.d, inside(base));
+    look(e, look_g[e], look_x[e], look_buf[e]);
 }
 
 @group(0) @binding(3) var tex_look_buf: texture_2d<f32>;
@@ -148,13 +152,10 @@ fn lookahead(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
 @compute @workgroup_size(256)
 fn lookahead_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
-    let e = (wid.x + wid.y * nwg.x) * 256u + lid;
-    let base = e * 4u;
-    if base >= p.n {
+    let e = vec_index(wid, nwg, lid);
+    if 4u * e >= p.n {
         return;
     }
     let c = vec2<u32>(e % 64u, e / 64u);
-    let x0 = textureLoad(tex_g2, c, 0);
-    let s = direction(textureLoad(tex_g1, c, 0), x0, textureLoad(tex_look_buf, c, 0));
-    look_y[e] = select(look_y[e], x0 - p.lr * s.d, inside(base));
+    look(e, textureLoad(tex_g1, c, 0), textureLoad(tex_g2, c, 0), textureLoad(tex_look_buf, c, 0));
 }

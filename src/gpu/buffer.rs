@@ -196,6 +196,28 @@ impl Readback {
         );
     }
 
+    /// Record a copy of the first `count` values of `src` to value `at` of the staging buffer,
+    /// so one readback can carry several buffers' values.
+    pub fn record_part(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        src: &GpuBuf<f32>,
+        count: usize,
+        at: usize,
+    ) {
+        assert!(
+            count <= src.len && at + count <= self.len,
+            "readback part out of range"
+        );
+        encoder.copy_buffer_to_buffer(
+            &src.buffer,
+            0,
+            &self.staging,
+            (at * 4) as u64,
+            (count * 4) as u64,
+        );
+    }
+
     /// Wait for the recorded copy and return the values.
     pub async fn read_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
         map_read(gpu, &self.staging, (self.len * 4) as u64).await

@@ -213,7 +213,10 @@ impl Trainer {
     pub fn step(&mut self, gpu: &Gpu, batch: &Batch, hyper: SgdHyper) -> Result<[f32; 2]> {
         let first = self.steps == 0;
         let stages = self.config.stages();
-        let mut sizes = Vec::new();
+        // At most two evaluators; in the dual schedule the second one's batch goes to the
+        // worker instead (it is loaded here only if the worker fails).
+        let dual = matches!(self.placement, Placement::Dual(_));
+        let mut sizes = [0usize; 2];
         let mut k = 0;
         for stage in stages {
             for which in *stage {
@@ -221,8 +224,10 @@ impl Trainer {
                     (Which::Previous, Some(prev)) => prev,
                     _ => batch,
                 };
-                self.evaluators[k].load(gpu, b)?;
-                sizes.push(b.len());
+                if !(dual && k == 1) {
+                    self.evaluators[k].load(gpu, b)?;
+                }
+                sizes[k] = b.len();
                 k += 1;
             }
         }
@@ -240,7 +245,7 @@ impl Trainer {
         if let Some(ahead) = &self.lookahead {
             ahead.set(gpu, self.lookahead_hyper(hyper, first), first);
         }
-        if matches!(self.placement, Placement::Dual(_)) {
+        if dual {
             return self.step_dual(gpu, batch, &sizes);
         }
 

@@ -144,8 +144,8 @@ struct WorkerState {
     point: GpuBuf<f32>,
     grads: GpuBuf<f32>,
     evaluator: Evaluator,
-    grad_back: Readback,
-    metrics_back: Readback,
+    /// g_n followed by `[loss, correct]`: one readback per step.
+    back: Readback,
 }
 
 impl WorkerState {
@@ -155,8 +155,7 @@ impl WorkerState {
         let grads = gpu.zeros::<f32>(n, "worker gradient")?;
         let evaluator = Evaluator::new(model, smoothing, &point, &grads)?;
         Ok(WorkerState {
-            grad_back: Readback::new(&gpu, n),
-            metrics_back: Readback::new(&gpu, 2),
+            back: Readback::new(&gpu, n + 2),
             gpu,
             point,
             grads,
@@ -170,16 +169,15 @@ impl WorkerState {
         let plan = self.evaluator.load(gpu, &job.batch)?;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         Evaluator::record_gradient(plan, &mut encoder);
-        self.grad_back.record(&mut encoder, &self.grads);
-        self.metrics_back.record(&mut encoder, &plan.metrics);
+        let n = self.grads.len;
+        self.back.record_part(&mut encoder, &self.grads, n, 0);
+        self.back.record_part(&mut encoder, &plan.metrics, 2, n);
         gpu.checked("the worker's gradient", || {
             gpu.queue.submit([encoder.finish()])
         })?;
-        let grad = self.grad_back.read(gpu)?;
-        let m = self.metrics_back.read(gpu)?;
-        Ok(Reply {
-            grad,
-            metrics: [m[0], m[1]],
-        })
+        let mut grad = self.back.read(gpu)?;
+        let metrics = [grad[n], grad[n + 1]];
+        grad.truncate(n);
+        Ok(Reply { grad, metrics })
     }
 }
