@@ -77,6 +77,9 @@ pub struct Trainer {
     readback: Readback,
     /// The evaluator whose `[loss, correct]` a step reports: the first pass over the new batch.
     reported: usize,
+    /// Whether the first evaluator's point holds a copy of x (made for evaluation at x when
+    /// that evaluator is bound elsewhere; any step invalidates it).
+    x_in_point: bool,
     steps: usize,
     previous: Option<Batch>,
     noise_rng: Pcg,
@@ -199,6 +202,7 @@ impl Trainer {
             lookahead,
             readback: Readback::new(gpu, 2),
             reported,
+            x_in_point: false,
             steps: 0,
             previous: None,
             noise_rng: Pcg::new(seed, NOISE_STREAM),
@@ -274,6 +278,7 @@ impl Trainer {
 
     fn finish_step(&mut self, batch: &Batch) {
         self.steps += 1;
+        self.x_in_point = false;
         if self.config.uses_previous_batch() {
             match &mut self.previous {
                 Some(prev) => prev.clone_from(batch),
@@ -382,14 +387,15 @@ impl Trainer {
     /// `[mean loss, correct count]` of `batch` at x, without a gradient.
     pub fn loss(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
         let e = &mut self.evaluators[0];
-        let at_x = e.params().buffer == self.x.buffer;
+        let copy_x = e.params().buffer != self.x.buffer && !self.x_in_point;
         let point = e.params().clone();
         let plan = e.load(gpu, batch)?;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        if !at_x {
+        if copy_x {
             // The first evaluator's point is rebuilt at the start of every step, so x can be
-            // evaluated there.
+            // evaluated there; one copy serves every batch until the next step.
             encoder.copy_buffer_to_buffer(&self.x.buffer, 0, &point.buffer, 0, self.x.bytes());
+            self.x_in_point = true;
         }
         Evaluator::record_loss(plan, &mut encoder);
         self.readback.record(&mut encoder, &plan.metrics);
@@ -447,6 +453,7 @@ impl Trainer {
             gpu.write(buf, 0, c)?;
         }
         self.steps = state.steps;
+        self.x_in_point = false;
         self.previous = state.previous.clone();
         self.noise_rng = Pcg::from_state(state.noise_rng.0, state.noise_rng.1);
         Ok(())
