@@ -5,6 +5,8 @@
 // One invocation per element of y: the linear element index e (rebuilt from a 2-D grid of
 // 256-wide workgroups, see grid_1d in src/kernels/mod.rs) has channel (e / inner) % channels.
 // The gradient is in bias_grad.wgsl.
+// Replicas: grid z is the replica r, which reads the bias at r * p.rs.x and writes y at
+// r * p.rs.y elements past replica 0 (see Replicas in src/kernels/mod.rs).
 
 struct Params {
     outer: u32,
@@ -15,6 +17,7 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    rs: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -29,5 +32,5 @@ fn bias_add(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         return;
     }
     let ch = (e / p.inner) % p.channels;
-    y[e] += bias[p.off_b + ch];
+    y[wid.z * p.rs.y + e] += bias[wid.z * p.rs.x + p.off_b + ch];
 }

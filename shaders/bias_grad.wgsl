@@ -4,6 +4,8 @@
 // whose flat position r = o*inner + s is t, t+64, t+128, ... in increasing order; the 64 partial
 // sums are then added by a fixed tree, so the result does not depend on timing. The sum goes to
 // element off_b + c of db (the flat gradient vector), added to what is there with p.accumulate.
+// Replicas: grid z is the replica r, which reads dy at r * p.rs.x and writes db at r * p.rs.y
+// elements past replica 0 (see Replicas in src/kernels/mod.rs).
 
 struct Params {
     outer: u32,
@@ -14,6 +16,7 @@ struct Params {
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    rs: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -30,11 +33,12 @@ fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         return;
     }
     let count = p.outer * p.inner;
+    let dy0 = wid.z * p.rs.x;
     var s = 0.0;
     for (var r = t; r < count; r += 64u) {
         let o = r / p.inner;
         let i = r % p.inner;
-        s += dy[(o * p.channels + ch) * p.inner + i];
+        s += dy[dy0 + (o * p.channels + ch) * p.inner + i];
     }
     partial[t] = s;
     workgroupBarrier();
@@ -45,7 +49,7 @@ fn bias_grad(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         workgroupBarrier();
     }
     if t == 0u {
-        let at = p.off_b + ch;
+        let at = wid.z * p.rs.y + p.off_b + ch;
         if p.accumulate != 0u {
             db[at] += partial[0];
         } else {

@@ -13,6 +13,8 @@
 // col2im: the gradient of im2col. One invocation per input element (n, y, x, c), written
 // pixel-major at ((n*H + y)*W + x)*C + c; it gathers the k*k entries of dcols that read it, in
 // (ky, kx) order, so the sum needs no atomics and does not depend on timing.
+// Replicas: grid z is the replica r, which reads src at r * p.rs.x and writes dst at
+// r * p.rs.y elements past replica 0 (see Replicas in src/kernels/mod.rs).
 
 struct Params {
     n: u32,
@@ -27,6 +29,7 @@ struct Params {
     ho: u32,
     wo: u32,
     _pad: u32,
+    rs: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -59,9 +62,9 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let ix = i32(x + kx) - i32(p.pad);
     var v = 0.0;
     if iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w) {
-        v = src[n * p.sn + (u32(iy) * p.w + u32(ix)) * p.sp + ch * p.sc];
+        v = src[wid.z * p.rs.x + n * p.sn + (u32(iy) * p.w + u32(ix)) * p.sp + ch * p.sc];
     }
-    dst[e] = v;
+    dst[wid.z * p.rs.y + e] = v;
 }
 
 @compute @workgroup_size(256)
@@ -76,6 +79,7 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let y = (e / (p.c * p.w)) % p.h;
     let n = e / (p.c * p.w * p.h);
     let cols = p.c * p.k * p.k;
+    let src0 = wid.z * p.rs.x;
     var s = 0.0;
     for (var ky = 0u; ky < p.k; ky++) {
         // Output row oy reads input row y when oy + ky - pad = y.
@@ -89,8 +93,8 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
                 continue;
             }
             let r = (n * p.ho + u32(oy)) * p.wo + u32(ox);
-            s += src[r * cols + (ch * p.k + ky) * p.k + kx];
+            s += src[src0 + r * cols + (ch * p.k + ky) * p.k + kx];
         }
     }
-    dst[e] = s;
+    dst[wid.z * p.rs.y + e] = s;
 }

@@ -18,6 +18,10 @@
 // texel is exactly one vec4 of the source.
 // Indexing: one invocation per texel: the global id's x is the texel column, y the texel row
 // within a layer and z the layer, so the logical row is z * rows_per_layer + y without a division.
+// Replicas: replica r's operand starts r * p.rs.x elements past replica 0's and fills texture
+// layers r * L .. r * L + L - 1, L = p.rs.y layers per replica; the global id's z is then the
+// texture layer, r = z / L and the layer within the operand l = z % L (see Replicas in
+// src/kernels/mod.rs).
 
 struct Params {
     rows: u32,
@@ -28,42 +32,45 @@ struct Params {
     padded_rows: u32,
     texels: u32,
     ld: u32,
+    rs: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
 @group(0) @binding(2) var dst: texture_storage_2d_array<rgba32float, write>;
 
-fn element(r: u32, c: u32) -> f32 {
+fn element(base: u32, r: u32, c: u32) -> f32 {
     if r >= p.rows || c >= p.cols {
         return 0.0;
     }
-    let e = p.off + select(r * p.ld + c, c * p.ld + r, p.transposed != 0u);
+    let e = base + select(r * p.ld + c, c * p.ld + r, p.transposed != 0u);
     return src[e / 4u][e % 4u];
 }
 
 @compute @workgroup_size(16, 16)
 fn pack(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x = gid.x;
-    let r = gid.z * p.rows_per_layer + gid.y;
+    let r = (gid.z % p.rs.y) * p.rows_per_layer + gid.y;
     if x >= p.texels || gid.y >= p.rows_per_layer || r >= p.padded_rows {
         return;
     }
     let c = 4u * x;
-    let v = vec4<f32>(element(r, c), element(r, c + 1u), element(r, c + 2u), element(r, c + 3u));
+    let b = p.off + (gid.z / p.rs.y) * p.rs.x;
+    let v = vec4<f32>(element(b, r, c), element(b, r, c + 1u), element(b, r, c + 2u),
+                      element(b, r, c + 3u));
     textureStore(dst, gid.xy, gid.z, v);
 }
 
 @compute @workgroup_size(16, 16)
 fn pack_rows(@builtin(global_invocation_id) gid: vec3<u32>) {
     let x = gid.x;
-    let r = gid.z * p.rows_per_layer + gid.y;
+    let r = (gid.z % p.rs.y) * p.rows_per_layer + gid.y;
     if x >= p.texels || gid.y >= p.rows_per_layer || r >= p.padded_rows {
         return;
     }
     var v = vec4<f32>(0.0);
     if r < p.rows {
-        v = src[(p.off + r * p.ld) / 4u + x];
+        v = src[(p.off + (gid.z / p.rs.y) * p.rs.x + r * p.ld) / 4u + x];
     }
     textureStore(dst, gid.xy, gid.z, v);
 }

@@ -14,6 +14,9 @@
 // and 64 columns. Rows past M are clamped when fetching and skipped when storing; columns past N
 // come from padding and are skipped when storing. Each accumulator adds its products in k
 // order, one term at a time, as the tiled variant does. With p.accumulate = 1, C += result.
+// Replicas: global z is the replica r, whose packed A and B start at texture layers
+// r * p.rs.x and r * p.rs.y and whose C starts r * p.rs.z elements past replica 0's (see
+// Replicas in src/kernels/mod.rs).
 
 struct Params {
     m: u32,
@@ -24,6 +27,7 @@ struct Params {
     layer_rows_a: u32,
     layer_rows_b: u32,
     n4: u32,
+    rs: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,8 +37,8 @@ struct Params {
 
 // A row of op(A) as (texel row, layer), computed once per row outside the k loop: integer
 // division has no SIMD form on CPUs.
-fn place_a(r: u32) -> vec2<u32> {
-    return vec2<u32>(r % p.layer_rows_a, r / p.layer_rows_a);
+fn place_a(r: u32, layer0: u32) -> vec2<u32> {
+    return vec2<u32>(r % p.layer_rows_a, layer0 + r / p.layer_rows_a);
 }
 
 fn fetch_a(x: u32, at: vec2<u32>) -> vec4<f32> {
@@ -47,11 +51,11 @@ fn fetch_b(x: u32, yb: u32, lb: u32) -> vec4<f32> {
     return textureLoad(tb, vec2<u32>(x, yb), lb, 0);
 }
 
-fn store(row: u32, col: u32, v: vec4<f32>) {
+fn store(c0: u32, row: u32, col: u32, v: vec4<f32>) {
     if row >= p.m {
         return;
     }
-    let base = p.off_c + row * p.n + col;
+    let base = c0 + row * p.n + col;
     for (var j = 0u; j < 4u; j++) {
         if col + j < p.n {
             if p.accumulate != 0u {
@@ -73,22 +77,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let last = p.m - 1u;
-    let r0 = place_a(min(row0 + 0u, last));
-    let r1 = place_a(min(row0 + 1u, last));
-    let r2 = place_a(min(row0 + 2u, last));
-    let r3 = place_a(min(row0 + 3u, last));
-    let r4 = place_a(min(row0 + 4u, last));
-    let r5 = place_a(min(row0 + 5u, last));
-    let r6 = place_a(min(row0 + 6u, last));
-    let r7 = place_a(min(row0 + 7u, last));
-    let r8 = place_a(min(row0 + 8u, last));
-    let r9 = place_a(min(row0 + 9u, last));
-    let r10 = place_a(min(row0 + 10u, last));
-    let r11 = place_a(min(row0 + 11u, last));
-    let r12 = place_a(min(row0 + 12u, last));
-    let r13 = place_a(min(row0 + 13u, last));
-    let r14 = place_a(min(row0 + 14u, last));
-    let r15 = place_a(min(row0 + 15u, last));
+    let layer_a = gid.z * p.rs.x;
+    let c0 = p.off_c + gid.z * p.rs.z;
+    let r0 = place_a(min(row0 + 0u, last), layer_a);
+    let r1 = place_a(min(row0 + 1u, last), layer_a);
+    let r2 = place_a(min(row0 + 2u, last), layer_a);
+    let r3 = place_a(min(row0 + 3u, last), layer_a);
+    let r4 = place_a(min(row0 + 4u, last), layer_a);
+    let r5 = place_a(min(row0 + 5u, last), layer_a);
+    let r6 = place_a(min(row0 + 6u, last), layer_a);
+    let r7 = place_a(min(row0 + 7u, last), layer_a);
+    let r8 = place_a(min(row0 + 8u, last), layer_a);
+    let r9 = place_a(min(row0 + 9u, last), layer_a);
+    let r10 = place_a(min(row0 + 10u, last), layer_a);
+    let r11 = place_a(min(row0 + 11u, last), layer_a);
+    let r12 = place_a(min(row0 + 12u, last), layer_a);
+    let r13 = place_a(min(row0 + 13u, last), layer_a);
+    let r14 = place_a(min(row0 + 14u, last), layer_a);
+    let r15 = place_a(min(row0 + 15u, last), layer_a);
     let x0 = min(cb + 0u, p.n4 - 1u);
     let x1 = min(cb + 1u, p.n4 - 1u);
     var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0);
@@ -108,7 +114,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var acc14_0 = vec4<f32>(0.0); var acc14_1 = vec4<f32>(0.0);
     var acc15_0 = vec4<f32>(0.0); var acc15_1 = vec4<f32>(0.0);
     var yb = 0u;
-    var lb = 0u;
+    var lb = gid.z * p.rs.y;
     for (var kk = 0u; kk < p.k4; kk++) {
         let b00 = fetch_b(x0, yb + 0u, lb); let b01 = fetch_b(x0, yb + 1u, lb); let b02 = fetch_b(x0, yb + 2u, lb); let b03 = fetch_b(x0, yb + 3u, lb);
         let b10 = fetch_b(x1, yb + 0u, lb); let b11 = fetch_b(x1, yb + 1u, lb); let b12 = fetch_b(x1, yb + 2u, lb); let b13 = fetch_b(x1, yb + 3u, lb);
@@ -166,20 +172,20 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             lb += 1u;
         }
     }
-    store(row0 + 0u, 4u * (cb + 0u), acc0_0); store(row0 + 0u, 4u * (cb + 1u), acc0_1);
-    store(row0 + 1u, 4u * (cb + 0u), acc1_0); store(row0 + 1u, 4u * (cb + 1u), acc1_1);
-    store(row0 + 2u, 4u * (cb + 0u), acc2_0); store(row0 + 2u, 4u * (cb + 1u), acc2_1);
-    store(row0 + 3u, 4u * (cb + 0u), acc3_0); store(row0 + 3u, 4u * (cb + 1u), acc3_1);
-    store(row0 + 4u, 4u * (cb + 0u), acc4_0); store(row0 + 4u, 4u * (cb + 1u), acc4_1);
-    store(row0 + 5u, 4u * (cb + 0u), acc5_0); store(row0 + 5u, 4u * (cb + 1u), acc5_1);
-    store(row0 + 6u, 4u * (cb + 0u), acc6_0); store(row0 + 6u, 4u * (cb + 1u), acc6_1);
-    store(row0 + 7u, 4u * (cb + 0u), acc7_0); store(row0 + 7u, 4u * (cb + 1u), acc7_1);
-    store(row0 + 8u, 4u * (cb + 0u), acc8_0); store(row0 + 8u, 4u * (cb + 1u), acc8_1);
-    store(row0 + 9u, 4u * (cb + 0u), acc9_0); store(row0 + 9u, 4u * (cb + 1u), acc9_1);
-    store(row0 + 10u, 4u * (cb + 0u), acc10_0); store(row0 + 10u, 4u * (cb + 1u), acc10_1);
-    store(row0 + 11u, 4u * (cb + 0u), acc11_0); store(row0 + 11u, 4u * (cb + 1u), acc11_1);
-    store(row0 + 12u, 4u * (cb + 0u), acc12_0); store(row0 + 12u, 4u * (cb + 1u), acc12_1);
-    store(row0 + 13u, 4u * (cb + 0u), acc13_0); store(row0 + 13u, 4u * (cb + 1u), acc13_1);
-    store(row0 + 14u, 4u * (cb + 0u), acc14_0); store(row0 + 14u, 4u * (cb + 1u), acc14_1);
-    store(row0 + 15u, 4u * (cb + 0u), acc15_0); store(row0 + 15u, 4u * (cb + 1u), acc15_1);
+    store(c0, row0 + 0u, 4u * (cb + 0u), acc0_0); store(c0, row0 + 0u, 4u * (cb + 1u), acc0_1);
+    store(c0, row0 + 1u, 4u * (cb + 0u), acc1_0); store(c0, row0 + 1u, 4u * (cb + 1u), acc1_1);
+    store(c0, row0 + 2u, 4u * (cb + 0u), acc2_0); store(c0, row0 + 2u, 4u * (cb + 1u), acc2_1);
+    store(c0, row0 + 3u, 4u * (cb + 0u), acc3_0); store(c0, row0 + 3u, 4u * (cb + 1u), acc3_1);
+    store(c0, row0 + 4u, 4u * (cb + 0u), acc4_0); store(c0, row0 + 4u, 4u * (cb + 1u), acc4_1);
+    store(c0, row0 + 5u, 4u * (cb + 0u), acc5_0); store(c0, row0 + 5u, 4u * (cb + 1u), acc5_1);
+    store(c0, row0 + 6u, 4u * (cb + 0u), acc6_0); store(c0, row0 + 6u, 4u * (cb + 1u), acc6_1);
+    store(c0, row0 + 7u, 4u * (cb + 0u), acc7_0); store(c0, row0 + 7u, 4u * (cb + 1u), acc7_1);
+    store(c0, row0 + 8u, 4u * (cb + 0u), acc8_0); store(c0, row0 + 8u, 4u * (cb + 1u), acc8_1);
+    store(c0, row0 + 9u, 4u * (cb + 0u), acc9_0); store(c0, row0 + 9u, 4u * (cb + 1u), acc9_1);
+    store(c0, row0 + 10u, 4u * (cb + 0u), acc10_0); store(c0, row0 + 10u, 4u * (cb + 1u), acc10_1);
+    store(c0, row0 + 11u, 4u * (cb + 0u), acc11_0); store(c0, row0 + 11u, 4u * (cb + 1u), acc11_1);
+    store(c0, row0 + 12u, 4u * (cb + 0u), acc12_0); store(c0, row0 + 12u, 4u * (cb + 1u), acc12_1);
+    store(c0, row0 + 13u, 4u * (cb + 0u), acc13_0); store(c0, row0 + 13u, 4u * (cb + 1u), acc13_1);
+    store(c0, row0 + 14u, 4u * (cb + 0u), acc14_0); store(c0, row0 + 14u, 4u * (cb + 1u), acc14_1);
+    store(c0, row0 + 15u, 4u * (cb + 0u), acc15_0); store(c0, row0 + 15u, 4u * (cb + 1u), acc15_1);
 }

@@ -16,6 +16,8 @@
 // register variant. With ACCUMULATE (p.accumulate = 1) C += result.
 // Shared layout: as_[kk*64 + i] holds op(A)(row0 + i, k0 + kk); bs_[kk*64 + j] holds
 // op(B)(k0 + kk, col0 + j).
+// Replicas: workgroup z is the replica r, which uses A, B and C at r * p.rs.x, .y and .z
+// elements past replica 0 (see Replicas in src/kernels/mod.rs).
 
 struct Params {
     m: u32,
@@ -26,6 +28,7 @@ struct Params {
     off_c: u32,
     accumulate: u32,
     _pad: u32,
+    rs: vec4<u32>,
 }
 
 override TRANS_A: bool = false;
@@ -39,18 +42,18 @@ override TRANS_B: bool = false;
 var<workgroup> as_: array<f32, 1024>;
 var<workgroup> bs_: array<f32, 1024>;
 
-fn load_a(row: u32, k: u32) -> f32 {
+fn load_a(base: u32, row: u32, k: u32) -> f32 {
     if row >= p.m || k >= p.k {
         return 0.0;
     }
-    return a[p.off_a + select(row * p.k + k, k * p.m + row, TRANS_A)];
+    return a[base + select(row * p.k + k, k * p.m + row, TRANS_A)];
 }
 
-fn load_b(k: u32, col: u32) -> f32 {
+fn load_b(base: u32, k: u32, col: u32) -> f32 {
     if k >= p.k || col >= p.n {
         return 0.0;
     }
-    return b[p.off_b + select(k * p.n + col, col * p.k + k, TRANS_B)];
+    return b[base + select(k * p.n + col, col * p.k + k, TRANS_B)];
 }
 
 @compute @workgroup_size(16, 16)
@@ -58,6 +61,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let row0 = wid.y * 64u;
     let col0 = wid.x * 64u;
     let t = lid.y * 16u + lid.x;
+    // Where this replica's A, B and C start.
+    let start = vec3<u32>(p.off_a, p.off_b, p.off_c) + wid.z * p.rs.xyz;
     var acc: array<vec4<f32>, 4>;
     for (var i = 0u; i < 4u; i++) {
         acc[i] = vec4<f32>(0.0);
@@ -67,10 +72,10 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             let e = t + l * 256u;
             let ai = select(e / 16u, e % 64u, TRANS_A);
             let ak = select(e % 16u, e / 64u, TRANS_A);
-            as_[ak * 64u + ai] = load_a(row0 + ai, k0 + ak);
+            as_[ak * 64u + ai] = load_a(start.x, row0 + ai, k0 + ak);
             let bj = select(e % 64u, e / 16u, TRANS_B);
             let bk = select(e / 64u, e % 16u, TRANS_B);
-            bs_[bk * 64u + bj] = load_b(k0 + bk, col0 + bj);
+            bs_[bk * 64u + bj] = load_b(start.y, k0 + bk, col0 + bj);
         }
         workgroupBarrier();
         for (var kk = 0u; kk < 16u; kk++) {
@@ -90,7 +95,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
             for (var j = 0u; j < 4u; j++) {
                 let col = col0 + lid.x + 16u * j;
                 if col < p.n {
-                    let at = p.off_c + row * p.n + col;
+                    let at = start.z + row * p.n + col;
                     if p.accumulate != 0u {
                         c[at] += acc[i][j];
                     } else {

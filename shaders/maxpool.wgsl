@@ -13,12 +13,15 @@
 // maximum is ≤ 0 the output is 0 and `arg` is 4 (no winner), so no gradient flows back, exactly
 // as through a separate ReLU whose subgradient at 0 is 0.
 // Linear indices come from a 2-D grid of 256-wide workgroups (see grid_1d in src/kernels/mod.rs).
+// Replicas: grid z is the replica r, which uses src, dst and arg at r * p.rs.x, r * p.rs.y and
+// r * p.rs.z elements past replica 0 (see Replicas in src/kernels/mod.rs).
 
 struct Params {
     n: u32,
     h: u32,
     w: u32,
     c: u32,
+    rs: vec4<u32>,
 }
 
 override RELU: bool = false;
@@ -45,12 +48,13 @@ fn pool_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     let xo = (e / p.c) % wo;
     let yo = (e / (p.c * wo)) % ho;
     let n = e / (p.c * wo * ho);
+    let o = wid.z * p.rs;
     var best = -3.4e38;
     var which = 0u;
     for (var q = 0u; q < 4u; q++) {
         let y = 2u * yo + q / 2u;
         let x = 2u * xo + q % 2u;
-        let v = src[((n * p.h + y) * p.w + x) * p.c + ch];
+        let v = src[o.x + ((n * p.h + y) * p.w + x) * p.c + ch];
         if q == 0u || v > best {
             best = v;
             which = q;
@@ -60,8 +64,8 @@ fn pool_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         best = 0.0;
         which = 4u;
     }
-    dst[e] = best;
-    arg[e] = which;
+    dst[o.y + e] = best;
+    arg[o.z + e] = which;
 }
 
 // Here src is the output gradient and dst the input gradient.
@@ -78,12 +82,13 @@ fn pool_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     let n = e / (p.c * p.w * p.h);
     let ho = p.h / 2u;
     let wo = p.w / 2u;
+    let r = wid.z * p.rs;
     var g = 0.0;
     if y / 2u < ho && x / 2u < wo {
         let o = ((n * ho + y / 2u) * wo + x / 2u) * p.c + ch;
-        if arg[o] == (y % 2u) * 2u + x % 2u {
-            g = src[o];
+        if arg[r.z + o] == (y % 2u) * 2u + x % 2u {
+            g = src[r.x + o];
         }
     }
-    dst[e] = g;
+    dst[r.y + e] = g;
 }

@@ -7,12 +7,16 @@
 // relu_forward: y[e] = max(x[e], 0).
 // relu_backward: dx[e] = dy[e] where the forward output y[e] > 0, else 0 (the subgradient at 0
 // is 0, as in PyTorch). It reads y rather than x: the two masks agree and y is what the layer keeps.
+// Replicas: grid z is the replica r, which uses binding i at r * rs[i-1] elements past replica
+// 0 (see Replicas in src/kernels/mod.rs); the strides are multiples of 4, so in vec4 units
+// they are rs / 4.
 
 struct Params {
     n: u32,
     _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    rs: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -33,7 +37,9 @@ fn relu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
                 @builtin(local_invocation_index) lid: u32) {
     let e = index(wid, nwg, lid);
     if 4u * e < p.n {
-        dst[e] = select(dst[e], max(src[e], vec4<f32>(0.0)), inside(e));
+        let o = wid.z * p.rs / 4u;
+        let d = o.y + e;
+        dst[d] = select(dst[d], max(src[o.x + e], vec4<f32>(0.0)), inside(e));
     }
 }
 
@@ -45,7 +51,9 @@ fn relu_backward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
                  @builtin(local_invocation_index) lid: u32) {
     let e = index(wid, nwg, lid);
     if 4u * e < p.n {
-        let v = select(vec4<f32>(0.0), src[e], y[e] > vec4<f32>(0.0));
-        dst[e] = select(dst[e], v, inside(e));
+        let o = wid.z * p.rs / 4u;
+        let d = o.y + e;
+        let v = select(vec4<f32>(0.0), src[o.x + e], y[o.z + e] > vec4<f32>(0.0));
+        dst[d] = select(dst[d], v, inside(e));
     }
 }

@@ -12,12 +12,16 @@
 // partial sums, so the result does not depend on timing. metrics[0] = mean loss,
 // metrics[1] = correct count (exact in f32 up to 2^24 rows). dlogits is written only when
 // p.write_grad is 1 (evaluation passes skip it).
+// Replicas: grid z is the replica r (one workgroup each), which uses logits, labels, dlogits
+// and metrics at r * p.rs.x, .y, .z and .w elements past replica 0 (see Replicas in
+// src/kernels/mod.rs).
 
 struct Params {
     rows: u32,
     classes: u32,
     smoothing: f32,
     write_grad: u32,
+    rs: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -30,15 +34,16 @@ var<workgroup> loss_part: array<f32, 256>;
 var<workgroup> correct_part: array<f32, 256>;
 
 @compute @workgroup_size(256)
-fn softmax_xent(@builtin(local_invocation_index) t: u32) {
+fn softmax_xent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    let o = wid.z * p.rs;
     let c_count = p.classes;
     let eps = p.smoothing;
     let off_target = eps / f32(c_count);
     var loss_sum = 0.0;
     var correct = 0.0;
     for (var r = t; r < p.rows; r += 256u) {
-        let base = r * c_count;
-        let label = labels[r];
+        let base = o.x + r * c_count;
+        let label = labels[o.y + r];
         var zmax = logits[base];
         var arg = 0u;
         for (var c = 1u; c < c_count; c++) {
@@ -64,7 +69,7 @@ fn softmax_xent(@builtin(local_invocation_index) t: u32) {
             for (var c = 0u; c < c_count; c++) {
                 let prob = exp(logits[base + c] - lse);
                 let tgt = select(off_target, 1.0 - eps + off_target, c == label);
-                dlogits[base + c] = (prob - tgt) * inv_rows;
+                dlogits[o.z + r * c_count + c] = (prob - tgt) * inv_rows;
             }
         }
     }
@@ -79,7 +84,7 @@ fn softmax_xent(@builtin(local_invocation_index) t: u32) {
         workgroupBarrier();
     }
     if t == 0u {
-        metrics[0] = loss_part[0] / f32(p.rows);
-        metrics[1] = correct_part[0];
+        metrics[o.w] = loss_part[0] / f32(p.rows);
+        metrics[o.w + 1u] = correct_part[0];
     }
 }

@@ -5,12 +5,15 @@
 // Layout: in is [batch, rows, cols] row-major, out is [batch, cols, rows] row-major.
 // One invocation per output element e = (b*cols + j)*rows + i, from a 2-D grid of 256-wide
 // workgroups (see grid_1d in src/kernels/mod.rs).
+// Replicas: grid z is the replica r, which reads at r * p.rs.x and writes at r * p.rs.y
+// elements past replica 0 (see Replicas in src/kernels/mod.rs).
 
 struct Params {
     batch: u32,
     rows: u32,
     cols: u32,
     _pad: u32,
+    rs: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -27,5 +30,5 @@ fn transpose(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let i = e % p.rows;
     let j = (e / p.rows) % p.cols;
     let b = e / (p.rows * p.cols);
-    dst[e] = src[(b * p.rows + i) * p.cols + j];
+    dst[wid.z * p.rs.y + e] = src[wid.z * p.rs.x + (b * p.rows + i) * p.cols + j];
 }

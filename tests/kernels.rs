@@ -238,7 +238,7 @@ fn softmax_cross_entropy() {
                     classes,
                     smoothing,
                     logits.view(),
-                    &labels,
+                    labels.view(),
                     dlogits.view(),
                     metrics.view(),
                     true,
@@ -479,8 +479,10 @@ fn maxpool_forward_backward() {
                 let xs: Vec<f32> = x0.iter().map(|v| if relu { v - 2.0 } else { *v }).collect();
                 let x = gpu.upload(&xs, "x").unwrap();
                 let dx = gpu.upload(&vec![9.0f32; s.input_len()], "dx").unwrap();
-                let f = maxpool::prepare_forward(gpu, s, relu, x.view(), y.view(), &arg).unwrap();
-                let b = maxpool::prepare_backward(gpu, s, dy.view(), dx.view(), &arg).unwrap();
+                let f =
+                    maxpool::prepare_forward(gpu, s, relu, x.view(), y.view(), arg.view()).unwrap();
+                let b =
+                    maxpool::prepare_backward(gpu, s, dy.view(), dx.view(), arg.view()).unwrap();
                 gpu.run(&[&f, &b]).unwrap();
                 let (want_y, want_arg) = maxpool::reference_forward(s, relu, &xs);
                 let what = format!("pool {s:?} relu={relu}");

@@ -363,3 +363,90 @@ fn gpu_cnn_evaluator_matches_cpu_reference() {
         check_evaluator(gpu, &Model::cnn(3, 10, 9, 4).unwrap(), 5);
     }
 }
+
+/// Gradients and `[loss, correct]` of a fused evaluator at two parameter sets, replica r's set
+/// `stride` values after the one before, on two batches.
+fn fused_pass(
+    gpu: &sampa::Gpu,
+    model: &Model,
+    sets: [&[f32]; 2],
+    batches: [&Batch; 2],
+    stride: usize,
+) -> Vec<(Vec<f32>, [f32; 2])> {
+    let n = model.param_count();
+    let mut packed = vec![0.0f32; stride + n];
+    packed[..n].copy_from_slice(sets[0]);
+    packed[stride..].copy_from_slice(sets[1]);
+    let params = gpu.upload(&packed, "fused params").unwrap();
+    let grads = gpu.zeros::<f32>(stride + n, "fused grads").unwrap();
+    let mut ev = Evaluator::fused(model.clone(), 0.1, (&params, &grads), 2, stride).unwrap();
+    let plan = ev.load_all(gpu, &batches).unwrap();
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    Evaluator::record_gradient(plan, &mut encoder);
+    gpu.queue.submit([encoder.finish()]);
+    let m = gpu.read(&plan.metrics).unwrap();
+    let g = gpu.read(&grads).unwrap();
+    (0..2)
+        .map(|r| {
+            let at = r * sampa::nn::evaluator::METRICS_STRIDE;
+            (g[r * stride..r * stride + n].to_vec(), [m[at], m[at + 1]])
+        })
+        .collect()
+}
+
+#[test]
+fn fused_evaluator_equals_two_single_evaluators_bit_for_bit() {
+    use sampa::kernels::matmul::Variant;
+    let models = [
+        (Model::mlp(20, &[17, 9], 5).unwrap(), 7),
+        (Model::mlp(784, &[256, 256], 10).unwrap(), 32),
+        (Model::cnn(3, 10, 9, 4).unwrap(), 5),
+        (Model::cnn(1, 28, 28, 10).unwrap(), 6),
+    ];
+    for gpu in &gpus() {
+        let chosen = gpu.matmul_variant().unwrap();
+        for variant in Variant::ALL {
+            gpu.set_matmul_variant(variant);
+            for (model, batch) in &models {
+                let n = model.param_count();
+                let sets = [model.init(1), model.init(2)];
+                let mut rng = Pcg::new(9, 0);
+                let batches = [
+                    random_batch(&mut rng, *batch, model.input, model.classes),
+                    random_batch(&mut rng, *batch, model.input, model.classes),
+                ];
+                let single: Vec<(Vec<f32>, [f32; 2])> = (0..2)
+                    .map(|r| {
+                        let params = gpu.upload(&sets[r], "params").unwrap();
+                        let grads = gpu.zeros::<f32>(n, "grads").unwrap();
+                        let mut ev = Evaluator::new(model.clone(), 0.1, &params, &grads).unwrap();
+                        let (loss, correct) = ev.evaluate(gpu, &batches[r]).unwrap();
+                        (gpu.read(&grads).unwrap(), [loss, correct as f32])
+                    })
+                    .collect();
+                // An odd stride (replicas unaligned) and the trainer's whole texture rows.
+                for stride in [n + 3, n.next_multiple_of(256)] {
+                    let fused = fused_pass(
+                        gpu,
+                        model,
+                        [&sets[0], &sets[1]],
+                        [&batches[0], &batches[1]],
+                        stride,
+                    );
+                    for r in 0..2 {
+                        assert!(
+                            fused[r] == single[r],
+                            "{} {} {variant:?} stride {stride}: replica {r} differs from a \
+                             single evaluation (loss {:?} vs {:?})",
+                            gpu.adapter.short(),
+                            model.name,
+                            fused[r].1,
+                            single[r].1
+                        );
+                    }
+                }
+            }
+        }
+        gpu.set_matmul_variant(chosen);
+    }
+}

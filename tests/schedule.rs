@@ -32,12 +32,16 @@ fn batches(m: &Model) -> Vec<Batch> {
 
 /// Parameters and reported losses after `STEPS` SAMPa-0.2 steps under `placement`.
 fn run(gpu: &sampa::Gpu, placement: Placement) -> (Vec<f32>, Vec<f32>) {
-    let m = model();
+    run_model(gpu, &model(), placement)
+}
+
+fn run_model(gpu: &sampa::Gpu, m: &Model, placement: Placement) -> (Vec<f32>, Vec<f32>) {
+    let fused = matches!(placement, Placement::Fused);
     let config = OptimizerConfig {
         kind: OptimizerKind::Sampa,
         ..Default::default()
     };
-    let mut t = Trainer::new(gpu, &m, 0.1, &m.init(2), config, 0).unwrap();
+    let mut t = Trainer::new(gpu, m, 0.1, &m.init(2), config, 0).unwrap();
     t.set_placement(gpu, placement).unwrap();
     let hyper = SgdHyper {
         lr: 0.05,
@@ -45,11 +49,13 @@ fn run(gpu: &sampa::Gpu, placement: Placement) -> (Vec<f32>, Vec<f32>) {
         weight_decay: 5e-4,
         nesterov: false,
     };
-    let losses = batches(&m)
+    let losses = batches(m)
         .iter()
         .map(|b| t.step(gpu, b, hyper).unwrap()[0])
         .collect();
     assert_eq!(t.steps(), STEPS);
+    // Steps 5 and 6 pair a batch of 7 with one of 32 and run serially; the rest fuse.
+    assert_eq!(t.fused_steps(), if fused { STEPS - 2 } else { 0 });
     (gpu.read(t.params()).unwrap(), losses)
 }
 
@@ -64,7 +70,7 @@ fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
 }
 
 #[test]
-fn interleaved_and_dual_on_one_adapter_equal_serial_bit_for_bit() {
+fn interleaved_fused_and_dual_on_one_adapter_equal_serial_bit_for_bit() {
     for gpu in &gpus() {
         let serial = run(gpu, Placement::Serial);
         let interleaved = run(gpu, Placement::Interleaved);
@@ -73,6 +79,8 @@ fn interleaved_and_dual_on_one_adapter_equal_serial_bit_for_bit() {
             "{}: interleaved differs",
             gpu.adapter.short()
         );
+        let fused = run(gpu, Placement::Fused);
+        assert!(fused == serial, "{}: fused differs", gpu.adapter.short());
         if gpu.adapter.backend == "Vulkan" {
             // The worker on a second handle of the same device: the same kernels compute g_n,
             // so only the trip through host memory is new.
@@ -146,6 +154,21 @@ fn a_failing_worker_hands_over_and_no_step_is_lost() {
         assert!(
             main.read(t.params()).unwrap() == serial.0,
             "failure at step {fail_at}: the trajectory changed"
+        );
+    }
+}
+
+#[test]
+fn fused_cnn_equals_serial_bit_for_bit() {
+    // Every layer kind (convolution, fused ReLU and pooling, flatten) in replicated form.
+    let m = Model::cnn(1, 28, 28, 10).unwrap();
+    for gpu in &gpus() {
+        let serial = run_model(gpu, &m, Placement::Serial);
+        let fused = run_model(gpu, &m, Placement::Fused);
+        assert!(
+            fused == serial,
+            "{}: fused CNN differs",
+            gpu.adapter.short()
         );
     }
 }

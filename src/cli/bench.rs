@@ -21,7 +21,7 @@ enum What {
     /// matrix products alone, on every adapter.
     Step(StepArgs),
     /// Median step time of SGD, SAM and SAMPa-0.2 with SAMPa's gradients under each schedule
-    /// (serial, interleaved, dual), side by side in one run, with the ratios SAMPa/SAM and
+    /// (serial, interleaved, fused, dual), side by side in one run, with the ratios SAMPa/SAM and
     /// SAMPa/SGD.
     Schedules(SchedulesArgs),
 }
@@ -38,8 +38,8 @@ struct SchedulesArgs {
     #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = ["mlp", "cnn"])]
     models: Vec<String>,
     /// Schedules for SAMPa.
-    #[arg(long, value_delimiter = ',', default_value = "serial,interleaved,dual",
-          value_parser = ["serial", "interleaved", "dual"])]
+    #[arg(long, value_delimiter = ',', default_value = "serial,interleaved,fused,dual",
+          value_parser = ["serial", "interleaved", "fused", "dual"])]
     schedules: Vec<String>,
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
@@ -150,6 +150,7 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
             let placement = match schedule.as_str() {
                 "serial" => Placement::Serial,
                 "interleaved" => Placement::Interleaved,
+                "fused" => Placement::Fused,
                 _ => match &other {
                     Some(o) => Placement::Dual(Worker::spawn(o.clone(), model.clone(), 0.0)?),
                     None => continue,

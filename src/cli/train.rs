@@ -69,9 +69,10 @@ pub struct Args {
     #[arg(long, value_enum, default_value = "code")]
     sampa_lookahead: LookaheadMode,
     /// Where SAMPa's two gradients run: serial (one after the other), interleaved (one
-    /// submission, layer by layer in turn), dual (the look-ahead gradient on a second adapter,
-    /// see --adapter2), or auto (dual when a second adapter exists, else the faster of serial
-    /// and interleaved, measured once per adapter and model and cached).
+    /// submission, layer by layer in turn), fused (each layer's kernels process both parameter
+    /// sets in one dispatch), dual (the look-ahead gradient on a second adapter, see
+    /// --adapter2), or auto (dual when a second adapter exists, else the fastest of serial,
+    /// interleaved and fused, measured once per adapter and model and cached).
     #[arg(long, value_enum, default_value = "auto")]
     schedule: Schedule,
     /// The dual schedule's worker adapter (index, backend or name, as --adapter); default:

@@ -187,9 +187,14 @@ impl Readback {
 
     /// Record a copy of the first `len` values of `src` into the staging buffer.
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder, src: &GpuBuf<f32>) {
+        self.record_from(encoder, src, 0);
+    }
+
+    /// Record a copy of `len` values of `src` from value `from` (a multiple of 4) on.
+    pub fn record_from(&self, encoder: &mut wgpu::CommandEncoder, src: &GpuBuf<f32>, from: usize) {
         encoder.copy_buffer_to_buffer(
             &src.buffer,
-            0,
+            (from * 4) as u64,
             &self.staging,
             0,
             padded((self.len * 4) as u64),

@@ -8,7 +8,7 @@ pub mod adapters;
 mod buffer;
 
 pub use adapters::AdapterSummary;
-pub use buffer::{GpuBuf, Readback};
+pub use buffer::{GpuBuf, Readback, TEXTURE_ROW_FLOATS};
 
 use crate::error::{Error, Result};
 use std::collections::HashMap;

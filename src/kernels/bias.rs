@@ -5,7 +5,7 @@
 //! `[batch, C, H*W]`. The bias and its gradient are views into the flat parameter and gradient
 //! vectors.
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use super::{Bind, Dispatch, Launch, Params, Replicas, View, as_u32, build, grid_1d};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -74,6 +74,7 @@ pub fn prepare_add(gpu: &Gpu, shape: BiasShape, bias: View<'_>, y: View<'_>) -> 
             entry: "bias_add",
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: Some(Replicas::of(OP, &[bias.rep(), y.rep()])?),
             bindings: &[Bind::Buf(&bias.buf.buffer), Bind::Buf(&y.buf.buffer)],
             groups: grid_1d(gpu, as_u32(OP, "groups", shape.len().div_ceil(256))?),
         },
@@ -106,6 +107,7 @@ pub fn prepare_grad(
             entry: "bias_grad",
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: Some(Replicas::of(OP, &[dy.rep(), db.rep()])?),
             bindings: &[Bind::Buf(&dy.buf.buffer), Bind::Buf(&db.buf.buffer)],
             groups: grid_1d(gpu, as_u32(OP, "channels", shape.channels)?),
         },

@@ -3,7 +3,7 @@
 //! A convolution is then `cols · Wᵀ` (one matmul with the `[O, C·k·k]` weight), its weight
 //! gradient `dYᵀ · cols`, and its input gradient col2im(`dY · W`).
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use super::{Bind, Dispatch, Launch, Params, Replicas, View, as_u32, build, grid_1d};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -150,6 +150,7 @@ fn launch(
             entry: op,
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: Some(Replicas::of(op, &[src.rep(), dst.rep()])?),
             bindings: &[Bind::Buf(&src.buf.buffer), Bind::Buf(&dst.buf.buffer)],
             groups: grid_1d(gpu, as_u32(op, "groups", count.div_ceil(256))?),
         },

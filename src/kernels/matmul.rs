@@ -7,7 +7,7 @@
 //! storage buffers (for GPUs). Which one a device uses is decided by measurement (see
 //! [`crate::tuning`]) and can be forced with `SAMPA_MATMUL=reg|tiled`.
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build};
+use super::{Bind, Dispatch, Launch, Params, Replicas, View, as_u32, build};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -175,9 +175,10 @@ pub fn prepare_variant(
     if c.buf.buffer == a.buf.buffer || c.buf.buffer == b.buf.buffer {
         return Err(Error::shape(OP, "C must not share a buffer with A or B"));
     }
+    let replicas = Replicas::of(OP, &[a.rep(), b.rep(), c.rep()])?;
     let (ta, tb) = form.transposes();
     match variant {
-        Variant::Tiled => prepare_tiled(gpu, dims, (ta, tb), a, b, c, accumulate),
+        Variant::Tiled => prepare_tiled(gpu, dims, (ta, tb), (a, b, c), replicas, accumulate),
         Variant::Register => prepare_textured(gpu, dims, (ta, tb), a, b, c, accumulate),
     }
 }
@@ -202,9 +203,8 @@ fn prepare_tiled(
     gpu: &Gpu,
     dims: Dims,
     (ta, tb): (bool, bool),
-    a: View<'_>,
-    b: View<'_>,
-    c: View<'_>,
+    (a, b, c): (View<'_>, View<'_>, View<'_>),
+    replicas: Replicas,
     accumulate: bool,
 ) -> Result<Dispatch> {
     const OP: &str = "matmul";
@@ -228,6 +228,7 @@ fn prepare_tiled(
             entry: "main",
             constants: &constants,
             params: Params::Bytes(bytemuck::bytes_of(&params)),
+            replicas: Some(replicas),
             bindings: &[
                 Bind::Buf(&a.buf.buffer),
                 Bind::Buf(&b.buf.buffer),
@@ -265,20 +266,24 @@ struct TexturedParams {
 }
 
 /// A packed operand: `rows` (padded) rows of `texels` rgba32float texels, split into layers
-/// of `rows_per_layer` rows when taller than the device's 2-D texture limit.
+/// of `rows_per_layer` rows when taller than the device's 2-D texture limit; replica r
+/// occupies layers `r * layers ..`.
 struct Packed {
     view: wgpu::TextureView,
     rows_per_layer: u32,
+    layers: u32,
     dispatch: Dispatch,
 }
 
 /// Where a logical matrix lies in a buffer: X[r, c] at `offset + r*ld + c`, or at
-/// `offset + c*ld + r` when `transposed`.
+/// `offset + c*ld + r` when `transposed`; replica r of it `r * stride` elements further.
 #[derive(Clone, Copy)]
 struct Stored {
     offset: usize,
     ld: usize,
     transposed: bool,
+    replicas: usize,
+    stride: usize,
 }
 
 /// Stage the logical `rows`×`cols` matrix stored in `src` as `at` says as a zero-padded
@@ -300,7 +305,7 @@ fn pack(
     let layers = padded_rows.div_ceil(limit / 4 * 4).max(2);
     let rows_per_layer = padded_rows.div_ceil(layers).div_ceil(4) * 4;
     let max_layers = gpu.limits.max_texture_array_layers as usize;
-    if texels > limit || layers > max_layers {
+    if texels > limit || layers * at.replicas > max_layers {
         return Err(Error::shape(
             OP,
             format!(
@@ -317,7 +322,7 @@ fn pack(
             size: wgpu::Extent3d {
                 width: texels as u32,
                 height: rows_per_layer as u32,
-                depth_or_array_layers: layers as u32,
+                depth_or_array_layers: (layers * at.replicas) as u32,
             },
             mip_level_count: 1,
             sample_count: 1,
@@ -336,11 +341,11 @@ fn pack(
     // A row-major source whose rows are whole copy rows (256-byte multiples) and need no
     // padding is staged by a plain buffer-to-texture copy, which is a memcpy on CPU drivers.
     let row_bytes = 4 * cols as u64;
-    let offset_bytes = 4 * at.offset as u64;
+    let offset_bytes = |r: usize| 4 * (at.offset + r * at.stride) as u64;
     if !transposed
         && at.ld == cols
         && row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64)
-        && offset_bytes.is_multiple_of(16)
+        && (0..at.replicas).all(|r| offset_bytes(r).is_multiple_of(16))
         && padded_rows == rows
         && rows == layers * rows_per_layer
     {
@@ -349,16 +354,21 @@ fn pack(
             height: rows_per_layer as u32,
             depth_or_array_layers: layers as u32,
         };
+        let mut dispatch = Dispatch::empty();
+        for r in 0..at.replicas {
+            dispatch = dispatch.then(Dispatch::copy_to_texture(
+                &src.buffer,
+                offset_bytes(r),
+                row_bytes as u32,
+                (&texture, (r * layers) as u32),
+                size,
+            ));
+        }
         return Ok(Packed {
             view,
             rows_per_layer: rows_per_layer as u32,
-            dispatch: Dispatch::copy_to_texture(
-                &src.buffer,
-                offset_bytes,
-                row_bytes as u32,
-                &texture,
-                size,
-            ),
+            layers: layers as u32,
+            dispatch,
         });
     }
     let params = PackParams {
@@ -380,6 +390,7 @@ fn pack(
                 && cols.is_multiple_of(4)
                 && at.ld.is_multiple_of(4)
                 && at.offset.is_multiple_of(4)
+                && at.stride.is_multiple_of(4)
             {
                 "pack_rows"
             } else {
@@ -387,6 +398,15 @@ fn pack(
             },
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&params)),
+            replicas: Some(Replicas {
+                count: as_u32(OP, "replicas", at.replicas)?,
+                strides: [
+                    as_u32(OP, "replica stride", at.stride)?,
+                    layers as u32,
+                    0,
+                    0,
+                ],
+            }),
             bindings: &[Bind::Buf(&src.buffer), Bind::Tex(&view)],
             groups: {
                 let [x, y, _] =
@@ -398,6 +418,7 @@ fn pack(
     Ok(Packed {
         view,
         rows_per_layer: rows_per_layer as u32,
+        layers: layers as u32,
         dispatch,
     })
 }
@@ -420,31 +441,22 @@ fn prepare_textured(
     for k0 in (0..k).step_by(chunk) {
         let kc = chunk.min(k - k0);
         // op(A)[:, k0..] and op(B)[k0.., :] in their stored layouts.
+        let stored = |v: &View<'_>, offset, ld, transposed| Stored {
+            offset: v.offset + offset,
+            ld,
+            transposed,
+            replicas: v.replicas,
+            stride: v.stride,
+        };
         let at = if ta {
-            Stored {
-                offset: a.offset + k0 * m,
-                ld: m,
-                transposed: true,
-            }
+            stored(&a, k0 * m, m, true)
         } else {
-            Stored {
-                offset: a.offset + k0,
-                ld: k,
-                transposed: false,
-            }
+            stored(&a, k0, k, false)
         };
         let bt = if tb {
-            Stored {
-                offset: b.offset + k0,
-                ld: k,
-                transposed: true,
-            }
+            stored(&b, k0, k, true)
         } else {
-            Stored {
-                offset: b.offset + k0 * n,
-                ld: n,
-                transposed: false,
-            }
+            stored(&b, k0 * n, n, false)
         };
         let part = multiply_chunk(
             gpu,
@@ -495,6 +507,15 @@ fn multiply_chunk(
             entry: "main",
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&params)),
+            replicas: Some(Replicas {
+                count: as_u32(OP, "replicas", c.replicas)?,
+                strides: [
+                    pa.layers,
+                    pb.layers,
+                    as_u32(OP, "replica stride", c.stride)?,
+                    0,
+                ],
+            }),
             bindings: &[
                 Bind::Tex(&pa.view),
                 Bind::Tex(&pb.view),

@@ -1,8 +1,8 @@
 //! 2×2 max pooling, stride 2, on pixel-major `[N, H, W, C]` activations (`shaders/maxpool.wgsl`).
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use super::{Bind, Dispatch, Launch, Params, Replicas, View, as_u32, build, grid_1d};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, GpuBuf};
+use crate::gpu::Gpu;
 
 const SRC: &str = include_str!("../../shaders/maxpool.wgsl");
 
@@ -39,13 +39,13 @@ fn launch(
     relu: bool,
     src: View<'_>,
     dst: View<'_>,
-    arg: &GpuBuf<u32>,
+    arg: View<'_, u32>,
     count: usize,
 ) -> Result<Dispatch> {
     if s.h < 2 || s.w < 2 || s.n == 0 || s.c == 0 {
         return Err(Error::shape(op, format!("cannot pool {s:?} by 2×2")));
     }
-    if arg.len < s.output_len() || src.offset != 0 || dst.offset != 0 {
+    if arg.len < s.output_len() || src.offset != 0 || dst.offset != 0 || arg.offset != 0 {
         return Err(Error::shape(
             op,
             "pooling needs whole buffers and an index buffer of the output's size",
@@ -65,10 +65,11 @@ fn launch(
             entry: op,
             constants: &[("RELU", relu as u8 as f64)],
             params: Params::Bytes(bytemuck::cast_slice(&p)),
+            replicas: Some(Replicas::of(op, &[src.rep(), dst.rep(), arg.rep()])?),
             bindings: &[
                 Bind::Buf(&src.buf.buffer),
                 Bind::Buf(&dst.buf.buffer),
-                Bind::Buf(&arg.buffer),
+                Bind::Buf(&arg.buf.buffer),
             ],
             groups: grid_1d(gpu, as_u32(op, "groups", count.div_ceil(256))?),
         },
@@ -82,7 +83,7 @@ pub fn prepare_forward(
     relu: bool,
     x: View<'_>,
     y: View<'_>,
-    arg: &GpuBuf<u32>,
+    arg: View<'_, u32>,
 ) -> Result<Dispatch> {
     x.expect_len("pool_forward", "x", s.input_len())?;
     y.expect_len("pool_forward", "y", s.output_len())?;
@@ -95,7 +96,7 @@ pub fn prepare_backward(
     s: PoolShape,
     dy: View<'_>,
     dx: View<'_>,
-    arg: &GpuBuf<u32>,
+    arg: View<'_, u32>,
 ) -> Result<Dispatch> {
     dy.expect_len("pool_backward", "dy", s.output_len())?;
     dx.expect_len("pool_backward", "dx", s.input_len())?;

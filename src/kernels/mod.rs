@@ -37,12 +37,14 @@ enum Step {
         bind_group: wgpu::BindGroup,
         groups: [u32; 3],
     },
-    /// A buffer-to-texture copy: rows of `bytes_per_row` bytes from `offset` into a texture.
+    /// A buffer-to-texture copy: rows of `bytes_per_row` bytes from `offset` into a texture,
+    /// from array layer `layer` on.
     CopyToTexture {
         buffer: wgpu::Buffer,
         offset: u64,
         bytes_per_row: u32,
         texture: wgpu::Texture,
+        layer: u32,
         size: wgpu::Extent3d,
     },
 }
@@ -58,6 +60,7 @@ impl Dispatch {
                 offset,
                 bytes_per_row,
                 texture,
+                layer,
                 size,
             } = &self.steps[i]
             {
@@ -70,7 +73,14 @@ impl Dispatch {
                             rows_per_image: Some(size.height),
                         },
                     },
-                    texture.as_image_copy(),
+                    wgpu::TexelCopyTextureInfo {
+                        origin: wgpu::Origin3d {
+                            x: 0,
+                            y: 0,
+                            z: *layer,
+                        },
+                        ..texture.as_image_copy()
+                    },
                     *size,
                 );
                 i += 1;
@@ -92,12 +102,12 @@ impl Dispatch {
     }
 
     /// A copy of `size` texels from `buffer` (rows of `bytes_per_row` bytes from byte `offset`)
-    /// into `texture`.
+    /// into `texture`, from array layer `layer` on.
     pub(crate) fn copy_to_texture(
         buffer: &wgpu::Buffer,
         offset: u64,
         bytes_per_row: u32,
-        texture: &wgpu::Texture,
+        (texture, layer): (&wgpu::Texture, u32),
         size: wgpu::Extent3d,
     ) -> Dispatch {
         Dispatch {
@@ -106,6 +116,7 @@ impl Dispatch {
                 offset,
                 bytes_per_row,
                 texture: texture.clone(),
+                layer,
                 size,
             }],
         }
@@ -144,6 +155,11 @@ pub struct View<'a, T = f32> {
     pub offset: usize,
     /// Number of elements.
     pub len: usize,
+    /// How many copies of the view lie side by side in the buffer (1 unless replicated):
+    /// a replicated kernel dispatch processes them all, one per grid z index.
+    pub replicas: usize,
+    /// Elements from the start of one replica to the start of the next.
+    pub stride: usize,
 }
 
 impl<T> GpuBuf<T> {
@@ -153,6 +169,21 @@ impl<T> GpuBuf<T> {
             buf: self,
             offset: 0,
             len: self.len,
+            replicas: 1,
+            stride: 0,
+        }
+    }
+
+    /// The buffer as `count` equal replicas side by side (a fused evaluator's workspace).
+    pub fn replicas(&self, count: usize) -> View<'_, T> {
+        let count = count.max(1);
+        let len = self.len / count;
+        View {
+            buf: self,
+            offset: 0,
+            len,
+            replicas: count,
+            stride: len,
         }
     }
 
@@ -172,11 +203,40 @@ impl<T> GpuBuf<T> {
             buf: self,
             offset,
             len,
+            replicas: 1,
+            stride: 0,
         })
     }
 }
 
-impl<T> View<'_, T> {
+impl<'a, T> View<'a, T> {
+    /// This view and `count - 1` more, each `stride` elements after the one before; an error
+    /// if the last runs past the end of the buffer.
+    pub fn repeated(self, count: usize, stride: usize) -> Result<View<'a, T>> {
+        let count = count.max(1);
+        let end = self.offset + (count - 1) * stride + self.len;
+        if end > self.buf.len || (count > 1 && stride < self.len) {
+            return Err(Error::shape(
+                "replicas",
+                format!(
+                    "{count} replicas of {} elements every {stride} from {} do not fit a \
+                     buffer of {} without overlapping",
+                    self.len, self.offset, self.buf.len
+                ),
+            ));
+        }
+        Ok(View {
+            replicas: count,
+            stride: if count > 1 { stride } else { 0 },
+            ..self
+        })
+    }
+
+    /// `(replicas, stride)`, for [`Replicas::of`].
+    pub(crate) fn rep(&self) -> (usize, usize) {
+        (self.replicas, self.stride)
+    }
+
     /// Fail with a shape error unless this view holds at least `need` elements.
     pub(crate) fn expect_len(&self, op: &'static str, name: &str, need: usize) -> Result<()> {
         if self.len < need {
@@ -197,9 +257,46 @@ pub(crate) struct Launch<'a> {
     pub constants: &'a [(&'a str, f64)],
     /// Binding 0: uniform parameters.
     pub params: Params<'a>,
+    /// Layer kernels: the replica block appended to the uniform bytes.
+    pub replicas: Option<Replicas>,
     /// Bindings 1..: storage buffers and textures, in binding order.
     pub bindings: &'a [Bind<'a>],
     pub groups: [u32; 3],
+}
+
+/// The replica block of a layer kernel. Every layer kernel can process several independent
+/// copies of its operands in one dispatch (the fused schedule runs SAMPa's two gradient passes
+/// this way): the grid's z axis counts replicas, and replica r reads and writes buffer binding
+/// i + 1 at `r * strides[i]` elements past replica 0. The strides follow the kernel's own
+/// parameters in its uniform block, at the next 16-byte boundary, as the WGSL field
+/// `rs: vec4<u32>`. A single dispatch has one replica and zero strides, so it computes exactly
+/// what it computes alone.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Replicas {
+    pub count: u32,
+    pub strides: [u32; 4],
+}
+
+impl Replicas {
+    /// The replicas of a dispatch from its bindings' `(replicas, stride)`, in binding order:
+    /// they must agree on the count.
+    pub(crate) fn of(op: &'static str, views: &[(usize, usize)]) -> Result<Replicas> {
+        let count = views.first().map_or(1, |v| v.0);
+        if views.iter().any(|v| v.0 != count) || views.len() > 4 {
+            return Err(Error::shape(
+                op,
+                format!("every operand needs the same number of replicas, got {views:?}"),
+            ));
+        }
+        let mut strides = [0u32; 4];
+        for (s, v) in strides.iter_mut().zip(views) {
+            *s = as_u32(op, "replica stride", v.1)?;
+        }
+        Ok(Replicas {
+            count: as_u32(op, "replicas", count)?,
+            strides,
+        })
+    }
 }
 
 /// A kernel's uniform block: fresh bytes (shapes, fixed for the dispatch's life) or a buffer
@@ -215,13 +312,25 @@ pub(crate) fn build(gpu: &Gpu, launch: Launch<'_>) -> Result<Dispatch> {
     let context = format!("binding {}::{}", launch.label, launch.entry);
     gpu.checked(&context, || {
         let owned;
-        let params = match launch.params {
-            Params::Buffer(b) => b,
-            Params::Bytes(bytes) => {
+        let params = match (launch.params, launch.replicas) {
+            (Params::Buffer(b), None) => b,
+            (Params::Bytes(bytes), None) => {
                 owned = uniform(gpu, launch.label, bytes);
                 &owned
             }
+            (Params::Bytes(bytes), Some(r)) => {
+                let mut data = bytes.to_vec();
+                data.resize(bytes.len().next_multiple_of(16), 0);
+                data.extend_from_slice(bytemuck::cast_slice(&r.strides));
+                owned = uniform(gpu, launch.label, &data);
+                &owned
+            }
+            (Params::Buffer(_), Some(_)) => unreachable!("layer kernels own their uniforms"),
         };
+        let mut groups = launch.groups;
+        if let Some(r) = launch.replicas {
+            groups[2] *= r.count;
+        }
         let mut entries = vec![wgpu::BindGroupEntry {
             binding: 0,
             resource: params.as_entire_binding(),
@@ -245,7 +354,7 @@ pub(crate) fn build(gpu: &Gpu, launch: Launch<'_>) -> Result<Dispatch> {
             steps: vec![Step::Compute {
                 pipeline: pipeline.clone(),
                 bind_group,
-                groups: launch.groups,
+                groups,
             }],
         }
     })

@@ -73,6 +73,7 @@ fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<
                 entry,
                 constants: &[],
                 params: Params::Bytes(bytemuck::cast_slice(&p)),
+                replicas: None,
                 bindings: &bindings,
                 groups: [g, 1, 1],
             },

@@ -95,6 +95,7 @@ pub fn prepare(
             entry: "perturb",
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: None,
             bindings: &[
                 Bind::Buf(&x.buf.buffer),
                 Bind::Buf(&d.buf.buffer),

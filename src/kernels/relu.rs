@@ -1,6 +1,6 @@
 //! ReLU forward and backward (`shaders/relu.wgsl`).
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use super::{Bind, Dispatch, Launch, Params, Replicas, View, as_u32, build, grid_1d};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
@@ -17,9 +17,20 @@ fn whole<'a>(op: &'static str, name: &str, v: View<'a>, n: usize) -> Result<&'a 
     Ok(v.buf)
 }
 
-fn launch(gpu: &Gpu, op: &'static str, n: usize, bindings: &[Bind<'_>]) -> Result<Dispatch> {
+fn launch(
+    gpu: &Gpu,
+    op: &'static str,
+    n: usize,
+    views: &[View<'_>],
+    bindings: &[Bind<'_>],
+) -> Result<Dispatch> {
     if n == 0 {
         return Err(Error::shape(op, "n must be positive"));
+    }
+    let reps: Vec<_> = views.iter().map(|v| v.rep()).collect();
+    // Bound as vec4s: a replica must start on a vec4.
+    if reps.iter().any(|r| r.1 % 4 != 0) {
+        return Err(Error::shape(op, "replica strides must be multiples of 4"));
     }
     let p = [as_u32(op, "n", n)?, 0, 0, 0];
     build(
@@ -30,6 +41,7 @@ fn launch(gpu: &Gpu, op: &'static str, n: usize, bindings: &[Bind<'_>]) -> Resul
             entry: op,
             constants: &[],
             params: Params::Bytes(bytemuck::cast_slice(&p)),
+            replicas: Some(Replicas::of(op, &reps)?),
             bindings,
             groups: grid_1d(gpu, as_u32(op, "groups", n.div_ceil(1024))?),
         },
@@ -39,8 +51,15 @@ fn launch(gpu: &Gpu, op: &'static str, n: usize, bindings: &[Bind<'_>]) -> Resul
 /// Prepare y = max(x, 0) over `n` elements.
 pub fn prepare_forward(gpu: &Gpu, n: usize, x: View<'_>, y: View<'_>) -> Result<Dispatch> {
     const OP: &str = "relu_forward";
+    let views = [x, y];
     let (x, y) = (whole(OP, "x", x, n)?, whole(OP, "y", y, n)?);
-    launch(gpu, OP, n, &[Bind::Buf(&x.buffer), Bind::Buf(&y.buffer)])
+    launch(
+        gpu,
+        OP,
+        n,
+        &views,
+        &[Bind::Buf(&x.buffer), Bind::Buf(&y.buffer)],
+    )
 }
 
 /// Prepare dx = dy · [y > 0] over `n` elements, `y` being the forward output.
@@ -52,6 +71,7 @@ pub fn prepare_backward(
     y: View<'_>,
 ) -> Result<Dispatch> {
     const OP: &str = "relu_backward";
+    let views = [dy, dx, y];
     let (dy, dx, y) = (
         whole(OP, "dy", dy, n)?,
         whole(OP, "dx", dx, n)?,
@@ -61,6 +81,7 @@ pub fn prepare_backward(
         gpu,
         OP,
         n,
+        &views,
         &[
             Bind::Buf(&dy.buffer),
             Bind::Buf(&dx.buffer),

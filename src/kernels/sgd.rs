@@ -113,7 +113,7 @@ fn texture_copies(
             &v.buf.buffer,
             0,
             row_bytes as u32,
-            &tex,
+            (&tex, 0),
             size,
         ));
         views.push(tex.create_view(&Default::default()));
@@ -168,6 +168,7 @@ impl SgdStep {
                     entry: "sgd_step_tex",
                     constants: &[],
                     params: Params::Buffer(&params),
+                    replicas: None,
                     bindings: &[
                         Bind::Tex(&t[0]),
                         Bind::Tex(&t[1]),
@@ -188,6 +189,7 @@ impl SgdStep {
                     entry: "sgd_step",
                     constants: &[],
                     params: Params::Buffer(&params),
+                    replicas: None,
                     bindings: &[
                         Bind::Buf(&g1.buf.buffer),
                         Bind::Buf(&g2.buf.buffer),
@@ -254,6 +256,7 @@ impl Lookahead {
                     entry,
                     constants: &[],
                     params: Params::Buffer(&params),
+                    replicas: None,
                     bindings,
                     groups,
                 },

@@ -4,9 +4,9 @@
 //! loss and the number of correct predictions. The two scalars land in a small metrics buffer
 //! that is the only thing a training step reads back.
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build};
+use super::{Bind, Dispatch, Launch, Params, Replicas, View, as_u32, build};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, GpuBuf};
+use crate::gpu::Gpu;
 
 const SRC: &str = include_str!("../../shaders/softmax_xent.wgsl");
 
@@ -28,7 +28,7 @@ pub fn prepare(
     classes: usize,
     smoothing: f32,
     logits: View<'_>,
-    labels: &GpuBuf<u32>,
+    labels: View<'_, u32>,
     dlogits: View<'_>,
     metrics: View<'_>,
     write_grad: bool,
@@ -54,7 +54,7 @@ pub fn prepare(
             format!("labels needs {rows} elements, got {}", labels.len),
         ));
     }
-    let offsets = [logits.offset, dlogits.offset, metrics.offset];
+    let offsets = [logits.offset, labels.offset, dlogits.offset, metrics.offset];
     if offsets.iter().any(|&o| o != 0)
         || logits.buf.buffer == dlogits.buf.buffer
         || dlogits.buf.buffer == metrics.buf.buffer
@@ -78,9 +78,13 @@ pub fn prepare(
             entry: "softmax_xent",
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: Some(Replicas::of(
+                OP,
+                &[logits.rep(), labels.rep(), dlogits.rep(), metrics.rep()],
+            )?),
             bindings: &[
                 Bind::Buf(&logits.buf.buffer),
-                Bind::Buf(&labels.buffer),
+                Bind::Buf(&labels.buf.buffer),
                 Bind::Buf(&dlogits.buf.buffer),
                 Bind::Buf(&metrics.buf.buffer),
             ],

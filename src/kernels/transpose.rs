@@ -1,6 +1,6 @@
 //! Batched transpose `[batch, rows, cols] → [batch, cols, rows]` (`shaders/transpose.wgsl`).
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use super::{Bind, Dispatch, Launch, Params, Replicas, View, as_u32, build, grid_1d};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -42,6 +42,7 @@ pub fn prepare(
             entry: "transpose",
             constants: &[],
             params: Params::Bytes(bytemuck::cast_slice(&p)),
+            replicas: Some(Replicas::of(OP, &[x.rep(), y.rep()])?),
             bindings: &[Bind::Buf(&x.buf.buffer), Bind::Buf(&y.buf.buffer)],
             groups: grid_1d(gpu, as_u32(OP, "groups", n.div_ceil(256))?),
         },

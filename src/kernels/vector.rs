@@ -58,6 +58,7 @@ fn launch(
             entry: op,
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: None,
             bindings: &buffers,
             groups: grid_1d(gpu, as_u32(op, "groups", n.div_ceil(256))?),
         },

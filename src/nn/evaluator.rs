@@ -6,6 +6,12 @@
 //! the last partial one, the test set's) it builds a [`Plan`] once: activation buffers and
 //! every prepared dispatch. A step then only writes the batch and records the plan, with no
 //! allocation.
+//!
+//! A fused evaluator holds several replicas of everything: its parameter and gradient buffers
+//! hold that many parameter sets side by side, and each plan that many batches, workspaces and
+//! metrics. Every layer kernel then processes all replicas in one dispatch (the replica is the
+//! grid's z index), so the fused schedule runs SAMPa's two gradient passes with half the
+//! dispatches and barriers, each replica computing exactly what a single evaluator would.
 
 use super::{Act, Layer, Model, Param};
 use crate::data::Batch;
@@ -15,7 +21,7 @@ use crate::kernels::bias::{self, BiasShape};
 use crate::kernels::conv::{self, ConvShape, InputLayout};
 use crate::kernels::matmul::{self, Dims, Form};
 use crate::kernels::maxpool::{self, PoolShape};
-use crate::kernels::{Dispatch, relu, softmax_xent, transpose};
+use crate::kernels::{Dispatch, View, relu, softmax_xent, transpose};
 use std::collections::HashMap;
 
 /// Everything one batch size needs on the device.
@@ -25,7 +31,8 @@ pub struct Plan {
     pub batch: usize,
     input: GpuBuf<f32>,
     labels: GpuBuf<u32>,
-    /// `[mean loss, correct count]` of the last recorded batch.
+    /// `[mean loss, correct count]` of the last recorded batch, per replica at
+    /// [`METRICS_STRIDE`] values apart.
     pub metrics: GpuBuf<f32>,
     forward: Vec<Dispatch>,
     loss_with_grad: Dispatch,
@@ -37,6 +44,10 @@ pub struct Plan {
     _workspace: Vec<GpuBuf<f32>>,
     _indices: Vec<GpuBuf<u32>>,
 }
+
+/// Values between two replicas' `[loss, correct]` in [`Plan::metrics`] (a 16-byte step, so
+/// either can be copied out on its own).
+pub const METRICS_STRIDE: usize = 4;
 
 /// The shape of a dense product: `rows` examples (or pixels) of `inp` features to `out`.
 #[derive(Clone, Copy)]
@@ -53,6 +64,9 @@ pub struct Evaluator {
     smoothing: f32,
     params: GpuBuf<f32>,
     grads: GpuBuf<f32>,
+    /// Parameter sets side by side in `params` and `grads`, `stride` values apart.
+    replicas: usize,
+    stride: usize,
     plans: HashMap<usize, Plan>,
 }
 
@@ -64,12 +78,37 @@ impl Evaluator {
         params: &GpuBuf<f32>,
         grads: &GpuBuf<f32>,
     ) -> Result<Self> {
+        Self::fused(model, smoothing, (params, grads), 1, 0)
+    }
+
+    /// Bind `model` to `replicas` parameter sets and gradients side by side in `params` and
+    /// `grads`, set r starting at value `r * stride`.
+    pub fn fused(
+        model: Model,
+        smoothing: f32,
+        (params, grads): (&GpuBuf<f32>, &GpuBuf<f32>),
+        replicas: usize,
+        stride: usize,
+    ) -> Result<Self> {
         let n = model.param_count();
-        if params.len != n || grads.len != n {
+        let need = if replicas > 1 {
+            (replicas - 1) * stride + n
+        } else {
+            n
+        };
+        let fits = |b: &GpuBuf<f32>| {
+            if replicas > 1 {
+                b.len >= need
+            } else {
+                b.len == n
+            }
+        };
+        if replicas == 0 || (replicas > 1 && stride < n) || !fits(params) || !fits(grads) {
             return Err(Error::shape(
                 "evaluator",
                 format!(
-                    "{} has {n} parameters; got buffers of {} and {}",
+                    "{replicas} replicas of {} ({n} parameters) every {stride} values need \
+                     buffers of {need}; got {} and {}",
                     model.name, params.len, grads.len
                 ),
             ));
@@ -84,6 +123,8 @@ impl Evaluator {
             smoothing,
             params: params.clone(),
             grads: grads.clone(),
+            replicas,
+            stride,
             plans: HashMap::new(),
         })
     }
@@ -117,32 +158,59 @@ impl Evaluator {
         self.plans.get(&batch)
     }
 
+    /// Replicas this evaluator computes at once.
+    pub fn replicas(&self) -> usize {
+        self.replicas
+    }
+
     /// Write `batch` into its plan's input buffers; returns the plan to record.
     pub fn load(&mut self, gpu: &Gpu, batch: &Batch) -> Result<&Plan> {
-        let n = batch.len();
-        if n == 0 || batch.pixels.len() != n * self.model.input {
+        self.load_all(gpu, &[batch])
+    }
+
+    /// Write one batch per replica (all of one size) into their plan's input buffers; returns
+    /// the plan to record.
+    pub fn load_all(&mut self, gpu: &Gpu, batches: &[&Batch]) -> Result<&Plan> {
+        let n = batches.first().map_or(0, |b| b.len());
+        if batches.len() != self.replicas || batches.iter().any(|b| b.len() != n) {
             return Err(Error::shape(
                 "evaluator",
                 format!(
-                    "a batch of {n} needs {} input values, got {}",
-                    n * self.model.input,
-                    batch.pixels.len()
+                    "{} replicas need as many batches of one size, got sizes {:?}",
+                    self.replicas,
+                    batches.iter().map(|b| b.len()).collect::<Vec<_>>()
                 ),
             ));
         }
-        if let Some(&bad) = batch
-            .labels
-            .iter()
-            .find(|&&l| l as usize >= self.model.classes)
-        {
-            return Err(Error::Invalid(format!(
-                "label {bad} is outside the model's {} classes",
-                self.model.classes
-            )));
+        for batch in batches {
+            if n == 0 || batch.pixels.len() != n * self.model.input {
+                return Err(Error::shape(
+                    "evaluator",
+                    format!(
+                        "a batch of {n} needs {} input values, got {}",
+                        n * self.model.input,
+                        batch.pixels.len()
+                    ),
+                ));
+            }
+            if let Some(&bad) = batch
+                .labels
+                .iter()
+                .find(|&&l| l as usize >= self.model.classes)
+            {
+                return Err(Error::Invalid(format!(
+                    "label {bad} is outside the model's {} classes",
+                    self.model.classes
+                )));
+            }
         }
+        let per_input = (n * self.model.input).next_multiple_of(4);
+        let per_label = n.next_multiple_of(4);
         let plan = self.plan(gpu, n)?;
-        gpu.write(&plan.input, 0, &batch.pixels)?;
-        gpu.write(&plan.labels, 0, &batch.labels)?;
+        for (r, batch) in batches.iter().enumerate() {
+            gpu.write(&plan.input, r * per_input, &batch.pixels)?;
+            gpu.write(&plan.labels, r * per_label, &batch.labels)?;
+        }
         Ok(plan)
     }
 
@@ -194,6 +262,12 @@ impl Evaluator {
         Ok((m[0], m[1] as usize))
     }
 
+    /// Tensor `p` of every replica's parameter set in `buf`.
+    fn at<'a>(&self, buf: &'a GpuBuf<f32>, p: &Param) -> Result<View<'a>> {
+        buf.slice(p.offset, p.len())?
+            .repeated(self.replicas, self.stride)
+    }
+
     /// Forward y = x·Wᵀ + b for `rows` rows of `inp` features into `out` outputs, and the
     /// backward pass: dW = dyᵀ·x and db into the gradient vector, plus dx = dy·W when `dx` is
     /// given. Linear layers use it directly, convolutions on their im2col columns.
@@ -207,14 +281,13 @@ impl Evaluator {
         dx: Option<&GpuBuf<f32>>,
     ) -> Result<(Dispatch, Dispatch)> {
         let Dense { rows, inp, out } = d;
-        let (wv, bv) = (
-            self.params.slice(w.offset, w.len())?,
-            self.params.slice(b.offset, b.len())?,
+        let (x, y, dy) = (
+            x.replicas(self.replicas),
+            y.replicas(self.replicas),
+            dy.replicas(self.replicas),
         );
-        let (dw, db) = (
-            self.grads.slice(w.offset, w.len())?,
-            self.grads.slice(b.offset, b.len())?,
-        );
+        let (wv, bv) = (self.at(&self.params, w)?, self.at(&self.params, b)?);
+        let (dw, db) = (self.at(&self.grads, w)?, self.at(&self.grads, b)?);
         let shape = BiasShape {
             outer: rows,
             channels: out,
@@ -228,12 +301,12 @@ impl Evaluator {
                 n: out,
                 k: inp,
             },
-            x.view(),
+            x,
             wv,
-            y.view(),
+            y,
             false,
         )?
-        .then(bias::prepare_add(gpu, shape, bv, y.view())?);
+        .then(bias::prepare_add(gpu, shape, bv, y)?);
         let mut bwd = matmul::prepare(
             gpu,
             Form::AtB,
@@ -242,12 +315,12 @@ impl Evaluator {
                 n: inp,
                 k: rows,
             },
-            dy.view(),
-            x.view(),
+            dy,
+            x,
             dw,
             false,
         )?
-        .then(bias::prepare_grad(gpu, shape, dy.view(), db, false)?);
+        .then(bias::prepare_grad(gpu, shape, dy, db, false)?);
         if let Some(dx) = dx {
             bwd = bwd.then(matmul::prepare(
                 gpu,
@@ -257,9 +330,9 @@ impl Evaluator {
                     n: inp,
                     k: out,
                 },
-                dy.view(),
+                dy,
                 wv,
-                dx.view(),
+                dx.replicas(self.replicas),
                 false,
             )?);
         }
@@ -296,9 +369,13 @@ impl Evaluator {
     fn build(&self, gpu: &Gpu, batch: usize) -> Result<Plan> {
         let model = &self.model;
         let shapes = model.shapes();
-        let input = gpu.zeros::<f32>(batch * model.input, "batch input")?;
-        let labels = gpu.zeros::<u32>(batch, "batch labels")?;
-        let metrics = gpu.zeros::<f32>(2, "batch metrics")?;
+        let r = self.replicas;
+        // Every buffer holds r replicas of `len` values, each starting on a 16-byte boundary
+        // (kernels may bind them as vec4s).
+        let zeros = |len: usize, what| gpu.zeros::<f32>(r * len.next_multiple_of(4), what);
+        let input = zeros(batch * model.input, "batch input")?;
+        let labels = gpu.zeros::<u32>(r * batch.next_multiple_of(4), "batch labels")?;
+        let metrics = gpu.zeros::<f32>(r * METRICS_STRIDE, "batch metrics")?;
         // acts[k] is layer k's output, dacts[k] the loss gradient with respect to it. Image
         // activations are pixel-major ([N·H·W, C]); the input batch is NCHW.
         // A ReLU fused into the pool after it never touches its buffers: a placeholder will do.
@@ -310,7 +387,7 @@ impl Evaluator {
                     } else {
                         batch * shapes[k + 1].len()
                     };
-                    gpu.zeros(len, what)
+                    zeros(len, what)
                 })
                 .collect()
         };
@@ -368,9 +445,9 @@ impl Evaluator {
                         inp: geo.cols(),
                         out: cout,
                     };
-                    let cols = gpu.zeros::<f32>(dims.rows * dims.inp, "im2col columns")?;
+                    let cols = zeros(dims.rows * dims.inp, "im2col columns")?;
                     let dcols = (k > 0)
-                        .then(|| gpu.zeros::<f32>(dims.rows * dims.inp, "im2col column gradients"))
+                        .then(|| zeros(dims.rows * dims.inp, "im2col column gradients"))
                         .transpose()?;
                     let (fwd, bwd) = self.dense(
                         gpu,
@@ -381,14 +458,15 @@ impl Evaluator {
                         dcols.as_ref(),
                     )?;
                     let fwd =
-                        conv::prepare_im2col(gpu, geo, layout, x.view(), cols.view())?.then(fwd);
+                        conv::prepare_im2col(gpu, geo, layout, x.replicas(r), cols.replicas(r))?
+                            .then(fwd);
                     let mut bwd = bwd;
                     if let Some(dcols) = &dcols {
                         bwd = bwd.then(conv::prepare_col2im(
                             gpu,
                             geo,
-                            dcols.view(),
-                            dacts[k - 1].view(),
+                            dcols.replicas(r),
+                            dacts[k - 1].replicas(r),
                         )?);
                     }
                     scratch.extend([Some(cols), dcols].into_iter().flatten());
@@ -396,7 +474,10 @@ impl Evaluator {
                 }
                 (Layer::MaxPool2, Act::Image(c, h, w)) => {
                     let geo = PoolShape { n: batch, h, w, c };
-                    let arg = gpu.zeros::<u32>(geo.output_len(), "pooling winners")?;
+                    let arg = gpu.zeros::<u32>(
+                        r * geo.output_len().next_multiple_of(4),
+                        "pooling winners",
+                    )?;
                     // A ReLU right before is applied here (see fuses_into_pool): read its input
                     // and send the gradient past it.
                     let fused = k >= 1 && fuses_into_pool(model, k - 1);
@@ -409,18 +490,18 @@ impl Evaluator {
                         gpu,
                         geo,
                         fused,
-                        src.view(),
-                        acts[k].view(),
-                        &arg,
+                        src.replicas(r),
+                        acts[k].replicas(r),
+                        arg.replicas(r),
                     )?;
                     let bwd = (k > usize::from(fused))
                         .then(|| {
                             maxpool::prepare_backward(
                                 gpu,
                                 geo,
-                                dacts[k].view(),
-                                dacts[back].view(),
-                                &arg,
+                                dacts[k].replicas(r),
+                                dacts[back].replicas(r),
+                                arg.replicas(r),
                             )
                         })
                         .transpose()?;
@@ -428,7 +509,14 @@ impl Evaluator {
                     (fwd, bwd)
                 }
                 (Layer::Flatten, Act::Image(c, h, w)) => {
-                    let fwd = transpose::prepare(gpu, batch, h * w, c, x.view(), acts[k].view())?;
+                    let fwd = transpose::prepare(
+                        gpu,
+                        batch,
+                        h * w,
+                        c,
+                        x.replicas(r),
+                        acts[k].replicas(r),
+                    )?;
                     let bwd = (k > 0)
                         .then(|| {
                             transpose::prepare(
@@ -436,8 +524,8 @@ impl Evaluator {
                                 batch,
                                 c,
                                 h * w,
-                                dacts[k].view(),
-                                dacts[k - 1].view(),
+                                dacts[k].replicas(r),
+                                dacts[k - 1].replicas(r),
                             )
                         })
                         .transpose()?;
@@ -446,16 +534,16 @@ impl Evaluator {
                 (Layer::Relu, _) if fuses_into_pool(model, k) => (Dispatch::empty(), None),
                 (Layer::Relu, a) => {
                     let n = batch * a.len();
-                    let fwd = relu::prepare_forward(gpu, n, x.view(), acts[k].view())?;
+                    let fwd = relu::prepare_forward(gpu, n, x.replicas(r), acts[k].replicas(r))?;
                     // No layer before this one means no gradient to pass back.
                     let bwd = (k > 0)
                         .then(|| {
                             relu::prepare_backward(
                                 gpu,
                                 n,
-                                dacts[k].view(),
-                                dacts[k - 1].view(),
-                                acts[k].view(),
+                                dacts[k].replicas(r),
+                                dacts[k - 1].replicas(r),
+                                acts[k].replicas(r),
                             )
                         })
                         .transpose()?;
@@ -478,10 +566,10 @@ impl Evaluator {
                 batch,
                 model.classes,
                 self.smoothing,
-                acts[last].view(),
-                &labels,
-                dacts[last].view(),
-                metrics.view(),
+                acts[last].replicas(r),
+                labels.replicas(r),
+                dacts[last].replicas(r),
+                metrics.replicas(r),
                 grad,
             )
         };

@@ -11,6 +11,7 @@
 
 pub mod checkpoint;
 pub mod config;
+pub mod fused;
 pub mod optimizer;
 pub mod plot;
 pub mod reference;

@@ -3,10 +3,13 @@
 //! - `serial`: one gradient pass after the other on the main device: the reference.
 //! - `interleaved`: both passes in one submission, layer by layer in turn; they use separate
 //!   workspaces, so neighbouring dispatches are independent and a GPU may overlap them.
+//! - `fused`: both passes as one, each layer kernel processing the two parameter sets (side
+//!   by side in one buffer) in one dispatch, the replica index coming from the grid: half the
+//!   dispatches and barriers, and twice the work per dispatch for small layers.
 //! - `dual`: the look-ahead gradient g_n on a second adapter (a [`Worker`]) while the main
 //!   device computes g_p; y_next goes out and g_n comes back through host memory.
-//! - `auto`: `dual` when a second adapter exists, else the faster of `serial` and
-//!   `interleaved` for this adapter, model and batch, measured once and cached.
+//! - `auto`: `dual` when a second adapter exists, else the fastest of `serial`, `interleaved`
+//!   and `fused` for this adapter, model and batch, measured once and cached.
 //!
 //! Optimizers without two independent gradients in a step (SGD, SAM, RandSAM, OptSAM,
 //! SAM-db) always run `serial`.
@@ -31,6 +34,8 @@ pub enum Schedule {
     Serial,
     /// Both gradients in one submission, layer by layer in turn.
     Interleaved,
+    /// Each layer's kernels process both parameter sets in one dispatch.
+    Fused,
     /// The look-ahead gradient on a second adapter.
     Dual,
 }
@@ -42,6 +47,8 @@ pub enum Placement {
     Serial,
     /// Layer by layer in turn, one submission.
     Interleaved,
+    /// Both passes in the same dispatches.
+    Fused,
     /// g_n on the worker's adapter.
     Dual(Worker),
 }
@@ -52,6 +59,7 @@ impl Placement {
         match self {
             Placement::Serial => "serial".into(),
             Placement::Interleaved => "interleaved".into(),
+            Placement::Fused => "fused".into(),
             Placement::Dual(w) => format!("dual (worker: {})", w.adapter),
         }
     }
@@ -90,6 +98,7 @@ pub fn resolve(
     Ok(match schedule {
         Schedule::Serial => Placement::Serial,
         Schedule::Interleaved => Placement::Interleaved,
+        Schedule::Fused => Placement::Fused,
         Schedule::Dual => Placement::Dual(worker(true)?.expect("required")),
         Schedule::Auto => match worker(false)? {
             Some(w) => Placement::Dual(w),
@@ -102,7 +111,7 @@ fn cache_path() -> Option<std::path::PathBuf> {
     crate::tuning::cache_path().map(|p| p.with_file_name("schedules.json"))
 }
 
-/// The faster of serial and interleaved for SAMPa steps of `model` at `batch` on `gpu`, from
+/// The fastest of serial, interleaved and fused for SAMPa steps of `model` at `batch` on `gpu`, from
 /// the cache or measured (a few steps of each on a throwaway trainer) and cached.
 pub fn single_adapter_choice(
     gpu: &Gpu,
@@ -111,7 +120,11 @@ pub fn single_adapter_choice(
     smoothing: f32,
     batch: usize,
 ) -> Result<Placement> {
-    let key = format!("{} | {} | batch {batch}", gpu.adapter.key(), model.name);
+    let key = format!(
+        "{} | {} | batch {batch} | serial, interleaved, fused",
+        gpu.adapter.key(),
+        model.name
+    );
     let path = cache_path();
     let mut cache: BTreeMap<String, String> = path
         .as_ref()
@@ -120,6 +133,7 @@ pub fn single_adapter_choice(
         .unwrap_or_default();
     let placement = |name: &str| match name {
         "interleaved" => Placement::Interleaved,
+        "fused" => Placement::Fused,
         _ => Placement::Serial,
     };
     if let Some(name) = cache.get(&key) {
@@ -145,13 +159,14 @@ pub fn single_adapter_choice(
         }
         Ok(crate::tuning::median(&mut t))
     };
-    let serial = time(Placement::Serial)?;
-    let interleaved = time(Placement::Interleaved)?;
-    let name = if interleaved < serial {
-        "interleaved"
-    } else {
-        "serial"
-    };
+    let mut best = ("serial", time(Placement::Serial)?);
+    for name in ["interleaved", "fused"] {
+        let t = time(placement(name))?;
+        if t < best.1 {
+            best = (name, t);
+        }
+    }
+    let name = best.0;
     cache.insert(key, name.to_string());
     if let Some(path) = path {
         let text = serde_json::to_string_pretty(&cache).expect("cache serialises");

@@ -16,6 +16,7 @@
 //! - RandSAM: x~ = x + e(u) with u drawn on the host; E0 at x~ → gA; step with gA.
 //! - OptSAM: x~ = x + e(gA), gA still holding the previous step's gradient; E0 at x~ → gA.
 
+use super::fused::FusedPair;
 use super::optimizer::{LookaheadMode, OptimizerConfig, OptimizerKind, Which};
 use super::schedule::Placement;
 use crate::data::Batch;
@@ -72,6 +73,12 @@ pub struct Trainer {
     /// submits the look-ahead first, to ship y out early).
     sampa: Option<SampaParts>,
     placement: Placement,
+    /// The fused schedule's two-replica evaluator, made when that schedule is chosen.
+    pair: Option<FusedPair>,
+    /// Steps whose two gradients ran fused.
+    fused_steps: usize,
+    model: Model,
+    smoothing: f32,
     sgd: SgdStep,
     lookahead: Option<Lookahead>,
     readback: Readback,
@@ -198,6 +205,10 @@ impl Trainer {
             prepare,
             sampa,
             placement: Placement::Serial,
+            pair: None,
+            fused_steps: 0,
+            model: model.clone(),
+            smoothing,
             sgd,
             lookahead,
             readback: Readback::new(gpu, 2),
@@ -220,19 +231,32 @@ impl Trainer {
         // At most two evaluators; in the dual schedule the second one's batch goes to the
         // worker instead (it is loaded here only if the worker fails).
         let dual = matches!(self.placement, Placement::Dual(_));
-        let mut sizes = [0usize; 2];
+        let mut chosen = [batch; 2];
         let mut k = 0;
         for stage in stages {
             for which in *stage {
-                let b = match (which, &self.previous) {
-                    (Which::Previous, Some(prev)) => prev,
-                    _ => batch,
-                };
-                if !(dual && k == 1) {
-                    self.evaluators[k].load(gpu, b)?;
+                if let (Which::Previous, Some(prev)) = (which, &self.previous) {
+                    chosen[k] = prev;
                 }
-                sizes[k] = b.len();
                 k += 1;
+            }
+        }
+        let sizes = chosen.map(|b| b.len());
+        // Replicas share a batch size: a step whose two batches differ (at an epoch's end)
+        // runs serially.
+        let fuse = match &mut self.pair {
+            Some(pair) if k == 2 && sizes[0] == sizes[1] => {
+                pair.load(gpu, chosen)?;
+                self.fused_steps += 1;
+                true
+            }
+            _ => false,
+        };
+        if !fuse {
+            for (i, b) in chosen.iter().enumerate().take(k) {
+                if !(dual && i == 1) {
+                    self.evaluators[i].load(gpu, b)?;
+                }
             }
         }
         if let Some(u) = &self.noise {
@@ -257,6 +281,12 @@ impl Trainer {
         let mut k = 0;
         for (stage, prepare) in stages.iter().zip(&self.prepare) {
             prepare.record(&mut encoder);
+            if let (2, Some(pair), true) = (stage.len(), &self.pair, fuse) {
+                let evals = [&self.evaluators[k], &self.evaluators[k + 1]];
+                pair.record(sizes[k], evals, &mut encoder);
+                k += 2;
+                continue;
+            }
             if stage.len() == 2 && matches!(self.placement, Placement::Interleaved) {
                 let (a, b) = (self.plan(k, sizes[k]), self.plan(k + 1, sizes[k + 1]));
                 Evaluator::record_gradients_interleaved(a, b, &mut encoder);
@@ -269,8 +299,17 @@ impl Trainer {
             }
         }
         self.sgd.dispatch.record(&mut encoder);
-        let reported = self.plan(self.reported, sizes[self.reported]);
-        self.readback.record(&mut encoder, &reported.metrics);
+        match (&self.pair, fuse) {
+            (Some(pair), true) => self.readback.record_from(
+                &mut encoder,
+                &pair.plan(sizes[0]).metrics,
+                FusedPair::metrics_at(self.reported),
+            ),
+            _ => {
+                let reported = self.plan(self.reported, sizes[self.reported]);
+                self.readback.record(&mut encoder, &reported.metrics);
+            }
+        }
         gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
         self.finish_step(batch);
         self.read(gpu)
@@ -351,6 +390,14 @@ impl Trainer {
         {
             parts.y_back = Some(Readback::new(gpu, parts.y.len));
         }
+        let two = self.config.stages().iter().any(|s| s.len() == 2);
+        self.pair = match (&placement, self.pair.take()) {
+            (Placement::Fused, Some(p)) => Some(p),
+            (Placement::Fused, None) if two => {
+                Some(FusedPair::new(gpu, &self.model, self.smoothing)?)
+            }
+            _ => None,
+        };
         self.placement = placement;
         Ok(())
     }
@@ -358,6 +405,11 @@ impl Trainer {
     /// The schedule in use.
     pub fn placement(&self) -> &Placement {
         &self.placement
+    }
+
+    /// Steps whose two gradients ran fused (a fused run's steps with two batches of one size).
+    pub fn fused_steps(&self) -> usize {
+        self.fused_steps
     }
 
     /// The look-ahead's hyper-parameters: the base step's (code) or a bare gradient step
