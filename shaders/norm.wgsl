@@ -5,12 +5,18 @@
 // CPU rasterisers a quarter of the invocations saves their fixed cost), so p.off is a
 // multiple of 4.
 // Global invocation g = wid*256 + t adds the squares of elements 4i..4i+3 of the vector (those
-// before n) for i = g, g + 256G, g + 512G, ... in order; each workgroup then adds its 256 sums
-// by a fixed tree into dst[wid] (dst is the partials buffer here).
+// before n) for i = g, g + 256G, g + 512G, ... in order and writes its sum to dst[g] (dst is
+// the partials buffer here, 256G long). No workgroup tree here: on CPU rasterisers every
+// barrier switches through all 256 invocations of a workgroup, which made this stage cost more
+// than the rest of a perturbation; the one tree left is in the final stage.
 // sumsq_final: one workgroup, with x bound to the partials and dst to the output vector;
-// invocation t sums partials t, t+256, ... and a fixed tree adds those, writing dst[p.off_out].
+// invocation t sums partials t, t+256, ..., t + 256(G-1) in order and a fixed tree adds those,
+// writing dst[p.off_out].
 // sumsq_weighted_partial: as sumsq_partial for the sum of (w[i] * x[off + i])^2, ASAM's
 // ‖|w| ⊙ x‖² (w is n elements from element 0 of its own buffer, bound as vec4s too).
+// sumsq_partial_tex: as sumsq_partial, reading the vector through a texture copy of it (a
+// 64-texel-wide rgba32float texture, vec4 i at texel (i % 64, i / 64); see sgd.wgsl) for CPU
+// rasterisers, where a texture fetch is one gather and a storage load a loop over the lanes.
 // Both stages have a fixed order, so the norm is reproducible bit for bit on one adapter. The result stays on the device for the kernels that divide by it.
 
 struct Params {
@@ -50,15 +56,28 @@ fn tree(t: u32) {
 fn sumsq_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
     var s = 0.0;
     let stride = p.groups * 256u;
-    for (var i = wid.x * 256u + t; 4u * i < p.n; i += stride) {
+    let g = wid.x * 256u + t;
+    for (var i = g; 4u * i < p.n; i += stride) {
         let v = chunk(i);
         s += dot(v, v);
     }
-    part[t] = s;
-    tree(t);
-    if t == 0u {
-        dst[wid.x] = part[0];
+    dst[g] = s;
+}
+
+@group(0) @binding(1) var tex_x: texture_2d<f32>;
+
+@compute @workgroup_size(256)
+fn sumsq_partial_tex(@builtin(workgroup_id) wid: vec3<u32>,
+                     @builtin(local_invocation_index) t: u32) {
+    var s = 0.0;
+    let stride = p.groups * 256u;
+    let g = wid.x * 256u + t;
+    for (var i = g; 4u * i < p.n; i += stride) {
+        let inside = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.n);
+        let v = select(vec4<f32>(0.0), textureLoad(tex_x, vec2<u32>(i % 64u, i / 64u), 0), inside);
+        s += dot(v, v);
     }
+    dst[g] = s;
 }
 
 @compute @workgroup_size(256)
@@ -66,21 +85,18 @@ fn sumsq_weighted_partial(@builtin(workgroup_id) wid: vec3<u32>,
                           @builtin(local_invocation_index) t: u32) {
     var s = 0.0;
     let stride = p.groups * 256u;
-    for (var i = wid.x * 256u + t; 4u * i < p.n; i += stride) {
+    let g = wid.x * 256u + t;
+    for (var i = g; 4u * i < p.n; i += stride) {
         let v = w[i] * chunk(i);
         s += dot(v, v);
     }
-    part[t] = s;
-    tree(t);
-    if t == 0u {
-        dst[wid.x] = part[0];
-    }
+    dst[g] = s;
 }
 
 @compute @workgroup_size(256)
 fn sumsq_final(@builtin(local_invocation_index) t: u32) {
     var s = 0.0;
-    for (var i = t; i < p.groups; i += 256u) {
+    for (var i = t; i < 256u * p.groups; i += 256u) {
         s += partials[i];
     }
     part[t] = s;

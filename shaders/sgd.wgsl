@@ -131,10 +131,17 @@ fn sgd_step_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @group(0) @binding(3) var<storage, read> look_buf: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> look_y: array<vec4<f32>>;
 
-// Both lookahead entries end here: y from the loaded g, x and buf.
+// Both lookahead entries end here: y from the loaded g, x and buf. Only the last, partial
+// vec4 reads y (to keep its elements past n): a storage load is a loop over the SIMD lanes on
+// CPU rasterisers.
 fn look(e: u32, g: vec4<f32>, x0: vec4<f32>, old: vec4<f32>) {
     let s = direction(g, x0, old);
-    look_y[e] = select(look_y[e], x0 - p.lr * s.d, inside(4u * e));
+    let v = x0 - p.lr * s.d;
+    if 4u * e + 3u < p.n {
+        look_y[e] = v;
+    } else {
+        look_y[e] = select(look_y[e], v, inside(4u * e));
+    }
 }
 
 @compute @workgroup_size(256)

@@ -161,6 +161,9 @@ pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepR
     })
 }
 
+/// Consecutive steps timed together in [`steps_side_by_side`].
+pub const BURST: usize = 3;
+
 /// Median milliseconds of `reps` steps (after two warm-up steps) of `optimizer` on `model` at
 /// `batch`, its two gradients placed as `placement` says, on synthetic data.
 pub fn optimizer_step_ms(
@@ -171,8 +174,22 @@ pub fn optimizer_step_ms(
     optimizer: crate::train::OptimizerConfig,
     placement: crate::train::Placement,
 ) -> Result<f64> {
-    let mut trainer = Trainer::new(gpu, model, 0.0, &model.init(0), optimizer, 0)?;
-    trainer.set_placement(gpu, placement)?;
+    Ok(steps_side_by_side(gpu, model, batch, reps, vec![(optimizer, placement)])?[0])
+}
+
+/// Median milliseconds of a step for each (optimizer, placement) case, measured side by side:
+/// after two warm-up steps each, `reps` rounds that time a burst of [`BURST`] consecutive
+/// steps of every case in turn, so a machine that slows down or speeds up during the run
+/// affects every case alike and the ratios between them stay fair. A burst is timed until the
+/// device is idle again; consecutive steps overlap as they do in training (the dual schedule
+/// returns before its update finishes, and the next step's host work overlaps it).
+pub fn steps_side_by_side(
+    gpu: &Gpu,
+    model: &Model,
+    batch: usize,
+    reps: usize,
+    cases: Vec<(crate::train::OptimizerConfig, crate::train::Placement)>,
+) -> Result<Vec<f64>> {
     let data = synthetic_batch(model, batch);
     let hyper = SgdHyper {
         lr: 1e-3,
@@ -180,17 +197,28 @@ pub fn optimizer_step_ms(
         weight_decay: 5e-4,
         nesterov: false,
     };
-    let mut times = Vec::new();
-    for i in 0..reps + 2 {
-        let t = Instant::now();
-        trainer.step(gpu, &data, hyper)?;
-        if i >= 2 {
-            times.push(t.elapsed().as_secs_f64());
+    let mut trainers = Vec::new();
+    for (optimizer, placement) in cases {
+        let mut t = Trainer::new(gpu, model, 0.0, &model.init(0), optimizer, 0)?;
+        t.set_placement(gpu, placement)?;
+        for _ in 0..2 {
+            t.step(gpu, &data, hyper)?;
+        }
+        gpu.wait(None)?;
+        trainers.push(t);
+    }
+    let mut times = vec![Vec::new(); trainers.len()];
+    for _ in 0..reps {
+        for (t, times) in trainers.iter_mut().zip(&mut times) {
+            let start = Instant::now();
+            for _ in 0..BURST {
+                t.step(gpu, &data, hyper)?;
+            }
+            gpu.wait(None)?;
+            times.push(start.elapsed().as_secs_f64() / BURST as f64);
         }
     }
-    // The dual schedule returns before its update finishes; wait so nothing spills over.
-    gpu.wait(None)?;
-    Ok(tuning::median(&mut times) * 1e3)
+    Ok(times.iter_mut().map(|t| tuning::median(t) * 1e3).collect())
 }
 
 /// A fixed random batch of `batch` examples for `model` (benchmarks need shapes, not data).

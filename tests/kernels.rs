@@ -637,3 +637,86 @@ fn perturbation_reads_the_norm_from_the_device() {
         assert_eq!(gpu.read(&y).unwrap(), vec![1.0, 2.0]);
     }
 }
+
+#[test]
+fn norm_and_perturbation_through_textures_equal_the_buffer_path_bit_for_bit() {
+    use sampa::kernels::perturb::{self, Perturbation};
+    for gpu in &gpus() {
+        for n in [3, 1000, 70_001, 269_322] {
+            let mut rng = Pcg::new(n as u64, 12);
+            let (x0, d0) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
+            // Whole texture rows: the texture path. The same values in plain buffers one
+            // element longer than n (so never whole rows): the buffer path.
+            let rows = |v: &[f32], what| {
+                let b = gpu.zeros_rows(n, what).unwrap();
+                gpu.write(&b, 0, v).unwrap();
+                b
+            };
+            let plain = |v: &[f32], what| {
+                let mut w = v.to_vec();
+                w.push(0.0);
+                gpu.upload(&w, what).unwrap()
+            };
+            let (xr, dr, xp, dp) = (
+                rows(&x0, "x"),
+                rows(&d0, "d"),
+                plain(&x0, "x"),
+                plain(&d0, "d"),
+            );
+            let norms = gpu.zeros::<f32>(2, "norms").unwrap();
+            let (yr, yp) = (
+                gpu.zeros_rows(n, "y").unwrap(),
+                gpu.zeros::<f32>(n, "y").unwrap(),
+            );
+            let how = Perturbation {
+                rho: 0.05,
+                normalized: true,
+                adaptive: false,
+            };
+            let tex_norm = norm::prepare(gpu, dr.view(), norms.slice(0, 1).unwrap()).unwrap();
+            let buf_norm =
+                norm::prepare(gpu, dp.slice(0, n).unwrap(), norms.slice(1, 1).unwrap()).unwrap();
+            assert_eq!(
+                tex_norm.launches(),
+                3,
+                "n={n}: the texture path copies first"
+            );
+            assert_eq!(
+                buf_norm.launches(),
+                2,
+                "n={n}: the buffer path reads directly"
+            );
+            let tex = perturb::prepare(
+                gpu,
+                how,
+                xr.view(),
+                dr.view(),
+                norms.slice(0, 1).unwrap(),
+                yr.view(),
+            )
+            .unwrap();
+            let buf = perturb::prepare(
+                gpu,
+                how,
+                xp.slice(0, n).unwrap(),
+                dp.slice(0, n).unwrap(),
+                norms.slice(1, 1).unwrap(),
+                yp.view(),
+            )
+            .unwrap();
+            assert_eq!(tex.launches(), 3, "n={n}: two copies and the kernel");
+            gpu.run(&[&tex_norm, &buf_norm, &tex, &buf]).unwrap();
+            let nq = gpu.read(&norms).unwrap();
+            assert_eq!(nq[0].to_bits(), nq[1].to_bits(), "n={n}: norms differ");
+            assert_close(
+                &format!("sumsq n={n}"),
+                &nq[..1],
+                &[norm::reference(&d0)],
+                0.0,
+                1e-5,
+            );
+            let (a, b) = (gpu.read(&yr).unwrap(), gpu.read(&yp).unwrap());
+            assert!(a == b, "n={n}: perturbed points differ");
+        }
+    }
+}

@@ -44,7 +44,7 @@ struct SchedulesArgs {
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
     batch: usize,
-    /// Timed steps per case (the median is reported).
+    /// Rounds, each timing a burst of 3 steps of every case in turn (the median is reported).
     #[arg(long, default_value_t = 10)]
     reps: usize,
 }
@@ -131,21 +131,10 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
             "cnn" => sampa::nn::Model::cnn(1, 28, 28, 10)?,
             _ => sampa::nn::Model::mlp(784, &[256, 256], 10)?,
         };
-        let time = |kind, placement| {
-            sampa::bench::optimizer_step_ms(
-                &gpu,
-                &model,
-                args.batch,
-                args.reps,
-                opt(kind),
-                placement,
-            )
-        };
-        let sgd = time(OptimizerKind::Sgd, Placement::Serial)?;
-        let sam = time(OptimizerKind::Sam, Placement::Serial)?;
-        println!("{} at batch {}:", model.name, args.batch);
-        println!("    {:<34} {:>9.2} ms/step", "SGD", sgd);
-        println!("    {:<34} {:>9.2} ms/step", "SAM", sam);
+        let mut cases = vec![
+            (opt(OptimizerKind::Sgd), Placement::Serial),
+            (opt(OptimizerKind::Sam), Placement::Serial),
+        ];
         for schedule in &args.schedules {
             let placement = match schedule.as_str() {
                 "serial" => Placement::Serial,
@@ -156,8 +145,21 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
                     None => continue,
                 },
             };
-            let label = format!("SAMPa-0.2, {}", placement.name());
-            let ms = time(OptimizerKind::Sampa, placement)?;
+            cases.push((opt(OptimizerKind::Sampa), placement));
+        }
+        let labels: Vec<String> = cases
+            .iter()
+            .map(|(_, p)| format!("SAMPa-0.2, {}", p.name()))
+            .collect();
+        let ms = sampa::bench::steps_side_by_side(&gpu, &model, args.batch, args.reps, cases)?;
+        let (sgd, sam) = (ms[0], ms[1]);
+        println!(
+            "{} at batch {} (median of {} rounds, each timing every case once):",
+            model.name, args.batch, args.reps
+        );
+        println!("    {:<34} {:>9.2} ms/step", "SGD", sgd);
+        println!("    {:<34} {:>9.2} ms/step", "SAM", sam);
+        for (label, ms) in labels.iter().zip(&ms).skip(2) {
             println!(
                 "    {label:<34} {ms:>9.2} ms/step   SAMPa/SAM {:.2}   SAMPa/SGD {:.2}",
                 ms / sam,

@@ -3,15 +3,15 @@
 //! The result stays on the device, in an element of an output vector, so SAM's perturbation
 //! can divide by it without a host round trip.
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build};
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, texture_copies};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
 const SRC: &str = include_str!("../../shaders/norm.wgsl");
 
-/// Most workgroups in the first stage; enough to fill a large GPU, few enough for one
-/// workgroup to add their partial sums.
-const MAX_GROUPS: usize = 256;
+/// Most workgroups in the first stage: 16384 invocations fill a large GPU, and one workgroup
+/// adds their partial sums 64 each.
+const MAX_GROUPS: usize = 64;
 
 /// Prepare out = Σ x² over the view `x`, written to element `out.offset` of `out`'s buffer.
 pub fn prepare(gpu: &Gpu, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
@@ -51,7 +51,7 @@ fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<
         return Err(Error::shape(OP, "out must not share a buffer with x"));
     }
     let groups = x.len.div_ceil(1024).min(MAX_GROUPS);
-    let partials = gpu.zeros::<f32>(groups, "norm partial sums")?;
+    let partials = gpu.zeros::<f32>(256 * groups, "norm partial sums")?;
     let params = |n: usize, off: usize| -> Result<[u32; 4]> {
         Ok([
             as_u32(OP, "n", n)?,
@@ -60,10 +60,18 @@ fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<
             as_u32(OP, "out offset", out.offset)?,
         ])
     };
+    // A whole-row vector from element 0 is read through a texture copy (see `texture_copies`).
+    let copy = match (w, x.offset) {
+        (None, 0) => texture_copies(gpu, as_u32(OP, "n", x.len)?, &[x])?,
+        _ => None,
+    };
     let stage = |entry, p: [u32; 4], src: &GpuBuf<f32>, dst: &GpuBuf<f32>, g: u32| {
         let mut bindings = vec![Bind::Buf(&src.buffer), Bind::Buf(&dst.buffer)];
         if let (Some(w), "sumsq_weighted_partial") = (w, entry) {
             bindings.push(Bind::Buf(&w.buf.buffer));
+        }
+        if let (Some((_, views)), "sumsq_partial_tex") = (&copy, entry) {
+            bindings[0] = Bind::Tex(&views[0]);
         }
         build(
             gpu,
@@ -80,10 +88,10 @@ fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<
         )
     };
     let first = stage(
-        if w.is_some() {
-            "sumsq_weighted_partial"
-        } else {
-            "sumsq_partial"
+        match (w, &copy) {
+            (Some(_), _) => "sumsq_weighted_partial",
+            (None, Some(_)) => "sumsq_partial_tex",
+            (None, None) => "sumsq_partial",
         },
         params(x.len, x.offset)?,
         x.buf,
@@ -92,6 +100,10 @@ fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<
     )?;
     let second = stage("sumsq_final", params(groups, 0)?, &partials, out.buf, 1)?;
     // The partials buffer lives on through the bind groups that use it.
+    let first = match copy {
+        Some((c, _)) => c.then(first),
+        None => first,
+    };
     Ok(first.then(second))
 }
 

@@ -1,7 +1,7 @@
 //! y = x + ρ·d/(‖d‖ + eps) with ‖d‖² read from the device (`shaders/perturb.wgsl`), and the
 //! USAM (no division) and ASAM (y = x + ρ·x²⊙d/(‖|x|⊙d‖ + eps)) forms.
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d};
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d, texture_copies};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -87,24 +87,40 @@ pub fn prepare(
         normalized: how.normalized as u32,
         adaptive: how.adaptive as u32,
     };
-    build(
-        gpu,
-        Launch {
-            label: "perturb",
-            source: SRC,
-            entry: "perturb",
-            constants: &[],
-            params: Params::Bytes(bytemuck::bytes_of(&p)),
-            replicas: None,
-            bindings: &[
-                Bind::Buf(&x.buf.buffer),
-                Bind::Buf(&d.buf.buffer),
-                Bind::Buf(&norm_sq.buf.buffer),
-                Bind::Buf(y_buf),
-            ],
-            groups: grid_1d(gpu, as_u32(OP, "groups", n.div_ceil(1024))?),
-        },
-    )
+    // Whole-row vectors from element 0 are read through texture copies (see
+    // `texture_copies`); others directly.
+    let copies = if x.offset == 0 && d.offset == 0 {
+        texture_copies(gpu, p.n, &[x, d])?
+    } else {
+        None
+    };
+    let launch = |entry, a: Bind<'_>, b: Bind<'_>| {
+        build(
+            gpu,
+            Launch {
+                label: "perturb",
+                source: SRC,
+                entry,
+                constants: &[],
+                params: Params::Bytes(bytemuck::bytes_of(&p)),
+                replicas: None,
+                bindings: &[a, b, Bind::Buf(&norm_sq.buf.buffer), Bind::Buf(y_buf)],
+                groups: grid_1d(gpu, as_u32(OP, "groups", n.div_ceil(1024))?),
+            },
+        )
+    };
+    match &copies {
+        Some((copy, views)) => Ok(copy.clone().then(launch(
+            "perturb_tex",
+            Bind::Tex(&views[0]),
+            Bind::Tex(&views[1]),
+        )?)),
+        None => launch(
+            "perturb",
+            Bind::Buf(&x.buf.buffer),
+            Bind::Buf(&d.buf.buffer),
+        ),
+    }
 }
 
 /// CPU f64 reference.
