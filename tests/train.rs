@@ -562,3 +562,31 @@ fn cli_dual_schedule_survives_a_failing_worker() {
     assert!(stdout.contains("done: 8 steps"), "no step lost: {stdout}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_fused_training_run_equals_a_serial_one_bit_for_bit() {
+    use sampa::train::OptimizerKind;
+    for gpu in &gpus() {
+        // 200 images in batches of 64: each epoch ends with a batch of 8, so the steps that
+        // pair it with a full batch run serially and the others fused.
+        let run = |schedule, name| {
+            let mut c = config(&tmp(name), 3);
+            c.train_limit = Some(200);
+            c.steps = None;
+            c.optimizer.kind = OptimizerKind::Sampa;
+            c.schedule = schedule;
+            let splits = train::load_data(&c).unwrap();
+            let r = train::run(gpu, &c, &splits).unwrap();
+            let _ = std::fs::remove_dir_all(&c.out);
+            r
+        };
+        let serial = run(train::Schedule::Serial, "sampa-serial");
+        let fused = run(train::Schedule::Fused, "sampa-fused");
+        assert_eq!(serial.steps, 8);
+        assert!(
+            fused.params == serial.params,
+            "{}: the fused run left serial's trajectory",
+            gpu.adapter.short()
+        );
+    }
+}
