@@ -154,8 +154,11 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
         let ms = sampa::bench::steps_side_by_side(&gpu, &model, args.batch, args.reps, cases)?;
         let (sgd, sam) = (ms[0], ms[1]);
         println!(
-            "{} at batch {} (median of {} rounds, each timing every case once):",
-            model.name, args.batch, args.reps
+            "{} at batch {} (median of {} rounds, each timing {} steps of every case in turn):",
+            model.name,
+            args.batch,
+            args.reps,
+            sampa::bench::BURST
         );
         println!("    {:<34} {:>9.2} ms/step", "SGD", sgd);
         println!("    {:<34} {:>9.2} ms/step", "SAM", sam);

@@ -338,17 +338,19 @@ impl Trainer {
         ahead.dispatch.record(&mut encoder);
         y_back.record(&mut encoder, &parts.y);
         let sent = gpu.checked("SAMPa look-ahead", || gpu.queue.submit([encoder.finish()]))?;
+        // g_p is recorded while the look-ahead runs and submitted once y is on its way: the
+        // worker's chain (y out, g_n, g_n back) is the longer one, so it starts first.
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         parts.perturb.record(&mut encoder);
         Evaluator::record_gradient(self.plan(0, sizes[0]), &mut encoder);
-        gpu.checked("SAMPa g_p", || gpu.queue.submit([encoder.finish()]))?;
+        let g_p = encoder.finish();
         let y = y_back.read_after(gpu, sent)?;
         let Placement::Dual(worker) = &self.placement else {
             unreachable!("checked by the caller")
         };
-        let answer = worker
-            .send(self.steps + 1, y, batch.clone())
-            .and_then(|_| worker.receive());
+        let shipped = worker.send(self.steps + 1, y, batch.clone());
+        gpu.checked("SAMPa g_p", || gpu.queue.submit([g_p]))?;
+        let answer = shipped.and_then(|_| worker.receive());
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         let metrics = match answer {
             Ok(reply) => {
