@@ -34,10 +34,14 @@ struct Params {
 
 @group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
 
-// Elements 4i..4i+3 of the vector, zero from n on.
-fn chunk(i: u32) -> vec4<f32> {
+// v as elements 4i..4i+3 of the vector: zero from n on.
+fn masked(i: u32, v: vec4<f32>) -> vec4<f32> {
     let inside = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.n);
-    return select(vec4<f32>(0.0), x[p.off / 4u + i], inside);
+    return select(vec4<f32>(0.0), v, inside);
+}
+
+fn chunk(i: u32) -> vec4<f32> {
+    return masked(i, x[p.off / 4u + i]);
 }
 
 var<workgroup> part: array<f32, 256>;
@@ -73,8 +77,7 @@ fn sumsq_partial_tex(@builtin(workgroup_id) wid: vec3<u32>,
     let stride = p.groups * 256u;
     let g = wid.x * 256u + t;
     for (var i = g; 4u * i < p.n; i += stride) {
-        let inside = vec4<u32>(4u * i) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.n);
-        let v = select(vec4<f32>(0.0), textureLoad(tex_x, vec2<u32>(i % 64u, i / 64u), 0), inside);
+        let v = masked(i, textureLoad(tex_x, vec2<u32>(i % 64u, i / 64u), 0));
         s += dot(v, v);
     }
     dst[g] = s;
