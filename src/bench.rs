@@ -164,8 +164,9 @@ pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepR
 /// Consecutive steps timed together in [`steps_side_by_side`].
 pub const BURST: usize = 3;
 
-/// Median milliseconds of `reps` steps (after two warm-up steps) of `optimizer` on `model` at
-/// `batch`, its two gradients placed as `placement` says, on synthetic data.
+/// Median milliseconds per step over `reps` bursts of [`BURST`] steps (after two warm-up
+/// steps) of `optimizer` on `model` at `batch`, its two gradients placed as `placement` says,
+/// on synthetic data: [`steps_side_by_side`] with one case.
 pub fn optimizer_step_ms(
     gpu: &Gpu,
     model: &Model,

@@ -717,6 +717,20 @@ fn norm_and_perturbation_through_textures_equal_the_buffer_path_bit_for_bit() {
             );
             let (a, b) = (gpu.read(&yr).unwrap(), gpu.read(&yp).unwrap());
             assert!(a == b, "n={n}: perturbed points differ");
+            // The whole perturbation in one call shares the copy of d with the norm (two
+            // copies, two norm stages, the kernel) and gives the same bits.
+            let yw = gpu.zeros_rows(n, "y").unwrap();
+            let slot = gpu.zeros::<f32>(1, "norm").unwrap();
+            let whole =
+                perturb::prepare_with_norm(gpu, how, xr.view(), dr.view(), slot.view(), yw.view())
+                    .unwrap();
+            assert_eq!(whole.launches(), 5, "n={n}: d is copied once");
+            gpu.run(&[&whole]).unwrap();
+            assert_eq!(gpu.read(&slot).unwrap()[0].to_bits(), nq[0].to_bits());
+            assert!(
+                gpu.read(&yw).unwrap() == a,
+                "n={n}: the one-call perturbation differs"
+            );
         }
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, texture_copies};
 use crate::error::{Error, Result};
-use crate::gpu::{Gpu, GpuBuf};
+use crate::gpu::Gpu;
 
 const SRC: &str = include_str!("../../shaders/norm.wgsl");
 
@@ -32,6 +32,16 @@ pub fn prepare_weighted(gpu: &Gpu, w: View<'_>, x: View<'_>, out: View<'_>) -> R
     reduce(gpu, x, Some(w), out)
 }
 
+/// Where the first stage reads the vector.
+enum Source<'a> {
+    /// A view of a storage buffer (offset a multiple of 4).
+    Buf(View<'a>),
+    /// The same, each element weighted by the whole buffer `w`.
+    Weighted { w: View<'a>, x: View<'a> },
+    /// A texture copy of a vector from element 0 (see `texture_copies`).
+    Tex(&'a wgpu::TextureView),
+}
+
 fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<Dispatch> {
     const OP: &str = "sumsq";
     if x.len == 0 {
@@ -46,11 +56,40 @@ fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<
             ),
         ));
     }
-    out.expect_len(OP, "out", 1)?;
     if x.buf.buffer == out.buf.buffer {
         return Err(Error::shape(OP, "out must not share a buffer with x"));
     }
-    let groups = x.len.div_ceil(1024).min(MAX_GROUPS);
+    if let Some(w) = w {
+        return stages(gpu, Source::Weighted { w, x }, x.len, out);
+    }
+    // A whole-row vector from element 0 is read through a texture copy.
+    if x.offset == 0
+        && let Some((copy, views)) = texture_copies(gpu, as_u32(OP, "n", x.len)?, &[x])?
+    {
+        return Ok(copy.then(stages(gpu, Source::Tex(&views[0]), x.len, out)?));
+    }
+    stages(gpu, Source::Buf(x), x.len, out)
+}
+
+/// Prepare out = Σ x² over the first `n` elements of a vector already copied into `tex` by
+/// `texture_copies` (a kernel that reads the same vector shares the copy).
+pub(crate) fn prepare_from_texture(
+    gpu: &Gpu,
+    tex: &wgpu::TextureView,
+    n: usize,
+    out: View<'_>,
+) -> Result<Dispatch> {
+    if n == 0 {
+        return Err(Error::shape("sumsq", "the vector is empty"));
+    }
+    stages(gpu, Source::Tex(tex), n, out)
+}
+
+/// The two stages over `n` elements read from `src`, the sum landing in `out`.
+fn stages(gpu: &Gpu, src: Source<'_>, n: usize, out: View<'_>) -> Result<Dispatch> {
+    const OP: &str = "sumsq";
+    out.expect_len(OP, "out", 1)?;
+    let groups = n.div_ceil(1024).min(MAX_GROUPS);
     let partials = gpu.zeros::<f32>(256 * groups, "norm partial sums")?;
     let params = |n: usize, off: usize| -> Result<[u32; 4]> {
         Ok([
@@ -60,19 +99,7 @@ fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<
             as_u32(OP, "out offset", out.offset)?,
         ])
     };
-    // A whole-row vector from element 0 is read through a texture copy (see `texture_copies`).
-    let copy = match (w, x.offset) {
-        (None, 0) => texture_copies(gpu, as_u32(OP, "n", x.len)?, &[x])?,
-        _ => None,
-    };
-    let stage = |entry, p: [u32; 4], src: &GpuBuf<f32>, dst: &GpuBuf<f32>, g: u32| {
-        let mut bindings = vec![Bind::Buf(&src.buffer), Bind::Buf(&dst.buffer)];
-        if let (Some(w), "sumsq_weighted_partial") = (w, entry) {
-            bindings.push(Bind::Buf(&w.buf.buffer));
-        }
-        if let (Some((_, views)), "sumsq_partial_tex") = (&copy, entry) {
-            bindings[0] = Bind::Tex(&views[0]);
-        }
+    let stage = |entry, p: [u32; 4], bindings: &[Bind<'_>], g: u32| {
         build(
             gpu,
             Launch {
@@ -82,28 +109,29 @@ fn reduce(gpu: &Gpu, x: View<'_>, w: Option<View<'_>>, out: View<'_>) -> Result<
                 constants: &[],
                 params: Params::Bytes(bytemuck::cast_slice(&p)),
                 replicas: None,
-                bindings: &bindings,
+                bindings,
                 groups: [g, 1, 1],
             },
         )
     };
-    let first = stage(
-        match (w, &copy) {
-            (Some(_), _) => "sumsq_weighted_partial",
-            (None, Some(_)) => "sumsq_partial_tex",
-            (None, None) => "sumsq_partial",
-        },
-        params(x.len, x.offset)?,
-        x.buf,
-        &partials,
-        groups as u32,
-    )?;
-    let second = stage("sumsq_final", params(groups, 0)?, &partials, out.buf, 1)?;
-    // The partials buffer lives on through the bind groups that use it.
-    let first = match copy {
-        Some((c, _)) => c.then(first),
-        None => first,
+    let sums = Bind::Buf(&partials.buffer);
+    let (entry, off, bindings) = match &src {
+        Source::Buf(x) => (
+            "sumsq_partial",
+            x.offset,
+            vec![Bind::Buf(&x.buf.buffer), sums],
+        ),
+        Source::Weighted { w, x } => (
+            "sumsq_weighted_partial",
+            x.offset,
+            vec![Bind::Buf(&x.buf.buffer), sums, Bind::Buf(&w.buf.buffer)],
+        ),
+        Source::Tex(t) => ("sumsq_partial_tex", 0, vec![Bind::Tex(t), sums]),
     };
+    let first = stage(entry, params(n, off)?, &bindings, groups as u32)?;
+    let last = [Bind::Buf(&partials.buffer), Bind::Buf(&out.buf.buffer)];
+    let second = stage("sumsq_final", params(groups, 0)?, &last, 1)?;
+    // The partials buffer lives on through the bind groups that use it.
     Ok(first.then(second))
 }
 

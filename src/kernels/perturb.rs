@@ -1,7 +1,7 @@
 //! y = x + ρ·d/(‖d‖ + eps) with ‖d‖² read from the device (`shaders/perturb.wgsl`), and the
 //! USAM (no division) and ASAM (y = x + ρ·x²⊙d/(‖|x|⊙d‖ + eps)) forms.
 
-use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d, texture_copies};
+use super::{Bind, Dispatch, Launch, Params, View, as_u32, build, grid_1d, norm, texture_copies};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -44,6 +44,30 @@ pub fn prepare(
     d: View<'_>,
     norm_sq: View<'_>,
     y: View<'_>,
+) -> Result<Dispatch> {
+    prepare_inner(gpu, how, (x, d, y), norm_sq, false)
+}
+
+/// SAM's whole perturbation: the squared norm of d (of |x|⊙d when `adaptive`) into
+/// `norm_sq`, then [`prepare`]. When the vectors are read through texture copies the norm reads the same
+/// copy of d, so d is copied once.
+pub fn prepare_with_norm(
+    gpu: &Gpu,
+    how: Perturbation,
+    x: View<'_>,
+    d: View<'_>,
+    norm_sq: View<'_>,
+    y: View<'_>,
+) -> Result<Dispatch> {
+    prepare_inner(gpu, how, (x, d, y), norm_sq, true)
+}
+
+fn prepare_inner(
+    gpu: &Gpu,
+    how: Perturbation,
+    (x, d, y): (View<'_>, View<'_>, View<'_>),
+    norm_sq: View<'_>,
+    with_norm: bool,
 ) -> Result<Dispatch> {
     const OP: &str = "perturb";
     let n = x.len;
@@ -109,17 +133,25 @@ pub fn prepare(
             },
         )
     };
-    match &copies {
-        Some((copy, views)) => Ok(copy.clone().then(launch(
+    let norm = |tex: Option<&wgpu::TextureView>| -> Result<Dispatch> {
+        Ok(match (with_norm, how.adaptive, tex) {
+            (false, _, _) => Dispatch::empty(),
+            (true, true, _) => norm::prepare_weighted(gpu, x, d, norm_sq)?,
+            (true, false, Some(t)) => norm::prepare_from_texture(gpu, t, n, norm_sq)?,
+            (true, false, None) => norm::prepare(gpu, d, norm_sq)?,
+        })
+    };
+    match copies {
+        Some((copy, views)) => Ok(copy.then(norm(Some(&views[1]))?).then(launch(
             "perturb_tex",
             Bind::Tex(&views[0]),
             Bind::Tex(&views[1]),
         )?)),
-        None => launch(
+        None => Ok(norm(None)?.then(launch(
             "perturb",
             Bind::Buf(&x.buf.buffer),
             Bind::Buf(&d.buf.buffer),
-        ),
+        )?)),
     }
 }
 

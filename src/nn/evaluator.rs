@@ -91,19 +91,10 @@ impl Evaluator {
         stride: usize,
     ) -> Result<Self> {
         let n = model.param_count();
-        let need = if replicas > 1 {
-            (replicas - 1) * stride + n
-        } else {
-            n
-        };
-        let fits = |b: &GpuBuf<f32>| {
-            if replicas > 1 {
-                b.len >= need
-            } else {
-                b.len == n
-            }
-        };
-        if replicas == 0 || (replicas > 1 && stride < n) || !fits(params) || !fits(grads) {
+        // One set fills its buffers exactly; more lie `stride` apart without overlapping.
+        let stride = if replicas > 1 { stride } else { n };
+        let need = replicas.saturating_sub(1) * stride + n;
+        if replicas == 0 || stride < n || params.len != need || grads.len != need {
             return Err(Error::shape(
                 "evaluator",
                 format!(
@@ -134,6 +125,11 @@ impl Evaluator {
         &self.model
     }
 
+    /// The label smoothing of its loss.
+    pub fn smoothing(&self) -> f32 {
+        self.smoothing
+    }
+
     /// The parameter buffer this evaluator reads.
     pub fn params(&self) -> &GpuBuf<f32> {
         &self.params
@@ -156,11 +152,6 @@ impl Evaluator {
     /// The plan for `batch` examples if one was built (by [`Evaluator::load`]).
     pub fn loaded(&self, batch: usize) -> Option<&Plan> {
         self.plans.get(&batch)
-    }
-
-    /// Replicas this evaluator computes at once.
-    pub fn replicas(&self) -> usize {
-        self.replicas
     }
 
     /// Write `batch` into its plan's input buffers; returns the plan to record.

@@ -113,7 +113,7 @@ impl ToyRun {
             adaptive: false,
         };
         let (x, xt) = (self.b.x.view(), self.b.xt.view());
-        Ok(norm::prepare(gpu, dir, slot)?.then(perturb::prepare(gpu, how, x, dir, slot, xt)?))
+        perturb::prepare_with_norm(gpu, how, x, dir, slot, xt)
     }
 
     /// x −= η·dir.

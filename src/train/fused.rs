@@ -11,7 +11,6 @@
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, TEXTURE_ROW_FLOATS};
-use crate::nn::Model;
 use crate::nn::evaluator::{Evaluator, METRICS_STRIDE, Plan};
 
 /// Two parameter sets evaluated as replicas of one pass.
@@ -24,8 +23,9 @@ pub struct FusedPair {
 }
 
 impl FusedPair {
-    /// Buffers and evaluator for two replicas of `model`.
-    pub fn new(gpu: &Gpu, model: &Model, smoothing: f32) -> Result<FusedPair> {
+    /// Buffers and a two-replica evaluator of the model and loss `like` evaluates.
+    pub fn new(gpu: &Gpu, like: &Evaluator) -> Result<FusedPair> {
+        let (model, smoothing) = (like.model(), like.smoothing());
         let n = model.param_count();
         let stride = n.next_multiple_of(TEXTURE_ROW_FLOATS);
         let points = gpu.zeros_rows(stride + n, "fused evaluation points")?;

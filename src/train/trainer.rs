@@ -24,7 +24,7 @@ use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback};
 use crate::kernels::perturb::{self, Perturbation};
 use crate::kernels::sgd::{Lookahead, SgdHyper, SgdStep};
-use crate::kernels::{Dispatch, View, norm};
+use crate::kernels::{Dispatch, View};
 use crate::nn::Model;
 use crate::nn::evaluator::{Evaluator, Plan};
 use crate::rng::Pcg;
@@ -77,8 +77,6 @@ pub struct Trainer {
     pair: Option<FusedPair>,
     /// Steps whose two gradients ran fused.
     fused_steps: usize,
-    model: Model,
-    smoothing: f32,
     sgd: SgdStep,
     lookahead: Option<Lookahead>,
     readback: Readback,
@@ -122,20 +120,8 @@ impl Trainer {
             adaptive: config.adaptive,
         };
         // x~ = x + e(d), e as the options say, through the norm slot.
-        let perturbed = |d: View<'_>, xt: &GpuBuf<f32>| -> Result<Dispatch> {
-            let sq = if config.adaptive {
-                norm::prepare_weighted(gpu, x.view(), d, norms.view())?
-            } else {
-                norm::prepare(gpu, d, norms.view())?
-            };
-            Ok(sq.then(perturb::prepare(
-                gpu,
-                how,
-                x.view(),
-                d,
-                norms.view(),
-                xt.view(),
-            )?))
+        let perturbed = |d: View<'_>, xt: &GpuBuf<f32>| {
+            perturb::prepare_with_norm(gpu, how, x.view(), d, norms.view(), xt.view())
         };
         let eval = |point: &GpuBuf<f32>, grad: &GpuBuf<f32>| {
             Evaluator::new(model.clone(), smoothing, point, grad)
@@ -207,8 +193,6 @@ impl Trainer {
             placement: Placement::Serial,
             pair: None,
             fused_steps: 0,
-            model: model.clone(),
-            smoothing,
             sgd,
             lookahead,
             readback: Readback::new(gpu, 2),
@@ -245,7 +229,7 @@ impl Trainer {
         // Replicas share a batch size: a step whose two batches differ (at an epoch's end)
         // runs serially.
         let fuse = match &mut self.pair {
-            Some(pair) if k == 2 && sizes[0] == sizes[1] => {
+            Some(pair) if sizes[0] == sizes[1] => {
                 pair.load(gpu, chosen)?;
                 self.fused_steps += 1;
                 true
@@ -299,17 +283,14 @@ impl Trainer {
             }
         }
         self.sgd.dispatch.record(&mut encoder);
-        match (&self.pair, fuse) {
-            (Some(pair), true) => self.readback.record_from(
-                &mut encoder,
+        let (metrics, at) = match (&self.pair, fuse) {
+            (Some(pair), true) => (
                 &pair.plan(sizes[0]).metrics,
                 FusedPair::metrics_at(self.reported),
             ),
-            _ => {
-                let reported = self.plan(self.reported, sizes[self.reported]);
-                self.readback.record(&mut encoder, &reported.metrics);
-            }
-        }
+            _ => (&self.plan(self.reported, sizes[self.reported]).metrics, 0),
+        };
+        self.readback.record_from(&mut encoder, metrics, at);
         gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
         self.finish_step(batch);
         self.read(gpu)
@@ -395,9 +376,7 @@ impl Trainer {
         let two = self.config.stages().iter().any(|s| s.len() == 2);
         self.pair = match (&placement, self.pair.take()) {
             (Placement::Fused, Some(p)) => Some(p),
-            (Placement::Fused, None) if two => {
-                Some(FusedPair::new(gpu, &self.model, self.smoothing)?)
-            }
+            (Placement::Fused, None) if two => Some(FusedPair::new(gpu, &self.evaluators[0])?),
             _ => None,
         };
         self.placement = placement;
