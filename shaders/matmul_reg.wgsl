@@ -1,13 +1,21 @@
 // Matrix multiply C = op(A) · op(B), register-blocked, operands read through textures.
-// The variant for CPU rasterisers such as llvmpipe: texture fetches are vectorised gathers
+// The variant for CPU rasterisers such as llvmpipe: texture reads are vectorised gathers
 // there, storage-buffer loads are scalar loops over the SIMD lanes, and workgroup memory is as
-// slow as storage buffers.
+// slow as storage buffers. Operands are sampled with a nearest, non-filtering sampler at texel
+// centres rather than fetched with textureLoad: a nearest sample at a texel's centre returns
+// that texel unchanged, and it carries no bounds check, whereas wgpu's GL backend wraps every
+// textureLoad in one (naga's ReadZeroSkipWrite policy) that cost the GL adapter a third of
+// its matrix-product time. llvmpipe's sampling path is faster on Vulkan too.
 //
 // Inputs are the packed operands written by matmul_pack.wgsl: ta holds op(A) as M rows of
 // ceil(K/4) texels, tb holds op(B) as 4*ceil(K/4) rows of ceil(N/4) texels; both are zero-padded,
 // so every fetch below is in range and padding adds exact zeros. Row r of a packed operand is
 // texel row r % rows_per_layer of layer r / rows_per_layer (p.layer_rows_a, p.layer_rows_b).
 // C is row-major M×N at element offset p.off_c of its storage buffer.
+//
+// Texel (x, y) of a texture W texels wide and H tall is sampled at ((x + 0.5) / W, (y + 0.5) / H),
+// computed as (x + 0.5) * (1 / W): its error is a few ulps of x + 0.5, far below the half texel
+// that would change the texel chosen for any texture the device can create.
 //
 // Indexing: global invocation (gx, gy) owns the block of C with rows 16*gy .. 16*gy+15 and
 // columns 8*gx .. 8*gx+7 (2 texels of tb); a workgroup of 8×8 invocations covers 128 rows
@@ -34,6 +42,7 @@ struct Params {
 @group(0) @binding(1) var ta: texture_2d_array<f32>;
 @group(0) @binding(2) var tb: texture_2d_array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(4) var nearest: sampler;
 
 // A row of op(A) as (texel row, layer), computed once per row outside the k loop: integer
 // division has no SIMD form on CPUs.
@@ -41,14 +50,21 @@ fn place_a(r: u32, layer0: u32) -> vec2<u32> {
     return vec2<u32>(r % p.layer_rows_a, layer0 + r / p.layer_rows_a);
 }
 
-fn fetch_a(x: u32, at: vec2<u32>) -> vec4<f32> {
-    return textureLoad(ta, vec2<u32>(x, at.x), at.y, 0);
+// The normalised coordinate of texel centre i along an axis with reciprocal size inv.
+fn centre(i: u32, inv: f32) -> f32 {
+    return (f32(i) + 0.5) * inv;
+}
+
+fn fetch_a(x: u32, at: vec2<u32>, inv: vec2<f32>) -> vec4<f32> {
+    let uv = vec2<f32>(centre(x, inv.x), centre(at.x, inv.y));
+    return textureSampleLevel(ta, nearest, uv, at.y, 0.0);
 }
 
 // Rows k0 .. k0+3 of op(B) share a layer because layer_rows_b is a multiple of 4; the loop
 // advances (yb, lb) instead of dividing.
-fn fetch_b(x: u32, yb: u32, lb: u32) -> vec4<f32> {
-    return textureLoad(tb, vec2<u32>(x, yb), lb, 0);
+fn fetch_b(x: u32, yb: u32, lb: u32, inv: vec2<f32>) -> vec4<f32> {
+    let uv = vec2<f32>(centre(x, inv.x), centre(yb, inv.y));
+    return textureSampleLevel(tb, nearest, uv, lb, 0.0);
 }
 
 fn store(c0: u32, row: u32, col: u32, v: vec4<f32>) {
@@ -95,6 +111,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r13 = place_a(min(row0 + 13u, last), layer_a);
     let r14 = place_a(min(row0 + 14u, last), layer_a);
     let r15 = place_a(min(row0 + 15u, last), layer_a);
+    let inv_a = 1.0 / vec2<f32>(textureDimensions(ta));
+    let inv_b = 1.0 / vec2<f32>(textureDimensions(tb));
     let x0 = min(cb + 0u, p.n4 - 1u);
     let x1 = min(cb + 1u, p.n4 - 1u);
     var acc0_0 = vec4<f32>(0.0); var acc0_1 = vec4<f32>(0.0);
@@ -116,54 +134,54 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     var yb = 0u;
     var lb = gid.z * p.rs.y;
     for (var kk = 0u; kk < p.k4; kk++) {
-        let b00 = fetch_b(x0, yb + 0u, lb); let b01 = fetch_b(x0, yb + 1u, lb); let b02 = fetch_b(x0, yb + 2u, lb); let b03 = fetch_b(x0, yb + 3u, lb);
-        let b10 = fetch_b(x1, yb + 0u, lb); let b11 = fetch_b(x1, yb + 1u, lb); let b12 = fetch_b(x1, yb + 2u, lb); let b13 = fetch_b(x1, yb + 3u, lb);
-        let a0 = fetch_a(kk, r0);
+        let b00 = fetch_b(x0, yb + 0u, lb, inv_b); let b01 = fetch_b(x0, yb + 1u, lb, inv_b); let b02 = fetch_b(x0, yb + 2u, lb, inv_b); let b03 = fetch_b(x0, yb + 3u, lb, inv_b);
+        let b10 = fetch_b(x1, yb + 0u, lb, inv_b); let b11 = fetch_b(x1, yb + 1u, lb, inv_b); let b12 = fetch_b(x1, yb + 2u, lb, inv_b); let b13 = fetch_b(x1, yb + 3u, lb, inv_b);
+        let a0 = fetch_a(kk, r0, inv_a);
         acc0_0 += a0.x * b00; acc0_0 += a0.y * b01; acc0_0 += a0.z * b02; acc0_0 += a0.w * b03;
         acc0_1 += a0.x * b10; acc0_1 += a0.y * b11; acc0_1 += a0.z * b12; acc0_1 += a0.w * b13;
-        let a1 = fetch_a(kk, r1);
+        let a1 = fetch_a(kk, r1, inv_a);
         acc1_0 += a1.x * b00; acc1_0 += a1.y * b01; acc1_0 += a1.z * b02; acc1_0 += a1.w * b03;
         acc1_1 += a1.x * b10; acc1_1 += a1.y * b11; acc1_1 += a1.z * b12; acc1_1 += a1.w * b13;
-        let a2 = fetch_a(kk, r2);
+        let a2 = fetch_a(kk, r2, inv_a);
         acc2_0 += a2.x * b00; acc2_0 += a2.y * b01; acc2_0 += a2.z * b02; acc2_0 += a2.w * b03;
         acc2_1 += a2.x * b10; acc2_1 += a2.y * b11; acc2_1 += a2.z * b12; acc2_1 += a2.w * b13;
-        let a3 = fetch_a(kk, r3);
+        let a3 = fetch_a(kk, r3, inv_a);
         acc3_0 += a3.x * b00; acc3_0 += a3.y * b01; acc3_0 += a3.z * b02; acc3_0 += a3.w * b03;
         acc3_1 += a3.x * b10; acc3_1 += a3.y * b11; acc3_1 += a3.z * b12; acc3_1 += a3.w * b13;
-        let a4 = fetch_a(kk, r4);
+        let a4 = fetch_a(kk, r4, inv_a);
         acc4_0 += a4.x * b00; acc4_0 += a4.y * b01; acc4_0 += a4.z * b02; acc4_0 += a4.w * b03;
         acc4_1 += a4.x * b10; acc4_1 += a4.y * b11; acc4_1 += a4.z * b12; acc4_1 += a4.w * b13;
-        let a5 = fetch_a(kk, r5);
+        let a5 = fetch_a(kk, r5, inv_a);
         acc5_0 += a5.x * b00; acc5_0 += a5.y * b01; acc5_0 += a5.z * b02; acc5_0 += a5.w * b03;
         acc5_1 += a5.x * b10; acc5_1 += a5.y * b11; acc5_1 += a5.z * b12; acc5_1 += a5.w * b13;
-        let a6 = fetch_a(kk, r6);
+        let a6 = fetch_a(kk, r6, inv_a);
         acc6_0 += a6.x * b00; acc6_0 += a6.y * b01; acc6_0 += a6.z * b02; acc6_0 += a6.w * b03;
         acc6_1 += a6.x * b10; acc6_1 += a6.y * b11; acc6_1 += a6.z * b12; acc6_1 += a6.w * b13;
-        let a7 = fetch_a(kk, r7);
+        let a7 = fetch_a(kk, r7, inv_a);
         acc7_0 += a7.x * b00; acc7_0 += a7.y * b01; acc7_0 += a7.z * b02; acc7_0 += a7.w * b03;
         acc7_1 += a7.x * b10; acc7_1 += a7.y * b11; acc7_1 += a7.z * b12; acc7_1 += a7.w * b13;
-        let a8 = fetch_a(kk, r8);
+        let a8 = fetch_a(kk, r8, inv_a);
         acc8_0 += a8.x * b00; acc8_0 += a8.y * b01; acc8_0 += a8.z * b02; acc8_0 += a8.w * b03;
         acc8_1 += a8.x * b10; acc8_1 += a8.y * b11; acc8_1 += a8.z * b12; acc8_1 += a8.w * b13;
-        let a9 = fetch_a(kk, r9);
+        let a9 = fetch_a(kk, r9, inv_a);
         acc9_0 += a9.x * b00; acc9_0 += a9.y * b01; acc9_0 += a9.z * b02; acc9_0 += a9.w * b03;
         acc9_1 += a9.x * b10; acc9_1 += a9.y * b11; acc9_1 += a9.z * b12; acc9_1 += a9.w * b13;
-        let a10 = fetch_a(kk, r10);
+        let a10 = fetch_a(kk, r10, inv_a);
         acc10_0 += a10.x * b00; acc10_0 += a10.y * b01; acc10_0 += a10.z * b02; acc10_0 += a10.w * b03;
         acc10_1 += a10.x * b10; acc10_1 += a10.y * b11; acc10_1 += a10.z * b12; acc10_1 += a10.w * b13;
-        let a11 = fetch_a(kk, r11);
+        let a11 = fetch_a(kk, r11, inv_a);
         acc11_0 += a11.x * b00; acc11_0 += a11.y * b01; acc11_0 += a11.z * b02; acc11_0 += a11.w * b03;
         acc11_1 += a11.x * b10; acc11_1 += a11.y * b11; acc11_1 += a11.z * b12; acc11_1 += a11.w * b13;
-        let a12 = fetch_a(kk, r12);
+        let a12 = fetch_a(kk, r12, inv_a);
         acc12_0 += a12.x * b00; acc12_0 += a12.y * b01; acc12_0 += a12.z * b02; acc12_0 += a12.w * b03;
         acc12_1 += a12.x * b10; acc12_1 += a12.y * b11; acc12_1 += a12.z * b12; acc12_1 += a12.w * b13;
-        let a13 = fetch_a(kk, r13);
+        let a13 = fetch_a(kk, r13, inv_a);
         acc13_0 += a13.x * b00; acc13_0 += a13.y * b01; acc13_0 += a13.z * b02; acc13_0 += a13.w * b03;
         acc13_1 += a13.x * b10; acc13_1 += a13.y * b11; acc13_1 += a13.z * b12; acc13_1 += a13.w * b13;
-        let a14 = fetch_a(kk, r14);
+        let a14 = fetch_a(kk, r14, inv_a);
         acc14_0 += a14.x * b00; acc14_0 += a14.y * b01; acc14_0 += a14.z * b02; acc14_0 += a14.w * b03;
         acc14_1 += a14.x * b10; acc14_1 += a14.y * b11; acc14_1 += a14.z * b12; acc14_1 += a14.w * b13;
-        let a15 = fetch_a(kk, r15);
+        let a15 = fetch_a(kk, r15, inv_a);
         acc15_0 += a15.x * b00; acc15_0 += a15.y * b01; acc15_0 += a15.z * b02; acc15_0 += a15.w * b03;
         acc15_1 += a15.x * b10; acc15_1 += a15.y * b11; acc15_1 += a15.z * b12; acc15_1 += a15.w * b13;
         yb += 4u;

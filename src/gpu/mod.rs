@@ -138,13 +138,15 @@ impl Gpu {
     }
 
     /// A compute pipeline for `entry` in `source` with the given override constants,
-    /// compiled once per device and cached.
+    /// compiled once per device and cached. Its bind group layout is derived from the shader
+    /// unless `layout` (called only when compiling) makes one.
     pub fn pipeline(
         &self,
         label: &str,
         source: &str,
         entry: &str,
         constants: &[(&str, f64)],
+        layout: impl FnOnce(&wgpu::Device) -> Option<wgpu::PipelineLayout>,
     ) -> Result<wgpu::ComputePipeline> {
         let key = format!("{label}:{entry}:{constants:?}");
         if let Some(p) = self.pipelines.lock().expect("pipeline cache").get(&key) {
@@ -157,10 +159,11 @@ impl Gpu {
                     label: Some(label),
                     source: wgpu::ShaderSource::Wgsl(source.into()),
                 });
+            let layout = layout(&self.device);
             self.device
                 .create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                     label: Some(label),
-                    layout: None,
+                    layout: layout.as_ref(),
                     module: &module,
                     entry_point: Some(entry),
                     compilation_options: wgpu::PipelineCompilationOptions {

@@ -520,6 +520,10 @@ fn multiply_chunk(
                 Bind::Tex(&pa.view),
                 Bind::Tex(&pb.view),
                 Bind::Buf(&c.buf.buffer),
+                Bind::Sampler(&gpu.device.create_sampler(&wgpu::SamplerDescriptor {
+                    label: Some("matmul operands"),
+                    ..Default::default()
+                })),
             ],
             groups: workgroups(gpu, OP, n.div_ceil(block_cols), m.div_ceil(block_rows))?,
         },

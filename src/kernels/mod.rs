@@ -143,6 +143,8 @@ impl Dispatch {
 pub(crate) enum Bind<'a> {
     Buf(&'a wgpu::Buffer),
     Tex(&'a wgpu::TextureView),
+    /// A nearest-filtering sampler over the launch's textures.
+    Sampler(&'a wgpu::Sampler),
 }
 
 /// A contiguous run of elements inside a buffer: a tensor inside the flat parameter vector,
@@ -308,7 +310,17 @@ pub(crate) enum Params<'a> {
 
 /// Build a [`Dispatch`], turning wgpu validation errors into [`Error::Gpu`].
 pub(crate) fn build(gpu: &Gpu, launch: Launch<'_>) -> Result<Dispatch> {
-    let pipeline = gpu.pipeline(launch.label, launch.source, launch.entry, launch.constants)?;
+    let sampled = launch
+        .bindings
+        .iter()
+        .any(|b| matches!(b, Bind::Sampler(_)));
+    let pipeline = gpu.pipeline(
+        launch.label,
+        launch.source,
+        launch.entry,
+        launch.constants,
+        |device| sampled.then(|| sampling_layout(device, launch.bindings)),
+    )?;
     let context = format!("binding {}::{}", launch.label, launch.entry);
     gpu.checked(&context, || {
         let owned;
@@ -339,6 +351,7 @@ pub(crate) fn build(gpu: &Gpu, launch: Launch<'_>) -> Result<Dispatch> {
             let resource = match b {
                 Bind::Buf(b) => b.as_entire_binding(),
                 Bind::Tex(t) => wgpu::BindingResource::TextureView(t),
+                Bind::Sampler(s) => wgpu::BindingResource::Sampler(s),
             };
             entries.push(wgpu::BindGroupEntry {
                 binding: i as u32 + 1,
@@ -357,6 +370,46 @@ pub(crate) fn build(gpu: &Gpu, launch: Launch<'_>) -> Result<Dispatch> {
                 groups,
             }],
         }
+    })
+}
+
+/// The layout of a launch that samples its textures. A derived layout would declare a sampled
+/// float texture filterable, which rgba32float is not without an optional feature; here the
+/// textures are unfilterable 2-D arrays, the sampler non-filtering (nearest) and every buffer
+/// read-write storage, as the sampling kernels declare them.
+fn sampling_layout(device: &wgpu::Device, bindings: &[Bind<'_>]) -> wgpu::PipelineLayout {
+    let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
+        binding,
+        visibility: wgpu::ShaderStages::COMPUTE,
+        ty,
+        count: None,
+    };
+    let buffer = |ty| wgpu::BindingType::Buffer {
+        ty,
+        has_dynamic_offset: false,
+        min_binding_size: None,
+    };
+    let mut entries = vec![entry(0, buffer(wgpu::BufferBindingType::Uniform))];
+    for (i, b) in bindings.iter().enumerate() {
+        let ty = match b {
+            Bind::Buf(_) => buffer(wgpu::BufferBindingType::Storage { read_only: false }),
+            Bind::Tex(_) => wgpu::BindingType::Texture {
+                sample_type: wgpu::TextureSampleType::Float { filterable: false },
+                view_dimension: wgpu::TextureViewDimension::D2Array,
+                multisampled: false,
+            },
+            Bind::Sampler(_) => wgpu::BindingType::Sampler(wgpu::SamplerBindingType::NonFiltering),
+        };
+        entries.push(entry(i as u32 + 1, ty));
+    }
+    let group = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+        label: Some("sampling kernel"),
+        entries: &entries,
+    });
+    device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+        label: Some("sampling kernel"),
+        bind_group_layouts: &[Some(&group)],
+        immediate_size: 0,
     })
 }
 
