@@ -32,6 +32,14 @@
 // nothing is written except y (the official code's look-ahead; the paper's bare x - lr * g is
 // the same entry with mu = wd = 0). Its own bindings (binding 1..4: g, x, buf, y; x and buf
 // read-only) share numbers with sgd_step's, which no entry point uses together.
+//
+// sgd_step_look and sgd_step_look_tex: the step of sgd_step (binding 1..4) or sgd_step_tex
+// (binding 1..6), followed by SAMPa's look-ahead for the next step, computed from what the step
+// just wrote: y = x' - look_lr * d', d' being the direction with gradient g2 (SAMPa's g_n,
+// which is the next step's g_y), the new x' and buf' and the look_* hyper-parameters (never a
+// first step). It writes y to binding 5 (buffer entry) or 7 (texture entry). g2 is read
+// even when cb = 0. Every expression is the one the separate entries evaluate on the same
+// values, so the fused y equals what lookahead(_tex) would compute after the step, bit for bit.
 
 struct Params {
     n: u32,
@@ -45,6 +53,10 @@ struct Params {
     ca: f32,
     cb: f32,
     _pad3: vec2<f32>,
+    look_nesterov: u32,
+    look_lr: f32,
+    look_mu: f32,
+    look_wd: f32,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -59,14 +71,30 @@ struct Direction {
     d: vec4<f32>,
 }
 
-fn direction(g: vec4<f32>, x: vec4<f32>, old: vec4<f32>) -> Direction {
-    var d = g + p.wd * x;
+// The hyper-parameters direction() needs.
+struct Hyper {
+    first: bool,
+    nesterov: bool,
+    mu: f32,
+    wd: f32,
+}
+
+fn step_hyper() -> Hyper {
+    return Hyper(p.first != 0u, p.nesterov != 0u, p.mu, p.wd);
+}
+
+fn look_hyper() -> Hyper {
+    return Hyper(false, p.look_nesterov != 0u, p.look_mu, p.look_wd);
+}
+
+fn direction(h: Hyper, g: vec4<f32>, x: vec4<f32>, old: vec4<f32>) -> Direction {
+    var d = g + h.wd * x;
     var b = d;
-    if p.first == 0u {
-        b = p.mu * old + d;
+    if !h.first {
+        b = h.mu * old + d;
     }
-    if p.nesterov != 0u {
-        d = d + p.mu * b;
+    if h.nesterov {
+        d = d + h.mu * b;
     } else {
         d = b;
     }
@@ -83,13 +111,36 @@ fn vec_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * 256u + lid;
 }
 
-// Both sgd_step entries end here: x and buf updated from the loaded values, the last, partial
-// vec4 keeping its elements past n.
-fn update(e: u32, g: vec4<f32>, x0: vec4<f32>, old: vec4<f32>) {
-    let s = direction(g, x0, old);
+// The values a step wrote.
+struct Stepped {
+    x: vec4<f32>,
+    b: vec4<f32>,
+}
+
+// Every sgd_step entry ends here: x and buf updated from the loaded values, the last, partial
+// vec4 keeping its elements past n. Returns the new x and buf.
+fn update(e: u32, g: vec4<f32>, x0: vec4<f32>, old: vec4<f32>) -> Stepped {
+    let s = direction(step_hyper(), g, x0, old);
     let keep = inside(4u * e);
-    buf[e] = select(old, s.b, keep);
-    x[e] = select(x0, x0 - p.lr * s.d, keep);
+    let b = select(old, s.b, keep);
+    let xn = select(x0, x0 - p.lr * s.d, keep);
+    buf[e] = b;
+    x[e] = xn;
+    return Stepped(xn, b);
+}
+
+// The mixed gradient of sgd_step from g1 and g2.
+fn mixed(g1v: vec4<f32>, g2v: vec4<f32>) -> vec4<f32> {
+    var g = g1v;
+    if p.cb != 0.0 {
+        g = p.ca * g + p.cb * g2v;
+    }
+    return g;
+}
+
+// The look-ahead point after a step that left x = xn and buf = b: see sgd_step_look.
+fn next_point(g: vec4<f32>, xn: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return xn - p.look_lr * direction(look_hyper(), g, xn, b).d;
 }
 
 @compute @workgroup_size(256)
@@ -104,6 +155,25 @@ fn sgd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
         g = p.ca * g + p.cb * g2[e];
     }
     update(e, g, x[e], buf[e]);
+}
+
+@group(0) @binding(5) var<storage, read_write> next_y: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn sgd_step_look(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+                 @builtin(local_invocation_index) lid: u32) {
+    let e = vec_index(wid, nwg, lid);
+    if 4u * e >= p.n {
+        return;
+    }
+    let gn = g2[e];
+    let s = update(e, mixed(g1[e], gn), x[e], buf[e]);
+    let v = next_point(gn, s.x, s.b);
+    if 4u * e + 3u < p.n {
+        next_y[e] = v;
+    } else {
+        next_y[e] = select(next_y[e], v, inside(4u * e));
+    }
 }
 
 @group(0) @binding(1) var tex_g1: texture_2d<f32>;
@@ -126,6 +196,29 @@ fn sgd_step_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     update(e, g, textureLoad(tex_x, c, 0), textureLoad(tex_buf, c, 0));
 }
 
+@group(0) @binding(7) var<storage, read_write> next_y_tex: array<vec4<f32>>;
+
+@compute @workgroup_size(256)
+fn sgd_step_look_tex(@builtin(workgroup_id) wid: vec3<u32>,
+                     @builtin(num_workgroups) nwg: vec3<u32>,
+                     @builtin(local_invocation_index) lid: u32) {
+    let e = vec_index(wid, nwg, lid);
+    if 4u * e >= p.n {
+        return;
+    }
+    let c = vec2<u32>(e % 64u, e / 64u);
+    let gn = textureLoad(tex_g2, c, 0);
+    let s = update(e, mixed(textureLoad(tex_g1, c, 0), gn), textureLoad(tex_x, c, 0),
+                   textureLoad(tex_buf, c, 0));
+    let v = next_point(gn, s.x, s.b);
+    // Only the last, partial vec4 reads y, as in look().
+    if 4u * e + 3u < p.n {
+        next_y_tex[e] = v;
+    } else {
+        next_y_tex[e] = select(next_y_tex[e], v, inside(4u * e));
+    }
+}
+
 @group(0) @binding(1) var<storage, read> look_g: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> look_x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> look_buf: array<vec4<f32>>;
@@ -135,7 +228,7 @@ fn sgd_step_tex(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 // vec4 reads y (to keep its elements past n): a storage load is a loop over the SIMD lanes on
 // CPU rasterisers.
 fn look(e: u32, g: vec4<f32>, x0: vec4<f32>, old: vec4<f32>) {
-    let s = direction(g, x0, old);
+    let s = direction(step_hyper(), g, x0, old);
     let v = x0 - p.lr * s.d;
     if 4u * e + 3u < p.n {
         look_y[e] = v;

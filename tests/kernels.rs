@@ -417,6 +417,74 @@ fn sgd_matches_pytorch_semantics_over_steps() {
 }
 
 #[test]
+fn fused_step_and_lookahead_equal_the_separate_kernels_bit_for_bit() {
+    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+    for gpu in &gpus() {
+        for (nesterov, lambda) in [(false, 0.0), (true, 0.2), (false, 1.0)] {
+            // 33 takes the plain entry, the others the texture one.
+            for n in [1, 33, 10_007] {
+                let hyper = SgdHyper {
+                    lr: 0.05,
+                    momentum: 0.9,
+                    weight_decay: 5e-4,
+                    nesterov,
+                };
+                // The look-ahead's own hyper-parameters, different in every field.
+                let look = SgdHyper {
+                    lr: 0.03,
+                    momentum: 0.5,
+                    weight_decay: 1e-3,
+                    nesterov: !nesterov,
+                };
+                let mut rng = Pcg::new(n as u64, 11);
+                let vector = |data: &[f32], what| {
+                    let b = if n != 33 {
+                        gpu.zeros_rows(n, what).unwrap()
+                    } else {
+                        gpu.zeros::<f32>(n, what).unwrap()
+                    };
+                    gpu.write(&b, 0, data).unwrap();
+                    b
+                };
+                let x0 = rng.vec(n, -1.0, 1.0);
+                let (g1, g2) = (vector(&x0, "g1"), vector(&x0, "g2"));
+                let [x, buf, y, xs, bufs, ys] =
+                    ["x", "buf", "y", "x sep", "buf sep", "y sep"].map(|w| vector(&x0, w));
+                let fused = SgdStep::prepare_with_lookahead(
+                    gpu,
+                    [g1.view(), g2.view()],
+                    x.view(),
+                    buf.view(),
+                    y.view(),
+                )
+                .unwrap();
+                let step =
+                    SgdStep::prepare(gpu, [g1.view(), g2.view()], xs.view(), bufs.view()).unwrap();
+                let ahead =
+                    sgd::Lookahead::prepare(gpu, g2.view(), xs.view(), bufs.view(), ys.view())
+                        .unwrap();
+                for t in 0..4 {
+                    gpu.write(&g1, 0, &rng.vec(n, -1.0, 1.0)).unwrap();
+                    gpu.write(&g2, 0, &rng.vec(n, -1.0, 1.0)).unwrap();
+                    fused.set(gpu, hyper, t == 0, lambda);
+                    fused.set_lookahead(gpu, look);
+                    step.set(gpu, hyper, t == 0, lambda);
+                    ahead.set(gpu, look, false);
+                    gpu.run(&[&fused.dispatch, &step.dispatch, &ahead.dispatch])
+                        .unwrap();
+                    let what = format!("n={n} nesterov={nesterov} lambda={lambda} t={t}");
+                    for (name, a, b) in [("x", &x, &xs), ("momentum", &buf, &bufs), ("y", &y, &ys)]
+                    {
+                        let (a, b) = (bits(gpu.read(a).unwrap()), bits(gpu.read(b).unwrap()));
+                        assert_eq!(a, b, "{what}: fused {name} differs");
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
 fn im2col_and_col2im() {
     use sampa::kernels::conv::{self, ConvShape, InputLayout};
     for gpu in &gpus() {

@@ -47,6 +47,19 @@ struct MixParams {
     _pad: [f32; 2],
 }
 
+/// The size of every sgd.wgsl entry's uniform block.
+const PARAMS_BYTES: usize = std::mem::size_of::<MixParams>() + std::mem::size_of::<LookParams>();
+
+/// The look-ahead hyper-parameters of a fused step, after [`MixParams`] in its uniform block.
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct LookParams {
+    nesterov: u32,
+    lr: f32,
+    mu: f32,
+    wd: f32,
+}
+
 impl MixParams {
     /// `lambda` weighs the second gradient (0: the first gradient alone).
     fn new(n: u32, hyper: SgdHyper, first: bool, lambda: f32) -> MixParams {
@@ -98,54 +111,100 @@ impl SgdStep {
     /// when λ ≠ 0). All views have the same length; `g2` may be `g1`.
     pub fn prepare(
         gpu: &Gpu,
-        [g1, g2]: [View<'_>; 2],
+        grads: [View<'_>; 2],
         x: View<'_>,
         momentum: View<'_>,
     ) -> Result<SgdStep> {
+        Self::build(gpu, grads, x, momentum, None)
+    }
+
+    /// [`SgdStep::prepare`], the same dispatch then also writing SAMPa's next look-ahead point
+    /// y ← x' − lr'·direction(g2, x', buf') from the step's results, with the hyper-parameters
+    /// of [`SgdStep::set_lookahead`]: what [`Lookahead`] would compute after the step with g2
+    /// as its gradient, bit for bit, without reading x, buf and g2 a second time.
+    pub fn prepare_with_lookahead(
+        gpu: &Gpu,
+        grads: [View<'_>; 2],
+        x: View<'_>,
+        momentum: View<'_>,
+        y: View<'_>,
+    ) -> Result<SgdStep> {
+        Self::build(gpu, grads, x, momentum, Some(y))
+    }
+
+    fn build(
+        gpu: &Gpu,
+        [g1, g2]: [View<'_>; 2],
+        x: View<'_>,
+        momentum: View<'_>,
+        y: Option<View<'_>>,
+    ) -> Result<SgdStep> {
         const OP: &str = "sgd_step";
         let n = same_whole(OP, &[x, g1, g2, momentum])?;
-        let params = uniform(gpu, "sgd params", &[0u8; std::mem::size_of::<MixParams>()]);
+        if let Some(y) = y {
+            same_whole(OP, &[x, y])?;
+            let y_buf = &y.buf.buffer;
+            if [
+                &g1.buf.buffer,
+                &g2.buf.buffer,
+                &x.buf.buffer,
+                &momentum.buf.buffer,
+            ]
+            .contains(&y_buf)
+            {
+                return Err(Error::shape(OP, "y must be a buffer of its own"));
+            }
+        }
+        let params = uniform(gpu, "sgd params", &[0u8; PARAMS_BYTES]);
         let groups = grid_1d(gpu, n.div_ceil(1024));
-        let dispatch = if let Some((copies, t)) = texture_copies(gpu, n, &[g1, g2, x, momentum])? {
-            copies.then(build(
-                gpu,
-                Launch {
-                    label: "sgd",
-                    source: SRC,
-                    entry: "sgd_step_tex",
-                    constants: &[],
-                    params: Params::Buffer(&params),
-                    replicas: None,
-                    bindings: &[
-                        Bind::Tex(&t[0]),
-                        Bind::Tex(&t[1]),
-                        Bind::Buf(&x.buf.buffer),
-                        Bind::Buf(&momentum.buf.buffer),
-                        Bind::Tex(&t[2]),
-                        Bind::Tex(&t[3]),
-                    ],
-                    groups,
-                },
-            )?)
-        } else {
+        let launch = |entry, bindings: &[Bind<'_>]| {
             build(
                 gpu,
                 Launch {
                     label: "sgd",
                     source: SRC,
-                    entry: "sgd_step",
+                    entry,
                     constants: &[],
                     params: Params::Buffer(&params),
                     replicas: None,
-                    bindings: &[
-                        Bind::Buf(&g1.buf.buffer),
-                        Bind::Buf(&g2.buf.buffer),
-                        Bind::Buf(&x.buf.buffer),
-                        Bind::Buf(&momentum.buf.buffer),
-                    ],
+                    bindings,
                     groups,
                 },
-            )?
+            )
+        };
+        let (x_buf, m_buf) = (&x.buf.buffer, &momentum.buf.buffer);
+        let dispatch = if let Some((copies, t)) = texture_copies(gpu, n, &[g1, g2, x, momentum])? {
+            let mut bindings = vec![
+                Bind::Tex(&t[0]),
+                Bind::Tex(&t[1]),
+                Bind::Buf(x_buf),
+                Bind::Buf(m_buf),
+                Bind::Tex(&t[2]),
+                Bind::Tex(&t[3]),
+            ];
+            let entry = match &y {
+                Some(y) => {
+                    bindings.push(Bind::Buf(&y.buf.buffer));
+                    "sgd_step_look_tex"
+                }
+                None => "sgd_step_tex",
+            };
+            copies.then(launch(entry, &bindings)?)
+        } else {
+            let mut bindings = vec![
+                Bind::Buf(&g1.buf.buffer),
+                Bind::Buf(&g2.buf.buffer),
+                Bind::Buf(x_buf),
+                Bind::Buf(m_buf),
+            ];
+            let entry = match &y {
+                Some(y) => {
+                    bindings.push(Bind::Buf(&y.buf.buffer));
+                    "sgd_step_look"
+                }
+                None => "sgd_step",
+            };
+            launch(entry, &bindings)?
         };
         Ok(SgdStep {
             dispatch,
@@ -160,6 +219,20 @@ impl SgdStep {
         let p = MixParams::new(self.n, hyper, first, lambda);
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
+    }
+
+    /// Set the hyper-parameters of the look-ahead a step prepared with
+    /// [`SgdStep::prepare_with_lookahead`] computes (as [`Lookahead::set`] with `first` false).
+    pub fn set_lookahead(&self, gpu: &Gpu, hyper: SgdHyper) {
+        let p = LookParams {
+            nesterov: hyper.nesterov as u32,
+            lr: hyper.lr,
+            mu: hyper.momentum,
+            wd: hyper.weight_decay,
+        };
+        let at = std::mem::size_of::<MixParams>() as u64;
+        gpu.queue
+            .write_buffer(&self.params, at, bytemuck::bytes_of(&p));
     }
 }
 
@@ -188,11 +261,7 @@ impl Lookahead {
         if [&g.buf.buffer, &x.buf.buffer, &momentum.buf.buffer].contains(&y_buf) {
             return Err(Error::shape(OP, "y must be a buffer of its own"));
         }
-        let params = uniform(
-            gpu,
-            "lookahead params",
-            &[0u8; std::mem::size_of::<MixParams>()],
-        );
+        let params = uniform(gpu, "lookahead params", &[0u8; PARAMS_BYTES]);
         let groups = grid_1d(gpu, n.div_ceil(1024));
         let launch = |entry, bindings: &[Bind<'_>]| {
             build(
