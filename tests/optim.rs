@@ -28,9 +28,12 @@ fn batches(model: &Model) -> Vec<Batch> {
         .collect()
 }
 
-fn hyper(nesterov: bool) -> SgdHyper {
+/// The hyper-parameters of step `t`: the learning rate drops every fifth step, as a schedule
+/// does at an epoch's end, so SAMPa's trainer both reuses the look-ahead its last update wrote
+/// (same rate) and recomputes it (new rate).
+fn hyper(nesterov: bool, t: usize) -> SgdHyper {
     SgdHyper {
-        lr: 0.1,
+        lr: 0.1 * 0.7f32.powi((t / 5) as i32),
         momentum: 0.9,
         weight_decay: 5e-4,
         nesterov,
@@ -45,9 +48,9 @@ fn parity(gpu: &sampa::Gpu, config: OptimizerConfig, nesterov: bool) -> f64 {
     let mut trainer = Trainer::new(gpu, &model, 0.1, &x0, config, 9).unwrap();
     let mut reference = RefOptimizer::new(config, &x0, 9);
     let mut worst_loss: f64 = 0.0;
-    for b in batches(&model) {
-        let got = trainer.step(gpu, &b, hyper(nesterov)).unwrap();
-        let want = reference.step(&model, 0.1, &b, hyper(nesterov));
+    for (t, b) in batches(&model).iter().enumerate() {
+        let got = trainer.step(gpu, b, hyper(nesterov, t)).unwrap();
+        let want = reference.step(&model, 0.1, b, hyper(nesterov, t));
         worst_loss = worst_loss.max((got[0] as f64 - want).abs() / want.abs());
     }
     let got = gpu.read(trainer.params()).unwrap();
@@ -171,7 +174,7 @@ fn sampa_with_lambda_zero_is_not_sgd() {
             let mut t = Trainer::new(gpu, &model, 0.0, &x0, config, 0).unwrap();
             let mut first = None;
             for b in batches(&model).iter().take(6) {
-                t.step(gpu, b, hyper(false)).unwrap();
+                t.step(gpu, b, hyper(false, 0)).unwrap();
                 first.get_or_insert_with(|| gpu.read(t.params()).unwrap());
             }
             (first.unwrap(), gpu.read(t.params()).unwrap())

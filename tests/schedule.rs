@@ -30,6 +30,18 @@ fn batches(m: &Model) -> Vec<Batch> {
         .collect()
 }
 
+/// The hyper-parameters of step `step` (0-based). The rate changes once, as at an epoch's end:
+/// the step after the change recomputes SAMPa's look-ahead, which the others take from the
+/// last update.
+fn hyper(step: usize) -> SgdHyper {
+    SgdHyper {
+        lr: if step < 4 { 0.05 } else { 0.03 },
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    }
+}
+
 /// Parameters and reported losses after `STEPS` SAMPa-0.2 steps under `placement`.
 fn run(gpu: &sampa::Gpu, placement: Placement) -> (Vec<f32>, Vec<f32>) {
     run_model(gpu, &model(), placement)
@@ -43,15 +55,10 @@ fn run_model(gpu: &sampa::Gpu, m: &Model, placement: Placement) -> (Vec<f32>, Ve
     };
     let mut t = Trainer::new(gpu, m, 0.1, &m.init(2), config, 0).unwrap();
     t.set_placement(gpu, placement).unwrap();
-    let hyper = SgdHyper {
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        nesterov: false,
-    };
     let losses = batches(m)
         .iter()
-        .map(|b| t.step(gpu, b, hyper).unwrap()[0])
+        .enumerate()
+        .map(|(i, b)| t.step(gpu, b, hyper(i)).unwrap()[0])
         .collect();
     assert_eq!(t.steps(), STEPS);
     // Steps 5 and 6 pair a batch of 7 with one of 32 and run serially; the rest fuse.
@@ -139,14 +146,8 @@ fn a_failing_worker_hands_over_and_no_step_is_lost() {
         };
         let mut t = Trainer::new(main, &m, 0.1, &m.init(2), config, 0).unwrap();
         t.set_placement(main, Placement::Dual(w)).unwrap();
-        let hyper = SgdHyper {
-            lr: 0.05,
-            momentum: 0.9,
-            weight_decay: 5e-4,
-            nesterov: false,
-        };
-        for b in batches(&m) {
-            t.step(main, &b, hyper).unwrap();
+        for (i, b) in batches(&m).iter().enumerate() {
+            t.step(main, b, hyper(i)).unwrap();
         }
         assert_eq!(t.steps(), STEPS);
         assert!(matches!(t.placement(), Placement::Interleaved));

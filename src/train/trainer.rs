@@ -12,7 +12,10 @@
 //! - SAM and SAM-db: E0 at x → gA; x~ = x + e(gA); E1 at x~ → gB; step with gB.
 //! - SAMPa: x~ = x + e(gB), y = look-ahead(x, gB); E0 at x~ → gA, E1 at y → gB; step with
 //!   (1 − λ)·gA + λ·gB. gB is g_y: it is only overwritten by the next look-ahead gradient, after
-//!   this step's perturbation and look-ahead have read it, so it needs no copy.
+//!   this step's perturbation and look-ahead have read it, so it needs no copy. The step's
+//!   update also writes the next step's y, with this step's hyper-parameters: the next step
+//!   skips its look-ahead pass when its own are the same (every step of an epoch but the
+//!   first), and runs it when they differ, after a restore, and on the first step.
 //! - RandSAM: x~ = x + e(u) with u drawn on the host; E0 at x~ → gA; step with gA.
 //! - OptSAM: x~ = x + e(gA), gA still holding the previous step's gradient; E0 at x~ → gA.
 
@@ -72,6 +75,10 @@ pub struct Trainer {
     /// SAMPa's look-ahead point y and its perturbation kernels alone (the dual schedule
     /// submits the look-ahead first, to ship y out early).
     sampa: Option<SampaParts>,
+    /// The look-ahead hyper-parameters with which the last update wrote y, if y holds them.
+    speculated: Option<SgdHyper>,
+    /// The dual schedule's last update, which also copied y to its staging buffer.
+    y_staged: Option<wgpu::SubmissionIndex>,
     placement: Placement,
     /// The fused schedule's two-replica evaluator, made when that schedule is chosen.
     pair: Option<FusedPair>,
@@ -152,7 +159,8 @@ impl Trainer {
                 let ahead =
                     Lookahead::prepare(gpu, gb.view(), x.view(), momentum.view(), y.view())?;
                 let perturb = perturbed(gb.view(), &xt)?;
-                prepare = vec![ahead.dispatch.clone().then(perturb.clone())];
+                // The look-ahead, when a step needs it, is recorded before this.
+                prepare = vec![perturb.clone()];
                 lookahead = Some(ahead);
                 sampa = Some(SampaParts {
                     y: y.clone(),
@@ -161,7 +169,13 @@ impl Trainer {
                     y_back: None,
                 });
                 evaluators = vec![eval(&xt, &ga)?, eval(&y, &gb)?];
-                sgd = SgdStep::prepare(gpu, [ga.view(), gb.view()], x.view(), momentum.view())?;
+                sgd = SgdStep::prepare_with_lookahead(
+                    gpu,
+                    [ga.view(), gb.view()],
+                    x.view(),
+                    momentum.view(),
+                    y.view(),
+                )?;
                 carried = Some(gb.clone());
                 reported = 1;
             }
@@ -190,6 +204,8 @@ impl Trainer {
             noise,
             prepare,
             sampa,
+            speculated: None,
+            y_staged: None,
             placement: Placement::Serial,
             pair: None,
             fused_steps: 0,
@@ -254,14 +270,17 @@ impl Trainer {
             _ => 0.0,
         };
         self.sgd.set(gpu, hyper, first, lambda);
-        if let Some(ahead) = &self.lookahead {
-            ahead.set(gpu, self.lookahead_hyper(hyper, first), first);
-        }
+        let look = self.set_lookahead(gpu, hyper, first);
+        // Only the step right after a dual step finds y staged.
+        let staged = self.y_staged.take();
         if dual {
-            return self.step_dual(gpu, batch, &sizes);
+            return self.step_dual(gpu, batch, &sizes, look, staged);
         }
 
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        if let (Some(ahead), true) = (&self.lookahead, look) {
+            ahead.dispatch.record(&mut encoder);
+        }
         let mut k = 0;
         for (stage, prepare) in stages.iter().zip(&self.prepare) {
             prepare.record(&mut encoder);
@@ -296,6 +315,24 @@ impl Trainer {
         self.read(gpu)
     }
 
+    /// Set up SAMPa's look-ahead for a step with `hyper`; returns whether the step must run
+    /// the look-ahead pass (false when the last update already wrote y with the same
+    /// hyper-parameters). The update then writes the next step's y with this step's.
+    fn set_lookahead(&mut self, gpu: &Gpu, hyper: SgdHyper, first: bool) -> bool {
+        let Some(ahead) = &self.lookahead else {
+            return false;
+        };
+        let wanted = self.lookahead_hyper(hyper, first);
+        let fresh = !first && self.speculated == Some(wanted);
+        if !fresh {
+            ahead.set(gpu, wanted, first);
+        }
+        let next = self.lookahead_hyper(hyper, false);
+        self.sgd.set_lookahead(gpu, next);
+        self.speculated = Some(next);
+        !fresh
+    }
+
     fn finish_step(&mut self, batch: &Batch) {
         self.steps += 1;
         self.x_in_point = false;
@@ -307,31 +344,45 @@ impl Trainer {
         }
     }
 
-    /// A SAMPa step with g_n on the worker: the look-ahead is submitted first and y_next
-    /// read back as soon as it is done, while the main device goes on with the perturbation
-    /// and g_p; g_n comes back into g_y's buffer before the update. If the worker fails, this
-    /// step's g_n is computed here and the run goes on `interleaved`.
-    fn step_dual(&mut self, gpu: &Gpu, batch: &Batch, sizes: &[usize]) -> Result<[f32; 2]> {
+    /// A SAMPa step with g_n on the worker. y_next is usually in its staging buffer already,
+    /// written and copied by the last update (`staged`); otherwise (`look`, or the first dual
+    /// step) the look-ahead and the copy are submitted first. g_p is submitted before the
+    /// host waits for y, so the main device never idles while y travels; g_n comes back into
+    /// g_y's buffer before the update. If the worker fails, this step's g_n is computed here
+    /// and the run goes on `interleaved`.
+    fn step_dual(
+        &mut self,
+        gpu: &Gpu,
+        batch: &Batch,
+        sizes: &[usize],
+        look: bool,
+        staged: Option<wgpu::SubmissionIndex>,
+    ) -> Result<[f32; 2]> {
         let parts = self.sampa.as_ref().expect("dual is for SAMPa");
         let y_back = parts.y_back.as_ref().expect("made with the placement");
-        let ahead = self.lookahead.as_ref().expect("SAMPa has a look-ahead");
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        ahead.dispatch.record(&mut encoder);
-        y_back.record(&mut encoder, &parts.y);
-        let sent = gpu.checked("SAMPa look-ahead", || gpu.queue.submit([encoder.finish()]))?;
-        // g_p is recorded while the look-ahead runs and submitted once y is on its way: the
-        // worker's chain (y out, g_n, g_n back) is the longer one, so it starts first.
+        let y_at = match (look, staged) {
+            (false, Some(index)) => index,
+            _ => {
+                let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                if look {
+                    let ahead = self.lookahead.as_ref().expect("SAMPa has a look-ahead");
+                    ahead.dispatch.record(&mut encoder);
+                }
+                y_back.record(&mut encoder, &parts.y);
+                gpu.checked("SAMPa look-ahead", || gpu.queue.submit([encoder.finish()]))?
+            }
+        };
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         parts.perturb.record(&mut encoder);
         Evaluator::record_gradient(self.plan(0, sizes[0]), &mut encoder);
-        let g_p = encoder.finish();
-        let y = y_back.read_after(gpu, sent)?;
+        gpu.checked("SAMPa g_p", || gpu.queue.submit([encoder.finish()]))?;
+        let y = y_back.read_after(gpu, y_at)?;
         let Placement::Dual(worker) = &self.placement else {
             unreachable!("checked by the caller")
         };
-        let shipped = worker.send(self.steps + 1, y, batch.clone());
-        gpu.checked("SAMPa g_p", || gpu.queue.submit([g_p]))?;
-        let answer = shipped.and_then(|_| worker.receive());
+        let answer = worker
+            .send(self.steps + 1, y, batch.clone())
+            .and_then(|_| worker.receive());
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         let metrics = match answer {
             Ok(reply) => {
@@ -353,11 +404,14 @@ impl Trainer {
             }
         };
         self.sgd.dispatch.record(&mut encoder);
-        if metrics.is_none() {
-            self.readback
-                .record(&mut encoder, &self.plan(1, sizes[1]).metrics);
+        match metrics {
+            Some(_) => y_back.record(&mut encoder, &parts.y),
+            None => self
+                .readback
+                .record(&mut encoder, &self.plan(1, sizes[1]).metrics),
         }
-        gpu.checked("SAMPa update", || gpu.queue.submit([encoder.finish()]))?;
+        let index = gpu.checked("SAMPa update", || gpu.queue.submit([encoder.finish()]))?;
+        self.y_staged = metrics.is_some().then_some(index);
         self.finish_step(batch);
         match metrics {
             Some(m) => Ok(m),
@@ -487,6 +541,8 @@ impl Trainer {
         }
         self.steps = state.steps;
         self.x_in_point = false;
+        self.speculated = None;
+        self.y_staged = None;
         self.previous = state.previous.clone();
         self.noise_rng = Pcg::from_state(state.noise_rng.0, state.noise_rng.1);
         Ok(())
