@@ -73,7 +73,7 @@ pub struct Trainer {
     /// Kernels run before each stage's gradients.
     prepare: Vec<Dispatch>,
     /// SAMPa's look-ahead point y and its perturbation kernels alone (the dual schedule
-    /// submits the look-ahead first, to ship y out early).
+    /// submits the perturbation with g_p, apart from y's way out).
     sampa: Option<SampaParts>,
     /// The look-ahead hyper-parameters with which the last update wrote y, if y holds them.
     speculated: Option<SgdHyper>,
