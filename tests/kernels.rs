@@ -330,36 +330,43 @@ fn axpy_scale_copy() {
     }
 }
 
+/// The SGD tests' hyper-parameters.
+fn sgd_hyper(nesterov: bool) -> SgdHyper {
+    SgdHyper {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov,
+    }
+}
+
+/// A vector of the SGD tests holding `data`. Vectors in whole 256-float rows take the texture
+/// path, others the plain one: n = 33 gets a plain buffer, so both paths are checked.
+fn sgd_vector(gpu: &sampa::Gpu, data: &[f32], what: &str) -> sampa::gpu::GpuBuf<f32> {
+    let n = data.len();
+    let b = if n != 33 {
+        gpu.zeros_rows(n, what).unwrap()
+    } else {
+        gpu.zeros::<f32>(n, what).unwrap()
+    };
+    gpu.write(&b, 0, data).unwrap();
+    b
+}
+
 #[test]
 fn sgd_matches_pytorch_semantics_over_steps() {
     for gpu in &gpus() {
         for (nesterov, lambda) in [(false, 0.0), (true, 0.0), (false, 0.2), (true, 1.0)] {
             for n in [1, 33, 10_007] {
-                let hyper = SgdHyper {
-                    lr: 0.05,
-                    momentum: 0.9,
-                    weight_decay: 5e-4,
-                    nesterov,
-                };
+                let hyper = sgd_hyper(nesterov);
                 let mut rng = Pcg::new(n as u64, 7);
                 let x0 = rng.vec(n, -1.0, 1.0);
-                // Vectors in whole 256-float rows take the texture path, others the plain one;
-                // alternate so both are checked.
                 let padded = n != 33;
-                let vector = |data: &[f32], what| {
-                    let b = if padded {
-                        gpu.zeros_rows(n, what).unwrap()
-                    } else {
-                        gpu.zeros::<f32>(n, what).unwrap()
-                    };
-                    gpu.write(&b, 0, data).unwrap();
-                    b
-                };
-                let x = vector(&x0, "x");
-                let g1 = vector(&vec![0.0; n], "g1");
+                let x = sgd_vector(gpu, &x0, "x");
+                let g1 = sgd_vector(gpu, &vec![0.0; n], "g1");
                 // With λ = 0 the second gradient must not be read at all: NaN would show.
-                let g2 = vector(&vec![f32::NAN; n], "g2");
-                let buf = vector(&vec![123.0f32; n], "momentum");
+                let g2 = sgd_vector(gpu, &vec![f32::NAN; n], "g2");
+                let buf = sgd_vector(gpu, &vec![123.0f32; n], "momentum");
                 let step =
                     SgdStep::prepare(gpu, [g1.view(), g2.view()], x.view(), buf.view()).unwrap();
                 let launches = if padded { 5 } else { 1 };
@@ -423,12 +430,7 @@ fn fused_step_and_lookahead_equal_the_separate_kernels_bit_for_bit() {
         for (nesterov, lambda) in [(false, 0.0), (true, 0.2), (false, 1.0)] {
             // 33 takes the plain entry, the others the texture one.
             for n in [1, 33, 10_007] {
-                let hyper = SgdHyper {
-                    lr: 0.05,
-                    momentum: 0.9,
-                    weight_decay: 5e-4,
-                    nesterov,
-                };
+                let hyper = sgd_hyper(nesterov);
                 // The look-ahead's own hyper-parameters, different in every field.
                 let look = SgdHyper {
                     lr: 0.03,
@@ -437,15 +439,7 @@ fn fused_step_and_lookahead_equal_the_separate_kernels_bit_for_bit() {
                     nesterov: !nesterov,
                 };
                 let mut rng = Pcg::new(n as u64, 11);
-                let vector = |data: &[f32], what| {
-                    let b = if n != 33 {
-                        gpu.zeros_rows(n, what).unwrap()
-                    } else {
-                        gpu.zeros::<f32>(n, what).unwrap()
-                    };
-                    gpu.write(&b, 0, data).unwrap();
-                    b
-                };
+                let vector = |data: &[f32], what| sgd_vector(gpu, data, what);
                 let x0 = rng.vec(n, -1.0, 1.0);
                 let (g1, g2) = (vector(&x0, "g1"), vector(&x0, "g2"));
                 let [x, buf, y, xs, bufs, ys] =
