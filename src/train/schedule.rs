@@ -15,14 +15,12 @@
 //! SAM-db) always run `serial`.
 
 use super::worker::Worker;
-use super::{OptimizerConfig, OptimizerKind, Trainer};
+use super::{OptimizerConfig, OptimizerKind};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernels::sgd::SgdHyper;
 use crate::nn::Model;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::time::Instant;
 
 /// The `--schedule` choices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -102,7 +100,7 @@ pub fn resolve(
         Schedule::Dual => Placement::Dual(worker(true)?.expect("required")),
         Schedule::Auto => match worker(false)? {
             Some(w) => Placement::Dual(w),
-            None => single_adapter_choice(gpu, model, optimizer, smoothing, batch)?,
+            None => single_adapter_choice(gpu, model, optimizer, batch)?,
         },
     })
 }
@@ -111,13 +109,14 @@ fn cache_path() -> Option<std::path::PathBuf> {
     crate::tuning::cache_path().map(|p| p.with_file_name("schedules.json"))
 }
 
-/// The fastest of serial, interleaved and fused for SAMPa steps of `model` at `batch` on `gpu`, from
-/// the cache or measured (a few steps of each on a throwaway trainer) and cached.
+/// The fastest of serial, interleaved and fused for SAMPa steps of `model` at `batch` on `gpu`,
+/// from the cache or measured side by side on throwaway trainers (two rounds of a few steps of
+/// each, see [`crate::bench::steps_side_by_side`]; they differ by a few percent, less than this
+/// machine drifts between one measurement and the next) and cached.
 pub fn single_adapter_choice(
     gpu: &Gpu,
     model: &Model,
     optimizer: &OptimizerConfig,
-    smoothing: f32,
     batch: usize,
 ) -> Result<Placement> {
     let key = format!(
@@ -139,34 +138,13 @@ pub fn single_adapter_choice(
     if let Some(name) = cache.get(&key) {
         return Ok(placement(name));
     }
-    let mut trainer = Trainer::new(gpu, model, smoothing, &model.init(0), *optimizer, 0)?;
-    let data = crate::bench::synthetic_batch(model, batch);
-    let hyper = SgdHyper {
-        lr: 0.0,
-        momentum: 0.9,
-        weight_decay: 0.0,
-        nesterov: false,
-    };
-    let mut time = |p: Placement| -> Result<f64> {
-        trainer.set_placement(gpu, p)?;
-        let mut t = Vec::new();
-        for i in 0..5 {
-            let start = Instant::now();
-            trainer.step(gpu, &data, hyper)?;
-            if i >= 2 {
-                t.push(start.elapsed().as_secs_f64());
-            }
-        }
-        Ok(crate::tuning::median(&mut t))
-    };
-    let mut best = ("serial", time(Placement::Serial)?);
-    for name in ["interleaved", "fused"] {
-        let t = time(placement(name))?;
-        if t < best.1 {
-            best = (name, t);
-        }
-    }
-    let name = best.0;
+    let names = ["serial", "interleaved", "fused"];
+    let cases = names.iter().map(|n| (*optimizer, placement(n))).collect();
+    let ms = crate::bench::steps_side_by_side(gpu, model, batch, 2, cases)?;
+    let best = (0..names.len())
+        .min_by(|&a, &b| ms[a].total_cmp(&ms[b]))
+        .expect("three cases");
+    let name = names[best];
     cache.insert(key, name.to_string());
     if let Some(path) = path {
         let text = serde_json::to_string_pretty(&cache).expect("cache serialises");
