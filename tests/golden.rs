@@ -1,0 +1,262 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Golden trajectories: the parameters and reported losses after 12 steps of every optimizer,
+//! option and schedule, for the MLP and the CNN, must equal the ones recorded in
+//! `tests/golden/trajectories.json` bit for bit on the same adapter and driver. The file was
+//! recorded from the code before the training core was rebuilt around optimizer programs, so
+//! this test is what says the rebuild changed no arithmetic. `SAMPA_WRITE_GOLDEN=1` records
+//! the current code's values for the adapters at hand (only do that on purpose).
+
+mod common;
+use common::gpus;
+use sampa::data::Batch;
+use sampa::kernels::matmul::Variant;
+use sampa::kernels::sgd::SgdHyper;
+use sampa::nn::Model;
+use sampa::rng::Pcg;
+use sampa::train::worker::Worker;
+use sampa::train::{LookaheadMode, OptimizerConfig, OptimizerKind, Placement, Trainer};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+const STEPS: usize = 12;
+
+fn golden_path() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/trajectories.json")
+}
+
+/// The two models: small enough for CI, with every layer kind.
+fn models() -> [(&'static str, Model, usize); 2] {
+    [
+        ("mlp", Model::mlp(784, &[64, 32], 10).unwrap(), 32),
+        ("cnn", Model::cnn(1, 16, 16, 10).unwrap(), 8),
+    ]
+}
+
+/// Step t's batch: full batches with one short one (an epoch's end) at step 7, so SAMPa and
+/// SAM-db pair batches of different sizes once and the fused schedule falls back once.
+fn batches(m: &Model, full: usize) -> Vec<Batch> {
+    let mut rng = Pcg::new(31, 0);
+    (0..STEPS)
+        .map(|t| {
+            let n = if t == 7 { full / 2 + 1 } else { full };
+            Batch {
+                pixels: rng.vec(n * m.input, 0.0, 1.0),
+                labels: (0..n).map(|_| rng.below(m.classes as u32)).collect(),
+            }
+        })
+        .collect()
+}
+
+/// The rate drops after step 5 (as at an epoch's end), so SAMPa both reuses and recomputes
+/// its look-ahead.
+fn hyper(t: usize, nesterov: bool) -> SgdHyper {
+    SgdHyper {
+        lr: if t < 5 { 0.05 } else { 0.02 },
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov,
+    }
+}
+
+/// Every optimizer and option: (name, config, nesterov).
+fn optimizers() -> Vec<(&'static str, OptimizerConfig, bool)> {
+    use OptimizerKind::*;
+    let base = OptimizerConfig {
+        rho: 0.05,
+        ..Default::default()
+    };
+    let with = |kind| OptimizerConfig { kind, ..base };
+    vec![
+        ("sgd", with(Sgd), false),
+        ("sgd-nesterov", with(Sgd), true),
+        ("sam", with(Sam), false),
+        (
+            "sam-adaptive",
+            OptimizerConfig {
+                adaptive: true,
+                rho: 0.5,
+                ..with(Sam)
+            },
+            false,
+        ),
+        (
+            "sam-unnormalized",
+            OptimizerConfig {
+                unnormalized: true,
+                ..with(Sam)
+            },
+            false,
+        ),
+        ("sampa-0.2", with(Sampa), false),
+        (
+            "sampa-0",
+            OptimizerConfig {
+                lambda: 0.0,
+                ..with(Sampa)
+            },
+            false,
+        ),
+        (
+            "sampa-1",
+            OptimizerConfig {
+                lambda: 1.0,
+                ..with(Sampa)
+            },
+            false,
+        ),
+        (
+            "sampa-paper",
+            OptimizerConfig {
+                lookahead: LookaheadMode::Paper,
+                ..with(Sampa)
+            },
+            false,
+        ),
+        ("sampa-nesterov", with(Sampa), true),
+        (
+            "sampa-adaptive",
+            OptimizerConfig {
+                adaptive: true,
+                rho: 0.5,
+                ..with(Sampa)
+            },
+            false,
+        ),
+        ("randsam", with(RandSam), false),
+        ("optsam", with(OptSam), false),
+        ("sam-db", with(SamDb), false),
+    ]
+}
+
+/// FNV-1a over the values' bits: equal hashes mean equal bits, for all practical purposes.
+fn hash(values: &[f32]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in values {
+        for b in v.to_bits().to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{h:016x}")
+}
+
+/// `params <hash> losses <hash> x[0] <value>`: the hashes decide; the value helps a reader.
+fn record(params: &[f32], losses: &[f32]) -> String {
+    format!(
+        "params {} losses {} x0 {:e}",
+        hash(params),
+        hash(losses),
+        params[0]
+    )
+}
+
+/// Parameters and reported losses after `STEPS` steps.
+fn trajectory(
+    gpu: &sampa::Gpu,
+    (m, full): (&Model, usize),
+    (config, nesterov): (OptimizerConfig, bool),
+    placement: Placement,
+) -> String {
+    let mut t = Trainer::new(gpu, m, 0.1, &m.init(3), config, 7).unwrap();
+    t.set_placement(gpu, placement).unwrap();
+    let losses: Vec<f32> = batches(m, full)
+        .iter()
+        .enumerate()
+        .map(|(i, b)| t.step(gpu, b, hyper(i, nesterov)).unwrap()[0])
+        .collect();
+    record(&gpu.read(t.params()).unwrap(), &losses)
+}
+
+/// Every case on `gpu` (and `other`, a second adapter for the dual schedule, if any).
+fn all_cases(gpu: &sampa::Gpu, other: Option<&sampa::Gpu>) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    for variant in [Variant::Register, Variant::Tiled] {
+        gpu.set_matmul_variant(variant);
+        if let Some(o) = other {
+            o.set_matmul_variant(variant);
+        }
+        for (model_name, m, full) in models() {
+            for (name, config, nesterov) in optimizers() {
+                // The tiled variant only for a few cases: it adds in the same order.
+                if variant == Variant::Tiled && !["sgd", "sam", "sampa-0.2"].contains(&name) {
+                    continue;
+                }
+                let mut placements: Vec<(&str, Box<dyn Fn() -> Placement>)> =
+                    vec![("serial", Box::new(|| Placement::Serial))];
+                if config.kind == OptimizerKind::Sampa {
+                    placements.push(("interleaved", Box::new(|| Placement::Interleaved)));
+                    placements.push(("fused", Box::new(|| Placement::Fused)));
+                    let mm = m.clone();
+                    placements.push((
+                        "dual-same-device",
+                        Box::new(move || {
+                            Placement::Dual(Worker::spawn(gpu.clone(), mm.clone(), 0.1).unwrap())
+                        }),
+                    ));
+                    if let Some(o) = other {
+                        let mm = m.clone();
+                        placements.push((
+                            "dual-two-adapters",
+                            Box::new(move || {
+                                Placement::Dual(Worker::spawn(o.clone(), mm.clone(), 0.1).unwrap())
+                            }),
+                        ));
+                    }
+                }
+                for (schedule, make) in placements {
+                    let key = format!("{model_name} {name} {schedule} {}", variant.name());
+                    let got = trajectory(gpu, (&m, full), (config, nesterov), make());
+                    eprintln!("{}: {key}: {got}", gpu.adapter.short());
+                    out.insert(key, got);
+                }
+            }
+        }
+    }
+    out
+}
+
+type Golden = BTreeMap<String, BTreeMap<String, String>>;
+
+#[test]
+fn every_optimizer_and_schedule_follows_its_golden_trajectory() {
+    let list = gpus();
+    let write = std::env::var_os("SAMPA_WRITE_GOLDEN").is_some();
+    let mut golden: Golden = std::fs::read_to_string(golden_path())
+        .ok()
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    let mut failures = Vec::new();
+    for gpu in &list {
+        // The dual schedule's second adapter: GL for the Vulkan adapter.
+        let other = (gpu.adapter.backend == "Vulkan")
+            .then(|| list.iter().find(|g| g.adapter.backend == "Gl"))
+            .flatten();
+        let got = all_cases(gpu, other);
+        let key = gpu.adapter.key();
+        if write {
+            golden.insert(key, got);
+            continue;
+        }
+        let Some(want) = golden.get(&key) else {
+            panic!(
+                "no golden trajectories for {key}: they are recorded per adapter and driver \
+                 (SAMPA_WRITE_GOLDEN=1 cargo test --test golden records them from the code at \
+                 hand, which is only right for code known to be correct)"
+            );
+        };
+        for (case, value) in &got {
+            match want.get(case) {
+                Some(w) if w == value => {}
+                Some(w) => failures.push(format!("{key} {case}: got {value}, golden {w}")),
+                None if case.contains("two-adapters") => {}
+                None => failures.push(format!("{key} {case}: no golden value")),
+            }
+        }
+    }
+    if write {
+        let text = serde_json::to_string_pretty(&golden).unwrap();
+        std::fs::create_dir_all(golden_path().parent().unwrap()).unwrap();
+        std::fs::write(golden_path(), text + "\n").unwrap();
+        return;
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
