@@ -1,15 +1,15 @@
 //! Cross-adapter benchmarks: the same kernels on every adapter, reported side by side.
 
-use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::kernels::Kernels;
 use crate::kernels::matmul::{Dims, Form, Variant};
-use crate::kernels::sgd::SgdHyper;
 use crate::nn::Model;
-use crate::train::Trainer;
+use crate::optim::OptimizerConfig;
+use crate::timing;
+use crate::train::Placement;
 use crate::tuning::{self, MatmulChoice};
 use serde::Serialize;
-use std::time::Instant;
 
 /// One measured product.
 #[derive(Clone, Debug, Serialize)]
@@ -68,14 +68,14 @@ pub fn matmul(
     for &v in variants {
         for &s in sizes {
             let dims = Dims { m: s, n: s, k: s };
-            let secs = tuning::time_product(gpu, v, Form::AB, dims, reps)?;
+            let secs = timing::time_product(gpu, v, Form::AB, dims, reps)?;
             let r = row(v, "square", format!("{s}×{s}×{s} A·B"), dims, secs);
             progress(&r);
             rows.push(r);
         }
         let (mut flops, mut secs_total) = (0.0, 0.0);
         for (name, form, dims) in mlp_products() {
-            let secs = tuning::time_product(gpu, v, form, dims, reps)?;
+            let secs = timing::time_product(gpu, v, form, dims, reps)?;
             flops += dims.flops();
             secs_total += secs;
             let r = row(
@@ -93,9 +93,13 @@ pub fn matmul(
     Ok(MatmulBench { rows, mlp_rates })
 }
 
-/// Choose the variant with the best MLP-step rate and record it in the tuning cache.
-pub fn record_choice(gpu: &Gpu, mlp_rates: &[(Variant, f64)]) -> Option<MatmulChoice> {
-    let best = mlp_rates.iter().max_by(|a, b| a.1.total_cmp(&b.1))?;
+/// Choose the variant with the best MLP-step rate and record it in the tuning cache (keeping
+/// the adapter's measured vector form).
+pub fn record_choice(gpu: &Gpu, mlp_rates: &[(Variant, f64)]) -> Result<Option<MatmulChoice>> {
+    let Some(best) = mlp_rates.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
+        return Ok(None);
+    };
+    let vectors = tuning::choose(gpu)?.vectors;
     let choice = MatmulChoice {
         variant: best.0.name().to_string(),
         gflops: mlp_rates
@@ -104,10 +108,10 @@ pub fn record_choice(gpu: &Gpu, mlp_rates: &[(Variant, f64)]) -> Option<MatmulCh
             .collect(),
         workload: "all matmuls of one MLP 784-256-256-10 SGD step at batch 128 (sampa bench)"
             .to_string(),
+        vectors: Some(vectors.name().to_string()),
     };
     tuning::store(gpu, &choice);
-    gpu.set_matmul_variant(best.0);
-    Some(choice)
+    Ok(Some(choice))
 }
 
 /// One model's SGD step on one adapter.
@@ -133,20 +137,19 @@ pub struct StepRow {
 }
 
 /// Time `reps` SGD steps of `model` at `batch` on synthetic data (after warm-up) and the
-/// same step's matrix products alone.
-pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepRow> {
-    let step_s = optimizer_step_ms(
-        gpu,
-        model,
-        batch,
-        reps,
-        Default::default(),
-        crate::train::Placement::Serial,
-    )? / 1e3;
-    let variant = gpu.matmul_variant()?;
+/// same step's matrix products alone, with the kernel forms `kernels`.
+pub fn step(
+    gpu: &Gpu,
+    (model, kernels): (&Model, Kernels),
+    batch: usize,
+    reps: usize,
+) -> Result<StepRow> {
+    let sgd = (OptimizerConfig::default(), Placement::Serial);
+    let step_s =
+        timing::steps_side_by_side(gpu, (model, kernels), batch, reps, vec![sgd])?[0] / 1e3;
     let (mut matmul_s, mut flops) = (0.0, 0.0);
     for (_, form, dims) in model.matmul_products(batch) {
-        matmul_s += tuning::time_product(gpu, variant, form, dims, reps.clamp(1, 5))?;
+        matmul_s += timing::time_product(gpu, kernels.matmul, form, dims, reps.clamp(1, 5))?;
         flops += dims.flops();
     }
     Ok(StepRow {
@@ -161,74 +164,34 @@ pub fn step(gpu: &Gpu, model: &Model, batch: usize, reps: usize) -> Result<StepR
     })
 }
 
-/// Consecutive steps timed together in [`steps_side_by_side`].
-pub const BURST: usize = 3;
-
-/// Median milliseconds per step over `reps` bursts of [`BURST`] steps (after two warm-up
-/// steps) of `optimizer` on `model` at `batch`, its two gradients placed as `placement` says,
-/// on synthetic data: [`steps_side_by_side`] with one case.
-pub fn optimizer_step_ms(
+/// Time each layer's forward and backward pass and the loss alone (each submitted and
+/// waited for separately, median of `reps`), after loading `batch`. For finding where a
+/// step's time goes; training records them all in one submission instead.
+pub fn profile(
+    e: &mut crate::nn::evaluator::Evaluator,
     gpu: &Gpu,
-    model: &Model,
-    batch: usize,
+    batch: &crate::data::Batch,
     reps: usize,
-    optimizer: crate::train::OptimizerConfig,
-    placement: crate::train::Placement,
-) -> Result<f64> {
-    Ok(steps_side_by_side(gpu, model, batch, reps, vec![(optimizer, placement)])?[0])
-}
-
-/// Median milliseconds of a step for each (optimizer, placement) case, measured side by side:
-/// after two warm-up steps each, `reps` rounds that time a burst of [`BURST`] consecutive
-/// steps of every case in turn, so a machine that slows down or speeds up during the run
-/// affects every case alike and the ratios between them stay fair. A burst is timed until the
-/// device is idle again; consecutive steps overlap as they do in training (the dual schedule
-/// returns before its update finishes, and the next step's host work overlaps it).
-pub fn steps_side_by_side(
-    gpu: &Gpu,
-    model: &Model,
-    batch: usize,
-    reps: usize,
-    cases: Vec<(crate::train::OptimizerConfig, crate::train::Placement)>,
-) -> Result<Vec<f64>> {
-    let data = synthetic_batch(model, batch);
-    let hyper = SgdHyper {
-        lr: 1e-3,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        nesterov: false,
+) -> Result<Vec<(String, f64)>> {
+    let layers = e.model().layers.clone();
+    let plan = e.load(gpu, batch)?;
+    let time = |d: &crate::kernels::Dispatch| -> Result<f64> {
+        let mut t: Vec<f64> = (0..reps.max(1) + 1)
+            .map(|_| {
+                let s = std::time::Instant::now();
+                gpu.run(&[d]).map(|_| s.elapsed().as_secs_f64())
+            })
+            .collect::<Result<_>>()?;
+        t.remove(0);
+        Ok(timing::median(&mut t))
     };
-    let mut trainers = Vec::new();
-    for (optimizer, placement) in cases {
-        let mut t = Trainer::new(gpu, model, 0.0, &model.init(0), optimizer, 0)?;
-        t.set_placement(gpu, placement)?;
-        for _ in 0..2 {
-            t.step(gpu, &data, hyper)?;
-        }
-        gpu.wait(None)?;
-        trainers.push(t);
+    let mut out = Vec::new();
+    for (d, &k) in plan.forward.iter().zip(&plan.forward_layers) {
+        out.push((format!("forward  {k:>2} {:?}", layers[k]), time(d)?));
     }
-    let mut times = vec![Vec::new(); trainers.len()];
-    for _ in 0..reps {
-        for (t, times) in trainers.iter_mut().zip(&mut times) {
-            let start = Instant::now();
-            for _ in 0..BURST {
-                t.step(gpu, &data, hyper)?;
-            }
-            gpu.wait(None)?;
-            times.push(start.elapsed().as_secs_f64() / BURST as f64);
-        }
+    out.push(("loss".to_string(), time(&plan.loss_with_grad)?));
+    for (d, &k) in plan.backward.iter().zip(&plan.backward_layers) {
+        out.push((format!("backward {k:>2} {:?}", layers[k]), time(d)?));
     }
-    Ok(times.iter_mut().map(|t| tuning::median(t) * 1e3).collect())
-}
-
-/// A fixed random batch of `batch` examples for `model` (benchmarks need shapes, not data).
-pub fn synthetic_batch(model: &Model, batch: usize) -> Batch {
-    let mut rng = crate::rng::Pcg::new(1, 0);
-    Batch {
-        pixels: rng.vec(batch * model.input, 0.0, 1.0),
-        labels: (0..batch)
-            .map(|_| rng.below(model.classes as u32))
-            .collect(),
-    }
+    Ok(out)
 }

@@ -1,27 +1,34 @@
 //! sampa: Sharpness-Aware Minimization (SAM) and its parallel form SAMPa on any WebGPU adapter.
 //!
-//! The library is organised the way one training step flows (see `docs` in the README):
-//! [`gpu`] finds and opens adapters, [`kernels`] holds one Rust wrapper per WGSL kernel
-//! together with its CPU reference.
+//! The library is organised the way one training step flows (`docs/architecture.md` walks
+//! through one): [`gpu`] finds and opens adapters; [`kernels`] holds the WGSL kernels, each
+//! beside its Rust wrapper, CPU reference and tests; [`nn`] builds models from layer lists
+//! and evaluates their gradients; [`optim`] writes each optimizer as a short program beside its
+//! f64 reference; [`train`] records a program on a device and runs it step by step under a
+//! schedule. Those build for the browser too. Natively, [`run`] adds data, run directories,
+//! checkpoints and the epoch loop, and [`bench`] the benchmarks.
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
 pub mod nn;
+pub mod optim;
 pub mod rng;
 pub mod toy;
+pub mod train;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
-pub mod data;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod fsutil;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod run;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
 #[cfg(not(target_arch = "wasm32"))]
-pub mod train;
+pub mod timing;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tuning;
 #[cfg(target_arch = "wasm32")]

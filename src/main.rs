@@ -6,9 +6,10 @@ mod cli;
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    use clap::Parser;
-    let args = cli::Cli::parse();
-    if let Err(e) = cli::run(args) {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = cli::Cli::command().get_matches();
+    let args = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    if let Err(e) = cli::run(args, &cli::given(&matches)) {
         eprintln!("error: {e:#}");
         std::process::exit(1);
     }

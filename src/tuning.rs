@@ -1,29 +1,36 @@
 //! Per-adapter kernel choices, made by measurement and cached on disk.
 //!
 //! The two matmul variants differ tenfold in speed depending on the adapter (llvmpipe prefers
-//! register blocks, GPUs prefer workgroup tiles), so each adapter gets the one that measured
-//! faster on training-sized products. The choice is stored in `tuning.json` under
-//! `$SAMPA_CACHE_DIR`, else `$XDG_CACHE_HOME/sampa`, else `~/.cache/sampa`, keyed by backend,
-//! adapter name and driver, so a run on the same adapter reuses it (and with it the same
-//! trajectory). `sampa bench matmul` re-measures and overwrites the entry.
+//! register blocks read from textures, GPUs prefer workgroup tiles), and so do the two forms
+//! of the elementwise optimizer kernels, so each adapter gets the ones that measured faster.
+//! Both forms of every kernel compute the same bits, so the choice changes speed only. It is
+//! stored in `tuning.json` under `$SAMPA_CACHE_DIR`, else `$XDG_CACHE_HOME/sampa`, else
+//! `~/.cache/sampa`, keyed by backend, adapter name and driver. `SAMPA_MATMUL=reg|tiled`
+//! forces the matmul variant; `sampa bench matmul` re-measures it and overwrites the entry.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::kernels::matmul::{self, Dims, Form, Variant};
+use crate::kernels::matmul::{Dims, Form, VARIANT_ENV, Variant};
+use crate::kernels::sgd::{SgdHyper, SgdStep};
+use crate::kernels::{Kernels, VectorForm};
+use crate::timing;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::time::Instant;
 
-/// One adapter's measured choice.
+/// One adapter's measured choices.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MatmulChoice {
-    /// The chosen variant's name (`reg` or `tiled`).
+    /// The chosen matmul variant's name (`reg` or `tiled`).
     pub variant: String,
     /// GFLOP/s each variant reached on the tuning products.
     pub gflops: BTreeMap<String, f64>,
     /// What was measured.
     pub workload: String,
+    /// The chosen form of the elementwise kernels (`storage` or `texture`); measured on its
+    /// own when an older cache entry lacks it.
+    #[serde(default)]
+    pub vectors: Option<String>,
 }
 
 /// The tuning cache file.
@@ -59,16 +66,28 @@ pub fn store(gpu: &Gpu, choice: &MatmulChoice) {
     }
 }
 
-/// The cached variant for `gpu`, or measure both, store the result and return the faster.
-pub fn matmul_variant(gpu: &Gpu) -> Result<Variant> {
-    if let Some(choice) = load().get(&gpu.adapter.key())
-        && let Ok(v) = Variant::parse(&choice.variant)
-    {
-        return Ok(v);
-    }
-    let choice = measure_matmul(gpu)?;
-    store(gpu, &choice);
-    Variant::parse(&choice.variant)
+/// The kernel forms for `gpu`: from the cache, else measured, stored and returned;
+/// `SAMPA_MATMUL` overrides the matmul variant.
+pub fn choose(gpu: &Gpu) -> Result<Kernels> {
+    let cached = load().get(&gpu.adapter.key()).cloned();
+    let mut choice = match cached {
+        Some(c) if Variant::parse(&c.variant).is_ok() => c,
+        _ => measure_matmul(gpu)?,
+    };
+    let vectors = match choice.vectors.as_deref().map(VectorForm::parse) {
+        Some(Ok(form)) => form,
+        _ => {
+            let form = measure_vectors(gpu)?;
+            choice.vectors = Some(form.name().to_string());
+            store(gpu, &choice);
+            form
+        }
+    };
+    let matmul = match std::env::var(VARIANT_ENV) {
+        Ok(s) => Variant::parse(&s).map_err(|e| Error::Invalid(format!("{VARIANT_ENV}: {e}")))?,
+        Err(_) => Variant::parse(&choice.variant)?,
+    };
+    Ok(Kernels { matmul, vectors })
 }
 
 /// The products tuning times: an MLP layer's forward and weight gradient at batch 128.
@@ -98,9 +117,8 @@ pub fn measure_matmul(gpu: &Gpu) -> Result<MatmulChoice> {
         let mut flops = 0.0;
         let mut secs = 0.0;
         for (form, dims) in TUNING_PRODUCTS {
-            let s = time_product(gpu, v, form, dims, 3)?;
+            secs += timing::time_product(gpu, v, form, dims, 3)?;
             flops += dims.flops();
-            secs += s;
         }
         gflops.insert(v.name().to_string(), flops / secs / 1e9);
     }
@@ -113,40 +131,34 @@ pub fn measure_matmul(gpu: &Gpu) -> Result<MatmulChoice> {
         gflops,
         workload: "MLP 784-256 forward (A·Bᵀ 128×256×784) + weight gradient (Aᵀ·B 256×256×128)"
             .to_string(),
+        vectors: None,
     })
 }
 
-/// Median seconds of one product with variant `v`, over `reps` timed runs after a warm-up.
-/// Each run submits the product enough times to last a few milliseconds, so submission
-/// overhead does not dominate on fast GPUs.
-pub fn time_product(gpu: &Gpu, v: Variant, form: Form, dims: Dims, reps: usize) -> Result<f64> {
-    let mut rng = crate::rng::Pcg::new(17, 0);
-    let (a_len, b_len) = (dims.m * dims.k, dims.k * dims.n);
-    let a = gpu.upload(&rng.vec(a_len, -1.0, 1.0), "bench A")?;
-    let b = gpu.upload(&rng.vec(b_len, -1.0, 1.0), "bench B")?;
-    let c = gpu.zeros::<f32>(dims.m * dims.n, "bench C")?;
-    let d = matmul::prepare_variant(gpu, v, form, dims, a.view(), b.view(), c.view(), false)?;
-    let warm = Instant::now();
-    gpu.run(&[&d])?;
-    let once = warm.elapsed().as_secs_f64();
-    let inner = ((0.005 / once.max(1e-6)) as usize).clamp(1, 64);
-    let batch: Vec<&crate::kernels::Dispatch> = std::iter::repeat_n(&d, inner).collect();
-    let mut times = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        let t = Instant::now();
-        gpu.run(&batch)?;
-        times.push(t.elapsed().as_secs_f64() / inner as f64);
+/// Time the SGD step in both forms over the MLP's 269 322 parameters and pick the faster.
+pub fn measure_vectors(gpu: &Gpu) -> Result<VectorForm> {
+    let n = 269_322;
+    let v = |what| gpu.zeros_rows(n, what);
+    let (g1, g2, x, m) = (
+        v("tuning g1")?,
+        v("tuning g2")?,
+        v("tuning x")?,
+        v("tuning momentum")?,
+    );
+    let hyper = SgdHyper {
+        lr: 1e-3,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    };
+    let mut best = (VectorForm::Storage, f64::INFINITY);
+    for form in VectorForm::ALL {
+        let step = SgdStep::prepare(gpu, form, [g1.view(), g2.view()], x.view(), m.view())?;
+        step.set(gpu, hyper, false, 0.2);
+        let secs = timing::time_dispatch(gpu, &step.dispatch, 5)?;
+        if secs < best.1 {
+            best = (form, secs);
+        }
     }
-    Ok(median(&mut times))
-}
-
-/// Median of `xs` (sorted in place).
-pub fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        0.5 * (xs[n / 2 - 1] + xs[n / 2])
-    }
+    Ok(best.0)
 }

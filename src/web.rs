@@ -3,7 +3,8 @@
 //! the page can draw while the GPU works. `web/main.js` is the only caller.
 
 use crate::gpu::Gpu;
-use crate::toy::{Method, ToyConfig, ToyRun, Trace};
+use crate::toy::gpu::ToyRun;
+use crate::toy::{Method, ToyConfig, Trace};
 use js_sys::{Array, Float64Array, Object, Reflect};
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -17,7 +17,7 @@ fn matmul_rejects_mismatched_shapes() {
         for variant in Variant::ALL {
             // A is 2×3 but the call claims k = 4.
             let dims = Dims { m: 2, n: 4, k: 4 };
-            let err = matmul::prepare_variant(
+            let err = matmul::prepare(
                 gpu,
                 variant,
                 Form::AB,
@@ -35,7 +35,7 @@ fn matmul_rejects_mismatched_shapes() {
                 "{msg}"
             );
             let zero = Dims { m: 0, n: 4, k: 3 };
-            let err = matmul::prepare_variant(
+            let err = matmul::prepare(
                 gpu,
                 variant,
                 Form::AB,
@@ -51,7 +51,7 @@ fn matmul_rejects_mismatched_shapes() {
                 "{err}"
             );
             let dims = Dims { m: 2, n: 3, k: 3 };
-            let err = matmul::prepare_variant(
+            let err = matmul::prepare(
                 gpu,
                 variant,
                 Form::AB,
@@ -89,7 +89,8 @@ fn other_kernels_reject_bad_shapes() {
             vector::prepare_axpy(gpu, 1.0, x.view(), y.view()).unwrap_err(),
             relu::prepare_forward(gpu, 10, x.view(), y.view()).unwrap_err(),
             bias::prepare_add(gpu, shape, y.slice(0, 4).unwrap(), x.view()).unwrap_err(),
-            norm::prepare(gpu, x.view(), x.view()).unwrap_err(),
+            norm::prepare(gpu, sampa::kernels::VectorForm::Storage, x.view(), x.view())
+                .unwrap_err(),
             softmax_xent::prepare(
                 gpu,
                 3,
@@ -167,7 +168,7 @@ fn an_adapter_name_that_does_not_exist_is_an_error() {
 
 #[test]
 fn gpu_tests_fail_with_instructions_when_no_adapter_matches() {
-    let err = sampa::gpu::test_gpus_for(Some("no-such-adapter-xyz")).unwrap_err();
+    let err = sampa::gpu::testing::test_gpus_for(Some("no-such-adapter-xyz")).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("SAMPA_ADAPTER"), "{msg}");
     assert!(msg.contains("apt-get install mesa-vulkan-drivers"), "{msg}");

@@ -11,10 +11,12 @@ use common::gpus;
 use sampa::data::Batch;
 use sampa::kernels::matmul::Variant;
 use sampa::kernels::sgd::SgdHyper;
+use sampa::kernels::{Kernels, VectorForm};
 use sampa::nn::Model;
+use sampa::optim::{LookaheadMode, OptimizerConfig, OptimizerKind};
 use sampa::rng::Pcg;
-use sampa::train::worker::Worker;
-use sampa::train::{LookaheadMode, OptimizerConfig, OptimizerKind, Placement, Trainer};
+use sampa::train::schedule::thread::ThreadTransport;
+use sampa::train::{Placement, Trainer, TrainerSpec};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -149,14 +151,21 @@ fn record(params: &[f32], losses: &[f32]) -> String {
     )
 }
 
-/// Parameters and reported losses after `STEPS` steps.
+/// Parameters and reported losses after `STEPS` steps with the kernel forms `kernels`.
 fn trajectory(
     gpu: &sampa::Gpu,
-    (m, full): (&Model, usize),
+    (m, full, kernels): (&Model, usize, Kernels),
     (config, nesterov): (OptimizerConfig, bool),
     placement: Placement,
 ) -> String {
-    let mut t = Trainer::new(gpu, m, 0.1, &m.init(3), config, 7).unwrap();
+    let spec = TrainerSpec {
+        model: m.clone(),
+        smoothing: 0.1,
+        optimizer: config,
+        seed: 7,
+        kernels,
+    };
+    let mut t = Trainer::new(gpu, spec, &m.init(3)).unwrap();
     t.set_placement(gpu, placement).unwrap();
     let losses: Vec<f32> = batches(m, full)
         .iter()
@@ -166,45 +175,53 @@ fn trajectory(
     record(&gpu.read(t.params()).unwrap(), &losses)
 }
 
+/// The schedules an optimizer of `kind` runs under: all of them for SAMPa (dual with the
+/// worker on a second handle of `gpu`, and on `other` when given), else serial.
+fn placements(
+    kind: OptimizerKind,
+    (gpu, other): (&sampa::Gpu, Option<&sampa::Gpu>),
+    m: &Model,
+    kernels: Kernels,
+) -> Vec<(&'static str, Placement)> {
+    if kind != OptimizerKind::Sampa {
+        return vec![("serial", Placement::Serial)];
+    }
+    let dual = |g: &sampa::Gpu| {
+        let t = ThreadTransport::spawn(g.clone(), m.clone(), 0.1, kernels).unwrap();
+        Placement::Dual(Box::new(t))
+    };
+    let mut p = vec![
+        ("serial", Placement::Serial),
+        ("interleaved", Placement::Interleaved),
+        ("fused", Placement::Fused),
+        ("dual-same-device", dual(gpu)),
+    ];
+    if let Some(o) = other {
+        p.push(("dual-two-adapters", dual(o)));
+    }
+    p
+}
+
 /// Every case on `gpu` (and `other`, a second adapter for the dual schedule, if any).
 fn all_cases(gpu: &sampa::Gpu, other: Option<&sampa::Gpu>) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     for variant in [Variant::Register, Variant::Tiled] {
-        gpu.set_matmul_variant(variant);
-        if let Some(o) = other {
-            o.set_matmul_variant(variant);
-        }
+        // The golden values were recorded with texture reads in the optimizer kernels, which
+        // the storage form equals bit for bit (the sgd kernel tests check that).
+        let kernels = Kernels {
+            matmul: variant,
+            vectors: VectorForm::Texture,
+        };
         for (model_name, m, full) in models() {
             for (name, config, nesterov) in optimizers() {
                 // The tiled variant only for a few cases: it adds in the same order.
                 if variant == Variant::Tiled && !["sgd", "sam", "sampa-0.2"].contains(&name) {
                     continue;
                 }
-                let mut placements: Vec<(&str, Box<dyn Fn() -> Placement>)> =
-                    vec![("serial", Box::new(|| Placement::Serial))];
-                if config.kind == OptimizerKind::Sampa {
-                    placements.push(("interleaved", Box::new(|| Placement::Interleaved)));
-                    placements.push(("fused", Box::new(|| Placement::Fused)));
-                    let mm = m.clone();
-                    placements.push((
-                        "dual-same-device",
-                        Box::new(move || {
-                            Placement::Dual(Worker::spawn(gpu.clone(), mm.clone(), 0.1).unwrap())
-                        }),
-                    ));
-                    if let Some(o) = other {
-                        let mm = m.clone();
-                        placements.push((
-                            "dual-two-adapters",
-                            Box::new(move || {
-                                Placement::Dual(Worker::spawn(o.clone(), mm.clone(), 0.1).unwrap())
-                            }),
-                        ));
-                    }
-                }
-                for (schedule, make) in placements {
+                let placements = placements(config.kind, (gpu, other), &m, kernels);
+                for (schedule, placement) in placements {
                     let key = format!("{model_name} {name} {schedule} {}", variant.name());
-                    let got = trajectory(gpu, (&m, full), (config, nesterov), make());
+                    let got = trajectory(gpu, (&m, full, kernels), (config, nesterov), placement);
                     eprintln!("{}: {key}: {got}", gpu.adapter.short());
                     out.insert(key, got);
                 }

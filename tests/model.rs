@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::{assert_close, gpus};
+use common::{assert_close, gpus, kernels, trainer};
 use sampa::data::Batch;
+use sampa::kernels::Kernels;
 use sampa::kernels::sgd::{self, SgdHyper};
-use sampa::nn::Model;
 use sampa::nn::evaluator::Evaluator;
-use sampa::nn::reference::{self, cross_entropy, linear_backward, linear_forward};
+use sampa::nn::reference::{self, cross_entropy, layer_backward, layer_forward};
+use sampa::nn::{Act, Layer, Model};
 use sampa::rng::Pcg;
-use sampa::train::Trainer;
 
 fn randn(rng: &mut Pcg, n: usize) -> Vec<f64> {
     (0..n).map(|_| rng.normal() as f64).collect()
@@ -40,35 +40,64 @@ fn max_rel(a: &[f64], b: &[f64]) -> f64 {
         / scale
 }
 
-#[test]
-fn linear_layer_gradients_match_finite_differences() {
-    let (batch, inp, out) = (3, 5, 4);
-    let mut rng = Pcg::new(1, 0);
-    let (x, w, b, r) = (
-        randn(&mut rng, batch * inp),
-        randn(&mut rng, out * inp),
-        randn(&mut rng, out),
-        randn(&mut rng, batch * out),
-    );
-    // Objective Σ r ⊙ y, whose gradient with respect to y is r.
-    let obj = |x: &[f64], w: &[f64], b: &[f64]| {
-        linear_forward(x, w, b, batch, inp, out)
-            .iter()
-            .zip(&r)
-            .map(|(y, r)| y * r)
-            .sum::<f64>()
+/// Finite differences of Σ r ⊙ layer(x) with respect to x and to the layer's tensors against
+/// the layer's backward; returns the two relative errors.
+fn layer_check(layer: Layer, (batch, input, first): (usize, Act, bool), seed: u64) -> [f64; 2] {
+    let mut rng = Pcg::new(seed, 0);
+    let n_params: usize = layer_params(layer);
+    let x = randn(&mut rng, batch * input.len());
+    let w = randn(&mut rng, n_params);
+    let out = layer_forward(layer, (batch, input, first), &w, &x).len();
+    let r = randn(&mut rng, out);
+    let obj = |x: &[f64], w: &[f64]| {
+        let y = layer_forward(layer, (batch, input, first), w, x);
+        y.iter().zip(&r).map(|(y, r)| y * r).sum::<f64>()
     };
-    let (dx, dw, db) = linear_backward(&x, &w, &r, batch, inp, out);
-    let e = [
-        max_rel(&dx, &numeric_grad(&x, |x| obj(x, &w, &b))),
-        max_rel(&dw, &numeric_grad(&w, |w| obj(&x, w, &b))),
-        max_rel(&db, &numeric_grad(&b, |b| obj(&x, &w, b))),
-    ];
+    let (dx, dw) = layer_backward(layer, (batch, input, first), &w, &x, &r);
+    let ex = if first {
+        0.0
+    } else {
+        max_rel(&dx, &numeric_grad(&x, |x| obj(x, &w)))
+    };
+    let ew = if n_params == 0 {
+        0.0
+    } else {
+        max_rel(&dw, &numeric_grad(&w, |w| obj(&x, w)))
+    };
     eprintln!(
-        "linear: max relative error dx {:.1e}, dw {:.1e}, db {:.1e}",
-        e[0], e[1], e[2]
+        "{layer:?} on {input:?} (first {first}): max relative error dx {ex:.1e}, d tensors {ew:.1e}"
     );
-    assert!(e.iter().all(|&v| v < 1e-7), "{e:?}");
+    [ex, ew]
+}
+
+/// The number of values `layer`'s tensors hold.
+fn layer_params(layer: Layer) -> usize {
+    match layer {
+        Layer::Linear { inp, out } => out * inp + out,
+        Layer::Conv2d { cin, cout, k, .. } => cout * cin * k * k + cout,
+        _ => 0,
+    }
+}
+
+#[test]
+fn every_layer_matches_finite_differences() {
+    // Random inputs keep ReLU and max-pool kinks farther than h from every coordinate, so the
+    // checks are exact to rounding.
+    let conv = |cin, cout, k, pad| Layer::Conv2d { cin, cout, k, pad };
+    let cases = [
+        (Layer::Linear { inp: 5, out: 4 }, (3, Act::Flat(5), false)),
+        (conv(3, 4, 3, 1), (2, Act::Image(3, 5, 6), false)),
+        (conv(3, 4, 3, 1), (2, Act::Image(3, 5, 6), true)),
+        (conv(2, 3, 5, 2), (1, Act::Image(2, 6, 6), false)),
+        (Layer::Relu, (2, Act::Image(3, 4, 4), false)),
+        (Layer::MaxPool2, (2, Act::Image(3, 4, 6), false)),
+        (Layer::ReluMaxPool2, (2, Act::Image(3, 4, 6), false)),
+        (Layer::Flatten, (2, Act::Image(3, 2, 5), false)),
+    ];
+    for (i, (layer, shape)) in cases.into_iter().enumerate() {
+        let e = layer_check(layer, shape, 20 + i as u64);
+        assert!(e.iter().all(|&v| v < 1e-7), "{layer:?}: {e:?}");
+    }
 }
 
 #[test]
@@ -160,7 +189,7 @@ fn check_evaluator(gpu: &sampa::Gpu, model: &Model, batch: usize) {
     let x = model.init(11);
     let params = gpu.upload(&x, "params").unwrap();
     let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
-    let mut ev = Evaluator::new(model.clone(), 0.1, &params, &grads).unwrap();
+    let mut ev = Evaluator::new(model.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
     let b = random_batch(&mut Pcg::new(5, 0), batch, model.input, model.classes);
     let (loss, correct) = ev.evaluate(gpu, &b).unwrap();
     let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
@@ -192,7 +221,7 @@ fn one_gpu_training_step_matches_f64() {
     for gpu in &gpus() {
         let model = Model::mlp(784, &[256, 256], 10).unwrap();
         let x0 = model.init(3);
-        let mut trainer = Trainer::new(gpu, &model, 0.0, &x0, Default::default(), 0).unwrap();
+        let mut trainer = trainer(gpu, &model, 0.0, &x0, Default::default(), 0);
         let hyper = SgdHyper {
             lr: 0.05,
             momentum: 0.9,
@@ -223,83 +252,6 @@ fn one_gpu_training_step_matches_f64() {
             1e-4,
         );
     }
-}
-
-#[test]
-fn conv_and_pool_gradients_match_finite_differences() {
-    use sampa::nn::reference::{Conv, conv_backward, conv_forward, pool_forward};
-    let g = Conv {
-        n: 2,
-        cin: 3,
-        cout: 4,
-        h: 5,
-        w: 6,
-        k: 3,
-        pad: 1,
-    };
-    let mut rng = Pcg::new(12, 0);
-    let x = randn(&mut rng, 2 * 3 * 5 * 6);
-    let w = randn(&mut rng, 4 * 3 * 9);
-    let b = randn(&mut rng, 4);
-    let r = randn(&mut rng, 2 * 4 * 5 * 6);
-    let obj = |x: &[f64], w: &[f64], b: &[f64]| {
-        conv_forward(g, x, w, b)
-            .iter()
-            .zip(&r)
-            .map(|(y, r)| y * r)
-            .sum::<f64>()
-    };
-    let (dx, dw, db) = conv_backward(g, &x, &w, &r);
-    let e = [
-        max_rel(&dx, &numeric_grad(&x, |x| obj(x, &w, &b))),
-        max_rel(&dw, &numeric_grad(&w, |w| obj(&x, w, &b))),
-        max_rel(&db, &numeric_grad(&b, |b| obj(&x, &w, b))),
-    ];
-    eprintln!(
-        "conv 3→4 5×5 pad 1: max relative error dx {:.1e}, dw {:.1e}, db {:.1e}",
-        e[0], e[1], e[2]
-    );
-    assert!(e.iter().all(|&v| v < 1e-7), "{e:?}");
-
-    let g5 = Conv {
-        n: 1,
-        cin: 2,
-        cout: 3,
-        h: 6,
-        w: 6,
-        k: 5,
-        pad: 2,
-    };
-    let x5 = randn(&mut rng, 72);
-    let w5 = randn(&mut rng, 3 * 2 * 25);
-    let r5 = randn(&mut rng, 3 * 36);
-    let (_, dw5, _) = conv_backward(g5, &x5, &w5, &r5);
-    let num = numeric_grad(&w5, |w| {
-        conv_forward(g5, &x5, w, &[0.0; 3])
-            .iter()
-            .zip(&r5)
-            .map(|(y, r)| y * r)
-            .sum()
-    });
-    assert!(max_rel(&dw5, &num) < 1e-7, "5×5 kernel");
-
-    // Max-pool: the gradient is routed to each window's winner.
-    let xp = randn(&mut rng, 2 * 4 * 6);
-    let rp = randn(&mut rng, 2 * 2 * 3);
-    let (_, from) = pool_forward(&xp, 2, 4, 6);
-    let mut analytic = vec![0.0; xp.len()];
-    for (o, &i) in from.iter().enumerate() {
-        analytic[i] = rp[o];
-    }
-    let num = numeric_grad(&xp, |x| {
-        pool_forward(x, 2, 4, 6)
-            .0
-            .iter()
-            .zip(&rp)
-            .map(|(y, r)| y * r)
-            .sum()
-    });
-    assert!(max_rel(&analytic, &num) < 1e-7, "pool");
 }
 
 #[test]
@@ -368,7 +320,7 @@ fn gpu_cnn_evaluator_matches_cpu_reference() {
 /// `stride` values after the one before, on two batches.
 fn fused_pass(
     gpu: &sampa::Gpu,
-    model: &Model,
+    (model, kernels): (&Model, Kernels),
     sets: [&[f32]; 2],
     batches: [&Batch; 2],
     stride: usize,
@@ -379,7 +331,8 @@ fn fused_pass(
     packed[stride..].copy_from_slice(sets[1]);
     let params = gpu.upload(&packed, "fused params").unwrap();
     let grads = gpu.zeros::<f32>(stride + n, "fused grads").unwrap();
-    let mut ev = Evaluator::fused(model.clone(), 0.1, (&params, &grads), 2, stride).unwrap();
+    let mut ev =
+        Evaluator::fused(model.clone(), 0.1, kernels, (&params, &grads), 2, stride).unwrap();
     let plan = ev.load_all(gpu, &batches).unwrap();
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     Evaluator::record_gradient(plan, &mut encoder);
@@ -388,7 +341,7 @@ fn fused_pass(
     let g = gpu.read(&grads).unwrap();
     (0..2)
         .map(|r| {
-            let at = r * sampa::nn::evaluator::METRICS_STRIDE;
+            let at = r * sampa::nn::plan::METRICS_STRIDE;
             (g[r * stride..r * stride + n].to_vec(), [m[at], m[at + 1]])
         })
         .collect()
@@ -404,9 +357,11 @@ fn fused_evaluator_equals_two_single_evaluators_bit_for_bit() {
         (Model::cnn(1, 28, 28, 10).unwrap(), 6),
     ];
     for gpu in &gpus() {
-        let chosen = gpu.matmul_variant().unwrap();
         for variant in Variant::ALL {
-            gpu.set_matmul_variant(variant);
+            let k = Kernels {
+                matmul: variant,
+                ..kernels(gpu)
+            };
             for (model, batch) in &models {
                 let n = model.param_count();
                 let sets = [model.init(1), model.init(2)];
@@ -419,7 +374,8 @@ fn fused_evaluator_equals_two_single_evaluators_bit_for_bit() {
                     .map(|r| {
                         let params = gpu.upload(&sets[r], "params").unwrap();
                         let grads = gpu.zeros::<f32>(n, "grads").unwrap();
-                        let mut ev = Evaluator::new(model.clone(), 0.1, &params, &grads).unwrap();
+                        let mut ev =
+                            Evaluator::new(model.clone(), 0.1, k, &params, &grads).unwrap();
                         let (loss, correct) = ev.evaluate(gpu, &batches[r]).unwrap();
                         (gpu.read(&grads).unwrap(), [loss, correct as f32])
                     })
@@ -428,7 +384,7 @@ fn fused_evaluator_equals_two_single_evaluators_bit_for_bit() {
                 for stride in [n + 3, n.next_multiple_of(256)] {
                     let fused = fused_pass(
                         gpu,
-                        model,
+                        (model, k),
                         [&sets[0], &sets[1]],
                         [&batches[0], &batches[1]],
                         stride,
@@ -447,6 +403,5 @@ fn fused_evaluator_equals_two_single_evaluators_bit_for_bit() {
                 }
             }
         }
-        gpu.set_matmul_variant(chosen);
     }
 }

@@ -3,41 +3,22 @@
 //! by step on a small MLP, and the λ = 0 guard.
 
 mod common;
-use common::gpus;
+use common::{gpus, kernels, trainer};
 use sampa::data::Batch;
 use sampa::kernels::sgd::SgdHyper;
 use sampa::nn::Model;
-use sampa::rng::Pcg;
-use sampa::train::reference::RefOptimizer;
-use sampa::train::{LookaheadMode, OptimizerConfig, OptimizerKind, Trainer};
+use sampa::optim::{LookaheadMode, OptimizerConfig, OptimizerKind};
+use sampa::train::TrainerSpec;
+use sampa::train::parity;
 
 const STEPS: usize = 24;
 
 fn batches(model: &Model) -> Vec<Batch> {
-    let mut rng = Pcg::new(21, 0);
-    // A short batch now and then, as an epoch's last one: SAMPa and SAM-db then take their
-    // previous-batch gradient on a batch of another size.
-    (0..STEPS)
-        .map(|t| {
-            let n = if t % 7 == 6 { 5 } else { 16 };
-            Batch {
-                pixels: rng.vec(n * model.input, 0.0, 1.0),
-                labels: (0..n).map(|_| rng.below(model.classes as u32)).collect(),
-            }
-        })
-        .collect()
+    parity::batches(model, STEPS)
 }
 
-/// The hyper-parameters of step `t`: the learning rate drops every fifth step, as a schedule
-/// does at an epoch's end, so SAMPa's trainer both reuses the look-ahead its last update wrote
-/// (same rate) and recomputes it (new rate).
 fn hyper(nesterov: bool, t: usize) -> SgdHyper {
-    SgdHyper {
-        lr: 0.1 * 0.7f32.powi((t / 5) as i32),
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        nesterov,
-    }
+    parity::hyper(nesterov, t)
 }
 
 /// Run `config` for `STEPS` steps on the GPU and on the reference; returns the largest
@@ -45,35 +26,27 @@ fn hyper(nesterov: bool, t: usize) -> SgdHyper {
 fn parity(gpu: &sampa::Gpu, config: OptimizerConfig, nesterov: bool) -> f64 {
     let model = Model::mlp(24, &[16, 12], 4).unwrap();
     let x0 = model.init(5);
-    let mut trainer = Trainer::new(gpu, &model, 0.1, &x0, config, 9).unwrap();
-    let mut reference = RefOptimizer::new(config, &x0, 9);
-    let mut worst_loss: f64 = 0.0;
-    for (t, b) in batches(&model).iter().enumerate() {
-        let got = trainer.step(gpu, b, hyper(nesterov, t)).unwrap();
-        let want = reference.step(&model, 0.1, b, hyper(nesterov, t));
-        worst_loss = worst_loss.max((got[0] as f64 - want).abs() / want.abs());
-    }
-    let got = gpu.read(trainer.params()).unwrap();
-    let scale = reference.x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    let diff = got
-        .iter()
-        .zip(&reference.x)
-        .map(|(&g, &w)| (g as f64 - w).abs())
-        .fold(0.0f64, f64::max);
-    let moved = got
-        .iter()
-        .zip(&x0)
-        .map(|(a, b)| (a - b).abs())
-        .fold(0.0f32, f32::max);
+    let spec = TrainerSpec {
+        model: model.clone(),
+        smoothing: 0.1,
+        optimizer: config,
+        seed: 9,
+        kernels: kernels(gpu),
+    };
+    let data = batches(&model);
+    let run = parity::parity(gpu, spec, &x0, &data, |t| hyper(nesterov, t));
+    let p = gpu.block_on(run).unwrap();
     assert!(
-        moved > 1e-3,
-        "{config:?}: the parameters barely moved ({moved})"
+        p.moved > 1e-3,
+        "{config:?}: the parameters barely moved ({})",
+        p.moved
     );
     assert!(
-        worst_loss < 1e-4,
-        "{config:?}: reported loss off by {worst_loss:.2e} relative"
+        p.loss < 1e-4,
+        "{config:?}: reported loss off by {:.2e} relative",
+        p.loss
     );
-    diff / scale
+    p.params
 }
 
 #[test]
@@ -171,7 +144,7 @@ fn sampa_with_lambda_zero_is_not_sgd() {
         let model = Model::mlp(24, &[16], 4).unwrap();
         let x0 = model.init(1);
         let run = |config: OptimizerConfig| {
-            let mut t = Trainer::new(gpu, &model, 0.0, &x0, config, 0).unwrap();
+            let mut t = trainer(gpu, &model, 0.0, &x0, config, 0);
             let mut first = None;
             for b in batches(&model).iter().take(6) {
                 t.step(gpu, b, hyper(false, 0)).unwrap();

@@ -3,13 +3,14 @@
 //! adapter, within a stated tolerance across two; a failing worker hands its work back.
 
 mod common;
-use common::gpus;
+use common::{gpus, kernels, trainer};
 use sampa::data::Batch;
 use sampa::kernels::sgd::SgdHyper;
 use sampa::nn::Model;
+use sampa::optim::{OptimizerConfig, OptimizerKind};
 use sampa::rng::Pcg;
-use sampa::train::worker::Worker;
-use sampa::train::{OptimizerConfig, OptimizerKind, Placement, Trainer};
+use sampa::train::schedule::thread::ThreadTransport;
+use sampa::train::{Placement, Schedule};
 
 const STEPS: usize = 8;
 
@@ -53,7 +54,7 @@ fn run_model(gpu: &sampa::Gpu, m: &Model, placement: Placement) -> (Vec<f32>, Ve
         kind: OptimizerKind::Sampa,
         ..Default::default()
     };
-    let mut t = Trainer::new(gpu, m, 0.1, &m.init(2), config, 0).unwrap();
+    let mut t = trainer(gpu, m, 0.1, &m.init(2), config, 0);
     t.set_placement(gpu, placement).unwrap();
     let losses = batches(m)
         .iter()
@@ -64,6 +65,14 @@ fn run_model(gpu: &sampa::Gpu, m: &Model, placement: Placement) -> (Vec<f32>, Ve
     // Steps 5 and 6 pair a batch of 7 with one of 32 and run serially; the rest fuse.
     assert_eq!(t.fused_steps(), if fused { STEPS - 2 } else { 0 });
     (gpu.read(t.params()).unwrap(), losses)
+}
+
+/// The dual schedule with the worker on `gpu` (a second handle when it is the main device),
+/// failing at step `fail_at` if given.
+fn worker(gpu: &sampa::Gpu, fail_at: Option<usize>) -> Placement {
+    let how = (model(), 0.1, kernels(gpu));
+    let t = ThreadTransport::spawn_failing_at(gpu.clone(), how, fail_at).unwrap();
+    Placement::Dual(Box::new(t))
 }
 
 fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
@@ -91,8 +100,7 @@ fn interleaved_fused_and_dual_on_one_adapter_equal_serial_bit_for_bit() {
         if gpu.adapter.backend == "Vulkan" {
             // The worker on a second handle of the same device: the same kernels compute g_n,
             // so only the trip through host memory is new.
-            let w = Worker::spawn(gpu.clone(), model(), 0.1).unwrap();
-            let dual = run(gpu, Placement::Dual(w));
+            let dual = run(gpu, worker(gpu, None));
             assert!(
                 dual == serial,
                 "{}: dual on one device differs",
@@ -115,8 +123,7 @@ fn dual_across_two_adapters_stays_within_tolerance_of_serial() {
         );
     };
     let serial = run(main, Placement::Serial);
-    let w = Worker::spawn(other.clone(), model(), 0.1).unwrap();
-    let dual = run(main, Placement::Dual(w));
+    let dual = run(main, worker(other, None));
     let d = max_rel_diff(&dual.0, &serial.0);
     eprintln!(
         "dual ({} + {}) vs serial after {STEPS} steps: max |diff| / max|x| = {d:.2e}",
@@ -138,19 +145,18 @@ fn a_failing_worker_hands_over_and_no_step_is_lost() {
         .expect("a Vulkan adapter: apt-get install mesa-vulkan-drivers");
     let serial = run(main, Placement::Serial);
     for fail_at in [1, 4] {
-        let w = Worker::spawn_failing_at(main.clone(), model(), 0.1, Some(fail_at)).unwrap();
         let m = model();
         let config = OptimizerConfig {
             kind: OptimizerKind::Sampa,
             ..Default::default()
         };
-        let mut t = Trainer::new(main, &m, 0.1, &m.init(2), config, 0).unwrap();
-        t.set_placement(main, Placement::Dual(w)).unwrap();
+        let mut t = trainer(main, &m, 0.1, &m.init(2), config, 0);
+        t.set_placement(main, worker(main, Some(fail_at))).unwrap();
         for (i, b) in batches(&m).iter().enumerate() {
             t.step(main, b, hyper(i)).unwrap();
         }
         assert_eq!(t.steps(), STEPS);
-        assert!(matches!(t.placement(), Placement::Interleaved));
+        assert_eq!(t.schedule(), Schedule::Interleaved);
         // Same device for the worker's steps, so the whole trajectory is serial's.
         assert!(
             main.read(t.params()).unwrap() == serial.0,

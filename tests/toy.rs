@@ -135,7 +135,7 @@ fn gpu_toy_matches_the_f64_reference() {
         ] {
             let method = Method::parse(m).unwrap();
             let cpu = toy::run_cpu(method, &c).unwrap();
-            let gpu_trace = pollster::block_on(toy::run_gpu(gpu, method, &c)).unwrap();
+            let gpu_trace = gpu.block_on(toy::gpu::run_gpu(gpu, method, &c)).unwrap();
             assert_eq!(gpu_trace.grad_norm_sq.len(), 201);
             let a = toy::agreement(&cpu.grad_norm_sq, &gpu_trace.grad_norm_sq);
             eprintln!(
@@ -146,7 +146,9 @@ fn gpu_toy_matches_the_f64_reference() {
             );
             assert!(a.holds(m == "gd"), "{m}: {a:?}");
         }
-        let sam = pollster::block_on(toy::run_gpu(gpu, Method::Sam, &c)).unwrap();
+        let sam = gpu
+            .block_on(toy::gpu::run_gpu(gpu, Method::Sam, &c))
+            .unwrap();
         let last = *sam.grad_norm_sq.last().unwrap();
         assert!(
             (last / c.sam_plateau() - 1.0).abs() < 1e-4,
@@ -180,7 +182,7 @@ fn anisotropic_toy_and_chunked_runs_match() {
         for m in ["gd", "sam", "sampa-0.5", "randsam", "optsam"] {
             let method = Method::parse(m).unwrap();
             let cpu = toy::run_cpu(method, &c).unwrap();
-            let whole = pollster::block_on(toy::run_gpu(gpu, method, &c)).unwrap();
+            let whole = gpu.block_on(toy::gpu::run_gpu(gpu, method, &c)).unwrap();
             // f and ‖∇f‖² follow the anisotropic formulas, and x_t is recorded.
             let x0 = &cpu.points[..2];
             assert_eq!(x0, &[1.0, -0.5]);
@@ -197,10 +199,10 @@ fn anisotropic_toy_and_chunked_runs_match() {
                 }
             }
             // Drawing while it runs: the same steps in chunks give the same numbers.
-            let mut run = toy::ToyRun::new(gpu, method, &c).unwrap();
+            let mut run = toy::gpu::ToyRun::new(gpu, method, &c).unwrap();
             let mut last = None;
             while !run.finished() {
-                let t = pollster::block_on(run.advance(gpu, 37)).unwrap();
+                let t = gpu.block_on(run.advance(gpu, 37)).unwrap();
                 assert_eq!(t.grad_norm_sq.len(), run.done() + 1);
                 last = Some(t);
             }

@@ -4,7 +4,9 @@
 mod common;
 
 use common::gpus;
-use sampa::train::{self, LrSchedule, OptimizerConfig, OptimizerKind, TrainConfig, checkpoint};
+use sampa::optim::{OptimizerConfig, OptimizerKind};
+use sampa::run::{self as train, LrSchedule, TrainConfig, checkpoint};
+use sampa::train::Schedule;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -121,7 +123,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         weight_decay: 5e-4,
         nesterov: true,
         optimizer: OptimizerConfig::default(),
-        schedule: train::Schedule::Serial,
+        schedule: Schedule::Serial,
         adapter2: None,
         checkpoint_every: None,
         label_smoothing: 0.1,
@@ -129,11 +131,12 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         shuffle: true,
         train_limit: Some(512),
         normalize: true,
-        augment: false,
+        augment: Some(false),
         init: None,
         log_every: None,
         adapter: None,
         out: out.to_path_buf(),
+        kernels: None,
     }
 }
 
@@ -273,7 +276,7 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
     );
     assert_one_line_error(
         &sampa(&["train", "--resume", o, "--lr", "0.1"]),
-        &["'--resume <DIR>' cannot be used with '--lr <LR>'"],
+        &["--resume", "--lr cannot be given with it"],
     );
 
     let d = tmp("truncated");
@@ -430,7 +433,7 @@ fn a_resumed_run_ends_with_the_parameters_of_an_uninterrupted_one() {
             c.train_limit = Some(200);
             c.batch = 32;
             c.steps = None;
-            c.augment = true;
+            c.augment = Some(true);
             c.optimizer = OptimizerConfig {
                 kind,
                 ..Default::default()
@@ -565,7 +568,6 @@ fn cli_dual_schedule_survives_a_failing_worker() {
 
 #[test]
 fn a_fused_training_run_equals_a_serial_one_bit_for_bit() {
-    use sampa::train::OptimizerKind;
     for gpu in &gpus() {
         // 200 images in batches of 64: each epoch ends with a batch of 8, so the steps that
         // pair it with a full batch run serially and the others fused.
@@ -580,8 +582,8 @@ fn a_fused_training_run_equals_a_serial_one_bit_for_bit() {
             let _ = std::fs::remove_dir_all(&c.out);
             r
         };
-        let serial = run(train::Schedule::Serial, "sampa-serial");
-        let fused = run(train::Schedule::Fused, "sampa-fused");
+        let serial = run(Schedule::Serial, "sampa-serial");
+        let fused = run(Schedule::Fused, "sampa-fused");
         assert_eq!(serial.steps, 8);
         assert!(
             fused.params == serial.params,

@@ -24,7 +24,7 @@ async fn check(c: &ToyConfig, levels_only: bool) {
     for m in ["gd", "sam", "sampa-0", "sampa-0.5", "randsam", "optsam"] {
         let method = Method::parse(m).unwrap();
         let cpu = toy::run_cpu(method, c).unwrap();
-        let got = toy::run_gpu(&gpu, method, c).await.unwrap();
+        let got = toy::gpu::run_gpu(&gpu, method, c).await.unwrap();
         assert_eq!(got.grad_norm_sq.len(), c.steps + 1);
         let mut a = toy::agreement(&cpu.grad_norm_sq, &got.grad_norm_sq);
         console_log!("{m} {:?}: {a:?}", c.curvature);
@@ -39,7 +39,7 @@ async fn check(c: &ToyConfig, levels_only: bool) {
 async fn toy_on_webgpu_matches_the_f64_reference() {
     let c = ToyConfig::default();
     check(&c, false).await;
-    let sam = toy::run_gpu(&browser_gpu().await, Method::Sam, &c)
+    let sam = toy::gpu::run_gpu(&browser_gpu().await, Method::Sam, &c)
         .await
         .unwrap();
     let last = *sam.grad_norm_sq.last().unwrap();

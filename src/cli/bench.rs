@@ -100,7 +100,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
-    use sampa::train::{OptimizerConfig, OptimizerKind, Placement, worker::Worker};
+    use sampa::optim::{OptimizerConfig, OptimizerKind};
+    use sampa::train::Placement;
+    use sampa::train::schedule::thread::ThreadTransport;
     if args.batch == 0 || args.reps == 0 {
         anyhow::bail!("--batch and --reps must be positive");
     }
@@ -127,6 +129,8 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
         kind,
         ..Default::default()
     };
+    let kernels = sampa::tuning::choose(&gpu)?;
+    let worker_kernels = other.as_ref().map(sampa::tuning::choose).transpose()?;
     for name in &args.models {
         let model = match name.as_str() {
             "cnn" => sampa::nn::Model::cnn(1, 28, 28, 10)?,
@@ -142,7 +146,11 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
                 "interleaved" => Placement::Interleaved,
                 "fused" => Placement::Fused,
                 _ => match &other {
-                    Some(o) => Placement::Dual(Worker::spawn(o.clone(), model.clone(), 0.0)?),
+                    Some(o) => {
+                        let k = worker_kernels.expect("chosen with the worker");
+                        let t = ThreadTransport::spawn(o.clone(), model.clone(), 0.0, k)?;
+                        Placement::Dual(Box::new(t))
+                    }
                     None => continue,
                 },
             };
@@ -152,14 +160,20 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
             .iter()
             .map(|(_, p)| format!("SAMPa-0.2, {}", p.name()))
             .collect();
-        let ms = sampa::bench::steps_side_by_side(&gpu, &model, args.batch, args.reps, cases)?;
+        let ms = sampa::timing::steps_side_by_side(
+            &gpu,
+            (&model, kernels),
+            args.batch,
+            args.reps,
+            cases,
+        )?;
         let (sgd, sam) = (ms[0], ms[1]);
         println!(
             "{} at batch {} (median of {} rounds, each timing {} steps of every case in turn):",
             model.name,
             args.batch,
             args.reps,
-            sampa::bench::BURST
+            sampa::timing::BURST
         );
         println!("    {:<34} {:>9.2} ms/step", "SGD", sgd);
         println!("    {:<34} {:>9.2} ms/step", "SAM", sam);
@@ -193,7 +207,8 @@ fn step(args: StepArgs) -> anyhow::Result<()> {
                 "cnn" => sampa::nn::Model::cnn(1, 28, 28, 10)?,
                 _ => sampa::nn::Model::mlp(784, &[256, 256], 10)?,
             };
-            let r = sampa::bench::step(gpu, &model, args.batch, args.reps)?;
+            let kernels = sampa::tuning::choose(gpu)?;
+            let r = sampa::bench::step(gpu, (&model, kernels), args.batch, args.reps)?;
             println!(
                 "{:<44} {:<22} {:>9.2} {:>9.0} {:>10.2} {:>7.3} {:>7.0}%",
                 r.adapter,
@@ -206,7 +221,7 @@ fn step(args: StepArgs) -> anyhow::Result<()> {
             );
             rows.push(r);
             if args.profile {
-                profile(gpu, &model, args.batch, args.reps)?;
+                profile(gpu, (&model, kernels), args.batch, args.reps)?;
             }
         }
     }
@@ -263,6 +278,7 @@ fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
         // Only a run that timed every variant may change the recorded choice.
         let choice = (variants.len() == Variant::ALL.len())
             .then(|| sampa::bench::record_choice(gpu, &bench.mlp_rates))
+            .transpose()?
             .flatten();
         let chosen = match &choice {
             Some(c) => {
@@ -325,13 +341,19 @@ pub fn open_all(spec: Option<&str>) -> anyhow::Result<Vec<sampa::Gpu>> {
 
 fn profile(
     gpu: &sampa::Gpu,
-    model: &sampa::nn::Model,
+    (model, kernels): (&sampa::nn::Model, sampa::kernels::Kernels),
     batch: usize,
     reps: usize,
 ) -> anyhow::Result<()> {
-    let mut trainer =
-        sampa::train::Trainer::new(gpu, model, 0.0, &model.init(0), Default::default(), 0)?;
-    let data = sampa::bench::synthetic_batch(model, batch);
+    let spec = sampa::train::TrainerSpec {
+        model: model.clone(),
+        smoothing: 0.0,
+        optimizer: Default::default(),
+        seed: 0,
+        kernels,
+    };
+    let mut trainer = sampa::train::Trainer::new(gpu, spec, &model.init(0))?;
+    let data = sampa::timing::synthetic_batch(model, batch);
     // One real step sets the update's hyper-parameters, so timing it below does the work.
     let hyper = sampa::kernels::sgd::SgdHyper {
         lr: 1e-3,
@@ -340,18 +362,10 @@ fn profile(
         nesterov: false,
     };
     trainer.step(gpu, &data, hyper)?;
-    for (name, secs) in trainer.evaluator().profile(gpu, &data, reps)? {
+    for (name, secs) in sampa::bench::profile(trainer.evaluator(), gpu, &data, reps)? {
         println!("    {name:<58} {:>9.2} ms", secs * 1e3);
     }
-    let update = trainer.update_dispatch().clone();
-    let mut times: Vec<f64> = (0..reps.max(1) + 1)
-        .map(|_| {
-            let s = std::time::Instant::now();
-            gpu.run(&[&update]).map(|_| s.elapsed().as_secs_f64())
-        })
-        .collect::<sampa::Result<_>>()?;
-    times.remove(0);
-    let secs = sampa::tuning::median(&mut times);
+    let secs = sampa::timing::time_dispatch(gpu, trainer.update_dispatch(), reps)?;
     println!("    {:<58} {:>9.2} ms", "SGD update", secs * 1e3);
     Ok(())
 }

@@ -29,15 +29,27 @@ enum Command {
     Toy(toy::Args),
 }
 
-/// Run the parsed command.
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Run the parsed command; `given` lists the settings given on its command line.
+pub fn run(cli: Cli, given: &[String]) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
-        Command::Train(a) => train::run(a),
+        Command::Train(a) => train::run(a, given),
         Command::Toy(a) => toy::run(a),
         Command::Serve(a) => serve(a),
     }
+}
+
+/// The ids of the subcommand's arguments whose values came from the command line (a resumed
+/// run refuses most of them).
+pub fn given(matches: &clap::ArgMatches) -> Vec<String> {
+    let Some((_, m)) = matches.subcommand() else {
+        return Vec::new();
+    };
+    m.ids()
+        .filter(|id| m.value_source(id.as_str()) == Some(clap::parser::ValueSource::CommandLine))
+        .map(|id| id.to_string())
+        .collect()
 }
 
 #[derive(clap::Args, Debug)]

@@ -89,7 +89,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     );
     let mut traces = Vec::new();
     for m in methods {
-        let t = pollster::block_on(toy::run_gpu(&gpu, m, &config))?;
+        let t = gpu.block_on(toy::gpu::run_gpu(&gpu, m, &config))?;
         println!(
             "{:<12} final ‖∇f‖² {:.4e}   median of the last quarter {:.4e}",
             m.name(),
@@ -106,7 +106,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     }
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     write_csv(&traces, &a.out.join("toy.csv"))?;
-    sampa::train::plot::toy_curves(&traces, &config, &a.out.join("toy.png"))?;
+    sampa::run::plot::toy_curves(&traces, &config, &a.out.join("toy.png"))?;
     println!("wrote {}/toy.csv and toy.png", a.out.display());
     Ok(())
 }

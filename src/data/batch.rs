@@ -4,7 +4,7 @@
 //! epoch's order can be rebuilt from the seed alone (resume needs that). Batches are
 //! consecutive runs of that order; the last, partial batch is kept.
 
-use super::Dataset;
+use super::dataset::Dataset;
 use crate::rng::Pcg;
 
 /// How batches are formed.

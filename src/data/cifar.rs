@@ -4,7 +4,7 @@
 //! `data_batch_1.bin` … `data_batch_5.bin` and `test_batch.bin`. CIFAR-100 records are a coarse
 //! and a fine label byte + 3072 pixel bytes, in `train.bin` and `test.bin`; the fine label is used.
 
-use super::{Dataset, ImageShape, Splits, class_count, read_file};
+use super::dataset::{Dataset, ImageShape, Splits, class_count, read_file};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 

@@ -1,9 +1,16 @@
 //! Image folders: `DIR/train/<class>/*` and `DIR/test/<class>/*`, any format the `image` crate
 //! reads, converted to RGB and resized to a square of the chosen size.
 
-use super::{Dataset, FolderOptions, ImageShape, Splits};
+use super::dataset::{Dataset, ImageShape, Splits};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
+
+/// Options for image folders.
+#[derive(Clone, Copy, Debug)]
+pub struct FolderOptions {
+    /// Images are resized to `size`×`size`.
+    pub size: usize,
+}
 
 /// Load both splits; class indices follow the sorted names of `train/`'s sub-folders.
 pub fn load_dir(dir: &Path, opts: FolderOptions) -> Result<Splits> {

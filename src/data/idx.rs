@@ -1,6 +1,6 @@
 //! IDX files (MNIST, Fashion-MNIST, KMNIST), gzip-compressed or not, and the embedded subset.
 
-use super::{Dataset, ImageShape, Splits, class_count, read_file};
+use super::dataset::{Dataset, ImageShape, Splits, class_count, read_file};
 use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};

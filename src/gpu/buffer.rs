@@ -1,6 +1,6 @@
 //! Typed storage buffers and their upload and readback.
 
-use super::Gpu;
+use super::device::Gpu;
 use crate::error::{Error, Result};
 use std::marker::PhantomData;
 
@@ -101,7 +101,7 @@ impl Gpu {
     /// Copy `buf` back to the host (blocking).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read<T: bytemuck::Pod>(&self, buf: &GpuBuf<T>) -> Result<Vec<T>> {
-        pollster::block_on(self.read_async(buf))
+        self.block_on(self.read_async(buf))
     }
 
     /// Copy `buf` back to the host.
@@ -115,24 +115,22 @@ impl Gpu {
         });
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&buf.buffer, 0, &staging, 0, padded(bytes));
-        self.queue.submit([encoder.finish()]);
-        map_read(self, &staging, bytes).await
+        let index = self.queue.submit([encoder.finish()]);
+        map_read_after(&staging, bytes, Some(index)).await
     }
 }
 
 /// Map `staging` for reading, wait, and copy out the first `bytes` bytes as `T`s.
 pub(crate) async fn map_read<T: bytemuck::Pod>(
-    gpu: &Gpu,
     staging: &wgpu::Buffer,
     bytes: u64,
 ) -> Result<Vec<T>> {
-    map_read_after(gpu, staging, bytes, None).await
+    map_read_after(staging, bytes, None).await
 }
 
-/// [`map_read`], waiting only for `submission` (natively) rather than for all submitted work,
-/// so later submissions keep running while the host takes the values.
+/// [`map_read`], awaiting only `submission` rather than all submitted work, so later
+/// submissions keep running while the host takes the values.
 pub(crate) async fn map_read_after<T: bytemuck::Pod>(
-    gpu: &Gpu,
     staging: &wgpu::Buffer,
     bytes: u64,
     submission: Option<wgpu::SubmissionIndex>,
@@ -142,11 +140,9 @@ pub(crate) async fn map_read_after<T: bytemuck::Pod>(
     slice.map_async(wgpu::MapMode::Read, move |r| {
         let _ = tx.send(r);
     });
-    // Natively the mapping completes while we poll; in the browser the event loop does it.
-    #[cfg(not(target_arch = "wasm32"))]
-    gpu.wait(submission)?;
-    #[cfg(target_arch = "wasm32")]
-    let _ = (gpu, submission);
+    // In the browser the event loop completes the mapping; natively `Gpu::block_on` polls the
+    // device for the submission named here.
+    awaiting(submission);
     let failed = |message: String| Error::Gpu {
         context: "reading a buffer back".to_string(),
         message,
@@ -164,6 +160,21 @@ pub(crate) async fn map_read_after<T: bytemuck::Pod>(
     staging.unmap();
     Ok(out)
 }
+
+/// Say which submission the readback being awaited on this thread depends on (all of them
+/// when `None`), for the native executor.
+#[cfg(not(target_arch = "wasm32"))]
+fn awaiting(submission: Option<wgpu::SubmissionIndex>) {
+    let awaited = match submission {
+        Some(index) => super::awaited::Awaited::Index(index),
+        None => super::awaited::Awaited::All,
+    };
+    super::awaited::AWAITED.with(|a| *a.borrow_mut() = Some(awaited));
+}
+
+/// In the browser the event loop completes mappings: nothing to say.
+#[cfg(target_arch = "wasm32")]
+fn awaiting(_submission: Option<wgpu::SubmissionIndex>) {}
 
 /// A persistent staging buffer for small, frequent reads (the per-step loss and correct
 /// count), so the hot path allocates nothing.
@@ -224,25 +235,19 @@ impl Readback {
     }
 
     /// Wait for the recorded copy and return the values.
-    pub async fn read_async(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        map_read(gpu, &self.staging, (self.len * 4) as u64).await
+    pub async fn read_async(&self) -> Result<Vec<f32>> {
+        map_read(&self.staging, (self.len * 4) as u64).await
     }
 
     /// Blocking [`Readback::read_async`].
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read(&self, gpu: &Gpu) -> Result<Vec<f32>> {
-        pollster::block_on(self.read_async(gpu))
+        gpu.block_on(self.read_async())
     }
 
-    /// Wait for `submission` only (which recorded the copy) and return the values; work
+    /// Await `submission` only (which recorded the copy) and return the values; work
     /// submitted after it keeps the device busy meanwhile.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn read_after(&self, gpu: &Gpu, submission: wgpu::SubmissionIndex) -> Result<Vec<f32>> {
-        pollster::block_on(map_read_after(
-            gpu,
-            &self.staging,
-            (self.len * 4) as u64,
-            Some(submission),
-        ))
+    pub async fn read_after(&self, submission: wgpu::SubmissionIndex) -> Result<Vec<f32>> {
+        map_read_after(&self.staging, (self.len * 4) as u64, Some(submission)).await
     }
 }

@@ -8,7 +8,7 @@
 use super::{Method, ToyConfig, Trace};
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
-use crate::kernels::{Dispatch, norm, perturb, vector};
+use crate::kernels::{Dispatch, VectorForm, norm, perturb, vector};
 use crate::rng::Pcg;
 
 /// A toy run on one device: its state buffers; each step's dispatches are prepared when the
@@ -113,7 +113,7 @@ impl ToyRun {
             adaptive: false,
         };
         let (x, xt) = (self.b.x.view(), self.b.xt.view());
-        perturb::prepare_with_norm(gpu, how, x, dir, slot, xt)
+        perturb::prepare_with_norm(gpu, VectorForm::Storage, how, x, dir, slot, xt)
     }
 
     /// x −= η·dir.
@@ -127,7 +127,12 @@ impl ToyRun {
         Ok(
             norm::prepare_weighted(gpu, b.sqrt_a.view(), b.x.view(), b.losses.slice(t, 1)?)?
                 .then(self.grad(gpu, &b.x, &b.gx)?)
-                .then(norm::prepare(gpu, b.gx.view(), b.grad_norms.slice(t, 1)?)?)
+                .then(norm::prepare(
+                    gpu,
+                    VectorForm::Storage,
+                    b.gx.view(),
+                    b.grad_norms.slice(t, 1)?,
+                )?)
                 .then(vector::prepare_copy(
                     gpu,
                     b.x.view(),

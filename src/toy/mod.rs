@@ -7,9 +7,7 @@
 //! With normalised perturbations and fixed η < 1 and ρ, SAM ends in a 2-cycle x → −x with
 //! ‖x‖ = ηρ/(1−η), so ‖∇f‖² settles at 4η²ρ²/(1−η)² rather than at 0.
 
-mod gpu;
-
-pub use gpu::{ToyRun, run_gpu};
+pub mod gpu;
 
 use crate::error::{Error, Result};
 use crate::rng::Pcg;

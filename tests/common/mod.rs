@@ -1,77 +1,34 @@
-//! Shared test helpers: the adapters under test and tolerance checks.
-#![allow(dead_code)]
+//! Shared test helpers: the library's own (`sampa::gpu::testing`), which the kernels' unit
+//! tests use too.
+#![allow(dead_code, unused_imports)]
 
-use sampa::Gpu;
-use std::sync::{Mutex, MutexGuard, OnceLock};
+pub use sampa::gpu::testing::{assert_close, compare, gpus};
 
-/// The adapters under test, held by one test at a time: wgpu's GL backend gives up (panics)
-/// when another thread holds its context longer than a few seconds, which a blocking wait on
-/// llvmpipe can, so GPU tests in one binary take turns.
-pub struct Gpus {
-    _turn: MutexGuard<'static, ()>,
-    list: &'static [Gpu],
+use sampa::kernels::Kernels;
+use sampa::nn::Model;
+use sampa::optim::OptimizerConfig;
+use sampa::train::{Trainer, TrainerSpec};
+
+/// The kernel forms `gpu` uses (measured once per adapter and cached, as a run does).
+pub fn kernels(gpu: &sampa::Gpu) -> Kernels {
+    sampa::tuning::choose(gpu).expect("kernel forms for the adapter")
 }
 
-impl std::ops::Deref for Gpus {
-    type Target = [Gpu];
-    fn deref(&self) -> &[Gpu] {
-        self.list
-    }
-}
-
-impl<'a> IntoIterator for &'a Gpus {
-    type Item = &'a Gpu;
-    type IntoIter = std::slice::Iter<'a, Gpu>;
-    fn into_iter(self) -> Self::IntoIter {
-        self.list.iter()
-    }
-}
-
-/// Every adapter on this machine (or the one `SAMPA_ADAPTER` names), opened once per test
-/// binary. No adapter is a failure with instructions, never a skip.
-pub fn gpus() -> Gpus {
-    static TURN: Mutex<()> = Mutex::new(());
-    let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
-    Gpus {
-        _turn: turn,
-        list: all_gpus(),
-    }
-}
-
-fn all_gpus() -> &'static [Gpu] {
-    static GPUS: OnceLock<Vec<Gpu>> = OnceLock::new();
-    GPUS.get_or_init(|| match sampa::gpu::test_gpus() {
-        Ok(g) => {
-            for gpu in &g {
-                eprintln!("testing on {}", gpu.adapter.short());
-            }
-            g
-        }
-        Err(e) => panic!("GPU tests need a WebGPU adapter: {e}"),
-    })
-}
-
-/// Largest |got - want| / (atol + rtol·|want|); the check passes when it is ≤ 1.
-/// Returns (that ratio, the max absolute difference).
-pub fn compare(got: &[f32], want: &[f64], atol: f64, rtol: f64) -> (f64, f64) {
-    assert_eq!(got.len(), want.len(), "lengths differ");
-    let mut worst: f64 = 0.0;
-    let mut max_abs: f64 = 0.0;
-    for (&g, &w) in got.iter().zip(want) {
-        let d = (g as f64 - w).abs();
-        assert!(d.is_finite(), "non-finite result {g} (want {w})");
-        max_abs = max_abs.max(d);
-        worst = worst.max(d / (atol + rtol * w.abs()));
-    }
-    (worst, max_abs)
-}
-
-/// Assert [`compare`] passes, printing the max difference either way.
-pub fn assert_close(what: &str, got: &[f32], want: &[f64], atol: f64, rtol: f64) {
-    let (worst, max_abs) = compare(got, want, atol, rtol);
-    eprintln!("{what}: max |diff| = {max_abs:.3e} (atol {atol:.0e}, rtol {rtol:.0e})");
-    assert!(
-        worst <= 1.0,
-        "{what}: max |diff| {max_abs:.3e} exceeds atol {atol:.0e} + rtol {rtol:.0e}·|want|"
-    );
+/// A trainer of `optimizer` for `model` on `gpu` from `x0`.
+pub fn trainer(
+    gpu: &sampa::Gpu,
+    model: &Model,
+    smoothing: f32,
+    x0: &[f32],
+    optimizer: OptimizerConfig,
+    seed: u64,
+) -> Trainer {
+    let spec = TrainerSpec {
+        model: model.clone(),
+        smoothing,
+        optimizer,
+        seed,
+        kernels: kernels(gpu),
+    };
+    Trainer::new(gpu, spec, x0).expect("a trainer")
 }

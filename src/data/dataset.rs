@@ -1,0 +1,126 @@
+//! Labelled images in memory: one split, and a training and test pair.
+//!
+//! Every dataset is held as u8 pixels in channel-major (CHW) order per image; batches are
+//! converted to f32 in [0, 1] (optionally normalised per channel) on the host, since that is
+//! a few hundred kilobytes per step and keeps augmentation in one place.
+
+use crate::error::{Error, Result};
+use std::path::Path;
+
+/// Image dimensions.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ImageShape {
+    /// Channels (1 for grey, 3 for colour).
+    pub channels: usize,
+    /// Rows.
+    pub height: usize,
+    /// Columns.
+    pub width: usize,
+}
+
+impl ImageShape {
+    /// Pixels per image, all channels.
+    pub fn len(&self) -> usize {
+        self.channels * self.height * self.width
+    }
+
+    /// Whether an image has no pixels.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Labelled images of one split.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    /// u8 pixels, `len() × shape.len()`, CHW per image.
+    pub images: Vec<u8>,
+    /// One class index per image.
+    pub labels: Vec<u32>,
+    /// The shape of each image.
+    pub shape: ImageShape,
+}
+
+impl Dataset {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.labels.len()
+    }
+
+    /// Whether there are no examples.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty()
+    }
+
+    /// Pixels of example `i`.
+    pub fn image(&self, i: usize) -> &[u8] {
+        let n = self.shape.len();
+        &self.images[i * n..(i + 1) * n]
+    }
+
+    /// Keep only the first `n` examples.
+    pub fn truncate(&mut self, n: usize) {
+        if n < self.len() {
+            self.labels.truncate(n);
+            self.images.truncate(n * self.shape.len());
+        }
+    }
+
+    /// Build from parts, checking that they agree. `path` names the source in errors.
+    pub fn new(path: &Path, images: Vec<u8>, labels: Vec<u32>, shape: ImageShape) -> Result<Self> {
+        if shape.is_empty() {
+            return Err(Error::data(path, "images have no pixels"));
+        }
+        if images.len() != labels.len() * shape.len() {
+            return Err(Error::data(
+                path,
+                format!(
+                    "{} labels but {} images of {}×{}×{}; the image and label files must \
+                     describe the same examples",
+                    labels.len(),
+                    images.len() / shape.len(),
+                    shape.channels,
+                    shape.height,
+                    shape.width
+                ),
+            ));
+        }
+        Ok(Dataset {
+            images,
+            labels,
+            shape,
+        })
+    }
+}
+
+/// A training and a test split, with the number of classes and a description of the source.
+#[derive(Clone, Debug)]
+pub struct Splits {
+    /// Training examples.
+    pub train: Dataset,
+    /// Test examples.
+    pub test: Dataset,
+    /// Number of classes (labels are `0..classes`).
+    pub classes: usize,
+    /// What was loaded, for the first line of output ("Fashion-MNIST from DIR (60000 train ...)").
+    pub description: String,
+    /// Whether this is colour data of the CIFAR kind, where crop-and-flip augmentation helps.
+    pub natural_images: bool,
+}
+
+/// The number of classes: one more than the largest label of either split.
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn class_count(train: &Dataset, test: &Dataset) -> usize {
+    train
+        .labels
+        .iter()
+        .chain(&test.labels)
+        .max()
+        .map_or(0, |&m| m as usize + 1)
+}
+
+/// Read a whole file, naming it in the error (for the native readers).
+#[cfg(not(target_arch = "wasm32"))]
+pub(crate) fn read_file(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::data(path, format!("cannot read: {e}")))
+}

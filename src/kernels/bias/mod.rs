@@ -1,0 +1,160 @@
+//! Bias add and bias gradient over `[outer, channels, inner]` tensors
+//! (`shaders/bias.wgsl`, `shaders/bias_grad.wgsl`).
+//!
+//! A linear layer's output is `[batch, features, 1]`; a convolution's NCHW output is
+//! `[batch, C, H*W]`. The bias and its gradient are views into the flat parameter and gradient
+//! vectors.
+
+// GPU tests block on the device, so they run natively.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+use super::dispatch::Dispatch;
+use super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
+use super::layout::{UniformLayout, uniform_layout};
+use super::view::View;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+const ADD_SRC: &str = include_str!("bias.wgsl");
+const GRAD_SRC: &str = include_str!("bias_grad.wgsl");
+
+/// The tensor's shape as `[outer, channels, inner]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BiasShape {
+    /// Batch (and anything else outside the channel axis).
+    pub outer: usize,
+    /// Channels: one bias value each.
+    pub channels: usize,
+    /// Elements per channel inside one outer index (H*W for images, 1 for features).
+    pub inner: usize,
+}
+
+impl BiasShape {
+    fn len(self) -> usize {
+        self.outer * self.channels * self.inner
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BiasParams {
+    outer: u32,
+    channels: u32,
+    inner: u32,
+    off_b: u32,
+    accumulate: u32,
+    _pad: [u32; 3],
+}
+
+/// The uniform layouts of both kernels, for the layout test.
+pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
+    [("bias", ADD_SRC), ("bias_grad", GRAD_SRC)]
+        .map(|(kernel, src)| {
+            uniform_layout!(
+                kernel,
+                src,
+                "Params",
+                BiasParams {
+                    outer,
+                    channels,
+                    inner,
+                    off_b,
+                    accumulate,
+                    _pad,
+                }
+            )
+            .replicated()
+        })
+        .into()
+}
+
+fn params(op: &'static str, s: BiasShape, bias: &View<'_>, accumulate: bool) -> Result<BiasParams> {
+    if s.len() == 0 {
+        return Err(Error::shape(op, format!("empty shape {s:?}")));
+    }
+    bias.expect_len(op, "bias", s.channels)?;
+    Ok(BiasParams {
+        outer: as_u32(op, "outer", s.outer)?,
+        channels: as_u32(op, "channels", s.channels)?,
+        inner: as_u32(op, "inner", s.inner)?,
+        off_b: as_u32(op, "bias offset", bias.offset)?,
+        accumulate: accumulate as u32,
+        _pad: [0; 3],
+    })
+}
+
+/// Prepare y += bias (broadcast over outer and inner). `y` must be a whole buffer.
+pub fn prepare_add(gpu: &Gpu, shape: BiasShape, bias: View<'_>, y: View<'_>) -> Result<Dispatch> {
+    const OP: &str = "bias_add";
+    let p = params(OP, shape, &bias, false)?;
+    y.expect_len(OP, "y", shape.len())?;
+    if y.offset != 0 || y.buf.buffer == bias.buf.buffer {
+        return Err(Error::shape(
+            OP,
+            "y must be its own buffer, starting at element 0",
+        ));
+    }
+    build(
+        gpu,
+        Launch {
+            label: "bias",
+            source: ADD_SRC,
+            entry: "bias_add",
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: Some(Replicas::of(OP, &[bias.rep(), y.rep()])?),
+            bindings: &[Bind::Buf(&bias.buf.buffer), Bind::Buf(&y.buf.buffer)],
+            groups: grid_1d(gpu, as_u32(OP, "groups", shape.len().div_ceil(256))?),
+        },
+    )
+}
+
+/// Prepare db = Σ dy over outer and inner (db += with `accumulate`). `dy` must be a whole
+/// buffer.
+pub fn prepare_grad(
+    gpu: &Gpu,
+    shape: BiasShape,
+    dy: View<'_>,
+    db: View<'_>,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "bias_grad";
+    let p = params(OP, shape, &db, accumulate)?;
+    dy.expect_len(OP, "dy", shape.len())?;
+    if dy.offset != 0 || dy.buf.buffer == db.buf.buffer {
+        return Err(Error::shape(
+            OP,
+            "dy must be its own buffer, starting at element 0",
+        ));
+    }
+    build(
+        gpu,
+        Launch {
+            label: "bias_grad",
+            source: GRAD_SRC,
+            entry: "bias_grad",
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: Some(Replicas::of(OP, &[dy.rep(), db.rep()])?),
+            bindings: &[Bind::Buf(&dy.buf.buffer), Bind::Buf(&db.buf.buffer)],
+            groups: grid_1d(gpu, as_u32(OP, "channels", shape.channels)?),
+        },
+    )
+}
+
+/// CPU f64 reference of [`prepare_add`]: returns y + bias.
+pub fn reference_add<T: Copy + Into<f64>>(shape: BiasShape, bias: &[T], y: &[T]) -> Vec<f64> {
+    (0..shape.len())
+        .map(|e| y[e].into() + bias[(e / shape.inner) % shape.channels].into())
+        .collect()
+}
+
+/// CPU f64 reference of [`prepare_grad`]: the per-channel sums of dy.
+pub fn reference_grad<T: Copy + Into<f64>>(shape: BiasShape, dy: &[T]) -> Vec<f64> {
+    let mut db = vec![0.0f64; shape.channels];
+    for (e, &v) in dy.iter().take(shape.len()).enumerate() {
+        db[(e / shape.inner) % shape.channels] += v.into();
+    }
+    db
+}

@@ -1,0 +1,74 @@
+//! Bias add and bias gradient against the f64 reference. Every adapter; tolerances as stated per check: f32
+//! sums of k terms in [-1, 1] carry errors of order k·2^-24.
+
+use super::*;
+use crate::gpu::testing::{assert_close, gpus};
+use crate::kernels::bias;
+use crate::rng::Pcg;
+
+#[test]
+fn bias_add_and_grad() {
+    for gpu in &gpus() {
+        for (outer, channels, inner) in [
+            (1, 1, 1),
+            (7, 33, 1),
+            (128, 10, 1),
+            (3, 5, 49),
+            (2, 32, 196),
+        ] {
+            let shape = BiasShape {
+                outer,
+                channels,
+                inner,
+            };
+            let n = outer * channels * inner;
+            let mut rng = Pcg::new(n as u64, 2);
+            let params = rng.vec(channels + 4, -1.0, 1.0);
+            let y0 = rng.vec(n, -1.0, 1.0);
+            let pbuf = gpu.upload(&params, "params").unwrap();
+            let y = gpu.upload(&y0, "y").unwrap();
+            let d =
+                bias::prepare_add(gpu, shape, pbuf.slice(4, channels).unwrap(), y.view()).unwrap();
+            gpu.run(&[&d]).unwrap();
+            let want = bias::reference_add(shape, &params[4..], &y0);
+            assert_close(
+                &format!("bias_add {shape:?}"),
+                &gpu.read(&y).unwrap(),
+                &want,
+                1e-6,
+                1e-6,
+            );
+
+            let g0 = rng.vec(channels + 2, -1.0, 1.0);
+            let want = bias::reference_grad(shape, &y0);
+            for accumulate in [false, true] {
+                let g = gpu.upload(&g0, "grad").unwrap();
+                let dy = gpu.upload(&y0, "dy").unwrap();
+                let d = bias::prepare_grad(
+                    gpu,
+                    shape,
+                    dy.view(),
+                    g.slice(2, channels).unwrap(),
+                    accumulate,
+                )
+                .unwrap();
+                gpu.run(&[&d]).unwrap();
+                let got = gpu.read(&g).unwrap();
+                assert_eq!(got[..2], g0[..2]);
+                let want: Vec<f64> = want
+                    .iter()
+                    .zip(&g0[2..])
+                    .map(|(w, &g)| if accumulate { w + g as f64 } else { *w })
+                    .collect();
+                let tol = 1e-6 * (outer * inner) as f64;
+                assert_close(
+                    &format!("bias_grad {shape:?} acc={accumulate}"),
+                    &got[2..],
+                    &want,
+                    tol,
+                    0.0,
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! Matrix multiply in the three forms training needs: `A·B`, `Aᵀ·B` and `A·Bᵀ`
+//! (`matmul_reg.wgsl` with `matmul_pack.wgsl` in [`reg`], `matmul_tiled.wgsl` in [`tiled`]).
+//!
+//! Two variants compute the same sums in the same order: a register-blocked one that reads its
+//! operands through textures (for CPU rasterisers, where texture fetches are the only vectorised
+//! loads; `matmul_pack.wgsl` stages the operands) and a workgroup-tiled one that reads
+//! storage buffers (for GPUs). Which one a device uses is decided by measurement (see
+//! `crate::tuning`), passed down in [`super::Kernels`], and can be forced with
+//! `SAMPA_MATMUL=reg|tiled`.
+
+mod reg;
+mod shape;
+// GPU tests block on the device, so they run natively.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+mod tiled;
+
+pub use shape::{Dims, Form, Variant};
+
+use super::dispatch::Dispatch;
+use super::launch::Replicas;
+use super::view::View;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+/// The environment variable that forces a variant.
+pub const VARIANT_ENV: &str = "SAMPA_MATMUL";
+
+/// Prepare C = op(A)·op(B) (or C += with `accumulate`) with `variant`.
+#[allow(clippy::too_many_arguments)]
+pub fn prepare(
+    gpu: &Gpu,
+    variant: Variant,
+    form: Form,
+    dims: Dims,
+    a: View<'_>,
+    b: View<'_>,
+    c: View<'_>,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
+    let Dims { m, n, k } = dims;
+    if m == 0 || n == 0 || k == 0 {
+        return Err(Error::shape(
+            OP,
+            format!("dimensions must be positive, got {dims:?}"),
+        ));
+    }
+    a.expect_len(OP, &format!("A ({m}×{k} for {form:?})"), m * k)?;
+    b.expect_len(OP, &format!("B ({k}×{n} for {form:?})"), k * n)?;
+    c.expect_len(OP, &format!("C ({m}×{n})"), m * n)?;
+    if c.buf.buffer == a.buf.buffer || c.buf.buffer == b.buf.buffer {
+        return Err(Error::shape(OP, "C must not share a buffer with A or B"));
+    }
+    let replicas = Replicas::of(OP, &[a.rep(), b.rep(), c.rep()])?;
+    let (ta, tb) = form.transposes();
+    match variant {
+        Variant::Tiled => tiled::prepare(gpu, dims, (ta, tb), (a, b, c), replicas, accumulate),
+        Variant::Register => reg::prepare(gpu, dims, (ta, tb), a, b, c, accumulate),
+    }
+}
+
+/// The uniform layouts of every matmul kernel, for the layout test.
+pub(crate) fn uniform_layouts() -> Vec<super::layout::UniformLayout> {
+    [reg::uniform_layouts(), tiled::uniform_layouts()].concat()
+}
+
+/// CPU f64 reference: op(A)·op(B) for operands stored as [`prepare`] expects.
+pub fn reference<T: Copy + Into<f64>>(form: Form, dims: Dims, a: &[T], b: &[T]) -> Vec<f64> {
+    let Dims { m, n, k } = dims;
+    let (ta, tb) = form.transposes();
+    let mut c = vec![0.0f64; m * n];
+    for i in 0..m {
+        for j in 0..n {
+            let mut s = 0.0f64;
+            for p in 0..k {
+                let av = if ta { a[p * m + i] } else { a[i * k + p] };
+                let bv = if tb { b[j * k + p] } else { b[p * n + j] };
+                s += av.into() * bv.into();
+            }
+            c[i * n + j] = s;
+        }
+    }
+    c
+}

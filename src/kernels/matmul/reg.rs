@@ -1,0 +1,347 @@
+//! The register variant: op(A) and op(B) staged as zero-padded rgba32f texture arrays
+//! (`matmul_pack.wgsl`, or a plain buffer-to-texture copy when rows are 256-byte aligned),
+//! then a 16×8 block of C per invocation from texture samples (`matmul_reg.wgsl`).
+
+use super::super::dispatch::Dispatch;
+use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build};
+use super::super::layout::{UniformLayout, uniform_layout};
+use super::super::view::View;
+use super::shape::{Dims, workgroups};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+const REG_SRC: &str = include_str!("matmul_reg.wgsl");
+const PACK_SRC: &str = include_str!("matmul_pack.wgsl");
+/// Rows and columns of C one workgroup of the register variant covers (8×8 invocations, each
+/// 16 rows × 8 columns).
+const REG_BLOCK: (usize, usize) = (128, 64);
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct PackParams {
+    rows: u32,
+    cols: u32,
+    off: u32,
+    transposed: u32,
+    rows_per_layer: u32,
+    padded_rows: u32,
+    texels: u32,
+    ld: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct TexturedParams {
+    m: u32,
+    n: u32,
+    k4: u32,
+    off_c: u32,
+    accumulate: u32,
+    layer_rows_a: u32,
+    layer_rows_b: u32,
+    n4: u32,
+}
+
+/// The uniform layouts of the pack and multiply kernels, for the layout test.
+pub(super) fn uniform_layouts() -> Vec<UniformLayout> {
+    vec![
+        uniform_layout!(
+            "matmul_pack",
+            PACK_SRC,
+            "Params",
+            PackParams {
+                rows,
+                cols,
+                off,
+                transposed,
+                rows_per_layer,
+                padded_rows,
+                texels,
+                ld,
+            }
+        )
+        .replicated(),
+        uniform_layout!(
+            "matmul_reg",
+            REG_SRC,
+            "Params",
+            TexturedParams {
+                m,
+                n,
+                k4,
+                off_c,
+                accumulate,
+                layer_rows_a,
+                layer_rows_b,
+                n4,
+            }
+        )
+        .replicated(),
+    ]
+}
+
+/// A packed operand: `rows` (padded) rows of `texels` rgba32float texels, split into layers
+/// of `rows_per_layer` rows when taller than the device's 2-D texture limit; replica r
+/// occupies layers `r * layers ..`.
+struct Packed {
+    view: wgpu::TextureView,
+    rows_per_layer: u32,
+    layers: u32,
+    dispatch: Dispatch,
+}
+
+/// Where a logical matrix lies in a buffer: X[r, c] at `offset + r*ld + c`, or at
+/// `offset + c*ld + r` when `transposed`; replica r of it `r * stride` elements further.
+#[derive(Clone, Copy)]
+struct Stored {
+    offset: usize,
+    ld: usize,
+    transposed: bool,
+    replicas: usize,
+    stride: usize,
+}
+
+/// Stage the logical `rows`×`cols` matrix stored in `src` as `at` says as a zero-padded
+/// texture with `padded_rows` rows.
+fn pack(
+    gpu: &Gpu,
+    what: &str,
+    src: &crate::gpu::GpuBuf<f32>,
+    (rows, cols, padded_rows): (usize, usize, usize),
+    at: Stored,
+) -> Result<Packed> {
+    let transposed = at.transposed;
+    const OP: &str = "matmul";
+    let texels = cols.div_ceil(4);
+    let limit = gpu.limits.max_texture_dimension_2d as usize;
+    // At least two layers: wgpu's GL backend makes a one-layer texture a plain 2-D texture,
+    // which an array view cannot read (wgpu issues 1574, 1614). Rows per layer are a multiple
+    // of 4, so the four k rows one step of the multiply reads share a layer.
+    let layers = padded_rows.div_ceil(limit / 4 * 4).max(2);
+    let rows_per_layer = padded_rows.div_ceil(layers).div_ceil(4) * 4;
+    let max_layers = gpu.limits.max_texture_array_layers as usize;
+    if texels > limit || layers * at.replicas > max_layers {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "{what} ({rows}×{cols}) is too large to stage as a texture on this device \
+                 (at most {} columns and {} rows); use SAMPA_MATMUL=tiled",
+                4 * limit,
+                limit * max_layers
+            ),
+        ));
+    }
+    let texture = gpu.checked("creating a matmul staging texture", || {
+        gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(what),
+            size: wgpu::Extent3d {
+                width: texels as u32,
+                height: rows_per_layer as u32,
+                depth_or_array_layers: (layers * at.replicas) as u32,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage: wgpu::TextureUsages::STORAGE_BINDING
+                | wgpu::TextureUsages::TEXTURE_BINDING
+                | wgpu::TextureUsages::COPY_DST,
+            view_formats: &[],
+        })
+    })?;
+    let view = texture.create_view(&wgpu::TextureViewDescriptor {
+        dimension: Some(wgpu::TextureViewDimension::D2Array),
+        ..Default::default()
+    });
+    // A row-major source whose rows are whole copy rows (256-byte multiples) and need no
+    // padding is staged by a plain buffer-to-texture copy, which is a memcpy on CPU drivers.
+    let row_bytes = 4 * cols as u64;
+    let offset_bytes = |r: usize| 4 * (at.offset + r * at.stride) as u64;
+    if !transposed
+        && at.ld == cols
+        && row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64)
+        && (0..at.replicas).all(|r| offset_bytes(r).is_multiple_of(16))
+        && padded_rows == rows
+        && rows == layers * rows_per_layer
+    {
+        let size = wgpu::Extent3d {
+            width: texels as u32,
+            height: rows_per_layer as u32,
+            depth_or_array_layers: layers as u32,
+        };
+        let mut dispatch = Dispatch::empty();
+        for r in 0..at.replicas {
+            dispatch = dispatch.then(Dispatch::copy_to_texture(
+                &src.buffer,
+                offset_bytes(r),
+                row_bytes as u32,
+                (&texture, (r * layers) as u32),
+                size,
+            ));
+        }
+        return Ok(Packed {
+            view,
+            rows_per_layer: rows_per_layer as u32,
+            layers: layers as u32,
+            dispatch,
+        });
+    }
+    let params = PackParams {
+        rows: as_u32(OP, "rows", rows)?,
+        cols: as_u32(OP, "cols", cols)?,
+        off: as_u32(OP, "offset", at.offset)?,
+        transposed: transposed as u32,
+        rows_per_layer: rows_per_layer as u32,
+        padded_rows: as_u32(OP, "rows", padded_rows)?,
+        texels: texels as u32,
+        ld: as_u32(OP, "leading dimension", at.ld)?,
+    };
+    let dispatch = build(
+        gpu,
+        Launch {
+            label: "matmul_pack",
+            source: PACK_SRC,
+            entry: if !transposed
+                && cols.is_multiple_of(4)
+                && at.ld.is_multiple_of(4)
+                && at.offset.is_multiple_of(4)
+                && at.stride.is_multiple_of(4)
+            {
+                "pack_rows"
+            } else {
+                "pack"
+            },
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&params)),
+            replicas: Some(Replicas {
+                count: as_u32(OP, "replicas", at.replicas)?,
+                strides: [
+                    as_u32(OP, "replica stride", at.stride)?,
+                    layers as u32,
+                    0,
+                    0,
+                ],
+            }),
+            bindings: &[Bind::Buf(&src.buffer), Bind::Tex(&view)],
+            groups: {
+                let [x, y, _] =
+                    workgroups(gpu, OP, texels.div_ceil(16), rows_per_layer.div_ceil(16))?;
+                [x, y, layers as u32]
+            },
+        },
+    )?;
+    Ok(Packed {
+        view,
+        rows_per_layer: rows_per_layer as u32,
+        layers: layers as u32,
+        dispatch,
+    })
+}
+
+pub(super) fn prepare(
+    gpu: &Gpu,
+    dims: Dims,
+    (ta, tb): (bool, bool),
+    a: View<'_>,
+    b: View<'_>,
+    c: View<'_>,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    let Dims { m, n, k } = dims;
+    // A staged operand holds k/4 texels per row of A, at most the texture width: longer sums
+    // (a convolution's weight gradient sums over every pixel of the batch) run as chunks of
+    // k that accumulate into C.
+    let chunk = 4 * gpu.limits.max_texture_dimension_2d as usize;
+    let mut steps: Option<Dispatch> = None;
+    for k0 in (0..k).step_by(chunk) {
+        let kc = chunk.min(k - k0);
+        // op(A)[:, k0..] and op(B)[k0.., :] in their stored layouts.
+        let stored = |v: &View<'_>, offset, ld, transposed| Stored {
+            offset: v.offset + offset,
+            ld,
+            transposed,
+            replicas: v.replicas,
+            stride: v.stride,
+        };
+        let at = if ta {
+            stored(&a, k0 * m, m, true)
+        } else {
+            stored(&a, k0, k, false)
+        };
+        let bt = if tb {
+            stored(&b, k0, k, true)
+        } else {
+            stored(&b, k0 * n, n, false)
+        };
+        let part = multiply_chunk(
+            gpu,
+            (m, n, kc),
+            (a.buf, at),
+            (b.buf, bt),
+            c,
+            accumulate || k0 > 0,
+        )?;
+        steps = Some(match steps {
+            None => part,
+            Some(s) => s.then(part),
+        });
+    }
+    Ok(steps.expect("k > 0"))
+}
+
+type Operand<'a> = (&'a crate::gpu::GpuBuf<f32>, Stored);
+
+fn multiply_chunk(
+    gpu: &Gpu,
+    (m, n, k): (usize, usize, usize),
+    (a, at): Operand<'_>,
+    (b, bt): Operand<'_>,
+    c: View<'_>,
+    accumulate: bool,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
+    let k4 = k.div_ceil(4);
+    let pa = pack(gpu, "matmul A", a, (m, k, m), at)?;
+    let pb = pack(gpu, "matmul B", b, (k, n, 4 * k4), bt)?;
+    let params = TexturedParams {
+        m: as_u32(OP, "m", m)?,
+        n: as_u32(OP, "n", n)?,
+        k4: as_u32(OP, "k", k4)?,
+        off_c: as_u32(OP, "C offset", c.offset)?,
+        accumulate: accumulate as u32,
+        layer_rows_a: pa.rows_per_layer,
+        layer_rows_b: pb.rows_per_layer,
+        n4: as_u32(OP, "n", n.div_ceil(4))?,
+    };
+    let (block_rows, block_cols) = REG_BLOCK;
+    let multiply = build(
+        gpu,
+        Launch {
+            label: "matmul_reg",
+            source: REG_SRC,
+            entry: "main",
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&params)),
+            replicas: Some(Replicas {
+                count: as_u32(OP, "replicas", c.replicas)?,
+                strides: [
+                    pa.layers,
+                    pb.layers,
+                    as_u32(OP, "replica stride", c.stride)?,
+                    0,
+                ],
+            }),
+            bindings: &[
+                Bind::Tex(&pa.view),
+                Bind::Tex(&pb.view),
+                Bind::Buf(&c.buf.buffer),
+                Bind::Sampler(&gpu.device.create_sampler(&wgpu::SamplerDescriptor {
+                    label: Some("matmul operands"),
+                    ..Default::default()
+                })),
+            ],
+            groups: workgroups(gpu, OP, n.div_ceil(block_cols), m.div_ceil(block_rows))?,
+        },
+    )?;
+    Ok(pa.dispatch.then(pb.dispatch).then(multiply))
+}

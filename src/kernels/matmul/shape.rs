@@ -1,0 +1,104 @@
+//! The shapes of a product: which variant computes it, which operands are transposed, its
+//! dimensions, and its workgroup grid.
+
+use super::super::launch::as_u32;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+/// Which kernel computes the product.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Variant {
+    /// 16×8 register block per invocation from texture samples, no workgroup memory.
+    #[serde(rename = "reg")]
+    Register,
+    /// 64×64 workgroup tiles staged in workgroup memory.
+    #[serde(rename = "tiled")]
+    Tiled,
+}
+
+impl Variant {
+    /// Both variants, for measurement.
+    pub const ALL: [Variant; 2] = [Variant::Register, Variant::Tiled];
+
+    /// The short name used in flags, files and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Register => "reg",
+            Variant::Tiled => "tiled",
+        }
+    }
+
+    /// Parse [`Variant::name`].
+    pub fn parse(s: &str) -> Result<Variant> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "reg" | "register" => Ok(Variant::Register),
+            "tiled" | "tile" => Ok(Variant::Tiled),
+            other => Err(Error::Invalid(format!(
+                "unknown matmul variant {other:?}: expected `reg` or `tiled`"
+            ))),
+        }
+    }
+}
+
+/// Which operands are transposed: C = op(A)·op(B).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Form {
+    /// C = A·B: A stored M×K, B stored K×N.
+    AB,
+    /// C = Aᵀ·B: A stored K×M, B stored K×N (weight gradients).
+    AtB,
+    /// C = A·Bᵀ: A stored M×K, B stored N×K (linear forward with `[out, in]` weights).
+    ABt,
+}
+
+impl Form {
+    /// All three forms.
+    pub const ALL: [Form; 3] = [Form::AB, Form::AtB, Form::ABt];
+
+    pub(crate) fn transposes(self) -> (bool, bool) {
+        match self {
+            Form::AB => (false, false),
+            Form::AtB => (true, false),
+            Form::ABt => (false, true),
+        }
+    }
+}
+
+/// The product's dimensions: op(A) is m×k, op(B) is k×n.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Dims {
+    /// Rows of C.
+    pub m: usize,
+    /// Columns of C.
+    pub n: usize,
+    /// The summed dimension.
+    pub k: usize,
+}
+
+impl Dims {
+    /// Floating-point operations of one product (2·m·n·k).
+    pub fn flops(self) -> f64 {
+        2.0 * self.m as f64 * self.n as f64 * self.k as f64
+    }
+}
+
+pub(crate) fn workgroups(
+    gpu: &Gpu,
+    op: &'static str,
+    cols: usize,
+    rows: usize,
+) -> Result<[u32; 3]> {
+    let groups = [
+        as_u32(op, "column blocks", cols)?,
+        as_u32(op, "row blocks", rows)?,
+        1,
+    ];
+    let max = gpu.limits.max_compute_workgroups_per_dimension;
+    if groups[0] > max || groups[1] > max {
+        return Err(Error::shape(
+            op,
+            format!("needs {groups:?} workgroups; this device allows {max} per axis"),
+        ));
+    }
+    Ok(groups)
+}

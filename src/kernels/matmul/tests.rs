@@ -1,0 +1,145 @@
+//! The three forms and both variants against the f64 reference, at shapes that are not
+//! multiples of any tile, the variants against each other, and chunked long sums. Every adapter; tolerances as stated per check: f32
+//! sums of k terms in [-1, 1] carry errors of order k·2^-24.
+
+use super::*;
+use crate::gpu::testing::{assert_close, gpus};
+use crate::kernels::matmul;
+use crate::rng::Pcg;
+
+const MATMUL_SHAPES: [(usize, usize, usize); 7] = [
+    (1, 1, 1),
+    (7, 33, 129),
+    (33, 7, 1),
+    (129, 65, 33),
+    (64, 64, 64),
+    (128, 10, 256),
+    (100, 130, 257),
+];
+
+#[test]
+fn matmul_all_forms_variants_and_shapes() {
+    for gpu in &gpus() {
+        for variant in Variant::ALL {
+            for form in Form::ALL {
+                for (m, n, k) in MATMUL_SHAPES {
+                    let dims = Dims { m, n, k };
+                    let mut rng = Pcg::new((m * 31 + n * 7 + k) as u64, 1);
+                    // Operands sit at odd offsets inside larger buffers, as tensors do inside
+                    // the flat parameter vector.
+                    let (oa, ob, oc) = (3, 5, 11);
+                    let a_host = rng.vec(oa + m * k, -1.0, 1.0);
+                    let b_host = rng.vec(ob + k * n, -1.0, 1.0);
+                    let c_init = rng.vec(oc + m * n, -1.0, 1.0);
+                    let a = gpu.upload(&a_host, "A").unwrap();
+                    let b = gpu.upload(&b_host, "B").unwrap();
+                    let want = matmul::reference(form, dims, &a_host[oa..], &b_host[ob..]);
+                    for accumulate in [false, true] {
+                        let c = gpu.upload(&c_init, "C").unwrap();
+                        let d = matmul::prepare(
+                            gpu,
+                            variant,
+                            form,
+                            dims,
+                            a.slice(oa, m * k).unwrap(),
+                            b.slice(ob, k * n).unwrap(),
+                            c.slice(oc, m * n).unwrap(),
+                            accumulate,
+                        )
+                        .unwrap();
+                        gpu.run(&[&d]).unwrap();
+                        let got = gpu.read(&c).unwrap();
+                        assert_eq!(got[..oc], c_init[..oc], "matmul wrote before its offset");
+                        let want: Vec<f64> = want
+                            .iter()
+                            .zip(&c_init[oc..])
+                            .map(|(w, &c0)| if accumulate { w + c0 as f64 } else { *w })
+                            .collect();
+                        let what = format!(
+                            "{} matmul {} {form:?} {m}x{n}x{k} acc={accumulate}",
+                            gpu.adapter.short(),
+                            variant.name()
+                        );
+                        assert_close(&what, &got[oc..], &want, 1e-6 * k as f64 + 1e-6, 0.0);
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn matmul_variants_agree() {
+    // Same sums in the same order: a choice made by timing must not change trajectories.
+    for gpu in &gpus() {
+        let dims = Dims {
+            m: 70,
+            n: 45,
+            k: 300,
+        };
+        let mut rng = Pcg::new(9, 0);
+        let a = gpu.upload(&rng.vec(70 * 300, -1.0, 1.0), "A").unwrap();
+        let b = gpu.upload(&rng.vec(300 * 45, -1.0, 1.0), "B").unwrap();
+        let mut outs = Vec::new();
+        for v in Variant::ALL {
+            let c = gpu.zeros::<f32>(70 * 45, "C").unwrap();
+            let d = matmul::prepare(gpu, v, Form::AB, dims, a.view(), b.view(), c.view(), false)
+                .unwrap();
+            gpu.run(&[&d]).unwrap();
+            outs.push(gpu.read(&c).unwrap());
+        }
+        let differ = outs[0].iter().zip(&outs[1]).filter(|(x, y)| x != y).count();
+        eprintln!(
+            "{}: reg vs tiled differ in {differ} of {} elements",
+            gpu.adapter.short(),
+            outs[0].len()
+        );
+        // FMA contraction is the compiler's choice, so allow rounding-level differences only.
+        assert_close(
+            "reg vs tiled",
+            &outs[0],
+            &outs[1].iter().map(|&v| v as f64).collect::<Vec<_>>(),
+            1e-5,
+            0.0,
+        );
+    }
+}
+
+#[test]
+fn matmul_longer_than_a_texture_row_runs_in_chunks() {
+    // The register variant stages k/4 texels per row; past the device's texture width the
+    // product is split into accumulated chunks of k.
+    for gpu in &gpus() {
+        let k = 4 * gpu.limits.max_texture_dimension_2d as usize + 37;
+        for form in [Form::AtB, Form::AB, Form::ABt] {
+            let dims = Dims { m: 5, n: 6, k };
+            let mut rng = Pcg::new(k as u64, 10);
+            let a0 = rng.vec(5 * k, -1.0, 1.0);
+            let b0 = rng.vec(6 * k, -1.0, 1.0);
+            let a = gpu.upload(&a0, "A").unwrap();
+            let b = gpu.upload(&b0, "B").unwrap();
+            let c = gpu.zeros::<f32>(30, "C").unwrap();
+            let d = matmul::prepare(
+                gpu,
+                Variant::Register,
+                form,
+                dims,
+                a.view(),
+                b.view(),
+                c.view(),
+                false,
+            )
+            .unwrap();
+            assert!(d.launches() > 3, "expected several chunks");
+            gpu.run(&[&d]).unwrap();
+            let want = matmul::reference(form, dims, &a0, &b0);
+            assert_close(
+                &format!("{} chunked {form:?} k={k}", gpu.adapter.short()),
+                &gpu.read(&c).unwrap(),
+                &want,
+                1e-6 * (k as f64).sqrt() * 10.0,
+                0.0,
+            );
+        }
+    }
+}

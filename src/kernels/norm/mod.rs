@@ -1,0 +1,208 @@
+//! Global squared L2 norm of a flat vector, a two-stage reduction (`prelude.wgsl` with
+//! `norm.wgsl`, the storage form and final stage, or `norm_tex.wgsl`, the texture form of the
+//! first stage).
+//!
+//! The result stays on the device, in an element of an output vector, so SAM's perturbation
+//! can divide by it without a host round trip.
+
+use super::choice::VectorForm;
+use super::dispatch::Dispatch;
+use super::launch::{Bind, Launch, Params, as_u32, build};
+use super::layout::{UniformLayout, uniform_layout};
+use super::textures::texture_copies;
+use super::view::View;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+// GPU tests block on the device, so they run natively.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+const STORAGE_SRC: &str = concat!(include_str!("prelude.wgsl"), include_str!("norm.wgsl"));
+const TEXTURE_SRC: &str = concat!(include_str!("prelude.wgsl"), include_str!("norm_tex.wgsl"));
+
+/// The uniform block (WGSL `Params` in prelude.wgsl).
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct NormParams {
+    n: u32,
+    off: u32,
+    groups: u32,
+    off_out: u32,
+}
+
+/// The uniform layouts of both forms, for the layout test.
+pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
+    [STORAGE_SRC, TEXTURE_SRC]
+        .map(|src| {
+            uniform_layout!(
+                "norm",
+                src,
+                "Params",
+                NormParams {
+                    n,
+                    off,
+                    groups,
+                    off_out
+                }
+            )
+        })
+        .into()
+}
+
+/// Most workgroups in the first stage: 16384 invocations fill a large GPU, and one workgroup
+/// adds their partial sums 64 each.
+const MAX_GROUPS: usize = 64;
+
+/// Prepare out = Σ x² over the view `x`, written to element `out.offset` of `out`'s buffer,
+/// reading x as `form` says (a texture copy only for a whole-row vector from element 0).
+pub fn prepare(gpu: &Gpu, form: VectorForm, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
+    reduce(gpu, form, x, None, out)
+}
+
+/// Prepare out = Σ (w ⊙ x)² (ASAM's ‖|w| ⊙ x‖²); `w` is a whole buffer as long as `x`.
+pub fn prepare_weighted(gpu: &Gpu, w: View<'_>, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
+    if w.len != x.len || w.offset != 0 {
+        return Err(Error::shape(
+            "sumsq_weighted",
+            format!(
+                "the weights must be a whole buffer of {} elements, got {} from {}",
+                x.len, w.len, w.offset
+            ),
+        ));
+    }
+    reduce(gpu, VectorForm::Storage, x, Some(w), out)
+}
+
+/// Where the first stage reads the vector.
+enum Source<'a> {
+    /// A view of a storage buffer (offset a multiple of 4).
+    Buf(View<'a>),
+    /// The same, each element weighted by the whole buffer `w`.
+    Weighted { w: View<'a>, x: View<'a> },
+    /// A texture copy of a vector from element 0 (see `texture_copies`).
+    Tex(&'a wgpu::TextureView),
+}
+
+fn reduce(
+    gpu: &Gpu,
+    form: VectorForm,
+    x: View<'_>,
+    w: Option<View<'_>>,
+    out: View<'_>,
+) -> Result<Dispatch> {
+    const OP: &str = "sumsq";
+    if x.len == 0 {
+        return Err(Error::shape(OP, "the vector is empty"));
+    }
+    if !x.offset.is_multiple_of(4) {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "the vector must start at a multiple of 4 elements, not {}",
+                x.offset
+            ),
+        ));
+    }
+    if x.buf.buffer == out.buf.buffer {
+        return Err(Error::shape(OP, "out must not share a buffer with x"));
+    }
+    if let Some(w) = w {
+        return stages(gpu, Source::Weighted { w, x }, x.len, out);
+    }
+    // A whole-row vector from element 0 is read through a texture copy.
+    if x.offset == 0
+        && form == VectorForm::Texture
+        && let Some((copy, views)) = texture_copies(gpu, as_u32(OP, "n", x.len)?, &[x])?
+    {
+        return Ok(copy.then(stages(gpu, Source::Tex(&views[0]), x.len, out)?));
+    }
+    stages(gpu, Source::Buf(x), x.len, out)
+}
+
+/// Prepare out = Σ x² over the first `n` elements of a vector already copied into `tex` by
+/// `texture_copies` (a kernel that reads the same vector shares the copy).
+pub(crate) fn prepare_from_texture(
+    gpu: &Gpu,
+    tex: &wgpu::TextureView,
+    n: usize,
+    out: View<'_>,
+) -> Result<Dispatch> {
+    if n == 0 {
+        return Err(Error::shape("sumsq", "the vector is empty"));
+    }
+    stages(gpu, Source::Tex(tex), n, out)
+}
+
+/// The two stages over `n` elements read from `src`, the sum landing in `out`.
+fn stages(gpu: &Gpu, src: Source<'_>, n: usize, out: View<'_>) -> Result<Dispatch> {
+    const OP: &str = "sumsq";
+    out.expect_len(OP, "out", 1)?;
+    let groups = n.div_ceil(1024).min(MAX_GROUPS);
+    let partials = gpu.zeros::<f32>(256 * groups, "norm partial sums")?;
+    let params = |n: usize, off: usize| -> Result<NormParams> {
+        Ok(NormParams {
+            n: as_u32(OP, "n", n)?,
+            off: as_u32(OP, "offset", off)?,
+            groups: groups as u32,
+            off_out: as_u32(OP, "out offset", out.offset)?,
+        })
+    };
+    let stage = |(label, source, entry), p: NormParams, bindings: &[Bind<'_>], g: u32| {
+        build(
+            gpu,
+            Launch {
+                label,
+                source,
+                entry,
+                constants: &[],
+                params: Params::Bytes(bytemuck::bytes_of(&p)),
+                replicas: None,
+                bindings,
+                groups: [g, 1, 1],
+            },
+        )
+    };
+    let sums = Bind::Buf(&partials.buffer);
+    let storage = |entry| ("norm", STORAGE_SRC, entry);
+    let (entry, off, bindings) = match &src {
+        Source::Buf(x) => (
+            storage("sumsq_partial"),
+            x.offset,
+            vec![Bind::Buf(&x.buf.buffer), sums],
+        ),
+        Source::Weighted { w, x } => (
+            storage("sumsq_weighted_partial"),
+            x.offset,
+            vec![Bind::Buf(&x.buf.buffer), sums, Bind::Buf(&w.buf.buffer)],
+        ),
+        Source::Tex(t) => (
+            ("norm_tex", TEXTURE_SRC, "sumsq_partial"),
+            0,
+            vec![Bind::Tex(t), sums],
+        ),
+    };
+    let first = stage(entry, params(n, off)?, &bindings, groups as u32)?;
+    let last = [
+        Bind::Unused,
+        Bind::Buf(&out.buf.buffer),
+        Bind::Unused,
+        Bind::Buf(&partials.buffer),
+    ];
+    let second = stage(storage("sumsq_final"), params(groups, 0)?, &last, 1)?;
+    // The partials buffer lives on through the bind groups that use it.
+    Ok(first.then(second))
+}
+
+/// CPU f64 reference of the weighted form.
+pub fn reference_weighted<T: Copy + Into<f64>>(w: &[T], x: &[T]) -> f64 {
+    w.iter()
+        .zip(x)
+        .map(|(&w, &x)| (w.into() * x.into()).powi(2))
+        .sum()
+}
+
+/// CPU f64 reference.
+pub fn reference<T: Copy + Into<f64>>(x: &[T]) -> f64 {
+    x.iter().map(|&v| v.into() * v.into()).sum()
+}

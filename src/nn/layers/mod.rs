@@ -1,0 +1,58 @@
+//! Each layer kind's forward and backward, written once for the GPU (prepared dispatches over
+//! a plan's buffers) and once in f64 from the kernels' own references: one file per kind, and
+//! here the dispatch on [`Layer`].
+
+mod conv;
+mod flatten;
+mod linear;
+mod pool;
+mod relu;
+
+use super::layer::Layer;
+use super::pass::{LayerIo, LayerPass, RefIo};
+use crate::error::Result;
+
+/// Prepare `layer`'s forward and backward in one plan.
+pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
+    match layer {
+        Layer::Linear { inp, out } => linear::build(io, inp, out),
+        Layer::Conv2d { cin, cout, k, pad } => conv::build(io, cin, cout, k, pad),
+        Layer::Relu => relu::build(io),
+        Layer::MaxPool2 => pool::build(io, false),
+        Layer::ReluMaxPool2 => pool::build(io, true),
+        Layer::Flatten => flatten::build(io),
+    }
+}
+
+/// `layer`'s output on `x`, in f64.
+pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
+    match layer {
+        Layer::Linear { inp, out } => linear::forward(io, inp, out, x),
+        Layer::Conv2d { cin, cout, k, pad } => conv::forward(io, (cin, cout, k, pad), x),
+        Layer::Relu => relu::forward(io, x),
+        Layer::MaxPool2 => pool::forward(io, false, x),
+        Layer::ReluMaxPool2 => pool::forward(io, true, x),
+        Layer::Flatten => flatten::forward(io, x),
+    }
+}
+
+/// `layer`'s backward in f64: the gradient of its tensors into `grads` (its slice of the
+/// gradient vector) and the gradient with respect to its input `x` (`y` being its output).
+pub(crate) fn backward(
+    layer: Layer,
+    io: &RefIo<'_>,
+    (x, y): (&[f64], &[f64]),
+    dy: &[f64],
+    grads: &mut [f64],
+) -> Vec<f64> {
+    match layer {
+        Layer::Linear { inp, out } => linear::backward(io, (inp, out), x, dy, grads),
+        Layer::Conv2d { cin, cout, k, pad } => {
+            conv::backward(io, (cin, cout, k, pad), x, dy, grads)
+        }
+        Layer::Relu => relu::backward(y, dy),
+        Layer::MaxPool2 => pool::backward(io, false, x, dy),
+        Layer::ReluMaxPool2 => pool::backward(io, true, x, dy),
+        Layer::Flatten => flatten::backward(io, dy),
+    }
+}

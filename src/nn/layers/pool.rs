@@ -1,0 +1,47 @@
+//! 2×2 max pooling with stride 2 on pixel-major images, optionally with the ReLU before it
+//! applied in the same pass (max and ReLU commute); the forward records each output's winner,
+//! which the backward sends the gradient to.
+
+use super::super::pass::{LayerIo, LayerPass, RefIo};
+use crate::error::Result;
+use crate::kernels::maxpool::{self, PoolShape};
+use crate::nn::layer::Act;
+
+fn shape(batch: usize, input: Act) -> PoolShape {
+    let Act::Image(c, h, w) = input else {
+        unreachable!("Model::new checks a pool's input is an image")
+    };
+    PoolShape { n: batch, h, w, c }
+}
+
+pub(super) fn build(io: &LayerIo<'_>, relu: bool) -> Result<LayerPass> {
+    let (r, geo) = (io.replicas, shape(io.batch, io.input));
+    let arg = io
+        .gpu
+        .zeros::<u32>(r * geo.output_len().next_multiple_of(4), "pooling winners")?;
+    let (x, y, winners) = (io.x.replicas(r), io.y.replicas(r), arg.replicas(r));
+    let fwd = maxpool::prepare_forward(io.gpu, geo, relu, x, y, winners)?;
+    let bwd = match io.dx {
+        Some(dx) => Some(maxpool::prepare_backward(
+            io.gpu,
+            geo,
+            io.dy.replicas(r),
+            dx.replicas(r),
+            winners,
+        )?),
+        None => None,
+    };
+    let mut pass = LayerPass::new(fwd, bwd);
+    pass.indices.push(arg);
+    Ok(pass)
+}
+
+pub(super) fn forward(io: &RefIo<'_>, relu: bool, x: &[f64]) -> Vec<f64> {
+    maxpool::reference_forward(shape(io.batch, io.input), relu, x).0
+}
+
+pub(super) fn backward(io: &RefIo<'_>, relu: bool, x: &[f64], dy: &[f64]) -> Vec<f64> {
+    let geo = shape(io.batch, io.input);
+    let (_, winners) = maxpool::reference_forward(geo, relu, x);
+    maxpool::reference_backward(geo, dy, &winners)
+}

@@ -1,0 +1,261 @@
+//! A model: a list of layers over one flat parameter vector, plus a second flat vector of
+//! non-trainable state, with PyTorch-style tensor names and initialisation.
+
+use super::layer::{Act, Layer};
+use crate::error::{Error, Result};
+use crate::kernels::matmul::{Dims, Form};
+use crate::rng::Pcg;
+
+/// Where one named tensor lives in a flat vector.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    /// PyTorch-compatible name, e.g. `layers.0.weight`.
+    pub name: String,
+    /// PyTorch shape, e.g. `[256, 784]`.
+    pub shape: Vec<usize>,
+    /// First element in the flat vector.
+    pub offset: usize,
+    /// `fan_in` for the default init bound 1/√fan_in.
+    pub fan_in: usize,
+    /// The layer that owns it.
+    pub layer: usize,
+}
+
+impl Param {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Whether the tensor is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A model: layers, the input, and the layout of its two flat vectors.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    /// Layers in order.
+    pub layers: Vec<Layer>,
+    /// Features of one input example.
+    pub input: usize,
+    /// The input's shape: an image for convolutional models, else `Flat(input)`.
+    pub input_shape: Act,
+    /// Output classes.
+    pub classes: usize,
+    /// Every trainable tensor, in layer order: the parameter vector.
+    pub params: Vec<Param>,
+    /// Every non-trainable tensor (running statistics of normalisation layers): the state
+    /// vector, laid out like the parameters in a vector of its own. None of today's layers
+    /// has any.
+    pub state: Vec<Param>,
+    /// A short description, e.g. `mlp 784-256-256-10`.
+    pub name: String,
+}
+
+impl Model {
+    /// A model of `layers` on inputs of `input_shape`, each layer that owns tensors naming them
+    /// `{prefix}.{weight,bias}`. Checks that every layer accepts what the one before produces
+    /// and that the last produces `classes` features.
+    pub fn new(
+        name: String,
+        input_shape: Act,
+        classes: usize,
+        layers: Vec<(Layer, Option<String>)>,
+    ) -> Result<Model> {
+        if let (Act::Image(..), Some((first, _))) = (input_shape, layers.first())
+            && !matches!(first, Layer::Conv2d { .. })
+        {
+            return Err(Error::Invalid(format!(
+                "{name}: a model on images must start with a convolution, not {first:?}"
+            )));
+        }
+        let mut shape = input_shape;
+        let mut params = Vec::new();
+        let mut offset = 0;
+        for (k, (layer, prefix)) in layers.iter().enumerate() {
+            shape = layer.output(shape)?;
+            for t in layer.tensors() {
+                let prefix = prefix.clone().unwrap_or_else(|| format!("layer{k}"));
+                let p = Param {
+                    name: format!("{prefix}.{}", t.suffix),
+                    shape: t.shape,
+                    offset,
+                    fan_in: t.fan_in,
+                    layer: k,
+                };
+                offset += p.len();
+                params.push(p);
+            }
+        }
+        if shape != Act::Flat(classes) || classes < 2 {
+            return Err(Error::Invalid(format!(
+                "{name}: the last layer produces {shape:?}, not the {classes} class scores \
+                 (at least 2) the loss needs"
+            )));
+        }
+        Ok(Model {
+            layers: layers.into_iter().map(|(l, _)| l).collect(),
+            input: input_shape.len(),
+            input_shape,
+            classes,
+            params,
+            state: Vec::new(),
+            name,
+        })
+    }
+
+    /// A multilayer perceptron `input - hidden... - classes` with ReLU between linear layers.
+    /// Its tensors are `layers.{i}.weight` (`[out, in]`) and `layers.{i}.bias`, `i` counting the
+    /// linear layers from 0.
+    pub fn mlp(input: usize, hidden: &[usize], classes: usize) -> Result<Model> {
+        if input == 0 || classes < 2 || hidden.contains(&0) {
+            return Err(Error::Invalid(format!(
+                "an MLP needs positive widths and at least 2 classes, got input {input}, hidden \
+                 {hidden:?}, classes {classes}"
+            )));
+        }
+        let widths: Vec<usize> = std::iter::once(input)
+            .chain(hidden.iter().copied())
+            .chain(std::iter::once(classes))
+            .collect();
+        let mut layers = Vec::new();
+        for (i, w) in widths.windows(2).enumerate() {
+            if i > 0 {
+                layers.push((Layer::Relu, None));
+            }
+            let linear = Layer::Linear {
+                inp: w[0],
+                out: w[1],
+            };
+            layers.push((linear, Some(format!("layers.{i}"))));
+        }
+        let name = widths.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        Model::new(
+            format!("mlp {}", name.join("-")),
+            Act::Flat(input),
+            classes,
+            layers,
+        )
+    }
+
+    /// The small CNN: conv(c→32, 3×3, pad 1) ReLU pool, conv(32→64, 3×3, pad 1) ReLU pool,
+    /// linear(→128) ReLU, linear(→classes). Tensors `conv1.*`, `conv2.*`, `fc1.*`, `fc2.*`.
+    pub fn cnn(channels: usize, height: usize, width: usize, classes: usize) -> Result<Model> {
+        if channels == 0 || height < 4 || width < 4 || classes < 2 {
+            return Err(Error::Invalid(format!(
+                "the CNN needs images of at least 4×4 and 2 classes, got {channels}×{height}×{width} and {classes}"
+            )));
+        }
+        let flat = 64 * (height / 2 / 2) * (width / 2 / 2);
+        let conv = |cin, cout| Layer::Conv2d {
+            cin,
+            cout,
+            k: 3,
+            pad: 1,
+        };
+        let named = |s: &str| Some(s.to_string());
+        let layers = vec![
+            (conv(channels, 32), named("conv1")),
+            (Layer::Relu, None),
+            (Layer::MaxPool2, None),
+            (conv(32, 64), named("conv2")),
+            (Layer::Relu, None),
+            (Layer::MaxPool2, None),
+            (Layer::Flatten, None),
+            (
+                Layer::Linear {
+                    inp: flat,
+                    out: 128,
+                },
+                named("fc1"),
+            ),
+            (Layer::Relu, None),
+            (
+                Layer::Linear {
+                    inp: 128,
+                    out: classes,
+                },
+                named("fc2"),
+            ),
+        ];
+        Model::new(
+            format!("cnn {channels}×{height}×{width}→{classes}"),
+            Act::Image(channels, height, width),
+            classes,
+            layers,
+        )
+    }
+
+    /// Total number of parameters (the flat vector's length).
+    pub fn param_count(&self) -> usize {
+        self.params.iter().map(Param::len).sum()
+    }
+
+    /// Length of the state vector.
+    pub fn state_count(&self) -> usize {
+        self.state.iter().map(Param::len).sum()
+    }
+
+    /// The tensor called `name`.
+    pub fn param(&self, name: &str) -> Option<&Param> {
+        self.params.iter().find(|p| p.name == name)
+    }
+
+    /// The elements of the parameter vector layer `k` owns (its tensors lie side by side).
+    pub fn layer_range(&self, k: usize) -> std::ops::Range<usize> {
+        let mine = self.params.iter().filter(|p| p.layer == k);
+        let (start, len) = mine.fold((usize::MAX, 0), |(s, n), p| (s.min(p.offset), n + p.len()));
+        if len == 0 { 0..0 } else { start..start + len }
+    }
+
+    /// PyTorch's default initialisation from `seed`: every weight and bias uniform in
+    /// ±1/√fan_in (Kaiming-uniform with a = √5 for weights, which gives the same bound).
+    pub fn init(&self, seed: u64) -> Vec<f32> {
+        let mut rng = Pcg::new(seed, 0x5eed);
+        let mut x = vec![0.0; self.param_count()];
+        for p in &self.params {
+            let bound = 1.0 / (p.fan_in as f32).sqrt();
+            for v in &mut x[p.offset..p.offset + p.len()] {
+                *v = rng.uniform(-bound, bound);
+            }
+        }
+        x
+    }
+
+    /// The activation shape after each layer, with the input's first.
+    pub fn shapes(&self) -> Vec<Act> {
+        let mut s = vec![self.input_shape];
+        for l in &self.layers {
+            let prev = *s.last().expect("input shape");
+            s.push(l.output(prev).expect("checked when the model was built"));
+        }
+        s
+    }
+
+    /// The matrix products of one training step at `batch`: per linear or convolutional layer
+    /// the forward product, the weight gradient and (past the first layer) the input gradient.
+    pub fn matmul_products(&self, batch: usize) -> Vec<(String, Form, Dims)> {
+        let shapes = self.shapes();
+        let mut v = Vec::new();
+        let mut i = 0;
+        for (k, layer) in self.layers.iter().enumerate() {
+            let (rows, inp, out) = match (*layer, shapes[k], shapes[k + 1]) {
+                (Layer::Linear { inp, out }, _, _) => (batch, inp, out),
+                (Layer::Conv2d { cin, cout, k, .. }, _, Act::Image(_, ho, wo)) => {
+                    (batch * ho * wo, cin * k * k, cout)
+                }
+                _ => continue,
+            };
+            let dims = |m, n, k| Dims { m, n, k };
+            v.push((format!("fwd L{i} X·Wᵀ"), Form::ABt, dims(rows, out, inp)));
+            v.push((format!("dW L{i} dYᵀ·X"), Form::AtB, dims(out, inp, rows)));
+            if k > 0 {
+                v.push((format!("dX L{i} dY·W"), Form::AB, dims(rows, inp, out)));
+            }
+            i += 1;
+        }
+        v
+    }
+}

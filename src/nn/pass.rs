@@ -1,0 +1,66 @@
+//! What a layer's code is given: on the GPU, the buffers and views of one plan (see
+//! `super::plan`); in f64, the layer's slice of the parameters. Each layer kind writes its
+//! forward and backward once against these (`super::layers`).
+
+use super::layer::Act;
+use crate::gpu::{Gpu, GpuBuf};
+use crate::kernels::{Dispatch, Kernels, View};
+
+/// The GPU side of one layer in one plan. Every buffer holds `replicas` copies side by side
+/// (one per parameter set of a fused evaluator); views carry the replica stride.
+pub(crate) struct LayerIo<'a> {
+    pub gpu: &'a Gpu,
+    pub kernels: Kernels,
+    pub batch: usize,
+    pub replicas: usize,
+    pub input: Act,
+    /// The layer's input: the NCHW batch for the first layer, else pixel-major activations
+    /// (`[N·H·W, C]`) or features.
+    pub x: &'a GpuBuf<f32>,
+    pub y: &'a GpuBuf<f32>,
+    /// The loss gradient with respect to `y`, and to `x` (none for the first layer, which
+    /// passes no gradient back).
+    pub dy: &'a GpuBuf<f32>,
+    pub dx: Option<&'a GpuBuf<f32>>,
+    /// The layer's tensors in the parameter and gradient vectors, in [`super::Layer`] order.
+    pub params: Vec<View<'a>>,
+    pub grads: Vec<View<'a>>,
+}
+
+impl LayerIo<'_> {
+    /// A workspace buffer of `len` values per replica, each replica on a 16-byte boundary
+    /// (kernels may bind them as vec4s).
+    pub fn zeros(&self, len: usize, what: &str) -> crate::Result<GpuBuf<f32>> {
+        self.gpu
+            .zeros::<f32>(self.replicas * len.next_multiple_of(4), what)
+    }
+}
+
+/// A layer's prepared work in one plan, and the buffers only its dispatches refer to.
+pub(crate) struct LayerPass {
+    pub forward: Dispatch,
+    pub backward: Option<Dispatch>,
+    pub scratch: Vec<GpuBuf<f32>>,
+    pub indices: Vec<GpuBuf<u32>>,
+}
+
+impl LayerPass {
+    pub fn new(forward: Dispatch, backward: Option<Dispatch>) -> LayerPass {
+        LayerPass {
+            forward,
+            backward,
+            scratch: Vec::new(),
+            indices: Vec::new(),
+        }
+    }
+}
+
+/// The f64 side of one layer on one batch: the same layouts as the GPU (NCHW input for the
+/// first layer, pixel-major images after it).
+pub(crate) struct RefIo<'a> {
+    pub batch: usize,
+    pub input: Act,
+    pub first: bool,
+    /// The layer's tensors, side by side as in the parameter vector.
+    pub params: &'a [f64],
+}

@@ -1,0 +1,170 @@
+//! A plan: everything one batch size needs on the device for one evaluator, built once from
+//! the model's description. The model's layers (with each ReLU-then-pool pair fused, see
+//! `super::layer::fuse`) are prepared in order over activation buffers `acts[k]` (layer k's
+//! output) and `dacts[k]` (the loss gradient with respect to it); the loss reads the last.
+
+use super::layer::fuse;
+use super::layers;
+use super::model::Model;
+use super::pass::LayerIo;
+use crate::error::Result;
+use crate::gpu::{Gpu, GpuBuf};
+use crate::kernels::{Dispatch, Kernels, View, softmax_xent};
+
+/// A model bound to its buffers: what every plan of one evaluator shares.
+#[derive(Debug)]
+pub(crate) struct Bound {
+    pub model: Model,
+    pub smoothing: f32,
+    pub kernels: Kernels,
+    pub params: GpuBuf<f32>,
+    pub grads: GpuBuf<f32>,
+    /// Parameter sets side by side in `params` and `grads`, `stride` values apart.
+    pub replicas: usize,
+    pub stride: usize,
+}
+
+/// Everything one batch size needs on the device.
+#[derive(Debug)]
+pub struct Plan {
+    /// Examples per batch.
+    pub batch: usize,
+    pub(crate) input: GpuBuf<f32>,
+    pub(crate) labels: GpuBuf<u32>,
+    /// `[mean loss, correct count]` of the last recorded batch, per replica at
+    /// [`METRICS_STRIDE`] values apart.
+    pub metrics: GpuBuf<f32>,
+    pub(crate) forward: Vec<Dispatch>,
+    pub(crate) loss_with_grad: Dispatch,
+    pub(crate) loss_only: Dispatch,
+    pub(crate) backward: Vec<Dispatch>,
+    /// The model layer each forward and backward entry produces (for profiles).
+    pub(crate) forward_layers: Vec<usize>,
+    pub(crate) backward_layers: Vec<usize>,
+    // Buffers referenced only through the dispatches' bind groups.
+    _workspace: Vec<GpuBuf<f32>>,
+    _indices: Vec<GpuBuf<u32>>,
+}
+
+/// Values between two replicas' `[loss, correct]` in [`Plan::metrics`] (a 16-byte step, so
+/// either can be copied out on its own).
+pub const METRICS_STRIDE: usize = 4;
+
+/// Build the plan of `e` for `batch` examples per replica.
+pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
+    let (model, r) = (&e.model, e.replicas);
+    // Every buffer holds r replicas of `len` values, each starting on a 16-byte boundary
+    // (kernels may bind them as vec4s).
+    let zeros = |len: usize, what| gpu.zeros::<f32>(r * len.next_multiple_of(4), what);
+    let input = zeros(batch * model.input, "batch input")?;
+    let labels = gpu.zeros::<u32>(r * batch.next_multiple_of(4), "batch labels")?;
+    let metrics = gpu.zeros::<f32>(r * METRICS_STRIDE, "batch metrics")?;
+    let shapes = model.shapes();
+    let layers = fuse(&model.layers);
+    let out_len = |&(_, k): &(_, usize)| batch * shapes[k + 1].len();
+    let acts: Vec<_> = layers
+        .iter()
+        .map(|l| zeros(out_len(l), "activations"))
+        .collect::<Result<_>>()?;
+    let dacts: Vec<_> = layers
+        .iter()
+        .map(|l| zeros(out_len(l), "activation gradients"))
+        .collect::<Result<_>>()?;
+    let mut passes = Vec::with_capacity(layers.len());
+    for (i, &(layer, k)) in layers.iter().enumerate() {
+        // The model layers this one covers run from the one after the previous entry to k.
+        let first_covered = if i == 0 { 0 } else { layers[i - 1].1 + 1 };
+        let covered = first_covered..=k;
+        let io = LayerIo {
+            gpu,
+            kernels: e.kernels,
+            batch,
+            replicas: r,
+            input: shapes[first_covered],
+            x: if i == 0 { &input } else { &acts[i - 1] },
+            y: &acts[i],
+            dy: &dacts[i],
+            dx: (i > 0).then(|| &dacts[i - 1]),
+            params: tensors(e, &e.params, &covered)?,
+            grads: tensors(e, &e.grads, &covered)?,
+        };
+        passes.push((layers::build(layer, &io)?, k));
+    }
+    let last = acts.len() - 1;
+    let xent = |grad: bool| {
+        softmax_xent::prepare(
+            gpu,
+            batch,
+            model.classes,
+            e.smoothing,
+            acts[last].replicas(r),
+            labels.replicas(r),
+            dacts[last].replicas(r),
+            metrics.replicas(r),
+            grad,
+        )
+    };
+    let (loss_with_grad, loss_only) = (xent(true)?, xent(false)?);
+    let mut plan = Plan {
+        batch,
+        input,
+        labels,
+        metrics,
+        forward: Vec::new(),
+        loss_with_grad,
+        loss_only,
+        backward: Vec::new(),
+        forward_layers: Vec::new(),
+        backward_layers: Vec::new(),
+        _workspace: acts.into_iter().chain(dacts).collect(),
+        _indices: Vec::new(),
+    };
+    for (pass, k) in passes {
+        plan.forward.push(pass.forward);
+        plan.forward_layers.push(k);
+        if let Some(b) = pass.backward {
+            plan.backward.push(b);
+            plan.backward_layers.push(k);
+        }
+        plan._workspace.extend(pass.scratch);
+        plan._indices.extend(pass.indices);
+    }
+    plan.backward.reverse();
+    plan.backward_layers.reverse();
+    Ok(plan)
+}
+
+/// The tensors of model layers `covered` in every replica of `buf`.
+fn tensors<'a>(
+    e: &Bound,
+    buf: &'a GpuBuf<f32>,
+    covered: &std::ops::RangeInclusive<usize>,
+) -> Result<Vec<View<'a>>> {
+    e.model
+        .params
+        .iter()
+        .filter(|p| covered.contains(&p.layer))
+        .map(|p| buf.slice(p.offset, p.len())?.repeated(e.replicas, e.stride))
+        .collect()
+}
+
+impl Plan {
+    /// Record forward, loss and backward.
+    pub(crate) fn record_gradient(&self, encoder: &mut wgpu::CommandEncoder) {
+        for d in &self.forward {
+            d.record(encoder);
+        }
+        self.loss_with_grad.record(encoder);
+        for d in &self.backward {
+            d.record(encoder);
+        }
+    }
+
+    /// Record forward and loss only.
+    pub(crate) fn record_loss(&self, encoder: &mut wgpu::CommandEncoder) {
+        for d in &self.forward {
+            d.record(encoder);
+        }
+        self.loss_only.record(encoder);
+    }
+}

@@ -1,0 +1,164 @@
+//! Which optimizer a run uses, with its options, as `docs/algorithms.md` defines them. Each
+//! optimizer's program (`super::program`) says what a step does with them.
+
+use crate::error::{Error, Result};
+use crate::kernels::sgd::SgdHyper;
+use serde::{Deserialize, Serialize};
+
+// The command line's value lists come from these enums natively; the browser build has no clap.
+
+/// The optimizers of `sampa train --optimizer`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[serde(rename_all = "kebab-case")]
+pub enum OptimizerKind {
+    /// SGD with momentum: one gradient at x.
+    Sgd,
+    /// SAM: a gradient at x, then one at the perturbed point on the same batch.
+    Sam,
+    /// SAMPa-λ: the perturbed gradient and the look-ahead gradient, independent of each other.
+    Sampa,
+    /// RandSAM: one gradient at x plus a random direction of length ρ.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "randsam"))]
+    #[serde(rename = "randsam")]
+    RandSam,
+    /// OptSAM: one gradient at x plus ρ times the previous step's normalised gradient.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "optsam"))]
+    #[serde(rename = "optsam")]
+    OptSam,
+    /// SAM-db: the perturbation from the previous batch, the step's gradient on the new one.
+    SamDb,
+}
+
+/// SAMPa's auxiliary point.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum LookaheadMode {
+    /// The official code's full base-optimizer look-ahead: x − lr·(g_y + wd·x + μ·buf).
+    Code,
+    /// The paper's bare x − lr·g_y.
+    Paper,
+}
+
+impl LookaheadMode {
+    /// The look-ahead's hyper-parameters for a base step with `hyper`: the same (the code's
+    /// look-ahead) or a bare gradient step (the paper's).
+    pub fn hyper(self, hyper: SgdHyper) -> SgdHyper {
+        match self {
+            LookaheadMode::Code => hyper,
+            LookaheadMode::Paper => SgdHyper {
+                momentum: 0.0,
+                weight_decay: 0.0,
+                nesterov: false,
+                ..hyper
+            },
+        }
+    }
+}
+
+/// An optimizer and its options (the `sampa train` flags natively).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::Args))]
+pub struct OptimizerConfig {
+    /// Optimizer: sgd, sam (two gradients in sequence), sampa (two independent gradients),
+    /// randsam, optsam (the naive parallel baselines) or sam-db (SAM's perturbation from the
+    /// previous batch).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(
+            id = "optimizer",
+            long = "optimizer",
+            value_name = "OPTIMIZER",
+            value_enum,
+            default_value = "sgd"
+        )
+    )]
+    pub kind: OptimizerKind,
+    /// Perturbation radius ρ of every SAM variant.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, default_value_t = 0.05, allow_negative_numbers = true)
+    )]
+    pub rho: f32,
+    /// SAMPa's λ in [0, 1]: the weight of the look-ahead gradient in the step.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, default_value_t = 0.2, allow_negative_numbers = true)
+    )]
+    pub lambda: f32,
+    /// ASAM: the adaptive perturbation ρ·x²⊙g/‖|x|⊙g‖ (use a ρ about 10x larger).
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
+    pub adaptive: bool,
+    /// USAM: perturb by ρ·g, without dividing by the norm.
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long))]
+    pub unnormalized: bool,
+    /// SAMPa's auxiliary point: `code` (the official code's full base-optimizer look-ahead)
+    /// or `paper` (x − lr·g_y).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(
+            id = "sampa_lookahead",
+            long = "sampa-lookahead",
+            value_name = "SAMPA_LOOKAHEAD",
+            value_enum,
+            default_value = "code"
+        )
+    )]
+    pub lookahead: LookaheadMode,
+}
+
+impl Default for OptimizerConfig {
+    fn default() -> Self {
+        OptimizerConfig {
+            kind: OptimizerKind::Sgd,
+            rho: 0.05,
+            lambda: 0.2,
+            adaptive: false,
+            unnormalized: false,
+            lookahead: LookaheadMode::Code,
+        }
+    }
+}
+
+impl OptimizerConfig {
+    /// Check the options, naming the flag.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.rho.is_finite() && self.rho >= 0.0) {
+            return Err(Error::Invalid(format!(
+                "--rho must be a non-negative finite number, got {}",
+                self.rho
+            )));
+        }
+        if !(0.0..=1.0).contains(&self.lambda) {
+            return Err(Error::Invalid(format!(
+                "--lambda must be in [0, 1], got {}",
+                self.lambda
+            )));
+        }
+        Ok(())
+    }
+
+    /// A short name for output: `sgd`, `sam`, `sampa-0.2`, ...
+    pub fn label(&self) -> String {
+        let base = match self.kind {
+            OptimizerKind::Sgd => return "sgd".into(),
+            OptimizerKind::Sam => "sam".to_string(),
+            OptimizerKind::Sampa => format!("sampa-{}", self.lambda),
+            OptimizerKind::RandSam => "randsam".into(),
+            OptimizerKind::OptSam => "optsam".into(),
+            OptimizerKind::SamDb => "sam-db".into(),
+        };
+        let mut s = format!("{base} (rho {}", self.rho);
+        if self.adaptive {
+            s.push_str(", adaptive");
+        }
+        if self.unnormalized {
+            s.push_str(", unnormalized");
+        }
+        if self.kind == OptimizerKind::Sampa && self.lookahead == LookaheadMode::Paper {
+            s.push_str(", paper look-ahead");
+        }
+        s + ")"
+    }
+}

@@ -1,0 +1,42 @@
+//! OptSAM, the paper's "optimistic" naive baseline: the perturbation along the gradient the
+//! previous step used, ρ·g_prev/‖g_prev‖ (zero on the first step), and the base step with the
+//! gradient at the perturbed point, which the next step reuses (a reconstruction from the
+//! paper's prose).
+
+use super::oracle::{RefGradient, RefStep};
+use super::program::{Mix, On, Op, Pass, Program, Vector::*};
+use crate::kernels::perturb;
+
+/// The GPU program. g holds the previous step's gradient until the pass overwrites it.
+pub fn program() -> Program {
+    Program::new(
+        vec![
+            // x̃ = x + ρ·g_prev/‖g_prev‖
+            Op::Perturb {
+                along: G,
+                into: XTilde,
+            },
+            // g = ∇f(x̃; B), also the next step's g_prev
+            Op::Grad(Pass {
+                name: "x~",
+                at: XTilde,
+                on: On::Current,
+                into: G,
+            }),
+            // x ← base step with g
+            Op::Step(Mix::One(G)),
+        ],
+        "x~",
+    )
+    .carrying(&[G])
+}
+
+/// The f64 reference of the same step; `carried` is g_prev, replaced by this step's gradient.
+pub fn reference(s: &RefStep<'_>, carried: &mut Vec<f64>) -> RefGradient {
+    let e = (s.grad)(&perturb::reference(s.perturbation(), s.x, carried), s.batch);
+    carried.clone_from(&e.grad);
+    RefGradient {
+        grad: e.grad,
+        loss: e.loss,
+    }
+}

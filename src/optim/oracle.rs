@@ -1,0 +1,49 @@
+//! What an optimizer's f64 reference step sees: the state before the step, its batches and a
+//! gradient oracle (the model's f64 reference). Each optimizer's module writes its step
+//! against this, beside its GPU program.
+
+use super::config::OptimizerConfig;
+use crate::data::Batch;
+use crate::kernels::perturb::Perturbation;
+use crate::kernels::sgd::SgdHyper;
+use crate::nn::reference::Evaluation;
+
+/// One reference step's inputs.
+pub struct RefStep<'a> {
+    /// The optimizer.
+    pub config: OptimizerConfig,
+    /// The parameters before the step.
+    pub x: &'a [f64],
+    /// The momentum buffer before the step.
+    pub buf: &'a [f64],
+    /// The step's base-step hyper-parameters.
+    pub hyper: SgdHyper,
+    /// Whether this is the run's first step.
+    pub first: bool,
+    /// The batch loaded for this step.
+    pub batch: &'a Batch,
+    /// The previous step's batch (this one on the first step).
+    pub previous: &'a Batch,
+    /// ∇L(p; b) with its loss, in f64.
+    pub grad: &'a dyn Fn(&[f64], &Batch) -> Evaluation,
+}
+
+impl RefStep<'_> {
+    /// The perturbation the options ask for.
+    pub fn perturbation(&self) -> Perturbation {
+        Perturbation {
+            rho: self.config.rho,
+            normalized: !self.config.unnormalized,
+            adaptive: self.config.adaptive,
+        }
+    }
+}
+
+/// What a reference step hands to the base step: the gradient to step with and the loss of
+/// the step's first pass over the new batch.
+pub struct RefGradient {
+    /// The base step's gradient.
+    pub grad: Vec<f64>,
+    /// The reported loss.
+    pub loss: f64,
+}

@@ -1,0 +1,215 @@
+//! An optimizer as a program: a short list of operations on named vectors, each as long as the
+//! flat parameter vector. The same program runs on any device (`crate::train::Trainer` records
+//! it) under any schedule, which only decides where its independent gradient passes run.
+//!
+//! Every program ends with one base SGD step (momentum, weight decay, Nesterov) on x, fed with
+//! gradients taken somewhere other than at x. The vectors a program carries from one step to
+//! the next (SAMPa's g_y, OptSAM's previous gradient) are part of a checkpoint.
+
+use super::config::LookaheadMode;
+
+/// A named vector, as long as the parameter vector.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Vector {
+    /// The parameters x.
+    X,
+    /// The base step's momentum buffer.
+    Momentum,
+    /// The perturbed point x̃.
+    XTilde,
+    /// SAMPa's look-ahead point y.
+    Y,
+    /// A gradient at x (SAM's first gradient; the one gradient of SGD and the baselines).
+    G,
+    /// The gradient at x̃.
+    GTilde,
+    /// SAMPa's g_y: the gradient at the look-ahead point, carried to the next step.
+    GY,
+    /// RandSAM's random direction.
+    Noise,
+}
+
+/// The batch a gradient pass is taken on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum On {
+    /// The batch loaded for this step.
+    Current,
+    /// The previous step's batch (the current one on the first step; it carries across
+    /// epochs).
+    Previous,
+}
+
+/// One gradient pass: ∇L(at; batch) into `into`. Its name lets policies and reports point
+/// at it (`x`, `x~`, `y`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pass {
+    /// The pass's name.
+    pub name: &'static str,
+    /// Where the gradient is taken.
+    pub at: Vector,
+    /// On which batch.
+    pub on: On,
+    /// Where it goes.
+    pub into: Vector,
+}
+
+/// The gradient the base step takes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Mix {
+    /// One gradient.
+    One(Vector),
+    /// (1 − λ)·a + λ·b.
+    Lambda(Vector, Vector, f32),
+}
+
+/// One operation of a program.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Op {
+    /// `into` = x + e(along): SAM's perturbation of x along a direction, ρ·d/(‖d‖ + eps),
+    /// adaptive or unnormalised as the optimizer's options say.
+    Perturb {
+        /// The direction.
+        along: Vector,
+        /// The perturbed point.
+        into: Vector,
+    },
+    /// `into` = where the base step would move x with gradient `grad` (all of it with the
+    /// official code's look-ahead, `x − lr·grad` with the paper's). On the first step there is
+    /// no such gradient yet, and `into` = x exactly.
+    LookAhead {
+        /// The gradient.
+        grad: Vector,
+        /// The look-ahead point.
+        into: Vector,
+        /// Which look-ahead.
+        mode: LookaheadMode,
+    },
+    /// `into` = a direction drawn from N(0, I) with the optimizer's seeded generator.
+    Noise {
+        /// Where it goes.
+        into: Vector,
+    },
+    /// A gradient pass.
+    Grad(Pass),
+    /// The base step on x with `mix`.
+    Step(Mix),
+}
+
+/// An optimizer's program.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Program {
+    /// The operations of one step, in order.
+    pub ops: Vec<Op>,
+    /// The pass whose loss and correct count a step reports: the first over the new batch.
+    pub reports: &'static str,
+    /// The vectors carried from one step to the next.
+    pub carries: Vec<Vector>,
+}
+
+impl Program {
+    /// A program of `ops` reporting pass `reports`, carrying nothing.
+    pub fn new(ops: Vec<Op>, reports: &'static str) -> Program {
+        Program {
+            ops,
+            reports,
+            carries: Vec::new(),
+        }
+    }
+
+    /// The same program carrying `vectors` from step to step.
+    pub fn carrying(mut self, vectors: &[Vector]) -> Program {
+        self.carries = vectors.to_vec();
+        self
+    }
+
+    /// The gradient passes, in order.
+    pub fn passes(&self) -> Vec<Pass> {
+        self.ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Grad(p) => Some(*p),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// The pass called `name`, by its index among the passes.
+    pub fn pass_index(&self, name: &str) -> Option<usize> {
+        self.passes().iter().position(|p| p.name == name)
+    }
+
+    /// The passes grouped in stages: consecutive passes that do not read what another of the
+    /// group writes form one stage, which a schedule may run side by side. Entries are pass
+    /// indices.
+    pub fn stages(&self) -> Vec<Vec<usize>> {
+        let mut stages: Vec<Vec<usize>> = Vec::new();
+        let mut index = 0;
+        let mut previous_was_grad = false;
+        for op in &self.ops {
+            let Op::Grad(p) = op else {
+                previous_was_grad = false;
+                continue;
+            };
+            let passes = self.passes();
+            let joins = previous_was_grad
+                && stages.last().is_some_and(|s| {
+                    s.iter().all(|&q| {
+                        let q = passes[q];
+                        q.into != p.at && p.into != q.at && p.into != q.into
+                    })
+                });
+            match stages.last_mut() {
+                Some(s) if joins => s.push(index),
+                _ => stages.push(vec![index]),
+            }
+            index += 1;
+            previous_was_grad = true;
+        }
+        stages
+    }
+
+    /// Gradient evaluations per step.
+    pub fn grads(&self) -> usize {
+        self.passes().len()
+    }
+
+    /// Gradient evaluations that must run one after another in a step.
+    pub fn depth(&self) -> usize {
+        self.stages().len()
+    }
+
+    /// Whether a step uses the previous step's batch.
+    pub fn uses_previous_batch(&self) -> bool {
+        self.passes().iter().any(|p| p.on == On::Previous)
+    }
+
+    /// Every vector the program names, x and the momentum first.
+    pub fn vectors(&self) -> Vec<Vector> {
+        let mut v = vec![Vector::X, Vector::Momentum];
+        let mut add = |x: Vector| {
+            if !v.contains(&x) {
+                v.push(x)
+            }
+        };
+        for op in &self.ops {
+            match *op {
+                Op::Perturb { along, into } => [along, into].into_iter().for_each(&mut add),
+                Op::LookAhead { grad, into, .. } => [grad, into].into_iter().for_each(&mut add),
+                Op::Noise { into } => add(into),
+                Op::Grad(p) => [p.at, p.into].into_iter().for_each(&mut add),
+                Op::Step(Mix::One(g)) => add(g),
+                Op::Step(Mix::Lambda(a, b, _)) => [a, b].into_iter().for_each(&mut add),
+            }
+        }
+        v
+    }
+
+    /// Whether `op` writes `v`. The base step writes x and the momentum.
+    pub fn writes(op: &Op, v: Vector) -> bool {
+        match *op {
+            Op::Perturb { into, .. } | Op::LookAhead { into, .. } | Op::Noise { into } => into == v,
+            Op::Grad(p) => p.into == v,
+            Op::Step(_) => v == Vector::X || v == Vector::Momentum,
+        }
+    }
+}

@@ -1,0 +1,47 @@
+//! SAM: a gradient at x, the perturbation ρ·g/‖g‖ (adaptive or unnormalised as asked), then
+//! the base step with the gradient at the perturbed point, both on the same batch.
+
+use super::oracle::{RefGradient, RefStep};
+use super::program::{Mix, On, Op, Pass, Program, Vector::*};
+use crate::kernels::perturb;
+
+/// The GPU program.
+pub fn program() -> Program {
+    Program::new(
+        vec![
+            // g = ∇f(x; B)
+            Op::Grad(Pass {
+                name: "x",
+                at: X,
+                on: On::Current,
+                into: G,
+            }),
+            // x̃ = x + ρ·g/‖g‖
+            Op::Perturb {
+                along: G,
+                into: XTilde,
+            },
+            // g̃ = ∇f(x̃; B)
+            Op::Grad(Pass {
+                name: "x~",
+                at: XTilde,
+                on: On::Current,
+                into: GTilde,
+            }),
+            // x ← base step with g̃
+            Op::Step(Mix::One(GTilde)),
+        ],
+        "x",
+    )
+}
+
+/// The f64 reference of the same step.
+pub fn reference(s: &RefStep<'_>) -> RefGradient {
+    let e1 = (s.grad)(s.x, s.batch);
+    let xt = perturb::reference(s.perturbation(), s.x, &e1.grad);
+    let e2 = (s.grad)(&xt, s.batch);
+    RefGradient {
+        grad: e2.grad,
+        loss: e1.loss,
+    }
+}

@@ -1,0 +1,73 @@
+//! SAMPa-λ (Xie, Pethick and Cevher, NeurIPS 2024; Algorithm 1): the perturbation comes from
+//! g_y, the gradient at the previous look-ahead point, instead of a gradient at x, so the two
+//! gradients of a step are independent of each other and can run at the same time. g_y has a
+//! buffer of its own, so λ = 0 still perturbs by it (the official code divides a summed buffer
+//! by λ and turns λ = 0 into SGD). On the first step g_y = 0: x̃ = y = x on the first batch,
+//! and the step is plain SGD.
+
+use super::config::OptimizerConfig;
+use super::oracle::{RefGradient, RefStep};
+use super::program::{Mix, On, Op, Pass, Program, Vector::*};
+use crate::kernels::perturb;
+use crate::kernels::sgd;
+
+/// The GPU program. B_t is the previous batch, B_t+1 the one just loaded.
+pub fn program(c: &OptimizerConfig) -> Program {
+    Program::new(
+        vec![
+            // x̃ = x + ρ·g_y/‖g_y‖
+            Op::Perturb {
+                along: GY,
+                into: XTilde,
+            },
+            // y = x − lr·(g_y + wd·x + μ·buf): where the base step would move x with g_y
+            Op::LookAhead {
+                grad: GY,
+                into: Y,
+                mode: c.lookahead,
+            },
+            // In parallel:  g̃ = ∇f(x̃; B_t)  and  g_y = ∇f(y; B_t+1)
+            Op::Grad(Pass {
+                name: "x~",
+                at: XTilde,
+                on: On::Previous,
+                into: GTilde,
+            }),
+            Op::Grad(Pass {
+                name: "y",
+                at: Y,
+                on: On::Current,
+                into: GY,
+            }),
+            // x ← base step with (1 − λ)·g̃ + λ·g_y
+            Op::Step(Mix::Lambda(GTilde, GY, c.lambda)),
+        ],
+        "y",
+    )
+    .carrying(&[GY])
+}
+
+/// The f64 reference of the same step; `g_y` is carried from step to step.
+pub fn reference(s: &RefStep<'_>, g_y: &mut Vec<f64>) -> RefGradient {
+    let xt = perturb::reference(s.perturbation(), s.x, g_y);
+    let y = if s.first {
+        s.x.to_vec()
+    } else {
+        let h = s.config.lookahead.hyper(s.hyper);
+        sgd::reference_lookahead(h, false, g_y, s.x, s.buf)
+    };
+    let gp = (s.grad)(&xt, s.previous);
+    let gn = (s.grad)(&y, s.batch);
+    let l = s.config.lambda as f64;
+    let grad = gp
+        .grad
+        .iter()
+        .zip(&gn.grad)
+        .map(|(p, n)| (1.0 - l) * p + l * n)
+        .collect();
+    *g_y = gn.grad;
+    RefGradient {
+        grad,
+        loss: gn.loss,
+    }
+}

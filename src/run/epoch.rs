@@ -1,0 +1,307 @@
+//! The epoch loop: from a [`Start`], each epoch's batches, one step per batch with the
+//! progress bar, step records and checkpoints, then the test evaluation, the epoch's summary
+//! line and record, and the run directory's files.
+
+use super::checkpoint::{self, Progress};
+use super::config::TrainConfig;
+use super::plot::EpochPoint;
+use super::run_dir::RunDir;
+use super::start::{Start, epoch_start};
+use crate::data::{self, Batch, BatchOptions, Batcher, Dataset, Splits};
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::train::Trainer;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::json;
+use std::time::Instant;
+
+/// What a finished run reports.
+#[derive(Clone, Debug)]
+pub struct RunSummary {
+    /// Per-epoch points (as in metrics.jsonl).
+    pub epochs: Vec<EpochPoint>,
+    /// Optimizer steps taken.
+    pub steps: usize,
+    /// The trained parameters.
+    pub params: Vec<f32>,
+    /// Wall-clock seconds of training and evaluation.
+    pub seconds: f64,
+}
+
+/// How training batches are formed.
+pub(super) fn train_options(config: &TrainConfig, splits: &Splits) -> BatchOptions {
+    BatchOptions {
+        batch: config.batch,
+        shuffle: config.shuffle,
+        seed: config.seed,
+        normalize: config.normalize.then(|| data::channel_stats(&splits.train)),
+        augment: config.augment.unwrap_or(splits.natural_images),
+    }
+}
+
+/// The metrics records and per-epoch points of the run so far.
+struct Log {
+    records: Vec<serde_json::Value>,
+    points: Vec<EpochPoint>,
+}
+
+/// One epoch's running training statistics.
+struct EpochStats {
+    epoch: usize,
+    lr: f32,
+    loss_sum: f64,
+    correct: usize,
+    seen: usize,
+    step: usize,
+    seconds: f64,
+}
+
+/// Every epoch from `start` on; returns the run's summary.
+pub(super) fn epochs(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    (trainer, dir): (&mut Trainer, &RunDir),
+    splits: &Splits,
+    start: Start,
+) -> Result<RunSummary> {
+    let started = Instant::now();
+    let opts = train_options(config, splits);
+    let mut log = Log {
+        records: start.records,
+        points: start.points,
+    };
+    let mut progress = start.progress;
+    let model = trainer.spec().model.clone();
+    while progress.epoch < config.epochs && !done(config, trainer.steps()) {
+        let mut batches = batcher(&splits.train, &opts, &progress, dir)?;
+        let stats = train_epoch(
+            gpu,
+            config,
+            (trainer, dir),
+            &mut batches,
+            &progress,
+            &mut log,
+        )?;
+        // A finished epoch checkpoints as the start of the next one; a run stopped by --steps
+        // inside an epoch checkpoints where it stopped, and a resumed run redoes that epoch's
+        // summary at its end.
+        let next = if batches.position().0 >= splits.train.len() {
+            epoch_start(&splits.train, &opts, progress.epoch + 1)
+        } else {
+            progress_within(&batches, &stats, stats.seconds)
+        };
+        finish_epoch(gpu, trainer, (&splits.test, &opts), &stats, &mut log)?;
+        dir.write_outputs(
+            &model,
+            &gpu.read(trainer.params())?,
+            (&log.records, &log.points),
+        )?;
+        let state = trainer.state(gpu)?;
+        checkpoint::save_checkpoint(&model, &state, &next, &dir.checkpoint())?;
+        progress = next;
+    }
+    Ok(RunSummary {
+        epochs: log.points,
+        steps: trainer.steps(),
+        params: gpu.read(trainer.params())?,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+fn done(config: &TrainConfig, steps: usize) -> bool {
+    config.steps.is_some_and(|s| steps >= s)
+}
+
+/// The batches of `p`'s epoch from where `p` stands, checking that the data is the run's.
+fn batcher<'a>(
+    train: &'a Dataset,
+    opts: &BatchOptions,
+    p: &Progress,
+    dir: &RunDir,
+) -> Result<Batcher<'a>> {
+    let b = Batcher::resume(
+        train,
+        opts.clone(),
+        p.epoch as u64,
+        p.position,
+        p.augment_rng,
+    );
+    if b.order() != p.order.as_slice() {
+        return Err(Error::data(
+            dir.checkpoint(),
+            "was written for different training data (its shuffle order does not match); \
+             resume with the run's original data and --train-limit",
+        ));
+    }
+    Ok(b)
+}
+
+/// The steps of one epoch from `p` on, until its batches or the run's steps run out.
+fn train_epoch(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    (trainer, dir): (&mut Trainer, &RunDir),
+    batches: &mut Batcher<'_>,
+    p: &Progress,
+    log: &mut Log,
+) -> Result<EpochStats> {
+    let hyper = config.hyper(p.epoch);
+    let mut s = EpochStats {
+        epoch: p.epoch,
+        lr: hyper.lr,
+        loss_sum: p.loss_sum,
+        correct: p.correct,
+        seen: p.seen,
+        step: trainer.steps(),
+        seconds: 0.0,
+    };
+    let bar = progress_bar(p.epoch, config.epochs, batches.batches());
+    bar.set_position(p.position.div_ceil(config.batch) as u64);
+    let clock = Instant::now();
+    let seconds = || p.seconds + clock.elapsed().as_secs_f64();
+    let mut batch = Batch::default();
+    while batches.next_into(&mut batch) {
+        let m = trainer.step(gpu, &batch, hyper)?;
+        let step = trainer.steps();
+        if !m[0].is_finite() {
+            bar.abandon();
+            return Err(diverged(m[0], step, p.epoch, log, dir));
+        }
+        let n = batch.len();
+        s.loss_sum += m[0] as f64 * n as f64;
+        s.correct += m[1] as usize;
+        s.seen += n;
+        s.step = step;
+        if config.log_every.is_some_and(|k| step.is_multiple_of(k)) {
+            let accuracy = m[1] as f64 / n as f64;
+            log.records.push(json!({"kind": "step", "step": step, "epoch": p.epoch + 1, "loss": m[0], "accuracy": accuracy, "lr": s.lr}));
+        }
+        bar.set_message(format!(
+            "loss {:.4} acc {:.2}% {:.0} ex/s",
+            s.loss_sum / s.seen as f64,
+            100.0 * s.correct as f64 / s.seen as f64,
+            s.seen as f64 / seconds().max(1e-9)
+        ));
+        bar.inc(1);
+        if config
+            .checkpoint_every
+            .is_some_and(|k| step.is_multiple_of(k))
+        {
+            let progress = progress_within(batches, &s, seconds());
+            let state = trainer.state(gpu)?;
+            checkpoint::save_checkpoint(
+                &trainer.spec().model,
+                &state,
+                &progress,
+                &dir.checkpoint(),
+            )?;
+        }
+        if done(config, step) {
+            break;
+        }
+    }
+    bar.finish();
+    s.seconds = seconds();
+    Ok(s)
+}
+
+/// The error of a run whose training loss became `loss` at `step`.
+fn diverged(loss: f32, step: usize, epoch: usize, log: &Log, dir: &RunDir) -> Error {
+    let kept = if log.points.is_empty() {
+        "no model.safetensors".to_string()
+    } else {
+        dir.model().display().to_string()
+    };
+    Error::Invalid(format!(
+        "the training loss became {loss} at step {step} (epoch {}); stopped. {kept} holds the \
+         last good parameters; try a smaller --lr",
+        epoch + 1
+    ))
+}
+
+/// Where a run stands in `stats.epoch`, whose batches are `batches`, after `seconds` in it.
+fn progress_within(batches: &Batcher, stats: &EpochStats, seconds: f64) -> Progress {
+    let (position, augment_rng) = batches.position();
+    Progress {
+        epoch: stats.epoch,
+        position,
+        order: batches.order().to_vec(),
+        augment_rng,
+        loss_sum: stats.loss_sum,
+        correct: stats.correct,
+        seen: stats.seen,
+        seconds,
+    }
+}
+
+fn progress_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
+    let bar = ProgressBar::new(batches as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "epoch {prefix} [{bar:30}] {pos}/{len} {msg} ({elapsed}<{eta})",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_prefix(format!("{}/{}", epoch + 1, epochs));
+    bar
+}
+
+/// Evaluate on the test set, print the epoch's summary line and record it.
+fn finish_epoch(
+    gpu: &Gpu,
+    trainer: &mut Trainer,
+    (test, opts): (&Dataset, &BatchOptions),
+    s: &EpochStats,
+    log: &mut Log,
+) -> Result<()> {
+    let plain = BatchOptions {
+        shuffle: false,
+        augment: false,
+        ..opts.clone()
+    };
+    let (test_loss, test_acc) = evaluate(gpu, trainer, test, &plain)?;
+    let point = EpochPoint {
+        epoch: s.epoch + 1,
+        train_loss: s.loss_sum / s.seen.max(1) as f64,
+        train_acc: s.correct as f64 / s.seen.max(1) as f64,
+        test_loss,
+        test_acc,
+    };
+    let program = trainer.program();
+    let (evals, depth) = (s.step * program.grads(), s.step * program.depth());
+    println!(
+        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%  {:.1} s  grad evals {evals} (sequential {depth})",
+        point.epoch,
+        point.train_loss,
+        point.test_loss,
+        100.0 * point.test_acc,
+        s.seconds,
+    );
+    log.records.push(json!({
+        "kind": "epoch", "epoch": point.epoch, "train_loss": point.train_loss, "train_accuracy": point.train_acc,
+        "test_loss": point.test_loss, "test_accuracy": point.test_acc, "seconds": s.seconds, "lr": s.lr,
+        "steps": s.step, "grad_evals": evals, "sequential_grad_evals": depth,
+    }));
+    log.points.push(point);
+    Ok(())
+}
+
+/// Mean loss and accuracy over `data` at the current parameters.
+pub fn evaluate(
+    gpu: &Gpu,
+    trainer: &mut Trainer,
+    data: &Dataset,
+    opts: &BatchOptions,
+) -> Result<(f64, f64)> {
+    let mut batches = Batcher::new(data, opts.clone(), 0);
+    let mut batch = Batch::default();
+    let (mut loss, mut correct) = (0.0f64, 0usize);
+    while batches.next_into(&mut batch) {
+        let m = trainer.loss(gpu, &batch)?;
+        loss += m[0] as f64 * batch.len() as f64;
+        correct += m[1] as usize;
+    }
+    let n = data.len().max(1) as f64;
+    Ok((loss / n, correct as f64 / n))
+}

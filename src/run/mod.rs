@@ -1,0 +1,116 @@
+//! `sampa train`'s native side: the settings ([`TrainConfig`]), the data, the run directory
+//! ([`RunDir`]), checkpoints, and the epoch loop around the core's [`Trainer`].
+//!
+//! A run starts from a [`start::Start`], fresh or from a checkpoint, and then the two take the
+//! same path: each epoch's batches from the seed (or from where the checkpoint stopped), one
+//! trainer step per batch, the test evaluation, and the run directory's files rewritten. A
+//! diverging run stops, names the step, and leaves the last good files in place.
+
+pub mod checkpoint;
+pub mod config;
+mod epoch;
+pub mod placement;
+pub mod plot;
+pub mod run_dir;
+pub mod start;
+
+pub use checkpoint::Progress;
+pub use config::{LrSchedule, TrainConfig};
+pub use epoch::RunSummary;
+pub use plot::EpochPoint;
+pub use run_dir::{CHECKPOINT, RunDir};
+
+use crate::data::{self, FolderOptions, Source, Splits};
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::nn::Model;
+use crate::train::{Trainer, TrainerSpec};
+
+/// Load the data a config names (`embedded`, or a directory).
+pub fn load_data(c: &TrainConfig) -> Result<Splits> {
+    let source = if c.data == "embedded" {
+        Source::Embedded
+    } else {
+        Source::Dir(c.data.clone().into())
+    };
+    let mut splits = data::load(&source, FolderOptions { size: c.image_size })?;
+    if let Some(n) = c.train_limit {
+        splits.train.truncate(n);
+    }
+    Ok(splits)
+}
+
+/// The model a config names, for `splits`' images and classes.
+pub fn build_model(config: &TrainConfig, splits: &Splits) -> Result<Model> {
+    let s = splits.train.shape;
+    match config.model.as_str() {
+        "cnn" => Model::cnn(s.channels, s.height, s.width, splits.classes),
+        _ => Model::mlp(s.len(), &config.hidden, splits.classes),
+    }
+}
+
+/// Train as `config` says on `gpu`, printing progress, and write the run directory.
+pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummary> {
+    train(gpu, config, splits, false)
+}
+
+/// Continue the run in `config.out` from its `checkpoint.safetensors`, exactly where it
+/// stopped, until `config`'s epochs or steps are done.
+pub fn resume(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummary> {
+    train(gpu, config, splits, true)
+}
+
+fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Result<RunSummary> {
+    config.validate()?;
+    let mut config = config.clone();
+    config.augment = Some(config.augment.unwrap_or(splits.natural_images));
+    let kernels = match config.kernels {
+        Some(k) => k,
+        None => crate::tuning::choose(gpu)?,
+    };
+    config.kernels = Some(kernels);
+    let dir = RunDir::create(&config.out)?;
+    let model = build_model(&config, splits)?;
+    let program = crate::optim::program(&config.optimizer);
+    let opts = epoch::train_options(&config, splits);
+    let start = if resuming {
+        start::resumed(&dir, &model)?
+    } else {
+        start::fresh(
+            &config,
+            &model,
+            program.carries.len(),
+            (&splits.train, &opts),
+        )?
+    };
+    let spec = TrainerSpec {
+        model: model.clone(),
+        smoothing: config.label_smoothing,
+        optimizer: config.optimizer,
+        seed: config.seed,
+        kernels,
+    };
+    let mut trainer = Trainer::new(gpu, spec, &start.trainer.x)?;
+    trainer.restore(gpu, &start.trainer)?;
+    let how = (&model, &config.optimizer, config.label_smoothing);
+    let placement = placement::resolve(
+        gpu,
+        config.schedule,
+        config.adapter2.as_deref(),
+        how,
+        config.batch,
+    )?;
+    trainer.set_placement(gpu, placement)?;
+    dir.write_config(&config)?;
+    println!(
+        "model: {} ({} parameters) on {}; optimizer {}: gradients per step {}, in sequence {}; schedule {}",
+        model.name,
+        model.param_count(),
+        gpu.adapter.short(),
+        config.optimizer.label(),
+        program.grads(),
+        program.depth(),
+        trainer.schedule_name()
+    );
+    epoch::epochs(gpu, &config, (&mut trainer, &dir), splits, start)
+}

@@ -1,0 +1,107 @@
+//! Resolving `--schedule` for a run: the worker of `dual` on a second adapter, and `auto`'s
+//! choice, measured once per adapter, model and batch and cached beside the tuning cache.
+
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::nn::Model;
+use crate::optim::OptimizerConfig;
+use crate::train::schedule::thread::ThreadTransport;
+use crate::train::{Placement, Schedule};
+use std::collections::BTreeMap;
+
+/// Resolve `schedule` for a run of `model` with `optimizer` on `gpu`; `adapter2` is the
+/// `--adapter2` spec.
+pub fn resolve(
+    gpu: &Gpu,
+    schedule: Schedule,
+    adapter2: Option<&str>,
+    (model, optimizer, smoothing): (&Model, &OptimizerConfig, f32),
+    batch: usize,
+) -> Result<Placement> {
+    let program = crate::optim::program(optimizer);
+    if program.stages().iter().all(|s| s.len() < 2) {
+        return Ok(Placement::Serial);
+    }
+    let worker = |required: bool| -> Result<Option<Placement>> {
+        match pollster::block_on(Gpu::open_other(&gpu.adapter, adapter2))? {
+            Some(other) => {
+                let kernels = crate::tuning::choose(&other)?;
+                let t = ThreadTransport::spawn(other, model.clone(), smoothing, kernels)?;
+                Ok(Some(Placement::Dual(Box::new(t))))
+            }
+            None if required => Err(Error::Invalid(format!(
+                "--schedule dual needs a second adapter, and {} is the only one; install \
+                 another driver (for example `apt-get install mesa-vulkan-drivers libegl-mesa0` \
+                 gives a Vulkan and a GL adapter) or use --schedule interleaved",
+                gpu.adapter.short()
+            ))),
+            None => Ok(None),
+        }
+    };
+    Ok(match schedule {
+        Schedule::Serial => Placement::Serial,
+        Schedule::Interleaved => Placement::Interleaved,
+        Schedule::Fused => Placement::Fused,
+        Schedule::Dual => worker(true)?.expect("required"),
+        Schedule::Auto => match worker(false)? {
+            Some(dual) => dual,
+            None => single_adapter_choice(gpu, model, optimizer, batch)?,
+        },
+    })
+}
+
+fn cache_path() -> Option<std::path::PathBuf> {
+    crate::tuning::cache_path().map(|p| p.with_file_name("schedules.json"))
+}
+
+fn placement(name: &str) -> Placement {
+    match name {
+        "interleaved" => Placement::Interleaved,
+        "fused" => Placement::Fused,
+        _ => Placement::Serial,
+    }
+}
+
+/// The fastest of serial, interleaved and fused for steps of `model` at `batch` on `gpu`,
+/// from the cache or measured side by side on throwaway trainers (two rounds of a few steps of
+/// each, see [`crate::timing::steps_side_by_side`]; they differ by a few percent, less than a
+/// machine drifts between one measurement and the next) and cached.
+pub fn single_adapter_choice(
+    gpu: &Gpu,
+    model: &Model,
+    optimizer: &OptimizerConfig,
+    batch: usize,
+) -> Result<Placement> {
+    let key = format!(
+        "{} | {} | batch {batch} | serial, interleaved, fused",
+        gpu.adapter.key(),
+        model.name
+    );
+    let path = cache_path();
+    let mut cache: BTreeMap<String, String> = path
+        .as_ref()
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default();
+    if let Some(name) = cache.get(&key) {
+        return Ok(placement(name));
+    }
+    let names = ["serial", "interleaved", "fused"];
+    let cases = names.iter().map(|n| (*optimizer, placement(n))).collect();
+    let kernels = crate::tuning::choose(gpu)?;
+    let ms = crate::timing::steps_side_by_side(gpu, (model, kernels), batch, 2, cases)?;
+    let best = (0..names.len())
+        .min_by(|&a, &b| ms[a].total_cmp(&ms[b]))
+        .expect("three cases");
+    cache.insert(key, names[best].to_string());
+    if let Some(path) = path {
+        let text = serde_json::to_string_pretty(&cache).expect("cache serialises");
+        if let Err(e) = crate::fsutil::write_atomic(&path, text.as_bytes()) {
+            eprintln!(
+                "warning: could not save the schedule choice to {}: {e}",
+                path.display()
+            );
+        }
+    }
+    Ok(placement(names[best]))
+}

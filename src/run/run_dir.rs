@@ -1,0 +1,138 @@
+//! A run directory and every file a run writes into it, each written atomically (through a
+//! temporary file and a rename), so an interrupted run leaves the last good version of each.
+//!
+//! - `config.json`: every setting ([`super::TrainConfig`]);
+//! - `metrics.jsonl`: one record per epoch, plus one per step with `--log-every`;
+//! - `curves.png`: loss and accuracy per epoch;
+//! - `model.safetensors`: the parameters under their PyTorch names;
+//! - `checkpoint.safetensors`: everything a resumed run needs to continue exactly.
+
+use super::config::TrainConfig;
+use super::plot::{self, EpochPoint};
+use crate::error::{Error, Result};
+use crate::nn::Model;
+use std::path::{Path, PathBuf};
+
+/// The name of a run's checkpoint file.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";
+
+/// A run's directory.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// The directory at `path`, created if missing.
+    pub fn create(path: &Path) -> Result<RunDir> {
+        std::fs::create_dir_all(path)
+            .map_err(|e| Error::data(path, format!("cannot create the output directory: {e}")))?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The directory itself.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The path of file `name` in it.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+
+    /// The checkpoint's path.
+    pub fn checkpoint(&self) -> PathBuf {
+        self.file(CHECKPOINT)
+    }
+
+    /// The model file's path.
+    pub fn model(&self) -> PathBuf {
+        self.file("model.safetensors")
+    }
+
+    /// Read `config.json` of the run in `dir`, naming the problem and what to give instead.
+    pub fn read_config(dir: &Path) -> Result<TrainConfig> {
+        let path = dir.join("config.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| {
+            Error::Invalid(format!(
+                "--resume {}: cannot read {} ({e}); give the directory of an earlier `sampa \
+                 train` run",
+                dir.display(),
+                path.display()
+            ))
+        })?;
+        serde_json::from_str(&text)
+            .map_err(|e| Error::data(&path, format!("is not a sampa run configuration ({e})")))
+    }
+
+    /// Write `config.json`.
+    pub fn write_config(&self, config: &TrainConfig) -> Result<()> {
+        let text = serde_json::to_string_pretty(config).expect("a config serialises");
+        self.write("config.json", text.as_bytes())
+    }
+
+    /// Write the model file, the metrics and the curves after an epoch.
+    pub fn write_outputs(
+        &self,
+        model: &Model,
+        params: &[f32],
+        (records, points): (&[serde_json::Value], &[EpochPoint]),
+    ) -> Result<()> {
+        super::checkpoint::save(model, params, &self.model())?;
+        let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
+        self.write("metrics.jsonl", lines.as_bytes())?;
+        plot::curves(points, &model.name, &self.file("curves.png"))
+    }
+
+    /// The records and epoch points of `metrics.jsonl` that a checkpoint at `steps`, in
+    /// 0-based epoch `epoch`, has behind it (later lines came after the checkpoint and will be
+    /// redone).
+    pub fn read_metrics(
+        &self,
+        steps: usize,
+        epoch: usize,
+    ) -> Result<(Vec<serde_json::Value>, Vec<EpochPoint>)> {
+        let path = self.file("metrics.jsonl");
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::data(&path, format!("cannot read: {e}"))),
+        };
+        let (mut records, mut points) = (Vec::new(), Vec::new());
+        let lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty());
+        for (i, line) in lines {
+            let r: serde_json::Value = serde_json::from_str(line)
+                .map_err(|e| Error::data(&path, format!("line {} is not JSON ({e})", i + 1)))?;
+            let num = |k: &str| r[k].as_f64().unwrap_or(f64::NAN);
+            let keep = match r["kind"].as_str() {
+                Some("step") => num("step") <= steps as f64,
+                Some("epoch") => num("epoch") <= epoch as f64,
+                _ => false,
+            };
+            if keep && r["kind"] == "epoch" {
+                points.push(EpochPoint {
+                    epoch: num("epoch") as usize,
+                    train_loss: num("train_loss"),
+                    train_acc: num("train_accuracy"),
+                    test_loss: num("test_loss"),
+                    test_acc: num("test_accuracy"),
+                });
+            }
+            if keep {
+                records.push(r);
+            }
+        }
+        Ok((records, points))
+    }
+
+    fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
+        let path = self.file(name);
+        crate::fsutil::write_atomic(&path, bytes)
+            .map_err(|e| Error::data(&path, format!("cannot write: {e}")))
+    }
+}

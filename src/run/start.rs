@@ -1,0 +1,91 @@
+//! Where a run starts: the trainer's state, the position in the data, and the metrics so far.
+//! A fresh run and a resumed one build the same [`Start`] (the fresh one from the seed and
+//! `--init`, the resumed one from its checkpoint), so the epoch loop has one path.
+
+use super::checkpoint::{self, Progress};
+use super::config::TrainConfig;
+use super::plot::EpochPoint;
+use super::run_dir::RunDir;
+use crate::data::{BatchOptions, Batcher, Dataset};
+use crate::error::Result;
+use crate::nn::Model;
+use crate::optim::randsam::NOISE_STREAM;
+use crate::rng::Pcg;
+use crate::train::TrainerState;
+
+/// A run's starting point.
+pub struct Start {
+    /// The trainer's state.
+    pub trainer: TrainerState,
+    /// The position in the epoch the run starts in.
+    pub progress: Progress,
+    /// The metrics records and epoch points written so far.
+    pub records: Vec<serde_json::Value>,
+    /// Per-epoch points so far.
+    pub points: Vec<EpochPoint>,
+}
+
+/// The state at the start of epoch `epoch` with nothing of it done yet.
+pub fn epoch_start(train: &Dataset, opts: &BatchOptions, epoch: usize) -> Progress {
+    let batches = Batcher::new(train, opts.clone(), epoch as u64);
+    let (position, augment_rng) = batches.position();
+    Progress {
+        epoch,
+        position,
+        order: batches.order().to_vec(),
+        augment_rng,
+        loss_sum: 0.0,
+        correct: 0,
+        seen: 0,
+        seconds: 0.0,
+    }
+}
+
+/// A fresh run's start: the seeded initialisation or `--init`'s parameters, zero momentum
+/// and carried vectors, the optimizer's generator from the seed, epoch 0.
+pub fn fresh(
+    config: &TrainConfig,
+    model: &Model,
+    carried: usize,
+    (train, opts): (&Dataset, &BatchOptions),
+) -> Result<Start> {
+    let x = match &config.init {
+        Some(path) => checkpoint::load(model, path)?,
+        None => model.init(config.seed),
+    };
+    let n = x.len();
+    let trainer = TrainerState {
+        x,
+        momentum: vec![0.0; n],
+        carried: vec![vec![0.0; n]; carried],
+        model_state: vec![0.0; model.state_count()],
+        steps: 0,
+        previous: None,
+        noise_rng: Pcg::new(config.seed, NOISE_STREAM).state(),
+    };
+    Ok(Start {
+        trainer,
+        progress: epoch_start(train, opts, 0),
+        records: Vec::new(),
+        points: Vec::new(),
+    })
+}
+
+/// A resumed run's start: everything from the checkpoint in `dir`, and the metrics records
+/// written before it.
+pub fn resumed(dir: &RunDir, model: &Model) -> Result<Start> {
+    let (trainer, progress) = checkpoint::load_checkpoint(model, &dir.checkpoint())?;
+    let (records, points) = dir.read_metrics(trainer.steps, progress.epoch)?;
+    println!(
+        "resuming {} at step {} (epoch {})",
+        dir.path().display(),
+        trainer.steps,
+        progress.epoch + 1
+    );
+    Ok(Start {
+        trainer,
+        progress,
+        records,
+        points,
+    })
+}

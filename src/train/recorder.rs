@@ -1,0 +1,183 @@
+//! One recorder for every program: it allocates the program's named vectors on a device,
+//! prepares a kernel for each operation and an evaluator for each gradient pass, and applies
+//! the rewrites that make a program faster without changing a bit of what it computes:
+//!
+//! - **The update writes the next look-ahead point.** When a program starts its step with a
+//!   look-ahead from a gradient that its update mixes in last (SAMPa's g_y), and nothing
+//!   between the two changes that gradient, x or the momentum, the update also writes the next
+//!   step's look-ahead point (`SgdStep::prepare_with_lookahead`), with this step's
+//!   hyper-parameters. The next step then skips its look-ahead when its own hyper-parameters
+//!   are the same (every step of an epoch but the first) and runs it otherwise.
+//! - **Kernel forms per adapter.** Every elementwise kernel is prepared in the form
+//!   [`Kernels`] names for the device (texture reads on CPU rasterisers); vectors are
+//!   allocated in whole 256-float rows so that either form can read them.
+
+use crate::error::Result;
+use crate::gpu::{Gpu, GpuBuf};
+use crate::kernels::perturb::{self, Perturbation};
+use crate::kernels::sgd::{Lookahead, SgdStep};
+use crate::kernels::{Dispatch, Kernels};
+use crate::nn::Model;
+use crate::nn::evaluator::Evaluator;
+use crate::optim::program::{Mix, Op, Program, Vector};
+use crate::optim::{LookaheadMode, OptimizerConfig};
+use std::collections::BTreeMap;
+
+/// What a trainer is built from.
+#[derive(Clone, Debug)]
+pub struct TrainerSpec {
+    /// The model.
+    pub model: Model,
+    /// Label smoothing of the cross-entropy.
+    pub smoothing: f32,
+    /// The optimizer.
+    pub optimizer: OptimizerConfig,
+    /// Seeds the optimizer's own generator (RandSAM's directions).
+    pub seed: u64,
+    /// The kernel forms of the device.
+    pub kernels: Kernels,
+}
+
+/// One prepared operation.
+#[derive(Debug)]
+pub(crate) enum Prepared {
+    Perturb(Dispatch),
+    LookAhead(Lookahead, LookaheadMode),
+    Noise(GpuBuf<f32>),
+    /// A gradient pass: the index of its evaluator.
+    Grad(usize),
+    /// The base step, with λ for its mix.
+    Step(SgdStep, f32),
+}
+
+/// A program prepared on one device.
+#[derive(Debug)]
+pub(crate) struct Recorded {
+    pub program: Program,
+    pub vectors: BTreeMap<Vector, GpuBuf<f32>>,
+    pub ops: Vec<Prepared>,
+    pub evaluators: Vec<Evaluator>,
+    /// The look-ahead op whose next point the update writes, when that rewrite applies.
+    pub speculative: Option<usize>,
+}
+
+impl Recorded {
+    /// The vector `v`'s buffer.
+    pub fn vector(&self, v: Vector) -> &GpuBuf<f32> {
+        &self.vectors[&v]
+    }
+}
+
+/// The index of the look-ahead op whose work the update can do for the next step: a
+/// look-ahead from the gradient the update mixes in second, with nothing before it in the
+/// step writing that gradient, x or the momentum (so at the next step's start they hold what
+/// the update left), and its point read by nothing before it.
+pub(crate) fn speculative_lookahead(program: &Program) -> Option<usize> {
+    let last = program.ops.last()?;
+    let Op::Step(Mix::Lambda(_, b, _)) = last else {
+        return None;
+    };
+    let at = program
+        .ops
+        .iter()
+        .position(|op| matches!(op, Op::LookAhead { grad, .. } if grad == b))?;
+    let Op::LookAhead { into, .. } = program.ops[at] else {
+        unreachable!("found above")
+    };
+    let before = &program.ops[..at];
+    let kept = [*b, Vector::X, Vector::Momentum];
+    let written = before
+        .iter()
+        .any(|op| kept.iter().any(|&v| Program::writes(op, v)));
+    let point_read = before.iter().any(|op| reads(op, into));
+    (!written && !point_read).then_some(at)
+}
+
+fn reads(op: &Op, v: Vector) -> bool {
+    match *op {
+        Op::Perturb { along, .. } => along == v,
+        Op::LookAhead { grad, .. } => grad == v,
+        Op::Noise { .. } => false,
+        Op::Grad(p) => p.at == v,
+        Op::Step(Mix::One(g)) => g == v,
+        Op::Step(Mix::Lambda(a, b, _)) => a == v || b == v,
+    }
+}
+
+/// Prepare `program` on `gpu` for `spec`, starting from parameters `x0`; `rewrite` applies
+/// the rewrites above.
+pub(crate) fn record(
+    gpu: &Gpu,
+    spec: &TrainerSpec,
+    program: Program,
+    x0: &[f32],
+    rewrite: bool,
+) -> Result<Recorded> {
+    let n = x0.len();
+    let mut vectors = BTreeMap::new();
+    for v in program.vectors() {
+        vectors.insert(v, gpu.zeros_rows(n, &format!("{v:?}"))?);
+    }
+    gpu.write(&vectors[&Vector::X], 0, x0)?;
+    let speculative = if rewrite {
+        speculative_lookahead(&program)
+    } else {
+        None
+    };
+    let mut rec = Recorded {
+        program: program.clone(),
+        vectors,
+        ops: Vec::new(),
+        evaluators: Vec::new(),
+        speculative,
+    };
+    for op in &program.ops {
+        let prepared = prepare(gpu, spec, &mut rec, op)?;
+        rec.ops.push(prepared);
+    }
+    Ok(rec)
+}
+
+fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result<Prepared> {
+    let form = spec.kernels.vectors;
+    let v = |x: Vector| rec.vectors[&x].view();
+    let (x, momentum) = (v(Vector::X), v(Vector::Momentum));
+    Ok(match *op {
+        Op::Perturb { along, into } => {
+            let c = spec.optimizer;
+            let how = Perturbation {
+                rho: c.rho,
+                normalized: !c.unnormalized,
+                adaptive: c.adaptive,
+            };
+            let norm = gpu.zeros::<f32>(1, "perturbation norm")?;
+            let d = perturb::prepare_with_norm(gpu, form, how, x, v(along), norm.view(), v(into))?;
+            Prepared::Perturb(d)
+        }
+        Op::LookAhead { grad, into, mode } => Prepared::LookAhead(
+            Lookahead::prepare(gpu, form, v(grad), (x, momentum), v(into))?,
+            mode,
+        ),
+        Op::Noise { into } => Prepared::Noise(rec.vectors[&into].clone()),
+        Op::Grad(p) => {
+            let (at, into) = (&rec.vectors[&p.at], &rec.vectors[&p.into]);
+            let e = Evaluator::new(spec.model.clone(), spec.smoothing, spec.kernels, at, into)?;
+            rec.evaluators.push(e);
+            Prepared::Grad(rec.evaluators.len() - 1)
+        }
+        Op::Step(mix) => {
+            let (a, b, lambda) = match mix {
+                Mix::One(g) => (g, g, 0.0),
+                Mix::Lambda(a, b, l) => (a, b, l),
+            };
+            let grads = [v(a), v(b)];
+            let step = match rec.speculative.map(|i| &rec.program.ops[i]) {
+                Some(Op::LookAhead { into, .. }) => {
+                    SgdStep::prepare_with_lookahead(gpu, form, grads, (x, momentum), v(*into))?
+                }
+                _ => SgdStep::prepare(gpu, form, grads, x, momentum)?,
+            };
+            Prepared::Step(step, lambda)
+        }
+    })
+}

@@ -1,0 +1,42 @@
+//! How the `dual` schedule's worker is reached. The worker is stateless: each step it gets a
+//! point and a batch and answers with the gradient there, so all optimizer state stays on the
+//! main device and the two cannot drift. A transport moves those messages; the thread and
+//! channels of `super::thread` are one, and another (MPI between processes) is one new file.
+
+use crate::data::Batch;
+use crate::error::Result;
+
+/// One step's request: the gradient at `point` on `batch`.
+#[derive(Clone, Debug)]
+pub struct Job {
+    /// The optimizer step it belongs to (1-based).
+    pub step: usize,
+    /// The point, as long as the parameter vector.
+    pub point: Vec<f32>,
+    /// The batch.
+    pub batch: Batch,
+}
+
+/// The worker's answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reply {
+    /// The gradient, as long as the parameter vector.
+    pub grad: Vec<f32>,
+    /// `[mean loss, correct count]` of the batch at the point.
+    pub metrics: [f32; 2],
+    /// The pass's small per-pass state for the main device (a normalisation layer's batch
+    /// statistics); empty for models without such layers.
+    pub state: Vec<f32>,
+}
+
+/// A way to reach a worker. `send` and `receive` alternate, one job at a time.
+pub trait Transport: Send {
+    /// The worker, for messages (its adapter).
+    fn name(&self) -> String;
+    /// Hand the worker a job.
+    fn send(&mut self, job: Job) -> Result<()>;
+    /// Wait for the answer to the last job. Any failure of the worker (a device error, a lost
+    /// device, a dead thread or process) is an error here, and the trainer then computes the
+    /// pass itself from then on.
+    fn receive(&mut self) -> Result<Reply>;
+}

@@ -1,0 +1,231 @@
+//! One training step of any program on its own device (`serial`, `interleaved` and `fused`;
+//! `dual` is in `schedule/dual.rs`): set the step's hyper-parameters, load the batches, record
+//! every operation into one submission with the pair of independent passes placed as the
+//! schedule says, and read back the reported pass's loss and correct count.
+
+use super::recorder::Prepared;
+use super::schedule::fused::FusedPair;
+use super::trainer::{Placed, Trainer, plan, read};
+use crate::data::Batch;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::sgd::SgdHyper;
+use crate::nn::evaluator::Evaluator;
+use crate::optim::program::On;
+
+impl Trainer {
+    /// One optimizer step on `batch`; returns `[mean loss, correct count]` of the step's first
+    /// pass over `batch` (the program's reported pass). The first step initialises the
+    /// momentum buffer (PyTorch semantics).
+    pub async fn step_async(
+        &mut self,
+        gpu: &Gpu,
+        batch: &Batch,
+        hyper: SgdHyper,
+    ) -> Result<[f32; 2]> {
+        let first = self.steps == 0;
+        self.draw_noise(gpu)?;
+        let look = self.set_hyper(gpu, hyper, first);
+        if matches!(self.placed, Placed::Dual(_)) {
+            return super::dual_step::step(self, gpu, batch, look).await;
+        }
+        let prev = self.previous.as_ref().unwrap_or(batch);
+        let batches: Vec<&Batch> = self
+            .rec
+            .program
+            .passes()
+            .iter()
+            .map(|p| if p.on == On::Previous { prev } else { batch })
+            .collect();
+        let sizes: Vec<usize> = batches.iter().map(|b| b.len()).collect();
+        // Replicas share a batch size: a step whose two batches differ (at an epoch's end)
+        // runs its pair serially.
+        let fused = match (&mut self.placed, self.pair) {
+            (Placed::Fused(pair), Some([a, b])) if sizes[a] == sizes[b] => {
+                pair.load(gpu, [batches[a], batches[b]])?;
+                true
+            }
+            _ => false,
+        };
+        for (i, e) in self.rec.evaluators.iter_mut().enumerate() {
+            if !(fused && self.pair.is_some_and(|p| p.contains(&i))) {
+                e.load(gpu, batches[i])?;
+            }
+        }
+        self.fused_steps += fused as usize;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        self.record_local(&mut encoder, look, fused, &sizes);
+        let reported = self
+            .rec
+            .program
+            .pass_index(self.rec.program.reports)
+            .expect("a pass");
+        let in_pair = self
+            .pair
+            .and_then(|p| p.iter().position(|&q| q == reported));
+        let (metrics, at) = match (&self.placed, fused, in_pair) {
+            (Placed::Fused(pair), true, Some(r)) => (
+                &pair.plan(sizes[reported]).metrics,
+                FusedPair::metrics_at(r),
+            ),
+            _ => (&plan(&self.rec, reported, sizes[reported]).metrics, 0),
+        };
+        self.readback.record_from(&mut encoder, metrics, at);
+        let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
+        self.finish_step(batch);
+        read(&self.readback, index).await
+    }
+
+    /// Blocking [`Trainer::step_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn step(&mut self, gpu: &Gpu, batch: &Batch, hyper: SgdHyper) -> Result<[f32; 2]> {
+        let g = gpu.clone();
+        g.block_on(self.step_async(gpu, batch, hyper))
+    }
+
+    /// Record every operation of the step, the pair placed as the schedule says.
+    fn record_local(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        look: bool,
+        fused: bool,
+        sizes: &[usize],
+    ) {
+        for op in &self.rec.ops {
+            match op {
+                Prepared::Perturb(d) => d.record(encoder),
+                Prepared::LookAhead(l, _) if look => l.dispatch.record(encoder),
+                Prepared::LookAhead(..) => {}
+                Prepared::Noise(_) => {}
+                Prepared::Grad(i) => self.record_pass(encoder, *i, fused, sizes),
+                Prepared::Step(s, _) => s.dispatch.record(encoder),
+            }
+        }
+    }
+
+    /// Record pass `i`, or the whole pair when `i` opens it.
+    fn record_pass(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        i: usize,
+        fused: bool,
+        sizes: &[usize],
+    ) {
+        let single = |i: usize, e: &mut wgpu::CommandEncoder| {
+            Evaluator::record_gradient(plan(&self.rec, i, sizes[i]), e)
+        };
+        let Some([a, b]) = self.pair else {
+            return single(i, encoder);
+        };
+        if i == b {
+            return; // recorded with a
+        }
+        if i != a {
+            return single(i, encoder);
+        }
+        match &self.placed {
+            Placed::Fused(pair) if fused => {
+                let evals = [&self.rec.evaluators[a], &self.rec.evaluators[b]];
+                pair.record(sizes[a], evals, encoder);
+            }
+            Placed::Interleaved => {
+                let (pa, pb) = (plan(&self.rec, a, sizes[a]), plan(&self.rec, b, sizes[b]));
+                Evaluator::record_gradients_interleaved(pa, pb, encoder);
+            }
+            _ => {
+                single(a, encoder);
+                single(b, encoder);
+            }
+        }
+    }
+
+    /// Write this step's hyper-parameters into the look-ahead and step kernels; returns
+    /// whether the step must run its look-ahead pass (false when the last update already wrote
+    /// the point with the same hyper-parameters).
+    pub(crate) fn set_hyper(&mut self, gpu: &Gpu, hyper: SgdHyper, first: bool) -> bool {
+        let mut look = false;
+        for (k, op) in self.rec.ops.iter().enumerate() {
+            match op {
+                Prepared::LookAhead(l, mode) => {
+                    // On the first step there is no gradient to look ahead with: y = x.
+                    let lr = if first { 0.0 } else { hyper.lr };
+                    let wanted = SgdHyper {
+                        lr,
+                        ..mode.hyper(hyper)
+                    };
+                    let fresh = !first
+                        && self.rec.speculative == Some(k)
+                        && self.speculated == Some(wanted);
+                    if !fresh {
+                        l.set(gpu, wanted, first);
+                    }
+                    look |= !fresh;
+                    if self.rec.speculative == Some(k) {
+                        self.speculated = Some(mode.hyper(hyper));
+                    }
+                }
+                Prepared::Step(s, lambda) => {
+                    s.set(gpu, hyper, first, *lambda);
+                    if let Some(Prepared::LookAhead(_, mode)) =
+                        self.rec.speculative.map(|i| &self.rec.ops[i])
+                    {
+                        s.set_lookahead(gpu, mode.hyper(hyper));
+                    }
+                }
+                _ => {}
+            }
+        }
+        look
+    }
+
+    /// Draw this step's random directions on the host and upload them.
+    fn draw_noise(&mut self, gpu: &Gpu) -> Result<()> {
+        for op in &self.rec.ops {
+            if let Prepared::Noise(u) = op {
+                let rng = &mut self.noise;
+                let draw: Vec<f32> = (0..u.len).map(|_| rng.normal()).collect();
+                gpu.write(u, 0, &draw)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The bookkeeping after a step was submitted.
+    pub(crate) fn finish_step(&mut self, batch: &Batch) {
+        self.steps += 1;
+        self.x_in_point = false;
+        if self.rec.program.uses_previous_batch() {
+            match &mut self.previous {
+                Some(prev) => prev.clone_from(batch),
+                None => self.previous = Some(batch.clone()),
+            }
+        }
+    }
+
+    /// `[mean loss, correct count]` of `batch` at x, without a gradient.
+    pub async fn loss_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
+        let (i, copy) = self.evaluation_pass();
+        let x = self.params().clone();
+        let e = &mut self.rec.evaluators[i];
+        let point = e.params().clone();
+        let plan = e.load(gpu, batch)?;
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        if copy && !self.x_in_point {
+            // The pass's point is rebuilt by every step before it is read, so x can be
+            // evaluated there; one copy serves every batch until the next step.
+            encoder.copy_buffer_to_buffer(&x.buffer, 0, &point.buffer, 0, x.bytes());
+            self.x_in_point = true;
+        }
+        Evaluator::record_loss(plan, &mut encoder);
+        self.readback.record(&mut encoder, &plan.metrics);
+        let index = gpu.checked("evaluation", || gpu.queue.submit([encoder.finish()]))?;
+        read(&self.readback, index).await
+    }
+
+    /// Blocking [`Trainer::loss_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn loss(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
+        let g = gpu.clone();
+        g.block_on(self.loss_async(gpu, batch))
+    }
+}
