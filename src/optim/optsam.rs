@@ -4,7 +4,9 @@
 //! paper's prose).
 
 use super::oracle::{RefGradient, RefStep};
-use super::program::{Mix, On, Op, Pass, Program, Vector::*};
+use super::program::On::Current;
+use super::program::Vector::*;
+use super::program::{Op, Program};
 use crate::kernels::perturb;
 
 /// The GPU program. g holds the previous step's gradient until the pass overwrites it.
@@ -12,19 +14,11 @@ pub fn program() -> Program {
     Program::new(
         vec![
             // x̃ = x + ρ·g_prev/‖g_prev‖
-            Op::Perturb {
-                along: G,
-                into: XTilde,
-            },
+            Op::perturb(G, XTilde),
             // g = ∇f(x̃; B), also the next step's g_prev
-            Op::Grad(Pass {
-                name: "x~",
-                at: XTilde,
-                on: On::Current,
-                into: G,
-            }),
+            Op::grad("x~", XTilde, Current, G),
             // x ← base step with g
-            Op::Step(Mix::One(G)),
+            Op::step(G),
         ],
         "x~",
     )

@@ -95,6 +95,33 @@ pub enum Op {
     Step(Mix),
 }
 
+impl Op {
+    /// [`Op::Perturb`]: `into` = x + e(`along`).
+    pub fn perturb(along: Vector, into: Vector) -> Op {
+        Op::Perturb { along, into }
+    }
+
+    /// [`Op::LookAhead`]: `into` = where the base step would move x with `grad`.
+    pub fn look_ahead(grad: Vector, into: Vector, mode: LookaheadMode) -> Op {
+        Op::LookAhead { grad, into, mode }
+    }
+
+    /// [`Op::Grad`]: pass `name`, ∇L(`at`; batch `on`) into `into`.
+    pub fn grad(name: &'static str, at: Vector, on: On, into: Vector) -> Op {
+        Op::Grad(Pass { name, at, on, into })
+    }
+
+    /// [`Op::Step`] with one gradient.
+    pub fn step(g: Vector) -> Op {
+        Op::Step(Mix::One(g))
+    }
+
+    /// [`Op::Step`] with (1 − λ)·a + λ·b.
+    pub fn step_mix(a: Vector, b: Vector, lambda: f32) -> Op {
+        Op::Step(Mix::Lambda(a, b, lambda))
+    }
+}
+
 /// An optimizer's program.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {

@@ -3,7 +3,9 @@
 //! reconstruction from the paper's prose).
 
 use super::oracle::{RefGradient, RefStep};
-use super::program::{Mix, On, Op, Pass, Program, Vector::*};
+use super::program::On::Current;
+use super::program::Vector::*;
+use super::program::{Op, Program};
 use crate::kernels::perturb;
 use crate::rng::Pcg;
 
@@ -17,19 +19,11 @@ pub fn program() -> Program {
             // u ~ N(0, I)
             Op::Noise { into: Noise },
             // x̃ = x + ρ·u/‖u‖
-            Op::Perturb {
-                along: Noise,
-                into: XTilde,
-            },
+            Op::perturb(Noise, XTilde),
             // g̃ = ∇f(x̃; B)
-            Op::Grad(Pass {
-                name: "x~",
-                at: XTilde,
-                on: On::Current,
-                into: G,
-            }),
+            Op::grad("x~", XTilde, Current, G),
             // x ← base step with g̃
-            Op::Step(Mix::One(G)),
+            Op::step(G),
         ],
         "x~",
     )

@@ -2,7 +2,9 @@
 //! the base step with the gradient at the perturbed point, both on the same batch.
 
 use super::oracle::{RefGradient, RefStep};
-use super::program::{Mix, On, Op, Pass, Program, Vector::*};
+use super::program::On::Current;
+use super::program::Vector::*;
+use super::program::{Op, Program};
 use crate::kernels::perturb;
 
 /// The GPU program.
@@ -10,26 +12,13 @@ pub fn program() -> Program {
     Program::new(
         vec![
             // g = ∇f(x; B)
-            Op::Grad(Pass {
-                name: "x",
-                at: X,
-                on: On::Current,
-                into: G,
-            }),
+            Op::grad("x", X, Current, G),
             // x̃ = x + ρ·g/‖g‖
-            Op::Perturb {
-                along: G,
-                into: XTilde,
-            },
+            Op::perturb(G, XTilde),
             // g̃ = ∇f(x̃; B)
-            Op::Grad(Pass {
-                name: "x~",
-                at: XTilde,
-                on: On::Current,
-                into: GTilde,
-            }),
+            Op::grad("x~", XTilde, Current, GTilde),
             // x ← base step with g̃
-            Op::Step(Mix::One(GTilde)),
+            Op::step(GTilde),
         ],
         "x",
     )

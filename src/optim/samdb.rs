@@ -3,7 +3,9 @@
 //! prose). On the first step both batches are the first one, and it is SAM.
 
 use super::oracle::{RefGradient, RefStep};
-use super::program::{Mix, On, Op, Pass, Program, Vector::*};
+use super::program::On::{Current, Previous};
+use super::program::Vector::*;
+use super::program::{Op, Program};
 use crate::kernels::perturb;
 
 /// The GPU program.
@@ -11,26 +13,13 @@ pub fn program() -> Program {
     Program::new(
         vec![
             // g = ∇f(x; B_prev)
-            Op::Grad(Pass {
-                name: "x",
-                at: X,
-                on: On::Previous,
-                into: G,
-            }),
+            Op::grad("x", X, Previous, G),
             // x̃ = x + ρ·g/‖g‖
-            Op::Perturb {
-                along: G,
-                into: XTilde,
-            },
+            Op::perturb(G, XTilde),
             // g̃ = ∇f(x̃; B)
-            Op::Grad(Pass {
-                name: "x~",
-                at: XTilde,
-                on: On::Current,
-                into: GTilde,
-            }),
+            Op::grad("x~", XTilde, Current, GTilde),
             // x ← base step with g̃
-            Op::Step(Mix::One(GTilde)),
+            Op::step(GTilde),
         ],
         "x~",
     )

@@ -7,7 +7,9 @@
 
 use super::config::OptimizerConfig;
 use super::oracle::{RefGradient, RefStep};
-use super::program::{Mix, On, Op, Pass, Program, Vector::*};
+use super::program::On::{Current, Previous};
+use super::program::Vector::*;
+use super::program::{Op, Program};
 use crate::kernels::perturb;
 use crate::kernels::sgd;
 
@@ -16,31 +18,14 @@ pub fn program(c: &OptimizerConfig) -> Program {
     Program::new(
         vec![
             // x̃ = x + ρ·g_y/‖g_y‖
-            Op::Perturb {
-                along: GY,
-                into: XTilde,
-            },
+            Op::perturb(GY, XTilde),
             // y = x − lr·(g_y + wd·x + μ·buf): where the base step would move x with g_y
-            Op::LookAhead {
-                grad: GY,
-                into: Y,
-                mode: c.lookahead,
-            },
+            Op::look_ahead(GY, Y, c.lookahead),
             // In parallel:  g̃ = ∇f(x̃; B_t)  and  g_y = ∇f(y; B_t+1)
-            Op::Grad(Pass {
-                name: "x~",
-                at: XTilde,
-                on: On::Previous,
-                into: GTilde,
-            }),
-            Op::Grad(Pass {
-                name: "y",
-                at: Y,
-                on: On::Current,
-                into: GY,
-            }),
+            Op::grad("x~", XTilde, Previous, GTilde),
+            Op::grad("y", Y, Current, GY),
             // x ← base step with (1 − λ)·g̃ + λ·g_y
-            Op::Step(Mix::Lambda(GTilde, GY, c.lambda)),
+            Op::step_mix(GTilde, GY, c.lambda),
         ],
         "y",
     )

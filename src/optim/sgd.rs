@@ -1,21 +1,18 @@
 //! SGD with momentum: one gradient at x on the new batch, then the base step.
 
 use super::oracle::{RefGradient, RefStep};
-use super::program::{Mix, On, Op, Pass, Program, Vector::*};
+use super::program::On::Current;
+use super::program::Vector::*;
+use super::program::{Op, Program};
 
 /// The GPU program.
 pub fn program() -> Program {
     Program::new(
         vec![
             // g = ∇f(x; B)
-            Op::Grad(Pass {
-                name: "x",
-                at: X,
-                on: On::Current,
-                into: G,
-            }),
+            Op::grad("x", X, Current, G),
             // x ← base step with g
-            Op::Step(Mix::One(G)),
+            Op::step(G),
         ],
         "x",
     )
