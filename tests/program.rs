@@ -29,14 +29,25 @@ fn every_program_has_the_papers_evaluations_and_depth() {
         });
         assert_eq!((p.grads(), p.depth()), (grads, depth), "{kind:?}");
         assert_eq!((p.reports, &p.carries), (reports, &carries), "{kind:?}");
-        assert!(p.pass_index(p.reports).is_some(), "{kind:?} reports a pass it has");
-        assert_eq!(p.uses_previous_batch(), matches!(kind, Sampa | SamDb), "{kind:?}");
+        assert!(
+            p.pass_index(p.reports).is_some(),
+            "{kind:?} reports a pass it has"
+        );
+        assert_eq!(
+            p.uses_previous_batch(),
+            matches!(kind, Sampa | SamDb),
+            "{kind:?}"
+        );
     }
     let sampa = program(&OptimizerConfig {
         kind: Sampa,
         ..Default::default()
     });
-    assert_eq!(sampa.stages(), vec![vec![0, 1]], "SAMPa's two passes form one stage");
+    assert_eq!(
+        sampa.stages(),
+        vec![vec![0, 1]],
+        "SAMPa's two passes form one stage"
+    );
 }
 
 #[test]

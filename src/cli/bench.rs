@@ -3,6 +3,10 @@
 use anyhow::Context;
 use sampa::gpu::adapters;
 use sampa::kernels::matmul::Variant;
+use sampa::nn::Model;
+use sampa::optim::{OptimizerConfig, OptimizerKind};
+use sampa::train::Placement;
+use sampa::train::schedule::thread::ThreadTransport;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
@@ -100,9 +104,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
 }
 
 fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
-    use sampa::optim::{OptimizerConfig, OptimizerKind};
-    use sampa::train::Placement;
-    use sampa::train::schedule::thread::ThreadTransport;
     if args.batch == 0 || args.reps == 0 {
         anyhow::bail!("--batch and --reps must be positive");
     }
@@ -125,37 +126,12 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
         None if wants_dual => println!("dual: no second adapter, skipped"),
         None => {}
     }
-    let opt = |kind| OptimizerConfig {
-        kind,
-        ..Default::default()
-    };
     let kernels = sampa::tuning::choose(&gpu)?;
     let worker_kernels = other.as_ref().map(sampa::tuning::choose).transpose()?;
     for name in &args.models {
-        let model = match name.as_str() {
-            "cnn" => sampa::nn::Model::cnn(1, 28, 28, 10)?,
-            _ => sampa::nn::Model::mlp(784, &[256, 256], 10)?,
-        };
-        let mut cases = vec![
-            (opt(OptimizerKind::Sgd), Placement::Serial),
-            (opt(OptimizerKind::Sam), Placement::Serial),
-        ];
-        for schedule in &args.schedules {
-            let placement = match schedule.as_str() {
-                "serial" => Placement::Serial,
-                "interleaved" => Placement::Interleaved,
-                "fused" => Placement::Fused,
-                _ => match &other {
-                    Some(o) => {
-                        let k = worker_kernels.expect("chosen with the worker");
-                        let t = ThreadTransport::spawn(o.clone(), model.clone(), 0.0, k)?;
-                        Placement::Dual(Box::new(t))
-                    }
-                    None => continue,
-                },
-            };
-            cases.push((opt(OptimizerKind::Sampa), placement));
-        }
+        let model = bench_model(name)?;
+        let dual = other.as_ref().zip(worker_kernels);
+        let cases = schedule_cases(&args.schedules, &model, dual)?;
         let labels: Vec<String> = cases[2..]
             .iter()
             .map(|(_, p)| format!("SAMPa-0.2, {}", p.name()))
@@ -167,25 +143,69 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
             args.reps,
             cases,
         )?;
-        let (sgd, sam) = (ms[0], ms[1]);
-        println!(
-            "{} at batch {} (median of {} rounds, each timing {} steps of every case in turn):",
-            model.name,
-            args.batch,
-            args.reps,
-            sampa::timing::BURST
-        );
-        println!("    {:<34} {:>9.2} ms/step", "SGD", sgd);
-        println!("    {:<34} {:>9.2} ms/step", "SAM", sam);
-        for (label, ms) in labels.iter().zip(&ms[2..]) {
-            println!(
-                "    {label:<34} {ms:>9.2} ms/step   SAMPa/SAM {:.2}   SAMPa/SGD {:.2}",
-                ms / sam,
-                ms / sgd
-            );
-        }
+        print_schedules(&model, &args, &labels, &ms);
     }
     Ok(())
+}
+
+/// The MLP 784-256-256-10 or the small CNN on 28×28 images, by name.
+fn bench_model(name: &str) -> anyhow::Result<Model> {
+    Ok(match name {
+        "cnn" => Model::cnn(1, 28, 28, 10)?,
+        _ => Model::mlp(784, &[256, 256], 10)?,
+    })
+}
+
+/// SGD and SAM serially, then SAMPa-0.2 under each of `schedules` (`dual` with the worker on
+/// `dual`'s adapter, skipped without one).
+fn schedule_cases(
+    schedules: &[String],
+    model: &Model,
+    dual: Option<(&sampa::Gpu, sampa::kernels::Kernels)>,
+) -> anyhow::Result<Vec<(OptimizerConfig, Placement)>> {
+    let opt = |kind| OptimizerConfig {
+        kind,
+        ..Default::default()
+    };
+    let mut cases = vec![
+        (opt(OptimizerKind::Sgd), Placement::Serial),
+        (opt(OptimizerKind::Sam), Placement::Serial),
+    ];
+    for schedule in schedules {
+        let placement = match (schedule.as_str(), dual) {
+            ("serial", _) => Placement::Serial,
+            ("interleaved", _) => Placement::Interleaved,
+            ("fused", _) => Placement::Fused,
+            (_, Some((o, k))) => {
+                let t = ThreadTransport::spawn(o.clone(), model.clone(), 0.0, k)?;
+                Placement::Dual(Box::new(t))
+            }
+            (_, None) => continue,
+        };
+        cases.push((opt(OptimizerKind::Sampa), placement));
+    }
+    Ok(cases)
+}
+
+/// The schedules table of one model: SGD, SAM, then each SAMPa case with its ratios.
+fn print_schedules(model: &Model, args: &SchedulesArgs, labels: &[String], ms: &[f64]) {
+    let (sgd, sam) = (ms[0], ms[1]);
+    println!(
+        "{} at batch {} (median of {} rounds, each timing {} steps of every case in turn):",
+        model.name,
+        args.batch,
+        args.reps,
+        sampa::timing::BURST
+    );
+    println!("    {:<34} {:>9.2} ms/step", "SGD", sgd);
+    println!("    {:<34} {:>9.2} ms/step", "SAM", sam);
+    for (label, ms) in labels.iter().zip(&ms[2..]) {
+        println!(
+            "    {label:<34} {ms:>9.2} ms/step   SAMPa/SAM {:.2}   SAMPa/SGD {:.2}",
+            ms / sam,
+            ms / sgd
+        );
+    }
 }
 
 fn step(args: StepArgs) -> anyhow::Result<()> {
@@ -203,10 +223,7 @@ fn step(args: StepArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for gpu in &gpus {
         for name in &args.models {
-            let model = match name.as_str() {
-                "cnn" => sampa::nn::Model::cnn(1, 28, 28, 10)?,
-                _ => sampa::nn::Model::mlp(784, &[256, 256], 10)?,
-            };
+            let model = bench_model(name)?;
             let kernels = sampa::tuning::choose(gpu)?;
             let r = sampa::bench::step(gpu, (&model, kernels), args.batch, args.reps)?;
             println!(
@@ -251,60 +268,9 @@ fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
     let mut all_rows = Vec::new();
     let mut summary = Vec::new();
     for gpu in &gpus {
-        println!(
-            "\n== {} (driver {})",
-            gpu.adapter.short(),
-            gpu.adapter.driver
-        );
-        println!(
-            "{:<6} {:<7} {:<34} {:>10} {:>9}",
-            "variant", "group", "product", "ms", "GFLOP/s"
-        );
-        let bench = sampa::bench::matmul(gpu, &variants, &args.sizes, args.reps, |r| {
-            println!(
-                "{:<6} {:<7} {:<34} {:>10.3} {:>9.2}",
-                r.variant, r.group, r.shape, r.ms, r.gflops
-            );
-        })?;
-        let rates: Vec<String> = bench
-            .mlp_rates
-            .iter()
-            .map(|(v, r)| format!("{} {r:.2}", v.name()))
-            .collect();
-        println!(
-            "MLP step matmuls (all 8 products), GFLOP/s: {}",
-            rates.join(", ")
-        );
-        // Only a run that timed every variant may change the recorded choice.
-        let choice = (variants.len() == Variant::ALL.len())
-            .then(|| sampa::bench::record_choice(gpu, &bench.mlp_rates))
-            .transpose()?
-            .flatten();
-        let chosen = match &choice {
-            Some(c) => {
-                let at = sampa::tuning::cache_path().map(|p| p.display().to_string());
-                println!(
-                    "chosen variant: {} (recorded in {})",
-                    c.variant,
-                    at.unwrap_or("-".into())
-                );
-                c.variant.clone()
-            }
-            None => "-".to_string(),
-        };
-        let square: Vec<String> = bench
-            .rows
-            .iter()
-            .filter(|r| r.group == "square")
-            .map(|r| format!("{} {} {:.2}", r.shape, r.variant, r.gflops))
-            .collect();
-        summary.push(format!(
-            "{}: chosen {chosen}; MLP step GFLOP/s {}; square GFLOP/s: {}",
-            gpu.adapter.short(),
-            rates.join(", "),
-            square.join(", ")
-        ));
-        all_rows.extend(bench.rows);
+        let (rows, line) = matmul_on(gpu, &variants, &args)?;
+        all_rows.extend(rows);
+        summary.push(line);
     }
     if summary.len() > 1 {
         println!("\n== side by side");
@@ -318,6 +284,69 @@ fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+/// The matmul benchmark on one adapter: its rows, printed as they come, and a summary line;
+/// records the faster variant when every variant ran.
+fn matmul_on(
+    gpu: &sampa::Gpu,
+    variants: &[Variant],
+    args: &MatmulArgs,
+) -> anyhow::Result<(Vec<sampa::bench::MatmulRow>, String)> {
+    println!(
+        "\n== {} (driver {})",
+        gpu.adapter.short(),
+        gpu.adapter.driver
+    );
+    println!(
+        "{:<6} {:<7} {:<34} {:>10} {:>9}",
+        "variant", "group", "product", "ms", "GFLOP/s"
+    );
+    let bench = sampa::bench::matmul(gpu, variants, &args.sizes, args.reps, |r| {
+        println!(
+            "{:<6} {:<7} {:<34} {:>10.3} {:>9.2}",
+            r.variant, r.group, r.shape, r.ms, r.gflops
+        );
+    })?;
+    let rates: Vec<String> = bench
+        .mlp_rates
+        .iter()
+        .map(|(v, r)| format!("{} {r:.2}", v.name()))
+        .collect();
+    println!(
+        "MLP step matmuls (all 8 products), GFLOP/s: {}",
+        rates.join(", ")
+    );
+    // Only a run that timed every variant may change the recorded choice.
+    let choice = (variants.len() == Variant::ALL.len())
+        .then(|| sampa::bench::record_choice(gpu, &bench.mlp_rates))
+        .transpose()?
+        .flatten();
+    let chosen = match &choice {
+        Some(c) => {
+            let at = sampa::tuning::cache_path().map(|p| p.display().to_string());
+            println!(
+                "chosen variant: {} (recorded in {})",
+                c.variant,
+                at.unwrap_or("-".into())
+            );
+            c.variant.clone()
+        }
+        None => "-".to_string(),
+    };
+    let square: Vec<String> = bench
+        .rows
+        .iter()
+        .filter(|r| r.group == "square")
+        .map(|r| format!("{} {} {:.2}", r.shape, r.variant, r.gflops))
+        .collect();
+    let line = format!(
+        "{}: chosen {chosen}; MLP step GFLOP/s {}; square GFLOP/s: {}",
+        gpu.adapter.short(),
+        rates.join(", "),
+        square.join(", ")
+    );
+    Ok((bench.rows, line))
 }
 
 /// Every adapter, or the one `spec` selects.

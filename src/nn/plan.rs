@@ -6,7 +6,7 @@
 use super::layer::fuse;
 use super::layers;
 use super::model::Model;
-use super::pass::LayerIo;
+use super::pass::{LayerIo, LayerPass};
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::{Dispatch, Kernels, View, softmax_xent};
@@ -70,26 +70,7 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         .iter()
         .map(|l| zeros(out_len(l), "activation gradients"))
         .collect::<Result<_>>()?;
-    let mut passes = Vec::with_capacity(layers.len());
-    for (i, &(layer, k)) in layers.iter().enumerate() {
-        // The model layers this one covers run from the one after the previous entry to k.
-        let first_covered = if i == 0 { 0 } else { layers[i - 1].1 + 1 };
-        let covered = first_covered..=k;
-        let io = LayerIo {
-            gpu,
-            kernels: e.kernels,
-            batch,
-            replicas: r,
-            input: shapes[first_covered],
-            x: if i == 0 { &input } else { &acts[i - 1] },
-            y: &acts[i],
-            dy: &dacts[i],
-            dx: (i > 0).then(|| &dacts[i - 1]),
-            params: tensors(e, &e.params, &covered)?,
-            grads: tensors(e, &e.grads, &covered)?,
-        };
-        passes.push((layers::build(layer, &io)?, k));
-    }
+    let passes = prepare_layers(e, gpu, batch, (&input, &acts, &dacts))?;
     let last = acts.len() - 1;
     let xent = |grad: bool| {
         softmax_xent::prepare(
@@ -132,6 +113,38 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
     plan.backward.reverse();
     plan.backward_layers.reverse();
     Ok(plan)
+}
+
+/// Every layer's pass over the activation buffers, with the model layer it produces.
+fn prepare_layers(
+    e: &Bound,
+    gpu: &Gpu,
+    batch: usize,
+    (input, acts, dacts): (&GpuBuf<f32>, &[GpuBuf<f32>], &[GpuBuf<f32>]),
+) -> Result<Vec<(LayerPass, usize)>> {
+    let shapes = e.model.shapes();
+    let layers = fuse(&e.model.layers);
+    let mut passes = Vec::with_capacity(layers.len());
+    for (i, &(layer, k)) in layers.iter().enumerate() {
+        // The model layers this one covers run from the one after the previous entry to k.
+        let first_covered = if i == 0 { 0 } else { layers[i - 1].1 + 1 };
+        let covered = first_covered..=k;
+        let io = LayerIo {
+            gpu,
+            kernels: e.kernels,
+            batch,
+            replicas: e.replicas,
+            input: shapes[first_covered],
+            x: if i == 0 { input } else { &acts[i - 1] },
+            y: &acts[i],
+            dy: &dacts[i],
+            dx: (i > 0).then(|| &dacts[i - 1]),
+            params: tensors(e, &e.params, &covered)?,
+            grads: tensors(e, &e.grads, &covered)?,
+        };
+        passes.push((layers::build(layer, &io)?, k));
+    }
+    Ok(passes)
 }
 
 /// The tensors of model layers `covered` in every replica of `buf`.

@@ -232,34 +232,92 @@ pub fn save_checkpoint(
     write(path, &tensors, Some(meta))
 }
 
-/// Read a checkpoint written by [`save_checkpoint`] for `model`.
-pub fn load_checkpoint(model: &Model, path: &Path) -> Result<(TrainerState, Progress)> {
-    let bytes = read(path)?;
-    let st = parse(path, &bytes)?;
-    let (_, header) = SafeTensors::read_metadata(&bytes)
+/// A checkpoint's metadata, read field by field with errors that name the file and field.
+struct Meta<'a> {
+    path: &'a Path,
+    map: HashMap<String, String>,
+}
+
+impl Meta<'_> {
+    fn field(&self, key: &str) -> Result<&str> {
+        self.map
+            .get(key)
+            .map(String::as_str)
+            .ok_or_else(|| Error::data(self.path, format!("has no {key:?} in its metadata")))
+    }
+
+    fn bad(&self, key: &str) -> Error {
+        Error::data(
+            self.path,
+            format!("has a malformed {key:?} in its metadata"),
+        )
+    }
+
+    fn parse<T: std::str::FromStr>(&self, key: &str) -> Result<T> {
+        self.field(key)?.parse().map_err(|_| self.bad(key))
+    }
+
+    fn pair(&self, key: &str) -> Result<(u64, u64)> {
+        let (a, b) = self
+            .field(key)?
+            .split_once(',')
+            .ok_or_else(|| self.bad(key))?;
+        Ok((
+            a.parse().map_err(|_| self.bad(key))?,
+            b.parse().map_err(|_| self.bad(key))?,
+        ))
+    }
+}
+
+fn read_meta<'a>(path: &'a Path, bytes: &[u8]) -> Result<Meta<'a>> {
+    let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| Error::data(path, format!("has an unreadable header ({e})")))?;
-    let meta = header.metadata().clone().unwrap_or_default();
-    if meta.get("format").map(String::as_str) != Some(FORMAT) {
+    let map = header.metadata().clone().unwrap_or_default();
+    if map.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(Error::data(
             path,
             format!("is not a sampa checkpoint (no \"format\": {FORMAT:?} in its metadata)"),
         ));
     }
-    let field = |key: &str| -> Result<&str> {
-        meta.get(key)
-            .map(String::as_str)
-            .ok_or_else(|| Error::data(path, format!("has no {key:?} in its metadata")))
-    };
-    let bad = |key: &str| Error::data(path, format!("has a malformed {key:?} in its metadata"));
-    let number = |key: &str| -> Result<usize> { field(key)?.parse().map_err(|_| bad(key)) };
-    let real = |key: &str| -> Result<f64> { field(key)?.parse().map_err(|_| bad(key)) };
-    let pair = |key: &str| -> Result<(u64, u64)> {
-        let (a, b) = field(key)?.split_once(',').ok_or_else(|| bad(key))?;
-        Ok((
-            a.parse().map_err(|_| bad(key))?,
-            b.parse().map_err(|_| bad(key))?,
-        ))
-    };
+    Ok(Meta { path, map })
+}
+
+/// The model's non-trainable state from its tensors.
+fn read_model_state(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result<Vec<f32>> {
+    let mut state = vec![0.0; model.state_count()];
+    for p in &model.state {
+        let t = tensor_bytes(path, st, &p.name, Dtype::F32, &p.shape)?;
+        state[p.offset..p.offset + p.len()].copy_from_slice(&f32_values(&t));
+    }
+    Ok(state)
+}
+
+/// The previous step's batch, if the checkpoint has one.
+fn read_previous(model: &Model, meta: &Meta<'_>, st: &SafeTensors<'_>) -> Result<Option<Batch>> {
+    const LABELS: &str = "data.previous_batch.labels";
+    if !st.names().contains(&LABELS) {
+        return Ok(None);
+    }
+    let labels = u32_values(&st.tensor(LABELS).map_err(|_| meta.bad(LABELS))?);
+    let shape = [labels.len(), model.input];
+    let pixels = tensor_bytes(
+        meta.path,
+        st,
+        "data.previous_batch.pixels",
+        Dtype::F32,
+        &shape,
+    )?;
+    Ok(Some(Batch {
+        pixels: f32_values(&pixels),
+        labels,
+    }))
+}
+
+/// Read a checkpoint written by [`save_checkpoint`] for `model`.
+pub fn load_checkpoint(model: &Model, path: &Path) -> Result<(TrainerState, Progress)> {
+    let bytes = read(path)?;
+    let st = parse(path, &bytes)?;
+    let meta = read_meta(path, &bytes)?;
     let n = model.param_count();
     let vector = |name: &str| -> Result<Vec<f32>> {
         Ok(f32_values(&tensor_bytes(
@@ -271,50 +329,32 @@ pub fn load_checkpoint(model: &Model, path: &Path) -> Result<(TrainerState, Prog
         )?))
     };
     let names = st.names();
-    let has = |name: &str| names.contains(&name);
     let carried = (0..)
         .map(carried_name)
-        .take_while(|name| has(name))
+        .take_while(|name| names.contains(&name.as_str()))
         .map(|name| vector(&name))
         .collect::<Result<Vec<_>>>()?;
-    let mut model_state = vec![0.0; model.state_count()];
-    for p in &model.state {
-        let t = tensor_bytes(path, &st, &p.name, Dtype::F32, &p.shape)?;
-        model_state[p.offset..p.offset + p.len()].copy_from_slice(&f32_values(&t));
-    }
-    let previous = if has("data.previous_batch.labels") {
-        let labels = st
-            .tensor("data.previous_batch.labels")
-            .map_err(|_| bad("data.previous_batch.labels"))?;
-        let labels = u32_values(&labels);
-        let shape = [labels.len(), model.input];
-        let pixels = tensor_bytes(path, &st, "data.previous_batch.pixels", Dtype::F32, &shape)?;
-        Some(Batch {
-            pixels: f32_values(&pixels),
-            labels,
-        })
-    } else {
-        None
-    };
-    let order = st.tensor("data.order").map_err(|_| bad("data.order"))?;
+    let order = st
+        .tensor("data.order")
+        .map_err(|_| meta.bad("data.order"))?;
     let state = TrainerState {
         x: load_params(model, path, &st)?,
         momentum: vector("optimizer.momentum")?,
         carried,
-        model_state,
-        steps: number("steps")?,
-        previous,
-        noise_rng: pair("noise_rng")?,
+        model_state: read_model_state(model, path, &st)?,
+        steps: meta.parse("steps")?,
+        previous: read_previous(model, &meta, &st)?,
+        noise_rng: meta.pair("noise_rng")?,
     };
     let progress = Progress {
-        epoch: number("epoch")?,
-        position: number("position")?,
+        epoch: meta.parse("epoch")?,
+        position: meta.parse("position")?,
         order: u32_values(&order),
-        augment_rng: pair("augment_rng")?,
-        loss_sum: real("epoch_loss_sum")?,
-        correct: number("epoch_correct")?,
-        seen: number("epoch_seen")?,
-        seconds: real("epoch_seconds")?,
+        augment_rng: meta.pair("augment_rng")?,
+        loss_sum: meta.parse("epoch_loss_sum")?,
+        correct: meta.parse("epoch_correct")?,
+        seen: meta.parse("epoch_seen")?,
+        seconds: meta.parse("epoch_seconds")?,
     };
     Ok((state, progress))
 }

@@ -2,13 +2,25 @@
 //! submissions around the worker's pass, as that file describes.
 
 use super::recorder::Prepared;
-use super::schedule::transport::Job;
+use super::schedule::transport::{Job, Reply};
 use super::trainer::{Placed, Trainer, plan, read};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::nn::evaluator::Evaluator;
-use crate::optim::program::{On, Program};
+use crate::optim::program::{On, Program, Vector};
+
+/// What one dual step works with: the pair's passes, the worker's point and gradient
+/// vectors, the remote pass's batch, and where the pair starts in the program.
+struct Parts {
+    main: usize,
+    remote: usize,
+    point: Vector,
+    grad: Vector,
+    remote_batch: Batch,
+    main_size: usize,
+    pair_at: usize,
+}
 
 /// One step with the pair's second pass on the worker; `look` says whether the look-ahead must
 /// run (see `Trainer::set_hyper`).
@@ -18,71 +30,112 @@ pub(crate) async fn step(
     batch: &Batch,
     look: bool,
 ) -> Result<[f32; 2]> {
-    let [main, remote] = t.pair.expect("dual needs a pair");
-    let passes = t.rec.program.passes();
-    let (at, into) = (passes[remote].at, passes[remote].into);
-    let prev = t.previous.clone().unwrap_or_else(|| batch.clone());
-    let main_batch = if passes[main].on == On::Previous {
-        &prev
-    } else {
-        batch
-    };
-    let remote_batch = if passes[remote].on == On::Previous {
-        &prev
-    } else {
-        batch
-    };
-    let size = t.rec.evaluators[main].load(gpu, main_batch)?.batch;
+    let parts = prepare(t, gpu, batch)?;
+    let point_at = stage_point(t, gpu, &parts, look)?;
+    submit_main(t, gpu, &parts, look)?;
     let Placed::Dual(dual) = &mut t.placed else {
         unreachable!("checked by the caller")
     };
-    let start = t
-        .rec
-        .ops
-        .iter()
-        .position(|op| matches!(op, Prepared::Grad(i) if *i == main));
-    let (before, after) = t.rec.ops.split_at(start.expect("the pair's pass"));
-    let writes_point = |k: usize| Program::writes(&t.rec.program.ops[k], at);
-    // (1) The point.
-    let point_at = match (look, dual.staged.take()) {
-        (false, Some(index)) => index,
-        _ => {
-            let mut encoder = gpu.device.create_command_encoder(&Default::default());
-            for (k, op) in before.iter().enumerate() {
-                if writes_point(k) {
-                    record(op, &mut encoder, look);
-                }
-            }
-            dual.point.record(&mut encoder, t.rec.vector(at));
-            gpu.checked("the dual worker's point", || {
-                gpu.queue.submit([encoder.finish()])
-            })?
-        }
-    };
-    // (2) The rest before the pair, and the main pass.
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    for (k, op) in before.iter().enumerate() {
-        if !writes_point(k) {
-            record(op, &mut encoder, look);
-        }
-    }
-    Evaluator::record_gradient(plan(&t.rec, main, size), &mut encoder);
-    gpu.checked("the main pass", || gpu.queue.submit([encoder.finish()]))?;
     let point = dual.point.read_after(point_at).await?;
     let job = Job {
         step: t.steps + 1,
         point,
-        batch: remote_batch.clone(),
+        batch: parts.remote_batch.clone(),
     };
     let answer = dual
         .transport
         .send(job)
         .and_then(|_| dual.transport.receive());
-    // (3) The update.
+    let (index, metrics) = submit_update(t, gpu, &parts, look, answer)?;
+    t.finish_step(batch);
+    match metrics {
+        Some(m) => Ok(m),
+        None => read(&t.readback, index).await,
+    }
+}
+
+/// The pair's passes and batches, with the main pass's batch loaded.
+fn prepare(t: &mut Trainer, gpu: &Gpu, batch: &Batch) -> Result<Parts> {
+    let [main, remote] = t.pair.expect("dual needs a pair");
+    let passes = t.rec.program.passes();
+    let prev = t.previous.as_ref().unwrap_or(batch);
+    let pick = |on: On| if on == On::Previous { prev } else { batch };
+    let remote_batch = pick(passes[remote].on).clone();
+    let main_size = t.rec.evaluators[main]
+        .load(gpu, pick(passes[main].on))?
+        .batch;
+    let pair_at = t
+        .rec
+        .ops
+        .iter()
+        .position(|op| matches!(op, Prepared::Grad(i) if *i == main));
+    Ok(Parts {
+        main,
+        remote,
+        point: passes[remote].at,
+        grad: passes[remote].into,
+        remote_batch,
+        main_size,
+        pair_at: pair_at.expect("the pair's first pass is an operation"),
+    })
+}
+
+/// (1) The operations before the pair that write the worker's point, then its copy into the
+/// staging buffer; nothing when the last update already staged it. Returns the submission
+/// the point's copy belongs to.
+fn stage_point(
+    t: &mut Trainer,
+    gpu: &Gpu,
+    parts: &Parts,
+    look: bool,
+) -> Result<wgpu::SubmissionIndex> {
+    let Placed::Dual(dual) = &mut t.placed else {
+        unreachable!("checked by the caller")
+    };
+    if let (false, Some(index)) = (look, dual.staged.take()) {
+        return Ok(index);
+    }
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    for (k, op) in t.rec.ops[..parts.pair_at].iter().enumerate() {
+        if Program::writes(&t.rec.program.ops[k], parts.point) {
+            record(op, &mut encoder, look);
+        }
+    }
+    dual.point.record(&mut encoder, t.rec.vector(parts.point));
+    gpu.checked("the dual worker's point", || {
+        gpu.queue.submit([encoder.finish()])
+    })
+}
+
+/// (2) The other operations before the pair, and the main pass.
+fn submit_main(t: &Trainer, gpu: &Gpu, parts: &Parts, look: bool) -> Result<()> {
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    for (k, op) in t.rec.ops[..parts.pair_at].iter().enumerate() {
+        if !Program::writes(&t.rec.program.ops[k], parts.point) {
+            record(op, &mut encoder, look);
+        }
+    }
+    Evaluator::record_gradient(plan(&t.rec, parts.main, parts.main_size), &mut encoder);
+    gpu.checked("the main pass", || gpu.queue.submit([encoder.finish()]))?;
+    Ok(())
+}
+
+/// (3) The worker's gradient into its vector (or, if the worker failed, the pass computed
+/// here and the schedule handed over to `interleaved`), the operations after the pair, and
+/// the point's copy when the update wrote it. Returns the submission, and the reported
+/// metrics when the worker's reply carries them.
+fn submit_update(
+    t: &mut Trainer,
+    gpu: &Gpu,
+    parts: &Parts,
+    look: bool,
+    answer: Result<Reply>,
+) -> Result<(wgpu::SubmissionIndex, Option<[f32; 2]>)> {
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     let metrics = match answer {
         Ok(reply) => {
-            gpu.write(t.rec.vector(into), 0, &reply.grad)?;
+            // Ordered after the submissions above, which read the old gradient.
+            gpu.write(t.rec.vector(parts.grad), 0, &reply.grad)?;
             Some(reply.metrics)
         }
         Err(e) => {
@@ -92,52 +145,53 @@ pub(crate) async fn step(
                 t.steps + 1,
                 gpu.adapter.short()
             );
-            let plan = t.rec.evaluators[remote].load(gpu, remote_batch)?;
+            let plan = t.rec.evaluators[parts.remote].load(gpu, &parts.remote_batch)?;
             Evaluator::record_gradient(plan, &mut encoder);
             None
         }
     };
-    for op in &after[1..] {
-        if !matches!(op, Prepared::Grad(i) if *i == remote) {
+    for op in &t.rec.ops[parts.pair_at + 1..] {
+        if !matches!(op, Prepared::Grad(i) if *i == parts.remote) {
             record(op, &mut encoder, look);
         }
     }
-    let reported = t
-        .rec
-        .program
-        .pass_index(t.rec.program.reports)
-        .expect("a pass");
+    let reported = t.rec.program.pass_index(t.rec.program.reports);
+    let from_worker = metrics.filter(|_| reported == Some(parts.remote));
+    if from_worker.is_none() {
+        let r = reported.expect("a program reports one of its passes");
+        let n = if r == parts.main {
+            parts.main_size
+        } else {
+            parts.remote_batch.len()
+        };
+        t.readback.record(&mut encoder, &plan(&t.rec, r, n).metrics);
+    }
+    let restage = metrics.is_some() && t.rec.speculative.is_some();
     let Placed::Dual(dual) = &mut t.placed else {
         unreachable!("still dual")
     };
-    let update_writes_point = t.rec.speculative.is_some();
-    if metrics.is_some() && update_writes_point {
-        dual.point.record(&mut encoder, t.rec.vector(at));
-    }
-    let local = metrics.is_none() || reported != remote;
-    if local {
-        let n = if reported == main {
-            size
-        } else {
-            remote_batch.len()
-        };
-        t.readback
-            .record(&mut encoder, &plan(&t.rec, reported, n).metrics);
+    if restage {
+        dual.point.record(&mut encoder, t.rec.vector(parts.point));
     }
     let index = gpu.checked("the update", || gpu.queue.submit([encoder.finish()]))?;
-    if metrics.is_some() && update_writes_point {
-        dual.staged = Some(index.clone());
-    }
-    if metrics.is_none() {
-        t.placed = Placed::Interleaved;
-    }
-    t.finish_step(batch);
-    match metrics {
-        Some(m) if !local => Ok(m),
-        _ => read(&t.readback, index).await,
+    after_update(
+        &mut t.placed,
+        restage.then(|| index.clone()),
+        metrics.is_some(),
+    );
+    Ok((index, from_worker))
+}
+
+/// Remember the staged point, or hand over to `interleaved` after a failed worker.
+fn after_update(placed: &mut Placed, staged: Option<wgpu::SubmissionIndex>, worker_ok: bool) {
+    if !worker_ok {
+        *placed = Placed::Interleaved;
+    } else if let Placed::Dual(d) = placed {
+        d.staged = staged;
     }
 }
 
+/// Record one operation outside the pair.
 fn record(op: &Prepared, encoder: &mut wgpu::CommandEncoder, look: bool) {
     match op {
         Prepared::Perturb(d) => d.record(encoder),

@@ -3,10 +3,10 @@
 // a convolution's NCHW output is outer = batch, channels = C, inner = H*W. The bias has one value
 // per channel, at element off_b + c of its buffer (the flat parameter vector).
 // One invocation per element of y: the linear element index e (rebuilt from a 2-D grid of
-// 256-wide workgroups, see grid_1d in src/kernels/mod.rs) has channel (e / inner) % channels.
+// 256-wide workgroups, see grid_1d in src/kernels/launch.rs) has channel (e / inner) % channels.
 // The gradient is in bias_grad.wgsl.
 // Replicas: grid z is the replica r, which reads the bias at r * p.rs.x and writes y at
-// r * p.rs.y elements past replica 0 (see Replicas in src/kernels/mod.rs).
+// r * p.rs.y elements past replica 0 (see Replicas in src/kernels/launch.rs).
 
 struct Params {
     outer: u32,

@@ -5,7 +5,7 @@
 // sums are then added by a fixed tree, so the result does not depend on timing. The sum goes to
 // element off_b + c of db (the flat gradient vector), added to what is there with p.accumulate.
 // Replicas: grid z is the replica r, which reads dy at r * p.rs.x and writes db at r * p.rs.y
-// elements past replica 0 (see Replicas in src/kernels/mod.rs).
+// elements past replica 0 (see Replicas in src/kernels/launch.rs).
 
 struct Params {
     outer: u32,

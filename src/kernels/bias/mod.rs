@@ -1,5 +1,5 @@
 //! Bias add and bias gradient over `[outer, channels, inner]` tensors
-//! (`shaders/bias.wgsl`, `shaders/bias_grad.wgsl`).
+//! (`bias.wgsl`, `bias_grad.wgsl`).
 //!
 //! A linear layer's output is `[batch, features, 1]`; a convolution's NCHW output is
 //! `[batch, C, H*W]`. The bias and its gradient are views into the flat parameter and gradient

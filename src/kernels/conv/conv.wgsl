@@ -14,7 +14,7 @@
 // pixel-major at ((n*H + y)*W + x)*C + c; it gathers the k*k entries of dcols that read it, in
 // (ky, kx) order, so the sum needs no atomics and does not depend on timing.
 // Replicas: grid z is the replica r, which reads src at r * p.rs.x and writes dst at
-// r * p.rs.y elements past replica 0 (see Replicas in src/kernels/mod.rs).
+// r * p.rs.y elements past replica 0 (see Replicas in src/kernels/launch.rs).
 
 struct Params {
     n: u32,

@@ -1,4 +1,4 @@
-//! im2col and col2im for stride-1 convolutions with zero padding (`shaders/conv.wgsl`).
+//! im2col and col2im for stride-1 convolutions with zero padding (`conv.wgsl`).
 //!
 //! A convolution is then `cols · Wᵀ` (one matmul with the `[O, C·k·k]` weight), its weight
 //! gradient `dYᵀ · cols`, and its input gradient col2im(`dY · W`).

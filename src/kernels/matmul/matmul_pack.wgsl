@@ -21,7 +21,7 @@
 // Replicas: replica r's operand starts r * p.rs.x elements past replica 0's and fills texture
 // layers r * L .. r * L + L - 1, L = p.rs.y layers per replica; the global id's z is then the
 // texture layer, r = z / L and the layer within the operand l = z % L (see Replicas in
-// src/kernels/mod.rs).
+// src/kernels/launch.rs).
 
 struct Params {
     rows: u32,

@@ -24,7 +24,7 @@
 // order, one term at a time, as the tiled variant does. With p.accumulate = 1, C += result.
 // Replicas: global z is the replica r, whose packed A and B start at texture layers
 // r * p.rs.x and r * p.rs.y and whose C starts r * p.rs.z elements past replica 0's (see
-// Replicas in src/kernels/mod.rs).
+// Replicas in src/kernels/launch.rs).
 
 struct Params {
     m: u32,

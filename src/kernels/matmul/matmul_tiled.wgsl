@@ -17,7 +17,7 @@
 // Shared layout: as_[kk*64 + i] holds op(A)(row0 + i, k0 + kk); bs_[kk*64 + j] holds
 // op(B)(k0 + kk, col0 + j).
 // Replicas: workgroup z is the replica r, which uses A, B and C at r * p.rs.x, .y and .z
-// elements past replica 0 (see Replicas in src/kernels/mod.rs).
+// elements past replica 0 (see Replicas in src/kernels/launch.rs).
 
 struct Params {
     m: u32,

@@ -101,6 +101,15 @@ struct Stored {
     stride: usize,
 }
 
+/// The layout of a staged operand: `texels` per row, `rows_per_layer` rows per array
+/// layer, `layers` layers per replica.
+#[derive(Clone, Copy)]
+struct Staging {
+    texels: usize,
+    rows_per_layer: usize,
+    layers: usize,
+}
+
 /// Stage the logical `rows`×`cols` matrix stored in `src` as `at` says as a zero-padded
 /// texture with `padded_rows` rows.
 fn pack(
@@ -110,7 +119,6 @@ fn pack(
     (rows, cols, padded_rows): (usize, usize, usize),
     at: Stored,
 ) -> Result<Packed> {
-    let transposed = at.transposed;
     const OP: &str = "matmul";
     let texels = cols.div_ceil(4);
     let limit = gpu.limits.max_texture_dimension_2d as usize;
@@ -131,13 +139,63 @@ fn pack(
             ),
         ));
     }
-    let texture = gpu.checked("creating a matmul staging texture", || {
+    let staging = Staging {
+        texels,
+        rows_per_layer,
+        layers,
+    };
+    let texture = staging_texture(gpu, what, staging, at.replicas)?;
+    let view = texture.create_view(&wgpu::TextureViewDescriptor {
+        dimension: Some(wgpu::TextureViewDimension::D2Array),
+        ..Default::default()
+    });
+    // A row-major source whose rows are whole copy rows (256-byte multiples) and need no
+    // padding is staged by a plain buffer-to-texture copy, which is a memcpy on CPU drivers.
+    let row_bytes = 4 * cols as u64;
+    let offset_bytes = |r: usize| 4 * (at.offset + r * at.stride) as u64;
+    let copyable = !at.transposed
+        && at.ld == cols
+        && row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64)
+        && (0..at.replicas).all(|r| offset_bytes(r).is_multiple_of(16))
+        && padded_rows == rows
+        && rows == layers * rows_per_layer;
+    let dispatch = if copyable {
+        let size = wgpu::Extent3d {
+            width: texels as u32,
+            height: rows_per_layer as u32,
+            depth_or_array_layers: layers as u32,
+        };
+        (0..at.replicas).fold(Dispatch::empty(), |d, r| {
+            let layer = (&texture, (r * layers) as u32);
+            let copy = Dispatch::copy_to_texture(
+                &src.buffer,
+                offset_bytes(r),
+                row_bytes as u32,
+                layer,
+                size,
+            );
+            d.then(copy)
+        })
+    } else {
+        pack_kernel(gpu, (src, &view), (rows, cols, padded_rows), at, staging)?
+    };
+    Ok(Packed {
+        view,
+        rows_per_layer: rows_per_layer as u32,
+        layers: layers as u32,
+        dispatch,
+    })
+}
+
+/// The zero-initialised rgba32float texture array an operand is staged in.
+fn staging_texture(gpu: &Gpu, what: &str, s: Staging, replicas: usize) -> Result<wgpu::Texture> {
+    gpu.checked("creating a matmul staging texture", || {
         gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some(what),
             size: wgpu::Extent3d {
-                width: texels as u32,
-                height: rows_per_layer as u32,
-                depth_or_array_layers: (layers * at.replicas) as u32,
+                width: s.texels as u32,
+                height: s.rows_per_layer as u32,
+                depth_or_array_layers: (s.layers * replicas) as u32,
             },
             mip_level_count: 1,
             sample_count: 1,
@@ -148,94 +206,60 @@ fn pack(
                 | wgpu::TextureUsages::COPY_DST,
             view_formats: &[],
         })
-    })?;
-    let view = texture.create_view(&wgpu::TextureViewDescriptor {
-        dimension: Some(wgpu::TextureViewDimension::D2Array),
-        ..Default::default()
-    });
-    // A row-major source whose rows are whole copy rows (256-byte multiples) and need no
-    // padding is staged by a plain buffer-to-texture copy, which is a memcpy on CPU drivers.
-    let row_bytes = 4 * cols as u64;
-    let offset_bytes = |r: usize| 4 * (at.offset + r * at.stride) as u64;
-    if !transposed
-        && at.ld == cols
-        && row_bytes.is_multiple_of(wgpu::COPY_BYTES_PER_ROW_ALIGNMENT as u64)
-        && (0..at.replicas).all(|r| offset_bytes(r).is_multiple_of(16))
-        && padded_rows == rows
-        && rows == layers * rows_per_layer
-    {
-        let size = wgpu::Extent3d {
-            width: texels as u32,
-            height: rows_per_layer as u32,
-            depth_or_array_layers: layers as u32,
-        };
-        let mut dispatch = Dispatch::empty();
-        for r in 0..at.replicas {
-            dispatch = dispatch.then(Dispatch::copy_to_texture(
-                &src.buffer,
-                offset_bytes(r),
-                row_bytes as u32,
-                (&texture, (r * layers) as u32),
-                size,
-            ));
-        }
-        return Ok(Packed {
-            view,
-            rows_per_layer: rows_per_layer as u32,
-            layers: layers as u32,
-            dispatch,
-        });
-    }
+    })
+}
+
+/// The pack kernel staging `src` into `view` (transposing, padding, any leading dimension).
+fn pack_kernel(
+    gpu: &Gpu,
+    (src, view): (&crate::gpu::GpuBuf<f32>, &wgpu::TextureView),
+    (rows, cols, padded_rows): (usize, usize, usize),
+    at: Stored,
+    s: Staging,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
     let params = PackParams {
         rows: as_u32(OP, "rows", rows)?,
         cols: as_u32(OP, "cols", cols)?,
         off: as_u32(OP, "offset", at.offset)?,
-        transposed: transposed as u32,
-        rows_per_layer: rows_per_layer as u32,
+        transposed: at.transposed as u32,
+        rows_per_layer: s.rows_per_layer as u32,
         padded_rows: as_u32(OP, "rows", padded_rows)?,
-        texels: texels as u32,
+        texels: s.texels as u32,
         ld: as_u32(OP, "leading dimension", at.ld)?,
     };
-    let dispatch = build(
+    let vec4_rows = !at.transposed
+        && cols.is_multiple_of(4)
+        && at.ld.is_multiple_of(4)
+        && at.offset.is_multiple_of(4)
+        && at.stride.is_multiple_of(4);
+    let [x, y, _] = workgroups(
+        gpu,
+        OP,
+        s.texels.div_ceil(16),
+        s.rows_per_layer.div_ceil(16),
+    )?;
+    build(
         gpu,
         Launch {
             label: "matmul_pack",
             source: PACK_SRC,
-            entry: if !transposed
-                && cols.is_multiple_of(4)
-                && at.ld.is_multiple_of(4)
-                && at.offset.is_multiple_of(4)
-                && at.stride.is_multiple_of(4)
-            {
-                "pack_rows"
-            } else {
-                "pack"
-            },
+            entry: if vec4_rows { "pack_rows" } else { "pack" },
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&params)),
             replicas: Some(Replicas {
                 count: as_u32(OP, "replicas", at.replicas)?,
                 strides: [
                     as_u32(OP, "replica stride", at.stride)?,
-                    layers as u32,
+                    s.layers as u32,
                     0,
                     0,
                 ],
             }),
-            bindings: &[Bind::Buf(&src.buffer), Bind::Tex(&view)],
-            groups: {
-                let [x, y, _] =
-                    workgroups(gpu, OP, texels.div_ceil(16), rows_per_layer.div_ceil(16))?;
-                [x, y, layers as u32]
-            },
+            bindings: &[Bind::Buf(&src.buffer), Bind::Tex(view)],
+            groups: [x, y, s.layers as u32],
         },
-    )?;
-    Ok(Packed {
-        view,
-        rows_per_layer: rows_per_layer as u32,
-        layers: layers as u32,
-        dispatch,
-    })
+    )
 }
 
 pub(super) fn prepare(

@@ -12,9 +12,9 @@
 // commute, the first maximum is the same winner when it is positive, and when the window's
 // maximum is ≤ 0 the output is 0 and `arg` is 4 (no winner), so no gradient flows back, exactly
 // as through a separate ReLU whose subgradient at 0 is 0.
-// Linear indices come from a 2-D grid of 256-wide workgroups (see grid_1d in src/kernels/mod.rs).
+// Linear indices come from a 2-D grid of 256-wide workgroups (see grid_1d in src/kernels/launch.rs).
 // Replicas: grid z is the replica r, which uses src, dst and arg at r * p.rs.x, r * p.rs.y and
-// r * p.rs.z elements past replica 0 (see Replicas in src/kernels/mod.rs).
+// r * p.rs.z elements past replica 0 (see Replicas in src/kernels/launch.rs).
 
 struct Params {
     n: u32,

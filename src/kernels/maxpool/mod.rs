@@ -1,4 +1,4 @@
-//! 2×2 max pooling, stride 2, on pixel-major `[N, H, W, C]` activations (`shaders/maxpool.wgsl`).
+//! 2×2 max pooling, stride 2, on pixel-major `[N, H, W, C]` activations (`maxpool.wgsl`).
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]

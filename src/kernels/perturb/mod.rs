@@ -110,6 +110,74 @@ fn prepare_inner(
     with_norm: bool,
 ) -> Result<Dispatch> {
     const OP: &str = "perturb";
+    check(how, (x, d, y), norm_sq)?;
+    let n = x.len;
+    let p = PerturbParams {
+        n: as_u32(OP, "n", n)?,
+        off_x: as_u32(OP, "x offset", x.offset)?,
+        off_d: as_u32(OP, "d offset", d.offset)?,
+        off_norm: as_u32(OP, "norm offset", norm_sq.offset)?,
+        rho: how.rho,
+        eps: EPS,
+        normalized: how.normalized as u32,
+        adaptive: how.adaptive as u32,
+    };
+    // Whole-row vectors from element 0 are read through texture copies (see
+    // `texture_copies`); others directly.
+    let copies = if form == VectorForm::Texture && x.offset == 0 && d.offset == 0 {
+        texture_copies(gpu, p.n, &[x, d])?
+    } else {
+        None
+    };
+    let launch = |(label, source), a: Bind<'_>, b: Bind<'_>| {
+        build(
+            gpu,
+            Launch {
+                label,
+                source,
+                entry: "perturb",
+                constants: &[],
+                params: Params::Bytes(bytemuck::bytes_of(&p)),
+                replicas: None,
+                bindings: &[
+                    a,
+                    b,
+                    Bind::Buf(&norm_sq.buf.buffer),
+                    Bind::Buf(&y.buf.buffer),
+                ],
+                groups: grid_1d(gpu, as_u32(OP, "groups", n.div_ceil(1024))?),
+            },
+        )
+    };
+    let norm = |tex: Option<&wgpu::TextureView>| -> Result<Dispatch> {
+        Ok(match (with_norm, how.adaptive, tex) {
+            (false, _, _) => Dispatch::empty(),
+            (true, true, _) => norm::prepare_weighted(gpu, x, d, norm_sq)?,
+            (true, false, Some(t)) => norm::prepare_from_texture(gpu, t, n, norm_sq)?,
+            (true, false, None) => norm::prepare(gpu, form, d, norm_sq)?,
+        })
+    };
+    match copies {
+        Some((copy, views)) => Ok(copy.then(norm(Some(&views[1]))?).then(launch(
+            ("perturb_tex", TEXTURE_SRC),
+            Bind::Tex(&views[0]),
+            Bind::Tex(&views[1]),
+        )?)),
+        None => Ok(norm(None)?.then(launch(
+            ("perturb", STORAGE_SRC),
+            Bind::Buf(&x.buf.buffer),
+            Bind::Buf(&d.buf.buffer),
+        )?)),
+    }
+}
+
+/// The shapes and radius a perturbation needs, naming what is wrong.
+fn check(
+    how: Perturbation,
+    (x, d, y): (View<'_>, View<'_>, View<'_>),
+    norm_sq: View<'_>,
+) -> Result<()> {
+    const OP: &str = "perturb";
     let n = x.len;
     if n == 0 || d.len != n {
         return Err(Error::shape(
@@ -141,58 +209,7 @@ fn prepare_inner(
             "y must be a whole buffer distinct from x, d and the norm",
         ));
     }
-    let p = PerturbParams {
-        n: as_u32(OP, "n", n)?,
-        off_x: as_u32(OP, "x offset", x.offset)?,
-        off_d: as_u32(OP, "d offset", d.offset)?,
-        off_norm: as_u32(OP, "norm offset", norm_sq.offset)?,
-        rho: how.rho,
-        eps: EPS,
-        normalized: how.normalized as u32,
-        adaptive: how.adaptive as u32,
-    };
-    // Whole-row vectors from element 0 are read through texture copies (see
-    // `texture_copies`); others directly.
-    let copies = if form == VectorForm::Texture && x.offset == 0 && d.offset == 0 {
-        texture_copies(gpu, p.n, &[x, d])?
-    } else {
-        None
-    };
-    let launch = |(label, source), a: Bind<'_>, b: Bind<'_>| {
-        build(
-            gpu,
-            Launch {
-                label,
-                source,
-                entry: "perturb",
-                constants: &[],
-                params: Params::Bytes(bytemuck::bytes_of(&p)),
-                replicas: None,
-                bindings: &[a, b, Bind::Buf(&norm_sq.buf.buffer), Bind::Buf(y_buf)],
-                groups: grid_1d(gpu, as_u32(OP, "groups", n.div_ceil(1024))?),
-            },
-        )
-    };
-    let norm = |tex: Option<&wgpu::TextureView>| -> Result<Dispatch> {
-        Ok(match (with_norm, how.adaptive, tex) {
-            (false, _, _) => Dispatch::empty(),
-            (true, true, _) => norm::prepare_weighted(gpu, x, d, norm_sq)?,
-            (true, false, Some(t)) => norm::prepare_from_texture(gpu, t, n, norm_sq)?,
-            (true, false, None) => norm::prepare(gpu, form, d, norm_sq)?,
-        })
-    };
-    match copies {
-        Some((copy, views)) => Ok(copy.then(norm(Some(&views[1]))?).then(launch(
-            ("perturb_tex", TEXTURE_SRC),
-            Bind::Tex(&views[0]),
-            Bind::Tex(&views[1]),
-        )?)),
-        None => Ok(norm(None)?.then(launch(
-            ("perturb", STORAGE_SRC),
-            Bind::Buf(&x.buf.buffer),
-            Bind::Buf(&d.buf.buffer),
-        )?)),
-    }
+    Ok(())
 }
 
 /// CPU f64 reference.

@@ -72,7 +72,14 @@ fn perturbation_reads_the_norm_from_the_device() {
                 );
             }
         }
-        // A zero direction leaves x in place instead of dividing by zero.
+    }
+}
+
+#[test]
+fn a_zero_direction_leaves_x_in_place() {
+    use crate::kernels::perturb::{self, Perturbation};
+    for gpu in &gpus() {
+        // The norm is 0: the eps guard keeps ρ·0/(0 + eps) = 0.
         let x = gpu.upload(&[1.0f32, 2.0], "x").unwrap();
         let d = gpu.zeros::<f32>(2, "d").unwrap();
         let norms = gpu.zeros::<f32>(1, "norms").unwrap();
@@ -97,118 +104,72 @@ fn perturbation_reads_the_norm_from_the_device() {
     }
 }
 
-#[test]
-fn norm_and_perturbation_through_textures_equal_the_buffer_path_bit_for_bit() {
+/// The squared norm's bits, the perturbed point's bits, and the launches of the separate norm
+/// and of the perturbation, with `form`, over whole-row vectors holding `x0` and `d0`; and the
+/// point from the perturbation that computes its own norm.
+fn perturb_in(
+    gpu: &crate::Gpu,
+    form: VectorForm,
+    x0: &[f32],
+    d0: &[f32],
+) -> (u32, Vec<u32>, [usize; 2], Vec<u32>) {
     use crate::kernels::perturb::{self, Perturbation};
+    let n = x0.len();
+    let rows = |v: &[f32], what| {
+        let b = gpu.zeros_rows(n, what).unwrap();
+        gpu.write(&b, 0, v).unwrap();
+        b
+    };
+    let (x, d, y, yw) = (rows(x0, "x"), rows(d0, "d"), rows(x0, "y"), rows(x0, "y"));
+    let norms = gpu.zeros::<f32>(2, "norms").unwrap();
+    let how = Perturbation {
+        rho: 0.05,
+        normalized: true,
+        adaptive: false,
+    };
+    let slot = |i| norms.slice(i, 1).unwrap();
+    let sq = norm::prepare(gpu, form, d.view(), slot(0)).unwrap();
+    let p = perturb::prepare(gpu, form, how, x.view(), d.view(), slot(0), y.view()).unwrap();
+    let whole =
+        perturb::prepare_with_norm(gpu, form, how, x.view(), d.view(), slot(1), yw.view()).unwrap();
+    gpu.run(&[&sq, &p, &whole]).unwrap();
+    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+    let nq = gpu.read(&norms).unwrap();
+    assert_eq!(
+        nq[0].to_bits(),
+        nq[1].to_bits(),
+        "the perturbation's own norm differs"
+    );
+    assert_close(
+        &format!("sumsq {form:?} n={n}"),
+        &nq[..1],
+        &[norm::reference(d0)],
+        0.0,
+        1e-5,
+    );
+    (
+        nq[0].to_bits(),
+        bits(gpu.read(&y).unwrap()),
+        [sq.launches(), p.launches()],
+        bits(gpu.read(&yw).unwrap()),
+    )
+}
+
+#[test]
+fn the_texture_form_equals_the_storage_form_bit_for_bit() {
     for gpu in &gpus() {
         for n in [3, 1000, 70_001, 269_322] {
             let mut rng = Pcg::new(n as u64, 12);
             let (x0, d0) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
-            // Whole texture rows: the texture path. The same values in plain buffers one
-            // element longer than n (so never whole rows): the buffer path.
-            let rows = |v: &[f32], what| {
-                let b = gpu.zeros_rows(n, what).unwrap();
-                gpu.write(&b, 0, v).unwrap();
-                b
-            };
-            let plain = |v: &[f32], what| {
-                let mut w = v.to_vec();
-                w.push(0.0);
-                gpu.upload(&w, what).unwrap()
-            };
-            let (xr, dr, xp, dp) = (
-                rows(&x0, "x"),
-                rows(&d0, "d"),
-                plain(&x0, "x"),
-                plain(&d0, "d"),
-            );
-            let norms = gpu.zeros::<f32>(2, "norms").unwrap();
-            let (yr, yp) = (
-                gpu.zeros_rows(n, "y").unwrap(),
-                gpu.zeros::<f32>(n, "y").unwrap(),
-            );
-            let how = Perturbation {
-                rho: 0.05,
-                normalized: true,
-                adaptive: false,
-            };
-            let tex_norm = norm::prepare(
-                gpu,
-                VectorForm::Texture,
-                dr.view(),
-                norms.slice(0, 1).unwrap(),
-            )
-            .unwrap();
-            let buf_norm = norm::prepare(
-                gpu,
-                VectorForm::Texture,
-                dp.slice(0, n).unwrap(),
-                norms.slice(1, 1).unwrap(),
-            )
-            .unwrap();
-            assert_eq!(
-                tex_norm.launches(),
-                3,
-                "n={n}: the texture path copies first"
-            );
-            assert_eq!(
-                buf_norm.launches(),
-                2,
-                "n={n}: the buffer path reads directly"
-            );
-            let tex = perturb::prepare(
-                gpu,
-                VectorForm::Texture,
-                how,
-                xr.view(),
-                dr.view(),
-                norms.slice(0, 1).unwrap(),
-                yr.view(),
-            )
-            .unwrap();
-            let buf = perturb::prepare(
-                gpu,
-                VectorForm::Texture,
-                how,
-                xp.slice(0, n).unwrap(),
-                dp.slice(0, n).unwrap(),
-                norms.slice(1, 1).unwrap(),
-                yp.view(),
-            )
-            .unwrap();
-            assert_eq!(tex.launches(), 3, "n={n}: two copies and the kernel");
-            gpu.run(&[&tex_norm, &buf_norm, &tex, &buf]).unwrap();
-            let nq = gpu.read(&norms).unwrap();
-            assert_eq!(nq[0].to_bits(), nq[1].to_bits(), "n={n}: norms differ");
-            assert_close(
-                &format!("sumsq n={n}"),
-                &nq[..1],
-                &[norm::reference(&d0)],
-                0.0,
-                1e-5,
-            );
-            let (a, b) = (gpu.read(&yr).unwrap(), gpu.read(&yp).unwrap());
-            assert!(a == b, "n={n}: perturbed points differ");
-            // The whole perturbation in one call shares the copy of d with the norm (two
-            // copies, two norm stages, the kernel) and gives the same bits.
-            let yw = gpu.zeros_rows(n, "y").unwrap();
-            let slot = gpu.zeros::<f32>(1, "norm").unwrap();
-            let whole = perturb::prepare_with_norm(
-                gpu,
-                VectorForm::Texture,
-                how,
-                xr.view(),
-                dr.view(),
-                slot.view(),
-                yw.view(),
-            )
-            .unwrap();
-            assert_eq!(whole.launches(), 5, "n={n}: d is copied once");
-            gpu.run(&[&whole]).unwrap();
-            assert_eq!(gpu.read(&slot).unwrap()[0].to_bits(), nq[0].to_bits());
+            let storage = perturb_in(gpu, VectorForm::Storage, &x0, &d0);
+            let texture = perturb_in(gpu, VectorForm::Texture, &x0, &d0);
+            // The texture form copies first: the norm reads one copy, the kernel two.
+            assert_eq!((storage.2, texture.2), ([2, 1], [3, 3]), "n={n}: launches");
+            assert_eq!(storage.0, texture.0, "n={n}: norms differ");
+            assert!(storage.1 == texture.1, "n={n}: perturbed points differ");
             assert!(
-                gpu.read(&yw).unwrap() == a,
-                "n={n}: the one-call perturbation differs"
+                texture.3 == texture.1 && storage.3 == storage.1,
+                "n={n}: with its own norm"
             );
         }
     }

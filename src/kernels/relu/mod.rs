@@ -1,4 +1,4 @@
-//! ReLU forward and backward (`shaders/relu.wgsl`).
+//! ReLU forward and backward (`relu.wgsl`).
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -2,13 +2,13 @@
 // One invocation per four elements: buffers are bound as vec4s (they are allocated in 16-byte
 // multiples), since on CPU rasterisers a quarter of the invocations saves their fixed cost. The vec4
 // index e is rebuilt from a 2-D grid of 256-wide workgroups (see grid_1d in
-// src/kernels/mod.rs); invocations past n return, and elements 4e..4e+3 past n keep their old
+// src/kernels/launch.rs); invocations past n return, and elements 4e..4e+3 past n keep their old
 // values.
 // relu_forward: y[e] = max(x[e], 0).
 // relu_backward: dx[e] = dy[e] where the forward output y[e] > 0, else 0 (the subgradient at 0
 // is 0, as in PyTorch). It reads y rather than x: the two masks agree and y is what the layer keeps.
 // Replicas: grid z is the replica r, which uses binding i at r * rs[i-1] elements past replica
-// 0 (see Replicas in src/kernels/mod.rs); the strides are multiples of 4, so in vec4 units
+// 0 (see Replicas in src/kernels/launch.rs); the strides are multiples of 4, so in vec4 units
 // they are rs / 4.
 
 struct Params {

@@ -1,4 +1,4 @@
-//! Fused softmax + cross-entropy with label smoothing (`shaders/softmax_xent.wgsl`).
+//! Fused softmax + cross-entropy with label smoothing (`softmax_xent.wgsl`).
 //!
 //! One dispatch computes the gradient of the mean loss with respect to the logits, the mean
 //! loss and the number of correct predictions. The two scalars land in a small metrics buffer

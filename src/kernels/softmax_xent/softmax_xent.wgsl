@@ -14,7 +14,7 @@
 // p.write_grad is 1 (evaluation passes skip it).
 // Replicas: grid z is the replica r (one workgroup each), which uses logits, labels, dlogits
 // and metrics at r * p.rs.x, .y, .z and .w elements past replica 0 (see Replicas in
-// src/kernels/mod.rs).
+// src/kernels/launch.rs).
 
 struct Params {
     rows: u32,

@@ -1,4 +1,4 @@
-//! Batched transpose `[batch, rows, cols] → [batch, cols, rows]` (`shaders/transpose.wgsl`).
+//! Batched transpose `[batch, rows, cols] → [batch, cols, rows]` (`transpose.wgsl`).
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -4,9 +4,9 @@
 // gradient back.
 // Layout: in is [batch, rows, cols] row-major, out is [batch, cols, rows] row-major.
 // One invocation per output element e = (b*cols + j)*rows + i, from a 2-D grid of 256-wide
-// workgroups (see grid_1d in src/kernels/mod.rs).
+// workgroups (see grid_1d in src/kernels/launch.rs).
 // Replicas: grid z is the replica r, which reads at r * p.rs.x and writes at r * p.rs.y
-// elements past replica 0 (see Replicas in src/kernels/mod.rs).
+// elements past replica 0 (see Replicas in src/kernels/launch.rs).
 
 struct Params {
     batch: u32,

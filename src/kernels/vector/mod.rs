@@ -1,4 +1,4 @@
-//! axpy, scale, copy and elementwise product on flat vectors (`shaders/vector.wgsl`, `shaders/scale.wgsl`).
+//! axpy, scale, copy and elementwise product on flat vectors (`vector.wgsl`, `scale.wgsl`).
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]

@@ -1,6 +1,6 @@
 // scale on a flat vector: y[off_y + e] *= alpha for e in 0..n.
 // One invocation per element; the linear index e is rebuilt from a 2-D grid of 256-wide
-// workgroups (see grid_1d in src/kernels/mod.rs) and invocations past n return. It lives in its
+// workgroups (see grid_1d in src/kernels/launch.rs) and invocations past n return. It lives in its
 // own file because it binds only the output, and bindings follow one order per file.
 
 struct Params {

@@ -1,7 +1,7 @@
 // axpy, copy and elementwise product on flat vectors (scale is in scale.wgsl).
 // Each operates on n elements starting at element offsets off_x (input) and off_y (output) of
 // their buffers, one invocation per element. The linear index e is rebuilt from a 2-D grid of
-// 256-wide workgroups (see grid_1d in src/kernels/mod.rs); invocations past n return.
+// 256-wide workgroups (see grid_1d in src/kernels/launch.rs); invocations past n return.
 //   axpy:  y[off_y + e] += alpha * x[off_x + e]
 //   copy:  y[off_y + e]  = x[off_x + e]
 //   mul:   y[off_y + e] *= x[off_x + e]
