@@ -4,7 +4,7 @@
 //! every uniform block the host writes matches the WGSL struct the shader reads, field by
 //! field, as naga lays it out.
 
-use sampa::kernels::uniforms;
+use sampa::kernels::{layout as uniforms_layout, uniforms};
 use std::path::{Path, PathBuf};
 
 fn parse(kernel: &str, source: &str) -> naga::Module {
@@ -90,28 +90,41 @@ fn wgsl_struct(module: &naga::Module, name: &str) -> (Vec<(String, usize)>, usiz
     (fields, *span as usize)
 }
 
+/// How `l` differs from its WGSL struct, if it does.
+fn mismatch(l: &uniforms_layout::UniformLayout) -> Option<String> {
+    let module = parse(l.kernel, l.source);
+    let (want, span) = wgsl_struct(&module, l.wgsl_struct);
+    let got: Vec<(String, usize)> = l
+        .fields
+        .iter()
+        .filter(|(n, _)| !n.starts_with('_'))
+        .map(|(n, o)| (n.to_string(), *o))
+        .collect();
+    if got != want {
+        return Some(format!(
+            "{}: Rust fields {got:?}, WGSL {} {want:?}",
+            l.kernel, l.wgsl_struct
+        ));
+    }
+    (l.size != span).then(|| {
+        format!(
+            "{}: Rust writes {} bytes, WGSL reads {span}",
+            l.kernel, l.size
+        )
+    })
+}
+
 #[test]
 fn every_uniform_block_matches_its_wgsl_struct() {
     let all = uniforms::all();
-    for l in &all {
-        let module = parse(l.kernel, l.source);
-        let (want, span) = wgsl_struct(&module, l.wgsl_struct);
-        let got: Vec<(String, usize)> = l
-            .fields
-            .iter()
-            .filter(|(n, _)| !n.starts_with('_'))
-            .map(|(n, o)| (n.to_string(), *o))
-            .collect();
-        assert_eq!(
-            got, want,
-            "{}: Rust fields vs WGSL {}",
-            l.kernel, l.wgsl_struct
-        );
-        assert_eq!(
-            l.size, span,
-            "{}: Rust writes {} bytes, WGSL reads {span}",
-            l.kernel, l.size
-        );
-    }
+    let wrong: Vec<String> = all.iter().filter_map(mismatch).collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
     eprintln!("{} uniform blocks match their WGSL structs", all.len());
+    // The check sees a field moved or a block cut short.
+    let mut moved = all[0].clone();
+    moved.fields[1].1 += 4;
+    assert!(mismatch(&moved).is_some());
+    let mut short = all[0].clone();
+    short.size -= 16;
+    assert!(mismatch(&short).is_some());
 }

@@ -100,6 +100,11 @@ fn cli_trains_on_embedded_data_and_writes_the_run_directory() {
         (config.batch, config.lr, config.train_limit, config.momentum),
         (128, 0.05, Some(640), 0.9)
     );
+    // The kernel forms the run used are recorded, so that a resumed run computes the same.
+    assert!(
+        config.kernels.is_some(),
+        "config.json records the kernel forms"
+    );
     let model = sampa::nn::Model::mlp(784, &[256, 256], 10).unwrap();
     let params = checkpoint::load(&model, &out_dir.join("model.safetensors")).unwrap();
     assert!(params.iter().all(|v| v.is_finite()));

@@ -102,9 +102,27 @@ fn sgd_matches_pytorch_semantics_over_steps() {
     }
 }
 
+fn bits(v: Vec<f32>) -> Vec<u32> {
+    v.into_iter().map(f32::to_bits).collect()
+}
+
+/// The step over gradients `g` that also writes the next look-ahead point into `[x, buf, y]`'s
+/// y, and a plain look-ahead from `g[1]` over the same vectors.
+fn fused_and_lookahead(
+    gpu: &Gpu,
+    form: VectorForm,
+    g: [&GpuBuf<f32>; 2],
+    [x, buf, y]: [&GpuBuf<f32>; 3],
+) -> (SgdStep, Lookahead) {
+    let grads = [g[0].view(), g[1].view()];
+    let at = (x.view(), buf.view());
+    let fused = SgdStep::prepare_with_lookahead(gpu, form, grads, at, y.view()).unwrap();
+    let ahead = Lookahead::prepare(gpu, form, g[1].view(), at, y.view()).unwrap();
+    (fused, ahead)
+}
+
 #[test]
 fn fused_step_and_lookahead_equal_the_separate_kernels_bit_for_bit() {
-    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
     for (gpu, form) in gpus().iter().flat_map(|g| VectorForm::ALL.map(|f| (g, f))) {
         for (nesterov, lambda) in [(false, 0.0), (true, 0.2), (false, 1.0)] {
             for n in [1, 33, 10_007] {
@@ -122,19 +140,10 @@ fn fused_step_and_lookahead_equal_the_separate_kernels_bit_for_bit() {
                 let (g1, g2) = (vector(&x0, "g1"), vector(&x0, "g2"));
                 let [x, buf, y, xs, bufs, ys] =
                     ["x", "buf", "y", "x sep", "buf sep", "y sep"].map(|w| vector(&x0, w));
-                let fused = SgdStep::prepare_with_lookahead(
-                    gpu,
-                    form,
-                    [g1.view(), g2.view()],
-                    (x.view(), buf.view()),
-                    y.view(),
-                )
-                .unwrap();
+                let (fused, _) = fused_and_lookahead(gpu, form, [&g1, &g2], [&x, &buf, &y]);
+                let (_, ahead) = fused_and_lookahead(gpu, form, [&g1, &g2], [&xs, &bufs, &ys]);
                 let step =
                     SgdStep::prepare(gpu, form, [g1.view(), g2.view()], xs.view(), bufs.view())
-                        .unwrap();
-                let ahead =
-                    Lookahead::prepare(gpu, form, g2.view(), (xs.view(), bufs.view()), ys.view())
                         .unwrap();
                 for t in 0..4 {
                     gpu.write(&g1, 0, &rng.vec(n, -1.0, 1.0)).unwrap();
@@ -159,7 +168,6 @@ fn fused_step_and_lookahead_equal_the_separate_kernels_bit_for_bit() {
 
 #[test]
 fn the_storage_and_texture_forms_agree_bit_for_bit() {
-    let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
     for gpu in &gpus() {
         let n = 10_007;
         let mut rng = Pcg::new(5, 3);
@@ -168,16 +176,7 @@ fn the_storage_and_texture_forms_agree_bit_for_bit() {
         let run = |form: VectorForm| {
             let [g1, g2, x, buf, y] = [&data[0], &data[1], &data[2], &data[2], &data[2]]
                 .map(|d| sgd_vector(gpu, d, "vector"));
-            let step = SgdStep::prepare_with_lookahead(
-                gpu,
-                form,
-                [g1.view(), g2.view()],
-                (x.view(), buf.view()),
-                y.view(),
-            )
-            .unwrap();
-            let ahead =
-                Lookahead::prepare(gpu, form, g2.view(), (x.view(), buf.view()), y.view()).unwrap();
+            let (step, ahead) = fused_and_lookahead(gpu, form, [&g1, &g2], [&x, &buf, &y]);
             for t in 0..3 {
                 step.set(gpu, sgd_hyper(t == 1), t == 0, 0.2);
                 step.set_lookahead(gpu, sgd_hyper(false));
