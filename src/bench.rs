@@ -99,7 +99,6 @@ pub fn record_choice(gpu: &Gpu, mlp_rates: &[(Variant, f64)]) -> Result<Option<M
     let Some(best) = mlp_rates.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
         return Ok(None);
     };
-    let vectors = tuning::choose(gpu)?.vectors;
     let choice = MatmulChoice {
         variant: best.0.name().to_string(),
         gflops: mlp_rates
@@ -108,10 +107,9 @@ pub fn record_choice(gpu: &Gpu, mlp_rates: &[(Variant, f64)]) -> Result<Option<M
             .collect(),
         workload: "all matmuls of one MLP 784-256-256-10 SGD step at batch 128 (sampa bench)"
             .to_string(),
-        vectors: Some(vectors.name().to_string()),
+        vectors: None,
     };
-    tuning::store(gpu, &choice);
-    Ok(Some(choice))
+    tuning::record_matmul(gpu, choice).map(Some)
 }
 
 /// One model's SGD step on one adapter.

@@ -69,25 +69,46 @@ pub fn store(gpu: &Gpu, choice: &MatmulChoice) {
 /// The kernel forms for `gpu`: from the cache, else measured, stored and returned;
 /// `SAMPA_MATMUL` overrides the matmul variant.
 pub fn choose(gpu: &Gpu) -> Result<Kernels> {
-    let cached = load().get(&gpu.adapter.key()).cloned();
-    let mut choice = match cached {
-        Some(c) if Variant::parse(&c.variant).is_ok() => c,
-        _ => measure_matmul(gpu)?,
-    };
-    let vectors = match choice.vectors.as_deref().map(VectorForm::parse) {
-        Some(Ok(form)) => form,
-        _ => {
-            let form = measure_vectors(gpu)?;
-            choice.vectors = Some(form.name().to_string());
-            store(gpu, &choice);
-            form
-        }
-    };
+    let (choice, vectors) = cached_or_measured(gpu, None)?;
     let matmul = match std::env::var(VARIANT_ENV) {
         Ok(s) => Variant::parse(&s).map_err(|e| Error::Invalid(format!("{VARIANT_ENV}: {e}")))?,
         Err(_) => Variant::parse(&choice.variant)?,
     };
     Ok(Kernels { matmul, vectors })
+}
+
+/// `gpu`'s cache entry and its vector form: the matmul choice given (a fresh measurement),
+/// else the cached one, else a measurement; the cached vector form, else a measurement.
+/// Stores the entry when anything was measured.
+fn cached_or_measured(
+    gpu: &Gpu,
+    matmul: Option<MatmulChoice>,
+) -> Result<(MatmulChoice, VectorForm)> {
+    let cached = load().remove(&gpu.adapter.key());
+    let cached_form = cached
+        .as_ref()
+        .and_then(|c| c.vectors.as_deref())
+        .and_then(|v| VectorForm::parse(v).ok());
+    let (mut choice, measured) = match (matmul, cached) {
+        (Some(m), _) => (m, true),
+        (None, Some(c)) if Variant::parse(&c.variant).is_ok() => (c, false),
+        (None, _) => (measure_matmul(gpu)?, true),
+    };
+    let form = match cached_form {
+        Some(form) => form,
+        None => measure_vectors(gpu)?,
+    };
+    if measured || choice.vectors.as_deref() != Some(form.name()) {
+        choice.vectors = Some(form.name().to_string());
+        store(gpu, &choice);
+    }
+    Ok((choice, form))
+}
+
+/// Record a fresh matmul measurement for `gpu`, keeping the adapter's vector form (measured
+/// if it has none yet).
+pub fn record_matmul(gpu: &Gpu, choice: MatmulChoice) -> Result<MatmulChoice> {
+    Ok(cached_or_measured(gpu, Some(choice))?.0)
 }
 
 /// The products tuning times: an MLP layer's forward and weight gradient at batch 128.

@@ -3,7 +3,7 @@
 //! `super::layer::fuse`) are prepared in order over activation buffers `acts[k]` (layer k's
 //! output) and `dacts[k]` (the loss gradient with respect to it); the loss reads the last.
 
-use super::layer::fuse;
+use super::layer::{Act, Layer, fuse};
 use super::layers;
 use super::model::Model;
 use super::pass::{LayerIo, LayerPass};
@@ -70,7 +70,7 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         .iter()
         .map(|l| zeros(out_len(l), "activation gradients"))
         .collect::<Result<_>>()?;
-    let passes = prepare_layers(e, gpu, batch, (&input, &acts, &dacts))?;
+    let passes = prepare_layers(e, gpu, (batch, &layers, &shapes), (&input, &acts, &dacts))?;
     let last = acts.len() - 1;
     let xent = |grad: bool| {
         softmax_xent::prepare(
@@ -115,15 +115,14 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
     Ok(plan)
 }
 
-/// Every layer's pass over the activation buffers, with the model layer it produces.
+/// Every layer's pass over the activation buffers, with the model layer it produces;
+/// `layers` are the fused layers with those indices, `shapes` the model's activation shapes.
 fn prepare_layers(
     e: &Bound,
     gpu: &Gpu,
-    batch: usize,
+    (batch, layers, shapes): (usize, &[(Layer, usize)], &[Act]),
     (input, acts, dacts): (&GpuBuf<f32>, &[GpuBuf<f32>], &[GpuBuf<f32>]),
 ) -> Result<Vec<(LayerPass, usize)>> {
-    let shapes = e.model.shapes();
-    let layers = fuse(&e.model.layers);
     let mut passes = Vec::with_capacity(layers.len());
     for (i, &(layer, k)) in layers.iter().enumerate() {
         // The model layers this one covers run from the one after the previous entry to k.

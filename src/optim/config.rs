@@ -2,6 +2,7 @@
 //! optimizer's program (`super::program`) says what a step does with them.
 
 use crate::error::{Error, Result};
+use crate::kernels::perturb::Perturbation;
 use crate::kernels::sgd::SgdHyper;
 use serde::{Deserialize, Serialize};
 
@@ -137,6 +138,15 @@ impl OptimizerConfig {
             )));
         }
         Ok(())
+    }
+
+    /// The perturbation the options ask for.
+    pub fn perturbation(&self) -> Perturbation {
+        Perturbation {
+            rho: self.rho,
+            normalized: !self.unnormalized,
+            adaptive: self.adaptive,
+        }
     }
 
     /// A short name for output: `sgd`, `sam`, `sampa-0.2`, ...

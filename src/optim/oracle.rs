@@ -31,11 +31,7 @@ pub struct RefStep<'a> {
 impl RefStep<'_> {
     /// The perturbation the options ask for.
     pub fn perturbation(&self) -> Perturbation {
-        Perturbation {
-            rho: self.config.rho,
-            normalized: !self.config.unnormalized,
-            adaptive: self.config.adaptive,
-        }
+        self.config.perturbation()
     }
 }
 

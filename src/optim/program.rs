@@ -169,6 +169,7 @@ impl Program {
     /// group writes form one stage, which a schedule may run side by side. Entries are pass
     /// indices.
     pub fn stages(&self) -> Vec<Vec<usize>> {
+        let passes = self.passes();
         let mut stages: Vec<Vec<usize>> = Vec::new();
         let mut index = 0;
         let mut previous_was_grad = false;
@@ -177,7 +178,6 @@ impl Program {
                 previous_was_grad = false;
                 continue;
             };
-            let passes = self.passes();
             let joins = previous_was_grad
                 && stages.last().is_some_and(|s| {
                     s.iter().all(|&q| {

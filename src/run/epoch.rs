@@ -91,12 +91,9 @@ pub(super) fn epochs(
             progress_within(&batches, &stats, stats.seconds)
         };
         finish_epoch(gpu, trainer, (&splits.test, &opts), &stats, &mut log)?;
-        dir.write_outputs(
-            &model,
-            &gpu.read(trainer.params())?,
-            (&log.records, &log.points),
-        )?;
+        // One readback serves the model file and the checkpoint.
         let state = trainer.state(gpu)?;
+        dir.write_outputs(&model, &state.x, (&log.records, &log.points))?;
         checkpoint::save_checkpoint(&model, &state, &next, &dir.checkpoint())?;
         progress = next;
     }

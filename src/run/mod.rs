@@ -94,7 +94,7 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
     trainer.restore(gpu, &start.trainer)?;
     let how = (&model, &config.optimizer, config.label_smoothing);
     let placement = placement::resolve(
-        gpu,
+        (gpu, kernels),
         config.schedule,
         config.adapter2.as_deref(),
         how,

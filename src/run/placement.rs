@@ -3,16 +3,17 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::kernels::Kernels;
 use crate::nn::Model;
 use crate::optim::OptimizerConfig;
 use crate::train::schedule::thread::ThreadTransport;
 use crate::train::{Placement, Schedule};
 use std::collections::BTreeMap;
 
-/// Resolve `schedule` for a run of `model` with `optimizer` on `gpu`; `adapter2` is the
-/// `--adapter2` spec.
+/// Resolve `schedule` for a run of `model` with `optimizer` on `gpu`, whose kernel forms are
+/// `kernels`; `adapter2` is the `--adapter2` spec.
 pub fn resolve(
-    gpu: &Gpu,
+    (gpu, kernels): (&Gpu, Kernels),
     schedule: Schedule,
     adapter2: Option<&str>,
     (model, optimizer, smoothing): (&Model, &OptimizerConfig, f32),
@@ -45,7 +46,7 @@ pub fn resolve(
         Schedule::Dual => worker(true)?.expect("required"),
         Schedule::Auto => match worker(false)? {
             Some(dual) => dual,
-            None => single_adapter_choice(gpu, model, optimizer, batch)?,
+            None => single_adapter_choice((gpu, kernels), model, optimizer, batch)?,
         },
     })
 }
@@ -62,12 +63,13 @@ fn placement(name: &str) -> Placement {
     }
 }
 
-/// The fastest of serial, interleaved and fused for steps of `model` at `batch` on `gpu`,
+/// The fastest of serial, interleaved and fused for steps of `model` at `batch` on `gpu`
+/// with the run's kernel forms,
 /// from the cache or measured side by side on throwaway trainers (two rounds of a few steps of
 /// each, see [`crate::timing::steps_side_by_side`]; they differ by a few percent, less than a
 /// machine drifts between one measurement and the next) and cached.
 pub fn single_adapter_choice(
-    gpu: &Gpu,
+    (gpu, kernels): (&Gpu, Kernels),
     model: &Model,
     optimizer: &OptimizerConfig,
     batch: usize,
@@ -88,7 +90,6 @@ pub fn single_adapter_choice(
     }
     let names = ["serial", "interleaved", "fused"];
     let cases = names.iter().map(|n| (*optimizer, placement(n))).collect();
-    let kernels = crate::tuning::choose(gpu)?;
     let ms = crate::timing::steps_side_by_side(gpu, (model, kernels), batch, 2, cases)?;
     let best = (0..names.len())
         .min_by(|&a, &b| ms[a].total_cmp(&ms[b]))

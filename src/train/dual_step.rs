@@ -3,12 +3,12 @@
 
 use super::recorder::Prepared;
 use super::schedule::transport::{Job, Reply};
-use super::trainer::{Placed, Trainer, plan, read};
+use super::trainer::{Batches, Placed, Trainer, plan, read};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::nn::evaluator::Evaluator;
-use crate::optim::program::{On, Program, Vector};
+use crate::optim::program::{Program, Vector};
 
 /// What one dual step works with: the pair's passes, the worker's point and gradient
 /// vectors, the remote pass's batch, and where the pair starts in the program.
@@ -57,13 +57,13 @@ pub(crate) async fn step(
 /// The pair's passes and batches, with the main pass's batch loaded.
 fn prepare(t: &mut Trainer, gpu: &Gpu, batch: &Batch) -> Result<Parts> {
     let [main, remote] = t.pair.expect("dual needs a pair");
-    let passes = t.rec.program.passes();
-    let prev = t.previous.as_ref().unwrap_or(batch);
-    let pick = |on: On| if on == On::Previous { prev } else { batch };
-    let remote_batch = pick(passes[remote].on).clone();
-    let main_size = t.rec.evaluators[main]
-        .load(gpu, pick(passes[main].on))?
-        .batch;
+    let batches = Batches::new(batch, &t.previous);
+    let passes = &t.rec.passes;
+    // The job takes its batch by value, since a transport may send it to another process.
+    let remote_batch = batches.of(passes, remote).clone();
+    let (point, grad) = (passes[remote].at, passes[remote].into);
+    let main_batch = batches.of(passes, main);
+    let main_size = t.rec.evaluators[main].load(gpu, main_batch)?.batch;
     let pair_at = t
         .rec
         .ops
@@ -72,8 +72,8 @@ fn prepare(t: &mut Trainer, gpu: &Gpu, batch: &Batch) -> Result<Parts> {
     Ok(Parts {
         main,
         remote,
-        point: passes[remote].at,
-        grad: passes[remote].into,
+        point,
+        grad,
         remote_batch,
         main_size,
         pair_at: pair_at.expect("the pair's first pass is an operation"),
@@ -98,7 +98,7 @@ fn stage_point(
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     for (k, op) in t.rec.ops[..parts.pair_at].iter().enumerate() {
         if Program::writes(&t.rec.program.ops[k], parts.point) {
-            record(op, &mut encoder, look);
+            op.record_outside_passes(&mut encoder, look);
         }
     }
     dual.point.record(&mut encoder, t.rec.vector(parts.point));
@@ -112,7 +112,7 @@ fn submit_main(t: &Trainer, gpu: &Gpu, parts: &Parts, look: bool) -> Result<()> 
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     for (k, op) in t.rec.ops[..parts.pair_at].iter().enumerate() {
         if !Program::writes(&t.rec.program.ops[k], parts.point) {
-            record(op, &mut encoder, look);
+            op.record_outside_passes(&mut encoder, look);
         }
     }
     Evaluator::record_gradient(plan(&t.rec, parts.main, parts.main_size), &mut encoder);
@@ -151,14 +151,11 @@ fn submit_update(
         }
     };
     for op in &t.rec.ops[parts.pair_at + 1..] {
-        if !matches!(op, Prepared::Grad(i) if *i == parts.remote) {
-            record(op, &mut encoder, look);
-        }
+        op.record_outside_passes(&mut encoder, look);
     }
-    let reported = t.rec.program.pass_index(t.rec.program.reports);
-    let from_worker = metrics.filter(|_| reported == Some(parts.remote));
+    let r = t.rec.reported;
+    let from_worker = metrics.filter(|_| r == parts.remote);
     if from_worker.is_none() {
-        let r = reported.expect("a program reports one of its passes");
         let n = if r == parts.main {
             parts.main_size
         } else {
@@ -188,15 +185,5 @@ fn after_update(placed: &mut Placed, staged: Option<wgpu::SubmissionIndex>, work
         *placed = Placed::Interleaved;
     } else if let Placed::Dual(d) = placed {
         d.staged = staged;
-    }
-}
-
-/// Record one operation outside the pair.
-fn record(op: &Prepared, encoder: &mut wgpu::CommandEncoder, look: bool) {
-    match op {
-        Prepared::Perturb(d) => d.record(encoder),
-        Prepared::LookAhead(l, _) if look => l.dispatch.record(encoder),
-        Prepared::Step(s, _) => s.dispatch.record(encoder),
-        Prepared::LookAhead(..) | Prepared::Noise(_) | Prepared::Grad(_) => {}
     }
 }

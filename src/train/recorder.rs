@@ -14,12 +14,12 @@
 
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
-use crate::kernels::perturb::{self, Perturbation};
+use crate::kernels::perturb;
 use crate::kernels::sgd::{Lookahead, SgdStep};
 use crate::kernels::{Dispatch, Kernels};
 use crate::nn::Model;
 use crate::nn::evaluator::Evaluator;
-use crate::optim::program::{Mix, Op, Program, Vector};
+use crate::optim::program::{Mix, Op, Pass, Program, Vector};
 use crate::optim::{LookaheadMode, OptimizerConfig};
 use std::collections::BTreeMap;
 
@@ -50,10 +50,29 @@ pub(crate) enum Prepared {
     Step(SgdStep, f32),
 }
 
-/// A program prepared on one device.
+impl Prepared {
+    /// Record an operation that is not a gradient pass (the schedule places those); the
+    /// look-ahead only when `look` (see `Trainer::set_hyper`).
+    pub fn record_outside_passes(&self, encoder: &mut wgpu::CommandEncoder, look: bool) {
+        match self {
+            Prepared::Perturb(d) => d.record(encoder),
+            Prepared::LookAhead(l, _) if look => l.dispatch.record(encoder),
+            Prepared::Step(s, _) => s.dispatch.record(encoder),
+            Prepared::LookAhead(..) | Prepared::Noise(_) | Prepared::Grad(_) => {}
+        }
+    }
+}
+
+/// A program prepared on one device, with what the steps read of the program worked out once.
 #[derive(Debug)]
 pub(crate) struct Recorded {
     pub program: Program,
+    /// The program's passes, in order (pass i's evaluator is `evaluators[i]`).
+    pub passes: Vec<Pass>,
+    /// The pass whose loss and correct count a step reports.
+    pub reported: usize,
+    /// Whether a pass takes the previous step's batch.
+    pub uses_previous: bool,
     pub vectors: BTreeMap<Vector, GpuBuf<f32>>,
     pub ops: Vec<Prepared>,
     pub evaluators: Vec<Evaluator>,
@@ -124,15 +143,26 @@ pub(crate) fn record(
     } else {
         None
     };
+    let passes = program.passes();
+    let reported = program.pass_index(program.reports).ok_or_else(|| {
+        crate::Error::Invalid(format!(
+            "the program reports a pass it lacks: {}",
+            program.reports
+        ))
+    })?;
     let mut rec = Recorded {
-        program: program.clone(),
+        uses_previous: program.uses_previous_batch(),
+        program,
+        passes,
+        reported,
         vectors,
         ops: Vec::new(),
         evaluators: Vec::new(),
         speculative,
     };
-    for op in &program.ops {
-        let prepared = prepare(gpu, spec, &mut rec, op)?;
+    for k in 0..rec.program.ops.len() {
+        let op = rec.program.ops[k];
+        let prepared = prepare(gpu, spec, &mut rec, &op)?;
         rec.ops.push(prepared);
     }
     Ok(rec)
@@ -144,12 +174,7 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
     let (x, momentum) = (v(Vector::X), v(Vector::Momentum));
     Ok(match *op {
         Op::Perturb { along, into } => {
-            let c = spec.optimizer;
-            let how = Perturbation {
-                rho: c.rho,
-                normalized: !c.unnormalized,
-                adaptive: c.adaptive,
-            };
+            let how = spec.optimizer.perturbation();
             let norm = gpu.zeros::<f32>(1, "perturbation norm")?;
             let d = perturb::prepare_with_norm(gpu, form, how, x, v(along), norm.view(), v(into))?;
             Prepared::Perturb(d)

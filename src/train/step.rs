@@ -1,17 +1,16 @@
 //! One training step of any program on its own device (`serial`, `interleaved` and `fused`;
-//! `dual` is in `schedule/dual.rs`): set the step's hyper-parameters, load the batches, record
+//! `dual` is in `dual_step.rs`): set the step's hyper-parameters, load the batches, record
 //! every operation into one submission with the pair of independent passes placed as the
 //! schedule says, and read back the reported pass's loss and correct count.
 
 use super::recorder::Prepared;
 use super::schedule::fused::FusedPair;
-use super::trainer::{Placed, Trainer, plan, read};
+use super::trainer::{Batches, Placed, Trainer, plan, read};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::sgd::SgdHyper;
 use crate::nn::evaluator::Evaluator;
-use crate::optim::program::On;
 
 impl Trainer {
     /// One optimizer step on `batch`; returns `[mean loss, correct count]` of the step's first
@@ -29,46 +28,41 @@ impl Trainer {
         if matches!(self.placed, Placed::Dual(_)) {
             return super::dual_step::step(self, gpu, batch, look).await;
         }
-        let prev = self.previous.as_ref().unwrap_or(batch);
-        let batches: Vec<&Batch> = self
-            .rec
-            .program
-            .passes()
-            .iter()
-            .map(|p| if p.on == On::Previous { prev } else { batch })
-            .collect();
-        let sizes: Vec<usize> = batches.iter().map(|b| b.len()).collect();
+        let batches = Batches::new(batch, &self.previous);
+        let size = |i: usize| batches.of(&self.rec.passes, i).len();
         // Replicas share a batch size: a step whose two batches differ (at an epoch's end)
         // runs its pair serially.
         let fused = match (&mut self.placed, self.pair) {
-            (Placed::Fused(pair), Some([a, b])) if sizes[a] == sizes[b] => {
-                pair.load(gpu, [batches[a], batches[b]])?;
+            (Placed::Fused(pair), Some([a, b])) if size(a) == size(b) => {
+                pair.load(
+                    gpu,
+                    [
+                        batches.of(&self.rec.passes, a),
+                        batches.of(&self.rec.passes, b),
+                    ],
+                )?;
                 true
             }
             _ => false,
         };
-        for (i, e) in self.rec.evaluators.iter_mut().enumerate() {
+        for i in 0..self.rec.evaluators.len() {
             if !(fused && self.pair.is_some_and(|p| p.contains(&i))) {
-                e.load(gpu, batches[i])?;
+                let b = batches.of(&self.rec.passes, i);
+                self.rec.evaluators[i].load(gpu, b)?;
             }
         }
         self.fused_steps += fused as usize;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        self.record_local(&mut encoder, look, fused, &sizes);
-        let reported = self
-            .rec
-            .program
-            .pass_index(self.rec.program.reports)
-            .expect("a pass");
+        self.record_local(&mut encoder, look, fused, batches);
+        let reported = self.rec.reported;
         let in_pair = self
             .pair
             .and_then(|p| p.iter().position(|&q| q == reported));
         let (metrics, at) = match (&self.placed, fused, in_pair) {
-            (Placed::Fused(pair), true, Some(r)) => (
-                &pair.plan(sizes[reported]).metrics,
-                FusedPair::metrics_at(r),
-            ),
-            _ => (&plan(&self.rec, reported, sizes[reported]).metrics, 0),
+            (Placed::Fused(pair), true, Some(r)) => {
+                (&pair.plan(size(reported)).metrics, FusedPair::metrics_at(r))
+            }
+            _ => (&plan(&self.rec, reported, size(reported)).metrics, 0),
         };
         self.readback.record_from(&mut encoder, metrics, at);
         let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
@@ -79,8 +73,7 @@ impl Trainer {
     /// Blocking [`Trainer::step_async`].
     #[cfg(not(target_arch = "wasm32"))]
     pub fn step(&mut self, gpu: &Gpu, batch: &Batch, hyper: SgdHyper) -> Result<[f32; 2]> {
-        let g = gpu.clone();
-        g.block_on(self.step_async(gpu, batch, hyper))
+        gpu.block_on(self.step_async(gpu, batch, hyper))
     }
 
     /// Record every operation of the step, the pair placed as the schedule says.
@@ -89,16 +82,12 @@ impl Trainer {
         encoder: &mut wgpu::CommandEncoder,
         look: bool,
         fused: bool,
-        sizes: &[usize],
+        batches: Batches<'_>,
     ) {
         for op in &self.rec.ops {
             match op {
-                Prepared::Perturb(d) => d.record(encoder),
-                Prepared::LookAhead(l, _) if look => l.dispatch.record(encoder),
-                Prepared::LookAhead(..) => {}
-                Prepared::Noise(_) => {}
-                Prepared::Grad(i) => self.record_pass(encoder, *i, fused, sizes),
-                Prepared::Step(s, _) => s.dispatch.record(encoder),
+                Prepared::Grad(i) => self.record_pass(encoder, *i, fused, batches),
+                op => op.record_outside_passes(encoder, look),
             }
         }
     }
@@ -109,32 +98,29 @@ impl Trainer {
         encoder: &mut wgpu::CommandEncoder,
         i: usize,
         fused: bool,
-        sizes: &[usize],
+        batches: Batches<'_>,
     ) {
-        let single = |i: usize, e: &mut wgpu::CommandEncoder| {
-            Evaluator::record_gradient(plan(&self.rec, i, sizes[i]), e)
-        };
+        let plan_of = |i: usize| plan(&self.rec, i, batches.of(&self.rec.passes, i).len());
         let Some([a, b]) = self.pair else {
-            return single(i, encoder);
+            return Evaluator::record_gradient(plan_of(i), encoder);
         };
         if i == b {
             return; // recorded with a
         }
         if i != a {
-            return single(i, encoder);
+            return Evaluator::record_gradient(plan_of(i), encoder);
         }
         match &self.placed {
             Placed::Fused(pair) if fused => {
                 let evals = [&self.rec.evaluators[a], &self.rec.evaluators[b]];
-                pair.record(sizes[a], evals, encoder);
+                pair.record(batches.of(&self.rec.passes, a).len(), evals, encoder);
             }
             Placed::Interleaved => {
-                let (pa, pb) = (plan(&self.rec, a, sizes[a]), plan(&self.rec, b, sizes[b]));
-                Evaluator::record_gradients_interleaved(pa, pb, encoder);
+                Evaluator::record_gradients_interleaved(plan_of(a), plan_of(b), encoder);
             }
             _ => {
-                single(a, encoder);
-                single(b, encoder);
+                Evaluator::record_gradient(plan_of(a), encoder);
+                Evaluator::record_gradient(plan_of(b), encoder);
             }
         }
     }
@@ -178,13 +164,15 @@ impl Trainer {
         look
     }
 
-    /// Draw this step's random directions on the host and upload them.
+    /// Draw this step's random directions on the host (into a buffer reused from step to
+    /// step) and upload them.
     fn draw_noise(&mut self, gpu: &Gpu) -> Result<()> {
         for op in &self.rec.ops {
             if let Prepared::Noise(u) = op {
-                let rng = &mut self.noise;
-                let draw: Vec<f32> = (0..u.len).map(|_| rng.normal()).collect();
-                gpu.write(u, 0, &draw)?;
+                let (rng, host) = (&mut self.noise, &mut self.noise_host);
+                host.clear();
+                host.extend((0..u.len).map(|_| rng.normal()));
+                gpu.write(u, 0, host)?;
             }
         }
         Ok(())
@@ -194,7 +182,7 @@ impl Trainer {
     pub(crate) fn finish_step(&mut self, batch: &Batch) {
         self.steps += 1;
         self.x_in_point = false;
-        if self.rec.program.uses_previous_batch() {
+        if self.rec.uses_previous {
             match &mut self.previous {
                 Some(prev) => prev.clone_from(batch),
                 None => self.previous = Some(batch.clone()),
@@ -204,7 +192,7 @@ impl Trainer {
 
     /// `[mean loss, correct count]` of `batch` at x, without a gradient.
     pub async fn loss_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
-        let (i, copy) = self.evaluation_pass();
+        let (i, copy) = self.evaluation;
         let x = self.params().clone();
         let e = &mut self.rec.evaluators[i];
         let point = e.params().clone();
@@ -225,7 +213,6 @@ impl Trainer {
     /// Blocking [`Trainer::loss_async`].
     #[cfg(not(target_arch = "wasm32"))]
     pub fn loss(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
-        let g = gpu.clone();
-        g.block_on(self.loss_async(gpu, batch))
+        gpu.block_on(self.loss_async(gpu, batch))
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf, Readback};
 use crate::kernels::sgd::SgdHyper;
 use crate::nn::plan::Plan;
-use crate::optim::program::{Op, Vector};
+use crate::optim::program::{On, Op, Pass, Vector};
 use crate::optim::randsam::NOISE_STREAM;
 use crate::rng::Pcg;
 
@@ -63,6 +63,10 @@ pub struct Trainer {
     pub(crate) fused_steps: usize,
     pub(crate) previous: Option<Batch>,
     pub(crate) noise: Pcg,
+    /// The host side of each step's random directions, reused from step to step.
+    pub(crate) noise_host: Vec<f32>,
+    /// The pass evaluation at x borrows, and whether x must first be copied into its point.
+    pub(crate) evaluation: (usize, bool),
     pub(crate) model_state: Vec<f32>,
 }
 
@@ -112,6 +116,8 @@ impl Trainer {
             .map(|s| [s[0], s[1]]);
         let rec = recorder::record(gpu, &spec, program, x0, rewrite)?;
         Ok(Trainer {
+            evaluation: evaluation_pass(&rec),
+            noise_host: Vec::new(),
             noise: Pcg::new(spec.seed, NOISE_STREAM),
             model_state: vec![0.0; spec.model.state_count()],
             spec,
@@ -265,28 +271,53 @@ impl Trainer {
         self.noise = Pcg::from_state(state.noise_rng.0, state.noise_rng.1);
         Ok(())
     }
+}
 
-    /// The pass evaluation at x borrows, and whether x must first be copied into its point:
-    /// the first pass at x, else the first pass whose point the step itself rebuilds before it
-    /// (so a copy of x there harms nothing).
-    pub(crate) fn evaluation_pass(&self) -> (usize, bool) {
-        let passes = self.rec.program.passes();
-        if let Some(i) = passes.iter().position(|p| p.at == Vector::X) {
-            return (i, false);
-        }
-        let ops = &self.rec.program.ops;
-        let rebuilt = |i: usize| {
-            let at = ops
+/// The pass evaluation at x borrows, and whether x must first be copied into its point:
+/// the first pass at x, else the first pass whose point the step itself rebuilds before it
+/// (so a copy of x there harms nothing).
+fn evaluation_pass(rec: &Recorded) -> (usize, bool) {
+    let passes = &rec.passes;
+    if let Some(i) = passes.iter().position(|p| p.at == Vector::X) {
+        return (i, false);
+    }
+    let ops = &rec.program.ops;
+    let rebuilt = |i: usize| {
+        let at = ops
+            .iter()
+            .position(|op| matches!(op, Op::Grad(p) if *p == passes[i]));
+        at.is_some_and(|k| {
+            ops[..k]
                 .iter()
-                .position(|op| matches!(op, Op::Grad(p) if *p == passes[i]));
-            at.is_some_and(|k| {
-                ops[..k]
-                    .iter()
-                    .any(|op| crate::optim::Program::writes(op, passes[i].at))
-            })
-        };
-        let i = (0..passes.len()).find(|&i| rebuilt(i)).unwrap_or(0);
-        (i, true)
+                .any(|op| crate::optim::Program::writes(op, passes[i].at))
+        })
+    };
+    let i = (0..passes.len()).find(|&i| rebuilt(i)).unwrap_or(0);
+    (i, true)
+}
+
+/// The batches of one step: the one just loaded and the previous step's (the same one on
+/// the first step).
+#[derive(Clone, Copy)]
+pub(crate) struct Batches<'a> {
+    pub current: &'a Batch,
+    pub previous: &'a Batch,
+}
+
+impl<'a> Batches<'a> {
+    pub fn new(current: &'a Batch, previous: &'a Option<Batch>) -> Batches<'a> {
+        Batches {
+            current,
+            previous: previous.as_ref().unwrap_or(current),
+        }
+    }
+
+    /// The batch pass `i` of `passes` takes.
+    pub fn of(&self, passes: &[Pass], i: usize) -> &'a Batch {
+        match passes[i].on {
+            On::Previous => self.previous,
+            On::Current => self.current,
+        }
     }
 }
 
