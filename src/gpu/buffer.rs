@@ -164,7 +164,7 @@ pub(crate) async fn map_read_after<T: bytemuck::Pod>(
 /// Say which submission the readback being awaited on this thread depends on (all of them
 /// when `None`), for the native executor.
 #[cfg(not(target_arch = "wasm32"))]
-fn awaiting(submission: Option<wgpu::SubmissionIndex>) {
+pub(crate) fn awaiting(submission: Option<wgpu::SubmissionIndex>) {
     let awaited = match submission {
         Some(index) => super::awaited::Awaited::Index(index),
         None => super::awaited::Awaited::All,
@@ -174,7 +174,7 @@ fn awaiting(submission: Option<wgpu::SubmissionIndex>) {
 
 /// In the browser the event loop completes mappings: nothing to say.
 #[cfg(target_arch = "wasm32")]
-fn awaiting(_submission: Option<wgpu::SubmissionIndex>) {}
+pub(crate) fn awaiting(_submission: Option<wgpu::SubmissionIndex>) {}
 
 /// A persistent staging buffer for small, frequent reads (the per-step loss and correct
 /// count), so the hot path allocates nothing.

@@ -20,6 +20,10 @@ pub struct Gpu {
     pub adapter: AdapterSummary,
     /// The limits the device was opened with (the adapter's own).
     pub limits: wgpu::Limits,
+    /// What the driver says about the adapter, field by field.
+    pub info: wgpu::AdapterInfo,
+    /// The adapter's optional features (the device enables only those it needs).
+    pub adapter_features: wgpu::Features,
     pipelines: Arc<Mutex<HashMap<String, wgpu::ComputePipeline>>>,
 }
 
@@ -80,9 +84,11 @@ impl Gpu {
     pub async fn from_adapter(index: usize, adapter: wgpu::Adapter) -> Result<Gpu> {
         let summary = AdapterSummary::of(index, &adapter);
         let limits = adapter.limits();
+        // Timestamp queries only let the benchmarks time the device; nothing else needs a
+        // feature beyond WebGPU's core.
         let desc = wgpu::DeviceDescriptor {
             label: Some("sampa"),
-            required_features: wgpu::Features::empty(),
+            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -100,6 +106,8 @@ impl Gpu {
             queue,
             adapter: summary,
             limits,
+            info: adapter.get_info(),
+            adapter_features: adapter.features(),
             pipelines: Arc::default(),
         })
     }

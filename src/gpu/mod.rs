@@ -13,7 +13,9 @@ pub mod device;
 mod exec;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
+mod timer;
 
 pub use adapters::AdapterSummary;
 pub use buffer::{GpuBuf, Readback, TEXTURE_ROW_FLOATS};
 pub use device::{ADAPTER_ENV, Gpu};
+pub use timer::Timer;

@@ -17,6 +17,7 @@ pub(crate) mod launch;
 pub mod layout;
 pub mod matmul;
 pub mod maxpool;
+pub mod membench;
 pub mod norm;
 pub mod perturb;
 pub mod relu;

@@ -3,7 +3,8 @@
 
 use super::layout::UniformLayout;
 use super::{
-    bias, conv, matmul, maxpool, norm, perturb, relu, sgd, softmax_xent, transpose, vector,
+    bias, conv, matmul, maxpool, membench, norm, perturb, relu, sgd, softmax_xent, transpose,
+    vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
@@ -13,6 +14,7 @@ pub fn all() -> Vec<UniformLayout> {
         conv::uniform_layouts(),
         matmul::uniform_layouts(),
         maxpool::uniform_layouts(),
+        membench::uniform_layouts(),
         norm::uniform_layouts(),
         perturb::uniform_layouts(),
         relu::uniform_layouts(),

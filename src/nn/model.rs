@@ -55,6 +55,16 @@ pub struct Model {
 }
 
 impl Model {
+    /// A fixed random batch of `batch` examples of this model's input and classes
+    /// (benchmarks need shapes, not data).
+    pub fn synthetic_batch(&self, batch: usize) -> crate::data::Batch {
+        let mut rng = crate::rng::Pcg::new(1, 0);
+        crate::data::Batch {
+            pixels: rng.vec(batch * self.input, 0.0, 1.0),
+            labels: (0..batch).map(|_| rng.below(self.classes as u32)).collect(),
+        }
+    }
+
     /// A model of `layers` on inputs of `input_shape`, each layer that owns tensors naming them
     /// `{prefix}.{weight,bias}`. Checks that every layer accepts what the one before produces
     /// and that the last produces `classes` features.

@@ -88,6 +88,26 @@ impl Trainer {
         Self::with_rewrites(gpu, spec, x0, true)
     }
 
+    /// A trainer of `optimizer` for `model` from its seed-0 initialisation, without label
+    /// smoothing, placed as `placement`: what benchmarks and choices by measurement time.
+    pub fn seeded(
+        gpu: &Gpu,
+        (model, kernels): (&crate::nn::Model, crate::kernels::Kernels),
+        optimizer: crate::optim::OptimizerConfig,
+        placement: Placement,
+    ) -> Result<Trainer> {
+        let spec = TrainerSpec {
+            model: model.clone(),
+            smoothing: 0.0,
+            optimizer,
+            seed: 0,
+            kernels,
+        };
+        let mut t = Self::new(gpu, spec, &model.init(0))?;
+        t.set_placement(gpu, placement)?;
+        Ok(t)
+    }
+
     /// [`Trainer::new`], with the recorder's rewrites on or off (they change no bits; tests
     /// compare the two).
     pub fn with_rewrites(

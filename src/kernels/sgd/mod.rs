@@ -34,6 +34,17 @@ pub struct SgdHyper {
     pub nesterov: bool,
 }
 
+impl SgdHyper {
+    /// The base step of every timed training step (benchmarks and choices by measurement):
+    /// the defaults of `sampa train` with a small rate, so long timing runs stay finite.
+    pub const TIMED: SgdHyper = SgdHyper {
+        lr: 1e-3,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    };
+}
+
 /// The uniform block of every entry (WGSL `Params` in prelude.wgsl).
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
