@@ -9,6 +9,7 @@
 //! checkpoints and the epoch loop, and [`bench`] the benchmarks.
 #![warn(missing_docs)]
 
+pub mod bench;
 pub mod data;
 pub mod error;
 pub mod gpu;
@@ -19,8 +20,6 @@ pub mod rng;
 pub mod toy;
 pub mod train;
 
-#[cfg(not(target_arch = "wasm32"))]
-pub mod bench;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsutil;
 #[cfg(not(target_arch = "wasm32"))]

@@ -2,7 +2,6 @@
 //! forms per adapter in `tuning`, `auto`'s schedule in `run::placement`): medians, one
 //! kernel's time, and training steps timed side by side.
 
-use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::matmul::{self, Dims, Form, Variant};
@@ -10,7 +9,7 @@ use crate::kernels::sgd::SgdHyper;
 use crate::kernels::{Dispatch, Kernels};
 use crate::nn::Model;
 use crate::optim::OptimizerConfig;
-use crate::train::{Placement, Trainer, TrainerSpec};
+use crate::train::{Placement, Trainer};
 use std::time::Instant;
 
 /// Median of `xs` (sorted in place).
@@ -56,14 +55,6 @@ pub fn time_product(gpu: &Gpu, v: Variant, form: Form, dims: Dims, reps: usize) 
 /// Consecutive steps timed together in [`steps_side_by_side`].
 pub const BURST: usize = 3;
 
-/// The base step's hyper-parameters of every timed step.
-const HYPER: SgdHyper = SgdHyper {
-    lr: 1e-3,
-    momentum: 0.9,
-    weight_decay: 5e-4,
-    nesterov: false,
-};
-
 /// Median milliseconds of a step for each (optimizer, placement) case of `model` at `batch`
 /// on synthetic data, measured side by side: after two warm-up steps each, `reps` rounds that
 /// time a burst of [`BURST`] consecutive steps of every case in turn, so a machine that slows
@@ -78,20 +69,12 @@ pub fn steps_side_by_side(
     reps: usize,
     cases: Vec<(OptimizerConfig, Placement)>,
 ) -> Result<Vec<f64>> {
-    let data = synthetic_batch(model, batch);
+    let data = model.synthetic_batch(batch);
     let mut trainers = Vec::new();
     for (optimizer, placement) in cases {
-        let spec = TrainerSpec {
-            model: model.clone(),
-            smoothing: 0.0,
-            optimizer,
-            seed: 0,
-            kernels,
-        };
-        let mut t = Trainer::new(gpu, spec, &model.init(0))?;
-        t.set_placement(gpu, placement)?;
+        let mut t = Trainer::seeded(gpu, (model, kernels), optimizer, placement)?;
         for _ in 0..2 {
-            t.step(gpu, &data, HYPER)?;
+            t.step(gpu, &data, SgdHyper::TIMED)?;
         }
         gpu.wait(None)?;
         trainers.push(t);
@@ -101,22 +84,11 @@ pub fn steps_side_by_side(
         for (t, times) in trainers.iter_mut().zip(&mut times) {
             let start = Instant::now();
             for _ in 0..BURST {
-                t.step(gpu, &data, HYPER)?;
+                t.step(gpu, &data, SgdHyper::TIMED)?;
             }
             gpu.wait(None)?;
             times.push(start.elapsed().as_secs_f64() / BURST as f64);
         }
     }
     Ok(times.iter_mut().map(|t| median(t) * 1e3).collect())
-}
-
-/// A fixed random batch of `batch` examples for `model` (benchmarks need shapes, not data).
-pub fn synthetic_batch(model: &Model, batch: usize) -> Batch {
-    let mut rng = crate::rng::Pcg::new(1, 0);
-    Batch {
-        pixels: rng.vec(batch * model.input, 0.0, 1.0),
-        labels: (0..batch)
-            .map(|_| rng.below(model.classes as u32))
-            .collect(),
-    }
 }

@@ -16,7 +16,7 @@ pub mod start;
 
 pub use checkpoint::Progress;
 pub use config::{LrSchedule, TrainConfig};
-pub use epoch::RunSummary;
+pub use epoch::{RunSummary, evaluate};
 pub use plot::EpochPoint;
 pub use run_dir::{CHECKPOINT, RunDir};
 

@@ -21,6 +21,7 @@ pub struct EpochPoint {
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
+/// Register the bundled font once (plotters draws text with it).
 fn font() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -28,13 +29,22 @@ fn font() {
     });
 }
 
-/// Draw the curves into `path` (through a temporary file, then renamed).
-pub fn curves(points: &[EpochPoint], title: &str, path: &Path) -> Result<()> {
+/// What draws a chart into a file.
+pub type Drawing<'a> =
+    dyn FnOnce(&Path) -> std::result::Result<(), Box<dyn std::error::Error>> + 'a;
+
+/// Draw `what` (named in errors) into `path` through a temporary file, then rename it, so a
+/// reader never sees half a PNG.
+pub fn png(path: &Path, what: &str, draw: Box<Drawing<'_>>) -> Result<()> {
     font();
     let tmp = path.with_extension("tmp.png");
-    draw(points, title, &tmp)
-        .map_err(|e| Error::data(path, format!("cannot draw the curves: {e}")))?;
+    draw(&tmp).map_err(|e| Error::data(path, format!("cannot draw the {what}: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::data(path, format!("cannot write: {e}")))
+}
+
+/// Draw the curves into `path`.
+pub fn curves(points: &[EpochPoint], title: &str, path: &Path) -> Result<()> {
+    png(path, "curves", Box::new(|tmp| draw(points, title, tmp)))
 }
 
 fn draw(
@@ -112,11 +122,7 @@ pub fn toy_curves(
     c: &crate::toy::ToyConfig,
     path: &Path,
 ) -> Result<()> {
-    font();
-    let tmp = path.with_extension("tmp.png");
-    draw_toy(traces, c, &tmp)
-        .map_err(|e| Error::data(path, format!("cannot draw the toy plot: {e}")))?;
-    std::fs::rename(&tmp, path).map_err(|e| Error::data(path, format!("cannot write: {e}")))
+    png(path, "toy plot", Box::new(|tmp| draw_toy(traces, c, tmp)))
 }
 
 fn draw_toy(

@@ -1,4 +1,5 @@
-//! `sampa bench`: the same kernels on every adapter, side by side.
+//! The suite's parts that also run alone, with their own text tables: `sampa bench matmul`,
+//! `step` and `schedules`.
 
 use anyhow::Context;
 use sampa::gpu::adapters;
@@ -10,28 +11,7 @@ use sampa::train::schedule::thread::ThreadTransport;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
-pub struct Args {
-    #[command(subcommand)]
-    what: What,
-}
-
-#[derive(clap::Subcommand, Debug)]
-enum What {
-    /// Matmul GFLOP/s: square sizes and the MLP 784-256-256-10 step's products at batch 128,
-    /// for each variant. Records the faster variant per adapter in the tuning cache.
-    Matmul(MatmulArgs),
-    /// Median SGD step time (forward, backward, update, scalar readback) of the MLP
-    /// 784-256-256-10 and the small CNN at batch 128, beside the time of the same step's
-    /// matrix products alone, on every adapter.
-    Step(StepArgs),
-    /// Median step time of SGD, SAM and SAMPa-0.2 with SAMPa's gradients under each schedule
-    /// (serial, interleaved, fused, dual), side by side in one run, with the ratios SAMPa/SAM and
-    /// SAMPa/SGD.
-    Schedules(SchedulesArgs),
-}
-
-#[derive(clap::Args, Debug)]
-struct SchedulesArgs {
+pub(super) struct SchedulesArgs {
     /// The main adapter (index, backend or name substring); default: the best one.
     #[arg(long)]
     adapter: Option<String>,
@@ -54,7 +34,7 @@ struct SchedulesArgs {
 }
 
 #[derive(clap::Args, Debug)]
-struct StepArgs {
+pub(super) struct StepArgs {
     /// Only this adapter (index, backend or name substring); default: every adapter.
     #[arg(long)]
     adapter: Option<String>,
@@ -77,7 +57,7 @@ struct StepArgs {
 }
 
 #[derive(clap::Args, Debug)]
-struct MatmulArgs {
+pub(super) struct MatmulArgs {
     /// Only this adapter (index, backend or name substring); default: every adapter.
     #[arg(long)]
     adapter: Option<String>,
@@ -95,15 +75,7 @@ struct MatmulArgs {
     json: Option<PathBuf>,
 }
 
-pub fn run(args: Args) -> anyhow::Result<()> {
-    match args.what {
-        What::Matmul(a) => matmul(a),
-        What::Step(a) => step(a),
-        What::Schedules(a) => schedules(a),
-    }
-}
-
-fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
+pub(super) fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.reps == 0 {
         anyhow::bail!("--batch and --reps must be positive");
     }
@@ -129,7 +101,7 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
     let kernels = sampa::tuning::choose(&gpu)?;
     let worker_kernels = other.as_ref().map(sampa::tuning::choose).transpose()?;
     for name in &args.models {
-        let model = bench_model(name)?;
+        let model = sampa::bench::plan::model(name)?;
         let dual = other.as_ref().zip(worker_kernels);
         let cases = schedule_cases(&args.schedules, &model, dual)?;
         let labels: Vec<String> = cases[2..]
@@ -146,14 +118,6 @@ fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
         print_schedules(&model, &args, &labels, &ms);
     }
     Ok(())
-}
-
-/// The MLP 784-256-256-10 or the small CNN on 28×28 images, by name.
-fn bench_model(name: &str) -> anyhow::Result<Model> {
-    Ok(match name {
-        "cnn" => Model::cnn(1, 28, 28, 10)?,
-        _ => Model::mlp(784, &[256, 256], 10)?,
-    })
 }
 
 /// SGD and SAM serially, then SAMPa-0.2 under each of `schedules` (`dual` with the worker on
@@ -208,7 +172,7 @@ fn print_schedules(model: &Model, args: &SchedulesArgs, labels: &[String], ms: &
     }
 }
 
-fn step(args: StepArgs) -> anyhow::Result<()> {
+pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.reps == 0 {
         anyhow::bail!("--batch and --reps must be positive");
     }
@@ -223,7 +187,7 @@ fn step(args: StepArgs) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for gpu in &gpus {
         for name in &args.models {
-            let model = bench_model(name)?;
+            let model = sampa::bench::plan::model(name)?;
             let kernels = sampa::tuning::choose(gpu)?;
             let r = sampa::bench::step(gpu, (&model, kernels), args.batch, args.reps)?;
             println!(
@@ -253,7 +217,7 @@ fn step(args: StepArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
+pub(super) fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
     let variants = match args.variant.as_str() {
         "both" => Variant::ALL.to_vec(),
         v => vec![Variant::parse(v).context("--variant")?],
@@ -374,22 +338,12 @@ fn profile(
     batch: usize,
     reps: usize,
 ) -> anyhow::Result<()> {
-    let spec = sampa::train::TrainerSpec {
-        model: model.clone(),
-        smoothing: 0.0,
-        optimizer: Default::default(),
-        seed: 0,
-        kernels,
-    };
-    let mut trainer = sampa::train::Trainer::new(gpu, spec, &model.init(0))?;
-    let data = sampa::timing::synthetic_batch(model, batch);
+    let serial = sampa::train::Placement::Serial;
+    let mut trainer =
+        sampa::train::Trainer::seeded(gpu, (model, kernels), Default::default(), serial)?;
+    let data = model.synthetic_batch(batch);
     // One real step sets the update's hyper-parameters, so timing it below does the work.
-    let hyper = sampa::kernels::sgd::SgdHyper {
-        lr: 1e-3,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        nesterov: false,
-    };
+    let hyper = sampa::kernels::sgd::SgdHyper::TIMED;
     trainer.step(gpu, &data, hyper)?;
     for (name, secs) in sampa::bench::profile(trainer.evaluator(), gpu, &data, reps)? {
         println!("    {name:<58} {:>9.2} ms", secs * 1e3);

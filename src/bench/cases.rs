@@ -1,0 +1,219 @@
+//! The suite's cases: what one sample of each does, on either target. A case holds prepared
+//! work (dispatches, buffers, a trainer) and the result it will become; [`Case::sample`]
+//! times one unit of it, and [`Case::result`] turns the samples into statistics in the
+//! case's unit.
+
+use super::clock::now;
+use super::schema::{BenchResult, Better};
+use super::stats::Stats;
+use crate::data::Batch;
+use crate::error::Result;
+use crate::gpu::{Gpu, GpuBuf, Timer};
+use crate::kernels::Dispatch;
+use crate::kernels::sgd::SgdHyper;
+use crate::toy::{Method, ToyConfig};
+use crate::train::Trainer;
+use std::collections::BTreeMap;
+
+/// What one sample runs.
+pub enum Work {
+    /// Dispatches recorded `inner` times into one submission; a sample is one repetition.
+    Kernels {
+        /// Recorded in order, `inner` times.
+        dispatches: Vec<Dispatch>,
+        /// Repetitions per submission (1 times a submission's round trip).
+        inner: usize,
+    },
+    /// `queue.write_buffer` of `data` into `buf`, until the device has it.
+    Upload(GpuBuf<f32>, Vec<f32>),
+    /// A copy of `buf` back to the host.
+    Readback(GpuBuf<f32>),
+    /// A burst of this many consecutive training steps (which overlap as they do in
+    /// training); a sample is one step.
+    Steps(Box<Trainer>, Batch, usize),
+    /// One whole toy run of `method`; a sample is one run.
+    Toy(Method, ToyConfig),
+}
+
+/// How seconds per unit of work become the case's value.
+#[derive(Clone, Copy, Debug)]
+pub enum Value {
+    /// `amount` per unit of work over the time (GFLOP, GB, examples, steps).
+    Rate(f64),
+    /// The time, times `scale` (1e3 for ms, 1e6 for µs).
+    Time(f64),
+}
+
+impl Value {
+    fn of(self, seconds: f64) -> f64 {
+        match self {
+            Value::Rate(amount) => amount / seconds,
+            Value::Time(scale) => seconds * scale,
+        }
+    }
+}
+
+/// One prepared case and its samples so far.
+pub struct Case {
+    template: BenchResult,
+    work: Work,
+    value: Value,
+    host: Vec<f64>,
+    device: Vec<f64>,
+}
+
+/// A result without statistics yet: what `suite`/`case` is, on `adapter`, in `unit`.
+pub fn template(suite: &str, case: &str, adapter: usize, unit: &str) -> BenchResult {
+    let better = if unit.ends_with("/s") {
+        Better::Higher
+    } else {
+        Better::Lower
+    };
+    BenchResult {
+        suite: suite.to_string(),
+        case: case.to_string(),
+        adapter,
+        adapter2: None,
+        params: BTreeMap::new(),
+        unit: unit.to_string(),
+        better,
+        timing: "host".to_string(),
+        host: None,
+        device: None,
+        share_of_peak: None,
+        peak: None,
+        extra: BTreeMap::new(),
+        error: None,
+    }
+}
+
+/// A result that records why its case could not run (on one line: wgpu's errors span several).
+pub fn failed(mut template: BenchResult, reason: impl std::fmt::Display) -> BenchResult {
+    let text = reason.to_string();
+    let words: Vec<&str> = text.split_whitespace().collect();
+    template.error = Some(words.join(" "));
+    template
+}
+
+impl Case {
+    /// A case from its result template, its work, and how a sample's seconds become a value.
+    pub fn new(template: BenchResult, work: Work, value: Value) -> Case {
+        Case {
+            template,
+            work,
+            value,
+            host: Vec::new(),
+            device: Vec::new(),
+        }
+    }
+
+    /// The case's result template.
+    pub fn template(&self) -> &BenchResult {
+        &self.template
+    }
+
+    /// Kernel work marked for calibration (`inner` 0) repeats until one submission lasts
+    /// about `target_s`, given that one repetition took `once` seconds.
+    pub fn calibrate(&mut self, target_s: f64, once: f64) {
+        if let Work::Kernels { inner, .. } = &mut self.work
+            && *inner == 0
+        {
+            *inner = ((target_s / once.max(1e-7)) as usize).clamp(1, 64);
+            self.template
+                .params
+                .insert("per_submission".into(), inner.to_string());
+        }
+    }
+
+    /// Drop the samples so far (warm-up).
+    pub fn forget(&mut self) {
+        self.host.clear();
+        self.device.clear();
+    }
+
+    /// Take one sample: seconds of host time (and of device time where `timer` is given and
+    /// the work is kernels); returns the host seconds.
+    pub async fn sample(&mut self, gpu: &Gpu, timer: Option<&Timer>) -> Result<f64> {
+        let (host, device) = match &mut self.work {
+            Work::Kernels { dispatches, inner } => {
+                kernels(gpu, timer, dispatches, (*inner).max(1)).await?
+            }
+            Work::Upload(buf, data) => {
+                let start = now();
+                gpu.write(buf, 0, data)?;
+                gpu.queue.submit([]);
+                gpu.idle().await?;
+                (now() - start, None)
+            }
+            Work::Readback(buf) => {
+                let start = now();
+                gpu.read_async(buf).await?;
+                (now() - start, None)
+            }
+            Work::Steps(trainer, batch, burst) => {
+                let start = now();
+                for _ in 0..*burst {
+                    trainer.step_async(gpu, batch, SgdHyper::TIMED).await?;
+                }
+                gpu.idle().await?;
+                ((now() - start) / *burst as f64, None)
+            }
+            Work::Toy(method, config) => {
+                let start = now();
+                crate::toy::gpu::run_gpu(gpu, *method, config).await?;
+                (now() - start, None)
+            }
+        };
+        self.host.push(host);
+        self.device.extend(device);
+        Ok(host)
+    }
+
+    /// The result: statistics of the samples' values, device statistics where every sample
+    /// had a device time.
+    pub fn result(self) -> BenchResult {
+        let values = |s: &[f64]| s.iter().map(|&t| self.value.of(t)).collect::<Vec<_>>();
+        let mut r = self.template;
+        r.host = Stats::of(&values(&self.host));
+        if !self.device.is_empty() && self.device.len() == self.host.len() {
+            r.device = Stats::of(&values(&self.device));
+            r.timing = "host+device".to_string();
+        }
+        if r.host.is_none() && r.error.is_none() {
+            r.error = Some("no finite sample".to_string());
+        }
+        r
+    }
+}
+
+/// One submission of `inner` repetitions of `dispatches`, bracketed by timestamps when there
+/// is a timer: seconds per repetition, host and device.
+async fn kernels(
+    gpu: &Gpu,
+    timer: Option<&Timer>,
+    dispatches: &[Dispatch],
+    inner: usize,
+) -> Result<(f64, Option<f64>)> {
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    if let Some(t) = timer {
+        t.begin(&mut encoder);
+    }
+    for _ in 0..inner {
+        for d in dispatches {
+            d.record(&mut encoder);
+        }
+    }
+    if let Some(t) = timer {
+        t.end(&mut encoder);
+    }
+    let commands = encoder.finish();
+    let start = now();
+    let index = gpu.checked("benchmark kernels", || gpu.queue.submit([commands]))?;
+    gpu.idle().await?;
+    let host = (now() - start) / inner as f64;
+    let device = match timer {
+        Some(t) => Some(t.seconds(index).await? / inner as f64),
+        None => None,
+    };
+    Ok((host, device))
+}

@@ -1,0 +1,331 @@
+//! Which cases the suite runs on one adapter, prepared: matmul per variant on square sizes and
+//! on the models' own products, copy and read-modify-write bandwidth, dispatch cost, upload
+//! and readback, training steps of SGD, SAM and SAMPa-0.2 under each single-adapter schedule,
+//! and the toy. A case that cannot be prepared (it exceeds the adapter's limits, say) becomes a
+//! result with its reason, and the rest go on. The native suite adds the two-adapter and
+//! whole-run cases.
+
+use super::cases::{Case, Value, Work, failed, template};
+use super::schema::BenchResult;
+pub use super::schema::PARTS;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::Kernels;
+use crate::kernels::matmul::{self, Dims, Form, Variant};
+use crate::kernels::membench;
+use crate::nn::Model;
+use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::train::{Placement, Trainer};
+
+/// What to run.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The short suite (about a minute per adapter on a CPU rasteriser).
+    pub quick: bool,
+    /// Square matmul sizes.
+    pub sizes: Vec<usize>,
+    /// Models for the step cases (`mlp`, `cnn`).
+    pub models: Vec<String>,
+    /// Suite parts to run (`matmul`, `bandwidth`, `dispatch`, `transfer`, `step`, `toy`,
+    /// `time_to_accuracy`).
+    pub parts: Vec<String>,
+}
+
+impl Settings {
+    /// The default suite, full or quick.
+    pub fn new(quick: bool) -> Settings {
+        let sizes = if quick {
+            vec![128, 256, 512]
+        } else {
+            vec![128, 256, 512, 1024]
+        };
+        Settings {
+            quick,
+            sizes,
+            models: vec!["mlp".into(), "cnn".into()],
+            parts: PARTS.iter().map(|p| p.to_string()).collect(),
+        }
+    }
+
+    /// Whether part `p` runs.
+    pub fn runs(&self, p: &str) -> bool {
+        self.parts.iter().any(|q| q == p)
+    }
+
+    /// Floats moved by the bandwidth and transfer cases.
+    pub fn floats(&self) -> usize {
+        if self.quick { 1 << 22 } else { 1 << 24 }
+    }
+
+    /// Consecutive steps per step sample (the quick suite samples single steps).
+    pub fn burst(&self) -> usize {
+        if self.quick { 1 } else { 3 }
+    }
+
+    /// Examples per step for `model`: the quick suite steps the CNN at 32 so it fits its
+    /// minute on a CPU rasteriser.
+    pub fn batch(&self, model: &str) -> usize {
+        if self.quick && model == "cnn" {
+            32
+        } else {
+            128
+        }
+    }
+}
+
+/// The MLP 784-256-256-10 or the small CNN on 28×28 images, by name.
+pub fn model(name: &str) -> Result<Model> {
+    match name {
+        "cnn" => Model::cnn(1, 28, 28, 10),
+        _ => Model::mlp(784, &[256, 256], 10),
+    }
+}
+
+/// The cases of `settings` on `gpu` (its index in the report is `adapter`), with the kernel
+/// forms `kernels`; results for the cases that could not be prepared.
+pub fn cases(
+    gpu: &Gpu,
+    adapter: usize,
+    kernels: Kernels,
+    s: &Settings,
+) -> (Vec<Case>, Vec<BenchResult>) {
+    let mut out = Prepared::default();
+    if s.runs("matmul") {
+        matmul_cases(gpu, adapter, s, &mut out);
+    }
+    if s.runs("bandwidth") {
+        bandwidth_cases(gpu, adapter, s, &mut out);
+    }
+    if s.runs("dispatch") {
+        for (inner, name) in [
+            (1, "empty dispatch, one per submission"),
+            (64, "empty dispatch, 64 per submission"),
+        ] {
+            let t = template("dispatch", name, adapter, "us");
+            let work = membench::prepare_noop(gpu).map(|d| Work::Kernels {
+                dispatches: vec![d],
+                inner,
+            });
+            out.push(t, work, Value::Time(1e6));
+        }
+    }
+    if s.runs("transfer") {
+        transfer_cases(gpu, adapter, s, &mut out);
+    }
+    if s.runs("step") {
+        for name in &s.models {
+            step_cases(
+                gpu,
+                adapter,
+                kernels,
+                (name, s.batch(name), s.burst()),
+                &mut out,
+            );
+        }
+    }
+    if s.runs("toy") {
+        let mut t = template("toy", "SAMPa-0.2, d=2, 200 steps", adapter, "steps/s");
+        t.params.insert("steps".into(), "200".into());
+        let config = crate::toy::ToyConfig::default();
+        let work = Ok(Work::Toy(crate::toy::Method::Sampa(0.2), config));
+        out.push(t, work, Value::Rate(200.0));
+    }
+    (out.cases, out.failed)
+}
+
+/// Cases so far, and the results of those that could not be prepared.
+#[derive(Default)]
+pub struct Prepared {
+    /// Ready to sample.
+    pub cases: Vec<Case>,
+    /// With their reasons.
+    pub failed: Vec<BenchResult>,
+}
+
+impl Prepared {
+    /// Add a case, or its failure.
+    pub fn push(&mut self, t: BenchResult, work: Result<Work>, value: Value) {
+        match work {
+            Ok(w) => self.cases.push(Case::new(t, w, value)),
+            Err(e) => self.failed.push(failed(t, e)),
+        }
+    }
+}
+
+/// Calibrated later (see `rounds`): kernels repeat until a submission lasts a few ms.
+const AUTO: usize = 0;
+
+fn product(gpu: &Gpu, v: Variant, form: Form, dims: Dims) -> Result<Work> {
+    // Check the operands against the adapter before making them on the host.
+    for (what, rows, cols) in [
+        ("bench A", dims.m, dims.k),
+        ("bench B", dims.k, dims.n),
+        ("bench C", dims.m, dims.n),
+    ] {
+        let bytes = rows.checked_mul(cols).and_then(|n| n.checked_mul(4));
+        gpu.check_size(what, bytes.map_or(u64::MAX, |b| b as u64))?;
+    }
+    let mut rng = crate::rng::Pcg::new(17, 0);
+    let a = gpu.upload(&rng.vec(dims.m * dims.k, -1.0, 1.0), "bench A")?;
+    let b = gpu.upload(&rng.vec(dims.k * dims.n, -1.0, 1.0), "bench B")?;
+    let c = gpu.zeros::<f32>(dims.m * dims.n, "bench C")?;
+    let d = matmul::prepare(gpu, v, form, dims, a.view(), b.view(), c.view(), false)?;
+    Ok(Work::Kernels {
+        dispatches: vec![d],
+        inner: AUTO,
+    })
+}
+
+fn matmul_cases(gpu: &Gpu, adapter: usize, s: &Settings, out: &mut Prepared) {
+    for v in Variant::ALL {
+        for &n in &s.sizes {
+            let dims = Dims { m: n, n, k: n };
+            let mut t = template(
+                "matmul",
+                &format!("square {n}x{n}x{n} {}", v.name()),
+                adapter,
+                "GFLOP/s",
+            );
+            t.params.insert("group".into(), "square".into());
+            t.params.insert("size".into(), n.to_string());
+            t.params.insert("variant".into(), v.name().into());
+            out.push(
+                t,
+                product(gpu, v, Form::AB, dims),
+                Value::Rate(dims.flops() / 1e9),
+            );
+        }
+        let models: &[&str] = if s.quick { &["mlp"] } else { &["mlp", "cnn"] };
+        for &name in models {
+            let Ok(m) = model(name) else { continue };
+            for (what, form, dims) in m.matmul_products(s.batch(name)) {
+                let case = format!(
+                    "{name} {what} {}x{}x{} {}",
+                    dims.m,
+                    dims.n,
+                    dims.k,
+                    v.name()
+                );
+                let mut t = template("matmul", &case, adapter, "GFLOP/s");
+                t.params.insert("group".into(), name.into());
+                t.params.insert("variant".into(), v.name().into());
+                out.push(
+                    t,
+                    product(gpu, v, form, dims),
+                    Value::Rate(dims.flops() / 1e9),
+                );
+            }
+        }
+    }
+}
+
+fn bandwidth_cases(gpu: &Gpu, adapter: usize, s: &Settings, out: &mut Prepared) {
+    let n = s.floats();
+    let mb = (n * 4) >> 20;
+    let bytes = (2 * 4 * n) as f64 / 1e9;
+    let copy = (|| {
+        let src = gpu.zeros::<f32>(n, "bench copy source")?;
+        let dst = gpu.zeros::<f32>(n, "bench copy destination")?;
+        membench::prepare_copy(gpu, n, &src, &dst)
+    })();
+    let rmw = gpu
+        .zeros::<f32>(n, "bench read-modify-write")
+        .and_then(|x| membench::prepare_rmw(gpu, n, &x));
+    for (name, d) in [("copy", copy), ("read-modify-write", rmw)] {
+        let mut t = template("bandwidth", &format!("{name} {mb} MiB"), adapter, "GB/s");
+        t.params.insert("bytes".into(), (n * 4).to_string());
+        let work = d.map(|d| Work::Kernels {
+            dispatches: vec![d],
+            inner: AUTO,
+        });
+        out.push(t, work, Value::Rate(bytes));
+    }
+}
+
+fn transfer_cases(gpu: &Gpu, adapter: usize, s: &Settings, out: &mut Prepared) {
+    let n = s.floats();
+    let mb = (n * 4) >> 20;
+    let gb = (4 * n) as f64 / 1e9;
+    let t = template("transfer", &format!("upload {mb} MiB"), adapter, "GB/s");
+    let up = gpu
+        .zeros::<f32>(n, "bench upload")
+        .map(|b| Work::Upload(b, vec![0.5; n]));
+    out.push(t, up, Value::Rate(gb));
+    let t = template("transfer", &format!("readback {mb} MiB"), adapter, "GB/s");
+    let down = gpu.zeros::<f32>(n, "bench readback").map(Work::Readback);
+    out.push(t, down, Value::Rate(gb));
+}
+
+/// The step cases' optimizers and placements: SGD and SAM serially, then SAMPa-0.2 under each
+/// single-adapter schedule.
+fn step_setups() -> Vec<(&'static str, OptimizerKind, &'static str)> {
+    vec![
+        ("SGD", OptimizerKind::Sgd, "serial"),
+        ("SAM", OptimizerKind::Sam, "serial"),
+        ("SAMPa-0.2", OptimizerKind::Sampa, "serial"),
+        ("SAMPa-0.2", OptimizerKind::Sampa, "interleaved"),
+        ("SAMPa-0.2", OptimizerKind::Sampa, "fused"),
+    ]
+}
+
+fn step_cases(
+    gpu: &Gpu,
+    adapter: usize,
+    kernels: Kernels,
+    (name, batch, burst): (&str, usize, usize),
+    out: &mut Prepared,
+) {
+    for (label, kind, schedule) in step_setups() {
+        let placement = match schedule {
+            "interleaved" => Placement::Interleaved,
+            "fused" => Placement::Fused,
+            _ => Placement::Serial,
+        };
+        let t = step_template(adapter, (name, batch), label, schedule);
+        let work = model(name)
+            .and_then(|m| step_work(gpu, (&m, kernels), (batch, burst), kind, placement));
+        out.push(t, work, Value::Time(1e3));
+    }
+}
+
+/// The template of a training-step case.
+pub fn step_template(
+    adapter: usize,
+    (model, batch): (&str, usize),
+    label: &str,
+    schedule: &str,
+) -> BenchResult {
+    let case = format!("{model} b{batch} {label} {schedule}");
+    let mut t = template("step", &case, adapter, "ms");
+    for (k, v) in [
+        ("model", model),
+        ("optimizer", label),
+        ("schedule", schedule),
+    ] {
+        t.params.insert(k.into(), v.into());
+    }
+    t.params.insert("batch".into(), batch.to_string());
+    t
+}
+
+/// Bursts of `burst` steps of a trainer for `kind` under `placement`, on a fixed random batch
+/// of `batch` examples.
+pub fn step_work(
+    gpu: &Gpu,
+    (model, kernels): (&Model, Kernels),
+    (batch, burst): (usize, usize),
+    kind: OptimizerKind,
+    placement: Placement,
+) -> Result<Work> {
+    let optimizer = OptimizerConfig {
+        kind,
+        lambda: 0.2,
+        ..Default::default()
+    };
+    let trainer = Trainer::seeded(gpu, (model, kernels), optimizer, placement)?;
+    Ok(Work::Steps(
+        Box::new(trainer),
+        model.synthetic_batch(batch),
+        burst,
+    ))
+}
