@@ -4,6 +4,7 @@
 // method's final ‖∇f‖², window.sampaResults holds the full traces and window.sampaTimings the
 // time from navigation start to the first plotted points.
 import init, { openAdapter, ToySession } from './pkg/sampa.js';
+import { $, setStatus, showFallback, browserAdapterInfo } from './common.js';
 
 const METHODS = [
   { id: 'gd', label: 'GD', color: '#8a8f98', dash: [2, 3], on: true, grads: 1, depth: 1 },
@@ -19,7 +20,6 @@ const FIRST_CHUNK = 4;
 const CHUNK = 20;
 // Stiff enough to bend the paths, mild enough that every method stays stable at η = 0.1.
 const ANISO = [1, 3];
-const $ = (id) => document.getElementById(id);
 window.sampaTimings = {};
 window.sampaResults = null;
 
@@ -27,20 +27,6 @@ let runId = 0;
 let session = null;
 let settings = null;
 let traces = [];
-
-function setStatus(state, text) {
-  const s = $('status');
-  s.dataset.state = state;
-  s.textContent = text;
-}
-
-function showFallback(reason) {
-  $('fallback').hidden = false;
-  $('fallback-reason').textContent = reason;
-  $('demo').hidden = true;
-  $('adapter').textContent = 'No WebGPU adapter.';
-  setStatus('no-webgpu', 'WebGPU is unavailable: ' + reason);
-}
 
 function methodName(m, lambda) {
   return m.id === 'sampa-λ' ? `sampa-${lambda}` : m.id;
@@ -357,13 +343,9 @@ async function main() {
     return;
   }
   // The browser describes its adapter better than wgpu can see through WebGPU.
-  let fallback = false, name = info.name;
-  try {
-    const a = await navigator.gpu.requestAdapter();
-    const i = (a && a.info) || {};
-    fallback = Boolean(i.isFallbackAdapter || (a && a.isFallbackAdapter));
-    name = name || [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ');
-  } catch (_) { /* the wasm module's adapter is what counts */ }
+  const i = await browserAdapterInfo();
+  const fallback = i.isFallbackAdapter === 'true';
+  const name = info.name || [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ');
   const software = fallback || info.deviceType === 'Cpu' ||
     /swiftshader|llvmpipe|lavapipe|software/i.test(name + ' ' + info.driver);
   $('adapter').textContent = `Adapter: ${name || 'unnamed'} (WebGPU, ${info.deviceType})` +

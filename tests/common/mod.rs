@@ -2,6 +2,8 @@
 //! tests use too.
 #![allow(dead_code, unused_imports)]
 
+pub mod chrome;
+
 pub use sampa::gpu::testing::{assert_close, compare, gpus};
 
 use sampa::kernels::Kernels;

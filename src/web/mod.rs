@@ -1,6 +1,9 @@
 //! The browser demo's entry points (wasm-bindgen): open the visitor's WebGPU adapter, then run
 //! the quadratic toy with the same WGSL kernels as the native build, a few steps at a time so
-//! the page can draw while the GPU works. `web/main.js` is the only caller.
+//! the page can draw while the GPU works (`web/main.js`), and the benchmark suite's browser
+//! part ([`bench`], `web/bench.js`).
+
+mod bench;
 
 use crate::gpu::Gpu;
 use crate::toy::gpu::ToyRun;
@@ -15,11 +18,11 @@ thread_local! {
     static GPU: RefCell<Option<Gpu>> = const { RefCell::new(None) };
 }
 
-fn js_err(e: impl std::fmt::Display) -> JsValue {
+pub(crate) fn js_err(e: impl std::fmt::Display) -> JsValue {
     JsValue::from_str(&e.to_string())
 }
 
-fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
+pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
     // Setting a plain property on a fresh object cannot fail.
     let _ = Reflect::set(obj, &JsValue::from_str(key), &value.into());
 }
@@ -44,6 +47,12 @@ pub async fn open_adapter() -> Result<JsValue, JsValue> {
     set(&info, "driver", gpu.adapter.driver.clone());
     GPU.with(|g| *g.borrow_mut() = Some(gpu));
     Ok(info.into())
+}
+
+/// The device [`open_adapter`] opened.
+pub(crate) fn opened() -> Result<Gpu, JsValue> {
+    GPU.with(|g| g.borrow().clone())
+        .ok_or_else(|| js_err("call openAdapter() first"))
 }
 
 /// One experiment: every chosen method on the same toy, advanced together.
@@ -72,9 +81,7 @@ impl ToySession {
         unnormalized: bool,
         seed: u32,
     ) -> Result<ToySession, JsValue> {
-        let gpu = GPU
-            .with(|g| g.borrow().clone())
-            .ok_or_else(|| js_err("call openAdapter() first"))?;
+        let gpu = opened()?;
         let config = toy_config(eta, rho, steps, x0, curvature, unnormalized, seed);
         let runs = methods
             .split(',')
