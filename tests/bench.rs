@@ -2,45 +2,14 @@
 //! `sampa bench`: the quick suite on every adapter with its JSON, Markdown and charts; the
 //! device timing beside the host's; `compare` on synthetic reports; and bad input.
 
+mod common;
+
+use common::cli::{error_line, sampa, scratch};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-fn sampa(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sampa"))
-        .args(args)
-        .env_remove("SAMPA_ADAPTER")
-        .output()
-        .expect("the sampa binary runs")
-}
-
-fn dir(name: &str) -> PathBuf {
-    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-        .join("bench")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
 
 fn path(p: &Path) -> &str {
     p.to_str().unwrap()
-}
-
-/// The one `error:` line of a failed run (Mesa's own complaint about XDG_RUNTIME_DIR aside).
-fn error_line(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "expected a failure: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("error:") && !l.contains("XDG_RUNTIME_DIR"))
-        .collect();
-    assert_eq!(lines.len(), 1, "one error line: {err}");
-    lines[0].to_string()
 }
 
 fn median(r: &Value, which: &str) -> f64 {
@@ -51,7 +20,7 @@ fn median(r: &Value, which: &str) -> f64 {
 
 #[test]
 fn the_quick_suite_covers_every_adapter_with_json_markdown_and_charts() {
-    let d = dir("suite");
+    let d = scratch("bench", "suite");
     let (json_path, md_path, plots) = (d.join("a.json"), d.join("a.md"), d.join("plots"));
     let out = sampa(&[
         "bench",
@@ -134,7 +103,7 @@ fn the_quick_suite_covers_every_adapter_with_json_markdown_and_charts() {
 /// the measured empty-dispatch round trip plus 10 %.
 #[test]
 fn device_time_of_the_512_matmul_agrees_with_host_time() {
-    let d = dir("timing");
+    let d = scratch("bench", "timing");
     let j = d.join("t.json");
     let out = sampa(&[
         "bench",
@@ -203,7 +172,7 @@ fn write(d: &Path, name: &str, v: &Value) -> PathBuf {
 
 #[test]
 fn compare_sets_reports_side_by_side_with_ratios_flags_and_a_regression_gate() {
-    let d = dir("compare");
+    let d = scratch("bench", "compare");
     let a = write(
         &d,
         "a.json",
@@ -307,7 +276,7 @@ fn compare_sets_reports_side_by_side_with_ratios_flags_and_a_regression_gate() {
 
 #[test]
 fn bad_reports_and_adapters_are_one_line_errors() {
-    let d = dir("bad");
+    let d = scratch("bench", "bad");
     let good = synthetic(
         "A",
         &[("matmul", "square 8x8x8 reg", "GFLOP/s", 1.0, 1.0, 1.0)],
@@ -370,7 +339,7 @@ fn bad_reports_and_adapters_are_one_line_errors() {
 /// suite still runs.
 #[test]
 fn a_case_beyond_the_adapters_limits_is_recorded_and_the_run_goes_on() {
-    let d = dir("limits");
+    let d = scratch("bench", "limits");
     let j = d.join("l.json");
     let out = sampa(&[
         "bench",

@@ -46,15 +46,18 @@ pub fn render(r: &Report) -> String {
     s.push_str("## Adapters\n\n| # | name | backend | type | driver | timestamp queries |\n|---|---|---|---|---|---|\n");
     for a in &r.adapters {
         let ts = a.features.iter().any(|f| f == "TIMESTAMP_QUERY");
+        let driver: Vec<&str> = [a.driver.as_str(), a.driver_info.as_str()]
+            .into_iter()
+            .filter(|d| !d.is_empty())
+            .collect();
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} {} | {} |",
+            "| {} | {} | {} | {} | {} | {} |",
             a.index,
             a.name,
             a.backend,
             a.device_type,
-            a.driver,
-            a.driver_info,
+            driver.join(" "),
             if ts { "yes" } else { "no" }
         );
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code, unused_imports)]
 
 pub mod chrome;
+pub mod cli;
 
 pub use sampa::gpu::testing::{assert_close, compare, gpus};
 

@@ -1,0 +1,43 @@
+//! Running the `sampa` binary in tests: a run, a scratch directory, and the one error line a
+//! failed run must print.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// Run `sampa` with `args` (no adapter selected from the environment).
+pub fn sampa(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sampa"))
+        .args(args)
+        .env_remove("SAMPA_ADAPTER")
+        .output()
+        .expect("the sampa binary runs")
+}
+
+/// An empty scratch directory `group/name` under the test target's tmp directory.
+pub fn scratch(group: &str, name: &str) -> PathBuf {
+    let d = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .join(group)
+        .join(name);
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The one `error:` line of a run that failed with status 1 without panicking (Mesa's own
+/// complaint about XDG_RUNTIME_DIR aside).
+pub fn error_line(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "exit status 1 expected: {}{err}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.starts_with("error:") && !l.contains("XDG_RUNTIME_DIR"))
+        .collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    lines[0].to_string()
+}
