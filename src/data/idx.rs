@@ -156,7 +156,8 @@ fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usiz
         ));
     }
     let dims: Vec<usize> = (1..=dims).map(|i| word(i) as usize).collect();
-    let body: usize = dims.iter().product();
+    // A product past usize cannot match the file's length; saturating keeps it a mismatch.
+    let body: usize = dims.iter().fold(1usize, |p, &d| p.saturating_mul(d));
     if bytes.len() - need != body {
         return Err(Error::data(
             path,
@@ -172,6 +173,15 @@ fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usiz
 
 fn parse_images(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, ImageShape)> {
     let d = header(path, bytes, IMAGES_MAGIC, 3)?;
+    if d[1] == 0 || d[2] == 0 {
+        return Err(Error::data(
+            path,
+            format!(
+                "its header gives images of {}×{} pixels; IDX images need a positive height and                  width, so the file is corrupt: re-download it",
+                d[1], d[2]
+            ),
+        ));
+    }
     let shape = ImageShape {
         channels: 1,
         height: d[1],

@@ -167,7 +167,19 @@ fn load_params(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result<Vec<f
             },
             e => e,
         })?;
-        x[p.offset..p.offset + p.len()].copy_from_slice(&f32_values(&t));
+        let values = f32_values(&t);
+        // ReLU can hide NaN weights from the loss, so a non-finite file would train on
+        // silently: refuse it here, naming the tensor.
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::data(
+                path,
+                format!(
+                    "tensor {:?} holds {} at element {i}; parameters must be finite (the file                      is corrupt or comes from a diverged run)",
+                    p.name, values[i]
+                ),
+            ));
+        }
+        x[p.offset..p.offset + p.len()].copy_from_slice(&values);
     }
     Ok(x)
 }

@@ -37,6 +37,16 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
     if let Some(n) = c.train_limit {
         splits.train.truncate(n);
     }
+    for (split, d) in [("training", &splits.train), ("test", &splits.test)] {
+        if d.is_empty() {
+            return Err(crate::Error::data(
+                std::path::Path::new(&c.data),
+                format!(
+                    "holds no {split} examples; sampa train needs at least one of each (check                      the data files)"
+                ),
+            ));
+        }
+    }
     Ok(splits)
 }
 

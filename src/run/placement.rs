@@ -21,6 +21,15 @@ pub fn resolve(
 ) -> Result<Placement> {
     let program = crate::optim::program(optimizer);
     if program.stages().iter().all(|s| s.len() < 2) {
+        // Only a program with two independent gradients can be placed; say so rather than
+        // ignore a schedule that was asked for.
+        if !matches!(schedule, Schedule::Serial | Schedule::Auto) {
+            eprintln!(
+                "warning: --schedule {} has no effect with --optimizer {}: its gradients run                  one after the other, so the run uses serial",
+                schedule.name(),
+                optimizer.label()
+            );
+        }
         return Ok(Placement::Serial);
     }
     let worker = |required: bool| -> Result<Option<Placement>> {

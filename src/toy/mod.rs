@@ -115,6 +115,9 @@ impl ToyConfig {
                 self.rho.to_string(),
             );
         }
+        if self.steps == 0 {
+            return bad("--steps", "at least 1", "0".into());
+        }
         if self.x0.is_empty() {
             return bad("--dim", "at least 1", "0".into());
         }
@@ -238,9 +241,13 @@ pub fn run_cpu(method: Method, c: &ToyConfig) -> Result<Trace> {
     Ok(trace)
 }
 
-/// Median of the last quarter of `v` (the plateau level).
+/// Median of the last quarter of `v` (the plateau level; the last value when `v` is shorter
+/// than 4, and NaN when it is empty).
 pub fn tail_median(v: &[f64]) -> f64 {
-    let mut tail = v[v.len() - v.len() / 4..].to_vec();
+    let mut tail = v[v.len() - (v.len() / 4).max(v.len().min(1))..].to_vec();
+    if tail.is_empty() {
+        return f64::NAN;
+    }
     tail.sort_by(f64::total_cmp);
     tail[tail.len() / 2]
 }

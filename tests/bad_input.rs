@@ -1,0 +1,139 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Inputs that once panicked or passed silently: each now gives a one-line error that names
+//! the file or flag and what to do.
+
+mod common;
+
+use common::cli::{error_line, sampa, scratch};
+use std::io::Write;
+use std::path::Path;
+
+/// IDX files: `n` images of `h`×`w` (the header as given) with labels `0..n`.
+fn write_idx(d: &Path, (n, h, w): (u32, u32, u32), test_n: u32) {
+    let images = |n: u32, h: u32, w: u32| {
+        let mut v = vec![0, 0, 8, 3];
+        for x in [n, h, w] {
+            v.extend(x.to_be_bytes());
+        }
+        v.extend(std::iter::repeat_n(7u8, (n * h * w) as usize));
+        v
+    };
+    let labels = |n: u32| {
+        let mut v = vec![0, 0, 8, 1];
+        v.extend(n.to_be_bytes());
+        v.extend((0..n).map(|i| (i % 10) as u8));
+        v
+    };
+    let put = |name: &str, bytes: Vec<u8>| {
+        std::fs::File::create(d.join(name))
+            .unwrap()
+            .write_all(&bytes)
+            .unwrap();
+    };
+    put("train-images-idx3-ubyte", images(n, h, w));
+    put("train-labels-idx1-ubyte", labels(n));
+    put("t10k-images-idx3-ubyte", images(test_n, 4, 4));
+    put("t10k-labels-idx1-ubyte", labels(test_n));
+}
+
+#[test]
+fn an_idx_header_with_a_zero_dimension_is_an_error_not_a_division_by_zero() {
+    let d = scratch("bad-input", "idx-zero");
+    write_idx(&d, (3, 0, 4), 2);
+    let out = scratch("bad-input", "idx-zero-run");
+    let line = error_line(&sampa(&[
+        "train",
+        "--data",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        line.contains("train-images-idx3-ubyte") && line.contains("0×4 pixels"),
+        "{line}"
+    );
+}
+
+#[test]
+fn an_empty_training_set_is_an_error() {
+    let d = scratch("bad-input", "idx-empty");
+    write_idx(&d, (0, 4, 4), 2);
+    let out = scratch("bad-input", "idx-empty-run");
+    let line = error_line(&sampa(&[
+        "train",
+        "--data",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(line.contains("holds no training examples"), "{line}");
+}
+
+#[test]
+fn the_toy_with_zero_steps_is_an_error() {
+    let line = error_line(&sampa(&["toy", "--steps", "0"]));
+    assert!(line.contains("--steps must be at least 1, got 0"), "{line}");
+}
+
+#[test]
+fn non_finite_init_weights_are_refused_by_name() {
+    let model = sampa::nn::Model::mlp(784, &[256, 256], 10).unwrap();
+    let mut x = model.init(0);
+    x[model.param("layers.1.weight").unwrap().offset + 5] = f32::NAN;
+    let d = scratch("bad-input", "nan-init");
+    let file = d.join("nan.safetensors");
+    sampa::run::checkpoint::save(&model, &x, &file).unwrap();
+    let out = d.join("run");
+    let line = error_line(&sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--steps",
+        "1",
+        "--init",
+        file.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        line.contains("nan.safetensors")
+            && line.contains("\"layers.1.weight\" holds NaN at element 5"),
+        "{line}"
+    );
+}
+
+#[test]
+fn a_schedule_without_effect_is_warned_about_and_negative_rates_reach_validation() {
+    let out = scratch("bad-input", "sgd-dual").join("run");
+    let run = sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--steps",
+        "1",
+        "--optimizer",
+        "sgd",
+        "--schedule",
+        "dual",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{err}");
+    assert!(
+        err.contains("warning: --schedule dual has no effect with --optimizer sgd"),
+        "{err}"
+    );
+
+    let line = error_line(&sampa(&[
+        "train",
+        "--lr",
+        "-1",
+        "--out",
+        scratch("bad-input", "neg-lr").join("run").to_str().unwrap(),
+    ]));
+    assert!(
+        line.contains("--lr") && !line.contains("unexpected argument"),
+        "{line}"
+    );
+}
