@@ -36,18 +36,24 @@ fn write_idx(d: &Path, (n, h, w): (u32, u32, u32), test_n: u32) {
     put("t10k-labels-idx1-ubyte", labels(test_n));
 }
 
-#[test]
-fn an_idx_header_with_a_zero_dimension_is_an_error_not_a_division_by_zero() {
-    let d = scratch("bad-input", "idx-zero");
-    write_idx(&d, (3, 0, 4), 2);
-    let out = scratch("bad-input", "idx-zero-run");
-    let line = error_line(&sampa(&[
+/// The error line of `sampa train` on the data in `d` (its run directory beside it).
+fn train_error(d: &Path) -> String {
+    let out = d.with_extension("run");
+    let _ = std::fs::remove_dir_all(&out);
+    error_line(&sampa(&[
         "train",
         "--data",
         d.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
-    ]));
+    ]))
+}
+
+#[test]
+fn an_idx_header_with_a_zero_dimension_is_an_error_not_a_division_by_zero() {
+    let d = scratch("bad-input", "idx-zero");
+    write_idx(&d, (3, 0, 4), 2);
+    let line = train_error(&d);
     assert!(
         line.contains("train-images-idx3-ubyte") && line.contains("0×4 pixels"),
         "{line}"
@@ -58,14 +64,7 @@ fn an_idx_header_with_a_zero_dimension_is_an_error_not_a_division_by_zero() {
 fn an_empty_training_set_is_an_error() {
     let d = scratch("bad-input", "idx-empty");
     write_idx(&d, (0, 4, 4), 2);
-    let out = scratch("bad-input", "idx-empty-run");
-    let line = error_line(&sampa(&[
-        "train",
-        "--data",
-        d.to_str().unwrap(),
-        "--out",
-        out.to_str().unwrap(),
-    ]));
+    let line = train_error(&d);
     assert!(line.contains("holds no training examples"), "{line}");
 }
 

@@ -4,7 +4,7 @@
 // window.sampaBenchReport holds the report's JSON text once done; ?quick=1&autostart=1 starts
 // the quick suite on load (quick=0 runs the full one), and only=matmul,dispatch runs those parts.
 import init, { openAdapter, runBench } from './pkg/sampa.js';
-import { $, setStatus, showFallback, browserAdapterInfo } from './common.js';
+import { $, setStatus, openWebGpu } from './common.js';
 
 window.sampaBenchReport = null;
 
@@ -96,19 +96,9 @@ async function run(gpuInfo) {
 }
 
 async function main() {
-  await init();
-  if (!navigator.gpu) {
-    showFallback('navigator.gpu is missing');
-    return;
-  }
-  let info;
-  try {
-    info = await openAdapter();
-  } catch (e) {
-    showFallback(String(e));
-    return;
-  }
-  const gpuInfo = await browserAdapterInfo();
+  const opened = await openWebGpu(init, openAdapter);
+  if (!opened) return;
+  const { info, gpuInfo } = opened;
   $('adapter').textContent = `Adapter: ${info.name || gpuInfo.description || 'unnamed'} (WebGPU, ${info.deviceType})`;
   showAdapter(info, gpuInfo);
   const q = query;

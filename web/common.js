@@ -31,3 +31,27 @@ export async function browserAdapterInfo() {
   } catch (_) { /* the wasm module's adapter is what counts */ }
   return out;
 }
+
+// Start a page on WebGPU: the wasm module (`init`), then its adapter (`openAdapter`). Resolves
+// to {info, gpuInfo} (wgpu's and the browser's description), or to null after showing the
+// fallback when the browser has no WebGPU or the module does not load.
+export async function openWebGpu(init, openAdapter) {
+  if (!navigator.gpu) {
+    showFallback('navigator.gpu is missing');
+    return null;
+  }
+  try {
+    await init();
+  } catch (e) {
+    showFallback('the wasm module did not load: ' + e);
+    return null;
+  }
+  let info;
+  try {
+    info = await openAdapter();
+  } catch (e) {
+    showFallback(String(e));
+    return null;
+  }
+  return { info, gpuInfo: await browserAdapterInfo() };
+}

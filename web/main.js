@@ -4,7 +4,7 @@
 // method's final ‖∇f‖², window.sampaResults holds the full traces and window.sampaTimings the
 // time from navigation start to the first plotted points.
 import init, { openAdapter, ToySession } from './pkg/sampa.js';
-import { $, setStatus, showFallback, browserAdapterInfo } from './common.js';
+import { $, setStatus, openWebGpu } from './common.js';
 
 const METHODS = [
   { id: 'gd', label: 'GD', color: '#8a8f98', dash: [2, 3], on: true, grads: 1, depth: 1 },
@@ -325,25 +325,10 @@ async function main() {
   buildMethodBoxes();
   applyQuery();
   draw();
-  if (!navigator.gpu) {
-    showFallback('navigator.gpu is missing');
-    return;
-  }
-  try {
-    await init();
-  } catch (e) {
-    showFallback('the wasm module did not load: ' + e);
-    return;
-  }
-  let info;
-  try {
-    info = await openAdapter();
-  } catch (e) {
-    showFallback(String(e));
-    return;
-  }
+  const opened = await openWebGpu(init, openAdapter);
+  if (!opened) return;
   // The browser describes its adapter better than wgpu can see through WebGPU.
-  const i = await browserAdapterInfo();
+  const { info, gpuInfo: i } = opened;
   const fallback = i.isFallbackAdapter === 'true';
   const name = info.name || [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ');
   const software = fallback || info.deviceType === 'Cpu' ||

@@ -8,7 +8,7 @@ use super::schema::{BenchResult, Better};
 use super::stats::Stats;
 use crate::data::Batch;
 use crate::error::Result;
-use crate::gpu::{Gpu, GpuBuf, Timer};
+use crate::gpu::{Gpu, GpuBuf, Readback, Timer};
 use crate::kernels::Dispatch;
 use crate::kernels::sgd::SgdHyper;
 use crate::toy::{Method, ToyConfig};
@@ -26,8 +26,9 @@ pub enum Work {
     },
     /// `queue.write_buffer` of `data` into `buf`, until the device has it.
     Upload(GpuBuf<f32>, Vec<f32>),
-    /// A copy of `buf` back to the host.
-    Readback(GpuBuf<f32>),
+    /// A copy of `buf` back to the host through a staging buffer made once, so a sample
+    /// times the copy and the mapping, not an allocation.
+    Readback(GpuBuf<f32>, Readback),
     /// A burst of this many consecutive training steps (which overlap as they do in
     /// training); a sample is one step.
     Steps(Box<Trainer>, Batch, usize),
@@ -145,9 +146,12 @@ impl Case {
                 gpu.idle().await?;
                 (now() - start, None)
             }
-            Work::Readback(buf) => {
+            Work::Readback(buf, staging) => {
                 let start = now();
-                gpu.read_async(buf).await?;
+                let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                staging.record(&mut encoder, buf);
+                let index = gpu.queue.submit([encoder.finish()]);
+                staging.read_after(index).await?;
                 (now() - start, None)
             }
             Work::Steps(trainer, batch, burst) => {

@@ -252,7 +252,9 @@ fn transfer_cases(gpu: &Gpu, adapter: usize, s: &Settings, out: &mut Prepared) {
         .map(|b| Work::Upload(b, vec![0.5; n]));
     out.push(t, up, Value::Rate(gb));
     let t = template("transfer", &format!("readback {mb} MiB"), adapter, "GB/s");
-    let down = gpu.zeros::<f32>(n, "bench readback").map(Work::Readback);
+    let down = gpu
+        .zeros::<f32>(n, "bench readback")
+        .map(|b| Work::Readback(b, crate::gpu::Readback::new(gpu, n)));
     out.push(t, down, Value::Rate(gb));
 }
 

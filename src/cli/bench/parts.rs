@@ -2,7 +2,6 @@
 //! `step` and `schedules`.
 
 use anyhow::Context;
-use sampa::gpu::adapters;
 use sampa::kernels::matmul::Variant;
 use sampa::nn::Model;
 use sampa::optim::{OptimizerConfig, OptimizerKind};
@@ -314,22 +313,9 @@ fn matmul_on(
 }
 
 /// Every adapter, or the one `spec` selects.
-pub fn open_all(spec: Option<&str>) -> anyhow::Result<Vec<sampa::Gpu>> {
-    pollster::block_on(async {
-        let all = adapters::enumerate(&adapters::instance()).await;
-        if let Some(spec) = spec {
-            let (i, a) = adapters::select(all, Some(spec), "--adapter")?;
-            return Ok(vec![sampa::Gpu::from_adapter(i, a).await?]);
-        }
-        if all.is_empty() {
-            anyhow::bail!(sampa::Error::NoAdapter);
-        }
-        let mut gpus = Vec::new();
-        for (i, a) in all.into_iter().enumerate() {
-            gpus.push(sampa::Gpu::from_adapter(i, a).await?);
-        }
-        Ok(gpus)
-    })
+fn open_all(spec: Option<&str>) -> anyhow::Result<Vec<sampa::Gpu>> {
+    let specs: Vec<String> = spec.into_iter().map(str::to_string).collect();
+    Ok(sampa::bench::suite::open(&specs)?)
 }
 
 fn profile(
