@@ -10,6 +10,7 @@
 #![warn(missing_docs)]
 
 pub mod bench;
+pub mod clock;
 pub mod data;
 pub mod error;
 pub mod gpu;

@@ -3,9 +3,9 @@
 //! times one unit of it, and [`Case::result`] turns the samples into statistics in the
 //! case's unit.
 
-use super::clock::now;
 use super::schema::{BenchResult, Better};
 use super::stats::Stats;
+use crate::clock::now;
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback, Timer};

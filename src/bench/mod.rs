@@ -10,7 +10,6 @@
 
 pub mod adapter;
 pub mod cases;
-pub mod clock;
 pub mod plan;
 pub mod rounds;
 pub mod schema;

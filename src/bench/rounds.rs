@@ -5,8 +5,8 @@
 //! and the submission's fixed cost does not dominate on a fast GPU.
 
 use super::cases::Case;
-use super::clock::now;
 use super::schema::BenchResult;
+use crate::clock::now;
 use crate::gpu::{Gpu, Timer};
 
 /// How long a calibrated kernel submission should last.

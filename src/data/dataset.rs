@@ -109,7 +109,6 @@ pub struct Splits {
 }
 
 /// The number of classes: one more than the largest label of either split.
-#[cfg(not(target_arch = "wasm32"))]
 pub(crate) fn class_count(train: &Dataset, test: &Dataset) -> usize {
     train
         .labels

@@ -1,6 +1,8 @@
 //! IDX files (MNIST, Fashion-MNIST, KMNIST), gzip-compressed or not, and the embedded subset.
 
-use super::dataset::{Dataset, ImageShape, Splits, class_count, read_file};
+#[cfg(not(target_arch = "wasm32"))]
+use super::dataset::read_file;
+use super::dataset::{Dataset, ImageShape, Splits, class_count};
 use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -8,6 +10,7 @@ use std::path::{Path, PathBuf};
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
 
+#[cfg(not(target_arch = "wasm32"))]
 const EMBEDDED: [&[u8]; 4] = [
     include_bytes!("../../assets/fashion-mnist-subset/train-images-idx3-ubyte.gz"),
     include_bytes!("../../assets/fashion-mnist-subset/train-labels-idx1-ubyte.gz"),
@@ -16,22 +19,31 @@ const EMBEDDED: [&[u8]; 4] = [
 ];
 
 /// The Fashion-MNIST subset compiled into the crate (600 train and 100 test images per class).
+#[cfg(not(target_arch = "wasm32"))]
 pub fn embedded() -> Result<Splits> {
-    let name = |f: &str| PathBuf::from(format!("<embedded>/{f}"));
+    from_gz("<embedded>", EMBEDDED, "embedded Fashion-MNIST subset")
+}
+
+/// The four gzipped IDX files of a data set already in memory (train images, train labels,
+/// test images, test labels: the browser fetches them), named in errors as files under
+/// `origin`; `what` begins the description.
+pub fn from_gz(origin: &str, files: [&[u8]; 4], what: &str) -> Result<Splits> {
+    let name = |f: &str| PathBuf::from(format!("{origin}/{f}"));
     let split = |images: &[u8], labels: &[u8], prefix: &str| {
         let ip = name(&format!("{prefix}-images-idx3-ubyte.gz"));
         let lp = name(&format!("{prefix}-labels-idx1-ubyte.gz"));
-        let (pixels, shape) = parse_images(&ip, &gunzip(&ip, images)?)?;
-        let labels = parse_labels(&lp, &gunzip(&lp, labels)?)?;
-        Dataset::new(&ip, pixels, labels, shape)
+        dataset((&ip, &gunzip(&ip, images)?), (&lp, &gunzip(&lp, labels)?))
     };
-    let train = split(EMBEDDED[0], EMBEDDED[1], "train")?;
-    let test = split(EMBEDDED[2], EMBEDDED[3], "t10k")?;
+    let train = split(files[0], files[1], "train")?;
+    let test = split(files[2], files[3], "t10k")?;
+    if train.shape != test.shape {
+        return Err(Error::data(origin, "train and test images differ in size"));
+    }
     Ok(Splits {
         classes: class_count(&train, &test),
         description: format!(
-            "embedded Fashion-MNIST subset ({} train, {} test images; the full set installs \
-             with `apt-get install dataset-fashion-mnist`)",
+            "{what} ({} train, {} test images; the full set installs with `apt-get install \
+             dataset-fashion-mnist`)",
             train.len(),
             test.len()
         ),
@@ -41,6 +53,7 @@ pub fn embedded() -> Result<Splits> {
     })
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// IDX data in `dir`, or `None` when there is no training image file.
 pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
     let Some(train_images) = find(dir, "train", "images-idx3") else {
@@ -58,20 +71,10 @@ pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
         })
     };
     let load = |images: &Path, labels: &Path| -> Result<Dataset> {
-        let (pixels, shape) = parse_images(images, &decompressed(images)?)?;
-        let labels_v = parse_labels(labels, &decompressed(labels)?)?;
-        if pixels.len() / shape.len() != labels_v.len() {
-            return Err(Error::data(
-                labels,
-                format!(
-                    "holds {} labels but {} holds {} images; use matching files",
-                    labels_v.len(),
-                    images.display(),
-                    pixels.len() / shape.len()
-                ),
-            ));
-        }
-        Dataset::new(images, pixels, labels_v, shape)
+        dataset(
+            (images, &decompressed(images)?),
+            (labels, &decompressed(labels)?),
+        )
     };
     let train = load(&train_images, &need("train", "labels-idx1")?)?;
     let test = load(&need("t10k", "images-idx3")?, &need("t10k", "labels-idx1")?)?;
@@ -94,6 +97,7 @@ pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
     }))
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 /// `split-kind-ubyte`, `split-kind-ubyte.gz` or the `split-kind.ubyte` spelling, if present.
 fn find(dir: &Path, split: &str, kind: &str) -> Option<PathBuf> {
     let (what, idx) = kind.split_once('-').expect("kind is name-idxN");
@@ -107,6 +111,7 @@ fn find(dir: &Path, split: &str, kind: &str) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
+#[cfg(not(target_arch = "wasm32"))]
 fn decompressed(path: &Path) -> Result<Vec<u8>> {
     let raw = read_file(path)?;
     if raw.starts_with(&[0x1f, 0x8b]) {
@@ -127,6 +132,25 @@ fn gunzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
             )
         })?;
     Ok(out)
+}
+
+/// One split from its decompressed image and label files, which must hold as many images as
+/// labels.
+fn dataset(images: (&Path, &[u8]), labels: (&Path, &[u8])) -> Result<Dataset> {
+    let (pixels, shape) = parse_images(images.0, images.1)?;
+    let labels_v = parse_labels(labels.0, labels.1)?;
+    if pixels.len() / shape.len() != labels_v.len() {
+        return Err(Error::data(
+            labels.0,
+            format!(
+                "holds {} labels but {} holds {} images; use matching files",
+                labels_v.len(),
+                images.0.display(),
+                pixels.len() / shape.len()
+            ),
+        ));
+    }
+    Dataset::new(images.0, pixels, labels_v, shape)
 }
 
 fn header(path: &Path, bytes: &[u8], magic: u32, dims: usize) -> Result<Vec<usize>> {

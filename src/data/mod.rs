@@ -9,8 +9,7 @@ mod cifar;
 mod dataset;
 #[cfg(not(target_arch = "wasm32"))]
 mod folder;
-#[cfg(not(target_arch = "wasm32"))]
-mod idx;
+pub mod idx;
 #[cfg(not(target_arch = "wasm32"))]
 mod load;
 

@@ -65,4 +65,15 @@ impl Kernels {
         matmul: Variant::Register,
         vectors: VectorForm::Texture,
     };
+
+    /// The forms for an adapter of `device_type` where nothing is measured (the browser's
+    /// training page, whose start-up cannot wait for a measurement): [`Kernels::CPU`] on CPU
+    /// adapters (SwiftShader's register-blocked products run six times faster than its tiled
+    /// ones, as llvmpipe's do), else [`Kernels::GPU`].
+    pub fn unmeasured(device_type: wgpu::DeviceType) -> Kernels {
+        match device_type {
+            wgpu::DeviceType::Cpu => Kernels::CPU,
+            _ => Kernels::GPU,
+        }
+    }
 }

@@ -10,6 +10,7 @@ pub mod model;
 mod pass;
 pub mod plan;
 pub mod reference;
+pub mod weights;
 
 pub use layer::{Act, Layer};
 pub use model::{Model, Param};

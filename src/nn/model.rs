@@ -55,6 +55,16 @@ pub struct Model {
 }
 
 impl Model {
+    /// The model `kind` names (`cnn`, else the MLP with `hidden` widths) for `splits`' images
+    /// and classes: what `--model` builds.
+    pub fn for_splits(kind: &str, hidden: &[usize], splits: &crate::data::Splits) -> Result<Model> {
+        let s = splits.train.shape;
+        match kind {
+            "cnn" => Model::cnn(s.channels, s.height, s.width, splits.classes),
+            _ => Model::mlp(s.len(), hidden, splits.classes),
+        }
+    }
+
     /// A fixed random batch of `batch` examples of this model's input and classes
     /// (benchmarks need shapes, not data).
     pub fn synthetic_batch(&self, batch: usize) -> crate::data::Batch {

@@ -34,6 +34,8 @@ pub struct Plan {
     /// `[mean loss, correct count]` of the last recorded batch, per replica at
     /// [`METRICS_STRIDE`] values apart.
     pub metrics: GpuBuf<f32>,
+    /// The last layer's output (per replica, `batch × classes` logits), for predictions.
+    pub(crate) logits: GpuBuf<f32>,
     pub(crate) forward: Vec<Dispatch>,
     pub(crate) loss_with_grad: Dispatch,
     pub(crate) loss_only: Dispatch,
@@ -91,6 +93,7 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         input,
         labels,
         metrics,
+        logits: acts[last].clone(),
         forward: Vec::new(),
         loss_with_grad,
         loss_only,

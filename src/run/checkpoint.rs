@@ -8,6 +8,7 @@
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::nn::Model;
+use crate::nn::weights::{self, Tensor, f32s, model_tensors, u32s};
 use crate::train::TrainerState;
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::collections::HashMap;
@@ -36,51 +37,8 @@ pub struct Progress {
 
 const FORMAT: &str = "sampa-checkpoint-1";
 
-struct Tensor {
-    name: String,
-    dtype: Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
-}
-
-fn f32s(name: &str, shape: Vec<usize>, v: &[f32]) -> Tensor {
-    Tensor {
-        name: name.into(),
-        dtype: Dtype::F32,
-        shape,
-        data: bytemuck::cast_slice(v).to_vec(),
-    }
-}
-
-fn u32s(name: &str, v: &[u32]) -> Tensor {
-    Tensor {
-        name: name.into(),
-        dtype: Dtype::U32,
-        shape: vec![v.len()],
-        data: bytemuck::cast_slice(v).to_vec(),
-    }
-}
-
-fn model_tensors(model: &Model, params: &[f32]) -> Vec<Tensor> {
-    let tensor = |p: &crate::nn::Param| {
-        f32s(
-            &p.name,
-            p.shape.clone(),
-            &params[p.offset..p.offset + p.len()],
-        )
-    };
-    model.params.iter().map(tensor).collect()
-}
-
 fn write(path: &Path, tensors: &[Tensor], meta: Option<HashMap<String, String>>) -> Result<()> {
-    let views: Vec<(String, TensorView<'_>)> = tensors
-        .iter()
-        .map(|t| {
-            let v = TensorView::new(t.dtype, t.shape.clone(), &t.data).expect("shape matches data");
-            (t.name.clone(), v)
-        })
-        .collect();
-    let out = safetensors::serialize(views, meta)
+    let out = weights::serialize(tensors, meta)
         .map_err(|e| Error::data(path, format!("cannot serialise: {e}")))?;
     crate::fsutil::write_atomic(path, &out)
         .map_err(|e| Error::data(path, format!("cannot write: {e}")))

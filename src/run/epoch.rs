@@ -252,12 +252,7 @@ fn finish_epoch(
     s: &EpochStats,
     log: &mut Log,
 ) -> Result<()> {
-    let plain = BatchOptions {
-        shuffle: false,
-        augment: false,
-        ..opts.clone()
-    };
-    let (test_loss, test_acc) = evaluate(gpu, trainer, test, &plain)?;
+    let (test_loss, test_acc) = evaluate(gpu, trainer, test, opts)?;
     let point = EpochPoint {
         epoch: s.epoch + 1,
         train_loss: s.loss_sum / s.seen.max(1) as f64,
@@ -284,21 +279,13 @@ fn finish_epoch(
     Ok(())
 }
 
-/// Mean loss and accuracy over `data` at the current parameters.
+/// Mean loss and accuracy over `data` at the current parameters (blocking
+/// [`Trainer::evaluate_async`]).
 pub fn evaluate(
     gpu: &Gpu,
     trainer: &mut Trainer,
     data: &Dataset,
     opts: &BatchOptions,
 ) -> Result<(f64, f64)> {
-    let mut batches = Batcher::new(data, opts.clone(), 0);
-    let mut batch = Batch::default();
-    let (mut loss, mut correct) = (0.0f64, 0usize);
-    while batches.next_into(&mut batch) {
-        let m = trainer.loss(gpu, &batch)?;
-        loss += m[0] as f64 * batch.len() as f64;
-        correct += m[1] as usize;
-    }
-    let n = data.len().max(1) as f64;
-    Ok((loss / n, correct as f64 / n))
+    gpu.block_on(trainer.evaluate_async(gpu, data, opts))
 }

@@ -52,11 +52,7 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
 
 /// The model a config names, for `splits`' images and classes.
 pub fn build_model(config: &TrainConfig, splits: &Splits) -> Result<Model> {
-    let s = splits.train.shape;
-    match config.model.as_str() {
-        "cnn" => Model::cnn(s.channels, s.height, s.width, splits.classes),
-        _ => Model::mlp(s.len(), &config.hidden, splits.classes),
-    }
+    Model::for_splits(&config.model, &config.hidden, splits)
 }
 
 /// Train as `config` says on `gpu`, printing progress, and write the run directory.

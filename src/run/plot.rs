@@ -4,20 +4,7 @@ use crate::error::{Error, Result};
 use plotters::prelude::*;
 use std::path::Path;
 
-/// One epoch's summary.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct EpochPoint {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss over the epoch.
-    pub train_loss: f64,
-    /// Training accuracy over the epoch.
-    pub train_acc: f64,
-    /// Test loss.
-    pub test_loss: f64,
-    /// Test accuracy.
-    pub test_acc: f64,
-}
+pub use crate::train::session::EpochPoint;
 
 static FONT: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 

@@ -5,10 +5,13 @@
 //! loop are the native `crate::run`'s.
 
 mod dual_step;
+mod evaluate;
 pub mod parity;
 pub mod recorder;
 pub mod schedule;
+pub mod session;
 mod step;
+pub mod timed;
 pub mod trainer;
 pub mod worker;
 

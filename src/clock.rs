@@ -1,6 +1,18 @@
 //! The host clock in seconds: `Instant` natively, `performance.now()` in the browser (whose
 //! resolution the browser may coarsen to 0.1 ms or more, which the suite's samples of several
-//! milliseconds tolerate).
+//! milliseconds tolerate), and the median of timed samples, for code that times on both
+//! targets (the benchmark suite, `auto`'s schedule choice).
+
+/// Median of `xs` (sorted in place).
+pub fn median(xs: &mut [f64]) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    if n % 2 == 1 {
+        xs[n / 2]
+    } else {
+        0.5 * (xs[n / 2 - 1] + xs[n / 2])
+    }
+}
 
 /// Seconds since an arbitrary start.
 #[cfg(not(target_arch = "wasm32"))]

@@ -1,0 +1,66 @@
+//! Evaluating a trainer's parameters without a step: the mean loss and accuracy over a whole
+//! data set (each epoch's test evaluation, natively and in the browser) and the predicted
+//! classes of a batch (the browser page's grid of test images).
+
+use super::trainer::Trainer;
+use crate::data::{Batch, BatchOptions, Batcher, Dataset};
+use crate::error::Result;
+use crate::gpu::Gpu;
+
+impl Trainer {
+    /// Mean loss and accuracy over `data` at the current parameters, in batches formed by
+    /// `opts` (in file order: evaluation neither shuffles nor augments).
+    pub async fn evaluate_async(
+        &mut self,
+        gpu: &Gpu,
+        data: &Dataset,
+        opts: &BatchOptions,
+    ) -> Result<(f64, f64)> {
+        let mut batches = Batcher::new(data, in_order(opts, opts.batch), 0);
+        let mut batch = Batch::default();
+        let (mut loss, mut correct) = (0.0f64, 0usize);
+        while batches.next_into(&mut batch) {
+            let m = self.loss_async(gpu, &batch).await?;
+            loss += m[0] as f64 * batch.len() as f64;
+            correct += m[1] as usize;
+        }
+        let n = data.len().max(1) as f64;
+        Ok((loss / n, correct as f64 / n))
+    }
+
+    /// The class the model predicts for each example of `batch` (the largest logit; the
+    /// first of equal ones) at the current parameters.
+    pub async fn predict_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<Vec<u32>> {
+        self.loss_async(gpu, batch).await?;
+        let (i, _) = self.evaluation;
+        let classes = self.spec.model.classes;
+        let plan = self.rec.evaluators[i]
+            .loaded(batch.len())
+            .expect("loss_async loaded this batch size");
+        let logits = gpu.read_async(&plan.logits).await?;
+        Ok(logits[..batch.len() * classes]
+            .chunks(classes)
+            .map(argmax)
+            .collect())
+    }
+}
+
+/// `opts` for evaluation: `batch` examples at a time, in file order, without augmentation.
+pub(crate) fn in_order(opts: &BatchOptions, batch: usize) -> BatchOptions {
+    BatchOptions {
+        batch,
+        shuffle: false,
+        augment: false,
+        ..opts.clone()
+    }
+}
+
+fn argmax(row: &[f32]) -> u32 {
+    let mut best = 0;
+    for (j, &v) in row.iter().enumerate() {
+        if v > row[best] {
+            best = j;
+        }
+    }
+    best as u32
+}

@@ -1,0 +1,294 @@
+//! A browser training session's settings, read from the page's query string with the names of
+//! the `sampa train` flags (`model`, `hidden`, `epochs`, `batch`, `lr`, `momentum`, `wd`,
+//! `rho`, `lambda`, `seed`, `schedule`) plus `optimizers`, the comma list run one after
+//! another. The defaults are `sampa train`'s, so a page run and a native run with the same
+//! settings train the same way (a native test holds the two lists together).
+
+use crate::error::{Error, Result};
+use crate::kernels::sgd::SgdHyper;
+use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::train::Schedule;
+
+/// Everything a session trains with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Settings {
+    /// `mlp` or `cnn`.
+    pub model: String,
+    /// The MLP's hidden widths.
+    pub hidden: Vec<usize>,
+    /// The optimizers to compare, in order, each with its options.
+    pub optimizers: Vec<OptimizerConfig>,
+    /// Passes over the training set per optimizer.
+    pub epochs: usize,
+    /// Examples per batch.
+    pub batch: usize,
+    /// The base step (constant learning rate, SGD momentum, weight decay).
+    pub hyper: SgdHyper,
+    /// ρ of every SAM variant.
+    pub rho: f32,
+    /// λ of `sampa` without its own (`sampa-0.5` has its own).
+    pub lambda: f32,
+    /// Seed of initialisation and shuffling.
+    pub seed: u64,
+    /// SAMPa's schedule on the one adapter: auto, serial, interleaved or fused.
+    pub schedule: Schedule,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        let base = OptimizerConfig::default();
+        Settings {
+            model: "mlp".into(),
+            hidden: vec![256, 256],
+            optimizers: ["sgd", "sam", "sampa"]
+                .iter()
+                .map(|n| optimizer(n, base).expect("known names"))
+                .collect(),
+            epochs: 3,
+            batch: 128,
+            hyper: SgdHyper {
+                lr: 0.05,
+                momentum: 0.9,
+                weight_decay: 5e-4,
+                nesterov: false,
+            },
+            rho: base.rho,
+            lambda: base.lambda,
+            seed: 0,
+            schedule: Schedule::Auto,
+        }
+    }
+}
+
+/// The query parameters [`Settings::from_query`] reads.
+pub const KEYS: [&str; 12] = [
+    "model",
+    "hidden",
+    "optimizers",
+    "epochs",
+    "batch",
+    "lr",
+    "momentum",
+    "wd",
+    "rho",
+    "lambda",
+    "seed",
+    "schedule",
+];
+
+impl Settings {
+    /// The settings of a query string such as `model=mlp&optimizers=sgd,sam,sampa&lambda=0.2`
+    /// (with or without its `?`): the defaults, changed by each parameter given. A parameter
+    /// outside [`KEYS`] or a value out of range is an error naming it.
+    pub fn from_query(query: &str) -> Result<Settings> {
+        let pairs: Vec<(String, String)> = query
+            .trim_start_matches('?')
+            .split('&')
+            .filter(|p| !p.is_empty())
+            .map(|p| {
+                let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                (decode(k), decode(v))
+            })
+            .collect();
+        if let Some((k, _)) = pairs.iter().find(|(k, _)| !KEYS.contains(&k.as_str())) {
+            return Err(Error::Invalid(format!(
+                "unknown setting {k:?}; the page reads {}",
+                KEYS.join(", ")
+            )));
+        }
+        let get = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v);
+        let mut s = Settings::default();
+        if let Some(m) = get("model") {
+            if m != "mlp" && m != "cnn" {
+                return Err(bad("model", "mlp or cnn", m));
+            }
+            s.model = m.clone();
+        }
+        if let Some(h) = get("hidden") {
+            s.hidden = h
+                .split(',')
+                .map(|w| w.trim().parse().ok().filter(|&w: &usize| w > 0))
+                .collect::<Option<_>>()
+                .ok_or_else(|| bad("hidden", "a comma list of positive widths", h))?;
+        }
+        positive(get("epochs"), "epochs", &mut s.epochs)?;
+        positive(get("batch"), "batch", &mut s.batch)?;
+        number(get("lr"), "lr", &mut s.hyper.lr)?;
+        number(get("momentum"), "momentum", &mut s.hyper.momentum)?;
+        number(get("wd"), "wd", &mut s.hyper.weight_decay)?;
+        number(get("rho"), "rho", &mut s.rho)?;
+        number(get("lambda"), "lambda", &mut s.lambda)?;
+        if let Some(v) = get("seed") {
+            s.seed = v.parse().map_err(|_| bad("seed", "a whole number", v))?;
+        }
+        if let Some(v) = get("schedule") {
+            s.schedule = match v.as_str() {
+                "auto" => Schedule::Auto,
+                "serial" => Schedule::Serial,
+                "interleaved" => Schedule::Interleaved,
+                "fused" => Schedule::Fused,
+                _ => return Err(bad("schedule", "auto, serial, interleaved or fused", v)),
+            };
+        }
+        let base = OptimizerConfig {
+            rho: s.rho,
+            lambda: s.lambda,
+            ..OptimizerConfig::default()
+        };
+        let names = get("optimizers").map_or("sgd,sam,sampa", |v| v.as_str());
+        s.optimizers = names
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(|n| optimizer(n, base))
+            .collect::<Result<_>>()?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let h = self.hyper;
+        if !(h.lr.is_finite() && h.lr > 0.0) {
+            return Err(bad("lr", "a positive number", &h.lr.to_string()));
+        }
+        if !(0.0..1.0).contains(&h.momentum) {
+            return Err(bad("momentum", "in [0, 1)", &h.momentum.to_string()));
+        }
+        if !(h.weight_decay.is_finite() && h.weight_decay >= 0.0) {
+            return Err(bad(
+                "wd",
+                "a non-negative number",
+                &h.weight_decay.to_string(),
+            ));
+        }
+        if self.optimizers.is_empty() {
+            return Err(bad("optimizers", "at least one optimizer", ""));
+        }
+        for o in &self.optimizers {
+            o.validate()?;
+        }
+        Ok(())
+    }
+}
+
+/// What the page calls an optimizer in its results: `sgd`, `sam`, `sampa-0.2`, ...
+pub fn id(o: &OptimizerConfig) -> String {
+    let label = o.label();
+    label.split(" (").next().unwrap_or(&label).to_string()
+}
+
+/// The optimizer `name` (`sgd`, `sam`, `sampa`, `sampa-<λ>`, `randsam`, `optsam`, `sam-db`)
+/// with `base`'s options.
+fn optimizer(name: &str, base: OptimizerConfig) -> Result<OptimizerConfig> {
+    let unknown = || {
+        bad(
+            "optimizers",
+            "a comma list of sgd, sam, sampa, sampa-<λ>, randsam, optsam, sam-db",
+            name,
+        )
+    };
+    if let Some(l) = name.strip_prefix("sampa-") {
+        let lambda = l.parse().map_err(|_| unknown())?;
+        return Ok(OptimizerConfig {
+            kind: OptimizerKind::Sampa,
+            lambda,
+            ..base
+        });
+    }
+    let kind: OptimizerKind =
+        serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| unknown())?;
+    Ok(OptimizerConfig { kind, ..base })
+}
+
+fn bad(key: &str, want: &str, got: &str) -> Error {
+    Error::Invalid(format!("{key}={got}: expected {want}"))
+}
+
+fn positive(v: Option<&String>, key: &str, out: &mut usize) -> Result<()> {
+    if let Some(v) = v {
+        *out = v
+            .parse()
+            .ok()
+            .filter(|&n| n > 0)
+            .ok_or_else(|| bad(key, "a positive whole number", v))?;
+    }
+    Ok(())
+}
+
+fn number(v: Option<&String>, key: &str, out: &mut f32) -> Result<()> {
+    if let Some(v) = v {
+        *out = v
+            .parse()
+            .ok()
+            .filter(|x: &f32| x.is_finite())
+            .ok_or_else(|| bad(key, "a number", v))?;
+    }
+    Ok(())
+}
+
+/// A query component with `+` as space and `%XX` escapes decoded.
+fn decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let hex = |j: usize| {
+            b.get(j..j + 2)
+                .and_then(|h| std::str::from_utf8(h).ok())
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        };
+        match (b[i], hex(i + 1)) {
+            (b'%', Some(byte)) => {
+                out.push(byte);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_query_changes_only_what_it_names() {
+        let s = Settings::from_query("?model=cnn&optimizers=sgd,sampa-0.5,sampa&lambda=0.3&lr=0.1")
+            .unwrap();
+        assert_eq!(s.model, "cnn");
+        assert_eq!(s.hyper.lr, 0.1);
+        let ids: Vec<String> = s.optimizers.iter().map(id).collect();
+        assert_eq!(ids, ["sgd", "sampa-0.5", "sampa-0.3"]);
+        assert_eq!((s.epochs, s.batch, s.seed), (3, 128, 0));
+        assert_eq!(Settings::from_query("").unwrap(), Settings::default());
+    }
+
+    #[test]
+    fn bad_settings_name_the_parameter() {
+        for (q, want) in [
+            ("lr=-1", "lr=-1"),
+            ("batch=0", "batch=0"),
+            ("optimizers=adam", "optimizers=adam"),
+            ("schedule=dual", "schedule=dual"),
+            ("colour=red", "\"colour\""),
+            ("lambda=2", "--lambda"),
+            ("hidden=256,x", "hidden=256,x"),
+        ] {
+            let e = Settings::from_query(q).unwrap_err().to_string();
+            assert!(e.contains(want), "{q}: {e}");
+        }
+    }
+
+    #[test]
+    fn escapes_are_decoded() {
+        assert_eq!(decode("a%2Cb+c%zz"), "a,b c%zz");
+    }
+}
