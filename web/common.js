@@ -1,6 +1,6 @@
 // What the demo's pages share: the #status line their tests read, the fallback shown without
-// WebGPU, and the browser's own description of its adapter (GPUAdapterInfo), which says more
-// than wgpu can see through WebGPU.
+// WebGPU, the browser's own description of its adapter (GPUAdapterInfo), which says more
+// than wgpu can see through WebGPU, and whether that adapter is a fallback or software one.
 
 export const $ = (id) => document.getElementById(id);
 
@@ -10,8 +10,24 @@ export function setStatus(state, text) {
   s.textContent = text;
 }
 
+// What a page without WebGPU says: why, and which browsers have WebGPU and how to turn it on.
+const FALLBACK = `
+  <h2>This page needs WebGPU</h2>
+  <p><span id="fallback-needs"></span>, and this browser did not give it a WebGPU adapter
+  (<span id="fallback-reason"></span>).</p>
+  <ul>
+    <li>Chrome and Edge 113 or later have WebGPU on Windows, macOS and ChromeOS, and Chrome 121 or later on Android.</li>
+    <li>On Linux, start Chrome or Chromium with <code>--enable-unsafe-webgpu</code>, or turn on
+    <code>chrome://flags/#enable-unsafe-webgpu</code>.</li>
+    <li>Safari 26 and Firefox 141 (Windows) and later ship WebGPU too; older versions need it switched on
+    in their experimental features.</li>
+  </ul>`;
+
 export function showFallback(reason) {
-  $('fallback').hidden = false;
+  const f = $('fallback');
+  f.innerHTML = FALLBACK;
+  $('fallback-needs').textContent = f.dataset.needs;
+  f.hidden = false;
   $('fallback-reason').textContent = reason;
   $('demo').hidden = true;
   $('adapter').textContent = 'No WebGPU adapter.';
@@ -54,4 +70,17 @@ export async function openWebGpu(init, openAdapter) {
     return null;
   }
   return { info, gpuInfo: await browserAdapterInfo() };
+}
+
+// The adapter line a page shows: its name and type, and a warning when it is a fallback or
+// software adapter (the "GPU" work then runs on the CPU, far slower than on a GPU).
+export function describeAdapter(info, gpuInfo) {
+  const i = gpuInfo;
+  const fallback = i.isFallbackAdapter === 'true';
+  const name = info.name || [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ');
+  const software = fallback || info.deviceType === 'Cpu' ||
+    /swiftshader|llvmpipe|lavapipe|software/i.test(name + ' ' + info.driver);
+  const text = `Adapter: ${name || 'unnamed'} (WebGPU, ${info.deviceType})` +
+    (software ? ' — a fallback/software adapter: the GPU work runs on the CPU.' : '');
+  return { text, software };
 }

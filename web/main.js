@@ -4,7 +4,8 @@
 // method's final ‖∇f‖², window.sampaResults holds the full traces and window.sampaTimings the
 // time from navigation start to the first plotted points.
 import init, { openAdapter, ToySession } from './pkg/sampa.js';
-import { $, setStatus, openWebGpu } from './common.js';
+import { $, setStatus, openWebGpu, describeAdapter } from './common.js';
+import { niceStep } from './chart.js';
 
 const METHODS = [
   { id: 'gd', label: 'GD', color: '#8a8f98', dash: [2, 3], on: true, grads: 1, depth: 1 },
@@ -208,12 +209,6 @@ function drawConvergence() {
   legend(ctx, W - m.r + 6, m.t);
 }
 
-function niceStep(raw) {
-  const p = 10 ** Math.floor(Math.log10(raw));
-  for (const k of [1, 2, 5, 10]) if (k * p >= raw) return k * p;
-  return 10 * p;
-}
-
 function legend(ctx, x, y) {
   const items = traces.length ? traces.map((t) => [t.method, t.style]) : [];
   if (!items.length) return;
@@ -328,13 +323,8 @@ async function main() {
   const opened = await openWebGpu(init, openAdapter);
   if (!opened) return;
   // The browser describes its adapter better than wgpu can see through WebGPU.
-  const { info, gpuInfo: i } = opened;
-  const fallback = i.isFallbackAdapter === 'true';
-  const name = info.name || [i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ');
-  const software = fallback || info.deviceType === 'Cpu' ||
-    /swiftshader|llvmpipe|lavapipe|software/i.test(name + ' ' + info.driver);
-  $('adapter').textContent = `Adapter: ${name || 'unnamed'} (WebGPU, ${info.deviceType})` +
-    (software ? ' — a fallback/software adapter: the GPU work runs on the CPU.' : '');
+  const { text, software } = describeAdapter(opened.info, opened.gpuInfo);
+  $('adapter').textContent = text;
   $('adapter').dataset.software = String(software);
   $('controls').addEventListener('input', rerunSoon);
   $('paths').addEventListener('click', (ev) => {

@@ -3,7 +3,8 @@
 //! single-adapter schedules, the toy), prepared and sampled by the same code as natively, into a
 //! report of the same schema that `sampa bench compare` reads beside a native one.
 
-use super::{js_err, opened};
+use super::device::opened;
+use super::js_err;
 use crate::bench::plan::{self, Settings};
 use crate::bench::rounds::{self, Method};
 use crate::bench::schema::{AdapterRecord, Host, Report, SCHEMA};
@@ -24,8 +25,8 @@ struct PageInfo {
 }
 
 /// Run the browser's suite (`quick`: the short one; `only`: a comma list of parts, empty for
-/// all) on the adapter [`super::open_adapter`] opened; `progress(done, total, case)` hears each
-/// sample; resolves to the report as JSON.
+/// all) on the adapter [`super::device::open_adapter`] opened; `progress(done, total, case)`
+/// hears each sample; resolves to the report as JSON.
 #[wasm_bindgen(js_name = runBench)]
 pub async fn run_bench(
     quick: bool,
