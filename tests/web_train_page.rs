@@ -108,6 +108,18 @@ fn check_weights(page: &Session, out: &Path, run: usize, page_acc: f64) {
     assert!((100.0 * acc - page_acc).abs() <= 0.2, "{acc} vs {page_acc}");
 }
 
+/// Poll `done` until it holds (two minutes at most).
+fn wait_until(mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the page made no progress"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Milliseconds from the page's navigation to its first training step, with its stages.
 fn start_up(page: &Session) -> f64 {
     let first = page
@@ -223,25 +235,40 @@ fn the_training_page_trains_as_sampa_train_does() {
         }
     }
     {
-        // A lost device mid-run: the page says so, and what it drew stays.
+        // Pause stops the steps and Resume goes on from there; then a lost device mid-run:
+        // the page says so, and what it drew stays.
         let page = Session::open(&driver, true);
         page.call(
             "POST",
             "url",
             Some(&url("optimizers=sam&epochs=1&autostart=1")),
         );
-        let start = std::time::Instant::now();
-        while page.js("return window.sampaTrain.lossPoints()").as_u64() < Some(3) {
-            assert!(start.elapsed() < Duration::from_secs(120), "no steps");
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        let points = || {
+            page.js("return window.sampaTrain.lossPoints()")
+                .as_u64()
+                .unwrap()
+        };
+        wait_until(|| points() >= 3);
+        page.js("document.getElementById('pause').click()");
+        page.wait_for(&["idle"], Duration::from_secs(60));
+        let paused = points();
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(points(), paused, "steps went on while paused");
+        page.js("document.getElementById('pause').click()");
+        wait_until(|| points() > paused);
         page.js("window.sampaTrain.loseDevice()");
         page.wait_for(&["error"], Duration::from_secs(60));
         let status = page.js("return document.getElementById('status').textContent");
         let kept = page.js("return window.sampaTrain.lossPoints()");
         eprintln!("after losing the device: {status} ({kept} points kept)");
         assert!(status.as_str().unwrap().contains("lost"), "{status}");
-        assert!(kept.as_u64().unwrap() >= 3);
+        assert!(kept.as_u64().unwrap() > paused);
+        // Reset clears the curves and the results, ready for another start.
+        page.js("document.getElementById('reset').click()");
+        page.wait_for(&["idle"], Duration::from_secs(10));
+        assert_eq!(points(), 0);
+        let rows = page.js("return document.querySelectorAll('#results tbody tr').length");
+        assert_eq!(rows, 0);
     }
     // Without WebGPU: the toy page's fallback message.
     let page = Session::open(&driver, false);
