@@ -6,8 +6,9 @@
 // no-webgpu; #results rows with data-optimizer, data-steps, data-test-acc (%),
 // data-test-loss, data-ms-per-step; the query string takes `sampa train`'s flag names plus
 // optimizers and autostart=1. window.sampaTrain holds firstStepMs (page load to the first
-// step), longestTaskMs (the longest main-thread task while training), weightsBase64(run)
-// and loseDevice() (destroys the device, as a driver reset would).
+// step), marks (ms from navigation to each start-up stage), longestTaskMs (the longest
+// main-thread task while training) and longTasks, lossPoints() (points on the loss curves),
+// weightsBase64(run) and loseDevice() (destroys the device, as a driver reset would).
 import init, { openAdapter, parseSettings, TrainData, TrainSession, destroyDevice, deviceLost, warmUp } from './pkg/sampa.js';
 import { $, setStatus, openWebGpu, describeAdapter } from './common.js';
 import { drawChart } from './chart.js';
