@@ -58,10 +58,19 @@ impl Model {
     /// The model `kind` names (`cnn`, else the MLP with `hidden` widths) for `splits`' images
     /// and classes: what `--model` builds.
     pub fn for_splits(kind: &str, hidden: &[usize], splits: &crate::data::Splits) -> Result<Model> {
-        let s = splits.train.shape;
+        Model::for_images(kind, hidden, splits.train.shape, splits.classes)
+    }
+
+    /// The model `kind` names for images of `shape` in `classes` classes.
+    pub fn for_images(
+        kind: &str,
+        hidden: &[usize],
+        shape: crate::data::ImageShape,
+        classes: usize,
+    ) -> Result<Model> {
         match kind {
-            "cnn" => Model::cnn(s.channels, s.height, s.width, splits.classes),
-            _ => Model::mlp(s.len(), hidden, splits.classes),
+            "cnn" => Model::cnn(shape.channels, shape.height, shape.width, classes),
+            _ => Model::mlp(shape.len(), hidden, classes),
         }
     }
 

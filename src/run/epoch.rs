@@ -253,13 +253,11 @@ fn finish_epoch(
     log: &mut Log,
 ) -> Result<()> {
     let (test_loss, test_acc) = evaluate(gpu, trainer, test, opts)?;
-    let point = EpochPoint {
-        epoch: s.epoch + 1,
-        train_loss: s.loss_sum / s.seen.max(1) as f64,
-        train_acc: s.correct as f64 / s.seen.max(1) as f64,
-        test_loss,
-        test_acc,
-    };
+    let point = EpochPoint::of(
+        s.epoch,
+        (s.loss_sum, s.correct, s.seen),
+        (test_loss, test_acc),
+    );
     let program = trainer.program();
     let (evals, depth) = (s.step * program.grads(), s.step * program.depth());
     println!(

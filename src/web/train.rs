@@ -92,7 +92,12 @@ pub fn parse_settings(query: &str) -> Result<String, JsValue> {
 
 /// The page's data: Fashion-MNIST's 28×28 grey images of 10 classes (what [`warm_up`]
 /// assumes before the data has loaded; other data would only leave kernels to compile later).
-const PAGE_DATA: (usize, usize, usize, usize) = (1, 28, 28, 10);
+const PAGE_IMAGES: crate::data::ImageShape = crate::data::ImageShape {
+    channels: 1,
+    height: 28,
+    width: 28,
+};
+const PAGE_CLASSES: usize = 10;
 
 /// Compile the kernels a session of the settings in `query` will use, while the data loads
 /// (`crate::train::session::warm_up`); resolves when done, rejects on a bad setting.
@@ -100,12 +105,9 @@ const PAGE_DATA: (usize, usize, usize, usize) = (1, 28, 28, 10);
 pub async fn warm_up(query: String) -> Result<(), JsValue> {
     let gpu = opened()?;
     let settings = Settings::from_query(&query).map_err(js_err)?;
-    let (c, h, w, classes) = PAGE_DATA;
-    let model = match settings.model.as_str() {
-        "cnn" => crate::nn::Model::cnn(c, h, w, classes),
-        _ => crate::nn::Model::mlp(c * h * w, &settings.hidden, classes),
-    }
-    .map_err(js_err)?;
+    let model =
+        crate::nn::Model::for_images(&settings.model, &settings.hidden, PAGE_IMAGES, PAGE_CLASSES)
+            .map_err(js_err)?;
     let kernels = Kernels::unmeasured(gpu.info.device_type);
     crate::train::session::warm_up(&gpu, &settings, &model, kernels)
         .await

@@ -6,6 +6,7 @@
 //! native test checks bit for bit; checkpoints, run directories and the progress bar stay
 //! native.
 
+mod events;
 pub mod settings;
 
 use crate::clock::now;
@@ -16,98 +17,11 @@ use crate::kernels::Kernels;
 use crate::nn::Model;
 use crate::optim::OptimizerConfig;
 use crate::train::{Placement, Schedule, Trainer, TrainerSpec};
-use serde::Serialize;
+pub use events::{EpochPoint, Event, Finished};
 pub use settings::Settings;
 
 /// Test images whose predicted classes each epoch's [`Event::Epoch`] carries.
 pub const GRID: usize = 24;
-
-/// One epoch's summary (also a native run's, in `metrics.jsonl` and `curves.png`).
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
-pub struct EpochPoint {
-    /// 1-based epoch.
-    pub epoch: usize,
-    /// Mean training loss over the epoch.
-    pub train_loss: f64,
-    /// Training accuracy over the epoch.
-    pub train_acc: f64,
-    /// Test loss.
-    pub test_loss: f64,
-    /// Test accuracy.
-    pub test_acc: f64,
-}
-
-/// What one optimizer's finished run reports.
-#[derive(Clone, Debug, Serialize)]
-pub struct Finished {
-    /// `sgd`, `sam`, `sampa-0.2`, ...
-    pub optimizer: String,
-    /// The optimizer with its options.
-    pub label: String,
-    /// The schedule its steps ran under.
-    pub schedule: String,
-    /// Optimizer steps taken.
-    pub steps: usize,
-    /// Gradient evaluations per step, and how many of them run one after another.
-    pub grads: usize,
-    /// Gradient evaluations of a step that wait for each other.
-    pub depth: usize,
-    /// Wall-clock milliseconds per step (the step and its readback, no evaluation), over the
-    /// steps after the first, which also waits for any kernel still compiling.
-    pub ms_per_step: f64,
-    /// Training examples per second of that step time.
-    pub examples_per_s: f64,
-    /// Every epoch's summary; the last one's test figures are the run's.
-    pub epochs: Vec<EpochPoint>,
-    /// The trained parameters.
-    #[serde(skip)]
-    pub params: Vec<f32>,
-}
-
-/// What an [`Session::advance`] did, in order.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
-pub enum Event {
-    /// Run `run` (its optimizer's index) began; `measured` holds the milliseconds per step
-    /// of each schedule when `auto` chose by measuring.
-    Started {
-        /// The run's index in the settings' optimizers.
-        run: usize,
-        /// Its optimizer's id.
-        optimizer: String,
-        /// The schedule it runs under.
-        schedule: String,
-        /// (schedule, ms per step) of `auto`'s measurement.
-        measured: Vec<(String, f64)>,
-    },
-    /// One step.
-    Step {
-        /// The run's index.
-        run: usize,
-        /// Steps taken so far by this run.
-        step: usize,
-        /// The epoch (1-based).
-        epoch: usize,
-        /// The step's batch's mean loss.
-        loss: f32,
-        /// Its fraction predicted right.
-        accuracy: f32,
-    },
-    /// An epoch ended and was evaluated.
-    Epoch {
-        /// The run's index.
-        run: usize,
-        /// The epoch's figures.
-        result: EpochPoint,
-        /// The predicted class of each of the first [`GRID`] test images.
-        predicted: Vec<u32>,
-    },
-    /// The run ended; [`Session::finished`] has its figures.
-    Finished {
-        /// The run's index.
-        run: usize,
-    },
-}
 
 /// The optimizer being trained and where it stands.
 struct Running {
@@ -124,6 +38,8 @@ struct Running {
     step_seconds: f64,
     examples: usize,
     epochs: Vec<EpochPoint>,
+    /// The host buffer of the batches, reused from advance to advance.
+    batch: Batch,
 }
 
 /// Every optimizer of a [`Settings`] trained in turn on one data set.
@@ -234,7 +150,7 @@ impl Session {
             run.position,
             run.augment,
         );
-        let mut batch = Batch::default();
+        let mut batch = std::mem::take(&mut run.batch);
         for _ in 0..max_steps {
             if !batches.next_into(&mut batch) {
                 break;
@@ -269,6 +185,7 @@ impl Session {
             });
         }
         (run.position, run.augment) = batches.position();
+        run.batch = batch;
         if run.position >= train.len() {
             events.extend(self.end_epoch(gpu).await?);
         }
@@ -308,6 +225,7 @@ impl Session {
             step_seconds: 0.0,
             examples: 0,
             epochs: Vec::new(),
+            batch: Batch::default(),
         });
         Ok(Event::Started {
             run: index,
@@ -356,13 +274,8 @@ impl Session {
             .trainer
             .predict_async(gpu, &grid_batch(test, &self.opts))
             .await?;
-        let result = EpochPoint {
-            epoch: run.epoch + 1,
-            train_loss: run.loss_sum / run.seen.max(1) as f64,
-            train_acc: run.correct as f64 / run.seen.max(1) as f64,
-            test_loss,
-            test_acc,
-        };
+        let sums = (run.loss_sum, run.correct, run.seen);
+        let result = EpochPoint::of(run.epoch, sums, (test_loss, test_acc));
         run.epochs.push(result.clone());
         run.epoch += 1;
         let next = Batcher::new(&self.splits.train, self.opts.clone(), run.epoch as u64);
