@@ -21,7 +21,7 @@ use std::path::PathBuf;
 /// One adapter's measured choices.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MatmulChoice {
-    /// The chosen matmul variant's name (`reg` or `tiled`).
+    /// The chosen matmul variant's name (`reg`, `reg8` or `tiled`).
     pub variant: String,
     /// GFLOP/s each variant reached on the tuning products.
     pub gflops: BTreeMap<String, f64>,

@@ -179,14 +179,13 @@ fn the_training_page_trains_as_sampa_train_does() {
             longest <= 200.0,
             "a {longest:.0} ms task froze the page (limit 200 ms)"
         );
-        // The issue asks for 3 s. Here the time is mostly SwiftShader compiling the MLP's
-        // kernels (1.4 to 2.8 s of one core on this 2-core VM), so one load takes 2.2 to 3.4 s
-        // and 3 s does not hold on every load: the test guards against regressions (the tiled
-        // kernel forms took 8 s) and reports the figure, rather than flake on the noise.
+        // The issue's limit. Most of it is SwiftShader compiling the MLP's kernels on this
+        // 2-core VM (the products in their 8-row form: 0.45 s; the 16-row form took 1.1 s and
+        // put some loads past 3 s), which starts while the data is decoded.
         let first = start_up(&page);
         assert!(
-            first <= 4000.0,
-            "first step after {first:.0} ms (guard 4 s)"
+            first <= 3000.0,
+            "first step after {first:.0} ms (limit 3 s)"
         );
 
         let shot = page.call("GET", "screenshot", None);

@@ -10,6 +10,11 @@ export function setStatus(state, text) {
   s.textContent = text;
 }
 
+// A panic in the wasm module is a bug, not bad input, and it aborts the module: its panic hook
+// (src/web/mod.rs) calls this, so the page says it stopped and why instead of waiting forever.
+globalThis.sampaPanicked = (message) =>
+  setStatus('error', `The page stopped on an internal error (please report it): ${message}`);
+
 // What a page without WebGPU says: why, and which browsers have WebGPU and how to turn it on.
 const FALLBACK = `
   <h2>This page needs WebGPU</h2>
@@ -50,14 +55,16 @@ export async function browserAdapterInfo() {
 
 // Start a page on WebGPU: the wasm module (`init`), then its adapter (`openAdapter`). Resolves
 // to {info, gpuInfo} (wgpu's and the browser's description), or to null after showing the
-// fallback when the browser has no WebGPU or the module does not load.
-export async function openWebGpu(init, openAdapter) {
+// fallback when the browser has no WebGPU or the module does not load. `mark` hears of each
+// stage ('wasm', 'device') as it ends, for a page's start-up timings.
+export async function openWebGpu(init, openAdapter, mark = () => {}) {
   if (!navigator.gpu) {
     showFallback('navigator.gpu is missing');
     return null;
   }
   try {
     await init();
+    mark('wasm');
   } catch (e) {
     showFallback('the wasm module did not load: ' + e);
     return null;
@@ -65,6 +72,7 @@ export async function openWebGpu(init, openAdapter) {
   let info;
   try {
     info = await openAdapter();
+    mark('device');
   } catch (e) {
     showFallback(String(e));
     return null;

@@ -272,7 +272,7 @@ window.sampaTrain.weightsBase64 = (run) => {
 
 async function main() {
   draw();
-  const opened = await openWebGpu(init, openAdapter);
+  const opened = await openWebGpu(init, openAdapter, mark);
   if (!opened) return;
   mark('adapter');
   const { text, software } = describeAdapter(opened.info, opened.gpuInfo);

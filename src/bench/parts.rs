@@ -18,7 +18,7 @@ pub struct MatmulRow {
     pub adapter: String,
     /// Backend name.
     pub backend: String,
-    /// `reg` or `tiled`.
+    /// `reg`, `reg8` or `tiled`.
     pub variant: String,
     /// Which workload the product belongs to (`square` or `mlp`).
     pub group: String,

@@ -60,8 +60,8 @@ pub(super) struct MatmulArgs {
     /// Only this adapter (index, backend or name substring); default: every adapter.
     #[arg(long)]
     adapter: Option<String>,
-    /// Variants to time: reg, tiled or both.
-    #[arg(long, default_value = "both")]
+    /// Variants to time: reg, reg8, tiled or all.
+    #[arg(long, default_value = "all")]
     variant: String,
     /// Square sizes.
     #[arg(long, value_delimiter = ',', default_value = "128,256,512,1024")]
@@ -218,7 +218,7 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
 
 pub(super) fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
     let variants = match args.variant.as_str() {
-        "both" => Variant::ALL.to_vec(),
+        "all" => Variant::ALL.to_vec(),
         v => vec![Variant::parse(v).context("--variant")?],
     };
     if args.sizes.contains(&0) || args.reps == 0 {

@@ -17,10 +17,11 @@
 // computed as (x + 0.5) * (1 / W): its error is a few ulps of x + 0.5, far below the half texel
 // that would change the texel chosen for any texture the device can create.
 //
-// Indexing: global invocation (gx, gy) owns the block of C with rows 16*gy .. 16*gy+15 and
-// columns 8*gx .. 8*gx+7 (2 texels of tb); a workgroup of 8×8 invocations covers 128 rows
-// and 64 columns. Rows past M are clamped when fetching and skipped when storing; columns past N
-// come from padding and are skipped when storing. Each accumulator adds its products in k
+// Indexing: global invocation (gx, gy) owns the block of C with rows ROWS*gy .. ROWS*gy+ROWS-1
+// and columns 8*gx .. 8*gx+7 (2 texels of tb); a workgroup of 8×8 invocations covers 8*ROWS
+// rows and 64 columns. ROWS is 16 (the `reg` form) or 8 (`reg8`). Rows past M are clamped
+// when fetching and skipped when storing; columns past N come from padding and are skipped
+// when storing. Each accumulator adds its products in k
 // order, one term at a time, as the tiled variant does. With p.accumulate = 1, C += result.
 // Replicas: global z is the replica r, whose packed A and B start at texture layers
 // r * p.rs.x and r * p.rs.y and whose C starts r * p.rs.z elements past replica 0's (see
@@ -37,6 +38,12 @@ struct Params {
     n4: u32,
     rs: vec4<u32>,
 }
+
+// Rows of C per invocation, 16 or 8: a pipeline constant, so the compiler drops rows 8..15
+// outright when it is 8. The 8-row form has half the live accumulators; CPU rasterisers
+// compile it in under half the time (SwiftShader: about 0.45 s against 1.1 s), which is what
+// the browser's start-up waits on, and run it somewhat slower.
+override ROWS: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var ta: texture_2d_array<f32>;
@@ -83,11 +90,12 @@ fn store(c0: u32, row: u32, col: u32, v: vec4<f32>) {
     }
 }
 
-// The body below is unrolled by hand (16 rows × 2 texels): WGSL has no compile-time unrolling,
-// and llvmpipe keeps only straight-line accumulators in registers.
+// The body below is unrolled by hand (16 rows × 2 texels, rows 8..15 under `ROWS > 8u`): WGSL
+// has no compile-time unrolling, and llvmpipe keeps only straight-line accumulators in
+// registers.
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row0 = gid.y * 16u;
+    let row0 = gid.y * ROWS;
     let cb = gid.x * 2u;
     if row0 >= p.m || cb >= p.n4 {
         return;
@@ -103,14 +111,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let r5 = place_a(min(row0 + 5u, last), layer_a);
     let r6 = place_a(min(row0 + 6u, last), layer_a);
     let r7 = place_a(min(row0 + 7u, last), layer_a);
-    let r8 = place_a(min(row0 + 8u, last), layer_a);
-    let r9 = place_a(min(row0 + 9u, last), layer_a);
-    let r10 = place_a(min(row0 + 10u, last), layer_a);
-    let r11 = place_a(min(row0 + 11u, last), layer_a);
-    let r12 = place_a(min(row0 + 12u, last), layer_a);
-    let r13 = place_a(min(row0 + 13u, last), layer_a);
-    let r14 = place_a(min(row0 + 14u, last), layer_a);
-    let r15 = place_a(min(row0 + 15u, last), layer_a);
+    var r8: vec2<u32>; var r9: vec2<u32>; var r10: vec2<u32>; var r11: vec2<u32>;
+    var r12: vec2<u32>; var r13: vec2<u32>; var r14: vec2<u32>; var r15: vec2<u32>;
+    if ROWS > 8u {
+        r8 = place_a(min(row0 + 8u, last), layer_a);
+        r9 = place_a(min(row0 + 9u, last), layer_a);
+        r10 = place_a(min(row0 + 10u, last), layer_a);
+        r11 = place_a(min(row0 + 11u, last), layer_a);
+        r12 = place_a(min(row0 + 12u, last), layer_a);
+        r13 = place_a(min(row0 + 13u, last), layer_a);
+        r14 = place_a(min(row0 + 14u, last), layer_a);
+        r15 = place_a(min(row0 + 15u, last), layer_a);
+    }
     let inv_a = 1.0 / vec2<f32>(textureDimensions(ta));
     let inv_b = 1.0 / vec2<f32>(textureDimensions(tb));
     let x0 = min(cb + 0u, p.n4 - 1u);
@@ -160,30 +172,32 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         let a7 = fetch_a(kk, r7, inv_a);
         acc7_0 += a7.x * b00; acc7_0 += a7.y * b01; acc7_0 += a7.z * b02; acc7_0 += a7.w * b03;
         acc7_1 += a7.x * b10; acc7_1 += a7.y * b11; acc7_1 += a7.z * b12; acc7_1 += a7.w * b13;
-        let a8 = fetch_a(kk, r8, inv_a);
-        acc8_0 += a8.x * b00; acc8_0 += a8.y * b01; acc8_0 += a8.z * b02; acc8_0 += a8.w * b03;
-        acc8_1 += a8.x * b10; acc8_1 += a8.y * b11; acc8_1 += a8.z * b12; acc8_1 += a8.w * b13;
-        let a9 = fetch_a(kk, r9, inv_a);
-        acc9_0 += a9.x * b00; acc9_0 += a9.y * b01; acc9_0 += a9.z * b02; acc9_0 += a9.w * b03;
-        acc9_1 += a9.x * b10; acc9_1 += a9.y * b11; acc9_1 += a9.z * b12; acc9_1 += a9.w * b13;
-        let a10 = fetch_a(kk, r10, inv_a);
-        acc10_0 += a10.x * b00; acc10_0 += a10.y * b01; acc10_0 += a10.z * b02; acc10_0 += a10.w * b03;
-        acc10_1 += a10.x * b10; acc10_1 += a10.y * b11; acc10_1 += a10.z * b12; acc10_1 += a10.w * b13;
-        let a11 = fetch_a(kk, r11, inv_a);
-        acc11_0 += a11.x * b00; acc11_0 += a11.y * b01; acc11_0 += a11.z * b02; acc11_0 += a11.w * b03;
-        acc11_1 += a11.x * b10; acc11_1 += a11.y * b11; acc11_1 += a11.z * b12; acc11_1 += a11.w * b13;
-        let a12 = fetch_a(kk, r12, inv_a);
-        acc12_0 += a12.x * b00; acc12_0 += a12.y * b01; acc12_0 += a12.z * b02; acc12_0 += a12.w * b03;
-        acc12_1 += a12.x * b10; acc12_1 += a12.y * b11; acc12_1 += a12.z * b12; acc12_1 += a12.w * b13;
-        let a13 = fetch_a(kk, r13, inv_a);
-        acc13_0 += a13.x * b00; acc13_0 += a13.y * b01; acc13_0 += a13.z * b02; acc13_0 += a13.w * b03;
-        acc13_1 += a13.x * b10; acc13_1 += a13.y * b11; acc13_1 += a13.z * b12; acc13_1 += a13.w * b13;
-        let a14 = fetch_a(kk, r14, inv_a);
-        acc14_0 += a14.x * b00; acc14_0 += a14.y * b01; acc14_0 += a14.z * b02; acc14_0 += a14.w * b03;
-        acc14_1 += a14.x * b10; acc14_1 += a14.y * b11; acc14_1 += a14.z * b12; acc14_1 += a14.w * b13;
-        let a15 = fetch_a(kk, r15, inv_a);
-        acc15_0 += a15.x * b00; acc15_0 += a15.y * b01; acc15_0 += a15.z * b02; acc15_0 += a15.w * b03;
-        acc15_1 += a15.x * b10; acc15_1 += a15.y * b11; acc15_1 += a15.z * b12; acc15_1 += a15.w * b13;
+        if ROWS > 8u {
+            let a8 = fetch_a(kk, r8, inv_a);
+            acc8_0 += a8.x * b00; acc8_0 += a8.y * b01; acc8_0 += a8.z * b02; acc8_0 += a8.w * b03;
+            acc8_1 += a8.x * b10; acc8_1 += a8.y * b11; acc8_1 += a8.z * b12; acc8_1 += a8.w * b13;
+            let a9 = fetch_a(kk, r9, inv_a);
+            acc9_0 += a9.x * b00; acc9_0 += a9.y * b01; acc9_0 += a9.z * b02; acc9_0 += a9.w * b03;
+            acc9_1 += a9.x * b10; acc9_1 += a9.y * b11; acc9_1 += a9.z * b12; acc9_1 += a9.w * b13;
+            let a10 = fetch_a(kk, r10, inv_a);
+            acc10_0 += a10.x * b00; acc10_0 += a10.y * b01; acc10_0 += a10.z * b02; acc10_0 += a10.w * b03;
+            acc10_1 += a10.x * b10; acc10_1 += a10.y * b11; acc10_1 += a10.z * b12; acc10_1 += a10.w * b13;
+            let a11 = fetch_a(kk, r11, inv_a);
+            acc11_0 += a11.x * b00; acc11_0 += a11.y * b01; acc11_0 += a11.z * b02; acc11_0 += a11.w * b03;
+            acc11_1 += a11.x * b10; acc11_1 += a11.y * b11; acc11_1 += a11.z * b12; acc11_1 += a11.w * b13;
+            let a12 = fetch_a(kk, r12, inv_a);
+            acc12_0 += a12.x * b00; acc12_0 += a12.y * b01; acc12_0 += a12.z * b02; acc12_0 += a12.w * b03;
+            acc12_1 += a12.x * b10; acc12_1 += a12.y * b11; acc12_1 += a12.z * b12; acc12_1 += a12.w * b13;
+            let a13 = fetch_a(kk, r13, inv_a);
+            acc13_0 += a13.x * b00; acc13_0 += a13.y * b01; acc13_0 += a13.z * b02; acc13_0 += a13.w * b03;
+            acc13_1 += a13.x * b10; acc13_1 += a13.y * b11; acc13_1 += a13.z * b12; acc13_1 += a13.w * b13;
+            let a14 = fetch_a(kk, r14, inv_a);
+            acc14_0 += a14.x * b00; acc14_0 += a14.y * b01; acc14_0 += a14.z * b02; acc14_0 += a14.w * b03;
+            acc14_1 += a14.x * b10; acc14_1 += a14.y * b11; acc14_1 += a14.z * b12; acc14_1 += a14.w * b13;
+            let a15 = fetch_a(kk, r15, inv_a);
+            acc15_0 += a15.x * b00; acc15_0 += a15.y * b01; acc15_0 += a15.z * b02; acc15_0 += a15.w * b03;
+            acc15_1 += a15.x * b10; acc15_1 += a15.y * b11; acc15_1 += a15.z * b12; acc15_1 += a15.w * b13;
+        }
         yb += 4u;
         if yb == p.layer_rows_b {
             yb = 0u;
@@ -198,12 +212,14 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     store(c0, row0 + 5u, 4u * (cb + 0u), acc5_0); store(c0, row0 + 5u, 4u * (cb + 1u), acc5_1);
     store(c0, row0 + 6u, 4u * (cb + 0u), acc6_0); store(c0, row0 + 6u, 4u * (cb + 1u), acc6_1);
     store(c0, row0 + 7u, 4u * (cb + 0u), acc7_0); store(c0, row0 + 7u, 4u * (cb + 1u), acc7_1);
-    store(c0, row0 + 8u, 4u * (cb + 0u), acc8_0); store(c0, row0 + 8u, 4u * (cb + 1u), acc8_1);
-    store(c0, row0 + 9u, 4u * (cb + 0u), acc9_0); store(c0, row0 + 9u, 4u * (cb + 1u), acc9_1);
-    store(c0, row0 + 10u, 4u * (cb + 0u), acc10_0); store(c0, row0 + 10u, 4u * (cb + 1u), acc10_1);
-    store(c0, row0 + 11u, 4u * (cb + 0u), acc11_0); store(c0, row0 + 11u, 4u * (cb + 1u), acc11_1);
-    store(c0, row0 + 12u, 4u * (cb + 0u), acc12_0); store(c0, row0 + 12u, 4u * (cb + 1u), acc12_1);
-    store(c0, row0 + 13u, 4u * (cb + 0u), acc13_0); store(c0, row0 + 13u, 4u * (cb + 1u), acc13_1);
-    store(c0, row0 + 14u, 4u * (cb + 0u), acc14_0); store(c0, row0 + 14u, 4u * (cb + 1u), acc14_1);
-    store(c0, row0 + 15u, 4u * (cb + 0u), acc15_0); store(c0, row0 + 15u, 4u * (cb + 1u), acc15_1);
+    if ROWS > 8u {
+        store(c0, row0 + 8u, 4u * (cb + 0u), acc8_0); store(c0, row0 + 8u, 4u * (cb + 1u), acc8_1);
+        store(c0, row0 + 9u, 4u * (cb + 0u), acc9_0); store(c0, row0 + 9u, 4u * (cb + 1u), acc9_1);
+        store(c0, row0 + 10u, 4u * (cb + 0u), acc10_0); store(c0, row0 + 10u, 4u * (cb + 1u), acc10_1);
+        store(c0, row0 + 11u, 4u * (cb + 0u), acc11_0); store(c0, row0 + 11u, 4u * (cb + 1u), acc11_1);
+        store(c0, row0 + 12u, 4u * (cb + 0u), acc12_0); store(c0, row0 + 12u, 4u * (cb + 1u), acc12_1);
+        store(c0, row0 + 13u, 4u * (cb + 0u), acc13_0); store(c0, row0 + 13u, 4u * (cb + 1u), acc13_1);
+        store(c0, row0 + 14u, 4u * (cb + 0u), acc14_0); store(c0, row0 + 14u, 4u * (cb + 1u), acc14_1);
+        store(c0, row0 + 15u, 4u * (cb + 0u), acc15_0); store(c0, row0 + 15u, 4u * (cb + 1u), acc15_1);
+    }
 }

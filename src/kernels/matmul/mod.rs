@@ -56,7 +56,8 @@ pub fn prepare(
     let (ta, tb) = form.transposes();
     match variant {
         Variant::Tiled => tiled::prepare(gpu, dims, (ta, tb), (a, b, c), replicas, accumulate),
-        Variant::Register => reg::prepare(gpu, dims, (ta, tb), a, b, c, accumulate),
+        Variant::Register => reg::prepare(gpu, dims, (ta, tb), (a, b, c), 16, accumulate),
+        Variant::Register8 => reg::prepare(gpu, dims, (ta, tb), (a, b, c), 8, accumulate),
     }
 }
 

@@ -1,6 +1,7 @@
 //! The register variant: op(A) and op(B) staged as zero-padded rgba32f texture arrays
 //! (`matmul_pack.wgsl`, or a plain buffer-to-texture copy when rows are 256-byte aligned),
-//! then a 16×8 block of C per invocation from texture samples (`matmul_reg.wgsl`).
+//! then a 16×8 block of C per invocation from texture samples (`matmul_reg.wgsl`); the `reg8`
+//! form takes 8×8 blocks, by the shader's `ROWS` constant.
 
 use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build};
@@ -12,9 +13,10 @@ use crate::gpu::Gpu;
 
 const REG_SRC: &str = include_str!("matmul_reg.wgsl");
 const PACK_SRC: &str = include_str!("matmul_pack.wgsl");
-/// Rows and columns of C one workgroup of the register variant covers (8×8 invocations, each
-/// 16 rows × 8 columns).
-const REG_BLOCK: (usize, usize) = (128, 64);
+/// Invocations per workgroup of the multiply, along C's rows and columns (8×8), and columns of
+/// C per invocation; rows per invocation are the form's `ROWS` (16 or 8).
+const REG_GROUP: (usize, usize) = (8, 8);
+const REG_COLS: usize = 8;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -266,9 +268,8 @@ pub(super) fn prepare(
     gpu: &Gpu,
     dims: Dims,
     (ta, tb): (bool, bool),
-    a: View<'_>,
-    b: View<'_>,
-    c: View<'_>,
+    (a, b, c): (View<'_>, View<'_>, View<'_>),
+    rows: usize,
     accumulate: bool,
 ) -> Result<Dispatch> {
     let Dims { m, n, k } = dims;
@@ -303,6 +304,7 @@ pub(super) fn prepare(
             (a.buf, at),
             (b.buf, bt),
             c,
+            rows,
             accumulate || k0 > 0,
         )?;
         steps = Some(match steps {
@@ -321,6 +323,7 @@ fn multiply_chunk(
     (a, at): Operand<'_>,
     (b, bt): Operand<'_>,
     c: View<'_>,
+    rows: usize,
     accumulate: bool,
 ) -> Result<Dispatch> {
     const OP: &str = "matmul";
@@ -337,14 +340,14 @@ fn multiply_chunk(
         layer_rows_b: pb.rows_per_layer,
         n4: as_u32(OP, "n", n.div_ceil(4))?,
     };
-    let (block_rows, block_cols) = REG_BLOCK;
+    let (block_rows, block_cols) = (REG_GROUP.0 * rows, REG_GROUP.1 * REG_COLS);
     let multiply = build(
         gpu,
         Launch {
             label: "matmul_reg",
             source: REG_SRC,
             entry: "main",
-            constants: &[],
+            constants: &[("ROWS", rows as f64)],
             params: Params::Bytes(bytemuck::bytes_of(&params)),
             replicas: Some(Replicas {
                 count: as_u32(OP, "replicas", c.replicas)?,

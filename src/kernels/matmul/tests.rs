@@ -1,4 +1,4 @@
-//! The three forms and both variants against the f64 reference, at shapes that are not
+//! The three forms and every variant against the f64 reference, at shapes that are not
 //! multiples of any tile, the variants against each other, and chunked long sums. Every adapter; tolerances as stated per check: f32
 //! sums of k terms in [-1, 1] carry errors of order k·2^-24.
 
@@ -88,20 +88,19 @@ fn matmul_variants_agree() {
             gpu.run(&[&d]).unwrap();
             outs.push(gpu.read(&c).unwrap());
         }
-        let differ = outs[0].iter().zip(&outs[1]).filter(|(x, y)| x != y).count();
-        eprintln!(
-            "{}: reg vs tiled differ in {differ} of {} elements",
-            gpu.adapter.short(),
-            outs[0].len()
-        );
-        // FMA contraction is the compiler's choice, so allow rounding-level differences only.
-        assert_close(
-            "reg vs tiled",
-            &outs[0],
-            &outs[1].iter().map(|&v| v as f64).collect::<Vec<_>>(),
-            1e-5,
-            0.0,
-        );
+        for (v, out) in Variant::ALL.iter().zip(&outs).skip(1) {
+            let what = format!("{} vs {}", Variant::ALL[0].name(), v.name());
+            let differ = outs[0].iter().zip(out).filter(|(x, y)| x != y).count();
+            eprintln!(
+                "{}: {what} differ in {differ} of {} elements",
+                gpu.adapter.short(),
+                out.len()
+            );
+            // FMA contraction is the compiler's choice, so allow rounding-level differences
+            // only.
+            let want: Vec<f64> = out.iter().map(|&v| v as f64).collect();
+            assert_close(&what, &outs[0], &want, 1e-5, 0.0);
+        }
     }
 }
 
