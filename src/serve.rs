@@ -1,77 +1,159 @@
-//! A minimal static file server for the browser demo (`sampa serve`, and the page test): GET
-//! only, files under one directory, correct MIME types for wasm and JS modules. A page loaded
-//! from file:// cannot fetch its wasm module, so the demo needs some server, and this one
-//! needs nothing installed.
+//! The static file server for the browser demo (`sampa serve`, and the page tests): files
+//! under one directory, GET and HEAD only. A page loaded from file:// cannot fetch its wasm
+//! module, so the demo needs some server, and this one needs nothing installed.
+//!
+//! hyper serves the connections and tower-http's `ServeDir` the files (percent-decoding,
+//! `..` refused, MIME types, ranges, HEAD). On top of that: a request whose file resolves
+//! outside the root through a symlink is refused, every response carries `no-store` (a
+//! rebuilt `web/pkg` is what the next load gets), request heads are capped in size and in
+//! time, and connections in number and lifetime, so that neither a huge request line nor
+//! idle connections can exhaust the process.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{TcpListener, TcpStream};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response, StatusCode, header};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+use tower_http::services::ServeDir;
 
-fn mime(path: &Path) -> &'static str {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some("html") => "text/html; charset=utf-8",
-        Some("js") => "text/javascript; charset=utf-8",
-        Some("css") => "text/css; charset=utf-8",
-        Some("wasm") => "application/wasm",
-        Some("json") => "application/json",
-        Some("png") => "image/png",
-        _ => "application/octet-stream",
-    }
-}
+/// A client must send a request's head within this time, or its connection is closed; this
+/// also bounds an idle keep-alive connection's wait for its next request.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a connection may live, whatever it does.
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
+/// Bytes hyper buffers for one request head (hyper's minimum); a longer request line or header
+/// block gets 431 and the connection closes.
+const MAX_HEAD_BYTES: usize = 8192;
+/// Connections served at once; past this a new one is closed at once.
+const MAX_CONNECTIONS: usize = 512;
 
-/// The file under `root` that `target` (a request path) names, refusing `..` and absolute
-/// components; `/` is `index.html`.
-fn resolve(root: &Path, target: &str) -> Option<PathBuf> {
-    let path = target.split(['?', '#']).next().unwrap_or("/");
-    let rel = Path::new(path.trim_start_matches('/'));
-    if rel.components().any(|c| !matches!(c, Component::Normal(_))) {
-        return None;
-    }
-    let file = root.join(rel);
-    Some(if file.is_dir() {
-        file.join("index.html")
-    } else {
-        file
+type Body = UnsyncBoxBody<Bytes, std::io::Error>;
+
+/// Serve `root` on `listener` until the process ends. Blocks; runs its own tokio runtime.
+pub fn serve(root: PathBuf, listener: std::net::TcpListener) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime (threads and a timer) can be built");
+    runtime.block_on(async move {
+        listener
+            .set_nonblocking(true)
+            .expect("a bound listener can be made non-blocking");
+        let listener =
+            tokio::net::TcpListener::from_std(listener).expect("a bound listener converts");
+        accept(root, listener).await
     })
 }
 
-fn respond(mut stream: TcpStream, root: &Path) -> std::io::Result<()> {
-    let mut line = String::new();
-    let mut reader = BufReader::new(stream.try_clone()?);
-    reader.read_line(&mut line)?;
-    // Drain the headers; the body of a GET is empty.
-    let mut header = String::new();
-    while reader.read_line(&mut header)? > 2 {
-        header.clear();
-    }
-    let mut parts = line.split_whitespace();
-    let (method, target) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-    let found = (method == "GET")
-        .then(|| resolve(root, target))
-        .flatten()
-        .and_then(|f| std::fs::read(&f).ok().map(|b| (f, b)));
-    match found {
-        Some((file, body)) => {
-            write!(
-                stream,
-                "HTTP/1.1 200 OK\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n",
-                mime(&file),
-                body.len()
-            )?;
-            stream.write_all(&body)
-        }
-        None => stream.write_all(
-            b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot found",
-        ),
+async fn accept(root: PathBuf, listener: tokio::net::TcpListener) {
+    // Canonical once, so that every file's canonical path can be checked against it.
+    let root = Arc::new(std::fs::canonicalize(&root).unwrap_or(root));
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let root = root.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |req| handle(root.clone(), req));
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEAD_TIMEOUT)
+                .max_buf_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(stream), service);
+            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
+            drop(slot);
+        });
     }
 }
 
-/// Serve `root` on `listener` until the process ends, one thread per connection.
-pub fn serve(root: PathBuf, listener: TcpListener) {
-    for stream in listener.incoming().flatten() {
-        let root = root.clone();
-        std::thread::spawn(move || {
-            let _ = respond(stream, &root);
-        });
+async fn handle(
+    root: Arc<PathBuf>,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, std::convert::Infallible> {
+    let mut response = if !matches!(*req.method(), Method::GET | Method::HEAD) {
+        let mut r = plain(StatusCode::METHOD_NOT_ALLOWED, "GET and HEAD only");
+        r.headers_mut()
+            .insert(header::ALLOW, header::HeaderValue::from_static("GET, HEAD"));
+        r
+    } else if !confined(&root, req.uri().path()) {
+        plain(StatusCode::NOT_FOUND, "not found")
+    } else {
+        match ServeDir::new(root.as_path()).oneshot(req).await {
+            Ok(r) => r.map(|b| b.map_err(std::io::Error::other).boxed_unsync()),
+            Err(e) => plain(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+        }
+    };
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    Ok(response)
+}
+
+fn plain(status: StatusCode, text: &str) -> Response<Body> {
+    let body = Full::new(Bytes::from(text.to_string()))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r
+}
+
+/// Whether the file that request path `path` names stays inside `root` (canonical) once its
+/// percent-escapes are decoded and its symlinks followed. A path that names nothing passes:
+/// `ServeDir` answers it with 404. `ServeDir` refuses `..` itself; this refuses it too, so the
+/// check never depends on that.
+fn confined(root: &Path, path: &str) -> bool {
+    let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
+        return false;
+    };
+    let rel = Path::new(decoded.trim_start_matches('/'));
+    if rel
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return false;
+    }
+    match std::fs::canonicalize(root.join(rel)) {
+        Ok(real) => real.starts_with(root),
+        Err(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::confined;
+
+    #[test]
+    fn paths_that_leave_the_root_are_refused() {
+        let root = std::env::temp_dir().join(format!("sampa-serve-unit-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("sub/a.txt"), "a").unwrap();
+        let root = std::fs::canonicalize(&root).unwrap();
+        assert!(confined(&root, "/sub/a.txt"));
+        assert!(confined(&root, "/sub/%61.txt"));
+        assert!(confined(&root, "/missing.txt"));
+        assert!(!confined(&root, "/../etc/passwd"));
+        assert!(!confined(&root, "/%2e%2e/etc/passwd"));
+        assert!(!confined(&root, "/sub/%2E%2E/%2E%2E/etc/passwd"));
+        assert!(!confined(&root, "/%ff"));
+        #[cfg(unix)]
+        {
+            let link = root.join("out");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink("/etc", &link).unwrap();
+            assert!(!confined(&root, "/out/passwd"));
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 }
