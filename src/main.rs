@@ -7,6 +7,8 @@ mod cli;
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
     use clap::{CommandFactory, FromArgMatches};
+    #[cfg(unix)]
+    cli::runtime_dir::ensure();
     let matches = cli::Cli::command().get_matches();
     let args = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Err(e) = cli::run(args, &cli::given(&matches)) {

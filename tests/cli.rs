@@ -33,6 +33,14 @@ fn devices_lists_every_backend_as_table_and_json() {
         !list.is_empty(),
         "no adapters; install one with apt-get install mesa-vulkan-drivers"
     );
+    let defaults: Vec<usize> = (0..list.len())
+        .filter(|&i| list[i]["default"] == true)
+        .collect();
+    assert_eq!(defaults.len(), 1, "one default adapter: {list:?}");
+    assert!(
+        table.contains(&format!("{:>2}*", defaults[0])),
+        "the table's default is not the JSON's:\n{table}"
+    );
     for (i, a) in list.iter().enumerate() {
         assert_eq!(a["index"], i);
         for key in [
@@ -226,4 +234,41 @@ fn toy_writes_csv_and_plot_and_rejects_bad_settings() {
         "--x0 has 2 values but --dim is 3",
     );
     let _ = std::fs::remove_dir_all(out);
+}
+
+#[test]
+fn no_mesa_complaint_about_the_runtime_directory() {
+    // Mesa's EGL (the GL adapter) complains on every start when XDG_RUNTIME_DIR is unset or
+    // names nothing; the CLI gives it a private directory first.
+    for value in [None, Some("/nonexistent/sampa-xdg")] {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sampa"));
+        cmd.arg("devices").env_remove("SAMPA_ADAPTER");
+        match value {
+            None => cmd.env_remove("XDG_RUNTIME_DIR"),
+            Some(v) => cmd.env("XDG_RUNTIME_DIR", v),
+        };
+        let out = cmd.output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{err}");
+        assert!(
+            !err.contains("XDG_RUNTIME_DIR"),
+            "XDG_RUNTIME_DIR={value:?}: {err}"
+        );
+    }
+}
+
+#[test]
+fn no_adapter_fails_for_the_table_and_the_json_alike() {
+    // WGPU_BACKEND=metal leaves no adapter on Linux.
+    for args in [&["devices"][..], &["devices", "--json"]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_sampa"))
+            .args(args)
+            .env("WGPU_BACKEND", "metal")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?} printed {:?}", out.stdout);
+        assert!(err.contains("no WebGPU adapter"), "{err}");
+    }
 }

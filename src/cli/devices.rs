@@ -16,14 +16,23 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         .enumerate()
         .map(|(i, a)| sampa::AdapterSummary::of(i, a))
         .collect();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&list)?);
-        return Ok(());
-    }
     if list.is_empty() {
         anyhow::bail!(sampa::Error::NoAdapter);
     }
     let default = adapters::select(all, None, "default").map(|(i, _)| i).ok();
+    if args.json {
+        // Each adapter with `default`: whether a run without --adapter takes it.
+        let marked = list
+            .iter()
+            .map(|s| {
+                let mut v = serde_json::to_value(s)?;
+                v["default"] = (Some(s.index) == default).into();
+                Ok(v)
+            })
+            .collect::<serde_json::Result<Vec<_>>>()?;
+        println!("{}", serde_json::to_string_pretty(&marked)?);
+        return Ok(());
+    }
     let mib = |b: u64| b / (1 << 20);
     println!(
         "{:>3}  {:<8} {:<13} {:<36} {:>9} {:>9} {:>6} {:>5} {:>4}  features",

@@ -2,6 +2,8 @@
 
 mod bench;
 mod devices;
+#[cfg(unix)]
+pub mod runtime_dir;
 mod toy;
 mod train;
 

@@ -105,10 +105,11 @@ fn backend_of(word: &str) -> Option<wgpu::Backend> {
     }
 }
 
-/// The instance every adapter comes from: all backends, no window.
+/// The instance every adapter comes from: all backends, or those `WGPU_BACKEND` names (wgpu's
+/// own variable, for example `vulkan` or `gl`); no window.
 pub fn instance() -> wgpu::Instance {
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
-    desc.backends = wgpu::Backends::all();
+    desc.backends = wgpu::Backends::from_env().unwrap_or(wgpu::Backends::all());
     wgpu::Instance::new(desc)
 }
 

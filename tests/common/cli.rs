@@ -23,8 +23,7 @@ pub fn scratch(group: &str, name: &str) -> PathBuf {
     d
 }
 
-/// The one `error:` line of a run that failed with status 1 without panicking (Mesa's own
-/// complaint about XDG_RUNTIME_DIR aside).
+/// The one `error:` line of a run that failed with status 1 without panicking.
 pub fn error_line(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
@@ -34,10 +33,7 @@ pub fn error_line(out: &Output) -> String {
         String::from_utf8_lossy(&out.stdout)
     );
     assert!(!err.contains("panicked"), "{err}");
-    let lines: Vec<&str> = err
-        .lines()
-        .filter(|l| l.starts_with("error:") && !l.contains("XDG_RUNTIME_DIR"))
-        .collect();
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(lines.len(), 1, "one error line: {err}");
     lines[0].to_string()
 }
