@@ -136,3 +136,22 @@ fn a_schedule_without_effect_is_warned_about_and_negative_rates_reach_validation
         "{line}"
     );
 }
+
+#[test]
+fn a_corrupt_label_byte_is_an_error_naming_the_file_and_record() {
+    // Once trained a 201-class model and exited 0.
+    let d = scratch("bad-input", "idx-label-200");
+    write_idx(&d, (12, 4, 4), 2);
+    let path = d.join("train-labels-idx1-ubyte");
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[8 + 5] = 200;
+    std::fs::write(&path, bytes).unwrap();
+    let line = train_error(&d);
+    assert!(
+        line.contains("train-labels-idx1-ubyte")
+            && line.contains("record 5")
+            && line.contains("label 200")
+            && line.contains("--classes N"),
+        "{line}"
+    );
+}

@@ -1,7 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Dataset readers on files the tests write themselves, the embedded subset, and batching.
 
-use sampa::data::{self, Batch, BatchOptions, Batcher, FolderOptions, Source};
+use sampa::data::{self, Batch, BatchOptions, Batcher, LoadOptions, Source};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -60,12 +60,27 @@ fn write_idx(dir: &Path, compress: bool, train_labels: &[u8], test_labels: &[u8]
 }
 
 fn load(dir: &Path) -> sampa::Result<data::Splits> {
-    data::load(&Source::Dir(dir.to_path_buf()), FolderOptions { size: 8 })
+    load_with(dir, None)
+}
+
+fn load_with(dir: &Path, classes: Option<usize>) -> sampa::Result<data::Splits> {
+    let opts = LoadOptions {
+        image_size: 8,
+        classes,
+    };
+    data::load(&Source::Dir(dir.to_path_buf()), opts)
 }
 
 #[test]
 fn embedded_subset_is_stratified_fashion_mnist() {
-    let s = data::load(&Source::Embedded, FolderOptions { size: 8 }).unwrap();
+    let s = data::load(
+        &Source::Embedded,
+        LoadOptions {
+            image_size: 8,
+            classes: None,
+        },
+    )
+    .unwrap();
     assert_eq!((s.train.len(), s.test.len(), s.classes), (6000, 1000, 10));
     assert_eq!(
         s.train.shape,
@@ -90,7 +105,8 @@ fn idx_reads_plain_and_gzip_identically() {
     let (sa, sb) = (load(&a).unwrap(), load(&b).unwrap());
     assert_eq!(sa.train.images, sb.train.images);
     assert_eq!(sa.train.labels, vec![0, 1, 2, 1, 0]);
-    assert_eq!(sa.classes, 3);
+    // The format's ten classes, not the largest label + 1.
+    assert_eq!(sa.classes, 10);
     assert_eq!(
         sa.train.shape,
         data::ImageShape {
@@ -181,7 +197,7 @@ fn cifar10_and_cifar100_batches() {
     let s = load(&d).unwrap();
     assert_eq!(
         (s.train.labels[0], s.test.labels[0], s.classes),
-        (42, 77, 78)
+        (42, 77, 100)
     );
 
     std::fs::write(d.join("train.bin"), &cifar_record(&[1, 42], 0)[..3000]).unwrap();
@@ -370,4 +386,45 @@ fn normalisation_and_augmentation() {
         "augmentation varies: {} distinct of 40",
         distinct.len()
     );
+}
+
+#[test]
+fn labels_beyond_the_formats_classes_are_refused() {
+    // An IDX label byte set to 200: Fashion-MNIST has 10 classes.
+    let d = tmp("idx-bad-label");
+    write_idx(&d, true, &[0, 1, 200, 1], &[2, 2]);
+    let e = load(&d).unwrap_err().to_string();
+    assert!(
+        e.contains("train-labels-idx1-ubyte.gz")
+            && e.contains("record 2")
+            && e.contains("label 200")
+            && e.contains("10 classes")
+            && e.contains("--classes"),
+        "{e}"
+    );
+    // --classes says the data has more.
+    let s = load_with(&d, Some(201)).unwrap();
+    assert_eq!(s.classes, 201);
+    let e = load_with(&d, Some(1)).unwrap_err().to_string();
+    assert!(e.contains("--classes 1") && e.contains("at least 2"), "{e}");
+
+    // A CIFAR-10 test batch with a corrupt label byte (252).
+    let d = tmp("cifar-bad-label");
+    std::fs::write(d.join("data_batch_1.bin"), cifar_record(&[3], 0)).unwrap();
+    let test: Vec<u8> = [1u8, 252]
+        .iter()
+        .flat_map(|&l| cifar_record(&[l], 0))
+        .collect();
+    std::fs::write(d.join("test_batch.bin"), test).unwrap();
+    let e = load(&d).unwrap_err().to_string();
+    assert!(
+        e.contains("test_batch.bin") && e.contains("record 1") && e.contains("label 252"),
+        "{e}"
+    );
+    // CIFAR-100's fine labels go up to 99, not 100.
+    let d = tmp("cifar100-bad-label");
+    std::fs::write(d.join("train.bin"), cifar_record(&[1, 99], 0)).unwrap();
+    std::fs::write(d.join("test.bin"), cifar_record(&[2, 100], 0)).unwrap();
+    let e = load(&d).unwrap_err().to_string();
+    assert!(e.contains("test.bin") && e.contains("100 classes"), "{e}");
 }

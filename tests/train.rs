@@ -114,6 +114,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
     TrainConfig {
         data: "embedded".into(),
         image_size: 32,
+        classes: None,
         model: "mlp".into(),
         hidden: vec![32],
         epochs: 2,

@@ -37,7 +37,10 @@ pub fn run(
     let mut out = Vec::new();
     let splits = crate::data::load(
         &crate::data::Source::Embedded,
-        crate::data::FolderOptions { size: 28 },
+        crate::data::LoadOptions {
+            image_size: 28,
+            classes: None,
+        },
     );
     for (label, kind) in OPTIMIZERS {
         let case = format!("mlp to {:.0}% test accuracy, {label}", TARGET * 100.0);

@@ -4,7 +4,7 @@
 //! `data_batch_1.bin` … `data_batch_5.bin` and `test_batch.bin`. CIFAR-100 records are a coarse
 //! and a fine label byte + 3072 pixel bytes, in `train.bin` and `test.bin`; the fine label is used.
 
-use super::dataset::{Dataset, ImageShape, Splits, class_count, read_file};
+use super::dataset::{Dataset, ImageShape, Splits, check_labels, read_file};
 use crate::error::{Error, Result};
 use std::path::{Path, PathBuf};
 
@@ -14,8 +14,9 @@ const SHAPE: ImageShape = ImageShape {
     width: 32,
 };
 
-/// CIFAR data in `dir`, or `None` when neither layout is present.
-pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
+/// CIFAR data in `dir` with labels below `classes` (10 for CIFAR-10 and 100 for CIFAR-100's
+/// fine labels when `None`), or `None` when neither layout is present.
+pub fn load_dir(dir: &Path, classes: Option<usize>) -> Result<Option<Splits>> {
     let (train_files, test_file, label_bytes, name) = if dir.join("data_batch_1.bin").is_file() {
         let train: Vec<PathBuf> = (1..=5)
             .map(|i| dir.join(format!("data_batch_{i}.bin")))
@@ -32,21 +33,23 @@ pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
     } else {
         return Ok(None);
     };
+    let classes = classes.unwrap_or(if label_bytes == 1 { 10 } else { 100 });
+    let format = (name, classes);
     if !test_file.is_file() {
         return Err(Error::data(
             &test_file,
             format!("missing: {name} needs its test file beside the training files"),
         ));
     }
-    let mut train = read_records(&train_files[0], label_bytes)?;
+    let mut train = read_records(&train_files[0], label_bytes, format)?;
     for f in &train_files[1..] {
-        let more = read_records(f, label_bytes)?;
+        let more = read_records(f, label_bytes, format)?;
         train.images.extend(more.images);
         train.labels.extend(more.labels);
     }
-    let test = read_records(&test_file, label_bytes)?;
+    let test = read_records(&test_file, label_bytes, format)?;
     Ok(Some(Splits {
-        classes: class_count(&train, &test),
+        classes,
         description: format!(
             "{name} from {} ({} train, {} test images)",
             dir.display(),
@@ -59,8 +62,13 @@ pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
     }))
 }
 
-/// Parse one binary batch file with `label_bytes` label bytes per record (the last is used).
-pub fn read_records(path: &Path, label_bytes: usize) -> Result<Dataset> {
+/// Parse one binary batch file with `label_bytes` label bytes per record (the last is used),
+/// each label below the classes of `(format, classes)`.
+pub fn read_records(
+    path: &Path,
+    label_bytes: usize,
+    (format, classes): (&str, usize),
+) -> Result<Dataset> {
     let bytes = read_file(path)?;
     let record = label_bytes + SHAPE.len();
     if bytes.is_empty() || bytes.len() % record != 0 {
@@ -80,5 +88,6 @@ pub fn read_records(path: &Path, label_bytes: usize) -> Result<Dataset> {
         labels.push(r[label_bytes - 1] as u32);
         images.extend_from_slice(&r[label_bytes..]);
     }
+    check_labels(path, &labels, classes, format)?;
     Dataset::new(path, images, labels, SHAPE)
 }

@@ -108,14 +108,28 @@ pub struct Splits {
     pub natural_images: bool,
 }
 
-/// The number of classes: one more than the largest label of either split.
-pub(crate) fn class_count(train: &Dataset, test: &Dataset) -> usize {
-    train
-        .labels
-        .iter()
-        .chain(&test.labels)
-        .max()
-        .map_or(0, |&m| m as usize + 1)
+/// Check that every label `file` gave is below `classes`, the count its format (or
+/// `--classes`) sets, naming the first record that is not: a corrupt label byte must not
+/// quietly become a model with hundreds of classes.
+pub(crate) fn check_labels(
+    file: &Path,
+    labels: &[u32],
+    classes: usize,
+    format: &str,
+) -> Result<()> {
+    match labels.iter().position(|&l| l as usize >= classes) {
+        None => Ok(()),
+        Some(i) => Err(Error::data(
+            file,
+            format!(
+                "record {i} (counting from 0) has label {}, but {format} has {classes} classes \
+                 (labels 0 to {}); the file is corrupt, or for data with more classes pass \
+                 --classes N",
+                labels[i],
+                classes.saturating_sub(1)
+            ),
+        )),
+    }
 }
 
 /// Read a whole file, naming it in the error (for the native readers).

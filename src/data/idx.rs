@@ -2,13 +2,16 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 use super::dataset::read_file;
-use super::dataset::{Dataset, ImageShape, Splits, class_count};
+use super::dataset::{Dataset, ImageShape, Splits, check_labels};
 use crate::error::{Error, Result};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 const IMAGES_MAGIC: u32 = 0x0000_0803;
 const LABELS_MAGIC: u32 = 0x0000_0801;
+/// The classes of the IDX data sets (MNIST, Fashion-MNIST, KMNIST), unless `--classes` says
+/// otherwise.
+pub const IDX_CLASSES: usize = 10;
 
 #[cfg(not(target_arch = "wasm32"))]
 const EMBEDDED: [&[u8]; 4] = [
@@ -32,7 +35,12 @@ pub fn from_gz(origin: &str, files: [&[u8]; 4], what: &str) -> Result<Splits> {
     let split = |images: &[u8], labels: &[u8], prefix: &str| {
         let ip = name(&format!("{prefix}-images-idx3-ubyte.gz"));
         let lp = name(&format!("{prefix}-labels-idx1-ubyte.gz"));
-        dataset((&ip, &gunzip(&ip, images)?), (&lp, &gunzip(&lp, labels)?))
+        let labels = (lp.as_path(), gunzip(&lp, labels)?);
+        dataset(
+            (&ip, &gunzip(&ip, images)?),
+            (labels.0, &labels.1),
+            IDX_CLASSES,
+        )
     };
     let train = split(files[0], files[1], "train")?;
     let test = split(files[2], files[3], "t10k")?;
@@ -40,7 +48,7 @@ pub fn from_gz(origin: &str, files: [&[u8]; 4], what: &str) -> Result<Splits> {
         return Err(Error::data(origin, "train and test images differ in size"));
     }
     Ok(Splits {
-        classes: class_count(&train, &test),
+        classes: IDX_CLASSES,
         description: format!(
             "{what} ({} train, {} test images; the full set installs with `apt-get install \
              dataset-fashion-mnist`)",
@@ -54,8 +62,10 @@ pub fn from_gz(origin: &str, files: [&[u8]; 4], what: &str) -> Result<Splits> {
 }
 
 #[cfg(not(target_arch = "wasm32"))]
-/// IDX data in `dir`, or `None` when there is no training image file.
-pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
+/// IDX data in `dir` with labels below `classes` (10 when `None`), or `None` when there is no
+/// training image file.
+pub fn load_dir(dir: &Path, classes: Option<usize>) -> Result<Option<Splits>> {
+    let classes = classes.unwrap_or(IDX_CLASSES);
     let Some(train_images) = find(dir, "train", "images-idx3") else {
         return Ok(None);
     };
@@ -74,6 +84,7 @@ pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
         dataset(
             (images, &decompressed(images)?),
             (labels, &decompressed(labels)?),
+            classes,
         )
     };
     let train = load(&train_images, &need("train", "labels-idx1")?)?;
@@ -82,7 +93,7 @@ pub fn load_dir(dir: &Path) -> Result<Option<Splits>> {
         return Err(Error::data(dir, "train and test images differ in size"));
     }
     Ok(Some(Splits {
-        classes: class_count(&train, &test),
+        classes,
         description: format!(
             "IDX data from {} ({} train, {} test images of {}×{})",
             dir.display(),
@@ -136,9 +147,10 @@ fn gunzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
 
 /// One split from its decompressed image and label files, which must hold as many images as
 /// labels.
-fn dataset(images: (&Path, &[u8]), labels: (&Path, &[u8])) -> Result<Dataset> {
+fn dataset(images: (&Path, &[u8]), labels: (&Path, &[u8]), classes: usize) -> Result<Dataset> {
     let (pixels, shape) = parse_images(images.0, images.1)?;
     let labels_v = parse_labels(labels.0, labels.1)?;
+    check_labels(labels.0, &labels_v, classes, "this IDX data set")?;
     if pixels.len() / shape.len() != labels_v.len() {
         return Err(Error::data(
             labels.0,

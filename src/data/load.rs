@@ -10,6 +10,16 @@ use std::path::PathBuf;
 /// Where Debian's `dataset-fashion-mnist` package puts the full dataset.
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
 
+/// How to read the data.
+#[derive(Clone, Copy, Debug)]
+pub struct LoadOptions {
+    /// Image folders' images are resized to `image_size`×`image_size`.
+    pub image_size: usize,
+    /// The number of classes, when not the format's own (10 for IDX and CIFAR-10, 100 for
+    /// CIFAR-100, one per sub-folder for image folders); every label must be below it.
+    pub classes: Option<usize>,
+}
+
 /// Which data to load.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
@@ -22,9 +32,14 @@ pub enum Source {
 /// Load `source`. A directory is recognised by its contents: IDX files (`train-images-idx3-ubyte`
 /// and friends, gz or not), CIFAR-10 (`data_batch_1.bin` …, `test_batch.bin`), CIFAR-100
 /// (`train.bin`, `test.bin`), or `train/` and `test/` folders with one sub-folder per class.
-pub fn load(source: &Source, folder: FolderOptions) -> Result<Splits> {
+pub fn load(source: &Source, opts: LoadOptions) -> Result<Splits> {
+    if let Some(n) = opts.classes.filter(|&n| n < 2) {
+        return Err(Error::Invalid(format!(
+            "--classes {n}: a classifier needs at least 2 classes"
+        )));
+    }
     let dir = match source {
-        Source::Embedded => return idx::embedded(),
+        Source::Embedded => return with_classes(idx::embedded()?, opts.classes),
         Source::Dir(dir) => dir,
     };
     if !dir.is_dir() {
@@ -37,14 +52,20 @@ pub fn load(source: &Source, folder: FolderOptions) -> Result<Splits> {
             ),
         ));
     }
-    if let Some(splits) = idx::load_dir(dir)? {
+    if let Some(splits) = idx::load_dir(dir, opts.classes)? {
         return Ok(splits);
     }
-    if let Some(splits) = cifar::load_dir(dir)? {
+    if let Some(splits) = cifar::load_dir(dir, opts.classes)? {
         return Ok(splits);
     }
     if dir.join("train").is_dir() && dir.join("test").is_dir() {
-        return folder::load_dir(dir, folder);
+        let splits = folder::load_dir(
+            dir,
+            FolderOptions {
+                size: opts.image_size,
+            },
+        )?;
+        return with_classes(splits, opts.classes);
     }
     Err(Error::data(
         dir,
@@ -53,4 +74,20 @@ pub fn load(source: &Source, folder: FolderOptions) -> Result<Splits> {
          test_batch.bin, or train.bin and test.bin), or train/ and test/ folders with one \
          sub-folder per class",
     ))
+}
+
+/// `splits` with `classes` classes when given: more than the data's own is allowed (unused
+/// outputs), fewer is an error, since some label would be out of range.
+fn with_classes(mut splits: Splits, classes: Option<usize>) -> Result<Splits> {
+    match classes {
+        Some(n) if n < splits.classes => Err(Error::Invalid(format!(
+            "--classes {n}: {} has {} classes; give at least that many, or leave --classes out",
+            splits.description, splits.classes
+        ))),
+        Some(n) => {
+            splits.classes = n;
+            Ok(splits)
+        }
+        None => Ok(splits),
+    }
 }

@@ -18,4 +18,4 @@ pub use dataset::{Dataset, ImageShape, Splits};
 #[cfg(not(target_arch = "wasm32"))]
 pub use folder::FolderOptions;
 #[cfg(not(target_arch = "wasm32"))]
-pub use load::{DEFAULT_DATA_DIR, Source, load};
+pub use load::{DEFAULT_DATA_DIR, LoadOptions, Source, load};

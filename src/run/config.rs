@@ -57,6 +57,11 @@ pub struct TrainConfig {
     /// Side of the square image-folder images are resized to.
     #[arg(long, default_value_t = 32)]
     pub image_size: usize,
+    /// Classes, when not the data format's own (10 for IDX and CIFAR-10, 100 for CIFAR-100,
+    /// one per sub-folder for image folders). Every label must be below it.
+    #[arg(long)]
+    #[serde(default)]
+    pub classes: Option<usize>,
     /// Model: `mlp` (hidden widths from --hidden) or `cnn` (conv 32, conv 64, fc 128).
     #[arg(long, default_value = "mlp", value_parser = ["mlp", "cnn"])]
     pub model: String,

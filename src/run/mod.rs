@@ -20,7 +20,7 @@ pub use epoch::{RunSummary, evaluate};
 pub use plot::EpochPoint;
 pub use run_dir::{CHECKPOINT, RunDir};
 
-use crate::data::{self, FolderOptions, Source, Splits};
+use crate::data::{self, LoadOptions, Source, Splits};
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::nn::Model;
@@ -33,7 +33,11 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
     } else {
         Source::Dir(c.data.clone().into())
     };
-    let mut splits = data::load(&source, FolderOptions { size: c.image_size })?;
+    let opts = LoadOptions {
+        image_size: c.image_size,
+        classes: c.classes,
+    };
+    let mut splits = data::load(&source, opts)?;
     if let Some(n) = c.train_limit {
         splits.train.truncate(n);
     }
@@ -42,7 +46,7 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
             return Err(crate::Error::data(
                 std::path::Path::new(&c.data),
                 format!(
-                    "holds no {split} examples; sampa train needs at least one of each (check                      the data files)"
+                    "holds no {split} examples; sampa train needs at least one of each (check the data files)"
                 ),
             ));
         }
