@@ -155,3 +155,100 @@ fn a_corrupt_label_byte_is_an_error_naming_the_file_and_record() {
         "{line}"
     );
 }
+
+/// `sampa train` for one step on the embedded data, run in `cwd`, with `args` added.
+fn one_step(cwd: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_sampa"))
+        .args([
+            "train", "--data", "embedded", "--steps", "1", "--hidden", "8",
+        ])
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("SAMPA_ADAPTER")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_existing_run_is_never_replaced_unasked() {
+    let d = scratch("bad-input", "existing-run");
+    let run = d.join("run");
+    let run_s = run.to_str().unwrap();
+    assert!(one_step(&d, &["--out", run_s]).status.success());
+    let metrics = std::fs::read(run.join("metrics.jsonl")).unwrap();
+    // Again into the same directory: refused, and the run's files are as they were.
+    let line = error_line(&one_step(&d, &["--out", run_s, "--seed", "5"]));
+    assert!(
+        line.contains("holds a run already")
+            && line.contains("--resume")
+            && line.contains("--overwrite"),
+        "{line}"
+    );
+    assert_eq!(std::fs::read(run.join("metrics.jsonl")).unwrap(), metrics);
+    // Asked to: replaced.
+    let out = one_step(&d, &["--out", run_s, "--seed", "5", "--overwrite"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let config = std::fs::read_to_string(run.join("config.json")).unwrap();
+    assert!(config.contains("\"seed\": 5"), "{config}");
+    // A directory of other files is never a run's, --overwrite or not.
+    let other = d.join("photos");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("a.jpg"), "not a run").unwrap();
+    let line = error_line(&one_step(
+        &d,
+        &["--out", other.to_str().unwrap(), "--overwrite"],
+    ));
+    assert!(line.contains("no config.json"), "{line}");
+    assert_eq!(std::fs::read(other.join("a.jpg")).unwrap(), b"not a run");
+}
+
+#[test]
+fn default_run_names_never_collide_and_failed_starts_leave_nothing() {
+    let d = scratch("bad-input", "default-names");
+    // Two runs started together get the same timestamp, and two directories.
+    let exe = env!("CARGO_BIN_EXE_sampa");
+    let start = || {
+        std::process::Command::new(exe)
+            .args([
+                "train", "--data", "embedded", "--steps", "1", "--hidden", "8",
+            ])
+            .current_dir(&d)
+            .env_remove("SAMPA_ADAPTER")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let (mut a, mut b) = (start(), start());
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    let runs: Vec<_> = std::fs::read_dir(d.join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(runs.len(), 2, "{runs:?}");
+    for r in &runs {
+        assert!(
+            r.join("config.json").is_file(),
+            "{} has no run",
+            r.display()
+        );
+    }
+    // A start-up that fails (no such data) leaves no directory, named or default.
+    let named = d.join("never");
+    let failed_start = |extra: &[&str]| {
+        std::process::Command::new(exe)
+            .args(["train", "--data", "/nonexistent/data"])
+            .args(extra)
+            .current_dir(&d)
+            .output()
+            .unwrap()
+    };
+    error_line(&failed_start(&["--out", named.to_str().unwrap()]));
+    assert!(!named.exists());
+    error_line(&failed_start(&[]));
+    assert_eq!(std::fs::read_dir(d.join("runs")).unwrap().count(), 2);
+}

@@ -129,7 +129,18 @@ fn bench_matmul_reports_gflops_and_records_a_choice() {
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(cache.join("tuning.json")).unwrap()).unwrap();
     let entry = saved.as_object().unwrap().values().next().unwrap();
-    assert!(["reg", "tiled"].contains(&entry["variant"].as_str().unwrap()));
+    let names: Vec<&str> = sampa::kernels::matmul::Variant::ALL
+        .iter()
+        .map(|v| v.name())
+        .collect();
+    assert!(
+        names.contains(&entry["variant"].as_str().unwrap()),
+        "{entry}"
+    );
+    // Every variant was timed.
+    for n in &names {
+        assert!(entry["gflops"][n].as_f64().unwrap() > 0.0, "{entry}");
+    }
     let _ = std::fs::remove_dir_all(cache);
 }
 

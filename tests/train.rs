@@ -139,6 +139,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         log_every: None,
         adapter: None,
         out: out.to_path_buf(),
+        overwrite: true,
         kernels: None,
     }
 }
@@ -328,8 +329,10 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
 
     // --init with a missing and with a mis-shaped tensor.
     let model = sampa::nn::Model::mlp(784, &[16], 10).unwrap();
-    let f = out.join("small.safetensors");
-    std::fs::create_dir_all(&out).unwrap();
+    // Beside the run's directory: files in it would make it no run's to write.
+    let inits = tmp("bad-init");
+    std::fs::create_dir_all(&inits).unwrap();
+    let f = inits.join("small.safetensors");
     checkpoint::save(&model, &model.init(0), &f).unwrap();
     assert_one_line_error(
         &sampa(&[
@@ -349,7 +352,7 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
         ],
     );
     let partial = sampa::nn::Model::mlp(784, &[256], 256).unwrap();
-    let g = out.join("partial.safetensors");
+    let g = inits.join("partial.safetensors");
     checkpoint::save(&partial, &partial.init(0), &g).unwrap();
     assert_one_line_error(
         &sampa(&[
@@ -364,6 +367,7 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
         &["partial.safetensors", "layers.1"],
     );
     let _ = std::fs::remove_dir_all(out);
+    let _ = std::fs::remove_dir_all(inits);
 }
 
 #[test]
@@ -389,35 +393,51 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_model() {
         String::from_utf8_lossy(&ok.stderr)
     );
     let good = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let bad = sampa(&[
-        "train",
-        "--data",
-        "embedded",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "256",
-        "--hidden",
-        "16",
-        "--lr",
-        "1e30",
-        "--out",
-        d,
-    ]);
-    assert_one_line_error(
-        &bad,
-        &[
-            "the training loss became",
-            "at step",
-            "model.safetensors",
-            "smaller --lr",
-        ],
-    );
+    let diverging = |out: &str, extra: &[&str]| {
+        let args = [
+            "train",
+            "--data",
+            "embedded",
+            "--epochs",
+            "1",
+            "--train-limit",
+            "256",
+            "--hidden",
+            "16",
+            "--lr",
+            "1e30",
+            "--out",
+            out,
+        ];
+        sampa(&[&args[..], extra].concat())
+    };
+    // Into the good run's directory: refused before anything is written (this once replaced
+    // config.json and left the other run's model beside it).
+    assert_one_line_error(&diverging(d, &[]), &["holds a run already", "--overwrite"]);
     assert_eq!(
         std::fs::read(dir.join("model.safetensors")).unwrap(),
         good,
-        "the last good model is kept"
+        "the good run is untouched"
     );
+    // In a directory of its own: it stops at the step (the first step's loss is computed
+    // before its update, so the second's is the first NaN), and its directory holds its own config
+    // and nothing of another run's.
+    let fresh = tmp("nan-fresh");
+    let _ = std::fs::remove_dir_all(&fresh);
+    assert_one_line_error(
+        &diverging(fresh.to_str().unwrap(), &[]),
+        &[
+            "the training loss became",
+            "at step",
+            "no model was written",
+            "smaller --lr",
+        ],
+    );
+    let config = std::fs::read_to_string(fresh.join("config.json")).unwrap();
+    let config: serde_json::Value = serde_json::from_str(&config).unwrap();
+    assert_eq!(config["lr"], 1e30, "{config}");
+    assert!(!fresh.join("model.safetensors").exists());
+    let _ = std::fs::remove_dir_all(fresh);
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -53,19 +53,58 @@ fn resumed_config(
 
 /// Train; `given` names the settings given on the command line (clap's ids).
 pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
-    let config = match &a.resume {
+    let mut config = match &a.resume {
         Some(dir) => resumed_config(dir, &a, given)?,
         None => a.config.clone(),
     };
     config.validate()?;
-    let splits = run::load_data(&config)?;
+    let claimed = a.resume.is_none() && !given.iter().any(|f| f == "out");
+    if claimed {
+        config.out = claim(&config.out)?;
+    } else if a.resume.is_none() {
+        // Before any work: a run that cannot write its directory should say so at once.
+        RunDir::check_free(&config.out, config.overwrite)?;
+    }
+    let result = train(&a, &config);
+    if claimed && result.is_err() {
+        // A run that failed before writing anything leaves no empty directory behind
+        // (remove_dir removes only an empty one).
+        let _ = std::fs::remove_dir(&config.out);
+    }
+    result
+}
+
+fn train(a: &Args, config: &TrainConfig) -> anyhow::Result<()> {
+    let splits = run::load_data(config)?;
     println!("data: {}", splits.description);
     let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(config.adapter.as_deref()))?;
     let summary = match a.resume {
-        Some(_) => run::resume(&gpu, &config, &splits)?,
-        None => run::run(&gpu, &config, &splits)?,
+        Some(_) => run::resume(&gpu, config, &splits)?,
+        None => run::run(&gpu, config, &splits)?,
     };
-    report(&summary, &config)
+    report(&summary, config)
+}
+
+/// Create the default run directory: `default` (runs/<timestamp>, one-second resolution), or
+/// the first of `default-2`, `default-3`, ... that is free. Creating the directory is what
+/// claims it, so two runs started in the same second get two directories.
+fn claim(default: &std::path::Path) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    if let Some(parent) = default.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut name = default.to_path_buf();
+    for n in 2.. {
+        match std::fs::create_dir(&name) {
+            Ok(()) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                name = PathBuf::from(format!("{}-{n}", default.display()));
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot create {}", name.display())),
+        }
+    }
+    Ok(name)
 }
 
 fn report(summary: &run::RunSummary, config: &TrainConfig) -> anyhow::Result<()> {

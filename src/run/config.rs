@@ -137,9 +137,13 @@ pub struct TrainConfig {
     /// Adapter: index, backend or name substring (see `sampa devices`); else SAMPA_ADAPTER.
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Output directory (default runs/<UTC timestamp>).
+    /// Output directory (default runs/<UTC timestamp>). It must not hold a run already.
     #[arg(long, default_value_os_t = default_out(), hide_default_value = true)]
     pub out: PathBuf,
+    /// Replace the run already in --out (its files are deleted once the new run has started).
+    #[arg(long)]
+    #[serde(skip)]
+    pub overwrite: bool,
     /// The kernel forms the run's device uses (chosen once per adapter; recorded so that a
     /// resumed run computes exactly as before).
     #[arg(skip)]

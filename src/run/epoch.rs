@@ -205,13 +205,13 @@ fn train_epoch(
 /// The error of a run whose training loss became `loss` at `step`.
 fn diverged(loss: f32, step: usize, epoch: usize, log: &Log, dir: &RunDir) -> Error {
     let kept = if log.points.is_empty() {
-        "no model.safetensors".to_string()
+        "No epoch had finished, so no model was written".to_string()
     } else {
-        dir.model().display().to_string()
+        format!("{} holds the last good parameters", dir.model().display())
     };
     Error::Invalid(format!(
-        "the training loss became {loss} at step {step} (epoch {}); stopped. {kept} holds the \
-         last good parameters; try a smaller --lr",
+        "the training loss became {loss} at step {step} (epoch {}); stopped. {kept}; try a \
+         smaller --lr",
         epoch + 1
     ))
 }

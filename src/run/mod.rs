@@ -79,12 +79,16 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
         None => crate::tuning::choose(gpu)?,
     };
     config.kernels = Some(kernels);
-    let dir = RunDir::create(&config.out)?;
+    // A new run writes nothing until it has started; a resumed one writes into its own.
+    if !resuming {
+        RunDir::check_free(&config.out, config.overwrite)?;
+    }
+    let existing = RunDir::existing(&config.out);
     let model = build_model(&config, splits)?;
     let program = crate::optim::program(&config.optimizer);
     let opts = epoch::train_options(&config, splits);
     let start = if resuming {
-        start::resumed(&dir, &model)?
+        start::resumed(&existing, &model)?
     } else {
         start::fresh(
             &config,
@@ -111,6 +115,11 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
         config.batch,
     )?;
     trainer.set_placement(gpu, placement)?;
+    let dir = if resuming {
+        existing
+    } else {
+        RunDir::create(&config.out, config.overwrite)?
+    };
     dir.write_config(&config)?;
     println!(
         "model: {} ({} parameters) on {}; optimizer {}: gradients per step {}, in sequence {}; schedule {}",

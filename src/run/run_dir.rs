@@ -23,13 +23,67 @@ pub struct RunDir {
 }
 
 impl RunDir {
-    /// The directory at `path`, created if missing.
-    pub fn create(path: &Path) -> Result<RunDir> {
-        std::fs::create_dir_all(path)
-            .map_err(|e| Error::data(path, format!("cannot create the output directory: {e}")))?;
-        Ok(RunDir {
+    /// The existing run directory at `path` (a resumed run's).
+    pub fn existing(path: &Path) -> RunDir {
+        RunDir {
             path: path.to_path_buf(),
-        })
+        }
+    }
+
+    /// Check that a new run may write into `path`: it is missing or empty, or it holds an
+    /// earlier run and `overwrite` is set. Nothing is written; [`RunDir::create`] does that
+    /// once the run has started.
+    pub fn check_free(path: &Path, overwrite: bool) -> Result<()> {
+        let entries = match std::fs::read_dir(path) {
+            Ok(entries) => entries.count(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if path.exists() && !path.is_dir() => {
+                return Err(Error::data(
+                    path,
+                    format!("--out: is not a directory ({e})"),
+                ));
+            }
+            Err(e) => return Err(Error::data(path, format!("--out: cannot read it ({e})"))),
+        };
+        let is_run = path.join("config.json").is_file();
+        match (entries, is_run, overwrite) {
+            (0, _, _) | (_, true, true) => Ok(()),
+            (_, true, false) => Err(Error::data(
+                path,
+                "--out: holds a run already; continue it with --resume DIR, replace it with \
+                 --overwrite, or choose another --out",
+            )),
+            (_, false, _) => Err(Error::data(
+                path,
+                "--out: is a directory with files but no run (no config.json); a run gets a \
+                 directory of its own: choose another --out",
+            )),
+        }
+    }
+
+    /// Create the new run's directory at `path`, after [`RunDir::check_free`] allowed it,
+    /// deleting the earlier run there when `overwrite` is set.
+    pub fn create(path: &Path, overwrite: bool) -> Result<RunDir> {
+        Self::check_free(path, overwrite)?;
+        let failed = |e: std::io::Error| {
+            Error::data(path, format!("cannot create the output directory: {e}"))
+        };
+        if overwrite && path.join("config.json").is_file() {
+            std::fs::remove_dir_all(path).map_err(failed)?;
+        }
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent).map_err(failed)?;
+        }
+        // create_dir, not create_dir_all: of two runs that both found `path` free, the second
+        // fails here instead of writing into the first one's directory. An empty directory
+        // that was there already (made by the user, or claimed by the CLI) is taken as it is.
+        match std::fs::create_dir(path) {
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Self::check_free(path, false)?
+            }
+            other => other.map_err(failed)?,
+        }
+        Ok(RunDir::existing(path))
     }
 
     /// The directory itself.
