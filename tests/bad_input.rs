@@ -252,3 +252,23 @@ fn default_run_names_never_collide_and_failed_starts_leave_nothing() {
     error_line(&failed_start(&[]));
     assert_eq!(std::fs::read_dir(d.join("runs")).unwrap().count(), 2);
 }
+
+#[test]
+fn an_absurd_width_is_an_error_not_an_aborted_allocation() {
+    // Once aborted the process (SIGABRT) allocating 3 PB for the initial parameters.
+    let d = scratch("bad-input", "huge-width");
+    let run = d.join("run");
+    let line = error_line(&sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--hidden",
+        "1000000000000",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    assert!(
+        line.contains("more than 4294967295 parameters") && line.contains("--hidden"),
+        "{line}"
+    );
+}

@@ -54,6 +54,9 @@ pub struct Model {
     pub name: String,
 }
 
+/// The most parameters a model may have: the kernels index the flat vector with u32.
+pub const MAX_PARAMS: usize = u32::MAX as usize;
+
 impl Model {
     /// The model `kind` names (`cnn`, else the MLP with `hidden` widths) for `splits`' images
     /// and classes: what `--model` builds.
@@ -106,6 +109,22 @@ impl Model {
         for (k, (layer, prefix)) in layers.iter().enumerate() {
             shape = layer.output(shape)?;
             for t in layer.tensors() {
+                // Checked before any vector of that length exists: absurd widths are an
+                // error here, not an aborted allocation in `init`.
+                let fits = t
+                    .shape
+                    .iter()
+                    .try_fold(1usize, |n, &d| n.checked_mul(d))
+                    .and_then(|n| n.checked_add(offset))
+                    .filter(|&end| end <= MAX_PARAMS);
+                if fits.is_none() {
+                    return Err(Error::Invalid(format!(
+                        "{name}: more than {MAX_PARAMS} parameters, the most a flat parameter \
+                         vector can index on the GPU (layer {k}'s tensor of shape {:?}); use \
+                         smaller widths (--hidden) or images (--image-size)",
+                        t.shape
+                    )));
+                }
                 let prefix = prefix.clone().unwrap_or_else(|| format!("layer{k}"));
                 let p = Param {
                     name: format!("{prefix}.{}", t.suffix),
