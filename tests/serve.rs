@@ -1,3 +1,4 @@
+#![cfg(not(target_arch = "wasm32"))]
 //! `sampa serve`'s server against what a careless or hostile client sends: path traversal
 //! (plain, percent-encoded, through symlinks), an oversized request line, hundreds of idle
 //! connections, other methods; and what a browser needs: HEAD, percent-decoding, MIME types,

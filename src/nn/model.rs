@@ -55,7 +55,7 @@ pub struct Model {
 }
 
 /// The most parameters a model may have: the kernels index the flat vector with u32.
-pub const MAX_PARAMS: usize = u32::MAX as usize;
+pub const MAX_PARAMS: u64 = u32::MAX as u64;
 
 impl Model {
     /// The model `kind` names (`cnn`, else the MLP with `hidden` widths) for `splits`' images
@@ -114,8 +114,8 @@ impl Model {
                 let fits = t
                     .shape
                     .iter()
-                    .try_fold(1usize, |n, &d| n.checked_mul(d))
-                    .and_then(|n| n.checked_add(offset))
+                    .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+                    .and_then(|n| n.checked_add(offset as u64))
                     .filter(|&end| end <= MAX_PARAMS);
                 if fits.is_none() {
                     return Err(Error::Invalid(format!(
