@@ -84,14 +84,7 @@ fn spawn_serve(root: &std::path::Path) -> (Server, u16) {
         .spawn()
         .unwrap();
     let server = Server(child);
-    let t = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "sampa serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::chrome::wait_for_listener(port, "sampa serve");
     (server, port)
 }
 

@@ -374,26 +374,7 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
 fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_model() {
     let dir = tmp("nan");
     let d = dir.to_str().unwrap();
-    let ok = sampa(&[
-        "train",
-        "--data",
-        "embedded",
-        "--epochs",
-        "1",
-        "--train-limit",
-        "256",
-        "--hidden",
-        "16",
-        "--out",
-        d,
-    ]);
-    assert!(
-        ok.status.success(),
-        "{}",
-        String::from_utf8_lossy(&ok.stderr)
-    );
-    let good = std::fs::read(dir.join("model.safetensors")).unwrap();
-    let diverging = |out: &str, extra: &[&str]| {
+    let run = |out: &str, extra: &[&str]| {
         let args = [
             "train",
             "--data",
@@ -404,16 +385,22 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_model() {
             "256",
             "--hidden",
             "16",
-            "--lr",
-            "1e30",
             "--out",
             out,
         ];
         sampa(&[&args[..], extra].concat())
     };
+    let ok = run(d, &[]);
+    assert!(
+        ok.status.success(),
+        "{}",
+        String::from_utf8_lossy(&ok.stderr)
+    );
+    let good = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let diverging = |out: &str| run(out, &["--lr", "1e30"]);
     // Into the good run's directory: refused before anything is written (this once replaced
     // config.json and left the other run's model beside it).
-    assert_one_line_error(&diverging(d, &[]), &["holds a run already", "--overwrite"]);
+    assert_one_line_error(&diverging(d), &["holds a run already", "--overwrite"]);
     assert_eq!(
         std::fs::read(dir.join("model.safetensors")).unwrap(),
         good,
@@ -425,7 +412,7 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_model() {
     let fresh = tmp("nan-fresh");
     let _ = std::fs::remove_dir_all(&fresh);
     assert_one_line_error(
-        &diverging(fresh.to_str().unwrap(), &[]),
+        &diverging(fresh.to_str().unwrap()),
         &[
             "the training loss became",
             "at step",

@@ -79,15 +79,20 @@ pub fn start_driver() -> Driver {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start chromedriver ({e}): this test {SETUP}"));
     let d = Driver { port, child };
+    wait_for_listener(port, "chromedriver");
+    d
+}
+
+/// Wait (20 s at most) until something accepts connections on 127.0.0.1:`port`.
+pub fn wait_for_listener(port: u16, what: &str) {
     let start = Instant::now();
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "chromedriver did not start"
+            "{what} did not start"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
-    d
 }
 
 pub struct Session<'a> {
