@@ -15,6 +15,7 @@ pub mod data;
 pub mod error;
 pub mod gpu;
 pub mod kernels;
+pub mod memory;
 pub mod nn;
 pub mod optim;
 pub mod rng;

@@ -50,24 +50,32 @@ fn file_name(p: &Path) -> String {
         .unwrap_or_default()
 }
 
-fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+/// Whether a directory entry is clutter that file managers and version control leave behind
+/// (`.DS_Store`, `._*`, `.git`, `Thumbs.db`, `desktop.ini`) rather than data: hidden names
+/// (a leading dot) and Windows' two thumbnail and folder-setting files.
+fn is_clutter(p: &Path) -> bool {
+    let name = file_name(p);
+    name.starts_with('.') || name == "Thumbs.db" || name == "desktop.ini"
+}
+
+/// The entries of `dir` that `keep` accepts and that are not clutter, sorted.
+fn entries(dir: &Path, keep: fn(&Path) -> bool) -> Result<Vec<PathBuf>> {
     let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::data(dir, format!("cannot list: {e}")))?
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir())
+        .filter(|p| keep(p) && !is_clutter(p))
         .collect();
     out.sort();
     Ok(out)
 }
 
-fn load_split(dir: &Path, classes: &[String], opts: FolderOptions) -> Result<Dataset> {
-    let shape = ImageShape {
-        channels: 3,
-        height: opts.size,
-        width: opts.size,
-    };
-    let mut images = Vec::new();
-    let mut labels = Vec::new();
+fn subdirs(dir: &Path) -> Result<Vec<PathBuf>> {
+    entries(dir, Path::is_dir)
+}
+
+/// Every image file of `dir`'s class folders, with its class index.
+fn list_split(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, u32)>> {
+    let mut files = Vec::new();
     for sub in subdirs(dir)? {
         let name = file_name(&sub);
         let Some(label) = classes.iter().position(|c| *c == name) else {
@@ -76,36 +84,56 @@ fn load_split(dir: &Path, classes: &[String], opts: FolderOptions) -> Result<Dat
                 format!("is a class not present in train/ ({})", classes.join(", ")),
             ));
         };
-        let mut files: Vec<PathBuf> = std::fs::read_dir(&sub)
-            .map_err(|e| Error::data(&sub, format!("cannot list: {e}")))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file())
-            .collect();
-        files.sort();
-        for f in files {
-            let img = image::open(&f).map_err(|e| {
-                Error::data(
-                    &f,
-                    format!(
-                        "cannot be read as an image ({e}); remove it or convert it to PNG/JPEG"
-                    ),
-                )
-            })?;
-            let rgb = image::imageops::resize(
-                &img.to_rgb8(),
-                opts.size as u32,
-                opts.size as u32,
-                image::imageops::FilterType::Triangle,
-            );
-            // HWC (interleaved) to CHW.
-            for c in 0..3 {
-                images.extend(rgb.pixels().map(|p| p.0[c]));
-            }
-            labels.push(label as u32);
-        }
+        files.extend(
+            entries(&sub, Path::is_file)?
+                .into_iter()
+                .map(|f| (f, label as u32)),
+        );
     }
-    if labels.is_empty() {
+    Ok(files)
+}
+
+fn load_split(dir: &Path, classes: &[String], opts: FolderOptions) -> Result<Dataset> {
+    let shape = ImageShape {
+        channels: 3,
+        height: opts.size,
+        width: opts.size,
+    };
+    let files = list_split(dir, classes)?;
+    if files.is_empty() {
         return Err(Error::data(dir, "holds no images"));
+    }
+    // Every image is held resized: check that they fit before decoding the first.
+    let size = opts.size as u64;
+    crate::memory::check(
+        &format!(
+            "the {} images of {} at {size}×{size}×3",
+            files.len(),
+            dir.display()
+        ),
+        crate::memory::product(&[files.len() as u64, 3, size, size]),
+        "use a smaller --image-size",
+    )?;
+    let mut images = Vec::with_capacity(files.len() * shape.len());
+    let mut labels = Vec::with_capacity(files.len());
+    for (f, label) in files {
+        let img = image::open(&f).map_err(|e| {
+            Error::data(
+                &f,
+                format!("cannot be read as an image ({e}); remove it or convert it to PNG/JPEG"),
+            )
+        })?;
+        let rgb = image::imageops::resize(
+            &img.to_rgb8(),
+            opts.size as u32,
+            opts.size as u32,
+            image::imageops::FilterType::Triangle,
+        );
+        // HWC (interleaved) to CHW.
+        for c in 0..3 {
+            images.extend(rgb.pixels().map(|p| p.0[c]));
+        }
+        labels.push(label);
     }
     Dataset::new(dir, images, labels, shape)
 }

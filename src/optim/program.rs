@@ -205,6 +205,12 @@ impl Program {
         self.stages().len()
     }
 
+    /// Whether two gradients of a step are independent, so that a schedule may run them
+    /// side by side (SAMPa's pair).
+    pub fn has_pair(&self) -> bool {
+        self.stages().iter().any(|s| s.len() == 2)
+    }
+
     /// Whether a step uses the previous step's batch.
     pub fn uses_previous_batch(&self) -> bool {
         self.passes().iter().any(|p| p.on == On::Previous)

@@ -132,7 +132,8 @@ fn load_params(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result<Vec<f
             return Err(Error::data(
                 path,
                 format!(
-                    "tensor {:?} holds {} at element {i}; parameters must be finite (the file                      is corrupt or comes from a diverged run)",
+                    "tensor {:?} holds {} at element {i}; parameters must be finite (the file \
+                     is corrupt or comes from a diverged run)",
                     p.name, values[i]
                 ),
             ));

@@ -20,7 +20,7 @@ pub fn resolve(
     batch: usize,
 ) -> Result<Placement> {
     let program = crate::optim::program(optimizer);
-    if program.stages().iter().all(|s| s.len() < 2) {
+    if !program.has_pair() {
         // Only a program with two independent gradients can be placed; say so rather than
         // ignore a schedule that was asked for.
         if !matches!(schedule, Schedule::Serial | Schedule::Auto) {

@@ -6,6 +6,7 @@
 
 mod dual_step;
 mod evaluate;
+pub mod fits;
 pub mod parity;
 pub mod recorder;
 pub mod schedule;

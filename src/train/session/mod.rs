@@ -103,31 +103,23 @@ impl Session {
         self.finished.len() == self.settings.optimizers.len()
     }
 
-    /// Check, before anything is allocated, that the model's parameters and largest
-    /// activation at the session's batch fit `gpu`'s buffer limits (twice over where SAMPa
-    /// may run fused, whose buffers hold both parameter sets); the error says what does not fit.
+    /// Check, before anything is allocated, that the model fits `gpu` and the host at the
+    /// session's batch (twice over where SAMPa may run fused, whose buffers hold both
+    /// parameter sets); the error says what does not fit.
     pub fn check_fits(&self, gpu: &Gpu) -> Result<()> {
         let fused = !matches!(
             self.settings.schedule,
             Schedule::Serial | Schedule::Interleaved
         ) && self.settings.optimizers.iter().any(has_pair);
-        let copies = if fused { 2 } else { 1 };
-        let (b, name) = (self.settings.batch as u64, &self.model.name);
-        let widest = self
-            .model
-            .shapes()
+        let carried = self
+            .settings
+            .optimizers
             .iter()
-            .map(|a| a.len())
+            .map(carried)
             .max()
-            .unwrap_or(0) as u64;
-        gpu.check_size(
-            &format!("the largest activation of {name} at batch {b}"),
-            copies * b * widest * 4,
-        )?;
-        gpu.check_size(
-            &format!("the parameters of {name}"),
-            copies * self.model.param_count() as u64 * 4,
-        )
+            .unwrap_or(0);
+        let copies = if fused { 2 } else { 1 };
+        crate::train::fits::check_fits(gpu, &self.model, self.settings.batch, copies, carried)
     }
 
     /// Take up to `max_steps` steps of the current optimizer (starting the next one first if
@@ -343,11 +335,12 @@ pub async fn warm_up(
     Ok(())
 }
 
+fn carried(o: &OptimizerConfig) -> usize {
+    crate::optim::program(o).carries.len()
+}
+
 fn has_pair(o: &OptimizerConfig) -> bool {
-    crate::optim::program(o)
-        .stages()
-        .iter()
-        .any(|s| s.len() == 2)
+    crate::optim::program(o).has_pair()
 }
 
 fn placement(s: Schedule) -> Placement {

@@ -1,0 +1,36 @@
+//! Whether a model fits, checked before anything of its size is allocated: its parameters and
+//! widest activation against the device's buffer limits, and the host copies of its state
+//! against the free host memory. Both errors say what to make smaller.
+
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::nn::Model;
+
+/// The host vectors of a model's length a trainer keeps: parameters, momentum, the gradient
+/// read back for checks, and the carried vectors.
+const HOST_VECTORS: u64 = 3;
+
+/// Check `model` at batch `batch`: `copies` is 2 where SAMPa may run fused (its buffers hold
+/// both parameter sets), and `carried` the vectors its optimizer carries between steps.
+pub fn check_fits(
+    gpu: &Gpu,
+    model: &Model,
+    batch: usize,
+    copies: u64,
+    carried: usize,
+) -> Result<()> {
+    let (b, name) = (batch as u64, &model.name);
+    let widest = model.shapes().iter().map(|a| a.len()).max().unwrap_or(0) as u64;
+    let n = model.param_count() as u64;
+    let hint = "use smaller widths (--hidden), images (--image-size) or batches (--batch)";
+    crate::memory::check(
+        &format!("{name}'s parameters and optimizer state ({n} parameters)"),
+        crate::memory::product(&[n, 4, HOST_VECTORS + carried as u64]),
+        hint,
+    )?;
+    gpu.check_size(
+        &format!("the largest activation of {name} at batch {b}"),
+        copies * b * widest * 4,
+    )?;
+    gpu.check_size(&format!("the parameters of {name}"), copies * n * 4)
+}
