@@ -504,7 +504,8 @@ fn cli_resume_continues_a_run_from_its_checkpoint() {
             .status
             .success()
     );
-    let out = sampa(&["train", "--resume", part.to_str().unwrap()]);
+    // The run keeps its --steps 4 unless told otherwise: on to the end of its two epochs.
+    let out = sampa(&["train", "--resume", part.to_str().unwrap(), "--steps", "6"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -9,13 +9,15 @@ pub struct Args {
     #[command(flatten)]
     config: TrainConfig,
     /// Continue the run in DIR from its checkpoint, with the settings of its config.json;
-    /// only --epochs, --steps, --adapter and --adapter2 may be given with it.
+    /// only --epochs, --steps, --adapter, --adapter2 and --data (the same data, moved) may
+    /// be given with it.
     #[arg(long, value_name = "DIR")]
     resume: Option<PathBuf>,
 }
 
-/// The settings a resumed run may change; every other comes from its config.json.
-const RESUMED_RUN_MAY_CHANGE: [&str; 5] = ["resume", "epochs", "steps", "adapter", "adapter2"];
+/// The settings a resumed run may change (clap's ids); every other comes from its config.json.
+const RESUMED_RUN_MAY_CHANGE: [&str; 6] =
+    ["resume", "epochs", "steps", "adapter", "adapter2", "data"];
 
 /// The saved config of the run in `dir`, with the settings a resumed run may change taken from
 /// the command line; any other flag given is an error naming it.
@@ -30,7 +32,7 @@ fn resumed_config(
     {
         anyhow::bail!(
             "--resume {} takes the run's settings from its config.json, so --{} cannot be \
-             given with it (only --epochs, --steps, --adapter and --adapter2 can)",
+             given with it (only --epochs, --steps, --adapter, --adapter2 and --data can)",
             dir.display(),
             flag.replace('_', "-")
         );
@@ -38,11 +40,12 @@ fn resumed_config(
     let mut config = RunDir::read_config(dir)?;
     let c = &a.config;
     config.out = dir.to_path_buf();
-    // As before: a resumed run goes on to its epochs' end unless --steps says otherwise.
-    config.steps = c.steps;
+    // What is not given stays as the run had it: a run of --steps 300 resumes to step 300.
     for flag in given {
         match flag.as_str() {
             "epochs" => config.epochs = c.epochs,
+            "steps" => config.steps = c.steps,
+            "data" => config.data.clone_from(&c.data),
             "adapter" => config.adapter.clone_from(&c.adapter),
             "adapter2" => config.adapter2.clone_from(&c.adapter2),
             _ => {}
@@ -116,11 +119,16 @@ fn report(summary: &run::RunSummary, config: &TrainConfig) -> anyhow::Result<()>
             100.0 * last.test_acc,
             config.out.display()
         ),
-        None => println!(
-            "nothing to do: the run in {} has already taken its {} epochs",
-            config.out.display(),
-            config.epochs
-        ),
+        None => {
+            let goal = match config.steps {
+                Some(s) if s == summary.steps => format!("its {s} steps (--steps)"),
+                _ => format!("its {} epochs", config.epochs),
+            };
+            println!(
+                "nothing to do: the run in {} has already taken {goal}",
+                config.out.display()
+            )
+        }
     }
     Ok(())
 }

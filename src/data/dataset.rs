@@ -108,6 +108,30 @@ pub struct Splits {
     pub natural_images: bool,
 }
 
+impl Splits {
+    /// What identifies this data, for a checkpoint to compare on resume: each split's size
+    /// and image shape, the class count, and a CRC-32 of every pixel and label. The same data
+    /// moved to another directory gives the same fingerprint.
+    pub fn fingerprint(&self) -> String {
+        let mut h = crc32fast::Hasher::new();
+        for d in [&self.train, &self.test] {
+            h.update(&d.images);
+            h.update(bytemuck::cast_slice(&d.labels));
+        }
+        let s = self.train.shape;
+        format!(
+            "{} train, {} test, {}×{}×{}, {} classes, crc32 {:08x}",
+            self.train.len(),
+            self.test.len(),
+            s.channels,
+            s.height,
+            s.width,
+            self.classes,
+            h.finalize()
+        )
+    }
+}
+
 /// Check that every label `file` gave is below `classes`, the count its format (or
 /// `--classes`) sets, naming the first record that is not: a corrupt label byte must not
 /// quietly become a model with hundreds of classes.

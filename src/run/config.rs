@@ -151,7 +151,44 @@ pub struct TrainConfig {
     pub kernels: Option<Kernels>,
 }
 
+/// The settings a resumed run may change: how long it runs, on which adapters, and where its
+/// data and directory now are (the data itself must be the same: its fingerprint is checked).
+/// Every other setting shaped the checkpoint, so a resume must keep it.
+pub const RESUMABLE: [&str; 6] = ["epochs", "steps", "adapter", "adapter2", "data", "out"];
+
 impl TrainConfig {
+    /// The first setting outside [`RESUMABLE`] in which `self` differs from `recorded` (a
+    /// config as JSON, as a checkpoint records it): its name, then the recorded value and
+    /// this one's.
+    pub fn differs_from(&self, recorded: &serde_json::Value) -> Option<(String, String, String)> {
+        // Through the text form, as the checkpoint holds it: an f32 read back from JSON is
+        // the shortest decimal (0.05), while to_value widens it (0.05000000074505806).
+        let text = serde_json::to_string(self).expect("a config serialises");
+        let mine: serde_json::Value = serde_json::from_str(&text).expect("a config parses");
+        let (serde_json::Value::Object(mine), serde_json::Value::Object(theirs)) =
+            (&mine, recorded)
+        else {
+            return Some((
+                "(the whole configuration)".into(),
+                recorded.to_string(),
+                mine.to_string(),
+            ));
+        };
+        let null = serde_json::Value::Null;
+        let mut keys: Vec<&String> = mine.keys().chain(theirs.keys()).collect();
+        keys.sort();
+        keys.dedup();
+        keys.into_iter()
+            .filter(|k| !RESUMABLE.contains(&k.as_str()))
+            .find(|k| mine.get(*k).unwrap_or(&null) != theirs.get(*k).unwrap_or(&null))
+            .map(|k| {
+                let value = |m: &serde_json::Map<String, serde_json::Value>| {
+                    m.get(k).unwrap_or(&null).to_string()
+                };
+                (k.clone(), value(theirs), value(mine))
+            })
+    }
+
     /// Check settings that clap cannot, naming the flag.
     pub fn validate(&self) -> Result<()> {
         let bad = |flag: &str, want: &str, got: String| {

@@ -2,7 +2,7 @@
 //! progress bar, step records and checkpoints, then the test evaluation, the epoch's summary
 //! line and record, and the run directory's files.
 
-use super::checkpoint::{self, Progress};
+use super::checkpoint::{self, Origin, Progress};
 use super::config::TrainConfig;
 use super::plot::EpochPoint;
 use super::run_dir::RunDir;
@@ -72,12 +72,13 @@ pub(super) fn epochs(
     };
     let mut progress = start.progress;
     let model = trainer.spec().model.clone();
+    let origin = Origin::of(config, splits);
     while progress.epoch < config.epochs && !done(config, trainer.steps()) {
         let mut batches = batcher(&splits.train, &opts, &progress, dir)?;
         let stats = train_epoch(
             gpu,
             config,
-            (trainer, dir),
+            (trainer, dir, &origin),
             &mut batches,
             &progress,
             &mut log,
@@ -94,7 +95,7 @@ pub(super) fn epochs(
         // One readback serves the model file and the checkpoint.
         let state = trainer.state(gpu)?;
         dir.write_outputs(&model, &state.x, (&log.records, &log.points))?;
-        checkpoint::save_checkpoint(&model, &state, &next, &dir.checkpoint())?;
+        checkpoint::save_checkpoint(&model, (&state, &next), &origin, &dir.checkpoint())?;
         progress = next;
     }
     Ok(RunSummary {
@@ -137,7 +138,7 @@ fn batcher<'a>(
 fn train_epoch(
     gpu: &Gpu,
     config: &TrainConfig,
-    (trainer, dir): (&mut Trainer, &RunDir),
+    (trainer, dir, origin): (&mut Trainer, &RunDir, &Origin),
     batches: &mut Batcher<'_>,
     p: &Progress,
     log: &mut Log,
@@ -188,8 +189,8 @@ fn train_epoch(
             let state = trainer.state(gpu)?;
             checkpoint::save_checkpoint(
                 &trainer.spec().model,
-                &state,
-                &progress,
+                (&state, &progress),
+                origin,
                 &dir.checkpoint(),
             )?;
         }

@@ -21,10 +21,11 @@ pub use plot::EpochPoint;
 pub use run_dir::{CHECKPOINT, RunDir};
 
 use crate::data::{self, LoadOptions, Source, Splits};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::Model;
 use crate::train::{Trainer, TrainerSpec};
+use std::path::{Path, PathBuf};
 
 /// Load the data a config names (`embedded`, or a directory).
 pub fn load_data(c: &TrainConfig) -> Result<Splits> {
@@ -74,6 +75,11 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
     config.validate()?;
     let mut config = config.clone();
     config.augment = Some(config.augment.unwrap_or(splits.natural_images));
+    // Absolute paths, so that config.json means the same from any working directory.
+    if config.data != "embedded" {
+        config.data = absolute(Path::new(&config.data))?.display().to_string();
+    }
+    config.init = config.init.as_deref().map(absolute).transpose()?;
     let kernels = match config.kernels {
         Some(k) => k,
         None => crate::tuning::choose(gpu)?,
@@ -95,7 +101,17 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
     crate::train::fits::check_fits(gpu, &model, config.batch, copies, program.carries.len())?;
     let opts = epoch::train_options(&config, splits);
     let start = if resuming {
-        start::resumed(&existing, &model)?
+        let start = start::resumed(&existing, &model, &config, splits)?;
+        if let Some(done) = already_done(&config, &start)? {
+            return Ok(done);
+        }
+        println!(
+            "resuming {} at step {} (epoch {})",
+            existing.path().display(),
+            start.trainer.steps,
+            start.progress.epoch + 1
+        );
+        start
     } else {
         start::fresh(
             &config,
@@ -139,4 +155,37 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
         trainer.schedule_name()
     );
     epoch::epochs(gpu, &config, (&mut trainer, &dir), splits, start)
+}
+
+/// `path` made absolute against the working directory (not resolving links: the path the
+/// user gave stays recognisable).
+fn absolute(path: &Path) -> Result<PathBuf> {
+    std::path::absolute(path).map_err(|e| Error::data(path, format!("has no absolute form: {e}")))
+}
+
+/// A resumed run that has nothing left to do: its summary (no new epochs, nothing written).
+/// An error when it has gone past what `config` asks for, since that cannot be undone.
+fn already_done(config: &TrainConfig, start: &start::Start) -> Result<Option<RunSummary>> {
+    let (steps, epoch) = (start.trainer.steps, start.progress.epoch);
+    let out = config.out.display();
+    if let Some(s) = config.steps.filter(|&s| s < steps) {
+        return Err(Error::Invalid(format!(
+            "--steps {s}: the run in {out} has already taken {steps} steps; give a larger \
+             --steps to train on, or none to train to the end of its epochs"
+        )));
+    }
+    if config.epochs < epoch {
+        return Err(Error::Invalid(format!(
+            "--epochs {}: the run in {out} has already finished {epoch} epochs; give a larger \
+             --epochs to train on",
+            config.epochs
+        )));
+    }
+    let finished = config.steps == Some(steps) || config.epochs == epoch;
+    Ok(finished.then(|| RunSummary {
+        epochs: Vec::new(),
+        steps,
+        params: start.trainer.x.clone(),
+        seconds: 0.0,
+    }))
 }

@@ -2,12 +2,12 @@
 //! A fresh run and a resumed one build the same [`Start`] (the fresh one from the seed and
 //! `--init`, the resumed one from its checkpoint), so the epoch loop has one path.
 
-use super::checkpoint::{self, Progress};
-use super::config::TrainConfig;
+use super::checkpoint::{self, Origin, Progress};
+use super::config::{RESUMABLE, TrainConfig};
 use super::plot::EpochPoint;
 use super::run_dir::RunDir;
-use crate::data::{BatchOptions, Batcher, Dataset};
-use crate::error::Result;
+use crate::data::{BatchOptions, Batcher, Dataset, Splits};
+use crate::error::{Error, Result};
 use crate::nn::Model;
 use crate::optim::randsam::NOISE_STREAM;
 use crate::rng::Pcg;
@@ -72,20 +72,58 @@ pub fn fresh(
 }
 
 /// A resumed run's start: everything from the checkpoint in `dir`, and the metrics records
-/// written before it.
-pub fn resumed(dir: &RunDir, model: &Model) -> Result<Start> {
-    let (trainer, progress) = checkpoint::load_checkpoint(model, &dir.checkpoint())?;
+/// written before it. The checkpoint must come from a run of `config` (but for the settings a
+/// resume may change) on the same data as `splits`.
+pub fn resumed(
+    dir: &RunDir,
+    model: &Model,
+    config: &TrainConfig,
+    splits: &Splits,
+) -> Result<Start> {
+    let path = dir.checkpoint();
+    let (trainer, progress, origin) = checkpoint::load_checkpoint(model, &path)?;
+    check_origin(dir, config, splits, &origin)?;
     let (records, points) = dir.read_metrics(trainer.steps, progress.epoch)?;
-    println!(
-        "resuming {} at step {} (epoch {})",
-        dir.path().display(),
-        trainer.steps,
-        progress.epoch + 1
-    );
     Ok(Start {
         trainer,
         progress,
         records,
         points,
     })
+}
+
+/// Refuse a resume on other data, or with a setting changed that made the checkpoint.
+fn check_origin(
+    dir: &RunDir,
+    config: &TrainConfig,
+    splits: &Splits,
+    origin: &Origin,
+) -> Result<()> {
+    let data = splits.fingerprint();
+    if data != origin.data {
+        return Err(Error::Invalid(format!(
+            "--data {}: this is not the data the run in {} trained on (it holds {data}; the              run's held {}); give the run's data, wherever it is now",
+            config.data,
+            dir.path().display(),
+            origin.data
+        )));
+    }
+    let recorded: serde_json::Value = serde_json::from_str(&origin.config).map_err(|e| {
+        Error::data(
+            dir.checkpoint(),
+            format!("has a malformed \"config\" ({e})"),
+        )
+    })?;
+    if let Some((field, was, now)) = config.differs_from(&recorded) {
+        return Err(Error::data(
+            dir.file("config.json"),
+            format!(
+                "says {field} = {now}, but the checkpoint was written with {field} = {was}; a \
+                 resumed run keeps every setting but {}. Restore config.json, or start a new \
+                 run with the new setting",
+                RESUMABLE.join(", ")
+            ),
+        ));
+    }
+    Ok(())
 }

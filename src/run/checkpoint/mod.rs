@@ -1,0 +1,216 @@
+//! Parameters as safetensors files with PyTorch names, and whole-run checkpoints, both
+//! written atomically.
+//!
+//! A checkpoint (`checkpoint.safetensors`) holds the model's tensors under their PyTorch
+//! names, so any safetensors reader can take the parameters from it, plus the optimizer and
+//! data state under `optimizer.*` and `data.*`, and in the header's metadata the counters,
+//! the run's configuration and data fingerprint (so a resume can refuse what differs), and a
+//! checksum over all of it (so a damaged file is an error, not silent garbage).
+
+mod meta;
+mod read;
+
+use crate::data::Batch;
+use crate::error::{Error, Result};
+use crate::nn::Model;
+use crate::nn::weights::{self, Tensor, f32s, model_tensors, u32s};
+use crate::train::TrainerState;
+use meta::Meta;
+use safetensors::{Dtype, SafeTensors};
+use std::collections::HashMap;
+use std::path::Path;
+
+/// Where a run stands in its data: what a checkpoint needs besides the trainer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Progress {
+    /// The epoch in progress (0-based); after a finished epoch, the next one.
+    pub epoch: usize,
+    /// Examples of that epoch already used.
+    pub position: usize,
+    /// The epoch's shuffle order.
+    pub order: Vec<u32>,
+    /// The augmentation generator's state.
+    pub augment_rng: (u64, u64),
+    /// The epoch's running training loss sum, correct count, examples and seconds.
+    pub loss_sum: f64,
+    /// Correct predictions so far this epoch.
+    pub correct: usize,
+    /// Examples seen so far this epoch.
+    pub seen: usize,
+    /// Seconds spent in this epoch so far.
+    pub seconds: f64,
+}
+
+/// What a checkpoint records of the run that wrote it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Origin {
+    /// The run's configuration as JSON (`config.json`'s fields).
+    pub config: String,
+    /// The fingerprint of the data it trained on ([`crate::data::Splits::fingerprint`]).
+    pub data: String,
+}
+
+impl Origin {
+    /// The origin of a run of `config` on `splits`.
+    pub fn of(config: &super::TrainConfig, splits: &crate::data::Splits) -> Origin {
+        Origin {
+            config: serde_json::to_string(config).expect("a config serialises"),
+            data: splits.fingerprint(),
+        }
+    }
+}
+
+fn write(path: &Path, tensors: &[Tensor], meta: Option<HashMap<String, String>>) -> Result<()> {
+    let out = weights::serialize(tensors, meta)
+        .map_err(|e| Error::data(path, format!("cannot serialise: {e}")))?;
+    crate::fsutil::write_atomic(path, &out)
+        .map_err(|e| Error::data(path, format!("cannot write: {e}")))
+}
+
+/// Write `params` (laid out as `model.params`) to `path` as f32 safetensors.
+pub fn save(model: &Model, params: &[f32], path: &Path) -> Result<()> {
+    write(path, &model_tensors(model, params), None)
+}
+
+/// Read parameters for `model` from `path`: every tensor must be present, f32, and of the
+/// model's shape. Extra tensors are an error too, since they mean a different model.
+pub fn load(model: &Model, path: &Path) -> Result<Vec<f32>> {
+    let bytes = read::bytes(path)?;
+    let st = read::parse(path, &bytes)?;
+    let x = read::params(model, path, &st)?;
+    if let Some(extra) = st.names().into_iter().find(|n| model.param(n).is_none()) {
+        return Err(Error::data(
+            path,
+            format!(
+                "has tensor {extra:?}, which {} does not have ({})",
+                model.name,
+                read::names(model)
+            ),
+        ));
+    }
+    Ok(x)
+}
+
+/// The checkpoint's name for the i-th vector a program carries (every program today carries
+/// at most one, under the first name).
+fn carried_name(i: usize) -> String {
+    match i {
+        0 => "optimizer.carried_gradient".to_string(),
+        i => format!("optimizer.carried_gradient.{i}"),
+    }
+}
+
+/// Write a whole-run checkpoint to `path`.
+pub fn save_checkpoint(
+    model: &Model,
+    (state, progress): (&TrainerState, &Progress),
+    origin: &Origin,
+    path: &Path,
+) -> Result<()> {
+    let n = model.param_count();
+    let mut tensors = model_tensors(model, &state.x);
+    tensors.push(f32s("optimizer.momentum", vec![n], &state.momentum));
+    for (i, c) in state.carried.iter().enumerate() {
+        tensors.push(f32s(&carried_name(i), vec![n], c));
+    }
+    for p in &model.state {
+        let values = &state.model_state[p.offset..p.offset + p.len()];
+        tensors.push(f32s(&p.name, p.shape.clone(), values));
+    }
+    tensors.push(u32s("data.order", &progress.order));
+    if let Some(b) = &state.previous {
+        let shape = vec![b.len(), model.input];
+        tensors.push(f32s("data.previous_batch.pixels", shape, &b.pixels));
+        tensors.push(u32s("data.previous_batch.labels", &b.labels));
+    }
+    let pair = |(a, b): (u64, u64)| format!("{a},{b}");
+    let meta: HashMap<String, String> = [
+        ("format", meta::FORMAT.to_string()),
+        ("config", origin.config.clone()),
+        ("data", origin.data.clone()),
+        ("steps", state.steps.to_string()),
+        ("epoch", progress.epoch.to_string()),
+        ("position", progress.position.to_string()),
+        ("augment_rng", pair(progress.augment_rng)),
+        ("noise_rng", pair(state.noise_rng)),
+        ("epoch_loss_sum", progress.loss_sum.to_string()),
+        ("epoch_correct", progress.correct.to_string()),
+        ("epoch_seen", progress.seen.to_string()),
+        ("epoch_seconds", progress.seconds.to_string()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let views = tensors.iter().map(|t| {
+        let kind = format!("{:?} {:?}", t.dtype, t.shape);
+        (t.name.as_str(), kind, t.data.as_slice())
+    });
+    let meta = meta::sealed(views, meta);
+    write(path, &tensors, Some(meta))
+}
+
+/// The previous step's batch, if the checkpoint has one.
+fn read_previous(model: &Model, meta: &Meta<'_>, st: &SafeTensors<'_>) -> Result<Option<Batch>> {
+    const LABELS: &str = "data.previous_batch.labels";
+    if !st.names().contains(&LABELS) {
+        return Ok(None);
+    }
+    let labels = read::u32_values(&st.tensor(LABELS).map_err(|_| meta.bad(LABELS))?);
+    let shape = [labels.len(), model.input];
+    let pixels = read::tensor(
+        meta.path,
+        st,
+        "data.previous_batch.pixels",
+        Dtype::F32,
+        &shape,
+    )?;
+    Ok(Some(Batch {
+        pixels: read::f32_values(&pixels),
+        labels,
+    }))
+}
+
+/// Read a checkpoint written by [`save_checkpoint`] for `model`, after verifying its checksum.
+pub fn load_checkpoint(model: &Model, path: &Path) -> Result<(TrainerState, Progress, Origin)> {
+    let bytes = read::bytes(path)?;
+    let st = read::parse(path, &bytes)?;
+    let meta = Meta::read(path, &bytes, &st)?;
+    let n = model.param_count();
+    let vector = |name: &str| -> Result<Vec<f32>> {
+        let t = read::tensor(path, &st, name, Dtype::F32, &[n])?;
+        Ok(read::f32_values(&t))
+    };
+    let names = st.names();
+    let carried = (0..)
+        .map(carried_name)
+        .take_while(|name| names.contains(&name.as_str()))
+        .map(|name| vector(&name))
+        .collect::<Result<Vec<_>>>()?;
+    let order = st
+        .tensor("data.order")
+        .map_err(|_| meta.bad("data.order"))?;
+    let state = TrainerState {
+        x: read::params(model, path, &st)?,
+        momentum: vector("optimizer.momentum")?,
+        carried,
+        model_state: read::model_state(model, path, &st)?,
+        steps: meta.parse("steps")?,
+        previous: read_previous(model, &meta, &st)?,
+        noise_rng: meta.pair("noise_rng")?,
+    };
+    let progress = Progress {
+        epoch: meta.parse("epoch")?,
+        position: meta.parse("position")?,
+        order: read::u32_values(&order),
+        augment_rng: meta.pair("augment_rng")?,
+        loss_sum: meta.parse("epoch_loss_sum")?,
+        correct: meta.parse("epoch_correct")?,
+        seen: meta.parse("epoch_seen")?,
+        seconds: meta.parse("epoch_seconds")?,
+    };
+    let origin = Origin {
+        config: meta.field("config")?.to_string(),
+        data: meta.field("data")?.to_string(),
+    };
+    Ok((state, progress, origin))
+}

@@ -1,0 +1,107 @@
+//! Reading tensors back from a parsed safetensors file, each check naming the file and the
+//! tensor.
+
+use crate::error::{Error, Result};
+use crate::nn::Model;
+use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use std::path::Path;
+
+/// The whole file at `path`.
+pub(super) fn bytes(path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path).map_err(|e| Error::data(path, format!("cannot read: {e}")))
+}
+
+/// `bytes` parsed as safetensors.
+pub(super) fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>> {
+    SafeTensors::deserialize(bytes)
+        .map_err(|e| Error::data(path, format!("is not a safetensors file ({e})")))
+}
+
+/// The tensor `name`, which must be `dtype` of `shape`.
+pub(super) fn tensor<'a>(
+    path: &Path,
+    st: &'a SafeTensors<'_>,
+    name: &str,
+    dtype: Dtype,
+    shape: &[usize],
+) -> Result<TensorView<'a>> {
+    let t = st
+        .tensor(name)
+        .map_err(|_| Error::data(path, format!("has no tensor {name:?}")))?;
+    if t.dtype() != dtype || t.shape() != shape {
+        return Err(Error::data(
+            path,
+            format!(
+                "tensor {name:?} is {:?} {:?}; expected {dtype:?} {shape:?}",
+                t.dtype(),
+                t.shape()
+            ),
+        ));
+    }
+    Ok(t)
+}
+
+/// A tensor's little-endian f32 values.
+pub(super) fn f32_values(t: &TensorView<'_>) -> Vec<f32> {
+    let chunks = t.data().chunks_exact(4);
+    chunks
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect()
+}
+
+/// A tensor's little-endian u32 values.
+pub(super) fn u32_values(t: &TensorView<'_>) -> Vec<u32> {
+    let chunks = t.data().chunks_exact(4);
+    chunks
+        .map(|c| u32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect()
+}
+
+/// `model`'s parameters: every tensor present, f32, of the model's shape, and finite.
+pub(super) fn params(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result<Vec<f32>> {
+    let mut x = vec![0.0f32; model.param_count()];
+    for p in &model.params {
+        let t = tensor(path, st, &p.name, Dtype::F32, &p.shape).map_err(|e| match e {
+            Error::Data { path, message } => Error::Data {
+                path,
+                message: format!("{message}; {} needs {}", model.name, names(model)),
+            },
+            e => e,
+        })?;
+        let values = f32_values(&t);
+        // ReLU can hide NaN weights from the loss, so a non-finite file would train on
+        // silently: refuse it here, naming the tensor.
+        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::data(
+                path,
+                format!(
+                    "tensor {:?} holds {} at element {i}; parameters must be finite (the file \
+                     is corrupt or comes from a diverged run)",
+                    p.name, values[i]
+                ),
+            ));
+        }
+        x[p.offset..p.offset + p.len()].copy_from_slice(&values);
+    }
+    Ok(x)
+}
+
+/// The model's non-trainable state from its tensors.
+pub(super) fn model_state(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result<Vec<f32>> {
+    let mut state = vec![0.0; model.state_count()];
+    for p in &model.state {
+        let t = tensor(path, st, &p.name, Dtype::F32, &p.shape)?;
+        state[p.offset..p.offset + p.len()].copy_from_slice(&f32_values(&t));
+    }
+    Ok(state)
+}
+
+/// The model's tensors and shapes, for errors.
+pub(super) fn names(model: &Model) -> String {
+    model
+        .params
+        .iter()
+        .map(|p| format!("{} {:?}", p.name, p.shape))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
