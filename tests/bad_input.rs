@@ -102,6 +102,47 @@ fn non_finite_init_weights_are_refused_by_name() {
 }
 
 #[test]
+fn parameters_that_overflow_behind_a_dead_relu_stop_the_run_though_the_loss_is_finite() {
+    // Hidden unit 0's weights at -1e20: its pre-activation is never positive, so ReLU hides
+    // them from the loss, which stays finite, while ‖x‖² (1e40 and more) overflows f32.
+    let model = sampa::nn::Model::mlp(784, &[16], 10).unwrap();
+    let mut x = model.init(0);
+    let w = model.param("layers.0.weight").unwrap().offset;
+    x[w..w + 784].fill(-1e20);
+    let d = scratch("bad-input", "overflow-init");
+    let file = d.join("huge.safetensors");
+    sampa::run::checkpoint::save(&model, &x, &file).unwrap();
+    let out = d.join("run");
+    let args = [
+        "--hidden",
+        "16",
+        "--steps",
+        "2",
+        "--init",
+        file.to_str().unwrap(),
+    ];
+    let line = error_line(&sampa(
+        &[
+            &[
+                "train",
+                "--data",
+                "embedded",
+                "--out",
+                out.to_str().unwrap(),
+            ][..],
+            &args,
+        ]
+        .concat(),
+    ));
+    assert!(
+        line.contains("the parameters' squared norm became inf (the loss was still ")
+            && line.contains("at step 1")
+            && line.contains("--lr"),
+        "{line}"
+    );
+}
+
+#[test]
 fn a_schedule_without_effect_is_warned_about_and_negative_rates_reach_validation() {
     let out = scratch("bad-input", "sgd-dual").join("run");
     let run = sampa(&[

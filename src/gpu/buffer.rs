@@ -198,36 +198,32 @@ impl Readback {
 
     /// Record a copy of the first `len` values of `src` into the staging buffer.
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder, src: &GpuBuf<f32>) {
-        self.record_from(encoder, src, 0);
-    }
-
-    /// Record a copy of `len` values of `src` from value `from` (a multiple of 4) on.
-    pub fn record_from(&self, encoder: &mut wgpu::CommandEncoder, src: &GpuBuf<f32>, from: usize) {
         encoder.copy_buffer_to_buffer(
             &src.buffer,
-            (from * 4) as u64,
+            0,
             &self.staging,
             0,
             padded((self.len * 4) as u64),
         );
     }
 
-    /// Record a copy of the first `count` values of `src` to value `at` of the staging buffer,
-    /// so one readback can carry several buffers' values.
+    /// Record a copy of `count` values of `src` from value `from` on to value `at` of the
+    /// staging buffer, so one readback can carry several buffers' values.
     pub fn record_part(
         &self,
         encoder: &mut wgpu::CommandEncoder,
         src: &GpuBuf<f32>,
+        from: usize,
         count: usize,
         at: usize,
     ) {
         assert!(
-            count <= src.len && at + count <= self.len,
+            from + count <= src.len && at + count <= self.len,
             "readback part out of range"
         );
         encoder.copy_buffer_to_buffer(
             &src.buffer,
-            0,
+            (from * 4) as u64,
             &self.staging,
             (at * 4) as u64,
             (count * 4) as u64,

@@ -178,6 +178,14 @@ impl Gpu {
         Ok(pipeline)
     }
 
+    /// Bytes of device memory in live allocations, where the backend's allocator reports
+    /// them (Vulkan, DX12, Metal; not GL or the browser).
+    pub fn allocated_bytes(&self) -> Option<u64> {
+        self.device
+            .generate_allocator_report()
+            .map(|r| r.total_allocated_bytes)
+    }
+
     /// Check that a buffer of `bytes` bytes fits this device, naming `what` in the error.
     pub fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
         let too_large = |limit: u64, limit_name| Error::TooLarge {

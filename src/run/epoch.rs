@@ -161,9 +161,9 @@ fn train_epoch(
     while batches.next_into(&mut batch) {
         let m = trainer.step(gpu, &batch, hyper)?;
         let step = trainer.steps();
-        if !m[0].is_finite() {
+        if let Some(what) = trainer.divergence(m[0]) {
             bar.abandon();
-            return Err(diverged(m[0], step, p.epoch, log, dir));
+            return Err(diverged(&what, step, p.epoch, log, dir));
         }
         let n = batch.len();
         s.loss_sum += m[0] as f64 * n as f64;
@@ -172,7 +172,11 @@ fn train_epoch(
         s.step = step;
         if config.log_every.is_some_and(|k| step.is_multiple_of(k)) {
             let accuracy = m[1] as f64 / n as f64;
-            log.records.push(json!({"kind": "step", "step": step, "epoch": p.epoch + 1, "loss": m[0], "accuracy": accuracy, "lr": s.lr}));
+            let mut record = json!({"kind": "step", "step": step, "epoch": p.epoch + 1, "loss": m[0], "accuracy": accuracy, "lr": s.lr});
+            if let Some(bytes) = gpu.allocated_bytes() {
+                record["device_allocated_bytes"] = bytes.into();
+            }
+            log.records.push(record);
         }
         bar.set_message(format!(
             "loss {:.4} acc {:.2}% {:.0} ex/s",
@@ -203,16 +207,15 @@ fn train_epoch(
     Ok(s)
 }
 
-/// The error of a run whose training loss became `loss` at `step`.
-fn diverged(loss: f32, step: usize, epoch: usize, log: &Log, dir: &RunDir) -> Error {
+/// The error of a run in which `what` diverged at `step`.
+fn diverged(what: &str, step: usize, epoch: usize, log: &Log, dir: &RunDir) -> Error {
     let kept = if log.points.is_empty() {
         "No epoch had finished, so no model was written".to_string()
     } else {
         format!("{} holds the last good parameters", dir.model().display())
     };
     Error::Invalid(format!(
-        "the training loss became {loss} at step {step} (epoch {}); stopped. {kept}; try a \
-         smaller --lr",
+        "{what} at step {step} (epoch {}); stopped. {kept}; try a smaller --lr",
         epoch + 1
     ))
 }

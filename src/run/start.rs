@@ -81,6 +81,13 @@ pub fn resumed(
     splits: &Splits,
 ) -> Result<Start> {
     let path = dir.checkpoint();
+    if !path.exists() {
+        return Err(Error::Invalid(format!(
+            "--resume {}: the run has no checkpoint yet (it stopped before writing its first); \
+             start it again with its flags and --overwrite",
+            dir.path().display()
+        )));
+    }
     let (trainer, progress, origin) = checkpoint::load_checkpoint(model, &path)?;
     check_origin(dir, config, splits, &origin)?;
     let (records, points) = dir.read_metrics(trainer.steps, progress.epoch)?;

@@ -48,10 +48,9 @@ pub(crate) async fn step(
         .and_then(|_| dual.transport.receive());
     let (index, metrics) = submit_update(t, gpu, &parts, look, answer)?;
     t.finish_step(batch);
-    match metrics {
-        Some(m) => Ok(m),
-        None => read(&t.readback, index).await,
-    }
+    let [loss, correct, norm_sq] = read(&t.readback, index).await?;
+    t.norm_sq = norm_sq;
+    Ok(metrics.unwrap_or([loss, correct]))
 }
 
 /// The pair's passes and batches, with the main pass's batch loaded.
@@ -161,8 +160,10 @@ fn submit_update(
         } else {
             parts.remote_batch.len()
         };
-        t.readback.record(&mut encoder, &plan(&t.rec, r, n).metrics);
+        let metrics = &plan(&t.rec, r, n).metrics;
+        t.readback.record_part(&mut encoder, metrics, 0, 2, 0);
     }
+    t.watch.record(&mut encoder, &t.readback);
     let restage = metrics.is_some() && t.rec.speculative.is_some();
     let Placed::Dual(dual) = &mut t.placed else {
         unreachable!("still dual")

@@ -14,6 +14,7 @@ pub mod session;
 mod step;
 pub mod timed;
 pub mod trainer;
+mod watch;
 pub mod worker;
 
 pub use recorder::TrainerSpec;

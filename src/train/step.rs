@@ -64,10 +64,13 @@ impl Trainer {
             }
             _ => (&plan(&self.rec, reported, size(reported)).metrics, 0),
         };
-        self.readback.record_from(&mut encoder, metrics, at);
+        self.readback.record_part(&mut encoder, metrics, at, 2, 0);
+        self.watch.record(&mut encoder, &self.readback);
         let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
         self.finish_step(batch);
-        read(&self.readback, index).await
+        let [loss, correct, norm_sq] = read(&self.readback, index).await?;
+        self.norm_sq = norm_sq;
+        Ok([loss, correct])
     }
 
     /// Blocking [`Trainer::step_async`].
@@ -205,9 +208,11 @@ impl Trainer {
             self.x_in_point = true;
         }
         Evaluator::record_loss(plan, &mut encoder);
-        self.readback.record(&mut encoder, &plan.metrics);
+        self.readback
+            .record_part(&mut encoder, &plan.metrics, 0, 2, 0);
         let index = gpu.checked("evaluation", || gpu.queue.submit([encoder.finish()]))?;
-        read(&self.readback, index).await
+        let [loss, correct, _] = read(&self.readback, index).await?;
+        Ok([loss, correct])
     }
 
     /// Blocking [`Trainer::loss_async`].

@@ -10,6 +10,7 @@ use super::recorder::{self, Recorded, TrainerSpec};
 use super::schedule::dual::Dual;
 use super::schedule::fused::FusedPair;
 use super::schedule::{Placement, Schedule};
+use super::watch::{self, NormWatch};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf, Readback};
@@ -54,7 +55,11 @@ pub struct Trainer {
     pub(crate) placed: Placed,
     /// The two independent passes of the program's one two-pass stage, if it has one.
     pub(crate) pair: Option<[usize; 2]>,
+    /// The reported pass's loss and correct count, and ‖x‖², after each step.
     pub(crate) readback: Readback,
+    pub(crate) watch: NormWatch,
+    /// ‖x‖² after the last step (0 before the first).
+    pub(crate) norm_sq: f32,
     /// The look-ahead hyper-parameters with which the last update wrote the next point.
     pub(crate) speculated: Option<SgdHyper>,
     /// Whether the evaluation pass's point holds a copy of x (any step invalidates it).
@@ -136,6 +141,8 @@ impl Trainer {
             .map(|s| [s[0], s[1]]);
         let rec = recorder::record(gpu, &spec, program, x0, rewrite)?;
         Ok(Trainer {
+            watch: NormWatch::new(gpu, rec.vector(Vector::X))?,
+            norm_sq: 0.0,
             evaluation: evaluation_pass(&rec),
             noise_host: Vec::new(),
             noise: Pcg::new(spec.seed, NOISE_STREAM),
@@ -144,7 +151,7 @@ impl Trainer {
             rec,
             placed: Placed::Serial,
             pair,
-            readback: Readback::new(gpu, 2),
+            readback: Readback::new(gpu, watch::READBACK),
             speculated: None,
             x_in_point: false,
             steps: 0,
@@ -196,6 +203,12 @@ impl Trainer {
     /// Steps whose pair of passes ran fused (a fused run's steps with two batches of one size).
     pub fn fused_steps(&self) -> usize {
         self.fused_steps
+    }
+
+    /// ‖x‖² after the last step, computed on the device with the step: a run whose loss is
+    /// finite can still have diverged parameters.
+    pub fn param_norm_sq(&self) -> f32 {
+        self.norm_sq
     }
 
     /// The parameter buffer.
@@ -348,11 +361,12 @@ pub(crate) fn plan(rec: &Recorded, i: usize, size: usize) -> &Plan {
         .expect("the step loaded this evaluator")
 }
 
-/// The two values of a readback recorded in submission `index`.
+/// The values of a readback recorded in submission `index`: the loss and correct count, and
+/// ‖x‖² where the step recorded it.
 pub(crate) async fn read(
     readback: &crate::gpu::Readback,
     index: wgpu::SubmissionIndex,
-) -> Result<[f32; 2]> {
+) -> Result<[f32; watch::READBACK]> {
     let m = readback.read_after(index).await?;
-    Ok([m[0], m[1]])
+    Ok([m[0], m[1], m[watch::NORM_SQ]])
 }

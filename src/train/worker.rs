@@ -48,8 +48,8 @@ impl WorkerPass {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         Evaluator::record_gradient(plan, &mut encoder);
         let n = self.grads.len;
-        self.back.record_part(&mut encoder, &self.grads, n, 0);
-        self.back.record_part(&mut encoder, &plan.metrics, 2, n);
+        self.back.record_part(&mut encoder, &self.grads, 0, n, 0);
+        self.back.record_part(&mut encoder, &plan.metrics, 0, 2, n);
         let index = gpu.checked("the worker's gradient", || {
             gpu.queue.submit([encoder.finish()])
         })?;

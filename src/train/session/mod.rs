@@ -156,10 +156,9 @@ impl Session {
             if timed {
                 run.step_seconds += now() - started;
             }
-            if !m[0].is_finite() {
+            if let Some(what) = run.trainer.divergence(m[0]) {
                 return Err(Error::Invalid(format!(
-                    "the training loss became {} at step {}; stopped. Try a smaller lr",
-                    m[0],
+                    "{what} at step {}; stopped. Try a smaller lr",
                     run.trainer.steps()
                 )));
             }

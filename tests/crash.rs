@@ -1,0 +1,143 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Crash safety: a run killed with SIGKILL at random points, and resumed after each kill, ends
+//! with the parameters of an uninterrupted run, bit for bit.
+
+mod common;
+
+use common::cli::scratch;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The run's flags: 1024 examples in batches of 16 for two epochs (128 steps), checkpoints
+/// every 3 steps.
+fn train_args<'a>(optimizer: &'a [&'a str], out: &'a str) -> Vec<&'a str> {
+    let mut a = vec![
+        "train",
+        "--data",
+        "embedded",
+        "--train-limit",
+        "1024",
+        "--batch",
+        "16",
+        "--epochs",
+        "2",
+        "--hidden",
+        "32",
+        "--checkpoint-every",
+        "3",
+        "--out",
+        out,
+    ];
+    a.extend(optimizer);
+    a
+}
+
+fn sampa(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sampa"));
+    c.args(args)
+        .env_remove("SAMPA_ADAPTER")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn finish(mut c: Command) {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The step count the checkpoint in `run` records, if it has one.
+fn checkpoint_step(run: &Path) -> Option<usize> {
+    // Checkpoints are replaced by rename, so a read sees a whole one, old or new.
+    let bytes = std::fs::read(run.join("checkpoint.safetensors")).ok()?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
+    meta.metadata().as_ref()?.get("steps")?.parse().ok()
+}
+
+/// Start `c`, wait until the checkpoint in `run` has reached step `target`, and kill the
+/// process with SIGKILL at once. Returns the checkpoint's step after the kill, or `None` if
+/// the process ended by itself first.
+fn kill_at(mut c: Command, run: &Path, target: usize) -> Option<usize> {
+    let mut child = c.spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while checkpoint_step(run).is_none_or(|s| s < target) {
+        if child.try_wait().unwrap().is_some() || Instant::now() > deadline {
+            let _ = child.kill();
+            child.wait().unwrap();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    let status = child.wait().unwrap();
+    assert!(!status.success(), "the run was killed");
+    checkpoint_step(run)
+}
+
+fn killed_and_resumed_equals_uninterrupted(what: &str, optimizer: &[&str]) {
+    let d = scratch("crash", what);
+    let (full, part) = (d.join("full"), d.join("part"));
+    let (full_s, part_s) = (full.to_str().unwrap(), part.to_str().unwrap());
+    finish(sampa(&train_args(optimizer, full_s)));
+    // Three kill steps from a small LCG, increasing, within the run's 128 steps: the kills
+    // land while it trains, between checkpoints, and sometimes while one is written.
+    let mut state = 0x2545_f491_u32;
+    let mut targets: Vec<usize> = (0..3)
+        .map(|_| {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            3 + (state >> 16) as usize % 120
+        })
+        .collect();
+    targets.sort();
+    let mut kills = Vec::new();
+    for (k, &target) in targets.iter().enumerate() {
+        let c = if k == 0 {
+            sampa(&train_args(optimizer, part_s))
+        } else {
+            sampa(&["train", "--resume", part_s])
+        };
+        let at = kill_at(c, &part, target);
+        kills.push(at.unwrap_or_else(|| panic!("{what}: the run ended before step {target}")));
+    }
+    finish(sampa(&["train", "--resume", part_s]));
+    let model = |r: &Path| std::fs::read(r.join("model.safetensors")).unwrap();
+    assert!(
+        model(&full) == model(&part),
+        "{what}: killed with checkpoints at steps {kills:?} and resumed, the parameters \
+         differ from the uninterrupted run's"
+    );
+    assert_eq!(checkpoint_step(&part), Some(128), "{what}");
+    eprintln!("{what}: killed with checkpoints at steps {kills:?}; resumed to equal parameters");
+}
+
+#[test]
+fn sgd_killed_and_resumed_ends_bit_identical() {
+    killed_and_resumed_equals_uninterrupted("sgd", &["--optimizer", "sgd"]);
+}
+
+#[test]
+fn sam_killed_and_resumed_ends_bit_identical() {
+    killed_and_resumed_equals_uninterrupted("sam", &["--optimizer", "sam"]);
+}
+
+#[test]
+fn sampa_dual_killed_and_resumed_ends_bit_identical() {
+    killed_and_resumed_equals_uninterrupted(
+        "sampa-dual",
+        &[
+            "--optimizer",
+            "sampa",
+            "--schedule",
+            "dual",
+            "--adapter",
+            "vulkan",
+            "--adapter2",
+            "gl",
+        ],
+    );
+}
