@@ -47,8 +47,21 @@ pub fn cache_path() -> Option<PathBuf> {
 fn load() -> BTreeMap<String, MatmulChoice> {
     cache_path()
         .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|s| serde_json::from_str(&s).ok())
+        .map(|s| parse_cache(&s))
         .unwrap_or_default()
+}
+
+/// The tuning cache's entries from its text; a cache that does not parse is empty (its
+/// adapters are measured again and the file rewritten), never an error.
+pub fn parse_cache(text: &str) -> BTreeMap<String, MatmulChoice> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// The kernel forms an entry records, each `None` when it names no known form (an entry of
+/// another sampa version, or an edited one, is measured again).
+pub fn entry_forms(c: &MatmulChoice) -> (Option<Variant>, Option<VectorForm>) {
+    let vectors = c.vectors.as_deref().and_then(|v| VectorForm::parse(v).ok());
+    (Variant::parse(&c.variant).ok(), vectors)
 }
 
 /// Record `choice` for `gpu`'s adapter. Failing to write the cache only costs a re-measurement
@@ -85,13 +98,10 @@ fn cached_or_measured(
     matmul: Option<MatmulChoice>,
 ) -> Result<(MatmulChoice, VectorForm)> {
     let cached = load().remove(&gpu.adapter.key());
-    let cached_form = cached
-        .as_ref()
-        .and_then(|c| c.vectors.as_deref())
-        .and_then(|v| VectorForm::parse(v).ok());
+    let (cached_variant, cached_form) = cached.as_ref().map_or((None, None), entry_forms);
     let (mut choice, measured) = match (matmul, cached) {
         (Some(m), _) => (m, true),
-        (None, Some(c)) if Variant::parse(&c.variant).is_ok() => (c, false),
+        (None, Some(c)) if cached_variant.is_some() => (c, false),
         (None, _) => (measure_matmul(gpu)?, true),
     };
     let form = match cached_form {

@@ -69,7 +69,16 @@ pub fn read_records(
     label_bytes: usize,
     (format, classes): (&str, usize),
 ) -> Result<Dataset> {
-    let bytes = read_file(path)?;
+    parse_records(path, &read_file(path)?, label_bytes, (format, classes))
+}
+
+/// [`read_records`] on the file's bytes, named `path` in errors (the entry point for fuzzing).
+pub fn parse_records(
+    path: &Path,
+    bytes: &[u8],
+    label_bytes: usize,
+    (format, classes): (&str, usize),
+) -> Result<Dataset> {
     let record = label_bytes + SHAPE.len();
     if bytes.is_empty() || bytes.len() % record != 0 {
         return Err(Error::data(

@@ -117,23 +117,46 @@ fn load_split(dir: &Path, classes: &[String], opts: FolderOptions) -> Result<Dat
     let mut images = Vec::with_capacity(files.len() * shape.len());
     let mut labels = Vec::with_capacity(files.len());
     for (f, label) in files {
-        let img = image::open(&f).map_err(|e| {
-            Error::data(
-                &f,
-                format!("cannot be read as an image ({e}); remove it or convert it to PNG/JPEG"),
-            )
-        })?;
-        let rgb = image::imageops::resize(
-            &img.to_rgb8(),
-            opts.size as u32,
-            opts.size as u32,
-            image::imageops::FilterType::Triangle,
-        );
-        // HWC (interleaved) to CHW.
-        for c in 0..3 {
-            images.extend(rgb.pixels().map(|p| p.0[c]));
-        }
+        let bytes = std::fs::read(&f).map_err(|e| Error::data(&f, format!("cannot read: {e}")))?;
+        images.extend(decode_image(&f, &bytes, opts.size)?);
         labels.push(label);
     }
     Dataset::new(dir, images, labels, shape)
+}
+
+/// The largest image a folder may hold, in pixels a side and in bytes decoded: far beyond
+/// any training image, and small enough that a corrupt header cannot claim gigabytes.
+const MAX_SIDE: u32 = 16384;
+const MAX_DECODED: u64 = 512 << 20;
+
+/// One image file's bytes (any format the `image` crate reads, told by its content, not its
+/// name) as RGB resized to `size`×`size`, channel-major; `path` names it in errors.
+pub fn decode_image(path: &Path, bytes: &[u8], size: usize) -> Result<Vec<u8>> {
+    let bad = |e: &dyn std::fmt::Display| {
+        Error::data(
+            path,
+            format!("cannot be read as an image ({e}); remove it or convert it to PNG/JPEG"),
+        )
+    };
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_DECODED);
+    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| bad(&e))?;
+    reader.limits(limits);
+    let img = reader.decode().map_err(|e| bad(&e))?;
+    let side = u32::try_from(size)
+        .map_err(|_| Error::Invalid(format!("--image-size {size} is too large")))?;
+    let rgb = image::imageops::resize(
+        &img.to_rgb8(),
+        side,
+        side,
+        image::imageops::FilterType::Triangle,
+    );
+    // HWC (interleaved) to CHW.
+    Ok((0..3)
+        .flat_map(|c| rgb.pixels().map(move |p| p.0[c]))
+        .collect())
 }

@@ -81,9 +81,9 @@ pub fn load_dir(dir: &Path, classes: Option<usize>) -> Result<Option<Splits>> {
         })
     };
     let load = |images: &Path, labels: &Path| -> Result<Dataset> {
-        dataset(
-            (images, &decompressed(images)?),
-            (labels, &decompressed(labels)?),
+        parse_split(
+            (images, &read_file(images)?),
+            (labels, &read_file(labels)?),
             classes,
         )
     };
@@ -122,19 +122,18 @@ fn find(dir: &Path, split: &str, kind: &str) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
-#[cfg(not(target_arch = "wasm32"))]
-fn decompressed(path: &Path) -> Result<Vec<u8>> {
-    let raw = read_file(path)?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        gunzip(path, &raw)
-    } else {
-        Ok(raw)
-    }
+/// The most a gzipped IDX file may decompress to: the free host memory where it is known
+/// (else 16 GiB), so that a small file that inflates without end (a "gzip bomb", or
+/// corruption) is an error rather than an allocation that kills the process.
+fn inflate_limit() -> u64 {
+    crate::memory::available().unwrap_or(16 << 30)
 }
 
 fn gunzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
     let mut out = Vec::new();
+    let limit = inflate_limit();
     flate2::read::MultiGzDecoder::new(raw)
+        .take(limit + 1)
         .read_to_end(&mut out)
         .map_err(|e| {
             Error::data(
@@ -142,7 +141,38 @@ fn gunzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
                 format!("is not a valid gzip file ({e}); re-download it"),
             )
         })?;
+    if out.len() as u64 > limit {
+        return Err(Error::data(
+            path,
+            format!(
+                "decompresses to more than the {:.1} GiB of free host memory; the file is \
+                 corrupt, or free some memory",
+                limit as f64 / (1u64 << 30) as f64
+            ),
+        ));
+    }
     Ok(out)
+}
+
+/// One split from the bytes of its image and label files, raw or gzipped (told apart by the
+/// gzip magic), named `images.0` and `labels.0` in errors, with labels below `classes`. The
+/// entry point of the IDX reader for files read and for fuzzing.
+pub fn parse_split(
+    images: (&Path, &[u8]),
+    labels: (&Path, &[u8]),
+    classes: usize,
+) -> Result<Dataset> {
+    let (i, l) = (raw(images)?, raw(labels)?);
+    dataset((images.0, &i), (labels.0, &l), classes)
+}
+
+/// A file's bytes, gunzipped when they start with the gzip magic.
+fn raw<'a>((path, bytes): (&Path, &'a [u8])) -> Result<std::borrow::Cow<'a, [u8]>> {
+    Ok(if bytes.starts_with(&[0x1f, 0x8b]) {
+        gunzip(path, bytes)?.into()
+    } else {
+        bytes.into()
+    })
 }
 
 /// One split from its decompressed image and label files, which must hold as many images as
@@ -213,7 +243,8 @@ fn parse_images(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, ImageShape)> {
         return Err(Error::data(
             path,
             format!(
-                "its header gives images of {}×{} pixels; IDX images need a positive height and                  width, so the file is corrupt: re-download it",
+                "its header gives images of {}×{} pixels; IDX images need a positive height and \
+                 width, so the file is corrupt: re-download it",
                 d[1], d[2]
             ),
         ));

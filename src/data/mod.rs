@@ -5,10 +5,10 @@
 
 mod batch;
 #[cfg(not(target_arch = "wasm32"))]
-mod cifar;
+pub mod cifar;
 mod dataset;
 #[cfg(not(target_arch = "wasm32"))]
-mod folder;
+pub mod folder;
 pub mod idx;
 #[cfg(not(target_arch = "wasm32"))]
 mod load;

@@ -64,7 +64,14 @@ fn cache_path() -> Option<std::path::PathBuf> {
     crate::tuning::cache_path().map(|p| p.with_file_name("schedules.json"))
 }
 
-fn placement(name: &str) -> Placement {
+/// The schedule cache's entries (key to schedule name) from its text; a cache that does not
+/// parse is empty (measured again and rewritten), never an error.
+pub fn parse_cache(text: &str) -> BTreeMap<String, String> {
+    serde_json::from_str(text).unwrap_or_default()
+}
+
+/// The placement a cached schedule name means (an unknown name: serial, always correct).
+pub fn placement(name: &str) -> Placement {
     match name {
         "interleaved" => Placement::Interleaved,
         "fused" => Placement::Fused,
@@ -92,7 +99,7 @@ pub fn single_adapter_choice(
     let mut cache: BTreeMap<String, String> = path
         .as_ref()
         .and_then(|p| std::fs::read_to_string(p).ok())
-        .and_then(|s| serde_json::from_str(&s).ok())
+        .map(|s| parse_cache(&s))
         .unwrap_or_default();
     if let Some(name) = cache.get(&key) {
         return Ok(placement(name));

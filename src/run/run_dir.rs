@@ -117,8 +117,13 @@ impl RunDir {
                 path.display()
             ))
         })?;
-        serde_json::from_str(&text)
-            .map_err(|e| Error::data(&path, format!("is not a sampa run configuration ({e})")))
+        Self::parse_config(&path, &text)
+    }
+
+    /// `config.json`'s text, named `path` in errors (the entry point for fuzzing).
+    pub fn parse_config(path: &Path, text: &str) -> Result<TrainConfig> {
+        serde_json::from_str(text)
+            .map_err(|e| Error::data(path, format!("is not a sampa run configuration ({e})")))
     }
 
     /// Write `config.json`.

@@ -75,8 +75,12 @@ pub fn save(model: &Model, params: &[f32], path: &Path) -> Result<()> {
 /// Read parameters for `model` from `path`: every tensor must be present, f32, and of the
 /// model's shape. Extra tensors are an error too, since they mean a different model.
 pub fn load(model: &Model, path: &Path) -> Result<Vec<f32>> {
-    let bytes = read::bytes(path)?;
-    let st = read::parse(path, &bytes)?;
+    load_bytes(model, path, &read::bytes(path)?)
+}
+
+/// [`load`] on a file's bytes, named `path` in errors (the entry point for fuzzing).
+pub fn load_bytes(model: &Model, path: &Path, bytes: &[u8]) -> Result<Vec<f32>> {
+    let st = read::parse(path, bytes)?;
     let x = read::params(model, path, &st)?;
     if let Some(extra) = st.names().into_iter().find(|n| model.param(n).is_none()) {
         return Err(Error::data(
@@ -172,9 +176,17 @@ fn read_previous(model: &Model, meta: &Meta<'_>, st: &SafeTensors<'_>) -> Result
 
 /// Read a checkpoint written by [`save_checkpoint`] for `model`, after verifying its checksum.
 pub fn load_checkpoint(model: &Model, path: &Path) -> Result<(TrainerState, Progress, Origin)> {
-    let bytes = read::bytes(path)?;
-    let st = read::parse(path, &bytes)?;
-    let meta = Meta::read(path, &bytes, &st)?;
+    load_checkpoint_bytes(model, path, &read::bytes(path)?)
+}
+
+/// [`load_checkpoint`] on a file's bytes, named `path` in errors (the entry point for fuzzing).
+pub fn load_checkpoint_bytes(
+    model: &Model,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<(TrainerState, Progress, Origin)> {
+    let st = read::parse(path, bytes)?;
+    let meta = Meta::read(path, bytes, &st)?;
     let n = model.param_count();
     let vector = |name: &str| -> Result<Vec<f32>> {
         let t = read::tensor(path, &st, name, Dtype::F32, &[n])?;

@@ -1,0 +1,8 @@
+//! safetensors parameter files as `--init` reads them, for a small MLP.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let model = sampa::nn::Model::mlp(4, &[3], 2).expect("a small MLP");
+    let _ = sampa::run::checkpoint::load_bytes(&model, std::path::Path::new("init.safetensors"), data);
+});
