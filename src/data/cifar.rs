@@ -80,7 +80,7 @@ pub fn parse_records(
     (format, classes): (&str, usize),
 ) -> Result<Dataset> {
     let record = label_bytes + SHAPE.len();
-    if bytes.is_empty() || bytes.len() % record != 0 {
+    if bytes.is_empty() || !bytes.len().is_multiple_of(record) {
         return Err(Error::data(
             path,
             format!(
