@@ -141,3 +141,33 @@ fn sampa_dual_killed_and_resumed_ends_bit_identical() {
         ],
     );
 }
+
+#[test]
+fn a_lost_device_names_the_last_checkpoint_and_the_resume_command() {
+    let d = scratch("crash", "device-loss");
+    let (full, part) = (d.join("full"), d.join("part"));
+    let (full_s, part_s) = (full.to_str().unwrap(), part.to_str().unwrap());
+    let sgd = ["--optimizer", "sgd"];
+    finish(sampa(&train_args(&sgd, full_s)));
+    // The device destroyed after step 70: a real loss, which the next step meets.
+    let out = sampa(&train_args(&sgd, part_s))
+        .env("SAMPA_TEST_LOSE_DEVICE_AFTER", "70")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let want = format!(
+        "stopped working (GPU error while reading a buffer back: Error occurred when trying \
+         to async map a buffer). The last checkpoint, {part_s}/checkpoint.safetensors (step \
+         69), is intact: continue with `sampa train --resume {part_s}`"
+    );
+    assert!(err.contains(&want), "{err}");
+    // The command it names continues the run to the uninterrupted run's parameters.
+    finish(sampa(&["train", "--resume", part_s]));
+    let model = |r: &Path| std::fs::read(r.join("model.safetensors")).unwrap();
+    assert!(
+        model(&full) == model(&part),
+        "resumed after the loss, the parameters differ"
+    );
+}

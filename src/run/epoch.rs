@@ -39,10 +39,12 @@ pub(super) fn train_options(config: &TrainConfig, splits: &Splits) -> BatchOptio
     }
 }
 
-/// The metrics records and per-epoch points of the run so far.
+/// The metrics records and per-epoch points of the run so far, and the step of its last
+/// checkpoint.
 struct Log {
     records: Vec<serde_json::Value>,
     points: Vec<EpochPoint>,
+    checkpointed: Option<usize>,
 }
 
 /// One epoch's running training statistics.
@@ -65,38 +67,17 @@ pub(super) fn epochs(
     start: Start,
 ) -> Result<RunSummary> {
     let started = Instant::now();
-    let opts = train_options(config, splits);
     let mut log = Log {
         records: start.records,
         points: start.points,
+        checkpointed: (trainer.steps() > 0).then(|| trainer.steps()),
     };
     let mut progress = start.progress;
-    let model = trainer.spec().model.clone();
     let origin = Origin::of(config, splits);
     while progress.epoch < config.epochs && !done(config, trainer.steps()) {
-        let mut batches = batcher(&splits.train, &opts, &progress, dir)?;
-        let stats = train_epoch(
-            gpu,
-            config,
-            (trainer, dir, &origin),
-            &mut batches,
-            &progress,
-            &mut log,
-        )?;
-        // A finished epoch checkpoints as the start of the next one; a run stopped by --steps
-        // inside an epoch checkpoints where it stopped, and a resumed run redoes that epoch's
-        // summary at its end.
-        let next = if batches.position().0 >= splits.train.len() {
-            epoch_start(&splits.train, &opts, progress.epoch + 1)
-        } else {
-            progress_within(&batches, &stats, stats.seconds)
-        };
-        finish_epoch(gpu, trainer, (&splits.test, &opts), &stats, &mut log)?;
-        // One readback serves the model file and the checkpoint.
-        let state = trainer.state(gpu)?;
-        dir.write_outputs(&model, &state.x, (&log.records, &log.points))?;
-        checkpoint::save_checkpoint(&model, (&state, &next), &origin, &dir.checkpoint())?;
-        progress = next;
+        let run = (&mut *trainer, dir, &origin);
+        progress = epoch(gpu, config, run, splits, &progress, &mut log)
+            .map_err(|e| device_failed(e, gpu, dir, log.checkpointed))?;
     }
     Ok(RunSummary {
         epochs: log.points,
@@ -104,6 +85,75 @@ pub(super) fn epochs(
         params: gpu.read(trainer.params())?,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// A GPU error in the middle of a run (the device lost, reset or out of memory) as an error
+/// that names the last checkpoint and the command that continues from it.
+fn device_failed(e: Error, gpu: &Gpu, dir: &RunDir, checkpointed: Option<usize>) -> Error {
+    if !matches!(e, Error::Gpu { .. }) {
+        return e;
+    }
+    let next = match checkpointed {
+        Some(step) => format!(
+            "The last checkpoint, {} (step {step}), is intact: continue with `sampa train \
+             --resume {}` (with --adapter to choose another adapter)",
+            dir.checkpoint().display(),
+            dir.path().display()
+        ),
+        None => "No checkpoint had been written yet: start the run again".to_string(),
+    };
+    Error::Invalid(format!(
+        "{} stopped working ({e}). {next}",
+        gpu.adapter.short()
+    ))
+}
+
+/// One epoch from `progress`: its steps, the test evaluation and the run directory's files;
+/// returns where the next epoch starts.
+fn epoch(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    (trainer, dir, origin): (&mut Trainer, &RunDir, &Origin),
+    splits: &Splits,
+    progress: &Progress,
+    log: &mut Log,
+) -> Result<Progress> {
+    let opts = train_options(config, splits);
+    let mut batches = batcher(&splits.train, &opts, progress, dir)?;
+    let stats = train_epoch(
+        gpu,
+        config,
+        (trainer, dir, origin),
+        &mut batches,
+        progress,
+        log,
+    )?;
+    // A finished epoch checkpoints as the start of the next one; a run stopped by --steps
+    // inside an epoch checkpoints where it stopped, and a resumed run redoes that epoch's
+    // summary at its end.
+    let next = if batches.position().0 >= splits.train.len() {
+        epoch_start(&splits.train, &opts, progress.epoch + 1)
+    } else {
+        progress_within(&batches, &stats, stats.seconds)
+    };
+    finish_epoch(gpu, trainer, (&splits.test, &opts), &stats, log)?;
+    // One readback serves the model file and the checkpoint.
+    let model = &trainer.spec().model;
+    let state = trainer.state(gpu)?;
+    dir.write_outputs(model, &state.x, (&log.records, &log.points))?;
+    checkpoint::save_checkpoint(model, (&state, &next), origin, &dir.checkpoint())?;
+    log.checkpointed = Some(state.steps);
+    Ok(next)
+}
+
+/// The step after which the device is destroyed, for the device-loss test
+/// (`SAMPA_TEST_LOSE_DEVICE_AFTER=N`): a real loss of the device, as when a GPU resets or is
+/// unplugged, at a step the test chooses.
+fn device_loss_at() -> Option<usize> {
+    std::env::var("SAMPA_TEST_LOSE_DEVICE_AFTER")
+        .ok()?
+        .parse()
+        .ok()
 }
 
 fn done(config: &TrainConfig, steps: usize) -> bool {
@@ -158,7 +208,11 @@ fn train_epoch(
     let clock = Instant::now();
     let seconds = || p.seconds + clock.elapsed().as_secs_f64();
     let mut batch = Batch::default();
+    let lose_at = device_loss_at();
     while batches.next_into(&mut batch) {
+        if lose_at == Some(trainer.steps()) {
+            gpu.device.destroy();
+        }
         let m = trainer.step(gpu, &batch, hyper)?;
         let step = trainer.steps();
         if let Some(what) = trainer.divergence(m[0]) {
@@ -197,6 +251,7 @@ fn train_epoch(
                 origin,
                 &dir.checkpoint(),
             )?;
+            log.checkpointed = Some(step);
         }
         if done(config, step) {
             break;

@@ -192,6 +192,6 @@ impl RunDir {
     fn write(&self, name: &str, bytes: &[u8]) -> Result<()> {
         let path = self.file(name);
         crate::fsutil::write_atomic(&path, bytes)
-            .map_err(|e| Error::data(&path, format!("cannot write: {e}")))
+            .map_err(|e| super::checkpoint::write_error(&path, &e))
     }
 }

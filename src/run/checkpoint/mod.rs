@@ -63,8 +63,27 @@ impl Origin {
 fn write(path: &Path, tensors: &[Tensor], meta: Option<HashMap<String, String>>) -> Result<()> {
     let out = weights::serialize(tensors, meta)
         .map_err(|e| Error::data(path, format!("cannot serialise: {e}")))?;
-    crate::fsutil::write_atomic(path, &out)
-        .map_err(|e| Error::data(path, format!("cannot write: {e}")))
+    crate::fsutil::write_atomic(path, &out).map_err(|e| write_error(path, &e))
+}
+
+/// A failed write of a run's file: the previous version is intact (writes go to a temporary
+/// file that is renamed over it only when complete), and the run can go on from there.
+pub(crate) fn write_error(path: &Path, e: &std::io::Error) -> Error {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let full = e.kind() == std::io::ErrorKind::StorageFull;
+    let what = if full {
+        "the disk is full"
+    } else {
+        "the write failed"
+    };
+    Error::data(
+        path,
+        format!(
+            "cannot write: {what} ({e}); its previous version is intact. Free some space (or \
+             fix the error), then continue with `sampa train --resume {}`",
+            dir.display()
+        ),
+    )
 }
 
 /// Write `params` (laid out as `model.params`) to `path` as f32 safetensors.
