@@ -81,7 +81,7 @@ fn non_finite_init_weights_are_refused_by_name() {
     x[model.param("layers.1.weight").unwrap().offset + 5] = f32::NAN;
     let d = scratch("bad-input", "nan-init");
     let file = d.join("nan.safetensors");
-    sampa::run::checkpoint::save(&model, &x, &file).unwrap();
+    common::save_plain(&model, &x, &file);
     let out = d.join("run");
     let line = error_line(&sampa(&[
         "train",
@@ -111,7 +111,7 @@ fn parameters_that_overflow_behind_a_dead_relu_stop_the_run_though_the_loss_is_f
     x[w..w + 784].fill(-1e20);
     let d = scratch("bad-input", "overflow-init");
     let file = d.join("huge.safetensors");
-    sampa::run::checkpoint::save(&model, &x, &file).unwrap();
+    common::save_plain(&model, &x, &file);
     let out = d.join("run");
     let args = [
         "--hidden",

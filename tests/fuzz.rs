@@ -7,6 +7,8 @@
 //! `SAMPA_FUZZ_CASES` sets the cases per parser (10,000 by default, what CI runs). The
 //! cargo-fuzz targets in `fuzz/` call the same entry points for longer, coverage-guided runs.
 
+mod common;
+
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use sampa::data::{cifar, folder, idx};
@@ -151,7 +153,7 @@ fn model() -> Model {
 fn safetensors_through_init() {
     let m = model();
     let f = std::env::temp_dir().join(format!("sampa-fuzz-init-{}", std::process::id()));
-    checkpoint::save(&m, &m.init(0), &f).unwrap();
+    common::save_plain(&m, &m.init(0), &f);
     let valid = std::fs::read(&f).unwrap();
     let _ = std::fs::remove_file(&f);
     fuzz("safetensors (--init)", bytes_like(valid), |bytes| {

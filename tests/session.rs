@@ -103,13 +103,18 @@ fn a_session_trains_as_sampa_train_does() {
         assert_eq!(f.grads, 1 + (name != "sgd") as usize);
         assert_eq!(f.depth, 1 + (name == "sam") as usize);
         // The weights the page offers start a native run.
-        let bytes = sampa::nn::weights::to_safetensors(session.model(), &f.params).unwrap();
+        let info = session.model_info();
+        let bytes = sampa::nn::weights::to_safetensors(session.model(), &f.params, &info).unwrap();
         let path = out.join(format!("{name}.safetensors"));
         std::fs::write(&path, bytes).unwrap();
         assert_eq!(
             sampa::run::checkpoint::load(session.model(), &path).unwrap(),
             f.params
         );
+        // It describes its model and classes, as a native run's model file does.
+        let read = sampa::run::checkpoint::load_info(&path).unwrap().unwrap();
+        assert_eq!(read, info);
+        assert_eq!(read.class_names[9], "Ankle boot");
     }
     assert_eq!(session.finished()[2].optimizer, "sampa-0.2");
     // Starts, steps, epochs and ends: 47 steps of 128 over 6,000 images, per optimizer.

@@ -2,6 +2,7 @@
 
 mod bench;
 mod devices;
+mod eval;
 #[cfg(unix)]
 pub mod runtime_dir;
 mod toy;
@@ -25,6 +26,8 @@ enum Command {
     Bench(bench::Args),
     /// Train a model with SGD, SAM, SAMPa or a baseline on the GPU and write a run directory.
     Train(train::Args),
+    /// Evaluate a trained model file on a data set's test split, overall and per class.
+    Eval(eval::Args),
     /// Serve a directory (the browser demo, web/ after web/build.sh) on 127.0.0.1.
     Serve(ServeArgs),
     /// The paper's quadratic toy: SAM, SAMPa and the naive parallel variants on the GPU.
@@ -37,6 +40,7 @@ pub fn run(cli: Cli, given: &[String]) -> anyhow::Result<()> {
         Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Train(a) => train::run(a, given),
+        Command::Eval(a) => eval::run(a),
         Command::Toy(a) => toy::run(a),
         Command::Serve(a) => serve(a),
     }

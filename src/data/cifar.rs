@@ -49,6 +49,7 @@ pub fn load_dir(dir: &Path, classes: Option<usize>) -> Result<Option<Splits>> {
     }
     let test = read_records(&test_file, label_bytes, format)?;
     Ok(Some(Splits {
+        class_names: names(dir, label_bytes, classes),
         classes,
         description: format!(
             "{name} from {} ({} train, {} test images)",
@@ -60,6 +61,45 @@ pub fn load_dir(dir: &Path, classes: Option<usize>) -> Result<Option<Splits>> {
         test,
         natural_images: true,
     }))
+}
+
+/// CIFAR-10's class names, in label order.
+const CIFAR10_CLASSES: [&str; 10] = [
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+];
+
+/// The class names: the data set's own names file (`batches.meta.txt` of CIFAR-10,
+/// `fine_label_names.txt` of CIFAR-100) when it holds one per class, else CIFAR-10's known
+/// names, else numbers.
+fn names(dir: &Path, label_bytes: usize, classes: usize) -> Vec<String> {
+    let file = if label_bytes == 1 {
+        "batches.meta.txt"
+    } else {
+        "fine_label_names.txt"
+    };
+    let listed: Vec<String> = std::fs::read_to_string(dir.join(file))
+        .unwrap_or_default()
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if listed.len() == classes {
+        listed
+    } else if label_bytes == 1 && classes == 10 {
+        CIFAR10_CLASSES.map(String::from).to_vec()
+    } else {
+        super::dataset::numbered(classes)
+    }
 }
 
 /// Parse one binary batch file with `label_bytes` label bytes per record (the last is used),

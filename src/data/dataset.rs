@@ -102,10 +102,19 @@ pub struct Splits {
     pub test: Dataset,
     /// Number of classes (labels are `0..classes`).
     pub classes: usize,
+    /// One name per class: an image folder's sub-folder names, CIFAR's and Fashion-MNIST's
+    /// own, the lines of a `classes.txt` beside the data, else the numbers `0..classes`.
+    pub class_names: Vec<String>,
     /// What was loaded, for the first line of output ("Fashion-MNIST from DIR (60000 train ...)").
     pub description: String,
     /// Whether this is colour data of the CIFAR kind, where crop-and-flip augmentation helps.
     pub natural_images: bool,
+}
+
+/// The names `0`, `1`, ... of `n` classes that have no other names (the native readers').
+#[cfg(not(target_arch = "wasm32"))]
+pub fn numbered(n: usize) -> Vec<String> {
+    (0..n).map(|i| i.to_string()).collect()
 }
 
 impl Splits {

@@ -29,6 +29,7 @@ pub fn load_dir(dir: &Path, opts: FolderOptions) -> Result<Splits> {
     let test = load_split(&dir.join("test"), &names, opts)?;
     Ok(Splits {
         classes: names.len(),
+        class_names: names.clone(),
         description: format!(
             "image folders from {} ({} classes: {}; {} train, {} test images at {s}×{s})",
             dir.display(),

@@ -27,9 +27,23 @@ pub fn embedded() -> Result<Splits> {
     from_gz("<embedded>", EMBEDDED, "embedded Fashion-MNIST subset")
 }
 
-/// The four gzipped IDX files of a data set already in memory (train images, train labels,
-/// test images, test labels: the browser fetches them), named in errors as files under
-/// `origin`; `what` begins the description.
+/// Fashion-MNIST's class names, in label order.
+pub const FASHION_MNIST_CLASSES: [&str; 10] = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+];
+
+/// The four gzipped IDX files of the Fashion-MNIST subset already in memory (train images,
+/// train labels, test images, test labels: the browser fetches them), named in errors as
+/// files under `origin`; `what` begins the description.
 pub fn from_gz(origin: &str, files: [&[u8]; 4], what: &str) -> Result<Splits> {
     let name = |f: &str| PathBuf::from(format!("{origin}/{f}"));
     let split = |images: &[u8], labels: &[u8], prefix: &str| {
@@ -49,6 +63,7 @@ pub fn from_gz(origin: &str, files: [&[u8]; 4], what: &str) -> Result<Splits> {
     }
     Ok(Splits {
         classes: IDX_CLASSES,
+        class_names: FASHION_MNIST_CLASSES.map(String::from).to_vec(),
         description: format!(
             "{what} ({} train, {} test images; the full set installs with `apt-get install \
              dataset-fashion-mnist`)",
@@ -94,6 +109,7 @@ pub fn load_dir(dir: &Path, classes: Option<usize>) -> Result<Option<Splits>> {
     }
     Ok(Some(Splits {
         classes,
+        class_names: super::dataset::numbered(classes),
         description: format!(
             "IDX data from {} ({} train, {} test images of {}×{})",
             dir.display(),

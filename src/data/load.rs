@@ -5,7 +5,7 @@ use super::dataset::Splits;
 use super::folder::FolderOptions;
 use super::{cifar, folder, idx};
 use crate::error::{Error, Result};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where Debian's `dataset-fashion-mnist` package puts the full dataset.
 pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
@@ -53,10 +53,10 @@ pub fn load(source: &Source, opts: LoadOptions) -> Result<Splits> {
         ));
     }
     if let Some(splits) = idx::load_dir(dir, opts.classes)? {
-        return Ok(splits);
+        return named(dir, splits);
     }
     if let Some(splits) = cifar::load_dir(dir, opts.classes)? {
-        return Ok(splits);
+        return named(dir, splits);
     }
     if dir.join("train").is_dir() && dir.join("test").is_dir() {
         let splits = folder::load_dir(
@@ -76,6 +76,34 @@ pub fn load(source: &Source, opts: LoadOptions) -> Result<Splits> {
     ))
 }
 
+/// `splits` with the class names of `dir/classes.txt` (one per line, in label order), when it
+/// exists; it must name every class.
+fn named(dir: &Path, mut splits: Splits) -> Result<Splits> {
+    let path = dir.join("classes.txt");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(splits);
+    };
+    let names: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
+    if names.len() != splits.classes {
+        return Err(Error::data(
+            &path,
+            format!(
+                "names {} classes, but the data has {}; give one name per line for each class, \
+                 in label order",
+                names.len(),
+                splits.classes
+            ),
+        ));
+    }
+    splits.class_names = names;
+    Ok(splits)
+}
+
 /// `splits` with `classes` classes when given: more than the data's own is allowed (unused
 /// outputs), fewer is an error, since some label would be out of range.
 fn with_classes(mut splits: Splits, classes: Option<usize>) -> Result<Splits> {
@@ -86,6 +114,10 @@ fn with_classes(mut splits: Splits, classes: Option<usize>) -> Result<Splits> {
         ))),
         Some(n) => {
             splits.classes = n;
+            let more = super::dataset::numbered(n);
+            splits
+                .class_names
+                .extend(more.into_iter().skip(splits.class_names.len()));
             Ok(splits)
         }
         None => Ok(splits),

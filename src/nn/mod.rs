@@ -7,6 +7,7 @@ pub mod evaluator;
 pub mod layer;
 mod layers;
 pub mod model;
+pub mod model_info;
 mod pass;
 pub mod plan;
 pub mod reference;

@@ -65,8 +65,13 @@ pub fn serialize(
     safetensors::serialize(views, meta)
 }
 
-/// `model`'s parameters `params` as a safetensors file (what `sampa train --init` reads).
-pub fn to_safetensors(model: &Model, params: &[f32]) -> crate::Result<Vec<u8>> {
+/// `model`'s parameters `params` as a safetensors file (what `sampa train --init` reads),
+/// described by `info` in its metadata.
+pub fn to_safetensors(
+    model: &Model,
+    params: &[f32],
+    info: &super::model_info::ModelInfo,
+) -> crate::Result<Vec<u8>> {
     if params.len() != model.param_count() {
         return Err(crate::Error::shape(
             "weights",
@@ -78,6 +83,9 @@ pub fn to_safetensors(model: &Model, params: &[f32]) -> crate::Result<Vec<u8>> {
             ),
         ));
     }
-    serialize(&model_tensors(model, params), None)
-        .map_err(|e| crate::Error::Invalid(format!("cannot serialise the weights: {e}")))
+    serialize(
+        &model_tensors(model, params),
+        Some(info.metadata(&model.name)),
+    )
+    .map_err(|e| crate::Error::Invalid(format!("cannot serialise the weights: {e}")))
 }

@@ -10,6 +10,7 @@ use super::start::{Start, epoch_start};
 use crate::data::{self, Batch, BatchOptions, Batcher, Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::nn::model_info::ModelInfo;
 use crate::train::Trainer;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -73,9 +74,19 @@ pub(super) fn epochs(
         checkpointed: (trainer.steps() > 0).then(|| trainer.steps()),
     };
     let mut progress = start.progress;
-    let origin = Origin::of(config, splits);
+    let opts = train_options(config, splits);
+    let setup = Setup {
+        origin: Origin::of(config, splits),
+        info: ModelInfo::of(
+            &config.model,
+            &config.hidden,
+            splits,
+            opts.normalize.clone(),
+        ),
+        opts,
+    };
     while progress.epoch < config.epochs && !done(config, trainer.steps()) {
-        let run = (&mut *trainer, dir, &origin);
+        let run = (&mut *trainer, dir, &setup);
         progress = epoch(gpu, config, run, splits, &progress, &mut log)
             .map_err(|e| device_failed(e, gpu, dir, log.checkpointed))?;
     }
@@ -108,22 +119,30 @@ fn device_failed(e: Error, gpu: &Gpu, dir: &RunDir, checkpointed: Option<usize>)
     ))
 }
 
+/// What stays fixed over a run: how its batches are formed, and what its files record of it
+/// (the checkpoint its origin, the model file its model).
+struct Setup {
+    opts: BatchOptions,
+    origin: Origin,
+    info: ModelInfo,
+}
+
 /// One epoch from `progress`: its steps, the test evaluation and the run directory's files;
 /// returns where the next epoch starts.
 fn epoch(
     gpu: &Gpu,
     config: &TrainConfig,
-    (trainer, dir, origin): (&mut Trainer, &RunDir, &Origin),
+    (trainer, dir, setup): (&mut Trainer, &RunDir, &Setup),
     splits: &Splits,
     progress: &Progress,
     log: &mut Log,
 ) -> Result<Progress> {
-    let opts = train_options(config, splits);
-    let mut batches = batcher(&splits.train, &opts, progress, dir)?;
+    let opts = &setup.opts;
+    let mut batches = batcher(&splits.train, opts, progress, dir)?;
     let stats = train_epoch(
         gpu,
         config,
-        (trainer, dir, origin),
+        (trainer, dir, &setup.origin),
         &mut batches,
         progress,
         log,
@@ -132,16 +151,16 @@ fn epoch(
     // inside an epoch checkpoints where it stopped, and a resumed run redoes that epoch's
     // summary at its end.
     let next = if batches.position().0 >= splits.train.len() {
-        epoch_start(&splits.train, &opts, progress.epoch + 1)
+        epoch_start(&splits.train, opts, progress.epoch + 1)
     } else {
         progress_within(&batches, &stats, stats.seconds)
     };
-    finish_epoch(gpu, trainer, (&splits.test, &opts), &stats, log)?;
+    finish_epoch(gpu, trainer, (&splits.test, opts), &stats, log)?;
     // One readback serves the model file and the checkpoint.
     let model = &trainer.spec().model;
     let state = trainer.state(gpu)?;
-    dir.write_outputs(model, &state.x, (&log.records, &log.points))?;
-    checkpoint::save_checkpoint(model, (&state, &next), origin, &dir.checkpoint())?;
+    dir.write_outputs((model, &setup.info), &state.x, (&log.records, &log.points))?;
+    checkpoint::save_checkpoint(model, (&state, &next), &setup.origin, &dir.checkpoint())?;
     log.checkpointed = Some(state.steps);
     Ok(next)
 }

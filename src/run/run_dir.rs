@@ -135,11 +135,11 @@ impl RunDir {
     /// Write the model file, the metrics and the curves after an epoch.
     pub fn write_outputs(
         &self,
-        model: &Model,
+        (model, info): (&Model, &crate::nn::model_info::ModelInfo),
         params: &[f32],
         (records, points): (&[serde_json::Value], &[EpochPoint]),
     ) -> Result<()> {
-        super::checkpoint::save(model, params, &self.model())?;
+        super::checkpoint::save(model, params, info, &self.model())?;
         let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
         self.write("metrics.jsonl", lines.as_bytes())?;
         plot::curves(points, &model.name, &self.file("curves.png"))

@@ -35,3 +35,11 @@ pub fn trainer(
     };
     Trainer::new(gpu, spec, x0).expect("a trainer")
 }
+
+/// Write `params` of `model` as a safetensors file with no metadata, as another tool (PyTorch's
+/// `safetensors.torch.save_file`) would.
+pub fn save_plain(model: &Model, params: &[f32], path: &std::path::Path) {
+    let tensors = sampa::nn::weights::model_tensors(model, params);
+    let bytes = sampa::nn::weights::serialize(&tensors, None).unwrap();
+    std::fs::write(path, bytes).unwrap();
+}

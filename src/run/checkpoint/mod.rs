@@ -13,6 +13,7 @@ mod read;
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::nn::Model;
+use crate::nn::model_info::ModelInfo;
 use crate::nn::weights::{self, Tensor, f32s, model_tensors, u32s};
 use crate::train::TrainerState;
 use meta::Meta;
@@ -86,9 +87,25 @@ pub(crate) fn write_error(path: &Path, e: &std::io::Error) -> Error {
     )
 }
 
-/// Write `params` (laid out as `model.params`) to `path` as f32 safetensors.
-pub fn save(model: &Model, params: &[f32], path: &Path) -> Result<()> {
-    write(path, &model_tensors(model, params), None)
+/// Write `params` (laid out as `model.params`) to `path` as f32 safetensors, described by
+/// `info` in the metadata.
+pub fn save(model: &Model, params: &[f32], info: &ModelInfo, path: &Path) -> Result<()> {
+    write(
+        path,
+        &model_tensors(model, params),
+        Some(info.metadata(&model.name)),
+    )
+}
+
+/// The model description in the metadata of the model file at `path`, if it has one.
+pub fn load_info(path: &Path) -> Result<Option<ModelInfo>> {
+    let bytes = read::bytes(path)?;
+    let (_, header) = SafeTensors::read_metadata(&bytes)
+        .map_err(|e| Error::data(path, format!("is not a safetensors file ({e})")))?;
+    let meta = header.metadata().clone().unwrap_or_default();
+    ModelInfo::from_metadata(&meta)
+        .transpose()
+        .map_err(|e| Error::data(path, format!("has {e}")))
 }
 
 /// Read parameters for `model` from `path`: every tensor must be present, f32, and of the
@@ -100,6 +117,26 @@ pub fn load(model: &Model, path: &Path) -> Result<Vec<f32>> {
 /// [`load`] on a file's bytes, named `path` in errors (the entry point for fuzzing).
 pub fn load_bytes(model: &Model, path: &Path, bytes: &[u8]) -> Result<Vec<f32>> {
     let st = read::parse(path, bytes)?;
+    // A file that names its model is checked by name first: a clearer error than a shape.
+    if let Ok((_, header)) = SafeTensors::read_metadata(bytes)
+        && let Some(theirs) = header.metadata().as_ref().and_then(|m| m.get("model"))
+        && theirs != &model.name
+        && header
+            .metadata()
+            .as_ref()
+            .and_then(|m| m.get("format"))
+            .map(String::as_str)
+            == Some(crate::nn::model_info::FORMAT)
+    {
+        return Err(Error::data(
+            path,
+            format!(
+                "holds the parameters of {theirs}, but this run builds {}; give the flags \
+                 that built it (--model, --hidden, --image-size) or another file",
+                model.name
+            ),
+        ));
+    }
     let x = read::params(model, path, &st)?;
     if let Some(extra) = st.names().into_iter().find(|n| model.param(n).is_none()) {
         return Err(Error::data(

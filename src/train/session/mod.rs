@@ -88,6 +88,17 @@ impl Session {
         &self.model
     }
 
+    /// What a model file of this session's model says about it.
+    pub fn model_info(&self) -> crate::nn::model_info::ModelInfo {
+        let s = &self.settings;
+        crate::nn::model_info::ModelInfo::of(
+            &s.model,
+            &s.hidden,
+            &self.splits,
+            self.opts.normalize.clone(),
+        )
+    }
+
     /// The data.
     pub fn splits(&self) -> &Splits {
         &self.splits

@@ -1,0 +1,127 @@
+//! `sampa eval`: a trained model file on a data set's test split. The model, its input shape,
+//! its classes' names and its inputs' normalisation all come from the file's metadata, so the
+//! model is fed exactly as in training; the output is the accuracy overall and per class.
+
+use anyhow::Context;
+use sampa::data::{self, BatchOptions, Dataset, LoadOptions, Source};
+use sampa::nn::Model;
+use sampa::nn::model_info::ModelInfo;
+use sampa::run::checkpoint;
+use sampa::train::{Trainer, TrainerSpec};
+use std::path::{Path, PathBuf};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// The model file (a run's model.safetensors, or the browser page's download).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Data whose test split to evaluate on (as `sampa train --data`).
+    #[arg(long, default_value = "embedded")]
+    data: String,
+    /// Examples per batch.
+    #[arg(long, default_value_t = 256)]
+    batch: usize,
+    /// Adapter: index, backend or name substring (see `sampa devices`); else SAMPA_ADAPTER.
+    #[arg(long)]
+    adapter: Option<String>,
+}
+
+pub fn run(a: Args) -> anyhow::Result<()> {
+    anyhow::ensure!(a.batch > 0, "--batch must be at least 1, got 0");
+    let info = checkpoint::load_info(&a.model)?.with_context(|| {
+        format!(
+            "{}: has no sampa model metadata (it was written by another tool or an older \
+             sampa), so its model is unknown; evaluate it with the `sampa train` flags that \
+             built it and --init",
+            a.model.display()
+        )
+    })?;
+    let test = test_split(&a.data, &info)?;
+    let model = Model::for_images(&info.kind, &info.hidden, info.input, info.class_names.len())?;
+    let params = checkpoint::load(&model, &a.model)?;
+    let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(a.adapter.as_deref()))?;
+    let spec = TrainerSpec {
+        model: model.clone(),
+        smoothing: 0.0,
+        optimizer: Default::default(),
+        seed: 0,
+        kernels: sampa::tuning::choose(&gpu)?,
+    };
+    let mut trainer = Trainer::new(&gpu, spec, &params)?;
+    let opts = BatchOptions {
+        batch: a.batch,
+        shuffle: false,
+        seed: 0,
+        normalize: info.normalization.clone(),
+        augment: false,
+    };
+    let (loss, acc) = sampa::run::evaluate(&gpu, &mut trainer, &test, &opts)?;
+    println!(
+        "{}: {} on {} test images of {} ({}): accuracy {:.2}%, loss {loss:.4}",
+        a.model.display(),
+        model.name,
+        test.len(),
+        a.data,
+        gpu.adapter.short(),
+        100.0 * acc
+    );
+    for (c, name) in info.class_names.iter().enumerate() {
+        if let Some(part) = of_class(&test, c) {
+            let (_, acc) = sampa::run::evaluate(&gpu, &mut trainer, &part, &opts)?;
+            println!(
+                "  {name:<20} {:>6.2}%  ({} images)",
+                100.0 * acc,
+                part.len()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// The test split of `data`, which must have the model's input shape and classes.
+fn test_split(data: &str, info: &ModelInfo) -> anyhow::Result<Dataset> {
+    let source = match data {
+        "embedded" => Source::Embedded,
+        dir => Source::Dir(Path::new(dir).to_path_buf()),
+    };
+    let opts = LoadOptions {
+        image_size: info.input.height,
+        classes: Some(info.class_names.len()),
+    };
+    let splits = data::load(&source, opts)?;
+    anyhow::ensure!(
+        splits.test.shape == info.input,
+        "--data {data}: its images are {:?}, but the model takes {:?}; give the data it was \
+         trained on",
+        splits.test.shape,
+        info.input
+    );
+    if splits.class_names != info.class_names {
+        eprintln!(
+            "warning: the model's classes are {}; the data's are {}",
+            info.class_names.join(", "),
+            splits.class_names.join(", ")
+        );
+    }
+    Ok(splits.test)
+}
+
+/// The examples of class `c`, if there are any.
+fn of_class(data: &Dataset, c: usize) -> Option<Dataset> {
+    let keep: Vec<usize> = (0..data.len())
+        .filter(|&i| data.labels[i] as usize == c)
+        .collect();
+    if keep.is_empty() {
+        return None;
+    }
+    let images = keep
+        .iter()
+        .flat_map(|&i| data.image(i).iter().copied())
+        .collect();
+    let labels = keep.iter().map(|&i| data.labels[i]).collect();
+    Some(Dataset {
+        images,
+        labels,
+        shape: data.shape,
+    })
+}

@@ -1,0 +1,118 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Model files describe their model: `sampa eval` rebuilds and feeds a model from a model
+//! file's metadata alone, and `--init` checks the file's model by name.
+
+mod common;
+
+use common::cli::{error_line, sampa, scratch};
+
+fn ok(out: std::process::Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}
+
+/// The percentage after `label` in `text`.
+fn percent_after(text: &str, label: &str) -> f64 {
+    let rest = &text[text
+        .find(label)
+        .unwrap_or_else(|| panic!("{label:?} in {text}"))
+        + label.len()..];
+    rest.trim_start()
+        .split('%')
+        .next()
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+#[test]
+fn eval_reproduces_the_runs_test_accuracy_from_the_file_alone() {
+    let d = scratch("eval", "normalized");
+    let run = d.join("run");
+    let train = ok(sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--hidden",
+        "32",
+        "--epochs",
+        "1",
+        "--normalize",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    let file = run.join("model.safetensors");
+    let eval = ok(sampa(&["eval", "--model", file.to_str().unwrap()]));
+    // The same test split at the same parameters, normalised by the statistics the file
+    // carries (no flag says to normalise): the run's own figure, to the digit.
+    let trained = percent_after(&train, "test accuracy");
+    assert_eq!(percent_after(&eval, "accuracy"), trained, "{train}\n{eval}");
+    // Per class, by the names the file carries: 100 test images each, which average to it.
+    let classes = [
+        "T-shirt/top",
+        "Trouser",
+        "Pullover",
+        "Dress",
+        "Coat",
+        "Sandal",
+        "Shirt",
+    ];
+    let per: Vec<f64> = classes.iter().map(|c| percent_after(&eval, c)).collect();
+    let rest: f64 = ["Sneaker", "Bag", "Ankle boot"]
+        .iter()
+        .map(|c| percent_after(&eval, c))
+        .sum();
+    let mean = (per.iter().sum::<f64>() + rest) / 10.0;
+    assert!((mean - trained).abs() < 0.01, "{eval}");
+}
+
+#[test]
+fn init_names_the_model_a_file_holds() {
+    let d = scratch("eval", "init");
+    let run = d.join("run");
+    ok(sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--hidden",
+        "16",
+        "--steps",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+    ]));
+    let file = run.join("model.safetensors");
+    let line = error_line(&sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--hidden",
+        "32",
+        "--steps",
+        "1",
+        "--init",
+        file.to_str().unwrap(),
+        "--out",
+        d.join("other").to_str().unwrap(),
+    ]));
+    assert!(
+        line.contains("holds the parameters of mlp 784-16-10, but this run builds mlp 784-32-10")
+            && line.contains("--hidden"),
+        "{line}"
+    );
+    // A file without sampa's metadata cannot be evaluated: eval says why and what to do.
+    let model = sampa::nn::Model::mlp(784, &[16], 10).unwrap();
+    let plain = d.join("plain.safetensors");
+    common::save_plain(&model, &model.init(0), &plain);
+    let line = error_line(&sampa(&["eval", "--model", plain.to_str().unwrap()]));
+    assert!(
+        line.contains("has no sampa model metadata") && line.contains("--init"),
+        "{line}"
+    );
+}
