@@ -25,7 +25,8 @@ pub fn resolve(
         // ignore a schedule that was asked for.
         if !matches!(schedule, Schedule::Serial | Schedule::Auto) {
             eprintln!(
-                "warning: --schedule {} has no effect with --optimizer {}: its gradients run                  one after the other, so the run uses serial",
+                "warning: --schedule {} has no effect with --optimizer {}: its gradients run \
+                 one after the other, so the run uses serial",
                 schedule.name(),
                 optimizer.label()
             );

@@ -122,8 +122,15 @@ impl RunDir {
 
     /// `config.json`'s text, named `path` in errors (the entry point for fuzzing).
     pub fn parse_config(path: &Path, text: &str) -> Result<TrainConfig> {
-        serde_json::from_str(text)
-            .map_err(|e| Error::data(path, format!("is not a sampa run configuration ({e})")))
+        serde_json::from_str(text).map_err(|e| {
+            Error::data(
+                path,
+                format!(
+                    "is not a sampa run configuration ({e}); restore it from a copy, or start \
+                 the run again with --overwrite"
+                ),
+            )
+        })
     }
 
     /// Write `config.json`.

@@ -109,7 +109,8 @@ fn check_origin(
     let data = splits.fingerprint();
     if data != origin.data {
         return Err(Error::Invalid(format!(
-            "--data {}: this is not the data the run in {} trained on (it holds {data}; the              run's held {}); give the run's data, wherever it is now",
+            "--data {}: this is not the data the run in {} trained on (it holds {data}; the \
+             run's held {}); give the run's data, wherever it is now",
             config.data,
             dir.path().display(),
             origin.data
