@@ -25,6 +25,30 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Remove the temporary files [`write_atomic`] left in `dir` when its process was killed
+/// mid-write (`.NAME.tmpPID`, the process `PID` no longer running); returns how many. Where
+/// processes cannot be looked up (no /proc), only this process's own are taken for live.
+pub fn remove_stale_temps(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let live = |pid: u32| {
+        pid == std::process::id()
+            || (Path::new("/proc/self").exists() && Path::new(&format!("/proc/{pid}")).exists())
+    };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let pid = name
+                .strip_prefix('.')
+                .and_then(|n| n.rsplit_once(".tmp"))
+                .and_then(|(_, pid)| pid.parse::<u32>().ok());
+            pid.is_some_and(|p| !live(p)) && std::fs::remove_file(e.path()).is_ok()
+        })
+        .count()
+}
+
 /// `YYYYmmdd-HHMMSS` in UTC.
 pub fn timestamp() -> String {
     let (year, month, day, rem) = utc_now();
@@ -64,4 +88,25 @@ fn utc_now() -> (i64, i64, i64, u64) {
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
     (year, month, day, rem)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_dead_processes_temporary_files_are_removed() {
+        let d = std::env::temp_dir().join(format!("sampa-stale-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        // Above Linux's largest pid (4194304): no such process.
+        let dead = d.join(".checkpoint.safetensors.tmp4294967");
+        let ours = d.join(format!(".model.safetensors.tmp{}", std::process::id()));
+        let other = d.join("notes.tmp1");
+        for f in [&dead, &ours, &other] {
+            std::fs::write(f, "x").unwrap();
+        }
+        assert_eq!(remove_stale_temps(&d), 1);
+        assert!(!dead.exists() && ours.exists() && other.exists());
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }

@@ -112,6 +112,12 @@ fn killed_and_resumed_equals_uninterrupted(what: &str, optimizer: &[&str]) {
          differ from the uninterrupted run's"
     );
     assert_eq!(checkpoint_step(&part), Some(128), "{what}");
+    // No temporary file of a killed write is left behind.
+    let names: Vec<String> = std::fs::read_dir(&part)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(names.iter().all(|n| !n.contains(".tmp")), "{names:?}");
     eprintln!("{what}: killed with checkpoints at steps {kills:?}; resumed to equal parameters");
 }
 

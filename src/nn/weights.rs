@@ -50,7 +50,8 @@ pub fn model_tensors(model: &Model, params: &[f32]) -> Vec<Tensor> {
     model.params.iter().map(tensor).collect()
 }
 
-/// The safetensors file of `tensors` with the header metadata `meta`.
+/// The safetensors file of `tensors` with the header metadata `meta`, the same bytes for the
+/// same tensors and metadata.
 pub fn serialize(
     tensors: &[Tensor],
     meta: Option<HashMap<String, String>>,
@@ -62,7 +63,26 @@ pub fn serialize(
             (t.name.clone(), v)
         })
         .collect();
-    safetensors::serialize(views, meta)
+    Ok(sorted_header(safetensors::serialize(views, meta)?))
+}
+
+/// `file` with its JSON header's keys in sorted order. safetensors writes the metadata from a
+/// HashMap, whose order changes from process to process, so two runs that computed the same
+/// bits would write different files. The header is padded to a multiple of 8 bytes with
+/// spaces, as safetensors pads it; the tensor data after it is unchanged, and its offsets are
+/// relative to the data, so they stay right.
+fn sorted_header(file: Vec<u8>) -> Vec<u8> {
+    let n = u64::from_le_bytes(file[..8].try_into().expect("8 bytes")) as usize;
+    // serde_json's maps are sorted by key (the crate's preserve_order feature is off).
+    let header: serde_json::Value =
+        serde_json::from_slice(&file[8..8 + n]).expect("safetensors wrote valid JSON");
+    let mut text = serde_json::to_vec(&header).expect("JSON serialises");
+    text.resize(text.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + text.len() + file.len() - 8 - n);
+    out.extend((text.len() as u64).to_le_bytes());
+    out.extend(text);
+    out.extend(&file[8 + n..]);
+    out
 }
 
 /// `model`'s parameters `params` as a safetensors file (what `sampa train --init` reads),
@@ -88,4 +108,44 @@ pub fn to_safetensors(
         Some(info.metadata(&model.name)),
     )
     .map_err(|e| crate::Error::Invalid(format!("cannot serialise the weights: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_tensors_and_metadata_give_the_same_bytes() {
+        let tensors = [f32s("b", vec![2], &[1.0, 2.0]), u32s("a", &[7, 8, 9])];
+        let meta = |order: &[(&str, &str)]| {
+            let m: HashMap<String, String> = order
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            serialize(&tensors, Some(m)).unwrap()
+        };
+        let pairs = [
+            ("model", "mlp"),
+            ("kind", "x"),
+            ("format", "f"),
+            ("z", "1"),
+            ("a", "2"),
+        ];
+        let first = meta(&pairs);
+        let mut reversed = pairs;
+        reversed.reverse();
+        // Many maps, each with its own random iteration order: one file.
+        for _ in 0..20 {
+            assert!(meta(&reversed) == first);
+        }
+        let header_len = u64::from_le_bytes(first[..8].try_into().unwrap());
+        assert_eq!(header_len % 8, 0);
+        let st = safetensors::SafeTensors::deserialize(&first).unwrap();
+        assert_eq!(
+            st.tensor("b").unwrap().data(),
+            bytemuck::cast_slice::<f32, u8>(&[1.0, 2.0])
+        );
+        let (_, header) = safetensors::SafeTensors::read_metadata(&first).unwrap();
+        assert_eq!(header.metadata().as_ref().unwrap()["z"], "1");
+    }
 }

@@ -88,6 +88,8 @@ pub fn resumed(
             dir.path().display()
         )));
     }
+    // A run killed while writing left a temporary file behind; it is of no use now.
+    crate::fsutil::remove_stale_temps(dir.path());
     let (trainer, progress, origin) = checkpoint::load_checkpoint(model, &path)?;
     check_origin(dir, config, splits, &origin)?;
     let (records, points) = dir.read_metrics(trainer.steps, progress.epoch)?;
