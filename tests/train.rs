@@ -406,16 +406,17 @@ fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_model() {
         good,
         "the good run is untouched"
     );
-    // In a directory of its own: it stops at the step (the first step's loss is computed
-    // before its update, so the second's is the first NaN), and its directory holds its own config
-    // and nothing of another run's.
+    // In a directory of its own: it stops at the first step. Its loss is computed before its
+    // update, so it is finite, but the update takes the parameters' norm past f32: the norm
+    // check stops the run a step before the loss would. Its directory holds its own config and
+    // nothing of another run's.
     let fresh = tmp("nan-fresh");
     let _ = std::fs::remove_dir_all(&fresh);
     assert_one_line_error(
         &diverging(fresh.to_str().unwrap()),
         &[
-            "the training loss became",
-            "at step",
+            "the parameters' squared norm became inf (the loss was still",
+            "at step 1 (epoch 1)",
             "no model was written",
             "smaller --lr",
         ],
