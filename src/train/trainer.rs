@@ -370,3 +370,20 @@ pub(crate) async fn read(
     let m = readback.read_after(index).await?;
     Ok([m[0], m[1], m[watch::NORM_SQ]])
 }
+
+impl Trainer {
+    /// What diverged in the last step, whose reported loss was `loss`: the loss, or the
+    /// parameters (whose norm can overflow while the loss stays finite); `None` when neither.
+    pub fn divergence(&self, loss: f32) -> Option<String> {
+        if !loss.is_finite() {
+            Some(format!("the training loss became {loss}"))
+        } else if !self.norm_sq.is_finite() {
+            Some(format!(
+                "the parameters' squared norm became {} (the loss was still {loss})",
+                self.norm_sq
+            ))
+        } else {
+            None
+        }
+    }
+}

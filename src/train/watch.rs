@@ -34,19 +34,3 @@ impl NormWatch {
     }
 }
 
-impl super::Trainer {
-    /// What diverged in the last step, whose reported loss was `loss`: the loss, or the
-    /// parameters (whose norm can overflow while the loss stays finite); `None` when neither.
-    pub fn divergence(&self, loss: f32) -> Option<String> {
-        if !loss.is_finite() {
-            Some(format!("the training loss became {loss}"))
-        } else if !self.norm_sq.is_finite() {
-            Some(format!(
-                "the parameters' squared norm became {} (the loss was still {loss})",
-                self.norm_sq
-            ))
-        } else {
-            None
-        }
-    }
-}

@@ -53,7 +53,7 @@ pub struct Origin {
 
 impl Origin {
     /// The origin of a run of `config` on `splits`.
-    pub fn of(config: &super::TrainConfig, splits: &crate::data::Splits) -> Origin {
+    pub fn of(config: &super::config::TrainConfig, splits: &crate::data::Splits) -> Origin {
         Origin {
             config: serde_json::to_string(config).expect("a config serialises"),
             data: splits.fingerprint(),
