@@ -33,4 +33,3 @@ impl NormWatch {
         readback.record_part(encoder, &self.out, 0, 1, NORM_SQ);
     }
 }
-
