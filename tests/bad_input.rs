@@ -350,12 +350,7 @@ fn hidden_files_in_an_image_folder_are_skipped() {
         "--out",
         run.to_str().unwrap(),
     ]);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::cli::success(&out);
     // Two classes (no ".git" class), two images each: the clutter was not taken for data.
     assert!(
         stdout.contains("(2 classes: cat, dog; 4 train, 4 test images at 32×32)"),

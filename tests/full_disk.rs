@@ -114,12 +114,7 @@ fn resume_to_end(run: &Path) {
         ])
         .output()
         .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let stdout = common::cli::success(&out);
     assert!(
         stdout.contains("at step 1") && stdout.contains("done: 4 steps"),
         "{stdout}"

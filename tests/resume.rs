@@ -18,14 +18,8 @@ fn sampa_in(cwd: &Path, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn ok(out: Output) -> String {
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    stdout
+fn ok(out: std::process::Output) -> String {
+    common::cli::success(&out)
 }
 
 /// A copy of the embedded Fashion-MNIST subset's IDX files in `dir`.

@@ -92,12 +92,7 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
     let existing = RunDir::existing(&config.out);
     let model = build_model(&config, splits)?;
     let program = crate::optim::program(&config.optimizer);
-    let fused = program.has_pair()
-        && !matches!(
-            config.schedule,
-            crate::train::Schedule::Serial | crate::train::Schedule::Interleaved
-        );
-    let copies = if fused { 2 } else { 1 };
+    let copies = crate::train::fits::copies(config.schedule, program.has_pair());
     crate::train::fits::check_fits(gpu, &model, config.batch, copies, program.carries.len())?;
     let opts = epoch::train_options(&config, splits);
     let start = if resuming {

@@ -10,6 +10,18 @@ use crate::nn::Model;
 /// read back for checks, and the carried vectors.
 const HOST_VECTORS: u64 = 3;
 
+/// The copies of the parameters and activations a schedule's buffers hold: 2 where SAMPa's
+/// pair may run fused (`schedule` neither serial nor interleaved, and a program with a pair),
+/// else 1.
+pub fn copies(schedule: crate::train::Schedule, has_pair: bool) -> u64 {
+    use crate::train::Schedule::{Interleaved, Serial};
+    if has_pair && !matches!(schedule, Serial | Interleaved) {
+        2
+    } else {
+        1
+    }
+}
+
 /// Check `model` at batch `batch`: `copies` is 2 where SAMPa may run fused (its buffers hold
 /// both parameter sets), and `carried` the vectors its optimizer carries between steps.
 pub fn check_fits(

@@ -37,3 +37,14 @@ pub fn error_line(out: &Output) -> String {
     assert_eq!(lines.len(), 1, "one error line: {err}");
     lines[0].to_string()
 }
+
+/// The stdout of a run that must have succeeded (its output in the failure message).
+pub fn success(out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
+}

@@ -118,10 +118,8 @@ impl Session {
     /// session's batch (twice over where SAMPa may run fused, whose buffers hold both
     /// parameter sets); the error says what does not fit.
     pub fn check_fits(&self, gpu: &Gpu) -> Result<()> {
-        let fused = !matches!(
-            self.settings.schedule,
-            Schedule::Serial | Schedule::Interleaved
-        ) && self.settings.optimizers.iter().any(has_pair);
+        let pair = self.settings.optimizers.iter().any(has_pair);
+        let copies = crate::train::fits::copies(self.settings.schedule, pair);
         let carried = self
             .settings
             .optimizers
@@ -129,7 +127,6 @@ impl Session {
             .map(carried)
             .max()
             .unwrap_or(0);
-        let copies = if fused { 2 } else { 1 };
         crate::train::fits::check_fits(gpu, &self.model, self.settings.batch, copies, carried)
     }
 
