@@ -44,6 +44,7 @@ fn batches(m: &Model, full: usize) -> Vec<Batch> {
             Batch {
                 pixels: rng.vec(n * m.input, 0.0, 1.0),
                 labels: (0..n).map(|_| rng.below(m.classes as u32)).collect(),
+                drawn: Vec::new(),
             }
         })
         .collect()

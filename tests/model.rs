@@ -181,6 +181,7 @@ fn random_batch(rng: &mut Pcg, n: usize, inputs: usize, classes: usize) -> Batch
     Batch {
         pixels: rng.vec(n * inputs, 0.0, 1.0),
         labels: (0..n).map(|_| rng.below(classes as u32)).collect(),
+        drawn: Vec::new(),
     }
 }
 

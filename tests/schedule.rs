@@ -26,6 +26,7 @@ fn batches(m: &Model) -> Vec<Batch> {
             Batch {
                 pixels: rng.vec(n * m.input, 0.0, 1.0),
                 labels: (0..n).map(|_| rng.below(10)).collect(),
+                drawn: Vec::new(),
             }
         })
         .collect()

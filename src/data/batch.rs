@@ -5,6 +5,7 @@
 //! consecutive runs of that order; the last, partial batch is kept.
 
 use super::dataset::Dataset;
+use crate::error::{Error, Result};
 use crate::rng::Pcg;
 
 /// How batches are formed.
@@ -29,6 +30,21 @@ pub struct Batch {
     pub pixels: Vec<f32>,
     /// Labels.
     pub labels: Vec<u32>,
+    /// How each example was drawn, when the batch came from a [`Batcher`] (empty otherwise):
+    /// enough for another process holding the same data set to rebuild the batch
+    /// ([`Batcher::rebuild`]), so that only this list need travel.
+    pub drawn: Vec<Drawn>,
+}
+
+/// One example of a batch: its index in the data set and its augmentation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Drawn {
+    /// The example's index in the data set.
+    pub index: u32,
+    /// The crop's shift (dy, dx), each in -4..=4 (0 without augmentation).
+    pub shift: (i8, i8),
+    /// Whether the image was mirrored.
+    pub flip: bool,
 }
 
 impl Batch {
@@ -130,36 +146,83 @@ impl<'a> Batcher<'a> {
             return false;
         }
         let end = (self.pos + self.opts.batch).min(self.order.len());
-        let s = self.data.shape;
-        let size = s.len();
-        out.pixels.clear();
-        out.labels.clear();
-        out.pixels.resize((end - self.pos) * size, 0.0);
-        for (slot, &i) in self.order[self.pos..end].iter().enumerate() {
-            let dst = &mut out.pixels[slot * size..(slot + 1) * size];
-            let src = self.data.image(i as usize);
+        out.drawn.clear();
+        for &index in &self.order[self.pos..end] {
+            let mut d = Drawn {
+                index,
+                ..Drawn::default()
+            };
             if self.opts.augment {
-                let dy = self.aug.below(9) as isize - 4;
-                let dx = self.aug.below(9) as isize - 4;
-                let flip = self.aug.below(2) == 1;
-                crop_flip(src, dst, s.channels, s.height, s.width, (dy, dx), flip);
-            } else {
-                for (d, &p) in dst.iter_mut().zip(src) {
-                    *d = p as f32 / 255.0;
-                }
+                let dy = self.aug.below(9) as i8 - 4;
+                let dx = self.aug.below(9) as i8 - 4;
+                d.shift = (dy, dx);
+                d.flip = self.aug.below(2) == 1;
             }
-            if let Some(stats) = &self.opts.normalize {
-                let plane = s.height * s.width;
-                for (c, &(mean, std)) in stats.iter().enumerate() {
-                    for v in &mut dst[c * plane..(c + 1) * plane] {
-                        *v = (*v - mean) / std;
-                    }
-                }
-            }
-            out.labels.push(self.data.labels[i as usize]);
+            out.drawn.push(d);
         }
         self.pos = end;
+        fill(self.data, &self.opts, out);
         true
+    }
+
+    /// The batch `drawn` describes, from `data` formed as `opts` says: the batch a
+    /// [`Batcher`] over the same data and options handed out with that list. An index or
+    /// shift outside the data set's range is an error, since the list may come from another
+    /// process.
+    pub fn rebuild(data: &Dataset, opts: &BatchOptions, drawn: Vec<Drawn>) -> Result<Batch> {
+        let bad = |what: String| Error::Invalid(format!("a batch sent to this rank {what}"));
+        for d in &drawn {
+            if d.index as usize >= data.len() {
+                return Err(bad(format!(
+                    "names example {} of a data set of {}; every rank must load the same data",
+                    d.index,
+                    data.len()
+                )));
+            }
+            if d.shift.0.abs() > 4 || d.shift.1.abs() > 4 {
+                return Err(bad(format!(
+                    "has a crop shift {:?} beyond 4 pixels",
+                    d.shift
+                )));
+            }
+        }
+        let mut out = Batch {
+            drawn,
+            ..Batch::default()
+        };
+        fill(data, opts, &mut out);
+        Ok(out)
+    }
+}
+
+/// Fill `out`'s pixels and labels from its `drawn` list: each image cropped and flipped as
+/// drawn (or only scaled to [0, 1]), then normalised.
+fn fill(data: &Dataset, opts: &BatchOptions, out: &mut Batch) {
+    let s = data.shape;
+    let size = s.len();
+    out.pixels.clear();
+    out.labels.clear();
+    out.pixels.resize(out.drawn.len() * size, 0.0);
+    for (slot, d) in out.drawn.iter().enumerate() {
+        let dst = &mut out.pixels[slot * size..(slot + 1) * size];
+        let src = data.image(d.index as usize);
+        if opts.augment {
+            let shift = (d.shift.0 as isize, d.shift.1 as isize);
+            crop_flip(src, dst, s.channels, s.height, s.width, shift, d.flip);
+        } else {
+            for (v, &p) in dst.iter_mut().zip(src) {
+                *v = p as f32 / 255.0;
+            }
+        }
+        if let Some(stats) = &opts.normalize {
+            let plane = s.height * s.width;
+            for (c, &(mean, std)) in stats.iter().enumerate() {
+                for v in &mut dst[c * plane..(c + 1) * plane] {
+                    *v = (*v - mean) / std;
+                }
+            }
+        }
+        out.labels.push(data.labels[d.index as usize]);
     }
 }
 

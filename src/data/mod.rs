@@ -13,7 +13,7 @@ pub mod idx;
 #[cfg(not(target_arch = "wasm32"))]
 mod load;
 
-pub use batch::{Batch, BatchOptions, Batcher, channel_stats};
+pub use batch::{Batch, BatchOptions, Batcher, Drawn, channel_stats};
 pub use dataset::{Dataset, ImageShape, Splits};
 #[cfg(not(target_arch = "wasm32"))]
 pub use folder::FolderOptions;

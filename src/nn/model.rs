@@ -84,6 +84,7 @@ impl Model {
         crate::data::Batch {
             pixels: rng.vec(batch * self.input, 0.0, 1.0),
             labels: (0..batch).map(|_| rng.below(self.classes as u32)).collect(),
+            drawn: Vec::new(),
         }
     }
 

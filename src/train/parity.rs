@@ -65,6 +65,7 @@ pub fn batches(model: &crate::nn::Model, steps: usize) -> Vec<Batch> {
             Batch {
                 pixels: rng.vec(n * model.input, 0.0, 1.0),
                 labels: (0..n).map(|_| rng.below(model.classes as u32)).collect(),
+                drawn: Vec::new(),
             }
         })
         .collect()

@@ -227,6 +227,7 @@ fn read_previous(model: &Model, meta: &Meta<'_>, st: &SafeTensors<'_>) -> Result
     Ok(Some(Batch {
         pixels: read::f32_values(&pixels),
         labels,
+        drawn: Vec::new(),
     }))
 }
 
