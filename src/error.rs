@@ -77,6 +77,14 @@ pub enum Error {
         /// What was wrong, what was expected, and what to do.
         message: String,
     },
+    /// Another process of the run (an MPI rank) failed, or the transfer to it did.
+    #[error("{what}: {message}")]
+    Peer {
+        /// What was being done, naming the rank.
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
     /// An invalid argument that is not a shape (a negative rate, an empty list ...).
     #[error("{0}")]
     Invalid(String),

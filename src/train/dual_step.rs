@@ -42,10 +42,15 @@ pub(crate) async fn step(
         point,
         batch: parts.remote_batch.clone(),
     };
-    let answer = dual
+    let mut answer = dual
         .transport
         .send(job)
         .and_then(|_| dual.transport.receive());
+    if let (Ok(reply), Some(shard)) = (&mut answer, &mut t.shard) {
+        // Data-parallel pairs: both passes summed over the mains before the update reads them.
+        let grad = t.rec.vector(t.rec.passes[parts.main].into);
+        shard.gradients(gpu, grad, Some(&mut reply.grad)).await?;
+    }
     let (index, metrics) = submit_update(t, gpu, &parts, look, answer)?;
     t.finish_step(batch);
     let [loss, correct, norm_sq] = read(&t.readback, index).await?;
@@ -137,6 +142,7 @@ fn submit_update(
             gpu.write(t.rec.vector(parts.grad), 0, &reply.grad)?;
             Some(reply.metrics)
         }
+        Err(e) if !dual_continues_alone(&t.placed) => return Err(e),
         Err(e) => {
             eprintln!(
                 "warning: the dual schedule's worker failed at step {} ({e}); continuing on {} \
@@ -178,6 +184,10 @@ fn submit_update(
         metrics.is_some(),
     );
     Ok((index, from_worker))
+}
+
+fn dual_continues_alone(placed: &Placed) -> bool {
+    matches!(placed, Placed::Dual(d) if d.transport.continues_alone())
 }
 
 /// Remember the staged point, or hand over to `interleaved` after a failed worker.

@@ -11,6 +11,8 @@ pub mod parity;
 pub mod recorder;
 pub mod schedule;
 pub mod session;
+mod shard;
+mod shard_step;
 mod step;
 pub mod timed;
 pub mod trainer;
@@ -19,4 +21,5 @@ pub mod worker;
 
 pub use recorder::TrainerSpec;
 pub use schedule::{Placement, Schedule};
+pub use shard::{Reduce, Shard, shard_of};
 pub use trainer::{Trainer, TrainerState};

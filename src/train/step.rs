@@ -25,9 +25,21 @@ impl Trainer {
         let first = self.steps == 0;
         self.draw_noise(gpu)?;
         let look = self.set_hyper(gpu, hyper, first);
-        if matches!(self.placed, Placed::Dual(_)) {
-            return super::dual_step::step(self, gpu, batch, look).await;
+        let m = if matches!(self.placed, Placed::Dual(_)) {
+            super::dual_step::step(self, gpu, batch, look).await?
+        } else if self.shard.is_some() {
+            super::shard_step::step(self, gpu, batch, look).await?
+        } else {
+            return self.local_step(gpu, batch, look).await;
+        };
+        match &mut self.shard {
+            Some(shard) => shard.metrics(m),
+            None => Ok(m),
         }
+    }
+
+    /// A step with the pair placed on this device.
+    async fn local_step(&mut self, gpu: &Gpu, batch: &Batch, look: bool) -> Result<[f32; 2]> {
         let batches = Batches::new(batch, &self.previous);
         let size = |i: usize| batches.of(&self.rec.passes, i).len();
         // Replicas share a batch size: a step whose two batches differ (at an epoch's end)

@@ -10,6 +10,7 @@ use super::recorder::{self, Recorded, TrainerSpec};
 use super::schedule::dual::Dual;
 use super::schedule::fused::FusedPair;
 use super::schedule::{Placement, Schedule};
+use super::shard::{Reduce, Shard};
 use super::watch::{self, NormWatch};
 use crate::data::Batch;
 use crate::error::{Error, Result};
@@ -73,6 +74,8 @@ pub struct Trainer {
     /// The pass evaluation at x borrows, and whether x must first be copied into its point.
     pub(crate) evaluation: (usize, bool),
     pub(crate) model_state: Vec<f32>,
+    /// This replica's part in a data-parallel run (`--schedule mpi` with more than one main).
+    pub(crate) shard: Option<Shard>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -157,7 +160,22 @@ impl Trainer {
             steps: 0,
             fused_steps: 0,
             previous: None,
+            shard: None,
         })
+    }
+
+    /// Make this trainer one replica of a data-parallel run: each step's gradients are summed
+    /// with the other replicas' through `reduce`, weighted by [`Trainer::set_share`].
+    pub fn set_shard(&mut self, gpu: &Gpu, reduce: Box<dyn Reduce>) {
+        let n = self.params().len;
+        self.shard = Some(Shard::new(gpu, reduce, n));
+    }
+
+    /// This replica's share of the next step's batch (its examples over the batch's).
+    pub fn set_share(&mut self, share: f32) {
+        if let Some(s) = &mut self.shard {
+            s.weight = share;
+        }
     }
 
     /// Place the program's pair of independent passes as `placement` says (programs without
@@ -195,7 +213,7 @@ impl Trainer {
     /// The schedule's name, with the worker for `dual`.
     pub fn schedule_name(&self) -> String {
         match &self.placed {
-            Placed::Dual(d) => format!("dual (worker: {})", d.worker()),
+            Placed::Dual(d) => format!("{} (worker: {})", d.transport.schedule(), d.worker()),
             _ => self.schedule().name().to_string(),
         }
     }

@@ -8,7 +8,9 @@
 //! - `fused`: both passes as one, each layer kernel processing the two parameter sets (side
 //!   by side in one buffer) in one dispatch, the replica index coming from the grid.
 //! - `dual`: the second pass of the pair on a stateless worker behind a [`Transport`] (another
-//!   adapter on a thread today): its point goes out and its gradient comes back.
+//!   adapter on a thread): its point goes out and its gradient comes back.
+//! - `mpi`: `dual` with the worker in another process under `mpirun` (cargo feature `mpi`;
+//!   `crate::mpi` on native builds), and data-parallel pairs with more ranks.
 //! - `auto`: `dual` when a second adapter exists, else the fastest of the three for this
 //!   adapter, model and batch (chosen by the native run, which can measure).
 //!
@@ -20,6 +22,7 @@ pub mod fused;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod thread;
 pub mod transport;
+pub mod wire;
 
 use transport::Transport;
 
@@ -38,6 +41,8 @@ pub enum Schedule {
     Fused,
     /// The second pass on a worker.
     Dual,
+    /// The second pass on a worker process under mpirun (a build with the `mpi` feature).
+    Mpi,
 }
 
 impl Schedule {
@@ -49,6 +54,7 @@ impl Schedule {
             Schedule::Interleaved => "interleaved",
             Schedule::Fused => "fused",
             Schedule::Dual => "dual",
+            Schedule::Mpi => "mpi",
         }
     }
 }
@@ -88,7 +94,7 @@ impl Placement {
     /// The schedule's name, with the worker for `dual`.
     pub fn name(&self) -> String {
         match self {
-            Placement::Dual(t) => format!("dual (worker: {})", t.name()),
+            Placement::Dual(t) => format!("{} (worker: {})", t.schedule(), t.name()),
             p => p.schedule().name().to_string(),
         }
     }

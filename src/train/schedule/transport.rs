@@ -1,7 +1,7 @@
 //! How the `dual` schedule's worker is reached. The worker is stateless: each step it gets a
 //! point and a batch and answers with the gradient there, so all optimizer state stays on the
 //! main device and the two cannot drift. A transport moves those messages; the thread and
-//! channels of `super::thread` are one, and another (MPI between processes) is one new file.
+//! channels of `super::thread` are one, and MPI between processes (`crate::mpi`) another.
 
 use crate::data::Batch;
 use crate::error::Result;
@@ -39,4 +39,14 @@ pub trait Transport: Send {
     /// device, a dead thread or process) is an error here, and the trainer then computes the
     /// pass itself from then on.
     fn receive(&mut self) -> Result<Reply>;
+    /// Whether the main device may carry on alone when the worker fails. A worker thread's
+    /// failure leaves this process whole; a worker process's death ends the MPI job (mpirun
+    /// stops every rank), so the run must stop with its checkpoint named instead.
+    fn continues_alone(&self) -> bool {
+        true
+    }
+    /// The schedule this transport makes, for messages.
+    fn schedule(&self) -> &'static str {
+        "dual"
+    }
 }

@@ -1,0 +1,120 @@
+//! Data-parallel steps: replicas of one trainer, each on a shard of every batch, that sum
+//! their gradients before the update so that every replica takes the same step.
+//!
+//! A replica's gradients are means over its shard; weighted by the shard's share of the
+//! batch (its examples over the batch's) and summed over the replicas, they are the mean over
+//! the whole batch, as one trainer on the whole batch computes it, up to the order of the
+//! sums. Every gradient pass is reduced, not only the mix the update takes: SAMPa's next
+//! perturbation, SAM's ascent step and RandSAM's all read single passes, and a replica that
+//! used its own shard's gradient there would leave the others. The reported loss and correct
+//! count are reduced the same way. The reduction itself (MPI's all-reduce) is behind
+//! [`Reduce`], so the core knows nothing of processes. The step that reduces each pass as it is
+//! computed (for programs without a pair on a worker) is `shard_step.rs`.
+
+use crate::data::Batch;
+use crate::error::Result;
+use crate::gpu::{Gpu, GpuBuf, Readback};
+
+/// A sum over every replica, in place: each replica's `values` become the sum of all of
+/// theirs.
+pub trait Reduce: Send {
+    /// Sum `values` elementwise over the replicas.
+    fn sum(&mut self, values: &mut [f32]) -> Result<()>;
+}
+
+/// A trainer's part in a data-parallel run.
+pub struct Shard {
+    reduce: Box<dyn Reduce>,
+    /// This replica's share of the current step's batch.
+    pub(crate) weight: f32,
+    back: Readback,
+}
+
+impl Shard {
+    /// A shard of a trainer with `n` parameters, summing through `reduce`.
+    pub fn new(gpu: &Gpu, reduce: Box<dyn Reduce>, n: usize) -> Shard {
+        Shard {
+            reduce,
+            weight: 1.0,
+            back: Readback::new(gpu, n),
+        }
+    }
+
+    /// Replace the device vector `grad` (written by submissions already made) and the host
+    /// vector `remote` (when given) by their weighted sums over the replicas, in one
+    /// reduction.
+    pub(crate) async fn gradients(
+        &mut self,
+        gpu: &Gpu,
+        grad: &GpuBuf<f32>,
+        remote: Option<&mut Vec<f32>>,
+    ) -> Result<()> {
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        self.back.record(&mut encoder, grad);
+        let index = gpu.checked("the shard's gradient", || {
+            gpu.queue.submit([encoder.finish()])
+        })?;
+        let mut values = self.back.read_after(index).await?;
+        let n = values.len();
+        if let Some(r) = &remote {
+            values.extend_from_slice(r);
+        }
+        let w = self.weight;
+        values.iter_mut().for_each(|v| *v *= w);
+        self.reduce.sum(&mut values)?;
+        gpu.write(grad, 0, &values[..n])?;
+        if let Some(r) = remote {
+            r.copy_from_slice(&values[n..]);
+        }
+        Ok(())
+    }
+
+    /// The batch's mean loss and correct count from this replica's.
+    pub(crate) fn metrics(&mut self, [loss, correct]: [f32; 2]) -> Result<[f32; 2]> {
+        // A replica without examples this step (weight 0) counts none correct.
+        let correct = if self.weight == 0.0 { 0.0 } else { correct };
+        let mut m = [loss * self.weight, correct];
+        self.reduce.sum(&mut m)?;
+        Ok(m)
+    }
+}
+
+/// The examples of shard `index` of `count` of `batch`: a contiguous run, the first
+/// `len % count` shards one example longer, so that shards differ by at most one example and
+/// together are the batch in order.
+pub fn shard_of(batch: &Batch, index: usize, count: usize) -> Batch {
+    let n = batch.len();
+    let (base, extra) = (n / count, n % count);
+    let start = index * base + index.min(extra);
+    let len = base + usize::from(index < extra);
+    let size = batch.pixels.len() / n.max(1);
+    Batch {
+        pixels: batch.pixels[start * size..(start + len) * size].to_vec(),
+        labels: batch.labels[start..start + len].to_vec(),
+        drawn: if batch.drawn.is_empty() {
+            Vec::new()
+        } else {
+            batch.drawn[start..start + len].to_vec()
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_a_batch_in_order() {
+        let batch = Batch {
+            pixels: (0..14).map(|v| v as f32).collect(),
+            labels: (0..7).collect(),
+            drawn: Vec::new(),
+        };
+        let parts: Vec<Batch> = (0..3).map(|i| shard_of(&batch, i, 3)).collect();
+        let sizes: Vec<usize> = parts.iter().map(Batch::len).collect();
+        assert_eq!(sizes, [3, 2, 2]);
+        let labels: Vec<u32> = parts.iter().flat_map(|p| p.labels.clone()).collect();
+        let pixels: Vec<f32> = parts.iter().flat_map(|p| p.pixels.clone()).collect();
+        assert_eq!((labels, pixels), (batch.labels, batch.pixels));
+    }
+}

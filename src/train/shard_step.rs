@@ -1,0 +1,54 @@
+//! A data-parallel step of a program whose passes all run here (SGD, SAM and the other
+//! programs without a pair on a worker): each gradient pass summed over the replicas as soon as
+//! it is computed (see `shard.rs`).
+
+use super::recorder::Prepared;
+use super::trainer::{Batches, Trainer, plan, read};
+use crate::data::Batch;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::nn::evaluator::Evaluator;
+
+/// One step of any program with every gradient pass reduced as it is computed: the
+/// operations up to and including each pass in one submission, then the pass's sum, so each
+/// later operation reads the whole batch's gradient. The pair, if any, runs serially.
+pub(crate) async fn step(
+    t: &mut Trainer,
+    gpu: &Gpu,
+    batch: &Batch,
+    look: bool,
+) -> Result<[f32; 2]> {
+    let batches = Batches::new(batch, &t.previous);
+    for i in 0..t.rec.evaluators.len() {
+        let b = batches.of(&t.rec.passes, i);
+        t.rec.evaluators[i].load(gpu, b)?;
+    }
+    let size = |t: &Trainer, i: usize| batches.of(&t.rec.passes, i).len();
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    for k in 0..t.rec.ops.len() {
+        match &t.rec.ops[k] {
+            Prepared::Grad(i) => {
+                let i = *i;
+                Evaluator::record_gradient(plan(&t.rec, i, size(t, i)), &mut encoder);
+                let done = std::mem::replace(
+                    &mut encoder,
+                    gpu.device.create_command_encoder(&Default::default()),
+                );
+                gpu.checked("the shard's pass", || gpu.queue.submit([done.finish()]))?;
+                let grad = t.rec.vector(t.rec.passes[i].into);
+                let shard = t.shard.as_mut().expect("checked by the caller");
+                shard.gradients(gpu, grad, None).await?;
+            }
+            op => op.record_outside_passes(&mut encoder, look),
+        }
+    }
+    let r = t.rec.reported;
+    let metrics = &plan(&t.rec, r, size(t, r)).metrics;
+    t.readback.record_part(&mut encoder, metrics, 0, 2, 0);
+    t.watch.record(&mut encoder, &t.readback);
+    let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
+    t.finish_step(batch);
+    let [loss, correct, norm_sq] = read(&t.readback, index).await?;
+    t.norm_sq = norm_sq;
+    Ok([loss, correct])
+}
