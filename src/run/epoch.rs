@@ -4,6 +4,7 @@
 
 use super::checkpoint::{self, Origin, Progress};
 use super::config::TrainConfig;
+use super::peers::Part;
 use super::plot::EpochPoint;
 use super::run_dir::RunDir;
 use super::start::{Start, epoch_start};
@@ -30,7 +31,7 @@ pub struct RunSummary {
 }
 
 /// How training batches are formed.
-pub(super) fn train_options(config: &TrainConfig, splits: &Splits) -> BatchOptions {
+pub fn train_options(config: &TrainConfig, splits: &Splits) -> BatchOptions {
     BatchOptions {
         batch: config.batch,
         shuffle: config.shuffle,
@@ -65,7 +66,7 @@ pub(super) fn epochs(
     config: &TrainConfig,
     (trainer, dir): (&mut Trainer, &RunDir),
     splits: &Splits,
-    start: Start,
+    (start, part): (Start, Part),
 ) -> Result<RunSummary> {
     let started = Instant::now();
     let mut log = Log {
@@ -84,11 +85,12 @@ pub(super) fn epochs(
             opts.normalize.clone(),
         ),
         opts,
+        part,
     };
     while progress.epoch < config.epochs && !done(config, trainer.steps()) {
         let run = (&mut *trainer, dir, &setup);
         progress = epoch(gpu, config, run, splits, &progress, &mut log)
-            .map_err(|e| device_failed(e, gpu, dir, log.checkpointed))?;
+            .map_err(|e| device_failed(e, (gpu, dir), log.checkpointed, &setup.part))?;
     }
     Ok(RunSummary {
         epochs: log.points,
@@ -100,23 +102,28 @@ pub(super) fn epochs(
 
 /// A GPU error in the middle of a run (the device lost, reset or out of memory) as an error
 /// that names the last checkpoint and the command that continues from it.
-fn device_failed(e: Error, gpu: &Gpu, dir: &RunDir, checkpointed: Option<usize>) -> Error {
-    if !matches!(e, Error::Gpu { .. }) {
-        return e;
-    }
+fn device_failed(
+    e: Error,
+    (gpu, dir): (&Gpu, &RunDir),
+    checkpointed: Option<usize>,
+    part: &Part,
+) -> Error {
+    let what = match &e {
+        Error::Gpu { .. } => format!("{} stopped working ({e})", gpu.adapter.short()),
+        Error::Peer { .. } => format!("another rank of the run failed ({e})"),
+        _ => return e,
+    };
     let next = match checkpointed {
         Some(step) => format!(
-            "The last checkpoint, {} (step {step}), is intact: continue with `sampa train \
-             --resume {}` (with --adapter to choose another adapter)",
+            "The last checkpoint, {} (step {step}), is intact: continue with `{} --resume {}` \
+             (with --adapter to choose another adapter)",
             dir.checkpoint().display(),
+            part.resume_command,
             dir.path().display()
         ),
         None => "No checkpoint had been written yet: start the run again".to_string(),
     };
-    Error::Invalid(format!(
-        "{} stopped working ({e}). {next}",
-        gpu.adapter.short()
-    ))
+    Error::Invalid(format!("{what}. {next}"))
 }
 
 /// What stays fixed over a run: how its batches are formed, and what its files record of it
@@ -125,6 +132,7 @@ struct Setup {
     opts: BatchOptions,
     origin: Origin,
     info: ModelInfo,
+    part: Part,
 }
 
 /// One epoch from `progress`: its steps, the test evaluation and the run directory's files;
@@ -142,7 +150,7 @@ fn epoch(
     let stats = train_epoch(
         gpu,
         config,
-        (trainer, dir, &setup.origin),
+        (trainer, dir, setup),
         &mut batches,
         progress,
         log,
@@ -155,6 +163,11 @@ fn epoch(
     } else {
         progress_within(&batches, &stats, stats.seconds)
     };
+    if !setup.part.leader {
+        // The other ranks of an MPI job train in step with rank 0, which alone evaluates,
+        // prints and writes.
+        return Ok(next);
+    }
     finish_epoch(gpu, trainer, (&splits.test, opts), &stats, log)?;
     // One readback serves the model file and the checkpoint.
     let model = &trainer.spec().model;
@@ -207,7 +220,7 @@ fn batcher<'a>(
 fn train_epoch(
     gpu: &Gpu,
     config: &TrainConfig,
-    (trainer, dir, origin): (&mut Trainer, &RunDir, &Origin),
+    (trainer, dir, setup): (&mut Trainer, &RunDir, &Setup),
     batches: &mut Batcher<'_>,
     p: &Progress,
     log: &mut Log,
@@ -222,7 +235,11 @@ fn train_epoch(
         step: trainer.steps(),
         seconds: 0.0,
     };
-    let bar = progress_bar(p.epoch, config.epochs, batches.batches());
+    let leader = setup.part.leader;
+    let bar = match leader {
+        true => progress_bar(p.epoch, config.epochs, batches.batches()),
+        false => ProgressBar::hidden(),
+    };
     bar.set_position(p.position.div_ceil(config.batch) as u64);
     let clock = Instant::now();
     let seconds = || p.seconds + clock.elapsed().as_secs_f64();
@@ -232,7 +249,7 @@ fn train_epoch(
         if lose_at == Some(trainer.steps()) {
             gpu.device.destroy();
         }
-        let m = trainer.step(gpu, &batch, hyper)?;
+        let m = step(gpu, trainer, &batch, (hyper, setup.part.shard))?;
         let step = trainer.steps();
         if let Some(what) = trainer.divergence(m[0]) {
             bar.abandon();
@@ -258,16 +275,17 @@ fn train_epoch(
             s.seen as f64 / seconds().max(1e-9)
         ));
         bar.inc(1);
-        if config
-            .checkpoint_every
-            .is_some_and(|k| step.is_multiple_of(k))
+        if leader
+            && config
+                .checkpoint_every
+                .is_some_and(|k| step.is_multiple_of(k))
         {
             let progress = progress_within(batches, &s, seconds());
             let state = trainer.state(gpu)?;
             checkpoint::save_checkpoint(
                 &trainer.spec().model,
                 (&state, &progress),
-                origin,
+                &setup.origin,
                 &dir.checkpoint(),
             )?;
             log.checkpointed = Some(step);
@@ -279,6 +297,27 @@ fn train_epoch(
     bar.finish();
     s.seconds = seconds();
     Ok(s)
+}
+
+/// One step on `batch`, or on this replica's shard of it in a data-parallel run (a shard
+/// left without examples, at the end of an epoch, takes the batch's first with weight 0, so
+/// that it still joins the replicas' sums but adds nothing).
+fn step(
+    gpu: &Gpu,
+    trainer: &mut Trainer,
+    batch: &Batch,
+    (hyper, shard): (crate::kernels::sgd::SgdHyper, Option<(usize, usize)>),
+) -> Result<[f32; 2]> {
+    let Some((i, k)) = shard else {
+        return trainer.step(gpu, batch, hyper);
+    };
+    let part = crate::train::shard_of(batch, i, k);
+    if part.is_empty() {
+        trainer.set_share(0.0);
+        return trainer.step(gpu, &crate::train::shard_of(batch, 0, batch.len()), hyper);
+    }
+    trainer.set_share(part.len() as f32 / batch.len() as f32);
+    trainer.step(gpu, &part, hyper)
 }
 
 /// The error of a run in which `what` diverged at `step`.

@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod config;
 mod epoch;
+pub mod peers;
 pub mod placement;
 pub mod plot;
 pub mod run_dir;
@@ -16,7 +17,8 @@ pub mod start;
 
 pub use checkpoint::Progress;
 pub use config::{LrSchedule, TrainConfig};
-pub use epoch::{RunSummary, evaluate};
+pub use epoch::{RunSummary, evaluate, train_options};
+pub use peers::Peers;
 pub use plot::EpochPoint;
 pub use run_dir::{CHECKPOINT, RunDir};
 
@@ -62,16 +64,23 @@ pub fn build_model(config: &TrainConfig, splits: &Splits) -> Result<Model> {
 
 /// Train as `config` says on `gpu`, printing progress, and write the run directory.
 pub fn run(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummary> {
-    train(gpu, config, splits, false)
+    train(gpu, config, splits, false, Peers::alone())
 }
 
 /// Continue the run in `config.out` from its `checkpoint.safetensors`, exactly where it
 /// stopped, until `config`'s epochs or steps are done.
 pub fn resume(gpu: &Gpu, config: &TrainConfig, splits: &Splits) -> Result<RunSummary> {
-    train(gpu, config, splits, true)
+    train(gpu, config, splits, true, Peers::alone())
 }
 
-fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Result<RunSummary> {
+/// [`run`] or [`resume`] as one process of several (`peers`: an MPI rank's part).
+pub fn train(
+    gpu: &Gpu,
+    config: &TrainConfig,
+    splits: &Splits,
+    resuming: bool,
+    mut peers: Peers,
+) -> Result<RunSummary> {
     config.validate()?;
     let mut config = config.clone();
     config.augment = Some(config.augment.unwrap_or(splits.natural_images));
@@ -86,7 +95,7 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
     };
     config.kernels = Some(kernels);
     // A new run writes nothing until it has started; a resumed one writes into its own.
-    if !resuming {
+    if !resuming && peers.leader {
         RunDir::check_free(&config.out, config.overwrite)?;
     }
     let existing = RunDir::existing(&config.out);
@@ -125,14 +134,35 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
     let mut trainer = Trainer::new(gpu, spec, &start.trainer.x)?;
     trainer.restore(gpu, &start.trainer)?;
     let how = (&model, &config.optimizer, config.label_smoothing);
-    let placement = placement::resolve(
-        (gpu, kernels),
-        config.schedule,
-        config.adapter2.as_deref(),
-        how,
-        config.batch,
-    )?;
+    let placement = match peers.worker.take() {
+        Some(worker) => crate::train::Placement::Dual(worker),
+        None if peers.in_mpi => crate::train::Placement::Serial,
+        None => placement::resolve(
+            (gpu, kernels),
+            config.schedule,
+            config.adapter2.as_deref(),
+            how,
+            config.batch,
+        )?,
+    };
     trainer.set_placement(gpu, placement)?;
+    let part = peers::Part {
+        leader: peers.leader,
+        shard: peers.shard.as_ref().map(|(i, k, _)| (*i, *k)),
+        resume_command: peers.resume_command.clone(),
+    };
+    if let Some((_, _, reduce)) = peers.shard.take() {
+        trainer.set_shard(gpu, reduce);
+    }
+    if !peers.leader {
+        return epoch::epochs(
+            gpu,
+            &config,
+            (&mut trainer, &existing),
+            splits,
+            (start, part),
+        );
+    }
     let dir = if resuming {
         existing
     } else {
@@ -149,7 +179,7 @@ fn train(gpu: &Gpu, config: &TrainConfig, splits: &Splits, resuming: bool) -> Re
         program.depth(),
         trainer.schedule_name()
     );
-    epoch::epochs(gpu, &config, (&mut trainer, &dir), splits, start)
+    epoch::epochs(gpu, &config, (&mut trainer, &dir), splits, (start, part))
 }
 
 /// `path` made absolute against the working directory (not resolving links: the path the

@@ -19,6 +19,14 @@ pub fn resolve(
     (model, optimizer, smoothing): (&Model, &OptimizerConfig, f32),
     batch: usize,
 ) -> Result<Placement> {
+    if schedule == Schedule::Mpi {
+        // An MPI job places its passes before the run starts (crate::mpi); here there is none.
+        return Err(Error::Invalid(
+            "--schedule mpi runs as an MPI job, two ranks per pair: `mpirun -np 2 sampa train \
+             --schedule mpi ...`, with a sampa built with `--features mpi`"
+                .into(),
+        ));
+    }
     let program = crate::optim::program(optimizer);
     if !program.has_pair() {
         // Only a program with two independent gradients can be placed; say so rather than
@@ -54,6 +62,7 @@ pub fn resolve(
         Schedule::Interleaved => Placement::Interleaved,
         Schedule::Fused => Placement::Fused,
         Schedule::Dual => worker(true)?.expect("required"),
+        Schedule::Mpi => unreachable!("returned above"),
         Schedule::Auto => match worker(false)? {
             Some(dual) => dual,
             None => single_adapter_choice((gpu, kernels), model, optimizer, batch)?,

@@ -1,0 +1,42 @@
+//! How this process takes part in a run: alone (every run but MPI's), or as one rank of an
+//! MPI job (`crate::mpi` builds these), where rank 0 alone writes and prints.
+
+use crate::train::Reduce;
+use crate::train::schedule::transport::Transport;
+
+/// This process's part in a run.
+pub struct Peers {
+    /// The pair's worker in another process, when this rank is a main with one.
+    pub worker: Option<Box<dyn Transport>>,
+    /// Whether this process writes the run directory and prints (false for ranks other than 0).
+    pub leader: bool,
+    /// Data-parallel: this main's shard index, the number of shards, and the sum over the
+    /// mains. `None` when one trainer takes whole batches.
+    pub shard: Option<(usize, usize, Box<dyn Reduce>)>,
+    /// The command that continues the run, before `--resume DIR`.
+    pub resume_command: String,
+    /// Whether the run is an MPI job (then `--schedule mpi` is already placed).
+    pub in_mpi: bool,
+}
+
+impl Peers {
+    /// A run in this process alone.
+    pub fn alone() -> Peers {
+        Peers {
+            worker: None,
+            leader: true,
+            shard: None,
+            resume_command: "sampa train".into(),
+            in_mpi: false,
+        }
+    }
+}
+
+/// What the epoch loop needs of [`Peers`] once the trainer holds the rest.
+#[derive(Clone, Debug)]
+pub(super) struct Part {
+    pub leader: bool,
+    /// (shard index, shards) for data-parallel runs.
+    pub shard: Option<(usize, usize)>,
+    pub resume_command: String,
+}
