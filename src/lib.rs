@@ -16,6 +16,8 @@ pub mod error;
 pub mod gpu;
 pub mod kernels;
 pub mod memory;
+#[cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
+pub mod mpi;
 pub mod nn;
 pub mod optim;
 pub mod rng;

@@ -385,3 +385,14 @@ fn a_huge_image_size_is_an_error_not_an_aborted_allocation() {
         "{line}"
     );
 }
+
+#[cfg(not(feature = "mpi"))]
+#[test]
+fn schedule_mpi_in_a_build_without_mpi_says_how_to_get_one() {
+    let out = sampa(&["train", "--schedule", "mpi", "--steps", "1"]);
+    let line = error_line(&out);
+    assert!(
+        line.contains("built without MPI") && line.contains("--features mpi"),
+        "{line}"
+    );
+}

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::scratch;
+use common::cli::{checkpoint_step, scratch};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -49,14 +49,6 @@ fn finish(mut c: Command) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The step count the checkpoint in `run` records, if it has one.
-fn checkpoint_step(run: &Path) -> Option<usize> {
-    // Checkpoints are replaced by rename, so a read sees a whole one, old or new.
-    let bytes = std::fs::read(run.join("checkpoint.safetensors")).ok()?;
-    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
-    meta.metadata().as_ref()?.get("steps")?.parse().ok()
 }
 
 /// Start `c`, wait until the checkpoint in `run` has reached step `target`, and kill the

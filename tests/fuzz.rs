@@ -121,6 +121,50 @@ fn cifar_records() {
     });
 }
 
+#[test]
+fn mpi_messages() {
+    // What a rank receives from another: a job (both batch forms) and a reply.
+    use sampa::data::{Batch, Drawn};
+    use sampa::train::schedule::transport::{Job, Reply};
+    use sampa::train::schedule::wire;
+    let drawn = Batch {
+        drawn: vec![
+            Drawn {
+                index: 3,
+                shift: (2, -1),
+                flip: true
+            };
+            3
+        ],
+        ..Batch::default()
+    };
+    let pixels = Batch {
+        pixels: vec![0.5; 8],
+        labels: vec![1, 2],
+        drawn: Vec::new(),
+    };
+    for batch in [drawn, pixels] {
+        let job = wire::encode_job(&Job {
+            step: 4,
+            point: vec![1.0; 5],
+            batch,
+        });
+        fuzz("MPI job", mutated(job), |b| {
+            if let Ok(j) = wire::decode_job(&b) {
+                assert!(j.point.len() <= b.len() / 4);
+            }
+        });
+    }
+    let reply = wire::encode_reply(&Reply {
+        grad: vec![2.0; 6],
+        metrics: [1.0, 3.0],
+        state: vec![],
+    });
+    fuzz("MPI reply", mutated(reply), |b| {
+        let _ = wire::decode_reply(&b);
+    });
+}
+
 /// A small image in `format`, encoded.
 fn encoded(format: image::ImageFormat) -> Vec<u8> {
     let img = image::RgbImage::from_fn(5, 4, |x, y| image::Rgb([x as u8 * 40, y as u8 * 60, 7]));

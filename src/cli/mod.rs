@@ -7,6 +7,8 @@ mod eval;
 pub mod runtime_dir;
 mod toy;
 mod train;
+#[cfg(feature = "mpi")]
+mod train_mpi;
 
 use clap::{Parser, Subcommand};
 
@@ -39,11 +41,26 @@ pub fn run(cli: Cli, given: &[String]) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Train(a) if train::wants_mpi(&a) => train_mpi(a, given),
         Command::Train(a) => train::run(a, given),
         Command::Eval(a) => eval::run(a),
         Command::Toy(a) => toy::run(a),
         Command::Serve(a) => serve(a),
     }
+}
+
+#[cfg(feature = "mpi")]
+fn train_mpi(a: train::Args, given: &[String]) -> anyhow::Result<()> {
+    train_mpi::run(a, given)
+}
+
+#[cfg(not(feature = "mpi"))]
+fn train_mpi(_: train::Args, _: &[String]) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "--schedule mpi: this sampa was built without MPI; build it with `cargo build --release \
+         --features mpi` (which needs Open MPI and libclang: `apt-get install libopenmpi-dev \
+         openmpi-bin libclang-dev`), or use --schedule dual for a second adapter in this process"
+    )
 }
 
 /// The ids of the subcommand's arguments whose values came from the command line (a resumed

@@ -2,17 +2,18 @@
 //! The flags are [`TrainConfig`]'s own; `--resume DIR` takes them from the run's config.json.
 
 use sampa::run::{self, RunDir, TrainConfig};
+use sampa::train::Schedule;
 use std::path::PathBuf;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     #[command(flatten)]
-    config: TrainConfig,
+    pub(super) config: TrainConfig,
     /// Continue the run in DIR from its checkpoint, with the settings of its config.json;
     /// only --epochs, --steps, --adapter, --adapter2 and --data (the same data, moved) may
     /// be given with it.
     #[arg(long, value_name = "DIR")]
-    resume: Option<PathBuf>,
+    pub(super) resume: Option<PathBuf>,
 }
 
 /// The settings a resumed run may change (clap's ids); every other comes from its config.json.
@@ -56,8 +57,23 @@ fn resumed_config(
 
 /// Train; `given` names the settings given on the command line (clap's ids).
 pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
+    let (config, claimed) = prepare(&a, given)?;
+    let result = train(&a, &config);
+    unclaim(&config, claimed, result.is_err());
+    result
+}
+
+/// Whether the run is an MPI job's (`--schedule mpi`, or a resumed run under a launcher, whose
+/// config.json says): then `super::train_mpi` runs it.
+pub fn wants_mpi(a: &Args) -> bool {
+    a.config.schedule == Schedule::Mpi || (a.resume.is_some() && under_launcher())
+}
+
+/// The run's settings, checked, and its directory claimed when it is the default one (then
+/// `true`).
+pub(super) fn prepare(a: &Args, given: &[String]) -> anyhow::Result<(TrainConfig, bool)> {
     let mut config = match &a.resume {
-        Some(dir) => resumed_config(dir, &a, given)?,
+        Some(dir) => resumed_config(dir, a, given)?,
         None => a.config.clone(),
     };
     config.validate()?;
@@ -68,13 +84,23 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
         // Before any work: a run that cannot write its directory should say so at once.
         RunDir::check_free(&config.out, config.overwrite)?;
     }
-    let result = train(&a, &config);
-    if claimed && result.is_err() {
-        // A run that failed before writing anything leaves no empty directory behind
-        // (remove_dir removes only an empty one).
+    Ok((config, claimed))
+}
+
+/// A run that failed before writing anything leaves no empty directory behind (remove_dir
+/// removes only an empty one).
+pub(super) fn unclaim(config: &TrainConfig, claimed: bool, failed: bool) {
+    if claimed && failed {
         let _ = std::fs::remove_dir(&config.out);
     }
-    result
+}
+
+/// Whether this process looks started by an MPI launcher (Open MPI's, MPICH's or PMIx's
+/// variables).
+pub(super) fn under_launcher() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK"]
+        .iter()
+        .any(|v| std::env::var_os(v).is_some())
 }
 
 fn train(a: &Args, config: &TrainConfig) -> anyhow::Result<()> {
@@ -110,7 +136,7 @@ fn claim(default: &std::path::Path) -> anyhow::Result<PathBuf> {
     Ok(name)
 }
 
-fn report(summary: &run::RunSummary, config: &TrainConfig) -> anyhow::Result<()> {
+pub(super) fn report(summary: &run::RunSummary, config: &TrainConfig) -> anyhow::Result<()> {
     match summary.epochs.last() {
         Some(last) => println!(
             "done: {} steps in {:.1} s; test accuracy {:.2}%; wrote {}",

@@ -48,3 +48,11 @@ pub fn success(out: &Output) -> String {
     );
     stdout
 }
+
+/// The step count the checkpoint in `run` records, if it has one.
+pub fn checkpoint_step(run: &std::path::Path) -> Option<usize> {
+    // Checkpoints are replaced by rename, so a read sees a whole one, old or new.
+    let bytes = std::fs::read(run.join("checkpoint.safetensors")).ok()?;
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).ok()?;
+    meta.metadata().as_ref()?.get("steps")?.parse().ok()
+}

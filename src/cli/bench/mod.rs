@@ -3,6 +3,8 @@
 //! alone with its own table.
 
 mod compare;
+#[cfg(feature = "mpi")]
+mod mpi;
 mod parts;
 mod suite;
 

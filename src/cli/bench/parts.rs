@@ -21,8 +21,9 @@ pub(super) struct SchedulesArgs {
     #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = ["mlp", "cnn"])]
     models: Vec<String>,
     /// Schedules for SAMPa.
+    /// `mpi` needs `mpirun -np 2` and a build with `--features mpi`.
     #[arg(long, value_delimiter = ',', default_value = "serial,interleaved,fused,dual",
-          value_parser = ["serial", "interleaved", "fused", "dual"])]
+          value_parser = ["serial", "interleaved", "fused", "dual", "mpi"])]
     schedules: Vec<String>,
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
@@ -78,6 +79,7 @@ pub(super) fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
     if args.batch == 0 || args.reps == 0 {
         anyhow::bail!("--batch and --reps must be positive");
     }
+    let mpi = mpi_start(&args)?;
     let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(args.adapter.as_deref()))?;
     let wants_dual = args.schedules.iter().any(|s| s == "dual");
     let other = if wants_dual {
@@ -102,7 +104,10 @@ pub(super) fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
     for name in &args.models {
         let model = sampa::bench::plan::model(name)?;
         let dual = other.as_ref().zip(worker_kernels);
-        let cases = schedule_cases(&args.schedules, &model, dual)?;
+        let mut cases = schedule_cases(&args.schedules, &model, dual)?;
+        if let Some(placement) = mpi_case(&mpi, &model)? {
+            cases.push((sampa_config(), placement));
+        }
         let labels: Vec<String> = cases[2..]
             .iter()
             .map(|(_, p)| format!("SAMPa-0.2, {}", p.name()))
@@ -117,6 +122,51 @@ pub(super) fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
         print_schedules(&model, &args, &labels, &ms);
     }
     Ok(())
+}
+
+#[cfg(feature = "mpi")]
+type Mpi = Option<sampa::mpi::Cluster>;
+/// Without the feature there is never an MPI job.
+#[cfg(not(feature = "mpi"))]
+type Mpi = Option<std::convert::Infallible>;
+
+/// With `mpi` among the schedules: MPI's start (rank 1 serves and exits there).
+#[cfg(feature = "mpi")]
+fn mpi_start(args: &SchedulesArgs) -> anyhow::Result<Mpi> {
+    match args.schedules.iter().any(|s| s == "mpi") {
+        true => super::mpi::start(&args.models),
+        false => Ok(None),
+    }
+}
+
+#[cfg(not(feature = "mpi"))]
+fn mpi_start(args: &SchedulesArgs) -> anyhow::Result<Mpi> {
+    if args.schedules.iter().any(|s| s == "mpi") {
+        anyhow::bail!(
+            "--schedules mpi: this sampa was built without MPI; build it with `cargo build \
+             --release --features mpi` and run it under `mpirun -np 2`"
+        );
+    }
+    Ok(None)
+}
+
+#[cfg(feature = "mpi")]
+fn mpi_case(mpi: &Mpi, model: &Model) -> anyhow::Result<Option<Placement>> {
+    mpi.as_ref()
+        .map(|c| super::mpi::placement(c, model))
+        .transpose()
+}
+
+#[cfg(not(feature = "mpi"))]
+fn mpi_case(_: &Mpi, _: &Model) -> anyhow::Result<Option<Placement>> {
+    Ok(None)
+}
+
+fn sampa_config() -> OptimizerConfig {
+    OptimizerConfig {
+        kind: OptimizerKind::Sampa,
+        ..Default::default()
+    }
 }
 
 /// SGD and SAM serially, then SAMPa-0.2 under each of `schedules` (`dual` with the worker on
@@ -139,6 +189,8 @@ fn schedule_cases(
             ("serial", _) => Placement::Serial,
             ("interleaved", _) => Placement::Interleaved,
             ("fused", _) => Placement::Fused,
+            // Added by the caller, which has the MPI job.
+            ("mpi", _) => continue,
             (_, Some((o, k))) => {
                 let t = ThreadTransport::spawn(o.clone(), model.clone(), 0.0, k)?;
                 Placement::Dual(Box::new(t))

@@ -1,0 +1,302 @@
+#![cfg(all(feature = "mpi", not(target_arch = "wasm32")))]
+//! `--schedule mpi` under Open MPI's mpirun, on this machine's two adapters: rank 0 on
+//! lavapipe's Vulkan adapter (index 0), rank 1 on Mesa's GL adapter (index 1), by their local
+//! ranks. Run with `cargo test --features mpi --test mpi` (scripts/test does when mpirun
+//! exists).
+//!
+//! Tolerances. One pair against `serial` on one adapter: the worker's gradient comes from the
+//! GL adapter, whose kernels may take other variants (tuned per adapter) and so sum in
+//! another order, hence 1e-5 relative rather than bits. Two pairs against one at the same
+//! global batch: each main's gradient is the mean of 64 examples, weighted by ½ and summed
+//! over the mains, where one pair takes the mean of 128 at once; the two orders of summation
+//! differ by a few f32 roundings per step, so 1e-5 relative after 8 steps as well.
+
+mod common;
+
+use common::cli::{checkpoint_step, scratch};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn mpirun(np: usize, args: &[&str]) -> Command {
+    let mut c = Command::new("mpirun");
+    // As root (CI, containers) Open MPI refuses to start without these.
+    c.args([
+        "--allow-run-as-root",
+        "--oversubscribe",
+        "-np",
+        &np.to_string(),
+    ])
+    .arg(env!("CARGO_BIN_EXE_sampa"))
+    .args(args)
+    .env("OMPI_ALLOW_RUN_AS_ROOT", "1")
+    .env("OMPI_ALLOW_RUN_AS_ROOT_CONFIRM", "1")
+    .env("LP_NUM_THREADS", "1")
+    .env_remove("SAMPA_ADAPTER");
+    c
+}
+
+fn run(mut c: Command) -> Output {
+    let out = c
+        .output()
+        .expect("mpirun runs (apt-get install openmpi-bin)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// An 8-step run at batch 128 into `out`, then `extra`.
+fn train_args<'a>(out: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    run_args(out, ("128", "8"), extra)
+}
+
+/// A run of the embedded data's first 1024 images at (`batch`, `steps`) into `out`, then
+/// `extra`.
+fn run_args<'a>(
+    out: &'a str,
+    (batch, steps): (&'a str, &'a str),
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut a = vec![
+        "train",
+        "--data",
+        "embedded",
+        "--train-limit",
+        "1024",
+        "--hidden",
+        "64",
+        "--batch",
+        batch,
+        "--steps",
+        steps,
+        "--seed",
+        "3",
+        "--log-every",
+        "1",
+        "--out",
+        out,
+    ];
+    a.extend(extra);
+    a
+}
+
+fn single(args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sampa"));
+    c.args(args)
+        .env_remove("SAMPA_ADAPTER")
+        .env("LP_NUM_THREADS", "1");
+    c
+}
+
+/// The parameters of `dir`'s model file, tensors in name order.
+fn params(dir: &Path) -> Vec<f32> {
+    let bytes = std::fs::read(dir.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    names
+        .iter()
+        .flat_map(|n| {
+            let t = st.tensor(n).unwrap();
+            bytemuck::pod_collect_to_vec::<u8, f32>(t.data())
+        })
+        .collect()
+}
+
+/// The step losses of `dir`'s metrics.jsonl.
+fn losses(dir: &Path) -> Vec<f64> {
+    std::fs::read_to_string(dir.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "step")
+        .map(|r| r["loss"].as_f64().unwrap())
+        .collect()
+}
+
+/// ‖a − b‖ / ‖b‖.
+fn relative(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let d: f64 = a.iter().zip(b).map(|(x, y)| ((x - y) as f64).powi(2)).sum();
+    let n: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    (d / n).sqrt()
+}
+
+fn assert_close(what: &str, a: &Path, b: &Path) {
+    let (pa, pb) = (params(a), params(b));
+    let r = relative(&pa, &pb);
+    assert!(r <= 1e-5, "{what}: parameters differ by {r:e} relative");
+    let (la, lb) = (losses(a), losses(b));
+    assert_eq!(la.len(), 8, "{what}");
+    for (s, (x, y)) in la.iter().zip(&lb).enumerate() {
+        assert!(
+            (x - y).abs() <= 1e-5 * y.abs(),
+            "{what}: step {} loss {x} vs {y}",
+            s + 1
+        );
+    }
+    eprintln!("{what}: parameters within {r:e} relative, 8 step losses within 1e-5");
+}
+
+#[test]
+fn one_pair_follows_the_serial_trajectory() {
+    let d = scratch("mpi", "pair");
+    let (m, s) = (d.join("mpi"), d.join("serial"));
+    let sampa = ["--optimizer", "sampa"];
+    let mut args = train_args(m.to_str().unwrap(), &sampa);
+    args.extend(["--schedule", "mpi"]);
+    let out = run(mpirun(2, &args));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("schedule mpi (worker: rank 1, #1 Gl"),
+        "{stdout}"
+    );
+    let mut serial = train_args(s.to_str().unwrap(), &sampa);
+    serial.extend(["--schedule", "serial", "--adapter", "vulkan"]);
+    run(single(&serial));
+    assert_close("sampa, mpi against serial", &m, &s);
+}
+
+#[test]
+fn two_pairs_match_one_pair_at_the_same_batch() {
+    let d = scratch("mpi", "pairs");
+    let (one, two) = (d.join("one"), d.join("two"));
+    for (np, dir) in [(2, &one), (4, &two)] {
+        let args = train_args(
+            dir.to_str().unwrap(),
+            &["--optimizer", "sampa", "--schedule", "mpi"],
+        );
+        let out = run(mpirun(np, &args));
+        // Rank 0 alone prints (and writes).
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(stdout.matches("done: 8 steps").count(), 1, "{stdout}");
+    }
+    assert_close("sampa, 2 pairs against 1", &two, &one);
+}
+
+#[test]
+fn data_parallel_sam_matches_one_process() {
+    let d = scratch("mpi", "sam");
+    let (two, one) = (d.join("two"), d.join("one"));
+    let sam = ["--optimizer", "sam", "--schedule", "mpi"];
+    run(mpirun(2, &train_args(two.to_str().unwrap(), &sam)));
+    let mut args = train_args(one.to_str().unwrap(), &["--optimizer", "sam"]);
+    args.extend(["--adapter", "vulkan"]);
+    run(single(&args));
+    assert_close("sam, 2 data-parallel ranks against 1 process", &two, &one);
+}
+
+/// The child of mpirun `parent` that is rank `rank`, once it has started.
+fn rank_pid(parent: u32, rank: usize) -> Option<u32> {
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit(')')
+            .next()
+            .and_then(|s| s.split_whitespace().nth(1));
+        if ppid != Some(&parent.to_string()) {
+            continue;
+        }
+        let env = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let want = format!("OMPI_COMM_WORLD_RANK={rank}");
+        if env.split(|b| *b == 0).any(|v| v == want.as_bytes()) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+#[test]
+fn a_dead_worker_stops_the_run_with_its_checkpoint_named() {
+    let d = scratch("mpi", "kill");
+    let (full, part) = (d.join("full"), d.join("part"));
+    let (full_s, part_s) = (full.to_str().unwrap(), part.to_str().unwrap());
+    let extra = [
+        "--checkpoint-every",
+        "5",
+        "--optimizer",
+        "sampa",
+        "--schedule",
+        "mpi",
+    ];
+    run(mpirun(2, &run_args(full_s, ("16", "40"), &extra)));
+    let mut c = mpirun(2, &run_args(part_s, ("16", "40"), &extra));
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while checkpoint_step(&part).is_none_or(|s| s < 10) {
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "no checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let worker = rank_pid(child.id(), 1).expect("rank 1 runs under mpirun");
+    let killed = Instant::now();
+    Command::new("kill")
+        .args(["-9", &worker.to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let waited = killed.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(waited < Duration::from_secs(30), "{waited:?}: {err}");
+    let want = format!("continue with `mpirun -np 2 sampa train --resume {part_s}`");
+    assert!(
+        err.contains(&want) && err.contains("checkpoint.safetensors"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let said = err
+        .lines()
+        .find(|l| l.contains("continue with"))
+        .unwrap_or_default();
+    eprintln!("rank 0 said: {said}");
+    let at = checkpoint_step(&part).unwrap();
+    eprintln!("rank 1 killed with the checkpoint at step {at}; rank 0 ended after {waited:?}");
+    run(mpirun(2, &["train", "--resume", part_s]));
+    assert_eq!(checkpoint_step(&part), Some(40));
+    assert!(
+        params(&full) == params(&part),
+        "resumed after the kill, the parameters differ"
+    );
+}
+
+#[test]
+fn bad_launches_are_one_line_errors() {
+    let d = scratch("mpi", "bad");
+    let out_dir = d.join("run");
+    let args = train_args(
+        out_dir.to_str().unwrap(),
+        &["--optimizer", "sampa", "--schedule", "mpi"],
+    );
+    // Outside mpirun.
+    let out = single(&args).output().unwrap();
+    let line = common::cli::error_line(&out);
+    assert!(
+        line.contains("not started by mpirun") && line.contains("mpirun -np 2"),
+        "{line}"
+    );
+    // Three ranks cannot pair up.
+    let out = mpirun(3, &args).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].contains("3 ranks") && lines[0].contains("even -np"),
+        "{err}"
+    );
+    assert!(!out_dir.exists(), "a refused run leaves no directory");
+}
