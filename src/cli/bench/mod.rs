@@ -30,8 +30,8 @@ enum What {
     /// matrix products alone, on every adapter.
     Step(parts::StepArgs),
     /// Median step time of SGD, SAM and SAMPa-0.2 with SAMPa's gradients under each schedule
-    /// (serial, interleaved, fused, dual), side by side in one run, with the ratios SAMPa/SAM and
-    /// SAMPa/SGD.
+    /// (serial, interleaved, fused, dual; mpi under `mpirun -np 2` in a build with the mpi
+    /// feature), side by side in one run, with the ratios SAMPa/SAM and SAMPa/SGD.
     Schedules(parts::SchedulesArgs),
 }
 
