@@ -249,7 +249,7 @@ fn train_epoch(
         if lose_at == Some(trainer.steps()) {
             gpu.device.destroy();
         }
-        let m = step(gpu, trainer, &batch, (hyper, setup.part.shard))?;
+        let m = setup.part.step(gpu, trainer, &batch, hyper)?;
         let step = trainer.steps();
         if let Some(what) = trainer.divergence(m[0]) {
             bar.abandon();
@@ -297,27 +297,6 @@ fn train_epoch(
     bar.finish();
     s.seconds = seconds();
     Ok(s)
-}
-
-/// One step on `batch`, or on this replica's shard of it in a data-parallel run (a shard
-/// left without examples, at the end of an epoch, takes the batch's first with weight 0, so
-/// that it still joins the replicas' sums but adds nothing).
-fn step(
-    gpu: &Gpu,
-    trainer: &mut Trainer,
-    batch: &Batch,
-    (hyper, shard): (crate::kernels::sgd::SgdHyper, Option<(usize, usize)>),
-) -> Result<[f32; 2]> {
-    let Some((i, k)) = shard else {
-        return trainer.step(gpu, batch, hyper);
-    };
-    let part = crate::train::shard_of(batch, i, k);
-    if part.is_empty() {
-        trainer.set_share(0.0);
-        return trainer.step(gpu, &crate::train::shard_of(batch, 0, batch.len()), hyper);
-    }
-    trainer.set_share(part.len() as f32 / batch.len() as f32);
-    trainer.step(gpu, &part, hyper)
 }
 
 /// The error of a run in which `what` diverged at `step`.

@@ -1,8 +1,12 @@
 //! How this process takes part in a run: alone (every run but MPI's), or as one rank of an
 //! MPI job (`crate::mpi` builds these), where rank 0 alone writes and prints.
 
-use crate::train::Reduce;
+use crate::data::Batch;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::kernels::sgd::SgdHyper;
 use crate::train::schedule::transport::Transport;
+use crate::train::{Reduce, Trainer};
 
 /// This process's part in a run.
 pub struct Peers {
@@ -39,4 +43,28 @@ pub(super) struct Part {
     /// (shard index, shards) for data-parallel runs.
     pub shard: Option<(usize, usize)>,
     pub resume_command: String,
+}
+
+impl Part {
+    /// One step on `batch`, or on this replica's shard of it in a data-parallel run (a shard
+    /// left without examples, at the end of an epoch, takes the batch's first with weight 0, so
+    /// that it still joins the replicas' sums but adds nothing).
+    pub fn step(
+        &self,
+        gpu: &Gpu,
+        trainer: &mut Trainer,
+        batch: &Batch,
+        hyper: SgdHyper,
+    ) -> Result<[f32; 2]> {
+        let Some((i, k)) = self.shard else {
+            return trainer.step(gpu, batch, hyper);
+        };
+        let part = crate::train::shard_of(batch, i, k);
+        if part.is_empty() {
+            trainer.set_share(0.0);
+            return trainer.step(gpu, &crate::train::shard_of(batch, 0, batch.len()), hyper);
+        }
+        trainer.set_share(part.len() as f32 / batch.len() as f32);
+        trainer.step(gpu, &part, hyper)
+    }
 }

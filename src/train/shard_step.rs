@@ -3,11 +3,28 @@
 //! it is computed (see `shard.rs`).
 
 use super::recorder::Prepared;
+use super::shard::{Reduce, Shard};
 use super::trainer::{Batches, Trainer, plan, read};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::nn::evaluator::Evaluator;
+
+impl Trainer {
+    /// Make this trainer one replica of a data-parallel run: each step's gradients are summed
+    /// with the other replicas' through `reduce`, weighted by [`Trainer::set_share`].
+    pub fn set_shard(&mut self, gpu: &Gpu, reduce: Box<dyn Reduce>) {
+        let n = self.params().len;
+        self.shard = Some(Shard::new(gpu, reduce, n));
+    }
+
+    /// This replica's share of the next step's batch (its examples over the batch's).
+    pub fn set_share(&mut self, share: f32) {
+        if let Some(s) = &mut self.shard {
+            s.weight = share;
+        }
+    }
+}
 
 /// One step of any program with every gradient pass reduced as it is computed: the
 /// operations up to and including each pass in one submission, then the pass's sum, so each

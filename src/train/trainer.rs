@@ -10,7 +10,7 @@ use super::recorder::{self, Recorded, TrainerSpec};
 use super::schedule::dual::Dual;
 use super::schedule::fused::FusedPair;
 use super::schedule::{Placement, Schedule};
-use super::shard::{Reduce, Shard};
+use super::shard::Shard;
 use super::watch::{self, NormWatch};
 use crate::data::Batch;
 use crate::error::{Error, Result};
@@ -162,20 +162,6 @@ impl Trainer {
             previous: None,
             shard: None,
         })
-    }
-
-    /// Make this trainer one replica of a data-parallel run: each step's gradients are summed
-    /// with the other replicas' through `reduce`, weighted by [`Trainer::set_share`].
-    pub fn set_shard(&mut self, gpu: &Gpu, reduce: Box<dyn Reduce>) {
-        let n = self.params().len;
-        self.shard = Some(Shard::new(gpu, reduce, n));
-    }
-
-    /// This replica's share of the next step's batch (its examples over the batch's).
-    pub fn set_share(&mut self, share: f32) {
-        if let Some(s) = &mut self.shard {
-            s.weight = share;
-        }
     }
 
     /// Place the program's pair of independent passes as `placement` says (programs without
