@@ -5,8 +5,11 @@
 //! of the elementwise optimizer kernels, so each adapter gets the ones that measured faster.
 //! Both forms of every kernel compute the same bits, so the choice changes speed only. It is
 //! stored in `tuning.json` under `$SAMPA_CACHE_DIR`, else `$XDG_CACHE_HOME/sampa`, else
-//! `~/.cache/sampa`, keyed by backend, adapter name and driver. `SAMPA_MATMUL=reg|tiled`
-//! forces the matmul variant; `sampa bench matmul` re-measures it and overwrites the entry.
+//! `~/.cache/sampa`, keyed by backend, adapter name and driver, and remeasured when another
+//! sampa version wrote the entry. Measuring is announced on stderr, since it delays the first
+//! run on an adapter by a few seconds (most of it the driver compiling the candidates).
+//! `SAMPA_MATMUL=reg|reg8|tiled` forces the matmul variant; `sampa bench matmul` re-measures
+//! every variant and overwrites the entry.
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -31,7 +34,14 @@ pub struct MatmulChoice {
     /// own when an older cache entry lacks it.
     #[serde(default)]
     pub vectors: Option<String>,
+    /// The sampa version that measured it: another version's entry is measured again, since
+    /// its kernels may have changed.
+    #[serde(default)]
+    pub sampa: Option<String>,
 }
+
+/// This build's version, recorded with every entry.
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The tuning cache file.
 pub fn cache_path() -> Option<PathBuf> {
@@ -97,8 +107,21 @@ fn cached_or_measured(
     gpu: &Gpu,
     matmul: Option<MatmulChoice>,
 ) -> Result<(MatmulChoice, VectorForm)> {
-    let cached = load().remove(&gpu.adapter.key());
+    let cached = load()
+        .remove(&gpu.adapter.key())
+        .filter(|c| c.sampa.as_deref() == Some(VERSION));
     let (cached_variant, cached_form) = cached.as_ref().map_or((None, None), entry_forms);
+    let started = std::time::Instant::now();
+    let announce = matmul.is_none() && (cached_variant.is_none() || cached_form.is_none());
+    if announce {
+        let variants: Vec<&str> = candidates(gpu).iter().map(|v| v.name()).collect();
+        eprintln!(
+            "tuning kernels for {} (its first use with sampa {VERSION}): timing matmul {} and \
+             the optimizer's two forms, a few seconds; cached for later runs",
+            gpu.adapter.short(),
+            variants.join(", ")
+        );
+    }
     let (mut choice, measured) = match (matmul, cached) {
         (Some(m), _) => (m, true),
         (None, Some(c)) if cached_variant.is_some() => (c, false),
@@ -110,7 +133,22 @@ fn cached_or_measured(
     };
     if measured || choice.vectors.as_deref() != Some(form.name()) {
         choice.vectors = Some(form.name().to_string());
+        choice.sampa = Some(VERSION.to_string());
         store(gpu, &choice);
+    }
+    if announce {
+        eprintln!(
+            "tuned in {:.1} s: matmul {} ({:.1} GFLOP/s), optimizer kernels read {}{}",
+            started.elapsed().as_secs_f64(),
+            choice.variant,
+            choice
+                .gflops
+                .get(&choice.variant)
+                .copied()
+                .unwrap_or(f64::NAN),
+            form.name(),
+            cache_path().map_or(String::new(), |p| format!("; saved in {}", p.display()))
+        );
     }
     Ok((choice, form))
 }
@@ -141,10 +179,24 @@ pub const TUNING_PRODUCTS: [(Form, Dims); 2] = [
     ),
 ];
 
-/// Time both variants on [`TUNING_PRODUCTS`] and pick the faster.
+/// The matmul variants tuning times on `gpu`: all of them, except on CPU rasterisers, which
+/// emulate the tiled variant's workgroup memory as slowly as storage buffers. There it never
+/// wins (0.7 GFLOP/s against `reg`'s 14.8 on lavapipe, 2026-12-02) and its compilation would
+/// add a second or more to the first run, so only the register forms are timed;
+/// `sampa bench matmul` still times every variant.
+pub fn candidates(gpu: &Gpu) -> Vec<Variant> {
+    let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
+    Variant::ALL
+        .into_iter()
+        .filter(|v| !(cpu && *v == Variant::Tiled))
+        .collect()
+}
+
+/// Time the [`candidates`] on [`TUNING_PRODUCTS`] and pick the fastest.
 pub fn measure_matmul(gpu: &Gpu) -> Result<MatmulChoice> {
     let mut gflops = BTreeMap::new();
-    for v in Variant::ALL {
+    let variants = candidates(gpu);
+    for &v in &variants {
         let mut flops = 0.0;
         let mut secs = 0.0;
         for (form, dims) in TUNING_PRODUCTS {
@@ -153,16 +205,17 @@ pub fn measure_matmul(gpu: &Gpu) -> Result<MatmulChoice> {
         }
         gflops.insert(v.name().to_string(), flops / secs / 1e9);
     }
-    let best = Variant::ALL
+    let best = variants
         .iter()
         .max_by(|a, b| gflops[a.name()].total_cmp(&gflops[b.name()]))
-        .expect("two variants");
+        .expect("at least two candidates");
     Ok(MatmulChoice {
         variant: best.name().to_string(),
         gflops,
         workload: "MLP 784-256 forward (A·Bᵀ 128×256×784) + weight gradient (Aᵀ·B 256×256×128)"
             .to_string(),
         vectors: None,
+        sampa: None,
     })
 }
 

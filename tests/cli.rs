@@ -283,3 +283,55 @@ fn no_adapter_fails_for_the_table_and_the_json_alike() {
         assert!(err.contains("no WebGPU adapter"), "{err}");
     }
 }
+
+/// `sampa train` for one step on the embedded data into `out`, with its tuning cache in
+/// `cache`; returns its stderr.
+fn one_step_tuned(cache: &std::path::Path, out: &std::path::Path) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_sampa"))
+        .args([
+            "train", "--data", "embedded", "--steps", "1", "--hidden", "8",
+        ])
+        .args(["--adapter", "0", "--out", out.to_str().unwrap()])
+        .env("SAMPA_CACHE_DIR", cache)
+        .env_remove("SAMPA_ADAPTER")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn tuning_is_announced_cached_and_redone_for_another_version() {
+    let dir = std::env::temp_dir().join(format!("sampa-tuning-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (cache, file) = (dir.join("cache"), dir.join("cache").join("tuning.json"));
+    // An empty cache: the wait is announced, with what it measures, and its result.
+    let first = one_step_tuned(&cache, &dir.join("a"));
+    assert!(
+        first.contains("tuning kernels for #0") && first.contains("tuned in"),
+        "{first}"
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let entry = saved.as_object().unwrap().values().next().unwrap().clone();
+    assert_eq!(entry["sampa"], env!("CARGO_PKG_VERSION"), "{entry}");
+    // The same version again: nothing measured, nothing said.
+    let second = one_step_tuned(&cache, &dir.join("b"));
+    assert!(!second.contains("tuning kernels"), "{second}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), text);
+    // An entry another version wrote is measured again and replaced.
+    let old = text.replace(
+        &format!("\"sampa\": \"{}\"", env!("CARGO_PKG_VERSION")),
+        "\"sampa\": \"0.0.0-older\"",
+    );
+    assert_ne!(old, text);
+    std::fs::write(&file, old).unwrap();
+    let third = one_step_tuned(&cache, &dir.join("c"));
+    assert!(third.contains("tuning kernels for #0"), "{third}");
+    let again: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    let entry = again.as_object().unwrap().values().next().unwrap();
+    assert_eq!(entry["sampa"], env!("CARGO_PKG_VERSION"), "{entry}");
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -25,6 +25,9 @@ pub struct Gpu {
     /// The adapter's optional features (the device enables only those it needs).
     pub adapter_features: wgpu::Features,
     pipelines: Arc<Mutex<HashMap<String, wgpu::ComputePipeline>>>,
+    /// The driver's compiled pipelines, saved between runs where the backend allows.
+    #[cfg(not(target_arch = "wasm32"))]
+    disk_cache: Option<Arc<super::pipeline_cache::DiskCache>>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -84,11 +87,13 @@ impl Gpu {
     pub async fn from_adapter(index: usize, adapter: wgpu::Adapter) -> Result<Gpu> {
         let summary = AdapterSummary::of(index, &adapter);
         let limits = adapter.limits();
-        // Timestamp queries only let the benchmarks time the device; nothing else needs a
-        // feature beyond WebGPU's core.
+        // Timestamp queries only let the benchmarks time the device, and a pipeline cache
+        // only saves compiling on the next start; nothing needs a feature beyond WebGPU's core.
+        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE;
+        let required_features = adapter.features() & wanted;
         let desc = wgpu::DeviceDescriptor {
             label: Some("sampa"),
-            required_features: adapter.features() & wgpu::Features::TIMESTAMP_QUERY,
+            required_features,
             required_limits: limits.clone(),
             experimental_features: wgpu::ExperimentalFeatures::disabled(),
             memory_hints: wgpu::MemoryHints::Performance,
@@ -101,6 +106,10 @@ impl Gpu {
                 adapter: summary.name.clone(),
                 message: e.to_string(),
             })?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let disk_cache =
+            super::pipeline_cache::DiskCache::open(&device, &adapter.get_info(), required_features)
+                .map(Arc::new);
         Ok(Gpu {
             device,
             queue,
@@ -109,6 +118,8 @@ impl Gpu {
             info: adapter.get_info(),
             adapter_features: adapter.features(),
             pipelines: Arc::default(),
+            #[cfg(not(target_arch = "wasm32"))]
+            disk_cache,
         })
     }
 
@@ -168,7 +179,7 @@ impl Gpu {
                         constants,
                         zero_initialize_workgroup_memory: false,
                     },
-                    cache: None,
+                    cache: self.pipeline_cache(),
                 })
         })?;
         self.pipelines
@@ -176,6 +187,14 @@ impl Gpu {
             .expect("pipeline cache")
             .insert(key, pipeline.clone());
         Ok(pipeline)
+    }
+
+    /// The cache compiled pipelines go into, where there is one.
+    fn pipeline_cache(&self) -> Option<&wgpu::PipelineCache> {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.disk_cache.as_ref().map(|c| &c.cache);
+        #[cfg(target_arch = "wasm32")]
+        None
     }
 
     /// Bytes of device memory in live allocations, where the backend's allocator reports

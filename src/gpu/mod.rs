@@ -12,6 +12,8 @@ pub mod device;
 #[cfg(not(target_arch = "wasm32"))]
 mod exec;
 #[cfg(not(target_arch = "wasm32"))]
+mod pipeline_cache;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod testing;
 mod timer;
 
