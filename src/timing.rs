@@ -5,19 +5,24 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::kernels::conv::{image, implicit};
 use crate::kernels::matmul::{self, Dims, Form, Variant};
 use crate::kernels::{Dispatch, Kernels};
 use crate::nn::Model;
+use crate::nn::products::{ConvPass, StepProduct};
 use crate::optim::OptimizerConfig;
 use crate::train::Placement;
 use std::time::Instant;
 
 pub use crate::clock::median;
 
-/// Median seconds of one run of `d`, over `reps` timed runs after a warm-up. Each timed run
+/// Median seconds of one run of `d`, over `reps` timed runs after two warm-ups. Each timed run
 /// submits `d` enough times to last a few milliseconds, so submission overhead does not
 /// dominate on fast GPUs.
 pub fn time_dispatch(gpu: &Gpu, d: &Dispatch, reps: usize) -> Result<f64> {
+    // Drivers that compile lazily (llvmpipe) compile on the first run, so the run that sizes
+    // the timed bursts is the second.
+    gpu.run(&[d])?;
     let warm = Instant::now();
     gpu.run(&[d])?;
     let once = warm.elapsed().as_secs_f64();
@@ -60,4 +65,75 @@ pub fn steps_side_by_side(
         reps,
         cases,
     ))
+}
+
+/// Median seconds of one of a step's product kernels with `variant` (see
+/// [`crate::nn::products`]), on random operands: a dense product as [`time_product`]; a
+/// convolution pass with the image staging it does in the step (the forward pass stages x,
+/// the weight gradient dy, the data gradient reads the weight gradient's image of dy).
+pub fn time_step_product(
+    gpu: &Gpu,
+    variant: Variant,
+    product: &StepProduct,
+    reps: usize,
+) -> Result<f64> {
+    let (pass, g, rows, first) = match *product {
+        StepProduct::Dense(form, dims) => return time_product(gpu, variant, form, dims, reps),
+        StepProduct::Conv {
+            pass,
+            conv,
+            rows,
+            first,
+        } => (pass, conv, rows, first),
+    };
+    let mut rng = crate::rng::Pcg::new(19, 0);
+    let mut rows_of = |len: usize, what: &str| {
+        gpu.upload(
+            &rng.vec(len.next_multiple_of(image::ROW_FLOATS), -1.0, 1.0),
+            what,
+        )
+    };
+    let x_len = g.n * g.cin * g.h * g.w;
+    let x = rows_of(x_len, "bench x")?;
+    let params = rows_of(g.weight_len() + g.cout, "bench weight")?;
+    let y_len = g.out_pixels() * g.cout;
+    let dy = rows_of(y_len, "bench dy")?;
+    let out = rows_of(x_len.max(y_len), "bench output")?;
+    let grads = gpu.zeros::<f32>(g.weight_len() + g.cout, "bench gradients")?;
+    let (w, b) = (
+        params.slice(0, g.weight_len())?,
+        params.slice(g.weight_len(), g.cout)?,
+    );
+    let x_image = if first {
+        image::from_nchw(gpu, (g.n, g.cin, g.h, g.w), x.slice(0, x_len)?)?
+    } else {
+        image::copied(gpu, "bench", x.slice(0, x_len)?, g.n * g.h * g.w * g.cin4())?
+    };
+    let dy_image = image::copied(gpu, "bench", dy.slice(0, y_len)?, y_len / 4)?;
+    let timed = match pass {
+        ConvPass::Forward => x_image.stage.clone().then(implicit::prepare_forward(
+            gpu,
+            rows,
+            g,
+            &x_image,
+            w,
+            Some(b),
+            out.slice(0, y_len)?,
+        )?),
+        ConvPass::WeightGrad => {
+            gpu.run(&[&x_image.stage])?;
+            let (dw, db) = (
+                grads.slice(0, g.weight_len())?,
+                grads.slice(g.weight_len(), g.cout)?,
+            );
+            let (d, _part) =
+                implicit::prepare_weight_grad(gpu, g, (&x_image, &dy_image), dw, Some(db))?;
+            dy_image.stage.clone().then(d)
+        }
+        ConvPass::DataGrad => {
+            gpu.run(&[&dy_image.stage])?;
+            implicit::prepare_data_grad(gpu, rows, g, &dy_image, w, out.slice(0, x_len)?)?
+        }
+    };
+    time_dispatch(gpu, &timed, reps)
 }

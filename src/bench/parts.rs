@@ -108,6 +108,7 @@ pub fn record_choice(gpu: &Gpu, mlp_rates: &[(Variant, f64)]) -> Result<Option<M
         workload: "all matmuls of one MLP 784-256-256-10 SGD step at batch 128 (sampa bench)"
             .to_string(),
         vectors: None,
+        sampa: None,
     };
     tuning::record_matmul(gpu, choice).map(Some)
 }
@@ -125,7 +126,9 @@ pub struct StepRow {
     pub step_ms: f64,
     /// Examples per second at that step time.
     pub examples_per_s: f64,
-    /// Milliseconds of the step's matrix products alone, with the adapter's matmul variant.
+    /// Milliseconds of the step's product kernels alone, with the adapter's matmul variant:
+    /// dense products with their operand staging, and convolutions' implicit GEMMs with their
+    /// image staging, fused bias and split sums (see `nn::products`).
     pub matmul_ms: f64,
     /// GFLOP of the step's matrix products.
     pub gflop: f64,
@@ -146,9 +149,9 @@ pub fn step(
     let step_s =
         timing::steps_side_by_side(gpu, (model, kernels), batch, reps, vec![sgd])?[0] / 1e3;
     let (mut matmul_s, mut flops) = (0.0, 0.0);
-    for (_, form, dims) in model.matmul_products(batch) {
-        matmul_s += timing::time_product(gpu, kernels.matmul, form, dims, reps.clamp(1, 5))?;
-        flops += dims.flops();
+    for (_, product) in model.step_products(batch, kernels.matmul) {
+        matmul_s += timing::time_step_product(gpu, kernels.matmul, &product, reps.clamp(1, 5))?;
+        flops += product.flops();
     }
     Ok(StepRow {
         adapter: gpu.adapter.short(),

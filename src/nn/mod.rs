@@ -10,6 +10,7 @@ pub mod model;
 pub mod model_info;
 mod pass;
 pub mod plan;
+pub mod products;
 pub mod reference;
 pub mod weights;
 

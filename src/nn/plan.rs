@@ -9,6 +9,7 @@ use super::model::Model;
 use super::pass::{LayerIo, LayerPass};
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
+use crate::kernels::conv::image::ROW_FLOATS;
 use crate::kernels::{Dispatch, Kernels, View, softmax_xent};
 
 /// A model bound to its buffers: what every plan of one evaluator shares.
@@ -58,6 +59,9 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
     // Every buffer holds r replicas of `len` values, each starting on a 16-byte boundary
     // (kernels may bind them as vec4s).
     let zeros = |len: usize, what| gpu.zeros::<f32>(r * len.next_multiple_of(4), what);
+    // Activations and their gradients give each replica whole rows of 256 floats, so a
+    // convolution can copy them into its image (`kernels::conv::image`) with plain copies.
+    let rows = |len: usize, what| gpu.zeros::<f32>(r * len.next_multiple_of(ROW_FLOATS), what);
     let input = zeros(batch * model.input, "batch input")?;
     let labels = gpu.zeros::<u32>(r * batch.next_multiple_of(4), "batch labels")?;
     let metrics = gpu.zeros::<f32>(r * METRICS_STRIDE, "batch metrics")?;
@@ -66,11 +70,11 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
     let out_len = |&(_, k): &(_, usize)| batch * shapes[k + 1].len();
     let acts: Vec<_> = layers
         .iter()
-        .map(|l| zeros(out_len(l), "activations"))
+        .map(|l| rows(out_len(l), "activations"))
         .collect::<Result<_>>()?;
     let dacts: Vec<_> = layers
         .iter()
-        .map(|l| zeros(out_len(l), "activation gradients"))
+        .map(|l| rows(out_len(l), "activation gradients"))
         .collect::<Result<_>>()?;
     let passes = prepare_layers(e, gpu, (batch, &layers, &shapes), (&input, &acts, &dacts))?;
     let last = acts.len() - 1;
@@ -141,6 +145,7 @@ fn prepare_layers(
             y: &acts[i],
             dy: &dacts[i],
             dx: (i > 0).then(|| &dacts[i - 1]),
+            input_relu: i > 0 && matches!(layers[i - 1].0, Layer::LinearRelu { .. }),
             params: tensors(e, &e.params, &covered)?,
             grads: tensors(e, &e.grads, &covered)?,
         };

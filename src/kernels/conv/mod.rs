@@ -1,9 +1,17 @@
-//! im2col and col2im for stride-1 convolutions with zero padding (`conv.wgsl`).
-//!
-//! A convolution is then `cols · Wᵀ` (one matmul with the `[O, C·k·k]` weight), its weight
-//! gradient `dYᵀ · cols`, and its input gradient col2im(`dY · W`).
+//! Convolutions in two forms. Here, im2col and col2im for stride-1 convolutions with zero
+//! padding (`conv.wgsl`): a convolution is then `cols · Wᵀ` (one matmul with the
+//! `[O, C·k·k]` weight), its weight gradient `dYᵀ · cols`, and its input gradient
+//! col2im(`dY · W`); the form of the workgroup-tiled products. In [`implicit`], the
+//! convolution as an implicit GEMM that reads its patches from the activations ([`image`]),
+//! with any stride, for the register (texture) products.
+
+pub mod image;
+pub mod implicit;
+pub mod reference;
 
 // GPU tests block on the device, so they run natively.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod implicit_tests;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
@@ -138,7 +146,9 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
             _pad,
         }
     );
-    vec![l.replicated()]
+    let mut all = vec![l.replicated()];
+    all.extend(implicit::uniform_layouts());
+    all
 }
 
 fn launch(

@@ -1,4 +1,5 @@
-//! 2×2 max pooling, stride 2, on pixel-major `[N, H, W, C]` activations (`maxpool.wgsl`).
+//! 2×2 max pooling, stride 2, on pixel-major `[N, H, W, C]` activations (`maxpool.wgsl`; with
+//! channels in 4s, `maxpool4.wgsl`, the same comparisons on vec4s).
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -12,6 +13,7 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 const SRC: &str = include_str!("maxpool.wgsl");
+const SRC4: &str = include_str!("maxpool4.wgsl");
 
 /// The uniform block (WGSL `Params`, followed by the replica strides).
 #[repr(C)]
@@ -25,7 +27,10 @@ struct PoolParams {
 
 /// The uniform layout, for the layout test.
 pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
-    vec![uniform_layout!("maxpool", SRC, "Params", PoolParams { n, h, w, c }).replicated()]
+    vec![
+        uniform_layout!("maxpool", SRC, "Params", PoolParams { n, h, w, c }).replicated(),
+        uniform_layout!("maxpool4", SRC4, "Params", PoolParams { n, h, w, c }).replicated(),
+    ]
 }
 
 /// The pooled input's shape.
@@ -79,15 +84,23 @@ fn launch(
         w: as_u32(op, "w", s.w)?,
         c: as_u32(op, "c", s.c)?,
     };
+    // Four channels per invocation where every operand is whole vec4s (maxpool4.wgsl).
+    let rep = Replicas::of(op, &[src.rep(), dst.rep(), arg.rep()])?;
+    let vec4 = s.c.is_multiple_of(4) && rep.strides.iter().all(|s| s.is_multiple_of(4));
+    let (label, source, count) = if vec4 {
+        ("maxpool4", SRC4, count / 4)
+    } else {
+        ("maxpool", SRC, count)
+    };
     build(
         gpu,
         Launch {
-            label: "maxpool",
-            source: SRC,
+            label,
+            source,
             entry: op,
             constants: &[("RELU", relu as u8 as f64)],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
-            replicas: Some(Replicas::of(op, &[src.rep(), dst.rep(), arg.rep()])?),
+            replicas: Some(rep),
             bindings: &[
                 Bind::Buf(&src.buf.buffer),
                 Bind::Buf(&dst.buf.buffer),

@@ -1,11 +1,17 @@
 //! A stride-1 convolution on pixel-major activations (`[N·H·W, C]`; the first layer reads the
-//! NCHW batch): im2col, then the dense product with the `[cout, cin·k·k]` weight; backward
-//! the dense backward on the columns, then col2im into dx.
+//! NCHW batch). With the register (texture) products it is an implicit GEMM that reads its
+//! patches from the activations' image (`kernels::conv::implicit`), the bias added in the
+//! product and its gradient summed with the weight's. With the tiled products, or channel
+//! counts the images cannot hold (not multiples of 4 past the first layer), it is im2col, the
+//! dense product with the `[cout, cin·k·k]` weight, and backward the dense backward on the
+//! columns, then col2im into dx.
 
 use super::super::pass::{LayerIo, LayerPass, RefIo};
-use super::linear::{self, Dense};
+use super::linear::{self, Dense, Fused};
 use crate::error::Result;
-use crate::kernels::conv::{self, ConvShape, InputLayout};
+use crate::kernels::conv::implicit::{self, Conv};
+use crate::kernels::conv::{self, ConvShape, InputLayout, image};
+use crate::kernels::matmul::Variant;
 use crate::nn::layer::Act;
 
 /// The convolution's geometry and input layout for `io`'s input image.
@@ -51,6 +57,95 @@ pub(super) fn build(
     k: usize,
     pad: usize,
 ) -> Result<LayerPass> {
+    match implicit_rows(io.kernels.matmul, cin, cout, io.dx.is_none()) {
+        Some(rows) => build_implicit(io, rows, (cin, cout, k, pad)),
+        None => build_im2col(io, cin, cout, k, pad),
+    }
+}
+
+/// The rows per invocation of the implicit kernels when a convolution from `cin` to `cout`
+/// channels runs as an implicit GEMM with `variant`'s products, else `None` (im2col): the
+/// register forms, whose texture reads the images serve; the images hold channels in 4s,
+/// which the first layer's staging pads and activations must already be.
+pub(crate) fn implicit_rows(
+    variant: Variant,
+    cin: usize,
+    cout: usize,
+    first: bool,
+) -> Option<usize> {
+    let rows = match variant {
+        Variant::Register => 16,
+        Variant::Register8 => 8,
+        Variant::Tiled => return None,
+    };
+    (cout.is_multiple_of(4) && (first || cin.is_multiple_of(4))).then_some(rows)
+}
+
+/// The convolution's geometry for the implicit kernels.
+fn implicit_geometry(io: &LayerIo<'_>, (cin, cout, k, pad): (usize, usize, usize, usize)) -> Conv {
+    let (geo, _) = geometry(io.batch, io.input, io.dx.is_none(), (cin, k, pad));
+    Conv {
+        n: geo.n,
+        cin,
+        h: geo.h,
+        w: geo.w,
+        cout,
+        k,
+        stride: 1,
+        pad,
+    }
+}
+
+/// Forward: stage x's image (the first layer converts its NCHW batch), then the product with
+/// the bias. Backward: stage dy's image, then the weight and bias gradients, then dx. The
+/// backward reads the image of x its step's forward staged (x does not change in between).
+fn build_implicit(
+    io: &LayerIo<'_>,
+    rows: usize,
+    shape: (usize, usize, usize, usize),
+) -> Result<LayerPass> {
+    let r = io.replicas;
+    let g = implicit_geometry(io, shape);
+    let x_image = match io.dx {
+        None => image::from_nchw(io.gpu, (g.n, g.cin, g.h, g.w), io.x.replicas(r))?,
+        Some(_) => image::copied(io.gpu, "conv", io.x.replicas(r), g.n * g.h * g.w * g.cin4())?,
+    };
+    let [w, b] = [io.params[0], io.params[1]];
+    let [dw, db] = [io.grads[0], io.grads[1]];
+    let y = io.y.replicas(r);
+    let product = implicit::prepare_forward(io.gpu, rows, g, &x_image, w, Some(b), y)?;
+    let fwd = x_image.stage.clone().then(product);
+    let dy_image = image::copied(
+        io.gpu,
+        "conv",
+        io.dy.replicas(r),
+        g.out_pixels() * g.cout / 4,
+    )?;
+    let (wgrad, part) =
+        implicit::prepare_weight_grad(io.gpu, g, (&x_image, &dy_image), dw, Some(db))?;
+    let mut bwd = dy_image.stage.clone().then(wgrad);
+    if let Some(dx) = io.dx {
+        bwd = bwd.then(implicit::prepare_data_grad(
+            io.gpu,
+            rows,
+            g,
+            &dy_image,
+            w,
+            dx.replicas(r),
+        )?);
+    }
+    let mut pass = LayerPass::new(fwd, Some(bwd));
+    pass.scratch.push(part);
+    Ok(pass)
+}
+
+fn build_im2col(
+    io: &LayerIo<'_>,
+    cin: usize,
+    cout: usize,
+    k: usize,
+    pad: usize,
+) -> Result<LayerPass> {
     let r = io.replicas;
     let (geo, layout) = geometry(io.batch, io.input, io.dx.is_none(), (cin, k, pad));
     let d = dense(&geo, cout);
@@ -59,7 +154,7 @@ pub(super) fn build(
         Some(_) => Some(io.zeros(d.rows * d.inp, "im2col column gradients")?),
         None => None,
     };
-    let (fwd, mut bwd) = linear::dense(io, d, &cols, dcols.as_ref())?;
+    let (fwd, mut bwd) = linear::dense(io, d, (&cols, dcols.as_ref()), Fused::default())?;
     let fwd =
         conv::prepare_im2col(io.gpu, geo, layout, io.x.replicas(r), cols.replicas(r))?.then(fwd);
     if let (Some(dcols), Some(dx)) = (&dcols, io.dx) {
