@@ -18,6 +18,19 @@ pub struct UniformLayout {
 }
 
 impl UniformLayout {
+    /// The block with its nested `epilogue` field (a matmul's [`crate::kernels::matmul::Epilogue`]
+    /// fields, which WGSL declares flat) replaced by those fields.
+    pub fn with_epilogue(mut self) -> Self {
+        if let Some(i) = self.fields.iter().position(|f| f.0 == "epilogue") {
+            let at = self.fields.remove(i).1;
+            let names = crate::kernels::matmul::EPILOGUE_FIELDS;
+            for (j, name) in names.iter().enumerate() {
+                self.fields.insert(i + j, (name, at + 4 * j));
+            }
+        }
+        self
+    }
+
     /// The same block followed by the replica strides `rs: vec4<u32>` at the next 16-byte
     /// boundary, as `super::launch::build` appends them for layer kernels.
     pub fn replicated(mut self) -> Self {

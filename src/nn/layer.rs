@@ -33,6 +33,15 @@ pub enum Layer {
     ReluMaxPool2,
     /// Image activations to features, in PyTorch's (c, y, x) order.
     Flatten,
+    /// A `Linear` followed by a `Relu` in one product, bias and ReLU applied in its store: the
+    /// evaluator runs the pair as this when a `Linear` consumes it, and that consumer's input
+    /// gradient applies the ReLU's backward (see [`fuse`]).
+    LinearRelu {
+        /// Input features.
+        inp: usize,
+        /// Output features.
+        out: usize,
+    },
 }
 
 /// The shape of one example's activations after a layer.
@@ -72,7 +81,9 @@ impl Layer {
     pub fn output(self, input: Act) -> Result<Act> {
         let bad = || Error::Invalid(format!("layer {self:?} cannot take input {input:?}"));
         Ok(match (self, input) {
-            (Layer::Linear { inp, out }, a) if a.len() == inp => Act::Flat(out),
+            (Layer::Linear { inp, out } | Layer::LinearRelu { inp, out }, a) if a.len() == inp => {
+                Act::Flat(out)
+            }
             (Layer::Relu, a) => a,
             (Layer::Conv2d { cin, cout, k, pad }, Act::Image(c, h, w))
                 if c == cin && h + 2 * pad >= k && w + 2 * pad >= k =>
@@ -104,23 +115,39 @@ impl Layer {
             ]
         };
         match self {
-            Layer::Linear { inp, out } => pair(vec![out, inp], out, inp),
+            Layer::Linear { inp, out } | Layer::LinearRelu { inp, out } => {
+                pair(vec![out, inp], out, inp)
+            }
             Layer::Conv2d { cin, cout, k, .. } => pair(vec![cout, cin, k, k], cout, cin * k * k),
             _ => Vec::new(),
         }
     }
 }
 
-/// The layers the evaluator runs for `layers`: each `Relu` directly followed by `MaxPool2`
-/// becomes one `ReluMaxPool2` (one pass over the activations instead of two), except on the
-/// first layer, whose input is the NCHW batch rather than pixel-major activations. Returns the
-/// layers with, for each, the index of the model layer whose output it produces.
+/// The layers the evaluator runs for `layers`, fewer passes for the same values:
+/// - each `Relu` directly followed by `MaxPool2` becomes one `ReluMaxPool2` (one pass over the
+///   activations instead of two), except on the first layer, whose input is the NCHW batch
+///   rather than pixel-major activations;
+/// - each `Linear` followed by a `Relu` and then another `Linear` becomes one `LinearRelu`,
+///   whose product applies the bias and the ReLU as it stores; the next `Linear` applies the
+///   ReLU's backward as it stores its input gradient (its input is the ReLU's output, the mask).
+///
+/// Returns the layers with, for each, the index of the model layer whose output it produces.
 pub(crate) fn fuse(layers: &[Layer]) -> Vec<(Layer, usize)> {
     let mut out = Vec::with_capacity(layers.len());
     let mut k = 0;
     while k < layers.len() {
-        if k >= 1 && layers[k] == Layer::Relu && layers.get(k + 1) == Some(&Layer::MaxPool2) {
+        let next = layers.get(k + 1);
+        if k >= 1 && layers[k] == Layer::Relu && next == Some(&Layer::MaxPool2) {
             out.push((Layer::ReluMaxPool2, k + 1));
+            k += 2;
+        } else if let (
+            Layer::Linear { inp, out: o },
+            Some(Layer::Relu),
+            Some(Layer::Linear { .. }),
+        ) = (layers[k], next, layers.get(k + 2))
+        {
+            out.push((Layer::LinearRelu { inp, out: o }, k + 1));
             k += 2;
         } else {
             out.push((layers[k], k));

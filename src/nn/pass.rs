@@ -22,6 +22,9 @@ pub(crate) struct LayerIo<'a> {
     /// passes no gradient back).
     pub dy: &'a GpuBuf<f32>,
     pub dx: Option<&'a GpuBuf<f32>>,
+    /// Whether `x` is the output of a fused `LinearRelu`, whose ReLU backward this layer's
+    /// input gradient applies (see `super::layer::fuse`).
+    pub input_relu: bool,
     /// The layer's tensors in the parameter and gradient vectors, in [`super::Layer`] order.
     pub params: Vec<View<'a>>,
     pub grads: Vec<View<'a>>,

@@ -9,7 +9,10 @@
 //
 // Inputs are the packed operands written by matmul_pack.wgsl: ta holds op(A) as M rows of
 // ceil(K/4) texels, tb holds op(B) as 4*ceil(K/4) rows of ceil(N/4) texels; both are zero-padded,
-// so every fetch below is in range and padding adds exact zeros. Row r of a packed operand is
+// so every fetch below is in range and padding adds exact zeros. A texture may be wider and
+// taller than its operand (its sides are rounded up to powers of two, see power_of_two in
+// src/kernels/textures.rs); those texels are never fetched, and the sampling
+// coordinates below use the texture's real size. Row r of a packed operand is
 // texel row r % rows_per_layer of layer r / rows_per_layer (p.layer_rows_a, p.layer_rows_b).
 // C is row-major M×N at element offset p.off_c of its storage buffer.
 //
@@ -25,7 +28,14 @@
 // order, one term at a time, as the tiled variant does. With p.accumulate = 1, C += result.
 // Replicas: global z is the replica r, whose packed A and B start at texture layers
 // r * p.rs.x and r * p.rs.y and whose C starts r * p.rs.z elements past replica 0's (see
-// Replicas in src/kernels/launch.rs).
+// Replicas in src/kernels/launch.rs); its bias and mask start r * p.rs_bias and
+// r * p.rs_mask elements past replica 0's.
+//
+// Epilogue (see Epilogue in src/kernels/matmul/mod.rs), applied to each element after its sum
+// (and after adding C's old value with p.accumulate), in this order, each the same operation as
+// the separate kernel it replaces: with p.bias = 1 add bias[off_bias + col] (bias.wgsl), with
+// p.relu = 1 take max(y, 0) (relu.wgsl's forward), with p.mask = 1 keep y only where
+// mask[off_mask + row*n + col] > 0 (relu.wgsl's backward, the mask being the ReLU's output).
 
 struct Params {
     m: u32,
@@ -36,6 +46,14 @@ struct Params {
     layer_rows_a: u32,
     layer_rows_b: u32,
     n4: u32,
+    bias: u32,
+    off_bias: u32,
+    relu: u32,
+    mask: u32,
+    off_mask: u32,
+    rs_bias: u32,
+    rs_mask: u32,
+    _pad0: u32,
     rs: vec4<u32>,
 }
 
@@ -50,6 +68,8 @@ override ROWS: u32 = 16u;
 @group(0) @binding(2) var tb: texture_2d_array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
 @group(0) @binding(4) var nearest: sampler;
+@group(0) @binding(5) var<storage, read_write> bias: array<f32>;
+@group(0) @binding(6) var<storage, read_write> mask: array<f32>;
 
 // A row of op(A) as (texel row, layer), computed once per row outside the k loop: integer
 // division has no SIMD form on CPUs.
@@ -74,18 +94,41 @@ fn fetch_b(x: u32, yb: u32, lb: u32, inv: vec2<f32>) -> vec4<f32> {
     return textureSampleLevel(tb, nearest, uv, lb, 0.0);
 }
 
-fn store(c0: u32, row: u32, col: u32, v: vec4<f32>) {
+// The bias of columns col .. col+3 (zero past n or without a bias), read once per invocation:
+// storage loads are slow on CPU rasterisers.
+fn bias4(r: u32, col: u32) -> vec4<f32> {
+    var b = vec4<f32>(0.0);
+    if p.bias != 0u {
+        for (var j = 0u; j < 4u; j++) {
+            if col + j < p.n {
+                b[j] = bias[p.off_bias + r * p.rs_bias + col + j];
+            }
+        }
+    }
+    return b;
+}
+
+fn store(c0: u32, r: u32, row: u32, col: u32, b: vec4<f32>, v: vec4<f32>) {
     if row >= p.m {
         return;
     }
     let base = c0 + row * p.n + col;
     for (var j = 0u; j < 4u; j++) {
         if col + j < p.n {
+            var y = v[j];
             if p.accumulate != 0u {
-                c[base + j] += v[j];
-            } else {
-                c[base + j] = v[j];
+                y = c[base + j] + y;
             }
+            if p.bias != 0u {
+                y = y + b[j];
+            }
+            if p.relu != 0u {
+                y = max(y, 0.0);
+            }
+            if p.mask != 0u {
+                y = select(0.0, y, mask[p.off_mask + r * p.rs_mask + row * p.n + col + j] > 0.0);
+            }
+            c[base + j] = y;
         }
     }
 }
@@ -204,22 +247,24 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             lb += 1u;
         }
     }
-    store(c0, row0 + 0u, 4u * (cb + 0u), acc0_0); store(c0, row0 + 0u, 4u * (cb + 1u), acc0_1);
-    store(c0, row0 + 1u, 4u * (cb + 0u), acc1_0); store(c0, row0 + 1u, 4u * (cb + 1u), acc1_1);
-    store(c0, row0 + 2u, 4u * (cb + 0u), acc2_0); store(c0, row0 + 2u, 4u * (cb + 1u), acc2_1);
-    store(c0, row0 + 3u, 4u * (cb + 0u), acc3_0); store(c0, row0 + 3u, 4u * (cb + 1u), acc3_1);
-    store(c0, row0 + 4u, 4u * (cb + 0u), acc4_0); store(c0, row0 + 4u, 4u * (cb + 1u), acc4_1);
-    store(c0, row0 + 5u, 4u * (cb + 0u), acc5_0); store(c0, row0 + 5u, 4u * (cb + 1u), acc5_1);
-    store(c0, row0 + 6u, 4u * (cb + 0u), acc6_0); store(c0, row0 + 6u, 4u * (cb + 1u), acc6_1);
-    store(c0, row0 + 7u, 4u * (cb + 0u), acc7_0); store(c0, row0 + 7u, 4u * (cb + 1u), acc7_1);
+    let bias_0 = bias4(gid.z, 4u * (cb + 0u));
+    let bias_1 = bias4(gid.z, 4u * (cb + 1u));
+    store(c0, gid.z, row0 + 0u, 4u * (cb + 0u), bias_0, acc0_0); store(c0, gid.z, row0 + 0u, 4u * (cb + 1u), bias_1, acc0_1);
+    store(c0, gid.z, row0 + 1u, 4u * (cb + 0u), bias_0, acc1_0); store(c0, gid.z, row0 + 1u, 4u * (cb + 1u), bias_1, acc1_1);
+    store(c0, gid.z, row0 + 2u, 4u * (cb + 0u), bias_0, acc2_0); store(c0, gid.z, row0 + 2u, 4u * (cb + 1u), bias_1, acc2_1);
+    store(c0, gid.z, row0 + 3u, 4u * (cb + 0u), bias_0, acc3_0); store(c0, gid.z, row0 + 3u, 4u * (cb + 1u), bias_1, acc3_1);
+    store(c0, gid.z, row0 + 4u, 4u * (cb + 0u), bias_0, acc4_0); store(c0, gid.z, row0 + 4u, 4u * (cb + 1u), bias_1, acc4_1);
+    store(c0, gid.z, row0 + 5u, 4u * (cb + 0u), bias_0, acc5_0); store(c0, gid.z, row0 + 5u, 4u * (cb + 1u), bias_1, acc5_1);
+    store(c0, gid.z, row0 + 6u, 4u * (cb + 0u), bias_0, acc6_0); store(c0, gid.z, row0 + 6u, 4u * (cb + 1u), bias_1, acc6_1);
+    store(c0, gid.z, row0 + 7u, 4u * (cb + 0u), bias_0, acc7_0); store(c0, gid.z, row0 + 7u, 4u * (cb + 1u), bias_1, acc7_1);
     if ROWS > 8u {
-        store(c0, row0 + 8u, 4u * (cb + 0u), acc8_0); store(c0, row0 + 8u, 4u * (cb + 1u), acc8_1);
-        store(c0, row0 + 9u, 4u * (cb + 0u), acc9_0); store(c0, row0 + 9u, 4u * (cb + 1u), acc9_1);
-        store(c0, row0 + 10u, 4u * (cb + 0u), acc10_0); store(c0, row0 + 10u, 4u * (cb + 1u), acc10_1);
-        store(c0, row0 + 11u, 4u * (cb + 0u), acc11_0); store(c0, row0 + 11u, 4u * (cb + 1u), acc11_1);
-        store(c0, row0 + 12u, 4u * (cb + 0u), acc12_0); store(c0, row0 + 12u, 4u * (cb + 1u), acc12_1);
-        store(c0, row0 + 13u, 4u * (cb + 0u), acc13_0); store(c0, row0 + 13u, 4u * (cb + 1u), acc13_1);
-        store(c0, row0 + 14u, 4u * (cb + 0u), acc14_0); store(c0, row0 + 14u, 4u * (cb + 1u), acc14_1);
-        store(c0, row0 + 15u, 4u * (cb + 0u), acc15_0); store(c0, row0 + 15u, 4u * (cb + 1u), acc15_1);
+        store(c0, gid.z, row0 + 8u, 4u * (cb + 0u), bias_0, acc8_0); store(c0, gid.z, row0 + 8u, 4u * (cb + 1u), bias_1, acc8_1);
+        store(c0, gid.z, row0 + 9u, 4u * (cb + 0u), bias_0, acc9_0); store(c0, gid.z, row0 + 9u, 4u * (cb + 1u), bias_1, acc9_1);
+        store(c0, gid.z, row0 + 10u, 4u * (cb + 0u), bias_0, acc10_0); store(c0, gid.z, row0 + 10u, 4u * (cb + 1u), bias_1, acc10_1);
+        store(c0, gid.z, row0 + 11u, 4u * (cb + 0u), bias_0, acc11_0); store(c0, gid.z, row0 + 11u, 4u * (cb + 1u), bias_1, acc11_1);
+        store(c0, gid.z, row0 + 12u, 4u * (cb + 0u), bias_0, acc12_0); store(c0, gid.z, row0 + 12u, 4u * (cb + 1u), bias_1, acc12_1);
+        store(c0, gid.z, row0 + 13u, 4u * (cb + 0u), bias_0, acc13_0); store(c0, gid.z, row0 + 13u, 4u * (cb + 1u), bias_1, acc13_1);
+        store(c0, gid.z, row0 + 14u, 4u * (cb + 0u), bias_0, acc14_0); store(c0, gid.z, row0 + 14u, 4u * (cb + 1u), bias_1, acc14_1);
+        store(c0, gid.z, row0 + 15u, 4u * (cb + 0u), bias_0, acc15_0); store(c0, gid.z, row0 + 15u, 4u * (cb + 1u), bias_1, acc15_1);
     }
 }

@@ -13,11 +13,13 @@
 // plain A, row fastest for TRANS_A; column fastest for plain B, k fastest for TRANS_B) so that
 // consecutive invocations read consecutive global addresses. Out-of-range elements load as 0,
 // which adds exactly +0 to the sums: each C element is the k = 0..K-1 sum in order, as in the
-// register variant. With ACCUMULATE (p.accumulate = 1) C += result.
+// register variant. With p.accumulate = 1, C += result. The epilogue (bias, ReLU, mask; binding
+// 4 is the register variant's sampler, unused here) follows the sum as in matmul_reg.wgsl.
 // Shared layout: as_[kk*64 + i] holds op(A)(row0 + i, k0 + kk); bs_[kk*64 + j] holds
 // op(B)(k0 + kk, col0 + j).
 // Replicas: workgroup z is the replica r, which uses A, B and C at r * p.rs.x, .y and .z
-// elements past replica 0 (see Replicas in src/kernels/launch.rs).
+// elements past replica 0 (see Replicas in src/kernels/launch.rs), its bias and mask at
+// r * p.rs_bias and r * p.rs_mask.
 
 struct Params {
     m: u32,
@@ -28,6 +30,14 @@ struct Params {
     off_c: u32,
     accumulate: u32,
     _pad: u32,
+    bias: u32,
+    off_bias: u32,
+    relu: u32,
+    mask: u32,
+    off_mask: u32,
+    rs_bias: u32,
+    rs_mask: u32,
+    _pad0: u32,
     rs: vec4<u32>,
 }
 
@@ -38,6 +48,27 @@ override TRANS_B: bool = false;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
 @group(0) @binding(2) var<storage, read> b: array<f32>;
 @group(0) @binding(3) var<storage, read_write> c: array<f32>;
+@group(0) @binding(5) var<storage, read> bias: array<f32>;
+@group(0) @binding(6) var<storage, read> mask: array<f32>;
+
+// The epilogue (as in matmul_reg.wgsl): after the sum (and C's old value), add the bias, take
+// the ReLU, zero where the mask is not positive, each as the separate kernel would.
+fn finish(r: u32, at: u32, row: u32, col: u32, v: f32) -> f32 {
+    var y = v;
+    if p.accumulate != 0u {
+        y = c[at] + y;
+    }
+    if p.bias != 0u {
+        y = y + bias[p.off_bias + r * p.rs_bias + col];
+    }
+    if p.relu != 0u {
+        y = max(y, 0.0);
+    }
+    if p.mask != 0u {
+        y = select(0.0, y, mask[p.off_mask + r * p.rs_mask + row * p.n + col] > 0.0);
+    }
+    return y;
+}
 
 var<workgroup> as_: array<f32, 1024>;
 var<workgroup> bs_: array<f32, 1024>;
@@ -96,11 +127,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
                 let col = col0 + lid.x + 16u * j;
                 if col < p.n {
                     let at = start.z + row * p.n + col;
-                    if p.accumulate != 0u {
-                        c[at] += acc[i][j];
-                    } else {
-                        c[at] = acc[i][j];
-                    }
+                    c[at] = finish(wid.z, at, row, col, acc[i][j]);
                 }
             }
         }

@@ -8,6 +8,7 @@
 //! `crate::tuning`), passed down in [`super::Kernels`], and can be forced with
 //! `SAMPA_MATMUL=reg|tiled`.
 
+mod epilogue;
 mod reg;
 mod shape;
 // GPU tests block on the device, so they run natively.
@@ -17,6 +18,9 @@ mod tiled;
 
 pub use shape::{Dims, Form, Variant};
 
+/// The epilogue's uniform field names, for the layout test.
+pub(crate) use epilogue::FIELDS as EPILOGUE_FIELDS;
+
 use super::dispatch::Dispatch;
 use super::launch::Replicas;
 use super::view::View;
@@ -25,6 +29,28 @@ use crate::gpu::Gpu;
 
 /// The environment variable that forces a variant.
 pub const VARIANT_ENV: &str = "SAMPA_MATMUL";
+
+/// What a product does to each element of C after its sum (and after adding C's old value
+/// when accumulating), in this order: add a per-column bias, take the ReLU, and zero where a
+/// mask of C's shape is not positive (a ReLU's backward, the mask being the ReLU's output).
+/// Each step is the same operation as the separate kernel it replaces (`bias`, `relu`), so a
+/// fused product gives the unfused passes' bits while saving their passes over C.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// The bias, one value per column of C.
+    pub bias: Option<View<'a>>,
+    /// Apply max(y, 0).
+    pub relu: bool,
+    /// Keep y only where the mask (m×n, like C) is > 0.
+    pub mask: Option<View<'a>>,
+}
+
+impl Epilogue<'_> {
+    /// Whether it does anything.
+    pub fn is_empty(&self) -> bool {
+        self.bias.is_none() && !self.relu && self.mask.is_none()
+    }
+}
 
 /// Prepare C = op(A)·op(B) (or C += with `accumulate`) with `variant`.
 #[allow(clippy::too_many_arguments)]
@@ -37,6 +63,27 @@ pub fn prepare(
     b: View<'_>,
     c: View<'_>,
     accumulate: bool,
+) -> Result<Dispatch> {
+    prepare_fused(
+        gpu,
+        variant,
+        form,
+        dims,
+        (a, b, c),
+        accumulate,
+        Epilogue::default(),
+    )
+}
+
+/// [`prepare`] with an [`Epilogue`] applied to C in the product's own store.
+pub fn prepare_fused(
+    gpu: &Gpu,
+    variant: Variant,
+    form: Form,
+    dims: Dims,
+    (a, b, c): (View<'_>, View<'_>, View<'_>),
+    accumulate: bool,
+    epilogue: Epilogue<'_>,
 ) -> Result<Dispatch> {
     const OP: &str = "matmul";
     let Dims { m, n, k } = dims;
@@ -53,11 +100,13 @@ pub fn prepare(
         return Err(Error::shape(OP, "C must not share a buffer with A or B"));
     }
     let replicas = Replicas::of(OP, &[a.rep(), b.rep(), c.rep()])?;
+    let epi = epilogue::params(gpu, dims, c, epilogue)?;
     let (ta, tb) = form.transposes();
+    let operands = (a, b, c);
     match variant {
-        Variant::Tiled => tiled::prepare(gpu, dims, (ta, tb), (a, b, c), replicas, accumulate),
-        Variant::Register => reg::prepare(gpu, dims, (ta, tb), (a, b, c), 16, accumulate),
-        Variant::Register8 => reg::prepare(gpu, dims, (ta, tb), (a, b, c), 8, accumulate),
+        Variant::Tiled => tiled::prepare(gpu, dims, (ta, tb), operands, replicas, accumulate, &epi),
+        Variant::Register => reg::prepare(gpu, dims, (ta, tb), operands, (16, accumulate), &epi),
+        Variant::Register8 => reg::prepare(gpu, dims, (ta, tb), operands, (8, accumulate), &epi),
     }
 }
 

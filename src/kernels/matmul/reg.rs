@@ -6,7 +6,9 @@
 use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build};
 use super::super::layout::{UniformLayout, uniform_layout};
+use super::super::textures;
 use super::super::view::View;
+use super::epilogue::{EpilogueParams, Prepared};
 use super::shape::{Dims, workgroups};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -42,6 +44,7 @@ struct TexturedParams {
     layer_rows_a: u32,
     layer_rows_b: u32,
     n4: u32,
+    epilogue: EpilogueParams,
 }
 
 /// The uniform layouts of the pack and multiply kernels, for the layout test.
@@ -76,8 +79,10 @@ pub(super) fn uniform_layouts() -> Vec<UniformLayout> {
                 layer_rows_a,
                 layer_rows_b,
                 n4,
+                epilogue,
             }
         )
+        .with_epilogue()
         .replicated(),
     ]
 }
@@ -189,14 +194,17 @@ fn pack(
     })
 }
 
-/// The zero-initialised rgba32float texture array an operand is staged in.
+/// The zero-initialised rgba32float texture array an operand is staged in. Its width and
+/// height are the staging's rounded up to powers of two (see [`textures::power_of_two`]);
+/// the kernels never read the extra texels and rows.
 fn staging_texture(gpu: &Gpu, what: &str, s: Staging, replicas: usize) -> Result<wgpu::Texture> {
+    let limit = gpu.limits.max_texture_dimension_2d as usize;
     gpu.checked("creating a matmul staging texture", || {
         gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some(what),
             size: wgpu::Extent3d {
-                width: s.texels as u32,
-                height: s.rows_per_layer as u32,
+                width: textures::power_of_two(s.texels, limit) as u32,
+                height: textures::power_of_two(s.rows_per_layer, limit) as u32,
                 depth_or_array_layers: (s.layers * replicas) as u32,
             },
             mip_level_count: 1,
@@ -269,8 +277,8 @@ pub(super) fn prepare(
     dims: Dims,
     (ta, tb): (bool, bool),
     (a, b, c): (View<'_>, View<'_>, View<'_>),
-    rows: usize,
-    accumulate: bool,
+    (rows, accumulate): (usize, bool),
+    epilogue: &Prepared,
 ) -> Result<Dispatch> {
     let Dims { m, n, k } = dims;
     // A staged operand holds k/4 texels per row of A, at most the texture width: longer sums
@@ -298,14 +306,17 @@ pub(super) fn prepare(
         } else {
             stored(&b, k0 * n, n, false)
         };
+        // The epilogue runs once, on the last chunk's complete sums.
+        let last = k0 + kc == k;
+        let none = Prepared::none(epilogue);
         let part = multiply_chunk(
             gpu,
             (m, n, kc),
             (a.buf, at),
             (b.buf, bt),
             c,
-            rows,
-            accumulate || k0 > 0,
+            (rows, accumulate || k0 > 0),
+            if last { epilogue } else { &none },
         )?;
         steps = Some(match steps {
             None => part,
@@ -323,8 +334,8 @@ fn multiply_chunk(
     (a, at): Operand<'_>,
     (b, bt): Operand<'_>,
     c: View<'_>,
-    rows: usize,
-    accumulate: bool,
+    (rows, accumulate): (usize, bool),
+    epilogue: &Prepared,
 ) -> Result<Dispatch> {
     const OP: &str = "matmul";
     let k4 = k.div_ceil(4);
@@ -339,6 +350,7 @@ fn multiply_chunk(
         layer_rows_a: pa.rows_per_layer,
         layer_rows_b: pb.rows_per_layer,
         n4: as_u32(OP, "n", n.div_ceil(4))?,
+        epilogue: epilogue.params,
     };
     let (block_rows, block_cols) = (REG_GROUP.0 * rows, REG_GROUP.1 * REG_COLS);
     let multiply = build(
@@ -366,6 +378,8 @@ fn multiply_chunk(
                     label: Some("matmul operands"),
                     ..Default::default()
                 })),
+                Bind::Buf(&epilogue.bias),
+                Bind::Buf(&epilogue.mask),
             ],
             groups: workgroups(gpu, OP, n.div_ceil(block_cols), m.div_ceil(block_rows))?,
         },

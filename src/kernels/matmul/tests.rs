@@ -142,3 +142,111 @@ fn matmul_longer_than_a_texture_row_runs_in_chunks() {
         }
     }
 }
+
+/// The fused epilogues against the kernels they replace, bit for bit, in every variant: the
+/// product then `bias` then `relu` (forward), and the product then ReLU's backward with the
+/// ReLU's output as the mask; also after a chunked long sum, whose epilogue runs once.
+#[test]
+fn fused_epilogues_equal_the_unfused_kernels_bit_for_bit() {
+    use crate::kernels::{bias, relu};
+    for gpu in &gpus() {
+        let long = 4 * gpu.limits.max_texture_dimension_2d as usize + 37;
+        for variant in Variant::ALL {
+            for (form, (m, n, k)) in [
+                (Form::ABt, (128, 256, 784)),
+                (Form::AB, (33, 65, 129)),
+                (Form::AtB, (7, 9, long)),
+            ] {
+                let dims = Dims { m, n, k };
+                let mut rng = Pcg::new((m + n + k) as u64, 4);
+                let a = gpu.upload(&rng.vec(m * k, -1.0, 1.0), "A").unwrap();
+                let b = gpu.upload(&rng.vec(k * n, -1.0, 1.0), "B").unwrap();
+                let bias_v = gpu.upload(&rng.vec(n + 3, -1.0, 1.0), "bias").unwrap();
+                // A ReLU output: zero in about half the places, as the mask is in training.
+                let mask_host: Vec<f32> = rng
+                    .vec(m * n, -1.0, 1.0)
+                    .into_iter()
+                    .map(|v| v.max(0.0))
+                    .collect();
+                let mask = gpu.upload(&mask_host, "mask").unwrap();
+                let bias_at = bias_v.slice(3, n).unwrap();
+                let what = format!(
+                    "{} {form:?} {dims:?} on {}",
+                    variant.name(),
+                    gpu.adapter.short()
+                );
+                // Forward: product + bias + ReLU.
+                let fused = gpu.zeros::<f32>(m * n, "fused").unwrap();
+                let epi = Epilogue {
+                    bias: Some(bias_at),
+                    relu: true,
+                    mask: None,
+                };
+                let ops = (a.view(), b.view(), fused.view());
+                let d = prepare_fused(gpu, variant, form, dims, ops, false, epi).unwrap();
+                gpu.run(&[&d]).unwrap();
+                let plain = gpu.zeros::<f32>(m * n, "plain").unwrap();
+                let activated = gpu.zeros::<f32>(m * n, "activated").unwrap();
+                let shape = bias::BiasShape {
+                    outer: m,
+                    channels: n,
+                    inner: 1,
+                };
+                let p = prepare(
+                    gpu,
+                    variant,
+                    form,
+                    dims,
+                    a.view(),
+                    b.view(),
+                    plain.view(),
+                    false,
+                )
+                .unwrap();
+                let add = bias::prepare_add(gpu, shape, bias_at, plain.view()).unwrap();
+                let act =
+                    relu::prepare_forward(gpu, m * n, plain.view(), activated.view()).unwrap();
+                gpu.run(&[&p, &add, &act]).unwrap();
+                let bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<_>>();
+                assert_eq!(
+                    bits(gpu.read(&fused).unwrap()),
+                    bits(gpu.read(&activated).unwrap()),
+                    "bias+relu {what}"
+                );
+                // Backward: product masked by the ReLU's output.
+                let epi = Epilogue {
+                    mask: Some(mask.view()),
+                    ..Epilogue::default()
+                };
+                let ops = (a.view(), b.view(), fused.view());
+                let d = prepare_fused(gpu, variant, form, dims, ops, false, epi).unwrap();
+                gpu.run(&[&d]).unwrap();
+                let p = prepare(
+                    gpu,
+                    variant,
+                    form,
+                    dims,
+                    a.view(),
+                    b.view(),
+                    plain.view(),
+                    false,
+                )
+                .unwrap();
+                let back =
+                    relu::prepare_backward(gpu, m * n, plain.view(), activated.view(), mask.view())
+                        .unwrap();
+                gpu.run(&[&p, &back]).unwrap();
+                let got = gpu.read(&fused).unwrap();
+                assert_eq!(
+                    bits(got.clone()),
+                    bits(gpu.read(&activated).unwrap()),
+                    "mask {what}"
+                );
+                assert!(
+                    got.iter().any(|v| *v != 0.0) && got.contains(&0.0),
+                    "{what}: {got:?}"
+                );
+            }
+        }
+    }
+}

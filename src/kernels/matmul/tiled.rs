@@ -5,6 +5,7 @@ use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build};
 use super::super::layout::{UniformLayout, uniform_layout};
 use super::super::view::View;
+use super::epilogue::{EpilogueParams, Prepared};
 use super::shape::{Dims, workgroups};
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -22,6 +23,7 @@ struct MatmulParams {
     off_c: u32,
     accumulate: u32,
     _pad: u32,
+    epilogue: EpilogueParams,
 }
 
 /// The uniform layout, for the layout test.
@@ -39,9 +41,10 @@ pub(super) fn uniform_layouts() -> Vec<UniformLayout> {
             off_c,
             accumulate,
             _pad,
+            epilogue,
         }
     );
-    vec![l.replicated()]
+    vec![l.with_epilogue().replicated()]
 }
 
 pub(super) fn prepare(
@@ -51,6 +54,7 @@ pub(super) fn prepare(
     (a, b, c): (View<'_>, View<'_>, View<'_>),
     replicas: Replicas,
     accumulate: bool,
+    epilogue: &Prepared,
 ) -> Result<Dispatch> {
     const OP: &str = "matmul";
     let Dims { m, n, k } = dims;
@@ -63,6 +67,7 @@ pub(super) fn prepare(
         off_c: as_u32(OP, "C offset", c.offset)?,
         accumulate: accumulate as u32,
         _pad: 0,
+        epilogue: epilogue.params,
     };
     let constants = [("TRANS_A", ta as u8 as f64), ("TRANS_B", tb as u8 as f64)];
     build(
@@ -78,6 +83,9 @@ pub(super) fn prepare(
                 Bind::Buf(&a.buf.buffer),
                 Bind::Buf(&b.buf.buffer),
                 Bind::Buf(&c.buf.buffer),
+                Bind::Unused,
+                Bind::Buf(&epilogue.bias),
+                Bind::Buf(&epilogue.mask),
             ],
             groups: workgroups(gpu, OP, n.div_ceil(64), m.div_ceil(64))?,
         },

@@ -1,12 +1,14 @@
-//! A fully connected layer, y = x·Wᵀ + b with W `[out, inp]`: one product and a bias pass
-//! forward; the weight gradient dW = dyᵀ·x, db = Σ dy and (past the first layer) dx = dy·W.
-//! Convolutions reuse [`dense`] on their im2col columns.
+//! A fully connected layer, y = x·Wᵀ + b with W `[out, inp]`: one product forward, which adds
+//! the bias (and, fused with the ReLU after it, takes the ReLU) as it stores; the weight
+//! gradient dW = dyᵀ·x, db = Σ dy and (past the first layer) dx = dy·W, which applies the
+//! ReLU's backward as it stores when x is a fused ReLU's output. Convolutions reuse [`dense`]
+//! on their im2col columns.
 
 use super::super::pass::{LayerIo, LayerPass, RefIo};
 use crate::error::Result;
 use crate::gpu::GpuBuf;
 use crate::kernels::bias::{self, BiasShape};
-use crate::kernels::matmul::{self, Dims, Form};
+use crate::kernels::matmul::{self, Dims, Epilogue, Form};
 use crate::kernels::{Dispatch, View};
 
 /// The shape of a dense product: `rows` examples (or pixels) of `inp` features to `out`.
@@ -17,77 +19,90 @@ pub(super) struct Dense {
     pub out: usize,
 }
 
+/// What a dense layer's stores fuse: the ReLU after the forward product, and, when the input
+/// is a fused ReLU's output, that ReLU's backward after the input gradient's product.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Fused {
+    pub relu: bool,
+    pub input_relu: bool,
+}
+
 /// Forward and backward of a dense product over `x` (rows of `inp` values) into `io.y`, its
 /// backward writing `dx` when given.
 pub(super) fn dense(
     io: &LayerIo<'_>,
     d: Dense,
-    x: &GpuBuf<f32>,
-    dx: Option<&GpuBuf<f32>>,
+    (x, dx): (&GpuBuf<f32>, Option<&GpuBuf<f32>>),
+    fused: Fused,
 ) -> Result<(Dispatch, Dispatch)> {
     let Dense { rows, inp, out } = d;
     let r = io.replicas;
     let (x, y, dy) = (x.replicas(r), io.y.replicas(r), io.dy.replicas(r));
     let ([w, b], [dw, db]) = (tensors(&io.params), tensors(&io.grads));
-    let product = |form, dims, a: View<'_>, b: View<'_>, c: View<'_>| {
-        matmul::prepare(io.gpu, io.kernels.matmul, form, dims, a, b, c, false)
+    let product = |form, dims, (a, b, c), epilogue| {
+        matmul::prepare_fused(
+            io.gpu,
+            io.kernels.matmul,
+            form,
+            dims,
+            (a, b, c),
+            false,
+            epilogue,
+        )
     };
     let shape = BiasShape {
         outer: rows,
         channels: out,
         inner: 1,
     };
-    let fwd = product(
-        Form::ABt,
-        Dims {
-            m: rows,
-            n: out,
-            k: inp,
-        },
-        x,
-        w,
-        y,
-    )?
-    .then(bias::prepare_add(io.gpu, shape, b, y)?);
+    let activate = Epilogue {
+        bias: Some(b),
+        relu: fused.relu,
+        mask: None,
+    };
+    let fwd = product(Form::ABt, dims(rows, out, inp), (x, w, y), activate)?;
     let mut bwd = product(
         Form::AtB,
-        Dims {
-            m: out,
-            n: inp,
-            k: rows,
-        },
-        dy,
-        x,
-        dw,
+        dims(out, inp, rows),
+        (dy, x, dw),
+        Epilogue::default(),
     )?
     .then(bias::prepare_grad(io.gpu, shape, dy, db, false)?);
     if let Some(dx) = dx {
-        bwd = bwd.then(product(
+        let relu_backward = Epilogue {
+            mask: fused.input_relu.then_some(x),
+            ..Epilogue::default()
+        };
+        let input_grad = product(
             Form::AB,
-            Dims {
-                m: rows,
-                n: inp,
-                k: out,
-            },
-            dy,
-            w,
-            dx.replicas(r),
-        )?);
+            dims(rows, inp, out),
+            (dy, w, dx.replicas(r)),
+            relu_backward,
+        )?;
+        bwd = bwd.then(input_grad);
     }
     Ok((fwd, bwd))
+}
+
+fn dims(m: usize, n: usize, k: usize) -> Dims {
+    Dims { m, n, k }
 }
 
 fn tensors<'a>(v: &[View<'a>]) -> [View<'a>; 2] {
     [v[0], v[1]]
 }
 
-pub(super) fn build(io: &LayerIo<'_>, inp: usize, out: usize) -> Result<LayerPass> {
+pub(super) fn build(io: &LayerIo<'_>, inp: usize, out: usize, relu: bool) -> Result<LayerPass> {
     let d = Dense {
         rows: io.batch,
         inp,
         out,
     };
-    let (fwd, bwd) = dense(io, d, io.x, io.dx)?;
+    let fused = Fused {
+        relu,
+        input_relu: io.input_relu,
+    };
+    let (fwd, bwd) = dense(io, d, (io.x, io.dx), fused)?;
     Ok(LayerPass::new(fwd, Some(bwd)))
 }
 

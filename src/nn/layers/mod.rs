@@ -12,10 +12,13 @@ use super::layer::Layer;
 use super::pass::{LayerIo, LayerPass, RefIo};
 use crate::error::Result;
 
+pub(crate) use conv::implicit_rows;
+
 /// Prepare `layer`'s forward and backward in one plan.
 pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
     match layer {
-        Layer::Linear { inp, out } => linear::build(io, inp, out),
+        Layer::Linear { inp, out } => linear::build(io, inp, out, false),
+        Layer::LinearRelu { inp, out } => linear::build(io, inp, out, true),
         Layer::Conv2d { cin, cout, k, pad } => conv::build(io, cin, cout, k, pad),
         Layer::Relu => relu::build(io),
         Layer::MaxPool2 => pool::build(io, false),
@@ -28,6 +31,7 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
 pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
     match layer {
         Layer::Linear { inp, out } => linear::forward(io, inp, out, x),
+        Layer::LinearRelu { inp, out } => relu::forward(io, &linear::forward(io, inp, out, x)),
         Layer::Conv2d { cin, cout, k, pad } => conv::forward(io, (cin, cout, k, pad), x),
         Layer::Relu => relu::forward(io, x),
         Layer::MaxPool2 => pool::forward(io, false, x),
@@ -47,6 +51,10 @@ pub(crate) fn backward(
 ) -> Vec<f64> {
     match layer {
         Layer::Linear { inp, out } => linear::backward(io, (inp, out), x, dy, grads),
+        Layer::LinearRelu { inp, out } => {
+            let dz = relu::backward(y, dy);
+            linear::backward(io, (inp, out), x, &dz, grads)
+        }
         Layer::Conv2d { cin, cout, k, pad } => {
             conv::backward(io, (cin, cout, k, pad), x, dy, grads)
         }

@@ -1,0 +1,106 @@
+//! The epilogue's uniform fields and bindings, shared by both product kernels (see
+//! [`super::Epilogue`]).
+
+use super::super::launch::as_u32;
+use super::super::view::View;
+use super::{Dims, Epilogue};
+use crate::error::{Error, Result};
+use crate::gpu::{Gpu, GpuBuf};
+
+/// The epilogue's uniform fields, as both kernels declare them after their own.
+#[repr(C)]
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(super) struct EpilogueParams {
+    pub bias: u32,
+    pub off_bias: u32,
+    pub relu: u32,
+    pub mask: u32,
+    pub off_mask: u32,
+    pub rs_bias: u32,
+    pub rs_mask: u32,
+    pub _pad0: u32,
+}
+
+/// An epilogue ready to launch: its fields and the buffers for bindings 5 (bias) and 6
+/// (mask), a 16-byte placeholder where it has none (every binding needs a buffer).
+pub(super) struct Prepared {
+    pub params: EpilogueParams,
+    pub bias: wgpu::Buffer,
+    pub mask: wgpu::Buffer,
+    _placeholder: Option<GpuBuf<f32>>,
+}
+
+impl Prepared {
+    /// The same bindings with nothing to do (the earlier chunks of a long product).
+    pub fn none(e: &Prepared) -> Prepared {
+        Prepared {
+            params: EpilogueParams::default(),
+            bias: e.bias.clone(),
+            mask: e.mask.clone(),
+            _placeholder: None,
+        }
+    }
+}
+
+/// The epilogue's field names in order, as the kernels declare them, for the layout test (see
+/// [`super::super::layout::UniformLayout::with_epilogue`]).
+pub(crate) const FIELDS: [&str; 8] = [
+    "bias", "off_bias", "relu", "mask", "off_mask", "rs_bias", "rs_mask", "_pad0",
+];
+
+/// Check `e` against the product's C and prepare it.
+pub(super) fn params(gpu: &Gpu, dims: Dims, c: View<'_>, e: Epilogue<'_>) -> Result<Prepared> {
+    const OP: &str = "matmul";
+    let replicas_match = |v: &View<'_>| v.replicas == c.replicas;
+    if let Some(b) = e.bias {
+        b.expect_len(OP, "bias", dims.n)?;
+        if !replicas_match(&b) {
+            return Err(Error::shape(OP, "the bias and C differ in replicas"));
+        }
+    }
+    if let Some(m) = e.mask {
+        m.expect_len(OP, "mask", dims.m * dims.n)?;
+        if !replicas_match(&m) || m.buf.buffer == c.buf.buffer {
+            return Err(Error::shape(
+                OP,
+                "the mask needs C's replicas and its own buffer",
+            ));
+        }
+    }
+    if let (Some(b), Some(m)) = (e.bias, e.mask)
+        && b.buf.buffer == m.buf.buffer
+    {
+        return Err(Error::shape(
+            OP,
+            "the bias and the mask must lie in different buffers",
+        ));
+    }
+    let placeholder = if e.bias.is_none() || e.mask.is_none() {
+        Some(gpu.zeros::<f32>(4, "no epilogue operand")?)
+    } else {
+        None
+    };
+    let spare = || {
+        placeholder
+            .as_ref()
+            .expect("made when needed")
+            .buffer
+            .clone()
+    };
+    let params = EpilogueParams {
+        bias: e.bias.is_some() as u32,
+        off_bias: as_u32(OP, "bias offset", e.bias.map_or(0, |v| v.offset))?,
+        relu: e.relu as u32,
+        mask: e.mask.is_some() as u32,
+        off_mask: as_u32(OP, "mask offset", e.mask.map_or(0, |v| v.offset))?,
+        rs_bias: as_u32(OP, "bias stride", e.bias.map_or(0, |v| v.stride))?,
+        rs_mask: as_u32(OP, "mask stride", e.mask.map_or(0, |v| v.stride))?,
+        _pad0: 0,
+    };
+    Ok(Prepared {
+        params,
+        bias: e.bias.map_or_else(spare, |v| v.buf.buffer.clone()),
+        mask: e.mask.map_or_else(spare, |v| v.buf.buffer.clone()),
+        _placeholder: placeholder,
+    })
+}
