@@ -9,6 +9,23 @@
 //! checkpoints and the epoch loop, and [`bench`] the benchmarks.
 #![warn(missing_docs)]
 
+/// A WGSL source under `src/`, by its path there: as written natively (the shader tests read
+/// its prose), and without comments in the browser build (copies `build.rs` writes), where the
+/// module's size is what the page downloads.
+#[cfg(not(target_arch = "wasm32"))]
+macro_rules! wgsl {
+    ($path:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/src/", $path))
+    };
+}
+#[cfg(target_arch = "wasm32")]
+macro_rules! wgsl {
+    ($path:literal) => {
+        include_str!(concat!(env!("OUT_DIR"), "/wgsl/", $path))
+    };
+}
+pub(crate) use wgsl;
+
 pub mod bench;
 pub mod clock;
 pub mod data;
@@ -24,6 +41,8 @@ pub mod rng;
 pub mod toy;
 pub mod train;
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod cache_dir;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsutil;
 #[cfg(not(target_arch = "wasm32"))]

@@ -6,6 +6,7 @@
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::conv::{image, implicit};
+use crate::kernels::matmul::tile::Tile;
 use crate::kernels::matmul::{self, Dims, Form, Variant};
 use crate::kernels::{Dispatch, Kernels};
 use crate::nn::Model;
@@ -45,6 +46,16 @@ pub fn time_product(gpu: &Gpu, v: Variant, form: Form, dims: Dims, reps: usize) 
     let b = gpu.upload(&rng.vec(b_len, -1.0, 1.0), "bench B")?;
     let c = gpu.zeros::<f32>(dims.m * dims.n, "bench C")?;
     let d = matmul::prepare(gpu, v, form, dims, a.view(), b.view(), c.view(), false)?;
+    time_dispatch(gpu, &d, reps)
+}
+
+/// Median seconds of one tiled product with `tile` on random operands (see [`time_dispatch`]).
+pub fn time_tile(gpu: &Gpu, tile: Tile, form: Form, dims: Dims, reps: usize) -> Result<f64> {
+    let mut rng = crate::rng::Pcg::new(17, 0);
+    let a = gpu.upload(&rng.vec(dims.m * dims.k, -1.0, 1.0), "bench A")?;
+    let b = gpu.upload(&rng.vec(dims.k * dims.n, -1.0, 1.0), "bench B")?;
+    let c = gpu.zeros::<f32>(dims.m * dims.n, "bench C")?;
+    let d = matmul::prepare_with_tile(gpu, tile, form, dims, (a.view(), b.view(), c.view()))?;
     time_dispatch(gpu, &d, reps)
 }
 

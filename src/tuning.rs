@@ -13,6 +13,7 @@
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
+use crate::kernels::matmul::tile::{self, Tile};
 use crate::kernels::matmul::{Dims, Form, VARIANT_ENV, Variant};
 use crate::kernels::sgd::{SgdHyper, SgdStep};
 use crate::kernels::{Kernels, VectorForm};
@@ -38,6 +39,13 @@ pub struct MatmulChoice {
     /// its kernels may have changed.
     #[serde(default)]
     pub sampa: Option<String>,
+    /// The tiled products' tile (`BMxBNxBK/TMxTN`) the search chose, where it ran (adapters
+    /// that are not CPU rasterisers); the classic tile otherwise.
+    #[serde(default)]
+    pub tile: Option<String>,
+    /// GFLOP/s each searched tile reached on the tuning products.
+    #[serde(default)]
+    pub tiles: BTreeMap<String, f64>,
 }
 
 /// This build's version, recorded with every entry.
@@ -45,13 +53,7 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// The tuning cache file.
 pub fn cache_path() -> Option<PathBuf> {
-    if let Ok(dir) = std::env::var("SAMPA_CACHE_DIR") {
-        return Some(PathBuf::from(dir).join("tuning.json"));
-    }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
-    Some(base.join("sampa").join("tuning.json"))
+    crate::cache_dir::cache_dir().map(|d| d.join("tuning.json"))
 }
 
 fn load() -> BTreeMap<String, MatmulChoice> {
@@ -93,6 +95,10 @@ pub fn store(gpu: &Gpu, choice: &MatmulChoice) {
 /// `SAMPA_MATMUL` overrides the matmul variant.
 pub fn choose(gpu: &Gpu) -> Result<Kernels> {
     let (choice, vectors) = cached_or_measured(gpu, None)?;
+    // Where the search chose a tile, the tiled products use it (it changes speed, not bits).
+    if let Some(t) = choice.tile.as_deref().and_then(Tile::parse) {
+        tile::choose(gpu, t)?;
+    }
     let matmul = match std::env::var(VARIANT_ENV) {
         Ok(s) => Variant::parse(&s).map_err(|e| Error::Invalid(format!("{VARIANT_ENV}: {e}")))?,
         Err(_) => Variant::parse(&choice.variant)?,
@@ -192,18 +198,24 @@ pub fn candidates(gpu: &Gpu) -> Vec<Variant> {
         .collect()
 }
 
-/// Time the [`candidates`] on [`TUNING_PRODUCTS`] and pick the fastest.
+/// Time the [`candidates`] on [`TUNING_PRODUCTS`] and pick the fastest; where the tiled
+/// variant is a candidate, each of [`Tile::CANDIDATES`] is timed and the tiled variant's rate
+/// is its best tile's.
 pub fn measure_matmul(gpu: &Gpu) -> Result<MatmulChoice> {
     let mut gflops = BTreeMap::new();
+    let mut tiles = BTreeMap::new();
+    let mut best_tile = None;
     let variants = candidates(gpu);
     for &v in &variants {
-        let mut flops = 0.0;
-        let mut secs = 0.0;
-        for (form, dims) in TUNING_PRODUCTS {
-            secs += timing::time_product(gpu, v, form, dims, 3)?;
-            flops += dims.flops();
-        }
-        gflops.insert(v.name().to_string(), flops / secs / 1e9);
+        let rate = if v == Variant::Tiled {
+            let (tile, rates) = search_tiles(gpu)?;
+            best_tile = Some(tile);
+            tiles = rates;
+            tiles[&tile.to_string()]
+        } else {
+            tuning_rate(|form, dims| timing::time_product(gpu, v, form, dims, 3))?
+        };
+        gflops.insert(v.name().to_string(), rate);
     }
     let best = variants
         .iter()
@@ -216,7 +228,37 @@ pub fn measure_matmul(gpu: &Gpu) -> Result<MatmulChoice> {
             .to_string(),
         vectors: None,
         sampa: None,
+        tile: best_tile.map(|t| t.to_string()),
+        tiles,
     })
+}
+
+/// GFLOP/s over [`TUNING_PRODUCTS`], each timed by `time`.
+fn tuning_rate(mut time: impl FnMut(Form, Dims) -> Result<f64>) -> Result<f64> {
+    let (mut flops, mut secs) = (0.0, 0.0);
+    for (form, dims) in TUNING_PRODUCTS {
+        secs += time(form, dims)?;
+        flops += dims.flops();
+    }
+    Ok(flops / secs / 1e9)
+}
+
+/// Time every tile of [`Tile::CANDIDATES`] that `gpu` can run on [`TUNING_PRODUCTS`]; the
+/// fastest, and each tile's GFLOP/s by name.
+pub fn search_tiles(gpu: &Gpu) -> Result<(Tile, BTreeMap<String, f64>)> {
+    let mut rates = BTreeMap::new();
+    let mut best = (Tile::CLASSIC, f64::NEG_INFINITY);
+    for tile in Tile::CANDIDATES {
+        if tile.check(gpu).is_err() {
+            continue;
+        }
+        let rate = tuning_rate(|form, dims| timing::time_tile(gpu, tile, form, dims, 3))?;
+        rates.insert(tile.to_string(), rate);
+        if rate > best.1 {
+            best = (tile, rate);
+        }
+    }
+    Ok((best.0, rates))
 }
 
 /// Time the SGD step in both forms over the MLP's 269 322 parameters and pick the faster.

@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::Kernels;
+use crate::kernels::matmul::tile::Tile;
 use crate::kernels::matmul::{Dims, Form, Variant};
 use crate::nn::Model;
 use crate::optim::OptimizerConfig;
@@ -10,6 +11,7 @@ use crate::timing;
 use crate::train::Placement;
 use crate::tuning::{self, MatmulChoice};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// One measured product.
 #[derive(Clone, Debug, Serialize)]
@@ -44,6 +46,9 @@ pub struct MatmulBench {
     pub rows: Vec<MatmulRow>,
     /// Per variant, the aggregate GFLOP/s of all the MLP step's products.
     pub mlp_rates: Vec<(Variant, f64)>,
+    /// Where the tiled variant ran: the tile its search chose, and each tile's GFLOP/s on
+    /// the tuning products.
+    pub tiles: Option<(Tile, BTreeMap<String, f64>)>,
 }
 
 /// Time `variants` on square products of `sizes` and on the MLP step's products, on `gpu`.
@@ -65,7 +70,14 @@ pub fn matmul(
         ms: secs * 1e3,
         gflops: dims.flops() / secs / 1e9,
     };
+    let mut tiles = None;
     for &v in variants {
+        if v == Variant::Tiled {
+            // The tile search first, so the tiled rows below use the tile it chose.
+            let (tile, rates) = tuning::search_tiles(gpu)?;
+            crate::kernels::matmul::tile::choose(gpu, tile)?;
+            tiles = Some((tile, rates));
+        }
         for &s in sizes {
             let dims = Dims { m: s, n: s, k: s };
             let secs = timing::time_product(gpu, v, Form::AB, dims, reps)?;
@@ -90,12 +102,17 @@ pub fn matmul(
         }
         mlp_rates.push((v, flops / secs_total / 1e9));
     }
-    Ok(MatmulBench { rows, mlp_rates })
+    Ok(MatmulBench {
+        rows,
+        mlp_rates,
+        tiles,
+    })
 }
 
-/// Choose the variant with the best MLP-step rate and record it in the tuning cache (keeping
-/// the adapter's measured vector form).
-pub fn record_choice(gpu: &Gpu, mlp_rates: &[(Variant, f64)]) -> Result<Option<MatmulChoice>> {
+/// Choose the variant with the best MLP-step rate and record it in the tuning cache with the
+/// tile search's result (keeping the adapter's measured vector form).
+pub fn record_choice(gpu: &Gpu, bench: &MatmulBench) -> Result<Option<MatmulChoice>> {
+    let mlp_rates = &bench.mlp_rates;
     let Some(best) = mlp_rates.iter().max_by(|a, b| a.1.total_cmp(&b.1)) else {
         return Ok(None);
     };
@@ -109,6 +126,12 @@ pub fn record_choice(gpu: &Gpu, mlp_rates: &[(Variant, f64)]) -> Result<Option<M
             .to_string(),
         vectors: None,
         sampa: None,
+        tile: bench.tiles.as_ref().map(|t| t.0.to_string()),
+        tiles: bench
+            .tiles
+            .as_ref()
+            .map(|t| t.1.clone())
+            .unwrap_or_default(),
     };
     tuning::record_matmul(gpu, choice).map(Some)
 }
@@ -174,7 +197,12 @@ pub fn profile(
     batch: &crate::data::Batch,
     reps: usize,
 ) -> Result<Vec<(String, f64)>> {
-    let layers = e.model().layers.clone();
+    // What the evaluator runs for each model layer it produces (fused pairs by their own name).
+    let fused = crate::nn::layer::fuse(&e.model().layers);
+    let kind = |k: usize| {
+        let layer = fused.iter().find(|f| f.1 == k).map(|f| f.0);
+        layer.map_or_else(String::new, |l| format!("{l:?}"))
+    };
     let plan = e.load(gpu, batch)?;
     let time = |d: &crate::kernels::Dispatch| -> Result<f64> {
         let mut t: Vec<f64> = (0..reps.max(1) + 1)
@@ -188,11 +216,11 @@ pub fn profile(
     };
     let mut out = Vec::new();
     for (d, &k) in plan.forward.iter().zip(&plan.forward_layers) {
-        out.push((format!("forward  {k:>2} {:?}", layers[k]), time(d)?));
+        out.push((format!("forward  {k:>2} {}", kind(k)), time(d)?));
     }
     out.push(("loss".to_string(), time(&plan.loss_with_grad)?));
     for (d, &k) in plan.backward.iter().zip(&plan.backward_layers) {
-        out.push((format!("backward {k:>2} {:?}", layers[k]), time(d)?));
+        out.push((format!("backward {k:>2} {}", kind(k)), time(d)?));
     }
     Ok(out)
 }

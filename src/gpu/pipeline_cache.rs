@@ -1,6 +1,7 @@
 //! The driver's compiled pipelines, kept on disk between runs where the backend offers it
 //! (`wgpu::PipelineCache`, Vulkan today), so that a start does not compile every kernel
-//! again. The file sits beside the tuning cache (`pipelines/<wgpu's key>.bin`), is read when
+//! again. The file sits in the cache directory beside the tuning cache
+//! (`pipelines/<wgpu's key>.bin`, see `crate::cache_dir`), is read when
 //! a device opens and written back, whole and atomically, when the last handle to the device
 //! goes, if compiling added to it. wgpu checks the file's header against the adapter and
 //! driver and ignores a file that does not match; a file that cannot be read costs only the
@@ -33,8 +34,7 @@ impl DiskCache {
             return None;
         }
         let key = wgpu::util::pipeline_cache_key(info)?;
-        let path = crate::tuning::cache_path()?
-            .parent()?
+        let path = crate::cache_dir::cache_dir()?
             .join("pipelines")
             .join(format!("{key}.bin"));
         let data = std::fs::metadata(&path)

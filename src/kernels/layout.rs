@@ -18,12 +18,11 @@ pub struct UniformLayout {
 }
 
 impl UniformLayout {
-    /// The block with its nested `epilogue` field (a matmul's [`crate::kernels::matmul::Epilogue`]
-    /// fields, which WGSL declares flat) replaced by those fields.
-    pub fn with_epilogue(mut self) -> Self {
+    /// The block with its nested `epilogue` field (a struct of u32 fields `names`, which WGSL
+    /// declares flat, such as a matmul's epilogue) replaced by those fields.
+    pub fn with_epilogue(mut self, names: &[&'static str]) -> Self {
         if let Some(i) = self.fields.iter().position(|f| f.0 == "epilogue") {
             let at = self.fields.remove(i).1;
-            let names = crate::kernels::matmul::EPILOGUE_FIELDS;
             for (j, name) in names.iter().enumerate() {
                 self.fields.insert(i + j, (name, at + 4 * j));
             }

@@ -84,7 +84,7 @@ pub(crate) fn power_of_two(size: usize, limit: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
-    use super::power_of_two;
+    use crate::kernels::textures::power_of_two;
 
     #[test]
     fn sides_round_up_to_powers_of_two_within_the_limit() {

@@ -25,3 +25,48 @@ pub fn all() -> Vec<UniformLayout> {
     ]
     .concat()
 }
+
+/// The browser build's WGSL sources, which `build.rs` writes without comments: each parses and
+/// validates (after its folder's prelude, where it has one), and there is one for every source
+/// under `src/kernels`.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod stripped {
+    use std::path::{Path, PathBuf};
+
+    fn wgsl_files(dir: &Path) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+            if entry.is_dir() {
+                out.extend(wgsl_files(&entry));
+            } else if entry.extension().is_some_and(|e| e == "wgsl") {
+                out.push(entry);
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_stripped_source_validates() {
+        let stripped = wgsl_files(&Path::new(env!("OUT_DIR")).join("wgsl"));
+        let originals = wgsl_files(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/kernels"));
+        assert_eq!(stripped.len(), originals.len(), "{stripped:?}");
+        for path in stripped {
+            let mut text = std::fs::read_to_string(&path).unwrap();
+            assert!(!text.contains("//"), "{} keeps a comment", path.display());
+            // Sources of a folder with a prelude compile after it, as the kernels concatenate.
+            let prelude = path.with_file_name("prelude.wgsl");
+            if prelude.is_file() && prelude != path {
+                text = std::fs::read_to_string(prelude).unwrap() + &text;
+            }
+            let module = naga::front::wgsl::parse_str(&text)
+                .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&text)));
+            let mut validator = naga::valid::Validator::new(
+                naga::valid::ValidationFlags::all(),
+                naga::valid::Capabilities::default(),
+            );
+            if let Err(e) = validator.validate(&module) {
+                panic!("{}: {}", path.display(), e.emit_to_string(&text));
+            }
+        }
+    }
+}

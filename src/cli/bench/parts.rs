@@ -332,9 +332,16 @@ fn matmul_on(
         "MLP step matmuls (all 8 products), GFLOP/s: {}",
         rates.join(", ")
     );
+    if let Some((tile, rates)) = &bench.tiles {
+        let each: Vec<String> = rates.iter().map(|(t, r)| format!("{t} {r:.2}")).collect();
+        println!(
+            "tiled: tile search on the tuning products, GFLOP/s: {}; chosen {tile}",
+            each.join(", ")
+        );
+    }
     // Only a run that timed every variant may change the recorded choice.
     let choice = (variants.len() == Variant::ALL.len())
-        .then(|| sampa::bench::record_choice(gpu, &bench.mlp_rates))
+        .then(|| sampa::bench::record_choice(gpu, &bench))
         .transpose()?
         .flatten();
     let chosen = match &choice {

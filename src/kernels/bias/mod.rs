@@ -16,8 +16,8 @@ use super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-const ADD_SRC: &str = include_str!("bias.wgsl");
-const GRAD_SRC: &str = include_str!("bias_grad.wgsl");
+const ADD_SRC: &str = crate::wgsl!("kernels/bias/bias.wgsl");
+const GRAD_SRC: &str = crate::wgsl!("kernels/bias/bias_grad.wgsl");
 
 /// The tensor's shape as `[outer, channels, inner]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

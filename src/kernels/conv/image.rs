@@ -14,7 +14,7 @@ use super::super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-const STAGE_SRC: &str = include_str!("stage.wgsl");
+const STAGE_SRC: &str = crate::wgsl!("kernels/conv/stage.wgsl");
 
 /// Floats in one texture row (64 rgba32float texels): whole rows copy into an image.
 pub const ROW_FLOATS: usize = 256;
@@ -83,22 +83,38 @@ fn texture(gpu: &Gpu, l: ImageLayout, replicas: usize, storage: bool) -> Result<
     // At least two layers: wgpu's GL backend makes a one-layer texture a plain 2-D texture,
     // which an array view cannot read (see matmul's staging).
     let layers = (l.layers * replicas).max(2);
-    if layers > gpu.limits.max_texture_array_layers as usize {
-        return Err(Error::shape(
-            "conv",
-            format!("{layers} texture layers exceed this device's limit"),
-        ));
-    }
     let mut usage = wgpu::TextureUsages::TEXTURE_BINDING | wgpu::TextureUsages::COPY_DST;
     if storage {
         usage |= wgpu::TextureUsages::STORAGE_BINDING;
     }
-    gpu.checked("creating a convolution image", || {
+    texture_array(
+        gpu,
+        "convolution image",
+        (64, l.rows_per_layer, layers),
+        usage,
+    )
+}
+
+/// An rgba32float 2-D texture array of `width`×`height` texels and `layers` layers, checked
+/// against the device's layer limit.
+pub(super) fn texture_array(
+    gpu: &Gpu,
+    label: &str,
+    (width, height, layers): (usize, usize, usize),
+    usage: wgpu::TextureUsages,
+) -> Result<wgpu::Texture> {
+    if layers > gpu.limits.max_texture_array_layers as usize {
+        return Err(Error::shape(
+            "conv",
+            format!("{label}: {layers} texture layers exceed this device's limit"),
+        ));
+    }
+    gpu.checked(&format!("creating a {label}"), || {
         gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("convolution image"),
+            label: Some(label),
             size: wgpu::Extent3d {
-                width: 64,
-                height: l.rows_per_layer as u32,
+                width: width as u32,
+                height: height as u32,
                 depth_or_array_layers: layers as u32,
             },
             mip_level_count: 1,
@@ -111,7 +127,7 @@ fn texture(gpu: &Gpu, l: ImageLayout, replicas: usize, storage: bool) -> Result<
     })
 }
 
-fn array_view(t: &wgpu::Texture) -> wgpu::TextureView {
+pub(super) fn array_view(t: &wgpu::Texture) -> wgpu::TextureView {
     t.create_view(&wgpu::TextureViewDescriptor {
         dimension: Some(wgpu::TextureViewDimension::D2Array),
         ..Default::default()

@@ -12,9 +12,9 @@ use super::image::{self, Image, StageParams};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
-const FWD_SRC: &str = include_str!("implicit.wgsl");
-const WGRAD_SRC: &str = include_str!("wgrad.wgsl");
-const REDUCE_SRC: &str = include_str!("reduce.wgsl");
+const FWD_SRC: &str = crate::wgsl!("kernels/conv/implicit.wgsl");
+const WGRAD_SRC: &str = crate::wgsl!("kernels/conv/wgrad.wgsl");
+const REDUCE_SRC: &str = crate::wgsl!("kernels/conv/reduce.wgsl");
 
 /// A convolution's geometry: `n` images of `cin`×`h`×`w` to `cout` channels by a `k`×`k`
 /// kernel with `stride` and zero padding `pad` (PyTorch's `Conv2d`, output side
@@ -265,26 +265,10 @@ fn pack_weight(
             format!("the weight of {g:?} is too large to stage on this device"),
         ));
     }
-    let texture = gpu.checked("creating a packed convolution weight", || {
-        gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some("packed convolution weight"),
-            size: wgpu::Extent3d {
-                width: texels as u32,
-                height: rows_per_layer as u32,
-                depth_or_array_layers: (layers * weight.replicas) as u32,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage: wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING,
-            view_formats: &[],
-        })
-    })?;
-    let view = texture.create_view(&wgpu::TextureViewDescriptor {
-        dimension: Some(wgpu::TextureViewDimension::D2Array),
-        ..Default::default()
-    });
+    let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING;
+    let size = (texels, rows_per_layer, layers * weight.replicas);
+    let texture = image::texture_array(gpu, "packed convolution weight", size, usage)?;
+    let view = image::array_view(&texture);
     let params = StageParams {
         a: as_u32(OP, "rows", rows)?,
         b: as_u32(OP, "n", n)?,
@@ -528,13 +512,20 @@ fn expect_image(op: &'static str, im: &Image, texels: usize) -> Result<()> {
     Ok(())
 }
 
+/// Pixels one split sums at most: llvmpipe stops a shader's loops after 65535 iterations in
+/// all (see the tiled matmul's CHUNK), and the pixel loop is wgrad.wgsl's only long one.
+const MAX_PER_SPLIT: usize = 32768;
+
 /// How many consecutive pixel ranges the weight gradient's sum is split into: enough
-/// invocations to fill a device (about 2048), at least 64 pixels a range, at most 64 ranges.
+/// invocations to fill a device (about 2048), at least 64 pixels a range, at most 64 ranges
+/// unless more are needed to keep a range within [`MAX_PER_SPLIT`].
 fn splits(g: &Conv, q4: usize) -> usize {
     let invocations = (g.cout.div_ceil(16) * q4.div_ceil(2)).max(1);
-    (2048 / invocations)
+    let pixels = g.out_pixels();
+    let fill = (2048 / invocations)
         .clamp(1, 64)
-        .min(g.out_pixels().div_ceil(64).max(1))
+        .min(pixels.div_ceil(64).max(1));
+    fill.max(pixels.div_ceil(MAX_PER_SPLIT))
 }
 
 /// Prepare the weight gradient `[cout, cin, k, k]` into `dw` and, when given, the bias

@@ -22,7 +22,7 @@ use super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-const SRC: &str = include_str!("conv.wgsl");
+const SRC: &str = crate::wgsl!("kernels/conv/conv.wgsl");
 
 /// Geometry of a convolution's input and kernel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

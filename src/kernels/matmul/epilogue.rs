@@ -1,11 +1,33 @@
-//! The epilogue's uniform fields and bindings, shared by both product kernels (see
-//! [`super::Epilogue`]).
+//! What a product does to C as it stores ([`Epilogue`]), and its uniform fields and
+//! bindings, shared by both product kernels.
 
 use super::super::launch::as_u32;
 use super::super::view::View;
-use super::{Dims, Epilogue};
+use super::shape::Dims;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
+
+/// What a product does to each element of C after its sum (and after adding C's old value
+/// when accumulating), in this order: add a per-column bias, take the ReLU, and zero where a
+/// mask of C's shape is not positive (a ReLU's backward, the mask being the ReLU's output).
+/// Each step is the same operation as the separate kernel it replaces (`bias`, `relu`), so a
+/// fused product gives the unfused passes' bits while saving their passes over C.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Epilogue<'a> {
+    /// The bias, one value per column of C.
+    pub bias: Option<View<'a>>,
+    /// Apply max(y, 0).
+    pub relu: bool,
+    /// Keep y only where the mask (m×n, like C) is > 0.
+    pub mask: Option<View<'a>>,
+}
+
+impl Epilogue<'_> {
+    /// Whether it does anything.
+    pub fn is_empty(&self) -> bool {
+        self.bias.is_none() && !self.relu && self.mask.is_none()
+    }
+}
 
 /// The epilogue's uniform fields, as both kernels declare them after their own.
 #[repr(C)]

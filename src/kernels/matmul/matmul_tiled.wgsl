@@ -1,22 +1,32 @@
-// Matrix multiply C = op(A) · op(B), tiled through workgroup memory.
-// The variant for real GPUs: a workgroup stages 64×16 of A and 16×64 of B in shared memory,
-// so each global element is loaded once per tile instead of once per output.
+// Matrix multiply C = op(A) · op(B), tiled through workgroup memory with register blocking.
+// The variant for real GPUs: a workgroup stages a BK-deep slice of a BM×BN block's operands in
+// shared memory, and each invocation keeps a TM×TN block of C in registers, so every shared
+// value it reads serves TM or TN products and the inner loop reads vec4s.
 //
-// Layout: exactly as in matmul_reg.wgsl. op(A) is M×K, op(B) is K×N, C is M×N, all row-major at
-// element offsets from `p`; TRANS_A means A is stored K×M, TRANS_B means B is stored N×K.
+// Layout: as in matmul_reg.wgsl. op(A) is M×K, op(B) is K×N, C is M×N, at element offsets from
+// `p`; A is stored row-major with leading dimension lda (M×K, or K×M with TRANS_A), B with ldb
+// (K×N, or N×K with TRANS_B: the transposed-B form, a linear layer's `[out, in]` weight read as
+// is). The leading dimensions let the host split a long sum into chunks of k that accumulate
+// into C (tiled.rs): llvmpipe caps a loop at 65535 iterations over a whole invocation, and the
+// kk loop below runs k times.
 //
-// Indexing. Workgroup (wx, wy) owns the 64×64 block of C at rows 64*wy.., columns 64*wx...
-// Its 16×16 invocations each own 16 outputs: local (lx, ly) computes rows ly + 16*i and
-// columns lx + 16*j for i, j in 0..3 (strided, so neighbouring lanes read neighbouring shared
-// words). K is walked in tiles of 16. Invocation t = ly*16 + lx loads elements t, t+256, t+512,
-// t+768 of each tile; the element-to-(row, k) mapping follows the stored order (k fastest for
-// plain A, row fastest for TRANS_A; column fastest for plain B, k fastest for TRANS_B) so that
-// consecutive invocations read consecutive global addresses. Out-of-range elements load as 0,
-// which adds exactly +0 to the sums: each C element is the k = 0..K-1 sum in order, as in the
-// register variant. With p.accumulate = 1, C += result. The epilogue (bias, ReLU, mask; binding
-// 4 is the register variant's sampler, unused here) follows the sum as in matmul_reg.wgsl.
-// Shared layout: as_[kk*64 + i] holds op(A)(row0 + i, k0 + kk); bs_[kk*64 + j] holds
-// op(B)(k0 + kk, col0 + j).
+// Tile sizes are pipeline constants (a per-adapter search picks them, see tiled.rs): BM×BN
+// outputs per workgroup, K in slices of BK, TM×TN outputs per invocation (TN = 4*TN4), a
+// workgroup of WX×WY = (BN/TN)×(BM/TM) invocations. The host keeps BM*BK and BN*BK at most 2048
+// and TM ≤ 8, TN4 ≤ 2 (the sizes of the arrays below).
+//
+// Indexing. Workgroup (wx, wy) owns the block of C at rows BM*wy.., columns BN*wx... Invocation
+// (lx, ly) owns rows ly*TM .. ly*TM+TM-1 and columns 4*(lx*TN4) .. 4*(lx*TN4+TN4)-1 of the
+// block. Invocation t = ly*WX + lx loads elements t, t + WX*WY, ... of each operand slice; the
+// element-to-(row, k) mapping follows the stored order (k fastest for plain A, row fastest for
+// TRANS_A; column fastest for plain B, k fastest for TRANS_B), so consecutive invocations read
+// consecutive global addresses. Out-of-range elements load as 0, which adds exactly +0 to the
+// sums: each C element is the k = 0..K-1 sum in order, one term at a time, as in the register
+// variant, whatever the tile sizes (they change speed, never bits). With p.accumulate = 1,
+// C += result. The epilogue (bias, ReLU, mask; binding 4 is the register variant's sampler,
+// unused here) follows the sum as in matmul_reg.wgsl.
+// Shared layout: as_[kk*BM + i] holds op(A)(row0 + i, k0 + kk) and bs_[kk*BN + j] holds
+// op(B)(k0 + kk, col0 + j); the inner loop reads them four at a time (a4, b4).
 // Replicas: workgroup z is the replica r, which uses A, B and C at r * p.rs.x, .y and .z
 // elements past replica 0 (see Replicas in src/kernels/launch.rs), its bias and mask at
 // r * p.rs_bias and r * p.rs_mask.
@@ -29,7 +39,11 @@ struct Params {
     off_b: u32,
     off_c: u32,
     accumulate: u32,
-    _pad: u32,
+    lda: u32,
+    ldb: u32,
+    _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
     bias: u32,
     off_bias: u32,
     relu: u32,
@@ -43,6 +57,13 @@ struct Params {
 
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
+override BM: u32 = 64u;
+override BN: u32 = 64u;
+override BK: u32 = 16u;
+override TM: u32 = 4u;
+override TN4: u32 = 1u;
+override WX: u32 = 16u;
+override WY: u32 = 16u;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> a: array<f32>;
@@ -70,64 +91,111 @@ fn finish(r: u32, at: u32, row: u32, col: u32, v: f32) -> f32 {
     return y;
 }
 
-var<workgroup> as_: array<f32, 1024>;
-var<workgroup> bs_: array<f32, 1024>;
+var<workgroup> as_: array<f32, 2048>;
+var<workgroup> bs_: array<f32, 2048>;
+
+// Four consecutive shared values from `at` (a multiple of 4). Shared memory holds scalars,
+// since each invocation writes single values: a store to one component of a shared vec4 may be
+// a read-modify-write of the whole vector, which races with the neighbours' stores.
+fn a4(at: u32) -> vec4<f32> {
+    return vec4<f32>(as_[at], as_[at + 1u], as_[at + 2u], as_[at + 3u]);
+}
+
+fn b4(at: u32) -> vec4<f32> {
+    return vec4<f32>(bs_[at], bs_[at + 1u], bs_[at + 2u], bs_[at + 3u]);
+}
 
 fn load_a(base: u32, row: u32, k: u32) -> f32 {
     if row >= p.m || k >= p.k {
         return 0.0;
     }
-    return a[base + select(row * p.k + k, k * p.m + row, TRANS_A)];
+    return a[base + select(row * p.lda + k, k * p.lda + row, TRANS_A)];
 }
 
 fn load_b(base: u32, k: u32, col: u32) -> f32 {
     if k >= p.k || col >= p.n {
         return 0.0;
     }
-    return b[base + select(k * p.n + col, col * p.k + k, TRANS_B)];
+    return b[base + select(k * p.ldb + col, col * p.ldb + k, TRANS_B)];
 }
 
-@compute @workgroup_size(16, 16)
+// The invocation's TM×TN block of C, row i's texels at acc[i*TN4 + j]. A private variable
+// of the module rather than the function, so fma_row can add to it.
+var<private> acc: array<vec4<f32>, 16>;
+
+// Adds a * b to row i of the block. The inner block is written out with constant guards
+// (TM and TN4 are pipeline constants) rather than as short loops: llvmpipe caps a loop at
+// 65535 iterations over the whole dispatch, which a short loop inside a long k loop exceeds,
+// and it then ran only a loop's first iteration.
+fn fma_row(i: u32, a: f32, b0: vec4<f32>, b1: vec4<f32>) {
+    acc[i * TN4] += a * b0;
+    if TN4 > 1u {
+        acc[i * TN4 + 1u] += a * b1;
+    }
+}
+
+@compute @workgroup_size(WX, WY)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
-    let row0 = wid.y * 64u;
-    let col0 = wid.x * 64u;
-    let t = lid.y * 16u + lid.x;
+    let row0 = wid.y * BM;
+    let col0 = wid.x * BN;
+    let threads = WX * WY;
+    let t = lid.y * WX + lid.x;
     // Where this replica's A, B and C start.
     let start = vec3<u32>(p.off_a, p.off_b, p.off_c) + wid.z * p.rs.xyz;
-    var acc: array<vec4<f32>, 4>;
-    for (var i = 0u; i < 4u; i++) {
+    for (var i = 0u; i < 16u; i++) {
         acc[i] = vec4<f32>(0.0);
     }
-    for (var k0 = 0u; k0 < p.k; k0 += 16u) {
-        for (var l = 0u; l < 4u; l++) {
-            let e = t + l * 256u;
-            let ai = select(e / 16u, e % 64u, TRANS_A);
-            let ak = select(e % 16u, e / 64u, TRANS_A);
-            as_[ak * 64u + ai] = load_a(start.x, row0 + ai, k0 + ak);
-            let bj = select(e % 64u, e / 16u, TRANS_B);
-            let bk = select(e / 64u, e % 16u, TRANS_B);
-            bs_[bk * 64u + bj] = load_b(start.y, k0 + bk, col0 + bj);
+    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+        for (var e = t; e < BM * BK; e += threads) {
+            let ai = select(e / BK, e % BM, TRANS_A);
+            let ak = select(e % BK, e / BM, TRANS_A);
+            as_[ak * BM + ai] = load_a(start.x, row0 + ai, k0 + ak);
+        }
+        for (var e = t; e < BN * BK; e += threads) {
+            let bj = select(e % BN, e / BK, TRANS_B);
+            let bk = select(e / BN, e % BK, TRANS_B);
+            bs_[bk * BN + bj] = load_b(start.y, k0 + bk, col0 + bj);
         }
         workgroupBarrier();
-        for (var kk = 0u; kk < 16u; kk++) {
-            let base = kk * 64u;
-            let av = vec4<f32>(as_[base + lid.y], as_[base + lid.y + 16u], as_[base + lid.y + 32u], as_[base + lid.y + 48u]);
-            let bv = vec4<f32>(bs_[base + lid.x], bs_[base + lid.x + 16u], bs_[base + lid.x + 32u], bs_[base + lid.x + 48u]);
-            acc[0] += av.x * bv;
-            acc[1] += av.y * bv;
-            acc[2] += av.z * bv;
-            acc[3] += av.w * bv;
+        for (var kk = 0u; kk < BK; kk++) {
+            let b0 = b4(kk * BN + 4u * (lid.x * TN4));
+            var b1 = vec4<f32>(0.0);
+            if TN4 > 1u {
+                b1 = b4(kk * BN + 4u * (lid.x * TN4 + 1u));
+            }
+            // Rows lid.y*TM .. +TM-1 of the block: one vec4 of A for up to 4 rows (TM = 1, 2
+            // or 4 take their part of it), two for 8.
+            let first = lid.y * TM;
+            let lo = a4(kk * BM + first / 4u * 4u);
+            let at = first % 4u;
+            fma_row(0u, lo[at], b0, b1);
+            if TM > 1u {
+                fma_row(1u, lo[at + 1u], b0, b1);
+            }
+            if TM > 2u {
+                fma_row(2u, lo[at + 2u], b0, b1);
+                fma_row(3u, lo[at + 3u], b0, b1);
+            }
+            if TM > 4u {
+                let hi = a4(kk * BM + first + 4u);
+                fma_row(4u, hi.x, b0, b1);
+                fma_row(5u, hi.y, b0, b1);
+                fma_row(6u, hi.z, b0, b1);
+                fma_row(7u, hi.w, b0, b1);
+            }
         }
         workgroupBarrier();
     }
-    for (var i = 0u; i < 4u; i++) {
-        let row = row0 + lid.y + 16u * i;
+    for (var i = 0u; i < TM; i++) {
+        let row = row0 + lid.y * TM + i;
         if row < p.m {
-            for (var j = 0u; j < 4u; j++) {
-                let col = col0 + lid.x + 16u * j;
-                if col < p.n {
-                    let at = start.z + row * p.n + col;
-                    c[at] = finish(wid.z, at, row, col, acc[i][j]);
+            for (var j = 0u; j < TN4; j++) {
+                for (var q = 0u; q < 4u; q++) {
+                    let col = col0 + 4u * (lid.x * TN4 + j) + q;
+                    if col < p.n {
+                        let at = start.z + row * p.n + col;
+                        c[at] = finish(wid.z, at, row, col, acc[i * TN4 + j][q]);
+                    }
                 }
             }
         }

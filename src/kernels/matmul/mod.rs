@@ -11,15 +11,14 @@
 mod epilogue;
 mod reg;
 mod shape;
+pub mod tile;
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 mod tiled;
 
+pub use epilogue::Epilogue;
 pub use shape::{Dims, Form, Variant};
-
-/// The epilogue's uniform field names, for the layout test.
-pub(crate) use epilogue::FIELDS as EPILOGUE_FIELDS;
 
 use super::dispatch::Dispatch;
 use super::launch::Replicas;
@@ -29,28 +28,6 @@ use crate::gpu::Gpu;
 
 /// The environment variable that forces a variant.
 pub const VARIANT_ENV: &str = "SAMPA_MATMUL";
-
-/// What a product does to each element of C after its sum (and after adding C's old value
-/// when accumulating), in this order: add a per-column bias, take the ReLU, and zero where a
-/// mask of C's shape is not positive (a ReLU's backward, the mask being the ReLU's output).
-/// Each step is the same operation as the separate kernel it replaces (`bias`, `relu`), so a
-/// fused product gives the unfused passes' bits while saving their passes over C.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Epilogue<'a> {
-    /// The bias, one value per column of C.
-    pub bias: Option<View<'a>>,
-    /// Apply max(y, 0).
-    pub relu: bool,
-    /// Keep y only where the mask (m×n, like C) is > 0.
-    pub mask: Option<View<'a>>,
-}
-
-impl Epilogue<'_> {
-    /// Whether it does anything.
-    pub fn is_empty(&self) -> bool {
-        self.bias.is_none() && !self.relu && self.mask.is_none()
-    }
-}
 
 /// Prepare C = op(A)·op(B) (or C += with `accumulate`) with `variant`.
 #[allow(clippy::too_many_arguments)]
@@ -108,6 +85,32 @@ pub fn prepare_fused(
         Variant::Register => reg::prepare(gpu, dims, (ta, tb), operands, (16, accumulate), &epi),
         Variant::Register8 => reg::prepare(gpu, dims, (ta, tb), operands, (8, accumulate), &epi),
     }
+}
+
+/// Prepare C = op(A)·op(B) with the tiled variant and `tile` (the tile search's timing; a run's
+/// products take the adapter's chosen tile, see [`tile::choose`]).
+pub fn prepare_with_tile(
+    gpu: &Gpu,
+    tile: tile::Tile,
+    form: Form,
+    dims: Dims,
+    (a, b, c): (View<'_>, View<'_>, View<'_>),
+) -> Result<Dispatch> {
+    let none = epilogue::params(gpu, dims, c, Epilogue::default())?;
+    let replicas = Replicas::of("matmul", &[a.rep(), b.rep(), c.rep()])?;
+    a.expect_len("matmul", "A", dims.m * dims.k)?;
+    b.expect_len("matmul", "B", dims.k * dims.n)?;
+    c.expect_len("matmul", "C", dims.m * dims.n)?;
+    let operands = (a, b, c);
+    tiled::prepare_tiled(
+        gpu,
+        tile,
+        dims,
+        form.transposes(),
+        operands,
+        (replicas, false),
+        &none,
+    )
 }
 
 /// The uniform layouts of every matmul kernel, for the layout test.

@@ -13,8 +13,8 @@ use super::shape::{Dims, workgroups};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-const REG_SRC: &str = include_str!("matmul_reg.wgsl");
-const PACK_SRC: &str = include_str!("matmul_pack.wgsl");
+const REG_SRC: &str = crate::wgsl!("kernels/matmul/matmul_reg.wgsl");
+const PACK_SRC: &str = crate::wgsl!("kernels/matmul/matmul_pack.wgsl");
 /// Invocations per workgroup of the multiply, along C's rows and columns (8×8), and columns of
 /// C per invocation; rows per invocation are the form's `ROWS` (16 or 8).
 const REG_GROUP: (usize, usize) = (8, 8);
@@ -82,7 +82,7 @@ pub(super) fn uniform_layouts() -> Vec<UniformLayout> {
                 epilogue,
             }
         )
-        .with_epilogue()
+        .with_epilogue(&super::epilogue::FIELDS)
         .replicated(),
     ]
 }

@@ -2,6 +2,7 @@
 //! multiples of any tile, the variants against each other, and chunked long sums. Every adapter; tolerances as stated per check: f32
 //! sums of k terms in [-1, 1] carry errors of order k·2^-24.
 
+use super::super::launch;
 use super::*;
 use crate::gpu::testing::{assert_close, gpus};
 use crate::kernels::matmul;
@@ -187,22 +188,17 @@ fn fused_epilogues_equal_the_unfused_kernels_bit_for_bit() {
                 gpu.run(&[&d]).unwrap();
                 let plain = gpu.zeros::<f32>(m * n, "plain").unwrap();
                 let activated = gpu.zeros::<f32>(m * n, "activated").unwrap();
+                // The product alone, as the unfused layers run it.
+                let plain_product = || {
+                    let (av, bv, cv) = (a.view(), b.view(), plain.view());
+                    prepare(gpu, variant, form, dims, av, bv, cv, false).unwrap()
+                };
                 let shape = bias::BiasShape {
                     outer: m,
                     channels: n,
                     inner: 1,
                 };
-                let p = prepare(
-                    gpu,
-                    variant,
-                    form,
-                    dims,
-                    a.view(),
-                    b.view(),
-                    plain.view(),
-                    false,
-                )
-                .unwrap();
+                let p = plain_product();
                 let add = bias::prepare_add(gpu, shape, bias_at, plain.view()).unwrap();
                 let act =
                     relu::prepare_forward(gpu, m * n, plain.view(), activated.view()).unwrap();
@@ -221,17 +217,7 @@ fn fused_epilogues_equal_the_unfused_kernels_bit_for_bit() {
                 let ops = (a.view(), b.view(), fused.view());
                 let d = prepare_fused(gpu, variant, form, dims, ops, false, epi).unwrap();
                 gpu.run(&[&d]).unwrap();
-                let p = prepare(
-                    gpu,
-                    variant,
-                    form,
-                    dims,
-                    a.view(),
-                    b.view(),
-                    plain.view(),
-                    false,
-                )
-                .unwrap();
+                let p = plain_product();
                 let back =
                     relu::prepare_backward(gpu, m * n, plain.view(), activated.view(), mask.view())
                         .unwrap();
@@ -246,6 +232,58 @@ fn fused_epilogues_equal_the_unfused_kernels_bit_for_bit() {
                     got.iter().any(|v| *v != 0.0) && got.contains(&0.0),
                     "{what}: {got:?}"
                 );
+            }
+        }
+    }
+}
+
+/// Every candidate tile of the tiled variant against the f64 reference, in every form, at
+/// shapes that are not multiples of any tile, and bit for bit against the classic tile: the
+/// tile sizes change speed, never the sums.
+#[test]
+fn every_tile_configuration_gives_the_classic_tiles_bits() {
+    use super::epilogue;
+    use super::tile::Tile;
+    for gpu in &gpus() {
+        for form in Form::ALL {
+            for (m, n, k) in [(129, 65, 33), (7, 200, 70), (64, 64, 64), (7, 9, 20000)] {
+                let dims = Dims { m, n, k };
+                let mut rng = Pcg::new((m + n + k) as u64, 6);
+                let a_host = rng.vec(m * k, -1.0, 1.0);
+                let b_host = rng.vec(k * n, -1.0, 1.0);
+                let (a, b) = (
+                    gpu.upload(&a_host, "A").unwrap(),
+                    gpu.upload(&b_host, "B").unwrap(),
+                );
+                let want = matmul::reference(form, dims, &a_host, &b_host);
+                let mut classic = None;
+                for tile in Tile::CANDIDATES {
+                    let c = gpu.zeros::<f32>(m * n, "C").unwrap();
+                    let epi = epilogue::params(gpu, dims, c.view(), Epilogue::default()).unwrap();
+                    let reps = launch::Replicas::of("matmul", &[(1, 0); 3]).unwrap();
+                    let ops = (a.view(), b.view(), c.view());
+                    let d = tiled::prepare_tiled(
+                        gpu,
+                        tile,
+                        dims,
+                        form.transposes(),
+                        ops,
+                        (reps, false),
+                        &epi,
+                    )
+                    .unwrap();
+                    gpu.run(&[&d]).unwrap();
+                    let got = gpu.read(&c).unwrap();
+                    let what = format!("tile {tile} {form:?} {dims:?} on {}", gpu.adapter.short());
+                    // f32 sums of k terms in [-1, 1]: errors of order k·2^-24 times the terms.
+                    let tol = 1e-6 * k as f64;
+                    assert_close(&what, &got, &want, tol, 1e-5);
+                    let bits: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
+                    match &classic {
+                        None => classic = Some(bits),
+                        Some(c) => assert!(c == &bits, "{what}: differs from the classic tile"),
+                    }
+                }
             }
         }
     }

@@ -1,5 +1,6 @@
-//! The tiled variant (`matmul_tiled.wgsl`): the classic 64×64 workgroup tile through shared
-//! memory, reading storage buffers; for GPUs.
+//! The tiled variant (`matmul_tiled.wgsl`): workgroup tiles through shared memory with a
+//! register block per invocation, reading storage buffers; for GPUs. The tile sizes are
+//! pipeline constants, per adapter (see [`super::tile`]).
 
 use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build};
@@ -7,10 +8,11 @@ use super::super::layout::{UniformLayout, uniform_layout};
 use super::super::view::View;
 use super::epilogue::{EpilogueParams, Prepared};
 use super::shape::{Dims, workgroups};
+use super::tile::{self, Tile};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
-const TILED_SRC: &str = include_str!("matmul_tiled.wgsl");
+const TILED_SRC: &str = crate::wgsl!("kernels/matmul/matmul_tiled.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -22,7 +24,11 @@ struct MatmulParams {
     off_b: u32,
     off_c: u32,
     accumulate: u32,
-    _pad: u32,
+    lda: u32,
+    ldb: u32,
+    _pad1: u32,
+    _pad2: u32,
+    _pad3: u32,
     epilogue: EpilogueParams,
 }
 
@@ -40,11 +46,15 @@ pub(super) fn uniform_layouts() -> Vec<UniformLayout> {
             off_b,
             off_c,
             accumulate,
-            _pad,
+            lda,
+            ldb,
+            _pad1,
+            _pad2,
+            _pad3,
             epilogue,
         }
     );
-    vec![l.with_epilogue().replicated()]
+    vec![l.with_epilogue(&super::epilogue::FIELDS).replicated()]
 }
 
 pub(super) fn prepare(
@@ -56,20 +66,108 @@ pub(super) fn prepare(
     accumulate: bool,
     epilogue: &Prepared,
 ) -> Result<Dispatch> {
-    const OP: &str = "matmul";
+    prepare_tiled(
+        gpu,
+        tile::for_gpu(gpu),
+        dims,
+        (ta, tb),
+        (a, b, c),
+        (replicas, accumulate),
+        epilogue,
+    )
+}
+
+/// Elements of k one dispatch sums (a multiple of every tile's BK): a longer product runs as
+/// chunks that accumulate into C. llvmpipe stops a shader's loops after 65535 iterations in
+/// all (measured: a 7×9 product with k = 65573 lost the rest of its sums silently, and with
+/// 8-deep slices k = 33000 did, counting the slice loads), so a chunk keeps every tile's loops
+/// well below that. Every tile chunks alike, so every tile gives the same bits.
+const CHUNK: usize = 8192;
+
+/// [`prepare`] with the tile given.
+pub(super) fn prepare_tiled(
+    gpu: &Gpu,
+    tile: Tile,
+    dims: Dims,
+    (ta, tb): (bool, bool),
+    (a, b, c): (View<'_>, View<'_>, View<'_>),
+    (replicas, accumulate): (Replicas, bool),
+    epilogue: &Prepared,
+) -> Result<Dispatch> {
+    tile.check(gpu)?;
     let Dims { m, n, k } = dims;
+    let mut steps = Dispatch::empty();
+    for k0 in (0..k).step_by(CHUNK) {
+        let kc = CHUNK.min(k - k0);
+        // op(A)[:, k0..] and op(B)[k0.., :] in their stored layouts.
+        let (off_a, lda) = if ta {
+            (a.offset + k0 * m, m)
+        } else {
+            (a.offset + k0, k)
+        };
+        let (off_b, ldb) = if tb {
+            (b.offset + k0, k)
+        } else {
+            (b.offset + k0 * n, n)
+        };
+        let last = k0 + kc == k;
+        let none = Prepared::none(epilogue);
+        let chunk = Chunk {
+            dims: Dims { m, n, k: kc },
+            offsets: (off_a, off_b, c.offset),
+            lds: (lda, ldb),
+            accumulate: accumulate || k0 > 0,
+        };
+        let epi = if last { epilogue } else { &none };
+        steps = steps.then(launch(
+            gpu,
+            tile,
+            chunk,
+            (ta, tb),
+            (a, b, c),
+            replicas,
+            epi,
+        )?);
+    }
+    Ok(steps)
+}
+
+/// One dispatch's share of a product.
+struct Chunk {
+    dims: Dims,
+    offsets: (usize, usize, usize),
+    lds: (usize, usize),
+    accumulate: bool,
+}
+
+fn launch(
+    gpu: &Gpu,
+    tile: Tile,
+    chunk: Chunk,
+    (ta, tb): (bool, bool),
+    (a, b, c): (View<'_>, View<'_>, View<'_>),
+    replicas: Replicas,
+    epilogue: &Prepared,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
+    let Dims { m, n, k } = chunk.dims;
     let params = MatmulParams {
         m: as_u32(OP, "m", m)?,
         n: as_u32(OP, "n", n)?,
         k: as_u32(OP, "k", k)?,
-        off_a: as_u32(OP, "A offset", a.offset)?,
-        off_b: as_u32(OP, "B offset", b.offset)?,
-        off_c: as_u32(OP, "C offset", c.offset)?,
-        accumulate: accumulate as u32,
-        _pad: 0,
+        off_a: as_u32(OP, "A offset", chunk.offsets.0)?,
+        off_b: as_u32(OP, "B offset", chunk.offsets.1)?,
+        off_c: as_u32(OP, "C offset", chunk.offsets.2)?,
+        accumulate: chunk.accumulate as u32,
+        lda: as_u32(OP, "leading dimension", chunk.lds.0)?,
+        ldb: as_u32(OP, "leading dimension", chunk.lds.1)?,
+        _pad1: 0,
+        _pad2: 0,
+        _pad3: 0,
         epilogue: epilogue.params,
     };
-    let constants = [("TRANS_A", ta as u8 as f64), ("TRANS_B", tb as u8 as f64)];
+    let mut constants = vec![("TRANS_A", ta as u8 as f64), ("TRANS_B", tb as u8 as f64)];
+    constants.extend(tile.constants());
     build(
         gpu,
         Launch {
@@ -87,7 +185,12 @@ pub(super) fn prepare(
                 Bind::Buf(&epilogue.bias),
                 Bind::Buf(&epilogue.mask),
             ],
-            groups: workgroups(gpu, OP, n.div_ceil(64), m.div_ceil(64))?,
+            groups: workgroups(
+                gpu,
+                OP,
+                n.div_ceil(tile.bn as usize),
+                m.div_ceil(tile.bm as usize),
+            )?,
         },
     )
 }

@@ -12,8 +12,8 @@ use super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-const SRC: &str = include_str!("maxpool.wgsl");
-const SRC4: &str = include_str!("maxpool4.wgsl");
+const SRC: &str = crate::wgsl!("kernels/maxpool/maxpool.wgsl");
+const SRC4: &str = crate::wgsl!("kernels/maxpool/maxpool4.wgsl");
 
 /// The uniform block (WGSL `Params`, followed by the replica strides).
 #[repr(C)]

@@ -12,7 +12,7 @@ use super::layout::{UniformLayout, uniform_layout};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
-const SRC: &str = include_str!("membench.wgsl");
+const SRC: &str = crate::wgsl!("kernels/membench/membench.wgsl");
 
 /// The uniform block (WGSL `Params`).
 #[repr(C)]

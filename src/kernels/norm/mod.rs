@@ -18,8 +18,14 @@ use crate::gpu::Gpu;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
-const STORAGE_SRC: &str = concat!(include_str!("prelude.wgsl"), include_str!("norm.wgsl"));
-const TEXTURE_SRC: &str = concat!(include_str!("prelude.wgsl"), include_str!("norm_tex.wgsl"));
+const STORAGE_SRC: &str = concat!(
+    crate::wgsl!("kernels/norm/prelude.wgsl"),
+    crate::wgsl!("kernels/norm/norm.wgsl")
+);
+const TEXTURE_SRC: &str = concat!(
+    crate::wgsl!("kernels/norm/prelude.wgsl"),
+    crate::wgsl!("kernels/norm/norm_tex.wgsl")
+);
 
 /// The uniform block (WGSL `Params` in prelude.wgsl).
 #[repr(C)]

@@ -16,10 +16,13 @@ use crate::gpu::Gpu;
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 
-const STORAGE_SRC: &str = concat!(include_str!("prelude.wgsl"), include_str!("perturb.wgsl"));
+const STORAGE_SRC: &str = concat!(
+    crate::wgsl!("kernels/perturb/prelude.wgsl"),
+    crate::wgsl!("kernels/perturb/perturb.wgsl")
+);
 const TEXTURE_SRC: &str = concat!(
-    include_str!("prelude.wgsl"),
-    include_str!("perturb_tex.wgsl")
+    crate::wgsl!("kernels/perturb/prelude.wgsl"),
+    crate::wgsl!("kernels/perturb/perturb_tex.wgsl")
 );
 
 /// The divisor guard added to every norm, as in `docs/algorithms.md`.

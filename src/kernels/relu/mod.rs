@@ -11,7 +11,7 @@ use super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
-const SRC: &str = include_str!("relu.wgsl");
+const SRC: &str = crate::wgsl!("kernels/relu/relu.wgsl");
 
 /// The uniform block (WGSL `Params`, followed by the replica strides).
 #[repr(C)]

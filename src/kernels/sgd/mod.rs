@@ -18,8 +18,14 @@ use super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-const STORAGE_SRC: &str = concat!(include_str!("prelude.wgsl"), include_str!("sgd.wgsl"));
-const TEXTURE_SRC: &str = concat!(include_str!("prelude.wgsl"), include_str!("sgd_tex.wgsl"));
+const STORAGE_SRC: &str = concat!(
+    crate::wgsl!("kernels/sgd/prelude.wgsl"),
+    crate::wgsl!("kernels/sgd/sgd.wgsl")
+);
+const TEXTURE_SRC: &str = concat!(
+    crate::wgsl!("kernels/sgd/prelude.wgsl"),
+    crate::wgsl!("kernels/sgd/sgd_tex.wgsl")
+);
 
 /// SGD hyper-parameters for one step.
 #[derive(Clone, Copy, Debug, PartialEq)]

@@ -15,7 +15,7 @@ use super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-const SRC: &str = include_str!("softmax_xent.wgsl");
+const SRC: &str = crate::wgsl!("kernels/softmax_xent/softmax_xent.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

@@ -11,7 +11,7 @@ use super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-const SRC: &str = include_str!("transpose.wgsl");
+const SRC: &str = crate::wgsl!("kernels/transpose/transpose.wgsl");
 
 /// The uniform block (WGSL `Params`, followed by the replica strides).
 #[repr(C)]

@@ -11,8 +11,8 @@ use super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-const SRC: &str = include_str!("vector.wgsl");
-const SCALE_SRC: &str = include_str!("scale.wgsl");
+const SRC: &str = crate::wgsl!("kernels/vector/vector.wgsl");
+const SCALE_SRC: &str = crate::wgsl!("kernels/vector/scale.wgsl");
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
