@@ -5,7 +5,7 @@
 
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::conv::{image, implicit};
+use crate::kernels::conv::{image, implicit, weight_grad};
 use crate::kernels::matmul::tile::Tile;
 use crate::kernels::matmul::{self, Dims, Form, Variant};
 use crate::kernels::{Dispatch, Kernels};
@@ -138,7 +138,7 @@ pub fn time_step_product(
                 grads.slice(g.weight_len(), g.cout)?,
             );
             let (d, _part) =
-                implicit::prepare_weight_grad(gpu, g, (&x_image, &dy_image), dw, Some(db))?;
+                weight_grad::prepare_weight_grad(gpu, g, (&x_image, &dy_image), dw, Some(db))?;
             dy_image.stage.clone().then(d)
         }
         ConvPass::DataGrad => {

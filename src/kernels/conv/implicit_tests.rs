@@ -7,6 +7,7 @@
 use super::image::{self, ROW_FLOATS};
 use super::implicit::{self, Conv};
 use super::reference;
+use super::weight_grad;
 use crate::gpu::testing::{assert_close, gpus};
 use crate::gpu::{Gpu, GpuBuf};
 use crate::rng::Pcg;
@@ -172,7 +173,7 @@ fn weight_and_bias_gradients_match_the_reference() {
                 .unwrap();
             for bias in [true, false] {
                 let (d, _part) =
-                    implicit::prepare_weight_grad(gpu, g, (&xi, &dyi), dw, bias.then_some(db))
+                    weight_grad::prepare_weight_grad(gpu, g, (&xi, &dyi), dw, bias.then_some(db))
                         .unwrap();
                 gpu.run(&[&xi.stage, &dyi.stage, &d]).unwrap();
                 let got = gpu.read(&grads).unwrap();
@@ -245,7 +246,7 @@ fn the_first_layer_reads_its_nchw_batch_with_padded_channels() {
                 grads.slice(g.weight_len(), g.cout).unwrap(),
             );
             let (wgrad, _part) =
-                implicit::prepare_weight_grad(gpu, g, (&xi, &dyi), dw, Some(db)).unwrap();
+                weight_grad::prepare_weight_grad(gpu, g, (&xi, &dyi), dw, Some(db)).unwrap();
             gpu.run(&[&xi.stage, &fwd, &dyi.stage, &wgrad]).unwrap();
             let pixels = reference::nchw_to_pixels(&g, &x0);
             let (wr, br) = ws[0].split_at(g.weight_len());

@@ -5,9 +5,12 @@
 //! convolution as an implicit GEMM that reads its patches from the activations ([`image`]),
 //! with any stride, for the register (texture) products.
 
+mod geometry;
 pub mod image;
 pub mod implicit;
+mod pack;
 pub mod reference;
+pub mod weight_grad;
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -148,6 +151,8 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
     );
     let mut all = vec![l.replicated()];
     all.extend(implicit::uniform_layouts());
+    all.extend(weight_grad::uniform_layouts());
+    all.extend(image::uniform_layouts());
     all
 }
 

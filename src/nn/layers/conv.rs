@@ -10,7 +10,7 @@ use super::super::pass::{LayerIo, LayerPass, RefIo};
 use super::linear::{self, Dense, Fused};
 use crate::error::Result;
 use crate::kernels::conv::implicit::{self, Conv};
-use crate::kernels::conv::{self, ConvShape, InputLayout, image};
+use crate::kernels::conv::{self, ConvShape, InputLayout, image, weight_grad};
 use crate::kernels::matmul::Variant;
 use crate::nn::layer::Act;
 
@@ -122,7 +122,7 @@ fn build_implicit(
         g.out_pixels() * g.cout / 4,
     )?;
     let (wgrad, part) =
-        implicit::prepare_weight_grad(io.gpu, g, (&x_image, &dy_image), dw, Some(db))?;
+        weight_grad::prepare_weight_grad(io.gpu, g, (&x_image, &dy_image), dw, Some(db))?;
     let mut bwd = dy_image.stage.clone().then(wgrad);
     if let Some(dx) = io.dx {
         bwd = bwd.then(implicit::prepare_data_grad(
