@@ -44,12 +44,22 @@ pub(super) struct EpilogueParams {
 }
 
 /// An epilogue ready to launch: its fields and the buffers for bindings 5 (bias) and 6
-/// (mask), a 16-byte placeholder where it has none (every binding needs a buffer).
+/// (mask), a 16-byte placeholder of its own for each it has not (every binding needs a
+/// buffer).
 pub(super) struct Prepared {
     pub params: EpilogueParams,
     pub bias: wgpu::Buffer,
     pub mask: wgpu::Buffer,
-    _placeholder: Option<GpuBuf<f32>>,
+    _placeholders: [Option<GpuBuf<f32>>; 2],
+}
+
+/// The buffer of a placeholder made because it was needed.
+fn held(spare: &Option<GpuBuf<f32>>) -> wgpu::Buffer {
+    spare
+        .as_ref()
+        .expect("made when its binding has nothing")
+        .buffer
+        .clone()
 }
 
 impl Prepared {
@@ -59,7 +69,7 @@ impl Prepared {
             params: EpilogueParams::default(),
             bias: e.bias.clone(),
             mask: e.mask.clone(),
-            _placeholder: None,
+            _placeholders: [None, None],
         }
     }
 }
@@ -97,17 +107,18 @@ pub(super) fn params(gpu: &Gpu, dims: Dims, c: View<'_>, e: Epilogue<'_>) -> Res
             "the bias and the mask must lie in different buffers",
         ));
     }
-    let placeholder = if e.bias.is_none() || e.mask.is_none() {
-        Some(gpu.zeros::<f32>(4, "no epilogue operand")?)
+    // One placeholder per unused binding: WebGPU (Chrome's Dawn) rejects a dispatch whose
+    // writable storage bindings alias, and every binding of the register kernel is writable.
+    let spare = |what| gpu.zeros::<f32>(4, what);
+    let bias_spare = if e.bias.is_none() {
+        Some(spare("no bias")?)
     } else {
         None
     };
-    let spare = || {
-        placeholder
-            .as_ref()
-            .expect("made when needed")
-            .buffer
-            .clone()
+    let mask_spare = if e.mask.is_none() {
+        Some(spare("no mask")?)
+    } else {
+        None
     };
     let params = EpilogueParams {
         bias: e.bias.is_some() as u32,
@@ -121,8 +132,12 @@ pub(super) fn params(gpu: &Gpu, dims: Dims, c: View<'_>, e: Epilogue<'_>) -> Res
     };
     Ok(Prepared {
         params,
-        bias: e.bias.map_or_else(spare, |v| v.buf.buffer.clone()),
-        mask: e.mask.map_or_else(spare, |v| v.buf.buffer.clone()),
-        _placeholder: placeholder,
+        bias: e
+            .bias
+            .map_or_else(|| held(&bias_spare), |v| v.buf.buffer.clone()),
+        mask: e
+            .mask
+            .map_or_else(|| held(&mask_spare), |v| v.buf.buffer.clone()),
+        _placeholders: [bias_spare, mask_spare],
     })
 }
