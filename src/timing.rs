@@ -38,23 +38,26 @@ pub fn time_dispatch(gpu: &Gpu, d: &Dispatch, reps: usize) -> Result<f64> {
     Ok(median(&mut times))
 }
 
+/// Random operands of a product of `dims`, and a zeroed C.
+fn operands(gpu: &Gpu, dims: Dims) -> Result<[crate::gpu::GpuBuf<f32>; 3]> {
+    let mut rng = crate::rng::Pcg::new(17, 0);
+    Ok([
+        gpu.upload(&rng.vec(dims.m * dims.k, -1.0, 1.0), "bench A")?,
+        gpu.upload(&rng.vec(dims.k * dims.n, -1.0, 1.0), "bench B")?,
+        gpu.zeros::<f32>(dims.m * dims.n, "bench C")?,
+    ])
+}
+
 /// Median seconds of one product with variant `v` on random operands (see [`time_dispatch`]).
 pub fn time_product(gpu: &Gpu, v: Variant, form: Form, dims: Dims, reps: usize) -> Result<f64> {
-    let mut rng = crate::rng::Pcg::new(17, 0);
-    let (a_len, b_len) = (dims.m * dims.k, dims.k * dims.n);
-    let a = gpu.upload(&rng.vec(a_len, -1.0, 1.0), "bench A")?;
-    let b = gpu.upload(&rng.vec(b_len, -1.0, 1.0), "bench B")?;
-    let c = gpu.zeros::<f32>(dims.m * dims.n, "bench C")?;
+    let [a, b, c] = operands(gpu, dims)?;
     let d = matmul::prepare(gpu, v, form, dims, a.view(), b.view(), c.view(), false)?;
     time_dispatch(gpu, &d, reps)
 }
 
 /// Median seconds of one tiled product with `tile` on random operands (see [`time_dispatch`]).
 pub fn time_tile(gpu: &Gpu, tile: Tile, form: Form, dims: Dims, reps: usize) -> Result<f64> {
-    let mut rng = crate::rng::Pcg::new(17, 0);
-    let a = gpu.upload(&rng.vec(dims.m * dims.k, -1.0, 1.0), "bench A")?;
-    let b = gpu.upload(&rng.vec(dims.k * dims.n, -1.0, 1.0), "bench B")?;
-    let c = gpu.zeros::<f32>(dims.m * dims.n, "bench C")?;
+    let [a, b, c] = operands(gpu, dims)?;
     let d = matmul::prepare_with_tile(gpu, tile, form, dims, (a.view(), b.view(), c.view()))?;
     time_dispatch(gpu, &d, reps)
 }

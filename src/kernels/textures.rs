@@ -82,6 +82,25 @@ pub(crate) fn power_of_two(size: usize, limit: usize) -> usize {
     if wider <= limit { wider } else { size }
 }
 
+/// How a staged operand of `rows` rows splits into texture-array layers on `gpu`: `(layers,
+/// rows_per_layer)`, rows per layer a multiple of 4 (so the four k rows a product step reads
+/// share a layer) and at least two layers (wgpu's GL backend makes a one-layer texture a plain
+/// 2-D texture, which an array view cannot read; wgpu issues 1574, 1614).
+pub(crate) fn operand_layers(gpu: &Gpu, rows: usize) -> (usize, usize) {
+    let limit = gpu.limits.max_texture_dimension_2d as usize;
+    let layers = rows.div_ceil(limit / 4 * 4).max(2);
+    (layers, rows.div_ceil(layers).div_ceil(4) * 4)
+}
+
+/// The nearest, non-filtering sampler the texture-read kernels sample their operands with (at
+/// texel centres, which returns each texel unchanged; see matmul_reg.wgsl).
+pub(crate) fn nearest_sampler(gpu: &Gpu) -> wgpu::Sampler {
+    gpu.device.create_sampler(&wgpu::SamplerDescriptor {
+        label: Some("texture operands"),
+        ..Default::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use crate::kernels::textures::power_of_two;

@@ -270,14 +270,6 @@ pub(super) fn expect_image(op: &'static str, im: &Image, texels: usize) -> Resul
     Ok(())
 }
 
-/// The nearest, non-filtering sampler the kernels read images and packed operands with.
-pub(super) fn sampler(gpu: &Gpu) -> wgpu::Sampler {
-    gpu.device.create_sampler(&wgpu::SamplerDescriptor {
-        label: Some("convolution operands"),
-        ..Default::default()
-    })
-}
-
 /// The stage kernels' uniform layouts, for the layout test.
 pub(crate) fn uniform_layouts() -> Vec<super::super::layout::UniformLayout> {
     use super::super::layout::uniform_layout;

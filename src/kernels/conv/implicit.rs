@@ -6,8 +6,9 @@
 
 use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build};
+use super::super::textures::nearest_sampler as sampler;
 use super::super::view::View;
-use super::image::{Image, expect_image, sampler};
+use super::image::{Image, expect_image};
 use super::pack::{Packed, pack_weight};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;

@@ -2,6 +2,7 @@
 
 use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build};
+use super::super::textures;
 use super::super::view::View;
 use super::geometry::Conv;
 use super::image::{self, StageParams};
@@ -30,8 +31,7 @@ pub(super) fn pack_weight(
     let rows = g.k * g.k * cin_p;
     let texels = n.div_ceil(4);
     let limit = gpu.limits.max_texture_dimension_2d as usize;
-    let layers = rows.div_ceil(limit / 4 * 4).max(2);
-    let rows_per_layer = rows.div_ceil(layers).div_ceil(4) * 4;
+    let (layers, rows_per_layer) = textures::operand_layers(gpu, rows);
     if texels > limit || layers * weight.replicas > gpu.limits.max_texture_array_layers as usize {
         return Err(Error::shape(
             OP,

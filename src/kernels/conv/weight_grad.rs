@@ -4,9 +4,10 @@
 
 use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
+use super::super::textures::nearest_sampler as sampler;
 use super::super::view::View;
 use super::geometry::Conv;
-use super::image::{Image, expect_image, sampler};
+use super::image::{Image, expect_image};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 

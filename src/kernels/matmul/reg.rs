@@ -129,11 +129,7 @@ fn pack(
     const OP: &str = "matmul";
     let texels = cols.div_ceil(4);
     let limit = gpu.limits.max_texture_dimension_2d as usize;
-    // At least two layers: wgpu's GL backend makes a one-layer texture a plain 2-D texture,
-    // which an array view cannot read (wgpu issues 1574, 1614). Rows per layer are a multiple
-    // of 4, so the four k rows one step of the multiply reads share a layer.
-    let layers = padded_rows.div_ceil(limit / 4 * 4).max(2);
-    let rows_per_layer = padded_rows.div_ceil(layers).div_ceil(4) * 4;
+    let (layers, rows_per_layer) = textures::operand_layers(gpu, padded_rows);
     let max_layers = gpu.limits.max_texture_array_layers as usize;
     if texels > limit || layers * at.replicas > max_layers {
         return Err(Error::shape(
@@ -374,10 +370,7 @@ fn multiply_chunk(
                 Bind::Tex(&pa.view),
                 Bind::Tex(&pb.view),
                 Bind::Buf(&c.buf.buffer),
-                Bind::Sampler(&gpu.device.create_sampler(&wgpu::SamplerDescriptor {
-                    label: Some("matmul operands"),
-                    ..Default::default()
-                })),
+                Bind::Sampler(&textures::nearest_sampler(gpu)),
                 Bind::Buf(&epilogue.bias),
                 Bind::Buf(&epilogue.mask),
             ],
