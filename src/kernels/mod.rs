@@ -9,6 +9,7 @@
 //! form, [`choice::Kernels`] says which one a device uses; it is chosen once per adapter and
 //! passed down.
 
+pub mod batchnorm;
 pub mod bias;
 pub mod choice;
 pub mod conv;

@@ -3,13 +3,14 @@
 
 use super::layout::UniformLayout;
 use super::{
-    bias, conv, matmul, maxpool, membench, norm, perturb, relu, sgd, softmax_xent, transpose,
-    vector,
+    batchnorm, bias, conv, matmul, maxpool, membench, norm, perturb, relu, sgd, softmax_xent,
+    transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
 pub fn all() -> Vec<UniformLayout> {
     [
+        batchnorm::uniform_layouts(),
         bias::uniform_layouts(),
         conv::uniform_layouts(),
         matmul::uniform_layouts(),

@@ -1,0 +1,232 @@
+// BatchNorm2d over pixel-major activations: x is [M, C] with M = N*H*W rows (one per pixel of
+// every example) and C channels, bound as vec4s, so row r's channel quad q (channels 4q..4q+3)
+// is x[r*c4 + q] with c4 = C/4. Every channel's statistics are taken over all M rows.
+//
+// Training forward, in five launches that each finish before the next starts:
+//   bn_sum    one invocation per (chunk, quad) i = ch*c4 + q sums the chunk's rows
+//             ch*chunk .. min(M, (ch+1)*chunk) of quad q into part[i];
+//   bn_mean   one invocation per quad sums the chunks' partials in chunk order: mean = Σ/M;
+//   bn_sqdev  as bn_sum, over (x - mean)^2;
+//   bn_var    var = Σ/M (the biased variance PyTorch normalises with), invstd = 1/sqrt(var+eps);
+//   bn_apply  one invocation per element quad e = r*c4 + q: y = (x-mean)*invstd*γ + β, then
+//             max(y, 0) when RELU is set.
+// Two passes over x rather than Σx and Σx² in one: the difference of the latter loses the
+// variance's digits when the mean is large. Sums run in a fixed order, so results do not
+// depend on timing.
+// Evaluation runs bn_apply alone on statistics the host wrote from the running ones.
+//
+// Backward, in three launches, with d = dy (times [mask > 0] when MASK is set: the ReLU this
+// layer fused, or one after a residual add, gates the gradient) and xhat = (x-mean)*invstd:
+//   bn_dsum     per (chunk, quad): part[i] = Σ d, part[chunks*c4 + i] = Σ d*xhat;
+//   bn_dparams  per quad: sd = Σ d, sx = Σ d*xhat over all rows; dβ = sd, dγ = sx;
+//   bn_dx       per element quad: dx = γ*invstd/M * (M*d - sd - xhat*sx).
+//
+// stats holds, per replica, five runs of C values: mean, invstd, var, sd, sx (quad q of run j
+// at stats[j*c4 + q]). γ and β lie in the flat parameter vector at prm and prm + C (read as
+// scalars: the vector's offsets need not be multiples of 4); dγ and dβ go to the gradient
+// vector at the same offsets.
+// Replicas: grid z is the replica r; binding b is used at r * (its stride in p.rs) elements
+// past replica 0, the strides in binding order x, y, part, stats, prm, dy, mask, grads (those
+// of vec4 bindings are multiples of 4 and divided by 4 here).
+
+struct Params {
+    m: u32,
+    c4: u32,
+    chunk: u32,
+    chunks: u32,
+    prm: u32,
+    eps: f32,
+    _pad0: u32,
+    _pad1: u32,
+    rs: array<vec4<u32>, 2>,
+}
+
+override RELU: bool = false;
+override MASK: bool = false;
+
+@group(0) @binding(0) var<uniform> p: Params;
+@group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
+@group(0) @binding(2) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(3) var<storage, read_write> part: array<vec4<f32>>;
+@group(0) @binding(4) var<storage, read_write> stats: array<vec4<f32>>;
+@group(0) @binding(5) var<storage, read> prm: array<f32>;
+@group(0) @binding(6) var<storage, read> dy: array<vec4<f32>>;
+@group(0) @binding(7) var<storage, read> mask: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read_write> grads: array<f32>;
+
+fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
+    return (wid.x + wid.y * nwg.x) * 256u + lid;
+}
+
+// Replica z's element offset for binding b (1-based), in vec4s for vec4 bindings.
+fn at(z: u32, b: u32) -> u32 {
+    let i = b - 1u;
+    return z * p.rs[i / 4u][i % 4u];
+}
+fn at4(z: u32, b: u32) -> u32 {
+    return at(z, b) / 4u;
+}
+
+fn gamma(z: u32, q: u32) -> vec4<f32> {
+    let o = at(z, 5u) + p.prm + 4u * q;
+    return vec4<f32>(prm[o], prm[o + 1u], prm[o + 2u], prm[o + 3u]);
+}
+
+fn beta(z: u32, q: u32) -> vec4<f32> {
+    let o = at(z, 5u) + p.prm + 4u * (p.c4 + q);
+    return vec4<f32>(prm[o], prm[o + 1u], prm[o + 2u], prm[o + 3u]);
+}
+
+// The gated output gradient of element quad e.
+fn grad_out(z: u32, e: u32) -> vec4<f32> {
+    let g = dy[at4(z, 6u) + e];
+    if MASK {
+        return select(vec4<f32>(0.0), g, mask[at4(z, 7u) + e] > vec4<f32>(0.0));
+    }
+    return g;
+}
+
+// Σ over chunk ch's rows of quad q of x, or of (x - mean)^2 when `dev`.
+fn chunk_sum(z: u32, ch: u32, q: u32, dev: bool) -> vec4<f32> {
+    let x0 = at4(z, 1u);
+    let mean = stats[at4(z, 4u) + q];
+    let end = min(p.m, (ch + 1u) * p.chunk);
+    var s = vec4<f32>(0.0);
+    for (var r = ch * p.chunk; r < end; r++) {
+        let v = x[x0 + r * p.c4 + q];
+        if dev {
+            let d = v - mean;
+            s += d * d;
+        } else {
+            s += v;
+        }
+    }
+    return s;
+}
+
+// Σ over every chunk's partial of quad q, in chunk order, from run `run` of part.
+fn chunks_sum(z: u32, q: u32, run: u32) -> vec4<f32> {
+    let base = at4(z, 3u) + run * p.chunks * p.c4;
+    var s = vec4<f32>(0.0);
+    for (var ch = 0u; ch < p.chunks; ch++) {
+        s += part[base + ch * p.c4 + q];
+    }
+    return s;
+}
+
+@compute @workgroup_size(256)
+fn bn_sum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+          @builtin(local_invocation_index) lid: u32) {
+    let i = index(wid, nwg, lid);
+    if i < p.chunks * p.c4 {
+        part[at4(wid.z, 3u) + i] = chunk_sum(wid.z, i / p.c4, i % p.c4, false);
+    }
+}
+
+@compute @workgroup_size(64)
+fn bn_mean(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let q = gid.x;
+    if q < p.c4 {
+        stats[at4(wid.z, 4u) + q] = chunks_sum(wid.z, q, 0u) / f32(p.m);
+    }
+}
+
+@compute @workgroup_size(256)
+fn bn_sqdev(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let i = index(wid, nwg, lid);
+    if i < p.chunks * p.c4 {
+        part[at4(wid.z, 3u) + i] = chunk_sum(wid.z, i / p.c4, i % p.c4, true);
+    }
+}
+
+@compute @workgroup_size(64)
+fn bn_var(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+    let q = gid.x;
+    if q < p.c4 {
+        let s0 = at4(wid.z, 4u);
+        let var_ = chunks_sum(wid.z, q, 0u) / f32(p.m);
+        stats[s0 + p.c4 + q] = inverseSqrt(var_ + vec4<f32>(p.eps));
+        stats[s0 + 2u * p.c4 + q] = var_;
+    }
+}
+
+@compute @workgroup_size(256)
+fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+            @builtin(local_invocation_index) lid: u32) {
+    let e = index(wid, nwg, lid);
+    if e < p.m * p.c4 {
+        let z = wid.z;
+        let q = e % p.c4;
+        let s0 = at4(z, 4u);
+        var v = (x[at4(z, 1u) + e] - stats[s0 + q]) * stats[s0 + p.c4 + q] * gamma(z, q)
+            + beta(z, q);
+        if RELU {
+            v = max(v, vec4<f32>(0.0));
+        }
+        y[at4(z, 2u) + e] = v;
+    }
+}
+
+@compute @workgroup_size(256)
+fn bn_dsum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+           @builtin(local_invocation_index) lid: u32) {
+    let i = index(wid, nwg, lid);
+    if i < p.chunks * p.c4 {
+        let z = wid.z;
+        let ch = i / p.c4;
+        let q = i % p.c4;
+        let s0 = at4(z, 4u);
+        let mean = stats[s0 + q];
+        let invstd = stats[s0 + p.c4 + q];
+        let end = min(p.m, (ch + 1u) * p.chunk);
+        var sd = vec4<f32>(0.0);
+        var sx = vec4<f32>(0.0);
+        for (var r = ch * p.chunk; r < end; r++) {
+            let e = r * p.c4 + q;
+            let d = grad_out(z, e);
+            sd += d;
+            sx += d * (x[at4(z, 1u) + e] - mean) * invstd;
+        }
+        let p0 = at4(z, 3u);
+        part[p0 + i] = sd;
+        part[p0 + p.chunks * p.c4 + i] = sx;
+    }
+}
+
+@compute @workgroup_size(64)
+fn bn_dparams(@builtin(global_invocation_id) gid: vec3<u32>,
+              @builtin(workgroup_id) wid: vec3<u32>) {
+    let q = gid.x;
+    if q < p.c4 {
+        let z = wid.z;
+        let sd = chunks_sum(z, q, 0u);
+        let sx = chunks_sum(z, q, 1u);
+        let s0 = at4(z, 4u);
+        stats[s0 + 3u * p.c4 + q] = sd;
+        stats[s0 + 4u * p.c4 + q] = sx;
+        let g = at(z, 8u) + p.prm + 4u * q;
+        let b = g + 4u * p.c4;
+        for (var i = 0u; i < 4u; i++) {
+            grads[g + i] = sx[i];
+            grads[b + i] = sd[i];
+        }
+    }
+}
+
+@compute @workgroup_size(256)
+fn bn_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+         @builtin(local_invocation_index) lid: u32) {
+    let e = index(wid, nwg, lid);
+    if e < p.m * p.c4 {
+        let z = wid.z;
+        let q = e % p.c4;
+        let s0 = at4(z, 4u);
+        let invstd = stats[s0 + p.c4 + q];
+        let xhat = (x[at4(z, 1u) + e] - stats[s0 + q]) * invstd;
+        let m = f32(p.m);
+        let sd = stats[s0 + 3u * p.c4 + q];
+        let sx = stats[s0 + 4u * p.c4 + q];
+        y[at4(z, 2u) + e] = gamma(z, q) * invstd / m * (m * grad_out(z, e) - sd - xhat * sx);
+    }
+}

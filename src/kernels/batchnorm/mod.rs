@@ -1,0 +1,332 @@
+//! BatchNorm2d on pixel-major activations `[M, C]` (`batchnorm.wgsl`): the training forward
+//! with the batch's own statistics, the evaluation forward with given ones, and the backward
+//! with dγ, dβ and dx; a ReLU after the normalisation can be fused into both directions.
+//! PyTorch's semantics: the biased batch variance normalises, eps is 1e-5. The running
+//! statistics are the host's business ([`running_update`]): they are a handful of values per
+//! channel, read back with the step's metrics from the one pass that updates them.
+
+// GPU tests block on the device, so they run natively.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+mod reference;
+
+pub use reference::{reference_backward, reference_eval, reference_forward};
+
+use super::dispatch::Dispatch;
+use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d};
+use super::layout::{UniformLayout, uniform_layout};
+use super::view::View;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+
+const SRC: &str = crate::wgsl!("kernels/batchnorm/batchnorm.wgsl");
+
+/// PyTorch's default eps.
+pub const EPS: f32 = 1e-5;
+/// PyTorch's default momentum of the running statistics.
+pub const MOMENTUM: f32 = 0.1;
+/// Rows summed by one invocation before the per-channel sums over chunks.
+const CHUNK: usize = 128;
+
+/// The normalised tensor: `m` rows (pixels of every example) of `c` channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BnShape {
+    /// Rows, N·H·W.
+    pub m: usize,
+    /// Channels (a multiple of 4: the kernels read channel quads).
+    pub c: usize,
+}
+
+impl BnShape {
+    fn chunks(self) -> usize {
+        self.m.div_ceil(CHUNK)
+    }
+
+    /// Values per replica of the partial sums' workspace.
+    pub fn part_len(self) -> usize {
+        2 * self.chunks() * self.c
+    }
+
+    /// Values per replica of the statistics: mean, invstd, var, Σdy, Σdy·x̂ (C each).
+    pub fn stats_len(self) -> usize {
+        5 * self.c
+    }
+
+    fn check(self, op: &'static str) -> Result<()> {
+        if self.m < 2 || self.c == 0 || !self.c.is_multiple_of(4) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "BatchNorm needs at least 2 rows and channels in 4s, got {} rows of {} \
+                     channels",
+                    self.m, self.c
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct BnParams {
+    m: u32,
+    c4: u32,
+    chunk: u32,
+    chunks: u32,
+    prm: u32,
+    eps: f32,
+    _pad0: u32,
+    _pad1: u32,
+    rs: [u32; 8],
+}
+
+/// The uniform layout, for the layout test.
+pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
+    vec![uniform_layout!(
+        "batchnorm",
+        SRC,
+        "Params",
+        BnParams {
+            m,
+            c4,
+            chunk,
+            chunks,
+            prm,
+            eps,
+            _pad0,
+            _pad1,
+            rs
+        }
+    )]
+}
+
+/// The operands of one launch, by binding: x, y (dx), part, stats, γβ, dy, mask, dγdβ.
+type Operands<'a> = [Option<View<'a>>; 8];
+
+/// Bindings 5 and 8 are scalar views at the tensor's offset; the others are whole vec4
+/// buffers.
+const SCALAR: [bool; 8] = [false, false, false, false, true, false, false, true];
+
+/// The bindings (1..=8) each entry point reads or writes.
+fn used(op: &str) -> [bool; 8] {
+    let on = |list: &[usize]| std::array::from_fn(|i| list.contains(&(i + 1)));
+    match op {
+        "bn_sum" | "bn_sqdev" => on(&[1, 3, 4]),
+        "bn_mean" | "bn_var" => on(&[3, 4]),
+        "bn_apply" => on(&[1, 2, 4, 5]),
+        "bn_dsum" => on(&[1, 3, 4, 6, 7]),
+        "bn_dparams" => on(&[3, 4, 8]),
+        _ => on(&[1, 2, 4, 5, 6, 7]),
+    }
+}
+
+fn launch(
+    gpu: &Gpu,
+    (op, s, flags): (&'static str, BnShape, [bool; 2]),
+    ops: &Operands<'_>,
+    count: usize,
+    wide: bool,
+) -> Result<Dispatch> {
+    s.check(op)?;
+    // A bind group may only hold the bindings its entry point uses.
+    let used = used(op);
+    let ops: Operands<'_> = std::array::from_fn(|i| ops[i].filter(|_| used[i]));
+    let present: Vec<_> = ops.iter().flatten().collect();
+    let replicas = present.first().map_or(1, |v| v.replicas);
+    let mut rs = [0u32; 8];
+    let mut prm = None;
+    for (i, v) in ops.iter().enumerate() {
+        let Some(v) = v else { continue };
+        let ok = v.replicas == replicas
+            && if SCALAR[i] {
+                prm.is_none_or(|o| o == v.offset) && v.len >= 2 * s.c
+            } else {
+                v.offset == 0 && v.stride.is_multiple_of(4)
+            };
+        if !ok {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "operand {} does not fit: whole vec4 buffers with one replica count, and \
+                     γβ and dγdβ at one offset",
+                    i + 1
+                ),
+            ));
+        }
+        if SCALAR[i] {
+            prm = Some(v.offset);
+        }
+        rs[i] = as_u32(op, "replica stride", v.stride)?;
+    }
+    let p = BnParams {
+        m: as_u32(op, "m", s.m)?,
+        c4: as_u32(op, "c", s.c / 4)?,
+        chunk: CHUNK as u32,
+        chunks: as_u32(op, "chunks", s.chunks())?,
+        prm: as_u32(op, "offset", prm.unwrap_or(0))?,
+        eps: EPS,
+        _pad0: 0,
+        _pad1: 0,
+        rs,
+    };
+    let bindings: Vec<Bind<'_>> = ops
+        .iter()
+        .map(|v| v.map_or(Bind::Unused, |v| Bind::Buf(&v.buf.buffer)))
+        .collect();
+    let mut groups = if wide {
+        grid_1d(gpu, as_u32(op, "groups", count.div_ceil(256))?)
+    } else {
+        [count.div_ceil(64) as u32, 1, 1]
+    };
+    groups[2] = as_u32(op, "replicas", replicas)?;
+    build(
+        gpu,
+        Launch {
+            label: "batchnorm",
+            source: SRC,
+            entry: op,
+            constants: &[
+                ("RELU", flags[0] as u8 as f64),
+                ("MASK", flags[1] as u8 as f64),
+            ],
+            params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: None,
+            bindings: &bindings,
+            groups,
+        },
+    )
+}
+
+/// What a BatchNorm launch reads and writes: views as in [`prepare_forward`].
+#[derive(Clone, Copy)]
+pub struct BnIo<'a> {
+    /// The layer's input `[M, C]`.
+    pub x: View<'a>,
+    /// Its output (forward) or the gradient with respect to x (backward).
+    pub y: View<'a>,
+    /// [`BnShape::part_len`] values per replica.
+    pub part: View<'a>,
+    /// [`BnShape::stats_len`] values per replica.
+    pub stats: View<'a>,
+    /// γ then β (2C values) inside the parameter vector.
+    pub gamma_beta: View<'a>,
+}
+
+impl BnIo<'_> {
+    fn check(&self, op: &'static str, s: BnShape) -> Result<()> {
+        self.x.expect_len(op, "x", s.m * s.c)?;
+        self.y.expect_len(op, "y", s.m * s.c)?;
+        self.part.expect_len(op, "part", s.part_len())?;
+        self.stats.expect_len(op, "stats", s.stats_len())
+    }
+}
+
+/// Prepare the training forward: the batch's mean and biased variance into `stats`, then
+/// y = (x − mean)/√(var + eps)·γ + β, and max(y, 0) when `relu`.
+pub fn prepare_forward(gpu: &Gpu, s: BnShape, relu: bool, io: BnIo<'_>) -> Result<Dispatch> {
+    io.check("bn_forward", s)?;
+    let sums = [
+        Some(io.x),
+        None,
+        Some(io.part),
+        Some(io.stats),
+        None,
+        None,
+        None,
+        None,
+    ];
+    let per_chunk = s.chunks() * s.c / 4;
+    let mut d = Dispatch::empty();
+    for (op, wide) in [("bn_sum", true), ("bn_mean", false)]
+        .into_iter()
+        .chain([("bn_sqdev", true), ("bn_var", false)])
+    {
+        let count = if wide { per_chunk } else { s.c / 4 };
+        d = d.then(launch(gpu, (op, s, [false; 2]), &sums, count, wide)?);
+    }
+    Ok(d.then(prepare_apply(gpu, s, relu, io)?))
+}
+
+/// Prepare the normalisation alone with the statistics already in `stats` (evaluation, with
+/// the host's running statistics written there as mean and 1/√(var + eps)).
+pub fn prepare_apply(gpu: &Gpu, s: BnShape, relu: bool, io: BnIo<'_>) -> Result<Dispatch> {
+    io.check("bn_apply", s)?;
+    let ops = [
+        Some(io.x),
+        Some(io.y),
+        None,
+        Some(io.stats),
+        Some(io.gamma_beta),
+        None,
+        None,
+        None,
+    ];
+    launch(
+        gpu,
+        ("bn_apply", s, [relu, false]),
+        &ops,
+        s.m * s.c / 4,
+        true,
+    )
+}
+
+/// Prepare the backward from the statistics the forward left in `stats`: dγ and dβ into
+/// `grads` (at γβ's offset in the gradient vector) and dx into `io.y`. The gradient `dy` is
+/// gated by `mask > 0` when a mask is given (the fused ReLU's output, or the output of a ReLU
+/// after a residual add).
+pub fn prepare_backward(
+    gpu: &Gpu,
+    s: BnShape,
+    io: BnIo<'_>,
+    (dy, mask): (View<'_>, Option<View<'_>>),
+    grads: View<'_>,
+) -> Result<Dispatch> {
+    io.check("bn_backward", s)?;
+    dy.expect_len("bn_backward", "dy", s.m * s.c)?;
+    let ops = [
+        Some(io.x),
+        Some(io.y),
+        Some(io.part),
+        Some(io.stats),
+        Some(io.gamma_beta),
+        Some(dy),
+        // Without a mask the shader never reads binding 7, but its layout still has it.
+        Some(mask.unwrap_or(dy)),
+        Some(grads),
+    ];
+    let flags = [false, mask.is_some()];
+    let per_chunk = s.chunks() * s.c / 4;
+    let sums = launch(gpu, ("bn_dsum", s, flags), &ops, per_chunk, true)?;
+    let params = launch(gpu, ("bn_dparams", s, flags), &ops, s.c / 4, false)?;
+    let dx = launch(gpu, ("bn_dx", s, flags), &ops, s.m * s.c / 4, true)?;
+    Ok(sums.then(params).then(dx))
+}
+
+/// The running statistics' update from one batch's, as PyTorch's training-mode forward does
+/// it: `running = (1 − momentum)·running + momentum·batch`, the batch variance made unbiased
+/// (× m/(m − 1)) first, and `num_batches_tracked` counted. `mean` and `var` are the batch's
+/// mean and biased variance over `m` rows; `running` is `[mean (C), var (C), count (1)]`.
+pub fn running_update(running: &mut [f32], (mean, var): (&[f32], &[f32]), m: usize) {
+    let c = mean.len();
+    let unbias = m as f32 / (m as f32 - 1.0);
+    for i in 0..c {
+        running[i] = (1.0 - MOMENTUM) * running[i] + MOMENTUM * mean[i];
+        running[c + i] = (1.0 - MOMENTUM) * running[c + i] + MOMENTUM * var[i] * unbias;
+    }
+    running[2 * c] += 1.0;
+}
+
+/// The statistics [`prepare_apply`] normalises with in evaluation, from the running ones
+/// (`[mean (C), var (C), count]`): a whole [`BnShape::stats_len`] run, mean and
+/// 1/√(var + eps) first.
+pub fn eval_stats(running: &[f32], c: usize) -> Vec<f32> {
+    let mut s = vec![0.0; 5 * c];
+    for i in 0..c {
+        s[i] = running[i];
+        s[c + i] = 1.0 / (running[c + i] + EPS).sqrt();
+        s[2 * c + i] = running[c + i];
+    }
+    s
+}
