@@ -9,6 +9,7 @@
 //! form, [`choice::Kernels`] says which one a device uses; it is chosen once per adapter and
 //! passed down.
 
+pub mod avgpool;
 pub mod batchnorm;
 pub mod bias;
 pub mod choice;
@@ -22,6 +23,7 @@ pub mod membench;
 pub mod norm;
 pub mod perturb;
 pub mod relu;
+pub mod residual;
 pub mod sgd;
 pub mod softmax_xent;
 pub(crate) mod textures;

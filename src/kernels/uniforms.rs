@@ -3,13 +3,14 @@
 
 use super::layout::UniformLayout;
 use super::{
-    batchnorm, bias, conv, matmul, maxpool, membench, norm, perturb, relu, sgd, softmax_xent,
-    transpose, vector,
+    avgpool, batchnorm, bias, conv, matmul, maxpool, membench, norm, perturb, relu, residual, sgd,
+    softmax_xent, transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
 pub fn all() -> Vec<UniformLayout> {
     [
+        avgpool::uniform_layouts(),
         batchnorm::uniform_layouts(),
         bias::uniform_layouts(),
         conv::uniform_layouts(),
@@ -19,6 +20,7 @@ pub fn all() -> Vec<UniformLayout> {
         norm::uniform_layouts(),
         perturb::uniform_layouts(),
         relu::uniform_layouts(),
+        residual::uniform_layouts(),
         sgd::uniform_layouts(),
         softmax_xent::uniform_layouts(),
         transpose::uniform_layouts(),
