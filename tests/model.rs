@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{assert_close, gpus, kernels, trainer};
+use common::{assert_close, check_evaluator, gpus, kernels, random_batch, trainer};
 use sampa::data::Batch;
 use sampa::kernels::Kernels;
 use sampa::kernels::sgd::{self, SgdHyper};
@@ -44,7 +44,7 @@ fn max_rel(a: &[f64], b: &[f64]) -> f64 {
 /// the layer's backward; returns the two relative errors.
 fn layer_check(layer: Layer, (batch, input, first): (usize, Act, bool), seed: u64) -> [f64; 2] {
     let mut rng = Pcg::new(seed, 0);
-    let n_params: usize = layer_params(layer);
+    let n_params: usize = layer.param_len();
     let x = randn(&mut rng, batch * input.len());
     let w = randn(&mut rng, n_params);
     let out = layer_forward(layer, (batch, input, first), &w, &x).len();
@@ -70,20 +70,28 @@ fn layer_check(layer: Layer, (batch, input, first): (usize, Act, bool), seed: u6
     [ex, ew]
 }
 
-/// The number of values `layer`'s tensors hold.
-fn layer_params(layer: Layer) -> usize {
-    match layer {
-        Layer::Linear { inp, out } => out * inp + out,
-        Layer::Conv2d { cin, cout, k, .. } => cout * cin * k * k + cout,
-        _ => 0,
-    }
-}
-
 #[test]
 fn every_layer_matches_finite_differences() {
     // Random inputs keep ReLU and max-pool kinks farther than h from every coordinate, so the
     // checks are exact to rounding.
-    let conv = |cin, cout, k, pad| Layer::Conv2d { cin, cout, k, pad };
+    let conv = |cin, cout, k, pad| Layer::Conv2d {
+        cin,
+        cout,
+        k,
+        pad,
+        stride: 1,
+        bias: true,
+    };
+    let strided = Layer::Conv2d {
+        cin: 4,
+        cout: 8,
+        k: 3,
+        pad: 1,
+        stride: 2,
+        bias: false,
+    };
+    let bn = |relu| Layer::BatchNorm { c: 3, relu };
+    let block = |cin, cout, stride| Layer::Block { cin, cout, stride };
     let cases = [
         (Layer::Linear { inp: 5, out: 4 }, (3, Act::Flat(5), false)),
         (conv(3, 4, 3, 1), (2, Act::Image(3, 5, 6), false)),
@@ -93,6 +101,13 @@ fn every_layer_matches_finite_differences() {
         (Layer::MaxPool2, (2, Act::Image(3, 4, 6), false)),
         (Layer::ReluMaxPool2, (2, Act::Image(3, 4, 6), false)),
         (Layer::Flatten, (2, Act::Image(3, 2, 5), false)),
+        (strided, (2, Act::Image(4, 5, 6), false)),
+        (strided, (2, Act::Image(4, 6, 6), true)),
+        (bn(false), (2, Act::Image(3, 3, 2), false)),
+        (bn(true), (2, Act::Image(3, 3, 2), false)),
+        (block(4, 4, 1), (2, Act::Image(4, 4, 3), false)),
+        (block(4, 8, 2), (2, Act::Image(4, 5, 4), false)),
+        (Layer::GlobalAvgPool, (2, Act::Image(4, 3, 2), false)),
     ];
     for (i, (layer, shape)) in cases.into_iter().enumerate() {
         let e = layer_check(layer, shape, 20 + i as u64);
@@ -175,38 +190,6 @@ fn mlp_layout_names_and_init_follow_pytorch() {
     assert_eq!(x, m.init(1));
     assert_ne!(x, m.init(2));
     assert!(Model::mlp(784, &[0], 10).is_err());
-}
-
-fn random_batch(rng: &mut Pcg, n: usize, inputs: usize, classes: usize) -> Batch {
-    Batch {
-        pixels: rng.vec(n * inputs, 0.0, 1.0),
-        labels: (0..n).map(|_| rng.below(classes as u32)).collect(),
-        drawn: Vec::new(),
-    }
-}
-
-/// The GPU evaluator's loss, correct count and gradient against the f64 reference.
-fn check_evaluator(gpu: &sampa::Gpu, model: &Model, batch: usize) {
-    let x = model.init(11);
-    let params = gpu.upload(&x, "params").unwrap();
-    let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
-    let mut ev = Evaluator::new(model.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
-    let b = random_batch(&mut Pcg::new(5, 0), batch, model.input, model.classes);
-    let (loss, correct) = ev.evaluate(gpu, &b).unwrap();
-    let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-    let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
-    let want = reference::evaluate(model, &xs, &inputs, &b.labels, 0.1);
-    let what = format!("{} {} batch {batch}", gpu.adapter.short(), model.name);
-    assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
-    assert_eq!(correct, want.correct, "{what}: correct count");
-    let scale = want.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-    assert_close(
-        &format!("{what} gradient"),
-        &gpu.read(&grads).unwrap(),
-        &want.grad,
-        1e-5 * scale,
-        1e-4,
-    );
 }
 
 #[test]

@@ -15,7 +15,8 @@ pub enum Layer {
     },
     /// y = max(x, 0).
     Relu,
-    /// A stride-1 convolution with a `[cout, cin, k, k]` weight and zero padding `pad`.
+    /// A convolution with a `[cout, cin, k, k]` weight, zero padding `pad`, a stride and
+    /// (with `bias`) a `[cout]` bias.
     Conv2d {
         /// Input channels.
         cin: usize,
@@ -25,7 +26,33 @@ pub enum Layer {
         k: usize,
         /// Zero padding on each side.
         pad: usize,
+        /// Step between output pixels.
+        stride: usize,
+        /// Whether it has a bias.
+        bias: bool,
     },
+    /// BatchNorm2d over `c` channels (training: the batch's statistics; evaluation: the
+    /// running ones), then a ReLU when `relu`.
+    BatchNorm {
+        /// Channels.
+        c: usize,
+        /// Whether a ReLU follows, fused into the same pass.
+        relu: bool,
+    },
+    /// A ResNet basic block (He et al.'s CIFAR ResNets as akamaster's `resnet.py` writes them):
+    /// conv(3×3, stride) BN ReLU conv(3×3) BN, plus the shortcut, then ReLU. The shortcut is
+    /// the identity when the shapes agree, else option A: subsample by the stride and zero-pad
+    /// the channels. Tensors `conv1.weight`, `bn1.*`, `conv2.weight`, `bn2.*`.
+    Block {
+        /// Input channels.
+        cin: usize,
+        /// Output channels.
+        cout: usize,
+        /// The first convolution's stride, and the shortcut's subsampling.
+        stride: usize,
+    },
+    /// Global average pooling: an image to one feature per channel.
+    GlobalAvgPool,
     /// 2×2 max pooling with stride 2.
     MaxPool2,
     /// ReLU followed by 2×2 max pooling in one pass: max and ReLU commute, so the evaluator
@@ -68,12 +95,53 @@ impl Act {
     }
 }
 
-/// A tensor a layer owns: the name's last part, the PyTorch shape, and the fan-in of its
-/// default initialisation.
+/// Whether a block from `cin` to `cout` channels with `stride` has a shortcut: the identity
+/// (same shapes), or option A, whose zero channels split evenly on both sides.
+fn block_shortcut(cin: usize, cout: usize, stride: usize) -> bool {
+    let identity = cin == cout && stride == 1;
+    let option_a = cout > cin && (cout - cin).is_multiple_of(2) && stride > 0;
+    cin > 0 && (identity || option_a)
+}
+
+/// How a tensor starts.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Init {
+    /// Uniform in ±1/√fan_in: PyTorch's default for `Linear` and `Conv2d`.
+    Uniform,
+    /// Normal with standard deviation √(2/fan_in): `kaiming_normal_` (fan_in, ReLU gain),
+    /// the ResNets' weights.
+    KaimingNormal,
+    /// Every element this value (BatchNorm's γ = 1, β = 0; running statistics).
+    Fill(f32),
+}
+
+/// A tensor a layer owns: the name's last part, the PyTorch shape, the fan-in and the
+/// initialisation.
 pub(crate) struct TensorSpec {
-    pub suffix: &'static str,
+    pub suffix: String,
     pub shape: Vec<usize>,
     pub fan_in: usize,
+    pub init: Init,
+}
+
+fn spec(suffix: &str, shape: Vec<usize>, fan_in: usize, init: Init) -> TensorSpec {
+    TensorSpec {
+        suffix: suffix.to_string(),
+        shape,
+        fan_in,
+        init,
+    }
+}
+
+/// The tensors of a sub-module called `prefix` inside a layer, renamed `prefix.suffix`.
+fn within(prefix: &str, specs: Vec<TensorSpec>) -> Vec<TensorSpec> {
+    specs
+        .into_iter()
+        .map(|t| TensorSpec {
+            suffix: format!("{prefix}.{}", t.suffix),
+            ..t
+        })
+        .collect()
 }
 
 impl Layer {
@@ -85,11 +153,28 @@ impl Layer {
                 Act::Flat(out)
             }
             (Layer::Relu, a) => a,
-            (Layer::Conv2d { cin, cout, k, pad }, Act::Image(c, h, w))
-                if c == cin && h + 2 * pad >= k && w + 2 * pad >= k =>
+            (
+                Layer::Conv2d {
+                    cin,
+                    cout,
+                    k,
+                    pad,
+                    stride,
+                    ..
+                },
+                Act::Image(c, h, w),
+            ) if c == cin && h + 2 * pad >= k && w + 2 * pad >= k && stride > 0 => Act::Image(
+                cout,
+                (h + 2 * pad - k) / stride + 1,
+                (w + 2 * pad - k) / stride + 1,
+            ),
+            (Layer::BatchNorm { c, .. }, a @ Act::Image(ch, ..)) if c == ch => a,
+            (Layer::Block { cin, cout, stride }, Act::Image(c, h, w))
+                if c == cin && block_shortcut(cin, cout, stride) =>
             {
-                Act::Image(cout, h + 2 * pad + 1 - k, w + 2 * pad + 1 - k)
+                Act::Image(cout, h.div_ceil(stride), w.div_ceil(stride))
             }
+            (Layer::GlobalAvgPool, Act::Image(c, ..)) => Act::Flat(c),
             (Layer::MaxPool2 | Layer::ReluMaxPool2, Act::Image(c, h, w)) if h >= 2 && w >= 2 => {
                 Act::Image(c, h / 2, w / 2)
             }
@@ -98,27 +183,106 @@ impl Layer {
         })
     }
 
-    /// The trainable tensors the layer owns, in the order they lie in the parameter vector.
+    /// The number of trainable values the layer owns.
+    pub fn param_len(self) -> usize {
+        let len = |t: &TensorSpec| t.shape.iter().product::<usize>();
+        self.tensors().iter().map(len).sum()
+    }
+
+    /// The trainable tensors the layer owns, in the order they lie in the parameter vector
+    /// (PyTorch's `state_dict` order).
     pub(crate) fn tensors(self) -> Vec<TensorSpec> {
-        let pair = |weight: Vec<usize>, out, fan_in| {
-            vec![
-                TensorSpec {
-                    suffix: "weight",
-                    shape: weight,
-                    fan_in,
-                },
-                TensorSpec {
-                    suffix: "bias",
-                    shape: vec![out],
-                    fan_in,
-                },
-            ]
-        };
+        let u = Init::Uniform;
         match self {
-            Layer::Linear { inp, out } | Layer::LinearRelu { inp, out } => {
-                pair(vec![out, inp], out, inp)
+            Layer::Linear { inp, out } | Layer::LinearRelu { inp, out } => vec![
+                spec("weight", vec![out, inp], inp, u),
+                spec("bias", vec![out], inp, u),
+            ],
+            Layer::Conv2d {
+                cin, cout, k, bias, ..
+            } => {
+                let fan_in = cin * k * k;
+                let mut v = vec![spec("weight", vec![cout, cin, k, k], fan_in, u)];
+                if bias {
+                    v.push(spec("bias", vec![cout], fan_in, u));
+                }
+                v
             }
-            Layer::Conv2d { cin, cout, k, .. } => pair(vec![cout, cin, k, k], cout, cin * k * k),
+            Layer::BatchNorm { c, .. } => vec![
+                spec("weight", vec![c], c, Init::Fill(1.0)),
+                spec("bias", vec![c], c, Init::Fill(0.0)),
+            ],
+            Layer::Block { .. } => {
+                let [c1, b1, c2, b2] = self.block_parts();
+                [("conv1", c1), ("bn1", b1), ("conv2", c2), ("bn2", b2)]
+                    .into_iter()
+                    .flat_map(|(name, l)| within(name, l.tensors()))
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// The non-trainable tensors (running statistics), in the order they lie in the state
+    /// vector (PyTorch's `state_dict` order).
+    pub(crate) fn state_tensors(self) -> Vec<TensorSpec> {
+        match self {
+            Layer::BatchNorm { c, .. } => vec![
+                spec("running_mean", vec![c], c, Init::Fill(0.0)),
+                spec("running_var", vec![c], c, Init::Fill(1.0)),
+                spec("num_batches_tracked", vec![], 1, Init::Fill(0.0)),
+            ],
+            Layer::Block { .. } => {
+                let [_, b1, _, b2] = self.block_parts();
+                [("bn1", b1), ("bn2", b2)]
+                    .into_iter()
+                    .flat_map(|(name, l)| within(name, l.state_tensors()))
+                    .collect()
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// A block's layers in order: conv1, bn1 (with its ReLU), conv2, bn2 (whose ReLU comes
+    /// after the residual add).
+    pub(crate) fn block_parts(self) -> [Layer; 4] {
+        let Layer::Block { cin, cout, stride } = self else {
+            unreachable!("only a block has parts")
+        };
+        let conv = |cin, stride| Layer::Conv2d {
+            cin,
+            cout,
+            k: 3,
+            pad: 1,
+            stride,
+            bias: false,
+        };
+        [
+            conv(cin, stride),
+            Layer::BatchNorm {
+                c: cout,
+                relu: true,
+            },
+            conv(cout, 1),
+            Layer::BatchNorm {
+                c: cout,
+                relu: false,
+            },
+        ]
+    }
+
+    /// The layers that run matrix products (linear layers and convolutions) inside this one,
+    /// each with its input shape.
+    pub(crate) fn product_layers(self, input: Act) -> Vec<(Layer, Act)> {
+        match self {
+            Layer::Linear { .. } | Layer::LinearRelu { .. } | Layer::Conv2d { .. } => {
+                vec![(self, input)]
+            }
+            Layer::Block { .. } => {
+                let [c1, _, c2, _] = self.block_parts();
+                let mid = c1.output(input).expect("checked when the model was built");
+                vec![(c1, input), (c2, mid)]
+            }
             _ => Vec::new(),
         }
     }

@@ -1,7 +1,7 @@
 //! A model: a list of layers over one flat parameter vector, plus a second flat vector of
 //! non-trainable state, with PyTorch-style tensor names and initialisation.
 
-use super::layer::{Act, Layer};
+use super::layer::{Act, Init, Layer, TensorSpec};
 use crate::error::{Error, Result};
 use crate::kernels::matmul::{Dims, Form};
 use crate::rng::Pcg;
@@ -19,6 +19,8 @@ pub struct Param {
     pub fan_in: usize,
     /// The layer that owns it.
     pub layer: usize,
+    /// How it starts.
+    pub init: Init,
 }
 
 impl Param {
@@ -47,8 +49,7 @@ pub struct Model {
     /// Every trainable tensor, in layer order: the parameter vector.
     pub params: Vec<Param>,
     /// Every non-trainable tensor (running statistics of normalisation layers): the state
-    /// vector, laid out like the parameters in a vector of its own. None of today's layers
-    /// has any.
+    /// vector, laid out like the parameters in a vector of its own.
     pub state: Vec<Param>,
     /// A short description, e.g. `mlp 784-256-256-10`.
     pub name: String,
@@ -71,8 +72,10 @@ impl Model {
         shape: crate::data::ImageShape,
         classes: usize,
     ) -> Result<Model> {
+        let (c, h, w) = (shape.channels, shape.height, shape.width);
         match kind {
-            "cnn" => Model::cnn(shape.channels, shape.height, shape.width, classes),
+            "cnn" => Model::cnn(c, h, w, classes),
+            _ if kind.starts_with("resnet") => Model::resnet(resnet_depth(kind)?, c, h, w, classes),
             _ => Model::mlp(shape.len(), hidden, classes),
         }
     }
@@ -105,38 +108,12 @@ impl Model {
             )));
         }
         let mut shape = input_shape;
-        let mut params = Vec::new();
-        let mut offset = 0;
+        let (mut params, mut state) = (Vec::new(), Vec::new());
         for (k, (layer, prefix)) in layers.iter().enumerate() {
             shape = layer.output(shape)?;
-            for t in layer.tensors() {
-                // Checked before any vector of that length exists: absurd widths are an
-                // error here, not an aborted allocation in `init`.
-                let fits = t
-                    .shape
-                    .iter()
-                    .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
-                    .and_then(|n| n.checked_add(offset as u64))
-                    .filter(|&end| end <= MAX_PARAMS);
-                if fits.is_none() {
-                    return Err(Error::Invalid(format!(
-                        "{name}: more than {MAX_PARAMS} parameters, the most a flat parameter \
-                         vector can index on the GPU (layer {k}'s tensor of shape {:?}); use \
-                         smaller widths (--hidden) or images (--image-size)",
-                        t.shape
-                    )));
-                }
-                let prefix = prefix.clone().unwrap_or_else(|| format!("layer{k}"));
-                let p = Param {
-                    name: format!("{prefix}.{}", t.suffix),
-                    shape: t.shape,
-                    offset,
-                    fan_in: t.fan_in,
-                    layer: k,
-                };
-                offset += p.len();
-                params.push(p);
-            }
+            let prefix = prefix.clone().unwrap_or_else(|| format!("layer{k}"));
+            lay_out(&name, &mut params, (k, &prefix), layer.tensors())?;
+            lay_out(&name, &mut state, (k, &prefix), layer.state_tensors())?;
         }
         if shape != Act::Flat(classes) || classes < 2 {
             return Err(Error::Invalid(format!(
@@ -150,7 +127,7 @@ impl Model {
             input_shape,
             classes,
             params,
-            state: Vec::new(),
+            state,
             name,
         })
     }
@@ -203,6 +180,8 @@ impl Model {
             cout,
             k: 3,
             pad: 1,
+            stride: 1,
+            bias: true,
         };
         let named = |s: &str| Some(s.to_string());
         let layers = vec![
@@ -237,6 +216,74 @@ impl Model {
         )
     }
 
+    /// He et al.'s CIFAR ResNet of `depth` = 6n + 2 layers, as akamaster's `resnet.py`
+    /// builds it: conv(c→16, 3×3, no bias) BN ReLU, three stages of n basic blocks at 16, 32
+    /// and 64 channels (the second and third start with stride 2 and an option-A shortcut),
+    /// global average pooling and a linear classifier. Tensors `conv1.weight`, `bn1.*`,
+    /// `layer{1..3}.{i}.{conv1,bn1,conv2,bn2}.*`, `linear.*`; weights of convolutions and the
+    /// linear layer start `kaiming_normal_`. Any image size of at least 4×4 works.
+    pub fn resnet(
+        depth: usize,
+        channels: usize,
+        height: usize,
+        width: usize,
+        classes: usize,
+    ) -> Result<Model> {
+        if depth < 8 || !(depth - 2).is_multiple_of(6) {
+            return Err(Error::Invalid(resnet_depth_error(depth)));
+        }
+        if channels == 0 || height < 4 || width < 4 || classes < 2 {
+            return Err(Error::Invalid(format!(
+                "a ResNet needs images of at least 4×4 and 2 classes, got \
+                 {channels}×{height}×{width} and {classes}"
+            )));
+        }
+        let n = (depth - 2) / 6;
+        let named = |s: String| Some(s);
+        let mut layers = vec![
+            (
+                Layer::Conv2d {
+                    cin: channels,
+                    cout: 16,
+                    k: 3,
+                    pad: 1,
+                    stride: 1,
+                    bias: false,
+                },
+                named("conv1".into()),
+            ),
+            (Layer::BatchNorm { c: 16, relu: true }, named("bn1".into())),
+        ];
+        let mut cin = 16;
+        for stage in 0..3 {
+            let cout = 16 << stage;
+            for i in 0..n {
+                let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+                let block = Layer::Block { cin, cout, stride };
+                layers.push((block, named(format!("layer{}.{i}", stage + 1))));
+                cin = cout;
+            }
+        }
+        layers.push((Layer::GlobalAvgPool, None));
+        let linear = Layer::Linear {
+            inp: 64,
+            out: classes,
+        };
+        layers.push((linear, named("linear".into())));
+        let mut model = Model::new(
+            format!("resnet{depth} {channels}×{height}×{width}→{classes}"),
+            Act::Image(channels, height, width),
+            classes,
+            layers,
+        )?;
+        for p in &mut model.params {
+            if p.name.ends_with("weight") && p.shape.len() >= 2 {
+                p.init = Init::KaimingNormal;
+            }
+        }
+        Ok(model)
+    }
+
     /// Total number of parameters (the flat vector's length).
     pub fn param_count(&self) -> usize {
         self.params.iter().map(Param::len).sum()
@@ -259,18 +306,36 @@ impl Model {
         if len == 0 { 0..0 } else { start..start + len }
     }
 
-    /// PyTorch's default initialisation from `seed`: every weight and bias uniform in
-    /// ±1/√fan_in (Kaiming-uniform with a = √5 for weights, which gives the same bound).
+    /// The reference implementation's initialisation from `seed`: PyTorch's default for
+    /// `Linear` and `Conv2d` (uniform in ±1/√fan_in, which Kaiming-uniform with a = √5 gives
+    /// for weights), `kaiming_normal_` where the model's reference code asks for it, and
+    /// BatchNorm's γ = 1, β = 0.
     pub fn init(&self, seed: u64) -> Vec<f32> {
         let mut rng = Pcg::new(seed, 0x5eed);
         let mut x = vec![0.0; self.param_count()];
         for p in &self.params {
             let bound = 1.0 / (p.fan_in as f32).sqrt();
+            let std = (2.0 / p.fan_in as f32).sqrt();
             for v in &mut x[p.offset..p.offset + p.len()] {
-                *v = rng.uniform(-bound, bound);
+                *v = match p.init {
+                    Init::Uniform => rng.uniform(-bound, bound),
+                    Init::KaimingNormal => std * rng.normal(),
+                    Init::Fill(f) => f,
+                };
             }
         }
         x
+    }
+
+    /// The state vector's starting values: running means 0, running variances 1, counts 0.
+    pub fn init_state(&self) -> Vec<f32> {
+        let mut s = vec![0.0; self.state_count()];
+        for p in &self.state {
+            if let Init::Fill(f) = p.init {
+                s[p.offset..p.offset + p.len()].fill(f);
+            }
+        }
+        s
     }
 
     /// The activation shape after each layer, with the input's first.
@@ -283,16 +348,30 @@ impl Model {
         s
     }
 
+    /// Every layer that runs matrix products (inside blocks too), in order, with its input
+    /// shape and whether it is the model's first layer (which takes no input gradient).
+    pub(crate) fn product_layers(&self) -> Vec<(Layer, Act, bool)> {
+        let shapes = self.shapes();
+        let mut v = Vec::new();
+        for (k, layer) in self.layers.iter().enumerate() {
+            for (l, input) in layer.product_layers(shapes[k]) {
+                v.push((l, input, k == 0));
+            }
+        }
+        v
+    }
+
     /// The matrix products of one training step at `batch`: per linear or convolutional layer
     /// the forward product, the weight gradient and (past the first layer) the input gradient.
     pub fn matmul_products(&self, batch: usize) -> Vec<(String, Form, Dims)> {
-        let shapes = self.shapes();
         let mut v = Vec::new();
-        let mut i = 0;
-        for (k, layer) in self.layers.iter().enumerate() {
-            let (rows, inp, out) = match (*layer, shapes[k], shapes[k + 1]) {
-                (Layer::Linear { inp, out }, _, _) => (batch, inp, out),
-                (Layer::Conv2d { cin, cout, k, .. }, _, Act::Image(_, ho, wo)) => {
+        for (i, (layer, input, first)) in self.product_layers().into_iter().enumerate() {
+            let out_shape = layer
+                .output(input)
+                .expect("checked when the model was built");
+            let (rows, inp, out) = match (layer, out_shape) {
+                (Layer::Linear { inp, out }, _) => (batch, inp, out),
+                (Layer::Conv2d { cin, cout, k, .. }, Act::Image(_, ho, wo)) => {
                     (batch * ho * wo, cin * k * k, cout)
                 }
                 _ => continue,
@@ -300,11 +379,67 @@ impl Model {
             let dims = |m, n, k| Dims { m, n, k };
             v.push((format!("fwd L{i} X·Wᵀ"), Form::ABt, dims(rows, out, inp)));
             v.push((format!("dW L{i} dYᵀ·X"), Form::AtB, dims(out, inp, rows)));
-            if k > 0 {
+            if !first {
                 v.push((format!("dX L{i} dY·W"), Form::AB, dims(rows, inp, out)));
             }
-            i += 1;
         }
         v
     }
+}
+
+/// Append `specs` (the tensors of layer `k`, named `prefix.suffix`) to the flat vector
+/// `into`, checking its length stays indexable on the GPU before any vector of that length
+/// exists: absurd widths are an error here, not an aborted allocation in `init`.
+fn lay_out(
+    name: &str,
+    into: &mut Vec<Param>,
+    (k, prefix): (usize, &str),
+    specs: Vec<TensorSpec>,
+) -> Result<()> {
+    let mut offset = into.last().map_or(0, |p: &Param| p.offset + p.len());
+    for t in specs {
+        let fits = t
+            .shape
+            .iter()
+            .try_fold(1u64, |n, &d| n.checked_mul(d as u64))
+            .and_then(|n| n.checked_add(offset as u64))
+            .filter(|&end| end <= MAX_PARAMS);
+        if fits.is_none() {
+            return Err(Error::Invalid(format!(
+                "{name}: more than {MAX_PARAMS} parameters, the most a flat parameter vector \
+                 can index on the GPU (layer {k}'s tensor of shape {:?}); use smaller widths \
+                 (--hidden) or images (--image-size)",
+                t.shape
+            )));
+        }
+        let p = Param {
+            name: format!("{prefix}.{}", t.suffix),
+            shape: t.shape,
+            offset,
+            fan_in: t.fan_in,
+            layer: k,
+            init: t.init,
+        };
+        offset += p.len();
+        into.push(p);
+    }
+    Ok(())
+}
+
+/// The depth of `--model resnetN`, or an error listing the valid ones.
+fn resnet_depth(kind: &str) -> Result<usize> {
+    match kind["resnet".len()..].parse::<usize>() {
+        Ok(d) if d >= 8 && (d - 2).is_multiple_of(6) => Ok(d),
+        Ok(d) => Err(Error::Invalid(resnet_depth_error(d))),
+        Err(_) => Err(Error::Invalid(format!(
+            "--model {kind}: expected resnet followed by a depth, such as resnet20"
+        ))),
+    }
+}
+
+fn resnet_depth_error(depth: usize) -> String {
+    format!(
+        "--model resnet{depth}: a CIFAR ResNet has 6n+2 layers; valid depths are 8, 14, 20, \
+         26, 32, 44, 56, 110, ... (resnet20, resnet32 and resnet56 are the usual ones)"
+    )
 }

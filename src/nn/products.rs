@@ -54,20 +54,19 @@ impl Model {
     /// The product kernels of one training step at `batch` with the products of `variant`,
     /// named for reports.
     pub fn step_products(&self, batch: usize, variant: Variant) -> Vec<(String, StepProduct)> {
-        let shapes = self.shapes();
         let mut out = Vec::new();
         let mut dense = self.matmul_products(batch).into_iter();
-        let mut i = 0;
-        for (k, layer) in self.layers.iter().enumerate() {
-            let first = k == 0;
+        for (i, (layer, input, first)) in self.product_layers().into_iter().enumerate() {
             let take = if first { 2 } else { 3 };
-            let implicit = match (*layer, shapes[k]) {
+            let implicit = match (layer, input) {
                 (
                     Layer::Conv2d {
                         cin,
                         cout,
                         k: side,
                         pad,
+                        stride,
+                        ..
                     },
                     Act::Image(_, h, w),
                 ) => {
@@ -78,13 +77,12 @@ impl Model {
                         w,
                         cout,
                         k: side,
-                        stride: 1,
+                        stride,
                         pad,
                     };
                     implicit_rows(variant, cin, cout, first).map(|rows| (conv, rows))
                 }
-                (Layer::Linear { .. } | Layer::Conv2d { .. }, _) => None,
-                _ => continue,
+                _ => None,
             };
             let dense_parts: Vec<_> = dense.by_ref().take(take).collect();
             match implicit {
@@ -110,7 +108,6 @@ impl Model {
                     }
                 }
             }
-            i += 1;
         }
         out
     }

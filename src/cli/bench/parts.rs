@@ -38,8 +38,8 @@ pub(super) struct StepArgs {
     /// Only this adapter (index, backend or name substring); default: every adapter.
     #[arg(long)]
     adapter: Option<String>,
-    /// Models to time.
-    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = ["mlp", "cnn"])]
+    /// Models to time (resnet20 on 32×32×3 CIFAR-shaped batches).
+    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = ["mlp", "cnn", "resnet20"])]
     models: Vec<String>,
     /// Examples per step.
     #[arg(long, default_value_t = 128)]

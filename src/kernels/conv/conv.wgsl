@@ -1,12 +1,12 @@
-// im2col and col2im for a stride-1 convolution with zero padding, so the convolution itself is
+// im2col and col2im for a strided convolution with zero padding, so the convolution itself is
 // one matmul with the [O, C*k*k] weight (PyTorch's [out, in, kh, kw] flattened).
 //
 // Layout. The image batch is read through strides: element (n, y, x, c) of the input is
 // x_in[n*sn + (y*W + x)*sp + c*sc], which covers both NCHW data batches (sp = 1, sc = H*W) and
 // the pixel-major activations of earlier layers (sp = C, sc = 1). The column matrix `cols` has
 // one row per output pixel r = (n*Ho + y)*Wo + x and one column per j = (c*k + ky)*k + kx,
-// row-major [N*Ho*Wo, C*k*k]; its element is the input at (n, y + ky - pad, x + kx - pad, c),
-// or 0 outside the image. Ho = H + 2*pad - k + 1, likewise Wo.
+// row-major [N*Ho*Wo, C*k*k]; its element is the input at (n, y*stride + ky - pad, x*stride + kx - pad,
+// c), or 0 outside the image. Ho = (H + 2*pad - k) / stride + 1, likewise Wo.
 //
 // im2col: one invocation per element of cols (index e = r * C*k*k + j, from a 2-D grid of
 // 256-wide workgroups).
@@ -28,7 +28,7 @@ struct Params {
     sc: u32,
     ho: u32,
     wo: u32,
-    _pad: u32,
+    stride: u32,
     rs: vec4<u32>,
 }
 
@@ -58,8 +58,8 @@ fn im2col(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let y = (r / p.wo) % p.ho;
     let n = r / (p.wo * p.ho);
     // Signed arithmetic for the padded border.
-    let iy = i32(y + ky) - i32(p.pad);
-    let ix = i32(x + kx) - i32(p.pad);
+    let iy = i32(y * p.stride + ky) - i32(p.pad);
+    let ix = i32(x * p.stride + kx) - i32(p.pad);
     var v = 0.0;
     if iy >= 0 && iy < i32(p.h) && ix >= 0 && ix < i32(p.w) {
         v = src[wid.z * p.rs.x + n * p.sn + (u32(iy) * p.w + u32(ix)) * p.sp + ch * p.sc];
@@ -82,14 +82,16 @@ fn col2im(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: v
     let src0 = wid.z * p.rs.x;
     var s = 0.0;
     for (var ky = 0u; ky < p.k; ky++) {
-        // Output row oy reads input row y when oy + ky - pad = y.
-        let oy = i32(y + p.pad) - i32(ky);
-        if oy < 0 || oy >= i32(p.ho) {
+        // Output row oy reads input row y when oy*stride + ky - pad = y.
+        let ty = i32(y + p.pad) - i32(ky);
+        let oy = ty / i32(p.stride);
+        if ty < 0 || ty % i32(p.stride) != 0 || oy >= i32(p.ho) {
             continue;
         }
         for (var kx = 0u; kx < p.k; kx++) {
-            let ox = i32(x + p.pad) - i32(kx);
-            if ox < 0 || ox >= i32(p.wo) {
+            let tx = i32(x + p.pad) - i32(kx);
+            let ox = tx / i32(p.stride);
+            if tx < 0 || tx % i32(p.stride) != 0 || ox >= i32(p.wo) {
                 continue;
             }
             let r = (n * p.ho + u32(oy)) * p.wo + u32(ox);

@@ -1,4 +1,4 @@
-//! Convolutions in two forms. Here, im2col and col2im for stride-1 convolutions with zero
+//! Convolutions in two forms. Here, im2col and col2im for strided convolutions with zero
 //! padding (`conv.wgsl`): a convolution is then `cols · Wᵀ` (one matmul with the
 //! `[O, C·k·k]` weight), its weight gradient `dYᵀ · cols`, and its input gradient
 //! col2im(`dY · W`); the form of the workgroup-tiled products. In [`implicit`], the
@@ -42,6 +42,8 @@ pub struct ConvShape {
     pub k: usize,
     /// Zero padding on each side.
     pub pad: usize,
+    /// Step between output pixels, in input pixels.
+    pub stride: usize,
 }
 
 /// How the input batch is laid out.
@@ -57,8 +59,8 @@ impl ConvShape {
     /// Output height and width.
     pub fn out_hw(&self) -> (usize, usize) {
         (
-            self.h + 2 * self.pad + 1 - self.k,
-            self.w + 2 * self.pad + 1 - self.k,
+            (self.h + 2 * self.pad - self.k) / self.stride + 1,
+            (self.w + 2 * self.pad - self.k) / self.stride + 1,
         )
     }
 
@@ -90,6 +92,7 @@ impl ConvShape {
         if self.n == 0
             || self.c == 0
             || self.k == 0
+            || self.stride == 0
             || self.h + 2 * self.pad < self.k
             || self.w + 2 * self.pad < self.k
         {
@@ -125,7 +128,7 @@ struct ConvParams {
     sc: u32,
     ho: u32,
     wo: u32,
-    _pad: u32,
+    stride: u32,
 }
 
 /// The uniform layout, for the layout test.
@@ -146,7 +149,7 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
             sc,
             ho,
             wo,
-            _pad,
+            stride,
         }
     );
     let mut all = vec![l.replicated()];
@@ -186,7 +189,7 @@ fn launch(
         sc: as_u32(op, "sc", sc)?,
         ho: ho as u32,
         wo: wo as u32,
-        _pad: 0,
+        stride: as_u32(op, "stride", s.stride)?,
     };
     build(
         gpu,
@@ -246,8 +249,8 @@ pub fn reference_im2col<T: Copy + Into<f64>>(
                 for c in 0..s.c {
                     for ky in 0..s.k {
                         for kx in 0..s.k {
-                            let iy = (y + ky) as isize - s.pad as isize;
-                            let ix = (xx + kx) as isize - s.pad as isize;
+                            let iy = (y * s.stride + ky) as isize - s.pad as isize;
+                            let ix = (xx * s.stride + kx) as isize - s.pad as isize;
                             let inside =
                                 (0..s.h as isize).contains(&iy) && (0..s.w as isize).contains(&ix);
                             out.push(if inside {
@@ -276,8 +279,8 @@ pub fn reference_col2im<T: Copy + Into<f64>>(s: ConvShape, dcols: &[T]) -> Vec<f
                 for c in 0..s.c {
                     for ky in 0..s.k {
                         for kx in 0..s.k {
-                            let iy = (y + ky) as isize - s.pad as isize;
-                            let ix = (xx + kx) as isize - s.pad as isize;
+                            let iy = (y * s.stride + ky) as isize - s.pad as isize;
+                            let ix = (xx * s.stride + kx) as isize - s.pad as isize;
                             if (0..s.h as isize).contains(&iy) && (0..s.w as isize).contains(&ix) {
                                 dx[((n * s.h + iy as usize) * s.w + ix as usize) * s.c + c] +=
                                     dcols[r * cols + (c * s.k + ky) * s.k + kx].into();

@@ -8,13 +8,23 @@ use crate::rng::Pcg;
 fn im2col_and_col2im() {
     use crate::kernels::conv::{self, ConvShape, InputLayout};
     for gpu in &gpus() {
-        for (n, c, h, w, k, pad) in [
-            (2, 3, 5, 7, 3, 1),
-            (1, 1, 28, 28, 3, 1),
-            (2, 4, 6, 6, 5, 2),
-            (1, 2, 4, 4, 3, 0),
+        for (n, c, h, w, k, pad, stride) in [
+            (2, 3, 5, 7, 3, 1, 1),
+            (1, 1, 28, 28, 3, 1, 1),
+            (2, 4, 6, 6, 5, 2, 1),
+            (1, 2, 4, 4, 3, 0, 1),
+            (2, 4, 7, 8, 3, 1, 2),
+            (1, 8, 8, 8, 1, 0, 2),
         ] {
-            let s = ConvShape { n, c, h, w, k, pad };
+            let s = ConvShape {
+                n,
+                c,
+                h,
+                w,
+                k,
+                pad,
+                stride,
+            };
             let mut rng = Pcg::new((n * c * h * w * k) as u64, 8);
             let x0 = rng.vec(s.input_len(), -1.0, 1.0);
             let x = gpu.upload(&x0, "x").unwrap();

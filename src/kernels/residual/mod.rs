@@ -21,9 +21,11 @@ const SRC: &str = crate::wgsl!("kernels/residual/residual.wgsl");
 pub struct Shortcut {
     /// Batch.
     pub n: usize,
-    /// Input channels, height, width.
+    /// Input channels.
     pub cin: usize,
+    /// Input height.
     pub hin: usize,
+    /// Input width.
     pub win: usize,
     /// Output channels (cin, or cin plus zero channels split evenly on both sides).
     pub cout: usize,

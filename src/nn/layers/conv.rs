@@ -1,4 +1,4 @@
-//! A stride-1 convolution on pixel-major activations (`[N·H·W, C]`; the first layer reads the
+//! A convolution on pixel-major activations (`[N·H·W, C]`; the first layer reads the
 //! NCHW batch). With the register (texture) products it is an implicit GEMM that reads its
 //! patches from the activations' image (`kernels::conv::implicit`), the bias added in the
 //! product and its gradient summed with the weight's. With the tiled products, or channel
@@ -12,15 +12,46 @@ use crate::error::Result;
 use crate::kernels::conv::implicit::{self, Conv};
 use crate::kernels::conv::{self, ConvShape, InputLayout, image, weight_grad};
 use crate::kernels::matmul::Variant;
-use crate::nn::layer::Act;
+use crate::nn::layer::{Act, Layer};
+
+/// A convolution layer's sizes.
+#[derive(Clone, Copy)]
+pub(crate) struct Spec {
+    pub cin: usize,
+    pub cout: usize,
+    pub k: usize,
+    pub pad: usize,
+    pub stride: usize,
+    pub bias: bool,
+}
+
+impl Spec {
+    /// The sizes of a `Layer::Conv2d`.
+    pub(crate) fn of(layer: Layer) -> Spec {
+        let Layer::Conv2d {
+            cin,
+            cout,
+            k,
+            pad,
+            stride,
+            bias,
+        } = layer
+        else {
+            unreachable!("only a convolution has convolution sizes")
+        };
+        Spec {
+            cin,
+            cout,
+            k,
+            pad,
+            stride,
+            bias,
+        }
+    }
+}
 
 /// The convolution's geometry and input layout for `io`'s input image.
-fn geometry(
-    batch: usize,
-    input: Act,
-    first: bool,
-    (cin, k, pad): (usize, usize, usize),
-) -> (ConvShape, InputLayout) {
+fn geometry(batch: usize, input: Act, first: bool, c: Spec) -> (ConvShape, InputLayout) {
     let Act::Image(_, h, w) = input else {
         unreachable!("Model::new checks a convolution's input is an image")
     };
@@ -32,34 +63,30 @@ fn geometry(
     (
         ConvShape {
             n: batch,
-            c: cin,
+            c: c.cin,
             h,
             w,
-            k,
-            pad,
+            k: c.k,
+            pad: c.pad,
+            stride: c.stride,
         },
         layout,
     )
 }
 
-fn dense(geo: &ConvShape, cout: usize) -> Dense {
+fn dense(geo: &ConvShape, c: Spec) -> Dense {
     Dense {
         rows: geo.rows(),
         inp: geo.cols(),
-        out: cout,
+        out: c.cout,
+        bias: c.bias,
     }
 }
 
-pub(super) fn build(
-    io: &LayerIo<'_>,
-    cin: usize,
-    cout: usize,
-    k: usize,
-    pad: usize,
-) -> Result<LayerPass> {
-    match implicit_rows(io.kernels.matmul, cin, cout, io.dx.is_none()) {
-        Some(rows) => build_implicit(io, rows, (cin, cout, k, pad)),
-        None => build_im2col(io, cin, cout, k, pad),
+pub(super) fn build(io: &LayerIo<'_>, c: Spec) -> Result<LayerPass> {
+    match implicit_rows(io.kernels.matmul, c.cin, c.cout, io.dx.is_none()) {
+        Some(rows) => build_implicit(io, rows, c),
+        None => build_im2col(io, c),
     }
 }
 
@@ -82,38 +109,34 @@ pub(crate) fn implicit_rows(
 }
 
 /// The convolution's geometry for the implicit kernels.
-fn implicit_geometry(io: &LayerIo<'_>, (cin, cout, k, pad): (usize, usize, usize, usize)) -> Conv {
-    let (geo, _) = geometry(io.batch, io.input, io.dx.is_none(), (cin, k, pad));
+fn implicit_geometry(io: &LayerIo<'_>, c: Spec) -> Conv {
+    let (geo, _) = geometry(io.batch, io.input, io.dx.is_none(), c);
     Conv {
         n: geo.n,
-        cin,
+        cin: c.cin,
         h: geo.h,
         w: geo.w,
-        cout,
-        k,
-        stride: 1,
-        pad,
+        cout: c.cout,
+        k: c.k,
+        stride: c.stride,
+        pad: c.pad,
     }
 }
 
 /// Forward: stage x's image (the first layer converts its NCHW batch), then the product with
 /// the bias. Backward: stage dy's image, then the weight and bias gradients, then dx. The
 /// backward reads the image of x its step's forward staged (x does not change in between).
-fn build_implicit(
-    io: &LayerIo<'_>,
-    rows: usize,
-    shape: (usize, usize, usize, usize),
-) -> Result<LayerPass> {
+fn build_implicit(io: &LayerIo<'_>, rows: usize, c: Spec) -> Result<LayerPass> {
     let r = io.replicas;
-    let g = implicit_geometry(io, shape);
+    let g = implicit_geometry(io, c);
     let x_image = match io.dx {
         None => image::from_nchw(io.gpu, (g.n, g.cin, g.h, g.w), io.x.replicas(r))?,
         Some(_) => image::copied(io.gpu, "conv", io.x.replicas(r), g.n * g.h * g.w * g.cin4())?,
     };
-    let [w, b] = [io.params[0], io.params[1]];
-    let [dw, db] = [io.grads[0], io.grads[1]];
+    let (w, b) = (io.params[0], io.params.get(1).copied());
+    let (dw, db) = (io.grads[0], io.grads.get(1).copied());
     let y = io.y.replicas(r);
-    let product = implicit::prepare_forward(io.gpu, rows, g, &x_image, w, Some(b), y)?;
+    let product = implicit::prepare_forward(io.gpu, rows, g, &x_image, w, b, y)?;
     let fwd = x_image.stage.clone().then(product);
     let dy_image = image::copied(
         io.gpu,
@@ -121,8 +144,7 @@ fn build_implicit(
         io.dy.replicas(r),
         g.out_pixels() * g.cout / 4,
     )?;
-    let (wgrad, part) =
-        weight_grad::prepare_weight_grad(io.gpu, g, (&x_image, &dy_image), dw, Some(db))?;
+    let (wgrad, part) = weight_grad::prepare_weight_grad(io.gpu, g, (&x_image, &dy_image), dw, db)?;
     let mut bwd = dy_image.stage.clone().then(wgrad);
     if let Some(dx) = io.dx {
         bwd = bwd.then(implicit::prepare_data_grad(
@@ -139,16 +161,10 @@ fn build_implicit(
     Ok(pass)
 }
 
-fn build_im2col(
-    io: &LayerIo<'_>,
-    cin: usize,
-    cout: usize,
-    k: usize,
-    pad: usize,
-) -> Result<LayerPass> {
+fn build_im2col(io: &LayerIo<'_>, c: Spec) -> Result<LayerPass> {
     let r = io.replicas;
-    let (geo, layout) = geometry(io.batch, io.input, io.dx.is_none(), (cin, k, pad));
-    let d = dense(&geo, cout);
+    let (geo, layout) = geometry(io.batch, io.input, io.dx.is_none(), c);
+    let d = dense(&geo, c);
     let cols = io.zeros(d.rows * d.inp, "im2col columns")?;
     let dcols = match io.dx {
         Some(_) => Some(io.zeros(d.rows * d.inp, "im2col column gradients")?),
@@ -170,25 +186,21 @@ fn build_im2col(
     Ok(pass)
 }
 
-pub(super) fn forward(
-    io: &RefIo<'_>,
-    (cin, cout, k, pad): (usize, usize, usize, usize),
-    x: &[f64],
-) -> Vec<f64> {
-    let (geo, layout) = geometry(io.batch, io.input, io.first, (cin, k, pad));
+pub(super) fn forward(io: &RefIo<'_>, c: Spec, x: &[f64]) -> Vec<f64> {
+    let (geo, layout) = geometry(io.batch, io.input, io.first, c);
     let cols = conv::reference_im2col(geo, layout, x);
-    linear::dense_forward(dense(&geo, cout), io.params, &cols)
+    linear::dense_forward(dense(&geo, c), io.params, &cols)
 }
 
 pub(super) fn backward(
     io: &RefIo<'_>,
-    (cin, cout, k, pad): (usize, usize, usize, usize),
+    c: Spec,
     x: &[f64],
     dy: &[f64],
     grads: &mut [f64],
 ) -> Vec<f64> {
-    let (geo, layout) = geometry(io.batch, io.input, io.first, (cin, k, pad));
+    let (geo, layout) = geometry(io.batch, io.input, io.first, c);
     let cols = conv::reference_im2col(geo, layout, x);
-    let dcols = linear::dense_backward(dense(&geo, cout), io.params, &cols, dy, grads);
+    let dcols = linear::dense_backward(dense(&geo, c), io.params, &cols, dy, grads);
     conv::reference_col2im(geo, &dcols)
 }

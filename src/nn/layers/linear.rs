@@ -7,16 +7,18 @@
 use super::super::pass::{LayerIo, LayerPass, RefIo};
 use crate::error::Result;
 use crate::gpu::GpuBuf;
+use crate::kernels::Dispatch;
 use crate::kernels::bias::{self, BiasShape};
 use crate::kernels::matmul::{self, Dims, Epilogue, Form};
-use crate::kernels::{Dispatch, View};
 
-/// The shape of a dense product: `rows` examples (or pixels) of `inp` features to `out`.
+/// The shape of a dense product: `rows` examples (or pixels) of `inp` features to `out`,
+/// with a bias or not.
 #[derive(Clone, Copy)]
 pub(super) struct Dense {
     pub rows: usize,
     pub inp: usize,
     pub out: usize,
+    pub bias: bool,
 }
 
 /// What a dense layer's stores fuse: the ReLU after the forward product, and, when the input
@@ -35,10 +37,11 @@ pub(super) fn dense(
     (x, dx): (&GpuBuf<f32>, Option<&GpuBuf<f32>>),
     fused: Fused,
 ) -> Result<(Dispatch, Dispatch)> {
-    let Dense { rows, inp, out } = d;
+    let Dense { rows, inp, out, .. } = d;
     let r = io.replicas;
     let (x, y, dy) = (x.replicas(r), io.y.replicas(r), io.dy.replicas(r));
-    let ([w, b], [dw, db]) = (tensors(&io.params), tensors(&io.grads));
+    let (w, b) = (io.params[0], io.params.get(1).copied());
+    let (dw, db) = (io.grads[0], io.grads.get(1).copied());
     let product = |form, dims, (a, b, c), epilogue| {
         matmul::prepare_fused(
             io.gpu,
@@ -56,7 +59,7 @@ pub(super) fn dense(
         inner: 1,
     };
     let activate = Epilogue {
-        bias: Some(b),
+        bias: b,
         relu: fused.relu,
         mask: None,
     };
@@ -66,8 +69,10 @@ pub(super) fn dense(
         dims(out, inp, rows),
         (dy, x, dw),
         Epilogue::default(),
-    )?
-    .then(bias::prepare_grad(io.gpu, shape, dy, db, false)?);
+    )?;
+    if let Some(db) = db {
+        bwd = bwd.then(bias::prepare_grad(io.gpu, shape, dy, db, false)?);
+    }
     if let Some(dx) = dx {
         let relu_backward = Epilogue {
             mask: fused.input_relu.then_some(x),
@@ -88,15 +93,12 @@ fn dims(m: usize, n: usize, k: usize) -> Dims {
     Dims { m, n, k }
 }
 
-fn tensors<'a>(v: &[View<'a>]) -> [View<'a>; 2] {
-    [v[0], v[1]]
-}
-
 pub(super) fn build(io: &LayerIo<'_>, inp: usize, out: usize, relu: bool) -> Result<LayerPass> {
     let d = Dense {
         rows: io.batch,
         inp,
         out,
+        bias: true,
     };
     let fused = Fused {
         relu,
@@ -106,7 +108,8 @@ pub(super) fn build(io: &LayerIo<'_>, inp: usize, out: usize, relu: bool) -> Res
     Ok(LayerPass::new(fwd, Some(bwd)))
 }
 
-/// f64 forward of a dense product over `x`, with the layer's `[W, b]` in `params`.
+/// f64 forward of a dense product over `x`, with the layer's `[W, b]` (or `[W]`) in
+/// `params`.
 pub(super) fn dense_forward(d: Dense, params: &[f64], x: &[f64]) -> Vec<f64> {
     let (w, b) = params.split_at(d.out * d.inp);
     let dims = Dims {
@@ -115,6 +118,9 @@ pub(super) fn dense_forward(d: Dense, params: &[f64], x: &[f64]) -> Vec<f64> {
         k: d.inp,
     };
     let y = matmul::reference(Form::ABt, dims, x, w);
+    if !d.bias {
+        return y;
+    }
     let shape = BiasShape {
         outer: d.rows,
         channels: d.out,
@@ -147,9 +153,11 @@ pub(super) fn dense_backward(
         channels: d.out,
         inner: 1,
     };
-    let db = bias::reference_grad(shape, dy);
     grads[..dw.len()].copy_from_slice(&dw);
-    grads[dw.len()..].copy_from_slice(&db);
+    if d.bias {
+        let db = bias::reference_grad(shape, dy);
+        grads[dw.len()..].copy_from_slice(&db);
+    }
     matmul::reference(
         Form::AB,
         Dims {
@@ -167,6 +175,7 @@ pub(super) fn forward(io: &RefIo<'_>, inp: usize, out: usize, x: &[f64]) -> Vec<
         rows: io.batch,
         inp,
         out,
+        bias: true,
     };
     dense_forward(d, io.params, x)
 }
@@ -182,6 +191,7 @@ pub(super) fn backward(
         rows: io.batch,
         inp,
         out,
+        bias: true,
     };
     dense_backward(d, io.params, x, dy, grads)
 }

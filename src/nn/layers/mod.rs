@@ -2,9 +2,12 @@
 //! a plan's buffers) and once in f64 from the kernels' own references: one file per kind, and
 //! here the dispatch on [`Layer`].
 
+mod avgpool;
+mod block;
 mod conv;
 mod flatten;
 mod linear;
+mod norm;
 mod pool;
 mod relu;
 
@@ -19,11 +22,14 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
     match layer {
         Layer::Linear { inp, out } => linear::build(io, inp, out, false),
         Layer::LinearRelu { inp, out } => linear::build(io, inp, out, true),
-        Layer::Conv2d { cin, cout, k, pad } => conv::build(io, cin, cout, k, pad),
+        Layer::Conv2d { .. } => conv::build(io, conv::Spec::of(layer)),
         Layer::Relu => relu::build(io),
         Layer::MaxPool2 => pool::build(io, false),
         Layer::ReluMaxPool2 => pool::build(io, true),
         Layer::Flatten => flatten::build(io),
+        Layer::BatchNorm { relu, .. } => norm::build(io, relu),
+        Layer::Block { .. } => block::build(io, layer),
+        Layer::GlobalAvgPool => avgpool::build(io),
     }
 }
 
@@ -32,11 +38,14 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
     match layer {
         Layer::Linear { inp, out } => linear::forward(io, inp, out, x),
         Layer::LinearRelu { inp, out } => relu::forward(io, &linear::forward(io, inp, out, x)),
-        Layer::Conv2d { cin, cout, k, pad } => conv::forward(io, (cin, cout, k, pad), x),
+        Layer::Conv2d { .. } => conv::forward(io, conv::Spec::of(layer), x),
         Layer::Relu => relu::forward(io, x),
         Layer::MaxPool2 => pool::forward(io, false, x),
         Layer::ReluMaxPool2 => pool::forward(io, true, x),
         Layer::Flatten => flatten::forward(io, x),
+        Layer::BatchNorm { relu, .. } => norm::forward(io, relu, x),
+        Layer::Block { .. } => block::forward(io, layer, x),
+        Layer::GlobalAvgPool => avgpool::forward(io, x),
     }
 }
 
@@ -55,12 +64,13 @@ pub(crate) fn backward(
             let dz = relu::backward(y, dy);
             linear::backward(io, (inp, out), x, &dz, grads)
         }
-        Layer::Conv2d { cin, cout, k, pad } => {
-            conv::backward(io, (cin, cout, k, pad), x, dy, grads)
-        }
+        Layer::Conv2d { .. } => conv::backward(io, conv::Spec::of(layer), x, dy, grads),
         Layer::Relu => relu::backward(y, dy),
         Layer::MaxPool2 => pool::backward(io, false, x, dy),
         Layer::ReluMaxPool2 => pool::backward(io, true, x, dy),
         Layer::Flatten => flatten::backward(io, dy),
+        Layer::BatchNorm { relu, .. } => norm::backward(io, x, dy, relu.then_some(y), grads),
+        Layer::Block { .. } => block::backward(io, layer, x, dy, grads),
+        Layer::GlobalAvgPool => avgpool::backward(io, dy),
     }
 }

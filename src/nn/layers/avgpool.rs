@@ -1,0 +1,40 @@
+//! Global average pooling: each example's image to one feature per channel.
+
+use super::super::pass::{LayerIo, LayerPass, RefIo};
+use crate::error::Result;
+use crate::kernels::avgpool::{self, AvgShape};
+use crate::nn::layer::Act;
+
+fn shape(batch: usize, input: Act) -> AvgShape {
+    let Act::Image(c, h, w) = input else {
+        unreachable!("Model::new checks a pool's input is an image")
+    };
+    AvgShape {
+        n: batch,
+        hw: h * w,
+        c,
+    }
+}
+
+pub(super) fn build(io: &LayerIo<'_>) -> Result<LayerPass> {
+    let (r, s) = (io.replicas, shape(io.batch, io.input));
+    let fwd = avgpool::prepare_forward(io.gpu, s, io.x.replicas(r), io.y.replicas(r))?;
+    let bwd = match io.dx {
+        Some(dx) => Some(avgpool::prepare_backward(
+            io.gpu,
+            s,
+            io.dy.replicas(r),
+            dx.replicas(r),
+        )?),
+        None => None,
+    };
+    Ok(LayerPass::new(fwd, bwd))
+}
+
+pub(super) fn forward(io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
+    avgpool::reference_forward(shape(io.batch, io.input), x)
+}
+
+pub(super) fn backward(io: &RefIo<'_>, dy: &[f64]) -> Vec<f64> {
+    avgpool::reference_backward(shape(io.batch, io.input), dy)
+}

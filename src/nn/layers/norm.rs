@@ -1,0 +1,83 @@
+//! BatchNorm2d over pixel-major images, with the ReLU after it fused (`kernels::batchnorm`).
+//! Training normalises with the batch's own statistics, which the forward leaves in the
+//! layer's statistics buffer for the backward (and for the running statistics' update).
+
+use super::super::pass::{LayerIo, LayerPass, RefIo};
+use crate::error::Result;
+use crate::gpu::GpuBuf;
+use crate::kernels::View;
+use crate::kernels::batchnorm::{self, BnIo, BnShape};
+use crate::nn::layer::Act;
+
+pub(super) fn shape(batch: usize, input: Act) -> BnShape {
+    let Act::Image(c, h, w) = input else {
+        unreachable!("Model::new checks a BatchNorm's input is an image")
+    };
+    BnShape {
+        m: batch * h * w,
+        c,
+    }
+}
+
+/// γ then β: the layer's two tensors lie side by side.
+fn gamma_beta<'a>(v: &[View<'a>]) -> View<'a> {
+    View {
+        len: v[0].len + v[1].len,
+        ..v[0]
+    }
+}
+
+/// The layer's passes. `mask` gates the backward's dy where it is not the layer's own ReLU
+/// output (a ReLU after a residual add); without one, a fused ReLU gates with `io.y`.
+pub(super) fn build_masked(
+    io: &LayerIo<'_>,
+    relu: bool,
+    mask: Option<&GpuBuf<f32>>,
+) -> Result<LayerPass> {
+    let (r, s) = (io.replicas, shape(io.batch, io.input));
+    let part = io.zeros(s.part_len(), "BatchNorm partial sums")?;
+    let stats = io.zeros(s.stats_len(), "BatchNorm statistics")?;
+    let bn = BnIo {
+        x: io.x.replicas(r),
+        y: io.y.replicas(r),
+        part: part.replicas(r),
+        stats: stats.replicas(r),
+        gamma_beta: gamma_beta(&io.params),
+    };
+    let fwd = batchnorm::prepare_forward(io.gpu, s, relu, bn)?;
+    let dx = io
+        .dx
+        .expect("a BatchNorm follows a convolution, so it is never the first layer");
+    let mask = mask.or(relu.then_some(io.y)).map(|m| m.replicas(r));
+    let dgb = gamma_beta(&io.grads);
+    let bn = BnIo {
+        y: dx.replicas(r),
+        ..bn
+    };
+    let bwd = batchnorm::prepare_backward(io.gpu, s, bn, (io.dy.replicas(r), mask), dgb)?;
+    let mut pass = LayerPass::new(fwd, Some(bwd));
+    pass.scratch = vec![part, stats];
+    Ok(pass)
+}
+
+pub(super) fn build(io: &LayerIo<'_>, relu: bool) -> Result<LayerPass> {
+    build_masked(io, relu, None)
+}
+
+pub(super) fn forward(io: &RefIo<'_>, relu: bool, x: &[f64]) -> Vec<f64> {
+    batchnorm::reference_forward(shape(io.batch, io.input), x, io.params, relu).0
+}
+
+/// The backward with dy gated by `mask > 0` where given.
+pub(super) fn backward(
+    io: &RefIo<'_>,
+    x: &[f64],
+    dy: &[f64],
+    mask: Option<&[f64]>,
+    grads: &mut [f64],
+) -> Vec<f64> {
+    let s = shape(io.batch, io.input);
+    let (dx, g) = batchnorm::reference_backward(s, x, io.params, dy, mask);
+    grads.copy_from_slice(&g);
+    dx
+}

@@ -1,0 +1,134 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! The CIFAR ResNets: their layout against akamaster's `resnet.py`, the whole network's f64
+//! gradient against finite differences, and the GPU evaluator against the f64 reference.
+
+mod common;
+
+use common::{check_evaluator, check_evaluator_with, gpus, kernels};
+use sampa::kernels::Kernels;
+use sampa::kernels::matmul::Variant;
+use sampa::nn::Model;
+use sampa::nn::reference;
+use sampa::rng::Pcg;
+
+/// `resnet.py`'s `state_dict` keys for ResNet-20's parameters (its buffers, the running
+/// statistics, are the state vector's).
+fn akamaster_resnet20_parameter_names() -> Vec<String> {
+    let mut names = vec![
+        "conv1.weight".to_string(),
+        "bn1.weight".into(),
+        "bn1.bias".into(),
+    ];
+    for stage in 1..=3 {
+        for i in 0..3 {
+            for part in ["conv1.weight", "bn1.weight", "bn1.bias", "conv2.weight"] {
+                names.push(format!("layer{stage}.{i}.{part}"));
+            }
+            names.push(format!("layer{stage}.{i}.bn2.weight"));
+            names.push(format!("layer{stage}.{i}.bn2.bias"));
+        }
+    }
+    names.extend(["linear.weight".into(), "linear.bias".into()]);
+    names
+}
+
+#[test]
+fn resnet20_layout_follows_akamaster() {
+    let m = Model::resnet(20, 3, 32, 32, 10).unwrap();
+    let names: Vec<String> = m.params.iter().map(|p| p.name.clone()).collect();
+    assert_eq!(names, akamaster_resnet20_parameter_names());
+    // resnet.py's count for ResNet-20 on CIFAR-10 (its README rounds it to 0.27M).
+    assert_eq!(m.param_count(), 269_722);
+    assert_eq!(
+        m.param("layer2.0.conv1.weight").unwrap().shape,
+        [32, 16, 3, 3]
+    );
+    assert_eq!(m.param("linear.weight").unwrap().shape, [10, 64]);
+    let state: Vec<&str> = m.state.iter().take(4).map(|p| p.name.as_str()).collect();
+    assert_eq!(
+        state,
+        [
+            "bn1.running_mean",
+            "bn1.running_var",
+            "bn1.num_batches_tracked",
+            "layer1.0.bn1.running_mean"
+        ]
+    );
+    assert_eq!(m.state.len(), 19 * 3);
+    let s = m.init_state();
+    let var = m
+        .state
+        .iter()
+        .find(|p| p.name == "layer3.2.bn2.running_var")
+        .unwrap();
+    assert!(s[var.offset..var.offset + 64].iter().all(|&v| v == 1.0));
+    assert_eq!(s.iter().sum::<f32>(), (16 * 7 + 32 * 6 + 64 * 6) as f32);
+    // kaiming_normal_: standard deviation √(2/fan_in) on conv weights; γ = 1, β = 0.
+    let x = m.init(3);
+    let w = m.param("layer3.1.conv2.weight").unwrap();
+    let v = &x[w.offset..w.offset + w.len()];
+    let std = (v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+    let want = (2.0f64 / (64.0 * 9.0)).sqrt();
+    assert!((std / want - 1.0).abs() < 0.03, "std {std} vs {want}");
+    let g = m.param("layer1.0.bn2.weight").unwrap();
+    assert!(
+        x[g.offset..g.offset + 32]
+            .iter()
+            .enumerate()
+            .all(|(i, &v)| v == if i < 16 { 1.0 } else { 0.0 })
+    );
+    for bad in [21, 2, 0] {
+        let e = Model::resnet(bad, 3, 32, 32, 10).unwrap_err().to_string();
+        assert!(e.contains("6n+2") && e.contains("20, 26, 32"), "{e}");
+    }
+}
+
+#[test]
+fn resnet_gradient_matches_finite_differences_on_sampled_coordinates() {
+    let model = Model::resnet(20, 3, 8, 8, 4).unwrap();
+    let mut rng = Pcg::new(21, 0);
+    let params: Vec<f64> = model.init(5).iter().map(|&v| v as f64).collect();
+    let inputs: Vec<f64> = (0..2 * 3 * 64).map(|_| rng.normal() as f64).collect();
+    let labels = [1, 3];
+    let loss = |p: &[f64]| reference::evaluate(&model, p, &inputs, &labels, 0.1).loss;
+    let eval = reference::evaluate(&model, &params, &inputs, &labels, 0.1);
+    let mut worst = 0.0f64;
+    for p in &model.params {
+        for j in 0..2.min(p.len()) {
+            let i = p.offset + (j * 7919) % p.len();
+            let h = 1e-5;
+            let mut q = params.clone();
+            q[i] += h;
+            let up = loss(&q);
+            q[i] -= 2.0 * h;
+            let num = (up - loss(&q)) / (2.0 * h);
+            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
+            worst = worst.max(err);
+        }
+    }
+    eprintln!(
+        "{}: max relative error over sampled coordinates {worst:.1e}",
+        model.name
+    );
+    assert!(worst < 1e-4, "{worst}");
+}
+
+#[test]
+fn gpu_resnet20_matches_cpu_reference() {
+    for gpu in &gpus() {
+        check_evaluator(gpu, &Model::resnet(20, 1, 28, 28, 10).unwrap(), 8);
+        check_evaluator(gpu, &Model::resnet(20, 3, 32, 32, 10).unwrap(), 8);
+    }
+}
+
+/// The tiled products run convolutions through im2col, strided and without bias here.
+#[test]
+fn gpu_resnet_with_tiled_products_matches_cpu_reference() {
+    for gpu in &gpus() {
+        let tiled = Kernels {
+            matmul: Variant::Tiled,
+            ..kernels(gpu)
+        };
+        check_evaluator_with(gpu, &Model::resnet(8, 3, 12, 10, 5).unwrap(), 4, tiled);
+    }
+}
