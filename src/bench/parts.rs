@@ -224,3 +224,25 @@ pub fn profile(
     }
     Ok(out)
 }
+
+/// The device memory one evaluator of `model` takes at `batch` examples: its parameters and
+/// gradients, and the plan's activations, gradients, images and scratch, as the backend's
+/// allocator counts them (`None` where it does not report, as on GL and in the browser).
+pub fn evaluator_bytes(
+    gpu: &Gpu,
+    (model, kernels): (&Model, Kernels),
+    batch: usize,
+) -> Result<Option<u64>> {
+    let Some(before) = gpu.allocated_bytes() else {
+        return Ok(None);
+    };
+    let x = model.init(0);
+    let params = gpu.upload(&x, "params")?;
+    let grads = gpu.zeros::<f32>(x.len(), "grads")?;
+    let mut ev =
+        crate::nn::evaluator::Evaluator::new(model.clone(), 0.0, kernels, &params, &grads)?;
+    ev.evaluate(gpu, &model.synthetic_batch(batch))?;
+    Ok(gpu
+        .allocated_bytes()
+        .map(|after| after.saturating_sub(before)))
+}

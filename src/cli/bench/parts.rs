@@ -240,6 +240,8 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
         for name in &args.models {
             let model = sampa::bench::plan::model(name)?;
             let kernels = sampa::tuning::choose(gpu)?;
+            // Measured first, on a device holding nothing else of this model's.
+            let memory = sampa::bench::evaluator_bytes(gpu, (&model, kernels), args.batch)?;
             let r = sampa::bench::step(gpu, (&model, kernels), args.batch, args.reps)?;
             println!(
                 "{:<44} {:<22} {:>9.2} {:>9.0} {:>10.2} {:>7.3} {:>7.0}%",
@@ -251,6 +253,14 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
                 r.gflop,
                 100.0 * r.ratio
             );
+            match memory {
+                Some(b) => println!(
+                    "    one evaluator at batch {}: {:.1} MiB of device memory (the allocator's count)",
+                    args.batch,
+                    b as f64 / (1 << 20) as f64
+                ),
+                None => println!("    one evaluator's device memory: not reported by this backend"),
+            }
             rows.push(r);
             if args.profile {
                 profile(gpu, (&model, kernels), args.batch, args.reps)?;
