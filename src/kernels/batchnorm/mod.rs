@@ -10,8 +10,11 @@
 mod tests;
 
 mod reference;
+mod shape;
 
 pub use reference::{reference_backward, reference_eval, reference_forward};
+use shape::CHUNK;
+pub use shape::{BnShape, EPS, MOMENTUM};
 
 use super::dispatch::Dispatch;
 use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d};
@@ -21,52 +24,6 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 const SRC: &str = crate::wgsl!("kernels/batchnorm/batchnorm.wgsl");
-
-/// PyTorch's default eps.
-pub const EPS: f32 = 1e-5;
-/// PyTorch's default momentum of the running statistics.
-pub const MOMENTUM: f32 = 0.1;
-/// Rows summed by one invocation before the per-channel sums over chunks.
-const CHUNK: usize = 128;
-
-/// The normalised tensor: `m` rows (pixels of every example) of `c` channels.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BnShape {
-    /// Rows, N·H·W.
-    pub m: usize,
-    /// Channels (a multiple of 4: the kernels read channel quads).
-    pub c: usize,
-}
-
-impl BnShape {
-    fn chunks(self) -> usize {
-        self.m.div_ceil(CHUNK)
-    }
-
-    /// Values per replica of the partial sums' workspace.
-    pub fn part_len(self) -> usize {
-        2 * self.chunks() * self.c
-    }
-
-    /// Values per replica of the statistics: mean, invstd, var, Σdy, Σdy·x̂ (C each).
-    pub fn stats_len(self) -> usize {
-        5 * self.c
-    }
-
-    fn check(self, op: &'static str) -> Result<()> {
-        if self.m < 2 || self.c == 0 || !self.c.is_multiple_of(4) {
-            return Err(Error::shape(
-                op,
-                format!(
-                    "BatchNorm needs at least 2 rows and channels in 4s, got {} rows of {} \
-                     channels",
-                    self.m, self.c
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]

@@ -1,7 +1,7 @@
 //! f64 references of BatchNorm2d on `[m, c]` pixel-major tensors, written from the
 //! definitions: statistics per channel over all rows, the biased variance, eps 1e-5.
 
-use super::{BnShape, EPS};
+use super::shape::{BnShape, EPS};
 
 fn f(v: impl Into<f64>) -> f64 {
     v.into()

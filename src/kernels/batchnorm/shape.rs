@@ -1,0 +1,50 @@
+//! The normalised tensor's shape and PyTorch's constants, which the kernels' wrapper and the
+//! f64 reference share.
+
+use crate::error::{Error, Result};
+
+/// PyTorch's default eps.
+pub const EPS: f32 = 1e-5;
+/// PyTorch's default momentum of the running statistics.
+pub const MOMENTUM: f32 = 0.1;
+/// Rows summed by one invocation before the per-channel sums over chunks.
+pub(super) const CHUNK: usize = 128;
+
+/// The normalised tensor: `m` rows (pixels of every example) of `c` channels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BnShape {
+    /// Rows, N·H·W.
+    pub m: usize,
+    /// Channels (a multiple of 4: the kernels read channel quads).
+    pub c: usize,
+}
+
+impl BnShape {
+    pub(super) fn chunks(self) -> usize {
+        self.m.div_ceil(CHUNK)
+    }
+
+    /// Values per replica of the partial sums' workspace.
+    pub fn part_len(self) -> usize {
+        2 * self.chunks() * self.c
+    }
+
+    /// Values per replica of the statistics: mean, invstd, var, Σdy, Σdy·x̂ (C each).
+    pub fn stats_len(self) -> usize {
+        5 * self.c
+    }
+
+    pub(super) fn check(self, op: &'static str) -> Result<()> {
+        if self.m < 2 || self.c == 0 || !self.c.is_multiple_of(4) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "BatchNorm needs at least 2 rows and channels in 4s, got {} rows of {} \
+                     channels",
+                    self.m, self.c
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
