@@ -2,11 +2,16 @@
 //! a plan's buffers) and once in f64 from the kernels' own references: one file per kind, and
 //! here the dispatch on [`Layer`].
 
+// The ResNets' layers are native only: the browser pages train the MLP and the CNN, and
+// these would take the page's module past its 1 MB budget.
+#[cfg(not(target_arch = "wasm32"))]
 mod avgpool;
+#[cfg(not(target_arch = "wasm32"))]
 mod block;
 mod conv;
 mod flatten;
 mod linear;
+#[cfg(not(target_arch = "wasm32"))]
 mod norm;
 mod pool;
 mod relu;
@@ -27,9 +32,18 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
         Layer::MaxPool2 => pool::build(io, false),
         Layer::ReluMaxPool2 => pool::build(io, true),
         Layer::Flatten => flatten::build(io),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::BatchNorm { relu, .. } => norm::build(io, relu),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::build(io, layer),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::GlobalAvgPool => avgpool::build(io),
+        #[cfg(target_arch = "wasm32")]
+        Layer::BatchNorm { .. } | Layer::Block { .. } | Layer::GlobalAvgPool => {
+            Err(crate::error::Error::Invalid(format!(
+                "{layer:?} runs natively only: the browser build leaves the ResNets' layers out"
+            )))
+        }
     }
 }
 
@@ -43,9 +57,16 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
         Layer::MaxPool2 => pool::forward(io, false, x),
         Layer::ReluMaxPool2 => pool::forward(io, true, x),
         Layer::Flatten => flatten::forward(io, x),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::BatchNorm { relu, .. } => norm::forward(io, relu, x),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::forward(io, layer, x),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::GlobalAvgPool => avgpool::forward(io, x),
+        #[cfg(target_arch = "wasm32")]
+        Layer::BatchNorm { .. } | Layer::Block { .. } | Layer::GlobalAvgPool => {
+            unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
+        }
     }
 }
 
@@ -69,8 +90,15 @@ pub(crate) fn backward(
         Layer::MaxPool2 => pool::backward(io, false, x, dy),
         Layer::ReluMaxPool2 => pool::backward(io, true, x, dy),
         Layer::Flatten => flatten::backward(io, dy),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::BatchNorm { relu, .. } => norm::backward(io, x, dy, relu.then_some(y), grads),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::backward(io, layer, x, dy, grads),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::GlobalAvgPool => avgpool::backward(io, dy),
+        #[cfg(target_arch = "wasm32")]
+        Layer::BatchNorm { .. } | Layer::Block { .. } | Layer::GlobalAvgPool => {
+            unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
+        }
     }
 }
