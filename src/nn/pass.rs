@@ -42,7 +42,11 @@ impl LayerIo<'_> {
 /// A layer's prepared work in one plan, and the buffers only its dispatches refer to.
 pub(crate) struct LayerPass {
     pub forward: Dispatch,
+    /// The forward in evaluation, where it differs (BatchNorm with the running statistics).
+    pub forward_eval: Option<Dispatch>,
     pub backward: Option<Dispatch>,
+    /// The layer's normalisations, in the order of their state tensors.
+    pub norms: Vec<NormBufs>,
     pub scratch: Vec<GpuBuf<f32>>,
     pub indices: Vec<GpuBuf<u32>>,
 }
@@ -51,11 +55,24 @@ impl LayerPass {
     pub fn new(forward: Dispatch, backward: Option<Dispatch>) -> LayerPass {
         LayerPass {
             forward,
+            forward_eval: None,
             backward,
+            norms: Vec::new(),
             scratch: Vec::new(),
             indices: Vec::new(),
         }
     }
+}
+
+/// One BatchNorm's buffers in a plan: the batch statistics its training forward leaves
+/// (`kernels::batchnorm`'s layout, `stride` values per replica), and the statistics its
+/// evaluation forward normalises with, written from the running ones before an evaluation.
+#[derive(Debug)]
+pub(crate) struct NormBufs {
+    pub c: usize,
+    pub stats: GpuBuf<f32>,
+    pub eval: GpuBuf<f32>,
+    pub stride: usize,
 }
 
 /// The f64 side of one layer on one batch: the same layouts as the GPU (NCHW input for the

@@ -6,7 +6,7 @@
 use super::layer::{Act, Layer, fuse};
 use super::layers;
 use super::model::Model;
-use super::pass::{LayerIo, LayerPass};
+use super::pass::{LayerIo, LayerPass, NormBufs};
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::conv::image::ROW_FLOATS;
@@ -38,6 +38,10 @@ pub struct Plan {
     /// The last layer's output (per replica, `batch × classes` logits), for predictions.
     pub(crate) logits: GpuBuf<f32>,
     pub(crate) forward: Vec<Dispatch>,
+    /// The forward in evaluation: BatchNorm with the running statistics.
+    pub(crate) forward_eval: Vec<Dispatch>,
+    /// Every BatchNorm's statistics buffers, in the order of the model's state tensors.
+    pub(crate) norms: Vec<NormBufs>,
     pub(crate) loss_with_grad: Dispatch,
     pub(crate) loss_only: Dispatch,
     pub(crate) backward: Vec<Dispatch>,
@@ -99,6 +103,8 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         metrics,
         logits: acts[last].clone(),
         forward: Vec::new(),
+        forward_eval: Vec::new(),
+        norms: Vec::new(),
         loss_with_grad,
         loss_only,
         backward: Vec::new(),
@@ -108,6 +114,9 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         _indices: Vec::new(),
     };
     for (pass, k) in passes {
+        let eval = pass.forward_eval.unwrap_or_else(|| pass.forward.clone());
+        plan.forward_eval.push(eval);
+        plan.norms.extend(pass.norms);
         plan.forward.push(pass.forward);
         plan.forward_layers.push(k);
         if let Some(b) = pass.backward {
@@ -180,11 +189,48 @@ impl Plan {
         }
     }
 
-    /// Record forward and loss only.
+    /// Record the evaluation forward and the loss (BatchNorm normalising with the running
+    /// statistics [`Plan::write_eval_stats`] wrote).
     pub(crate) fn record_loss(&self, encoder: &mut wgpu::CommandEncoder) {
-        for d in &self.forward {
+        for d in &self.forward_eval {
             d.record(encoder);
         }
         self.loss_only.record(encoder);
+    }
+
+    /// Values of the batch statistics one pass leaves: per BatchNorm, its mean and its biased
+    /// variance (C each), in the order of the model's state tensors. 0 without BatchNorm.
+    pub fn batch_stats_len(&self) -> usize {
+        self.norms.iter().map(|n| 2 * n.c).sum()
+    }
+
+    /// Record copies of replica `r`'s batch statistics into `back` from value `at` on.
+    pub(crate) fn record_batch_stats(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        back: &crate::gpu::Readback,
+        r: usize,
+        mut at: usize,
+    ) {
+        for n in &self.norms {
+            // kernels::batchnorm's layout: mean, invstd, var.
+            for from in [0, 2 * n.c] {
+                back.record_part(encoder, &n.stats, r * n.stride + from, n.c, at);
+                at += n.c;
+            }
+        }
+    }
+
+    /// Write the statistics evaluation normalises with, from the state vector `state` of
+    /// `model` (every replica alike).
+    pub(crate) fn write_eval_stats(&self, gpu: &Gpu, model: &Model, state: &[f32]) -> Result<()> {
+        for (n, site) in self.norms.iter().zip(model.norm_sites()) {
+            let running = &state[site.state..site.state + 2 * n.c + 1];
+            let values = crate::kernels::batchnorm::eval_stats(running, n.c);
+            for r in 0..n.eval.len / n.stride {
+                gpu.write(&n.eval, r * n.stride, &values)?;
+            }
+        }
+        Ok(())
     }
 }

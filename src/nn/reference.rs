@@ -105,3 +105,31 @@ pub fn layer_backward(
     let dx = layers::backward(layer, &io, (x, &y), dy, &mut grads);
     (dx, grads)
 }
+
+/// The batch statistics of every BatchNorm of `model` at `params` on `inputs` (`batch`
+/// examples), as [`Model::update_running`] takes them: per BatchNorm its mean and biased
+/// variance over the batch's pixels, in the order of the model's state tensors.
+pub fn batch_stats(model: &Model, params: &[f64], inputs: &[f64], batch: usize) -> Vec<f64> {
+    let shapes = model.shapes();
+    let mut x = inputs.to_vec();
+    let mut stats = Vec::new();
+    for (k, &layer) in model.layers.iter().enumerate() {
+        let io = RefIo {
+            batch,
+            input: shapes[k],
+            first: k == 0,
+            params: &params[model.layer_range(k)],
+        };
+        for v in layers::norm_inputs(layer, &io, &x) {
+            let c = match shapes[k + 1] {
+                Act::Image(c, ..) => c,
+                Act::Flat(c) => c,
+            };
+            let (mean, var) = crate::kernels::batchnorm::moments(c, &v);
+            stats.extend(mean);
+            stats.extend(var);
+        }
+        x = layers::forward(layer, &io, &x);
+    }
+    stats
+}

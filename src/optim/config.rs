@@ -58,6 +58,44 @@ impl LookaheadMode {
     }
 }
 
+/// Which gradient pass of the program updates BatchNorm's running statistics
+/// (`--bn-stats`); each optimizer has a default (`super::bn_passes`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum BnStats {
+    /// The pass at x.
+    #[serde(rename = "x")]
+    X,
+    /// The pass at the perturbed point x̃.
+    #[serde(rename = "x~")]
+    XTilde,
+    /// SAMPa's pass at the look-ahead point y.
+    #[serde(rename = "y")]
+    Y,
+    /// Every pass, in the program's order.
+    #[serde(rename = "all")]
+    All,
+}
+
+impl BnStats {
+    /// The pass's name in the optimizer's program (`all` for every pass).
+    pub fn name(self) -> &'static str {
+        match self {
+            BnStats::X => "x",
+            BnStats::XTilde => "x~",
+            BnStats::Y => "y",
+            BnStats::All => "all",
+        }
+    }
+
+    /// Parse `--bn-stats`.
+    pub fn parse(s: &str) -> std::result::Result<BnStats, String> {
+        [BnStats::X, BnStats::XTilde, BnStats::Y, BnStats::All]
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| format!("expected a pass name (x, x~ or y) or all, got {s:?}"))
+    }
+}
+
 /// An optimizer and its options (the `sampa train` flags natively).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(clap::Args))]
@@ -107,6 +145,15 @@ pub struct OptimizerConfig {
         )
     )]
     pub lookahead: LookaheadMode,
+    /// Which gradient pass updates BatchNorm's running statistics: a pass name of the
+    /// optimizer's program (x, x~, y) or all. Default: SGD's pass; SAM's and SAM-db's pass at
+    /// x; SAMPa's pass at y; RandSAM's and OptSAM's one pass (x~).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "PASS", value_parser = BnStats::parse)
+    )]
+    #[serde(default)]
+    pub bn_stats: Option<BnStats>,
 }
 
 impl Default for OptimizerConfig {
@@ -118,6 +165,7 @@ impl Default for OptimizerConfig {
             adaptive: false,
             unnormalized: false,
             lookahead: LookaheadMode::Code,
+            bn_stats: None,
         }
     }
 }

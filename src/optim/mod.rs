@@ -13,7 +13,7 @@ pub mod samdb;
 pub mod sampa;
 pub mod sgd;
 
-pub use config::{LookaheadMode, OptimizerConfig, OptimizerKind};
+pub use config::{BnStats, LookaheadMode, OptimizerConfig, OptimizerKind};
 pub use program::Program;
 
 /// The program of the optimizer `c` names.
@@ -25,5 +25,28 @@ pub fn program(c: &OptimizerConfig) -> Program {
         OptimizerKind::Sampa => sampa::program(c),
         OptimizerKind::RandSam => randsam::program(),
         OptimizerKind::OptSam => optsam::program(),
+    }
+}
+
+/// The indices (among the program's passes, in order) of the passes whose batch statistics
+/// update BatchNorm's running statistics: `--bn-stats`, else the optimizer's default. An
+/// error names the passes the optimizer has when `--bn-stats` names another.
+pub fn bn_passes(c: &OptimizerConfig) -> crate::error::Result<Vec<usize>> {
+    let program = program(c);
+    let names: Vec<&str> = program.passes().iter().map(|p| p.name).collect();
+    let name = match (c.bn_stats, c.kind) {
+        (Some(BnStats::All), _) => return Ok((0..names.len()).collect()),
+        (Some(b), _) => b.name(),
+        (None, OptimizerKind::Sampa) => "y",
+        (None, OptimizerKind::RandSam | OptimizerKind::OptSam) => "x~",
+        (None, _) => "x",
+    };
+    match program.pass_index(name) {
+        Some(i) => Ok(vec![i]),
+        None => Err(crate::error::Error::Invalid(format!(
+            "--bn-stats {name}: {} has no pass called {name}; its passes are {} (or all)",
+            c.label(),
+            names.join(", ")
+        ))),
     }
 }

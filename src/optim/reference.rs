@@ -25,6 +25,9 @@ pub struct RefOptimizer {
     pub previous: Option<Batch>,
     /// Steps taken.
     pub steps: usize,
+    /// The model's running statistics (its state vector), for models with BatchNorm: the
+    /// passes `--bn-stats` names fold their batch statistics in after each step.
+    pub running: Vec<f64>,
     noise: Pcg,
 }
 
@@ -39,13 +42,20 @@ impl RefOptimizer {
             carried: vec![0.0; n],
             previous: None,
             steps: 0,
+            running: Vec::new(),
             noise: Pcg::new(seed, randsam::NOISE_STREAM),
         }
     }
 
     /// One step on `batch`; returns the loss of the step's first pass over `batch`.
     pub fn step(&mut self, model: &Model, smoothing: f64, batch: &Batch, hyper: SgdHyper) -> f64 {
+        // Every pass's point and batch, in program order, for the running statistics.
+        let norms = !model.norm_sites().is_empty();
+        let calls = std::cell::RefCell::new(Vec::new());
         let grad = |p: &[f64], b: &Batch| {
+            if norms {
+                calls.borrow_mut().push((p.to_vec(), b.clone()));
+            }
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             reference::evaluate(model, p, &inputs, &b.labels, smoothing)
         };
@@ -70,10 +80,44 @@ impl RefOptimizer {
             OptimizerKind::OptSam => optsam::reference(&s, &mut self.carried),
         };
         base::reference_step(hyper, first, &g.grad, &mut self.x, &mut self.buf);
+        if norms {
+            self.fold_running(model, &calls.into_inner());
+        }
         self.steps += 1;
         if super::program(&self.config).uses_previous_batch() {
             self.previous = Some(batch.clone());
         }
         g.loss
+    }
+}
+
+impl RefOptimizer {
+    /// Fold the batch statistics of the passes `--bn-stats` names (among `calls`, every pass's
+    /// point and batch in program order) into the running statistics, as PyTorch does.
+    fn fold_running(&mut self, model: &Model, calls: &[(Vec<f64>, Batch)]) {
+        if self.running.is_empty() {
+            self.running = model.init_state().iter().map(|&v| v as f64).collect();
+        }
+        let passes = super::bn_passes(&self.config).expect("the trainer checks --bn-stats");
+        for i in passes {
+            let (p, b) = &calls[i];
+            let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
+            let stats = reference::batch_stats(model, p, &inputs, b.len());
+            let mut at = 0;
+            for site in model.norm_sites() {
+                let m = (b.len() * site.hw) as f64;
+                let (mean, var) = (
+                    &stats[at..at + site.c],
+                    &stats[at + site.c..at + 2 * site.c],
+                );
+                let r = &mut self.running[site.state..site.state + 2 * site.c + 1];
+                for ch in 0..site.c {
+                    r[ch] = 0.9 * r[ch] + 0.1 * mean[ch];
+                    r[site.c + ch] = 0.9 * r[site.c + ch] + 0.1 * var[ch] * m / (m - 1.0);
+                }
+                r[2 * site.c] += 1.0;
+                at += 2 * site.c;
+            }
+        }
     }
 }

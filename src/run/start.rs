@@ -58,7 +58,7 @@ pub fn fresh(
         x,
         momentum: vec![0.0; n],
         carried: vec![vec![0.0; n]; carried],
-        model_state: vec![0.0; model.state_count()],
+        model_state: model.init_state(),
         steps: 0,
         previous: None,
         noise_rng: Pcg::new(config.seed, NOISE_STREAM).state(),

@@ -51,11 +51,33 @@ pub(crate) async fn step(
         let grad = t.rec.vector(t.rec.passes[parts.main].into);
         shard.gradients(gpu, grad, Some(&mut reply.grad)).await?;
     }
+    let remote_state = answer.as_ref().ok().map(|r| r.state.clone());
     let (index, metrics) = submit_update(t, gpu, &parts, look, answer)?;
     t.finish_step(batch);
-    let [loss, correct, norm_sq] = read(&t.readback, index).await?;
+    let [loss, correct, norm_sq] = read(&t.readback, index.clone()).await?;
     t.norm_sq = norm_sq;
+    let sizes = norm_sizes(t, &parts);
+    let remote_slot = t
+        .norm_stats
+        .as_ref()
+        .and_then(|ns| ns.passes.iter().position(|&i| i == parts.remote));
+    let remote = remote_slot.zip(remote_state.as_deref());
+    t.fold_norm_stats(index, &sizes, remote).await?;
     Ok(metrics.unwrap_or([loss, correct]))
+}
+
+/// The batch size of each pass that updates the running statistics.
+fn norm_sizes(t: &Trainer, parts: &Parts) -> Vec<usize> {
+    let size = |i: usize| {
+        if i == parts.main {
+            parts.main_size
+        } else {
+            parts.remote_batch.len()
+        }
+    };
+    t.norm_stats
+        .as_ref()
+        .map_or_else(Vec::new, |ns| ns.passes.iter().map(|&i| size(i)).collect())
 }
 
 /// The pair's passes and batches, with the main pass's batch loaded.
@@ -157,6 +179,21 @@ fn submit_update(
     };
     for op in &t.rec.ops[parts.pair_at + 1..] {
         op.record_outside_passes(&mut encoder, look);
+    }
+    // The passes computed here leave their batch statistics in their plans; the worker's
+    // come with its reply.
+    if let Some(ns) = &t.norm_stats {
+        for (slot, &i) in ns.passes.iter().enumerate() {
+            if i == parts.remote && metrics.is_some() {
+                continue;
+            }
+            let n = if i == parts.main {
+                parts.main_size
+            } else {
+                parts.remote_batch.len()
+            };
+            ns.record(&mut encoder, slot, plan(&t.rec, i, n), 0);
+        }
     }
     let r = t.rec.reported;
     let from_worker = metrics.filter(|_| r == parts.remote);

@@ -7,6 +7,7 @@
 mod dual_step;
 mod evaluate;
 pub mod fits;
+mod norm_stats;
 pub mod parity;
 pub mod recorder;
 pub mod schedule;

@@ -35,6 +35,13 @@ pub(crate) async fn step(
     batch: &Batch,
     look: bool,
 ) -> Result<[f32; 2]> {
+    if t.norm_stats.is_some() {
+        return Err(crate::error::Error::Invalid(format!(
+            "{}: data-parallel pairs (--schedule mpi with more than two ranks) do not carry \
+             BatchNorm's running statistics yet; run this model on two ranks",
+            t.spec.model.name
+        )));
+    }
     let batches = Batches::new(batch, &t.previous);
     for i in 0..t.rec.evaluators.len() {
         let b = batches.of(&t.rec.passes, i);

@@ -78,11 +78,51 @@ impl Trainer {
         };
         self.readback.record_part(&mut encoder, metrics, at, 2, 0);
         self.watch.record(&mut encoder, &self.readback);
+        let sizes = self.record_norm_stats(&mut encoder, fused, batches);
         let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
         self.finish_step(batch);
-        let [loss, correct, norm_sq] = read(&self.readback, index).await?;
+        let [loss, correct, norm_sq] = read(&self.readback, index.clone()).await?;
         self.norm_sq = norm_sq;
+        self.fold_norm_stats(index, &sizes, None).await?;
         Ok([loss, correct])
+    }
+
+    /// Record the copies of the updating passes' batch statistics (replica r of the fused
+    /// plan for a pass of a fused pair); returns each pass's batch size.
+    fn record_norm_stats(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        fused: bool,
+        batches: Batches<'_>,
+    ) -> Vec<usize> {
+        let Some(ns) = &self.norm_stats else {
+            return Vec::new();
+        };
+        let size = |i: usize| batches.of(&self.rec.passes, i).len();
+        for (slot, &i) in ns.passes.iter().enumerate() {
+            let in_pair = self.pair.and_then(|p| p.iter().position(|&q| q == i));
+            let (p, r) = match (&self.placed, fused, in_pair) {
+                (Placed::Fused(pair), true, Some(r)) => (pair.plan(size(i)), r),
+                _ => (plan(&self.rec, i, size(i)), 0),
+            };
+            ns.record(encoder, slot, p, r);
+        }
+        ns.passes.iter().map(|&i| size(i)).collect()
+    }
+
+    /// Fold the recorded batch statistics into the running ones once `submission` is done;
+    /// `remote` is one slot's statistics from a `dual` worker.
+    pub(crate) async fn fold_norm_stats(
+        &mut self,
+        submission: wgpu::SubmissionIndex,
+        sizes: &[usize],
+        remote: Option<(usize, &[f32])>,
+    ) -> Result<()> {
+        if let Some(ns) = &self.norm_stats {
+            let target = (&self.spec.model, &mut self.model_state[..]);
+            ns.fold(target, submission, sizes, remote).await?;
+        }
+        Ok(())
     }
 
     /// Blocking [`Trainer::step_async`].
@@ -212,6 +252,9 @@ impl Trainer {
         let e = &mut self.rec.evaluators[i];
         let point = e.params().clone();
         let plan = e.load(gpu, batch)?;
+        if !plan.norms.is_empty() {
+            plan.write_eval_stats(gpu, &self.spec.model, &self.model_state)?;
+        }
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         if copy && !self.x_in_point {
             // The pass's point is rebuilt by every step before it is read, so x can be

@@ -6,6 +6,7 @@
 //! vectors), the step count, the previous batch (for passes on it) and the optimizer's own
 //! generator (RandSAM's), plus the model's non-trainable state vector.
 
+use super::norm_stats::NormStats;
 use super::recorder::{self, Recorded, TrainerSpec};
 use super::schedule::dual::Dual;
 use super::schedule::fused::FusedPair;
@@ -74,6 +75,9 @@ pub struct Trainer {
     /// The pass evaluation at x borrows, and whether x must first be copied into its point.
     pub(crate) evaluation: (usize, bool),
     pub(crate) model_state: Vec<f32>,
+    /// The passes that update BatchNorm's running statistics in `model_state`, for models
+    /// with BatchNorm.
+    pub(crate) norm_stats: Option<NormStats>,
     /// This replica's part in a data-parallel run (`--schedule mpi` with more than one main).
     pub(crate) shard: Option<Shard>,
 }
@@ -142,14 +146,16 @@ impl Trainer {
             .into_iter()
             .find(|s| s.len() == 2)
             .map(|s| [s[0], s[1]]);
+        let bn_passes = crate::optim::bn_passes(&spec.optimizer)?;
         let rec = recorder::record(gpu, &spec, program, x0, rewrite)?;
         Ok(Trainer {
+            norm_stats: NormStats::new(gpu, &spec.model, bn_passes),
             watch: NormWatch::new(gpu, rec.vector(Vector::X))?,
             norm_sq: 0.0,
             evaluation: evaluation_pass(&rec),
             noise_host: Vec::new(),
             noise: Pcg::new(spec.seed, NOISE_STREAM),
-            model_state: vec![0.0; spec.model.state_count()],
+            model_state: spec.model.init_state(),
             spec,
             rec,
             placed: Placed::Serial,

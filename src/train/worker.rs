@@ -25,9 +25,10 @@ impl WorkerPass {
         let n = model.param_count();
         let point = gpu.zeros::<f32>(n, "worker point")?;
         let grads = gpu.zeros::<f32>(n, "worker gradient")?;
+        let stats: usize = model.norm_sites().iter().map(|s| 2 * s.c).sum();
         let evaluator = Evaluator::new(model, smoothing, kernels, &point, &grads)?;
         Ok(WorkerPass {
-            back: Readback::new(&gpu, n + 2),
+            back: Readback::new(&gpu, n + 2 + stats),
             gpu,
             point,
             grads,
@@ -40,7 +41,8 @@ impl WorkerPass {
         &self.gpu
     }
 
-    /// The gradient `job` asks for.
+    /// The gradient `job` asks for, with the pass's batch statistics (BatchNorm's mean and
+    /// biased variance per channel, for the main device's running statistics).
     pub async fn gradient(&mut self, job: &Job) -> Result<Reply> {
         let gpu = &self.gpu;
         gpu.write(&self.point, 0, &job.point)?;
@@ -50,16 +52,18 @@ impl WorkerPass {
         let n = self.grads.len;
         self.back.record_part(&mut encoder, &self.grads, 0, n, 0);
         self.back.record_part(&mut encoder, &plan.metrics, 0, 2, n);
+        plan.record_batch_stats(&mut encoder, &self.back, 0, n + 2);
         let index = gpu.checked("the worker's gradient", || {
             gpu.queue.submit([encoder.finish()])
         })?;
         let mut grad = self.back.read_after(index).await?;
         let metrics = [grad[n], grad[n + 1]];
+        let state = grad.split_off(n + 2);
         grad.truncate(n);
         Ok(Reply {
             grad,
             metrics,
-            state: Vec::new(),
+            state,
         })
     }
 }

@@ -12,7 +12,7 @@ mod tests;
 mod reference;
 mod shape;
 
-pub use reference::{reference_backward, reference_eval, reference_forward};
+pub use reference::{moments, reference_backward, reference_eval, reference_forward};
 use shape::CHUNK;
 pub use shape::{BnShape, EPS, MOMENTUM};
 

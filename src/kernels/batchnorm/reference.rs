@@ -7,8 +7,12 @@ fn f(v: impl Into<f64>) -> f64 {
     v.into()
 }
 
-/// Per-channel mean and biased variance of `x`.
-fn moments<T: Copy + Into<f64>>(s: BnShape, x: &[T]) -> (Vec<f64>, Vec<f64>) {
+/// Per-channel mean and biased variance of `x`, `[rows, c]` pixel-major.
+pub fn moments<T: Copy + Into<f64>>(c: usize, x: &[T]) -> (Vec<f64>, Vec<f64>) {
+    moments_of(BnShape { m: x.len() / c, c }, x)
+}
+
+fn moments_of<T: Copy + Into<f64>>(s: BnShape, x: &[T]) -> (Vec<f64>, Vec<f64>) {
     let mut mean = vec![0.0; s.c];
     for (i, &v) in x[..s.m * s.c].iter().enumerate() {
         mean[i % s.c] += f(v) / s.m as f64;
@@ -44,7 +48,7 @@ pub fn reference_forward<T: Copy + Into<f64>>(
     gamma_beta: &[T],
     relu: bool,
 ) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-    let (mean, var) = moments(s, x);
+    let (mean, var) = moments_of(s, x);
     let y = normalise(s, x, gamma_beta, (&mean, &var), relu);
     (y, mean, var)
 }
@@ -70,7 +74,7 @@ pub fn reference_backward<T: Copy + Into<f64>>(
     dy: &[T],
     mask: Option<&[T]>,
 ) -> (Vec<f64>, Vec<f64>) {
-    let (mean, var) = moments(s, x);
+    let (mean, var) = moments_of(s, x);
     let n = s.m * s.c;
     let d: Vec<f64> = (0..n)
         .map(|i| match mask {

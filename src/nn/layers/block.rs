@@ -15,6 +15,7 @@
 use super::super::pass::{LayerIo, LayerPass, RefIo};
 use super::{conv, norm};
 use crate::error::Result;
+use crate::kernels::Dispatch;
 use crate::kernels::conv::image::ROW_FLOATS;
 use crate::kernels::residual::{self, Shortcut};
 use crate::nn::layer::{Act, Layer};
@@ -84,16 +85,19 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
         .expect("a block follows a convolution, so it is never the first layer");
     let back = residual::prepare_backward(io.gpu, s, true, (io.dy.replicas(r), y, dx.replicas(r)))?;
     let passes = [conv1, bn1, conv2, bn2];
-    let mut fwd = crate::kernels::Dispatch::empty();
+    let (mut fwd, mut eval) = (Dispatch::empty(), Dispatch::empty());
     for p in &passes {
         fwd = fwd.then(p.forward.clone());
+        eval = eval.then(p.forward_eval.clone().unwrap_or_else(|| p.forward.clone()));
     }
-    let mut bwd = crate::kernels::Dispatch::empty();
+    let mut bwd = Dispatch::empty();
     for p in passes.iter().rev() {
         bwd = bwd.then(p.backward.clone().expect("every part has a backward"));
     }
-    let mut pass = LayerPass::new(fwd.then(add), Some(bwd.then(back)));
+    let mut pass = LayerPass::new(fwd.then(add.clone()), Some(bwd.then(back)));
+    pass.forward_eval = Some(eval.then(add));
     for p in passes {
+        pass.norms.extend(p.norms);
         pass.scratch.extend(p.scratch);
         pass.indices.extend(p.indices);
     }
@@ -142,6 +146,12 @@ fn forward_all(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> [Vec<f64>; 5] {
         .map(|(a, b)| (a + b).max(0.0))
         .collect();
     [c1, b1, c2, b2, y]
+}
+
+/// The inputs of the block's two BatchNorms: c1 and c2.
+pub(super) fn norm_inputs(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> Vec<Vec<f64>> {
+    let [c1, _, c2, ..] = forward_all(io, layer, x);
+    vec![c1, c2]
 }
 
 pub(super) fn forward(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> Vec<f64> {

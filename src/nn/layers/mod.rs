@@ -102,3 +102,17 @@ pub(crate) fn backward(
         }
     }
 }
+
+/// The inputs of `layer`'s BatchNorms on `x` in f64, in the order of its state tensors (a
+/// block's two; none for layers without BatchNorm).
+pub(crate) fn norm_inputs(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<Vec<f64>> {
+    match layer {
+        Layer::BatchNorm { .. } => vec![x.to_vec()],
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::Block { .. } => block::norm_inputs(io, layer, x),
+        _ => {
+            let _ = io;
+            Vec::new()
+        }
+    }
+}

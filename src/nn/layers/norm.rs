@@ -2,7 +2,7 @@
 //! Training normalises with the batch's own statistics, which the forward leaves in the
 //! layer's statistics buffer for the backward (and for the running statistics' update).
 
-use super::super::pass::{LayerIo, LayerPass, RefIo};
+use super::super::pass::{LayerIo, LayerPass, NormBufs, RefIo};
 use crate::error::Result;
 use crate::gpu::GpuBuf;
 use crate::kernels::View;
@@ -55,8 +55,21 @@ pub(super) fn build_masked(
         ..bn
     };
     let bwd = batchnorm::prepare_backward(io.gpu, s, bn, (io.dy.replicas(r), mask), dgb)?;
+    let eval = io.zeros(s.stats_len(), "BatchNorm evaluation statistics")?;
+    let eval_io = BnIo {
+        y: io.y.replicas(r),
+        stats: eval.replicas(r),
+        ..bn
+    };
     let mut pass = LayerPass::new(fwd, Some(bwd));
-    pass.scratch = vec![part, stats];
+    pass.forward_eval = Some(batchnorm::prepare_apply(io.gpu, s, relu, eval_io)?);
+    pass.norms.push(NormBufs {
+        c: s.c,
+        stride: stats.len / r,
+        stats,
+        eval,
+    });
+    pass.scratch.push(part);
     Ok(pass)
 }
 

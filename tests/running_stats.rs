@@ -1,0 +1,149 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! BatchNorm's running statistics after 10 steps equal the f64 reference's: for SGD, SAM and
+//! SAMPa, with every `--bn-stats` choice, under every schedule (the worker on the other
+//! adapter under `dual`). The reference folds the f64 batch statistics at its own points, so
+//! the two differ by the trajectories' f32 rounding only.
+
+mod common;
+use common::{assert_close, gpus, kernels, trainer};
+use sampa::data::Batch;
+use sampa::kernels::sgd::SgdHyper;
+use sampa::nn::Model;
+use sampa::optim::reference::RefOptimizer;
+use sampa::optim::{BnStats, OptimizerConfig, OptimizerKind};
+use sampa::rng::Pcg;
+use sampa::train::Placement;
+use sampa::train::schedule::thread::ThreadTransport;
+
+const STEPS: usize = 10;
+
+fn model() -> Model {
+    Model::resnet(8, 3, 8, 8, 4).unwrap()
+}
+
+/// Batches of 8, one of 6 (a different row count in every statistic).
+fn batches(m: &Model) -> Vec<Batch> {
+    let mut rng = Pcg::new(8, 0);
+    (0..STEPS)
+        .map(|t| {
+            let n = if t == 6 { 6 } else { 8 };
+            Batch {
+                pixels: rng.vec(n * m.input, 0.0, 1.0),
+                labels: (0..n).map(|_| rng.below(4)).collect(),
+                drawn: Vec::new(),
+            }
+        })
+        .collect()
+}
+
+fn hyper() -> SgdHyper {
+    SgdHyper {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    }
+}
+
+/// The choices to check per optimizer (None: its default).
+fn choices(kind: OptimizerKind) -> Vec<Option<BnStats>> {
+    match kind {
+        OptimizerKind::Sgd => vec![None, Some(BnStats::All)],
+        OptimizerKind::Sam => vec![None, Some(BnStats::XTilde), Some(BnStats::All)],
+        _ => vec![None, Some(BnStats::XTilde), Some(BnStats::All)],
+    }
+}
+
+fn placements(gpu: &sampa::Gpu, worker: &sampa::Gpu, kind: OptimizerKind) -> Vec<Placement> {
+    if kind != OptimizerKind::Sampa {
+        return vec![Placement::Serial];
+    }
+    let how = (model(), 0.0, kernels(worker));
+    let dual = ThreadTransport::spawn_failing_at(worker.clone(), how, None).unwrap();
+    let _ = gpu;
+    vec![
+        Placement::Serial,
+        Placement::Interleaved,
+        Placement::Fused,
+        Placement::Dual(Box::new(dual)),
+    ]
+}
+
+#[test]
+fn running_statistics_match_the_f64_reference_under_every_schedule() {
+    let gpus = gpus();
+    let m = model();
+    let data = batches(&m);
+    let x0 = m.init(4);
+    let worker = gpus.get(1).unwrap_or(&gpus[0]);
+    for kind in [OptimizerKind::Sgd, OptimizerKind::Sam, OptimizerKind::Sampa] {
+        for bn_stats in choices(kind) {
+            let config = OptimizerConfig {
+                kind,
+                bn_stats,
+                ..Default::default()
+            };
+            let mut reference = RefOptimizer::new(config, &x0, 0);
+            for b in &data {
+                reference.step(&m, 0.0, b, hyper());
+            }
+            let gpu = &gpus[0];
+            for placement in placements(gpu, worker, kind) {
+                let what = format!("{} bn-stats {bn_stats:?} {placement:?}", config.label());
+                let mut t = trainer(gpu, &m, 0.0, &x0, config, 0);
+                t.set_placement(gpu, placement).unwrap();
+                for b in &data {
+                    t.step(gpu, b, hyper()).unwrap();
+                }
+                let state = t.state(gpu).unwrap().model_state;
+                let counts: Vec<f32> = m
+                    .state
+                    .iter()
+                    .filter(|p| p.name.ends_with("num_batches_tracked"))
+                    .map(|p| state[p.offset])
+                    .collect();
+                let per_step = if bn_stats == Some(BnStats::All) && kind != OptimizerKind::Sgd {
+                    2
+                } else {
+                    1
+                };
+                assert!(
+                    counts.iter().all(|&c| c == (per_step * STEPS) as f32),
+                    "{what}: {counts:?}"
+                );
+                assert_close(&what, &state, &reference.running, 1e-5, 1e-5);
+            }
+        }
+    }
+}
+
+#[test]
+fn bn_stats_naming_a_pass_the_optimizer_lacks_is_an_error_listing_its_passes() {
+    let config = OptimizerConfig {
+        kind: OptimizerKind::Sgd,
+        bn_stats: Some(BnStats::Y),
+        ..Default::default()
+    };
+    let e = sampa::optim::bn_passes(&config).unwrap_err().to_string();
+    assert!(
+        e.contains("--bn-stats y") && e.contains("its passes are x (or all)"),
+        "{e}"
+    );
+    let sampa_config = OptimizerConfig {
+        kind: OptimizerKind::Sampa,
+        bn_stats: Some(BnStats::X),
+        ..Default::default()
+    };
+    let e = sampa::optim::bn_passes(&sampa_config)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("x~, y"), "{e}");
+    assert_eq!(
+        sampa::optim::bn_passes(&OptimizerConfig {
+            kind: OptimizerKind::Sampa,
+            ..Default::default()
+        })
+        .unwrap(),
+        [1]
+    );
+}
