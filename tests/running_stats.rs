@@ -147,3 +147,49 @@ fn bn_stats_naming_a_pass_the_optimizer_lacks_is_an_error_listing_its_passes() {
         [1]
     );
 }
+
+/// Evaluation normalises with the running statistics, as PyTorch's `model.eval()`: the
+/// trainer's loss at x equals the f64 evaluation-mode loss at its own parameters and state,
+/// and differs from the training-mode loss on the same batch.
+#[test]
+fn evaluation_uses_the_running_statistics() {
+    use sampa::nn::reference;
+    for gpu in &gpus() {
+        let m = model();
+        let data = batches(&m);
+        let config = OptimizerConfig {
+            kind: OptimizerKind::Sampa,
+            ..Default::default()
+        };
+        let mut t = trainer(gpu, &m, 0.0, &m.init(4), config, 0);
+        for b in &data {
+            t.step(gpu, b, hyper()).unwrap();
+        }
+        let test = &batches(&m)[3];
+        let [loss, correct] = t.loss(gpu, test).unwrap();
+        let x: Vec<f64> = gpu
+            .read(t.params())
+            .unwrap()
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let state: Vec<f64> = t
+            .state(gpu)
+            .unwrap()
+            .model_state
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
+        let inputs: Vec<f64> = test.pixels.iter().map(|&v| v as f64).collect();
+        let (want, want_correct) =
+            reference::evaluate_eval(&m, (&x, &state), &inputs, &test.labels, 0.0);
+        let what = format!("{} evaluation loss", gpu.adapter.short());
+        assert_close(&what, &[loss], &[want], 1e-5, 1e-5);
+        assert_eq!(correct as usize, want_correct, "{what}: correct count");
+        let training = reference::evaluate(&m, &x, &inputs, &test.labels, 0.0).loss;
+        assert!(
+            (training - want).abs() > 1e-3,
+            "{what}: {training} vs {want}: a vacuous check"
+        );
+    }
+}

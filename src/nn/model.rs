@@ -366,6 +366,15 @@ impl Model {
         if len == 0 { 0..0 } else { start..start + len }
     }
 
+    /// The elements of the state vector layer `k` owns.
+    pub fn state_range(&self, k: usize) -> std::ops::Range<usize> {
+        let mine: Vec<&Param> = self.state.iter().filter(|p| p.layer == k).collect();
+        match (mine.first(), mine.last()) {
+            (Some(a), Some(b)) => a.offset..b.offset + b.len(),
+            _ => 0..0,
+        }
+    }
+
     /// The reference implementation's initialisation from `seed`: PyTorch's default for
     /// `Linear` and `Conv2d` (uniform in ±1/√fan_in, which Kaiming-uniform with a = √5 gives
     /// for weights), `kaiming_normal_` where the model's reference code asks for it, and

@@ -83,4 +83,7 @@ pub(crate) struct RefIo<'a> {
     pub first: bool,
     /// The layer's tensors, side by side as in the parameter vector.
     pub params: &'a [f64],
+    /// In evaluation, the layer's slice of the state vector (its BatchNorms' running
+    /// statistics, which they normalise with); `None` in training.
+    pub state: Option<&'a [f64]>,
 }

@@ -47,6 +47,7 @@ pub fn evaluate(
         input: shapes[k],
         first: k == 0,
         params: &params[model.layer_range(k)],
+        state: None,
     };
     let mut acts = vec![inputs.to_vec()];
     for (k, &layer) in model.layers.iter().enumerate() {
@@ -81,6 +82,7 @@ pub fn layer_forward(
         input,
         first,
         params,
+        state: None,
     };
     layers::forward(layer, &io, x)
 }
@@ -99,6 +101,7 @@ pub fn layer_backward(
         input,
         first,
         params,
+        state: None,
     };
     let y = layers::forward(layer, &io, x);
     let mut grads = vec![0.0; params.len()];
@@ -119,6 +122,7 @@ pub fn batch_stats(model: &Model, params: &[f64], inputs: &[f64], batch: usize) 
             input: shapes[k],
             first: k == 0,
             params: &params[model.layer_range(k)],
+            state: None,
         };
         for v in layers::norm_inputs(layer, &io, &x) {
             let c = match shapes[k + 1] {
@@ -132,4 +136,29 @@ pub fn batch_stats(model: &Model, params: &[f64], inputs: &[f64], batch: usize) 
         x = layers::forward(layer, &io, &x);
     }
     stats
+}
+
+/// Mean loss and correct count of `model` in evaluation at `params` with the state vector
+/// `state` (BatchNorm normalising with its running statistics, as PyTorch's `model.eval()`).
+pub fn evaluate_eval(
+    model: &Model,
+    (params, state): (&[f64], &[f64]),
+    inputs: &[f64],
+    labels: &[u32],
+    smoothing: f64,
+) -> (f64, usize) {
+    let (batch, shapes) = (labels.len(), model.shapes());
+    let mut x = inputs.to_vec();
+    for (k, &layer) in model.layers.iter().enumerate() {
+        let io = RefIo {
+            batch,
+            input: shapes[k],
+            first: k == 0,
+            params: &params[model.layer_range(k)],
+            state: Some(&state[model.state_range(k)]),
+        };
+        x = layers::forward(layer, &io, &x);
+    }
+    let (loss, correct, _) = cross_entropy(&x, labels, model.classes, smoothing);
+    (loss, correct)
 }

@@ -115,13 +115,24 @@ fn ranges(parts: &[Layer; 4]) -> [std::ops::Range<usize>; 4] {
     })
 }
 
-/// Part `k`'s f64 context: its input shape and its slice of the block's tensors.
+/// Part `k`'s f64 context: its input shape, its slice of the block's tensors and, in
+/// evaluation, of its state (bn1's running statistics, then bn2's).
 fn part_ref<'a>(io: &RefIo<'a>, parts: &[Layer; 4], k: usize, input: Act) -> RefIo<'a> {
+    let c = match input {
+        Act::Image(c, ..) => c,
+        Act::Flat(c) => c,
+    };
+    let state = io.state.map(|s| match k {
+        1 => &s[..2 * c + 1],
+        3 => &s[2 * c + 1..],
+        _ => &s[..0],
+    });
     RefIo {
         batch: io.batch,
         input,
         first: false,
         params: &io.params[ranges(parts)[k].clone()],
+        state,
     }
 }
 

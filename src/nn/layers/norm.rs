@@ -77,8 +77,13 @@ pub(super) fn build(io: &LayerIo<'_>, relu: bool) -> Result<LayerPass> {
     build_masked(io, relu, None)
 }
 
+/// Training normalises with the batch's statistics, evaluation with the running ones.
 pub(super) fn forward(io: &RefIo<'_>, relu: bool, x: &[f64]) -> Vec<f64> {
-    batchnorm::reference_forward(shape(io.batch, io.input), x, io.params, relu).0
+    let s = shape(io.batch, io.input);
+    match io.state {
+        Some(running) => batchnorm::reference_eval(s, x, io.params, running, relu),
+        None => batchnorm::reference_forward(s, x, io.params, relu).0,
+    }
 }
 
 /// The backward with dy gated by `mask > 0` where given.
