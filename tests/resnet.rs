@@ -132,3 +132,63 @@ fn gpu_resnet_with_tiled_products_matches_cpu_reference() {
         check_evaluator_with(gpu, &Model::resnet(8, 3, 12, 10, 5).unwrap(), 4, tiled);
     }
 }
+
+/// `resnet.py`'s whole `state_dict` for ResNet-20: parameters, then each BatchNorm's
+/// buffers, with shapes and dtypes as PyTorch saves them.
+fn akamaster_resnet20_state_dict(classes: usize) -> Vec<(String, Vec<usize>, &'static str)> {
+    let mut v = Vec::new();
+    let mut bn = |prefix: &str, c: usize| {
+        for (name, shape, dtype) in [
+            ("weight", vec![c], "F32"),
+            ("bias", vec![c], "F32"),
+            ("running_mean", vec![c], "F32"),
+            ("running_var", vec![c], "F32"),
+            ("num_batches_tracked", vec![], "I64"),
+        ] {
+            v.push((format!("{prefix}.{name}"), shape, dtype));
+        }
+    };
+    bn("bn1", 16);
+    let mut convs = vec![("conv1.weight".to_string(), vec![16, 3, 3, 3], "F32")];
+    let mut cin = 16;
+    for stage in 1..=3 {
+        let c = 16 << (stage - 1);
+        for i in 0..3 {
+            let p = format!("layer{stage}.{i}");
+            convs.push((format!("{p}.conv1.weight"), vec![c, cin, 3, 3], "F32"));
+            convs.push((format!("{p}.conv2.weight"), vec![c, c, 3, 3], "F32"));
+            bn(&format!("{p}.bn1"), c);
+            bn(&format!("{p}.bn2"), c);
+            cin = c;
+        }
+    }
+    v.extend(convs);
+    v.push(("linear.weight".into(), vec![classes, 64], "F32"));
+    v.push(("linear.bias".into(), vec![classes], "F32"));
+    v.sort();
+    v
+}
+
+#[test]
+fn a_written_resnet20_file_has_pytorchs_state_dict_names_shapes_and_dtypes() {
+    use sampa::nn::weights;
+    let m = Model::resnet(20, 3, 32, 32, 10).unwrap();
+    let mut tensors = weights::model_tensors(&m, &m.init(0));
+    tensors.extend(weights::state_tensors(&m, &m.init_state()));
+    let bytes = weights::serialize(&tensors, None).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut got: Vec<(String, Vec<usize>, &str)> = st
+        .tensors()
+        .into_iter()
+        .map(|(name, t)| {
+            let dtype = match t.dtype() {
+                safetensors::Dtype::F32 => "F32",
+                safetensors::Dtype::I64 => "I64",
+                other => panic!("{name}: unexpected dtype {other:?}"),
+            };
+            (name, t.shape().to_vec(), dtype)
+        })
+        .collect();
+    got.sort();
+    assert_eq!(got, akamaster_resnet20_state_dict(10));
+}

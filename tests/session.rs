@@ -104,7 +104,8 @@ fn a_session_trains_as_sampa_train_does() {
         assert_eq!(f.depth, 1 + (name == "sam") as usize);
         // The weights the page offers start a native run.
         let info = session.model_info();
-        let bytes = sampa::nn::weights::to_safetensors(session.model(), &f.params, &info).unwrap();
+        let bytes =
+            sampa::nn::weights::to_safetensors(session.model(), (&f.params, &[]), &info).unwrap();
         let path = out.join(format!("{name}.safetensors"));
         std::fs::write(&path, bytes).unwrap();
         assert_eq!(

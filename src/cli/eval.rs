@@ -48,6 +48,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         kernels: sampa::tuning::choose(&gpu)?,
     };
     let mut trainer = Trainer::new(&gpu, spec, &params)?;
+    trainer.set_model_state(checkpoint::load_state(&model, &a.model)?)?;
     let opts = BatchOptions {
         batch: a.batch,
         shuffle: false,

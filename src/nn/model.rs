@@ -496,7 +496,7 @@ fn lay_out(
 }
 
 /// The depth of `--model resnetN`, or an error listing the valid ones.
-fn resnet_depth(kind: &str) -> Result<usize> {
+pub fn resnet_depth(kind: &str) -> Result<usize> {
     match kind["resnet".len()..].parse::<usize>() {
         Ok(d) if d >= 8 && (d - 2).is_multiple_of(6) => Ok(d),
         Ok(d) => Err(Error::Invalid(resnet_depth_error(d))),

@@ -84,6 +84,8 @@ pub(crate) struct RefIo<'a> {
     /// The layer's tensors, side by side as in the parameter vector.
     pub params: &'a [f64],
     /// In evaluation, the layer's slice of the state vector (its BatchNorms' running
-    /// statistics, which they normalise with); `None` in training.
+    /// statistics, which they normalise with); `None` in training. (The browser build has no
+    /// BatchNorm to read it.)
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub state: Option<&'a [f64]>,
 }

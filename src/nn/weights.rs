@@ -50,6 +50,27 @@ pub fn model_tensors(model: &Model, params: &[f32]) -> Vec<Tensor> {
     model.params.iter().map(tensor).collect()
 }
 
+/// `model`'s non-trainable state from the flat vector `state` under PyTorch's buffer names:
+/// running means and variances as f32, `num_batches_tracked` as the int64 scalar PyTorch
+/// keeps, so `load_state_dict(..., strict=True)` takes the file.
+pub fn state_tensors(model: &Model, state: &[f32]) -> Vec<Tensor> {
+    let tensor = |p: &super::Param| {
+        let values = &state[p.offset..p.offset + p.len()];
+        if p.name.ends_with("num_batches_tracked") {
+            let counts: Vec<i64> = values.iter().map(|&v| v as i64).collect();
+            Tensor {
+                name: p.name.clone(),
+                shape: p.shape.clone(),
+                dtype: Dtype::I64,
+                data: bytemuck::cast_slice(&counts).to_vec(),
+            }
+        } else {
+            f32s(&p.name, p.shape.clone(), values)
+        }
+    };
+    model.state.iter().map(tensor).collect()
+}
+
 /// The safetensors file of `tensors` with the header metadata `meta`, the same bytes for the
 /// same tensors and metadata.
 pub fn serialize(
@@ -85,13 +106,24 @@ fn sorted_header(file: Vec<u8>) -> Vec<u8> {
     out
 }
 
-/// `model`'s parameters `params` as a safetensors file (what `sampa train --init` reads),
-/// described by `info` in its metadata.
+/// `model`'s parameters `params` and state `state` (empty for models without any) as a
+/// safetensors file (what `sampa train --init` reads), described by `info` in its metadata.
 pub fn to_safetensors(
     model: &Model,
-    params: &[f32],
+    (params, state): (&[f32], &[f32]),
     info: &super::model_info::ModelInfo,
 ) -> crate::Result<Vec<u8>> {
+    if state.len() != model.state_count() {
+        return Err(crate::Error::shape(
+            "weights",
+            format!(
+                "{} has {} state values, got {}",
+                model.name,
+                model.state_count(),
+                state.len()
+            ),
+        ));
+    }
     if params.len() != model.param_count() {
         return Err(crate::Error::shape(
             "weights",
@@ -103,11 +135,10 @@ pub fn to_safetensors(
             ),
         ));
     }
-    serialize(
-        &model_tensors(model, params),
-        Some(info.metadata(&model.name)),
-    )
-    .map_err(|e| crate::Error::Invalid(format!("cannot serialise the weights: {e}")))
+    let mut tensors = model_tensors(model, params);
+    tensors.extend(state_tensors(model, state));
+    serialize(&tensors, Some(info.metadata(&model.name)))
+        .map_err(|e| crate::Error::Invalid(format!("cannot serialise the weights: {e}")))
 }
 
 #[cfg(test)]

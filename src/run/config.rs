@@ -62,8 +62,9 @@ pub struct TrainConfig {
     #[arg(long)]
     #[serde(default)]
     pub classes: Option<usize>,
-    /// Model: `mlp` (hidden widths from --hidden) or `cnn` (conv 32, conv 64, fc 128).
-    #[arg(long, default_value = "mlp", value_parser = ["mlp", "cnn"])]
+    /// Model: `mlp` (hidden widths from --hidden), `cnn` (conv 32, conv 64, fc 128), or a
+    /// CIFAR ResNet `resnetN` with N = 6n+2 (resnet20, resnet32, resnet56; BatchNorm).
+    #[arg(long, default_value = "mlp", value_parser = parse_model)]
     pub model: String,
     /// Hidden widths of the MLP.
     #[arg(long, value_delimiter = ',', default_value = "256,256")]
@@ -226,8 +227,9 @@ impl TrainConfig {
             );
         }
         self.optimizer.validate()?;
-        if self.model != "mlp" && self.model != "cnn" {
-            return bad("--model", "mlp or cnn", format!("{:?}", self.model));
+        crate::optim::bn_passes(&self.optimizer)?;
+        if let Err(e) = parse_model(&self.model) {
+            return Err(Error::Invalid(e));
         }
         Ok(())
     }
@@ -241,4 +243,19 @@ impl TrainConfig {
             nesterov: self.nesterov,
         }
     }
+}
+
+/// `--model`: mlp, cnn or resnetN with N = 6n+2.
+fn parse_model(s: &str) -> std::result::Result<String, String> {
+    if s == "mlp" || s == "cnn" {
+        return Ok(s.to_string());
+    }
+    if s.starts_with("resnet") {
+        return crate::nn::model::resnet_depth(s)
+            .map(|_| s.to_string())
+            .map_err(|e| e.to_string());
+    }
+    Err(format!(
+        "--model {s:?}: expected mlp, cnn or a ResNet such as resnet20"
+    ))
 }

@@ -172,7 +172,8 @@ fn epoch(
     // One readback serves the model file and the checkpoint.
     let model = &trainer.spec().model;
     let state = trainer.state(gpu)?;
-    dir.write_outputs((model, &setup.info), &state.x, (&log.records, &log.points))?;
+    let weights = (&state.x[..], &state.model_state[..]);
+    dir.write_outputs((model, &setup.info), weights, (&log.records, &log.points))?;
     checkpoint::save_checkpoint(model, (&state, &next), &setup.origin, &dir.checkpoint())?;
     log.checkpointed = Some(state.steps);
     Ok(next)

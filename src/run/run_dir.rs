@@ -143,10 +143,10 @@ impl RunDir {
     pub fn write_outputs(
         &self,
         (model, info): (&Model, &crate::nn::model_info::ModelInfo),
-        params: &[f32],
+        (params, state): (&[f32], &[f32]),
         (records, points): (&[serde_json::Value], &[EpochPoint]),
     ) -> Result<()> {
-        super::checkpoint::save(model, params, info, &self.model())?;
+        super::checkpoint::save(model, (params, state), info, &self.model())?;
         let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
         self.write("metrics.jsonl", lines.as_bytes())?;
         plot::curves(points, &model.name, &self.file("curves.png"))

@@ -41,8 +41,9 @@ pub fn epoch_start(train: &Dataset, opts: &BatchOptions, epoch: usize) -> Progre
     }
 }
 
-/// A fresh run's start: the seeded initialisation or `--init`'s parameters, zero momentum
-/// and carried vectors, the optimizer's generator from the seed, epoch 0.
+/// A fresh run's start: the seeded initialisation or `--init`'s parameters (and running
+/// statistics, for a model with BatchNorm), zero momentum and carried vectors, the
+/// optimizer's generator from the seed, epoch 0.
 pub fn fresh(
     config: &TrainConfig,
     model: &Model,
@@ -58,7 +59,10 @@ pub fn fresh(
         x,
         momentum: vec![0.0; n],
         carried: vec![vec![0.0; n]; carried],
-        model_state: model.init_state(),
+        model_state: match &config.init {
+            Some(path) => checkpoint::load_state(model, path)?,
+            None => model.init_state(),
+        },
         steps: 0,
         previous: None,
         noise_rng: Pcg::new(config.seed, NOISE_STREAM).state(),

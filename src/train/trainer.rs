@@ -170,6 +170,24 @@ impl Trainer {
         })
     }
 
+    /// Replace the model's non-trainable state (BatchNorm's running statistics), as read from
+    /// a model file.
+    pub fn set_model_state(&mut self, state: Vec<f32>) -> Result<()> {
+        if state.len() != self.model_state.len() {
+            return Err(Error::shape(
+                "trainer",
+                format!(
+                    "{} has {} state values, got {}",
+                    self.spec.model.name,
+                    self.model_state.len(),
+                    state.len()
+                ),
+            ));
+        }
+        self.model_state = state;
+        Ok(())
+    }
+
     /// Place the program's pair of independent passes as `placement` says (programs without
     /// one run serially whatever is asked).
     pub fn set_placement(&mut self, gpu: &Gpu, placement: Placement) -> Result<()> {

@@ -196,7 +196,7 @@ impl TrainSession {
                 .finished()
                 .get(run)
                 .ok_or_else(|| js_err(format!("run {run} has not finished")))?;
-            crate::nn::weights::to_safetensors(s.model(), &f.params, &s.model_info())
+            crate::nn::weights::to_safetensors(s.model(), (&f.params, &[]), &s.model_info())
                 .map_err(js_err)
         })?
     }

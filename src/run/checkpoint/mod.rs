@@ -87,14 +87,18 @@ pub(crate) fn write_error(path: &Path, e: &std::io::Error) -> Error {
     )
 }
 
-/// Write `params` (laid out as `model.params`) to `path` as f32 safetensors, described by
+/// Write `params` (laid out as `model.params`) and the model's state `state` (its running
+/// statistics, if it has any) to `path` as safetensors under PyTorch's names, described by
 /// `info` in the metadata.
-pub fn save(model: &Model, params: &[f32], info: &ModelInfo, path: &Path) -> Result<()> {
-    write(
-        path,
-        &model_tensors(model, params),
-        Some(info.metadata(&model.name)),
-    )
+pub fn save(
+    model: &Model,
+    (params, state): (&[f32], &[f32]),
+    info: &ModelInfo,
+    path: &Path,
+) -> Result<()> {
+    let mut tensors = model_tensors(model, params);
+    tensors.extend(weights::state_tensors(model, state));
+    write(path, &tensors, Some(info.metadata(&model.name)))
 }
 
 /// The model description in the metadata of the model file at `path`, if it has one.
@@ -112,6 +116,16 @@ pub fn load_info(path: &Path) -> Result<Option<ModelInfo>> {
 /// model's shape. Extra tensors are an error too, since they mean a different model.
 pub fn load(model: &Model, path: &Path) -> Result<Vec<f32>> {
     load_bytes(model, path, &read::bytes(path)?)
+}
+
+/// The model's non-trainable state (BatchNorm's running statistics) from the model file at
+/// `path`: its starting values for a model without any.
+pub fn load_state(model: &Model, path: &Path) -> Result<Vec<f32>> {
+    if model.state_count() == 0 {
+        return Ok(Vec::new());
+    }
+    let bytes = read::bytes(path)?;
+    read::model_state(model, path, &read::parse(path, &bytes)?)
 }
 
 /// [`load`] on a file's bytes, named `path` in errors (the entry point for fuzzing).
@@ -138,7 +152,9 @@ pub fn load_bytes(model: &Model, path: &Path, bytes: &[u8]) -> Result<Vec<f32>> 
         ));
     }
     let x = read::params(model, path, &st)?;
-    if let Some(extra) = st.names().into_iter().find(|n| model.param(n).is_none()) {
+    // The model's running statistics are the state's (`load_state`), not extra tensors.
+    let known = |n: &str| model.param(n).is_some() || model.state.iter().any(|p| p.name == n);
+    if let Some(extra) = st.names().into_iter().find(|n| !known(n)) {
         return Err(Error::data(
             path,
             format!(
@@ -173,10 +189,7 @@ pub fn save_checkpoint(
     for (i, c) in state.carried.iter().enumerate() {
         tensors.push(f32s(&carried_name(i), vec![n], c));
     }
-    for p in &model.state {
-        let values = &state.model_state[p.offset..p.offset + p.len()];
-        tensors.push(f32s(&p.name, p.shape.clone(), values));
-    }
+    tensors.extend(weights::state_tensors(model, &state.model_state));
     tensors.push(u32s("data.order", &progress.order));
     if let Some(b) = &state.previous {
         let shape = vec![b.len(), model.input];

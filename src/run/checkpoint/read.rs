@@ -90,8 +90,16 @@ pub(super) fn params(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result
 pub(super) fn model_state(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result<Vec<f32>> {
     let mut state = vec![0.0; model.state_count()];
     for p in &model.state {
-        let t = tensor(path, st, &p.name, Dtype::F32, &p.shape)?;
-        state[p.offset..p.offset + p.len()].copy_from_slice(&f32_values(&t));
+        let values = if p.name.ends_with("num_batches_tracked") {
+            let t = tensor(path, st, &p.name, Dtype::I64, &p.shape)?;
+            let counts = t.data().chunks_exact(8);
+            counts
+                .map(|b| i64::from_le_bytes(b.try_into().expect("8 bytes")) as f32)
+                .collect()
+        } else {
+            f32_values(&tensor(path, st, &p.name, Dtype::F32, &p.shape)?)
+        };
+        state[p.offset..p.offset + p.len()].copy_from_slice(&values);
     }
     Ok(state)
 }

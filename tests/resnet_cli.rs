@@ -1,0 +1,107 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! `sampa train --model resnetN` end to end: the run, its model file under PyTorch's names with
+//! the running statistics (`num_batches_tracked` as int64), `sampa eval` on that file, and the
+//! ResNet flags' bad input.
+
+mod common;
+
+use common::cli::{error_line, sampa, scratch, success};
+
+fn last_test_accuracy(stdout: &str) -> String {
+    let line = stdout
+        .lines()
+        .rfind(|l| l.starts_with("epoch"))
+        .expect("an epoch line");
+    let at = line.find("test acc").unwrap() + "test acc".len();
+    line[at..].split_whitespace().next().unwrap().to_string()
+}
+
+#[test]
+fn a_resnet_trains_writes_its_running_statistics_and_evaluates_the_same() {
+    let d = scratch("resnet-cli", "run");
+    let out = d.join("run");
+    let run = sampa(&[
+        "train",
+        "--model",
+        "resnet8",
+        "--data",
+        "embedded",
+        "--train-limit",
+        "96",
+        "--batch",
+        "32",
+        "--epochs",
+        "1",
+        "--optimizer",
+        "sam",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = success(&run);
+    assert!(
+        stdout.contains("resnet8 1×28×28→10 (75002 parameters)"),
+        "{stdout}"
+    );
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let count = st.tensor("layer2.0.bn2.num_batches_tracked").unwrap();
+    assert_eq!(count.dtype(), safetensors::Dtype::I64);
+    assert!(count.shape().is_empty());
+    // SAM updates the running statistics from its pass at x only: one count per step.
+    assert_eq!(count.data(), 3i64.to_le_bytes());
+    let var = st.tensor("bn1.running_var").unwrap();
+    assert_eq!(
+        (var.dtype(), var.shape()),
+        (safetensors::Dtype::F32, &[16][..])
+    );
+    let eval = success(&sampa(&[
+        "eval",
+        "--model",
+        out.join("model.safetensors").to_str().unwrap(),
+        "--data",
+        "embedded",
+    ]));
+    let acc = last_test_accuracy(&stdout);
+    assert!(
+        eval.contains(&format!("accuracy {acc}")),
+        "train {acc}, eval: {eval}"
+    );
+}
+
+/// The one `error:` line of a command line the argument parser rejected (status 2).
+fn usage_error(out: &std::process::Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    lines[0].to_string()
+}
+
+#[test]
+fn resnet_flags_bad_input_is_one_line_naming_the_flag() {
+    let line = usage_error(&sampa(&[
+        "train", "--model", "resnet21", "--data", "embedded",
+    ]));
+    assert!(
+        line.contains("6n+2") && line.contains("20, 26, 32"),
+        "{line}"
+    );
+    let line = error_line(&sampa(&[
+        "train",
+        "--optimizer",
+        "sam",
+        "--bn-stats",
+        "y",
+        "--data",
+        "embedded",
+    ]));
+    assert!(
+        line.contains("--bn-stats y") && line.contains("its passes are x, x~"),
+        "{line}"
+    );
+    let line = usage_error(&sampa(&["train", "--bn-stats", "z", "--data", "embedded"]));
+    assert!(
+        line.contains("--bn-stats") && line.contains("x, x~ or y"),
+        "{line}"
+    );
+}
