@@ -132,7 +132,8 @@ fn mpi_messages() {
             Drawn {
                 index: 3,
                 shift: (2, -1),
-                flip: true
+                flip: true,
+                cutout: Some((-3, 5)),
             };
             3
         ],

@@ -99,6 +99,7 @@ fn check_weights(page: &Session, out: &Path, run: usize, page_acc: f64) {
         seed: 0,
         normalize: None,
         augment: false,
+        cutout: false,
     };
     let (_, acc) = sampa::run::evaluate(gpu, &mut t, &splits.test, &opts).unwrap();
     eprintln!(

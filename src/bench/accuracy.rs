@@ -108,6 +108,7 @@ fn to_target(
         seed: 0,
         normalize: None,
         augment: false,
+        cutout: false,
     };
     let hyper = crate::kernels::sgd::SgdHyper {
         lr: 0.05,

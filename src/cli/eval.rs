@@ -55,6 +55,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         seed: 0,
         normalize: info.normalization.clone(),
         augment: false,
+        cutout: false,
     };
     let (loss, acc) = sampa::run::evaluate(&gpu, &mut trainer, &test, &opts)?;
     println!(

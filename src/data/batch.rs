@@ -21,7 +21,13 @@ pub struct BatchOptions {
     pub normalize: Option<Vec<(f32, f32)>>,
     /// Random 4-pixel-padded crops and horizontal flips.
     pub augment: bool,
+    /// Cutout: with probability 1/2, a 16×16 square (clipped at the border) set to 0 after
+    /// normalisation, as the official SAMPa code does it.
+    pub cutout: bool,
 }
+
+/// Cutout's square side.
+pub const CUTOUT: usize = 16;
 
 /// One batch on the host.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -45,6 +51,9 @@ pub struct Drawn {
     pub shift: (i8, i8),
     /// Whether the image was mirrored.
     pub flip: bool,
+    /// Cutout's square, by its top-left corner (row, column), each in -8..side-8, if one was
+    /// cut.
+    pub cutout: Option<(i16, i16)>,
 }
 
 impl Batch {
@@ -158,6 +167,14 @@ impl<'a> Batcher<'a> {
                 d.shift = (dy, dx);
                 d.flip = self.aug.below(2) == 1;
             }
+            if self.opts.cutout && self.aug.below(2) == 1 {
+                // torch.randint(-half, side - half): the square may hang over the border.
+                let half = (CUTOUT / 2) as i16;
+                let (h, w) = (self.data.shape.height, self.data.shape.width);
+                let top = self.aug.below(h as u32) as i16 - half;
+                let left = self.aug.below(w as u32) as i16 - half;
+                d.cutout = Some((top, left));
+            }
             out.drawn.push(d);
         }
         self.pos = end;
@@ -183,6 +200,16 @@ impl<'a> Batcher<'a> {
                 return Err(bad(format!(
                     "has a crop shift {:?} beyond 4 pixels",
                     d.shift
+                )));
+            }
+            let half = (CUTOUT / 2) as i64;
+            let inside = |v: i16, side: usize| (-half..side as i64 - half).contains(&(v as i64));
+            if let Some((top, left)) = d.cutout
+                && !(inside(top, data.shape.height) && inside(left, data.shape.width))
+            {
+                return Err(bad(format!(
+                    "has a cutout square at {:?}, outside the images",
+                    (top, left)
                 )));
             }
         }
@@ -222,7 +249,24 @@ fn fill(data: &Dataset, opts: &BatchOptions, out: &mut Batch) {
                 }
             }
         }
+        if let Some(corner) = d.cutout {
+            cut(dst, (s.channels, s.height, s.width), corner);
+        }
         out.labels.push(data.labels[d.index as usize]);
+    }
+}
+
+/// Zero the [`CUTOUT`]-sided square at `(top, left)` (clipped to the image) in every channel.
+fn cut(dst: &mut [f32], (channels, h, w): (usize, usize, usize), (top, left): (i16, i16)) {
+    let span = |start: i16, side: usize| {
+        let a = start.max(0) as usize;
+        a.min(side)..(start as i64 + CUTOUT as i64).clamp(0, side as i64) as usize
+    };
+    let (rows, cols) = (span(top, h), span(left, w));
+    for c in 0..channels {
+        for y in rows.clone() {
+            dst[(c * h + y) * w + cols.start..(c * h + y) * w + cols.end].fill(0.0);
+        }
     }
 }
 

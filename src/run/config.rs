@@ -123,12 +123,20 @@ pub struct TrainConfig {
     /// Use only the first N training examples.
     #[arg(long)]
     pub train_limit: Option<usize>,
+    /// Evaluate on only the first N test examples.
+    #[arg(long)]
+    #[serde(default)]
+    pub test_limit: Option<usize>,
     /// Normalise each channel by the training set's mean and standard deviation.
     #[arg(long)]
     pub normalize: bool,
     /// Random crops (padding 4) and horizontal flips; on by default for CIFAR and image folders.
     #[arg(long)]
     pub augment: Option<bool>,
+    /// Cutout (16×16 squares with probability 1/2, after normalisation), the paper's recipe.
+    #[arg(long)]
+    #[serde(default)]
+    pub cutout: bool,
     /// Start from these parameters (safetensors with PyTorch names) instead of the seeded init.
     #[arg(long)]
     pub init: Option<PathBuf>,
@@ -200,6 +208,7 @@ impl TrainConfig {
             ("--epochs", Some(self.epochs)),
             ("--steps", self.steps),
             ("--train-limit", self.train_limit),
+            ("--test-limit", self.test_limit),
             ("--log-every", self.log_every),
             ("--checkpoint-every", self.checkpoint_every),
         ];

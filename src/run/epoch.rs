@@ -38,6 +38,7 @@ pub fn train_options(config: &TrainConfig, splits: &Splits) -> BatchOptions {
         seed: config.seed,
         normalize: config.normalize.then(|| data::channel_stats(&splits.train)),
         augment: config.augment.unwrap_or(splits.natural_images),
+        cutout: config.cutout,
     }
 }
 

@@ -44,6 +44,9 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
     if let Some(n) = c.train_limit {
         splits.train.truncate(n);
     }
+    if let Some(n) = c.test_limit {
+        splits.test.truncate(n);
+    }
     for (split, d) in [("training", &splits.train), ("test", &splits.test)] {
         if d.is_empty() {
             return Err(crate::Error::data(

@@ -51,6 +51,7 @@ pub(crate) fn in_order(opts: &BatchOptions, batch: usize) -> BatchOptions {
         batch,
         shuffle: false,
         augment: false,
+        cutout: false,
         ..opts.clone()
     }
 }

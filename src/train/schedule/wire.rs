@@ -1,8 +1,9 @@
 //! The bytes a [`Job`] and a [`Reply`] travel as between processes (`--schedule mpi`).
 //!
-//! Little-endian throughout. A job is `SJ1`, the step (u64), the point (u64 length, then f32s),
+//! Little-endian throughout. A job is `SJ2`, the step (u64), the point (u64 length, then f32s),
 //! then its batch in one of two forms: `0` and the examples as drawn (u64 count, then per
-//! example its index u32, crop shift i8 i8 and flip u8), which the far end rebuilds from its own
+//! example its index u32, crop shift i8 i8, flip u8, and cutout: u8 1 with the square's
+//! corner i16 i16, or u8 0 and four zero bytes), which the far end rebuilds from its own
 //! copy of the data set; or `1` and the batch itself (u64 count, u64 pixel count, the f32
 //! pixels, the u32 labels), for a batch that did not come from a batcher (the previous batch
 //! of a resumed run). A reply is `SR1`, the gradient (u64 length, f32s), the two metrics
@@ -15,13 +16,15 @@ use super::transport::{Job, Reply};
 use crate::data::{Batch, Drawn};
 use crate::error::{Error, Result};
 
-const JOB: &[u8; 3] = b"SJ1";
+const JOB: &[u8; 3] = b"SJ2";
 const REPLY: &[u8; 3] = b"SR1";
+/// Bytes per drawn example.
+const DRAWN: usize = 12;
 
 /// `job` as bytes: its batch as the drawn list when it has one.
 pub fn encode_job(job: &Job) -> Vec<u8> {
     let b = &job.batch;
-    let mut out = Vec::with_capacity(32 + 4 * job.point.len() + 7 * b.drawn.len());
+    let mut out = Vec::with_capacity(32 + 4 * job.point.len() + DRAWN * b.drawn.len());
     out.extend_from_slice(JOB);
     put_u64(&mut out, job.step as u64);
     put_f32s(&mut out, &job.point);
@@ -31,6 +34,10 @@ pub fn encode_job(job: &Job) -> Vec<u8> {
         for d in &b.drawn {
             out.extend_from_slice(&d.index.to_le_bytes());
             out.extend_from_slice(&[d.shift.0 as u8, d.shift.1 as u8, d.flip as u8]);
+            let (top, left) = d.cutout.unwrap_or((0, 0));
+            out.push(d.cutout.is_some() as u8);
+            out.extend_from_slice(&top.to_le_bytes());
+            out.extend_from_slice(&left.to_le_bytes());
         }
     } else {
         out.push(1);
@@ -51,14 +58,19 @@ pub fn decode_job(bytes: &[u8]) -> Result<Job> {
     let point = r.f32s()?;
     let batch = match r.take(1)?[0] {
         0 => {
-            let count = r.count(7)?;
+            let count = r.count(DRAWN)?;
             let mut drawn = Vec::with_capacity(count);
             for _ in 0..count {
-                let e = r.take(7)?;
+                let e = r.take(DRAWN)?;
+                let corner = (
+                    i16::from_le_bytes([e[8], e[9]]),
+                    i16::from_le_bytes([e[10], e[11]]),
+                );
                 drawn.push(Drawn {
                     index: u32::from_le_bytes([e[0], e[1], e[2], e[3]]),
                     shift: (e[4] as i8, e[5] as i8),
                     flip: e[6] != 0,
+                    cutout: (e[7] != 0).then_some(corner),
                 });
             }
             Batch {
@@ -206,6 +218,7 @@ mod tests {
                         index: 7,
                         shift: (-4, 3),
                         flip: true,
+                        cutout: Some((-8, 300)),
                     },
                     Drawn::default(),
                 ],

@@ -65,6 +65,7 @@ impl Session {
             seed: settings.seed,
             normalize: None,
             augment: false,
+            cutout: false,
         };
         Ok(Session {
             settings,
