@@ -467,8 +467,7 @@ fn cutout_zeroes_the_drawn_square_in_about_half_the_images() {
             continue;
         };
         cut += 1;
-        let inside =
-            |a: i16, side: usize| (a.max(0) as usize..((a + 16).max(0) as usize).min(side));
+        let inside = |a: i16, side: usize| a.max(0) as usize..((a + 16).max(0) as usize).min(side);
         let (rows, cols) = (inside(top, 12), inside(left, 20));
         assert!(rows.len() >= 8 && cols.len() >= 8, "{drawn:?}");
         assert_eq!(zeros, 3 * rows.len() * cols.len(), "image {i}: {drawn:?}");

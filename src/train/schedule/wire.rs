@@ -257,10 +257,11 @@ mod tests {
     }
 
     #[test]
-    fn a_drawn_batch_travels_as_seven_bytes_an_example() {
+    fn a_drawn_batch_travels_as_twelve_bytes_an_example() {
         // The point of the drawn form: the pixels stay home.
         let bytes = encode_job(&job(true));
-        assert_eq!(bytes.len(), 3 + 8 + 8 + 3 * 4 + 1 + 8 + 2 * 7);
+        assert_eq!(bytes.len(), 3 + 8 + 8 + 3 * 4 + 1 + 8 + 2 * DRAWN);
+        assert_eq!(DRAWN, 12);
     }
 
     #[test]
