@@ -485,3 +485,23 @@ fn cutout_zeroes_the_drawn_square_in_about_half_the_images() {
     let e = Batcher::rebuild(&d, &o, far).unwrap_err().to_string();
     assert!(e.contains("cutout square at (12, 0)"), "{e}");
 }
+
+/// Symmetric label noise: each label replaced, with probability `rate`, by a uniform class,
+/// so about rate·(K−1)/K of the labels change, spread evenly over the other classes; seeded.
+#[test]
+fn label_noise_is_symmetric_and_seeded() {
+    let mut labels = vec![3u32; 20_000];
+    sampa::run::add_label_noise(&mut labels, 10, (0.4, 7));
+    let changed = labels.iter().filter(|&&l| l != 3).count() as f64 / 20_000.0;
+    assert!((changed - 0.36).abs() < 0.015, "{changed}");
+    for c in (0..10).filter(|&c| c != 3) {
+        let share = labels.iter().filter(|&&l| l == c).count() as f64 / 20_000.0;
+        assert!((share - 0.04).abs() < 0.006, "class {c}: {share}");
+    }
+    let mut again = vec![3u32; 20_000];
+    sampa::run::add_label_noise(&mut again, 10, (0.4, 7));
+    assert_eq!(labels, again);
+    let mut other = vec![3u32; 20_000];
+    sampa::run::add_label_noise(&mut other, 10, (0.4, 8));
+    assert_ne!(labels, other);
+}

@@ -104,4 +104,18 @@ fn resnet_flags_bad_input_is_one_line_naming_the_flag() {
         line.contains("--bn-stats") && line.contains("x, x~ or y"),
         "{line}"
     );
+    for rate in ["1", "-0.1"] {
+        let line = error_line(&sampa(&[
+            "train",
+            "--label-noise",
+            rate,
+            "--data",
+            "embedded",
+        ]));
+        assert!(line.contains("--label-noise must be in [0, 1)"), "{line}");
+    }
+    assert!(
+        line.contains("--bn-stats") && line.contains("x, x~ or y"),
+        "{line}"
+    );
 }

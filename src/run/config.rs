@@ -123,6 +123,11 @@ pub struct TrainConfig {
     /// Use only the first N training examples.
     #[arg(long)]
     pub train_limit: Option<usize>,
+    /// Symmetric label noise on the training set: each label, with this probability, replaced
+    /// by a class drawn uniformly from all classes (seeded by --seed); the test set is clean.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[serde(default)]
+    pub label_noise: f32,
     /// Evaluate on only the first N test examples.
     #[arg(long)]
     #[serde(default)]
@@ -237,6 +242,9 @@ impl TrainConfig {
         }
         self.optimizer.validate()?;
         crate::optim::bn_passes(&self.optimizer)?;
+        if !(0.0..1.0).contains(&self.label_noise) {
+            return bad("--label-noise", "in [0, 1)", self.label_noise.to_string());
+        }
         if let Err(e) = parse_model(&self.model) {
             return Err(Error::Invalid(e));
         }

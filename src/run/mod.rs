@@ -47,6 +47,13 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
     if let Some(n) = c.test_limit {
         splits.test.truncate(n);
     }
+    if c.label_noise > 0.0 {
+        add_label_noise(
+            &mut splits.train.labels,
+            splits.classes,
+            (c.label_noise, c.seed),
+        );
+    }
     for (split, d) in [("training", &splits.train), ("test", &splits.test)] {
         if d.is_empty() {
             return Err(crate::Error::data(
@@ -58,6 +65,22 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
         }
     }
     Ok(splits)
+}
+
+/// The generator stream of `--label-noise`.
+const LABEL_NOISE_STREAM: u64 = 0x1abe1;
+
+/// Replace each label, with probability `rate`, by a class drawn uniformly from `classes`
+/// (symmetric noise; the draw may give the label back), seeded by `seed`.
+pub fn add_label_noise(labels: &mut [u32], classes: usize, (rate, seed): (f32, u64)) {
+    let mut rng = crate::rng::Pcg::new(seed, LABEL_NOISE_STREAM);
+    for l in labels {
+        // Both draws for every label, so one label's noise does not shift the others'.
+        let (u, class) = (rng.next_f32(), rng.below(classes as u32));
+        if u < rate {
+            *l = class;
+        }
+    }
 }
 
 /// The model a config names, for `splits`' images and classes.
