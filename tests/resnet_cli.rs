@@ -119,3 +119,70 @@ fn resnet_flags_bad_input_is_one_line_naming_the_flag() {
         "{line}"
     );
 }
+
+/// `--val-split`: each epoch reports the held-out accuracy, `best.safetensors` holds the best
+/// epoch's model (sampa eval gives that epoch's test accuracy), and the run reports the test
+/// accuracy there beside the last epoch's.
+#[test]
+fn a_validation_split_keeps_the_best_epochs_model() {
+    let d = scratch("resnet-cli", "val");
+    let out = d.join("run");
+    let stdout = success(&sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--hidden",
+        "32",
+        "--train-limit",
+        "600",
+        "--val-split",
+        "200",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.2",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert_eq!(stdout.matches("validation loss").count(), 3, "{stdout}");
+    let lines = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let epochs: Vec<serde_json::Value> = lines
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "epoch")
+        .collect();
+    let best = epochs
+        .iter()
+        .fold(None::<&serde_json::Value>, |b, r| match b {
+            Some(b) if b["val_accuracy"].as_f64() >= r["val_accuracy"].as_f64() => Some(b),
+            _ => Some(r),
+        })
+        .unwrap();
+    let test = 100.0 * best["test_accuracy"].as_f64().unwrap();
+    let summary = format!("at epoch {}: test accuracy {test:.2}% there", best["epoch"]);
+    assert!(stdout.contains(&summary), "{summary} in {stdout}");
+    let eval = success(&sampa(&[
+        "eval",
+        "--model",
+        out.join("best.safetensors").to_str().unwrap(),
+        "--data",
+        "embedded",
+    ]));
+    assert!(
+        eval.contains(&format!("accuracy {test:.2}%")),
+        "{test} vs {eval}"
+    );
+    let line = error_line(&sampa(&[
+        "train",
+        "--data",
+        "embedded",
+        "--train-limit",
+        "600",
+        "--val-split",
+        "600",
+    ]));
+    assert!(
+        line.contains("--val-split must be smaller than the 600"),
+        "{line}"
+    );
+}

@@ -134,6 +134,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         shuffle: true,
         train_limit: Some(512),
         test_limit: None,
+        val_split: None,
         label_noise: 0.0,
         normalize: true,
         augment: Some(false),

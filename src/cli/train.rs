@@ -137,6 +137,16 @@ fn claim(default: &std::path::Path) -> anyhow::Result<PathBuf> {
 }
 
 pub(super) fn report(summary: &run::RunSummary, config: &TrainConfig) -> anyhow::Result<()> {
+    if let (Some(b), Some(last)) = (summary.best, summary.epochs.last()) {
+        println!(
+            "best validation accuracy {:.2}% at epoch {}: test accuracy {:.2}% there \
+             (best.safetensors), {:.2}% at the last epoch",
+            100.0 * b.val_acc,
+            b.epoch,
+            100.0 * b.test_acc,
+            100.0 * last.test_acc
+        );
+    }
     match summary.epochs.last() {
         Some(last) => println!(
             "done: {} steps in {:.1} s; test accuracy {:.2}%; wrote {}",

@@ -49,6 +49,7 @@ pub fn load_dir(dir: &Path, classes: Option<usize>) -> Result<Option<Splits>> {
     }
     let test = read_records(&test_file, label_bytes, format)?;
     Ok(Some(Splits {
+        val: None,
         class_names: names(dir, label_bytes, classes),
         classes,
         description: format!(

@@ -100,6 +100,8 @@ pub struct Splits {
     pub train: Dataset,
     /// Test examples.
     pub test: Dataset,
+    /// Validation examples held out of the training set (`--val-split`), if any.
+    pub val: Option<Dataset>,
     /// Number of classes (labels are `0..classes`).
     pub classes: usize,
     /// One name per class: an image folder's sub-folder names, CIFAR's and Fashion-MNIST's

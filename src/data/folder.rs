@@ -28,6 +28,7 @@ pub fn load_dir(dir: &Path, opts: FolderOptions) -> Result<Splits> {
     let train = load_split(&dir.join("train"), &names, opts)?;
     let test = load_split(&dir.join("test"), &names, opts)?;
     Ok(Splits {
+        val: None,
         classes: names.len(),
         class_names: names.clone(),
         description: format!(

@@ -62,6 +62,7 @@ pub fn from_gz(origin: &str, files: [&[u8]; 4], what: &str) -> Result<Splits> {
         return Err(Error::data(origin, "train and test images differ in size"));
     }
     Ok(Splits {
+        val: None,
         classes: IDX_CLASSES,
         class_names: FASHION_MNIST_CLASSES.map(String::from).to_vec(),
         description: format!(
@@ -108,6 +109,7 @@ pub fn load_dir(dir: &Path, classes: Option<usize>) -> Result<Option<Splits>> {
         return Err(Error::data(dir, "train and test images differ in size"));
     }
     Ok(Some(Splits {
+        val: None,
         classes,
         class_names: super::dataset::numbered(classes),
         description: format!(

@@ -128,6 +128,12 @@ pub struct TrainConfig {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     #[serde(default)]
     pub label_noise: f32,
+    /// Hold out N training examples (drawn by --seed) as a validation set: each epoch reports
+    /// its accuracy, `best.safetensors` keeps the best epoch's model, and the run reports the
+    /// test accuracy at that epoch beside the last one's.
+    #[arg(long)]
+    #[serde(default)]
+    pub val_split: Option<usize>,
     /// Evaluate on only the first N test examples.
     #[arg(long)]
     #[serde(default)]
@@ -214,6 +220,7 @@ impl TrainConfig {
             ("--steps", self.steps),
             ("--train-limit", self.train_limit),
             ("--test-limit", self.test_limit),
+            ("--val-split", self.val_split),
             ("--log-every", self.log_every),
             ("--checkpoint-every", self.checkpoint_every),
         ];

@@ -28,6 +28,8 @@ pub struct RunSummary {
     pub params: Vec<f32>,
     /// Wall-clock seconds of training and evaluation.
     pub seconds: f64,
+    /// With `--val-split`, the epoch of the best validation accuracy.
+    pub best: Option<super::validation::Best>,
 }
 
 /// How training batches are formed.
@@ -94,6 +96,7 @@ pub(super) fn epochs(
             .map_err(|e| device_failed(e, (gpu, dir), log.checkpointed, &setup.part))?;
     }
     Ok(RunSummary {
+        best: super::validation::best(&log.records),
         epochs: log.points,
         steps: trainer.steps(),
         params: gpu.read(trainer.params())?,
@@ -170,6 +173,10 @@ fn epoch(
         return Ok(next);
     }
     finish_epoch(gpu, trainer, (&splits.test, opts), &stats, log)?;
+    if let Some(val) = &splits.val {
+        let parts = (&mut *trainer, val, opts);
+        super::validation::after_epoch(gpu, parts, (dir, &setup.info), &mut log.records)?;
+    }
     // One readback serves the model file and the checkpoint.
     let model = &trainer.spec().model;
     let state = trainer.state(gpu)?;

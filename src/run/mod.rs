@@ -14,6 +14,7 @@ pub mod placement;
 pub mod plot;
 pub mod run_dir;
 pub mod start;
+pub mod validation;
 
 pub use checkpoint::Progress;
 pub use config::{LrSchedule, TrainConfig};
@@ -46,6 +47,9 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
     }
     if let Some(n) = c.test_limit {
         splits.test.truncate(n);
+    }
+    if let Some(n) = c.val_split {
+        validation::split(&mut splits, n, c.seed)?;
     }
     if c.label_noise > 0.0 {
         add_label_noise(
@@ -234,6 +238,7 @@ fn already_done(config: &TrainConfig, start: &start::Start) -> Result<Option<Run
     }
     let finished = config.steps == Some(steps) || config.epochs == epoch;
     Ok(finished.then(|| RunSummary {
+        best: None,
         epochs: Vec::new(),
         steps,
         params: start.trainer.x.clone(),
