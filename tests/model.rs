@@ -92,6 +92,12 @@ fn every_layer_matches_finite_differences() {
     };
     let bn = |relu| Layer::BatchNorm { c: 3, relu };
     let block = |cin, cout, stride| Layer::Block { cin, cout, stride };
+    let wide = |cin, cout, stride, down| Layer::WideUnit {
+        cin,
+        cout,
+        stride,
+        down,
+    };
     let cases = [
         (Layer::Linear { inp: 5, out: 4 }, (3, Act::Flat(5), false)),
         (conv(3, 4, 3, 1), (2, Act::Image(3, 5, 6), false)),
@@ -108,6 +114,9 @@ fn every_layer_matches_finite_differences() {
         (block(4, 4, 1), (2, Act::Image(4, 4, 3), false)),
         (block(4, 8, 2), (2, Act::Image(4, 5, 4), false)),
         (Layer::GlobalAvgPool, (2, Act::Image(4, 3, 2), false)),
+        (wide(4, 4, 1, false), (2, Act::Image(4, 4, 3), false)),
+        (wide(4, 8, 2, true), (2, Act::Image(4, 5, 4), false)),
+        (wide(4, 4, 1, true), (2, Act::Image(4, 3, 3), false)),
     ];
     for (i, (layer, shape)) in cases.into_iter().enumerate() {
         let e = layer_check(layer, shape, 20 + i as u64);

@@ -171,10 +171,83 @@ fn akamaster_resnet20_state_dict(classes: usize) -> Vec<(String, Vec<usize>, &'s
 
 #[test]
 fn a_written_resnet20_file_has_pytorchs_state_dict_names_shapes_and_dtypes() {
-    use sampa::nn::weights;
     let m = Model::resnet(20, 3, 32, 32, 10).unwrap();
-    let mut tensors = weights::model_tensors(&m, &m.init(0));
-    tensors.extend(weights::state_tensors(&m, &m.init_state()));
+    assert_eq!(written(&m), akamaster_resnet20_state_dict(10));
+}
+
+/// davda54's `wide_res_net.py` `state_dict` for WRN-`depth`-`width` on 3 channels: the stem,
+/// per stage a DownsampleUnit and (depth − 4)/6 BasicUnits, the last BatchNorm, the classifier.
+fn davda54_wrn_state_dict(
+    depth: usize,
+    width: usize,
+    classes: usize,
+) -> Vec<(String, Vec<usize>, &'static str)> {
+    let mut v = vec![(
+        "f.0_convolution.weight".to_string(),
+        vec![16, 3, 3, 3],
+        "F32",
+    )];
+    let mut bn = |v: &mut Vec<(String, Vec<usize>, &'static str)>, prefix: String, c: usize| {
+        for (name, shape, dtype) in [
+            ("weight", vec![c], "F32"),
+            ("bias", vec![c], "F32"),
+            ("running_mean", vec![c], "F32"),
+            ("running_var", vec![c], "F32"),
+            ("num_batches_tracked", vec![], "I64"),
+        ] {
+            v.push((format!("{prefix}.{name}"), shape, dtype));
+        }
+    };
+    let mut cin = 16;
+    for stage in 1..=3 {
+        let c = (16 << (stage - 1)) * width;
+        let p = format!("f.{stage}_block.block.0");
+        bn(&mut v, format!("{p}.norm_act.0_normalization"), cin);
+        v.push((
+            format!("{p}.block.0_convolution.weight"),
+            vec![c, cin, 3, 3],
+            "F32",
+        ));
+        bn(&mut v, format!("{p}.block.1_normalization"), c);
+        v.push((
+            format!("{p}.block.4_convolution.weight"),
+            vec![c, c, 3, 3],
+            "F32",
+        ));
+        v.push((format!("{p}.downsample.weight"), vec![c, cin, 1, 1], "F32"));
+        for i in 1..=(depth - 4) / 6 {
+            let p = format!("f.{stage}_block.block.{i}");
+            bn(&mut v, format!("{p}.block.0_normalization"), c);
+            v.push((
+                format!("{p}.block.2_convolution.weight"),
+                vec![c, c, 3, 3],
+                "F32",
+            ));
+            bn(&mut v, format!("{p}.block.3_normalization"), c);
+            v.push((
+                format!("{p}.block.6_convolution.weight"),
+                vec![c, c, 3, 3],
+                "F32",
+            ));
+        }
+        cin = c;
+    }
+    bn(&mut v, "f.4_normalization".into(), cin);
+    v.push((
+        "f.8_classification.weight".into(),
+        vec![classes, cin],
+        "F32",
+    ));
+    v.push(("f.8_classification.bias".into(), vec![classes], "F32"));
+    v.sort();
+    v
+}
+
+/// The names, shapes and dtypes of a written model file, sorted.
+fn written(m: &Model) -> Vec<(String, Vec<usize>, &'static str)> {
+    use sampa::nn::weights;
+    let mut tensors = weights::model_tensors(m, &m.init(0));
+    tensors.extend(weights::state_tensors(m, &m.init_state()));
     let bytes = weights::serialize(&tensors, None).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let mut got: Vec<(String, Vec<usize>, &str)> = st
@@ -190,5 +263,61 @@ fn a_written_resnet20_file_has_pytorchs_state_dict_names_shapes_and_dtypes() {
         })
         .collect();
     got.sort();
-    assert_eq!(got, akamaster_resnet20_state_dict(10));
+    got
+}
+
+#[test]
+fn a_written_wrn_16_4_file_has_davda54s_state_dict_names_shapes_and_dtypes() {
+    let m = Model::wrn(16, 4, (3, 32, 32), 10).unwrap();
+    assert_eq!(written(&m), davda54_wrn_state_dict(16, 4, 10));
+    // The classifier starts at zero, as davda54's _initialize sets it.
+    let x = m.init(1);
+    let w = m.param("f.8_classification.weight").unwrap();
+    assert!(x[w.offset..w.offset + w.len()].iter().all(|&v| v == 0.0));
+    for bad in ["wrn-16-0", "wrn-15-4", "wrn-16", "wrn-a-4"] {
+        let e = sampa::nn::model::wrn_size(bad).unwrap_err().to_string();
+        assert!(e.contains(bad) || e.contains("wrn-DEPTH-WIDTH"), "{e}");
+    }
+}
+
+#[test]
+fn gpu_wide_resnet_matches_cpu_reference() {
+    for gpu in &gpus() {
+        check_evaluator(gpu, &Model::wrn(10, 1, (3, 8, 8), 5).unwrap(), 4);
+    }
+}
+
+#[test]
+fn wide_resnet_gradient_matches_finite_differences_on_sampled_coordinates() {
+    let model = Model::wrn(10, 1, (3, 8, 8), 4).unwrap();
+    let mut rng = Pcg::new(22, 0);
+    let mut params: Vec<f64> = model.init(5).iter().map(|&v| v as f64).collect();
+    // The classifier starts at zero, which would leave every other gradient zero.
+    for v in &mut params[model.param("f.8_classification.weight").unwrap().offset..] {
+        *v = rng.normal() as f64 * 0.3;
+    }
+    let inputs: Vec<f64> = (0..2 * 3 * 64).map(|_| rng.normal() as f64).collect();
+    let labels = [1, 3];
+    let loss = |p: &[f64]| reference::evaluate(&model, p, &inputs, &labels, 0.1).loss;
+    let eval = reference::evaluate(&model, &params, &inputs, &labels, 0.1);
+    let mut worst = 0.0f64;
+    for p in &model.params {
+        for j in 0..2.min(p.len()) {
+            let i = p.offset + (j * 7919) % p.len();
+            // Small enough that no ReLU input crosses zero (at 1e-5 one did, by 3e-3).
+            let h = 1e-6;
+            let mut q = params.clone();
+            q[i] += h;
+            let up = loss(&q);
+            q[i] -= 2.0 * h;
+            let num = (up - loss(&q)) / (2.0 * h);
+            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
+            worst = worst.max(err);
+        }
+    }
+    eprintln!(
+        "{}: max relative error over sampled coordinates {worst:.1e}",
+        model.name
+    );
+    assert!(worst < 1e-4, "{worst}");
 }

@@ -66,6 +66,18 @@ fn a_resnet_trains_writes_its_running_statistics_and_evaluates_the_same() {
         eval.contains(&format!("accuracy {acc}")),
         "train {acc}, eval: {eval}"
     );
+    let line = error_line(&sampa(&[
+        "train",
+        "--model",
+        "resnet14",
+        "--data",
+        "embedded",
+        "--init",
+        out.join("model.safetensors").to_str().unwrap(),
+        "--out",
+        d.join("other").to_str().unwrap(),
+    ]));
+    assert!(line.contains("holds the parameters of resnet8"), "{line}");
 }
 
 /// The one `error:` line of a command line the argument parser rejected (status 2).
@@ -86,6 +98,13 @@ fn resnet_flags_bad_input_is_one_line_naming_the_flag() {
         line.contains("6n+2") && line.contains("20, 26, 32"),
         "{line}"
     );
+    for bad in ["wrn-16-0", "wrn-15-4"] {
+        let line = usage_error(&sampa(&["train", "--model", bad, "--data", "embedded"]));
+        assert!(
+            line.contains("D - 4 divisible by 6") && line.contains(bad),
+            "{line}"
+        );
+    }
     let line = error_line(&sampa(&[
         "train",
         "--optimizer",

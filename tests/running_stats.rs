@@ -90,30 +90,69 @@ fn running_statistics_match_the_f64_reference_under_every_schedule() {
             let gpu = &gpus[0];
             for placement in placements(gpu, worker, kind) {
                 let what = format!("{} bn-stats {bn_stats:?} {placement:?}", config.label());
-                let mut t = trainer(gpu, &m, 0.0, &x0, config, 0);
-                t.set_placement(gpu, placement).unwrap();
-                for b in &data {
-                    t.step(gpu, b, hyper()).unwrap();
-                }
-                let state = t.state(gpu).unwrap().model_state;
-                let counts: Vec<f32> = m
-                    .state
-                    .iter()
-                    .filter(|p| p.name.ends_with("num_batches_tracked"))
-                    .map(|p| state[p.offset])
-                    .collect();
-                let per_step = if bn_stats == Some(BnStats::All) && kind != OptimizerKind::Sgd {
-                    2
-                } else {
-                    1
-                };
-                assert!(
-                    counts.iter().all(|&c| c == (per_step * STEPS) as f32),
-                    "{what}: {counts:?}"
+                check(
+                    gpu,
+                    (&m, config, placement),
+                    (&data, &x0),
+                    &reference.running,
+                    &what,
                 );
-                assert_close(&what, &state, &reference.running, 1e-5, 1e-5);
             }
         }
+    }
+}
+
+/// Train `m` under `placement` on `data` from `x0` and compare its running statistics with
+/// `want`: the counts exactly, the statistics to f32 rounding.
+fn check(
+    gpu: &sampa::Gpu,
+    (m, config, placement): (&Model, OptimizerConfig, Placement),
+    (data, x0): (&[Batch], &[f32]),
+    want: &[f64],
+    what: &str,
+) {
+    let mut t = trainer(gpu, m, 0.0, x0, config, 0);
+    t.set_placement(gpu, placement).unwrap();
+    for b in data {
+        t.step(gpu, b, hyper()).unwrap();
+    }
+    let state = t.state(gpu).unwrap().model_state;
+    let passes = sampa::optim::bn_passes(&config).unwrap().len();
+    for p in m
+        .state
+        .iter()
+        .filter(|p| p.name.ends_with("num_batches_tracked"))
+    {
+        assert_eq!(
+            state[p.offset],
+            (passes * data.len()) as f32,
+            "{what}: {}",
+            p.name
+        );
+    }
+    assert_close(what, &state, want, 1e-5, 1e-5);
+}
+
+/// The Wide ResNet's BatchNorms (two per unit, the first before the unit's convolutions) fold
+/// their statistics the same way.
+#[test]
+fn wide_resnet_running_statistics_match_the_f64_reference() {
+    let gpus = gpus();
+    let m = Model::wrn(10, 1, (3, 8, 8), 4).unwrap();
+    let data = &batches(&m)[..4];
+    let x0 = m.init(4);
+    let config = OptimizerConfig {
+        kind: OptimizerKind::Sampa,
+        ..Default::default()
+    };
+    let mut reference = RefOptimizer::new(config, &x0, 0);
+    for b in data {
+        reference.step(&m, 0.0, b, hyper());
+    }
+    for placement in [Placement::Serial, Placement::Fused] {
+        let what = format!("{} {placement:?}", m.name);
+        let run = (&m, config, placement);
+        check(&gpus[0], run, (data, &x0), &reference.running, &what);
     }
 }
 

@@ -51,6 +51,21 @@ pub enum Layer {
         /// The first convolution's stride, and the shortcut's subsampling.
         stride: usize,
     },
+    /// A pre-activation wide-ResNet unit, as davda54's `wide_res_net.py` writes it. A basic
+    /// unit (`down` false; `cin` = `cout`, stride 1): BN ReLU conv BN ReLU conv, plus the
+    /// input. A downsample unit (`down`, the first of each stage): BN ReLU first, then conv
+    /// (with the stride) BN ReLU conv, plus a 1×1 convolution (with the stride) of the
+    /// activated input.
+    WideUnit {
+        /// Input channels.
+        cin: usize,
+        /// Output channels.
+        cout: usize,
+        /// The first convolution's stride (and the 1×1 convolution's).
+        stride: usize,
+        /// Whether it is a downsample unit.
+        down: bool,
+    },
     /// Global average pooling: an image to one feature per channel.
     GlobalAvgPool,
     /// 2×2 max pooling with stride 2.
@@ -174,6 +189,17 @@ impl Layer {
             {
                 Act::Image(cout, h.div_ceil(stride), w.div_ceil(stride))
             }
+            (
+                Layer::WideUnit {
+                    cin,
+                    cout,
+                    stride,
+                    down,
+                },
+                Act::Image(c, h, w),
+            ) if c == cin && stride > 0 && (down || (cin == cout && stride == 1)) => {
+                Act::Image(cout, (h + 2 - 3) / stride + 1, (w + 2 - 3) / stride + 1)
+            }
             (Layer::GlobalAvgPool, Act::Image(c, ..)) => Act::Flat(c),
             (Layer::MaxPool2 | Layer::ReluMaxPool2, Act::Image(c, h, w)) if h >= 2 && w >= 2 => {
                 Act::Image(c, h / 2, w / 2)
@@ -219,6 +245,11 @@ impl Layer {
                     .flat_map(|(name, l)| within(name, l.tensors()))
                     .collect()
             }
+            Layer::WideUnit { .. } => self
+                .wide_parts()
+                .into_iter()
+                .flat_map(|(name, l)| within(name, l.tensors()))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -239,6 +270,65 @@ impl Layer {
                     .flat_map(|(name, l)| within(name, l.state_tensors()))
                     .collect()
             }
+            Layer::WideUnit { .. } => self
+                .wide_parts()
+                .into_iter()
+                .flat_map(|(name, l)| within(name, l.state_tensors()))
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// A wide unit's layers in `state_dict` order with their module names: the first
+    /// BatchNorm (with its ReLU), conv, BatchNorm (with its ReLU), conv, and for a downsample
+    /// unit the 1×1 convolution last.
+    pub(crate) fn wide_parts(self) -> Vec<(&'static str, Layer)> {
+        let Layer::WideUnit {
+            cin,
+            cout,
+            stride,
+            down,
+        } = self
+        else {
+            unreachable!("only a wide unit has wide parts")
+        };
+        let conv = |cin, k, pad, stride| Layer::Conv2d {
+            cin,
+            cout,
+            k,
+            pad,
+            stride,
+            bias: false,
+        };
+        let bn = |c| Layer::BatchNorm { c, relu: true };
+        if down {
+            vec![
+                ("norm_act.0_normalization", bn(cin)),
+                ("block.0_convolution", conv(cin, 3, 1, stride)),
+                ("block.1_normalization", bn(cout)),
+                ("block.4_convolution", conv(cout, 3, 1, 1)),
+                ("downsample", conv(cin, 1, 0, stride)),
+            ]
+        } else {
+            vec![
+                ("block.0_normalization", bn(cin)),
+                ("block.2_convolution", conv(cin, 3, 1, 1)),
+                ("block.3_normalization", bn(cout)),
+                ("block.6_convolution", conv(cout, 3, 1, 1)),
+            ]
+        }
+    }
+
+    /// The input shape of each of the layer's BatchNorms, in the order of its state tensors.
+    pub(crate) fn norm_shapes(self, input: Act) -> Vec<Act> {
+        let out = || {
+            self.output(input)
+                .expect("checked when the model was built")
+        };
+        match self {
+            Layer::BatchNorm { .. } => vec![input],
+            Layer::Block { .. } => vec![out(), out()],
+            Layer::WideUnit { .. } => vec![input, out()],
             _ => Vec::new(),
         }
     }
@@ -282,6 +372,15 @@ impl Layer {
                 let [c1, _, c2, _] = self.block_parts();
                 let mid = c1.output(input).expect("checked when the model was built");
                 vec![(c1, input), (c2, mid)]
+            }
+            Layer::WideUnit { down, .. } => {
+                let parts = self.wide_parts();
+                let mid = parts[1].1.output(input).expect("checked");
+                let mut v = vec![(parts[1].1, input), (parts[3].1, mid)];
+                if down {
+                    v.push((parts[4].1, input));
+                }
+                v
             }
             _ => Vec::new(),
         }

@@ -124,12 +124,12 @@ pub fn batch_stats(model: &Model, params: &[f64], inputs: &[f64], batch: usize) 
             params: &params[model.layer_range(k)],
             state: None,
         };
-        for v in layers::norm_inputs(layer, &io, &x) {
-            let c = match shapes[k + 1] {
-                Act::Image(c, ..) => c,
-                Act::Flat(c) => c,
+        let inputs = layers::norm_inputs(layer, &io, &x);
+        for (v, shape) in inputs.iter().zip(layer.norm_shapes(shapes[k])) {
+            let Act::Image(c, ..) = shape else {
+                unreachable!("BatchNorm normalises images")
             };
-            let (mean, var) = crate::kernels::batchnorm::moments(c, &v);
+            let (mean, var) = crate::kernels::batchnorm::moments(c, v);
             stats.extend(mean);
             stats.extend(var);
         }

@@ -62,8 +62,9 @@ pub struct TrainConfig {
     #[arg(long)]
     #[serde(default)]
     pub classes: Option<usize>,
-    /// Model: `mlp` (hidden widths from --hidden), `cnn` (conv 32, conv 64, fc 128), or a
-    /// CIFAR ResNet `resnetN` with N = 6n+2 (resnet20, resnet32, resnet56; BatchNorm).
+    /// Model: `mlp` (hidden widths from --hidden), `cnn` (conv 32, conv 64, fc 128), a CIFAR
+    /// ResNet `resnetN` with N = 6n+2 (resnet20, resnet32, resnet56), or a Wide ResNet
+    /// `wrn-D-K` (wrn-16-8, wrn-28-2, wrn-28-10); the ResNets have BatchNorm.
     #[arg(long, default_value = "mlp", value_parser = parse_model)]
     pub model: String,
     /// Hidden widths of the MLP.
@@ -279,7 +280,13 @@ fn parse_model(s: &str) -> std::result::Result<String, String> {
             .map(|_| s.to_string())
             .map_err(|e| e.to_string());
     }
+    if s.starts_with("wrn") {
+        return crate::nn::model::wrn_size(s)
+            .map(|_| s.to_string())
+            .map_err(|e| e.to_string());
+    }
     Err(format!(
-        "--model {s:?}: expected mlp, cnn or a ResNet such as resnet20"
+        "--model {s:?}: expected mlp, cnn, a ResNet such as resnet20 or a Wide ResNet such \
+         as wrn-28-10"
     ))
 }

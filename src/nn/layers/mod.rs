@@ -15,6 +15,8 @@ mod linear;
 mod norm;
 mod pool;
 mod relu;
+#[cfg(not(target_arch = "wasm32"))]
+mod wide;
 
 use super::layer::Layer;
 use super::pass::{LayerIo, LayerPass, RefIo};
@@ -37,13 +39,16 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::build(io, layer),
         #[cfg(not(target_arch = "wasm32"))]
+        Layer::WideUnit { .. } => wide::build(io, layer),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::GlobalAvgPool => avgpool::build(io),
         #[cfg(target_arch = "wasm32")]
-        Layer::BatchNorm { .. } | Layer::Block { .. } | Layer::GlobalAvgPool => {
-            Err(crate::error::Error::Invalid(format!(
-                "{layer:?} runs natively only: the browser build leaves the ResNets' layers out"
-            )))
-        }
+        Layer::BatchNorm { .. }
+        | Layer::Block { .. }
+        | Layer::WideUnit { .. }
+        | Layer::GlobalAvgPool => Err(crate::error::Error::Invalid(format!(
+            "{layer:?} runs natively only: the browser build leaves the ResNets' layers out"
+        ))),
     }
 }
 
@@ -62,9 +67,14 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::forward(io, layer, x),
         #[cfg(not(target_arch = "wasm32"))]
+        Layer::WideUnit { .. } => wide::forward(io, layer, x),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::GlobalAvgPool => avgpool::forward(io, x),
         #[cfg(target_arch = "wasm32")]
-        Layer::BatchNorm { .. } | Layer::Block { .. } | Layer::GlobalAvgPool => {
+        Layer::BatchNorm { .. }
+        | Layer::Block { .. }
+        | Layer::WideUnit { .. }
+        | Layer::GlobalAvgPool => {
             unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
         }
     }
@@ -95,9 +105,14 @@ pub(crate) fn backward(
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::backward(io, layer, x, dy, grads),
         #[cfg(not(target_arch = "wasm32"))]
+        Layer::WideUnit { .. } => wide::backward(io, layer, x, dy, grads),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::GlobalAvgPool => avgpool::backward(io, dy),
         #[cfg(target_arch = "wasm32")]
-        Layer::BatchNorm { .. } | Layer::Block { .. } | Layer::GlobalAvgPool => {
+        Layer::BatchNorm { .. }
+        | Layer::Block { .. }
+        | Layer::WideUnit { .. }
+        | Layer::GlobalAvgPool => {
             unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
         }
     }
@@ -110,6 +125,8 @@ pub(crate) fn norm_inputs(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<Vec<f6
         Layer::BatchNorm { .. } => vec![x.to_vec()],
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::norm_inputs(io, layer, x),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::WideUnit { .. } => wide::norm_inputs(io, layer, x),
         _ => {
             let _ = io;
             Vec::new()

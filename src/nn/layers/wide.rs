@@ -1,0 +1,294 @@
+//! A pre-activation wide-ResNet unit, as davda54's `wide_res_net.py` writes it:
+//!
+//! ```text
+//! basic unit                         downsample unit
+//! a  = relu(bn0(x))                  a  = relu(bn0(x))
+//! c1 = conv1(a)                      c1 = conv1(a)          3×3, the stride
+//! b1 = relu(bn1(c1))                 b1 = relu(bn1(c1))
+//! c2 = conv2(b1)                     c2 = conv2(b1)         3×3
+//! y  = x + c2                        y  = c2 + down(a)      down: 1×1, the stride
+//! ```
+//!
+//! The backward runs the parts in reverse over the unit's own buffers. Where two paths meet
+//! (the identity beside the block, or the 1×1 convolution beside conv1 at a) the second
+//! path's gradient is added into the first's with the residual kernel's identity shortcut.
+
+use super::super::pass::{LayerIo, LayerPass, RefIo};
+use super::{conv, norm};
+use crate::error::Result;
+use crate::gpu::GpuBuf;
+use crate::kernels::Dispatch;
+use crate::kernels::conv::image::ROW_FLOATS;
+use crate::kernels::residual::{self, Shortcut};
+use crate::nn::layer::{Act, Layer};
+
+/// The identity shortcut over `shape`: what adds one gradient into another.
+fn identity(batch: usize, shape: Act) -> Shortcut {
+    let Act::Image(c, h, w) = shape else {
+        unreachable!("a wide unit works on images")
+    };
+    Shortcut {
+        n: batch,
+        cin: c,
+        hin: h,
+        win: w,
+        cout: c,
+        stride: 1,
+    }
+}
+
+/// Each part's elements in the unit's slice of the parameter vector.
+fn ranges(parts: &[(&str, Layer)]) -> Vec<std::ops::Range<usize>> {
+    let mut start = 0;
+    parts
+        .iter()
+        .map(|(_, p)| {
+            let len = p.param_len();
+            start += len;
+            start - len..start
+        })
+        .collect()
+}
+
+/// The views of part `k` among the unit's tensor views (BatchNorms own two, convolutions one).
+fn views(parts: &[(&str, Layer)], k: usize) -> std::ops::Range<usize> {
+    let count = |l: &Layer| l.tensors().len();
+    let start: usize = parts[..k].iter().map(|(_, l)| count(l)).sum();
+    start..start + count(&parts[k].1)
+}
+
+pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
+    let parts = layer.wide_parts();
+    let down = parts.len() == 5;
+    let out = layer.output(io.input)?;
+    let r = io.replicas;
+    let buf = |shape: Act, what| {
+        let len = io.batch * shape.len();
+        io.gpu
+            .zeros::<f32>(r * len.next_multiple_of(ROW_FLOATS), what)
+    };
+    let (a, da) = (buf(io.input, "unit a")?, buf(io.input, "unit a grad")?);
+    let [c1, b1, c2, db1, dc1] = ["c1", "b1", "c2", "b1 grad", "c1 grad"].map(|w| buf(out, w));
+    let (c1, b1, c2, db1, dc1) = (c1?, b1?, c2?, db1?, dc1?);
+    let part_io = |k: usize, input, (x, y, dy, dx)| LayerIo {
+        gpu: io.gpu,
+        kernels: io.kernels,
+        batch: io.batch,
+        replicas: r,
+        input,
+        x,
+        y,
+        dy,
+        dx,
+        input_relu: false,
+        params: io.params[views(&parts, k)].to_vec(),
+        grads: io.grads[views(&parts, k)].to_vec(),
+    };
+    let dx = io
+        .dx
+        .expect("a wide unit follows a convolution, so it is never the first layer");
+    let spec = |k: usize| conv::Spec::of(parts[k].1);
+    let bn0 = norm::build(&part_io(0, io.input, (io.x, &a, &da, Some(dx))), true)?;
+    let conv1 = conv::build(&part_io(1, io.input, (&a, &c1, &dc1, Some(&da))), spec(1))?;
+    let bn1 = norm::build(&part_io(2, out, (&c1, &b1, &db1, Some(&dc1))), true)?;
+    let mut passes = vec![bn0, conv1, bn1];
+    let (y, dy) = (io.y.replicas(r), io.dy.replicas(r));
+    let mut extra = Vec::new();
+    let (add, merge) = if down {
+        // y = c2 + down(a); a's gradient from the 1×1 convolution is added into conv1's.
+        let d = buf(out, "downsample")?;
+        let da2 = buf(io.input, "downsample grad")?;
+        passes.push(conv::build(
+            &part_io(3, out, (&b1, &c2, io.dy, Some(&db1))),
+            spec(3),
+        )?);
+        passes.push(conv::build(
+            &part_io(4, io.input, (&a, &d, io.dy, Some(&da2))),
+            spec(4),
+        )?);
+        let add = residual::prepare_forward(
+            io.gpu,
+            identity(io.batch, out),
+            false,
+            (c2.replicas(r), d.replicas(r), y),
+        )?;
+        let (g, acc) = (da2.replicas(r), da.replicas(r));
+        let merge =
+            residual::prepare_backward(io.gpu, identity(io.batch, io.input), false, (g, g, acc))?;
+        extra.extend([d, da2]);
+        (add, merge)
+    } else {
+        passes.push(conv::build(
+            &part_io(3, out, (&b1, &c2, io.dy, Some(&db1))),
+            spec(3),
+        )?);
+        let add = residual::prepare_forward(
+            io.gpu,
+            identity(io.batch, out),
+            false,
+            (c2.replicas(r), io.x.replicas(r), y),
+        )?;
+        let merge = residual::prepare_backward(
+            io.gpu,
+            identity(io.batch, out),
+            false,
+            (dy, y, dx.replicas(r)),
+        )?;
+        (add, merge)
+    };
+    assemble(
+        passes,
+        (add, merge),
+        down,
+        [vec![a, da, c1, b1, c2, db1, dc1], extra].concat(),
+    )
+}
+
+/// The unit's pass from its parts' (in `wide_parts` order): forward in order then the add;
+/// backward: conv2 (and the 1×1 convolution), bn1, conv1, then for a downsample unit the
+/// merge at a before bn0, for a basic unit bn0 then the identity's share.
+fn assemble(
+    passes: Vec<LayerPass>,
+    (add, merge): (Dispatch, Dispatch),
+    down: bool,
+    buffers: Vec<GpuBuf<f32>>,
+) -> Result<LayerPass> {
+    let (mut fwd, mut eval) = (Dispatch::empty(), Dispatch::empty());
+    for p in &passes {
+        fwd = fwd.then(p.forward.clone());
+        eval = eval.then(p.forward_eval.clone().unwrap_or_else(|| p.forward.clone()));
+    }
+    let back = |k: usize| {
+        passes[k]
+            .backward
+            .clone()
+            .expect("every part has a backward")
+    };
+    let mut bwd = back(3);
+    if down {
+        bwd = bwd.then(back(4));
+    }
+    bwd = bwd.then(back(2)).then(back(1));
+    bwd = if down {
+        bwd.then(merge).then(back(0))
+    } else {
+        bwd.then(back(0)).then(merge)
+    };
+    let mut pass = LayerPass::new(fwd.then(add.clone()), Some(bwd));
+    pass.forward_eval = Some(eval.then(add));
+    for p in passes {
+        pass.norms.extend(p.norms);
+        pass.scratch.extend(p.scratch);
+        pass.indices.extend(p.indices);
+    }
+    pass.scratch.extend(buffers);
+    Ok(pass)
+}
+
+/// Part `k`'s f64 context: its input shape, its tensors and, in evaluation, its state.
+fn part_ref<'a>(io: &RefIo<'a>, layer: Layer, k: usize, input: Act) -> RefIo<'a> {
+    let parts = layer.wide_parts();
+    let state = io.state.map(|s| {
+        let bn_len = |l: &Layer| {
+            l.state_tensors()
+                .iter()
+                .map(|t| t.shape.iter().product::<usize>())
+                .sum::<usize>()
+        };
+        let start: usize = parts[..k].iter().map(|(_, l)| bn_len(l)).sum();
+        &s[start..start + bn_len(&parts[k].1)]
+    });
+    RefIo {
+        batch: io.batch,
+        input,
+        first: false,
+        params: &io.params[ranges(&parts)[k].clone()],
+        state,
+    }
+}
+
+/// Every intermediate of the f64 forward: a, c1, b1, c2, the 1×1 convolution's output (empty
+/// for a basic unit), y.
+fn forward_all(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> [Vec<f64>; 6] {
+    let parts = layer.wide_parts();
+    let out = layer
+        .output(io.input)
+        .expect("checked when the model was built");
+    let spec = |k: usize| conv::Spec::of(parts[k].1);
+    let a = norm::forward(&part_ref(io, layer, 0, io.input), true, x);
+    let c1 = conv::forward(&part_ref(io, layer, 1, io.input), spec(1), &a);
+    let b1 = norm::forward(&part_ref(io, layer, 2, out), true, &c1);
+    let c2 = conv::forward(&part_ref(io, layer, 3, out), spec(3), &b1);
+    let (d, skip) = if parts.len() == 5 {
+        let d = conv::forward(&part_ref(io, layer, 4, io.input), spec(4), &a);
+        (d.clone(), d)
+    } else {
+        (Vec::new(), x.to_vec())
+    };
+    let y = c2.iter().zip(&skip).map(|(a, b)| a + b).collect();
+    [a, c1, b1, c2, d, y]
+}
+
+pub(super) fn forward(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> Vec<f64> {
+    let [.., y] = forward_all(io, layer, x);
+    y
+}
+
+/// The inputs of the unit's two BatchNorms: x and c1.
+pub(super) fn norm_inputs(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> Vec<Vec<f64>> {
+    let [_, c1, ..] = forward_all(io, layer, x);
+    vec![x.to_vec(), c1]
+}
+
+pub(super) fn backward(
+    io: &RefIo<'_>,
+    layer: Layer,
+    x: &[f64],
+    dy: &[f64],
+    grads: &mut [f64],
+) -> Vec<f64> {
+    let parts = layer.wide_parts();
+    let out = layer
+        .output(io.input)
+        .expect("checked when the model was built");
+    let r = ranges(&parts);
+    let spec = |k: usize| conv::Spec::of(parts[k].1);
+    let part = |k, input| part_ref(io, layer, k, input);
+    let [a, c1, b1, ..] = forward_all(io, layer, x);
+    let db1 = conv::backward(&part(3, out), spec(3), &b1, dy, &mut grads[r[3].clone()]);
+    let dc1 = norm::backward(
+        &part(2, out),
+        &c1,
+        &db1,
+        Some(&b1),
+        &mut grads[r[2].clone()],
+    );
+    let mut da = conv::backward(
+        &part(1, io.input),
+        spec(1),
+        &a,
+        &dc1,
+        &mut grads[r[1].clone()],
+    );
+    if parts.len() == 5 {
+        let da2 = conv::backward(
+            &part(4, io.input),
+            spec(4),
+            &a,
+            dy,
+            &mut grads[r[4].clone()],
+        );
+        da.iter_mut().zip(da2).for_each(|(g, h)| *g += h);
+    }
+    let mut dx = norm::backward(
+        &part(0, io.input),
+        x,
+        &da,
+        Some(&a),
+        &mut grads[r[0].clone()],
+    );
+    if parts.len() == 4 {
+        dx.iter_mut().zip(dy).for_each(|(g, h)| *g += h);
+    }
+    dx
+}
