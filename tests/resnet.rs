@@ -187,7 +187,7 @@ fn davda54_wrn_state_dict(
         vec![16, 3, 3, 3],
         "F32",
     )];
-    let mut bn = |v: &mut Vec<(String, Vec<usize>, &'static str)>, prefix: String, c: usize| {
+    let bn = |v: &mut Vec<(String, Vec<usize>, &'static str)>, prefix: String, c: usize| {
         for (name, shape, dtype) in [
             ("weight", vec![c], "F32"),
             ("bias", vec![c], "F32"),
