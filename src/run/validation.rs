@@ -57,7 +57,7 @@ pub(super) fn after_epoch(
     records: &mut [serde_json::Value],
 ) -> Result<()> {
     let best_before = best(records);
-    let (loss, acc) = super::epoch::evaluate(gpu, trainer, val, opts)?;
+    let (loss, acc) = gpu.block_on(trainer.evaluate_async(gpu, val, opts))?;
     println!(
         "           validation loss {loss:.4}  validation acc {:.2}%",
         100.0 * acc
