@@ -275,7 +275,7 @@ fn a_written_wrn_16_4_file_has_davda54s_state_dict_names_shapes_and_dtypes() {
     let w = m.param("f.8_classification.weight").unwrap();
     assert!(x[w.offset..w.offset + w.len()].iter().all(|&v| v == 0.0));
     for bad in ["wrn-16-0", "wrn-15-4", "wrn-16", "wrn-a-4"] {
-        let e = sampa::nn::model::wrn_size(bad).unwrap_err().to_string();
+        let e = sampa::nn::resnets::wrn_size(bad).unwrap_err().to_string();
         assert!(e.contains(bad) || e.contains("wrn-DEPTH-WIDTH"), "{e}");
     }
 }

@@ -73,11 +73,12 @@ impl Settings {
     }
 }
 
-/// The MLP 784-256-256-10 or the small CNN on 28×28 images, or ResNet-20 on CIFAR's
-/// 32×32×3, by name.
+/// The MLP 784-256-256-10 or the small CNN on 28×28 images, or (natively) ResNet-20 on
+/// CIFAR's 32×32×3, by name.
 pub fn model(name: &str) -> Result<Model> {
     match name {
         "cnn" => Model::cnn(1, 28, 28, 10),
+        #[cfg(not(target_arch = "wasm32"))]
         "resnet20" => Model::resnet(20, 3, 32, 32, 10),
         _ => Model::mlp(784, &[256, 256], 10),
     }

@@ -139,24 +139,13 @@ pub(crate) struct TensorSpec {
     pub init: Init,
 }
 
-fn spec(suffix: &str, shape: Vec<usize>, fan_in: usize, init: Init) -> TensorSpec {
+pub(crate) fn spec(suffix: &str, shape: Vec<usize>, fan_in: usize, init: Init) -> TensorSpec {
     TensorSpec {
         suffix: suffix.to_string(),
         shape,
         fan_in,
         init,
     }
-}
-
-/// The tensors of a sub-module called `prefix` inside a layer, renamed `prefix.suffix`.
-fn within(prefix: &str, specs: Vec<TensorSpec>) -> Vec<TensorSpec> {
-    specs
-        .into_iter()
-        .map(|t| TensorSpec {
-            suffix: format!("{prefix}.{}", t.suffix),
-            ..t
-        })
-        .collect()
 }
 
 impl Layer {
@@ -238,18 +227,9 @@ impl Layer {
                 spec("weight", vec![c], c, Init::Fill(1.0)),
                 spec("bias", vec![c], c, Init::Fill(0.0)),
             ],
-            Layer::Block { .. } => {
-                let [c1, b1, c2, b2] = self.block_parts();
-                [("conv1", c1), ("bn1", b1), ("conv2", c2), ("bn2", b2)]
-                    .into_iter()
-                    .flat_map(|(name, l)| within(name, l.tensors()))
-                    .collect()
-            }
-            Layer::WideUnit { .. } => self
-                .wide_parts()
-                .into_iter()
-                .flat_map(|(name, l)| within(name, l.tensors()))
-                .collect(),
+            // The residual layers are native only (`super::composite`).
+            #[cfg(not(target_arch = "wasm32"))]
+            Layer::Block { .. } | Layer::WideUnit { .. } => self.composite_tensors(false),
             _ => Vec::new(),
         }
     }
@@ -263,59 +243,9 @@ impl Layer {
                 spec("running_var", vec![c], c, Init::Fill(1.0)),
                 spec("num_batches_tracked", vec![], 1, Init::Fill(0.0)),
             ],
-            Layer::Block { .. } => {
-                let [_, b1, _, b2] = self.block_parts();
-                [("bn1", b1), ("bn2", b2)]
-                    .into_iter()
-                    .flat_map(|(name, l)| within(name, l.state_tensors()))
-                    .collect()
-            }
-            Layer::WideUnit { .. } => self
-                .wide_parts()
-                .into_iter()
-                .flat_map(|(name, l)| within(name, l.state_tensors()))
-                .collect(),
+            #[cfg(not(target_arch = "wasm32"))]
+            Layer::Block { .. } | Layer::WideUnit { .. } => self.composite_tensors(true),
             _ => Vec::new(),
-        }
-    }
-
-    /// A wide unit's layers in `state_dict` order with their module names: the first
-    /// BatchNorm (with its ReLU), conv, BatchNorm (with its ReLU), conv, and for a downsample
-    /// unit the 1×1 convolution last.
-    pub(crate) fn wide_parts(self) -> Vec<(&'static str, Layer)> {
-        let Layer::WideUnit {
-            cin,
-            cout,
-            stride,
-            down,
-        } = self
-        else {
-            unreachable!("only a wide unit has wide parts")
-        };
-        let conv = |cin, k, pad, stride| Layer::Conv2d {
-            cin,
-            cout,
-            k,
-            pad,
-            stride,
-            bias: false,
-        };
-        let bn = |c| Layer::BatchNorm { c, relu: true };
-        if down {
-            vec![
-                ("norm_act.0_normalization", bn(cin)),
-                ("block.0_convolution", conv(cin, 3, 1, stride)),
-                ("block.1_normalization", bn(cout)),
-                ("block.4_convolution", conv(cout, 3, 1, 1)),
-                ("downsample", conv(cin, 1, 0, stride)),
-            ]
-        } else {
-            vec![
-                ("block.0_normalization", bn(cin)),
-                ("block.2_convolution", conv(cin, 3, 1, 1)),
-                ("block.3_normalization", bn(cout)),
-                ("block.6_convolution", conv(cout, 3, 1, 1)),
-            ]
         }
     }
 
@@ -333,34 +263,6 @@ impl Layer {
         }
     }
 
-    /// A block's layers in order: conv1, bn1 (with its ReLU), conv2, bn2 (whose ReLU comes
-    /// after the residual add).
-    pub(crate) fn block_parts(self) -> [Layer; 4] {
-        let Layer::Block { cin, cout, stride } = self else {
-            unreachable!("only a block has parts")
-        };
-        let conv = |cin, stride| Layer::Conv2d {
-            cin,
-            cout,
-            k: 3,
-            pad: 1,
-            stride,
-            bias: false,
-        };
-        [
-            conv(cin, stride),
-            Layer::BatchNorm {
-                c: cout,
-                relu: true,
-            },
-            conv(cout, 1),
-            Layer::BatchNorm {
-                c: cout,
-                relu: false,
-            },
-        ]
-    }
-
     /// The layers that run matrix products (linear layers and convolutions) inside this one,
     /// each with its input shape.
     pub(crate) fn product_layers(self, input: Act) -> Vec<(Layer, Act)> {
@@ -368,20 +270,8 @@ impl Layer {
             Layer::Linear { .. } | Layer::LinearRelu { .. } | Layer::Conv2d { .. } => {
                 vec![(self, input)]
             }
-            Layer::Block { .. } => {
-                let [c1, _, c2, _] = self.block_parts();
-                let mid = c1.output(input).expect("checked when the model was built");
-                vec![(c1, input), (c2, mid)]
-            }
-            Layer::WideUnit { down, .. } => {
-                let parts = self.wide_parts();
-                let mid = parts[1].1.output(input).expect("checked");
-                let mut v = vec![(parts[1].1, input), (parts[3].1, mid)];
-                if down {
-                    v.push((parts[4].1, input));
-                }
-                v
-            }
+            #[cfg(not(target_arch = "wasm32"))]
+            Layer::Block { .. } | Layer::WideUnit { .. } => self.composite_products(input),
             _ => Vec::new(),
         }
     }

@@ -3,6 +3,8 @@
 //! evaluator, and the f64 reference of a whole model. Each layer kind's forward and backward
 //! is written once, in `layers/`, for both.
 
+#[cfg(not(target_arch = "wasm32"))]
+mod composite;
 pub mod evaluator;
 pub mod layer;
 mod layers;
@@ -12,6 +14,8 @@ mod pass;
 pub mod plan;
 pub mod products;
 pub mod reference;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod resnets;
 pub mod weights;
 
 pub use layer::{Act, Layer};

@@ -86,9 +86,14 @@ impl Model {
         let (c, h, w) = (shape.channels, shape.height, shape.width);
         match kind {
             "cnn" => Model::cnn(c, h, w, classes),
-            _ if kind.starts_with("resnet") => Model::resnet(resnet_depth(kind)?, c, h, w, classes),
+            #[cfg(not(target_arch = "wasm32"))]
+            _ if kind.starts_with("resnet") => {
+                let depth = super::resnets::resnet_depth(kind)?;
+                Model::resnet(depth, c, h, w, classes)
+            }
+            #[cfg(not(target_arch = "wasm32"))]
             _ if kind.starts_with("wrn") => {
-                let (depth, width) = wrn_size(kind)?;
+                let (depth, width) = super::resnets::wrn_size(kind)?;
                 Model::wrn(depth, width, (c, h, w), classes)
             }
             _ => Model::mlp(shape.len(), hidden, classes),
@@ -231,74 +236,6 @@ impl Model {
         )
     }
 
-    /// He et al.'s CIFAR ResNet of `depth` = 6n + 2 layers, as akamaster's `resnet.py`
-    /// builds it: conv(c→16, 3×3, no bias) BN ReLU, three stages of n basic blocks at 16, 32
-    /// and 64 channels (the second and third start with stride 2 and an option-A shortcut),
-    /// global average pooling and a linear classifier. Tensors `conv1.weight`, `bn1.*`,
-    /// `layer{1..3}.{i}.{conv1,bn1,conv2,bn2}.*`, `linear.*`; weights of convolutions and the
-    /// linear layer start `kaiming_normal_`. Any image size of at least 4×4 works.
-    pub fn resnet(
-        depth: usize,
-        channels: usize,
-        height: usize,
-        width: usize,
-        classes: usize,
-    ) -> Result<Model> {
-        if depth < 8 || !(depth - 2).is_multiple_of(6) {
-            return Err(Error::Invalid(resnet_depth_error(depth)));
-        }
-        if channels == 0 || height < 4 || width < 4 || classes < 2 {
-            return Err(Error::Invalid(format!(
-                "a ResNet needs images of at least 4×4 and 2 classes, got \
-                 {channels}×{height}×{width} and {classes}"
-            )));
-        }
-        let n = (depth - 2) / 6;
-        let named = |s: String| Some(s);
-        let mut layers = vec![
-            (
-                Layer::Conv2d {
-                    cin: channels,
-                    cout: 16,
-                    k: 3,
-                    pad: 1,
-                    stride: 1,
-                    bias: false,
-                },
-                named("conv1".into()),
-            ),
-            (Layer::BatchNorm { c: 16, relu: true }, named("bn1".into())),
-        ];
-        let mut cin = 16;
-        for stage in 0..3 {
-            let cout = 16 << stage;
-            for i in 0..n {
-                let stride = if stage > 0 && i == 0 { 2 } else { 1 };
-                let block = Layer::Block { cin, cout, stride };
-                layers.push((block, named(format!("layer{}.{i}", stage + 1))));
-                cin = cout;
-            }
-        }
-        layers.push((Layer::GlobalAvgPool, None));
-        let linear = Layer::Linear {
-            inp: 64,
-            out: classes,
-        };
-        layers.push((linear, named("linear".into())));
-        let mut model = Model::new(
-            format!("resnet{depth} {channels}×{height}×{width}→{classes}"),
-            Act::Image(channels, height, width),
-            classes,
-            layers,
-        )?;
-        for p in &mut model.params {
-            if p.name.ends_with("weight") && p.shape.len() >= 2 {
-                p.init = Init::KaimingNormal;
-            }
-        }
-        Ok(model)
-    }
-
     /// Every BatchNorm of the model (inside blocks too) in the order of its state tensors:
     /// its channels, the pixels per example it normalises over, and where its running mean
     /// starts in the state vector (its running variance and batch count follow).
@@ -340,76 +277,6 @@ impl Model {
             crate::kernels::batchnorm::running_update(running, (mean, var), batch * site.hw);
             at += 2 * site.c;
         }
-    }
-
-    /// The pre-activation Wide ResNet WRN-`depth`-`width` as davda54's `wide_res_net.py`
-    /// builds it: conv(c→16, no bias); three stages at 16·width, 32·width and 64·width
-    /// channels, each a downsample unit (stride 1, 2, 2) and (depth − 4)/6 basic units;
-    /// BatchNorm ReLU, global average pooling and a linear classifier. Tensors
-    /// `f.0_convolution.weight`, `f.{1..3}_block.block.{i}.…`, `f.4_normalization.*`,
-    /// `f.8_classification.*`; convolutions start `kaiming_normal_`, the classifier at zero.
-    pub fn wrn(
-        depth: usize,
-        width: usize,
-        (channels, height, width_px): (usize, usize, usize),
-        classes: usize,
-    ) -> Result<Model> {
-        if depth < 4 || !(depth - 4).is_multiple_of(6) || width == 0 {
-            return Err(Error::Invalid(wrn_error(depth, width)));
-        }
-        if channels == 0 || height < 4 || width_px < 4 || classes < 2 {
-            return Err(Error::Invalid(format!(
-                "a Wide ResNet needs images of at least 4×4 and 2 classes, got \
-                 {channels}×{height}×{width_px} and {classes}"
-            )));
-        }
-        let named = |s: String| Some(s);
-        let stem = Layer::Conv2d {
-            cin: channels,
-            cout: 16,
-            k: 3,
-            pad: 1,
-            stride: 1,
-            bias: false,
-        };
-        let mut layers = vec![(stem, named("f.0_convolution".into()))];
-        let mut cin = 16;
-        for stage in 1..=3 {
-            let cout = (16 << (stage - 1)) * width;
-            let stride = if stage == 1 { 1 } else { 2 };
-            for i in 0..=(depth - 4) / 6 {
-                let unit = Layer::WideUnit {
-                    cin,
-                    cout,
-                    stride: if i == 0 { stride } else { 1 },
-                    down: i == 0,
-                };
-                layers.push((unit, named(format!("f.{stage}_block.block.{i}"))));
-                cin = cout;
-            }
-        }
-        let norm = Layer::BatchNorm { c: cin, relu: true };
-        layers.push((norm, named("f.4_normalization".into())));
-        layers.push((Layer::GlobalAvgPool, None));
-        let linear = Layer::Linear {
-            inp: cin,
-            out: classes,
-        };
-        layers.push((linear, named("f.8_classification".into())));
-        let mut model = Model::new(
-            format!("wrn-{depth}-{width} {channels}×{height}×{width_px}→{classes}"),
-            Act::Image(channels, height, width_px),
-            classes,
-            layers,
-        )?;
-        for p in &mut model.params {
-            if p.name.starts_with("f.8_classification") {
-                p.init = Init::Fill(0.0);
-            } else if p.name.ends_with("weight") && p.shape.len() == 4 {
-                p.init = Init::KaimingNormal;
-            }
-        }
-        Ok(model)
     }
 
     /// Total number of parameters (the flat vector's length).
@@ -561,48 +428,4 @@ fn lay_out(
         into.push(p);
     }
     Ok(())
-}
-
-/// The depth of `--model resnetN`, or an error listing the valid ones.
-pub fn resnet_depth(kind: &str) -> Result<usize> {
-    match kind["resnet".len()..].parse::<usize>() {
-        Ok(d) if d >= 8 && (d - 2).is_multiple_of(6) => Ok(d),
-        Ok(d) => Err(Error::Invalid(resnet_depth_error(d))),
-        Err(_) => Err(Error::Invalid(format!(
-            "--model {kind}: expected resnet followed by a depth, such as resnet20"
-        ))),
-    }
-}
-
-fn resnet_depth_error(depth: usize) -> String {
-    format!(
-        "--model resnet{depth}: a CIFAR ResNet has 6n+2 layers; valid depths are 8, 14, 20, \
-         26, 32, 44, 56, 110, ... (resnet20, resnet32 and resnet56 are the usual ones)"
-    )
-}
-
-/// The depth and width of `--model wrn-D-K`, or an error saying what they must be.
-pub fn wrn_size(kind: &str) -> Result<(usize, usize)> {
-    let parts: Vec<&str> = kind.split('-').collect();
-    let parse = |s: &str| s.parse::<usize>().ok();
-    match parts[..] {
-        ["wrn", d, k] => match (parse(d), parse(k)) {
-            (Some(d), Some(k)) if d >= 4 && (d - 4).is_multiple_of(6) && k > 0 => Ok((d, k)),
-            (Some(d), Some(k)) => Err(Error::Invalid(wrn_error(d, k))),
-            _ => Err(Error::Invalid(format!(
-                "--model {kind}: expected wrn-DEPTH-WIDTH, such as wrn-28-10"
-            ))),
-        },
-        _ => Err(Error::Invalid(format!(
-            "--model {kind}: expected wrn-DEPTH-WIDTH, such as wrn-28-10"
-        ))),
-    }
-}
-
-fn wrn_error(depth: usize, width: usize) -> String {
-    format!(
-        "--model wrn-{depth}-{width}: a Wide ResNet's depth D needs D - 4 divisible by 6 (10, \
-         16, 22, 28, 40, ...) and its width K at least 1 (wrn-16-8, wrn-28-2 and wrn-28-10 \
-         are the usual ones)"
-    )
 }

@@ -276,12 +276,12 @@ fn parse_model(s: &str) -> std::result::Result<String, String> {
         return Ok(s.to_string());
     }
     if s.starts_with("resnet") {
-        return crate::nn::model::resnet_depth(s)
+        return crate::nn::resnets::resnet_depth(s)
             .map(|_| s.to_string())
             .map_err(|e| e.to_string());
     }
     if s.starts_with("wrn") {
-        return crate::nn::model::wrn_size(s)
+        return crate::nn::resnets::wrn_size(s)
             .map(|_| s.to_string())
             .map_err(|e| e.to_string());
     }
