@@ -6,6 +6,7 @@
 #[cfg(not(target_arch = "wasm32"))]
 mod composite;
 pub mod evaluator;
+mod kinds;
 pub mod layer;
 mod layers;
 pub mod model;

@@ -70,36 +70,6 @@ pub struct NormSite {
 pub const MAX_PARAMS: u64 = u32::MAX as u64;
 
 impl Model {
-    /// The model `kind` names (`cnn`, else the MLP with `hidden` widths) for `splits`' images
-    /// and classes: what `--model` builds.
-    pub fn for_splits(kind: &str, hidden: &[usize], splits: &crate::data::Splits) -> Result<Model> {
-        Model::for_images(kind, hidden, splits.train.shape, splits.classes)
-    }
-
-    /// The model `kind` names for images of `shape` in `classes` classes.
-    pub fn for_images(
-        kind: &str,
-        hidden: &[usize],
-        shape: crate::data::ImageShape,
-        classes: usize,
-    ) -> Result<Model> {
-        let (c, h, w) = (shape.channels, shape.height, shape.width);
-        match kind {
-            "cnn" => Model::cnn(c, h, w, classes),
-            #[cfg(not(target_arch = "wasm32"))]
-            _ if kind.starts_with("resnet") => {
-                let depth = super::resnets::resnet_depth(kind)?;
-                Model::resnet(depth, c, h, w, classes)
-            }
-            #[cfg(not(target_arch = "wasm32"))]
-            _ if kind.starts_with("wrn") => {
-                let (depth, width) = super::resnets::wrn_size(kind)?;
-                Model::wrn(depth, width, (c, h, w), classes)
-            }
-            _ => Model::mlp(shape.len(), hidden, classes),
-        }
-    }
-
     /// A fixed random batch of `batch` examples of this model's input and classes
     /// (benchmarks need shapes, not data).
     pub fn synthetic_batch(&self, batch: usize) -> crate::data::Batch {

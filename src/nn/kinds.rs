@@ -1,0 +1,37 @@
+//! Which model `--model` names: the MLP, the small CNN, or (natively) a ResNet or Wide ResNet,
+//! for a data set's images and classes.
+
+use super::model::Model;
+use crate::error::Result;
+
+impl Model {
+    /// The model `kind` names (`cnn`, `resnetN`, `wrn-D-K`, else the MLP with `hidden`
+    /// widths) for `splits`' images and classes: what `--model` builds.
+    pub fn for_splits(kind: &str, hidden: &[usize], splits: &crate::data::Splits) -> Result<Model> {
+        Model::for_images(kind, hidden, splits.train.shape, splits.classes)
+    }
+
+    /// The model `kind` names for images of `shape` in `classes` classes.
+    pub fn for_images(
+        kind: &str,
+        hidden: &[usize],
+        shape: crate::data::ImageShape,
+        classes: usize,
+    ) -> Result<Model> {
+        let (c, h, w) = (shape.channels, shape.height, shape.width);
+        match kind {
+            "cnn" => Model::cnn(c, h, w, classes),
+            #[cfg(not(target_arch = "wasm32"))]
+            _ if kind.starts_with("resnet") => {
+                let depth = super::resnets::resnet_depth(kind)?;
+                Model::resnet(depth, c, h, w, classes)
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            _ if kind.starts_with("wrn") => {
+                let (depth, width) = super::resnets::wrn_size(kind)?;
+                Model::wrn(depth, width, (c, h, w), classes)
+            }
+            _ => Model::mlp(shape.len(), hidden, classes),
+        }
+    }
+}
