@@ -11,6 +11,7 @@ pub mod layer;
 mod layers;
 pub mod model;
 pub mod model_info;
+pub mod norm_sites;
 mod pass;
 pub mod plan;
 pub mod products;

@@ -30,6 +30,44 @@ pub(crate) struct LayerIo<'a> {
     pub grads: Vec<View<'a>>,
 }
 
+// The composite layers (ResNet blocks, wide units) are native only.
+#[cfg(not(target_arch = "wasm32"))]
+/// A part's buffers inside a composite layer: its input, output, output gradient and input
+/// gradient.
+pub(crate) type PartBufs<'a> = (
+    &'a GpuBuf<f32>,
+    &'a GpuBuf<f32>,
+    &'a GpuBuf<f32>,
+    Option<&'a GpuBuf<f32>>,
+);
+
+#[cfg(not(target_arch = "wasm32"))]
+impl<'a> LayerIo<'a> {
+    /// The context of a part of this (composite) layer: its input shape, its buffers, and the
+    /// layer's tensor views `tensors`.
+    pub fn part(
+        &self,
+        input: Act,
+        (x, y, dy, dx): PartBufs<'a>,
+        tensors: std::ops::Range<usize>,
+    ) -> LayerIo<'a> {
+        LayerIo {
+            gpu: self.gpu,
+            kernels: self.kernels,
+            batch: self.batch,
+            replicas: self.replicas,
+            input,
+            x,
+            y,
+            dy,
+            dx,
+            input_relu: false,
+            params: self.params[tensors.clone()].to_vec(),
+            grads: self.grads[tensors].to_vec(),
+        }
+    }
+}
+
 impl LayerIo<'_> {
     /// A workspace buffer of `len` values per replica, each replica on a 16-byte boundary
     /// (kernels may bind them as vec4s).

@@ -22,6 +22,17 @@ struct Parts {
     pair_at: usize,
 }
 
+impl Parts {
+    /// The batch size of pass `i` of the pair.
+    fn size(&self, i: usize) -> usize {
+        if i == self.main {
+            self.main_size
+        } else {
+            self.remote_batch.len()
+        }
+    }
+}
+
 /// One step with the pair's second pass on the worker; `look` says whether the look-ahead must
 /// run (see `Trainer::set_hyper`).
 pub(crate) async fn step(
@@ -56,7 +67,9 @@ pub(crate) async fn step(
     t.finish_step(batch);
     let [loss, correct, norm_sq] = read(&t.readback, index.clone()).await?;
     t.norm_sq = norm_sq;
-    let sizes = norm_sizes(t, &parts);
+    let sizes = t.norm_stats.as_ref().map_or_else(Vec::new, |ns| {
+        ns.passes.iter().map(|&i| parts.size(i)).collect()
+    });
     let remote_slot = t
         .norm_stats
         .as_ref()
@@ -64,20 +77,6 @@ pub(crate) async fn step(
     let remote = remote_slot.zip(remote_state.as_deref());
     t.fold_norm_stats(index, &sizes, remote).await?;
     Ok(metrics.unwrap_or([loss, correct]))
-}
-
-/// The batch size of each pass that updates the running statistics.
-fn norm_sizes(t: &Trainer, parts: &Parts) -> Vec<usize> {
-    let size = |i: usize| {
-        if i == parts.main {
-            parts.main_size
-        } else {
-            parts.remote_batch.len()
-        }
-    };
-    t.norm_stats
-        .as_ref()
-        .map_or_else(Vec::new, |ns| ns.passes.iter().map(|&i| size(i)).collect())
 }
 
 /// The pair's passes and batches, with the main pass's batch loaded.
@@ -187,23 +186,13 @@ fn submit_update(
             if i == parts.remote && metrics.is_some() {
                 continue;
             }
-            let n = if i == parts.main {
-                parts.main_size
-            } else {
-                parts.remote_batch.len()
-            };
-            ns.record(&mut encoder, slot, plan(&t.rec, i, n), 0);
+            ns.record(&mut encoder, slot, plan(&t.rec, i, parts.size(i)), 0);
         }
     }
     let r = t.rec.reported;
     let from_worker = metrics.filter(|_| r == parts.remote);
     if from_worker.is_none() {
-        let n = if r == parts.main {
-            parts.main_size
-        } else {
-            parts.remote_batch.len()
-        };
-        let metrics = &plan(&t.rec, r, n).metrics;
+        let metrics = &plan(&t.rec, r, parts.size(r)).metrics;
         t.readback.record_part(&mut encoder, metrics, 0, 2, 0);
     }
     t.watch.record(&mut encoder, &t.readback);

@@ -52,20 +52,7 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let [c1, b1, c2, b2] = ["conv1", "bn1", "conv2", "bn2"].map(buf);
     let [dc1, db1, dc2] = ["conv1 grad", "bn1 grad", "conv2 grad"].map(buf);
     let (c1, b1, c2, b2, dc1, db1, dc2) = (c1?, b1?, c2?, b2?, dc1?, db1?, dc2?);
-    let part_io = |k: usize, input, (x, y, dy, dx)| LayerIo {
-        gpu: io.gpu,
-        kernels: io.kernels,
-        batch: io.batch,
-        replicas: r,
-        input,
-        x,
-        y,
-        dy,
-        dx,
-        input_relu: false,
-        params: io.params[TENSORS[k].clone()].to_vec(),
-        grads: io.grads[TENSORS[k].clone()].to_vec(),
-    };
+    let part_io = |k: usize, input, bufs| io.part(input, bufs, TENSORS[k].clone());
     let conv1 = conv::build(
         &part_io(0, io.input, (io.x, &c1, &dc1, io.dx)),
         conv::Spec::of(parts[0]),

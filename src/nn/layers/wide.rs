@@ -70,20 +70,7 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let (a, da) = (buf(io.input, "unit a")?, buf(io.input, "unit a grad")?);
     let [c1, b1, c2, db1, dc1] = ["c1", "b1", "c2", "b1 grad", "c1 grad"].map(|w| buf(out, w));
     let (c1, b1, c2, db1, dc1) = (c1?, b1?, c2?, db1?, dc1?);
-    let part_io = |k: usize, input, (x, y, dy, dx)| LayerIo {
-        gpu: io.gpu,
-        kernels: io.kernels,
-        batch: io.batch,
-        replicas: r,
-        input,
-        x,
-        y,
-        dy,
-        dx,
-        input_relu: false,
-        params: io.params[views(&parts, k)].to_vec(),
-        grads: io.grads[views(&parts, k)].to_vec(),
-    };
+    let part_io = |k: usize, input, bufs| io.part(input, bufs, views(&parts, k));
     let dx = io
         .dx
         .expect("a wide unit follows a convolution, so it is never the first layer");

@@ -1,0 +1,62 @@
+//! Where a model's BatchNorms are: each one's channels, the pixels it normalises over, and its
+//! running statistics in the state vector, and the update of those from a pass's batch
+//! statistics.
+
+use super::layer::Act;
+use super::model::Model;
+
+/// One BatchNorm of a model: see [`Model::norm_sites`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NormSite {
+    /// Channels.
+    pub c: usize,
+    /// Pixels per example.
+    pub hw: usize,
+    /// Where its running mean starts in the state vector.
+    pub state: usize,
+}
+
+impl Model {
+    /// Every BatchNorm of the model (inside blocks too) in the order of its state tensors:
+    /// its channels, the pixels per example it normalises over, and where its running mean
+    /// starts in the state vector (its running variance and batch count follow).
+    pub fn norm_sites(&self) -> Vec<NormSite> {
+        let shapes = self.shapes();
+        let mut starts = self
+            .state
+            .iter()
+            .filter(|p| p.name.ends_with("running_mean"))
+            .map(|p| p.offset);
+        let mut sites = Vec::new();
+        for (k, layer) in self.layers.iter().enumerate() {
+            for shape in layer.norm_shapes(shapes[k]) {
+                let Act::Image(c, h, w) = shape else {
+                    unreachable!("BatchNorm normalises images")
+                };
+                let state = starts.next().expect("one running mean per BatchNorm");
+                sites.push(NormSite {
+                    c,
+                    hw: h * w,
+                    state,
+                });
+            }
+        }
+        sites
+    }
+
+    /// Fold one pass's batch statistics (`Plan::batch_stats_len` values: per BatchNorm its
+    /// mean and biased variance) over `batch` examples into the running statistics in
+    /// `state`, as PyTorch's training-mode forward does.
+    pub fn update_running(&self, state: &mut [f32], stats: &[f32], batch: usize) {
+        let mut at = 0;
+        for site in self.norm_sites() {
+            let (mean, var) = (
+                &stats[at..at + site.c],
+                &stats[at + site.c..at + 2 * site.c],
+            );
+            let running = &mut state[site.state..site.state + 2 * site.c + 1];
+            crate::kernels::batchnorm::running_update(running, (mean, var), batch * site.hw);
+            at += 2 * site.c;
+        }
+    }
+}
