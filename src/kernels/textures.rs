@@ -82,6 +82,18 @@ pub(crate) fn power_of_two(size: usize, limit: usize) -> usize {
     if wider <= limit { wider } else { size }
 }
 
+/// The array layers to allocate for a texture array of `width`×`height` texels that needs
+/// `layers`: one more where wgpu's GL backend would otherwise make it a cube map (a square
+/// texture whose layers are a multiple of 6, which it guesses is one and then neither copies
+/// into nor samples as an array; wgpu issues 1574, 1614). Kernels never read the extra layer.
+pub(crate) fn array_layers(width: usize, height: usize, layers: usize) -> usize {
+    if width == height && layers.is_multiple_of(6) {
+        layers + 1
+    } else {
+        layers
+    }
+}
+
 /// How a staged operand of `rows` rows splits into texture-array layers on `gpu`: `(layers,
 /// rows_per_layer)`, rows per layer a multiple of 4 (so the four k rows a product step reads
 /// share a layer) and at least two layers (wgpu's GL backend makes a one-layer texture a plain
@@ -128,5 +140,15 @@ mod tests {
         }
         // Past the limit the size stays as it is: a texture cannot be larger.
         assert_eq!(power_of_two(5000, 4096), 5000);
+    }
+
+    #[test]
+    fn square_arrays_never_take_a_cube_maps_layer_count() {
+        use crate::kernels::textures::array_layers;
+        // 64×64 images of two replicas of 3 layers each: 6 square layers, a cube map to GL.
+        assert_eq!(array_layers(64, 64, 6), 7);
+        assert_eq!(array_layers(64, 64, 12), 13);
+        assert_eq!(array_layers(64, 64, 4), 4);
+        assert_eq!(array_layers(64, 128, 6), 6);
     }
 }

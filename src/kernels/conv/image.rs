@@ -10,6 +10,7 @@
 
 use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
+use super::super::textures::array_layers;
 use super::super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -35,9 +36,7 @@ impl ImageLayout {
     pub fn of(gpu: &Gpu, op: &'static str, texels: usize) -> Result<ImageLayout> {
         let rows = texels.div_ceil(64).max(1);
         let limit = gpu.limits.max_texture_dimension_2d as usize;
-        // The largest power of two the device allows, or fewer rows when they all fit.
-        let most = 1usize << limit.max(1).ilog2();
-        let rows_per_layer = rows.next_power_of_two().min(most);
+        let rows_per_layer = rows_per_layer(rows, limit);
         let layers = rows.div_ceil(rows_per_layer);
         if layers > gpu.limits.max_texture_array_layers as usize {
             return Err(Error::shape(
@@ -65,6 +64,16 @@ impl ImageLayout {
     pub fn mask(&self) -> u32 {
         (self.rows_per_layer - 1) as u32
     }
+}
+
+/// Rows per layer for an image of `rows` rows: a power of two the device's side `limit`
+/// allows, and at most half the rows, so the image spans at least two layers. The textures
+/// need two layers anyway (see [`texture`]); one layer of the next power of two would, with
+/// its padding layer, take up to four times the rows.
+pub(super) fn rows_per_layer(rows: usize, limit: usize) -> usize {
+    let most = 1usize << limit.max(1).ilog2();
+    let half = (rows / 2).max(1);
+    (1usize << half.ilog2()).min(most)
 }
 
 /// A staged image: its texture, the layout of each replica's part, and the work that fills it.
@@ -103,6 +112,7 @@ pub(super) fn texture_array(
     (width, height, layers): (usize, usize, usize),
     usage: wgpu::TextureUsages,
 ) -> Result<wgpu::Texture> {
+    let layers = array_layers(width, height, layers);
     if layers > gpu.limits.max_texture_array_layers as usize {
         return Err(Error::shape(
             "conv",
@@ -137,7 +147,38 @@ pub(super) fn array_view(t: &wgpu::Texture) -> wgpu::TextureView {
 /// The image of a pixel-major tensor of `texels` texels per replica in `src`, by copies: each
 /// replica must start on a 16-byte boundary and its buffer hold whole 256-float rows past it.
 pub fn copied(gpu: &Gpu, op: &'static str, src: View<'_>, texels: usize) -> Result<Image> {
+    let texture = for_copies(gpu, op, texels, src.replicas)?;
+    copied_to(gpu, op, src, texels, texture)
+}
+
+/// A texture that [`copied_to`] can stage `replicas` images of `texels` texels into.
+pub fn for_copies(
+    gpu: &Gpu,
+    op: &'static str,
+    texels: usize,
+    replicas: usize,
+) -> Result<wgpu::Texture> {
+    texture(gpu, ImageLayout::of(gpu, op, texels)?, replicas, false)
+}
+
+/// As [`copied`], into `texture` (from [`for_copies`] with the same texel and replica
+/// counts), which other images may share when their uses do not overlap.
+pub fn copied_to(
+    gpu: &Gpu,
+    op: &'static str,
+    src: View<'_>,
+    texels: usize,
+    texture: wgpu::Texture,
+) -> Result<Image> {
     let layout = ImageLayout::of(gpu, op, texels)?;
+    if (texture.depth_or_array_layers() as usize) < layout.layers * src.replicas
+        || texture.height() as usize != layout.rows_per_layer
+    {
+        return Err(Error::shape(
+            op,
+            "the shared image texture was made for another size of activation",
+        ));
+    }
     let rows = texels.div_ceil(64);
     let floats = src.buf.buffer.size() as usize / 4;
     for r in 0..src.replicas {
@@ -152,7 +193,6 @@ pub fn copied(gpu: &Gpu, op: &'static str, src: View<'_>, texels: usize) -> Resu
             ));
         }
     }
-    let texture = texture(gpu, layout, src.replicas, false)?;
     let mut stage = Dispatch::empty();
     for r in 0..src.replicas {
         for l in 0..layout.layers {

@@ -57,3 +57,25 @@ fn im2col_and_col2im() {
         }
     }
 }
+
+#[test]
+fn images_take_at_least_two_layers_with_little_padding() {
+    use super::image::rows_per_layer;
+    // (rows, side limit) -> rows per layer: 8192 rows (ResNet-20's first stage at batch
+    // 128) in two exact layers, not one 8192-row layer plus the padding layer.
+    for (rows, limit, want) in [(8192, 16384, 4096), (5000, 16384, 2048), (1, 16384, 1)] {
+        assert_eq!(rows_per_layer(rows, limit), want, "{rows} rows");
+    }
+    assert_eq!(rows_per_layer(1 << 20, 16384), 16384);
+    for rows in 1..3000 {
+        let per = rows_per_layer(rows, 1024);
+        let layers = rows.div_ceil(per);
+        assert!(per.is_power_of_two() && per <= 1024);
+        assert!(rows < 2 || layers >= 2, "{rows} rows in one layer");
+        // Padding stays under half the rows once more than one layer is used.
+        assert!(
+            2 * (layers * per - rows) <= rows.max(2),
+            "{rows} rows: {per}×{layers}"
+        );
+    }
+}

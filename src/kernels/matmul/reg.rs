@@ -195,13 +195,16 @@ fn pack(
 /// the kernels never read the extra texels and rows.
 fn staging_texture(gpu: &Gpu, what: &str, s: Staging, replicas: usize) -> Result<wgpu::Texture> {
     let limit = gpu.limits.max_texture_dimension_2d as usize;
+    let width = textures::power_of_two(s.texels, limit);
+    let height = textures::power_of_two(s.rows_per_layer, limit);
+    let layers = textures::array_layers(width, height, s.layers * replicas);
     gpu.checked("creating a matmul staging texture", || {
         gpu.device.create_texture(&wgpu::TextureDescriptor {
             label: Some(what),
             size: wgpu::Extent3d {
-                width: textures::power_of_two(s.texels, limit) as u32,
-                height: textures::power_of_two(s.rows_per_layer, limit) as u32,
-                depth_or_array_layers: (s.layers * replicas) as u32,
+                width: width as u32,
+                height: height as u32,
+                depth_or_array_layers: layers as u32,
             },
             mip_level_count: 1,
             sample_count: 1,
