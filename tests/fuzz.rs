@@ -149,6 +149,7 @@ fn mpi_messages() {
             step: 4,
             point: vec![1.0; 5],
             batch,
+            dropout_key: 9,
         });
         fuzz("MPI job", mutated(job), |b| {
             if let Ok(j) = wire::decode_job(&b) {

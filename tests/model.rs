@@ -97,6 +97,7 @@ fn every_layer_matches_finite_differences() {
         cout,
         stride,
         down,
+        dropout: 0.0,
     };
     let cases = [
         (Layer::Linear { inp: 5, out: 4 }, (3, Act::Flat(5), false)),

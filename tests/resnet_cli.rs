@@ -133,6 +133,21 @@ fn resnet_flags_bad_input_is_one_line_naming_the_flag() {
         ]));
         assert!(line.contains("--label-noise must be in [0, 1)"), "{line}");
     }
+    let drop = error_line(&sampa(&["train", "--dropout", "0.3", "--data", "embedded"]));
+    assert!(
+        drop.contains("--dropout") && drop.contains("Wide ResNet (wrn-D-K)"),
+        "{drop}"
+    );
+    let drop = error_line(&sampa(&[
+        "train",
+        "--model",
+        "wrn-10-1",
+        "--dropout",
+        "1",
+        "--data",
+        "embedded",
+    ]));
+    assert!(drop.contains("--dropout must be in [0, 1)"), "{drop}");
     assert!(
         line.contains("--bn-stats") && line.contains("x, x~ or y"),
         "{line}"
@@ -204,4 +219,44 @@ fn a_validation_split_keeps_the_best_epochs_model() {
         line.contains("--val-split must be smaller than the 600"),
         "{line}"
     );
+}
+
+/// `--dropout` on a Wide ResNet: recorded in config.json, and two runs with one seed write the
+/// same model (the masks follow from the seed, the step and the pass), another seed another.
+#[test]
+fn wide_resnet_dropout_runs_repeat_by_seed() {
+    let d = scratch("resnet-cli", "dropout");
+    let run = |name: &str, seed: &str| {
+        let out = d.join(name);
+        success(&sampa(&[
+            "train",
+            "--model",
+            "wrn-10-1",
+            "--dropout",
+            "0.3",
+            "--data",
+            "embedded",
+            "--train-limit",
+            "64",
+            "--test-limit",
+            "64",
+            "--batch",
+            "32",
+            "--epochs",
+            "1",
+            "--optimizer",
+            "sampa",
+            "--seed",
+            seed,
+            "--out",
+            out.to_str().unwrap(),
+        ]));
+        out
+    };
+    let (a, b, c) = (run("a", "5"), run("b", "5"), run("c", "6"));
+    let model = |dir: &std::path::Path| std::fs::read(dir.join("model.safetensors")).unwrap();
+    assert_eq!(model(&a), model(&b));
+    assert_ne!(model(&a), model(&c));
+    let config = std::fs::read_to_string(a.join("config.json")).unwrap();
+    assert!(config.contains("\"dropout\": 0.3"), "{config}");
 }

@@ -189,3 +189,29 @@ fn a_flipped_byte_in_a_checkpoint_is_an_error() {
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
+
+/// A checkpoint of another model, copied into a run, is refused by name, not read.
+#[test]
+fn a_checkpoint_of_another_model_is_refused_by_name() {
+    let d = scratch("resume", "other-model");
+    for (name, hidden) in [("a", "16"), ("b", "32")] {
+        ok(sampa_in(
+            &d,
+            &[
+                "train", "--data", "embedded", "--steps", "1", "--hidden", hidden, "--out", name,
+            ],
+        ));
+    }
+    std::fs::copy(
+        d.join("a/checkpoint.safetensors"),
+        d.join("b/checkpoint.safetensors"),
+    )
+    .unwrap();
+    let line = error_line(&sampa_in(&d, &["train", "--resume", "b", "--steps", "2"]));
+    assert!(
+        line.contains("checkpoint.safetensors")
+            && line
+                .contains("is the checkpoint of mlp 784-16-10, but this run builds mlp 784-32-10"),
+        "{line}"
+    );
+}

@@ -136,6 +136,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         test_limit: None,
         val_split: None,
         label_noise: 0.0,
+        dropout: 0.0,
         normalize: true,
         augment: Some(false),
         cutout: false,

@@ -15,6 +15,7 @@ pub mod bias;
 pub mod choice;
 pub mod conv;
 pub mod dispatch;
+pub mod dropout;
 pub(crate) mod launch;
 pub mod layout;
 pub mod matmul;

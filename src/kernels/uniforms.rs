@@ -3,8 +3,8 @@
 
 use super::layout::UniformLayout;
 use super::{
-    avgpool, batchnorm, bias, conv, matmul, maxpool, membench, norm, perturb, relu, residual, sgd,
-    softmax_xent, transpose, vector,
+    avgpool, batchnorm, bias, conv, dropout, matmul, maxpool, membench, norm, perturb, relu,
+    residual, sgd, softmax_xent, transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
@@ -14,6 +14,7 @@ pub fn all() -> Vec<UniformLayout> {
         batchnorm::uniform_layouts(),
         bias::uniform_layouts(),
         conv::uniform_layouts(),
+        dropout::uniform_layouts(),
         matmul::uniform_layouts(),
         maxpool::uniform_layouts(),
         membench::uniform_layouts(),

@@ -73,6 +73,7 @@ impl Layer {
             cout,
             stride,
             down,
+            ..
         } = self
         else {
             unreachable!("only a wide unit has wide parts")

@@ -27,6 +27,8 @@ use std::collections::HashMap;
 pub struct Evaluator {
     bound: Bound,
     plans: HashMap<usize, Plan>,
+    /// Each replica's dropout key, written with every batch (0 until set).
+    dropout_keys: Vec<u32>,
 }
 
 impl Evaluator {
@@ -81,6 +83,7 @@ impl Evaluator {
             stride,
         };
         Ok(Evaluator {
+            dropout_keys: vec![0; replicas],
             bound,
             plans: HashMap::new(),
         })
@@ -123,6 +126,24 @@ impl Evaluator {
             self.plans.insert(batch, plan);
         }
         Ok(&self.plans[&batch])
+    }
+
+    /// The dropout keys of the passes the next batches load for (one per replica): a Wide
+    /// ResNet's dropout masks are a hash of the key (`kernels::dropout`), so the trainer gives
+    /// each gradient pass its own, derived from the seed, the step and the pass.
+    pub fn set_dropout_keys(&mut self, keys: &[u32]) -> Result<()> {
+        if keys.len() != self.bound.replicas {
+            return Err(Error::shape(
+                "evaluator",
+                format!(
+                    "{} replicas need as many dropout keys, got {}",
+                    self.bound.replicas,
+                    keys.len()
+                ),
+            ));
+        }
+        self.dropout_keys.copy_from_slice(keys);
+        Ok(())
     }
 
     /// The plan for `batch` examples if one was built (by [`Evaluator::load`]).
@@ -173,10 +194,21 @@ impl Evaluator {
         }
         let per_input = (n * self.bound.model.input).next_multiple_of(4);
         let per_label = n.next_multiple_of(4);
+        let keys: Vec<u32> = match self.bound.model.has_dropout() {
+            true => self
+                .dropout_keys
+                .iter()
+                .flat_map(|&k| [k, 0, 0, 0])
+                .collect(),
+            false => Vec::new(),
+        };
         let plan = self.plan(gpu, n)?;
         for (r, batch) in batches.iter().enumerate() {
             gpu.write(&plan.input, r * per_input, &batch.pixels)?;
             gpu.write(&plan.labels, r * per_label, &batch.labels)?;
+        }
+        if !keys.is_empty() {
+            gpu.write(&plan.dropout_keys, 0, &keys)?;
         }
         Ok(plan)
     }

@@ -65,6 +65,9 @@ pub enum Layer {
         stride: usize,
         /// Whether it is a downsample unit.
         down: bool,
+        /// The rate at which training drops the second BatchNorm-ReLU's outputs before the
+        /// second convolution (`wide_res_net.py`'s dropout; 0 for none). Evaluation keeps all.
+        dropout: f32,
     },
     /// Global average pooling: an image to one feature per channel.
     GlobalAvgPool,
@@ -184,6 +187,7 @@ impl Layer {
                     cout,
                     stride,
                     down,
+                    ..
                 },
                 Act::Image(c, h, w),
             ) if c == cin && stride > 0 && (down || (cin == cout && stride == 1)) => {

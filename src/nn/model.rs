@@ -59,6 +59,14 @@ pub struct Model {
 pub const MAX_PARAMS: u64 = u32::MAX as u64;
 
 impl Model {
+    /// Whether training drops activations somewhere (a Wide ResNet's `--dropout`), so that
+    /// each gradient pass needs its dropout key (`Evaluator::set_dropout_keys`).
+    pub fn has_dropout(&self) -> bool {
+        self.layers
+            .iter()
+            .any(|l| matches!(l, Layer::WideUnit { dropout, .. } if *dropout > 0.0))
+    }
+
     /// A fixed random batch of `batch` examples of this model's input and classes
     /// (benchmarks need shapes, not data).
     pub fn synthetic_batch(&self, batch: usize) -> crate::data::Batch {

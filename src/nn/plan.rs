@@ -2,11 +2,13 @@
 //! the model's description. The model's layers (with each ReLU-then-pool pair fused, see
 //! `super::layer::fuse`) are prepared in order over activation buffers `acts[k]` (layer k's
 //! output) and `dacts[k]` (the loss gradient with respect to it); the loss reads the last.
+//! Workspace that lives only within one layer's forward or backward is shared between
+//! layers (`super::pass::Shared`).
 
 use super::layer::{Act, Layer, fuse};
 use super::layers;
 use super::model::Model;
-use super::pass::{LayerIo, LayerPass, NormBufs};
+use super::pass::{LayerIo, LayerPass, NormBufs, Shared};
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::conv::image::ROW_FLOATS;
@@ -32,6 +34,8 @@ pub struct Plan {
     pub batch: usize,
     pub(crate) input: GpuBuf<f32>,
     pub(crate) labels: GpuBuf<u32>,
+    /// Each replica's dropout key (`kernels::dropout`), 4 values apart.
+    pub(crate) dropout_keys: GpuBuf<u32>,
     /// `[mean loss, correct count]` of the last recorded batch, per replica at
     /// [`METRICS_STRIDE`] values apart.
     pub metrics: GpuBuf<f32>,
@@ -69,6 +73,7 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
     let input = zeros(batch * model.input, "batch input")?;
     let labels = gpu.zeros::<u32>(r * batch.next_multiple_of(4), "batch labels")?;
     let metrics = gpu.zeros::<f32>(r * METRICS_STRIDE, "batch metrics")?;
+    let dropout_keys = gpu.zeros::<u32>(4 * r, "dropout keys")?;
     let shapes = model.shapes();
     let layers = fuse(&model.layers);
     let out_len = |&(_, k): &(_, usize)| batch * shapes[k + 1].len();
@@ -76,11 +81,30 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         .iter()
         .map(|l| rows(out_len(l), "activations"))
         .collect::<Result<_>>()?;
-    let dacts: Vec<_> = layers
-        .iter()
-        .map(|l| rows(out_len(l), "activation gradients"))
-        .collect::<Result<_>>()?;
-    let passes = prepare_layers(e, gpu, (batch, &layers, &shapes), (&input, &acts, &dacts))?;
+    // Layer k's backward reads dacts[k] and writes dacts[k - 1], which no later backward
+    // reads again, so layers of one size alternate between two buffers.
+    let mut pairs: Vec<(usize, [GpuBuf<f32>; 2])> = Vec::new();
+    let mut dacts = Vec::with_capacity(layers.len());
+    for (i, l) in layers.iter().enumerate() {
+        let len = out_len(l);
+        if !pairs.iter().any(|(n, _)| *n == len) {
+            let pair = [
+                rows(len, "activation gradients")?,
+                rows(len, "activation gradients")?,
+            ];
+            pairs.push((len, pair));
+        }
+        let (_, pair) = pairs.iter().find(|(n, _)| *n == len).expect("made above");
+        dacts.push(pair[i % 2].clone());
+    }
+    let shared = Shared::default();
+    let passes = prepare_layers(
+        e,
+        gpu,
+        (batch, &layers, &shapes),
+        (&input, &acts, &dacts),
+        (&shared, &dropout_keys),
+    )?;
     let last = acts.len() - 1;
     let xent = |grad: bool| {
         softmax_xent::prepare(
@@ -100,6 +124,7 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         batch,
         input,
         labels,
+        dropout_keys,
         metrics,
         logits: acts[last].clone(),
         forward: Vec::new(),
@@ -138,6 +163,7 @@ fn prepare_layers(
     gpu: &Gpu,
     (batch, layers, shapes): (usize, &[(Layer, usize)], &[Act]),
     (input, acts, dacts): (&GpuBuf<f32>, &[GpuBuf<f32>], &[GpuBuf<f32>]),
+    (shared, dropout_keys): (&Shared, &GpuBuf<u32>),
 ) -> Result<Vec<(LayerPass, usize)>> {
     let mut passes = Vec::with_capacity(layers.len());
     for (i, &(layer, k)) in layers.iter().enumerate() {
@@ -157,6 +183,9 @@ fn prepare_layers(
             input_relu: i > 0 && matches!(layers[i - 1].0, Layer::LinearRelu { .. }),
             params: tensors(e, &e.params, &covered)?,
             grads: tensors(e, &e.grads, &covered)?,
+            shared,
+            dropout_keys,
+            site: k,
         };
         passes.push((layers::build(layer, &io)?, k));
     }

@@ -32,13 +32,25 @@ pub fn cross_entropy(
 }
 
 /// Forward, loss and backward of `model` at `params` on one batch (`inputs` is
-/// `labels.len() × model.input`, NCHW for images).
+/// `labels.len() × model.input`, NCHW for images), with dropout key 0, as an evaluator whose
+/// keys were never set.
 pub fn evaluate(
     model: &Model,
     params: &[f64],
     inputs: &[f64],
     labels: &[u32],
     smoothing: f64,
+) -> Evaluation {
+    evaluate_keyed(model, params, (inputs, labels), smoothing, 0)
+}
+
+/// [`evaluate`] for the pass whose dropout key is `key` (`kernels::dropout`).
+pub fn evaluate_keyed(
+    model: &Model,
+    params: &[f64],
+    (inputs, labels): (&[f64], &[u32]),
+    smoothing: f64,
+    key: u32,
 ) -> Evaluation {
     let batch = labels.len();
     let shapes = model.shapes();
@@ -48,6 +60,7 @@ pub fn evaluate(
         first: k == 0,
         params: &params[model.layer_range(k)],
         state: None,
+        dropout: (key, k),
     };
     let mut acts = vec![inputs.to_vec()];
     for (k, &layer) in model.layers.iter().enumerate() {
@@ -83,6 +96,7 @@ pub fn layer_forward(
         first,
         params,
         state: None,
+        dropout: (0, 0),
     };
     layers::forward(layer, &io, x)
 }
@@ -102,6 +116,7 @@ pub fn layer_backward(
         first,
         params,
         state: None,
+        dropout: (0, 0),
     };
     let y = layers::forward(layer, &io, x);
     let mut grads = vec![0.0; params.len()];
@@ -110,9 +125,15 @@ pub fn layer_backward(
 }
 
 /// The batch statistics of every BatchNorm of `model` at `params` on `inputs` (`batch`
-/// examples), as [`Model::update_running`] takes them: per BatchNorm its mean and biased
-/// variance over the batch's pixels, in the order of the model's state tensors.
-pub fn batch_stats(model: &Model, params: &[f64], inputs: &[f64], batch: usize) -> Vec<f64> {
+/// examples) in the pass with dropout key `key`, as [`Model::update_running`] takes them: per
+/// BatchNorm its mean and biased variance over the batch's pixels, in the order of the
+/// model's state tensors.
+pub fn batch_stats(
+    model: &Model,
+    params: &[f64],
+    (inputs, batch): (&[f64], usize),
+    key: u32,
+) -> Vec<f64> {
     let shapes = model.shapes();
     let mut x = inputs.to_vec();
     let mut stats = Vec::new();
@@ -123,6 +144,7 @@ pub fn batch_stats(model: &Model, params: &[f64], inputs: &[f64], batch: usize) 
             first: k == 0,
             params: &params[model.layer_range(k)],
             state: None,
+            dropout: (key, k),
         };
         let inputs = layers::norm_inputs(layer, &io, &x);
         for (v, shape) in inputs.iter().zip(layer.norm_shapes(shapes[k])) {
@@ -156,6 +178,7 @@ pub fn evaluate_eval(
             first: k == 0,
             params: &params[model.layer_range(k)],
             state: Some(&state[model.state_range(k)]),
+            dropout: (0, k),
         };
         x = layers::forward(layer, &io, &x);
     }

@@ -117,6 +117,7 @@ impl Model {
                     cout,
                     stride: if i == 0 { stride } else { 1 },
                     down: i == 0,
+                    dropout: 0.0,
                 };
                 layers.push((unit, named(format!("f.{stage}_block.block.{i}"))));
                 cin = cout;
@@ -144,6 +145,30 @@ impl Model {
             }
         }
         Ok(model)
+    }
+
+    /// This model with dropout at `rate` in every Wide ResNet unit (`--dropout`). A rate
+    /// outside [0, 1), or above 0 for a model without wide units, is an error.
+    pub fn with_dropout(mut self, rate: f32) -> Result<Model> {
+        if !(0.0..1.0).contains(&rate) {
+            return Err(Error::Invalid(format!(
+                "--dropout must be in [0, 1), got {rate}"
+            )));
+        }
+        let mut units = 0;
+        for layer in &mut self.layers {
+            if let Layer::WideUnit { dropout, .. } = layer {
+                *dropout = rate;
+                units += 1;
+            }
+        }
+        if rate > 0.0 && units == 0 {
+            return Err(Error::Invalid(format!(
+                "--dropout applies to Wide ResNets (--model wrn-D-K); {} has no dropout layer",
+                self.name
+            )));
+        }
+        Ok(self)
     }
 }
 

@@ -29,6 +29,8 @@ pub struct RefOptimizer {
     /// passes `--bn-stats` names fold their batch statistics in after each step.
     pub running: Vec<f64>,
     noise: Pcg,
+    /// The run's seed, from which each pass's dropout key follows as in the trainer.
+    seed: u64,
 }
 
 impl RefOptimizer {
@@ -44,20 +46,25 @@ impl RefOptimizer {
             steps: 0,
             running: Vec::new(),
             noise: Pcg::new(seed, randsam::NOISE_STREAM),
+            seed,
         }
     }
 
     /// One step on `batch`; returns the loss of the step's first pass over `batch`.
     pub fn step(&mut self, model: &Model, smoothing: f64, batch: &Batch, hyper: SgdHyper) -> f64 {
         // Every pass's point and batch, in program order, for the running statistics.
+        // The passes run in program order, so the i-th call is pass i, whose dropout key is
+        // the trainer's.
         let norms = !model.norm_sites().is_empty();
         let calls = std::cell::RefCell::new(Vec::new());
+        let (seed, step, pass) = (self.seed, self.steps + 1, std::cell::Cell::new(0));
         let grad = |p: &[f64], b: &Batch| {
+            let key = crate::kernels::dropout::pass_key(seed, step, pass.replace(pass.get() + 1));
             if norms {
-                calls.borrow_mut().push((p.to_vec(), b.clone()));
+                calls.borrow_mut().push((p.to_vec(), b.clone(), key));
             }
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
-            reference::evaluate(model, p, &inputs, &b.labels, smoothing)
+            reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key)
         };
         let previous = self.previous.clone().unwrap_or_else(|| batch.clone());
         let first = self.steps == 0;
@@ -94,15 +101,15 @@ impl RefOptimizer {
 impl RefOptimizer {
     /// Fold the batch statistics of the passes `--bn-stats` names (among `calls`, every pass's
     /// point and batch in program order) into the running statistics, as PyTorch does.
-    fn fold_running(&mut self, model: &Model, calls: &[(Vec<f64>, Batch)]) {
+    fn fold_running(&mut self, model: &Model, calls: &[(Vec<f64>, Batch, u32)]) {
         if self.running.is_empty() {
             self.running = model.init_state().iter().map(|&v| v as f64).collect();
         }
         let passes = super::bn_passes(&self.config).expect("the trainer checks --bn-stats");
         for i in passes {
-            let (p, b) = &calls[i];
+            let (p, b, key) = &calls[i];
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
-            let stats = reference::batch_stats(model, p, &inputs, b.len());
+            let stats = reference::batch_stats(model, p, (&inputs, b.len()), *key);
             let mut at = 0;
             for site in model.norm_sites() {
                 let m = (b.len() * site.hw) as f64;

@@ -129,6 +129,12 @@ pub struct TrainConfig {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     #[serde(default)]
     pub label_noise: f32,
+    /// Wide ResNets: the dropout rate before each unit's second convolution while training
+    /// (davda54's `--dropout`). Masks are drawn from --seed, the step and the gradient pass,
+    /// so runs repeat and resume exactly.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    #[serde(default)]
+    pub dropout: f32,
     /// Hold out N training examples (drawn by --seed) as a validation set: each epoch reports
     /// its accuracy, `best.safetensors` keeps the best epoch's model, and the run reports the
     /// test accuracy at that epoch beside the last one's.
@@ -255,6 +261,16 @@ impl TrainConfig {
         }
         if let Err(e) = parse_model(&self.model) {
             return Err(Error::Invalid(e));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return bad("--dropout", "in [0, 1)", self.dropout.to_string());
+        }
+        if self.dropout > 0.0 && !self.model.starts_with("wrn") {
+            return bad(
+                "--dropout",
+                "0 unless --model is a Wide ResNet (wrn-D-K), the model with dropout layers",
+                format!("{} with --model {}", self.dropout, self.model),
+            );
         }
         Ok(())
     }

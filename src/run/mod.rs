@@ -89,7 +89,7 @@ pub fn add_label_noise(labels: &mut [u32], classes: usize, (rate, seed): (f32, u
 
 /// The model a config names, for `splits`' images and classes.
 pub fn build_model(config: &TrainConfig, splits: &Splits) -> Result<Model> {
-    Model::for_splits(&config.model, &config.hidden, splits)
+    Model::for_splits(&config.model, &config.hidden, splits)?.with_dropout(config.dropout)
 }
 
 /// Train as `config` says on `gpu`, printing progress, and write the run directory.

@@ -52,6 +52,7 @@ pub(crate) async fn step(
         step: t.steps + 1,
         point,
         batch: parts.remote_batch.clone(),
+        dropout_key: crate::kernels::dropout::pass_key(t.spec.seed, t.steps + 1, parts.remote),
     };
     let mut answer = dual
         .transport

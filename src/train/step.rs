@@ -24,6 +24,7 @@ impl Trainer {
     ) -> Result<[f32; 2]> {
         let first = self.steps == 0;
         self.draw_noise(gpu)?;
+        self.set_dropout_keys()?;
         let look = self.set_hyper(gpu, hyper, first);
         let m = if matches!(self.placed, Placed::Dual(_)) {
             super::dual_step::step(self, gpu, batch, look).await?
@@ -229,6 +230,24 @@ impl Trainer {
                 host.extend((0..u.len).map(|_| rng.normal()));
                 gpu.write(u, 0, host)?;
             }
+        }
+        Ok(())
+    }
+
+    /// Give each gradient pass of this step its dropout key, for models with dropout: a hash
+    /// of the seed, the step and the pass (`kernels::dropout::pass_key`), so every schedule
+    /// and a resumed run draw the same masks. The `dual` worker's key travels in its job.
+    fn set_dropout_keys(&mut self) -> Result<()> {
+        if !self.spec.model.has_dropout() {
+            return Ok(());
+        }
+        let (seed, step) = (self.spec.seed, self.steps + 1);
+        let key = |pass| crate::kernels::dropout::pass_key(seed, step, pass);
+        for (i, e) in self.rec.evaluators.iter_mut().enumerate() {
+            e.set_dropout_keys(&[key(i)])?;
+        }
+        if let (Placed::Fused(pair), Some([a, b])) = (&mut self.placed, self.pair) {
+            pair.set_dropout_keys([key(a), key(b)])?;
         }
         Ok(())
     }

@@ -46,6 +46,7 @@ impl WorkerPass {
     pub async fn gradient(&mut self, job: &Job) -> Result<Reply> {
         let gpu = &self.gpu;
         gpu.write(&self.point, 0, &job.point)?;
+        self.evaluator.set_dropout_keys(&[job.dropout_key])?;
         let plan = self.evaluator.load(gpu, &job.batch)?;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         Evaluator::record_gradient(plan, &mut encoder);

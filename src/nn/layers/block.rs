@@ -44,14 +44,15 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let r = io.replicas;
     // Each part's output and its gradient, whole rows per replica like the plan's own
     // activations, so the convolutions can copy them into images.
-    let len = io.batch * mid.len();
-    let buf = |what| {
-        io.gpu
-            .zeros::<f32>(r * len.next_multiple_of(ROW_FLOATS), what)
-    };
-    let [c1, b1, c2, b2] = ["conv1", "bn1", "conv2", "bn2"].map(buf);
-    let [dc1, db1, dc2] = ["conv1 grad", "bn1 grad", "conv2 grad"].map(buf);
-    let (c1, b1, c2, b2, dc1, db1, dc2) = (c1?, b1?, c2?, b2?, dc1?, db1?, dc2?);
+    let total = r * (io.batch * mid.len()).next_multiple_of(ROW_FLOATS);
+    // c1, b1 and c2 are the block's own, kept from the forward for the backward. b2 serves
+    // the forward only and the gradients the backward only, so blocks of a size share them.
+    let own = |what| io.gpu.zeros::<f32>(total, what);
+    let (c1, b1, c2) = (own("conv1")?, own("bn1")?, own("conv2")?);
+    let shared = |what| io.shared_zeros(total, what);
+    let b2 = shared("block bn2")?;
+    let [dc1, db1, dc2] = ["block conv1 grad", "block bn1 grad", "block conv2 grad"].map(shared);
+    let (dc1, db1, dc2) = (dc1?, db1?, dc2?);
     let part_io = |k: usize, input, bufs| io.part(input, bufs, TENSORS[k].clone());
     let conv1 = conv::build(
         &part_io(0, io.input, (io.x, &c1, &dc1, io.dx)),
@@ -120,6 +121,7 @@ fn part_ref<'a>(io: &RefIo<'a>, parts: &[Layer; 4], k: usize, input: Act) -> Ref
         first: false,
         params: &io.params[ranges(parts)[k].clone()],
         state,
+        dropout: io.dropout,
     }
 }
 

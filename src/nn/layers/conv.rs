@@ -138,12 +138,9 @@ fn build_implicit(io: &LayerIo<'_>, rows: usize, c: Spec) -> Result<LayerPass> {
     let y = io.y.replicas(r);
     let product = implicit::prepare_forward(io.gpu, rows, g, &x_image, w, b, y)?;
     let fwd = x_image.stage.clone().then(product);
-    let dy_image = image::copied(
-        io.gpu,
-        "conv",
-        io.dy.replicas(r),
-        g.out_pixels() * g.cout / 4,
-    )?;
+    // dy's image serves this backward only, so every convolution of a plan with dy of this
+    // size stages into the same texture.
+    let dy_image = io.shared_image("conv", io.dy.replicas(r), g.out_pixels() * g.cout / 4)?;
     let (wgrad, part) = weight_grad::prepare_weight_grad(io.gpu, g, (&x_image, &dy_image), dw, db)?;
     let mut bwd = dy_image.stage.clone().then(wgrad);
     if let Some(dx) = io.dx {
@@ -166,8 +163,12 @@ fn build_im2col(io: &LayerIo<'_>, c: Spec) -> Result<LayerPass> {
     let (geo, layout) = geometry(io.batch, io.input, io.dx.is_none(), c);
     let d = dense(&geo, c);
     let cols = io.zeros(d.rows * d.inp, "im2col columns")?;
+    // The column gradients serve this backward only (col2im reads them into dx).
     let dcols = match io.dx {
-        Some(_) => Some(io.zeros(d.rows * d.inp, "im2col column gradients")?),
+        Some(_) => Some(io.shared_zeros(
+            r * (d.rows * d.inp).next_multiple_of(4),
+            "im2col column gradients",
+        )?),
         None => None,
     };
     let (fwd, mut bwd) = linear::dense(io, d, (&cols, dcols.as_ref()), Fused::default())?;

@@ -9,6 +9,8 @@
 //! y  = x + c2                        y  = c2 + down(a)      down: 1×1, the stride
 //! ```
 //!
+//! With `--dropout`, training drops b1's values before conv2 (`add_dropout`).
+//!
 //! The backward runs the parts in reverse over the unit's own buffers. Where two paths meet
 //! (the identity beside the block, or the 1×1 convolution beside conv1 at a) the second
 //! path's gradient is added into the first's with the residual kernel's identity shortcut.
@@ -17,9 +19,9 @@ use super::super::pass::{LayerIo, LayerPass, RefIo};
 use super::{conv, norm};
 use crate::error::Result;
 use crate::gpu::GpuBuf;
-use crate::kernels::Dispatch;
 use crate::kernels::conv::image::ROW_FLOATS;
 use crate::kernels::residual::{self, Shortcut};
+use crate::kernels::{Dispatch, dropout};
 use crate::nn::layer::{Act, Layer};
 
 /// The identity shortcut over `shape`: what adds one gradient into another.
@@ -62,14 +64,16 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let down = parts.len() == 5;
     let out = layer.output(io.input)?;
     let r = io.replicas;
-    let buf = |shape: Act, what| {
-        let len = io.batch * shape.len();
-        io.gpu
-            .zeros::<f32>(r * len.next_multiple_of(ROW_FLOATS), what)
-    };
-    let (a, da) = (buf(io.input, "unit a")?, buf(io.input, "unit a grad")?);
-    let [c1, b1, c2, db1, dc1] = ["c1", "b1", "c2", "b1 grad", "c1 grad"].map(|w| buf(out, w));
-    let (c1, b1, c2, db1, dc1) = (c1?, b1?, c2?, db1?, dc1?);
+    let total = |shape: Act| r * (io.batch * shape.len()).next_multiple_of(ROW_FLOATS);
+    // a, c1 and b1 are the unit's own, kept from the forward for the backward. c2 (and the
+    // downsample's output) serve the forward only and the gradients the backward only, so
+    // units of a size share them.
+    let own = |shape, what| io.gpu.zeros::<f32>(total(shape), what);
+    let buf = |shape, what| io.shared_zeros(total(shape), what);
+    let (a, c1, b1) = (own(io.input, "unit a")?, own(out, "c1")?, own(out, "b1")?);
+    let da = buf(io.input, "unit a grad")?;
+    let [c2, db1, dc1] = ["unit c2", "unit b1 grad", "unit c1 grad"].map(|w| buf(out, w));
+    let (c2, db1, dc1) = (c2?, db1?, dc1?);
     let part_io = |k: usize, input, bufs| io.part(input, bufs, views(&parts, k));
     let dx = io
         .dx
@@ -77,14 +81,19 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let spec = |k: usize| conv::Spec::of(parts[k].1);
     let bn0 = norm::build(&part_io(0, io.input, (io.x, &a, &da, Some(dx))), true)?;
     let conv1 = conv::build(&part_io(1, io.input, (&a, &c1, &dc1, Some(&da))), spec(1))?;
-    let bn1 = norm::build(&part_io(2, out, (&c1, &b1, &db1, Some(&dc1))), true)?;
+    let mut bn1 = norm::build(&part_io(2, out, (&c1, &b1, &db1, Some(&dc1))), true)?;
+    if let Layer::WideUnit { dropout, .. } = layer
+        && dropout > 0.0
+    {
+        add_dropout(io, &mut bn1, (&b1, &db1), (out, dropout))?;
+    }
     let mut passes = vec![bn0, conv1, bn1];
     let (y, dy) = (io.y.replicas(r), io.dy.replicas(r));
     let mut extra = Vec::new();
     let (add, merge) = if down {
         // y = c2 + down(a); a's gradient from the 1×1 convolution is added into conv1's.
-        let d = buf(out, "downsample")?;
-        let da2 = buf(io.input, "downsample grad")?;
+        let d = buf(out, "unit downsample")?;
+        let da2 = buf(io.input, "unit downsample grad")?;
         passes.push(conv::build(
             &part_io(3, out, (&b1, &c2, io.dy, Some(&db1))),
             spec(3),
@@ -129,6 +138,41 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
         down,
         [vec![a, da, c1, b1, c2, db1, dc1], extra].concat(),
     )
+}
+
+/// Dropout at `rate` on bn1's output (of shape `out`), joined to bn1's pass: the forward
+/// scales b1 in place after bn1 writes it, so conv2 stages the dropped activations; the
+/// backward scales db1 (conv2's data gradient) in place before bn1's backward reads it, whose
+/// ReLU mask from the dropped b1 differs only where db1 is 0. Evaluation runs bn1 alone.
+fn add_dropout(
+    io: &LayerIo<'_>,
+    bn1: &mut LayerPass,
+    (b1, db1): (&GpuBuf<f32>, &GpuBuf<f32>),
+    (out, rate): (Act, f32),
+) -> Result<()> {
+    let r = io.replicas;
+    let shape = (io.batch * out.len(), rate, io.site as u32);
+    let keys = io.dropout_keys.replicas(r);
+    let drop = |buf: &GpuBuf<f32>| dropout::prepare(io.gpu, shape, buf.replicas(r), keys);
+    if bn1.forward_eval.is_none() {
+        bn1.forward_eval = Some(bn1.forward.clone());
+    }
+    bn1.forward = bn1.forward.clone().then(drop(b1)?);
+    let back = bn1.backward.take().expect("a BatchNorm has a backward");
+    bn1.backward = Some(drop(db1)?.then(back));
+    Ok(())
+}
+
+/// b1 as training drops it (`kernels::dropout`'s reference); evaluation, which normalises
+/// with the running statistics in `io.state`, keeps every value.
+fn dropped(io: &RefIo<'_>, layer: Layer, b1: Vec<f64>) -> Vec<f64> {
+    match layer {
+        Layer::WideUnit { dropout, .. } if dropout > 0.0 && io.state.is_none() => {
+            let (key, site) = io.dropout;
+            dropout::reference(&b1, key, site as u32, dropout)
+        }
+        _ => b1,
+    }
 }
 
 /// The unit's pass from its parts' (in `wide_parts` order): forward in order then the add;
@@ -191,6 +235,7 @@ fn part_ref<'a>(io: &RefIo<'a>, layer: Layer, k: usize, input: Act) -> RefIo<'a>
         first: false,
         params: &io.params[ranges(&parts)[k].clone()],
         state,
+        dropout: io.dropout,
     }
 }
 
@@ -204,7 +249,11 @@ fn forward_all(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> [Vec<f64>; 6] {
     let spec = |k: usize| conv::Spec::of(parts[k].1);
     let a = norm::forward(&part_ref(io, layer, 0, io.input), true, x);
     let c1 = conv::forward(&part_ref(io, layer, 1, io.input), spec(1), &a);
-    let b1 = norm::forward(&part_ref(io, layer, 2, out), true, &c1);
+    let b1 = dropped(
+        io,
+        layer,
+        norm::forward(&part_ref(io, layer, 2, out), true, &c1),
+    );
     let c2 = conv::forward(&part_ref(io, layer, 3, out), spec(3), &b1);
     let (d, skip) = if parts.len() == 5 {
         let d = conv::forward(&part_ref(io, layer, 4, io.input), spec(4), &a);
@@ -243,6 +292,7 @@ pub(super) fn backward(
     let part = |k, input| part_ref(io, layer, k, input);
     let [a, c1, b1, ..] = forward_all(io, layer, x);
     let db1 = conv::backward(&part(3, out), spec(3), &b1, dy, &mut grads[r[3].clone()]);
+    let db1 = dropped(io, layer, db1);
     let dc1 = norm::backward(
         &part(2, out),
         &c1,

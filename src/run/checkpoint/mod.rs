@@ -199,6 +199,7 @@ pub fn save_checkpoint(
     let pair = |(a, b): (u64, u64)| format!("{a},{b}");
     let meta: HashMap<String, String> = [
         ("format", meta::FORMAT.to_string()),
+        ("model", model.name.clone()),
         ("config", origin.config.clone()),
         ("data", origin.data.clone()),
         ("steps", state.steps.to_string()),
@@ -257,6 +258,18 @@ pub fn load_checkpoint_bytes(
 ) -> Result<(TrainerState, Progress, Origin)> {
     let st = read::parse(path, bytes)?;
     let meta = Meta::read(path, bytes, &st)?;
+    // Checkpoints that name their model (all since the ResNets) are checked by name first.
+    if let Ok(theirs) = meta.field("model")
+        && theirs != model.name
+    {
+        return Err(Error::data(
+            path,
+            format!(
+                "is the checkpoint of {theirs}, but this run builds {}; resume the run that                  wrote it, or start this one again",
+                model.name
+            ),
+        ));
+    }
     let n = model.param_count();
     let vector = |name: &str| -> Result<Vec<f32>> {
         let t = read::tensor(path, &st, name, Dtype::F32, &[n])?;

@@ -52,6 +52,11 @@ impl FusedPair {
         self.eval.load_all(gpu, &batches).map(|_| ())
     }
 
+    /// The dropout keys of the passes the next load is for (see `kernels::dropout`).
+    pub fn set_dropout_keys(&mut self, keys: [u32; 2]) -> Result<()> {
+        self.eval.set_dropout_keys(&keys)
+    }
+
     /// The plan loaded for `batch` examples per replica.
     pub fn plan(&self, batch: usize) -> &Plan {
         self.eval.loaded(batch).expect("the step loaded the pair")

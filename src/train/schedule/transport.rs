@@ -15,6 +15,8 @@ pub struct Job {
     pub point: Vec<f32>,
     /// The batch.
     pub batch: Batch,
+    /// The pass's dropout key (`kernels::dropout`; unused by models without dropout).
+    pub dropout_key: u32,
 }
 
 /// The worker's answer.

@@ -1,12 +1,12 @@
 //! The bytes a [`Job`] and a [`Reply`] travel as between processes (`--schedule mpi`).
 //!
-//! Little-endian throughout. A job is `SJ2`, the step (u64), the point (u64 length, then f32s),
-//! then its batch in one of two forms: `0` and the examples as drawn (u64 count, then per
-//! example its index u32, crop shift i8 i8, flip u8, and cutout: u8 1 with the square's
-//! corner i16 i16, or u8 0 and four zero bytes), which the far end rebuilds from its own
-//! copy of the data set; or `1` and the batch itself (u64 count, u64 pixel count, the f32
-//! pixels, the u32 labels), for a batch that did not come from a batcher (the previous batch
-//! of a resumed run). A reply is `SR1`, the gradient (u64 length, f32s), the two metrics
+//! Little-endian throughout. A job is `SJ3`, the step (u64), the dropout key (u32), the point
+//! (u64 length, then f32s), then its batch in one of two forms: `0` and the examples as drawn
+//! (u64 count, then per example its index u32, crop shift i8 i8, flip u8, and cutout: u8 1
+//! with the square's corner i16 i16, or u8 0 and four zero bytes), which the far end rebuilds
+//! from its own copy of the data set; or `1` and the batch itself (u64 count, u64 pixel count,
+//! the f32 pixels, the u32 labels), for a batch that did not come from a batcher (the previous
+//! batch of a resumed run). A reply is `SR1`, the gradient (u64 length, f32s), the two metrics
 //! (f32 f32) and the pass's state (u64 length, f32s).
 //!
 //! Decoding checks every length against the bytes that are there before it allocates, so a
@@ -16,7 +16,7 @@ use super::transport::{Job, Reply};
 use crate::data::{Batch, Drawn};
 use crate::error::{Error, Result};
 
-const JOB: &[u8; 3] = b"SJ2";
+const JOB: &[u8; 3] = b"SJ3";
 const REPLY: &[u8; 3] = b"SR1";
 /// Bytes per drawn example.
 const DRAWN: usize = 12;
@@ -27,6 +27,7 @@ pub fn encode_job(job: &Job) -> Vec<u8> {
     let mut out = Vec::with_capacity(32 + 4 * job.point.len() + DRAWN * b.drawn.len());
     out.extend_from_slice(JOB);
     put_u64(&mut out, job.step as u64);
+    out.extend_from_slice(&job.dropout_key.to_le_bytes());
     put_f32s(&mut out, &job.point);
     if !b.drawn.is_empty() {
         out.push(0);
@@ -55,6 +56,8 @@ pub fn encode_job(job: &Job) -> Vec<u8> {
 pub fn decode_job(bytes: &[u8]) -> Result<Job> {
     let mut r = Reader::new(bytes, JOB, "job")?;
     let step = r.u64()? as usize;
+    let key = r.take(4)?;
+    let dropout_key = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
     let point = r.f32s()?;
     let batch = match r.take(1)?[0] {
         0 => {
@@ -95,7 +98,12 @@ pub fn decode_job(bytes: &[u8]) -> Result<Job> {
         form => return Err(r.bad(format!("has an unknown batch form {form}"))),
     };
     r.end()?;
-    Ok(Job { step, point, batch })
+    Ok(Job {
+        step,
+        point,
+        batch,
+        dropout_key,
+    })
 }
 
 /// `reply` as bytes.
@@ -235,6 +243,7 @@ mod tests {
             step: 12,
             point: vec![1.0, -2.5, f32::MIN_POSITIVE],
             batch,
+            dropout_key: 0xdead_beef,
         }
     }
 
@@ -260,7 +269,7 @@ mod tests {
     fn a_drawn_batch_travels_as_twelve_bytes_an_example() {
         // The point of the drawn form: the pixels stay home.
         let bytes = encode_job(&job(true));
-        assert_eq!(bytes.len(), 3 + 8 + 8 + 3 * 4 + 1 + 8 + 2 * DRAWN);
+        assert_eq!(bytes.len(), 3 + 8 + 4 + 8 + 3 * 4 + 1 + 8 + 2 * DRAWN);
         assert_eq!(DRAWN, 12);
     }
 
@@ -271,7 +280,8 @@ mod tests {
             assert!(decode_job(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         let mut huge = bytes.clone();
-        huge[11..19].copy_from_slice(&u64::MAX.to_le_bytes());
+        // The point's length, after the magic, the step and the dropout key.
+        huge[15..23].copy_from_slice(&u64::MAX.to_le_bytes());
         let e = decode_job(&huge).unwrap_err().to_string();
         assert!(e.contains("claims"), "{e}");
         let mut extra = encode_reply(&Reply {

@@ -1,0 +1,216 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! The Wide ResNet's `--dropout`: the GPU unit against the f64 reference with the same masks,
+//! its gradient against finite differences, evaluation without it, and training with it
+//! against the f64 optimizer under every schedule and across a checkpoint.
+
+mod common;
+use common::{assert_close, gpus, kernels, random_batch, trainer};
+use sampa::data::Batch;
+use sampa::kernels::dropout::pass_key;
+use sampa::kernels::sgd::SgdHyper;
+use sampa::nn::evaluator::Evaluator;
+use sampa::nn::{Model, reference};
+use sampa::optim::reference::RefOptimizer;
+use sampa::optim::{OptimizerConfig, OptimizerKind};
+use sampa::rng::Pcg;
+use sampa::train::Placement;
+use sampa::train::schedule::thread::ThreadTransport;
+
+const RATE: f32 = 0.3;
+
+fn model() -> Model {
+    Model::wrn(10, 1, (3, 8, 8), 4)
+        .unwrap()
+        .with_dropout(RATE)
+        .unwrap()
+}
+
+/// Initial parameters with the classifier drawn too (the reference initialisation zeroes it,
+/// which would leave every other gradient zero).
+fn params(m: &Model, seed: u64) -> Vec<f32> {
+    let mut x = m.init(seed);
+    let mut rng = Pcg::new(seed, 9);
+    for v in &mut x[m.param("f.8_classification.weight").unwrap().offset..] {
+        *v = rng.normal() * 0.3;
+    }
+    x
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&v| v as f64).collect()
+}
+
+#[test]
+fn gpu_wide_resnet_with_dropout_matches_the_f64_reference_with_the_same_masks() {
+    let m = model();
+    let x = params(&m, 3);
+    let b = random_batch(&mut Pcg::new(5, 0), 4, m.input, m.classes);
+    let key = pass_key(11, 1, 0);
+    let want = reference::evaluate_keyed(&m, &f64s(&x), (&f64s(&b.pixels), &b.labels), 0.1, key);
+    let other = reference::evaluate_keyed(&m, &f64s(&x), (&f64s(&b.pixels), &b.labels), 0.1, 7);
+    // Another key draws other masks.
+    assert!(
+        (want.loss - other.loss).abs() > 1e-4,
+        "{} {}",
+        want.loss,
+        other.loss
+    );
+    for gpu in &gpus() {
+        let params = gpu.upload(&x, "params").unwrap();
+        let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
+        let mut ev = Evaluator::new(m.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
+        ev.set_dropout_keys(&[key]).unwrap();
+        let (loss, _) = ev.evaluate(gpu, &b).unwrap();
+        let what = format!("{} {} dropout {RATE}", gpu.adapter.short(), m.name);
+        assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
+        let scale = want.grad.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+        let got = gpu.read(&grads).unwrap();
+        assert_close(
+            &format!("{what} gradient"),
+            &got,
+            &want.grad,
+            1e-5 * scale,
+            1e-4,
+        );
+    }
+}
+
+#[test]
+fn the_gradient_with_dropout_matches_finite_differences() {
+    let m = model();
+    let x = f64s(&params(&m, 4));
+    let mut rng = Pcg::new(23, 0);
+    let inputs: Vec<f64> = (0..2 * 3 * 64).map(|_| rng.normal() as f64).collect();
+    let labels = [1, 3];
+    let loss = |p: &[f64]| reference::evaluate_keyed(&m, p, (&inputs, &labels), 0.1, 5).loss;
+    let eval = reference::evaluate_keyed(&m, &x, (&inputs, &labels), 0.1, 5);
+    let h = 1e-6;
+    let mut worst = 0.0f64;
+    for p in &m.params {
+        for j in 0..2.min(p.len()) {
+            let i = p.offset + (j * 7919) % p.len();
+            let mut q = x.clone();
+            q[i] += h;
+            let up = loss(&q);
+            q[i] -= 2.0 * h;
+            let num = (up - loss(&q)) / (2.0 * h);
+            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
+            worst = worst.max(err);
+        }
+    }
+    eprintln!("max relative error over sampled coordinates {worst:.1e}");
+    assert!(worst < 1e-4, "{worst}");
+}
+
+#[test]
+fn evaluation_keeps_every_activation() {
+    let (m, plain) = (model(), Model::wrn(10, 1, (3, 8, 8), 4).unwrap());
+    let x = f64s(&params(&m, 3));
+    let state = f64s(&m.init_state());
+    let b = random_batch(&mut Pcg::new(6, 0), 5, m.input, m.classes);
+    let inputs = f64s(&b.pixels);
+    let eval = |m: &Model| reference::evaluate_eval(m, (&x, &state), &inputs, &b.labels, 0.0);
+    assert_eq!(eval(&m), eval(&plain));
+    let train = |m: &Model| reference::evaluate_keyed(m, &x, (&inputs, &b.labels), 0.0, 1).loss;
+    assert_ne!(train(&m), train(&plain));
+}
+
+fn batches(m: &Model, steps: usize) -> Vec<Batch> {
+    let mut rng = Pcg::new(12, 0);
+    (0..steps)
+        .map(|t| random_batch(&mut rng, if t == 2 { 6 } else { 8 }, m.input, m.classes))
+        .collect()
+}
+
+fn hyper() -> SgdHyper {
+    SgdHyper {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    }
+}
+
+/// SAM and SAMPa-0.2 with dropout for 5 steps, under every schedule (the `dual` worker on the
+/// other adapter): each pass draws its masks from the seed, the step and the pass, so every
+/// schedule follows the f64 optimizer's trajectory, and another seed leaves it.
+#[test]
+fn training_with_dropout_follows_the_f64_optimizer_under_every_schedule() {
+    let gpus = gpus();
+    let (gpu, worker) = (&gpus[0], gpus.get(1).unwrap_or(&gpus[0]));
+    let m = model();
+    let data = batches(&m, 5);
+    let x0 = params(&m, 8);
+    for kind in [OptimizerKind::Sam, OptimizerKind::Sampa] {
+        let config = OptimizerConfig {
+            kind,
+            ..Default::default()
+        };
+        let reference = |seed| {
+            let mut r = RefOptimizer::new(config, &x0, seed);
+            for b in &data {
+                r.step(&m, 0.0, b, hyper());
+            }
+            r.x
+        };
+        let want = reference(7);
+        let elsewhere = reference(8);
+        let moved = want
+            .iter()
+            .zip(&elsewhere)
+            .any(|(a, b)| (a - b).abs() > 1e-3);
+        assert!(
+            moved,
+            "{}: the seed does not change the masks",
+            config.label()
+        );
+        let mut placements = vec![Placement::Serial];
+        if kind == OptimizerKind::Sampa {
+            let how = (m.clone(), 0.0, kernels(worker));
+            let dual = ThreadTransport::spawn_failing_at(worker.clone(), how, None).unwrap();
+            placements.extend([
+                Placement::Interleaved,
+                Placement::Fused,
+                Placement::Dual(Box::new(dual)),
+            ]);
+        }
+        for placement in placements {
+            let what = format!("{} dropout {RATE} {placement:?}", config.label());
+            let mut t = trainer(gpu, &m, 0.0, &x0, config, 7);
+            t.set_placement(gpu, placement).unwrap();
+            for b in &data {
+                t.step(gpu, b, hyper()).unwrap();
+            }
+            let x = t.state(gpu).unwrap().x;
+            assert_close(&what, &x, &want, 1e-5, 1e-4);
+        }
+    }
+}
+
+/// A trainer restored from another's state after 2 steps takes the same 3 steps after it,
+/// bit for bit: the masks follow from the seed and the checkpoint's step count.
+#[test]
+fn a_restored_trainer_draws_the_same_masks() {
+    let gpu = &gpus()[0];
+    let m = model();
+    let data = batches(&m, 5);
+    let x0 = params(&m, 9);
+    let config = OptimizerConfig {
+        kind: OptimizerKind::Sampa,
+        ..Default::default()
+    };
+    let mut whole = trainer(gpu, &m, 0.0, &x0, config, 3);
+    let mut first = trainer(gpu, &m, 0.0, &x0, config, 3);
+    for b in &data[..2] {
+        whole.step(gpu, b, hyper()).unwrap();
+        first.step(gpu, b, hyper()).unwrap();
+    }
+    let saved = first.state(gpu).unwrap();
+    let mut resumed = trainer(gpu, &m, 0.0, &m.init(0), config, 3);
+    resumed.restore(gpu, &saved).unwrap();
+    for b in &data[2..] {
+        whole.step(gpu, b, hyper()).unwrap();
+        resumed.step(gpu, b, hyper()).unwrap();
+    }
+    assert_eq!(whole.state(gpu).unwrap(), resumed.state(gpu).unwrap());
+}
