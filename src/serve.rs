@@ -112,7 +112,9 @@ fn plain(status: StatusCode, text: &str) -> Response<Body> {
 /// Whether the file that request path `path` names stays inside `root` (canonical) once its
 /// percent-escapes are decoded and its symlinks followed. A path that names nothing passes:
 /// `ServeDir` answers it with 404. `ServeDir` refuses `..` itself; this refuses it too, so the
-/// check never depends on that.
+/// check never depends on that. The path is checked as its components, without a trailing
+/// slash: `link/` fails to resolve when `link` is a file (ENOTDIR), yet `ServeDir` serves it, so
+/// only a path that does not exist may pass unresolved.
 fn confined(root: &Path, path: &str) -> bool {
     let Ok(decoded) = percent_encoding::percent_decode_str(path).decode_utf8() else {
         return false;
@@ -124,9 +126,10 @@ fn confined(root: &Path, path: &str) -> bool {
     {
         return false;
     }
+    let rel: std::path::PathBuf = rel.components().collect();
     match std::fs::canonicalize(root.join(rel)) {
         Ok(real) => real.starts_with(root),
-        Err(_) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
     }
 }
 
@@ -153,6 +156,17 @@ mod tests {
             let _ = std::fs::remove_file(&link);
             std::os::unix::fs::symlink("/etc", &link).unwrap();
             assert!(!confined(&root, "/out/passwd"));
+            // A link to a file outside, named with a trailing slash (which the fuzzer found
+            // served: the slash made the check's resolution fail).
+            let file = std::path::PathBuf::from(format!("{}-outside.txt", root.display()));
+            std::fs::write(&file, "secret").unwrap();
+            let link = root.join("filelink");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&file, &link).unwrap();
+            for path in ["/filelink", "/filelink/", "/filelink/%2f", "/filelink//."] {
+                assert!(!confined(&root, path), "{path}");
+            }
+            std::fs::remove_file(&file).unwrap();
         }
         std::fs::remove_dir_all(&root).unwrap();
     }
