@@ -4,10 +4,11 @@
 //! against the f64 optimizer under every schedule and across a checkpoint.
 
 mod common;
-use common::{assert_close, gpus, kernels, random_batch, trainer};
+use common::{
+    assert_close, assert_sampled_gradient, gpus, kernels, random_batch, residual_hyper, trainer,
+};
 use sampa::data::Batch;
 use sampa::kernels::dropout::pass_key;
-use sampa::kernels::sgd::SgdHyper;
 use sampa::nn::evaluator::Evaluator;
 use sampa::nn::{Model, reference};
 use sampa::optim::reference::RefOptimizer;
@@ -81,25 +82,7 @@ fn the_gradient_with_dropout_matches_finite_differences() {
     let x = f64s(&params(&m, 4));
     let mut rng = Pcg::new(23, 0);
     let inputs: Vec<f64> = (0..2 * 3 * 64).map(|_| rng.normal() as f64).collect();
-    let labels = [1, 3];
-    let loss = |p: &[f64]| reference::evaluate_keyed(&m, p, (&inputs, &labels), 0.1, 5).loss;
-    let eval = reference::evaluate_keyed(&m, &x, (&inputs, &labels), 0.1, 5);
-    let h = 1e-6;
-    let mut worst = 0.0f64;
-    for p in &m.params {
-        for j in 0..2.min(p.len()) {
-            let i = p.offset + (j * 7919) % p.len();
-            let mut q = x.clone();
-            q[i] += h;
-            let up = loss(&q);
-            q[i] -= 2.0 * h;
-            let num = (up - loss(&q)) / (2.0 * h);
-            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
-            worst = worst.max(err);
-        }
-    }
-    eprintln!("max relative error over sampled coordinates {worst:.1e}");
-    assert!(worst < 1e-4, "{worst}");
+    assert_sampled_gradient(&m, &x, (&inputs, 5), 1e-6);
 }
 
 #[test]
@@ -122,15 +105,6 @@ fn batches(m: &Model, steps: usize) -> Vec<Batch> {
         .collect()
 }
 
-fn hyper() -> SgdHyper {
-    SgdHyper {
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        nesterov: false,
-    }
-}
-
 /// SAM and SAMPa-0.2 with dropout for 5 steps, under every schedule (the `dual` worker on the
 /// other adapter): each pass draws its masks from the seed, the step and the pass, so every
 /// schedule follows the f64 optimizer's trajectory, and another seed leaves it.
@@ -149,7 +123,7 @@ fn training_with_dropout_follows_the_f64_optimizer_under_every_schedule() {
         let reference = |seed| {
             let mut r = RefOptimizer::new(config, &x0, seed);
             for b in &data {
-                r.step(&m, 0.0, b, hyper());
+                r.step(&m, 0.0, b, residual_hyper());
             }
             r.x
         };
@@ -179,7 +153,7 @@ fn training_with_dropout_follows_the_f64_optimizer_under_every_schedule() {
             let mut t = trainer(gpu, &m, 0.0, &x0, config, 7);
             t.set_placement(gpu, placement).unwrap();
             for b in &data {
-                t.step(gpu, b, hyper()).unwrap();
+                t.step(gpu, b, residual_hyper()).unwrap();
             }
             let x = t.state(gpu).unwrap().x;
             assert_close(&what, &x, &want, 1e-5, 1e-4);
@@ -202,15 +176,15 @@ fn a_restored_trainer_draws_the_same_masks() {
     let mut whole = trainer(gpu, &m, 0.0, &x0, config, 3);
     let mut first = trainer(gpu, &m, 0.0, &x0, config, 3);
     for b in &data[..2] {
-        whole.step(gpu, b, hyper()).unwrap();
-        first.step(gpu, b, hyper()).unwrap();
+        whole.step(gpu, b, residual_hyper()).unwrap();
+        first.step(gpu, b, residual_hyper()).unwrap();
     }
     let saved = first.state(gpu).unwrap();
     let mut resumed = trainer(gpu, &m, 0.0, &m.init(0), config, 3);
     resumed.restore(gpu, &saved).unwrap();
     for b in &data[2..] {
-        whole.step(gpu, b, hyper()).unwrap();
-        resumed.step(gpu, b, hyper()).unwrap();
+        whole.step(gpu, b, residual_hyper()).unwrap();
+        resumed.step(gpu, b, residual_hyper()).unwrap();
     }
     assert_eq!(whole.state(gpu).unwrap(), resumed.state(gpu).unwrap());
 }

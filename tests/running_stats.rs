@@ -5,9 +5,8 @@
 //! the two differ by the trajectories' f32 rounding only.
 
 mod common;
-use common::{assert_close, gpus, kernels, trainer};
+use common::{assert_close, gpus, kernels, residual_hyper, trainer};
 use sampa::data::Batch;
-use sampa::kernels::sgd::SgdHyper;
 use sampa::nn::Model;
 use sampa::optim::reference::RefOptimizer;
 use sampa::optim::{BnStats, OptimizerConfig, OptimizerKind};
@@ -34,15 +33,6 @@ fn batches(m: &Model) -> Vec<Batch> {
             }
         })
         .collect()
-}
-
-fn hyper() -> SgdHyper {
-    SgdHyper {
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        nesterov: false,
-    }
 }
 
 /// The choices to check per optimizer (None: its default).
@@ -85,7 +75,7 @@ fn running_statistics_match_the_f64_reference_under_every_schedule() {
             };
             let mut reference = RefOptimizer::new(config, &x0, 0);
             for b in &data {
-                reference.step(&m, 0.0, b, hyper());
+                reference.step(&m, 0.0, b, residual_hyper());
             }
             let gpu = &gpus[0];
             for placement in placements(gpu, worker, kind) {
@@ -114,7 +104,7 @@ fn check(
     let mut t = trainer(gpu, m, 0.0, x0, config, 0);
     t.set_placement(gpu, placement).unwrap();
     for b in data {
-        t.step(gpu, b, hyper()).unwrap();
+        t.step(gpu, b, residual_hyper()).unwrap();
     }
     let state = t.state(gpu).unwrap().model_state;
     let passes = sampa::optim::bn_passes(&config).unwrap().len();
@@ -147,7 +137,7 @@ fn wide_resnet_running_statistics_match_the_f64_reference() {
     };
     let mut reference = RefOptimizer::new(config, &x0, 0);
     for b in data {
-        reference.step(&m, 0.0, b, hyper());
+        reference.step(&m, 0.0, b, residual_hyper());
     }
     for placement in [Placement::Serial, Placement::Fused] {
         let what = format!("{} {placement:?}", m.name);
@@ -202,7 +192,7 @@ fn evaluation_uses_the_running_statistics() {
         };
         let mut t = trainer(gpu, &m, 0.0, &m.init(4), config, 0);
         for b in &data {
-            t.step(gpu, b, hyper()).unwrap();
+            t.step(gpu, b, residual_hyper()).unwrap();
         }
         let test = &batches(&m)[3];
         let [loss, correct] = t.loss(gpu, test).unwrap();

@@ -90,3 +90,45 @@ pub fn check_evaluator_with(gpu: &sampa::Gpu, model: &Model, batch: usize, k: Ke
         1e-4,
     );
 }
+
+/// The f64 gradient of `model` at `params` on two examples of `inputs` (labels 1 and 3), in the
+/// pass with dropout key `key`, against central differences with step `h`, at two coordinates
+/// of every tensor: at most 1e-4 relative.
+pub fn assert_sampled_gradient(
+    model: &Model,
+    params: &[f64],
+    (inputs, key): (&[f64], u32),
+    h: f64,
+) {
+    let labels = [1, 3];
+    let loss = |p: &[f64]| reference::evaluate_keyed(model, p, (inputs, &labels), 0.1, key).loss;
+    let eval = reference::evaluate_keyed(model, params, (inputs, &labels), 0.1, key);
+    let mut worst = 0.0f64;
+    for p in &model.params {
+        for j in 0..2.min(p.len()) {
+            let i = p.offset + (j * 7919) % p.len();
+            let mut q = params.to_vec();
+            q[i] += h;
+            let up = loss(&q);
+            q[i] -= 2.0 * h;
+            let num = (up - loss(&q)) / (2.0 * h);
+            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
+            worst = worst.max(err);
+        }
+    }
+    eprintln!(
+        "{}: max relative error over sampled coordinates {worst:.1e}",
+        model.name
+    );
+    assert!(worst < 1e-4, "{worst}");
+}
+
+/// The step of the residual networks' training tests: lr 0.05, momentum 0.9, weight decay 5e-4.
+pub fn residual_hyper() -> sampa::kernels::sgd::SgdHyper {
+    sampa::kernels::sgd::SgdHyper {
+        lr: 0.05,
+        momentum: 0.9,
+        weight_decay: 5e-4,
+        nesterov: false,
+    }
+}
