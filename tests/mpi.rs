@@ -161,6 +161,29 @@ fn one_pair_follows_the_serial_trajectory() {
     assert_close("sampa, mpi against serial", &m, &s);
 }
 
+/// A Wide ResNet with dropout: the worker draws its pass's masks from the key its job carries,
+/// so the pair still follows the serial trajectory (BatchNorm's statistics come back too).
+#[test]
+fn a_wide_resnet_pair_with_dropout_follows_the_serial_trajectory() {
+    let d = scratch("mpi", "wrn-dropout");
+    let (m, s) = (d.join("mpi"), d.join("serial"));
+    let wrn = [
+        "--optimizer",
+        "sampa",
+        "--model",
+        "wrn-10-1",
+        "--dropout",
+        "0.3",
+    ];
+    let mut args = run_args(m.to_str().unwrap(), ("32", "8"), &wrn);
+    args.extend(["--schedule", "mpi"]);
+    run(mpirun(2, &args));
+    let mut serial = run_args(s.to_str().unwrap(), ("32", "8"), &wrn);
+    serial.extend(["--schedule", "serial", "--adapter", "vulkan"]);
+    run(single(&serial));
+    assert_close("wrn-10-1 dropout 0.3, mpi against serial", &m, &s);
+}
+
 #[test]
 fn two_pairs_match_one_pair_at_the_same_batch() {
     let d = scratch("mpi", "pairs");
