@@ -228,7 +228,7 @@ fn wide_resnet_dropout_runs_repeat_by_seed() {
     let d = scratch("resnet-cli", "dropout");
     let run = |name: &str, seed: &str| {
         let out = d.join(name);
-        success(&sampa(&[
+        let stdout = success(&sampa(&[
             "train",
             "--model",
             "wrn-10-1",
@@ -251,9 +251,13 @@ fn wide_resnet_dropout_runs_repeat_by_seed() {
             "--out",
             out.to_str().unwrap(),
         ]));
-        out
+        (out, stdout)
     };
-    let (a, b, c) = (run("a", "5"), run("b", "5"), run("c", "6"));
+    let ((a, printed), (b, _), (c, _)) = (run("a", "5"), run("b", "5"), run("c", "6"));
+    assert!(
+        printed.contains("(175034 parameters, dropout 0.3)"),
+        "{printed}"
+    );
     let model = |dir: &std::path::Path| std::fs::read(dir.join("model.safetensors")).unwrap();
     assert_eq!(model(&a), model(&b));
     assert_ne!(model(&a), model(&c));

@@ -199,8 +199,12 @@ pub fn train(
         RunDir::create(&config.out, config.overwrite)?
     };
     dir.write_config(&config)?;
+    let dropout = match config.dropout {
+        0.0 => String::new(),
+        p => format!(", dropout {p}"),
+    };
     println!(
-        "model: {} ({} parameters) on {}; optimizer {}: gradients per step {}, in sequence {}; schedule {}",
+        "model: {} ({} parameters{dropout}) on {}; optimizer {}: gradients per step {}, in sequence {}; schedule {}",
         model.name,
         model.param_count(),
         gpu.adapter.short(),
