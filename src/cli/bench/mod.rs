@@ -6,6 +6,7 @@ mod compare;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod parts;
+mod schedules;
 mod suite;
 
 #[derive(clap::Args, Debug)]
@@ -32,7 +33,7 @@ enum What {
     /// Median step time of SGD, SAM and SAMPa-0.2 with SAMPa's gradients under each schedule
     /// (serial, interleaved, fused, dual; mpi under `mpirun -np 2` in a build with the mpi
     /// feature), side by side in one run, with the ratios SAMPa/SAM and SAMPa/SGD.
-    Schedules(parts::SchedulesArgs),
+    Schedules(schedules::SchedulesArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -41,6 +42,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(What::Compare(a)) => compare::run(a),
         Some(What::Matmul(a)) => parts::matmul(a),
         Some(What::Step(a)) => parts::step(a),
-        Some(What::Schedules(a)) => parts::schedules(a),
+        Some(What::Schedules(a)) => schedules::schedules(a),
     }
 }
