@@ -176,37 +176,25 @@ fn davda54_wrn_state_dict(
             v.push((format!("{prefix}.{name}"), shape, dtype));
         }
     };
+    // A 3×3 convolution (1×1 for `downsample`) from `cin` to `c` channels, without a bias.
+    let conv = |v: &mut Vec<(String, Vec<usize>, &'static str)>, name: String, c, cin, k| {
+        v.push((format!("{name}.weight"), vec![c, cin, k, k], "F32"));
+    };
     let mut cin = 16;
     for stage in 1..=3 {
         let c = (16 << (stage - 1)) * width;
         let p = format!("f.{stage}_block.block.0");
         bn(&mut v, format!("{p}.norm_act.0_normalization"), cin);
-        v.push((
-            format!("{p}.block.0_convolution.weight"),
-            vec![c, cin, 3, 3],
-            "F32",
-        ));
+        conv(&mut v, format!("{p}.block.0_convolution"), c, cin, 3);
         bn(&mut v, format!("{p}.block.1_normalization"), c);
-        v.push((
-            format!("{p}.block.4_convolution.weight"),
-            vec![c, c, 3, 3],
-            "F32",
-        ));
-        v.push((format!("{p}.downsample.weight"), vec![c, cin, 1, 1], "F32"));
+        conv(&mut v, format!("{p}.block.4_convolution"), c, c, 3);
+        conv(&mut v, format!("{p}.downsample"), c, cin, 1);
         for i in 1..=(depth - 4) / 6 {
             let p = format!("f.{stage}_block.block.{i}");
             bn(&mut v, format!("{p}.block.0_normalization"), c);
-            v.push((
-                format!("{p}.block.2_convolution.weight"),
-                vec![c, c, 3, 3],
-                "F32",
-            ));
+            conv(&mut v, format!("{p}.block.2_convolution"), c, c, 3);
             bn(&mut v, format!("{p}.block.3_normalization"), c);
-            v.push((
-                format!("{p}.block.6_convolution.weight"),
-                vec![c, c, 3, 3],
-                "F32",
-            ));
+            conv(&mut v, format!("{p}.block.6_convolution"), c, c, 3);
         }
         cin = c;
     }

@@ -27,7 +27,8 @@ use std::collections::HashMap;
 pub struct Evaluator {
     bound: Bound,
     plans: HashMap<usize, Plan>,
-    /// Each replica's dropout key, written with every batch (0 until set).
+    /// Each replica's dropout key, 4 values apart as the plans hold them, written with every
+    /// batch (0 until set).
     dropout_keys: Vec<u32>,
 }
 
@@ -83,7 +84,7 @@ impl Evaluator {
             stride,
         };
         Ok(Evaluator {
-            dropout_keys: vec![0; replicas],
+            dropout_keys: vec![0; 4 * replicas],
             bound,
             plans: HashMap::new(),
         })
@@ -142,7 +143,9 @@ impl Evaluator {
                 ),
             ));
         }
-        self.dropout_keys.copy_from_slice(keys);
+        for (at, &k) in self.dropout_keys.iter_mut().step_by(4).zip(keys) {
+            *at = k;
+        }
         Ok(())
     }
 
@@ -194,21 +197,14 @@ impl Evaluator {
         }
         let per_input = (n * self.bound.model.input).next_multiple_of(4);
         let per_label = n.next_multiple_of(4);
-        let keys: Vec<u32> = match self.bound.model.has_dropout() {
-            true => self
-                .dropout_keys
-                .iter()
-                .flat_map(|&k| [k, 0, 0, 0])
-                .collect(),
-            false => Vec::new(),
-        };
-        let plan = self.plan(gpu, n)?;
+        self.plan(gpu, n)?;
+        let plan = &self.plans[&n];
         for (r, batch) in batches.iter().enumerate() {
             gpu.write(&plan.input, r * per_input, &batch.pixels)?;
             gpu.write(&plan.labels, r * per_label, &batch.labels)?;
         }
-        if !keys.is_empty() {
-            gpu.write(&plan.dropout_keys, 0, &keys)?;
+        if self.bound.model.has_dropout() {
+            gpu.write(&plan.dropout_keys, 0, &self.dropout_keys)?;
         }
         Ok(plan)
     }

@@ -52,16 +52,8 @@ pub fn evaluate_keyed(
     smoothing: f64,
     key: u32,
 ) -> Evaluation {
-    let batch = labels.len();
-    let shapes = model.shapes();
-    let io = |k: usize| RefIo {
-        batch,
-        input: shapes[k],
-        first: k == 0,
-        params: &params[model.layer_range(k)],
-        state: None,
-        dropout: (key, k),
-    };
+    let (batch, shapes) = (labels.len(), model.shapes());
+    let io = |k: usize| model_io((model, &shapes, k), params, batch, (None, key));
     let mut acts = vec![inputs.to_vec()];
     for (k, &layer) in model.layers.iter().enumerate() {
         let y = layers::forward(layer, &io(k), &acts[k]);
@@ -79,6 +71,24 @@ pub fn evaluate_keyed(
         loss,
         correct,
         grad,
+    }
+}
+
+/// Layer `k` of `model` (whose activation shapes are `shapes`) on `batch` examples: its slice
+/// of `params`, in evaluation its slice of the state vector, and the pass's dropout key.
+fn model_io<'a>(
+    (model, shapes, k): (&Model, &[Act], usize),
+    params: &'a [f64],
+    batch: usize,
+    (state, key): (Option<&'a [f64]>, u32),
+) -> RefIo<'a> {
+    RefIo {
+        batch,
+        input: shapes[k],
+        first: k == 0,
+        params: &params[model.layer_range(k)],
+        state,
+        dropout: (key, k),
     }
 }
 
@@ -138,14 +148,7 @@ pub fn batch_stats(
     let mut x = inputs.to_vec();
     let mut stats = Vec::new();
     for (k, &layer) in model.layers.iter().enumerate() {
-        let io = RefIo {
-            batch,
-            input: shapes[k],
-            first: k == 0,
-            params: &params[model.layer_range(k)],
-            state: None,
-            dropout: (key, k),
-        };
+        let io = model_io((model, &shapes, k), params, batch, (None, key));
         let inputs = layers::norm_inputs(layer, &io, &x);
         for (v, shape) in inputs.iter().zip(layer.norm_shapes(shapes[k])) {
             let Act::Image(c, ..) = shape else {
@@ -172,14 +175,8 @@ pub fn evaluate_eval(
     let (batch, shapes) = (labels.len(), model.shapes());
     let mut x = inputs.to_vec();
     for (k, &layer) in model.layers.iter().enumerate() {
-        let io = RefIo {
-            batch,
-            input: shapes[k],
-            first: k == 0,
-            params: &params[model.layer_range(k)],
-            state: Some(&state[model.state_range(k)]),
-            dropout: (0, k),
-        };
+        let state = Some(&state[model.state_range(k)]);
+        let io = model_io((model, &shapes, k), params, batch, (state, 0));
         x = layers::forward(layer, &io, &x);
     }
     let (loss, correct, _) = cross_entropy(&x, labels, model.classes, smoothing);

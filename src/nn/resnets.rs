@@ -56,17 +56,11 @@ impl Model {
                 cin = cout;
             }
         }
-        layers.push((Layer::GlobalAvgPool, None));
-        let linear = Layer::Linear {
-            inp: 64,
-            out: classes,
-        };
-        layers.push((linear, named("linear".into())));
-        let mut model = Model::new(
+        let mut model = pooled_classifier(
+            layers,
+            (64, "linear", classes),
             format!("resnet{depth} {channels}×{height}×{width}→{classes}"),
             Act::Image(channels, height, width),
-            classes,
-            layers,
         )?;
         for p in &mut model.params {
             if p.name.ends_with("weight") && p.shape.len() >= 2 {
@@ -125,17 +119,11 @@ impl Model {
         }
         let norm = Layer::BatchNorm { c: cin, relu: true };
         layers.push((norm, named("f.4_normalization".into())));
-        layers.push((Layer::GlobalAvgPool, None));
-        let linear = Layer::Linear {
-            inp: cin,
-            out: classes,
-        };
-        layers.push((linear, named("f.8_classification".into())));
-        let mut model = Model::new(
+        let mut model = pooled_classifier(
+            layers,
+            (cin, "f.8_classification", classes),
             format!("wrn-{depth}-{width} {channels}×{height}×{width_px}→{classes}"),
             Act::Image(channels, height, width_px),
-            classes,
-            layers,
         )?;
         for p in &mut model.params {
             if p.name.starts_with("f.8_classification") {
@@ -170,6 +158,23 @@ impl Model {
         }
         Ok(self)
     }
+}
+
+/// The model `name` on inputs of shape `input`: `layers`, then global average pooling and the
+/// linear classifier `linear` from `c` features to `classes`.
+fn pooled_classifier(
+    mut layers: Vec<(Layer, Option<String>)>,
+    (c, linear, classes): (usize, &str, usize),
+    name: String,
+    input: Act,
+) -> Result<Model> {
+    layers.push((Layer::GlobalAvgPool, None));
+    let head = Layer::Linear {
+        inp: c,
+        out: classes,
+    };
+    layers.push((head, Some(linear.to_string())));
+    Model::new(name, input, classes, layers)
 }
 
 /// The depth of `--model resnetN`, or an error listing the valid ones.
