@@ -66,7 +66,7 @@ pub(crate) async fn step(
     let remote_state = answer.as_ref().ok().map(|r| r.state.clone());
     let (index, metrics) = submit_update(t, gpu, &parts, look, answer)?;
     t.finish_step(batch);
-    let [loss, correct, norm_sq] = read(&t.readback, index.clone()).await?;
+    let ([loss, correct, norm_sq], stats) = read(&t.readback, index).await?;
     t.norm_sq = norm_sq;
     let sizes = t.norm_stats.as_ref().map_or_else(Vec::new, |ns| {
         ns.passes.iter().map(|&i| parts.size(i)).collect()
@@ -76,7 +76,7 @@ pub(crate) async fn step(
         .as_ref()
         .and_then(|ns| ns.passes.iter().position(|&i| i == parts.remote));
     let remote = remote_slot.zip(remote_state.as_deref());
-    t.fold_norm_stats(index, &sizes, remote).await?;
+    t.fold_norm_stats(&stats, &sizes, remote);
     Ok(metrics.unwrap_or([loss, correct]))
 }
 
@@ -187,7 +187,8 @@ fn submit_update(
             if i == parts.remote && metrics.is_some() {
                 continue;
             }
-            ns.record(&mut encoder, slot, plan(&t.rec, i, parts.size(i)), 0);
+            let p = plan(&t.rec, i, parts.size(i));
+            ns.record((&mut encoder, &t.readback), slot, p, 0);
         }
     }
     let r = t.rec.reported;

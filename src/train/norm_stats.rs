@@ -1,58 +1,58 @@
 //! BatchNorm's running statistics over a run. Every gradient pass normalises with its own
 //! batch's statistics; the passes `--bn-stats` names (by default one per optimizer, see
 //! `optim::bn_passes`) also fold theirs into the model's running statistics, in program
-//! order, after the step. The statistics are a few values per channel, so they come back with
-//! the step's readback and the running update is the host's (`Model::update_running`); a
+//! order, after the step. The statistics are a few values per channel, so they come back in
+//! the step's one readback and the running update is the host's (`Model::update_running`); a
 //! `dual` worker returns its pass's with the gradient.
 
-use crate::error::Result;
-use crate::gpu::{Gpu, Readback};
+use super::watch::READBACK;
+use crate::gpu::Readback;
 use crate::nn::Model;
 use crate::nn::evaluator::Plan;
 
-/// The passes that update the running statistics, and the readback that carries their batch
-/// statistics.
+/// The passes that update the running statistics, and where their batch statistics lie in the
+/// trainer's readback: after its own values, one slot per pass.
 pub(crate) struct NormStats {
     /// Indices among the program's passes, in order.
     pub passes: Vec<usize>,
     /// Values per pass: per BatchNorm its mean and biased variance.
     len: usize,
-    back: Readback,
 }
 
 impl NormStats {
     /// For `model` with updates from `passes`; `None` when the model has no BatchNorm.
-    pub fn new(gpu: &Gpu, model: &Model, passes: Vec<usize>) -> Option<NormStats> {
+    pub fn new(model: &Model, passes: Vec<usize>) -> Option<NormStats> {
         let len: usize = model.norm_sites().iter().map(|s| 2 * s.c).sum();
-        (len > 0).then(|| NormStats {
-            back: Readback::new(gpu, len * passes.len().max(1)),
-            passes,
-            len,
-        })
+        (len > 0).then_some(NormStats { passes, len })
+    }
+
+    /// Values of the trainer's readback the statistics take.
+    pub fn values(&self) -> usize {
+        self.len * self.passes.len()
     }
 
     /// Record a copy of the batch statistics of the `slot`-th updating pass from replica `r`
-    /// of `plan`.
-    pub fn record(&self, encoder: &mut wgpu::CommandEncoder, slot: usize, plan: &Plan, r: usize) {
-        plan.record_batch_stats(encoder, &self.back, r, slot * self.len);
+    /// of `plan` into the trainer's `readback`, after its own values.
+    pub fn record(
+        &self,
+        (encoder, readback): (&mut wgpu::CommandEncoder, &Readback),
+        slot: usize,
+        plan: &Plan,
+        r: usize,
+    ) {
+        plan.record_batch_stats(encoder, readback, r, READBACK + slot * self.len);
     }
 
-    /// Fold the statistics into `state` once `submission` (which recorded their copies) is
-    /// done: slot j's pass ran on `sizes[j]` examples; `remote` gives one slot's statistics
-    /// from elsewhere (a `dual` worker's reply).
-    pub async fn fold(
+    /// Fold `values` (the readback's statistics, slot by slot) into `state`: slot j's pass ran
+    /// on `sizes[j]` examples; `remote` gives one slot's statistics from elsewhere (a `dual`
+    /// worker's reply), which the readback then does not hold.
+    pub fn fold(
         &self,
         (model, state): (&Model, &mut [f32]),
-        submission: wgpu::SubmissionIndex,
+        values: &[f32],
         sizes: &[usize],
         remote: Option<(usize, &[f32])>,
-    ) -> Result<()> {
-        let all_remote = remote.is_some() && self.passes.len() == 1;
-        let values = if all_remote {
-            Vec::new()
-        } else {
-            self.back.read_after(submission).await?
-        };
+    ) {
         for (slot, &size) in sizes.iter().enumerate() {
             let stats = match remote {
                 Some((s, v)) if s == slot => v,
@@ -60,6 +60,5 @@ impl NormStats {
             };
             model.update_running(state, stats, size);
         }
-        Ok(())
     }
 }

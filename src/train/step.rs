@@ -82,9 +82,9 @@ impl Trainer {
         let sizes = self.record_norm_stats(&mut encoder, fused, batches);
         let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
         self.finish_step(batch);
-        let [loss, correct, norm_sq] = read(&self.readback, index.clone()).await?;
+        let ([loss, correct, norm_sq], stats) = read(&self.readback, index).await?;
         self.norm_sq = norm_sq;
-        self.fold_norm_stats(index, &sizes, None).await?;
+        self.fold_norm_stats(&stats, &sizes, None);
         Ok([loss, correct])
     }
 
@@ -106,24 +106,23 @@ impl Trainer {
                 (Placed::Fused(pair), true, Some(r)) => (pair.plan(size(i)), r),
                 _ => (plan(&self.rec, i, size(i)), 0),
             };
-            ns.record(encoder, slot, p, r);
+            ns.record((encoder, &self.readback), slot, p, r);
         }
         ns.passes.iter().map(|&i| size(i)).collect()
     }
 
-    /// Fold the recorded batch statistics into the running ones once `submission` is done;
+    /// Fold the batch statistics read back with the step (`stats`) into the running ones;
     /// `remote` is one slot's statistics from a `dual` worker.
-    pub(crate) async fn fold_norm_stats(
+    pub(crate) fn fold_norm_stats(
         &mut self,
-        submission: wgpu::SubmissionIndex,
+        stats: &[f32],
         sizes: &[usize],
         remote: Option<(usize, &[f32])>,
-    ) -> Result<()> {
+    ) {
         if let Some(ns) = &self.norm_stats {
             let target = (&self.spec.model, &mut self.model_state[..]);
-            ns.fold(target, submission, sizes, remote).await?;
+            ns.fold(target, stats, sizes, remote);
         }
-        Ok(())
     }
 
     /// Blocking [`Trainer::step_async`].
@@ -285,7 +284,7 @@ impl Trainer {
         self.readback
             .record_part(&mut encoder, &plan.metrics, 0, 2, 0);
         let index = gpu.checked("evaluation", || gpu.queue.submit([encoder.finish()]))?;
-        let [loss, correct, _] = read(&self.readback, index).await?;
+        let ([loss, correct, _], _) = read(&self.readback, index).await?;
         Ok([loss, correct])
     }
 

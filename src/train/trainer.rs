@@ -1,6 +1,6 @@
 //! A trainer: one optimizer's program recorded on one device, with its state over a run.
-//! [`Trainer::step_async`] (in `step.rs`) runs one step; this file holds the state, what a
-//! checkpoint takes of it, and where the program's passes are placed.
+//! [`Trainer::step_async`] (in `step.rs`) runs one step, and `state.rs` gives and takes what a
+//! checkpoint holds; this file holds the state and where the program's passes are placed.
 //!
 //! The run's state is the program's vectors on the device (x, the momentum, the carried
 //! vectors), the step count, the previous batch (for passes on it) and the optimizer's own
@@ -21,26 +21,6 @@ use crate::nn::plan::Plan;
 use crate::optim::program::{On, Op, Pass, Vector};
 use crate::optim::randsam::NOISE_STREAM;
 use crate::rng::Pcg;
-
-/// Everything a checkpoint needs to continue a trainer exactly.
-#[derive(Clone, Debug, PartialEq)]
-pub struct TrainerState {
-    /// Parameters.
-    pub x: Vec<f32>,
-    /// Momentum buffer.
-    pub momentum: Vec<f32>,
-    /// The vectors the program carries from step to step (SAMPa's g_y, OptSAM's previous
-    /// gradient), in the program's order.
-    pub carried: Vec<Vec<f32>>,
-    /// The model's non-trainable state (empty for models without normalisation layers).
-    pub model_state: Vec<f32>,
-    /// Steps taken.
-    pub steps: usize,
-    /// The previous step's batch, for programs with a pass on it.
-    pub previous: Option<Batch>,
-    /// The optimizer's generator (RandSAM's directions).
-    pub noise_rng: (u64, u64),
-}
 
 /// Where a trainer's pair of independent passes runs, with what that needs.
 pub(crate) enum Placed {
@@ -148,8 +128,11 @@ impl Trainer {
             .map(|s| [s[0], s[1]]);
         let bn_passes = crate::optim::bn_passes(&spec.optimizer)?;
         let rec = recorder::record(gpu, &spec, program, x0, rewrite)?;
+        let norm_stats = NormStats::new(&spec.model, bn_passes);
+        let stats = norm_stats.as_ref().map_or(0, NormStats::values);
         Ok(Trainer {
-            norm_stats: NormStats::new(gpu, &spec.model, bn_passes),
+            readback: Readback::new(gpu, watch::READBACK + stats),
+            norm_stats,
             watch: NormWatch::new(gpu, rec.vector(Vector::X))?,
             norm_sq: 0.0,
             evaluation: evaluation_pass(&rec),
@@ -160,7 +143,6 @@ impl Trainer {
             rec,
             placed: Placed::Serial,
             pair,
-            readback: Readback::new(gpu, watch::READBACK),
             speculated: None,
             x_in_point: false,
             steps: 0,
@@ -168,24 +150,6 @@ impl Trainer {
             previous: None,
             shard: None,
         })
-    }
-
-    /// Replace the model's non-trainable state (BatchNorm's running statistics), as read from
-    /// a model file.
-    pub fn set_model_state(&mut self, state: Vec<f32>) -> Result<()> {
-        if state.len() != self.model_state.len() {
-            return Err(Error::shape(
-                "trainer",
-                format!(
-                    "{} has {} state values, got {}",
-                    self.spec.model.name,
-                    self.model_state.len(),
-                    state.len()
-                ),
-            ));
-        }
-        self.model_state = state;
-        Ok(())
     }
 
     /// Place the program's pair of independent passes as `placement` says (programs without
@@ -275,63 +239,6 @@ impl Trainer {
             })
             .expect("every program ends with a step")
     }
-
-    /// A copy of the whole state, for a checkpoint.
-    pub async fn state_async(&self, gpu: &Gpu) -> Result<TrainerState> {
-        let mut carried = Vec::new();
-        for v in &self.rec.program.carries {
-            carried.push(gpu.read_async(self.rec.vector(*v)).await?);
-        }
-        Ok(TrainerState {
-            x: gpu.read_async(self.params()).await?,
-            momentum: gpu.read_async(self.rec.vector(Vector::Momentum)).await?,
-            carried,
-            model_state: self.model_state.clone(),
-            steps: self.steps,
-            previous: self.previous.clone(),
-            noise_rng: self.noise.state(),
-        })
-    }
-
-    /// Blocking [`Trainer::state_async`].
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn state(&self, gpu: &Gpu) -> Result<TrainerState> {
-        gpu.block_on(self.state_async(gpu))
-    }
-
-    /// Continue from `state` (taken from a trainer of the same model and optimizer).
-    pub fn restore(&mut self, gpu: &Gpu, state: &TrainerState) -> Result<()> {
-        let carries = &self.rec.program.carries;
-        if state.carried.len() != carries.len() || state.model_state.len() != self.model_state.len()
-        {
-            return Err(Error::shape(
-                "restore",
-                format!(
-                    "the state carries {} vectors and {} state values; {} carries {} and {}",
-                    state.carried.len(),
-                    state.model_state.len(),
-                    self.spec.optimizer.label(),
-                    carries.len(),
-                    self.model_state.len()
-                ),
-            ));
-        }
-        gpu.write(self.params(), 0, &state.x)?;
-        gpu.write(self.rec.vector(Vector::Momentum), 0, &state.momentum)?;
-        for (v, values) in carries.iter().zip(&state.carried) {
-            gpu.write(self.rec.vector(*v), 0, values)?;
-        }
-        self.model_state.clone_from(&state.model_state);
-        self.steps = state.steps;
-        self.x_in_point = false;
-        self.speculated = None;
-        if let Placed::Dual(d) = &mut self.placed {
-            d.forget_staged();
-        }
-        self.previous = state.previous.clone();
-        self.noise = Pcg::from_state(state.noise_rng.0, state.noise_rng.1);
-        Ok(())
-    }
 }
 
 /// The pass evaluation at x borrows, and whether x must first be copied into its point:
@@ -390,13 +297,14 @@ pub(crate) fn plan(rec: &Recorded, i: usize, size: usize) -> &Plan {
 }
 
 /// The values of a readback recorded in submission `index`: the loss and correct count, and
-/// ‖x‖² where the step recorded it.
+/// ‖x‖² where the step recorded it; then the batch statistics where it recorded them.
 pub(crate) async fn read(
     readback: &crate::gpu::Readback,
     index: wgpu::SubmissionIndex,
-) -> Result<[f32; watch::READBACK]> {
-    let m = readback.read_after(index).await?;
-    Ok([m[0], m[1], m[watch::NORM_SQ]])
+) -> Result<([f32; watch::READBACK], Vec<f32>)> {
+    let mut m = readback.read_after(index).await?;
+    let stats = m.split_off(watch::READBACK);
+    Ok(([m[0], m[1], m[watch::NORM_SQ]], stats))
 }
 
 impl Trainer {

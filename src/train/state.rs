@@ -1,0 +1,107 @@
+//! What a checkpoint takes of a trainer ([`TrainerState`]), and how a trainer gives and takes
+//! it back: its vectors on the device, the step count, the previous batch, the optimizer's
+//! generator and the model's non-trainable state.
+
+use super::trainer::{Placed, Trainer};
+use crate::data::Batch;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use crate::optim::program::Vector;
+use crate::rng::Pcg;
+
+/// Everything a checkpoint needs to continue a trainer exactly.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TrainerState {
+    /// Parameters.
+    pub x: Vec<f32>,
+    /// Momentum buffer.
+    pub momentum: Vec<f32>,
+    /// The vectors the program carries from step to step (SAMPa's g_y, OptSAM's previous
+    /// gradient), in the program's order.
+    pub carried: Vec<Vec<f32>>,
+    /// The model's non-trainable state (empty for models without normalisation layers).
+    pub model_state: Vec<f32>,
+    /// Steps taken.
+    pub steps: usize,
+    /// The previous step's batch, for programs with a pass on it.
+    pub previous: Option<Batch>,
+    /// The optimizer's generator (RandSAM's directions).
+    pub noise_rng: (u64, u64),
+}
+
+impl Trainer {
+    /// Replace the model's non-trainable state (BatchNorm's running statistics), as read from
+    /// a model file.
+    pub fn set_model_state(&mut self, state: Vec<f32>) -> Result<()> {
+        if state.len() != self.model_state.len() {
+            return Err(Error::shape(
+                "trainer",
+                format!(
+                    "{} has {} state values, got {}",
+                    self.spec.model.name,
+                    self.model_state.len(),
+                    state.len()
+                ),
+            ));
+        }
+        self.model_state = state;
+        Ok(())
+    }
+
+    /// A copy of the whole state, for a checkpoint.
+    pub async fn state_async(&self, gpu: &Gpu) -> Result<TrainerState> {
+        let mut carried = Vec::new();
+        for v in &self.rec.program.carries {
+            carried.push(gpu.read_async(self.rec.vector(*v)).await?);
+        }
+        Ok(TrainerState {
+            x: gpu.read_async(self.params()).await?,
+            momentum: gpu.read_async(self.rec.vector(Vector::Momentum)).await?,
+            carried,
+            model_state: self.model_state.clone(),
+            steps: self.steps,
+            previous: self.previous.clone(),
+            noise_rng: self.noise.state(),
+        })
+    }
+
+    /// Blocking [`Trainer::state_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn state(&self, gpu: &Gpu) -> Result<TrainerState> {
+        gpu.block_on(self.state_async(gpu))
+    }
+
+    /// Continue from `state` (taken from a trainer of the same model and optimizer).
+    pub fn restore(&mut self, gpu: &Gpu, state: &TrainerState) -> Result<()> {
+        let carries = &self.rec.program.carries;
+        if state.carried.len() != carries.len() || state.model_state.len() != self.model_state.len()
+        {
+            return Err(Error::shape(
+                "restore",
+                format!(
+                    "the state carries {} vectors and {} state values; {} carries {} and {}",
+                    state.carried.len(),
+                    state.model_state.len(),
+                    self.spec.optimizer.label(),
+                    carries.len(),
+                    self.model_state.len()
+                ),
+            ));
+        }
+        gpu.write(self.params(), 0, &state.x)?;
+        gpu.write(self.rec.vector(Vector::Momentum), 0, &state.momentum)?;
+        for (v, values) in carries.iter().zip(&state.carried) {
+            gpu.write(self.rec.vector(*v), 0, values)?;
+        }
+        self.model_state.clone_from(&state.model_state);
+        self.steps = state.steps;
+        self.x_in_point = false;
+        self.speculated = None;
+        if let Placed::Dual(d) = &mut self.placed {
+            d.forget_staged();
+        }
+        self.previous = state.previous.clone();
+        self.noise = Pcg::from_state(state.noise_rng.0, state.noise_rng.1);
+        Ok(())
+    }
+}
