@@ -111,21 +111,25 @@ fn gpu_resnet_with_tiled_products_matches_cpu_reference() {
     }
 }
 
+/// A `BatchNorm2d(c)` called `prefix` in a `state_dict`: its parameters, then its buffers.
+fn batchnorm(prefix: &str, c: usize) -> Vec<(String, Vec<usize>, &'static str)> {
+    [
+        ("weight", vec![c], "F32"),
+        ("bias", vec![c], "F32"),
+        ("running_mean", vec![c], "F32"),
+        ("running_var", vec![c], "F32"),
+        ("num_batches_tracked", vec![], "I64"),
+    ]
+    .into_iter()
+    .map(|(name, shape, dtype)| (format!("{prefix}.{name}"), shape, dtype))
+    .collect()
+}
+
 /// `resnet.py`'s whole `state_dict` for ResNet-20: parameters, then each BatchNorm's
 /// buffers, with shapes and dtypes as PyTorch saves them.
 fn akamaster_resnet20_state_dict(classes: usize) -> Vec<(String, Vec<usize>, &'static str)> {
     let mut v = Vec::new();
-    let mut bn = |prefix: &str, c: usize| {
-        for (name, shape, dtype) in [
-            ("weight", vec![c], "F32"),
-            ("bias", vec![c], "F32"),
-            ("running_mean", vec![c], "F32"),
-            ("running_var", vec![c], "F32"),
-            ("num_batches_tracked", vec![], "I64"),
-        ] {
-            v.push((format!("{prefix}.{name}"), shape, dtype));
-        }
-    };
+    let mut bn = |prefix: &str, c: usize| v.extend(batchnorm(prefix, c));
     bn("bn1", 16);
     let mut convs = vec![("conv1.weight".to_string(), vec![16, 3, 3, 3], "F32")];
     let mut cin = 16;
@@ -166,15 +170,7 @@ fn davda54_wrn_state_dict(
         "F32",
     )];
     let bn = |v: &mut Vec<(String, Vec<usize>, &'static str)>, prefix: String, c: usize| {
-        for (name, shape, dtype) in [
-            ("weight", vec![c], "F32"),
-            ("bias", vec![c], "F32"),
-            ("running_mean", vec![c], "F32"),
-            ("running_var", vec![c], "F32"),
-            ("num_batches_tracked", vec![], "I64"),
-        ] {
-            v.push((format!("{prefix}.{name}"), shape, dtype));
-        }
+        v.extend(batchnorm(&prefix, c));
     };
     // A 3×3 convolution (1×1 for `downsample`) from `cin` to `c` channels, without a bias.
     let conv = |v: &mut Vec<(String, Vec<usize>, &'static str)>, name: String, c, cin, k| {
