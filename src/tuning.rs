@@ -8,7 +8,7 @@
 //! `~/.cache/sampa`, keyed by backend, adapter name and driver, and remeasured when another
 //! sampa version wrote the entry. Measuring is announced on stderr, since it delays the first
 //! run on an adapter by a few seconds (most of it the driver compiling the candidates).
-//! `SAMPA_MATMUL=reg|reg8|tiled` forces the matmul variant; `sampa bench matmul` re-measures
+//! `SAMPA_MATMUL=reg|reg8|tiled|subgroup` forces the matmul variant; `sampa bench matmul` re-measures
 //! every variant and overwrites the entry.
 
 use crate::error::{Error, Result};
@@ -25,7 +25,7 @@ use std::path::PathBuf;
 /// One adapter's measured choices.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
 pub struct MatmulChoice {
-    /// The chosen matmul variant's name (`reg`, `reg8` or `tiled`).
+    /// The chosen matmul variant's name (`reg`, `reg8`, `tiled` or `subgroup`).
     pub variant: String,
     /// GFLOP/s each variant reached on the tuning products.
     pub gflops: BTreeMap<String, f64>,
@@ -103,6 +103,14 @@ pub fn choose(gpu: &Gpu) -> Result<Kernels> {
         Ok(s) => Variant::parse(&s).map_err(|e| Error::Invalid(format!("{VARIANT_ENV}: {e}")))?,
         Err(_) => Variant::parse(&choice.variant)?,
     };
+    if !matmul.runs_on(gpu) {
+        return Err(Error::Invalid(format!(
+            "{VARIANT_ENV}={}: {} has no `subgroups` feature (see `sampa devices`); choose \
+             reg, reg8 or tiled for it",
+            matmul.name(),
+            gpu.adapter.short()
+        )));
+    }
     Ok(Kernels { matmul, vectors })
 }
 
@@ -185,16 +193,17 @@ pub const TUNING_PRODUCTS: [(Form, Dims); 2] = [
     ),
 ];
 
-/// The matmul variants tuning times on `gpu`: all of them, except on CPU rasterisers, which
-/// emulate the tiled variant's workgroup memory as slowly as storage buffers. There it never
-/// wins (0.7 GFLOP/s against `reg`'s 14.8 on lavapipe, 2026-12-02) and its compilation would
-/// add a second or more to the first run, so only the register forms are timed;
-/// `sampa bench matmul` still times every variant.
+/// The matmul variants tuning times on `gpu`: all it can run, except on CPU rasterisers,
+/// which emulate the storage-buffer variants' workgroup memory and scalar loads slowly. There
+/// they never win (tiled 0.7 GFLOP/s against `reg`'s 14.8 on lavapipe, 2026-12-02) and their
+/// compilation would add a second or more to the first run, so only the register forms are
+/// timed; `sampa bench matmul` still times every variant.
 pub fn candidates(gpu: &Gpu) -> Vec<Variant> {
     let cpu = gpu.info.device_type == wgpu::DeviceType::Cpu;
-    Variant::ALL
+    let storage = |v: &Variant| matches!(v, Variant::Tiled | Variant::Subgroup);
+    Variant::on(gpu)
         .into_iter()
-        .filter(|v| !(cpu && *v == Variant::Tiled))
+        .filter(|v| !(cpu && storage(v)))
         .collect()
 }
 

@@ -396,3 +396,35 @@ fn schedule_mpi_in_a_build_without_mpi_says_how_to_get_one() {
         "{line}"
     );
 }
+
+/// `SAMPA_MATMUL` naming a variant the adapter cannot run (the subgroup kernel on wgpu's GL
+/// backend, which has no subgroups) stops before training, naming the adapter and what to
+/// choose instead; an unknown name lists the known ones.
+#[test]
+fn a_matmul_variant_the_adapter_lacks_is_refused_by_name() {
+    let out_dir = scratch("bad-input", "matmul-variant");
+    let out = out_dir.join("run");
+    let run = |variant: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sampa"))
+            .args(["train", "--data", "embedded", "--adapter", "gl", "--steps", "1"])
+            .arg("--out")
+            .arg(&out)
+            .env("SAMPA_MATMUL", variant)
+            .env("SAMPA_CACHE_DIR", &out_dir)
+            .output()
+            .unwrap()
+    };
+    let line = error_line(&run("subgroup"));
+    assert!(
+        line.contains("SAMPA_MATMUL=subgroup")
+            && line.contains("Gl")
+            && line.contains("no `subgroups` feature"),
+        "{line}"
+    );
+    assert!(!out.exists(), "a refused run left {}", out.display());
+    let line = error_line(&run("warp"));
+    assert!(
+        line.contains("SAMPA_MATMUL") && line.contains("`subgroup`"),
+        "{line}"
+    );
+}

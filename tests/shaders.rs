@@ -10,10 +10,15 @@ use std::path::{Path, PathBuf};
 fn parse(kernel: &str, source: &str) -> naga::Module {
     let module = naga::front::wgsl::parse_str(source)
         .unwrap_or_else(|e| panic!("{kernel} does not parse:\n{}", e.emit_to_string(source)));
-    let mut validator = naga::valid::Validator::new(
-        naga::valid::ValidationFlags::all(),
-        naga::valid::Capabilities::default(),
-    );
+    // Only the subgroup matmul may use subgroup operations (its device has the feature).
+    let mut caps = naga::valid::Capabilities::default();
+    if kernel == "matmul_subgroup" {
+        caps |= naga::valid::Capabilities::SUBGROUP;
+    }
+    let mut validator = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+    validator
+        .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+        .subgroup_operations(naga::valid::SubgroupOperationSet::all());
     if let Err(e) = validator.validate(&module) {
         panic!("{kernel} does not validate:\n{}", e.emit_to_string(source));
     }

@@ -20,7 +20,7 @@ pub struct MatmulRow {
     pub adapter: String,
     /// Backend name.
     pub backend: String,
-    /// `reg`, `reg8` or `tiled`.
+    /// `reg`, `reg8`, `tiled` or `subgroup`.
     pub variant: String,
     /// Which workload the product belongs to (`square` or `mlp`).
     pub group: String,

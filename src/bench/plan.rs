@@ -180,7 +180,7 @@ fn product(gpu: &Gpu, v: Variant, form: Form, dims: Dims) -> Result<Work> {
 }
 
 fn matmul_cases(gpu: &Gpu, adapter: usize, s: &Settings, out: &mut Prepared) {
-    for v in Variant::ALL {
+    for v in Variant::on(gpu) {
         for &n in &s.sizes {
             let dims = Dims { m: n, n, k: n };
             let mut t = template(

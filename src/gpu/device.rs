@@ -87,9 +87,12 @@ impl Gpu {
     pub async fn from_adapter(index: usize, adapter: wgpu::Adapter) -> Result<Gpu> {
         let summary = AdapterSummary::of(index, &adapter);
         let limits = adapter.limits();
-        // Timestamp queries only let the benchmarks time the device, and a pipeline cache
-        // only saves compiling on the next start; nothing needs a feature beyond WebGPU's core.
-        let wanted = wgpu::Features::TIMESTAMP_QUERY | wgpu::Features::PIPELINE_CACHE;
+        // Timestamp queries only let the benchmarks time the device, a pipeline cache only
+        // saves compiling on the next start, and subgroups only enable one matmul variant
+        // among several; nothing needs a feature beyond WebGPU's core.
+        let wanted = wgpu::Features::TIMESTAMP_QUERY
+            | wgpu::Features::PIPELINE_CACHE
+            | wgpu::Features::SUBGROUP;
         let required_features = adapter.features() & wanted;
         let desc = wgpu::DeviceDescriptor {
             label: Some("sampa"),

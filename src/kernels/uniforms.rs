@@ -64,10 +64,16 @@ mod stripped {
             }
             let module = naga::front::wgsl::parse_str(&text)
                 .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&text)));
-            let mut validator = naga::valid::Validator::new(
-                naga::valid::ValidationFlags::all(),
-                naga::valid::Capabilities::default(),
-            );
+            // Only the subgroup matmul may use subgroup operations.
+            let mut caps = naga::valid::Capabilities::default();
+            if path.ends_with("matmul/matmul_subgroup.wgsl") {
+                caps |= naga::valid::Capabilities::SUBGROUP;
+            }
+            let mut validator =
+                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), caps);
+            validator
+                .subgroup_stages(naga::valid::ShaderStages::COMPUTE)
+                .subgroup_operations(naga::valid::SubgroupOperationSet::all());
             if let Err(e) = validator.validate(&module) {
                 panic!("{}: {}", path.display(), e.emit_to_string(&text));
             }

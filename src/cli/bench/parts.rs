@@ -33,7 +33,8 @@ pub(super) struct MatmulArgs {
     /// Only this adapter (index, backend or name substring); default: every adapter.
     #[arg(long)]
     adapter: Option<String>,
-    /// Variants to time: reg, reg8, tiled or all.
+    /// Variants to time: reg, reg8, tiled, subgroup or all (all an adapter can run; subgroup
+    /// needs the `subgroups` feature).
     #[arg(long, default_value = "all")]
     variant: String,
     /// Square sizes.
@@ -103,9 +104,10 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
 }
 
 pub(super) fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
-    let variants = match args.variant.as_str() {
-        "all" => Variant::ALL.to_vec(),
-        v => vec![Variant::parse(v).context("--variant")?],
+    // None: every variant each adapter can run.
+    let only = match args.variant.as_str() {
+        "all" => None,
+        v => Some(Variant::parse(v).context("--variant")?),
     };
     if args.sizes.contains(&0) || args.reps == 0 {
         anyhow::bail!("--sizes and --reps must be positive");
@@ -117,6 +119,18 @@ pub(super) fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
     let mut all_rows = Vec::new();
     let mut summary = Vec::new();
     for gpu in &gpus {
+        let variants = match only {
+            None => Variant::on(gpu),
+            Some(v) if v.runs_on(gpu) => vec![v],
+            Some(v) => {
+                println!(
+                    "\n== {}: skipped, it cannot run the {} variant (no `subgroups` feature)",
+                    gpu.adapter.short(),
+                    v.name()
+                );
+                continue;
+            }
+        };
         let (rows, line) = matmul_on(gpu, &variants, &args)?;
         all_rows.extend(rows);
         summary.push(line);
@@ -174,7 +188,7 @@ fn matmul_on(
         );
     }
     // Only a run that timed every variant may change the recorded choice.
-    let choice = (variants.len() == Variant::ALL.len())
+    let choice = (variants == Variant::on(gpu))
         .then(|| sampa::bench::record_choice(gpu, &bench))
         .transpose()?
         .flatten();

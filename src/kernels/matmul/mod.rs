@@ -1,16 +1,18 @@
 //! Matrix multiply in the three forms training needs: `A·B`, `Aᵀ·B` and `A·Bᵀ`
 //! (`matmul_reg.wgsl` with `matmul_pack.wgsl` in [`reg`], `matmul_tiled.wgsl` in [`tiled`]).
 //!
-//! Two variants compute the same sums in the same order: a register-blocked one that reads its
+//! The variants compute the same sums in the same order: a register-blocked one that reads its
 //! operands through textures (for CPU rasterisers, where texture fetches are the only vectorised
-//! loads; `matmul_pack.wgsl` stages the operands) and a workgroup-tiled one that reads
-//! storage buffers (for GPUs). Which one a device uses is decided by measurement (see
-//! `crate::tuning`), passed down in [`super::Kernels`], and can be forced with
-//! `SAMPA_MATMUL=reg|tiled`.
+//! loads; `matmul_pack.wgsl` stages the operands), a workgroup-tiled one that reads
+//! storage buffers (for GPUs), and, where the device has subgroups, one that shares A's values
+//! among a subgroup's lanes by shuffles ([`subgroup`], `matmul_subgroup.wgsl`). Which one a
+//! device uses is decided by measurement (see `crate::tuning`), passed down in
+//! [`super::Kernels`], and can be forced with `SAMPA_MATMUL=reg|reg8|tiled|subgroup`.
 
 mod epilogue;
 mod reg;
 mod shape;
+mod subgroup;
 pub mod tile;
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -84,6 +86,15 @@ pub fn prepare_fused(
         Variant::Tiled => tiled::prepare(gpu, dims, (ta, tb), operands, replicas, accumulate, &epi),
         Variant::Register => reg::prepare(gpu, dims, (ta, tb), operands, (16, accumulate), &epi),
         Variant::Register8 => reg::prepare(gpu, dims, (ta, tb), operands, (8, accumulate), &epi),
+        Variant::Subgroup => tiled::prepare_storage(
+            gpu,
+            tiled::Kernel::Subgroup,
+            dims,
+            (ta, tb),
+            operands,
+            (replicas, accumulate),
+            &epi,
+        ),
     }
 }
 

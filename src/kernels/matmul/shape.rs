@@ -18,11 +18,35 @@ pub enum Variant {
     /// 64×64 workgroup tiles staged in workgroup memory.
     #[serde(rename = "tiled")]
     Tiled,
+    /// An 8×4 register block per invocation whose A values travel between the lanes of a
+    /// subgroup (`subgroupShuffle`) instead of through workgroup memory; only on devices with
+    /// the `subgroups` feature.
+    #[serde(rename = "subgroup")]
+    Subgroup,
 }
 
 impl Variant {
     /// Every variant, for measurement.
-    pub const ALL: [Variant; 3] = [Variant::Register, Variant::Register8, Variant::Tiled];
+    pub const ALL: [Variant; 4] = [
+        Variant::Register,
+        Variant::Register8,
+        Variant::Tiled,
+        Variant::Subgroup,
+    ];
+
+    /// Whether `gpu` can run this variant: the subgroup variant needs the device's
+    /// `subgroups` feature (lavapipe's Vulkan adapter has it, wgpu's GL backend does not).
+    pub fn runs_on(self, gpu: &Gpu) -> bool {
+        self != Variant::Subgroup || gpu.device.features().contains(wgpu::Features::SUBGROUP)
+    }
+
+    /// The variants `gpu` can run, in [`Variant::ALL`]'s order.
+    pub fn on(gpu: &Gpu) -> Vec<Variant> {
+        Variant::ALL
+            .into_iter()
+            .filter(|v| v.runs_on(gpu))
+            .collect()
+    }
 
     /// The short name used in flags, files and reports.
     pub fn name(self) -> &'static str {
@@ -30,6 +54,7 @@ impl Variant {
             Variant::Register => "reg",
             Variant::Register8 => "reg8",
             Variant::Tiled => "tiled",
+            Variant::Subgroup => "subgroup",
         }
     }
 
@@ -39,8 +64,9 @@ impl Variant {
             "reg" | "register" => Ok(Variant::Register),
             "reg8" => Ok(Variant::Register8),
             "tiled" | "tile" => Ok(Variant::Tiled),
+            "subgroup" | "sg" => Ok(Variant::Subgroup),
             other => Err(Error::Invalid(format!(
-                "unknown matmul variant {other:?}: expected `reg`, `reg8` or `tiled`"
+                "unknown matmul variant {other:?}: expected `reg`, `reg8`, `tiled` or `subgroup`"
             ))),
         }
     }

@@ -21,7 +21,7 @@ const MATMUL_SHAPES: [(usize, usize, usize); 7] = [
 #[test]
 fn matmul_all_forms_variants_and_shapes() {
     for gpu in &gpus() {
-        for variant in Variant::ALL {
+        for variant in Variant::on(gpu) {
             for form in Form::ALL {
                 for (m, n, k) in MATMUL_SHAPES {
                     let dims = Dims { m, n, k };
@@ -82,15 +82,16 @@ fn matmul_variants_agree() {
         let a = gpu.upload(&rng.vec(70 * 300, -1.0, 1.0), "A").unwrap();
         let b = gpu.upload(&rng.vec(300 * 45, -1.0, 1.0), "B").unwrap();
         let mut outs = Vec::new();
-        for v in Variant::ALL {
+        let variants = Variant::on(gpu);
+        for &v in &variants {
             let c = gpu.zeros::<f32>(70 * 45, "C").unwrap();
             let d = matmul::prepare(gpu, v, Form::AB, dims, a.view(), b.view(), c.view(), false)
                 .unwrap();
             gpu.run(&[&d]).unwrap();
             outs.push(gpu.read(&c).unwrap());
         }
-        for (v, out) in Variant::ALL.iter().zip(&outs).skip(1) {
-            let what = format!("{} vs {}", Variant::ALL[0].name(), v.name());
+        for (v, out) in variants.iter().zip(&outs).skip(1) {
+            let what = format!("{} vs {}", variants[0].name(), v.name());
             let differ = outs[0].iter().zip(out).filter(|(x, y)| x != y).count();
             eprintln!(
                 "{}: {what} differ in {differ} of {} elements",
@@ -152,7 +153,7 @@ fn fused_epilogues_equal_the_unfused_kernels_bit_for_bit() {
     use crate::kernels::{bias, relu};
     for gpu in &gpus() {
         let long = 4 * gpu.limits.max_texture_dimension_2d as usize + 37;
-        for variant in Variant::ALL {
+        for variant in Variant::on(gpu) {
             for (form, (m, n, k)) in [
                 (Form::ABt, (128, 256, 784)),
                 (Form::AB, (33, 65, 129)),
@@ -237,14 +238,20 @@ fn fused_epilogues_equal_the_unfused_kernels_bit_for_bit() {
     }
 }
 
-/// Every candidate tile of the tiled variant against the f64 reference, in every form, at
-/// shapes that are not multiples of any tile, and bit for bit against the classic tile: the
-/// tile sizes change speed, never the sums.
+/// Every candidate tile of the tiled variant, and the subgroup kernel where the device has
+/// subgroups, against the f64 reference, in every form, at shapes that are not multiples of
+/// any tile (k = 20000 runs as chunks), and bit for bit against the classic tile: the tile
+/// sizes and the subgroup's shuffles change speed, never the sums.
 #[test]
 fn every_tile_configuration_gives_the_classic_tiles_bits() {
     use super::epilogue;
     use super::tile::Tile;
+    use super::tiled::Kernel;
     for gpu in &gpus() {
+        let mut kernels: Vec<Kernel> = Tile::CANDIDATES.map(Kernel::Tiled).to_vec();
+        if Variant::Subgroup.runs_on(gpu) {
+            kernels.push(Kernel::Subgroup);
+        }
         for form in Form::ALL {
             for (m, n, k) in [(129, 65, 33), (7, 200, 70), (64, 64, 64), (7, 9, 20000)] {
                 let dims = Dims { m, n, k };
@@ -257,14 +264,14 @@ fn every_tile_configuration_gives_the_classic_tiles_bits() {
                 );
                 let want = matmul::reference(form, dims, &a_host, &b_host);
                 let mut classic = None;
-                for tile in Tile::CANDIDATES {
+                for &kernel in &kernels {
                     let c = gpu.zeros::<f32>(m * n, "C").unwrap();
                     let epi = epilogue::params(gpu, dims, c.view(), Epilogue::default()).unwrap();
                     let reps = launch::Replicas::of("matmul", &[(1, 0); 3]).unwrap();
                     let ops = (a.view(), b.view(), c.view());
-                    let d = tiled::prepare_tiled(
+                    let d = tiled::prepare_storage(
                         gpu,
-                        tile,
+                        kernel,
                         dims,
                         form.transposes(),
                         ops,
@@ -274,7 +281,7 @@ fn every_tile_configuration_gives_the_classic_tiles_bits() {
                     .unwrap();
                     gpu.run(&[&d]).unwrap();
                     let got = gpu.read(&c).unwrap();
-                    let what = format!("tile {tile} {form:?} {dims:?} on {}", gpu.adapter.short());
+                    let what = format!("{kernel:?} {form:?} {dims:?} on {}", gpu.adapter.short());
                     // f32 sums of k terms in [-1, 1]: errors of order k·2^-24 times the terms.
                     let tol = 1e-6 * k as f64;
                     assert_close(&what, &got, &want, tol, 1e-5);

@@ -1,6 +1,8 @@
 //! The tiled variant (`matmul_tiled.wgsl`): workgroup tiles through shared memory with a
 //! register block per invocation, reading storage buffers; for GPUs. The tile sizes are
-//! pipeline constants, per adapter (see [`super::tile`]).
+//! pipeline constants, per adapter (see [`super::tile`]). The subgroup variant
+//! ([`super::subgroup`]) reads the same operands with the same uniform, so it launches
+//! through here too.
 
 use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build};
@@ -8,6 +10,7 @@ use super::super::layout::{UniformLayout, uniform_layout};
 use super::super::view::View;
 use super::epilogue::{EpilogueParams, Prepared};
 use super::shape::{Dims, workgroups};
+use super::subgroup;
 use super::tile::{self, Tile};
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -32,29 +35,36 @@ struct MatmulParams {
     epilogue: EpilogueParams,
 }
 
-/// The uniform layout, for the layout test.
+/// The uniform layouts (the subgroup variant's uniform is this one), for the layout test.
 pub(super) fn uniform_layouts() -> Vec<UniformLayout> {
-    let l = uniform_layout!(
-        "matmul_tiled",
-        TILED_SRC,
-        "Params",
-        MatmulParams {
-            m,
-            n,
-            k,
-            off_a,
-            off_b,
-            off_c,
-            accumulate,
-            lda,
-            ldb,
-            _pad1,
-            _pad2,
-            _pad3,
-            epilogue,
-        }
-    );
-    vec![l.with_epilogue(&super::epilogue::FIELDS).replicated()]
+    [
+        ("matmul_tiled", TILED_SRC),
+        ("matmul_subgroup", subgroup::SUBGROUP_SRC),
+    ]
+    .map(|(kernel, source)| {
+        let l = uniform_layout!(
+            kernel,
+            source,
+            "Params",
+            MatmulParams {
+                m,
+                n,
+                k,
+                off_a,
+                off_b,
+                off_c,
+                accumulate,
+                lda,
+                ldb,
+                _pad1,
+                _pad2,
+                _pad3,
+                epilogue,
+            }
+        );
+        l.with_epilogue(&super::epilogue::FIELDS).replicated()
+    })
+    .to_vec()
 }
 
 pub(super) fn prepare(
@@ -66,9 +76,9 @@ pub(super) fn prepare(
     accumulate: bool,
     epilogue: &Prepared,
 ) -> Result<Dispatch> {
-    prepare_tiled(
+    prepare_storage(
         gpu,
-        tile::for_gpu(gpu),
+        Kernel::Tiled(tile::for_gpu(gpu)),
         dims,
         (ta, tb),
         (a, b, c),
@@ -77,24 +87,50 @@ pub(super) fn prepare(
     )
 }
 
-/// Elements of k one dispatch sums (a multiple of every tile's BK): a longer product runs as
-/// chunks that accumulate into C. llvmpipe stops a shader's loops after 65535 iterations in
+/// Elements of k one dispatch sums (a multiple of every tile's BK and of every subgroup
+/// size): a longer product runs as chunks that accumulate into C. llvmpipe stops a shader's loops after 65535 iterations in
 /// all (measured: a 7×9 product with k = 65573 lost the rest of its sums silently, and with
 /// 8-deep slices k = 33000 did, counting the slice loads), so a chunk keeps every tile's loops
 /// well below that. Every tile chunks alike, so every tile gives the same bits.
 const CHUNK: usize = 8192;
+
+/// A kernel that reads its operands from storage buffers.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Kernel {
+    /// `matmul_tiled.wgsl` with this tile.
+    Tiled(Tile),
+    /// `matmul_subgroup.wgsl`.
+    Subgroup,
+}
 
 /// [`prepare`] with the tile given.
 pub(super) fn prepare_tiled(
     gpu: &Gpu,
     tile: Tile,
     dims: Dims,
+    transposes: (bool, bool),
+    operands: (View<'_>, View<'_>, View<'_>),
+    how: (Replicas, bool),
+    epilogue: &Prepared,
+) -> Result<Dispatch> {
+    let kernel = Kernel::Tiled(tile);
+    prepare_storage(gpu, kernel, dims, transposes, operands, how, epilogue)
+}
+
+/// The product with `kernel`, as chunks of k that accumulate into C.
+pub(super) fn prepare_storage(
+    gpu: &Gpu,
+    kernel: Kernel,
+    dims: Dims,
     (ta, tb): (bool, bool),
     (a, b, c): (View<'_>, View<'_>, View<'_>),
     (replicas, accumulate): (Replicas, bool),
     epilogue: &Prepared,
 ) -> Result<Dispatch> {
-    tile.check(gpu)?;
+    match kernel {
+        Kernel::Tiled(tile) => tile.check(gpu)?,
+        Kernel::Subgroup => subgroup::check(gpu)?,
+    }
     let Dims { m, n, k } = dims;
     let mut steps = Dispatch::empty();
     for k0 in (0..k).step_by(CHUNK) {
@@ -121,7 +157,7 @@ pub(super) fn prepare_tiled(
         let epi = if last { epilogue } else { &none };
         steps = steps.then(launch(
             gpu,
-            tile,
+            kernel,
             chunk,
             (ta, tb),
             (a, b, c),
@@ -142,7 +178,7 @@ struct Chunk {
 
 fn launch(
     gpu: &Gpu,
-    tile: Tile,
+    kernel: Kernel,
     chunk: Chunk,
     (ta, tb): (bool, bool),
     (a, b, c): (View<'_>, View<'_>, View<'_>),
@@ -167,12 +203,22 @@ fn launch(
         epilogue: epilogue.params,
     };
     let mut constants = vec![("TRANS_A", ta as u8 as f64), ("TRANS_B", tb as u8 as f64)];
-    constants.extend(tile.constants());
+    let (label, source, (cols, rows)) = match kernel {
+        Kernel::Tiled(tile) => {
+            constants.extend(tile.constants());
+            let grid = (n.div_ceil(tile.bn as usize), m.div_ceil(tile.bm as usize));
+            ("matmul_tiled", TILED_SRC, grid)
+        }
+        Kernel::Subgroup => {
+            constants.extend(subgroup::constants());
+            ("matmul_subgroup", subgroup::source(), subgroup::grid(m, n))
+        }
+    };
     build(
         gpu,
         Launch {
-            label: "matmul_tiled",
-            source: TILED_SRC,
+            label,
+            source,
             entry: "main",
             constants: &constants,
             params: Params::Bytes(bytemuck::bytes_of(&params)),
@@ -185,12 +231,7 @@ fn launch(
                 Bind::Buf(&epilogue.bias),
                 Bind::Buf(&epilogue.mask),
             ],
-            groups: workgroups(
-                gpu,
-                OP,
-                n.div_ceil(tile.bn as usize),
-                m.div_ceil(tile.bm as usize),
-            )?,
+            groups: workgroups(gpu, OP, cols, rows)?,
         },
     )
 }

@@ -103,7 +103,7 @@ pub(crate) fn implicit_rows(
     let rows = match variant {
         Variant::Register => 16,
         Variant::Register8 => 8,
-        Variant::Tiled => return None,
+        Variant::Tiled | Variant::Subgroup => return None,
     };
     (cout.is_multiple_of(4) && (first || cin.is_multiple_of(4))).then_some(rows)
 }
