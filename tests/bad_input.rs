@@ -406,7 +406,15 @@ fn a_matmul_variant_the_adapter_lacks_is_refused_by_name() {
     let out = out_dir.join("run");
     let run = |variant: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_sampa"))
-            .args(["train", "--data", "embedded", "--adapter", "gl", "--steps", "1"])
+            .args([
+                "train",
+                "--data",
+                "embedded",
+                "--adapter",
+                "gl",
+                "--steps",
+                "1",
+            ])
             .arg("--out")
             .arg(&out)
             .env("SAMPA_MATMUL", variant)
