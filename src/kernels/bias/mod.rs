@@ -119,6 +119,27 @@ pub fn prepare_grad(
     db: View<'_>,
     accumulate: bool,
 ) -> Result<Dispatch> {
+    // Both entries add in the same order (see bias_grad.wgsl); short sums take one invocation
+    // per channel, long ones (or more channels than one grid row holds) a workgroup each.
+    let lanes = shape.outer * shape.inner <= LANES_UP_TO
+        && shape.channels.div_ceil(64) <= gpu.limits.max_compute_workgroups_per_dimension as usize;
+    let entry = if lanes {
+        "bias_grad_lanes"
+    } else {
+        "bias_grad"
+    };
+    prepare_grad_with(gpu, entry, shape, dy, db, accumulate)
+}
+
+/// [`prepare_grad`] with the entry given (`bias_grad` or `bias_grad_lanes`).
+pub(super) fn prepare_grad_with(
+    gpu: &Gpu,
+    entry: &'static str,
+    shape: BiasShape,
+    dy: View<'_>,
+    db: View<'_>,
+    accumulate: bool,
+) -> Result<Dispatch> {
     const OP: &str = "bias_grad";
     let p = params(OP, shape, &db, accumulate)?;
     dy.expect_len(OP, "dy", shape.len())?;
@@ -128,20 +149,29 @@ pub fn prepare_grad(
             "dy must be its own buffer, starting at element 0",
         ));
     }
+    let channels = as_u32(OP, "channels", shape.channels)?;
+    let groups = match entry {
+        "bias_grad_lanes" => [channels.div_ceil(64), 1, 1],
+        _ => grid_1d(gpu, channels),
+    };
     build(
         gpu,
         Launch {
             label: "bias_grad",
             source: GRAD_SRC,
-            entry: "bias_grad",
+            entry,
             constants: &[],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
             replicas: Some(Replicas::of(OP, &[dy.rep(), db.rep()])?),
             bindings: &[Bind::Buf(&dy.buf.buffer), Bind::Buf(&db.buf.buffer)],
-            groups: grid_1d(gpu, as_u32(OP, "channels", shape.channels)?),
+            groups,
         },
     )
 }
+
+/// The longest per-channel sum the one-invocation-per-channel entry takes: it adds the
+/// elements one after another (and llvmpipe caps a shader's loops at 65535 iterations).
+const LANES_UP_TO: usize = 4096;
 
 /// CPU f64 reference of [`prepare_add`]: returns y + bias.
 pub fn reference_add<T: Copy + Into<f64>>(shape: BiasShape, bias: &[T], y: &[T]) -> Vec<f64> {

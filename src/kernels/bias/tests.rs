@@ -15,6 +15,8 @@ fn bias_add_and_grad() {
             (128, 10, 1),
             (3, 5, 49),
             (2, 32, 196),
+            // 4200 terms per channel: past the one-invocation entry's limit.
+            (2, 3, 2100),
         ] {
             let shape = BiasShape {
                 outer,
@@ -69,6 +71,34 @@ fn bias_add_and_grad() {
                     0.0,
                 );
             }
+        }
+    }
+}
+
+/// The two entries of `bias_grad.wgsl` add in the same order, so on the same tensor the
+/// one-invocation-per-channel entry gives the workgroup entry's bits (each forced here; the
+/// test above checks the entry `prepare_grad` picks against f64).
+#[test]
+fn both_bias_grad_entries_give_the_same_bits() {
+    for gpu in &gpus() {
+        for (outer, channels, inner) in [(128, 256, 1), (7, 33, 1), (3, 5, 49), (130, 70, 1)] {
+            let shape = BiasShape {
+                outer,
+                channels,
+                inner,
+            };
+            let mut rng = Pcg::new((outer * channels) as u64, 8);
+            let dy = gpu.upload(&rng.vec(shape.len(), -1.0, 1.0), "dy").unwrap();
+            let mut bits = Vec::new();
+            for entry in ["bias_grad", "bias_grad_lanes"] {
+                let db = gpu.zeros::<f32>(channels, "db").unwrap();
+                let d = super::prepare_grad_with(gpu, entry, shape, dy.view(), db.view(), false)
+                    .unwrap();
+                gpu.run(&[&d]).unwrap();
+                let got = gpu.read(&db).unwrap();
+                bits.push(got.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
+            }
+            assert_eq!(bits[0], bits[1], "{shape:?} on {}", gpu.adapter.short());
         }
     }
 }
