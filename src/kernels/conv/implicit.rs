@@ -45,6 +45,9 @@ struct FwdParams {
 /// The product of `implicit.wgsl` over image `x`: output grid `(ho, wo)` of `n` images,
 /// input `(h, w)` with `cin4` texels a pixel, `stride`, `pad`, dilation `1 << dshift`.
 struct Product {
+    /// Channels of each texel that can be non-zero (the shader's REAL): 4, or a first layer's
+    /// channel count below 4.
+    real: usize,
     n: usize,
     hw: (usize, usize),
     out_hw: (usize, usize),
@@ -118,17 +121,26 @@ fn implicit_product(
             &dummy.buffer
         }
     };
-    // Column pairs (two texels) per row of invocations, up to 8; the rest of 64 go to rows.
-    let wx = p.cols.div_ceil(8).next_power_of_two().min(8);
-    let wy = 64 / wx;
-    let (cols_per_group, block_rows) = (8 * wx, wy * rows);
+    // 8×8 invocations. Column pairs (two texels) run along x when there are 8 or more, else
+    // row blocks do (ROWS_X; see implicit.wgsl), so llvmpipe's SIMD lanes along x are filled.
+    let rows_x = p.cols.div_ceil(8) < 8;
+    let (col_groups, row_groups) = (p.cols.div_ceil(64), m.div_ceil(8 * rows));
+    let groups = if rows_x {
+        [row_groups, col_groups]
+    } else {
+        [col_groups, row_groups]
+    };
     build(
         gpu,
         Launch {
             label: "conv_implicit",
             source: FWD_SRC,
             entry: "main",
-            constants: &[("ROWS", rows as f64), ("WX", wx as f64), ("WY", wy as f64)],
+            constants: &[
+                ("ROWS", rows as f64),
+                ("REAL", p.real as f64),
+                ("ROWS_X", rows_x as u8 as f64),
+            ],
             params: Params::Bytes(bytemuck::bytes_of(&params)),
             replicas: Some(Replicas {
                 count: as_u32(OP, "replicas", c.replicas)?,
@@ -147,8 +159,8 @@ fn implicit_product(
                 Bind::Buf(bias_buf),
             ],
             groups: [
-                as_u32(OP, "groups", p.cols.div_ceil(cols_per_group))?,
-                as_u32(OP, "groups", m.div_ceil(block_rows))?,
+                as_u32(OP, "groups", groups[0])?,
+                as_u32(OP, "groups", groups[1])?,
                 1,
             ],
         },
@@ -166,11 +178,27 @@ pub fn prepare_forward(
     bias: Option<View<'_>>,
     y: View<'_>,
 ) -> Result<Dispatch> {
+    // Fewer than 4 channels fill one texel a pixel, padded with zeros (which a layer past the
+    // first never is: those need channels in 4s), so only the first `cin` can be non-zero.
+    forward_with_real(gpu, (rows, g.cin.min(4)), g, x, (weight, bias), y)
+}
+
+/// [`prepare_forward`] told that only the first `real` channels of each texel can be
+/// non-zero (the shader's REAL; 4 reads them all, for the tests).
+pub(super) fn forward_with_real(
+    gpu: &Gpu,
+    (rows, real): (usize, usize),
+    g: Conv,
+    x: &Image,
+    (weight, bias): (View<'_>, Option<View<'_>>),
+    y: View<'_>,
+) -> Result<Dispatch> {
     g.check("conv")?;
     weight.expect_len("conv", "weight", g.weight_len())?;
     expect_image("conv", x, g.n * g.h * g.w * g.cin4())?;
     let packed = pack_weight(gpu, &g, (g.cin, 4 * g.cin4(), g.cout), false, weight)?;
     let product = Product {
+        real,
         n: g.n,
         hw: (g.h, g.w),
         out_hw: g.out_hw(),
@@ -209,6 +237,7 @@ pub fn prepare_data_grad(
     expect_image("conv", dy, g.out_pixels() * g.cout / 4)?;
     let packed = pack_weight(gpu, &g, (g.cout, g.cout, g.cin), true, weight)?;
     let product = Product {
+        real: 4,
         n: g.n,
         hw: g.out_hw(),
         out_hw: (g.h, g.w),

@@ -25,7 +25,8 @@
 // (the same single rounding as a separate bias pass).
 //
 // Indexing: global invocation (gx, gy) owns rows ROWS*gy .. ROWS*gy+ROWS-1 and columns
-// 8*gx .. 8*gx+7 (two texels of tb); a WX×WY workgroup covers WY*ROWS rows and 8*WX columns. Each
+// 8*gx .. 8*gx+7 (two texels of tb), or with ROWS_X rows ROWS*gx .. and columns 8*gy ..; an
+// 8×8 workgroup covers 8*ROWS rows and 64 columns. Each
 // row's origin (image, top-left tap) is computed once, each tap's texel once per (ky, kx) and
 // each fetch adds the channel texel c4. Rows past m are clamped when fetching and skipped when
 // storing; columns past n come from tb's zero padding and are skipped when storing. Each
@@ -61,11 +62,19 @@ struct Params {
 
 // Rows of C per invocation, 16 or 8 (the `reg` and `reg8` forms), as in matmul_reg.wgsl.
 override ROWS: u32 = 16u;
-// The workgroup's shape, WX × WY = 64 invocations: a product with few output channels
-// (n4 / 2 < 8 column pairs) gets a narrower, taller workgroup, so no SIMD lanes idle on
-// columns past n (llvmpipe runs consecutive invocations along x in one SIMD vector).
-override WX: u32 = 8u;
-override WY: u32 = 8u;
+// Channels of each texel that can be non-zero: 4, except for a first layer of fewer than 4
+// channels (one texel a pixel, the rest of it the staging's zero padding), whose zero
+// channels the kernel then neither fetches weights for nor multiplies. Their products would
+// be +0 or -0, which leave every sum's bits as they are (a sum that starts at +0 never becomes
+// -0 under round-to-nearest), so REAL changes speed, never results.
+override REAL: u32 = 4u;
+// Whether the grid's x axis runs over row blocks and y over column pairs (the other way round
+// from the indexing above). llvmpipe fills its 8 SIMD lanes with consecutive invocations
+// along x only, so a product with fewer than 8 column pairs (n < 64: the data gradient into a
+// 32-channel layer, a 32-channel first layer) left lanes idle along x however the workgroup
+// was shaped (measured: 4 column pairs ran at half the rate of 8, 1 pair at an eighth); row
+// blocks along x fill them. Each element's sum is unchanged, so its bits are too.
+override ROWS_X: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var tx: texture_2d_array<f32>;
@@ -155,6 +164,24 @@ fn bias4(r: u32, col: u32) -> vec4<f32> {
     return b;
 }
 
+// acc plus a texel's channels times their rows of Wp, one term at a time in channel order; the
+// channels from REAL on are zero and skipped.
+fn fma4(acc: vec4<f32>, a: vec4<f32>, b0: vec4<f32>, b1: vec4<f32>, b2: vec4<f32>,
+        b3: vec4<f32>) -> vec4<f32> {
+    var s = acc;
+    s += a.x * b0;
+    if REAL > 1u {
+        s += a.y * b1;
+    }
+    if REAL > 2u {
+        s += a.z * b2;
+    }
+    if REAL > 3u {
+        s += a.w * b3;
+    }
+    return s;
+}
+
 // Adds the bias after the sum, one rounding as in a separate bias pass. n is a multiple of 4
 // (implicit.rs checks it), so a texel of C is one aligned vec4 of its buffer.
 fn store(c0: u32, row: u32, col: u32, b: vec4<f32>, v: vec4<f32>) {
@@ -166,10 +193,10 @@ fn store(c0: u32, row: u32, col: u32, b: vec4<f32>, v: vec4<f32>) {
 // The body below is unrolled by hand (ROWS rows × 2 texels, rows 8..15 under `ROWS > 8u`), as
 // in matmul_reg.wgsl: llvmpipe keeps only straight-line accumulators in registers.
 
-@compute @workgroup_size(WX, WY)
+@compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row0 = gid.y * ROWS;
-    let cb = gid.x * 2u;
+    let row0 = select(gid.y, gid.x, ROWS_X) * ROWS;
+    let cb = select(gid.x, gid.y, ROWS_X) * 2u;
     if row0 >= p.m || cb >= p.n4 {
         return;
     }
@@ -243,57 +270,67 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
             t15 = tap(o15, ky, kx, offset);
         }
         for (var c4 = 0u; c4 < p.cin4; c4++) {
-            let b00 = fetch_b(x0, yb + 0u, lb, inv_b); let b01 = fetch_b(x0, yb + 1u, lb, inv_b); let b02 = fetch_b(x0, yb + 2u, lb, inv_b); let b03 = fetch_b(x0, yb + 3u, lb, inv_b);
-            let b10 = fetch_b(x1, yb + 0u, lb, inv_b); let b11 = fetch_b(x1, yb + 1u, lb, inv_b); let b12 = fetch_b(x1, yb + 2u, lb, inv_b); let b13 = fetch_b(x1, yb + 3u, lb, inv_b);
+            let b00 = fetch_b(x0, yb + 0u, lb, inv_b); let b10 = fetch_b(x1, yb + 0u, lb, inv_b);
+            var b01 = vec4<f32>(0.0); var b02 = vec4<f32>(0.0); var b03 = vec4<f32>(0.0);
+            var b11 = vec4<f32>(0.0); var b12 = vec4<f32>(0.0); var b13 = vec4<f32>(0.0);
+            if REAL > 1u {
+                b01 = fetch_b(x0, yb + 1u, lb, inv_b); b11 = fetch_b(x1, yb + 1u, lb, inv_b);
+            }
+            if REAL > 2u {
+                b02 = fetch_b(x0, yb + 2u, lb, inv_b); b12 = fetch_b(x1, yb + 2u, lb, inv_b);
+            }
+            if REAL > 3u {
+                b03 = fetch_b(x0, yb + 3u, lb, inv_b); b13 = fetch_b(x1, yb + 3u, lb, inv_b);
+            }
             let a0 = fetch_x(t0, c4, layer_x, inv_x);
-            acc0_0 += a0.x * b00; acc0_0 += a0.y * b01; acc0_0 += a0.z * b02; acc0_0 += a0.w * b03;
-            acc0_1 += a0.x * b10; acc0_1 += a0.y * b11; acc0_1 += a0.z * b12; acc0_1 += a0.w * b13;
+            acc0_0 = fma4(acc0_0, a0, b00, b01, b02, b03);
+            acc0_1 = fma4(acc0_1, a0, b10, b11, b12, b13);
             let a1 = fetch_x(t1, c4, layer_x, inv_x);
-            acc1_0 += a1.x * b00; acc1_0 += a1.y * b01; acc1_0 += a1.z * b02; acc1_0 += a1.w * b03;
-            acc1_1 += a1.x * b10; acc1_1 += a1.y * b11; acc1_1 += a1.z * b12; acc1_1 += a1.w * b13;
+            acc1_0 = fma4(acc1_0, a1, b00, b01, b02, b03);
+            acc1_1 = fma4(acc1_1, a1, b10, b11, b12, b13);
             let a2 = fetch_x(t2, c4, layer_x, inv_x);
-            acc2_0 += a2.x * b00; acc2_0 += a2.y * b01; acc2_0 += a2.z * b02; acc2_0 += a2.w * b03;
-            acc2_1 += a2.x * b10; acc2_1 += a2.y * b11; acc2_1 += a2.z * b12; acc2_1 += a2.w * b13;
+            acc2_0 = fma4(acc2_0, a2, b00, b01, b02, b03);
+            acc2_1 = fma4(acc2_1, a2, b10, b11, b12, b13);
             let a3 = fetch_x(t3, c4, layer_x, inv_x);
-            acc3_0 += a3.x * b00; acc3_0 += a3.y * b01; acc3_0 += a3.z * b02; acc3_0 += a3.w * b03;
-            acc3_1 += a3.x * b10; acc3_1 += a3.y * b11; acc3_1 += a3.z * b12; acc3_1 += a3.w * b13;
+            acc3_0 = fma4(acc3_0, a3, b00, b01, b02, b03);
+            acc3_1 = fma4(acc3_1, a3, b10, b11, b12, b13);
             let a4 = fetch_x(t4, c4, layer_x, inv_x);
-            acc4_0 += a4.x * b00; acc4_0 += a4.y * b01; acc4_0 += a4.z * b02; acc4_0 += a4.w * b03;
-            acc4_1 += a4.x * b10; acc4_1 += a4.y * b11; acc4_1 += a4.z * b12; acc4_1 += a4.w * b13;
+            acc4_0 = fma4(acc4_0, a4, b00, b01, b02, b03);
+            acc4_1 = fma4(acc4_1, a4, b10, b11, b12, b13);
             let a5 = fetch_x(t5, c4, layer_x, inv_x);
-            acc5_0 += a5.x * b00; acc5_0 += a5.y * b01; acc5_0 += a5.z * b02; acc5_0 += a5.w * b03;
-            acc5_1 += a5.x * b10; acc5_1 += a5.y * b11; acc5_1 += a5.z * b12; acc5_1 += a5.w * b13;
+            acc5_0 = fma4(acc5_0, a5, b00, b01, b02, b03);
+            acc5_1 = fma4(acc5_1, a5, b10, b11, b12, b13);
             let a6 = fetch_x(t6, c4, layer_x, inv_x);
-            acc6_0 += a6.x * b00; acc6_0 += a6.y * b01; acc6_0 += a6.z * b02; acc6_0 += a6.w * b03;
-            acc6_1 += a6.x * b10; acc6_1 += a6.y * b11; acc6_1 += a6.z * b12; acc6_1 += a6.w * b13;
+            acc6_0 = fma4(acc6_0, a6, b00, b01, b02, b03);
+            acc6_1 = fma4(acc6_1, a6, b10, b11, b12, b13);
             let a7 = fetch_x(t7, c4, layer_x, inv_x);
-            acc7_0 += a7.x * b00; acc7_0 += a7.y * b01; acc7_0 += a7.z * b02; acc7_0 += a7.w * b03;
-            acc7_1 += a7.x * b10; acc7_1 += a7.y * b11; acc7_1 += a7.z * b12; acc7_1 += a7.w * b13;
+            acc7_0 = fma4(acc7_0, a7, b00, b01, b02, b03);
+            acc7_1 = fma4(acc7_1, a7, b10, b11, b12, b13);
             if ROWS > 8u {
                 let a8 = fetch_x(t8, c4, layer_x, inv_x);
-                acc8_0 += a8.x * b00; acc8_0 += a8.y * b01; acc8_0 += a8.z * b02; acc8_0 += a8.w * b03;
-                acc8_1 += a8.x * b10; acc8_1 += a8.y * b11; acc8_1 += a8.z * b12; acc8_1 += a8.w * b13;
+                acc8_0 = fma4(acc8_0, a8, b00, b01, b02, b03);
+                acc8_1 = fma4(acc8_1, a8, b10, b11, b12, b13);
                 let a9 = fetch_x(t9, c4, layer_x, inv_x);
-                acc9_0 += a9.x * b00; acc9_0 += a9.y * b01; acc9_0 += a9.z * b02; acc9_0 += a9.w * b03;
-                acc9_1 += a9.x * b10; acc9_1 += a9.y * b11; acc9_1 += a9.z * b12; acc9_1 += a9.w * b13;
+                acc9_0 = fma4(acc9_0, a9, b00, b01, b02, b03);
+                acc9_1 = fma4(acc9_1, a9, b10, b11, b12, b13);
                 let a10 = fetch_x(t10, c4, layer_x, inv_x);
-                acc10_0 += a10.x * b00; acc10_0 += a10.y * b01; acc10_0 += a10.z * b02; acc10_0 += a10.w * b03;
-                acc10_1 += a10.x * b10; acc10_1 += a10.y * b11; acc10_1 += a10.z * b12; acc10_1 += a10.w * b13;
+                acc10_0 = fma4(acc10_0, a10, b00, b01, b02, b03);
+                acc10_1 = fma4(acc10_1, a10, b10, b11, b12, b13);
                 let a11 = fetch_x(t11, c4, layer_x, inv_x);
-                acc11_0 += a11.x * b00; acc11_0 += a11.y * b01; acc11_0 += a11.z * b02; acc11_0 += a11.w * b03;
-                acc11_1 += a11.x * b10; acc11_1 += a11.y * b11; acc11_1 += a11.z * b12; acc11_1 += a11.w * b13;
+                acc11_0 = fma4(acc11_0, a11, b00, b01, b02, b03);
+                acc11_1 = fma4(acc11_1, a11, b10, b11, b12, b13);
                 let a12 = fetch_x(t12, c4, layer_x, inv_x);
-                acc12_0 += a12.x * b00; acc12_0 += a12.y * b01; acc12_0 += a12.z * b02; acc12_0 += a12.w * b03;
-                acc12_1 += a12.x * b10; acc12_1 += a12.y * b11; acc12_1 += a12.z * b12; acc12_1 += a12.w * b13;
+                acc12_0 = fma4(acc12_0, a12, b00, b01, b02, b03);
+                acc12_1 = fma4(acc12_1, a12, b10, b11, b12, b13);
                 let a13 = fetch_x(t13, c4, layer_x, inv_x);
-                acc13_0 += a13.x * b00; acc13_0 += a13.y * b01; acc13_0 += a13.z * b02; acc13_0 += a13.w * b03;
-                acc13_1 += a13.x * b10; acc13_1 += a13.y * b11; acc13_1 += a13.z * b12; acc13_1 += a13.w * b13;
+                acc13_0 = fma4(acc13_0, a13, b00, b01, b02, b03);
+                acc13_1 = fma4(acc13_1, a13, b10, b11, b12, b13);
                 let a14 = fetch_x(t14, c4, layer_x, inv_x);
-                acc14_0 += a14.x * b00; acc14_0 += a14.y * b01; acc14_0 += a14.z * b02; acc14_0 += a14.w * b03;
-                acc14_1 += a14.x * b10; acc14_1 += a14.y * b11; acc14_1 += a14.z * b12; acc14_1 += a14.w * b13;
+                acc14_0 = fma4(acc14_0, a14, b00, b01, b02, b03);
+                acc14_1 = fma4(acc14_1, a14, b10, b11, b12, b13);
                 let a15 = fetch_x(t15, c4, layer_x, inv_x);
-                acc15_0 += a15.x * b00; acc15_0 += a15.y * b01; acc15_0 += a15.z * b02; acc15_0 += a15.w * b03;
-                acc15_1 += a15.x * b10; acc15_1 += a15.y * b11; acc15_1 += a15.z * b12; acc15_1 += a15.w * b13;
+                acc15_0 = fma4(acc15_0, a15, b00, b01, b02, b03);
+                acc15_1 = fma4(acc15_1, a15, b10, b11, b12, b13);
             }
             yb += 4u;
             if yb == p.layer_rows_b {

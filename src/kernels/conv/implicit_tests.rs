@@ -209,6 +209,7 @@ fn the_first_layer_reads_its_nchw_batch_with_padded_channels() {
     for gpu in &gpus() {
         for g in [
             conv(2, 1, (6, 5), 8, 3, 1, 1),
+            conv(2, 2, (5, 7), 4, 3, 1, 1),
             conv(2, 3, (8, 8), 16, 3, 2, 1),
         ] {
             let mut rng = Pcg::new(g.weight_len() as u64, 5);
@@ -248,6 +249,17 @@ fn the_first_layer_reads_its_nchw_batch_with_padded_channels() {
             let (wgrad, _part) =
                 weight_grad::prepare_weight_grad(gpu, g, (&xi, &dyi), dw, Some(db)).unwrap();
             gpu.run(&[&xi.stage, &fwd, &dyi.stage, &wgrad]).unwrap();
+            // Skipping the padding channels (REAL = cin) gives the bits of reading all four.
+            let all = gpu.zeros::<f32>(y_len, "all channels").unwrap();
+            let ops = (wv, Some(bv));
+            let full = implicit::forward_with_real(gpu, (16, 4), g, &xi, ops, all.view()).unwrap();
+            gpu.run(&[&full]).unwrap();
+            let bits = |v: Vec<f32>| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(
+                bits(gpu.read(&y).unwrap()[..y_len].to_vec()),
+                bits(gpu.read(&all).unwrap()),
+                "{g:?}: skipping the zero channels changed the bits"
+            );
             let pixels = reference::nchw_to_pixels(&g, &x0);
             let (wr, br) = ws[0].split_at(g.weight_len());
             let what = format!("{g:?} on {}", gpu.adapter.short());

@@ -21,8 +21,9 @@
 // that would change the texel chosen for any texture the device can create.
 //
 // Indexing: global invocation (gx, gy) owns the block of C with rows ROWS*gy .. ROWS*gy+ROWS-1
-// and columns 8*gx .. 8*gx+7 (2 texels of tb); a workgroup of 8×8 invocations covers 8*ROWS
-// rows and 64 columns. ROWS is 16 (the `reg` form) or 8 (`reg8`). Rows past M are clamped
+// and columns 8*gx .. 8*gx+7 (2 texels of tb), or with ROWS_X (below) rows ROWS*gx .. and
+// columns 8*gy ..; a workgroup of 8×8 invocations covers 8*ROWS rows and 64 columns. ROWS is
+// 16 (the `reg` form) or 8 (`reg8`). Rows past M are clamped
 // when fetching and skipped when storing; columns past N come from padding and are skipped
 // when storing. Each accumulator adds its products in k
 // order, one term at a time, as the tiled variant does. With p.accumulate = 1, C += result.
@@ -62,6 +63,10 @@ struct Params {
 // compile it in under half the time (SwiftShader: about 0.45 s against 1.1 s), which is what
 // the browser's start-up waits on, and run it somewhat slower.
 override ROWS: u32 = 16u;
+// Whether the grid's x axis runs over row blocks and y over column pairs: for products with
+// fewer than 8 column pairs (n < 64), since llvmpipe fills its SIMD lanes with consecutive
+// invocations along x only (see conv/implicit.wgsl). The sums are unchanged.
+override ROWS_X: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var ta: texture_2d_array<f32>;
@@ -138,8 +143,8 @@ fn store(c0: u32, r: u32, row: u32, col: u32, b: vec4<f32>, v: vec4<f32>) {
 // registers.
 @compute @workgroup_size(8, 8)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-    let row0 = gid.y * ROWS;
-    let cb = gid.x * 2u;
+    let row0 = select(gid.y, gid.x, ROWS_X) * ROWS;
+    let cb = select(gid.x, gid.y, ROWS_X) * 2u;
     if row0 >= p.m || cb >= p.n4 {
         return;
     }

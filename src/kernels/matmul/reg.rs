@@ -352,13 +352,21 @@ fn multiply_chunk(
         epilogue: epilogue.params,
     };
     let (block_rows, block_cols) = (REG_GROUP.0 * rows, REG_GROUP.1 * REG_COLS);
+    // Fewer than 8 column pairs: row blocks along x instead (ROWS_X in matmul_reg.wgsl).
+    let rows_x = n.div_ceil(REG_COLS) < 8;
+    let (col_groups, row_groups) = (n.div_ceil(block_cols), m.div_ceil(block_rows));
+    let groups = if rows_x {
+        workgroups(gpu, OP, row_groups, col_groups)?
+    } else {
+        workgroups(gpu, OP, col_groups, row_groups)?
+    };
     let multiply = build(
         gpu,
         Launch {
             label: "matmul_reg",
             source: REG_SRC,
             entry: "main",
-            constants: &[("ROWS", rows as f64)],
+            constants: &[("ROWS", rows as f64), ("ROWS_X", rows_x as u8 as f64)],
             params: Params::Bytes(bytemuck::bytes_of(&params)),
             replicas: Some(Replicas {
                 count: as_u32(OP, "replicas", c.replicas)?,
@@ -377,7 +385,7 @@ fn multiply_chunk(
                 Bind::Buf(&epilogue.bias),
                 Bind::Buf(&epilogue.mask),
             ],
-            groups: workgroups(gpu, OP, n.div_ceil(block_cols), m.div_ceil(block_rows))?,
+            groups,
         },
     )?;
     Ok(pa.dispatch.then(pb.dispatch).then(multiply))
