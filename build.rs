@@ -21,6 +21,10 @@ fn main() {
     println!("cargo:rustc-env=SAMPA_GIT_COMMIT={commit}");
     println!("cargo:rerun-if-changed=src/kernels");
     let out = Path::new(&std::env::var("OUT_DIR").expect("cargo sets OUT_DIR")).join("wgsl");
+    // Start empty, so a renamed or deleted shader leaves no stale copy behind.
+    if out.exists() {
+        std::fs::remove_dir_all(&out).expect("OUT_DIR is writable");
+    }
     strip_dir(Path::new("src"), Path::new("src/kernels"), &out);
 }
 

@@ -66,7 +66,7 @@ mod stripped {
                 .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&text)));
             // Only the subgroup matmul may use subgroup operations.
             let mut caps = naga::valid::Capabilities::default();
-            if path.ends_with("matmul/matmul_subgroup.wgsl") {
+            if path.ends_with("matmul/storage/subgroup.wgsl") {
                 caps |= naga::valid::Capabilities::SUBGROUP;
             }
             let mut validator =

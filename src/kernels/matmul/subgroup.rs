@@ -1,4 +1,4 @@
-//! The subgroup variant (`matmul_subgroup.wgsl`): a TM×4 register block per invocation, with
+//! The subgroup variant (`storage/subgroup.wgsl` after `storage/prelude.wgsl`): a TM×4 register block per invocation, with
 //! A's values passed between a subgroup's lanes by `subgroupShuffle` instead of through
 //! workgroup memory. It shares the tiled variant's uniform, operands and k chunks, and
 //! launches through [`super::tiled`]; this module says what differs: the source, its
@@ -7,7 +7,11 @@
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
-pub(super) const SUBGROUP_SRC: &str = crate::wgsl!("kernels/matmul/matmul_subgroup.wgsl");
+/// The storage-buffer kernels' prelude and the subgroup kernel after it.
+pub(super) const SUBGROUP_SRC: &str = concat!(
+    crate::wgsl!("kernels/matmul/storage/prelude.wgsl"),
+    crate::wgsl!("kernels/matmul/storage/subgroup.wgsl")
+);
 
 /// The source to compile: natively the file as it is, since naga takes subgroup builtins
 /// without a directive (and rejects `enable subgroups;`); in the browser with that directive

@@ -1,4 +1,4 @@
-//! The tiled variant's tile sizes: pipeline constants of `matmul_tiled.wgsl`, chosen per
+//! The tiled variant's tile sizes: pipeline constants of `storage/tiled.wgsl`, chosen per
 //! adapter by a short search (see `crate::tuning`), or the classic 64×64 tile where nothing was
 //! measured. Every configuration sums each output in k order, so the choice changes speed,
 //! never bits.

@@ -1,4 +1,4 @@
-//! The tiled variant (`matmul_tiled.wgsl`): workgroup tiles through shared memory with a
+//! The tiled variant (`storage/tiled.wgsl` after `storage/prelude.wgsl`): workgroup tiles through shared memory with a
 //! register block per invocation, reading storage buffers; for GPUs. The tile sizes are
 //! pipeline constants, per adapter (see [`super::tile`]). The subgroup variant
 //! ([`super::subgroup`]) reads the same operands with the same uniform, so it launches
@@ -15,7 +15,12 @@ use super::tile::{self, Tile};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
-const TILED_SRC: &str = crate::wgsl!("kernels/matmul/matmul_tiled.wgsl");
+/// The tiled kernel after the storage-buffer kernels' shared prelude (uniform, bindings, A's
+/// reads, epilogue).
+const TILED_SRC: &str = concat!(
+    crate::wgsl!("kernels/matmul/storage/prelude.wgsl"),
+    crate::wgsl!("kernels/matmul/storage/tiled.wgsl")
+);
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -97,9 +102,9 @@ const CHUNK: usize = 8192;
 /// A kernel that reads its operands from storage buffers.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Kernel {
-    /// `matmul_tiled.wgsl` with this tile.
+    /// `storage/tiled.wgsl` with this tile.
     Tiled(Tile),
-    /// `matmul_subgroup.wgsl`.
+    /// `storage/subgroup.wgsl`.
     Subgroup,
 }
 

@@ -3,12 +3,8 @@
 // shared memory, and each invocation keeps a TM×TN block of C in registers, so every shared
 // value it reads serves TM or TN products and the inner loop reads vec4s.
 //
-// Layout: as in matmul_reg.wgsl. op(A) is M×K, op(B) is K×N, C is M×N, at element offsets from
-// `p`; A is stored row-major with leading dimension lda (M×K, or K×M with TRANS_A), B with ldb
-// (K×N, or N×K with TRANS_B: the transposed-B form, a linear layer's `[out, in]` weight read as
-// is). The leading dimensions let the host split a long sum into chunks of k that accumulate
-// into C (tiled.rs): llvmpipe caps a loop at 65535 iterations over a whole invocation, and the
-// kk loop below runs k times.
+// Compiled after prelude.wgsl, which holds the layout of A, B and C, the uniform, the bindings,
+// load_a and the epilogue (finish).
 //
 // Tile sizes are pipeline constants (a per-adapter search picks them, see tiled.rs): BM×BN
 // outputs per workgroup, K in slices of BK, TM×TN outputs per invocation (TN = 4*TN4), a
@@ -23,40 +19,10 @@
 // consecutive global addresses. Out-of-range elements load as 0, which adds exactly +0 to the
 // sums: each C element is the k = 0..K-1 sum in order, one term at a time, as in the register
 // variant, whatever the tile sizes (they change speed, never bits). With p.accumulate = 1,
-// C += result. The epilogue (bias, ReLU, mask; binding 4 is the register variant's sampler,
-// unused here) follows the sum as in matmul_reg.wgsl.
+// C += result; finish() then applies the epilogue. Workgroup z is the replica.
 // Shared layout: as_[kk*BM + i] holds op(A)(row0 + i, k0 + kk) and bs_[kk*BN + j] holds
 // op(B)(k0 + kk, col0 + j); the inner loop reads them four at a time (a4, b4).
-// Replicas: workgroup z is the replica r, which uses A, B and C at r * p.rs.x, .y and .z
-// elements past replica 0 (see Replicas in src/kernels/launch.rs), its bias and mask at
-// r * p.rs_bias and r * p.rs_mask.
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    off_a: u32,
-    off_b: u32,
-    off_c: u32,
-    accumulate: u32,
-    lda: u32,
-    ldb: u32,
-    _pad1: u32,
-    _pad2: u32,
-    _pad3: u32,
-    bias: u32,
-    off_bias: u32,
-    relu: u32,
-    mask: u32,
-    off_mask: u32,
-    rs_bias: u32,
-    rs_mask: u32,
-    _pad0: u32,
-    rs: vec4<u32>,
-}
-
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
 override BM: u32 = 64u;
 override BN: u32 = 64u;
 override BK: u32 = 16u;
@@ -64,32 +30,6 @@ override TM: u32 = 4u;
 override TN4: u32 = 1u;
 override WX: u32 = 16u;
 override WY: u32 = 16u;
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read> mask: array<f32>;
-
-// The epilogue (as in matmul_reg.wgsl): after the sum (and C's old value), add the bias, take
-// the ReLU, zero where the mask is not positive, each as the separate kernel would.
-fn finish(r: u32, at: u32, row: u32, col: u32, v: f32) -> f32 {
-    var y = v;
-    if p.accumulate != 0u {
-        y = c[at] + y;
-    }
-    if p.bias != 0u {
-        y = y + bias[p.off_bias + r * p.rs_bias + col];
-    }
-    if p.relu != 0u {
-        y = max(y, 0.0);
-    }
-    if p.mask != 0u {
-        y = select(0.0, y, mask[p.off_mask + r * p.rs_mask + row * p.n + col] > 0.0);
-    }
-    return y;
-}
 
 var<workgroup> as_: array<f32, 2048>;
 var<workgroup> bs_: array<f32, 2048>;
@@ -103,13 +43,6 @@ fn a4(at: u32) -> vec4<f32> {
 
 fn b4(at: u32) -> vec4<f32> {
     return vec4<f32>(bs_[at], bs_[at + 1u], bs_[at + 2u], bs_[at + 3u]);
-}
-
-fn load_a(base: u32, row: u32, k: u32) -> f32 {
-    if row >= p.m || k >= p.k {
-        return 0.0;
-    }
-    return a[base + select(row * p.lda + k, k * p.lda + row, TRANS_A)];
 }
 
 fn load_b(base: u32, k: u32, col: u32) -> f32 {

@@ -4,11 +4,8 @@
 // and the others read it from that lane's registers with subgroupShuffle; no workgroup memory
 // and no barrier.
 //
-// Layout: as in matmul_tiled.wgsl, whose uniform this shares. op(A) is M×K, op(B) is K×N, C is
-// M×N, at element offsets p.off_a, p.off_b, p.off_c; A is stored row-major with leading
-// dimension lda (M×K, or K×M with TRANS_A), B with ldb (K×N, or N×K with TRANS_B). The host
-// splits a long k into chunks that accumulate into C, as for the tiled variant (llvmpipe caps
-// a shader's loops at 65535 iterations in all).
+// Compiled after prelude.wgsl, which holds the layout of A, B and C, the uniform, the bindings,
+// load_a and the epilogue (finish); the host chunks a long k as for the tiled variant.
 //
 // Indexing. Workgroups are one-dimensional, WG invocations. Workgroup (wx, wy) owns rows
 // TM*wy .. TM*wy+TM-1 of C; its invocation t owns columns 4*(WG*wx + t) .. +3 of those rows,
@@ -24,79 +21,15 @@
 //
 // Summation order: each C element adds its K terms one at a time in k order, with no padding
 // terms (the slice stops at K), as the other variants do, so it gives their sums. With
-// p.accumulate = 1, C += result; the epilogue (bias, ReLU, mask; binding 4 unused) follows the
-// sum as in matmul_reg.wgsl.
-// Replicas: workgroup z is the replica r, which uses A, B and C at r * p.rs.x, .y and .z
-// elements past replica 0 (see Replicas in src/kernels/launch.rs), its bias and mask at
-// r * p.rs_bias and r * p.rs_mask.
+// p.accumulate = 1, C += result; finish() then applies the epilogue. Workgroup z is the replica.
 
 // No `enable subgroups;` here: naga (wgpu 30) rejects the directive and takes subgroup
-// builtins when the device has the feature; browsers require it, so the wasm32 build adds it
-// (see subgroup.rs).
+// builtins when the device has the feature; browsers require it, so the wasm32 build puts it
+// before the prelude (see src/kernels/matmul/subgroup.rs).
 
-struct Params {
-    m: u32,
-    n: u32,
-    k: u32,
-    off_a: u32,
-    off_b: u32,
-    off_c: u32,
-    accumulate: u32,
-    lda: u32,
-    ldb: u32,
-    _pad1: u32,
-    _pad2: u32,
-    _pad3: u32,
-    bias: u32,
-    off_bias: u32,
-    relu: u32,
-    mask: u32,
-    off_mask: u32,
-    rs_bias: u32,
-    rs_mask: u32,
-    _pad0: u32,
-    rs: vec4<u32>,
-}
-
-override TRANS_A: bool = false;
-override TRANS_B: bool = false;
 // Invocations per workgroup, and rows of C per invocation (1, 2, 4 or 8).
 override WG: u32 = 64u;
 override TM: u32 = 8u;
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> a: array<f32>;
-@group(0) @binding(2) var<storage, read> b: array<f32>;
-@group(0) @binding(3) var<storage, read_write> c: array<f32>;
-@group(0) @binding(5) var<storage, read> bias: array<f32>;
-@group(0) @binding(6) var<storage, read> mask: array<f32>;
-
-// The epilogue, as in matmul_tiled.wgsl.
-fn finish(r: u32, at: u32, row: u32, col: u32, v: f32) -> f32 {
-    var y = v;
-    if p.accumulate != 0u {
-        y = c[at] + y;
-    }
-    if p.bias != 0u {
-        y = y + bias[p.off_bias + r * p.rs_bias + col];
-    }
-    if p.relu != 0u {
-        y = max(y, 0.0);
-    }
-    if p.mask != 0u {
-        y = select(0.0, y, mask[p.off_mask + r * p.rs_mask + row * p.n + col] > 0.0);
-    }
-    return y;
-}
-
-// op(A)(row, k), zero outside A (such values are loaded but never shuffled into a sum that
-// is stored: rows past M are not stored, and k past K lies beyond the slice).
-fn load_a(base: u32, row: u32, k: u32) -> f32 {
-    if row >= p.m || k >= p.k {
-        return 0.0;
-    }
-    return a[base + select(row * p.lda + k, k * p.lda + row, TRANS_A)];
-}
 
 // op(B)(k, col .. col+3), zero past N. Written out rather than looped: llvmpipe counts a
 // short loop's iterations across the whole k loop against its cap (see matmul_tiled.wgsl).
