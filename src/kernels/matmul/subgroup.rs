@@ -1,6 +1,6 @@
-//! The subgroup variant (`storage/subgroup.wgsl` after `storage/prelude.wgsl`): a TM×4 register block per invocation, with
-//! A's values passed between a subgroup's lanes by `subgroupShuffle` instead of through
-//! workgroup memory. It shares the tiled variant's uniform, operands and k chunks, and
+//! The subgroup variant (`storage/subgroup.wgsl` after `storage/prelude.wgsl`): a TM×4
+//! register block per invocation, with A's values passed between a subgroup's lanes by
+//! `subgroupShuffle` instead of through workgroup memory. It shares the tiled variant's uniform, operands and k chunks, and
 //! launches through [`super::tiled`]; this module says what differs: the source, its
 //! constants and its grid.
 

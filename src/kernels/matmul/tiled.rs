@@ -1,6 +1,6 @@
-//! The tiled variant (`storage/tiled.wgsl` after `storage/prelude.wgsl`): workgroup tiles through shared memory with a
-//! register block per invocation, reading storage buffers; for GPUs. The tile sizes are
-//! pipeline constants, per adapter (see [`super::tile`]). The subgroup variant
+//! The tiled variant (`storage/tiled.wgsl` after `storage/prelude.wgsl`): workgroup tiles
+//! through shared memory with a register block per invocation, reading storage buffers; for
+//! GPUs. The tile sizes are pipeline constants, per adapter (see [`super::tile`]). The subgroup variant
 //! ([`super::subgroup`]) reads the same operands with the same uniform, so it launches
 //! through here too.
 
@@ -92,11 +92,12 @@ pub(super) fn prepare(
     )
 }
 
-/// Elements of k one dispatch sums (a multiple of every tile's BK and of every subgroup
-/// size): a longer product runs as chunks that accumulate into C. llvmpipe stops a shader's loops after 65535 iterations in
-/// all (measured: a 7×9 product with k = 65573 lost the rest of its sums silently, and with
-/// 8-deep slices k = 33000 did, counting the slice loads), so a chunk keeps every tile's loops
-/// well below that. Every tile chunks alike, so every tile gives the same bits.
+/// Elements of k one dispatch sums (a multiple of every tile's BK): a longer product runs as
+/// chunks that accumulate into C, for both storage kernels. llvmpipe stops a shader's loops
+/// after 65535 iterations in all (measured: a 7×9 product with k = 65573 lost the rest of its
+/// sums silently, and with 8-deep slices k = 33000 did, counting the slice loads), so a chunk
+/// keeps every tile's loops well below that. Every kernel chunks alike, so all give the same
+/// bits.
 const CHUNK: usize = 8192;
 
 /// A kernel that reads its operands from storage buffers.
