@@ -32,7 +32,7 @@ override WG: u32 = 64u;
 override TM: u32 = 8u;
 
 // op(B)(k, col .. col+3), zero past N. Written out rather than looped: llvmpipe counts a
-// short loop's iterations across the whole k loop against its cap (see matmul_tiled.wgsl).
+// short loop's iterations across the whole k loop against its cap (see tiled.wgsl).
 fn load_b(base: u32, k: u32, col: u32) -> f32 {
     if col >= p.n {
         return 0.0;
