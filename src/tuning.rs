@@ -103,14 +103,9 @@ pub fn choose(gpu: &Gpu) -> Result<Kernels> {
         Ok(s) => Variant::parse(&s).map_err(|e| Error::Invalid(format!("{VARIANT_ENV}: {e}")))?,
         Err(_) => Variant::parse(&choice.variant)?,
     };
-    if !matmul.runs_on(gpu) {
-        return Err(Error::Invalid(format!(
-            "{VARIANT_ENV}={}: {} has no `subgroups` feature (see `sampa devices`); choose \
-             reg, reg8 or tiled for it",
-            matmul.name(),
-            gpu.adapter.short()
-        )));
-    }
+    matmul
+        .require(gpu)
+        .map_err(|e| Error::Invalid(format!("{VARIANT_ENV}={}: {e}", matmul.name())))?;
     Ok(Kernels { matmul, vectors })
 }
 

@@ -211,7 +211,8 @@ fn a_checkpoint_of_another_model_is_refused_by_name() {
     assert!(
         line.contains("checkpoint.safetensors")
             && line
-                .contains("is the checkpoint of mlp 784-16-10, but this run builds mlp 784-32-10"),
+                .contains("is the checkpoint of mlp 784-16-10, but this run builds mlp 784-32-10")
+            && line.contains("; resume the run that wrote it, or start this one again"),
         "{line}"
     );
 }

@@ -44,6 +44,7 @@ pub(crate) async fn step(
     let parts = prepare(t, gpu, batch)?;
     let point_at = stage_point(t, gpu, &parts, look)?;
     submit_main(t, gpu, &parts, look)?;
+    let dropout_key = t.dropout_key(parts.remote);
     let Placed::Dual(dual) = &mut t.placed else {
         unreachable!("checked by the caller")
     };
@@ -52,7 +53,7 @@ pub(crate) async fn step(
         step: t.steps + 1,
         point,
         batch: parts.remote_batch.clone(),
-        dropout_key: crate::kernels::dropout::pass_key(t.spec.seed, t.steps + 1, parts.remote),
+        dropout_key,
     };
     let mut answer = dual
         .transport

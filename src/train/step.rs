@@ -240,15 +240,20 @@ impl Trainer {
         if !self.spec.model.has_dropout() {
             return Ok(());
         }
-        let (seed, step) = (self.spec.seed, self.steps + 1);
-        let key = |pass| crate::kernels::dropout::pass_key(seed, step, pass);
-        for (i, e) in self.rec.evaluators.iter_mut().enumerate() {
-            e.set_dropout_keys(&[key(i)])?;
+        for i in 0..self.rec.evaluators.len() {
+            let key = self.dropout_key(i);
+            self.rec.evaluators[i].set_dropout_keys(&[key])?;
         }
-        if let (Placed::Fused(pair), Some([a, b])) = (&mut self.placed, self.pair) {
-            pair.set_dropout_keys([key(a), key(b)])?;
+        let pair_keys = self.pair.map(|p| p.map(|i| self.dropout_key(i)));
+        if let (Placed::Fused(pair), Some(keys)) = (&mut self.placed, pair_keys) {
+            pair.set_dropout_keys(keys)?;
         }
         Ok(())
+    }
+
+    /// The dropout key of gradient pass `pass` in the step about to run.
+    pub(crate) fn dropout_key(&self, pass: usize) -> u32 {
+        crate::kernels::dropout::pass_key(self.spec.seed, self.steps + 1, pass)
     }
 
     /// The bookkeeping after a step was submitted.

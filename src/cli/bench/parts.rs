@@ -119,15 +119,11 @@ pub(super) fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
     let mut all_rows = Vec::new();
     let mut summary = Vec::new();
     for gpu in &gpus {
-        let variants = match only {
+        let variants = match only.map(|v| (v, v.require(gpu))) {
             None => Variant::on(gpu),
-            Some(v) if v.runs_on(gpu) => vec![v],
-            Some(v) => {
-                println!(
-                    "\n== {}: skipped, it cannot run the {} variant (no `subgroups` feature)",
-                    gpu.adapter.short(),
-                    v.name()
-                );
+            Some((v, Ok(()))) => vec![v],
+            Some((_, Err(e))) => {
+                println!("\n== skipped: {e}");
                 continue;
             }
         };

@@ -40,6 +40,20 @@ impl Variant {
         self != Variant::Subgroup || gpu.device.features().contains(wgpu::Features::SUBGROUP)
     }
 
+    /// An error naming the adapter and what to choose instead unless `gpu` can run this
+    /// variant ([`Variant::runs_on`]).
+    pub fn require(self, gpu: &Gpu) -> Result<()> {
+        if self.runs_on(gpu) {
+            return Ok(());
+        }
+        Err(Error::Invalid(format!(
+            "{} has no `subgroups` feature, which the {} matmul needs (see `sampa devices`); \
+             choose reg, reg8 or tiled for it",
+            gpu.adapter.short(),
+            self.name()
+        )))
+    }
+
     /// The variants `gpu` can run, in [`Variant::ALL`]'s order.
     pub fn on(gpu: &Gpu) -> Vec<Variant> {
         Variant::ALL

@@ -44,13 +44,7 @@ pub(super) fn grid(m: usize, n: usize) -> (usize, usize) {
 
 /// An error unless `gpu` has subgroups and can run the workgroup.
 pub(super) fn check(gpu: &Gpu) -> Result<()> {
-    if !super::shape::Variant::Subgroup.runs_on(gpu) {
-        return Err(Error::Invalid(format!(
-            "the subgroup matmul needs the `subgroups` feature, which {} lacks; use \
-             SAMPA_MATMUL=reg or tiled (see `sampa devices`)",
-            gpu.adapter.short()
-        )));
-    }
+    super::shape::Variant::Subgroup.require(gpu)?;
     if WG > gpu.limits.max_compute_invocations_per_workgroup
         || WG > gpu.limits.max_compute_workgroup_size_x
     {

@@ -265,7 +265,8 @@ pub fn load_checkpoint_bytes(
         return Err(Error::data(
             path,
             format!(
-                "is the checkpoint of {theirs}, but this run builds {}; resume the run that                  wrote it, or start this one again",
+                "is the checkpoint of {theirs}, but this run builds {}; resume the run that \
+                 wrote it, or start this one again",
                 model.name
             ),
         ));
