@@ -85,6 +85,20 @@ impl Recorded {
     pub fn vector(&self, v: Vector) -> &GpuBuf<f32> {
         &self.vectors[&v]
     }
+
+    /// The program's last update: the last operation of a step that writes x.
+    pub fn last_update(&self) -> Result<&SgdStep> {
+        let step = self.ops.iter().rev().find_map(|op| match op {
+            Prepared::Step(s, _) => Some(s),
+            _ => None,
+        });
+        step.ok_or_else(|| {
+            crate::error::Error::Invalid(format!(
+                "the program {:?} never updates the parameters",
+                self.program
+            ))
+        })
+    }
 }
 
 /// The index of the look-ahead op whose work the update can do for the next step: a

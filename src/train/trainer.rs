@@ -133,7 +133,7 @@ impl Trainer {
         Ok(Trainer {
             readback: Readback::new(gpu, watch::READBACK + stats),
             norm_stats,
-            watch: NormWatch::new(gpu, rec.vector(Vector::X))?,
+            watch: NormWatch::new(gpu, rec.last_update()?)?,
             norm_sq: 0.0,
             evaluation: evaluation_pass(&rec),
             noise_host: Vec::new(),

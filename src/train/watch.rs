@@ -5,7 +5,7 @@
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback};
 use crate::kernels::Dispatch;
-use crate::kernels::VectorForm;
+use crate::kernels::sgd::SgdStep;
 
 /// A trainer's readback: the reported pass's loss and correct count, then ‖x‖².
 pub(crate) const READBACK: usize = 3;
@@ -19,11 +19,12 @@ pub(crate) struct NormWatch {
 }
 
 impl NormWatch {
-    /// The watch over the parameter buffer `x`.
-    pub(crate) fn new(gpu: &Gpu, x: &GpuBuf<f32>) -> Result<NormWatch> {
+    /// The watch over the parameters that `step`, the program's last update, writes: the
+    /// norm's final stage over the partial sums the update leaves (it adds the new x's
+    /// squares as it writes them), so the watch does not read x again.
+    pub(crate) fn new(gpu: &Gpu, step: &SgdStep) -> Result<NormWatch> {
         let out = gpu.zeros::<f32>(1, "parameter norm")?;
-        let dispatch =
-            crate::kernels::norm::prepare(gpu, VectorForm::Storage, x.view(), out.view())?;
+        let dispatch = step.prepare_norm(gpu, out.view())?;
         Ok(NormWatch { out, dispatch })
     }
 

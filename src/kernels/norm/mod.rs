@@ -12,7 +12,7 @@ use super::layout::{UniformLayout, uniform_layout};
 use super::textures::texture_copies;
 use super::view::View;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, GpuBuf};
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -144,7 +144,7 @@ pub(crate) fn prepare_from_texture(
 fn stages(gpu: &Gpu, src: Source<'_>, n: usize, out: View<'_>) -> Result<Dispatch> {
     const OP: &str = "sumsq";
     out.expect_len(OP, "out", 1)?;
-    let groups = n.div_ceil(1024).min(MAX_GROUPS);
+    let groups = partial_groups(n);
     let partials = gpu.zeros::<f32>(256 * groups, "norm partial sums")?;
     let params = |n: usize, off: usize| -> Result<NormParams> {
         Ok(NormParams {
@@ -189,15 +189,61 @@ fn stages(gpu: &Gpu, src: Source<'_>, n: usize, out: View<'_>) -> Result<Dispatc
         ),
     };
     let first = stage(entry, params(n, off)?, &bindings, groups as u32)?;
-    let last = [
+    // The partials buffer lives on through the bind groups that use it.
+    Ok(first.then(prepare_final(gpu, &partials, groups, out)?))
+}
+
+/// The workgroups of the first stage over `n` elements (256 partial sums each).
+pub(crate) fn partial_groups(n: usize) -> usize {
+    n.div_ceil(1024).min(MAX_GROUPS)
+}
+
+/// Prepare the final stage alone: `out` = the sum of the `256 * groups` partial sums in
+/// `partials`, left there by a kernel that runs the first stage's loop (the SGD step does, for
+/// the x it writes).
+pub(crate) fn prepare_final(
+    gpu: &Gpu,
+    partials: &GpuBuf<f32>,
+    groups: usize,
+    out: View<'_>,
+) -> Result<Dispatch> {
+    const OP: &str = "sumsq";
+    out.expect_len(OP, "out", 1)?;
+    if groups == 0 || partials.len < 256 * groups {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "{groups} workgroups' partial sums need {} floats, the buffer has {}",
+                256 * groups,
+                partials.len
+            ),
+        ));
+    }
+    let p = NormParams {
+        n: as_u32(OP, "groups", groups)?,
+        off: 0,
+        groups: groups as u32,
+        off_out: as_u32(OP, "out offset", out.offset)?,
+    };
+    let bindings = [
         Bind::Unused,
         Bind::Buf(&out.buf.buffer),
         Bind::Unused,
         Bind::Buf(&partials.buffer),
     ];
-    let second = stage(storage("sumsq_final"), params(groups, 0)?, &last, 1)?;
-    // The partials buffer lives on through the bind groups that use it.
-    Ok(first.then(second))
+    build(
+        gpu,
+        Launch {
+            label: "norm",
+            source: STORAGE_SRC,
+            entry: "sumsq_final",
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: None,
+            bindings: &bindings,
+            groups: [1, 1, 1],
+        },
+    )
 }
 
 /// CPU f64 reference of the weighted form.

@@ -13,10 +13,11 @@ use super::choice::VectorForm;
 use super::dispatch::Dispatch;
 use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d, uniform};
 use super::layout::{UniformLayout, uniform_layout};
+use super::norm;
 use super::textures::texture_copies;
 use super::view::View;
 use crate::error::{Error, Result};
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, GpuBuf};
 
 const STORAGE_SRC: &str = concat!(
     crate::wgsl!("kernels/sgd/prelude.wgsl"),
@@ -146,13 +147,15 @@ fn same_whole(op: &'static str, views: &[View<'_>]) -> Result<u32> {
 }
 
 /// The vectors one entry point touches: gradients g_a and g_b (either may be absent), x, the
-/// momentum buffer and y (absent when the entry does not write it).
+/// momentum buffer, y (absent when the entry does not write it) and the partial sums of ‖x‖²
+/// (which the step entries write, the look-ahead not).
 struct Vectors<'a> {
     g_a: Option<View<'a>>,
     g_b: View<'a>,
     x: View<'a>,
     momentum: View<'a>,
     y: Option<View<'a>>,
+    sq: Option<&'a GpuBuf<f32>>,
 }
 
 /// A buffer binding of `view`'s buffer.
@@ -173,6 +176,7 @@ fn launch(
     let n = v.x.len as u32;
     let step = v.g_a.is_some();
     let y = v.y.as_ref().map_or(Bind::Unused, buf);
+    let sq = v.sq.map_or(Bind::Unused, |b| Bind::Buf(&b.buffer));
     let read = [v.g_a.unwrap_or(v.g_b), v.g_b, v.x, v.momentum];
     let copies = match form {
         VectorForm::Texture => texture_copies(gpu, n, &read)?,
@@ -192,12 +196,15 @@ fn launch(
                 Bind::Tex(&t[1]),
                 Bind::Tex(&t[2]),
                 Bind::Tex(&t[3]),
+                sq,
             ];
             (TEXTURE_SRC, copy.clone(), b)
         }
         None => {
             let ga = v.g_a.as_ref().map_or(Bind::Unused, buf);
-            let b = vec![ga, buf(&v.g_b), buf(&v.x), buf(&v.momentum), y];
+            let u = || Bind::Unused;
+            let (gb, x, m) = (buf(&v.g_b), buf(&v.x), buf(&v.momentum));
+            let b = vec![ga, gb, x, m, y, u(), u(), u(), u(), sq];
             (STORAGE_SRC, Dispatch::empty(), b)
         }
     };
@@ -211,18 +218,25 @@ fn launch(
             params: Params::Buffer(params),
             replicas: None,
             bindings: &bindings,
-            groups: grid_1d(gpu, n.div_ceil(1024)),
+            // The step entries run the norm's first-stage grid (see prelude.wgsl).
+            groups: match v.sq {
+                Some(_) => [norm::partial_groups(n as usize) as u32, 1, 1],
+                None => grid_1d(gpu, n.div_ceil(1024)),
+            },
         },
     )?))
 }
 
-/// A prepared SGD step over one flat parameter vector.
+/// A prepared SGD step over one flat parameter vector. It also leaves the partial sums of the
+/// new x's squared norm, which [`SgdStep::prepare_norm`] adds up.
 #[derive(Debug)]
 pub struct SgdStep {
     /// The step's dispatch; record it after [`SgdStep::set`].
     pub dispatch: Dispatch,
     params: wgpu::Buffer,
     n: u32,
+    /// The partial sums of ‖x‖² the step writes, one per invocation.
+    squares: GpuBuf<f32>,
 }
 
 impl SgdStep {
@@ -270,19 +284,32 @@ impl SgdStep {
         } else {
             "sgd_step"
         };
+        let groups = norm::partial_groups(n as usize);
+        let squares = gpu.zeros::<f32>(256 * groups, "sgd step's norm partial sums")?;
         let vectors = Vectors {
             g_a: Some(g_a),
             g_b,
             x,
             momentum,
             y,
+            sq: Some(&squares),
         };
         let dispatch = launch(gpu, form, entry, &vectors, &params)?;
         Ok(SgdStep {
             dispatch,
             params,
             n,
+            squares,
         })
+    }
+
+    /// Prepare ‖x‖² of the x the last recorded step wrote, into `out` (one element): the norm's
+    /// final stage over the partial sums the step left, the same value as
+    /// [`norm::prepare`] over x after the step, without reading x again. Record it after the
+    /// step.
+    pub fn prepare_norm(&self, gpu: &Gpu, out: View<'_>) -> Result<Dispatch> {
+        let groups = norm::partial_groups(self.n as usize);
+        norm::prepare_final(gpu, &self.squares, groups, out)
     }
 
     /// Set the hyper-parameters of the next recorded step; `first` marks step 0, and `lambda`
@@ -349,6 +376,7 @@ impl Lookahead {
             x,
             momentum,
             y: Some(y),
+            sq: None,
         };
         let dispatch = launch(gpu, form, "lookahead", &vectors, &params)?;
         Ok(Lookahead {

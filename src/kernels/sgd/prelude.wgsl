@@ -6,16 +6,25 @@
 // This prelude is shared by the two forms of the kernels, sgd.wgsl (storage-buffer reads, for
 // GPUs) and sgd_tex.wgsl (texture reads, for CPU rasterisers); each is compiled as this file
 // followed by its own. It declares what both forms bind alike: the uniform block (binding 0)
-// and the three vectors the kernels write, x (binding 3), the momentum buffer buf (binding 4)
-// and the look-ahead point y (binding 5). Each form adds the bindings it reads from.
+// and what the kernels write, x (binding 3), the momentum buffer buf (binding 4), the
+// look-ahead point y (binding 5) and the partial sums of ‖x‖² sq (binding 10). Each form adds
+// the bindings it reads from.
 //
-// Indexing: one invocation per four parameters. The vectors are bound as vec4s (buffers are
-// allocated in 16-byte multiples): on llvmpipe a quarter of the invocations and workgroups made
-// the update 23% faster, their fixed cost being significant. The vec4 index e is rebuilt from a
-// 2-D grid of 256-wide workgroups (see grid_1d in src/kernels/launch.rs) as
-// (wid.x + wid.y * nwg.x) * 256 + lid, and invocations with 4e >= n return. Elements 4e..4e+3
-// past n keep their old values. x, g_a, g_b, buf and y share one layout: element i of each is
-// the same scalar parameter.
+// Indexing: the vectors are bound as vec4s (buffers are allocated in 16-byte multiples): on
+// llvmpipe a quarter of the invocations and workgroups made the update 23% faster, their fixed
+// cost being significant. x, g_a, g_b, buf and y share one layout: element i of each is the
+// same scalar parameter, and vec4 e holds elements 4e..4e+3. Elements past n keep their old
+// values.
+// - The look-ahead runs one invocation per vec4: e is rebuilt from a 2-D grid of 256-wide
+//   workgroups (see grid_1d in src/kernels/launch.rs) as (wid.x + wid.y * nwg.x) * 256 + lid,
+//   and invocations with 4e >= n return.
+// - The step entries run the grid of the norm's first stage (src/kernels/norm/prelude.wgsl):
+//   G = nwg.x workgroups of 256 in x, G = min(ceil(n / 1024), 64) set by the host. Invocation
+//   g = wid.x * 256 + lid updates vec4s e = g, g + 256G, g + 512G, ... in order, and as it goes
+//   adds the squares of the new x's elements (zero past n) into one sum, which it writes to
+//   sq[g] (binding 10, 256G floats). Those are the values the norm's first stage would compute
+//   from the new x, in its order, so the norm's final stage over sq gives ‖x‖² after the step
+//   without reading x again: the trainer's divergence watch.
 //
 // Per element, the step:
 //   g   = ca * g_a + cb * g_b
@@ -60,6 +69,7 @@ struct Params {
 @group(0) @binding(3) var<storage, read_write> x: array<vec4<f32>>;
 @group(0) @binding(4) var<storage, read_write> buf: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
+@group(0) @binding(10) var<storage, read_write> sq: array<f32>;
 
 struct Direction {
     // The new momentum buffer and the step direction, per element.
@@ -105,6 +115,12 @@ fn inside(base: u32) -> vec4<bool> {
 // The vec4 index of this invocation in the 2-D grid.
 fn vec_index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
     return (wid.x + wid.y * nwg.x) * 256u + lid;
+}
+
+// The squares of vec4 e's elements before n, added as the norm's first stage adds them.
+fn squares(e: u32, v: vec4<f32>) -> f32 {
+    let w = select(vec4<f32>(0.0), v, inside(4u * e));
+    return dot(w, w);
 }
 
 // The mixed gradient of the step from g_a and g_b.

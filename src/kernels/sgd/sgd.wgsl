@@ -9,27 +9,30 @@
 @compute @workgroup_size(256)
 fn sgd_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
-    let e = vec_index(wid, nwg, lid);
-    if 4u * e >= p.n {
-        return;
+    let first = wid.x * 256u + lid;
+    var sum = 0.0;
+    for (var e = first; 4u * e < p.n; e += nwg.x * 256u) {
+        var g = g_a[e];
+        if p.cb != 0.0 {
+            g = p.ca * g + p.cb * g_b[e];
+        }
+        sum += squares(e, update(e, g, x[e], buf[e]).x);
     }
-    var g = g_a[e];
-    if p.cb != 0.0 {
-        g = p.ca * g + p.cb * g_b[e];
-    }
-    update(e, g, x[e], buf[e]);
+    sq[first] = sum;
 }
 
 @compute @workgroup_size(256)
 fn sgd_step_look(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                  @builtin(local_invocation_index) lid: u32) {
-    let e = vec_index(wid, nwg, lid);
-    if 4u * e >= p.n {
-        return;
+    let first = wid.x * 256u + lid;
+    var sum = 0.0;
+    for (var e = first; 4u * e < p.n; e += nwg.x * 256u) {
+        let gn = g_b[e];
+        let s = update(e, mixed(g_a[e], gn), x[e], buf[e]);
+        store_y(e, next_point(gn, s.x, s.b));
+        sum += squares(e, s.x);
     }
-    let gn = g_b[e];
-    let s = update(e, mixed(g_a[e], gn), x[e], buf[e]);
-    store_y(e, next_point(gn, s.x, s.b));
+    sq[first] = sum;
 }
 
 @compute @workgroup_size(256)

@@ -194,3 +194,48 @@ fn the_storage_and_texture_forms_agree_bit_for_bit() {
         );
     }
 }
+
+#[test]
+fn the_step_leaves_its_new_norm_bit_for_bit_as_the_norm_kernel_computes_it() {
+    for (gpu, form) in gpus().iter().flat_map(|g| VectorForm::ALL.map(|f| (g, f))) {
+        // 300_007 elements take several vec4s per invocation of the norm's grid.
+        for n in [1, 33, 10_007, 300_007] {
+            let mut rng = Pcg::new(n as u64, 13);
+            let x0 = rng.vec(n, -2.0, 2.0);
+            let [g1, g2, x, buf, y] = ["g1", "g2", "x", "buf", "y"].map(|w| {
+                let data = if w == "x" {
+                    x0.clone()
+                } else {
+                    rng.vec(n, -1.0, 1.0)
+                };
+                sgd_vector(gpu, &data, w)
+            });
+            let (look, _) = fused_and_lookahead(gpu, form, [&g1, &g2], [&x, &buf, &y]);
+            let plain =
+                SgdStep::prepare(gpu, form, [g1.view(), g2.view()], x.view(), buf.view()).unwrap();
+            let out = gpu.zeros::<f32>(2, "norms").unwrap();
+            let kernel = crate::kernels::norm::prepare(
+                gpu,
+                VectorForm::Storage,
+                x.view(),
+                out.slice(1, 1).unwrap(),
+            )
+            .unwrap();
+            for (name, step) in [("step", &plain), ("step with look-ahead", &look)] {
+                step.set(gpu, sgd_hyper(false), false, 0.3);
+                step.set_lookahead(gpu, sgd_hyper(true));
+                let watch = step.prepare_norm(gpu, out.slice(0, 1).unwrap()).unwrap();
+                gpu.run(&[&step.dispatch, &watch, &kernel]).unwrap();
+                let [fused, separate] = [0, 1].map(|i| gpu.read(&out).unwrap()[i]);
+                let what = format!("{} {form:?} n={n} {name}", gpu.adapter.short());
+                assert_eq!(
+                    fused.to_bits(),
+                    separate.to_bits(),
+                    "{what}: {fused} vs {separate}"
+                );
+                let want = crate::kernels::norm::reference(&gpu.read(&x).unwrap());
+                assert_close(&what, &[fused], &[want], 1e-6, 1e-5);
+            }
+        }
+    }
+}
