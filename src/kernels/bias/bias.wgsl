@@ -14,9 +14,11 @@ struct Params {
     inner: u32,
     off_b: u32,
     accumulate: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
+    // The staged-texture layout of bias_grad.wgsl's bias_grad_texels; one Rust struct fills
+    // both kernels' blocks, and the add ignores these.
+    layer_rows: u32,
+    layers: u32,
+    _pad: u32,
     rs: vec4<u32>,
 }
 

@@ -102,3 +102,79 @@ fn both_bias_grad_entries_give_the_same_bits() {
         }
     }
 }
+
+/// A linear layer's bias gradient read from the weight gradient's staged dyᵀ gives the storage
+/// entries' bits. The staged form is handed a zero dy buffer beside the texture, so it matches
+/// only if it really reads the texture.
+#[test]
+fn the_bias_grad_from_staged_dy_gives_the_same_bits() {
+    use crate::kernels::matmul::{self, Dims, Epilogue, Form, Variant};
+    for gpu in &gpus() {
+        for (outer, channels) in [(128, 256), (7, 33), (130, 70), (4096, 3)] {
+            for (replicas, accumulate) in [(1, false), (2, true)] {
+                let shape = BiasShape {
+                    outer,
+                    channels,
+                    inner: 1,
+                };
+                let inp = 12;
+                let mut rng = Pcg::new((outer * channels) as u64, 9);
+                let mut upload = |len: usize, what| {
+                    gpu.upload(&rng.vec(replicas * len, -1.0, 1.0), what)
+                        .unwrap()
+                };
+                let (dy, x) = (upload(outer * channels, "dy"), upload(outer * inp, "x"));
+                let dw = gpu.zeros::<f32>(replicas * channels * inp, "dw").unwrap();
+                let db0 = upload(channels, "db");
+                let zeros = gpu.zeros::<f32>(dy.len, "zero dy").unwrap();
+                let dims = Dims {
+                    m: channels,
+                    n: inp,
+                    k: outer,
+                };
+                let operands = (
+                    dy.replicas(replicas),
+                    x.replicas(replicas),
+                    dw.replicas(replicas),
+                );
+                let (product, staged) = matmul::prepare_staged(
+                    gpu,
+                    Variant::Register,
+                    Form::AtB,
+                    dims,
+                    operands,
+                    (false, Epilogue::default()),
+                )
+                .unwrap();
+                let what = format!("{shape:?} ×{replicas} on {}", gpu.adapter.short());
+                let staged = staged.unwrap_or_else(|| panic!("{what}: dyᵀ was not staged"));
+                let [db_staged, db_plain] = [0, 1].map(|_| {
+                    let b = gpu.zeros::<f32>(db0.len, "db").unwrap();
+                    gpu.write(&b, 0, &gpu.read(&db0).unwrap()).unwrap();
+                    b
+                });
+                let from_texels = prepare_grad_staged(
+                    gpu,
+                    shape,
+                    (zeros.replicas(replicas), Some(&staged)),
+                    db_staged.replicas(replicas),
+                    accumulate,
+                )
+                .unwrap();
+                let plain = prepare_grad(
+                    gpu,
+                    shape,
+                    dy.replicas(replicas),
+                    db_plain.replicas(replicas),
+                    accumulate,
+                )
+                .unwrap();
+                gpu.run(&[&product, &from_texels, &plain]).unwrap();
+                let bits = |b: &crate::gpu::GpuBuf<f32>| -> Vec<u32> {
+                    gpu.read(b).unwrap().iter().map(|v| v.to_bits()).collect()
+                };
+                assert_eq!(bits(&db_staged), bits(&db_plain), "{what}");
+            }
+        }
+    }
+}

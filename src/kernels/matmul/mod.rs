@@ -20,7 +20,7 @@ mod tests;
 mod tiled;
 
 pub use epilogue::Epilogue;
-pub use shape::{Dims, Form, Variant};
+pub use shape::{Dims, Form, StagedA, Variant};
 
 use super::dispatch::Dispatch;
 use super::launch::Replicas;
@@ -60,10 +60,24 @@ pub fn prepare_fused(
     variant: Variant,
     form: Form,
     dims: Dims,
-    (a, b, c): (View<'_>, View<'_>, View<'_>),
+    operands: (View<'_>, View<'_>, View<'_>),
     accumulate: bool,
     epilogue: Epilogue<'_>,
 ) -> Result<Dispatch> {
+    let fused = (accumulate, epilogue);
+    prepare_staged(gpu, variant, form, dims, operands, fused).map(|(d, _)| d)
+}
+
+/// [`prepare_fused`], and op(A) as the product staged it where a register variant stages it
+/// whole (k in one chunk), for kernels that read it after the product.
+pub fn prepare_staged(
+    gpu: &Gpu,
+    variant: Variant,
+    form: Form,
+    dims: Dims,
+    (a, b, c): (View<'_>, View<'_>, View<'_>),
+    (accumulate, epilogue): (bool, Epilogue<'_>),
+) -> Result<(Dispatch, Option<StagedA>)> {
     const OP: &str = "matmul";
     let Dims { m, n, k } = dims;
     if m == 0 || n == 0 || k == 0 {
@@ -82,8 +96,11 @@ pub fn prepare_fused(
     let epi = epilogue::params(gpu, dims, c, epilogue)?;
     let (ta, tb) = form.transposes();
     let operands = (a, b, c);
+    let unstaged = |d| (d, None);
     match variant {
-        Variant::Tiled => tiled::prepare(gpu, dims, (ta, tb), operands, replicas, accumulate, &epi),
+        Variant::Tiled => {
+            tiled::prepare(gpu, dims, (ta, tb), operands, replicas, accumulate, &epi).map(unstaged)
+        }
         Variant::Register => reg::prepare(gpu, dims, (ta, tb), operands, (16, accumulate), &epi),
         Variant::Register8 => reg::prepare(gpu, dims, (ta, tb), operands, (8, accumulate), &epi),
         Variant::Subgroup => tiled::prepare_storage(
@@ -94,7 +111,8 @@ pub fn prepare_fused(
             operands,
             (replicas, accumulate),
             &epi,
-        ),
+        )
+        .map(unstaged),
     }
 }
 

@@ -9,7 +9,7 @@ use super::super::layout::{UniformLayout, uniform_layout};
 use super::super::textures;
 use super::super::view::View;
 use super::epilogue::{EpilogueParams, Prepared};
-use super::shape::{Dims, workgroups};
+use super::shape::{Dims, StagedA, workgroups};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
@@ -271,6 +271,8 @@ fn pack_kernel(
     )
 }
 
+/// The product, and op(A) as it is staged when the product takes one chunk of k (see
+/// [`StagedA`]).
 pub(super) fn prepare(
     gpu: &Gpu,
     dims: Dims,
@@ -278,13 +280,14 @@ pub(super) fn prepare(
     (a, b, c): (View<'_>, View<'_>, View<'_>),
     (rows, accumulate): (usize, bool),
     epilogue: &Prepared,
-) -> Result<Dispatch> {
+) -> Result<(Dispatch, Option<StagedA>)> {
     let Dims { m, n, k } = dims;
     // A staged operand holds k/4 texels per row of A, at most the texture width: longer sums
     // (a convolution's weight gradient sums over every pixel of the batch) run as chunks of
     // k that accumulate into C.
     let chunk = 4 * gpu.limits.max_texture_dimension_2d as usize;
     let mut steps: Option<Dispatch> = None;
+    let mut staged = None;
     for k0 in (0..k).step_by(chunk) {
         let kc = chunk.min(k - k0);
         // op(A)[:, k0..] and op(B)[k0.., :] in their stored layouts.
@@ -308,7 +311,7 @@ pub(super) fn prepare(
         // The epilogue runs once, on the last chunk's complete sums.
         let last = k0 + kc == k;
         let none = Prepared::none(epilogue);
-        let part = multiply_chunk(
+        let (part, a_staged) = multiply_chunk(
             gpu,
             (m, n, kc),
             (a.buf, at),
@@ -317,12 +320,13 @@ pub(super) fn prepare(
             (rows, accumulate || k0 > 0),
             if last { epilogue } else { &none },
         )?;
+        staged = (k0 == 0 && last).then_some(a_staged);
         steps = Some(match steps {
             None => part,
             Some(s) => s.then(part),
         });
     }
-    Ok(steps.expect("k > 0"))
+    Ok((steps.expect("k > 0"), staged))
 }
 
 type Operand<'a> = (&'a crate::gpu::GpuBuf<f32>, Stored);
@@ -335,7 +339,7 @@ fn multiply_chunk(
     c: View<'_>,
     (rows, accumulate): (usize, bool),
     epilogue: &Prepared,
-) -> Result<Dispatch> {
+) -> Result<(Dispatch, StagedA)> {
     const OP: &str = "matmul";
     let k4 = k.div_ceil(4);
     let pa = pack(gpu, "matmul A", a, (m, k, m), at)?;
@@ -388,5 +392,12 @@ fn multiply_chunk(
             groups,
         },
     )?;
-    Ok(pa.dispatch.then(pb.dispatch).then(multiply))
+    let staged = StagedA {
+        rows: m,
+        cols: k,
+        view: pa.view.clone(),
+        rows_per_layer: pa.rows_per_layer as usize,
+        layers: pa.layers as usize,
+    };
+    Ok((pa.dispatch.then(pb.dispatch).then(multiply), staged))
 }

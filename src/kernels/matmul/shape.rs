@@ -148,3 +148,22 @@ pub(crate) fn workgroups(
     }
     Ok(groups)
 }
+
+/// op(A) of a product as the register variants staged it, for kernels that read the same
+/// values after the product (a linear layer's bias gradient sums the rows of its weight
+/// gradient's op(A) = dyᵀ). Row i of op(A) is row i % `rows_per_layer` of array layer
+/// i / `rows_per_layer`, replica r's rows from layer r · `layers` on; texel x of a row holds
+/// op(A)[i, 4x .. 4x + 3], zero past k.
+#[derive(Clone, Debug)]
+pub struct StagedA {
+    /// op(A)'s rows (the product's m).
+    pub rows: usize,
+    /// op(A)'s columns (the product's k).
+    pub cols: usize,
+    /// The texture array, bound as `texture_2d_array<f32>`.
+    pub view: wgpu::TextureView,
+    /// Rows per array layer.
+    pub rows_per_layer: usize,
+    /// Array layers per replica.
+    pub layers: usize,
+}

@@ -1,7 +1,8 @@
 //! A fully connected layer, y = x·Wᵀ + b with W `[out, inp]`: one product forward, which adds
 //! the bias (and, fused with the ReLU after it, takes the ReLU) as it stores; the weight
-//! gradient dW = dyᵀ·x, db = Σ dy and (past the first layer) dx = dy·W, which applies the
-//! ReLU's backward as it stores when x is a fused ReLU's output. Convolutions reuse [`dense`]
+//! gradient dW = dyᵀ·x, db = Σ dy (read from dyᵀ as the weight gradient staged it, where it
+//! does) and (past the first layer) dx = dy·W, which applies the ReLU's backward as it stores
+//! when x is a fused ReLU's output. Convolutions reuse [`dense`]
 //! on their im2col columns.
 
 use super::super::pass::{LayerIo, LayerPass, RefIo};
@@ -64,14 +65,19 @@ pub(super) fn dense(
         mask: None,
     };
     let fwd = product(Form::ABt, dims(rows, out, inp), (x, w, y), activate)?;
-    let mut bwd = product(
+    // The weight gradient's op(A) is dyᵀ, whose rows the bias gradient sums: where the
+    // product stages it in a texture, the bias gradient reads it there.
+    let (mut bwd, staged) = matmul::prepare_staged(
+        io.gpu,
+        io.kernels.matmul,
         Form::AtB,
         dims(out, inp, rows),
         (dy, x, dw),
-        Epilogue::default(),
+        (false, Epilogue::default()),
     )?;
     if let Some(db) = db {
-        bwd = bwd.then(bias::prepare_grad(io.gpu, shape, dy, db, false)?);
+        let sum = bias::prepare_grad_staged(io.gpu, shape, (dy, staged.as_ref()), db, false)?;
+        bwd = bwd.then(sum);
     }
     if let Some(dx) = dx {
         let relu_backward = Epilogue {
