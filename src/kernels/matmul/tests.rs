@@ -295,3 +295,70 @@ fn every_tile_configuration_gives_the_classic_tiles_bits() {
         }
     }
 }
+
+/// The tiled kernel's vec4 loads stage the same values as its scalar loads: the same product
+/// with its operands at element offset 0 (vec4 loads, where the shape allows) and at offset 1
+/// (scalar loads) gives the same bits, in every form and for every candidate tile.
+#[test]
+fn vec4_and_scalar_loads_give_the_same_bits() {
+    use super::epilogue;
+    use super::tile::Tile;
+    use super::tiled::{Chunk, Kernel, vec_loads};
+    for gpu in &gpus() {
+        for form in Form::ALL {
+            for (m, n, k) in [(64, 64, 64), (12, 200, 36), (132, 68, 20)] {
+                let dims = Dims { m, n, k };
+                let mut rng = Pcg::new((m * n + k) as u64, 12);
+                let (a_host, b_host) = (rng.vec(m * k, -1.0, 1.0), rng.vec(k * n, -1.0, 1.0));
+                let shifted = |v: &[f32]| [&[7.0f32][..], v].concat();
+                let a = [
+                    gpu.upload(&a_host, "A"),
+                    gpu.upload(&shifted(&a_host), "A+1"),
+                ];
+                let b = [
+                    gpu.upload(&b_host, "B"),
+                    gpu.upload(&shifted(&b_host), "B+1"),
+                ];
+                let (a, b) = (a.map(Result::unwrap), b.map(Result::unwrap));
+                let reps = launch::Replicas::of("matmul", &[(1, 0); 3]).unwrap();
+                for tile in Tile::CANDIDATES {
+                    let mut bits: Vec<Vec<u32>> = Vec::new();
+                    for off in [0, 1] {
+                        let (ta, tb) = form.transposes();
+                        let (lda, ldb) = (if ta { m } else { k }, if tb { k } else { n });
+                        let chunk = Chunk {
+                            dims,
+                            offsets: (off, off, 0),
+                            lds: (lda, ldb),
+                            accumulate: false,
+                        };
+                        let vec = vec_loads(tile, &chunk, (ta, tb), reps);
+                        assert_eq!(vec, (off == 0, off == 0), "{form:?} {dims:?} {tile}");
+                        let c = gpu.zeros::<f32>(m * n, "C").unwrap();
+                        let epi =
+                            epilogue::params(gpu, dims, c.view(), Epilogue::default()).unwrap();
+                        let ops = (
+                            a[off].slice(off, m * k).unwrap(),
+                            b[off].slice(off, k * n).unwrap(),
+                            c.view(),
+                        );
+                        let d = tiled::prepare_storage(
+                            gpu,
+                            Kernel::Tiled(tile),
+                            dims,
+                            (ta, tb),
+                            ops,
+                            (reps, false),
+                            &epi,
+                        )
+                        .unwrap();
+                        gpu.run(&[&d]).unwrap();
+                        bits.push(gpu.read(&c).unwrap().iter().map(|v| v.to_bits()).collect());
+                    }
+                    let what = format!("{form:?} {dims:?} {tile} on {}", gpu.adapter.short());
+                    assert!(bits[0] == bits[1], "{what}: vec4 and scalar loads differ");
+                }
+            }
+        }
+    }
+}

@@ -175,11 +175,11 @@ pub(super) fn prepare_storage(
 }
 
 /// One dispatch's share of a product.
-struct Chunk {
-    dims: Dims,
-    offsets: (usize, usize, usize),
-    lds: (usize, usize),
-    accumulate: bool,
+pub(super) struct Chunk {
+    pub dims: Dims,
+    pub offsets: (usize, usize, usize),
+    pub lds: (usize, usize),
+    pub accumulate: bool,
 }
 
 fn launch(
@@ -209,9 +209,14 @@ fn launch(
         epilogue: epilogue.params,
     };
     let mut constants = vec![("TRANS_A", ta as u8 as f64), ("TRANS_B", tb as u8 as f64)];
+    // Bindings 7 and 8: A and B again, read as vec4s where the tiled kernel may.
+    let mut vec4_views = [Bind::Unused, Bind::Unused];
     let (label, source, (cols, rows)) = match kernel {
         Kernel::Tiled(tile) => {
             constants.extend(tile.constants());
+            let (va, vb) = vec_loads(tile, &chunk, (ta, tb), replicas);
+            constants.extend([("VEC_A", va as u8 as f64), ("VEC_B", vb as u8 as f64)]);
+            vec4_views = [Bind::Buf(&a.buf.buffer), Bind::Buf(&b.buf.buffer)];
             let grid = (n.div_ceil(tile.bn as usize), m.div_ceil(tile.bm as usize));
             ("matmul_tiled", TILED_SRC, grid)
         }
@@ -220,6 +225,7 @@ fn launch(
             ("matmul_subgroup", subgroup::source(), subgroup::grid(m, n))
         }
     };
+    let [a4, b4] = vec4_views;
     build(
         gpu,
         Launch {
@@ -236,8 +242,40 @@ fn launch(
                 Bind::Unused,
                 Bind::Buf(&epilogue.bias),
                 Bind::Buf(&epilogue.mask),
+                a4,
+                b4,
             ],
             groups: workgroups(gpu, OP, cols, rows)?,
         },
     )
+}
+
+/// Whether the tiled kernel may read A and B as vec4s (`VEC_A`, `VEC_B` in tiled.wgsl): an
+/// operand's stored rows are whole vec4s when its start (every replica's), leading dimension
+/// and row length are multiples of 4, and the tile's slice spans whole vec4s along them.
+pub(super) fn vec_loads(
+    tile: Tile,
+    chunk: &Chunk,
+    (ta, tb): (bool, bool),
+    replicas: Replicas,
+) -> (bool, bool) {
+    let Dims { m, n, k } = chunk.dims;
+    let whole = |values: [usize; 5]| values.iter().all(|v| v % 4 == 0);
+    let strides = replicas.strides.map(|s| s as usize);
+    let (tm, tn, tk) = (tile.bm as usize, tile.bn as usize, tile.bk as usize);
+    let a = whole([
+        chunk.offsets.0,
+        strides[0],
+        chunk.lds.0,
+        if ta { m } else { k },
+        if ta { tm } else { tk },
+    ]);
+    let b = whole([
+        chunk.offsets.1,
+        strides[1],
+        chunk.lds.1,
+        if tb { k } else { n },
+        if tb { tk } else { tn },
+    ]);
+    (a, b)
 }

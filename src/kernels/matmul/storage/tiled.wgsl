@@ -22,6 +22,14 @@
 // C += result; finish() then applies the epilogue. Workgroup z is the replica.
 // Shared layout: as_[kk*BM + i] holds op(A)(row0 + i, k0 + kk) and bs_[kk*BN + j] holds
 // op(B)(k0 + kk, col0 + j); the inner loop reads them four at a time (a4, b4).
+// Vec4 loads: with VEC_A (VEC_B) the host has checked that A's (B's) stored rows are whole
+// vec4s (start, leading dimension and row length multiples of 4, and the tile's extent along
+// them too), and the slice loads read A (B) through a second binding of the same buffer as
+// vec4s, a4g (b4g): vec4 e of the slice holds four consecutive stored elements, along k for
+// plain A and TRANS_B, along rows for TRANS_A and along columns for plain B, and consecutive
+// invocations still read consecutive addresses. A vec4 is either wholly inside the operand or
+// wholly past its edge (then zeros), and its four values land where the scalar loads put them,
+// so the sums and their bits are the same either way.
 
 override BM: u32 = 64u;
 override BN: u32 = 64u;
@@ -30,6 +38,12 @@ override TM: u32 = 4u;
 override TN4: u32 = 1u;
 override WX: u32 = 16u;
 override WY: u32 = 16u;
+
+override VEC_A: bool = false;
+override VEC_B: bool = false;
+
+@group(0) @binding(7) var<storage, read> a4g: array<vec4<f32>>;
+@group(0) @binding(8) var<storage, read> b4g: array<vec4<f32>>;
 
 var<workgroup> as_: array<f32, 2048>;
 var<workgroup> bs_: array<f32, 2048>;
@@ -52,6 +66,88 @@ fn load_b(base: u32, k: u32, col: u32) -> f32 {
     return b[base + select(k * p.ldb + col, col * p.ldb + k, TRANS_B)];
 }
 
+// The slice of op(A) at rows row0.., k0.. into as_, scalar by scalar or (VEC_A) as vec4s.
+fn stage_a(base: u32, row0: u32, k0: u32, t: u32) {
+    let threads = WX * WY;
+    if !VEC_A {
+        for (var e = t; e < BM * BK; e += threads) {
+            let ai = select(e / BK, e % BM, TRANS_A);
+            let ak = select(e % BK, e / BM, TRANS_A);
+            as_[ak * BM + ai] = load_a(base, row0 + ai, k0 + ak);
+        }
+        return;
+    }
+    for (var e = t; e < BM * BK / 4u; e += threads) {
+        if TRANS_A {
+            // Rows ai .. ai + 3 of one k.
+            let ak = e / (BM / 4u);
+            let ai = 4u * (e % (BM / 4u));
+            var v = vec4<f32>(0.0);
+            if row0 + ai < p.m && k0 + ak < p.k {
+                v = a4g[(base + (k0 + ak) * p.lda + row0 + ai) / 4u];
+            }
+            let at = ak * BM + ai;
+            as_[at] = v.x;
+            as_[at + 1u] = v.y;
+            as_[at + 2u] = v.z;
+            as_[at + 3u] = v.w;
+        } else {
+            // Ks ak .. ak + 3 of one row.
+            let ai = e / (BK / 4u);
+            let ak = 4u * (e % (BK / 4u));
+            var v = vec4<f32>(0.0);
+            if row0 + ai < p.m && k0 + ak < p.k {
+                v = a4g[(base + (row0 + ai) * p.lda + k0 + ak) / 4u];
+            }
+            as_[ak * BM + ai] = v.x;
+            as_[(ak + 1u) * BM + ai] = v.y;
+            as_[(ak + 2u) * BM + ai] = v.z;
+            as_[(ak + 3u) * BM + ai] = v.w;
+        }
+    }
+}
+
+// The slice of op(B) at k0.., columns col0.. into bs_, scalar by scalar or (VEC_B) as vec4s.
+fn stage_b(base: u32, k0: u32, col0: u32, t: u32) {
+    let threads = WX * WY;
+    if !VEC_B {
+        for (var e = t; e < BN * BK; e += threads) {
+            let bj = select(e % BN, e / BK, TRANS_B);
+            let bk = select(e / BN, e % BK, TRANS_B);
+            bs_[bk * BN + bj] = load_b(base, k0 + bk, col0 + bj);
+        }
+        return;
+    }
+    for (var e = t; e < BN * BK / 4u; e += threads) {
+        if TRANS_B {
+            // Ks bk .. bk + 3 of one column.
+            let bj = e / (BK / 4u);
+            let bk = 4u * (e % (BK / 4u));
+            var v = vec4<f32>(0.0);
+            if col0 + bj < p.n && k0 + bk < p.k {
+                v = b4g[(base + (col0 + bj) * p.ldb + k0 + bk) / 4u];
+            }
+            bs_[bk * BN + bj] = v.x;
+            bs_[(bk + 1u) * BN + bj] = v.y;
+            bs_[(bk + 2u) * BN + bj] = v.z;
+            bs_[(bk + 3u) * BN + bj] = v.w;
+        } else {
+            // Columns bj .. bj + 3 of one k.
+            let bk = e / (BN / 4u);
+            let bj = 4u * (e % (BN / 4u));
+            var v = vec4<f32>(0.0);
+            if col0 + bj < p.n && k0 + bk < p.k {
+                v = b4g[(base + (k0 + bk) * p.ldb + col0 + bj) / 4u];
+            }
+            let at = bk * BN + bj;
+            bs_[at] = v.x;
+            bs_[at + 1u] = v.y;
+            bs_[at + 2u] = v.z;
+            bs_[at + 3u] = v.w;
+        }
+    }
+}
+
 // The invocation's TM×TN block of C, row i's texels at acc[i*TN4 + j]. A private variable
 // of the module rather than the function, so fma_row can add to it.
 var<private> acc: array<vec4<f32>, 16>;
@@ -71,7 +167,6 @@ fn fma_row(i: u32, a: f32, b0: vec4<f32>, b1: vec4<f32>) {
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
-    let threads = WX * WY;
     let t = lid.y * WX + lid.x;
     // Where this replica's A, B and C start.
     let start = vec3<u32>(p.off_a, p.off_b, p.off_c) + wid.z * p.rs.xyz;
@@ -79,16 +174,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         acc[i] = vec4<f32>(0.0);
     }
     for (var k0 = 0u; k0 < p.k; k0 += BK) {
-        for (var e = t; e < BM * BK; e += threads) {
-            let ai = select(e / BK, e % BM, TRANS_A);
-            let ak = select(e % BK, e / BM, TRANS_A);
-            as_[ak * BM + ai] = load_a(start.x, row0 + ai, k0 + ak);
-        }
-        for (var e = t; e < BN * BK; e += threads) {
-            let bj = select(e % BN, e / BK, TRANS_B);
-            let bk = select(e / BN, e % BK, TRANS_B);
-            bs_[bk * BN + bj] = load_b(start.y, k0 + bk, col0 + bj);
-        }
+        stage_a(start.x, row0, k0, t);
+        stage_b(start.y, k0, col0, t);
         workgroupBarrier();
         for (var kk = 0u; kk < BK; kk++) {
             let b0 = b4(kk * BN + 4u * (lid.x * TN4));
