@@ -176,3 +176,34 @@ fn sampa_with_lambda_zero_is_not_sgd() {
         );
     }
 }
+
+#[test]
+fn every_step_reports_the_parameters_squared_norm() {
+    // The update adds up the new parameters' squares as it writes them and the host adds its
+    // partial sums; against the f64 norm of the parameters read back after each step, for a
+    // plain step and for SAMPa's step that also writes the next look-ahead point.
+    for gpu in &gpus() {
+        let model = Model::mlp(24, &[16, 12], 4).unwrap();
+        let x0 = model.init(2);
+        let sampa = OptimizerConfig {
+            kind: OptimizerKind::Sampa,
+            lambda: 0.2,
+            rho: 0.05,
+            ..Default::default()
+        };
+        for config in [OptimizerConfig::default(), sampa] {
+            let mut t = trainer(gpu, &model, 0.0, &x0, config, 0);
+            for (i, b) in batches(&model).iter().take(4).enumerate() {
+                t.step(gpu, b, hyper(false, i)).unwrap();
+                let x = gpu.read(t.params()).unwrap();
+                let want: f64 = x.iter().map(|&v| v as f64 * v as f64).sum();
+                let got = t.param_norm_sq() as f64;
+                let what = format!("{} {:?} step {i}", gpu.adapter.short(), config.kind);
+                assert!(
+                    (got - want).abs() <= 1e-6 * want,
+                    "{what}: ‖x‖² {got} against {want}"
+                );
+            }
+        }
+    }
+}

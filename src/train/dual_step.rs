@@ -67,7 +67,7 @@ pub(crate) async fn step(
     let remote_state = answer.as_ref().ok().map(|r| r.state.clone());
     let (index, metrics) = submit_update(t, gpu, &parts, look, answer)?;
     t.finish_step(batch);
-    let ([loss, correct, norm_sq], stats) = read(&t.readback, index).await?;
+    let ([loss, correct, norm_sq], stats) = read(&t.readback, &t.watch, index).await?;
     t.norm_sq = norm_sq;
     let sizes = t.norm_stats.as_ref().map_or_else(Vec::new, |ns| {
         ns.passes.iter().map(|&i| parts.size(i)).collect()

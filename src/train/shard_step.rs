@@ -72,7 +72,7 @@ pub(crate) async fn step(
     t.watch.record(&mut encoder, &t.readback);
     let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
     t.finish_step(batch);
-    let ([loss, correct, norm_sq], _) = read(&t.readback, index).await?;
+    let ([loss, correct, norm_sq], _) = read(&t.readback, &t.watch, index).await?;
     t.norm_sq = norm_sq;
     Ok([loss, correct])
 }

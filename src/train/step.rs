@@ -82,7 +82,7 @@ impl Trainer {
         let sizes = self.record_norm_stats(&mut encoder, fused, batches);
         let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
         self.finish_step(batch);
-        let ([loss, correct, norm_sq], stats) = read(&self.readback, index).await?;
+        let ([loss, correct, norm_sq], stats) = read(&self.readback, &self.watch, index).await?;
         self.norm_sq = norm_sq;
         self.fold_norm_stats(&stats, &sizes, None);
         Ok([loss, correct])
@@ -289,7 +289,7 @@ impl Trainer {
         self.readback
             .record_part(&mut encoder, &plan.metrics, 0, 2, 0);
         let index = gpu.checked("evaluation", || gpu.queue.submit([encoder.finish()]))?;
-        let ([loss, correct, _], _) = read(&self.readback, index).await?;
+        let ([loss, correct, _], _) = read(&self.readback, &self.watch, index).await?;
         Ok([loss, correct])
     }
 

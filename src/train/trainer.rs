@@ -130,10 +130,11 @@ impl Trainer {
         let rec = recorder::record(gpu, &spec, program, x0, rewrite)?;
         let norm_stats = NormStats::new(&spec.model, bn_passes);
         let stats = norm_stats.as_ref().map_or(0, NormStats::values);
+        let watch = NormWatch::new(rec.last_update()?, watch::READBACK + stats);
         Ok(Trainer {
-            readback: Readback::new(gpu, watch::READBACK + stats),
+            readback: Readback::new(gpu, watch.at() + watch.len()),
             norm_stats,
-            watch: NormWatch::new(gpu, rec.last_update()?)?,
+            watch,
             norm_sq: 0.0,
             evaluation: evaluation_pass(&rec),
             noise_host: Vec::new(),
@@ -297,14 +298,16 @@ pub(crate) fn plan(rec: &Recorded, i: usize, size: usize) -> &Plan {
 }
 
 /// The values of a readback recorded in submission `index`: the loss and correct count, and
-/// ‖x‖² where the step recorded it; then the batch statistics where it recorded them.
+/// ‖x‖² from `watch`'s partial sums where the step recorded them; then the batch statistics
+/// where it recorded them.
 pub(crate) async fn read(
     readback: &crate::gpu::Readback,
+    watch: &NormWatch,
     index: wgpu::SubmissionIndex,
-) -> Result<([f32; watch::READBACK], Vec<f32>)> {
-    let mut m = readback.read_after(index).await?;
-    let stats = m.split_off(watch::READBACK);
-    Ok(([m[0], m[1], m[watch::NORM_SQ]], stats))
+) -> Result<([f32; 3], Vec<f32>)> {
+    let m = readback.read_after(index).await?;
+    let stats = m[watch::READBACK..watch.at()].to_vec();
+    Ok(([m[0], m[1], watch.norm_sq(&m)], stats))
 }
 
 impl Trainer {

@@ -228,7 +228,7 @@ fn launch(
 }
 
 /// A prepared SGD step over one flat parameter vector. It also leaves the partial sums of the
-/// new x's squared norm, which [`SgdStep::prepare_norm`] adds up.
+/// new x's squared norm ([`SgdStep::squares`]).
 #[derive(Debug)]
 pub struct SgdStep {
     /// The step's dispatch; record it after [`SgdStep::set`].
@@ -303,13 +303,11 @@ impl SgdStep {
         })
     }
 
-    /// Prepare ‖x‖² of the x the last recorded step wrote, into `out` (one element): the norm's
-    /// final stage over the partial sums the step left, the same value as
-    /// [`norm::prepare`] over x after the step, without reading x again. Record it after the
-    /// step.
-    pub fn prepare_norm(&self, gpu: &Gpu, out: View<'_>) -> Result<Dispatch> {
-        let groups = norm::partial_groups(self.n as usize);
-        norm::prepare_final(gpu, &self.squares, groups, out)
+    /// The partial sums of ‖x‖² the last recorded step left, one per invocation: the norm's
+    /// first-stage sums over the new x (see prelude.wgsl), which its final stage, or the host,
+    /// adds up.
+    pub fn squares(&self) -> &GpuBuf<f32> {
+        &self.squares
     }
 
     /// Set the hyper-parameters of the next recorded step; `first` marks step 0, and `lambda`

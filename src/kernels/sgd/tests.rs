@@ -224,7 +224,14 @@ fn the_step_leaves_its_new_norm_bit_for_bit_as_the_norm_kernel_computes_it() {
             for (name, step) in [("step", &plain), ("step with look-ahead", &look)] {
                 step.set(gpu, sgd_hyper(false), false, 0.3);
                 step.set_lookahead(gpu, sgd_hyper(true));
-                let watch = step.prepare_norm(gpu, out.slice(0, 1).unwrap()).unwrap();
+                let groups = crate::kernels::norm::partial_groups(n);
+                let watch = crate::kernels::norm::prepare_final(
+                    gpu,
+                    step.squares(),
+                    groups,
+                    out.slice(0, 1).unwrap(),
+                )
+                .unwrap();
                 gpu.run(&[&step.dispatch, &watch, &kernel]).unwrap();
                 let [fused, separate] = [0, 1].map(|i| gpu.read(&out).unwrap()[i]);
                 let what = format!("{} {form:?} n={n} {name}", gpu.adapter.short());
