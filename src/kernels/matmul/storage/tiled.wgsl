@@ -66,6 +66,22 @@ fn load_b(base: u32, k: u32, col: u32) -> f32 {
     return b[base + select(k * p.ldb + col, col * p.ldb + k, TRANS_B)];
 }
 
+// A vec4 of loaded values into as_ (bs_) from `at` on, `step` apart: 1 along the slice's rows
+// (columns), BM (BN) along k. Single stores, as the scalar loads make them.
+fn store_a4(at: u32, step: u32, v: vec4<f32>) {
+    as_[at] = v.x;
+    as_[at + step] = v.y;
+    as_[at + 2u * step] = v.z;
+    as_[at + 3u * step] = v.w;
+}
+
+fn store_b4(at: u32, step: u32, v: vec4<f32>) {
+    bs_[at] = v.x;
+    bs_[at + step] = v.y;
+    bs_[at + 2u * step] = v.z;
+    bs_[at + 3u * step] = v.w;
+}
+
 // The slice of op(A) at rows row0.., k0.. into as_, scalar by scalar or (VEC_A) as vec4s.
 fn stage_a(base: u32, row0: u32, k0: u32, t: u32) {
     let threads = WX * WY;
@@ -86,11 +102,7 @@ fn stage_a(base: u32, row0: u32, k0: u32, t: u32) {
             if row0 + ai < p.m && k0 + ak < p.k {
                 v = a4g[(base + (k0 + ak) * p.lda + row0 + ai) / 4u];
             }
-            let at = ak * BM + ai;
-            as_[at] = v.x;
-            as_[at + 1u] = v.y;
-            as_[at + 2u] = v.z;
-            as_[at + 3u] = v.w;
+            store_a4(ak * BM + ai, 1u, v);
         } else {
             // Ks ak .. ak + 3 of one row.
             let ai = e / (BK / 4u);
@@ -99,10 +111,7 @@ fn stage_a(base: u32, row0: u32, k0: u32, t: u32) {
             if row0 + ai < p.m && k0 + ak < p.k {
                 v = a4g[(base + (row0 + ai) * p.lda + k0 + ak) / 4u];
             }
-            as_[ak * BM + ai] = v.x;
-            as_[(ak + 1u) * BM + ai] = v.y;
-            as_[(ak + 2u) * BM + ai] = v.z;
-            as_[(ak + 3u) * BM + ai] = v.w;
+            store_a4(ak * BM + ai, BM, v);
         }
     }
 }
@@ -127,10 +136,7 @@ fn stage_b(base: u32, k0: u32, col0: u32, t: u32) {
             if col0 + bj < p.n && k0 + bk < p.k {
                 v = b4g[(base + (col0 + bj) * p.ldb + k0 + bk) / 4u];
             }
-            bs_[bk * BN + bj] = v.x;
-            bs_[(bk + 1u) * BN + bj] = v.y;
-            bs_[(bk + 2u) * BN + bj] = v.z;
-            bs_[(bk + 3u) * BN + bj] = v.w;
+            store_b4(bk * BN + bj, BN, v);
         } else {
             // Columns bj .. bj + 3 of one k.
             let bk = e / (BN / 4u);
@@ -139,11 +145,7 @@ fn stage_b(base: u32, k0: u32, col0: u32, t: u32) {
             if col0 + bj < p.n && k0 + bk < p.k {
                 v = b4g[(base + (k0 + bk) * p.ldb + col0 + bj) / 4u];
             }
-            let at = bk * BN + bj;
-            bs_[at] = v.x;
-            bs_[at + 1u] = v.y;
-            bs_[at + 2u] = v.z;
-            bs_[at + 3u] = v.w;
+            store_b4(bk * BN + bj, 1u, v);
         }
     }
 }
