@@ -244,6 +244,17 @@ impl Readback {
     /// Await `submission` only (which recorded the copy) and return the values; work
     /// submitted after it keeps the device busy meanwhile.
     pub async fn read_after(&self, submission: wgpu::SubmissionIndex) -> Result<Vec<f32>> {
-        map_read_after(&self.staging, (self.len * 4) as u64, Some(submission)).await
+        self.read_first_after(self.len, submission).await
+    }
+
+    /// [`Readback::read_after`] for the first `count` values only, for a submission that
+    /// copied no more than those.
+    pub async fn read_first_after(
+        &self,
+        count: usize,
+        submission: wgpu::SubmissionIndex,
+    ) -> Result<Vec<f32>> {
+        let bytes = (count.min(self.len) * 4) as u64;
+        map_read_after(&self.staging, bytes, Some(submission)).await
     }
 }

@@ -289,8 +289,9 @@ impl Trainer {
         self.readback
             .record_part(&mut encoder, &plan.metrics, 0, 2, 0);
         let index = gpu.checked("evaluation", || gpu.queue.submit([encoder.finish()]))?;
-        let ([loss, correct, _], _) = read(&self.readback, &self.watch, index).await?;
-        Ok([loss, correct])
+        // Only the metrics were copied: the step's ‖x‖² partial sums are not read here.
+        let m = self.readback.read_first_after(2, index).await?;
+        Ok([m[0], m[1]])
     }
 
     /// Blocking [`Trainer::loss_async`].
