@@ -1,6 +1,7 @@
 //! SGD with momentum, weight decay and Nesterov, PyTorch semantics, and the look-ahead that
 //! says where such a step would move (`prelude.wgsl` with `sgd.wgsl`, the storage form, or
-//! `sgd_tex.wgsl`, the texture form for CPU rasterisers).
+//! `sgd_tex.wgsl`, the texture form for CPU rasterisers); their f64 references are in
+//! `reference.rs`.
 //!
 //! A prepared step owns its uniform buffer; [`SgdStep::set`] rewrites it before each step
 //! (the learning rate follows a schedule, and the first step initialises the momentum buffer).
@@ -8,6 +9,11 @@
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
+
+mod hyper;
+mod reference;
+pub use hyper::SgdHyper;
+pub use reference::{reference_lookahead, reference_step};
 
 use super::choice::VectorForm;
 use super::dispatch::Dispatch;
@@ -27,30 +33,6 @@ const TEXTURE_SRC: &str = concat!(
     crate::wgsl!("kernels/sgd/prelude.wgsl"),
     crate::wgsl!("kernels/sgd/sgd_tex.wgsl")
 );
-
-/// SGD hyper-parameters for one step.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct SgdHyper {
-    /// Learning rate.
-    pub lr: f32,
-    /// Momentum factor (0 for plain SGD).
-    pub momentum: f32,
-    /// Weight decay (L2, added to the gradient).
-    pub weight_decay: f32,
-    /// Nesterov momentum.
-    pub nesterov: bool,
-}
-
-impl SgdHyper {
-    /// The base step of every timed training step (benchmarks and choices by measurement):
-    /// the defaults of `sampa train` with a small rate, so long timing runs stay finite.
-    pub const TIMED: SgdHyper = SgdHyper {
-        lr: 1e-3,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        nesterov: false,
-    };
-}
 
 /// The uniform block of every entry (WGSL `Params` in prelude.wgsl).
 #[repr(C)]
@@ -391,36 +373,4 @@ impl Lookahead {
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }
-}
-
-/// CPU f64 reference of one step, updating `x` and `buf` in place.
-pub fn reference_step(hyper: SgdHyper, first: bool, grad: &[f64], x: &mut [f64], buf: &mut [f64]) {
-    let (lr, mu, wd) = (
-        hyper.lr as f64,
-        hyper.momentum as f64,
-        hyper.weight_decay as f64,
-    );
-    for i in 0..x.len() {
-        let d = grad[i] + wd * x[i];
-        buf[i] = if first { d } else { mu * buf[i] + d };
-        let step = if hyper.nesterov {
-            d + mu * buf[i]
-        } else {
-            buf[i]
-        };
-        x[i] -= lr * step;
-    }
-}
-
-/// CPU f64 reference of the look-ahead: where [`reference_step`] would move `x`.
-pub fn reference_lookahead(
-    hyper: SgdHyper,
-    first: bool,
-    grad: &[f64],
-    x: &[f64],
-    buf: &[f64],
-) -> Vec<f64> {
-    let (mut y, mut b) = (x.to_vec(), buf.to_vec());
-    reference_step(hyper, first, grad, &mut y, &mut b);
-    y
 }
