@@ -3,7 +3,7 @@
 
 use super::dispatch::Dispatch;
 use super::view::View;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 /// When every vector's buffer holds whole rows of 256 floats (see `Gpu::zeros_rows`), copies
@@ -110,6 +110,39 @@ pub(crate) fn nearest_sampler(gpu: &Gpu) -> wgpu::Sampler {
     gpu.device.create_sampler(&wgpu::SamplerDescriptor {
         label: Some("texture operands"),
         ..Default::default()
+    })
+}
+
+/// An rgba32float 2-D texture array of `width`×`height` texels and `layers` layers, checked
+/// against the device's layer limit.
+pub(crate) fn texture_array(
+    gpu: &Gpu,
+    label: &str,
+    (width, height, layers): (usize, usize, usize),
+    usage: wgpu::TextureUsages,
+) -> Result<wgpu::Texture> {
+    let layers = array_layers(width, height, layers);
+    if layers > gpu.limits.max_texture_array_layers as usize {
+        return Err(Error::shape(
+            "texture",
+            format!("{label}: {layers} texture layers exceed this device's limit"),
+        ));
+    }
+    gpu.checked(&format!("creating a {label}"), || {
+        gpu.device.create_texture(&wgpu::TextureDescriptor {
+            label: Some(label),
+            size: wgpu::Extent3d {
+                width: width as u32,
+                height: height as u32,
+                depth_or_array_layers: layers as u32,
+            },
+            mip_level_count: 1,
+            sample_count: 1,
+            dimension: wgpu::TextureDimension::D2,
+            format: wgpu::TextureFormat::Rgba32Float,
+            usage,
+            view_formats: &[],
+        })
     })
 }
 

@@ -10,7 +10,7 @@
 
 use super::super::dispatch::Dispatch;
 use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
-use super::super::textures::array_layers;
+use super::super::textures::texture_array;
 use super::super::view::View;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -102,39 +102,6 @@ fn texture(gpu: &Gpu, l: ImageLayout, replicas: usize, storage: bool) -> Result<
         (64, l.rows_per_layer, layers),
         usage,
     )
-}
-
-/// An rgba32float 2-D texture array of `width`×`height` texels and `layers` layers, checked
-/// against the device's layer limit.
-pub(super) fn texture_array(
-    gpu: &Gpu,
-    label: &str,
-    (width, height, layers): (usize, usize, usize),
-    usage: wgpu::TextureUsages,
-) -> Result<wgpu::Texture> {
-    let layers = array_layers(width, height, layers);
-    if layers > gpu.limits.max_texture_array_layers as usize {
-        return Err(Error::shape(
-            "conv",
-            format!("{label}: {layers} texture layers exceed this device's limit"),
-        ));
-    }
-    gpu.checked(&format!("creating a {label}"), || {
-        gpu.device.create_texture(&wgpu::TextureDescriptor {
-            label: Some(label),
-            size: wgpu::Extent3d {
-                width: width as u32,
-                height: height as u32,
-                depth_or_array_layers: layers as u32,
-            },
-            mip_level_count: 1,
-            sample_count: 1,
-            dimension: wgpu::TextureDimension::D2,
-            format: wgpu::TextureFormat::Rgba32Float,
-            usage,
-            view_formats: &[],
-        })
-    })
 }
 
 pub(super) fn array_view(t: &wgpu::Texture) -> wgpu::TextureView {

@@ -40,7 +40,7 @@ pub(super) fn pack_weight(
     }
     let usage = wgpu::TextureUsages::STORAGE_BINDING | wgpu::TextureUsages::TEXTURE_BINDING;
     let size = (texels, rows_per_layer, layers * weight.replicas);
-    let texture = image::texture_array(gpu, "packed convolution weight", size, usage)?;
+    let texture = textures::texture_array(gpu, "packed convolution weight", size, usage)?;
     let view = image::array_view(&texture);
     let params = StageParams {
         a: as_u32(OP, "rows", rows)?,

@@ -1,5 +1,6 @@
 //! Matrix multiply in the three forms training needs: `A·B`, `Aᵀ·B` and `A·Bᵀ`
-//! (`matmul_reg.wgsl` with `matmul_pack.wgsl` in [`reg`], `storage/tiled.wgsl` in [`tiled`]).
+//! (`matmul_reg.wgsl` in [`reg`], its operands staged by `matmul_pack.wgsl` in `staging`;
+//! `storage/tiled.wgsl` in [`tiled`]).
 //!
 //! The variants compute the same sums in the same order: a register-blocked one that reads its
 //! operands through textures (for CPU rasterisers, where texture fetches are the only vectorised
@@ -12,6 +13,7 @@
 mod epilogue;
 mod reg;
 mod shape;
+mod staging;
 mod subgroup;
 pub mod tile;
 // GPU tests block on the device, so they run natively.
