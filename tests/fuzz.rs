@@ -216,7 +216,7 @@ fn checkpoints_through_resume() {
     let n = m.param_count();
     let state = TrainerState {
         x: m.init(1),
-        momentum: vec![0.5; n],
+        base_state: vec![(sampa::optim::program::Vector::Momentum, vec![0.5; n])],
         carried: vec![vec![0.25; n]],
         model_state: Vec::new(),
         steps: 7,

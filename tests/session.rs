@@ -27,7 +27,7 @@ fn the_session_defaults_are_sampa_trains() {
         (s.model.as_str(), &s.hidden, s.epochs, s.batch, s.seed),
         (c.model.as_str(), &c.hidden, c.epochs, c.batch, c.seed)
     );
-    assert_eq!(s.hyper, c.hyper(0));
+    assert_eq!(s.hyper(), c.base_settings().hyper(c.lr));
     assert_eq!((s.rho, s.lambda), (c.optimizer.rho, c.optimizer.lambda));
     assert_eq!(s.schedule, c.schedule);
     assert!(c.shuffle && !c.normalize && c.label_smoothing == 0.0 && c.augment.is_none());

@@ -95,7 +95,7 @@ fn cli_trains_on_embedded_data_and_writes_the_run_directory() {
             .unwrap();
     assert_eq!(
         (config.batch, config.lr, config.train_limit, config.momentum),
-        (128, 0.05, Some(640), 0.9)
+        (128, 0.05, Some(640), Some(0.9))
     );
     // The kernel forms the run used are recorded, so that a resumed run computes the same.
     assert!(
@@ -122,7 +122,10 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         batch: 64,
         lr: 0.05,
         lr_schedule: LrSchedule::Cosine,
-        momentum: 0.9,
+        warmup_steps: None,
+        lr_milestones: Vec::new(),
+        lr_gamma: 0.2,
+        momentum: Some(0.9),
         weight_decay: 5e-4,
         nesterov: true,
         optimizer: OptimizerConfig::default(),

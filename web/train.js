@@ -21,7 +21,7 @@ const DATA = ['train-images-idx3-ubyte.gz', 'train-labels-idx1-ubyte.gz',
 // Steps per awaited call: each step awaits its own readback, so the page yields at every
 // step; a chunk bounds how often the curves are redrawn.
 const CHUNK = 4;
-const FORM = ['model', 'optimizers', 'epochs', 'batch', 'lr', 'rho', 'lambda', 'seed', 'schedule'];
+const FORM = ['model', 'optimizers', 'epochs', 'batch', 'base', 'lr', 'rho', 'lambda', 'seed', 'schedule'];
 
 const state = { session: null, paused: false, looping: false, runs: [], settings: null };
 window.sampaTrain = {
@@ -88,8 +88,10 @@ function fillForm(settings, optimizers) {
 
 function formQuery() {
   const q = new URLSearchParams();
-  // hidden, momentum and wd have no field: they keep the loaded query's values.
-  for (const k of ['hidden', 'momentum', 'wd']) q.set(k, state.settings[k]);
+  // hidden, betas, eps, wd and SGD's momentum have no field: they keep the loaded query's
+  // values (momentum only for SGD, the one base that has it).
+  for (const k of ['hidden', 'betas', 'eps', 'wd']) q.set(k, state.settings[k]);
+  if ($('base').value === 'sgd') q.set('momentum', state.settings.momentum);
   for (const k of FORM) q.set(k, String($(k).value).trim());
   return q.toString();
 }

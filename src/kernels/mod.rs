@@ -9,10 +9,12 @@
 //! form, [`choice::Kernels`] says which one a device uses; it is chosen once per adapter and
 //! passed down.
 
+pub mod adam;
 pub mod avgpool;
 pub mod batchnorm;
 pub mod bias;
 pub mod choice;
+pub mod clip;
 pub mod conv;
 pub mod dispatch;
 pub mod dropout;

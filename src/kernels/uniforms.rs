@@ -3,16 +3,18 @@
 
 use super::layout::UniformLayout;
 use super::{
-    avgpool, batchnorm, bias, conv, dropout, matmul, maxpool, membench, norm, perturb, relu,
-    residual, sgd, softmax_xent, transpose, vector,
+    adam, avgpool, batchnorm, bias, clip, conv, dropout, matmul, maxpool, membench, norm, perturb,
+    relu, residual, sgd, softmax_xent, transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
 pub fn all() -> Vec<UniformLayout> {
     [
+        adam::uniform_layouts(),
         avgpool::uniform_layouts(),
         batchnorm::uniform_layouts(),
         bias::uniform_layouts(),
+        clip::uniform_layouts(),
         conv::uniform_layouts(),
         dropout::uniform_layouts(),
         matmul::uniform_layouts(),

@@ -1,6 +1,7 @@
 //! Which optimizer a run uses, with its options, as `docs/algorithms.md` defines them. Each
 //! optimizer's program (`super::program`) says what a step does with them.
 
+use super::base::BaseKind;
 use crate::error::{Error, Result};
 use crate::kernels::perturb::Perturbation;
 use crate::kernels::sgd::SgdHyper;
@@ -36,7 +37,8 @@ pub enum OptimizerKind {
 #[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
 #[serde(rename_all = "lowercase")]
 pub enum LookaheadMode {
-    /// The official code's full base-optimizer look-ahead: x − lr·(g_y + wd·x + μ·buf).
+    /// The official code's full base-optimizer look-ahead: where the base step would move x
+    /// with g_y, its state read but not changed (SGD: x − lr·(g_y + wd·x + μ·buf)).
     Code,
     /// The paper's bare x − lr·g_y.
     Paper,
@@ -154,6 +156,64 @@ pub struct OptimizerConfig {
     )]
     #[serde(default)]
     pub bn_stats: Option<BnStats>,
+    /// The base optimizer every variant's step ends with: sgd (--momentum, --nesterov), adam
+    /// (L2 weight decay added to the gradient) or adamw (decoupled weight decay); --wd is
+    /// each one's own weight decay.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(
+            id = "base",
+            long = "base",
+            value_name = "BASE",
+            value_enum,
+            default_value = "sgd"
+        )
+    )]
+    #[serde(default)]
+    pub base: BaseKind,
+    /// Adam's and AdamW's β1,β2: the decay rates of the gradient's first and second moments.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "B1,B2", value_parser = parse_betas, default_value = "0.9,0.999")
+    )]
+    #[serde(default = "default_betas")]
+    pub betas: [f32; 2],
+    /// Adam's and AdamW's eps, added to the second moment's root.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, default_value_t = 1e-8, allow_negative_numbers = true)
+    )]
+    #[serde(default = "default_eps")]
+    pub eps: f32,
+    /// Clip the gradient the base step takes (SAM's perturbed gradient, SAMPa's mix, SGD's
+    /// gradient) to this global norm, as torch.nn.utils.clip_grad_norm_; the gradient that
+    /// sets the perturbation is never clipped.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "C", allow_negative_numbers = true)
+    )]
+    #[serde(default)]
+    pub clip_norm: Option<f32>,
+}
+
+fn default_betas() -> [f32; 2] {
+    [0.9, 0.999]
+}
+
+fn default_eps() -> f32 {
+    1e-8
+}
+
+/// Parse `--betas B1,B2`.
+pub fn parse_betas(s: &str) -> std::result::Result<[f32; 2], String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let parsed: Vec<f32> = parts.iter().filter_map(|p| p.parse().ok()).collect();
+    match parsed[..] {
+        [b1, b2] if parts.len() == 2 => Ok([b1, b2]),
+        _ => Err(format!(
+            "expected two numbers B1,B2 such as 0.9,0.999, got {s:?}"
+        )),
+    }
 }
 
 impl Default for OptimizerConfig {
@@ -166,6 +226,10 @@ impl Default for OptimizerConfig {
             unnormalized: false,
             lookahead: LookaheadMode::Code,
             bn_stats: None,
+            base: BaseKind::Sgd,
+            betas: default_betas(),
+            eps: default_eps(),
+            clip_norm: None,
         }
     }
 }
@@ -185,6 +249,27 @@ impl OptimizerConfig {
                 self.lambda
             )));
         }
+        if !self
+            .betas
+            .iter()
+            .all(|b| b.is_finite() && (0.0..1.0).contains(b))
+        {
+            return Err(Error::Invalid(format!(
+                "--betas must be two numbers in [0, 1), got {},{}",
+                self.betas[0], self.betas[1]
+            )));
+        }
+        if !(self.eps.is_finite() && self.eps > 0.0) {
+            return Err(Error::Invalid(format!(
+                "--eps must be a positive number, got {}",
+                self.eps
+            )));
+        }
+        if let Some(c) = self.clip_norm.filter(|c| !(c.is_finite() && *c > 0.0)) {
+            return Err(Error::Invalid(format!(
+                "--clip-norm must be a positive number, got {c}"
+            )));
+        }
         Ok(())
     }
 
@@ -199,15 +284,18 @@ impl OptimizerConfig {
 
     /// A short name for output: `sgd`, `sam`, `sampa-0.2`, ...
     pub fn label(&self) -> String {
-        let base = match self.kind {
-            OptimizerKind::Sgd => return "sgd".into(),
+        let variant = match self.kind {
+            OptimizerKind::Sgd => return self.base.name().into(),
             OptimizerKind::Sam => "sam".to_string(),
             OptimizerKind::Sampa => format!("sampa-{}", self.lambda),
             OptimizerKind::RandSam => "randsam".into(),
             OptimizerKind::OptSam => "optsam".into(),
             OptimizerKind::SamDb => "sam-db".into(),
         };
-        let mut s = format!("{base} (rho {}", self.rho);
+        let mut s = match self.base {
+            BaseKind::Sgd => format!("{variant} (rho {}", self.rho),
+            base => format!("{}+{variant} (rho {}", base.name(), self.rho),
+        };
         if self.adaptive {
             s.push_str(", adaptive");
         }

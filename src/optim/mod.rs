@@ -2,7 +2,9 @@
 //! reference step, written to read like the papers' algorithms; their options (`config`); and
 //! the reference's state over a run (`reference`).
 
+pub mod base;
 pub mod config;
+pub mod lr;
 pub mod optsam;
 pub mod oracle;
 pub mod program;
@@ -13,19 +15,21 @@ pub mod samdb;
 pub mod sampa;
 pub mod sgd;
 
+pub use base::{BaseHyper, BaseKind, BaseSettings};
 pub use config::{BnStats, LookaheadMode, OptimizerConfig, OptimizerKind};
 pub use program::Program;
 
 /// The program of the optimizer `c` names.
 pub fn program(c: &OptimizerConfig) -> Program {
-    match c.kind {
+    let program = match c.kind {
         OptimizerKind::Sgd => sgd::program(),
         OptimizerKind::Sam => sam::program(),
         OptimizerKind::SamDb => samdb::program(),
         OptimizerKind::Sampa => sampa::program(c),
         OptimizerKind::RandSam => randsam::program(),
         OptimizerKind::OptSam => optsam::program(),
-    }
+    };
+    program.with_base(c.base)
 }
 
 /// The indices (among the program's passes, in order) of the passes whose batch statistics

@@ -2,10 +2,10 @@
 //! gradient oracle (the model's f64 reference). Each optimizer's module writes its step
 //! against this, beside its GPU program.
 
+use super::base::BaseHyper;
 use super::config::OptimizerConfig;
 use crate::data::Batch;
 use crate::kernels::perturb::Perturbation;
-use crate::kernels::sgd::SgdHyper;
 use crate::nn::reference::Evaluation;
 
 /// One reference step's inputs.
@@ -14,10 +14,12 @@ pub struct RefStep<'a> {
     pub config: OptimizerConfig,
     /// The parameters before the step.
     pub x: &'a [f64],
-    /// The momentum buffer before the step.
-    pub buf: &'a [f64],
+    /// The base optimizer's state before the step.
+    pub state: &'a [Vec<f64>],
     /// The step's base-step hyper-parameters.
-    pub hyper: SgdHyper,
+    pub hyper: BaseHyper,
+    /// Steps taken before this one.
+    pub steps: usize,
     /// Whether this is the run's first step.
     pub first: bool,
     /// The batch loaded for this step.

@@ -2,9 +2,10 @@
 //! flat parameter vector. The same program runs on any device (`crate::train::Trainer` records
 //! it) under any schedule, which only decides where its independent gradient passes run.
 //!
-//! Every program ends with one base SGD step (momentum, weight decay, Nesterov) on x, fed with
-//! gradients taken somewhere other than at x. The vectors a program carries from one step to
-//! the next (SAMPa's g_y, OptSAM's previous gradient) are part of a checkpoint.
+//! Every program ends with one base step on x (`super::base`: SGD, Adam or AdamW, whichever
+//! the run names; a program never names one), fed with gradients taken somewhere other than at
+//! x. The vectors a program carries from one step to the next (SAMPa's g_y, OptSAM's previous
+//! gradient) and the base's state are part of a checkpoint.
 
 use super::config::LookaheadMode;
 
@@ -13,8 +14,12 @@ use super::config::LookaheadMode;
 pub enum Vector {
     /// The parameters x.
     X,
-    /// The base step's momentum buffer.
+    /// SGD's momentum buffer.
     Momentum,
+    /// Adam's first moment (PyTorch's `exp_avg`).
+    ExpAvg,
+    /// Adam's second moment (PyTorch's `exp_avg_sq`).
+    ExpAvgSq,
     /// The perturbed point x̃.
     XTilde,
     /// SAMPa's look-ahead point y.
@@ -27,6 +32,21 @@ pub enum Vector {
     GY,
     /// RandSAM's random direction.
     Noise,
+    /// The base step's gradient clipped by its norm (`--clip-norm`).
+    Clipped,
+}
+
+impl Vector {
+    /// The name of a base state vector in a checkpoint (`optimizer.<name>`), as PyTorch's
+    /// optimizers name their state.
+    pub fn state_name(self) -> &'static str {
+        match self {
+            Vector::Momentum => "momentum",
+            Vector::ExpAvg => "exp_avg",
+            Vector::ExpAvgSq => "exp_avg_sq",
+            _ => "(not a base state vector)",
+        }
+    }
 }
 
 /// The batch a gradient pass is taken on.
@@ -131,6 +151,8 @@ pub struct Program {
     pub reports: &'static str,
     /// The vectors carried from one step to the next.
     pub carries: Vec<Vector>,
+    /// The base optimizer's state vectors, which its step writes beside x.
+    pub state: Vec<Vector>,
 }
 
 impl Program {
@@ -140,7 +162,14 @@ impl Program {
             ops,
             reports,
             carries: Vec::new(),
+            state: super::base::BaseKind::Sgd.state().to_vec(),
         }
+    }
+
+    /// The same program ending with the base step of `base`.
+    pub fn with_base(mut self, base: super::base::BaseKind) -> Program {
+        self.state = base.state().to_vec();
+        self
     }
 
     /// The same program carrying `vectors` from step to step.
@@ -216,9 +245,10 @@ impl Program {
         self.passes().iter().any(|p| p.on == On::Previous)
     }
 
-    /// Every vector the program names, x and the momentum first.
+    /// Every vector the program names, x and the base's state first.
     pub fn vectors(&self) -> Vec<Vector> {
-        let mut v = vec![Vector::X, Vector::Momentum];
+        let mut v = vec![Vector::X];
+        v.extend(&self.state);
         let mut add = |x: Vector| {
             if !v.contains(&x) {
                 v.push(x)
@@ -237,12 +267,12 @@ impl Program {
         v
     }
 
-    /// Whether `op` writes `v`. The base step writes x and the momentum.
-    pub fn writes(op: &Op, v: Vector) -> bool {
+    /// Whether `op` writes `v`. The base step writes x and the base's state.
+    pub fn writes(&self, op: &Op, v: Vector) -> bool {
         match *op {
             Op::Perturb { into, .. } | Op::LookAhead { into, .. } | Op::Noise { into } => into == v,
             Op::Grad(p) => p.into == v,
-            Op::Step(_) => v == Vector::X || v == Vector::Momentum,
+            Op::Step(_) => v == Vector::X || self.state.contains(&v),
         }
     }
 }

@@ -1,12 +1,13 @@
 //! The f64 reference of every optimizer: the state a run carries, each step computed by the
-//! optimizer's own module (beside its GPU program) and finished with the base SGD step. The
-//! parity tests run it beside the GPU trainer.
+//! optimizer's own module (beside its GPU program), its gradient clipped when the run asks,
+//! and finished with the base step (`super::base`). The parity tests run it beside the GPU
+//! trainer.
 
+use super::base::{self, BaseHyper};
 use super::config::{OptimizerConfig, OptimizerKind};
 use super::oracle::RefStep;
 use super::{optsam, randsam, sam, samdb, sampa, sgd};
 use crate::data::Batch;
-use crate::kernels::sgd::{self as base, SgdHyper};
 use crate::nn::{Model, reference};
 use crate::rng::Pcg;
 
@@ -17,8 +18,10 @@ pub struct RefOptimizer {
     pub config: OptimizerConfig,
     /// Parameters.
     pub x: Vec<f64>,
-    /// Momentum buffer.
-    pub buf: Vec<f64>,
+    /// The base optimizer's state (SGD's momentum, Adam's moments).
+    pub state: Vec<Vec<f64>>,
+    /// The steps whose base-step gradient the clip scaled down.
+    pub clipped: usize,
     /// SAMPa's g_y, or OptSAM's previous gradient (zero before the first step).
     pub carried: Vec<f64>,
     /// The previous step's batch.
@@ -40,7 +43,8 @@ impl RefOptimizer {
         RefOptimizer {
             config,
             x: x0.iter().map(|&v| v as f64).collect(),
-            buf: vec![0.0; n],
+            state: vec![vec![0.0; n]; config.base.state().len()],
+            clipped: 0,
             carried: vec![0.0; n],
             previous: None,
             steps: 0,
@@ -51,7 +55,14 @@ impl RefOptimizer {
     }
 
     /// One step on `batch`; returns the loss of the step's first pass over `batch`.
-    pub fn step(&mut self, model: &Model, smoothing: f64, batch: &Batch, hyper: SgdHyper) -> f64 {
+    pub fn step(
+        &mut self,
+        model: &Model,
+        smoothing: f64,
+        batch: &Batch,
+        hyper: impl Into<BaseHyper>,
+    ) -> f64 {
+        let hyper = hyper.into();
         // Every pass's point and batch, in program order, for the running statistics.
         // The passes run in program order, so the i-th call is pass i, whose dropout key is
         // the trainer's.
@@ -71,14 +82,15 @@ impl RefOptimizer {
         let s = RefStep {
             config: self.config,
             x: &self.x,
-            buf: &self.buf,
+            state: &self.state,
             hyper,
+            steps: self.steps,
             first,
             batch,
             previous: &previous,
             grad: &grad,
         };
-        let g = match self.config.kind {
+        let mut g = match self.config.kind {
             OptimizerKind::Sgd => sgd::reference(&s),
             OptimizerKind::Sam => sam::reference(&s),
             OptimizerKind::SamDb => samdb::reference(&s),
@@ -86,7 +98,10 @@ impl RefOptimizer {
             OptimizerKind::RandSam => randsam::reference(&s, &mut self.noise),
             OptimizerKind::OptSam => optsam::reference(&s, &mut self.carried),
         };
-        base::reference_step(hyper, first, &g.grad, &mut self.x, &mut self.buf);
+        if let Some(c) = self.config.clip_norm {
+            self.clipped += crate::kernels::clip::reference(c, &mut g.grad) as usize;
+        }
+        base::reference_step(hyper, self.steps, &g.grad, &mut self.x, &mut self.state);
         if norms {
             self.fold_running(model, &calls.into_inner());
         }

@@ -5,13 +5,13 @@
 //! by λ and turns λ = 0 into SGD). On the first step g_y = 0: x̃ = y = x on the first batch,
 //! and the step is plain SGD.
 
+use super::base;
 use super::config::OptimizerConfig;
 use super::oracle::{RefGradient, RefStep};
 use super::program::On::{Current, Previous};
 use super::program::Vector::*;
 use super::program::{Op, Program};
 use crate::kernels::perturb;
-use crate::kernels::sgd;
 
 /// The GPU program. B_t is the previous batch, B_t+1 the one just loaded.
 pub fn program(c: &OptimizerConfig) -> Program {
@@ -19,7 +19,7 @@ pub fn program(c: &OptimizerConfig) -> Program {
         vec![
             // x̃ = x + ρ·g_y/‖g_y‖
             Op::perturb(GY, XTilde),
-            // y = x − lr·(g_y + wd·x + μ·buf): where the base step would move x with g_y
+            // y = where the base step would move x with g_y (SGD: x − lr·(g_y + wd·x + μ·buf))
             Op::look_ahead(GY, Y, c.lookahead),
             // In parallel:  g̃ = ∇f(x̃; B_t)  and  g_y = ∇f(y; B_t+1)
             Op::grad("x~", XTilde, Previous, GTilde),
@@ -38,8 +38,8 @@ pub fn reference(s: &RefStep<'_>, g_y: &mut Vec<f64>) -> RefGradient {
     let y = if s.first {
         s.x.to_vec()
     } else {
-        let h = s.config.lookahead.hyper(s.hyper);
-        sgd::reference_lookahead(h, false, g_y, s.x, s.buf)
+        let mode = s.config.lookahead;
+        base::reference_lookahead(s.hyper, mode, s.steps, g_y, s.x, s.state)
     };
     let gp = (s.grad)(&xt, s.previous);
     let gn = (s.grad)(&y, s.batch);

@@ -9,28 +9,7 @@ use crate::train::Schedule;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// How the learning rate changes over epochs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum LrSchedule {
-    /// The same rate throughout.
-    Constant,
-    /// Cosine annealing per epoch: lr · (1 + cos(π e / E)) / 2 in epoch e of E.
-    Cosine,
-}
-
-impl LrSchedule {
-    /// The rate for epoch `epoch` (0-based) of `epochs`.
-    pub fn rate(self, lr: f32, epoch: usize, epochs: usize) -> f32 {
-        match self {
-            LrSchedule::Constant => lr,
-            LrSchedule::Cosine => {
-                let t = epoch as f64 / epochs.max(1) as f64;
-                (lr as f64 * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32
-            }
-        }
-    }
-}
+pub use crate::optim::lr::LrSchedule;
 
 /// The data a run reads when `--data` is not given.
 fn default_data() -> String {
@@ -40,6 +19,13 @@ fn default_data() -> String {
         "embedded".to_string()
     }
 }
+
+fn default_gamma() -> f32 {
+    0.2
+}
+
+/// SGD's momentum when --momentum is not given.
+pub const DEFAULT_MOMENTUM: f32 = 0.9;
 
 /// `runs/<UTC timestamp>`.
 fn default_out() -> PathBuf {
@@ -82,16 +68,32 @@ pub struct TrainConfig {
     /// Learning rate.
     #[arg(long, default_value_t = 0.05, allow_negative_numbers = true)]
     pub lr: f32,
-    /// Learning-rate schedule, per epoch.
+    /// Learning-rate schedule after warm-up: constant, cosine (per epoch), linear (per step,
+    /// to zero at the last step), cosine-step (per step) or step (--lr-gamma at each epoch of
+    /// --lr-milestones).
     #[arg(long, value_enum, default_value = "constant")]
     pub lr_schedule: LrSchedule,
-    /// SGD momentum.
-    #[arg(long, default_value_t = 0.9, allow_negative_numbers = true)]
-    pub momentum: f32,
-    /// Weight decay.
+    /// Warm up over the first N steps: the rate of step s (from 0) is lr·(s+1)/N.
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub warmup_steps: Option<usize>,
+    /// The epochs at which `--lr-schedule step` multiplies the rate by --lr-gamma, such as
+    /// 60,120,160.
+    #[arg(long, value_delimiter = ',', value_name = "EPOCHS")]
+    #[serde(default)]
+    pub lr_milestones: Vec<usize>,
+    /// The factor of `--lr-schedule step` at each milestone.
+    #[arg(long, default_value_t = 0.2, allow_negative_numbers = true)]
+    #[serde(default = "default_gamma")]
+    pub lr_gamma: f32,
+    /// SGD's momentum (default 0.9); refused with --base adam or adamw.
+    #[arg(long, allow_negative_numbers = true)]
+    pub momentum: Option<f32>,
+    /// Weight decay of the base optimizer: added to the gradient (sgd, adam) or decoupled
+    /// (adamw).
     #[arg(long = "wd", default_value_t = 5e-4, allow_negative_numbers = true)]
     pub weight_decay: f32,
-    /// Nesterov momentum.
+    /// SGD's Nesterov momentum; refused with --base adam or adamw.
     #[arg(long)]
     pub nesterov: bool,
     /// The optimizer and its options.
@@ -237,9 +239,26 @@ impl TrainConfig {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("--lr", "a positive number", self.lr.to_string());
         }
-        if !(self.momentum.is_finite() && (0.0..1.0).contains(&self.momentum)) {
-            return bad("--momentum", "in [0, 1)", self.momentum.to_string());
+        if let Some(m) = self
+            .momentum
+            .filter(|m| !(m.is_finite() && (0.0..1.0).contains(m)))
+        {
+            return bad("--momentum", "in [0, 1)", m.to_string());
         }
+        let base = self.optimizer.base;
+        if base != crate::optim::BaseKind::Sgd {
+            let sgd_only = [
+                ("--momentum", self.momentum.is_some()),
+                ("--nesterov", self.nesterov),
+            ];
+            if let Some((flag, _)) = sgd_only.iter().find(|(_, given)| *given) {
+                return Err(Error::Invalid(format!(
+                    "{flag} applies to --base sgd only; {} keeps its own moments (see --betas)",
+                    base.name()
+                )));
+            }
+        }
+        self.validate_schedule()?;
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
             return bad(
                 "--wd",
@@ -275,13 +294,58 @@ impl TrainConfig {
         Ok(())
     }
 
-    /// The base step's hyper-parameters in `epoch` (0-based).
-    pub fn hyper(&self, epoch: usize) -> crate::kernels::sgd::SgdHyper {
-        crate::kernels::sgd::SgdHyper {
-            lr: self.lr_schedule.rate(self.lr, epoch, self.epochs),
-            momentum: self.momentum,
+    /// Check the schedule's flags against each other.
+    fn validate_schedule(&self) -> Result<()> {
+        if self.warmup_steps == Some(0) {
+            return Err(Error::Invalid(
+                "--warmup-steps must be at least 1 (leave it out for no warm-up), got 0".into(),
+            ));
+        }
+        let step = self.lr_schedule == LrSchedule::Step;
+        if step && self.lr_milestones.is_empty() {
+            return Err(Error::Invalid(
+                "--lr-schedule step needs --lr-milestones, the epochs at which the rate is \
+                 multiplied by --lr-gamma (such as --lr-milestones 60,120,160)"
+                    .into(),
+            ));
+        }
+        if !step && !self.lr_milestones.is_empty() {
+            return Err(Error::Invalid(
+                "--lr-milestones applies to --lr-schedule step only".into(),
+            ));
+        }
+        if !(self.lr_gamma.is_finite() && self.lr_gamma > 0.0) {
+            return Err(Error::Invalid(format!(
+                "--lr-gamma must be a positive number, got {}",
+                self.lr_gamma
+            )));
+        }
+        Ok(())
+    }
+
+    /// What every base step of the run takes but the rate.
+    pub fn base_settings(&self) -> crate::optim::BaseSettings {
+        crate::optim::BaseSettings {
+            kind: self.optimizer.base,
             weight_decay: self.weight_decay,
+            momentum: self.momentum.unwrap_or(DEFAULT_MOMENTUM),
             nesterov: self.nesterov,
+            betas: self.optimizer.betas,
+            eps: self.optimizer.eps,
+        }
+    }
+
+    /// The rates of the run's steps, with `batches` batches per epoch: the run's total S is
+    /// --steps when given, else epochs × batches.
+    pub fn lr_plan(&self, batches: usize) -> crate::optim::lr::LrPlan {
+        crate::optim::lr::LrPlan {
+            lr: self.lr,
+            schedule: self.lr_schedule,
+            warmup: self.warmup_steps.unwrap_or(0),
+            total: self.steps.unwrap_or(self.epochs * batches),
+            epochs: self.epochs,
+            milestones: self.lr_milestones.clone(),
+            gamma: self.lr_gamma,
         }
     }
 }

@@ -234,10 +234,12 @@ fn train_epoch(
     p: &Progress,
     log: &mut Log,
 ) -> Result<EpochStats> {
-    let hyper = config.hyper(p.epoch);
+    // The rate changes per step (warm-up, per-step schedules); the epoch reports its first.
+    let (plan, settings) = (config.lr_plan(batches.batches()), config.base_settings());
+    let rate = |step: usize| plan.rate(step, p.epoch);
     let mut s = EpochStats {
         epoch: p.epoch,
-        lr: hyper.lr,
+        lr: rate(trainer.steps()),
         loss_sum: p.loss_sum,
         correct: p.correct,
         seen: p.seen,
@@ -258,7 +260,8 @@ fn train_epoch(
         if lose_at == Some(trainer.steps()) {
             gpu.device.destroy();
         }
-        let m = setup.part.step(gpu, trainer, &batch, hyper)?;
+        let lr = rate(trainer.steps());
+        let m = setup.part.step(gpu, trainer, &batch, settings.hyper(lr))?;
         let step = trainer.steps();
         if let Some(what) = trainer.divergence(m[0]) {
             bar.abandon();
@@ -271,7 +274,7 @@ fn train_epoch(
         s.step = step;
         if config.log_every.is_some_and(|k| step.is_multiple_of(k)) {
             let accuracy = m[1] as f64 / n as f64;
-            let mut record = json!({"kind": "step", "step": step, "epoch": p.epoch + 1, "loss": m[0], "accuracy": accuracy, "lr": s.lr});
+            let mut record = json!({"kind": "step", "step": step, "epoch": p.epoch + 1, "loss": m[0], "accuracy": accuracy, "lr": lr});
             if let Some(bytes) = gpu.allocated_bytes() {
                 record["device_allocated_bytes"] = bytes.into();
             }

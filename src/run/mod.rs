@@ -114,6 +114,10 @@ pub fn train(
     config.validate()?;
     let mut config = config.clone();
     config.augment = Some(config.augment.unwrap_or(splits.natural_images));
+    // config.json records SGD's momentum even when it was left at its default.
+    if config.optimizer.base == crate::optim::BaseKind::Sgd {
+        config.momentum = Some(config.base_settings().momentum);
+    }
     // Absolute paths, so that config.json means the same from any working directory.
     if config.data != "embedded" {
         config.data = absolute(Path::new(&config.data))?.display().to_string();
@@ -132,7 +136,9 @@ pub fn train(
     let model = build_model(&config, splits)?;
     let program = crate::optim::program(&config.optimizer);
     let copies = crate::train::fits::copies(config.schedule, program.has_pair());
-    crate::train::fits::check_fits(gpu, &model, config.batch, copies, program.carries.len())?;
+    // Beyond the momentum the host keeps, a base with more state (Adam's two moments) needs more.
+    let carried = program.carries.len() + program.state.len().saturating_sub(1);
+    crate::train::fits::check_fits(gpu, &model, config.batch, copies, carried)?;
     let opts = epoch::train_options(&config, splits);
     let start = if resuming {
         let start = start::resumed(&existing, &model, &config, splits)?;

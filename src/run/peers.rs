@@ -4,7 +4,7 @@
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::sgd::SgdHyper;
+use crate::optim::BaseHyper;
 use crate::train::schedule::transport::Transport;
 use crate::train::{Reduce, Trainer};
 
@@ -54,7 +54,7 @@ impl Part {
         gpu: &Gpu,
         trainer: &mut Trainer,
         batch: &Batch,
-        hyper: SgdHyper,
+        hyper: BaseHyper,
     ) -> Result<[f32; 2]> {
         let Some((i, k)) = self.shard else {
             return trainer.step(gpu, batch, hyper);

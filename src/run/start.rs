@@ -42,7 +42,8 @@ pub fn epoch_start(train: &Dataset, opts: &BatchOptions, epoch: usize) -> Progre
 }
 
 /// A fresh run's start: the seeded initialisation or `--init`'s parameters (and running
-/// statistics, for a model with BatchNorm), zero momentum and carried vectors, the
+/// statistics, for a model with BatchNorm), the base optimizer's state and carried vectors at
+/// zero, the
 /// optimizer's generator from the seed, epoch 0.
 pub fn fresh(
     config: &TrainConfig,
@@ -57,7 +58,13 @@ pub fn fresh(
     let n = x.len();
     let trainer = TrainerState {
         x,
-        momentum: vec![0.0; n],
+        base_state: config
+            .optimizer
+            .base
+            .state()
+            .iter()
+            .map(|&v| (v, vec![0.0; n]))
+            .collect(),
         carried: vec![vec![0.0; n]; carried],
         model_state: match &config.init {
             Some(path) => checkpoint::load_state(model, path)?,

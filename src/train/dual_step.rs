@@ -8,7 +8,7 @@ use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::nn::evaluator::Evaluator;
-use crate::optim::program::{Program, Vector};
+use crate::optim::program::Vector;
 
 /// What one dual step works with: the pair's passes, the worker's point and gradient
 /// vectors, the remote pass's batch, and where the pair starts in the program.
@@ -124,7 +124,7 @@ fn stage_point(
     }
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     for (k, op) in t.rec.ops[..parts.pair_at].iter().enumerate() {
-        if Program::writes(&t.rec.program.ops[k], parts.point) {
+        if t.rec.program.writes(&t.rec.program.ops[k], parts.point) {
             op.record_outside_passes(&mut encoder, look);
         }
     }
@@ -138,7 +138,7 @@ fn stage_point(
 fn submit_main(t: &Trainer, gpu: &Gpu, parts: &Parts, look: bool) -> Result<()> {
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     for (k, op) in t.rec.ops[..parts.pair_at].iter().enumerate() {
-        if !Program::writes(&t.rec.program.ops[k], parts.point) {
+        if !t.rec.program.writes(&t.rec.program.ops[k], parts.point) {
             op.record_outside_passes(&mut encoder, look);
         }
     }

@@ -7,6 +7,7 @@ use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::kernels::sgd::SgdHyper;
+use crate::optim::BaseHyper;
 use crate::optim::reference::RefOptimizer;
 
 /// How far a GPU run strayed from the f64 reference.
@@ -19,16 +20,19 @@ pub struct Parity {
     /// The largest change of any parameter from the start (a run that never moved proves
     /// nothing).
     pub moved: f64,
+    /// The steps whose gradient the reference's clip scaled down (`--clip-norm`).
+    pub clipped: usize,
 }
 
 /// Run `spec`'s optimizer from `x0` on `batches`, step t with `hyper(t)`, on `gpu` and in f64.
-pub async fn parity(
+pub async fn parity<H: Into<BaseHyper>>(
     gpu: &Gpu,
     spec: TrainerSpec,
     x0: &[f32],
     batches: &[Batch],
-    hyper: impl Fn(usize) -> SgdHyper,
+    hyper: impl Fn(usize) -> H,
 ) -> Result<Parity> {
+    let hyper = |t| hyper(t).into();
     let (model, smoothing) = (spec.model.clone(), spec.smoothing as f64);
     let mut reference = RefOptimizer::new(spec.optimizer, x0, spec.seed);
     let mut trainer = Trainer::new(gpu, spec, x0)?;
@@ -38,6 +42,7 @@ pub async fn parity(
         let want = reference.step(&model, smoothing, b, hyper(t));
         loss = loss.max((got[0] as f64 - want).abs() / want.abs());
     }
+    let clipped = reference.clipped;
     let got = gpu.read_async(trainer.params()).await?;
     let scale = reference.x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     let max_diff = |a: &[f32], b: &[f64]| {
@@ -51,6 +56,7 @@ pub async fn parity(
         params: max_diff(&got, &reference.x) / scale,
         loss,
         moved: max_diff(&got, &x0_64),
+        clipped,
     })
 }
 

@@ -5,7 +5,8 @@
 //! - **The update writes the next look-ahead point.** When a program starts its step with a
 //!   look-ahead from a gradient that its update mixes in last (SAMPa's g_y), and nothing
 //!   between the two changes that gradient, x or the momentum, the update also writes the next
-//!   step's look-ahead point (`SgdStep::prepare_with_lookahead`), with this step's
+//!   step's look-ahead point (`SgdStep::prepare_with_lookahead`, for bases that
+//!   [`crate::optim::BaseKind::fuses_lookahead`]), with this step's
 //!   hyper-parameters. The next step then skips its look-ahead when its own hyper-parameters
 //!   are the same (every step of an epoch but the first) and runs it otherwise.
 //! - **Kernel forms per adapter.** Every elementwise kernel is prepared in the form
@@ -14,11 +15,12 @@
 
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
+use crate::kernels::clip::Clip;
 use crate::kernels::perturb;
-use crate::kernels::sgd::{Lookahead, SgdStep};
 use crate::kernels::{Dispatch, Kernels};
 use crate::nn::Model;
 use crate::nn::evaluator::Evaluator;
+use crate::optim::base::{BaseLook, BaseStep};
 use crate::optim::program::{Mix, Op, Pass, Program, Vector};
 use crate::optim::{LookaheadMode, OptimizerConfig};
 use std::collections::BTreeMap;
@@ -42,12 +44,13 @@ pub struct TrainerSpec {
 #[derive(Debug)]
 pub(crate) enum Prepared {
     Perturb(Dispatch),
-    LookAhead(Lookahead, LookaheadMode),
+    LookAhead(BaseLook, LookaheadMode),
     Noise(GpuBuf<f32>),
     /// A gradient pass: the index of its evaluator.
     Grad(usize),
-    /// The base step, with λ for its mix.
-    Step(SgdStep, f32),
+    /// The base step, with λ for its mix, and the clip of its gradient (`--clip-norm`),
+    /// which then takes the mix and hands the step its result.
+    Step(BaseStep, f32, Option<Clip>),
 }
 
 impl Prepared {
@@ -56,8 +59,13 @@ impl Prepared {
     pub fn record_outside_passes(&self, encoder: &mut wgpu::CommandEncoder, look: bool) {
         match self {
             Prepared::Perturb(d) => d.record(encoder),
-            Prepared::LookAhead(l, _) if look => l.dispatch.record(encoder),
-            Prepared::Step(s, _) => s.dispatch.record(encoder),
+            Prepared::LookAhead(l, _) if look => l.dispatch().record(encoder),
+            Prepared::Step(s, _, clip) => {
+                if let Some(c) = clip {
+                    c.dispatch.record(encoder);
+                }
+                s.dispatch().record(encoder)
+            }
             Prepared::LookAhead(..) | Prepared::Noise(_) | Prepared::Grad(_) => {}
         }
     }
@@ -87,9 +95,9 @@ impl Recorded {
     }
 
     /// The program's last update: the last operation of a step that writes x.
-    pub fn last_update(&self) -> Result<&SgdStep> {
+    pub fn last_update(&self) -> Result<&BaseStep> {
         let step = self.ops.iter().rev().find_map(|op| match op {
-            Prepared::Step(s, _) => Some(s),
+            Prepared::Step(s, ..) => Some(s),
             _ => None,
         });
         step.ok_or_else(|| {
@@ -118,10 +126,10 @@ pub(crate) fn speculative_lookahead(program: &Program) -> Option<usize> {
         unreachable!("found above")
     };
     let before = &program.ops[..at];
-    let kept = [*b, Vector::X, Vector::Momentum];
+    let kept = [[*b, Vector::X].as_slice(), &program.state].concat();
     let written = before
         .iter()
-        .any(|op| kept.iter().any(|&v| Program::writes(op, v)));
+        .any(|op| kept.iter().any(|&v| program.writes(op, v)));
     let point_read = before.iter().any(|op| reads(op, into));
     (!written && !point_read).then_some(at)
 }
@@ -148,11 +156,12 @@ pub(crate) fn record(
 ) -> Result<Recorded> {
     let n = x0.len();
     let mut vectors = BTreeMap::new();
-    for v in program.vectors() {
+    let clipped = spec.optimizer.clip_norm.map(|_| Vector::Clipped);
+    for v in program.vectors().into_iter().chain(clipped) {
         vectors.insert(v, gpu.zeros_rows(n, &format!("{v:?}"))?);
     }
     gpu.write(&vectors[&Vector::X], 0, x0)?;
-    let speculative = if rewrite {
+    let speculative = if rewrite && spec.optimizer.base.fuses_lookahead() {
         speculative_lookahead(&program)
     } else {
         None
@@ -184,8 +193,10 @@ pub(crate) fn record(
 
 fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result<Prepared> {
     let form = spec.kernels.vectors;
+    let base = (spec.optimizer.base, form);
     let v = |x: Vector| rec.vectors[&x].view();
-    let (x, momentum) = (v(Vector::X), v(Vector::Momentum));
+    let x = v(Vector::X);
+    let state: Vec<_> = rec.program.state.iter().map(|&s| v(s)).collect();
     Ok(match *op {
         Op::Perturb { along, into } => {
             let how = spec.optimizer.perturbation();
@@ -194,7 +205,7 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
             Prepared::Perturb(d)
         }
         Op::LookAhead { grad, into, mode } => Prepared::LookAhead(
-            Lookahead::prepare(gpu, form, v(grad), (x, momentum), v(into))?,
+            BaseLook::prepare(gpu, base, v(grad), (x, &state), v(into))?,
             mode,
         ),
         Op::Noise { into } => Prepared::Noise(rec.vectors[&into].clone()),
@@ -209,14 +220,25 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
                 Mix::One(g) => (g, g, 0.0),
                 Mix::Lambda(a, b, l) => (a, b, l),
             };
-            let grads = [v(a), v(b)];
-            let step = match rec.speculative.map(|i| &rec.program.ops[i]) {
-                Some(Op::LookAhead { into, .. }) => {
-                    SgdStep::prepare_with_lookahead(gpu, form, grads, (x, momentum), v(*into))?
-                }
-                _ => SgdStep::prepare(gpu, form, grads, x, momentum)?,
+            // With a clip the step takes the clipped mix alone, and g_b stays its second
+            // gradient for the look-ahead it may write.
+            let clip = match rec.vectors.get(&Vector::Clipped) {
+                Some(c) => Some(Clip::prepare(gpu, [v(a), v(b)], c.view())?),
+                None => None,
             };
-            Prepared::Step(step, lambda)
+            let grads = match clip {
+                Some(_) => [v(Vector::Clipped), v(b)],
+                None => [v(a), v(b)],
+            };
+            let y = match rec.speculative.map(|i| &rec.program.ops[i]) {
+                Some(Op::LookAhead { into, .. }) => Some(v(*into)),
+                _ => None,
+            };
+            Prepared::Step(
+                BaseStep::prepare(gpu, base, grads, (x, &state), y)?,
+                lambda,
+                clip,
+            )
         }
     })
 }

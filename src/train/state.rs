@@ -14,8 +14,9 @@ use crate::rng::Pcg;
 pub struct TrainerState {
     /// Parameters.
     pub x: Vec<f32>,
-    /// Momentum buffer.
-    pub momentum: Vec<f32>,
+    /// The base optimizer's state vectors (SGD's momentum; Adam's exp_avg and exp_avg_sq),
+    /// in the program's order (`Program::state`).
+    pub base_state: Vec<(Vector, Vec<f32>)>,
     /// The vectors the program carries from step to step (SAMPa's g_y, OptSAM's previous
     /// gradient), in the program's order.
     pub carried: Vec<Vec<f32>>,
@@ -54,9 +55,13 @@ impl Trainer {
         for v in &self.rec.program.carries {
             carried.push(gpu.read_async(self.rec.vector(*v)).await?);
         }
+        let mut base_state = Vec::new();
+        for v in &self.rec.program.state {
+            base_state.push((*v, gpu.read_async(self.rec.vector(*v)).await?));
+        }
         Ok(TrainerState {
             x: gpu.read_async(self.params()).await?,
-            momentum: gpu.read_async(self.rec.vector(Vector::Momentum)).await?,
+            base_state,
             carried,
             model_state: self.model_state.clone(),
             steps: self.steps,
@@ -73,24 +78,34 @@ impl Trainer {
 
     /// Continue from `state` (taken from a trainer of the same model and optimizer).
     pub fn restore(&mut self, gpu: &Gpu, state: &TrainerState) -> Result<()> {
-        let carries = &self.rec.program.carries;
-        if state.carried.len() != carries.len() || state.model_state.len() != self.model_state.len()
+        let (carries, base) = (&self.rec.program.carries, &self.rec.program.state);
+        if state.carried.len() != carries.len()
+            || state.model_state.len() != self.model_state.len()
+            || !state
+                .base_state
+                .iter()
+                .map(|s| s.0)
+                .eq(base.iter().copied())
         {
             return Err(Error::shape(
                 "restore",
                 format!(
-                    "the state carries {} vectors and {} state values; {} carries {} and {}",
+                    "the state carries {} vectors, {} base-optimizer vectors and {} state \
+                     values; {} carries {}, {} and {}",
                     state.carried.len(),
+                    state.base_state.len(),
                     state.model_state.len(),
                     self.spec.optimizer.label(),
                     carries.len(),
+                    base.len(),
                     self.model_state.len()
                 ),
             ));
         }
         gpu.write(self.params(), 0, &state.x)?;
-        gpu.write(self.rec.vector(Vector::Momentum), 0, &state.momentum)?;
-        for (v, values) in carries.iter().zip(&state.carried) {
+        let vectors = carries.iter().zip(&state.carried);
+        let base_state = state.base_state.iter().map(|(v, values)| (v, values));
+        for (v, values) in base_state.chain(vectors) {
             gpu.write(self.rec.vector(*v), 0, values)?;
         }
         self.model_state.clone_from(&state.model_state);

@@ -9,23 +9,32 @@ use super::trainer::{Batches, Placed, Trainer, plan, read};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::kernels::sgd::SgdHyper;
 use crate::nn::evaluator::Evaluator;
+use crate::optim::BaseHyper;
 
 impl Trainer {
-    /// One optimizer step on `batch`; returns `[mean loss, correct count]` of the step's first
-    /// pass over `batch` (the program's reported pass). The first step initialises the
-    /// momentum buffer (PyTorch semantics).
+    /// One optimizer step on `batch` with the base step's hyper-parameters `hyper` (of the
+    /// trainer's base); returns `[mean loss, correct count]` of the step's first pass over
+    /// `batch` (the program's reported pass). The first step initialises the base's state
+    /// (PyTorch semantics).
     pub async fn step_async(
         &mut self,
         gpu: &Gpu,
         batch: &Batch,
-        hyper: SgdHyper,
+        hyper: impl Into<BaseHyper>,
     ) -> Result<[f32; 2]> {
-        let first = self.steps == 0;
+        let hyper = hyper.into();
+        let base = self.spec.optimizer.base;
+        if hyper.kind() != base {
+            return Err(crate::Error::Invalid(format!(
+                "the step's hyper-parameters are for --base {}, but the trainer's base is {}",
+                hyper.kind().name(),
+                base.name()
+            )));
+        }
         self.draw_noise(gpu)?;
         self.set_dropout_keys()?;
-        let look = self.set_hyper(gpu, hyper, first);
+        let look = self.set_hyper(gpu, hyper)?;
         let m = if matches!(self.placed, Placed::Dual(_)) {
             super::dual_step::step(self, gpu, batch, look).await?
         } else if self.shard.is_some() {
@@ -127,7 +136,12 @@ impl Trainer {
 
     /// Blocking [`Trainer::step_async`].
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn step(&mut self, gpu: &Gpu, batch: &Batch, hyper: SgdHyper) -> Result<[f32; 2]> {
+    pub fn step(
+        &mut self,
+        gpu: &Gpu,
+        batch: &Batch,
+        hyper: impl Into<BaseHyper>,
+    ) -> Result<[f32; 2]> {
         gpu.block_on(self.step_async(gpu, batch, hyper))
     }
 
@@ -183,40 +197,45 @@ impl Trainer {
     /// Write this step's hyper-parameters into the look-ahead and step kernels; returns
     /// whether the step must run its look-ahead pass (false when the last update already wrote
     /// the point with the same hyper-parameters).
-    pub(crate) fn set_hyper(&mut self, gpu: &Gpu, hyper: SgdHyper, first: bool) -> bool {
+    pub(crate) fn set_hyper(&mut self, gpu: &Gpu, hyper: BaseHyper) -> Result<bool> {
+        let (steps, first) = (self.steps, self.steps == 0);
         let mut look = false;
         for (k, op) in self.rec.ops.iter().enumerate() {
             match op {
                 Prepared::LookAhead(l, mode) => {
                     // On the first step there is no gradient to look ahead with: y = x.
-                    let lr = if first { 0.0 } else { hyper.lr };
-                    let wanted = SgdHyper {
-                        lr,
-                        ..mode.hyper(hyper)
-                    };
+                    let wanted = hyper.look(*mode);
                     let fresh = !first
                         && self.rec.speculative == Some(k)
                         && self.speculated == Some(wanted);
                     if !fresh {
-                        l.set(gpu, wanted, first);
+                        l.set(gpu, hyper, *mode, steps)?;
                     }
                     look |= !fresh;
                     if self.rec.speculative == Some(k) {
-                        self.speculated = Some(mode.hyper(hyper));
+                        self.speculated = Some(wanted);
                     }
                 }
-                Prepared::Step(s, lambda) => {
-                    s.set(gpu, hyper, first, *lambda);
+                Prepared::Step(s, lambda, clip) => {
+                    // A clip takes the mix, and the step its result alone.
+                    let lambda = match (clip, self.spec.optimizer.clip_norm) {
+                        (Some(c), Some(max_norm)) => {
+                            c.set(gpu, *lambda, max_norm);
+                            0.0
+                        }
+                        _ => *lambda,
+                    };
+                    s.set(gpu, hyper, steps, lambda)?;
                     if let Some(Prepared::LookAhead(_, mode)) =
                         self.rec.speculative.map(|i| &self.rec.ops[i])
                     {
-                        s.set_lookahead(gpu, mode.hyper(hyper));
+                        s.set_lookahead(gpu, hyper, *mode);
                     }
                 }
                 _ => {}
             }
         }
-        look
+        Ok(look)
     }
 
     /// Draw this step's random directions on the host (into a buffer reused from step to

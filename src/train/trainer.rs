@@ -16,7 +16,6 @@ use super::watch::{self, NormWatch};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf, Readback};
-use crate::kernels::sgd::SgdHyper;
 use crate::nn::plan::Plan;
 use crate::optim::program::{On, Op, Pass, Vector};
 use crate::optim::randsam::NOISE_STREAM;
@@ -43,7 +42,7 @@ pub struct Trainer {
     /// ‖x‖² after the last step (0 before the first).
     pub(crate) norm_sq: f32,
     /// The look-ahead hyper-parameters with which the last update wrote the next point.
-    pub(crate) speculated: Option<SgdHyper>,
+    pub(crate) speculated: Option<crate::optim::BaseHyper>,
     /// Whether the evaluation pass's point holds a copy of x (any step invalidates it).
     pub(crate) x_in_point: bool,
     pub(crate) steps: usize,
@@ -235,7 +234,7 @@ impl Trainer {
             .ops
             .iter()
             .find_map(|op| match op {
-                recorder::Prepared::Step(s, _) => Some(&s.dispatch),
+                recorder::Prepared::Step(s, ..) => Some(s.dispatch()),
                 _ => None,
             })
             .expect("every program ends with a step")
@@ -258,7 +257,7 @@ fn evaluation_pass(rec: &Recorded) -> (usize, bool) {
         at.is_some_and(|k| {
             ops[..k]
                 .iter()
-                .any(|op| crate::optim::Program::writes(op, passes[i].at))
+                .any(|op| rec.program.writes(op, passes[i].at))
         })
     };
     let i = (0..passes.len()).find(|&i| rebuilt(i)).unwrap_or(0);

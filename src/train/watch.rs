@@ -9,7 +9,7 @@
 //! a step, and a device-side final sum over the partials 0.13 ms.
 
 use crate::gpu::{GpuBuf, Readback};
-use crate::kernels::sgd::SgdStep;
+use crate::optim::base::BaseStep;
 
 /// A trainer's readback starts with the reported pass's loss and correct count.
 pub(crate) const READBACK: usize = 2;
@@ -23,7 +23,7 @@ pub(crate) struct NormWatch {
 impl NormWatch {
     /// The watch over the parameters that `step`, the program's last update, writes; its
     /// values go to the trainer's readback from value `at` on.
-    pub(crate) fn new(step: &SgdStep, at: usize) -> NormWatch {
+    pub(crate) fn new(step: &BaseStep, at: usize) -> NormWatch {
         NormWatch {
             squares: step.squares().clone(),
             at,

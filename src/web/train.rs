@@ -72,7 +72,7 @@ impl TrainData {
 }
 
 /// The settings of a query string as the page's form shows them (JSON: model, hidden,
-/// optimizers, epochs, batch, lr, momentum, wd, rho, lambda, seed, schedule); rejects with a
+/// optimizers, epochs, batch, lr, base, momentum, betas, eps, wd, rho, lambda, seed, schedule); rejects with a
 /// message naming a bad parameter.
 #[wasm_bindgen(js_name = parseSettings)]
 pub fn parse_settings(query: &str) -> Result<String, JsValue> {
@@ -83,8 +83,9 @@ pub fn parse_settings(query: &str) -> Result<String, JsValue> {
     let f = |v: f32| v.to_string();
     let form = serde_json::json!({
         "model": s.model, "hidden": hidden.join(","), "optimizers": ids.join(","),
-        "epochs": s.epochs, "batch": s.batch, "lr": f(s.hyper.lr), "momentum": f(s.hyper.momentum),
-        "wd": f(s.hyper.weight_decay), "rho": f(s.rho), "lambda": f(s.lambda), "seed": s.seed,
+        "epochs": s.epochs, "batch": s.batch, "lr": f(s.lr), "base": s.base.kind.name(),
+        "momentum": f(s.base.momentum), "betas": format!("{},{}", s.base.betas[0], s.base.betas[1]),
+        "eps": f(s.base.eps), "wd": f(s.base.weight_decay), "rho": f(s.rho), "lambda": f(s.lambda), "seed": s.seed,
         "schedule": s.schedule.name(),
     });
     Ok(form.to_string())

@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::nn::Model;
 use crate::nn::model_info::ModelInfo;
 use crate::nn::weights::{self, Tensor, f32s, model_tensors, u32s};
+use crate::optim::program::Vector;
 use crate::train::TrainerState;
 use meta::Meta;
 use safetensors::{Dtype, SafeTensors};
@@ -176,6 +177,9 @@ fn carried_name(i: usize) -> String {
     }
 }
 
+/// The base optimizers' state vectors, in the order each base's program lists its own.
+const BASE_STATE: [Vector; 3] = [Vector::Momentum, Vector::ExpAvg, Vector::ExpAvgSq];
+
 /// Write a whole-run checkpoint to `path`.
 pub fn save_checkpoint(
     model: &Model,
@@ -185,7 +189,13 @@ pub fn save_checkpoint(
 ) -> Result<()> {
     let n = model.param_count();
     let mut tensors = model_tensors(model, &state.x);
-    tensors.push(f32s("optimizer.momentum", vec![n], &state.momentum));
+    for (v, values) in &state.base_state {
+        tensors.push(f32s(
+            &format!("optimizer.{}", v.state_name()),
+            vec![n],
+            values,
+        ));
+    }
     for (i, c) in state.carried.iter().enumerate() {
         tensors.push(f32s(&carried_name(i), vec![n], c));
     }
@@ -282,12 +292,19 @@ pub fn load_checkpoint_bytes(
         .take_while(|name| names.contains(&name.as_str()))
         .map(|name| vector(&name))
         .collect::<Result<Vec<_>>>()?;
+    // Every base's state vectors, in the order its program lists them (the run's config, which
+    // the resume checks, says which base wrote them).
+    let base_state = BASE_STATE
+        .iter()
+        .filter(|v| names.contains(&format!("optimizer.{}", v.state_name()).as_str()))
+        .map(|&v| Ok((v, vector(&format!("optimizer.{}", v.state_name()))?)))
+        .collect::<Result<Vec<_>>>()?;
     let order = st
         .tensor("data.order")
         .map_err(|_| meta.bad("data.order"))?;
     let state = TrainerState {
         x: read::params(model, path, &st)?,
-        momentum: vector("optimizer.momentum")?,
+        base_state,
         carried,
         model_state: read::model_state(model, path, &st)?,
         steps: meta.parse("steps")?,

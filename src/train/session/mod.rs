@@ -159,7 +159,7 @@ impl Session {
             let started = now();
             let m = run
                 .trainer
-                .step_async(gpu, &batch, self.settings.hyper)
+                .step_async(gpu, &batch, self.settings.hyper())
                 .await?;
             let timed = run.trainer.steps() > 1;
             if timed {
@@ -336,7 +336,7 @@ pub async fn warm_up(
         };
         for s in schedules {
             let mut t = Trainer::seeded(gpu, (model, kernels), *o, placement(*s))?;
-            t.step_async(gpu, &batch, settings.hyper).await?;
+            t.step_async(gpu, &batch, settings.hyper()).await?;
             t.predict_async(gpu, &batch).await?;
         }
     }

@@ -1,12 +1,12 @@
 //! A browser training session's settings, read from the page's query string with the names of
-//! the `sampa train` flags (`model`, `hidden`, `epochs`, `batch`, `lr`, `momentum`, `wd`,
-//! `rho`, `lambda`, `seed`, `schedule`) plus `optimizers`, the comma list run one after
+//! the `sampa train` flags (`model`, `hidden`, `epochs`, `batch`, `lr`, `base`, `momentum`,
+//! `betas`, `eps`, `wd`, `rho`, `lambda`, `seed`, `schedule`) plus `optimizers`, the comma
+//! list run one after
 //! another. The defaults are `sampa train`'s, so a page run and a native run with the same
 //! settings train the same way (a native test holds the two lists together).
 
 use crate::error::{Error, Result};
-use crate::kernels::sgd::SgdHyper;
-use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::optim::{BaseHyper, BaseKind, BaseSettings, OptimizerConfig, OptimizerKind};
 use crate::train::Schedule;
 
 /// Everything a session trains with.
@@ -22,8 +22,10 @@ pub struct Settings {
     pub epochs: usize,
     /// Examples per batch.
     pub batch: usize,
-    /// The base step (constant learning rate, SGD momentum, weight decay).
-    pub hyper: SgdHyper,
+    /// The learning rate, constant.
+    pub lr: f32,
+    /// The base optimizer and its settings (SGD's momentum, Adam's betas, weight decay).
+    pub base: BaseSettings,
     /// ρ of every SAM variant.
     pub rho: f32,
     /// λ of `sampa` without its own (`sampa-0.5` has its own).
@@ -46,11 +48,14 @@ impl Default for Settings {
                 .collect(),
             epochs: 3,
             batch: 128,
-            hyper: SgdHyper {
-                lr: 0.05,
-                momentum: 0.9,
+            lr: 0.05,
+            base: BaseSettings {
+                kind: BaseKind::Sgd,
                 weight_decay: 5e-4,
+                momentum: 0.9,
                 nesterov: false,
+                betas: base.betas,
+                eps: base.eps,
             },
             rho: base.rho,
             lambda: base.lambda,
@@ -61,14 +66,17 @@ impl Default for Settings {
 }
 
 /// The query parameters [`Settings::from_query`] reads.
-pub const KEYS: [&str; 12] = [
+pub const KEYS: [&str; 15] = [
     "model",
     "hidden",
     "optimizers",
     "epochs",
     "batch",
     "lr",
+    "base",
     "momentum",
+    "betas",
+    "eps",
     "wd",
     "rho",
     "lambda",
@@ -113,9 +121,24 @@ impl Settings {
         }
         positive(get("epochs"), "epochs", &mut s.epochs)?;
         positive(get("batch"), "batch", &mut s.batch)?;
-        number(get("lr"), "lr", &mut s.hyper.lr)?;
-        number(get("momentum"), "momentum", &mut s.hyper.momentum)?;
-        number(get("wd"), "wd", &mut s.hyper.weight_decay)?;
+        number(get("lr"), "lr", &mut s.lr)?;
+        if let Some(b) = get("base") {
+            s.base.kind = BaseKind::parse(b).map_err(|e| bad("base", "sgd, adam or adamw", &e))?;
+        }
+        if get("momentum").is_some() && s.base.kind != BaseKind::Sgd {
+            return Err(bad(
+                "momentum",
+                "given with base=sgd only",
+                s.base.kind.name(),
+            ));
+        }
+        number(get("momentum"), "momentum", &mut s.base.momentum)?;
+        if let Some(b) = get("betas") {
+            s.base.betas = crate::optim::config::parse_betas(b)
+                .map_err(|_| bad("betas", "two numbers B1,B2", b))?;
+        }
+        number(get("eps"), "eps", &mut s.base.eps)?;
+        number(get("wd"), "wd", &mut s.base.weight_decay)?;
         number(get("rho"), "rho", &mut s.rho)?;
         number(get("lambda"), "lambda", &mut s.lambda)?;
         if let Some(v) = get("seed") {
@@ -133,6 +156,9 @@ impl Settings {
         let base = OptimizerConfig {
             rho: s.rho,
             lambda: s.lambda,
+            base: s.base.kind,
+            betas: s.base.betas,
+            eps: s.base.eps,
             ..OptimizerConfig::default()
         };
         let names = get("optimizers").map_or("sgd,sam,sampa", |v| v.as_str());
@@ -146,10 +172,15 @@ impl Settings {
         Ok(s)
     }
 
+    /// Every step's base-step hyper-parameters.
+    pub fn hyper(&self) -> BaseHyper {
+        self.base.hyper(self.lr)
+    }
+
     fn validate(&self) -> Result<()> {
-        let h = self.hyper;
-        if !(h.lr.is_finite() && h.lr > 0.0) {
-            return Err(bad("lr", "a positive number", &h.lr.to_string()));
+        let h = self.base;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return Err(bad("lr", "a positive number", &self.lr.to_string()));
         }
         if !(0.0..1.0).contains(&h.momentum) {
             return Err(bad("momentum", "in [0, 1)", &h.momentum.to_string()));
@@ -264,7 +295,7 @@ mod tests {
         let s = Settings::from_query("?model=cnn&optimizers=sgd,sampa-0.5,sampa&lambda=0.3&lr=0.1")
             .unwrap();
         assert_eq!(s.model, "cnn");
-        assert_eq!(s.hyper.lr, 0.1);
+        assert_eq!(s.lr, 0.1);
         let ids: Vec<String> = s.optimizers.iter().map(id).collect();
         assert_eq!(ids, ["sgd", "sampa-0.5", "sampa-0.3"]);
         assert_eq!((s.epochs, s.batch, s.seed), (3, 128, 0));
