@@ -124,6 +124,31 @@ fn sam_killed_and_resumed_ends_bit_identical() {
 }
 
 #[test]
+fn adamw_sampa_with_warm_up_decay_and_clipping_killed_and_resumed_ends_bit_identical() {
+    // Adam's moments and step count travel in the checkpoint, and the per-step rate picks up
+    // where the run stopped.
+    killed_and_resumed_equals_uninterrupted(
+        "adamw-sampa",
+        &[
+            "--base",
+            "adamw",
+            "--optimizer",
+            "sampa",
+            "--lr",
+            "1e-3",
+            "--wd",
+            "0.05",
+            "--warmup-steps",
+            "20",
+            "--lr-schedule",
+            "linear",
+            "--clip-norm",
+            "1",
+        ],
+    );
+}
+
+#[test]
 fn sampa_dual_killed_and_resumed_ends_bit_identical() {
     killed_and_resumed_equals_uninterrupted(
         "sampa-dual",

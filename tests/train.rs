@@ -242,6 +242,23 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
         ("--lambda", "1.5", "--lambda must be in [0, 1], got 1.5"),
         ("--lambda", "-0.2", "--lambda must be in [0, 1], got -0.2"),
         (
+            "--betas",
+            "1,0.999",
+            "--betas must be two numbers in [0, 1), got 1,0.999",
+        ),
+        ("--eps", "0", "--eps must be a positive number, got 0"),
+        ("--warmup-steps", "0", "--warmup-steps must be at least 1"),
+        (
+            "--clip-norm",
+            "-1",
+            "--clip-norm must be a positive number, got -1",
+        ),
+        (
+            "--lr-schedule",
+            "step",
+            "--lr-schedule step needs --lr-milestones",
+        ),
+        (
             "--checkpoint-every",
             "0",
             "--checkpoint-every must be at least 1",
@@ -259,6 +276,16 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
             o,
         ];
         assert_one_line_error(&sampa(&args), &[want]);
+    }
+    for sgd_only in [["--momentum", "0.9"], ["--nesterov", "--seed=0"]] {
+        let args = [&["train", "--base", "adamw"][..], &sgd_only, &["--out", o]].concat();
+        assert_one_line_error(
+            &sampa(&args),
+            &[
+                sgd_only[0],
+                "applies to --base sgd only; adamw keeps its own moments",
+            ],
+        );
     }
     assert_one_line_error(
         &sampa(&["train", "--optimizer", "adam", "--out", o]),

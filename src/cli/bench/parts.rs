@@ -239,5 +239,15 @@ fn profile(
     }
     let secs = sampa::timing::time_dispatch(gpu, trainer.update_dispatch(), reps)?;
     println!("    {:<58} {:>9.2} ms", "SGD update", secs * 1e3);
+    // The same update with AdamW as the base (two moments read and written beside x).
+    let adamw = sampa::optim::OptimizerConfig {
+        base: sampa::optim::BaseKind::AdamW,
+        ..Default::default()
+    };
+    let serial = sampa::train::Placement::Serial;
+    let mut adamw = sampa::train::Trainer::seeded(gpu, (model, kernels), adamw, serial)?;
+    adamw.step(gpu, &data, sampa::kernels::adam::AdamHyper::TIMED)?;
+    let secs = sampa::timing::time_dispatch(gpu, adamw.update_dispatch(), reps)?;
+    println!("    {:<58} {:>9.2} ms", "AdamW update", secs * 1e3);
     Ok(())
 }

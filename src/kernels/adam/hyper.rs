@@ -16,6 +16,15 @@ pub struct AdamHyper {
 }
 
 impl AdamHyper {
+    /// The AdamW step the benchmarks time: the paper's fine-tuning rate and weight decay.
+    pub const TIMED: AdamHyper = AdamHyper {
+        lr: 1e-3,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weight_decay: 0.05,
+        decoupled: true,
+    };
+
     /// Step `t`'s (counted from 1) bias corrections as the kernel takes them, computed in f64
     /// as PyTorch computes them in Python floats: lr / (1 − β1^t) and √(1 − β2^t).
     pub fn corrections(&self, t: usize) -> (f32, f32) {
