@@ -106,3 +106,20 @@ impl<'a, T> View<'a, T> {
         Ok(())
     }
 }
+
+/// Check that every view has the positive length of the first and is a whole buffer (the
+/// optimizer kernels' vectors); returns the length.
+pub(crate) fn same_whole(op: &'static str, views: &[View<'_>]) -> Result<u32> {
+    let n = views[0].len;
+    if n == 0 || views.iter().any(|v| v.len != n) {
+        let lens: Vec<usize> = views.iter().map(|v| v.len).collect();
+        return Err(Error::shape(
+            op,
+            format!("the vectors must have one positive length, got {lens:?}"),
+        ));
+    }
+    if views.iter().any(|v| v.offset != 0) {
+        return Err(Error::shape(op, "every vector must be a whole buffer"));
+    }
+    super::launch::as_u32(op, "n", n)
+}

@@ -15,10 +15,10 @@ pub use hyper::AdamHyper;
 pub use reference::{reference_lookahead, reference_step};
 
 use super::dispatch::Dispatch;
-use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d, uniform};
+use super::launch::{Bind, Launch, Params, build, grid_1d, uniform};
 use super::layout::{UniformLayout, uniform_layout};
 use super::norm;
-use super::view::View;
+use super::view::{View, same_whole};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
@@ -95,17 +95,7 @@ impl AdamParams {
 /// Check that every view is a whole buffer of the positive length of the first, and that the
 /// written ones (`written`) share no buffer with any other.
 fn check(op: &'static str, views: &[View<'_>], written: &[View<'_>]) -> Result<u32> {
-    let n = views[0].len;
-    if n == 0 || views.iter().any(|v| v.len != n) {
-        let lens: Vec<usize> = views.iter().map(|v| v.len).collect();
-        return Err(Error::shape(
-            op,
-            format!("the vectors must have one positive length, got {lens:?}"),
-        ));
-    }
-    if views.iter().any(|v| v.offset != 0) {
-        return Err(Error::shape(op, "every vector must be a whole buffer"));
-    }
+    let n = same_whole(op, views)?;
     for (i, w) in written.iter().enumerate() {
         let shared = views
             .iter()
@@ -120,7 +110,7 @@ fn check(op: &'static str, views: &[View<'_>], written: &[View<'_>]) -> Result<u
             ));
         }
     }
-    as_u32(op, "n", n)
+    Ok(n)
 }
 
 /// A prepared Adam or AdamW step over one flat parameter vector. It also leaves the partial

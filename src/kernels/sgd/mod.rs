@@ -17,11 +17,11 @@ pub use reference::{reference_lookahead, reference_step};
 
 use super::choice::VectorForm;
 use super::dispatch::Dispatch;
-use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d, uniform};
+use super::launch::{Bind, Launch, Params, build, grid_1d, uniform};
 use super::layout::{UniformLayout, uniform_layout};
 use super::norm;
 use super::textures::texture_copies;
-use super::view::View;
+use super::view::{View, same_whole};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
@@ -110,22 +110,6 @@ impl SgdParams {
             ..bytemuck::Zeroable::zeroed()
         }
     }
-}
-
-/// Check that every view has the positive length of the first and is a whole buffer.
-fn same_whole(op: &'static str, views: &[View<'_>]) -> Result<u32> {
-    let n = views[0].len;
-    if n == 0 || views.iter().any(|v| v.len != n) {
-        let lens: Vec<usize> = views.iter().map(|v| v.len).collect();
-        return Err(Error::shape(
-            op,
-            format!("the vectors must have one positive length, got {lens:?}"),
-        ));
-    }
-    if views.iter().any(|v| v.offset != 0) {
-        return Err(Error::shape(op, "every vector must be a whole buffer"));
-    }
-    as_u32(op, "n", n)
 }
 
 /// The vectors one entry point touches: gradients g_a and g_b (either may be absent), x, the
