@@ -1,7 +1,6 @@
 //! Which optimizer a run uses, with its options, as `docs/algorithms.md` defines them. Each
 //! optimizer's program (`super::program`) says what a step does with them.
 
-use super::base::BaseKind;
 use crate::error::{Error, Result};
 use crate::kernels::perturb::Perturbation;
 use crate::kernels::sgd::SgdHyper;
@@ -30,6 +29,50 @@ pub enum OptimizerKind {
     OptSam,
     /// SAM-db: the perturbation from the previous batch, the step's gradient on the new one.
     SamDb,
+}
+
+/// The base optimizers of `sampa train --base`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum BaseKind {
+    /// SGD with momentum, weight decay and Nesterov (`torch.optim.SGD`).
+    #[default]
+    Sgd,
+    /// Adam with L2 weight decay added to the gradient (`torch.optim.Adam`).
+    Adam,
+    /// AdamW: Adam with decoupled weight decay (`torch.optim.AdamW`).
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "adamw"))]
+    #[serde(rename = "adamw")]
+    AdamW,
+}
+
+impl BaseKind {
+    /// Every base, in the order the command line lists them.
+    pub const ALL: [BaseKind; 3] = [BaseKind::Sgd, BaseKind::Adam, BaseKind::AdamW];
+
+    /// The name of `--base`.
+    pub fn name(self) -> &'static str {
+        match self {
+            BaseKind::Sgd => "sgd",
+            BaseKind::Adam => "adam",
+            BaseKind::AdamW => "adamw",
+        }
+    }
+
+    /// Parse a name of [`BaseKind::name`].
+    pub fn parse(s: &str) -> std::result::Result<BaseKind, String> {
+        BaseKind::ALL
+            .into_iter()
+            .find(|b| b.name() == s)
+            .ok_or_else(|| format!("expected sgd, adam or adamw, got {s:?}"))
+    }
+
+    /// Whether the base's step can also write SAMPa's next look-ahead point in the same pass
+    /// (the recorder's rewrite).
+    pub fn fuses_lookahead(self) -> bool {
+        self == BaseKind::Sgd
+    }
 }
 
 /// SAMPa's auxiliary point.

@@ -29,7 +29,7 @@ pub fn program(c: &OptimizerConfig) -> Program {
         OptimizerKind::RandSam => randsam::program(),
         OptimizerKind::OptSam => optsam::program(),
     };
-    program.with_base(c.base)
+    program.with_state(base::state(c.base))
 }
 
 /// The indices (among the program's passes, in order) of the passes whose batch statistics

@@ -162,13 +162,14 @@ impl Program {
             ops,
             reports,
             carries: Vec::new(),
-            state: super::base::BaseKind::Sgd.state().to_vec(),
+            // SGD's momentum, until `with_state` names another base's.
+            state: vec![Vector::Momentum],
         }
     }
 
-    /// The same program ending with the base step of `base`.
-    pub fn with_base(mut self, base: super::base::BaseKind) -> Program {
-        self.state = base.state().to_vec();
+    /// The same program ending with a base step whose state is `state`.
+    pub fn with_state(mut self, state: &[Vector]) -> Program {
+        self.state = state.to_vec();
         self
     }
 

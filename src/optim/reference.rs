@@ -43,7 +43,7 @@ impl RefOptimizer {
         RefOptimizer {
             config,
             x: x0.iter().map(|&v| v as f64).collect(),
-            state: vec![vec![0.0; n]; config.base.state().len()],
+            state: vec![vec![0.0; n]; super::base::state(config.base).len()],
             clipped: 0,
             carried: vec![0.0; n],
             previous: None,

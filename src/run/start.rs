@@ -58,10 +58,7 @@ pub fn fresh(
     let n = x.len();
     let trainer = TrainerState {
         x,
-        base_state: config
-            .optimizer
-            .base
-            .state()
+        base_state: crate::optim::base::state(config.optimizer.base)
             .iter()
             .map(|&v| (v, vec![0.0; n]))
             .collect(),

@@ -6,12 +6,13 @@
 //! [`BaseLook`].
 //!
 //! Adding a base is a module here with the same functions as `sgd.rs` and `adam.rs`, its
-//! kernels, an arm in each `match` of this file, its state vectors in `program::Vector` and
-//! its name in [`BaseKind`].
+//! kernels, an arm in each `match` of this file, its state vectors in `program::Vector`, and
+//! its name in [`BaseKind`] (`config.rs`, beside the other options).
 
 pub mod adam;
 pub mod sgd;
 
+pub use super::config::BaseKind;
 use super::config::LookaheadMode;
 use super::program::Vector;
 use crate::error::{Error, Result};
@@ -19,57 +20,12 @@ use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::adam::AdamHyper;
 use crate::kernels::sgd::SgdHyper;
 use crate::kernels::{Dispatch, VectorForm, View};
-use serde::{Deserialize, Serialize};
 
-/// The base optimizers of `sampa train --base`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
-#[serde(rename_all = "lowercase")]
-pub enum BaseKind {
-    /// SGD with momentum, weight decay and Nesterov (`torch.optim.SGD`).
-    #[default]
-    Sgd,
-    /// Adam with L2 weight decay added to the gradient (`torch.optim.Adam`).
-    Adam,
-    /// AdamW: Adam with decoupled weight decay (`torch.optim.AdamW`).
-    #[cfg_attr(not(target_arch = "wasm32"), value(name = "adamw"))]
-    #[serde(rename = "adamw")]
-    AdamW,
-}
-
-impl BaseKind {
-    /// Every base, in the order the command line lists them.
-    pub const ALL: [BaseKind; 3] = [BaseKind::Sgd, BaseKind::Adam, BaseKind::AdamW];
-
-    /// The name of `--base`.
-    pub fn name(self) -> &'static str {
-        match self {
-            BaseKind::Sgd => "sgd",
-            BaseKind::Adam => "adam",
-            BaseKind::AdamW => "adamw",
-        }
-    }
-
-    /// Parse a name of [`BaseKind::name`].
-    pub fn parse(s: &str) -> std::result::Result<BaseKind, String> {
-        BaseKind::ALL
-            .into_iter()
-            .find(|b| b.name() == s)
-            .ok_or_else(|| format!("expected sgd, adam or adamw, got {s:?}"))
-    }
-
-    /// The vectors the base carries from step to step, as long as x: its state.
-    pub fn state(self) -> &'static [Vector] {
-        match self {
-            BaseKind::Sgd => sgd::STATE,
-            BaseKind::Adam | BaseKind::AdamW => adam::STATE,
-        }
-    }
-
-    /// Whether the base's step can also write SAMPa's next look-ahead point in the same pass
-    /// (the recorder's rewrite).
-    pub fn fuses_lookahead(self) -> bool {
-        self == BaseKind::Sgd
+/// The vectors `base` carries from step to step, as long as x: its state.
+pub fn state(base: BaseKind) -> &'static [Vector] {
+    match base {
+        BaseKind::Sgd => sgd::STATE,
+        BaseKind::Adam | BaseKind::AdamW => adam::STATE,
     }
 }
 
