@@ -201,6 +201,41 @@ fn two_pairs_match_one_pair_at_the_same_batch() {
     assert_close("sampa, 2 pairs against 1", &two, &one);
 }
 
+/// AdamW under SAMPa with warm-up, linear decay and clipping: the base step, its clip and the
+/// step's rate all run on the main rank after the pair's gradients (and the replicas' sums)
+/// are in place, so one pair and two follow the serial trajectory.
+#[test]
+fn adamw_pairs_with_warm_up_and_clipping_follow_the_serial_trajectory() {
+    let d = scratch("mpi", "adamw");
+    let adamw = [
+        "--optimizer",
+        "sampa",
+        "--base",
+        "adamw",
+        "--lr",
+        "1e-3",
+        "--wd",
+        "0.05",
+        "--warmup-steps",
+        "3",
+        "--lr-schedule",
+        "linear",
+        "--clip-norm",
+        "1",
+    ];
+    let s = d.join("serial");
+    let mut serial = train_args(s.to_str().unwrap(), &adamw);
+    serial.extend(["--schedule", "serial", "--adapter", "vulkan"]);
+    run(single(&serial));
+    for np in [2, 4] {
+        let m = d.join(format!("np{np}"));
+        let mut args = train_args(m.to_str().unwrap(), &adamw);
+        args.extend(["--schedule", "mpi"]);
+        run(mpirun(np, &args));
+        assert_close(&format!("adamw+sampa, {np} ranks against serial"), &m, &s);
+    }
+}
+
 #[test]
 fn data_parallel_sam_matches_one_process() {
     let d = scratch("mpi", "sam");

@@ -194,6 +194,13 @@ impl TrainConfig {
         // the shortest decimal (0.05), while to_value widens it (0.05000000074505806).
         let text = serde_json::to_string(self).expect("a config serialises");
         let mine: serde_json::Value = serde_json::from_str(&text).expect("a config parses");
+        // A checkpoint written before a setting existed lacks it: read that setting as its
+        // default (the build that wrote it had no other), the same way config.json is read.
+        let filled = serde_json::from_value::<TrainConfig>(recorded.clone())
+            .ok()
+            .and_then(|c| serde_json::to_string(&c).ok())
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok());
+        let recorded = filled.as_ref().unwrap_or(recorded);
         let (serde_json::Value::Object(mine), serde_json::Value::Object(theirs)) =
             (&mine, recorded)
         else {
@@ -369,4 +376,40 @@ fn parse_model(s: &str) -> std::result::Result<String, String> {
         "--model {s:?}: expected mlp, cnn, a ResNet such as resnet20 or a Wide ResNet such \
          as wrn-28-10"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Train {
+        #[command(flatten)]
+        config: TrainConfig,
+    }
+
+    #[test]
+    fn a_checkpoint_from_before_a_setting_existed_reads_it_as_its_default() {
+        let config = Train::parse_from(["train", "--momentum", "0.9"]).config;
+        let mut old = serde_json::to_value(&config).unwrap();
+        // What the build before the base optimizers wrote: no base, betas, eps or clip, no
+        // warm-up or step-schedule settings.
+        for key in ["warmup_steps", "lr_milestones", "lr_gamma"] {
+            old.as_object_mut().unwrap().remove(key);
+        }
+        let optimizer = old["optimizer"].as_object_mut().unwrap();
+        for key in ["base", "betas", "eps", "clip_norm"] {
+            optimizer.remove(key);
+        }
+        assert_eq!(config.differs_from(&old), None);
+        // A setting that was recorded and differs is still found.
+        let mut adamw = Train::parse_from(["train", "--base", "adamw"]).config;
+        adamw.momentum = config.momentum;
+        let (field, was, now) = adamw.differs_from(&old).unwrap();
+        assert_eq!(
+            (field.as_str(), was.contains("sgd"), now.contains("adamw")),
+            ("optimizer", true, true)
+        );
+    }
 }

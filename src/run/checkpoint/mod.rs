@@ -15,6 +15,7 @@ use crate::error::{Error, Result};
 use crate::nn::Model;
 use crate::nn::model_info::ModelInfo;
 use crate::nn::weights::{self, Tensor, f32s, model_tensors, u32s};
+use crate::optim::base::{self, BaseKind};
 use crate::optim::program::Vector;
 use crate::train::TrainerState;
 use meta::Meta;
@@ -177,9 +178,6 @@ fn carried_name(i: usize) -> String {
     }
 }
 
-/// The base optimizers' state vectors, in the order each base's program lists its own.
-const BASE_STATE: [Vector; 3] = [Vector::Momentum, Vector::ExpAvg, Vector::ExpAvgSq];
-
 /// Write a whole-run checkpoint to `path`.
 pub fn save_checkpoint(
     model: &Model,
@@ -294,7 +292,13 @@ pub fn load_checkpoint_bytes(
         .collect::<Result<Vec<_>>>()?;
     // Every base's state vectors, in the order its program lists them (the run's config, which
     // the resume checks, says which base wrote them).
-    let base_state = BASE_STATE
+    let mut every: Vec<Vector> = Vec::new();
+    for &v in BaseKind::ALL.iter().flat_map(|&b| base::state(b)) {
+        if !every.contains(&v) {
+            every.push(v);
+        }
+    }
+    let base_state = every
         .iter()
         .filter(|v| names.contains(&format!("optimizer.{}", v.state_name()).as_str()))
         .map(|&v| Ok((v, vector(&format!("optimizer.{}", v.state_name()))?)))
