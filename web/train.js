@@ -82,6 +82,10 @@ function settingsQuery(params) {
 }
 
 function fillForm(settings, optimizers) {
+  // The base optimizers are the library's list, so a new base appears here by itself.
+  if ($('base').options.length === 0) {
+    for (const b of settings.bases) $('base').add(new Option(b, b));
+  }
   for (const k of FORM) $(k).value = settings[k];
   $('optimizers').value = optimizers;
 }

@@ -10,7 +10,7 @@ use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback, Timer};
 use crate::kernels::Dispatch;
-use crate::kernels::sgd::SgdHyper;
+use crate::optim::BaseHyper;
 use crate::toy::{Method, ToyConfig};
 use crate::train::Trainer;
 use std::collections::BTreeMap;
@@ -155,9 +155,10 @@ impl Case {
                 (now() - start, None)
             }
             Work::Steps(trainer, batch, burst) => {
+                let hyper = BaseHyper::timed(trainer.spec().optimizer.base);
                 let start = now();
                 for _ in 0..*burst {
-                    trainer.step_async(gpu, batch, SgdHyper::TIMED).await?;
+                    trainer.step_async(gpu, batch, hyper).await?;
                 }
                 gpu.idle().await?;
                 ((now() - start) / *burst as f64, None)

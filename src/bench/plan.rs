@@ -14,7 +14,7 @@ use crate::kernels::Kernels;
 use crate::kernels::matmul::{self, Dims, Form, Variant};
 use crate::kernels::membench;
 use crate::nn::Model;
-use crate::optim::{OptimizerConfig, OptimizerKind};
+use crate::optim::{BaseKind, OptimizerConfig, OptimizerKind};
 use crate::train::{Placement, Trainer};
 
 /// What to run.
@@ -261,15 +261,19 @@ fn transfer_cases(gpu: &Gpu, adapter: usize, s: &Settings, out: &mut Prepared) {
     out.push(t, down, Value::Rate(gb));
 }
 
-/// The step cases' optimizers and placements: SGD and SAM serially, then SAMPa-0.2 under each
-/// single-adapter schedule.
-fn step_setups() -> Vec<(&'static str, OptimizerKind, &'static str)> {
+/// The step cases' optimizers and placements: SGD and SAM serially, SAMPa-0.2 under each
+/// single-adapter schedule, then AdamW as the base of plain steps and of SAMPa-0.2 (the
+/// paper's fine-tuning optimizer).
+fn step_setups() -> Vec<(&'static str, (OptimizerKind, BaseKind), &'static str)> {
+    let (sgd, adamw) = (BaseKind::Sgd, BaseKind::AdamW);
     vec![
-        ("SGD", OptimizerKind::Sgd, "serial"),
-        ("SAM", OptimizerKind::Sam, "serial"),
-        ("SAMPa-0.2", OptimizerKind::Sampa, "serial"),
-        ("SAMPa-0.2", OptimizerKind::Sampa, "interleaved"),
-        ("SAMPa-0.2", OptimizerKind::Sampa, "fused"),
+        ("SGD", (OptimizerKind::Sgd, sgd), "serial"),
+        ("SAM", (OptimizerKind::Sam, sgd), "serial"),
+        ("SAMPa-0.2", (OptimizerKind::Sampa, sgd), "serial"),
+        ("SAMPa-0.2", (OptimizerKind::Sampa, sgd), "interleaved"),
+        ("SAMPa-0.2", (OptimizerKind::Sampa, sgd), "fused"),
+        ("AdamW", (OptimizerKind::Sgd, adamw), "serial"),
+        ("AdamW+SAMPa-0.2", (OptimizerKind::Sampa, adamw), "serial"),
     ]
 }
 
@@ -280,7 +284,7 @@ fn step_cases(
     (name, batch, burst): (&str, usize, usize),
     out: &mut Prepared,
 ) {
-    for (label, kind, schedule) in step_setups() {
+    for (label, optimizer, schedule) in step_setups() {
         let placement = match schedule {
             "interleaved" => Placement::Interleaved,
             "fused" => Placement::Fused,
@@ -288,7 +292,7 @@ fn step_cases(
         };
         let t = step_template(adapter, (name, batch), label, schedule);
         let work = model(name)
-            .and_then(|m| step_work(gpu, (&m, kernels), (batch, burst), kind, placement));
+            .and_then(|m| step_work(gpu, (&m, kernels), (batch, burst), optimizer, placement));
         out.push(t, work, Value::Time(1e3));
     }
 }
@@ -313,17 +317,18 @@ pub fn step_template(
     t
 }
 
-/// Bursts of `burst` steps of a trainer for `kind` under `placement`, on a fixed random batch
-/// of `batch` examples.
+/// Bursts of `burst` steps of a trainer for `kind` on `base` under `placement`, on a fixed
+/// random batch of `batch` examples.
 pub fn step_work(
     gpu: &Gpu,
     (model, kernels): (&Model, Kernels),
     (batch, burst): (usize, usize),
-    kind: OptimizerKind,
+    (kind, base): (OptimizerKind, BaseKind),
     placement: Placement,
 ) -> Result<Work> {
     let optimizer = OptimizerConfig {
         kind,
+        base,
         lambda: 0.2,
         ..Default::default()
     };

@@ -103,7 +103,7 @@ fn dual_cases(gpus: &[Gpu], kernels: &[Kernels], main: usize, s: &Settings, out:
                     gpu,
                     (&m, kernels[main]),
                     (batch, s.burst()),
-                    OptimizerKind::Sampa,
+                    (OptimizerKind::Sampa, crate::optim::BaseKind::Sgd),
                     placement,
                 )
             });

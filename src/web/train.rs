@@ -84,6 +84,7 @@ pub fn parse_settings(query: &str) -> Result<String, JsValue> {
     let form = serde_json::json!({
         "model": s.model, "hidden": hidden.join(","), "optimizers": ids.join(","),
         "epochs": s.epochs, "batch": s.batch, "lr": f(s.lr), "base": s.base.kind.name(),
+        "bases": crate::optim::BaseKind::ALL.map(|b| b.name()),
         "momentum": f(s.base.momentum), "betas": format!("{},{}", s.base.betas[0], s.base.betas[1]),
         "eps": f(s.base.eps), "wd": f(s.base.weight_decay), "rho": f(s.rho), "lambda": f(s.lambda), "seed": s.seed,
         "schedule": s.schedule.name(),

@@ -89,6 +89,19 @@ impl From<AdamHyper> for BaseHyper {
 }
 
 impl BaseHyper {
+    /// The base step every timed training step of `base` takes (benchmarks and choices by
+    /// measurement): small rates, so long timing runs stay finite.
+    pub fn timed(base: BaseKind) -> BaseHyper {
+        match base {
+            BaseKind::Sgd => SgdHyper::TIMED.into(),
+            BaseKind::Adam | BaseKind::AdamW => AdamHyper {
+                decoupled: base == BaseKind::AdamW,
+                ..AdamHyper::TIMED
+            }
+            .into(),
+        }
+    }
+
     /// The base these are for.
     pub fn kind(&self) -> BaseKind {
         match self {
