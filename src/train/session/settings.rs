@@ -291,6 +291,34 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_page_takes_a_base_optimizer_and_refuses_sgds_momentum_with_adam() {
+        let s =
+            Settings::from_query("base=adamw&betas=0.9,0.98&eps=1e-6&lr=0.001&wd=0.05").unwrap();
+        assert_eq!(s.base.kind, BaseKind::AdamW);
+        assert!(s.optimizers.iter().all(|o| o.base == BaseKind::AdamW));
+        let BaseHyper::Adam(h) = s.hyper() else {
+            panic!("AdamW's step takes Adam's hyper-parameters")
+        };
+        assert_eq!(
+            (h.lr, h.betas, h.eps, h.weight_decay, h.decoupled),
+            (0.001, [0.9, 0.98], 1e-6, 0.05, true)
+        );
+        let e = Settings::from_query("base=adam&momentum=0.9")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("momentum"), "{e}");
+        let e = Settings::from_query("base=lion").unwrap_err().to_string();
+        assert!(
+            e.contains("base") && e.contains("sgd, adam or adamw"),
+            "{e}"
+        );
+        let e = Settings::from_query("base=adam&betas=1,0.9")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--betas"), "{e}");
+    }
+
+    #[test]
     fn a_query_changes_only_what_it_names() {
         let s = Settings::from_query("?model=cnn&optimizers=sgd,sampa-0.5,sampa&lambda=0.3&lr=0.1")
             .unwrap();
