@@ -292,6 +292,46 @@ fn compare_sets_reports_side_by_side_with_ratios_flags_and_a_regression_gate() {
 }
 
 #[test]
+fn compare_refuses_negative_medians_and_a_zero_baseline_naming_the_case() {
+    let d = scratch("bench", "compare-bad");
+    let case = ("step", "mlp b128 SGD serial", "ms");
+    let report = |name: &str, (median, lo, hi): (f64, f64, f64)| {
+        synthetic(name, &[(case.0, case.1, case.2, median, lo, hi)])
+    };
+    let good = write(&d, "good.json", &report("A", (20.0, 19.0, 21.0)));
+    let negative = write(&d, "negative.json", &report("B", (-5.0, -6.0, -4.0)));
+    let zero = write(&d, "zero.json", &report("Z", (0.0, 0.0, 0.0)));
+    // A negative median: the report is refused, naming the file and the case.
+    let out = sampa(&[
+        "bench",
+        "compare",
+        path(&good),
+        path(&negative),
+        "--fail-if-slower",
+        "10",
+    ]);
+    let e = error_line(&out);
+    assert!(
+        e.contains("negative.json") && e.contains("mlp b128 SGD serial") && e.contains("negative"),
+        "{e}"
+    );
+    // A zero baseline: an error for that case, not a silent skip.
+    let out = sampa(&[
+        "bench",
+        "compare",
+        path(&zero),
+        path(&good),
+        "--fail-if-slower",
+        "10",
+    ]);
+    let e = error_line(&out);
+    assert!(
+        e.contains("zero.json") && e.contains("mlp b128 SGD serial") && e.contains("median of 0"),
+        "{e}"
+    );
+}
+
+#[test]
 fn bad_reports_and_adapters_are_one_line_errors() {
     let d = scratch("bench", "bad");
     let good = synthetic(

@@ -114,6 +114,15 @@ pub fn compare(reports: &[(String, Report)]) -> Comparison {
 }
 
 impl Comparison {
+    /// The rows whose baseline median is 0 while another column has the case: no ratio can
+    /// be taken, and a comparison that would skip them could pass what it never checked.
+    pub fn zero_baselines(&self) -> Vec<&Row> {
+        self.rows
+            .iter()
+            .filter(|r| r.cells[0].as_ref().is_some_and(|s| s.median == 0.0))
+            .collect()
+    }
+
     /// Cells more than `pct` percent worse than the baseline and beyond the spread:
     /// `(row, column, percent)`.
     pub fn slower_than(&self, pct: f64) -> Vec<(usize, usize, f64)> {
@@ -161,7 +170,7 @@ impl Comparison {
                             if row.flagged(c) { "*" } else { " " }
                         )
                     }
-                    (Some(st), _, None) => fig(st.median),
+                    (Some(st), _, None) => format!("{} ×? (baseline 0)", fig(st.median)),
                 };
                 s.push_str(&format!(" {text:>20}"));
             }

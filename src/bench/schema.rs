@@ -188,8 +188,8 @@ impl Report {
     }
 
     /// What serde cannot see: every result names an adapter of the report, belongs to a known
-    /// part, has a known timing source, has ordered statistics or a reason, and no two
-    /// results share a suite, case and adapter.
+    /// part, has a known timing source, has ordered, finite, non-negative statistics or a
+    /// reason, and no two results share a suite, case and adapter.
     pub fn check(&self) -> Result<(), String> {
         let mut seen = std::collections::BTreeSet::new();
         for r in &self.results {
@@ -212,6 +212,15 @@ impl Report {
                     return Err(format!(
                         "result {:?} has disordered statistics {s:?}",
                         r.case
+                    ));
+                }
+                // Every figure is a time or a rate: a negative one is a broken report.
+                let values = [s.min, s.p10, s.median, s.p90, s.max];
+                if !values.iter().all(|v| v.is_finite() && *v >= 0.0) {
+                    return Err(format!(
+                        "result {} {:?} has a negative or non-finite statistic (median {}); \
+                         every figure is a time or a rate",
+                        r.suite, r.case, s.median
                     ));
                 }
             }

@@ -39,6 +39,17 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         );
     }
     print!("{}", c.render());
+    let zero = c.zero_baselines();
+    if let Some(r) = zero.first() {
+        anyhow::bail!(
+            "{}: {} {} has a median of 0 in the baseline, so no ratio can be taken ({} such \
+             results); rerun the baseline's case",
+            args.files[0].display(),
+            r.suite,
+            r.case,
+            zero.len()
+        );
+    }
     if let Some(pct) = args.fail_if_slower {
         let slower = c.slower_than(pct);
         for &(row, col, s) in &slower {
