@@ -505,3 +505,60 @@ fn label_noise_is_symmetric_and_seeded() {
     sampa::run::add_label_noise(&mut other, 10, (0.4, 8));
     assert_ne!(labels, other);
 }
+
+/// A gzipped IDX image file whose header announces 10 images of 28×28 but which inflates to
+/// 1 GiB: refused, naming the file, with the process's peak memory far below the 1 GiB
+/// (inflation stops where the header says the data ends).
+#[test]
+fn a_gzip_file_inflating_beyond_its_header_is_refused_with_small_peak_memory() {
+    use std::os::unix::process::ExitStatusExt;
+    let d = tmp("gzip-bomb");
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    write_idx(&d, true, &[1, 2, 3], &[4, 5]);
+    let bomb = d.join("train-images-idx3-ubyte.gz");
+    let file = std::fs::File::create(&bomb).unwrap();
+    let mut e = flate2::write::GzEncoder::new(file, flate2::Compression::fast());
+    let mut header = vec![0, 0, 8, 3];
+    for dim in [10u32, 28, 28] {
+        header.extend(dim.to_be_bytes());
+    }
+    e.write_all(&header).unwrap();
+    let zeros = vec![0u8; 1 << 20];
+    for _ in 0..1024 {
+        e.write_all(&zeros).unwrap();
+    }
+    e.finish().unwrap();
+    assert!(
+        std::fs::metadata(&bomb).unwrap().len() < 8 << 20,
+        "a small file"
+    );
+    let out = d.join("run");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sampa"))
+        .args([
+            "train",
+            "--data",
+            d.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(d.join("stderr")).unwrap())
+        .spawn()
+        .unwrap();
+    // wait4 rather than Child::wait: it also returns this child's own peak resident memory.
+    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32);
+    let status = std::process::ExitStatus::from_raw(status);
+    let stderr = std::fs::read_to_string(d.join("stderr")).unwrap();
+    assert!(!status.success(), "{stderr}");
+    assert!(
+        stderr.contains("train-images-idx3-ubyte.gz")
+            && stderr.contains("decompresses to more than the 7856 bytes its header announces"),
+        "{stderr}"
+    );
+    let peak_mib = usage.ru_maxrss as f64 / 1024.0; // kilobytes on Linux
+    eprintln!("peak resident memory of the refused run: {peak_mib:.1} MiB");
+    assert!(peak_mib < 100.0, "peak memory {peak_mib:.1} MiB");
+}

@@ -147,29 +147,74 @@ fn inflate_limit() -> u64 {
     crate::memory::available().unwrap_or(16 << 30)
 }
 
+/// The gunzipped bytes of `raw`. Inflation stops as soon as the output passes what the IDX
+/// header at its start announces (or, where the header is unreadable, the free memory), so a
+/// small file that inflates far beyond its header is refused without being held in memory.
 fn gunzip(path: &Path, raw: &[u8]) -> Result<Vec<u8>> {
-    let mut out = Vec::new();
     let limit = inflate_limit();
-    flate2::read::MultiGzDecoder::new(raw)
-        .take(limit + 1)
-        .read_to_end(&mut out)
-        .map_err(|e| {
-            Error::data(
-                path,
-                format!("is not a valid gzip file ({e}); re-download it"),
-            )
-        })?;
-    if out.len() as u64 > limit {
+    let mut d = flate2::read::MultiGzDecoder::new(raw);
+    let bad = |e: std::io::Error| {
+        Error::data(
+            path,
+            format!("is not a valid gzip file ({e}); re-download it"),
+        )
+    };
+    // The header: the magic (0, 0, the element type, the number of dimensions), then each
+    // dimension as a big-endian u32.
+    let mut out = Vec::new();
+    (&mut d).take(4).read_to_end(&mut out).map_err(bad)?;
+    let mut total = None;
+    if let [0, 0, kind, dims] = out[..] {
+        let need = 4 * dims as u64;
+        (&mut d).take(need).read_to_end(&mut out).map_err(bad)?;
+        let size = match kind {
+            0x08 | 0x09 => Some(1u64),
+            0x0B => Some(2),
+            0x0C | 0x0D => Some(4),
+            0x0E => Some(8),
+            _ => None,
+        };
+        if let (Some(size), true) = (size, out.len() as u64 == 4 + need) {
+            let body = out[4..]
+                .chunks(4)
+                .map(|w| u32::from_be_bytes(w.try_into().expect("4 bytes")) as u64)
+                .fold(size, |p, d| p.saturating_mul(d));
+            total = Some(body.saturating_add(out.len() as u64));
+        }
+    }
+    if let Some(t) = total.filter(|&t| t > limit) {
         return Err(Error::data(
             path,
             format!(
-                "decompresses to more than the {:.1} GiB of free host memory; the file is \
-                 corrupt, or free some memory",
-                limit as f64 / (1u64 << 30) as f64
+                "announces {t} bytes of data, more than the {:.1} GiB of free host memory; the \
+                 file is corrupt, or free some memory",
+                gib(limit)
             ),
         ));
     }
+    let allowed = total.unwrap_or(limit);
+    let rest = allowed.saturating_sub(out.len() as u64);
+    d.take(rest.saturating_add(1))
+        .read_to_end(&mut out)
+        .map_err(bad)?;
+    if out.len() as u64 > allowed {
+        let why = match total {
+            Some(t) => format!("decompresses to more than the {t} bytes its header announces"),
+            None => format!(
+                "decompresses to more than the {:.1} GiB of free host memory",
+                gib(limit)
+            ),
+        };
+        return Err(Error::data(
+            path,
+            format!("{why}; the file is corrupt: re-download it"),
+        ));
+    }
     Ok(out)
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
 }
 
 /// One split from the bytes of its image and label files, raw or gzipped (told apart by the
