@@ -534,6 +534,8 @@ fn a_gzip_file_inflating_beyond_its_header_is_refused_with_small_peak_memory() {
         "a small file"
     );
     let out = d.join("run");
+    // wait4 below reaps the child.
+    #[allow(clippy::zombie_processes)]
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_sampa"))
         .args([
             "train",
