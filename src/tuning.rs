@@ -57,10 +57,35 @@ pub fn cache_path() -> Option<PathBuf> {
 }
 
 fn load() -> BTreeMap<String, MatmulChoice> {
-    cache_path()
-        .and_then(|p| std::fs::read_to_string(p).ok())
-        .map(|s| parse_cache(&s))
-        .unwrap_or_default()
+    let Some((path, text)) =
+        cache_path().and_then(|p| Some((p.clone(), std::fs::read_to_string(p).ok()?)))
+    else {
+        return BTreeMap::new();
+    };
+    if serde_json::from_str::<serde_json::Value>(&text).is_err() {
+        eprintln!(
+            "warning: {}: not a tuning cache (it does not parse as JSON); ignored, and rewritten \
+             after measuring",
+            path.display()
+        );
+    }
+    parse_cache(&text)
+}
+
+/// Why `gpu` cannot use the cached `entry` as it stands, if it cannot: a variant the device
+/// cannot run, or a tile that does not parse or does not fit the device (an edited or damaged
+/// cache, or one copied from another machine; a tile with a zero in it once divided by zero).
+fn unusable(gpu: &Gpu, entry: &MatmulChoice) -> Option<String> {
+    if let Ok(Err(e)) = Variant::parse(&entry.variant).map(|v| v.require(gpu)) {
+        return Some(format!("its matmul variant {}: {e}", entry.variant));
+    }
+    let tile = entry.tile.as_deref()?;
+    match Tile::parse(tile) {
+        None => Some(format!(
+            "its tile {tile:?} is not of the form BMxBNxBK/TMxTN"
+        )),
+        Some(t) => t.check(gpu).err().map(|e| format!("its tile {tile}: {e}")),
+    }
 }
 
 /// The tuning cache's entries from its text; a cache that does not parse is empty (its
@@ -118,7 +143,19 @@ fn cached_or_measured(
 ) -> Result<(MatmulChoice, VectorForm)> {
     let cached = load()
         .remove(&gpu.adapter.key())
-        .filter(|c| c.sampa.as_deref() == Some(VERSION));
+        .filter(|c| c.sampa.as_deref() == Some(VERSION))
+        .filter(|c| match unusable(gpu, c) {
+            None => true,
+            Some(why) => {
+                let path = cache_path().map_or(String::new(), |p| p.display().to_string());
+                eprintln!(
+                    "warning: {path}: the entry for {} is unusable ({why}); dropped and \
+                     measured again",
+                    gpu.adapter.short()
+                );
+                false
+            }
+        });
     let (cached_variant, cached_form) = cached.as_ref().map_or((None, None), entry_forms);
     let started = std::time::Instant::now();
     let announce = matmul.is_none() && (cached_variant.is_none() || cached_form.is_none());

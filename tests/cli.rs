@@ -336,3 +336,97 @@ fn tuning_is_announced_cached_and_redone_for_another_version() {
     assert_eq!(entry["sampa"], env!("CARGO_PKG_VERSION"), "{entry}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `sampa train` for one step with `env` set (and SAMPA_CACHE_DIR removed unless `env` sets
+/// it) in the working directory `cwd`; returns its stderr.
+fn one_step_with(
+    env: &[(&str, &std::path::Path)],
+    cwd: &std::path::Path,
+    out: &std::path::Path,
+) -> String {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_sampa"));
+    c.args([
+        "train", "--data", "embedded", "--steps", "1", "--hidden", "8",
+    ])
+    .args(["--adapter", "0", "--out", out.to_str().unwrap()])
+    .env_remove("SAMPA_ADAPTER")
+    .env_remove("SAMPA_CACHE_DIR")
+    .current_dir(cwd);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    let o = c.output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "{err}");
+    err
+}
+
+#[test]
+fn a_damaged_tuning_cache_is_reported_naming_itself_then_measured_again() {
+    let dir = std::env::temp_dir().join(format!("sampa-bad-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (cache, file) = (dir.join("cache"), dir.join("cache").join("tuning.json"));
+    one_step_tuned(&cache, &dir.join("a"));
+    let good: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&file).unwrap()).unwrap();
+    // A tile with a zero in it (it once divided by zero in every run) and one too large for
+    // the kernel's shared arrays.
+    for (i, tile) in ["64x64x16/4x0", "4096x4096x64/8x8"].iter().enumerate() {
+        let mut bad = good.clone();
+        for entry in bad.as_object_mut().unwrap().values_mut() {
+            entry["tile"] = (*tile).into();
+        }
+        std::fs::write(&file, bad.to_string()).unwrap();
+        let err = one_step_tuned(&cache, &dir.join(format!("tile{i}")));
+        let warning = err
+            .lines()
+            .find(|l| l.starts_with("warning:"))
+            .unwrap_or_else(|| panic!("{err}"));
+        assert!(
+            warning.contains(file.to_str().unwrap())
+                && warning.contains(tile)
+                && warning.contains("measured again"),
+            "{err}"
+        );
+        assert_eq!(err.matches("warning:").count(), 1, "reported once: {err}");
+        // The entry was measured again and replaced: the next run says nothing.
+        let next = one_step_tuned(&cache, &dir.join(format!("next{i}")));
+        assert!(
+            !next.contains("warning") && !next.contains("tuning kernels"),
+            "{next}"
+        );
+    }
+    // A file that is not JSON at all.
+    std::fs::write(&file, "{ not json").unwrap();
+    let err = one_step_tuned(&cache, &dir.join("garbage"));
+    assert!(
+        err.contains(&format!("warning: {}: not a tuning cache", file.display())),
+        "{err}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn empty_cache_variables_count_as_unset() {
+    let dir = std::env::temp_dir().join(format!("sampa-xdg-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let (home, cwd) = (dir.join("home"), dir.join("cwd"));
+    std::fs::create_dir_all(&cwd).unwrap();
+    let empty = std::path::Path::new("");
+    let env = [
+        ("HOME", home.as_path()),
+        ("XDG_CACHE_HOME", empty),
+        ("SAMPA_CACHE_DIR", empty),
+    ];
+    one_step_with(&env, &cwd, &dir.join("run"));
+    assert!(
+        home.join(".cache/sampa/tuning.json").is_file(),
+        "the cache goes to ~/.cache/sampa"
+    );
+    let left: Vec<_> = std::fs::read_dir(&cwd).unwrap().collect();
+    assert!(
+        left.is_empty(),
+        "nothing in the working directory: {left:?}"
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}

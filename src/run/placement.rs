@@ -111,10 +111,19 @@ pub fn single_adapter_choice(
         .and_then(|p| std::fs::read_to_string(p).ok())
         .map(|s| parse_cache(&s))
         .unwrap_or_default();
-    if let Some(name) = cache.get(&key) {
-        return Ok(placement(name));
-    }
     let names = ["serial", "interleaved", "fused"];
+    match cache.get(&key) {
+        Some(name) if names.contains(&name.as_str()) => return Ok(placement(name)),
+        Some(name) => eprintln!(
+            "warning: {}: the schedule {name:?} cached for {} is not one of {}; dropped and \
+             measured again",
+            path.as_ref()
+                .map_or(String::new(), |p| p.display().to_string()),
+            gpu.adapter.short(),
+            names.join(", ")
+        ),
+        None => {}
+    }
     let cases = names.iter().map(|n| (*optimizer, placement(n))).collect();
     let ms = crate::timing::steps_side_by_side(gpu, (model, kernels), batch, 2, cases)?;
     let best = (0..names.len())

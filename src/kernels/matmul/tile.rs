@@ -62,7 +62,6 @@ impl Tile {
 
     /// An error unless the shader's arrays hold the tile and `gpu` can run its workgroup.
     pub fn check(&self, gpu: &Gpu) -> Result<()> {
-        let (wx, wy) = self.workgroup();
         let fits = [1, 2, 4, 8].contains(&self.tm)
             && [4, 8].contains(&self.tn)
             && self.bm.is_multiple_of(self.tm.max(4))
@@ -70,6 +69,8 @@ impl Tile {
             && self.bk > 0
             && self.bm * self.bk <= 2048
             && self.bn * self.bk <= 2048;
+        // The workgroup divides by tm and tn: only a tile that fits has one.
+        let (wx, wy) = if fits { self.workgroup() } else { (0, 0) };
         let runs = wx * wy <= gpu.limits.max_compute_invocations_per_workgroup
             && wx <= gpu.limits.max_compute_workgroup_size_x
             && wy <= gpu.limits.max_compute_workgroup_size_y
