@@ -1,6 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Dataset readers on files the tests write themselves, the embedded subset, and batching.
 
+mod common;
 use sampa::data::{self, Batch, BatchOptions, Batcher, LoadOptions, Source};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -511,7 +512,6 @@ fn label_noise_is_symmetric_and_seeded() {
 /// (inflation stops where the header says the data ends).
 #[test]
 fn a_gzip_file_inflating_beyond_its_header_is_refused_with_small_peak_memory() {
-    use std::os::unix::process::ExitStatusExt;
     let d = tmp("gzip-bomb");
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -534,33 +534,21 @@ fn a_gzip_file_inflating_beyond_its_header_is_refused_with_small_peak_memory() {
         "a small file"
     );
     let out = d.join("run");
-    // wait4 below reaps the child.
-    #[allow(clippy::zombie_processes)]
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sampa"))
-        .args([
-            "train",
-            "--data",
-            d.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::fs::File::create(d.join("stderr")).unwrap())
-        .spawn()
-        .unwrap();
-    // wait4 rather than Child::wait: it also returns this child's own peak resident memory.
-    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32);
-    let status = std::process::ExitStatus::from_raw(status);
-    let stderr = std::fs::read_to_string(d.join("stderr")).unwrap();
-    assert!(!status.success(), "{stderr}");
+    let args = [
+        "train",
+        "--data",
+        d.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (o, peak_mib) = common::cli::sampa_peak(&args);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "{stderr}");
     assert!(
         stderr.contains("train-images-idx3-ubyte.gz")
             && stderr.contains("decompresses to more than the 7856 bytes its header announces"),
         "{stderr}"
     );
-    let peak_mib = usage.ru_maxrss as f64 / 1024.0; // kilobytes on Linux
     eprintln!("peak resident memory of the refused run: {peak_mib:.1} MiB");
     assert!(peak_mib < 100.0, "peak memory {peak_mib:.1} MiB");
 }

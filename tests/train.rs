@@ -406,6 +406,26 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
 }
 
 #[test]
+fn a_huge_class_count_is_a_one_line_error_before_anything_is_allocated() {
+    let out = tmp("classes");
+    for n in ["1000000000", "18446744073709551615"] {
+        let args = ["train", "--classes", n, "--out", out.to_str().unwrap()];
+        let (o, peak_mib) = common::cli::sampa_peak(&args);
+        let e = common::cli::error_line(&o);
+        assert!(
+            e.contains(&format!("--classes {n}: at most 1048576 classes")),
+            "{e}"
+        );
+        eprintln!("--classes {n}: peak resident memory {peak_mib:.1} MiB");
+        assert!(
+            peak_mib < 100.0,
+            "--classes {n}: peak memory {peak_mib:.1} MiB"
+        );
+        assert!(!out.exists(), "no run directory is left behind");
+    }
+}
+
+#[test]
 fn a_diverging_run_stops_naming_the_step_and_keeps_the_last_good_model() {
     let dir = tmp("nan");
     let d = dir.to_str().unwrap();

@@ -29,6 +29,11 @@ pub enum Source {
     Dir(PathBuf),
 }
 
+/// The most classes `--classes` may ask for: 2^20, far beyond any classification data set
+/// sampa reads (ImageNet-21k has 21,841), and small enough that the class names and the last
+/// layer are sized without a second thought.
+pub const MAX_CLASSES: usize = 1 << 20;
+
 /// Load `source`. A directory is recognised by its contents: IDX files (`train-images-idx3-ubyte`
 /// and friends, gz or not), CIFAR-10 (`data_batch_1.bin` …, `test_batch.bin`), CIFAR-100
 /// (`train.bin`, `test.bin`), or `train/` and `test/` folders with one sub-folder per class.
@@ -36,6 +41,14 @@ pub fn load(source: &Source, opts: LoadOptions) -> Result<Splits> {
     if let Some(n) = opts.classes.filter(|&n| n < 2) {
         return Err(Error::Invalid(format!(
             "--classes {n}: a classifier needs at least 2 classes"
+        )));
+    }
+    // Checked before anything is sized by it (every class gets a name, and the model an
+    // output per class).
+    if let Some(n) = opts.classes.filter(|&n| n > MAX_CLASSES) {
+        return Err(Error::Invalid(format!(
+            "--classes {n}: at most {MAX_CLASSES} classes are supported (the model's last \
+             layer holds a row of weights per class); give the number of classes the data has"
         )));
     }
     let dir = match source {
