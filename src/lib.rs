@@ -43,6 +43,7 @@ pub mod train;
 
 #[cfg(not(target_arch = "wasm32"))]
 pub mod cache_dir;
+pub mod console;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod fsutil;
 #[cfg(not(target_arch = "wasm32"))]

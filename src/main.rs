@@ -12,7 +12,7 @@ fn main() {
     let matches = cli::Cli::command().get_matches();
     let args = cli::Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     if let Err(e) = cli::run(args, &cli::given(&matches)) {
-        eprintln!("error: {e:#}");
+        sampa::errln!("error: {e:#}");
         std::process::exit(1);
     }
 }

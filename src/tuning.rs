@@ -63,7 +63,7 @@ fn load() -> BTreeMap<String, MatmulChoice> {
         return BTreeMap::new();
     };
     if serde_json::from_str::<serde_json::Value>(&text).is_err() {
-        eprintln!(
+        crate::errln!(
             "warning: {}: not a tuning cache (it does not parse as JSON); ignored, and rewritten \
              after measuring",
             path.display()
@@ -109,7 +109,7 @@ pub fn store(gpu: &Gpu, choice: &MatmulChoice) {
     all.insert(gpu.adapter.key(), choice.clone());
     let text = serde_json::to_string_pretty(&all).expect("tuning cache serialises");
     if let Err(e) = crate::fsutil::write_atomic(&path, text.as_bytes()) {
-        eprintln!(
+        crate::errln!(
             "warning: could not save kernel tuning to {}: {e}",
             path.display()
         );
@@ -148,7 +148,7 @@ fn cached_or_measured(
             None => true,
             Some(why) => {
                 let path = cache_path().map_or(String::new(), |p| p.display().to_string());
-                eprintln!(
+                crate::errln!(
                     "warning: {path}: the entry for {} is unusable ({why}); dropped and \
                      measured again",
                     gpu.adapter.short()
@@ -161,7 +161,7 @@ fn cached_or_measured(
     let announce = matmul.is_none() && (cached_variant.is_none() || cached_form.is_none());
     if announce {
         let variants: Vec<&str> = candidates(gpu).iter().map(|v| v.name()).collect();
-        eprintln!(
+        crate::errln!(
             "tuning kernels for {} (its first use with sampa {VERSION}): timing matmul {} and \
              the optimizer's two forms, a few seconds; cached for later runs",
             gpu.adapter.short(),
@@ -183,7 +183,7 @@ fn cached_or_measured(
         store(gpu, &choice);
     }
     if announce {
-        eprintln!(
+        crate::errln!(
             "tuned in {:.1} s: matmul {} ({:.1} GFLOP/s), optimizer kernels read {}{}",
             started.elapsed().as_secs_f64(),
             choice.variant,

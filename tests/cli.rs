@@ -430,3 +430,23 @@ fn empty_cache_variables_count_as_unset() {
     );
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn devices_into_a_closed_pipe_exits_quietly() {
+    // The reader is gone before sampa writes: its table and JSON go nowhere, without a panic.
+    for args in [&["devices"][..], &["devices", "--json"]] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_sampa"))
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let done = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&done.stderr);
+        assert!(
+            done.status.success() && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+    }
+}

@@ -529,6 +529,61 @@ fn a_resumed_run_ends_with_the_parameters_of_an_uninterrupted_one() {
     }
 }
 
+/// `sampa train ... | head -1`: the reader leaves after the first line. The run neither
+/// panics nor stops: it trains on silently, writes its run directory, exits 0, and resumes.
+#[test]
+fn a_closed_stdout_neither_panics_nor_stops_the_run() {
+    use std::io::BufRead;
+    let out = tmp("closed-stdout");
+    let o = out.to_str().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sampa"))
+        .args([
+            "train",
+            "--data",
+            "embedded",
+            "--train-limit",
+            "512",
+            "--batch",
+            "64",
+        ])
+        .args([
+            "--epochs",
+            "2",
+            "--hidden",
+            "16",
+            "--checkpoint-every",
+            "3",
+            "--out",
+            o,
+        ])
+        .env_remove("SAMPA_ADAPTER")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is gone (dropped above): every later write to stdout fails with EPIPE.
+    let done = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&done.stderr);
+    assert!(
+        done.status.success() && !err.contains("panicked"),
+        "{first}{err}"
+    );
+    assert!(
+        out.join("model.safetensors").is_file() && out.join("checkpoint.safetensors").is_file()
+    );
+    let resumed = sampa(&["train", "--resume", o, "--epochs", "3"]);
+    assert!(
+        resumed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    let _ = std::fs::remove_dir_all(out);
+}
+
 #[test]
 fn cli_resume_continues_a_run_from_its_checkpoint() {
     let (full, part) = (tmp("cli-full"), tmp("cli-part"));

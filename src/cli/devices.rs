@@ -30,13 +30,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 Ok(v)
             })
             .collect::<serde_json::Result<Vec<_>>>()?;
-        println!("{}", serde_json::to_string_pretty(&marked)?);
+        sampa::outln!("{}", serde_json::to_string_pretty(&marked)?);
         return Ok(());
     }
     let mib = |b: u64| b / (1 << 20);
-    println!(
+    sampa::outln!(
         "{:>3}  {:<8} {:<13} {:<36} {:>9} {:>9} {:>6} {:>5} {:>4}  features",
-        "#", "backend", "type", "name", "buf MiB", "bind MiB", "wg KiB", "invoc", "ssbo"
+        "#",
+        "backend",
+        "type",
+        "name",
+        "buf MiB",
+        "bind MiB",
+        "wg KiB",
+        "invoc",
+        "ssbo"
     );
     for s in &list {
         let mut features = Vec::new();
@@ -50,7 +58,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             features.push("f16");
         }
         let star = if Some(s.index) == default { "*" } else { " " };
-        println!(
+        sampa::outln!(
             "{:>2}{star}  {:<8} {:<13} {:<36} {:>9} {:>9} {:>6} {:>5} {:>4}  {}",
             s.index,
             s.backend,
@@ -67,9 +75,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
                 features.join(", ")
             }
         );
-        println!("      driver: {}", s.driver);
+        sampa::outln!("      driver: {}", s.driver);
     }
-    println!(
+    sampa::outln!(
         "* default (best available: discrete, then integrated, then CPU); select with --adapter or SAMPA_ADAPTER"
     );
     Ok(())

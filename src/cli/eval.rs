@@ -58,7 +58,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cutout: false,
     };
     let (loss, acc) = sampa::run::evaluate(&gpu, &mut trainer, &test, &opts)?;
-    println!(
+    sampa::outln!(
         "{}: {} on {} test images of {} ({}): accuracy {:.2}%, loss {loss:.4}",
         a.model.display(),
         model.name,
@@ -70,7 +70,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     for (c, name) in info.class_names.iter().enumerate() {
         if let Some(part) = of_class(&test, c) {
             let (_, acc) = sampa::run::evaluate(&gpu, &mut trainer, &part, &opts)?;
-            println!(
+            sampa::outln!(
                 "  {name:<20} {:>6.2}%  ({} images)",
                 100.0 * acc,
                 part.len()
@@ -99,7 +99,7 @@ fn test_split(data: &str, info: &ModelInfo) -> anyhow::Result<Dataset> {
         info.input
     );
     if splits.class_names != info.class_names {
-        eprintln!(
+        sampa::errln!(
             "warning: the model's classes are {}; the data's are {}",
             info.class_names.join(", "),
             splits.class_names.join(", ")

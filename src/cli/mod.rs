@@ -94,14 +94,14 @@ fn serve(a: ServeArgs) -> anyhow::Result<()> {
         );
     }
     if !a.dir.join("pkg").is_dir() {
-        eprintln!(
+        sampa::errln!(
             "warning: {}/pkg is missing; run web/build.sh first",
             a.dir.display()
         );
     }
     let listener = std::net::TcpListener::bind(("127.0.0.1", a.port))
         .with_context(|| format!("--port {}: cannot listen on 127.0.0.1", a.port))?;
-    println!(
+    sampa::outln!(
         "serving {} on http://127.0.0.1:{}/ (Ctrl-C stops)",
         a.dir.display(),
         a.port

@@ -79,7 +79,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     } else {
         format!("Σ aᵢxᵢ² with a = {:?}", config.curvature)
     };
-    println!(
+    sampa::outln!(
         "toy f(x) = {f}, d = {}, η = {}, ρ = {}, {} steps on {}",
         config.x0.len(),
         config.eta,
@@ -90,7 +90,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     let mut traces = Vec::new();
     for m in methods {
         let t = gpu.block_on(toy::gpu::run_gpu(&gpu, m, &config))?;
-        println!(
+        sampa::outln!(
             "{:<12} final ‖∇f‖² {:.4e}   median of the last quarter {:.4e}",
             m.name(),
             t.grad_norm_sq.last().copied().unwrap_or(f64::NAN),
@@ -99,7 +99,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         traces.push(t);
     }
     if !config.unnormalized && config.eta < 1.0 && config.curvature.is_empty() {
-        println!(
+        sampa::outln!(
             "SAM's closed-form 2-cycle level 4η²ρ²/(1−η)² = {:.4e}",
             config.sam_plateau()
         );
@@ -107,7 +107,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     write_csv(&traces, &a.out.join("toy.csv"))?;
     sampa::run::plot::toy_curves(&traces, &config, &a.out.join("toy.png"))?;
-    println!("wrote {}/toy.csv and toy.png", a.out.display());
+    sampa::outln!("wrote {}/toy.csv and toy.png", a.out.display());
     Ok(())
 }
 

@@ -105,7 +105,7 @@ pub(super) fn under_launcher() -> bool {
 
 fn train(a: &Args, config: &TrainConfig) -> anyhow::Result<()> {
     let splits = run::load_data(config)?;
-    println!("data: {}", splits.description);
+    sampa::outln!("data: {}", splits.description);
     let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(config.adapter.as_deref()))?;
     let summary = match a.resume {
         Some(_) => run::resume(&gpu, config, &splits)?,
@@ -138,7 +138,7 @@ fn claim(default: &std::path::Path) -> anyhow::Result<PathBuf> {
 
 pub(super) fn report(summary: &run::RunSummary, config: &TrainConfig) -> anyhow::Result<()> {
     if let (Some(b), Some(last)) = (summary.best, summary.epochs.last()) {
-        println!(
+        sampa::outln!(
             "best validation accuracy {:.2}% at epoch {}: test accuracy {:.2}% there \
              (best.safetensors), {:.2}% at the last epoch",
             100.0 * b.val_acc,
@@ -148,7 +148,7 @@ pub(super) fn report(summary: &run::RunSummary, config: &TrainConfig) -> anyhow:
         );
     }
     match summary.epochs.last() {
-        Some(last) => println!(
+        Some(last) => sampa::outln!(
             "done: {} steps in {:.1} s; test accuracy {:.2}%; wrote {}",
             summary.steps,
             summary.seconds,
@@ -160,7 +160,7 @@ pub(super) fn report(summary: &run::RunSummary, config: &TrainConfig) -> anyhow:
                 Some(s) if s == summary.steps => format!("its {s} steps (--steps)"),
                 _ => format!("its {} epochs", config.epochs),
             };
-            println!(
+            sampa::outln!(
                 "nothing to do: the run in {} has already taken {goal}",
                 config.out.display()
             )

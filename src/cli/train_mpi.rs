@@ -24,7 +24,7 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
     }
     let cluster = Cluster::init()?;
     if let Err(e) = rank(&cluster, a, given) {
-        eprintln!("error: {e:#}");
+        sampa::errln!("error: {e:#}");
         std::process::exit(1);
     }
     Ok(())
@@ -151,7 +151,7 @@ fn main(
     let result = (|| {
         let splits = run::load_data(config)?;
         if leader {
-            println!("data: {}", splits.description);
+            sampa::outln!("data: {}", splits.description);
         }
         let summary = run::train(&gpu, config, &splits, a.resume.is_some(), peers)?;
         match leader {

@@ -66,7 +66,7 @@ impl DiskCache {
         }
         match crate::fsutil::write_atomic(&self.path, &data) {
             Ok(()) => *saved = data.len(),
-            Err(e) => eprintln!(
+            Err(e) => crate::errln!(
                 "warning: could not save compiled pipelines to {}: {e}",
                 self.path.display()
             ),

@@ -41,12 +41,12 @@ pub fn watch(last_words: impl Fn() -> String + Send + 'static) {
             });
             ENDING.store(true, Ordering::Relaxed);
             if let Some(words) = LAST_WORDS.lock().ok().as_deref().and_then(|w| w.as_ref()) {
-                eprintln!("{}", words());
+                crate::errln!("{}", words());
             }
             std::process::exit(143);
         });
     if let Err(e) = started {
-        eprintln!(
+        crate::errln!(
             "warning: cannot watch for mpirun's signals ({e}); a failed rank may end this one without a message"
         );
     }

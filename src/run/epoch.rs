@@ -340,6 +340,11 @@ fn progress_within(batches: &Batcher, stats: &EpochStats, seconds: f64) -> Progr
 }
 
 fn progress_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
+    // A bar is for a person watching: off when the output goes to a file or a pipe.
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() || crate::console::stdout_closed() {
+        return ProgressBar::hidden();
+    }
     let bar = ProgressBar::new(batches as u64);
     bar.set_style(
         ProgressStyle::with_template(
@@ -368,7 +373,7 @@ fn finish_epoch(
     );
     let program = trainer.program();
     let (evals, depth) = (s.step * program.grads(), s.step * program.depth());
-    println!(
+    crate::outln!(
         "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%  {:.1} s  grad evals {evals} (sequential {depth})",
         point.epoch,
         point.train_loss,

@@ -145,7 +145,7 @@ pub fn train(
         if let Some(done) = already_done(&config, &start)? {
             return Ok(done);
         }
-        println!(
+        crate::outln!(
             "resuming {} at step {} (epoch {})",
             existing.path().display(),
             start.trainer.steps,
@@ -209,7 +209,7 @@ pub fn train(
         0.0 => String::new(),
         p => format!(", dropout {p}"),
     };
-    println!(
+    crate::outln!(
         "model: {} ({} parameters{dropout}) on {}; optimizer {}: gradients per step {}, in sequence {}; schedule {}",
         model.name,
         model.param_count(),

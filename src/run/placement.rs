@@ -32,7 +32,7 @@ pub fn resolve(
         // Only a program with two independent gradients can be placed; say so rather than
         // ignore a schedule that was asked for.
         if !matches!(schedule, Schedule::Serial | Schedule::Auto) {
-            eprintln!(
+            crate::errln!(
                 "warning: --schedule {} has no effect with --optimizer {}: its gradients run \
                  one after the other, so the run uses serial",
                 schedule.name(),
@@ -114,7 +114,7 @@ pub fn single_adapter_choice(
     let names = ["serial", "interleaved", "fused"];
     match cache.get(&key) {
         Some(name) if names.contains(&name.as_str()) => return Ok(placement(name)),
-        Some(name) => eprintln!(
+        Some(name) => crate::errln!(
             "warning: {}: the schedule {name:?} cached for {} is not one of {}; dropped and \
              measured again",
             path.as_ref()
@@ -133,7 +133,7 @@ pub fn single_adapter_choice(
     if let Some(path) = path {
         let text = serde_json::to_string_pretty(&cache).expect("cache serialises");
         if let Err(e) = crate::fsutil::write_atomic(&path, text.as_bytes()) {
-            eprintln!(
+            crate::errln!(
                 "warning: could not save the schedule choice to {}: {e}",
                 path.display()
             );

@@ -58,7 +58,7 @@ pub(super) fn after_epoch(
 ) -> Result<()> {
     let best_before = best(records);
     let (loss, acc) = gpu.block_on(trainer.evaluate_async(gpu, val, opts))?;
-    println!(
+    crate::outln!(
         "           validation loss {loss:.4}  validation acc {:.2}%",
         100.0 * acc
     );

@@ -167,7 +167,7 @@ fn submit_update(
         }
         Err(e) if !dual_continues_alone(&t.placed) => return Err(e),
         Err(e) => {
-            eprintln!(
+            crate::errln!(
                 "warning: the dual schedule's worker failed at step {} ({e}); continuing on {} \
                  alone with the interleaved schedule",
                 t.steps + 1,

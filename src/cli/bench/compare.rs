@@ -38,7 +38,7 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
             args.files[0].display()
         );
     }
-    print!("{}", c.render());
+    sampa::out!("{}", c.render());
     let zero = c.zero_baselines();
     if let Some(r) = zero.first() {
         anyhow::bail!(
@@ -54,9 +54,10 @@ pub fn run(args: CompareArgs) -> anyhow::Result<()> {
         let slower = c.slower_than(pct);
         for &(row, col, s) in &slower {
             let r = &c.rows[row];
-            println!(
+            sampa::outln!(
                 "slower: [{col}] {} {}: {s:.1}% worse than the baseline",
-                r.suite, r.case
+                r.suite,
+                r.case
             );
         }
         if !slower.is_empty() {

@@ -54,11 +54,17 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
     }
     let gpus = open_all(args.adapter.as_deref())?;
     if let Ok(n) = std::env::var("LP_NUM_THREADS") {
-        println!("LP_NUM_THREADS={n} (llvmpipe worker threads)");
+        sampa::outln!("LP_NUM_THREADS={n} (llvmpipe worker threads)");
     }
-    println!(
+    sampa::outln!(
         "{:<44} {:<22} {:>9} {:>9} {:>10} {:>7} {:>8}",
-        "adapter", "model", "ms/step", "ex/s", "matmul ms", "GFLOP", "ratio"
+        "adapter",
+        "model",
+        "ms/step",
+        "ex/s",
+        "matmul ms",
+        "GFLOP",
+        "ratio"
     );
     let mut rows = Vec::new();
     for gpu in &gpus {
@@ -68,7 +74,7 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
             // Measured first, on a device holding nothing else of this model's.
             let memory = sampa::bench::evaluator_bytes(gpu, (&model, kernels), args.batch)?;
             let r = sampa::bench::step(gpu, (&model, kernels), args.batch, args.reps)?;
-            println!(
+            sampa::outln!(
                 "{:<44} {:<22} {:>9.2} {:>9.0} {:>10.2} {:>7.3} {:>7.0}%",
                 r.adapter,
                 r.model,
@@ -79,12 +85,14 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
                 100.0 * r.ratio
             );
             match memory {
-                Some(b) => println!(
+                Some(b) => sampa::outln!(
                     "    one evaluator at batch {}: {:.1} MiB of device memory (the allocator's count)",
                     args.batch,
                     b as f64 / (1 << 20) as f64
                 ),
-                None => println!("    one evaluator's device memory: not reported by this backend"),
+                None => {
+                    sampa::outln!("    one evaluator's device memory: not reported by this backend")
+                }
             }
             rows.push(r);
             if args.profile {
@@ -92,7 +100,7 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
             }
         }
     }
-    println!(
+    sampa::outln!(
         "ratio: the step's matrix-product time over the whole step's, i.e. the step's FLOP rate as a share of the matmul benchmark's on the same shapes"
     );
     if let Some(path) = args.json {
@@ -114,7 +122,7 @@ pub(super) fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
     }
     let gpus = open_all(args.adapter.as_deref())?;
     if let Ok(n) = std::env::var("LP_NUM_THREADS") {
-        println!("LP_NUM_THREADS={n} (llvmpipe worker threads)");
+        sampa::outln!("LP_NUM_THREADS={n} (llvmpipe worker threads)");
     }
     let mut all_rows = Vec::new();
     let mut summary = Vec::new();
@@ -123,7 +131,7 @@ pub(super) fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
             None => Variant::on(gpu),
             Some((v, Ok(()))) => vec![v],
             Some((_, Err(e))) => {
-                println!("\n== skipped: {e}");
+                sampa::outln!("\n== skipped: {e}");
                 continue;
             }
         };
@@ -132,9 +140,9 @@ pub(super) fn matmul(args: MatmulArgs) -> anyhow::Result<()> {
         summary.push(line);
     }
     if summary.len() > 1 {
-        println!("\n== side by side");
+        sampa::outln!("\n== side by side");
         for line in &summary {
-            println!("{line}");
+            sampa::outln!("{line}");
         }
     }
     if let Some(path) = args.json {
@@ -152,19 +160,27 @@ fn matmul_on(
     variants: &[Variant],
     args: &MatmulArgs,
 ) -> anyhow::Result<(Vec<sampa::bench::MatmulRow>, String)> {
-    println!(
+    sampa::outln!(
         "\n== {} (driver {})",
         gpu.adapter.short(),
         gpu.adapter.driver
     );
-    println!(
+    sampa::outln!(
         "{:<6} {:<7} {:<34} {:>10} {:>9}",
-        "variant", "group", "product", "ms", "GFLOP/s"
+        "variant",
+        "group",
+        "product",
+        "ms",
+        "GFLOP/s"
     );
     let bench = sampa::bench::matmul(gpu, variants, &args.sizes, args.reps, |r| {
-        println!(
+        sampa::outln!(
             "{:<6} {:<7} {:<34} {:>10.3} {:>9.2}",
-            r.variant, r.group, r.shape, r.ms, r.gflops
+            r.variant,
+            r.group,
+            r.shape,
+            r.ms,
+            r.gflops
         );
     })?;
     let rates: Vec<String> = bench
@@ -172,13 +188,13 @@ fn matmul_on(
         .iter()
         .map(|(v, r)| format!("{} {r:.2}", v.name()))
         .collect();
-    println!(
+    sampa::outln!(
         "MLP step matmuls (all 8 products), GFLOP/s: {}",
         rates.join(", ")
     );
     if let Some((tile, rates)) = &bench.tiles {
         let each: Vec<String> = rates.iter().map(|(t, r)| format!("{t} {r:.2}")).collect();
-        println!(
+        sampa::outln!(
             "tiled: tile search on the tuning products, GFLOP/s: {}; chosen {tile}",
             each.join(", ")
         );
@@ -191,7 +207,7 @@ fn matmul_on(
     let chosen = match &choice {
         Some(c) => {
             let at = sampa::tuning::cache_path().map(|p| p.display().to_string());
-            println!(
+            sampa::outln!(
                 "chosen variant: {} (recorded in {})",
                 c.variant,
                 at.unwrap_or("-".into())
@@ -235,10 +251,10 @@ fn profile(
     let hyper = sampa::kernels::sgd::SgdHyper::TIMED;
     trainer.step(gpu, &data, hyper)?;
     for (name, secs) in sampa::bench::profile(trainer.evaluator(), gpu, &data, reps)? {
-        println!("    {name:<58} {:>9.2} ms", secs * 1e3);
+        sampa::outln!("    {name:<58} {:>9.2} ms", secs * 1e3);
     }
     let secs = sampa::timing::time_dispatch(gpu, trainer.update_dispatch(), reps)?;
-    println!("    {:<58} {:>9.2} ms", "SGD update", secs * 1e3);
+    sampa::outln!("    {:<58} {:>9.2} ms", "SGD update", secs * 1e3);
     // The same update with AdamW as the base (two moments read and written beside x).
     let adamw = sampa::optim::OptimizerConfig {
         base: sampa::optim::BaseKind::AdamW,
@@ -248,6 +264,6 @@ fn profile(
     let mut adamw = sampa::train::Trainer::seeded(gpu, (model, kernels), adamw, serial)?;
     adamw.step(gpu, &data, sampa::kernels::adam::AdamHyper::TIMED)?;
     let secs = sampa::timing::time_dispatch(gpu, adamw.update_dispatch(), reps)?;
-    println!("    {:<58} {:>9.2} ms", "AdamW update", secs * 1e3);
+    sampa::outln!("    {:<58} {:>9.2} ms", "AdamW update", secs * 1e3);
     Ok(())
 }

@@ -46,12 +46,12 @@ pub(super) fn schedules(args: SchedulesArgs) -> anyhow::Result<()> {
         None
     };
     if let Ok(n) = std::env::var("LP_NUM_THREADS") {
-        println!("LP_NUM_THREADS={n} (llvmpipe worker threads)");
+        sampa::outln!("LP_NUM_THREADS={n} (llvmpipe worker threads)");
     }
-    println!("main adapter: {}", gpu.adapter.short());
+    sampa::outln!("main adapter: {}", gpu.adapter.short());
     match &other {
-        Some(o) => println!("dual worker:  {}", o.adapter.short()),
-        None if wants_dual => println!("dual: no second adapter, skipped"),
+        Some(o) => sampa::outln!("dual worker:  {}", o.adapter.short()),
+        None if wants_dual => sampa::outln!("dual: no second adapter, skipped"),
         None => {}
     }
     let kernels = sampa::tuning::choose(&gpu)?;
@@ -160,17 +160,17 @@ fn schedule_cases(
 /// The schedules table of one model: SGD, SAM, then each SAMPa case with its ratios.
 fn print_schedules(model: &Model, args: &SchedulesArgs, labels: &[String], ms: &[f64]) {
     let (sgd, sam) = (ms[0], ms[1]);
-    println!(
+    sampa::outln!(
         "{} at batch {} (median of {} rounds, each timing {} steps of every case in turn):",
         model.name,
         args.batch,
         args.reps,
         sampa::timing::BURST
     );
-    println!("    {:<34} {:>9.2} ms/step", "SGD", sgd);
-    println!("    {:<34} {:>9.2} ms/step", "SAM", sam);
+    sampa::outln!("    {:<34} {:>9.2} ms/step", "SGD", sgd);
+    sampa::outln!("    {:<34} {:>9.2} ms/step", "SAM", sam);
     for (label, ms) in labels.iter().zip(&ms[2..]) {
-        println!(
+        sampa::outln!(
             "    {label:<34} {ms:>9.2} ms/step   SAMPa/SAM {:.2}   SAMPa/SGD {:.2}",
             ms / sam,
             ms / sgd

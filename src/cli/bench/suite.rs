@@ -61,7 +61,7 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
     let gpus = suite::open(&args.adapter)?;
     let mut report = host::empty_report(settings.quick);
     for gpu in &gpus {
-        println!(
+        sampa::outln!(
             "adapter {} (driver {})",
             gpu.adapter.short(),
             gpu.adapter.driver
@@ -78,7 +78,7 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         bar.set_message(what.to_string());
     })?;
     bar.finish_and_clear();
-    print!("{}", table(&report));
+    sampa::out!("{}", table(&report));
     write_outputs(&args, &report)
 }
 
@@ -89,15 +89,15 @@ fn write_outputs(args: &SuiteArgs, report: &Report) -> anyhow::Result<()> {
     };
     if let Some(path) = &args.json {
         write(path, serde_json::to_string_pretty(report)? + "\n")?;
-        println!("wrote {}", path.display());
+        sampa::outln!("wrote {}", path.display());
     }
     if let Some(path) = &args.markdown {
         write(path, markdown::render(report))?;
-        println!("wrote {}", path.display());
+        sampa::outln!("wrote {}", path.display());
     }
     if let Some(dir) = &args.plot {
         for path in charts::write(report, dir)? {
-            println!("wrote {}", path.display());
+            sampa::outln!("wrote {}", path.display());
         }
     }
     Ok(())
