@@ -40,10 +40,11 @@ pub fn remove_stale_temps(dir: &Path) -> usize {
         .filter_map(|e| e.ok())
         .filter(|e| {
             let name = e.file_name().to_string_lossy().into_owned();
+            // `.NAME.tmpPID`, or `.STEM.tmpPID.png` for a plot (`run::plot::png`).
             let pid = name
                 .strip_prefix('.')
                 .and_then(|n| n.rsplit_once(".tmp"))
-                .and_then(|(_, pid)| pid.parse::<u32>().ok());
+                .and_then(|(_, pid)| pid.strip_suffix(".png").unwrap_or(pid).parse::<u32>().ok());
             pid.is_some_and(|p| !live(p)) && std::fs::remove_file(e.path()).is_ok()
         })
         .count()

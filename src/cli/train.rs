@@ -90,9 +90,17 @@ pub(super) fn prepare(a: &Args, given: &[String]) -> anyhow::Result<(TrainConfig
 /// A run that failed before writing anything leaves no empty directory behind (remove_dir
 /// removes only an empty one).
 pub(super) fn unclaim(config: &TrainConfig, claimed: bool, failed: bool) {
-    if claimed && failed {
-        let _ = std::fs::remove_dir(&config.out);
+    if !(claimed && failed) {
+        return;
     }
+    // Nothing but the lock of a run that never wrote its config: this process's own.
+    let lock = config.out.join(run::lock::LOCK_FILE);
+    let only_lock = std::fs::read_dir(&config.out)
+        .is_ok_and(|mut entries| entries.all(|e| e.is_ok_and(|e| e.path() == lock)));
+    if only_lock {
+        let _ = std::fs::remove_file(&lock);
+    }
+    let _ = std::fs::remove_dir(&config.out);
 }
 
 /// Whether this process looks started by an MPI launcher (Open MPI's, MPICH's or PMIx's

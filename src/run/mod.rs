@@ -9,6 +9,7 @@
 pub mod checkpoint;
 pub mod config;
 mod epoch;
+pub mod lock;
 pub mod peers;
 pub mod placement;
 pub mod plot;
@@ -132,7 +133,12 @@ pub fn train(
     if !resuming && peers.leader {
         RunDir::check_free(&config.out, config.overwrite)?;
     }
-    let existing = RunDir::existing(&config.out);
+    // A resumed run owns its directory before it reads the checkpoint (the leader: the one
+    // process of a run that writes).
+    let existing = match resuming && peers.leader {
+        true => RunDir::resume(&config.out)?,
+        false => RunDir::existing(&config.out),
+    };
     let model = build_model(&config, splits)?;
     let program = crate::optim::program(&config.optimizer);
     let copies = crate::train::fits::copies(config.schedule, program.has_pair());

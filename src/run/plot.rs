@@ -21,10 +21,14 @@ pub type Drawing<'a> =
     dyn FnOnce(&Path) -> std::result::Result<(), Box<dyn std::error::Error>> + 'a;
 
 /// Draw `what` (named in errors) into `path` through a temporary file, then rename it, so a
-/// reader never sees half a PNG.
+/// reader never sees half a PNG. The temporary file carries the process id (two processes
+/// never share one), and ends in `.png`, which the drawing library reads the format from.
 pub fn png(path: &Path, what: &str, draw: Box<Drawing<'_>>) -> Result<()> {
     font();
-    let tmp = path.with_extension("tmp.png");
+    let stem = path
+        .file_stem()
+        .map_or("plot".into(), |s| s.to_string_lossy());
+    let tmp = path.with_file_name(format!(".{stem}.tmp{}.png", std::process::id()));
     draw(&tmp).map_err(|e| Error::data(path, format!("cannot draw the {what}: {e}")))?;
     std::fs::rename(&tmp, path).map_err(|e| Error::data(path, format!("cannot write: {e}")))
 }

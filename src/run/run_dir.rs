@@ -5,37 +5,64 @@
 //! - `metrics.jsonl`: one record per epoch, plus one per step with `--log-every`;
 //! - `curves.png`: loss and accuracy per epoch;
 //! - `model.safetensors`: the parameters under their PyTorch names;
-//! - `checkpoint.safetensors`: everything a resumed run needs to continue exactly.
+//! - `checkpoint.safetensors`: everything a resumed run needs to continue exactly;
+//! - `.sampa.lock`: the lock its owner holds (`super::lock`).
 
 use super::config::TrainConfig;
+use super::lock::{self, LOCK_FILE, RunLock};
 use super::plot::{self, EpochPoint};
 use crate::error::{Error, Result};
 use crate::nn::Model;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The name of a run's checkpoint file.
 pub const CHECKPOINT: &str = "checkpoint.safetensors";
 
-/// A run's directory.
+/// A run's directory, with its lock where this process owns it.
 #[derive(Clone, Debug)]
 pub struct RunDir {
     path: PathBuf,
+    lock: Option<Arc<RunLock>>,
 }
 
 impl RunDir {
-    /// The existing run directory at `path` (a resumed run's).
+    /// The existing run directory at `path`, without taking it over (the paths of its files,
+    /// for a process that only reads them).
     pub fn existing(path: &Path) -> RunDir {
         RunDir {
             path: path.to_path_buf(),
+            lock: None,
         }
+    }
+
+    /// The existing run directory at `path`, owned by this process from now on: a resumed
+    /// run's. Fails naming the owner while another process trains in it.
+    pub fn resume(path: &Path) -> Result<RunDir> {
+        let lock = RunLock::acquire(path, &format!("--resume {}", path.display()))?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            lock: Some(Arc::new(lock)),
+        })
+    }
+
+    /// Whether this process owns the directory.
+    pub fn owned(&self) -> bool {
+        self.lock.is_some()
     }
 
     /// Check that a new run may write into `path`: it is missing or empty, or it holds an
     /// earlier run and `overwrite` is set. Nothing is written; [`RunDir::create`] does that
     /// once the run has started.
     pub fn check_free(path: &Path, overwrite: bool) -> Result<()> {
+        if let Some(pid) = lock::owner(path) {
+            return Err(lock::owned(path, "--out", Some(pid)));
+        }
+        // The lock file a run that died before writing anything left behind is no content.
         let entries = match std::fs::read_dir(path) {
-            Ok(entries) => entries.count(),
+            Ok(entries) => entries
+                .filter(|e| e.as_ref().map_or(true, |e| e.file_name() != LOCK_FILE))
+                .count(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
             Err(e) if path.exists() && !path.is_dir() => {
                 return Err(Error::data(
@@ -50,8 +77,12 @@ impl RunDir {
             (0, _, _) | (_, true, true) => Ok(()),
             (_, true, false) => Err(Error::data(
                 path,
-                "--out: holds a run already; continue it with --resume DIR, replace it with \
-                 --overwrite, or choose another --out",
+                format!(
+                    "--out: holds a run already{}; continue it with --resume DIR, replace it \
+                     with --overwrite, or choose another --out",
+                    lock::last_owner(path)
+                        .map_or(String::new(), |p| format!(" (by sampa process {p}, ended)"))
+                ),
             )),
             (_, false, _) => Err(Error::data(
                 path,
@@ -61,29 +92,46 @@ impl RunDir {
         }
     }
 
-    /// Create the new run's directory at `path`, after [`RunDir::check_free`] allowed it,
-    /// deleting the earlier run there when `overwrite` is set.
+    /// Create the new run's directory at `path` and own it, after [`RunDir::check_free`]
+    /// allowed it, deleting the earlier run there when `overwrite` is set. Of two processes
+    /// that both found `path` free, the one that takes the lock first owns it; the other fails
+    /// naming it.
     pub fn create(path: &Path, overwrite: bool) -> Result<RunDir> {
         Self::check_free(path, overwrite)?;
         let failed = |e: std::io::Error| {
             Error::data(path, format!("cannot create the output directory: {e}"))
         };
-        if overwrite && path.join("config.json").is_file() {
-            std::fs::remove_dir_all(path).map_err(failed)?;
-        }
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             std::fs::create_dir_all(parent).map_err(failed)?;
         }
-        // create_dir, not create_dir_all: of two runs that both found `path` free, the second
-        // fails here instead of writing into the first one's directory. An empty directory
-        // that was there already (made by the user, or claimed by the CLI) is taken as it is.
+        // An empty directory that was there already (made by the user, or claimed by the CLI)
+        // is taken as it is; whoever then holds the lock owns it.
         match std::fs::create_dir(path) {
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Self::check_free(path, false)?
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
             other => other.map_err(failed)?,
         }
-        Ok(RunDir::existing(path))
+        let lock = RunLock::acquire(path, "--out")?;
+        // Under the lock, what the directory holds is settled: a run that finished in it
+        // meanwhile is refused as any earlier run is.
+        Self::check_free(path, overwrite)?;
+        if overwrite && path.join("config.json").is_file() {
+            for entry in std::fs::read_dir(path).map_err(failed)? {
+                let entry = entry.map_err(failed)?;
+                if entry.file_name() == LOCK_FILE {
+                    continue;
+                }
+                let p = entry.path();
+                match entry.file_type().map_err(failed)?.is_dir() {
+                    true => std::fs::remove_dir_all(&p),
+                    false => std::fs::remove_file(&p),
+                }
+                .map_err(failed)?;
+            }
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+            lock: Some(Arc::new(lock)),
+        })
     }
 
     /// The directory itself.

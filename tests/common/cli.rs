@@ -14,35 +14,31 @@ pub fn sampa(args: &[&str]) -> Output {
 }
 
 /// Run `sampa` with `args` as [`sampa`] does, and also return the process's own peak
-/// resident memory in MiB (from `wait4`, which reaps the child).
+/// resident memory in MiB, as GNU time (`/usr/bin/time`, which scripts/setup installs) reports
+/// it. Not wait4 on a child of the test: Linux counts a child's memory before exec, and a
+/// child forked from a test binary whose other tests hold adapters starts out large.
 pub fn sampa_peak(args: &[&str]) -> (Output, f64) {
-    use std::os::unix::process::ExitStatusExt;
-    use std::process::Stdio;
     // One scratch directory per call: the tests of a binary run side by side.
     static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
     let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dir = scratch("peak", &format!("{}-{call}", std::process::id()));
-    let (out, err) = (dir.join("stdout"), dir.join("stderr"));
-    // wait4 below reaps the child.
-    #[allow(clippy::zombie_processes)]
-    let child = Command::new(env!("CARGO_BIN_EXE_sampa"))
+    let report = dir.join("time");
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%M", "-o"])
+        .arg(&report)
+        .arg(env!("CARGO_BIN_EXE_sampa"))
         .args(args)
         .env_remove("SAMPA_ADAPTER")
-        .stdin(Stdio::null())
-        .stdout(std::fs::File::create(&out).unwrap())
-        .stderr(std::fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("the sampa binary runs");
-    let (mut status, mut usage) = (0, unsafe { std::mem::zeroed::<libc::rusage>() });
-    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
-    assert_eq!(pid, child.id() as i32, "wait4");
-    let output = Output {
-        status: std::process::ExitStatus::from_raw(status),
-        stdout: std::fs::read(&out).unwrap(),
-        stderr: std::fs::read(&err).unwrap(),
-    };
-    // ru_maxrss is in kilobytes on Linux.
-    (output, usage.ru_maxrss as f64 / 1024.0)
+        .output()
+        .expect("GNU time runs (apt-get install time; scripts/setup installs it)");
+    let text = std::fs::read_to_string(&report).unwrap();
+    // The last line is the peak in KiB; a line before it says how the command exited.
+    let kib: f64 = text
+        .lines()
+        .last()
+        .and_then(|l| l.trim().parse().ok())
+        .unwrap_or_else(|| panic!("GNU time wrote no peak memory: {text}"));
+    (output, kib / 1024.0)
 }
 
 /// An empty scratch directory `group/name` under the test target's tmp directory.
