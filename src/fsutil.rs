@@ -111,3 +111,72 @@ mod tests {
         std::fs::remove_dir_all(&d).unwrap();
     }
 }
+
+/// Paths in `config.json` and checkpoints, stored without loss: a path that is valid UTF-8 is
+/// a JSON string, as always; one that is not (any bytes but NUL are a Unix file name) is an
+/// object `{"unix_bytes": [...]}` holding its bytes. Reading takes either form, so every
+/// config written before stays readable. Use with `#[serde(with = "crate::fsutil::path")]`.
+pub mod path {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::path::{Path, PathBuf};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(untagged)]
+    enum Stored {
+        Text(String),
+        Bytes { unix_bytes: Vec<u8> },
+    }
+
+    fn store(p: &Path) -> Stored {
+        match p.to_str() {
+            Some(s) => Stored::Text(s.to_string()),
+            #[cfg(unix)]
+            None => Stored::Bytes {
+                unix_bytes: std::os::unix::ffi::OsStrExt::as_bytes(p.as_os_str()).to_vec(),
+            },
+            // Elsewhere paths are Unicode but for unpaired surrogates; those are replaced.
+            #[cfg(not(unix))]
+            None => Stored::Text(p.to_string_lossy().into_owned()),
+        }
+    }
+
+    fn load<E: serde::de::Error>(s: Stored) -> Result<PathBuf, E> {
+        match s {
+            Stored::Text(t) => Ok(PathBuf::from(t)),
+            #[cfg(unix)]
+            Stored::Bytes { unix_bytes } => {
+                use std::os::unix::ffi::OsStringExt;
+                Ok(PathBuf::from(std::ffi::OsString::from_vec(unix_bytes)))
+            }
+            #[cfg(not(unix))]
+            Stored::Bytes { .. } => Err(E::custom(
+                "a path stored as Unix bytes cannot be used on this system",
+            )),
+        }
+    }
+
+    /// Serialize a path.
+    pub fn serialize<S: Serializer>(p: &Path, s: S) -> Result<S::Ok, S::Error> {
+        store(p).serialize(s)
+    }
+
+    /// Deserialize a path.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<PathBuf, D::Error> {
+        load(Stored::deserialize(d)?)
+    }
+
+    /// The same for `Option<PathBuf>`: `#[serde(with = "crate::fsutil::path::option")]`.
+    pub mod option {
+        use super::*;
+
+        /// Serialize an optional path.
+        pub fn serialize<S: Serializer>(p: &Option<PathBuf>, s: S) -> Result<S::Ok, S::Error> {
+            p.as_deref().map(store).serialize(s)
+        }
+
+        /// Deserialize an optional path.
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PathBuf>, D::Error> {
+            Option::<Stored>::deserialize(d)?.map(load).transpose()
+        }
+    }
+}

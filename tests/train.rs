@@ -584,6 +584,88 @@ fn a_closed_stdout_neither_panics_nor_stops_the_run() {
     let _ = std::fs::remove_dir_all(out);
 }
 
+/// A directory whose name is not UTF-8 (any bytes but `/` and NUL make a Unix file name):
+/// train into it, evaluate its model, resume it, and start another run from its model.
+#[test]
+fn train_eval_resume_and_init_under_a_directory_whose_name_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let base = tmp("not-utf8");
+    let dir = base.join(std::ffi::OsStr::from_bytes(b"runs-\xff\xfe"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (run, run2) = (dir.join("run"), dir.join("run2"));
+    let model = run.join("model.safetensors");
+    let ok = |args: &[&std::ffi::OsStr]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_sampa"))
+            .args(args)
+            .env_remove("SAMPA_ADAPTER")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert!(
+            o.status.success() && !err.contains("panicked"),
+            "{args:?}: {err}"
+        );
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let s = |v: &str| std::ffi::OsStr::new(v).to_os_string();
+    let train = [
+        s("train"),
+        s("--data"),
+        s("embedded"),
+        s("--hidden"),
+        s("8"),
+        s("--steps"),
+        s("2"),
+    ];
+    let mut first = train.to_vec();
+    first.extend([s("--out"), run.clone().into_os_string()]);
+    ok(&first.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    // config.json keeps the name's bytes exactly.
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("config.json")).unwrap()).unwrap();
+    let bytes: Vec<u8> = config["out"]["unix_bytes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b.as_u64().unwrap() as u8)
+        .collect();
+    assert_eq!(bytes, run.as_os_str().as_bytes());
+    let eval = ok(&[
+        s("eval").as_os_str(),
+        &s("--model"),
+        model.as_os_str(),
+        &s("--data"),
+        &s("embedded"),
+    ]);
+    assert!(
+        eval.contains("test accuracy") || eval.contains('%'),
+        "{eval}"
+    );
+    ok(&[
+        s("train").as_os_str(),
+        &s("--resume"),
+        run.as_os_str(),
+        &s("--steps"),
+        &s("4"),
+    ]);
+    let mut init = train.to_vec();
+    init.extend([
+        s("--init"),
+        model.clone().into_os_string(),
+        s("--out"),
+        run2.clone().into_os_string(),
+    ]);
+    ok(&init.iter().map(|a| a.as_os_str()).collect::<Vec<_>>());
+    ok(&[
+        s("train").as_os_str(),
+        &s("--resume"),
+        run2.as_os_str(),
+        &s("--steps"),
+        &s("3"),
+    ]);
+    let _ = std::fs::remove_dir_all(base);
+}
+
 #[test]
 fn cli_resume_continues_a_run_from_its_checkpoint() {
     let (full, part) = (tmp("cli-full"), tmp("cli-part"));

@@ -159,6 +159,7 @@ pub struct TrainConfig {
     pub cutout: bool,
     /// Start from these parameters (safetensors with PyTorch names) instead of the seeded init.
     #[arg(long)]
+    #[serde(default, with = "crate::fsutil::path::option")]
     pub init: Option<PathBuf>,
     /// Also log every N steps to metrics.jsonl.
     #[arg(long)]
@@ -168,6 +169,7 @@ pub struct TrainConfig {
     pub adapter: Option<String>,
     /// Output directory (default runs/<UTC timestamp>). It must not hold a run already.
     #[arg(long, default_value_os_t = default_out(), hide_default_value = true)]
+    #[serde(with = "crate::fsutil::path")]
     pub out: PathBuf,
     /// Replace the run already in --out (its files are deleted once the new run has started).
     #[arg(long)]
