@@ -7,28 +7,34 @@
 //! outside the root through a symlink is refused, every response carries `no-store` (a
 //! rebuilt `web/pkg` is what the next load gets), request heads are capped in size and in
 //! time, and connections in number and lifetime, so that neither a huge request line nor
-//! idle connections can exhaust the process.
+//! idle connections can exhaust the process. When every connection slot is taken, a new
+//! connection closes the oldest idle one (no request in flight) instead of being refused, so
+//! a flood of idle sockets cannot lock out a real visitor.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, combinators::UnsyncBoxBody};
 use hyper::body::Incoming;
 use hyper::{Method, Request, Response, StatusCode, header};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tower::ServiceExt;
 use tower_http::services::ServeDir;
 
 /// A client must send a request's head within this time, or its connection is closed; this
-/// also bounds an idle keep-alive connection's wait for its next request.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(10);
+/// also bounds an idle keep-alive connection's wait for its next request. A browser sends its
+/// request at once; a connection that sends nothing is holding a slot.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest a connection may live, whatever it does.
 const CONNECTION_LIFETIME: Duration = Duration::from_secs(300);
 /// Bytes hyper buffers for one request head (hyper's minimum); a longer request line or header
 /// block gets 431 and the connection closes.
 const MAX_HEAD_BYTES: usize = 8192;
-/// Connections served at once; past this a new one is closed at once.
+/// Connections served at once; past this a new one closes the oldest idle one, or is closed at
+/// once when every connection has a request in flight.
 const MAX_CONNECTIONS: usize = 512;
 
 type Body = UnsyncBoxBody<Bytes, std::io::Error>;
@@ -50,30 +56,92 @@ pub fn serve(root: PathBuf, listener: std::net::TcpListener) {
     })
 }
 
+/// One open connection, as the accept loop sees it: whether a request is in flight, and its
+/// task, whose abort drops (closes) the connection.
+struct Open {
+    busy: Arc<AtomicUsize>,
+    task: tokio::task::AbortHandle,
+}
+
+/// The open connections by age (ids increase with time), so the oldest idle one is found
+/// first.
+type Registry = Arc<Mutex<BTreeMap<u64, Open>>>;
+
 async fn accept(root: PathBuf, listener: tokio::net::TcpListener) {
     // Canonical once, so that every file's canonical path can be checked against it.
     let root = Arc::new(std::fs::canonicalize(&root).unwrap_or(root));
-    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
-    loop {
+    let registry: Registry = Arc::default();
+    for id in 0u64.. {
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
-            drop(stream);
-            continue;
-        };
-        let root = root.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |req| handle(root.clone(), req));
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEAD_TIMEOUT)
-                .max_buf_size(MAX_HEAD_BYTES)
-                .serve_connection(TokioIo::new(stream), service);
-            let _ = tokio::time::timeout(CONNECTION_LIFETIME, connection).await;
-            drop(slot);
-        });
+        {
+            let mut open = registry.lock().unwrap_or_else(|e| e.into_inner());
+            if open.len() >= MAX_CONNECTIONS {
+                // Close the oldest connection without a request in flight; when every one
+                // has one, the newcomer waits for nothing: it is closed.
+                let idle = open
+                    .iter()
+                    .find(|(_, c)| c.busy.load(Ordering::Acquire) == 0);
+                match idle.map(|(&k, _)| k) {
+                    Some(k) => open.remove(&k).expect("found above").task.abort(),
+                    None => {
+                        drop(stream);
+                        continue;
+                    }
+                }
+            }
+            let busy = Arc::new(AtomicUsize::new(0));
+            let (root, registry, in_flight) = (root.clone(), registry.clone(), busy.clone());
+            // The registry stays locked until the entry is in: the task's own removal, when
+            // its connection ends, comes after.
+            let task = tokio::spawn(async move {
+                let _ =
+                    tokio::time::timeout(CONNECTION_LIFETIME, connection(root, stream, in_flight))
+                        .await;
+                let mut open = registry.lock().unwrap_or_else(|e| e.into_inner());
+                open.remove(&id);
+            });
+            let task = task.abort_handle();
+            open.insert(id, Open { busy, task });
+        }
     }
+}
+
+/// A request in flight on a connection, counted until its response body is dropped.
+struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Serve one connection until it ends (the caller bounds its lifetime; the accept loop may
+/// abort it).
+async fn connection(root: Arc<PathBuf>, stream: tokio::net::TcpStream, busy: Arc<AtomicUsize>) {
+    let service = hyper::service::service_fn(move |req| {
+        // In flight from the parsed head until the response's body is sent (or dropped).
+        busy.fetch_add(1, Ordering::AcqRel);
+        let (root, in_flight) = (root.clone(), InFlight(busy.clone()));
+        async move {
+            let Ok(response) = handle(root, req).await;
+            let body = |b: Body| {
+                b.map_err(move |e| {
+                    let _held = &in_flight;
+                    e
+                })
+                .boxed_unsync()
+            };
+            Ok::<_, std::convert::Infallible>(response.map(body))
+        }
+    });
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .serve_connection(TokioIo::new(stream), service);
+    let _ = connection.await;
 }
 
 async fn handle(

@@ -176,6 +176,36 @@ fn an_oversized_request_line_is_refused_without_buffering_it() {
 }
 
 #[test]
+fn a_flood_of_idle_connections_past_the_cap_cannot_lock_out_a_request() {
+    // 600 connections that send nothing, more than the server's 512 slots: each one past the
+    // cap closes the oldest idle one, so a real request right after the flood is served at
+    // once instead of waiting for the idle ones to time out.
+    let (_server, port) = spawn_serve(&site("flood"));
+    let idle: Vec<TcpStream> = (0..600)
+        .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let t = Instant::now();
+    assert_eq!(status(&get(port, "GET", "/")), 200);
+    eprintln!(
+        "a request after 600 idle connections took {:?}",
+        t.elapsed()
+    );
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    // The oldest idle connections were the ones closed.
+    let mut first = &idle[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    assert_eq!(
+        first.read(&mut buf).unwrap_or(1),
+        0,
+        "the oldest idle connection was closed"
+    );
+}
+
+#[test]
 fn idle_connections_neither_block_others_nor_hold_threads() {
     let (server, port) = spawn_serve(&site("idle"));
     assert_eq!(status(&get(port, "GET", "/")), 200);
