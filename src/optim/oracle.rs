@@ -18,10 +18,8 @@ pub struct RefStep<'a> {
     pub state: &'a [Vec<f64>],
     /// The step's base-step hyper-parameters.
     pub hyper: BaseHyper,
-    /// Steps taken before this one.
+    /// Steps taken before this one (0: the run's first step).
     pub steps: usize,
-    /// Whether this is the run's first step.
-    pub first: bool,
     /// The batch loaded for this step.
     pub batch: &'a Batch,
     /// The previous step's batch (this one on the first step).

@@ -37,14 +37,14 @@ pub enum Vector {
 }
 
 impl Vector {
-    /// The name of a base state vector in a checkpoint (`optimizer.<name>`), as PyTorch's
-    /// optimizers name their state.
-    pub fn state_name(self) -> &'static str {
+    /// The name of a base optimizer's state vector as PyTorch's optimizers name their state
+    /// (a checkpoint stores it as `optimizer.<name>`); `None` for every other vector.
+    pub fn state_name(self) -> Option<&'static str> {
         match self {
-            Vector::Momentum => "momentum",
-            Vector::ExpAvg => "exp_avg",
-            Vector::ExpAvgSq => "exp_avg_sq",
-            _ => "(not a base state vector)",
+            Vector::Momentum => Some("momentum"),
+            Vector::ExpAvg => Some("exp_avg"),
+            Vector::ExpAvgSq => Some("exp_avg_sq"),
+            _ => None,
         }
     }
 }

@@ -78,14 +78,12 @@ impl RefOptimizer {
             reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key)
         };
         let previous = self.previous.clone().unwrap_or_else(|| batch.clone());
-        let first = self.steps == 0;
         let s = RefStep {
             config: self.config,
             x: &self.x,
             state: &self.state,
             hyper,
             steps: self.steps,
-            first,
             batch,
             previous: &previous,
             grad: &grad,

@@ -35,7 +35,7 @@ pub fn program(c: &OptimizerConfig) -> Program {
 /// The f64 reference of the same step; `g_y` is carried from step to step.
 pub fn reference(s: &RefStep<'_>, g_y: &mut Vec<f64>) -> RefGradient {
     let xt = perturb::reference(s.perturbation(), s.x, g_y);
-    let y = if s.first {
+    let y = if s.steps == 0 {
         s.x.to_vec()
     } else {
         let mode = s.config.lookahead;

@@ -8,6 +8,7 @@ use super::peers::Part;
 use super::plot::EpochPoint;
 use super::run_dir::RunDir;
 use super::start::{Start, epoch_start};
+use super::stopped::{device_failed, diverged};
 use crate::data::{self, Batch, BatchOptions, Batcher, Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -102,32 +103,6 @@ pub(super) fn epochs(
         params: gpu.read(trainer.params())?,
         seconds: started.elapsed().as_secs_f64(),
     })
-}
-
-/// A GPU error in the middle of a run (the device lost, reset or out of memory) as an error
-/// that names the last checkpoint and the command that continues from it.
-fn device_failed(
-    e: Error,
-    (gpu, dir): (&Gpu, &RunDir),
-    checkpointed: Option<usize>,
-    part: &Part,
-) -> Error {
-    let what = match &e {
-        Error::Gpu { .. } => format!("{} stopped working ({e})", gpu.adapter.short()),
-        Error::Peer { .. } => format!("another rank of the run failed ({e})"),
-        _ => return e,
-    };
-    let next = match checkpointed {
-        Some(step) => format!(
-            "The last checkpoint, {} (step {step}), is intact: continue with `{} --resume {}` \
-             (with --adapter to choose another adapter)",
-            dir.checkpoint().display(),
-            part.resume_command,
-            dir.path().display()
-        ),
-        None => "No checkpoint had been written yet: start the run again".to_string(),
-    };
-    Error::Invalid(format!("{what}. {next}"))
 }
 
 /// What stays fixed over a run: how its batches are formed, and what its files record of it
@@ -265,7 +240,12 @@ fn train_epoch(
         let step = trainer.steps();
         if let Some(what) = trainer.divergence(m[0]) {
             bar.abandon();
-            return Err(diverged(&what, step, p.epoch, log, dir));
+            return Err(diverged(
+                &what,
+                (step, p.epoch),
+                !log.points.is_empty(),
+                dir,
+            ));
         }
         let n = batch.len();
         s.loss_sum += m[0] as f64 * n as f64;
@@ -309,19 +289,6 @@ fn train_epoch(
     bar.finish();
     s.seconds = seconds();
     Ok(s)
-}
-
-/// The error of a run in which `what` diverged at `step`.
-fn diverged(what: &str, step: usize, epoch: usize, log: &Log, dir: &RunDir) -> Error {
-    let kept = if log.points.is_empty() {
-        "No epoch had finished, so no model was written".to_string()
-    } else {
-        format!("{} holds the last good parameters", dir.model().display())
-    };
-    Error::Invalid(format!(
-        "{what} at step {step} (epoch {}); stopped. {kept}; try a smaller --lr",
-        epoch + 1
-    ))
 }
 
 /// Where a run stands in `stats.epoch`, whose batches are `batches`, after `seconds` in it.

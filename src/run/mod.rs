@@ -13,8 +13,10 @@ pub mod lock;
 pub mod peers;
 pub mod placement;
 pub mod plot;
+pub mod resumable;
 pub mod run_dir;
 pub mod start;
+mod stopped;
 pub mod validation;
 
 pub use checkpoint::Progress;

@@ -3,8 +3,9 @@
 //! `--init`, the resumed one from its checkpoint), so the epoch loop has one path.
 
 use super::checkpoint::{self, Origin, Progress};
-use super::config::{RESUMABLE, TrainConfig};
+use super::config::TrainConfig;
 use super::plot::EpochPoint;
+use super::resumable::RESUMABLE;
 use super::run_dir::RunDir;
 use crate::data::{BatchOptions, Batcher, Dataset, Splits};
 use crate::error::{Error, Result};

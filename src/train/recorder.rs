@@ -222,9 +222,14 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
             };
             // With a clip the step takes the clipped mix alone, and g_b stays its second
             // gradient for the look-ahead it may write.
-            let clip = match rec.vectors.get(&Vector::Clipped) {
-                Some(c) => Some(Clip::prepare(gpu, [v(a), v(b)], c.view())?),
-                None => None,
+            let clip = match (rec.vectors.get(&Vector::Clipped), spec.optimizer.clip_norm) {
+                (Some(c), Some(max_norm)) => Some(Clip::prepare(
+                    gpu,
+                    [v(a), v(b)],
+                    c.view(),
+                    (lambda, max_norm),
+                )?),
+                _ => None,
             };
             let grads = match clip {
                 Some(_) => [v(Vector::Clipped), v(b)],

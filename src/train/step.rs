@@ -26,11 +26,7 @@ impl Trainer {
         let hyper = hyper.into();
         let base = self.spec.optimizer.base;
         if hyper.kind() != base {
-            return Err(crate::Error::Invalid(format!(
-                "the step's hyper-parameters are for --base {}, but the trainer's base is {}",
-                hyper.kind().name(),
-                base.name()
-            )));
+            return Err(crate::optim::base::mismatch(base, hyper.kind()));
         }
         self.draw_noise(gpu)?;
         self.set_dropout_keys()?;
@@ -218,13 +214,7 @@ impl Trainer {
                 }
                 Prepared::Step(s, lambda, clip) => {
                     // A clip takes the mix, and the step its result alone.
-                    let lambda = match (clip, self.spec.optimizer.clip_norm) {
-                        (Some(c), Some(max_norm)) => {
-                            c.set(gpu, *lambda, max_norm);
-                            0.0
-                        }
-                        _ => *lambda,
-                    };
+                    let lambda = if clip.is_some() { 0.0 } else { *lambda };
                     s.set(gpu, hyper, steps, lambda)?;
                     if let Some(Prepared::LookAhead(_, mode)) =
                         self.rec.speculative.map(|i| &self.rec.ops[i])

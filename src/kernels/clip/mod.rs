@@ -9,7 +9,7 @@ mod tests;
 
 use super::choice::VectorForm;
 use super::dispatch::Dispatch;
-use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d, uniform};
+use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d};
 use super::layout::{UniformLayout, uniform_layout};
 use super::norm;
 use super::view::View;
@@ -43,20 +43,24 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
     )]
 }
 
-/// A prepared clip: g ← clip((1 − λ)·a + λ·b) in three dispatches (mix, norm, scale).
+/// A prepared clip: g ← clip((1 − λ)·a + λ·b) in three dispatches (mix, norm, scale). λ and
+/// the bound are a run's settings, so they are fixed when it is prepared.
 #[derive(Debug)]
 pub struct Clip {
-    /// The dispatches; record them after [`Clip::set`] and before the base step.
+    /// The dispatches; record them before the base step.
     pub dispatch: Dispatch,
-    params: wgpu::Buffer,
-    n: u32,
     norm_sq: GpuBuf<f32>,
 }
 
 impl Clip {
-    /// Prepare g ← clip((1 − λ)·a + λ·b) (λ, and C, set per step). `g` is a whole buffer of
-    /// its own; `b` may be `a`.
-    pub fn prepare(gpu: &Gpu, [a, b]: [View<'_>; 2], g: View<'_>) -> Result<Clip> {
+    /// Prepare g ← (1 − λ)·a + λ·b, scaled down to norm `max_norm` when longer. `g` is a whole
+    /// buffer of its own; `b` may be `a`.
+    pub fn prepare(
+        gpu: &Gpu,
+        [a, b]: [View<'_>; 2],
+        g: View<'_>,
+        (lambda, max_norm): (f32, f32),
+    ) -> Result<Clip> {
         const OP: &str = "clip";
         let n = a.len;
         if n == 0 || [b, g].iter().any(|v| v.len != n) || [a, b, g].iter().any(|v| v.offset != 0) {
@@ -75,8 +79,12 @@ impl Clip {
                 "the clipped gradient needs a buffer of its own",
             ));
         }
-        let n32 = as_u32(OP, "n", n)?;
-        let params = uniform(gpu, "clip params", &[0u8; size_of::<ClipParams>()]);
+        let params = ClipParams {
+            n: as_u32(OP, "n", n)?,
+            ca: 1.0 - lambda,
+            cb: lambda,
+            max_norm,
+        };
         let norm_sq = gpu.zeros::<f32>(1, "clipped gradient's squared norm")?;
         let launch = |entry: &'static str, bindings: &[Bind<'_>]| {
             build(
@@ -86,10 +94,10 @@ impl Clip {
                     source: SRC,
                     entry,
                     constants: &[],
-                    params: Params::Buffer(&params),
+                    params: Params::Bytes(bytemuck::bytes_of(&params)),
                     replicas: None,
                     bindings,
-                    groups: grid_1d(gpu, n32.div_ceil(256)),
+                    groups: grid_1d(gpu, params.n.div_ceil(256)),
                 },
             )
         };
@@ -106,22 +114,8 @@ impl Clip {
         let sum = norm::prepare(gpu, VectorForm::Storage, g, norm_sq.view())?;
         Ok(Clip {
             dispatch: mix.then(sum).then(scale),
-            params,
-            n: n32,
             norm_sq,
         })
-    }
-
-    /// Set the next recorded clip: weight `lambda` on b, and the largest norm `max_norm`.
-    pub fn set(&self, gpu: &Gpu, lambda: f32, max_norm: f32) {
-        let p = ClipParams {
-            n: self.n,
-            ca: 1.0 - lambda,
-            cb: lambda,
-            max_norm,
-        };
-        gpu.queue
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }
 
     /// The squared norm of the last recorded clip's gradient, before scaling.

@@ -16,7 +16,6 @@ fn the_clip_scales_the_mixed_gradient_only_when_its_norm_exceeds_the_bound() {
                 b
             };
             let (a, b, g) = (vector(&a0), vector(&b0), vector(&vec![0.0; n]));
-            let clip = Clip::prepare(gpu, [a.view(), b.view()], g.view()).unwrap();
             let l = lambda as f64;
             let mixed: Vec<f64> = a0
                 .iter()
@@ -26,7 +25,8 @@ fn the_clip_scales_the_mixed_gradient_only_when_its_norm_exceeds_the_bound() {
             let norm = mixed.iter().map(|v| v * v).sum::<f64>().sqrt();
             // A bound below the norm clips; one above leaves g as it is.
             for (bound, clips) in [(0.5 * norm, true), (2.0 * norm, false)] {
-                clip.set(gpu, lambda, bound as f32);
+                let how = (lambda, bound as f32);
+                let clip = Clip::prepare(gpu, [a.view(), b.view()], g.view(), how).unwrap();
                 gpu.run(&[&clip.dispatch]).unwrap();
                 let mut want = mixed.clone();
                 assert_eq!(reference(bound as f32, &mut want), clips);

@@ -130,7 +130,7 @@ impl BaseHyper {
 }
 
 /// An error for hyper-parameters of another base than the trainer's.
-fn mismatch(want: BaseKind, got: BaseKind) -> Error {
+pub(crate) fn mismatch(want: BaseKind, got: BaseKind) -> Error {
     Error::Invalid(format!(
         "the step's hyper-parameters are for --base {}, but the trainer's base is {}",
         got.name(),
@@ -138,7 +138,7 @@ fn mismatch(want: BaseKind, got: BaseKind) -> Error {
     ))
 }
 
-/// The f64 reference of one base step: x and the state (in [`BaseKind::state`]'s order)
+/// The f64 reference of one base step: x and the state (in [`state`]'s order)
 /// updated in place; `steps` is the number of steps taken before this one.
 pub fn reference_step(
     hyper: BaseHyper,
@@ -185,7 +185,7 @@ pub enum BaseStep {
 
 impl BaseStep {
     /// Prepare x ← base step with (1 − λ)·g_a + λ·g_b over x and `state` (the vectors of
-    /// [`BaseKind::state`], in order). With `y`, the step also writes the next look-ahead
+    /// [`state`], in order). With `y`, the step also writes the next look-ahead
     /// point (only bases that [`BaseKind::fuses_lookahead`]).
     pub fn prepare(
         gpu: &Gpu,
@@ -248,7 +248,7 @@ pub enum BaseLook {
 }
 
 impl BaseLook {
-    /// Prepare y ← look-ahead(g) from x and `state` (the vectors of [`BaseKind::state`]).
+    /// Prepare y ← look-ahead(g) from x and `state` (the vectors of [`state`]).
     pub fn prepare(
         gpu: &Gpu,
         (kind, form): (BaseKind, VectorForm),

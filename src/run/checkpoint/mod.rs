@@ -178,6 +178,12 @@ fn carried_name(i: usize) -> String {
     }
 }
 
+/// The checkpoint's name for a base optimizer's state vector `v`.
+fn state_tensor(v: Vector) -> String {
+    let name = v.state_name().expect("a base's state vectors are named");
+    format!("optimizer.{name}")
+}
+
 /// Write a whole-run checkpoint to `path`.
 pub fn save_checkpoint(
     model: &Model,
@@ -188,11 +194,7 @@ pub fn save_checkpoint(
     let n = model.param_count();
     let mut tensors = model_tensors(model, &state.x);
     for (v, values) in &state.base_state {
-        tensors.push(f32s(
-            &format!("optimizer.{}", v.state_name()),
-            vec![n],
-            values,
-        ));
+        tensors.push(f32s(&state_tensor(*v), vec![n], values));
     }
     for (i, c) in state.carried.iter().enumerate() {
         tensors.push(f32s(&carried_name(i), vec![n], c));
@@ -290,19 +292,15 @@ pub fn load_checkpoint_bytes(
         .take_while(|name| names.contains(&name.as_str()))
         .map(|name| vector(&name))
         .collect::<Result<Vec<_>>>()?;
-    // Every base's state vectors, in the order its program lists them (the run's config, which
-    // the resume checks, says which base wrote them).
-    let mut every: Vec<Vector> = Vec::new();
+    // Whichever base's state vectors the file holds, in the order its program lists them (the
+    // run's config, which the resume checks, says which base wrote them).
+    let mut base_state: Vec<(Vector, Vec<f32>)> = Vec::new();
     for &v in BaseKind::ALL.iter().flat_map(|&b| base::state(b)) {
-        if !every.contains(&v) {
-            every.push(v);
+        let name = state_tensor(v);
+        if names.contains(&name.as_str()) && !base_state.iter().any(|(u, _)| *u == v) {
+            base_state.push((v, vector(&name)?));
         }
     }
-    let base_state = every
-        .iter()
-        .filter(|v| names.contains(&format!("optimizer.{}", v.state_name()).as_str()))
-        .map(|&v| Ok((v, vector(&format!("optimizer.{}", v.state_name()))?)))
-        .collect::<Result<Vec<_>>>()?;
     let order = st
         .tensor("data.order")
         .map_err(|_| meta.bad("data.order"))?;
