@@ -26,6 +26,21 @@ pub const OPTIMIZERS: [(&str, OptimizerKind); 3] = [
     ("SAMPa-0.2", OptimizerKind::Sampa),
 ];
 
+/// The results this part will fill in on adapter `adapter`, one per optimizer.
+pub fn templates(adapter: usize) -> Vec<BenchResult> {
+    OPTIMIZERS
+        .iter()
+        .map(|(label, _)| {
+            let case = format!("mlp to {:.0}% test accuracy, {label}", TARGET * 100.0);
+            let mut t = template("time_to_accuracy", &case, adapter, "s");
+            t.timing = "wall".to_string();
+            t.params.insert("optimizer".into(), label.to_string());
+            t.params.insert("target".into(), TARGET.to_string());
+            t
+        })
+        .collect()
+}
+
 /// Time each optimizer to [`TARGET`] on `gpu`, for at most `max_epochs` epochs; `progress`
 /// hears each finished run. A run that does not get there records the best accuracy it had.
 pub fn run(
@@ -42,12 +57,8 @@ pub fn run(
             classes: None,
         },
     );
-    for (label, kind) in OPTIMIZERS {
-        let case = format!("mlp to {:.0}% test accuracy, {label}", TARGET * 100.0);
-        let mut t = template("time_to_accuracy", &case, gpu.adapter.index, "s");
-        t.timing = "wall".to_string();
-        t.params.insert("optimizer".into(), label.into());
-        t.params.insert("target".into(), TARGET.to_string());
+    for ((_, kind), mut t) in OPTIMIZERS.into_iter().zip(templates(gpu.adapter.index)) {
+        let case = t.case.clone();
         let r = splits
             .as_ref()
             .map_err(|e| e.to_string())

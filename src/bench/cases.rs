@@ -133,7 +133,7 @@ impl Case {
     }
 
     /// Take one sample: seconds of host time (and of device time where `timer` is given and
-    /// the work is kernels); returns the host seconds.
+    /// the work is kernels or training steps); returns the host seconds.
     pub async fn sample(&mut self, gpu: &Gpu, timer: Option<&Timer>) -> Result<f64> {
         let (host, device) = match &mut self.work {
             Work::Kernels { dispatches, inner } => {
@@ -156,12 +156,33 @@ impl Case {
             }
             Work::Steps(trainer, batch, burst) => {
                 let hyper = BaseHyper::timed(trainer.spec().optimizer.base);
+                // The timestamps go in submissions of their own before and after the burst:
+                // the queue runs submissions in order, so the pair brackets the steps'
+                // device work (and any gap the host leaves between their submissions).
+                let mark = |begin: bool| {
+                    timer.map(|t| {
+                        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+                        if begin {
+                            t.begin(&mut encoder);
+                        } else {
+                            t.end(&mut encoder);
+                        }
+                        gpu.queue.submit([encoder.finish()])
+                    })
+                };
                 let start = now();
+                mark(true);
                 for _ in 0..*burst {
                     trainer.step_async(gpu, batch, hyper).await?;
                 }
+                let end = mark(false);
                 gpu.idle().await?;
-                ((now() - start) / *burst as f64, None)
+                let host = (now() - start) / *burst as f64;
+                let device = match (timer, end) {
+                    (Some(t), Some(index)) => Some(t.seconds(index).await? / *burst as f64),
+                    _ => None,
+                };
+                (host, device)
             }
             Work::Toy(method, config) => {
                 let start = now();

@@ -28,6 +28,8 @@ pub mod markdown;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod parts;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod reference;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod suite;
 
 #[cfg(not(target_arch = "wasm32"))]

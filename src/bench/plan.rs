@@ -29,6 +29,8 @@ pub struct Settings {
     /// Suite parts to run (`matmul`, `bandwidth`, `dispatch`, `transfer`, `step`, `toy`,
     /// `time_to_accuracy`).
     pub parts: Vec<String>,
+    /// Seconds after which no further group of cases starts (None: no limit).
+    pub budget_s: Option<f64>,
 }
 
 impl Settings {
@@ -39,11 +41,18 @@ impl Settings {
         } else {
             vec![128, 256, 512, 1024]
         };
+        // ResNet-20 is the paper's smallest network; the quick suite leaves it to the full one
+        // (a step takes seconds on a CPU rasteriser).
+        let mut models = vec!["mlp".to_string(), "cnn".to_string()];
+        if !quick && cfg!(not(target_arch = "wasm32")) {
+            models.push("resnet20".into());
+        }
         Settings {
             quick,
             sizes,
-            models: vec!["mlp".into(), "cnn".into()],
+            models,
             parts: PARTS.iter().map(|p| p.to_string()).collect(),
+            budget_s: None,
         }
     }
 
@@ -73,13 +82,15 @@ impl Settings {
     }
 }
 
-/// The MLP 784-256-256-10 or the small CNN on 28×28 images, or (natively) ResNet-20 on
-/// CIFAR's 32×32×3, by name.
+/// The MLP 784-256-256-10 or the small CNN on 28×28 images, or (natively) ResNet-20 or
+/// ResNet-56 on CIFAR's 32×32×3, by name.
 pub fn model(name: &str) -> Result<Model> {
     match name {
         "cnn" => Model::cnn(1, 28, 28, 10),
         #[cfg(not(target_arch = "wasm32"))]
         "resnet20" => Model::resnet(20, 3, 32, 32, 10),
+        #[cfg(not(target_arch = "wasm32"))]
+        "resnet56" => Model::resnet(56, 3, 32, 32, 10),
         _ => Model::mlp(784, &[256, 256], 10),
     }
 }

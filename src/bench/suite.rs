@@ -42,13 +42,23 @@ pub fn open(specs: &[String]) -> Result<Vec<Gpu>> {
 }
 
 /// Run `settings` on `gpus` into `report`; `progress` hears each finished unit of work and
-/// how many there are in all.
+/// how many there are in all, and `finished` sees the report after each group of cases (one
+/// part, or one model's steps, on one adapter), so that a run stopped half-way keeps what it
+/// measured. Once `settings.budget_s` has passed, the groups not yet started are recorded as
+/// not run, with the reason.
 pub fn run(
     gpus: &[Gpu],
     settings: &Settings,
     report: &mut Report,
     mut progress: impl FnMut(&str, usize),
+    mut finished: impl FnMut(&Report) -> Result<()>,
 ) -> Result<()> {
+    let start = crate::clock::now();
+    let spent = || {
+        settings
+            .budget_s
+            .is_some_and(|b| crate::clock::now() - start > b)
+    };
     let method = Method::suite(settings.quick);
     let kernels: Vec<Kernels> = gpus
         .iter()
@@ -70,18 +80,65 @@ pub fn run(
         .map(|p| p.cases.len() * (1 + method.rounds) + tta)
         .sum();
     for ((gpu, p), kernels) in gpus.iter().zip(prepared).zip(&kernels) {
-        let tick = |what: &str| progress(what, total);
-        let mut results =
-            gpu.block_on(async { Ok(rounds::measure(gpu, p.cases, method, tick).await) })?;
-        results.extend(p.failed);
+        report.results.extend(p.failed);
+        for group in groups(p.cases) {
+            if spent() {
+                let left = group.iter().map(|c| over_budget(c.template(), settings));
+                report.results.extend(left);
+                continue;
+            }
+            let tick = |what: &str| progress(what, total);
+            let results =
+                gpu.block_on(async { Ok(rounds::measure(gpu, group, method, tick).await) })?;
+            report.results.extend(results);
+            rounds::derive(&mut report.results);
+            finished(report)?;
+        }
         if settings.runs("time_to_accuracy") {
             let epochs = if settings.quick { 4 } else { 10 };
-            results.extend(accuracy::run(gpu, *kernels, epochs, |w| progress(w, total)));
+            if spent() {
+                let left = accuracy::templates(gpu.adapter.index);
+                report
+                    .results
+                    .extend(left.iter().map(|t| over_budget(t, settings)));
+            } else {
+                report
+                    .results
+                    .extend(accuracy::run(gpu, *kernels, epochs, |w| progress(w, total)));
+            }
         }
-        report.results.extend(results);
+        rounds::derive(&mut report.results);
+        finished(report)?;
     }
-    rounds::derive(&mut report.results);
     Ok(())
+}
+
+/// Cases in groups measured together (interleaved rounds compare the cases of one group
+/// fairly): consecutive cases of the same part, model and matmul variant, so that the step
+/// cases of one model (whose ratios the report derives) share their rounds.
+fn groups(cases: Vec<super::cases::Case>) -> Vec<Vec<super::cases::Case>> {
+    let key = |c: &super::cases::Case| {
+        let t = c.template();
+        let param = |k: &str| t.params.get(k).cloned();
+        (t.suite.clone(), param("model"), param("variant"))
+    };
+    let mut out: Vec<Vec<super::cases::Case>> = Vec::new();
+    for c in cases {
+        match out.last_mut() {
+            Some(g) if key(&g[0]) == key(&c) => g.push(c),
+            _ => out.push(vec![c]),
+        }
+    }
+    out
+}
+
+/// The result of a case left out because the time budget was spent.
+fn over_budget(t: &super::schema::BenchResult, s: &Settings) -> super::schema::BenchResult {
+    let budget = s.budget_s.unwrap_or_default();
+    super::cases::failed(
+        t.clone(),
+        format!("not run: the time budget (--budget {budget} s) was spent before it started"),
+    )
 }
 
 /// SAMPa-0.2 under `dual` with adapter `main` computing g_p and every other adapter in turn

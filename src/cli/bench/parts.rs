@@ -10,8 +10,8 @@ pub(super) struct StepArgs {
     /// Only this adapter (index, backend or name substring); default: every adapter.
     #[arg(long)]
     adapter: Option<String>,
-    /// Models to time (resnet20 on 32×32×3 CIFAR-shaped batches).
-    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = ["mlp", "cnn", "resnet20"])]
+    /// Models to time (resnet20 and resnet56 on 32×32×3 CIFAR-shaped batches).
+    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = ["mlp", "cnn", "resnet20", "resnet56"])]
     models: Vec<String>,
     /// Examples per step.
     #[arg(long, default_value_t = 128)]
@@ -26,6 +26,11 @@ pub(super) struct StepArgs {
     /// Also time each layer's forward and backward pass alone.
     #[arg(long)]
     profile: bool,
+    /// Also write, per model, the initial weights and batch of the timed steps
+    /// (`MODEL.safetensors`, PyTorch's names) and the losses of three SGD steps from them
+    /// (`MODEL.json`), for `scripts/torch-step --reference DIR`.
+    #[arg(long, value_name = "DIR")]
+    reference: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -95,6 +100,15 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
                 }
             }
             rows.push(r);
+            // Rewritten after every model, so a run that is stopped keeps what it measured.
+            if let Some(path) = &args.json {
+                let text = serde_json::to_string_pretty(&rows)?;
+                sampa::fsutil::write_atomic(path, text.as_bytes())
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if let Some(dir) = &args.reference {
+                write_reference(gpu, (name, &model, kernels), args.batch, dir)?;
+            }
             if args.profile {
                 profile(gpu, (&model, kernels), args.batch, args.reps)?;
             }
@@ -103,11 +117,42 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
     sampa::outln!(
         "ratio: the step's matrix-product time over the whole step's, i.e. the step's FLOP rate as a share of the matmul benchmark's on the same shapes"
     );
-    if let Some(path) = args.json {
-        let text = serde_json::to_string_pretty(&rows)?;
-        sampa::fsutil::write_atomic(&path, text.as_bytes())
-            .with_context(|| format!("writing {}", path.display()))?;
-    }
+    Ok(())
+}
+
+/// `DIR/NAME.safetensors` and `DIR/NAME.json`: see [`StepArgs::reference`].
+fn write_reference(
+    gpu: &sampa::Gpu,
+    (name, model, kernels): (&str, &sampa::nn::Model, sampa::kernels::Kernels),
+    batch: usize,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    use sampa::bench::reference;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let (tensors, losses) = reference::reference_step(gpu, (model, kernels), batch)?;
+    let bytes = sampa::nn::weights::serialize(&tensors, None)?;
+    let weights = dir.join(format!("{name}.safetensors"));
+    sampa::fsutil::write_atomic(&weights, &bytes)
+        .with_context(|| format!("writing {}", weights.display()))?;
+    let h = reference::HYPER;
+    let info = serde_json::json!({
+        "model": name,
+        "description": model.name,
+        "batch": batch,
+        "adapter": gpu.adapter.short(),
+        "lr": h.lr,
+        "momentum": h.momentum,
+        "weight_decay": h.weight_decay,
+        "losses": losses,
+    });
+    let path = dir.join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(&info)? + "\n";
+    sampa::fsutil::write_atomic(&path, text.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))?;
+    sampa::outln!(
+        "    reference start and losses {losses:?}: {}",
+        weights.display()
+    );
     Ok(())
 }
 

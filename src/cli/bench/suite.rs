@@ -23,9 +23,14 @@ pub struct SuiteArgs {
     /// Square matmul sizes (default 128,256,512, and 1024 without --quick).
     #[arg(long, value_delimiter = ',')]
     sizes: Vec<usize>,
-    /// Models for the step cases.
-    #[arg(long, value_delimiter = ',', value_parser = ["mlp", "cnn"])]
+    /// Models for the step cases (default mlp,cnn, and resnet20 without --quick).
+    #[arg(long, value_delimiter = ',', value_parser = ["mlp", "cnn", "resnet20", "resnet56"])]
     models: Vec<String>,
+    /// Seconds after which no further group of cases starts; those left are recorded as not
+    /// run. The JSON and Markdown files are rewritten after every group either way, so a run
+    /// that is killed keeps what it finished.
+    #[arg(long, value_name = "SECONDS")]
+    budget: Option<f64>,
     /// Write the report as JSON (schema in docs/bench-schema.md).
     #[arg(long)]
     json: Option<PathBuf>,
@@ -52,6 +57,12 @@ impl SuiteArgs {
         if !self.models.is_empty() {
             s.models = self.models.clone();
         }
+        if let Some(b) = self.budget {
+            if !(b.is_finite() && b > 0.0) {
+                anyhow::bail!("--budget must be a positive number of seconds, got {b}");
+            }
+            s.budget_s = Some(b);
+        }
         Ok(s)
     }
 }
@@ -72,30 +83,40 @@ pub fn run(args: SuiteArgs) -> anyhow::Result<()> {
         ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed} {wide_msg}")
             .expect("a valid template"),
     );
-    suite::run(&gpus, &settings, &mut report, |what, total| {
+    let progress = |what: &str, total: usize| {
         bar.set_length(total as u64);
         bar.inc(1);
         bar.set_message(what.to_string());
-    })?;
+    };
+    // After every group: the files a stopped run leaves behind (charts only at the end).
+    let finished = |report: &Report| {
+        write_files(&args, report, false).map_err(|e| sampa::Error::Invalid(format!("{e:#}")))
+    };
+    suite::run(&gpus, &settings, &mut report, progress, finished)?;
     bar.finish_and_clear();
     sampa::out!("{}", table(&report));
-    write_outputs(&args, &report)
+    write_files(&args, &report, true)
 }
 
-fn write_outputs(args: &SuiteArgs, report: &Report) -> anyhow::Result<()> {
+/// The JSON and Markdown reports where asked, and with `last` the charts, saying so.
+fn write_files(args: &SuiteArgs, report: &Report, last: bool) -> anyhow::Result<()> {
     let write = |path: &PathBuf, text: String| {
         sampa::fsutil::write_atomic(path, text.as_bytes())
             .with_context(|| format!("writing {}", path.display()))
     };
     if let Some(path) = &args.json {
         write(path, serde_json::to_string_pretty(report)? + "\n")?;
-        sampa::outln!("wrote {}", path.display());
+        if last {
+            sampa::outln!("wrote {}", path.display());
+        }
     }
     if let Some(path) = &args.markdown {
         write(path, markdown::render(report))?;
-        sampa::outln!("wrote {}", path.display());
+        if last {
+            sampa::outln!("wrote {}", path.display());
+        }
     }
-    if let Some(dir) = &args.plot {
+    if let (Some(dir), true) = (&args.plot, last) {
         for path in charts::write(report, dir)? {
             sampa::outln!("wrote {}", path.display());
         }
