@@ -158,6 +158,71 @@ pub struct StepRow {
     /// matmul_ms / step_ms: the step's FLOP rate as a fraction of the matmul benchmark's on
     /// the same shapes (1 would mean everything else is free).
     pub ratio: f64,
+    /// What one step asks of the device.
+    #[serde(flatten)]
+    pub structure: Structure,
+}
+
+/// What one SGD training step asks of the device, counted over a few steps (see
+/// [`crate::gpu::counters`]).
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Structure {
+    /// Kernel launches per step.
+    pub dispatches: f64,
+    /// Queue submissions per step.
+    pub submissions: f64,
+    /// Host waits for the device per step. Today's step driver waits for each step's
+    /// readback before it records the next step, so every wait leaves the device idle.
+    pub blocking_waits: f64,
+    /// Bytes read back per step.
+    pub readback_bytes: f64,
+    /// Floating-point operations of the step's launches (the products').
+    pub flops: f64,
+    /// The fewest workgroups of any launch carrying at least 1 % of the step's FLOPs: how
+    /// widely the step's heaviest work spreads over a GPU's multiprocessors.
+    pub heavy_min_workgroups: u64,
+}
+
+/// Count what `steps` SGD steps of `model` at `batch` ask of the device, after one untimed
+/// step, per step.
+pub fn structure(
+    gpu: &Gpu,
+    (model, kernels): (&Model, Kernels),
+    batch: usize,
+    steps: usize,
+) -> Result<Structure> {
+    use crate::gpu::counters;
+    let serial = Placement::Serial;
+    let mut trainer =
+        crate::train::Trainer::seeded(gpu, (model, kernels), Default::default(), serial)?;
+    let data = model.synthetic_batch(batch);
+    let hyper = crate::kernels::sgd::SgdHyper::TIMED;
+    trainer.step(gpu, &data, hyper)?;
+    let before = counters::now();
+    let (done, launches) = counters::census(|| -> Result<()> {
+        for _ in 0..steps {
+            trainer.step(gpu, &data, hyper)?;
+        }
+        Ok(())
+    });
+    done?;
+    let c = counters::now() - before;
+    let per = |v: u64| v as f64 / steps as f64;
+    let flops: f64 = launches.iter().map(|l| l.flops).sum::<f64>() / steps as f64;
+    let heavy_min_workgroups = launches
+        .iter()
+        .filter(|l| l.flops > 0.0 && l.flops >= 0.01 * flops)
+        .map(|l| l.workgroups)
+        .min()
+        .unwrap_or(0);
+    Ok(Structure {
+        dispatches: per(c.dispatches),
+        submissions: per(c.submissions),
+        blocking_waits: per(c.waits),
+        readback_bytes: per(c.readback_bytes),
+        flops,
+        heavy_min_workgroups,
+    })
 }
 
 /// Time `reps` SGD steps of `model` at `batch` on synthetic data (after warm-up) and the
@@ -176,7 +241,9 @@ pub fn step(
         matmul_s += timing::time_step_product(gpu, kernels.matmul, &product, reps.clamp(1, 5))?;
         flops += product.flops();
     }
+    let structure = structure(gpu, (model, kernels), batch, 3)?;
     Ok(StepRow {
+        structure,
         adapter: gpu.adapter.short(),
         model: model.name.clone(),
         batch,

@@ -69,6 +69,12 @@ impl AdapterSummary {
         }
     }
 
+    /// Whether the adapter is a CPU rasteriser (llvmpipe, SwiftShader, WARP), whose shader
+    /// loops and workgroup counts have limits of their own.
+    pub fn is_cpu(&self) -> bool {
+        self.device_type == "Cpu"
+    }
+
     /// One line: `#1 Vulkan Cpu "llvmpipe ..."`.
     pub fn short(&self) -> String {
         format!(

@@ -98,6 +98,12 @@ impl Gpu {
         Ok(())
     }
 
+    /// Submit `commands` to the queue (counted, see [`super::counters`]).
+    pub fn submit(&self, commands: wgpu::CommandBuffer) -> wgpu::SubmissionIndex {
+        super::counters::submitted();
+        self.queue.submit([commands])
+    }
+
     /// Copy `buf` back to the host (blocking).
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read<T: bytemuck::Pod>(&self, buf: &GpuBuf<T>) -> Result<Vec<T>> {
@@ -115,7 +121,7 @@ impl Gpu {
         });
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&buf.buffer, 0, &staging, 0, padded(bytes));
-        let index = self.queue.submit([encoder.finish()]);
+        let index = self.submit(encoder.finish());
         map_read_after(&staging, bytes, Some(index)).await
     }
 }
@@ -143,6 +149,8 @@ pub(crate) async fn map_read_after<T: bytemuck::Pod>(
     // In the browser the event loop completes the mapping; natively `Gpu::block_on` polls the
     // device for the submission named here.
     awaiting(submission);
+    super::counters::waited();
+    super::counters::read_back(bytes);
     let failed = |message: String| Error::Gpu {
         context: "reading a buffer back".to_string(),
         message,

@@ -69,6 +69,7 @@ impl Gpu {
 
     /// Block until `submission` (or everything submitted) has finished.
     pub fn wait(&self, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        super::counters::waited();
         let poll = match submission {
             Some(index) => wgpu::PollType::Wait {
                 submission_index: Some(index),

@@ -8,6 +8,7 @@ pub mod adapters;
 #[cfg(not(target_arch = "wasm32"))]
 mod awaited;
 mod buffer;
+pub mod counters;
 pub mod device;
 #[cfg(not(target_arch = "wasm32"))]
 mod exec;

@@ -15,6 +15,8 @@ enum Step {
         pipeline: wgpu::ComputePipeline,
         bind_group: wgpu::BindGroup,
         groups: [u32; 3],
+        /// The launch's arithmetic, for the counters' census (0 unless a product says).
+        flops: f64,
     },
     /// A buffer-to-texture copy: rows of `bytes_per_row` bytes from `offset` into a texture,
     /// from array layer `layer` on.
@@ -70,8 +72,10 @@ impl Dispatch {
                 pipeline,
                 bind_group,
                 groups,
+                flops,
             }) = self.steps.get(i)
             {
+                crate::gpu::counters::launched(*groups, *flops);
                 pass.set_pipeline(pipeline);
                 pass.set_bind_group(0, bind_group, &[]);
                 pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
@@ -112,8 +116,18 @@ impl Dispatch {
                 pipeline,
                 bind_group,
                 groups,
+                flops: 0.0,
             }],
         }
+    }
+
+    /// This operation with its last launch marked as doing `flops` floating-point operations
+    /// (the products say; see [`crate::gpu::counters`]).
+    pub(crate) fn with_flops(mut self, total: f64) -> Dispatch {
+        if let Some(Step::Compute { flops, .. }) = self.steps.last_mut() {
+            *flops = total;
+        }
+        self
     }
 
     /// An operation that does nothing (a layer whose work another layer's kernel does).
@@ -143,7 +157,7 @@ impl crate::gpu::Gpu {
             for d in dispatches {
                 d.record(&mut encoder);
             }
-            self.queue.submit([encoder.finish()])
+            self.submit(encoder.finish())
         })?;
         self.wait(Some(index))
     }

@@ -244,7 +244,7 @@ impl Evaluator {
         let plan = self.load(gpu, batch)?;
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         Self::record_gradient(plan, &mut encoder);
-        gpu.queue.submit([encoder.finish()]);
+        gpu.submit(encoder.finish());
         let m = gpu.read(&plan.metrics)?;
         Ok((m[0], m[1] as usize))
     }

@@ -212,7 +212,7 @@ impl ToyRun {
         for t in self.done..end {
             self.step(gpu, t)?.record(&mut encoder);
         }
-        gpu.checked("running the toy", || gpu.queue.submit([encoder.finish()]))?;
+        gpu.checked("running the toy", || gpu.submit(encoder.finish()))?;
         self.done = end;
         let f64s = |v: Vec<f32>, n: usize| v[..n].iter().map(|&v| v as f64).collect();
         let k = end + 1;

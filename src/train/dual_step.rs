@@ -129,9 +129,7 @@ fn stage_point(
         }
     }
     dual.point.record(&mut encoder, t.rec.vector(parts.point));
-    gpu.checked("the dual worker's point", || {
-        gpu.queue.submit([encoder.finish()])
-    })
+    gpu.checked("the dual worker's point", || gpu.submit(encoder.finish()))
 }
 
 /// (2) The other operations before the pair, and the main pass.
@@ -143,7 +141,7 @@ fn submit_main(t: &Trainer, gpu: &Gpu, parts: &Parts, look: bool) -> Result<()> 
         }
     }
     Evaluator::record_gradient(plan(&t.rec, parts.main, parts.main_size), &mut encoder);
-    gpu.checked("the main pass", || gpu.queue.submit([encoder.finish()]))?;
+    gpu.checked("the main pass", || gpu.submit(encoder.finish()))?;
     Ok(())
 }
 
@@ -206,7 +204,7 @@ fn submit_update(
     if restage {
         dual.point.record(&mut encoder, t.rec.vector(parts.point));
     }
-    let index = gpu.checked("the update", || gpu.queue.submit([encoder.finish()]))?;
+    let index = gpu.checked("the update", || gpu.submit(encoder.finish()))?;
     after_update(
         &mut t.placed,
         restage.then(|| index.clone()),

@@ -51,9 +51,7 @@ impl Shard {
     ) -> Result<()> {
         let mut encoder = gpu.device.create_command_encoder(&Default::default());
         self.back.record(&mut encoder, grad);
-        let index = gpu.checked("the shard's gradient", || {
-            gpu.queue.submit([encoder.finish()])
-        })?;
+        let index = gpu.checked("the shard's gradient", || gpu.submit(encoder.finish()))?;
         let mut values = self.back.read_after(index).await?;
         let n = values.len();
         if let Some(r) = &remote {

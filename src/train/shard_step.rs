@@ -58,7 +58,7 @@ pub(crate) async fn step(
                     &mut encoder,
                     gpu.device.create_command_encoder(&Default::default()),
                 );
-                gpu.checked("the shard's pass", || gpu.queue.submit([done.finish()]))?;
+                gpu.checked("the shard's pass", || gpu.submit(done.finish()))?;
                 let grad = t.rec.vector(t.rec.passes[i].into);
                 let shard = t.shard.as_mut().expect("checked by the caller");
                 shard.gradients(gpu, grad, None).await?;
@@ -70,7 +70,7 @@ pub(crate) async fn step(
     let metrics = &plan(&t.rec, r, size(t, r)).metrics;
     t.readback.record_part(&mut encoder, metrics, 0, 2, 0);
     t.watch.record(&mut encoder, &t.readback);
-    let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
+    let index = gpu.checked("training step", || gpu.submit(encoder.finish()))?;
     t.finish_step(batch);
     let ([loss, correct, norm_sq], _) = read(&t.readback, &t.watch, index).await?;
     t.norm_sq = norm_sq;

@@ -85,7 +85,7 @@ impl Trainer {
         self.readback.record_part(&mut encoder, metrics, at, 2, 0);
         self.watch.record(&mut encoder, &self.readback);
         let sizes = self.record_norm_stats(&mut encoder, fused, batches);
-        let index = gpu.checked("training step", || gpu.queue.submit([encoder.finish()]))?;
+        let index = gpu.checked("training step", || gpu.submit(encoder.finish()))?;
         self.finish_step(batch);
         let ([loss, correct, norm_sq], stats) = read(&self.readback, &self.watch, index).await?;
         self.norm_sq = norm_sq;
@@ -297,7 +297,7 @@ impl Trainer {
         Evaluator::record_loss(plan, &mut encoder);
         self.readback
             .record_part(&mut encoder, &plan.metrics, 0, 2, 0);
-        let index = gpu.checked("evaluation", || gpu.queue.submit([encoder.finish()]))?;
+        let index = gpu.checked("evaluation", || gpu.submit(encoder.finish()))?;
         // Only the metrics were copied: the step's ‖x‖² partial sums are not read here.
         let m = self.readback.read_first_after(2, index).await?;
         Ok([m[0], m[1]])

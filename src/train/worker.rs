@@ -54,9 +54,7 @@ impl WorkerPass {
         self.back.record_part(&mut encoder, &self.grads, 0, n, 0);
         self.back.record_part(&mut encoder, &plan.metrics, 0, 2, n);
         plan.record_batch_stats(&mut encoder, &self.back, 0, n + 2);
-        let index = gpu.checked("the worker's gradient", || {
-            gpu.queue.submit([encoder.finish()])
-        })?;
+        let index = gpu.checked("the worker's gradient", || gpu.submit(encoder.finish()))?;
         let mut grad = self.back.read_after(index).await?;
         let metrics = [grad[n], grad[n + 1]];
         let state = grad.split_off(n + 2);

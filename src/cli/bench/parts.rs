@@ -89,6 +89,17 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
                 r.gflop,
                 100.0 * r.ratio
             );
+            let st = r.structure;
+            sampa::outln!(
+                "    per step: {:.0} dispatches, {:.0} submissions, {:.0} blocking waits, {:.0} bytes \
+                 read back, {:.2} GFLOP; heaviest launches' fewest workgroups: {}",
+                st.dispatches,
+                st.submissions,
+                st.blocking_waits,
+                st.readback_bytes,
+                st.flops / 1e9,
+                st.heavy_min_workgroups
+            );
             match memory {
                 Some(b) => sampa::outln!(
                     "    one evaluator at batch {}: {:.1} MiB of device memory (the allocator's count)",

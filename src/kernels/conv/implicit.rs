@@ -130,7 +130,9 @@ fn implicit_product(
     } else {
         [col_groups, row_groups]
     };
-    build(
+    // Each output element sums k·k taps of cin4 texels (4 channels each).
+    let flops = 2.0 * (m * p.cols * p.k * p.k * 4 * p.cin4 * c.replicas) as f64;
+    let launch = build(
         gpu,
         Launch {
             label: "conv_implicit",
@@ -164,7 +166,8 @@ fn implicit_product(
                 1,
             ],
         },
-    )
+    )?;
+    Ok(launch.with_flops(flops))
 }
 
 /// Prepare y = conv(x) + bias, y pixel-major `[n·ho·wo, cout]`, from the image of x (its

@@ -205,6 +205,9 @@ pub fn prepare_weight_grad(
             ],
         },
     )?;
+    // Each of cout × 4·q4 sums runs over every output pixel.
+    let flops = 2.0 * (g.cout * 4 * q4 * pixels * replicas) as f64;
+    let sums = sums.with_flops(flops);
     let reduce = reduce(gpu, &g, (q4, splits, part_len), &part, dw, db)?;
     Ok((sums.then(reduce), part))
 }

@@ -13,6 +13,7 @@
 mod epilogue;
 mod reg;
 mod shape;
+pub mod split;
 mod staging;
 mod subgroup;
 pub mod tile;

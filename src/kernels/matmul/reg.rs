@@ -179,6 +179,7 @@ fn multiply_chunk(
             groups,
         },
     )?;
+    let multiply = multiply.with_flops(2.0 * (m * n * k * c.replicas) as f64);
     let staged = StagedA {
         rows: m,
         cols: k,

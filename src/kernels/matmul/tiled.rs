@@ -10,8 +10,8 @@ use super::super::layout::{UniformLayout, uniform_layout};
 use super::super::view::View;
 use super::epilogue::{EpilogueParams, Prepared};
 use super::shape::{Dims, workgroups};
-use super::subgroup;
 use super::tile::{self, Tile};
+use super::{split, subgroup};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
@@ -22,22 +22,23 @@ const TILED_SRC: &str = concat!(
     crate::wgsl!("kernels/matmul/storage/tiled.wgsl")
 );
 
+/// The storage kernels' uniform (prelude.wgsl's `Params`), which split-k's reduction shares.
 #[repr(C)]
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
-struct MatmulParams {
-    m: u32,
-    n: u32,
-    k: u32,
-    off_a: u32,
-    off_b: u32,
-    off_c: u32,
-    accumulate: u32,
-    lda: u32,
-    ldb: u32,
-    _pad1: u32,
-    _pad2: u32,
-    _pad3: u32,
-    epilogue: EpilogueParams,
+#[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
+pub(super) struct MatmulParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub off_a: u32,
+    pub off_b: u32,
+    pub off_c: u32,
+    pub accumulate: u32,
+    pub lda: u32,
+    pub ldb: u32,
+    pub splits: u32,
+    pub k_last: u32,
+    pub _pad3: u32,
+    pub epilogue: EpilogueParams,
 }
 
 /// The uniform layouts (the subgroup variant's uniform is this one), for the layout test.
@@ -61,8 +62,8 @@ pub(super) fn uniform_layouts() -> Vec<UniformLayout> {
                 accumulate,
                 lda,
                 ldb,
-                _pad1,
-                _pad2,
+                splits,
+                k_last,
                 _pad3,
                 epilogue,
             }
@@ -92,13 +93,13 @@ pub(super) fn prepare(
     )
 }
 
-/// Elements of k one dispatch sums (a multiple of every tile's BK): a longer product runs as
-/// chunks that accumulate into C, for both storage kernels. llvmpipe stops a shader's loops
-/// after 65535 iterations in all (measured: a 7×9 product with k = 65573 lost the rest of its
-/// sums silently, and with 8-deep slices k = 33000 did, counting the slice loads), so a chunk
-/// keeps every tile's loops well below that. Every kernel chunks alike, so all give the same
-/// bits.
-const CHUNK: usize = 8192;
+/// Elements of k one dispatch sums on a CPU adapter (a multiple of every tile's BK): a longer
+/// product runs as chunks that accumulate into C, or as split-k slices no longer than this.
+/// llvmpipe stops a shader's loops after 65535 iterations in all (measured: a 7×9 product with
+/// k = 65573 lost the rest of its sums silently, and with 8-deep slices k = 33000 did, counting
+/// the slice loads), so a chunk keeps every tile's loops well below that. GPUs have no such
+/// limit and sum the whole k in one dispatch.
+pub(super) const CHUNK: usize = 8192;
 
 /// A kernel that reads its operands from storage buffers.
 #[derive(Clone, Copy, Debug)]
@@ -123,7 +124,9 @@ pub(super) fn prepare_tiled(
     prepare_storage(gpu, kernel, dims, transposes, operands, how, epilogue)
 }
 
-/// The product with `kernel`, as chunks of k that accumulate into C.
+/// The product with `kernel`: split along k over many workgroups when its output grid is
+/// too small to fill a GPU (see [`super::split`]), else in one dispatch, or on CPU adapters
+/// as chunks of k that accumulate into C.
 pub(super) fn prepare_storage(
     gpu: &Gpu,
     kernel: Kernel,
@@ -138,20 +141,25 @@ pub(super) fn prepare_storage(
         Kernel::Subgroup => subgroup::check(gpu)?,
     }
     let Dims { m, n, k } = dims;
+    let cpu = gpu.adapter.is_cpu();
+    let (cols, rows) = grid(kernel, m, n);
+    let copies = replicas.count as usize;
+    if let Some(plan) = split::plan(dims, (cols * rows * copies, copies), cpu) {
+        return split::prepare(
+            gpu,
+            kernel,
+            (dims, plan),
+            (ta, tb),
+            (a, b, c),
+            (replicas, accumulate),
+            epilogue,
+        );
+    }
+    let chunk_len = if cpu { CHUNK } else { k.max(1) };
     let mut steps = Dispatch::empty();
-    for k0 in (0..k).step_by(CHUNK) {
-        let kc = CHUNK.min(k - k0);
-        // op(A)[:, k0..] and op(B)[k0.., :] in their stored layouts.
-        let (off_a, lda) = if ta {
-            (a.offset + k0 * m, m)
-        } else {
-            (a.offset + k0, k)
-        };
-        let (off_b, ldb) = if tb {
-            (b.offset + k0, k)
-        } else {
-            (b.offset + k0 * n, n)
-        };
+    for k0 in (0..k).step_by(chunk_len) {
+        let kc = chunk_len.min(k - k0);
+        let (off_a, lda, off_b, ldb) = operand_starts(dims, (ta, tb), (&a, &b), k0);
         let last = k0 + kc == k;
         let none = Prepared::none(epilogue);
         let chunk = Chunk {
@@ -159,14 +167,16 @@ pub(super) fn prepare_storage(
             offsets: (off_a, off_b, c.offset),
             lds: (lda, ldb),
             accumulate: accumulate || k0 > 0,
+            split: (1, kc),
         };
         let epi = if last { epilogue } else { &none };
+        let buffers = (&a.buf.buffer, &b.buf.buffer, &c.buf.buffer);
         steps = steps.then(launch(
             gpu,
             kernel,
             chunk,
             (ta, tb),
-            (a, b, c),
+            buffers,
             replicas,
             epi,
         )?);
@@ -174,20 +184,53 @@ pub(super) fn prepare_storage(
     Ok(steps)
 }
 
+/// Where op(A)[:, k0..] and op(B)[k0.., :] start in their stored layouts, with their leading
+/// dimensions: `(off_a, lda, off_b, ldb)`.
+pub(super) fn operand_starts(
+    Dims { m, n, k }: Dims,
+    (ta, tb): (bool, bool),
+    (a, b): (&View<'_>, &View<'_>),
+    k0: usize,
+) -> (usize, usize, usize, usize) {
+    let (off_a, lda) = if ta {
+        (a.offset + k0 * m, m)
+    } else {
+        (a.offset + k0, k)
+    };
+    let (off_b, ldb) = if tb {
+        (b.offset + k0, k)
+    } else {
+        (b.offset + k0 * n, n)
+    };
+    (off_a, lda, off_b, ldb)
+}
+
+/// The workgroup grid `(columns, rows)` of `kernel` for an m×n product.
+fn grid(kernel: Kernel, m: usize, n: usize) -> (usize, usize) {
+    match kernel {
+        Kernel::Tiled(tile) => (n.div_ceil(tile.bn as usize), m.div_ceil(tile.bm as usize)),
+        Kernel::Subgroup => subgroup::grid(m, n),
+    }
+}
+
 /// One dispatch's share of a product.
 pub(super) struct Chunk {
+    /// With k the length of one split's slice of the sum.
     pub dims: Dims,
     pub offsets: (usize, usize, usize),
     pub lds: (usize, usize),
     pub accumulate: bool,
+    /// Split-k: how many slices the workgroups' z axis holds per replica, and the last
+    /// slice's length (`(1, k)` for an unsplit dispatch).
+    pub split: (usize, usize),
 }
 
-fn launch(
+pub(super) fn launch(
     gpu: &Gpu,
     kernel: Kernel,
     chunk: Chunk,
     (ta, tb): (bool, bool),
-    (a, b, c): (View<'_>, View<'_>, View<'_>),
+    (a, b, c): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
     replicas: Replicas,
     epilogue: &Prepared,
 ) -> Result<Dispatch> {
@@ -203,30 +246,36 @@ fn launch(
         accumulate: chunk.accumulate as u32,
         lda: as_u32(OP, "leading dimension", chunk.lds.0)?,
         ldb: as_u32(OP, "leading dimension", chunk.lds.1)?,
-        _pad1: 0,
-        _pad2: 0,
+        splits: as_u32(OP, "splits", chunk.split.0)?,
+        k_last: as_u32(OP, "k", chunk.split.1)?,
         _pad3: 0,
         epilogue: epilogue.params,
     };
     let mut constants = vec![("TRANS_A", ta as u8 as f64), ("TRANS_B", tb as u8 as f64)];
     // Bindings 7 and 8: A and B again, read as vec4s where the tiled kernel may.
     let mut vec4_views = [Bind::Unused, Bind::Unused];
-    let (label, source, (cols, rows)) = match kernel {
+    let (label, source) = match kernel {
         Kernel::Tiled(tile) => {
             constants.extend(tile.constants());
             let (va, vb) = vec_loads(tile, &chunk, (ta, tb), replicas);
             constants.extend([("VEC_A", va as u8 as f64), ("VEC_B", vb as u8 as f64)]);
-            vec4_views = [Bind::Buf(&a.buf.buffer), Bind::Buf(&b.buf.buffer)];
-            let grid = (n.div_ceil(tile.bn as usize), m.div_ceil(tile.bm as usize));
-            ("matmul_tiled", TILED_SRC, grid)
+            vec4_views = [Bind::Buf(a), Bind::Buf(b)];
+            ("matmul_tiled", TILED_SRC)
         }
         Kernel::Subgroup => {
             constants.extend(subgroup::constants());
-            ("matmul_subgroup", subgroup::source(), subgroup::grid(m, n))
+            ("matmul_subgroup", subgroup::source())
         }
     };
+    let (cols, rows) = grid(kernel, m, n);
+    let mut groups = workgroups(gpu, OP, cols, rows)?;
+    groups[2] = as_u32(OP, "splits", chunk.split.0)?;
     let [a4, b4] = vec4_views;
-    build(
+    // Every slice but the last sums k elements.
+    let (splits, k_last) = chunk.split;
+    let sums = (splits - 1) * k + k_last;
+    let flops = 2.0 * (m * n * sums) as f64 * replicas.count as f64;
+    let launch = build(
         gpu,
         Launch {
             label,
@@ -236,18 +285,19 @@ fn launch(
             params: Params::Bytes(bytemuck::bytes_of(&params)),
             replicas: Some(replicas),
             bindings: &[
-                Bind::Buf(&a.buf.buffer),
-                Bind::Buf(&b.buf.buffer),
-                Bind::Buf(&c.buf.buffer),
+                Bind::Buf(a),
+                Bind::Buf(b),
+                Bind::Buf(c),
                 Bind::Unused,
                 Bind::Buf(&epilogue.bias),
                 Bind::Buf(&epilogue.mask),
                 a4,
                 b4,
             ],
-            groups: workgroups(gpu, OP, cols, rows)?,
+            groups,
         },
-    )
+    )?;
+    Ok(launch.with_flops(flops))
 }
 
 /// Whether the tiled kernel may read A and B as vec4s (`VEC_A`, `VEC_B` in tiled.wgsl): an
@@ -260,7 +310,9 @@ pub(super) fn vec_loads(
     replicas: Replicas,
 ) -> (bool, bool) {
     let Dims { m, n, k } = chunk.dims;
-    let whole = |values: [usize; 5]| values.iter().all(|v| v % 4 == 0);
+    let whole = |values: [usize; 6]| values.iter().all(|v| v % 4 == 0);
+    // A split's last slice is shorter than the others: its length along k counts too.
+    let k_last = chunk.split.1;
     let strides = replicas.strides.map(|s| s as usize);
     let (tm, tn, tk) = (tile.bm as usize, tile.bn as usize, tile.bk as usize);
     let a = whole([
@@ -269,6 +321,7 @@ pub(super) fn vec_loads(
         chunk.lds.0,
         if ta { m } else { k },
         if ta { tm } else { tk },
+        if ta { 0 } else { k_last },
     ]);
     let b = whole([
         chunk.offsets.1,
@@ -276,6 +329,7 @@ pub(super) fn vec_loads(
         chunk.lds.1,
         if tb { k } else { n },
         if tb { tk } else { tn },
+        if tb { k_last } else { 0 },
     ]);
     (a, b)
 }

@@ -21,7 +21,7 @@
 //
 // Summation order: each C element adds its K terms one at a time in k order, with no padding
 // terms (the slice stops at K), as the other variants do, so it gives their sums. With
-// p.accumulate = 1, C += result; finish() then applies the epilogue. Workgroup z is the replica.
+// p.accumulate = 1, C += result; finish() then applies the epilogue. Workgroup z is the replica (and the split-k slice, see prelude.wgsl).
 
 // No `enable subgroups;` here: naga (wgpu 30) rejects the directive and takes subgroup
 // builtins when the device has the feature; browsers require it, so the wasm32 build puts it
@@ -55,10 +55,11 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
         @builtin(subgroup_size) sg: u32) {
     let row0 = wid.y * TM;
     let col = 4u * (wid.x * WG + t);
-    // Where this replica's A, B and C start.
-    let start = vec3<u32>(p.off_a, p.off_b, p.off_c) + wid.z * p.rs.xyz;
+    // Where this replica's (and split slice's) A, B and C start.
+    let start = slice_of(wid.z);
+    let k_len = slice_len(wid.z);
     let lanes = min(sg, WG);
-    for (var k0 = 0u; k0 < p.k; k0 += lanes) {
+    for (var k0 = 0u; k0 < k_len; k0 += lanes) {
         // This lane's k of each row; rows past TM stay zero and are never read (the guards
         // are pipeline constants, so the compiler drops them).
         let kl = k0 + lane;
@@ -78,7 +79,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             a6 = load_a(start.x, row0 + 6u, kl);
             a7 = load_a(start.x, row0 + 7u, kl);
         }
-        let count = min(lanes, p.k - k0);
+        let count = min(lanes, k_len - k0);
         for (var j = 0u; j < count; j++) {
             let bv = load_b4(start.y, k0 + j, col);
             acc[0] += subgroupShuffle(a0, j) * bv;
@@ -103,7 +104,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>,
             for (var q = 0u; q < 4u; q++) {
                 if col + q < p.n {
                     let at = start.z + row * p.n + col + q;
-                    c[at] = finish(wid.z, at, row, col + q, acc[i][q]);
+                    c[at] = finish(replica, at, row, col + q, acc[i][q]);
                 }
             }
         }

@@ -19,7 +19,7 @@
 // consecutive global addresses. Out-of-range elements load as 0, which adds exactly +0 to the
 // sums: each C element is the k = 0..K-1 sum in order, one term at a time, as in the register
 // variant, whatever the tile sizes (they change speed, never bits). With p.accumulate = 1,
-// C += result; finish() then applies the epilogue. Workgroup z is the replica.
+// C += result; finish() then applies the epilogue. Workgroup z is the replica (and the split-k slice, see prelude.wgsl).
 // Shared layout: as_[kk*BM + i] holds op(A)(row0 + i, k0 + kk) and bs_[kk*BN + j] holds
 // op(B)(k0 + kk, col0 + j); the inner loop reads them four at a time (a4, b4).
 // Vec4 loads: with VEC_A (VEC_B) the host has checked that A's (B's) stored rows are whole
@@ -60,7 +60,7 @@ fn b4(at: u32) -> vec4<f32> {
 }
 
 fn load_b(base: u32, k: u32, col: u32) -> f32 {
-    if k >= p.k || col >= p.n {
+    if k >= kn || col >= p.n {
         return 0.0;
     }
     return b[base + select(k * p.ldb + col, col * p.ldb + k, TRANS_B)];
@@ -99,7 +99,7 @@ fn stage_a(base: u32, row0: u32, k0: u32, t: u32) {
             let ak = e / (BM / 4u);
             let ai = 4u * (e % (BM / 4u));
             var v = vec4<f32>(0.0);
-            if row0 + ai < p.m && k0 + ak < p.k {
+            if row0 + ai < p.m && k0 + ak < kn {
                 v = a4g[(base + (k0 + ak) * p.lda + row0 + ai) / 4u];
             }
             store_a4(ak * BM + ai, 1u, v);
@@ -108,7 +108,7 @@ fn stage_a(base: u32, row0: u32, k0: u32, t: u32) {
             let ai = e / (BK / 4u);
             let ak = 4u * (e % (BK / 4u));
             var v = vec4<f32>(0.0);
-            if row0 + ai < p.m && k0 + ak < p.k {
+            if row0 + ai < p.m && k0 + ak < kn {
                 v = a4g[(base + (row0 + ai) * p.lda + k0 + ak) / 4u];
             }
             store_a4(ak * BM + ai, BM, v);
@@ -133,7 +133,7 @@ fn stage_b(base: u32, k0: u32, col0: u32, t: u32) {
             let bj = e / (BK / 4u);
             let bk = 4u * (e % (BK / 4u));
             var v = vec4<f32>(0.0);
-            if col0 + bj < p.n && k0 + bk < p.k {
+            if col0 + bj < p.n && k0 + bk < kn {
                 v = b4g[(base + (col0 + bj) * p.ldb + k0 + bk) / 4u];
             }
             store_b4(bk * BN + bj, BN, v);
@@ -142,7 +142,7 @@ fn stage_b(base: u32, k0: u32, col0: u32, t: u32) {
             let bk = e / (BN / 4u);
             let bj = 4u * (e % (BN / 4u));
             var v = vec4<f32>(0.0);
-            if col0 + bj < p.n && k0 + bk < p.k {
+            if col0 + bj < p.n && k0 + bk < kn {
                 v = b4g[(base + (k0 + bk) * p.ldb + col0 + bj) / 4u];
             }
             store_b4(bk * BN + bj, 1u, v);
@@ -170,12 +170,13 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     let row0 = wid.y * BM;
     let col0 = wid.x * BN;
     let t = lid.y * WX + lid.x;
-    // Where this replica's A, B and C start.
-    let start = vec3<u32>(p.off_a, p.off_b, p.off_c) + wid.z * p.rs.xyz;
+    // Where this replica's (and split slice's) A, B and C start.
+    let start = slice_of(wid.z);
+    let k_len = slice_len(wid.z);
     for (var i = 0u; i < 16u; i++) {
         acc[i] = vec4<f32>(0.0);
     }
-    for (var k0 = 0u; k0 < p.k; k0 += BK) {
+    for (var k0 = 0u; k0 < k_len; k0 += BK) {
         stage_a(start.x, row0, k0, t);
         stage_b(start.y, k0, col0, t);
         workgroupBarrier();
@@ -216,7 +217,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
                     let col = col0 + 4u * (lid.x * TN4 + j) + q;
                     if col < p.n {
                         let at = start.z + row * p.n + col;
-                        c[at] = finish(wid.z, at, row, col, acc[i * TN4 + j][q]);
+                        c[at] = finish(replica, at, row, col, acc[i * TN4 + j][q]);
                     }
                 }
             }
