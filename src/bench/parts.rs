@@ -179,8 +179,9 @@ pub struct Structure {
     /// Floating-point operations of the step's launches (the products').
     pub flops: f64,
     /// The fewest workgroups of any launch carrying at least 1 % of the step's FLOPs: how
-    /// widely the step's heaviest work spreads over a GPU's multiprocessors.
-    pub heavy_min_workgroups: u64,
+    /// widely the step's heaviest work spreads over a GPU's multiprocessors. None when no
+    /// launch carries that much (a deep network's work is spread over hundreds of launches).
+    pub heavy_min_workgroups: Option<u64>,
 }
 
 /// Count what `steps` SGD steps of `model` at `batch` ask of the device, after one untimed
@@ -213,8 +214,7 @@ pub fn structure(
         .iter()
         .filter(|l| l.flops > 0.0 && l.flops >= 0.01 * flops)
         .map(|l| l.workgroups)
-        .min()
-        .unwrap_or(0);
+        .min();
     Ok(Structure {
         dispatches: per(c.dispatches),
         submissions: per(c.submissions),

@@ -99,6 +99,7 @@ pub(super) fn step(args: StepArgs) -> anyhow::Result<()> {
                 st.readback_bytes,
                 st.flops / 1e9,
                 st.heavy_min_workgroups
+                    .map_or("none carries 1 % of the FLOPs".into(), |w| w.to_string())
             );
             match memory {
                 Some(b) => sampa::outln!(

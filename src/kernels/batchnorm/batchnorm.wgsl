@@ -10,6 +10,13 @@
 //   bn_var    var = Σ/M (the biased variance PyTorch normalises with), invstd = 1/sqrt(var+eps);
 //   bn_apply  one invocation per element quad e = r*c4 + q: y = (x-mean)*invstd*γ + β, then
 //             max(y, 0) when RELU is set.
+// On GPUs (src/kernels/batchnorm/mod.rs, Reduce::Tree) the per-quad sums over chunks run as
+// bn_mean_tree, bn_var_tree and bn_dparams_tree instead: one 256-invocation workgroup per quad
+// (workgroup x = q), invocation t adding the partials of chunks t, t+256, t+512, ... in that
+// order, then the workgroup adding its 256 sums pairwise in a fixed tree (strides 128, 64, ...,
+// 1). Many invocations share each channel's sum rather than one looping over every chunk; the
+// order is fixed, so the results repeat bit for bit, and they differ from the serial form's by
+// rounding only.
 // Two passes over x rather than Σx and Σx² in one: the difference of the latter loses the
 // variance's digits when the mean is large. Sums run in a fixed order, so results do not
 // depend on timing.
@@ -228,5 +235,71 @@ fn bn_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         let sd = stats[s0 + 3u * p.c4 + q];
         let sx = stats[s0 + 4u * p.c4 + q];
         y[at4(z, 2u) + e] = gamma(z, q) * invstd / m * (m * grad_out(z, e) - sd - xhat * sx);
+    }
+}
+
+// ---- the tree form of the per-quad sums (see the top of the file) ----
+
+var<workgroup> tree: array<vec4<f32>, 256>;
+
+// Σ over every chunk's partial of quad q from run `run` of part, as the tree form adds them;
+// every invocation of the workgroup calls it and gets the total.
+fn tree_sum(z: u32, q: u32, run: u32, t: u32) -> vec4<f32> {
+    let base = at4(z, 3u) + run * p.chunks * p.c4;
+    var s = vec4<f32>(0.0);
+    for (var ch = t; ch < p.chunks; ch += 256u) {
+        s += part[base + ch * p.c4 + q];
+    }
+    tree[t] = s;
+    workgroupBarrier();
+    for (var w = 128u; w > 0u; w >>= 1u) {
+        if t < w {
+            tree[t] += tree[t + w];
+        }
+        workgroupBarrier();
+    }
+    let total = tree[0];
+    // A second call reuses `tree`: every invocation must have read the total first.
+    workgroupBarrier();
+    return total;
+}
+
+@compute @workgroup_size(256)
+fn bn_mean_tree(@builtin(workgroup_id) wid: vec3<u32>,
+                @builtin(local_invocation_index) t: u32) {
+    let mean = tree_sum(wid.z, wid.x, 0u, t) / f32(p.m);
+    if t == 0u {
+        stats[at4(wid.z, 4u) + wid.x] = mean;
+    }
+}
+
+@compute @workgroup_size(256)
+fn bn_var_tree(@builtin(workgroup_id) wid: vec3<u32>,
+               @builtin(local_invocation_index) t: u32) {
+    let var_ = tree_sum(wid.z, wid.x, 0u, t) / f32(p.m);
+    if t == 0u {
+        let s0 = at4(wid.z, 4u);
+        stats[s0 + p.c4 + wid.x] = inverseSqrt(var_ + vec4<f32>(p.eps));
+        stats[s0 + 2u * p.c4 + wid.x] = var_;
+    }
+}
+
+@compute @workgroup_size(256)
+fn bn_dparams_tree(@builtin(workgroup_id) wid: vec3<u32>,
+                   @builtin(local_invocation_index) t: u32) {
+    let z = wid.z;
+    let q = wid.x;
+    let sd = tree_sum(z, q, 0u, t);
+    let sx = tree_sum(z, q, 1u, t);
+    if t == 0u {
+        let s0 = at4(z, 4u);
+        stats[s0 + 3u * p.c4 + q] = sd;
+        stats[s0 + 4u * p.c4 + q] = sx;
+        let g = at(z, 8u) + p.prm + 4u * q;
+        let b = g + 4u * p.c4;
+        for (var i = 0u; i < 4u; i++) {
+            grads[g + i] = sx[i];
+            grads[b + i] = sd[i];
+        }
     }
 }

@@ -71,12 +71,54 @@ fn used(op: &str) -> [bool; 8] {
     let on = |list: &[usize]| std::array::from_fn(|i| list.contains(&(i + 1)));
     match op {
         "bn_sum" | "bn_sqdev" => on(&[1, 3, 4]),
-        "bn_mean" | "bn_var" => on(&[3, 4]),
+        "bn_mean" | "bn_var" | "bn_mean_tree" | "bn_var_tree" => on(&[3, 4]),
         "bn_apply" => on(&[1, 2, 4, 5]),
         "bn_dsum" => on(&[1, 3, 4, 6, 7]),
-        "bn_dparams" => on(&[3, 4, 8]),
+        "bn_dparams" | "bn_dparams_tree" => on(&[3, 4, 8]),
         _ => on(&[1, 2, 4, 5, 6, 7]),
     }
+}
+
+/// How the per-quad sums over chunks run: `Serial`, one invocation per channel quad looping
+/// over the chunks (CPU adapters, whose SIMD lanes and threads the loop suits), or `Tree`, one
+/// workgroup per quad adding them as a tree (GPUs). Both sum in a fixed order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reduce {
+    /// One invocation per quad.
+    Serial,
+    /// One workgroup per quad.
+    Tree,
+}
+
+impl Reduce {
+    /// The form for `gpu`.
+    pub fn for_gpu(gpu: &Gpu) -> Reduce {
+        if gpu.adapter.is_cpu() {
+            Reduce::Serial
+        } else {
+            Reduce::Tree
+        }
+    }
+
+    /// The entry point of the per-quad sum `op` (`bn_mean`, `bn_var`, `bn_dparams`) and how
+    /// its grid counts.
+    fn entry(self, op: &'static str) -> (&'static str, Width) {
+        match (self, op) {
+            (Reduce::Serial, _) => (op, Width::Quads),
+            (Reduce::Tree, "bn_mean") => ("bn_mean_tree", Width::QuadGroups),
+            (Reduce::Tree, "bn_var") => ("bn_var_tree", Width::QuadGroups),
+            (Reduce::Tree, _) => ("bn_dparams_tree", Width::QuadGroups),
+        }
+    }
+}
+
+/// What a launch's `count` counts: elements (256 per workgroup), quads (64 per workgroup),
+/// or quads with a workgroup each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Width {
+    Elements,
+    Quads,
+    QuadGroups,
 }
 
 fn launch(
@@ -84,7 +126,7 @@ fn launch(
     (op, s, flags): (&'static str, BnShape, [bool; 2]),
     ops: &Operands<'_>,
     count: usize,
-    wide: bool,
+    width: Width,
 ) -> Result<Dispatch> {
     s.check(op)?;
     // A bind group may only hold the bindings its entry point uses.
@@ -132,10 +174,10 @@ fn launch(
         .iter()
         .map(|v| v.map_or(Bind::Unused, |v| Bind::Buf(&v.buf.buffer)))
         .collect();
-    let mut groups = if wide {
-        grid_1d(gpu, as_u32(op, "groups", count.div_ceil(256))?)
-    } else {
-        [count.div_ceil(64) as u32, 1, 1]
+    let mut groups = match width {
+        Width::Elements => grid_1d(gpu, as_u32(op, "groups", count.div_ceil(256))?),
+        Width::Quads => [count.div_ceil(64) as u32, 1, 1],
+        Width::QuadGroups => [as_u32(op, "groups", count)?, 1, 1],
     };
     groups[2] = as_u32(op, "replicas", replicas)?;
     build(
@@ -183,6 +225,17 @@ impl BnIo<'_> {
 /// Prepare the training forward: the batch's mean and biased variance into `stats`, then
 /// y = (x − mean)/√(var + eps)·γ + β, and max(y, 0) when `relu`.
 pub fn prepare_forward(gpu: &Gpu, s: BnShape, relu: bool, io: BnIo<'_>) -> Result<Dispatch> {
+    prepare_forward_with(gpu, Reduce::for_gpu(gpu), s, relu, io)
+}
+
+/// [`prepare_forward`] with the sums' form given.
+pub fn prepare_forward_with(
+    gpu: &Gpu,
+    reduce: Reduce,
+    s: BnShape,
+    relu: bool,
+    io: BnIo<'_>,
+) -> Result<Dispatch> {
     io.check("bn_forward", s)?;
     let sums = [
         Some(io.x),
@@ -196,12 +249,16 @@ pub fn prepare_forward(gpu: &Gpu, s: BnShape, relu: bool, io: BnIo<'_>) -> Resul
     ];
     let per_chunk = s.chunks() * s.c / 4;
     let mut d = Dispatch::empty();
-    for (op, wide) in [("bn_sum", true), ("bn_mean", false)]
-        .into_iter()
-        .chain([("bn_sqdev", true), ("bn_var", false)])
-    {
-        let count = if wide { per_chunk } else { s.c / 4 };
-        d = d.then(launch(gpu, (op, s, [false; 2]), &sums, count, wide)?);
+    for (partials, total) in [("bn_sum", "bn_mean"), ("bn_sqdev", "bn_var")] {
+        let (total, width) = reduce.entry(total);
+        d = d.then(launch(
+            gpu,
+            (partials, s, [false; 2]),
+            &sums,
+            per_chunk,
+            Width::Elements,
+        )?);
+        d = d.then(launch(gpu, (total, s, [false; 2]), &sums, s.c / 4, width)?);
     }
     Ok(d.then(prepare_apply(gpu, s, relu, io)?))
 }
@@ -225,7 +282,7 @@ pub fn prepare_apply(gpu: &Gpu, s: BnShape, relu: bool, io: BnIo<'_>) -> Result<
         ("bn_apply", s, [relu, false]),
         &ops,
         s.m * s.c / 4,
-        true,
+        Width::Elements,
     )
 }
 
@@ -235,6 +292,18 @@ pub fn prepare_apply(gpu: &Gpu, s: BnShape, relu: bool, io: BnIo<'_>) -> Result<
 /// after a residual add).
 pub fn prepare_backward(
     gpu: &Gpu,
+    s: BnShape,
+    io: BnIo<'_>,
+    dy_mask: (View<'_>, Option<View<'_>>),
+    grads: View<'_>,
+) -> Result<Dispatch> {
+    prepare_backward_with(gpu, Reduce::for_gpu(gpu), s, io, dy_mask, grads)
+}
+
+/// [`prepare_backward`] with the sums' form given.
+pub fn prepare_backward_with(
+    gpu: &Gpu,
+    reduce: Reduce,
     s: BnShape,
     io: BnIo<'_>,
     (dy, mask): (View<'_>, Option<View<'_>>),
@@ -255,9 +324,16 @@ pub fn prepare_backward(
     ];
     let flags = [false, mask.is_some()];
     let per_chunk = s.chunks() * s.c / 4;
-    let sums = launch(gpu, ("bn_dsum", s, flags), &ops, per_chunk, true)?;
-    let params = launch(gpu, ("bn_dparams", s, flags), &ops, s.c / 4, false)?;
-    let dx = launch(gpu, ("bn_dx", s, flags), &ops, s.m * s.c / 4, true)?;
+    let sums = launch(gpu, ("bn_dsum", s, flags), &ops, per_chunk, Width::Elements)?;
+    let (total, width) = reduce.entry("bn_dparams");
+    let params = launch(gpu, (total, s, flags), &ops, s.c / 4, width)?;
+    let dx = launch(
+        gpu,
+        ("bn_dx", s, flags),
+        &ops,
+        s.m * s.c / 4,
+        Width::Elements,
+    )?;
     Ok(sums.then(params).then(dx))
 }
 

@@ -20,10 +20,19 @@ fn operands(s: BnShape, seed: u64) -> (Vec<f32>, Vec<f32>, Vec<f32>) {
 
 #[test]
 fn batchnorm_matches_reference() {
+    use batchnorm::Reduce;
     for gpu in &gpus() {
-        for (m, c) in [(2, 4), (37, 8), (300, 16), (2 * 8 * 8 * 4, 12)] {
+        // 40000 rows make 313 chunks: more than a tree workgroup's 256 invocations.
+        for (m, c) in [(2, 4), (37, 8), (300, 16), (2 * 8 * 8 * 4, 12), (40000, 8)] {
             let s = BnShape { m, c };
-            for (relu, masked) in [(false, false), (true, false), (false, true)] {
+            let forms = [
+                (false, false, Reduce::Serial),
+                (true, false, Reduce::Serial),
+                (false, true, Reduce::Serial),
+                (true, false, Reduce::Tree),
+                (false, true, Reduce::Tree),
+            ];
+            for (relu, masked, reduce) in forms {
                 let (x0, gb0, dy0) = operands(s, (m * c) as u64);
                 // Parameters at an odd offset inside a larger vector, as in a model.
                 let mut prm = vec![0.0f32; 3];
@@ -43,7 +52,8 @@ fn batchnorm_matches_reference() {
                     stats: stats.view(),
                     gamma_beta: params.slice(3, 2 * c).unwrap(),
                 };
-                let f = batchnorm::prepare_forward(gpu, s, relu, io(y.view())).unwrap();
+                let f =
+                    batchnorm::prepare_forward_with(gpu, reduce, s, relu, io(y.view())).unwrap();
                 // A mask with about half its entries ≤ 0, as a ReLU's output has.
                 let mask0: Vec<f32> = dy0.iter().map(|v| v * 3.0 + 0.1).collect();
                 let mask_buf = gpu.upload(&mask0, "mask").unwrap();
@@ -53,10 +63,16 @@ fn batchnorm_matches_reference() {
                     masked.then(|| mask_buf.view())
                 };
                 let g = grads.slice(3, 2 * c).unwrap();
-                let b = batchnorm::prepare_backward(gpu, s, io(dx.view()), (dy.view(), mask), g)
+                let dy_mask = (dy.view(), mask);
+                let b = batchnorm::prepare_backward_with(gpu, reduce, s, io(dx.view()), dy_mask, g)
                     .unwrap();
                 gpu.run(&[&f, &b]).unwrap();
-                let what = format!("bn m={m} c={c} relu={relu} mask={masked}");
+                let what = format!("bn m={m} c={c} relu={relu} mask={masked} {reduce:?}");
+                // The same launches again give the same bits (the sums' order is fixed).
+                let first = (gpu.read(&stats).unwrap(), gpu.read(&dx).unwrap());
+                gpu.run(&[&f, &b]).unwrap();
+                let again = (gpu.read(&stats).unwrap(), gpu.read(&dx).unwrap());
+                assert!(first == again, "{what}: a second run differs");
                 let (want_y, mean, var) = batchnorm::reference_forward(s, &x0, &gb0, relu);
                 let y_host = gpu.read(&y).unwrap();
                 assert_close(&format!("{what} y"), &y_host, &want_y, 1e-5, 1e-4);
