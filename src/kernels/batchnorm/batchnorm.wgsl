@@ -207,17 +207,20 @@ fn bn_dparams(@builtin(global_invocation_id) gid: vec3<u32>,
     let q = gid.x;
     if q < p.c4 {
         let z = wid.z;
-        let sd = chunks_sum(z, q, 0u);
-        let sx = chunks_sum(z, q, 1u);
-        let s0 = at4(z, 4u);
-        stats[s0 + 3u * p.c4 + q] = sd;
-        stats[s0 + 4u * p.c4 + q] = sx;
-        let g = at(z, 8u) + p.prm + 4u * q;
-        let b = g + 4u * p.c4;
-        for (var i = 0u; i < 4u; i++) {
-            grads[g + i] = sx[i];
-            grads[b + i] = sd[i];
-        }
+        store_dparams(z, q, chunks_sum(z, q, 0u), chunks_sum(z, q, 1u));
+    }
+}
+
+// Quad q's Σd and Σd·xhat into stats (for bn_dx) and as dβ and dγ into grads.
+fn store_dparams(z: u32, q: u32, sd: vec4<f32>, sx: vec4<f32>) {
+    let s0 = at4(z, 4u);
+    stats[s0 + 3u * p.c4 + q] = sd;
+    stats[s0 + 4u * p.c4 + q] = sx;
+    let g = at(z, 8u) + p.prm + 4u * q;
+    let b = g + 4u * p.c4;
+    for (var i = 0u; i < 4u; i++) {
+        grads[g + i] = sx[i];
+        grads[b + i] = sd[i];
     }
 }
 
@@ -292,14 +295,6 @@ fn bn_dparams_tree(@builtin(workgroup_id) wid: vec3<u32>,
     let sd = tree_sum(z, q, 0u, t);
     let sx = tree_sum(z, q, 1u, t);
     if t == 0u {
-        let s0 = at4(z, 4u);
-        stats[s0 + 3u * p.c4 + q] = sd;
-        stats[s0 + 4u * p.c4 + q] = sx;
-        let g = at(z, 8u) + p.prm + 4u * q;
-        let b = g + 4u * p.c4;
-        for (var i = 0u; i < 4u; i++) {
-            grads[g + i] = sx[i];
-            grads[b + i] = sd[i];
-        }
+        store_dparams(z, q, sd, sx);
     }
 }
