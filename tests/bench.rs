@@ -446,3 +446,140 @@ fn a_case_beyond_the_adapters_limits_is_recorded_and_the_run_goes_on() {
         "{text}"
     );
 }
+
+#[test]
+fn a_spent_budget_records_every_group_left_as_not_run_and_the_files_keep_what_finished() {
+    let _machine = machine();
+    let d = scratch("bench", "budget");
+    let (j, md) = (d.join("b.json"), d.join("b.md"));
+    // The dispatch cases warm up for 0.2 s, so the toy's group starts past the budget (the
+    // first group may start within it).
+    let out = sampa(&[
+        "bench",
+        "--quick",
+        "--only",
+        "dispatch,toy",
+        "--adapter",
+        "0",
+        "--budget",
+        "0.001",
+        "--json",
+        path(&j),
+        "--markdown",
+        path(&md),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = sampa::bench::Report::parse(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert_eq!(report.results.len(), 3, "two dispatch cases and the toy");
+    let not_run = |r: &sampa::bench::BenchResult| {
+        r.host.is_none()
+            && r.error
+                .as_deref()
+                .is_some_and(|e| e.contains("--budget 0.001"))
+    };
+    for r in &report.results {
+        assert!(r.host.is_some() || not_run(r), "{r:?}");
+    }
+    let toy = report.results.iter().find(|r| r.suite == "toy").unwrap();
+    assert!(not_run(toy), "{toy:?}");
+    assert!(std::fs::read_to_string(&md).unwrap().contains("budget"));
+    // With time enough every group runs, and the files hold all of them.
+    let out = sampa(&[
+        "bench",
+        "--quick",
+        "--only",
+        "dispatch,toy",
+        "--adapter",
+        "0",
+        "--budget",
+        "600",
+        "--json",
+        path(&j),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = sampa::bench::Report::parse(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    assert!(
+        report.results.iter().all(|r| r.host.is_some()),
+        "{report:?}"
+    );
+    let bad = sampa(&["bench", "--budget", "0"]);
+    assert!(error_line(&bad).contains("--budget must be a positive number"));
+}
+
+#[test]
+fn bench_step_counts_the_mlps_flops_and_writes_the_start_pytorch_repeats() {
+    let _machine = machine();
+    let d = scratch("bench", "step-reference");
+    let (j, reference) = (d.join("s.json"), d.join("reference"));
+    let out = sampa(&[
+        "bench",
+        "step",
+        "--adapter",
+        "0",
+        "--models",
+        "mlp",
+        "--reps",
+        "1",
+        "--json",
+        path(&j),
+        "--reference",
+        path(&reference),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
+    let row = &rows[0];
+    // The products of one SGD step of 784-256-256-10 at batch 128: every layer's forward and
+    // weight gradient, and the data gradients of all but the first.
+    let (b, layers) = (128.0, [(784.0, 256.0), (256.0, 256.0), (256.0, 10.0)]);
+    let macs: f64 = layers.iter().map(|(i, o)| 2.0 * b * i * o).sum::<f64>()
+        + layers[1..].iter().map(|(i, o)| b * i * o).sum::<f64>();
+    let flops = row["flops"].as_f64().unwrap();
+    assert!(
+        (flops - 2.0 * macs).abs() < 1e-9 * flops,
+        "{flops} against {}",
+        2.0 * macs
+    );
+    assert_eq!(row["submissions"], 1.0, "{row}");
+    assert!(row["dispatches"].as_f64().unwrap() >= 6.0, "{row}");
+    assert!(row["blocking_waits"].as_f64().unwrap() >= 1.0, "{row}");
+    assert!(row["readback_bytes"].as_f64().unwrap() >= 8.0, "{row}");
+    assert!(row["heavy_min_workgroups"].as_u64().unwrap() >= 1, "{row}");
+    // The start: PyTorch's names and shapes, the batch, and three falling losses.
+    let bytes = std::fs::read(reference.join("mlp.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, shape) in [
+        ("layers.0.weight", vec![256, 784]),
+        ("layers.2.bias", vec![10]),
+        ("input", vec![128, 784]),
+        ("target", vec![128]),
+    ] {
+        assert_eq!(st.tensor(name).unwrap().shape(), &shape[..], "{name}");
+    }
+    let info: Value =
+        serde_json::from_str(&std::fs::read_to_string(reference.join("mlp.json")).unwrap())
+            .unwrap();
+    let losses: Vec<f64> = info["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(losses.len(), 3);
+    assert!(losses[0] > losses[1] && losses[1] > losses[2], "{losses:?}");
+    assert!(
+        (losses[0] - 10f64.ln()).abs() < 0.1,
+        "an untrained 10-class loss: {losses:?}"
+    );
+}
