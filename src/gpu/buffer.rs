@@ -149,7 +149,6 @@ pub(crate) async fn map_read_after<T: bytemuck::Pod>(
     // In the browser the event loop completes the mapping; natively `Gpu::block_on` polls the
     // device for the submission named here.
     awaiting(submission);
-    super::counters::waited();
     super::counters::read_back(bytes);
     let failed = |message: String| Error::Gpu {
         context: "reading a buffer back".to_string(),

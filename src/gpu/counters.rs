@@ -25,7 +25,8 @@ pub struct Counts {
     pub dispatches: u64,
     /// Queue submissions.
     pub submissions: u64,
-    /// Times the host waited for the device (a mapped readback, or all work done).
+    /// Times the host blocked on the device (for a mapped readback or for all work done;
+    /// natively, where `Gpu::wait` blocks: the browser's event loop never does).
     pub waits: u64,
     /// Bytes mapped and copied back to the host.
     pub readback_bytes: u64,

@@ -69,6 +69,8 @@ impl Gpu {
 
     /// Block until `submission` (or everything submitted) has finished.
     pub fn wait(&self, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        // Every host wait for the device passes here (a future's mapping or idle wait too,
+        // through block_on), so this is where the counters see them.
         super::counters::waited();
         let poll = match submission {
             Some(index) => wgpu::PollType::Wait {

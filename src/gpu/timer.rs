@@ -94,7 +94,6 @@ impl Gpu {
             let _ = tx.send(());
         });
         super::buffer::awaiting(None);
-        super::counters::waited();
         rx.await.map_err(|_| Error::Gpu {
             context: "waiting for the device".to_string(),
             message: "the device was lost".to_string(),
