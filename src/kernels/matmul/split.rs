@@ -4,22 +4,17 @@
 //! writing its partial C into a scratch buffer, then `storage/reduce.wgsl` adds the slices in
 //! slice order and applies the epilogue. The order is fixed, so the result is the same bits
 //! run to run; it differs from the unsplit sum's bits by rounding (the tests compare both with
-//! the f64 reference).
+//! the f64 reference). This module decides the split; `tiled.rs` launches it.
 
-use super::super::dispatch::Dispatch;
-use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
-use super::super::view::View;
-use super::epilogue::Prepared;
 use super::shape::Dims;
-use super::tiled::{CHUNK, Chunk, Kernel, MatmulParams, launch, operand_starts};
-use crate::error::Result;
-use crate::gpu::Gpu;
 
-/// The reduction, after the storage kernels' prelude (uniform, bindings, epilogue).
-const REDUCE_SRC: &str = concat!(
-    crate::wgsl!("kernels/matmul/storage/prelude.wgsl"),
-    crate::wgsl!("kernels/matmul/storage/reduce.wgsl")
-);
+/// Elements of k one launch sums on a CPU adapter (a multiple of every tile's BK): a longer
+/// product runs as chunks that accumulate into C, or as slices no longer than this. llvmpipe
+/// stops a shader's loops after 65535 iterations in all (measured: a 7×9 product with k = 65573
+/// lost the rest of its sums silently, and with 8-deep slices k = 33000 did, counting the slice
+/// loads), so a chunk keeps every tile's loops well below that. GPUs have no such limit and sum
+/// an unsplit product's whole k in one launch.
+pub const CHUNK: usize = 8192;
 
 /// Workgroups a product should have at least: two per multiprocessor of a large GPU (an
 /// H200 has 132), with room for smaller tiles' larger grids.
@@ -76,71 +71,4 @@ pub fn plan(Dims { m, n, k }: Dims, (groups, replicas): (usize, usize), cpu: boo
         len,
         last: k - (count - 1) * len,
     })
-}
-
-/// The split product: every slice of every replica in one dispatch into a scratch buffer,
-/// then the ordered sum into C with the epilogue.
-pub(super) fn prepare(
-    gpu: &Gpu,
-    kernel: Kernel,
-    (dims, plan): (Dims, Plan),
-    transposes: (bool, bool),
-    (a, b, c): (View<'_>, View<'_>, View<'_>),
-    (replicas, accumulate): (Replicas, bool),
-    epilogue: &Prepared,
-) -> Result<Dispatch> {
-    const OP: &str = "matmul";
-    let Dims { m, n, .. } = dims;
-    let slices = plan.count * m * n;
-    let part = gpu.zeros::<f32>(replicas.count as usize * slices, "split-k partial sums")?;
-    let (off_a, lda, off_b, ldb) = operand_starts(dims, transposes, (&a, &b), 0);
-    let chunk = Chunk {
-        dims: Dims { m, n, k: plan.len },
-        offsets: (off_a, off_b, 0),
-        lds: (lda, ldb),
-        accumulate: false,
-        split: (plan.count, plan.last),
-    };
-    let mut strides = replicas.strides;
-    strides[2] = as_u32(OP, "replica stride", slices)?;
-    let into_part = Replicas {
-        count: replicas.count,
-        strides,
-    };
-    let buffers = (&a.buf.buffer, &b.buf.buffer, &part.buffer);
-    let none = Prepared::none(epilogue);
-    let sums = launch(gpu, kernel, chunk, transposes, buffers, into_part, &none)?;
-    let params = MatmulParams {
-        m: as_u32(OP, "m", m)?,
-        n: as_u32(OP, "n", n)?,
-        off_c: as_u32(OP, "C offset", c.offset)?,
-        accumulate: accumulate as u32,
-        splits: as_u32(OP, "splits", plan.count)?,
-        epilogue: epilogue.params,
-        ..Default::default()
-    };
-    let reduce = build(
-        gpu,
-        Launch {
-            label: "matmul_split_reduce",
-            source: REDUCE_SRC,
-            entry: "reduce",
-            constants: &[],
-            params: Params::Bytes(bytemuck::bytes_of(&params)),
-            replicas: Some(Replicas {
-                count: replicas.count,
-                strides: [strides[2], 0, replicas.strides[2], 0],
-            }),
-            bindings: &[
-                Bind::Buf(&part.buffer),
-                Bind::Unused,
-                Bind::Buf(&c.buf.buffer),
-                Bind::Unused,
-                Bind::Buf(&epilogue.bias),
-                Bind::Buf(&epilogue.mask),
-            ],
-            groups: grid_1d(gpu, as_u32(OP, "groups", (m * n).div_ceil(256))?),
-        },
-    )?;
-    Ok(sums.then(reduce))
 }

@@ -1,17 +1,19 @@
 //! The tiled variant (`storage/tiled.wgsl` after `storage/prelude.wgsl`): workgroup tiles
 //! through shared memory with a register block per invocation, reading storage buffers; for
-//! GPUs. The tile sizes are pipeline constants, per adapter (see [`super::tile`]). The subgroup variant
-//! ([`super::subgroup`]) reads the same operands with the same uniform, so it launches
-//! through here too.
+//! GPUs. The tile sizes are pipeline constants, per adapter (see [`super::tile`]). The subgroup
+//! variant ([`super::subgroup`]) reads the same operands with the same uniform, so it launches
+//! through here too: a product runs as one launch, as chunks of k on CPU adapters, or split
+//! along k with its reduction where [`super::split`] says so.
 
 use super::super::dispatch::Dispatch;
-use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build};
+use super::super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
 use super::super::layout::{UniformLayout, uniform_layout};
 use super::super::view::View;
 use super::epilogue::{EpilogueParams, Prepared};
 use super::shape::{Dims, workgroups};
+use super::split::{self, CHUNK};
+use super::subgroup;
 use super::tile::{self, Tile};
-use super::{split, subgroup};
 use crate::error::Result;
 use crate::gpu::Gpu;
 
@@ -25,20 +27,20 @@ const TILED_SRC: &str = concat!(
 /// The storage kernels' uniform (prelude.wgsl's `Params`), which split-k's reduction shares.
 #[repr(C)]
 #[derive(Clone, Copy, Default, bytemuck::Pod, bytemuck::Zeroable)]
-pub(super) struct MatmulParams {
-    pub m: u32,
-    pub n: u32,
-    pub k: u32,
-    pub off_a: u32,
-    pub off_b: u32,
-    pub off_c: u32,
-    pub accumulate: u32,
-    pub lda: u32,
-    pub ldb: u32,
-    pub splits: u32,
-    pub k_last: u32,
-    pub _pad3: u32,
-    pub epilogue: EpilogueParams,
+struct MatmulParams {
+    m: u32,
+    n: u32,
+    k: u32,
+    off_a: u32,
+    off_b: u32,
+    off_c: u32,
+    accumulate: u32,
+    lda: u32,
+    ldb: u32,
+    splits: u32,
+    k_last: u32,
+    _pad3: u32,
+    epilogue: EpilogueParams,
 }
 
 /// The uniform layouts (the subgroup variant's uniform is this one), for the layout test.
@@ -93,14 +95,6 @@ pub(super) fn prepare(
     )
 }
 
-/// Elements of k one dispatch sums on a CPU adapter (a multiple of every tile's BK): a longer
-/// product runs as chunks that accumulate into C, or as split-k slices no longer than this.
-/// llvmpipe stops a shader's loops after 65535 iterations in all (measured: a 7×9 product with
-/// k = 65573 lost the rest of its sums silently, and with 8-deep slices k = 33000 did, counting
-/// the slice loads), so a chunk keeps every tile's loops well below that. GPUs have no such
-/// limit and sum the whole k in one dispatch.
-pub(super) const CHUNK: usize = 8192;
-
 /// A kernel that reads its operands from storage buffers.
 #[derive(Clone, Copy, Debug)]
 pub(super) enum Kernel {
@@ -145,7 +139,7 @@ pub(super) fn prepare_storage(
     let (cols, rows) = grid(kernel, m, n);
     let copies = replicas.count as usize;
     if let Some(plan) = split::plan(dims, (cols * rows * copies, copies), cpu) {
-        return split::prepare(
+        return prepare_split(
             gpu,
             kernel,
             (dims, plan),
@@ -186,7 +180,7 @@ pub(super) fn prepare_storage(
 
 /// Where op(A)[:, k0..] and op(B)[k0.., :] start in their stored layouts, with their leading
 /// dimensions: `(off_a, lda, off_b, ldb)`.
-pub(super) fn operand_starts(
+fn operand_starts(
     Dims { m, n, k }: Dims,
     (ta, tb): (bool, bool),
     (a, b): (&View<'_>, &View<'_>),
@@ -225,7 +219,7 @@ pub(super) struct Chunk {
     pub split: (usize, usize),
 }
 
-pub(super) fn launch(
+fn launch(
     gpu: &Gpu,
     kernel: Kernel,
     chunk: Chunk,
@@ -332,4 +326,77 @@ pub(super) fn vec_loads(
         if tb { k_last } else { 0 },
     ]);
     (a, b)
+}
+
+/// The reduction, after the storage kernels' prelude (uniform, bindings, epilogue).
+const REDUCE_SRC: &str = concat!(
+    crate::wgsl!("kernels/matmul/storage/prelude.wgsl"),
+    crate::wgsl!("kernels/matmul/storage/reduce.wgsl")
+);
+
+/// The split product: every slice of every replica in one dispatch into a scratch buffer,
+/// then the ordered sum into C with the epilogue.
+fn prepare_split(
+    gpu: &Gpu,
+    kernel: Kernel,
+    (dims, plan): (Dims, split::Plan),
+    transposes: (bool, bool),
+    (a, b, c): (View<'_>, View<'_>, View<'_>),
+    (replicas, accumulate): (Replicas, bool),
+    epilogue: &Prepared,
+) -> Result<Dispatch> {
+    const OP: &str = "matmul";
+    let Dims { m, n, .. } = dims;
+    let slices = plan.count * m * n;
+    let part = gpu.zeros::<f32>(replicas.count as usize * slices, "split-k partial sums")?;
+    let (off_a, lda, off_b, ldb) = operand_starts(dims, transposes, (&a, &b), 0);
+    let chunk = Chunk {
+        dims: Dims { m, n, k: plan.len },
+        offsets: (off_a, off_b, 0),
+        lds: (lda, ldb),
+        accumulate: false,
+        split: (plan.count, plan.last),
+    };
+    let mut strides = replicas.strides;
+    strides[2] = as_u32(OP, "replica stride", slices)?;
+    let into_part = Replicas {
+        count: replicas.count,
+        strides,
+    };
+    let buffers = (&a.buf.buffer, &b.buf.buffer, &part.buffer);
+    let none = Prepared::none(epilogue);
+    let sums = launch(gpu, kernel, chunk, transposes, buffers, into_part, &none)?;
+    let params = MatmulParams {
+        m: as_u32(OP, "m", m)?,
+        n: as_u32(OP, "n", n)?,
+        off_c: as_u32(OP, "C offset", c.offset)?,
+        accumulate: accumulate as u32,
+        splits: as_u32(OP, "splits", plan.count)?,
+        epilogue: epilogue.params,
+        ..Default::default()
+    };
+    let reduce = build(
+        gpu,
+        Launch {
+            label: "matmul_split_reduce",
+            source: REDUCE_SRC,
+            entry: "reduce",
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&params)),
+            replicas: Some(Replicas {
+                count: replicas.count,
+                strides: [strides[2], 0, replicas.strides[2], 0],
+            }),
+            bindings: &[
+                Bind::Buf(&part.buffer),
+                Bind::Unused,
+                Bind::Buf(&c.buf.buffer),
+                Bind::Unused,
+                Bind::Buf(&epilogue.bias),
+                Bind::Buf(&epilogue.mask),
+            ],
+            groups: grid_1d(gpu, as_u32(OP, "groups", (m * n).div_ceil(256))?),
+        },
+    )?;
+    Ok(sums.then(reduce))
 }
