@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::cli::{error_line, sampa, scratch};
+use common::cli::{error_line, sampa, scratch, success};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 
@@ -468,11 +468,7 @@ fn a_spent_budget_records_every_group_left_as_not_run_and_the_files_keep_what_fi
         "--markdown",
         path(&md),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    success(&out);
     let report = sampa::bench::Report::parse(&std::fs::read_to_string(&j).unwrap()).unwrap();
     assert_eq!(report.results.len(), 3, "two dispatch cases and the toy");
     let not_run = |r: &sampa::bench::BenchResult| {
@@ -500,11 +496,7 @@ fn a_spent_budget_records_every_group_left_as_not_run_and_the_files_keep_what_fi
         "--json",
         path(&j),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    success(&out);
     let report = sampa::bench::Report::parse(&std::fs::read_to_string(&j).unwrap()).unwrap();
     assert!(
         report.results.iter().all(|r| r.host.is_some()),
@@ -533,11 +525,7 @@ fn bench_step_counts_the_mlps_flops_and_writes_the_start_pytorch_repeats() {
         "--reference",
         path(&reference),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    success(&out);
     let rows: Value = serde_json::from_str(&std::fs::read_to_string(&j).unwrap()).unwrap();
     let row = &rows[0];
     // The products of one SGD step of 784-256-256-10 at batch 128: every layer's forward and

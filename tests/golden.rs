@@ -154,6 +154,17 @@ fn record(params: &[f32], losses: &[f32]) -> String {
     )
 }
 
+/// The trainer every trajectory starts from (with `m.init(3)`).
+fn spec(m: &Model, config: OptimizerConfig, kernels: Kernels) -> TrainerSpec {
+    TrainerSpec {
+        model: m.clone(),
+        smoothing: 0.1,
+        optimizer: config,
+        seed: 7,
+        kernels,
+    }
+}
+
 /// Parameters and reported losses after `STEPS` steps with the kernel forms `kernels`.
 fn trajectory(
     gpu: &sampa::Gpu,
@@ -161,14 +172,7 @@ fn trajectory(
     (config, nesterov): (OptimizerConfig, bool),
     placement: Placement,
 ) -> String {
-    let spec = TrainerSpec {
-        model: m.clone(),
-        smoothing: 0.1,
-        optimizer: config,
-        seed: 7,
-        kernels,
-    };
-    let mut t = Trainer::new(gpu, spec, &m.init(3)).unwrap();
+    let mut t = Trainer::new(gpu, spec(m, config, kernels), &m.init(3)).unwrap();
     t.set_placement(gpu, placement).unwrap();
     let losses: Vec<f32> = batches(m, full)
         .iter()
@@ -257,14 +261,8 @@ fn f64_failures(gpu: &sampa::Gpu, known: bool) -> Vec<String> {
             if known && !["sgd", "sam", "sampa-0.2"].contains(&name) {
                 continue;
             }
-            let spec = TrainerSpec {
-                model: m.clone(),
-                smoothing: 0.1,
-                optimizer: config,
-                seed: 7,
-                kernels,
-            };
             let (x0, data) = (m.init(3), batches(&m, full));
+            let spec = spec(&m, config, kernels);
             let run = parity::parity(gpu, spec, &x0, &data, |t| hyper(t, nesterov));
             let p = gpu.block_on(run).unwrap();
             let what = format!("{} {model_name} {name}", gpu.adapter.short());
