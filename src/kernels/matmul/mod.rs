@@ -19,6 +19,8 @@ mod subgroup;
 pub mod tile;
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
+mod split_tests;
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
 mod tiled;
 
