@@ -42,9 +42,8 @@ pub fn open(specs: &[String]) -> Result<Vec<Gpu>> {
 }
 
 /// Run `settings` on `gpus` into `report`; `progress` hears each finished unit of work and
-/// how many there are in all, and `finished` sees the report after each group of cases (one
-/// part, or one model's steps, on one adapter), so that a run stopped half-way keeps what it
-/// measured. Once `settings.budget_s` has passed, the groups not yet started are recorded as
+/// how many there are in all, and `finished` sees the report after each group of cases (see
+/// [`groups`]), so that a run stopped half-way keeps what it measured. Once `settings.budget_s` has passed, the groups not yet started are recorded as
 /// not run, with the reason.
 pub fn run(
     gpus: &[Gpu],
