@@ -43,7 +43,7 @@ pub fn open(specs: &[String]) -> Result<Vec<Gpu>> {
 
 /// Run `settings` on `gpus` into `report`; `progress` hears each finished unit of work and
 /// how many there are in all, and `finished` sees the report after each group of cases (see
-/// [`groups`]), so that a run stopped half-way keeps what it measured. Once `settings.budget_s` has passed, the groups not yet started are recorded as
+/// `groups`: one part, model and matmul variant), so that a run stopped half-way keeps what it measured. Once `settings.budget_s` has passed, the groups not yet started are recorded as
 /// not run, with the reason.
 pub fn run(
     gpus: &[Gpu],
