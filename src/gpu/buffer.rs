@@ -1,5 +1,6 @@
 //! Typed storage buffers and their upload and readback.
 
+use super::awaited::Awaited;
 use super::device::Gpu;
 use crate::error::{Error, Result};
 use std::marker::PhantomData;
@@ -122,7 +123,7 @@ impl Gpu {
         let mut encoder = self.device.create_command_encoder(&Default::default());
         encoder.copy_buffer_to_buffer(&buf.buffer, 0, &staging, 0, padded(bytes));
         let index = self.submit(encoder.finish());
-        map_read_after(&staging, bytes, Some(index)).await
+        map_read_after(&staging, bytes, Awaited::Index(index)).await
     }
 }
 
@@ -131,15 +132,15 @@ pub(crate) async fn map_read<T: bytemuck::Pod>(
     staging: &wgpu::Buffer,
     bytes: u64,
 ) -> Result<Vec<T>> {
-    map_read_after(staging, bytes, None).await
+    map_read_after(staging, bytes, Awaited::All).await
 }
 
-/// [`map_read`], awaiting only `submission` rather than all submitted work, so later
-/// submissions keep running while the host takes the values.
+/// [`map_read`], awaiting only the submission `awaited` names rather than all submitted
+/// work, so later submissions keep running while the host takes the values.
 pub(crate) async fn map_read_after<T: bytemuck::Pod>(
     staging: &wgpu::Buffer,
     bytes: u64,
-    submission: Option<wgpu::SubmissionIndex>,
+    awaited: Awaited,
 ) -> Result<Vec<T>> {
     let slice = staging.slice(..);
     let (tx, rx) = futures_channel::oneshot::channel();
@@ -148,7 +149,7 @@ pub(crate) async fn map_read_after<T: bytemuck::Pod>(
     });
     // In the browser the event loop completes the mapping; natively `Gpu::block_on` polls the
     // device for the submission named here.
-    awaiting(submission);
+    awaiting(awaited);
     super::counters::read_back(bytes);
     let failed = |message: String| Error::Gpu {
         context: "reading a buffer back".to_string(),
@@ -168,20 +169,16 @@ pub(crate) async fn map_read_after<T: bytemuck::Pod>(
     Ok(out)
 }
 
-/// Say which submission the readback being awaited on this thread depends on (all of them
-/// when `None`), for the native executor.
+/// Say which submission the readback being awaited on this thread depends on, for the native
+/// executor.
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn awaiting(submission: Option<wgpu::SubmissionIndex>) {
-    let awaited = match submission {
-        Some(index) => super::awaited::Awaited::Index(index),
-        None => super::awaited::Awaited::All,
-    };
+pub(crate) fn awaiting(awaited: Awaited) {
     super::awaited::AWAITED.with(|a| *a.borrow_mut() = Some(awaited));
 }
 
 /// In the browser the event loop completes mappings: nothing to say.
 #[cfg(target_arch = "wasm32")]
-pub(crate) fn awaiting(_submission: Option<wgpu::SubmissionIndex>) {}
+pub(crate) fn awaiting(_awaited: Awaited) {}
 
 /// A persistent staging buffer for small, frequent reads (the per-step loss and correct
 /// count), so the hot path allocates nothing.
@@ -262,6 +259,14 @@ impl Readback {
         submission: wgpu::SubmissionIndex,
     ) -> Result<Vec<f32>> {
         let bytes = (count.min(self.len) * 4) as u64;
-        map_read_after(&self.staging, bytes, Some(submission)).await
+        map_read_after(&self.staging, bytes, Awaited::Index(submission)).await
+    }
+
+    /// [`Readback::read_after`] for a submission that later work already follows on the
+    /// queue (a pipelined step's, read once the next step is submitted): the wait leaves the
+    /// device busy, and the counters count it as a wait but not as a blocking one.
+    pub async fn read_behind(&self, submission: wgpu::SubmissionIndex) -> Result<Vec<f32>> {
+        let bytes = (self.len * 4) as u64;
+        map_read_after(&self.staging, bytes, Awaited::Behind(submission)).await
     }
 }

@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 static DISPATCHES: AtomicU64 = AtomicU64::new(0);
 static SUBMISSIONS: AtomicU64 = AtomicU64::new(0);
 static WAITS: AtomicU64 = AtomicU64::new(0);
+static BLOCKING_WAITS: AtomicU64 = AtomicU64::new(0);
 static READBACK: AtomicU64 = AtomicU64::new(0);
 static CENSUS_OPEN: AtomicBool = AtomicBool::new(false);
 static CENSUS: Mutex<Vec<Launch>> = Mutex::new(Vec::new());
@@ -28,6 +29,9 @@ pub struct Counts {
     /// Times the host blocked on the device (for a mapped readback or for all work done;
     /// natively, where `Gpu::wait` blocks: the browser's event loop never does).
     pub waits: u64,
+    /// Those of the waits that had no later work queued behind what they waited for, so the
+    /// device could run dry during them (every wait but a pipelined step's readback).
+    pub blocking_waits: u64,
     /// Bytes mapped and copied back to the host.
     pub readback_bytes: u64,
 }
@@ -39,6 +43,7 @@ impl std::ops::Sub for Counts {
             dispatches: self.dispatches - o.dispatches,
             submissions: self.submissions - o.submissions,
             waits: self.waits - o.waits,
+            blocking_waits: self.blocking_waits - o.blocking_waits,
             readback_bytes: self.readback_bytes - o.readback_bytes,
         }
     }
@@ -50,6 +55,7 @@ pub fn now() -> Counts {
         dispatches: DISPATCHES.load(Relaxed),
         submissions: SUBMISSIONS.load(Relaxed),
         waits: WAITS.load(Relaxed),
+        blocking_waits: BLOCKING_WAITS.load(Relaxed),
         readback_bytes: READBACK.load(Relaxed),
     }
 }
@@ -91,8 +97,11 @@ pub(crate) fn submitted() {
 
 // Only native code blocks (the browser's event loop never waits).
 #[cfg(not(target_arch = "wasm32"))]
-pub(crate) fn waited() {
+pub(crate) fn waited(blocking: bool) {
     WAITS.fetch_add(1, Relaxed);
+    if blocking {
+        BLOCKING_WAITS.fetch_add(1, Relaxed);
+    }
 }
 
 pub(crate) fn read_back(bytes: u64) {

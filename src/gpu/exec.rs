@@ -56,6 +56,7 @@ impl Gpu {
             match awaited {
                 // The mapping callback fires inside this poll and wakes the future.
                 Some(Awaited::Index(index)) => self.wait(Some(index))?,
+                Some(Awaited::Behind(index)) => self.poll_until(Some(index), false)?,
                 Some(Awaited::All) => self.wait(None)?,
                 // Nothing on the device was named: let it finish what it has, then give
                 // whatever else the future waits for a moment to wake it.
@@ -69,9 +70,15 @@ impl Gpu {
 
     /// Block until `submission` (or everything submitted) has finished.
     pub fn wait(&self, submission: Option<wgpu::SubmissionIndex>) -> Result<()> {
+        self.poll_until(submission, true)
+    }
+
+    /// [`Gpu::wait`]; `blocking` says whether the device may run dry meanwhile (false when
+    /// later work is known to be queued behind `submission`).
+    fn poll_until(&self, submission: Option<wgpu::SubmissionIndex>, blocking: bool) -> Result<()> {
         // Every host wait for the device passes here (a future's mapping or idle wait too,
         // through block_on), so this is where the counters see them.
-        super::counters::waited();
+        super::counters::waited(blocking);
         let poll = match submission {
             Some(index) => wgpu::PollType::Wait {
                 submission_index: Some(index),

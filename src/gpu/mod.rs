@@ -5,7 +5,6 @@
 //! bigger than WebGPU's portable defaults still fits where the hardware allows it.
 
 pub mod adapters;
-#[cfg(not(target_arch = "wasm32"))]
 mod awaited;
 mod buffer;
 pub mod counters;

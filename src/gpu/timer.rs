@@ -7,6 +7,7 @@
 //! Adapters without `TIMESTAMP_QUERY` (GL, most browsers by default) get no timer, and the
 //! benchmarks then report host time only.
 
+use super::awaited::Awaited;
 use super::buffer::map_read_after;
 use super::device::Gpu;
 use crate::error::{Error, Result};
@@ -81,7 +82,7 @@ impl Timer {
 
     /// Device seconds between the two timestamps of `submission`.
     pub async fn seconds(&self, submission: wgpu::SubmissionIndex) -> Result<f64> {
-        let t: Vec<u64> = map_read_after(&self.staging, 16, Some(submission)).await?;
+        let t: Vec<u64> = map_read_after(&self.staging, 16, Awaited::Index(submission)).await?;
         Ok(t[1].saturating_sub(t[0]) as f64 * self.period_ns * 1e-9)
     }
 }
@@ -93,7 +94,7 @@ impl Gpu {
         self.queue.on_submitted_work_done(move || {
             let _ = tx.send(());
         });
-        super::buffer::awaiting(None);
+        super::buffer::awaiting(Awaited::All);
         rx.await.map_err(|_| Error::Gpu {
             context: "waiting for the device".to_string(),
             message: "the device was lost".to_string(),

@@ -13,7 +13,7 @@ use crate::data::{self, Batch, BatchOptions, Batcher, Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::model_info::ModelInfo;
-use crate::train::Trainer;
+use crate::train::{StepReport, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::time::Instant;
@@ -153,8 +153,8 @@ fn epoch(
         super::validation::after_epoch(gpu, parts, (dir, &setup.info), &mut log.records)?;
     }
     // One readback serves the model file and the checkpoint.
-    let model = &trainer.spec().model;
     let state = trainer.state(gpu)?;
+    let model = &trainer.spec().model;
     let weights = (&state.x[..], &state.model_state[..]);
     dir.write_outputs((model, &setup.info), weights, (&log.records, &log.points))?;
     checkpoint::save_checkpoint(model, (&state, &next), &setup.origin, &dir.checkpoint())?;
@@ -231,47 +231,35 @@ fn train_epoch(
     let seconds = || p.seconds + clock.elapsed().as_secs_f64();
     let mut batch = Batch::default();
     let lose_at = device_loss_at();
+    // The steps are pipelined (see `train::step`): a step's report arrives when the next step
+    // is submitted. `waiting` holds the examples and rate of the step in flight.
+    let mut waiting = None;
+    let account = |report: Option<StepReport>, of, s: &mut EpochStats, log: &mut Log| {
+        let (Some(r), Some(of)) = (report, of) else {
+            return Ok(());
+        };
+        account_step((gpu, config), (r, of), (s, log), (&bar, p, dir), seconds())
+    };
     while batches.next_into(&mut batch) {
         if lose_at == Some(trainer.steps()) {
             gpu.device.destroy();
         }
         let lr = rate(trainer.steps());
-        let m = setup.part.step(gpu, trainer, &batch, settings.hyper(lr))?;
+        let report = setup
+            .part
+            .submit(gpu, trainer, &batch, settings.hyper(lr))?;
+        let before = waiting.replace((batch.len(), lr));
+        account(report, before, &mut s, log)?;
         let step = trainer.steps();
-        if let Some(what) = trainer.divergence(m[0]) {
-            bar.abandon();
-            return Err(diverged(
-                &what,
-                (step, p.epoch),
-                !log.points.is_empty(),
-                dir,
-            ));
+        // Every rank reads its steps back at the same points: a data-parallel step's report
+        // is summed over the replicas.
+        let checkpoint = config
+            .checkpoint_every
+            .is_some_and(|k| step.is_multiple_of(k));
+        if checkpoint || done(config, step) {
+            account(trainer.finish(gpu)?, waiting.take(), &mut s, log)?;
         }
-        let n = batch.len();
-        s.loss_sum += m[0] as f64 * n as f64;
-        s.correct += m[1] as usize;
-        s.seen += n;
-        s.step = step;
-        if config.log_every.is_some_and(|k| step.is_multiple_of(k)) {
-            let accuracy = m[1] as f64 / n as f64;
-            let mut record = json!({"kind": "step", "step": step, "epoch": p.epoch + 1, "loss": m[0], "accuracy": accuracy, "lr": lr});
-            if let Some(bytes) = gpu.allocated_bytes() {
-                record["device_allocated_bytes"] = bytes.into();
-            }
-            log.records.push(record);
-        }
-        bar.set_message(format!(
-            "loss {:.4} acc {:.2}% {:.0} ex/s",
-            s.loss_sum / s.seen as f64,
-            100.0 * s.correct as f64 / s.seen as f64,
-            s.seen as f64 / seconds().max(1e-9)
-        ));
-        bar.inc(1);
-        if leader
-            && config
-                .checkpoint_every
-                .is_some_and(|k| step.is_multiple_of(k))
-        {
+        if leader && checkpoint {
             let progress = progress_within(batches, &s, seconds());
             let state = trainer.state(gpu)?;
             checkpoint::save_checkpoint(
@@ -286,9 +274,58 @@ fn train_epoch(
             break;
         }
     }
+    if let (Some(r), Some(of)) = (trainer.finish(gpu)?, waiting) {
+        account_step(
+            (gpu, config),
+            (r, of),
+            (&mut s, log),
+            (&bar, p, dir),
+            seconds(),
+        )?;
+    }
     bar.finish();
     s.seconds = seconds();
     Ok(s)
+}
+
+/// Take in the report `r` of a step on `n` examples at rate `lr`: stop a diverged run, add
+/// the step to the epoch's statistics, log it and move the bar.
+fn account_step(
+    (gpu, config): (&Gpu, &TrainConfig),
+    (r, (n, lr)): (StepReport, (usize, f32)),
+    (s, log): (&mut EpochStats, &mut Log),
+    (bar, p, dir): (&ProgressBar, &Progress, &RunDir),
+    seconds: f64,
+) -> Result<()> {
+    if let Some(what) = r.divergence() {
+        bar.abandon();
+        return Err(diverged(
+            &what,
+            (r.step, p.epoch),
+            !log.points.is_empty(),
+            dir,
+        ));
+    }
+    s.loss_sum += r.loss as f64 * n as f64;
+    s.correct += r.correct as usize;
+    s.seen += n;
+    s.step = r.step;
+    if config.log_every.is_some_and(|k| r.step.is_multiple_of(k)) {
+        let accuracy = r.correct as f64 / n as f64;
+        let mut record = json!({"kind": "step", "step": r.step, "epoch": p.epoch + 1, "loss": r.loss, "accuracy": accuracy, "lr": lr});
+        if let Some(bytes) = gpu.allocated_bytes() {
+            record["device_allocated_bytes"] = bytes.into();
+        }
+        log.records.push(record);
+    }
+    bar.set_message(format!(
+        "loss {:.4} acc {:.2}% {:.0} ex/s",
+        s.loss_sum / s.seen as f64,
+        100.0 * s.correct as f64 / s.seen as f64,
+        s.seen as f64 / seconds.max(1e-9)
+    ));
+    bar.inc(1);
+    Ok(())
 }
 
 /// Where a run stands in `stats.epoch`, whose batches are `batches`, after `seconds` in it.

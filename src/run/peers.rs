@@ -6,7 +6,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::optim::BaseHyper;
 use crate::train::schedule::transport::Transport;
-use crate::train::{Reduce, Trainer};
+use crate::train::{Reduce, StepReport, Trainer};
 
 /// This process's part in a run.
 pub struct Peers {
@@ -46,25 +46,27 @@ pub(super) struct Part {
 }
 
 impl Part {
-    /// One step on `batch`, or on this replica's shard of it in a data-parallel run (a shard
-    /// left without examples, at the end of an epoch, takes the batch's first with weight 0, so
-    /// that it still joins the replicas' sums but adds nothing).
-    pub fn step(
+    /// Submit one step on `batch`, or on this replica's shard of it in a data-parallel run (a
+    /// shard left without examples, at the end of an epoch, takes the batch's first with
+    /// weight 0, so that it still joins the replicas' sums but adds nothing); returns the
+    /// report of the step before it (see [`Trainer::submit`]).
+    pub fn submit(
         &self,
         gpu: &Gpu,
         trainer: &mut Trainer,
         batch: &Batch,
         hyper: BaseHyper,
-    ) -> Result<[f32; 2]> {
+    ) -> Result<Option<StepReport>> {
         let Some((i, k)) = self.shard else {
-            return trainer.step(gpu, batch, hyper);
+            return trainer.submit(gpu, batch, hyper);
         };
         let part = crate::train::shard_of(batch, i, k);
         if part.is_empty() {
             trainer.set_share(0.0);
-            return trainer.step(gpu, &crate::train::shard_of(batch, 0, batch.len()), hyper);
+            let first = crate::train::shard_of(batch, 0, batch.len());
+            return trainer.submit(gpu, &first, hyper);
         }
         trainer.set_share(part.len() as f32 / batch.len() as f32);
-        trainer.step(gpu, &part, hyper)
+        trainer.submit(gpu, &part, hyper)
     }
 }

@@ -1,9 +1,11 @@
 //! The `dual` schedule's step (the schedule and its state are `schedule/dual.rs`'s): three
-//! submissions around the worker's pass, as that file describes.
+//! submissions around the worker's pass, as that file describes; the driver (`step.rs`)
+//! submits the third.
 
+use super::flight::Recording;
 use super::recorder::Prepared;
 use super::schedule::transport::{Job, Reply};
-use super::trainer::{Batches, Placed, Trainer, plan, read};
+use super::trainer::{Batches, Placed, Trainer, plan};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -33,14 +35,14 @@ impl Parts {
     }
 }
 
-/// One step with the pair's second pass on the worker; `look` says whether the look-ahead must
-/// run (see `Trainer::set_hyper`).
-pub(crate) async fn step(
+/// Record a step with the pair's second pass on the worker (submitting the first two of its
+/// submissions); `look` says whether the look-ahead must run (see `Trainer::set_hyper`).
+pub(crate) async fn record(
     t: &mut Trainer,
     gpu: &Gpu,
     batch: &Batch,
     look: bool,
-) -> Result<[f32; 2]> {
+) -> Result<Recording> {
     let parts = prepare(t, gpu, batch)?;
     let point_at = stage_point(t, gpu, &parts, look)?;
     submit_main(t, gpu, &parts, look)?;
@@ -64,21 +66,7 @@ pub(crate) async fn step(
         let grad = t.rec.vector(t.rec.passes[parts.main].into);
         shard.gradients(gpu, grad, Some(&mut reply.grad)).await?;
     }
-    let remote_state = answer.as_ref().ok().map(|r| r.state.clone());
-    let (index, metrics) = submit_update(t, gpu, &parts, look, answer)?;
-    t.finish_step(batch);
-    let ([loss, correct, norm_sq], stats) = read(&t.readback, &t.watch, index).await?;
-    t.norm_sq = norm_sq;
-    let sizes = t.norm_stats.as_ref().map_or_else(Vec::new, |ns| {
-        ns.passes.iter().map(|&i| parts.size(i)).collect()
-    });
-    let remote_slot = t
-        .norm_stats
-        .as_ref()
-        .and_then(|ns| ns.passes.iter().position(|&i| i == parts.remote));
-    let remote = remote_slot.zip(remote_state.as_deref());
-    t.fold_norm_stats(&stats, &sizes, remote);
-    Ok(metrics.unwrap_or([loss, correct]))
+    record_update(t, gpu, &parts, look, answer)
 }
 
 /// The pair's passes and batches, with the main pass's batch loaded.
@@ -147,21 +135,22 @@ fn submit_main(t: &Trainer, gpu: &Gpu, parts: &Parts, look: bool) -> Result<()> 
 
 /// (3) The worker's gradient into its vector (or, if the worker failed, the pass computed
 /// here and the schedule handed over to `interleaved`), the operations after the pair, and
-/// the point's copy when the update wrote it. Returns the submission, and the reported
-/// metrics when the worker's reply carries them.
-fn submit_update(
+/// the point's copy when the update wrote it, for the driver to submit; the reported metrics
+/// and the worker's batch statistics when its reply carries them.
+fn record_update(
     t: &mut Trainer,
     gpu: &Gpu,
     parts: &Parts,
     look: bool,
     answer: Result<Reply>,
-) -> Result<(wgpu::SubmissionIndex, Option<[f32; 2]>)> {
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    let metrics = match answer {
+) -> Result<Recording> {
+    let mut r = Recording::new(gpu);
+    let encoder = &mut r.encoder;
+    let (metrics, remote_state) = match answer {
         Ok(reply) => {
             // Ordered after the submissions above, which read the old gradient.
             gpu.write(t.rec.vector(parts.grad), 0, &reply.grad)?;
-            Some(reply.metrics)
+            (Some(reply.metrics), Some(reply.state))
         }
         Err(e) if !dual_continues_alone(&t.placed) => return Err(e),
         Err(e) => {
@@ -172,56 +161,43 @@ fn submit_update(
                 gpu.adapter.short()
             );
             let plan = t.rec.evaluators[parts.remote].load(gpu, &parts.remote_batch)?;
-            Evaluator::record_gradient(plan, &mut encoder);
-            None
+            Evaluator::record_gradient(plan, encoder);
+            t.placed = Placed::Interleaved;
+            (None, None)
         }
     };
     for op in &t.rec.ops[parts.pair_at + 1..] {
-        op.record_outside_passes(&mut encoder, look);
+        op.record_outside_passes(encoder, look);
     }
     // The passes computed here leave their batch statistics in their plans; the worker's
     // come with its reply.
     if let Some(ns) = &t.norm_stats {
         for (slot, &i) in ns.passes.iter().enumerate() {
             if i == parts.remote && metrics.is_some() {
+                r.remote = remote_state.clone().map(|s| (slot, s));
                 continue;
             }
             let p = plan(&t.rec, i, parts.size(i));
-            ns.record((&mut encoder, &t.readback), slot, p, 0);
+            ns.record((encoder, t.readback()), slot, p, 0);
         }
+        r.sizes = ns.passes.iter().map(|&i| parts.size(i)).collect();
     }
-    let r = t.rec.reported;
-    let from_worker = metrics.filter(|_| r == parts.remote);
-    if from_worker.is_none() {
-        let metrics = &plan(&t.rec, r, parts.size(r)).metrics;
-        t.readback.record_part(&mut encoder, metrics, 0, 2, 0);
+    let reported = t.rec.reported;
+    r.known = metrics.filter(|_| reported == parts.remote);
+    if r.known.is_none() {
+        let metrics = &plan(&t.rec, reported, parts.size(reported)).metrics;
+        t.readback().record_part(encoder, metrics, 0, 2, 0);
     }
-    t.watch.record(&mut encoder, &t.readback);
-    let restage = metrics.is_some() && t.rec.speculative.is_some();
-    let Placed::Dual(dual) = &mut t.placed else {
-        unreachable!("still dual")
-    };
-    if restage {
-        dual.point.record(&mut encoder, t.rec.vector(parts.point));
+    r.stages_point = metrics.is_some() && t.rec.speculative.is_some();
+    if r.stages_point {
+        let Placed::Dual(dual) = &t.placed else {
+            unreachable!("still dual")
+        };
+        dual.point.record(encoder, t.rec.vector(parts.point));
     }
-    let index = gpu.checked("the update", || gpu.submit(encoder.finish()))?;
-    after_update(
-        &mut t.placed,
-        restage.then(|| index.clone()),
-        metrics.is_some(),
-    );
-    Ok((index, from_worker))
+    Ok(r)
 }
 
 fn dual_continues_alone(placed: &Placed) -> bool {
     matches!(placed, Placed::Dual(d) if d.transport.continues_alone())
-}
-
-/// Remember the staged point, or hand over to `interleaved` after a failed worker.
-fn after_update(placed: &mut Placed, staged: Option<wgpu::SubmissionIndex>, worker_ok: bool) {
-    if !worker_ok {
-        *placed = Placed::Interleaved;
-    } else if let Placed::Dual(d) = placed {
-        d.staged = staged;
-    }
 }

@@ -6,6 +6,7 @@ use super::trainer::Trainer;
 use crate::data::{Batch, BatchOptions, Batcher, Dataset};
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::nn::evaluator::Evaluator;
 
 impl Trainer {
     /// Mean loss and accuracy over `data` at the current parameters, in batches formed by
@@ -26,6 +27,41 @@ impl Trainer {
         }
         let n = data.len().max(1) as f64;
         Ok((loss / n, correct as f64 / n))
+    }
+
+    /// `[mean loss, correct count]` of `batch` at x, without a gradient. A step still in
+    /// flight is read back first (its report is kept), since evaluation normalises with the
+    /// running statistics it updates.
+    pub async fn loss_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
+        self.settle_async().await?;
+        let (i, copy) = self.evaluation;
+        let x = self.params().clone();
+        let e = &mut self.rec.evaluators[i];
+        let point = e.params().clone();
+        let plan = e.load(gpu, batch)?;
+        if !plan.norms.is_empty() {
+            plan.write_eval_stats(gpu, &self.spec.model, &self.model_state)?;
+        }
+        let mut encoder = gpu.device.create_command_encoder(&Default::default());
+        if copy && !self.x_in_point {
+            // The pass's point is rebuilt by every step before it is read, so x can be
+            // evaluated there; one copy serves every batch until the next step.
+            encoder.copy_buffer_to_buffer(&x.buffer, 0, &point.buffer, 0, x.bytes());
+            self.x_in_point = true;
+        }
+        Evaluator::record_loss(plan, &mut encoder);
+        let readback = &self.readbacks[self.slot];
+        readback.record_part(&mut encoder, &plan.metrics, 0, 2, 0);
+        let index = gpu.checked("evaluation", || gpu.submit(encoder.finish()))?;
+        // Only the metrics were copied: the step's ‖x‖² partial sums are not read here.
+        let m = readback.read_first_after(2, index).await?;
+        Ok([m[0], m[1]])
+    }
+
+    /// Blocking [`Trainer::loss_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn loss(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
+        gpu.block_on(self.loss_async(gpu, batch))
     }
 
     /// The class the model predicts for each example of `batch` (the largest logit; the

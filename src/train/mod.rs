@@ -7,6 +7,8 @@
 mod dual_step;
 mod evaluate;
 pub mod fits;
+mod flight;
+mod local_step;
 mod norm_stats;
 pub mod parity;
 pub mod recorder;
@@ -21,6 +23,7 @@ pub mod trainer;
 mod watch;
 pub mod worker;
 
+pub use flight::StepReport;
 pub use recorder::TrainerSpec;
 pub use schedule::{Placement, Schedule};
 pub use shard::{Reduce, Shard, shard_of};

@@ -2,9 +2,10 @@
 //! programs without a pair on a worker): each gradient pass summed over the replicas as soon as
 //! it is computed (see `shard.rs`).
 
+use super::flight::Recording;
 use super::recorder::Prepared;
 use super::shard::{Reduce, Shard};
-use super::trainer::{Batches, Trainer, plan, read};
+use super::trainer::{Batches, Trainer, plan};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
@@ -26,15 +27,16 @@ impl Trainer {
     }
 }
 
-/// One step of any program with every gradient pass reduced as it is computed: the
+/// Record a step of any program with every gradient pass reduced as it is computed: the
 /// operations up to and including each pass in one submission, then the pass's sum, so each
-/// later operation reads the whole batch's gradient. The pair, if any, runs serially.
-pub(crate) async fn step(
+/// later operation reads the whole batch's gradient. The pair, if any, runs serially; the
+/// driver submits the operations after the last pass.
+pub(crate) async fn record(
     t: &mut Trainer,
     gpu: &Gpu,
     batch: &Batch,
     look: bool,
-) -> Result<[f32; 2]> {
+) -> Result<Recording> {
     if t.norm_stats.is_some() {
         return Err(crate::error::Error::Invalid(format!(
             "{}: data-parallel pairs (--schedule mpi with more than two ranks) do not carry \
@@ -48,31 +50,23 @@ pub(crate) async fn step(
         t.rec.evaluators[i].load(gpu, b)?;
     }
     let size = |t: &Trainer, i: usize| batches.of(&t.rec.passes, i).len();
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    let mut r = Recording::new(gpu);
     for k in 0..t.rec.ops.len() {
         match &t.rec.ops[k] {
             Prepared::Grad(i) => {
                 let i = *i;
-                Evaluator::record_gradient(plan(&t.rec, i, size(t, i)), &mut encoder);
-                let done = std::mem::replace(
-                    &mut encoder,
-                    gpu.device.create_command_encoder(&Default::default()),
-                );
+                Evaluator::record_gradient(plan(&t.rec, i, size(t, i)), &mut r.encoder);
+                let done = std::mem::replace(&mut r.encoder, Recording::new(gpu).encoder);
                 gpu.checked("the shard's pass", || gpu.submit(done.finish()))?;
                 let grad = t.rec.vector(t.rec.passes[i].into);
                 let shard = t.shard.as_mut().expect("checked by the caller");
                 shard.gradients(gpu, grad, None).await?;
             }
-            op => op.record_outside_passes(&mut encoder, look),
+            op => op.record_outside_passes(&mut r.encoder, look),
         }
     }
-    let r = t.rec.reported;
-    let metrics = &plan(&t.rec, r, size(t, r)).metrics;
-    t.readback.record_part(&mut encoder, metrics, 0, 2, 0);
-    t.watch.record(&mut encoder, &t.readback);
-    let index = gpu.checked("training step", || gpu.submit(encoder.finish()))?;
-    t.finish_step(batch);
-    let ([loss, correct, norm_sq], _) = read(&t.readback, &t.watch, index).await?;
-    t.norm_sq = norm_sq;
-    Ok([loss, correct])
+    let reported = t.rec.reported;
+    let metrics = &plan(&t.rec, reported, size(t, reported)).metrics;
+    t.readback().record_part(&mut r.encoder, metrics, 0, 2, 0);
+    Ok(r)
 }

@@ -49,8 +49,10 @@ impl Trainer {
         Ok(())
     }
 
-    /// A copy of the whole state, for a checkpoint.
-    pub async fn state_async(&self, gpu: &Gpu) -> Result<TrainerState> {
+    /// A copy of the whole state, for a checkpoint. A step still in flight is read back
+    /// first (its report is kept), since its batch statistics belong to the state.
+    pub async fn state_async(&mut self, gpu: &Gpu) -> Result<TrainerState> {
+        self.settle_async().await?;
         let mut carried = Vec::new();
         for v in &self.rec.program.carries {
             carried.push(gpu.read_async(self.rec.vector(*v)).await?);
@@ -72,11 +74,12 @@ impl Trainer {
 
     /// Blocking [`Trainer::state_async`].
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn state(&self, gpu: &Gpu) -> Result<TrainerState> {
+    pub fn state(&mut self, gpu: &Gpu) -> Result<TrainerState> {
         gpu.block_on(self.state_async(gpu))
     }
 
-    /// Continue from `state` (taken from a trainer of the same model and optimizer).
+    /// Continue from `state` (taken from a trainer of the same model and optimizer). A step
+    /// still in flight is forgotten: its report is not wanted once the state is replaced.
     pub fn restore(&mut self, gpu: &Gpu, state: &TrainerState) -> Result<()> {
         let (carries, base) = (&self.rec.program.carries, &self.rec.program.state);
         if state.carried.len() != carries.len()
@@ -110,6 +113,7 @@ impl Trainer {
         }
         self.model_state.clone_from(&state.model_state);
         self.steps = state.steps;
+        (self.in_flight, self.settled) = (None, None);
         self.x_in_point = false;
         self.speculated = None;
         if let Placed::Dual(d) = &mut self.placed {

@@ -1,28 +1,40 @@
-//! One training step of any program on its own device (`serial`, `interleaved` and `fused`;
-//! `dual` is in `dual_step.rs`): set the step's hyper-parameters, load the batches, record
-//! every operation into one submission with the pair of independent passes placed as the
-//! schedule says, and read back the reported pass's loss and correct count.
+//! The one step driver of every schedule, pipelined: [`Trainer::submit_async`] records and
+//! submits step t+1 before it waits for step t's readback, so the device always has the next
+//! step queued while the host reads the last one's values and prepares the next batch.
+//!
+//! A step is driven in three parts. The driver sets the step's hyper-parameters, random
+//! directions and dropout keys; the schedule records the step's work (`local_step.rs` for
+//! `serial`, `interleaved` and `fused`; `dual_step.rs` for `dual`; `shard_step.rs` for the
+//! data-parallel shards), submitting what it must submit early and leaving the last
+//! submission's commands in a [`Recording`]; the driver then owns the tail: the copy of the
+//! ‖x‖² partial sums, the submission, the step's bookkeeping, and, one step later, the
+//! readback, the BatchNorm running statistics and the report.
+//!
+//! The readback alternates between two staging buffers, since step t's is still waiting to be
+//! mapped when step t+1 records its copies. Everything read one step late is folded in the
+//! order the steps ran, so a pipelined run computes the same bits as one that waits after
+//! every step.
 
-use super::recorder::Prepared;
-use super::schedule::fused::FusedPair;
-use super::trainer::{Batches, Placed, Trainer, plan, read};
 use crate::data::Batch;
 use crate::error::Result;
-use crate::gpu::Gpu;
-use crate::nn::evaluator::Evaluator;
+use crate::gpu::{Gpu, Readback};
 use crate::optim::BaseHyper;
 
+use super::flight::{InFlight, Recording, StepReport};
+use super::recorder::Prepared;
+use super::trainer::{Placed, Trainer};
+
 impl Trainer {
-    /// One optimizer step on `batch` with the base step's hyper-parameters `hyper` (of the
-    /// trainer's base); returns `[mean loss, correct count]` of the step's first pass over
-    /// `batch` (the program's reported pass). The first step initialises the base's state
-    /// (PyTorch semantics).
-    pub async fn step_async(
+    /// Submit one optimizer step on `batch` with the base step's hyper-parameters `hyper` (of
+    /// the trainer's base), then read back the step before it: returns that step's report,
+    /// `None` after the first step or after [`Trainer::finish_async`]. The first step
+    /// initialises the base's state (PyTorch semantics).
+    pub async fn submit_async(
         &mut self,
         gpu: &Gpu,
         batch: &Batch,
         hyper: impl Into<BaseHyper>,
-    ) -> Result<[f32; 2]> {
+    ) -> Result<Option<StepReport>> {
         let hyper = hyper.into();
         let base = self.spec.optimizer.base;
         if hyper.kind() != base {
@@ -31,103 +43,68 @@ impl Trainer {
         self.draw_noise(gpu)?;
         self.set_dropout_keys()?;
         let look = self.set_hyper(gpu, hyper)?;
-        let m = if matches!(self.placed, Placed::Dual(_)) {
-            super::dual_step::step(self, gpu, batch, look).await?
+        let recording = if matches!(self.placed, Placed::Dual(_)) {
+            super::dual_step::record(self, gpu, batch, look).await?
         } else if self.shard.is_some() {
-            super::shard_step::step(self, gpu, batch, look).await?
+            super::shard_step::record(self, gpu, batch, look).await?
         } else {
-            return self.local_step(gpu, batch, look).await;
+            super::local_step::record(self, gpu, batch, look)?
         };
-        match &mut self.shard {
-            Some(shard) => shard.metrics(m),
-            None => Ok(m),
+        let before = self.in_flight.take();
+        let submitted = self.submit_recording(gpu, batch, recording)?;
+        self.in_flight = Some(submitted);
+        match before {
+            Some(f) => Ok(Some(self.read(f, true).await?)),
+            None => Ok(self.settled.take()),
         }
     }
 
-    /// A step with the pair placed on this device.
-    async fn local_step(&mut self, gpu: &Gpu, batch: &Batch, look: bool) -> Result<[f32; 2]> {
-        let batches = Batches::new(batch, &self.previous);
-        let size = |i: usize| batches.of(&self.rec.passes, i).len();
-        // Replicas share a batch size: a step whose two batches differ (at an epoch's end)
-        // runs its pair serially.
-        let fused = match (&mut self.placed, self.pair) {
-            (Placed::Fused(pair), Some([a, b])) if size(a) == size(b) => {
-                pair.load(
-                    gpu,
-                    [
-                        batches.of(&self.rec.passes, a),
-                        batches.of(&self.rec.passes, b),
-                    ],
-                )?;
-                true
-            }
-            _ => false,
-        };
-        for i in 0..self.rec.evaluators.len() {
-            if !(fused && self.pair.is_some_and(|p| p.contains(&i))) {
-                let b = batches.of(&self.rec.passes, i);
-                self.rec.evaluators[i].load(gpu, b)?;
-            }
-        }
-        self.fused_steps += fused as usize;
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        self.record_local(&mut encoder, look, fused, batches);
-        let reported = self.rec.reported;
-        let in_pair = self
-            .pair
-            .and_then(|p| p.iter().position(|&q| q == reported));
-        let (metrics, at) = match (&self.placed, fused, in_pair) {
-            (Placed::Fused(pair), true, Some(r)) => {
-                (&pair.plan(size(reported)).metrics, FusedPair::metrics_at(r))
-            }
-            _ => (&plan(&self.rec, reported, size(reported)).metrics, 0),
-        };
-        self.readback.record_part(&mut encoder, metrics, at, 2, 0);
-        self.watch.record(&mut encoder, &self.readback);
-        let sizes = self.record_norm_stats(&mut encoder, fused, batches);
-        let index = gpu.checked("training step", || gpu.submit(encoder.finish()))?;
-        self.finish_step(batch);
-        let ([loss, correct, norm_sq], stats) = read(&self.readback, &self.watch, index).await?;
-        self.norm_sq = norm_sq;
-        self.fold_norm_stats(&stats, &sizes, None);
-        Ok([loss, correct])
+    /// Read back the step still in flight: its report, or `None` when every step's report
+    /// was already returned.
+    pub async fn finish_async(&mut self) -> Result<Option<StepReport>> {
+        self.settle_async().await?;
+        Ok(self.settled.take())
     }
 
-    /// Record the copies of the updating passes' batch statistics (replica r of the fused
-    /// plan for a pass of a fused pair); returns each pass's batch size.
-    fn record_norm_stats(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        fused: bool,
-        batches: Batches<'_>,
-    ) -> Vec<usize> {
-        let Some(ns) = &self.norm_stats else {
-            return Vec::new();
-        };
-        let size = |i: usize| batches.of(&self.rec.passes, i).len();
-        for (slot, &i) in ns.passes.iter().enumerate() {
-            let in_pair = self.pair.and_then(|p| p.iter().position(|&q| q == i));
-            let (p, r) = match (&self.placed, fused, in_pair) {
-                (Placed::Fused(pair), true, Some(r)) => (pair.plan(size(i)), r),
-                _ => (plan(&self.rec, i, size(i)), 0),
-            };
-            ns.record((encoder, &self.readback), slot, p, r);
+    /// Read back the step in flight, if any, and keep its report for the next
+    /// [`Trainer::submit_async`] or [`Trainer::finish_async`]: what everything that reads
+    /// the trainer's host-side state (the running statistics, ‖x‖²) does first.
+    pub(crate) async fn settle_async(&mut self) -> Result<()> {
+        if let Some(f) = self.in_flight.take() {
+            self.settled = Some(self.read(f, false).await?);
         }
-        ns.passes.iter().map(|&i| size(i)).collect()
+        Ok(())
     }
 
-    /// Fold the batch statistics read back with the step (`stats`) into the running ones;
-    /// `remote` is one slot's statistics from a `dual` worker.
-    pub(crate) fn fold_norm_stats(
+    /// One step, waited for: [`Trainer::submit_async`] then [`Trainer::finish_async`];
+    /// returns `[mean loss, correct count]` of the step's first pass over `batch` (the
+    /// program's reported pass). A report of an earlier step still in flight is dropped.
+    pub async fn step_async(
         &mut self,
-        stats: &[f32],
-        sizes: &[usize],
-        remote: Option<(usize, &[f32])>,
-    ) {
-        if let Some(ns) = &self.norm_stats {
-            let target = (&self.spec.model, &mut self.model_state[..]);
-            ns.fold(target, stats, sizes, remote);
-        }
+        gpu: &Gpu,
+        batch: &Batch,
+        hyper: impl Into<BaseHyper>,
+    ) -> Result<[f32; 2]> {
+        self.submit_async(gpu, batch, hyper).await?;
+        let report = self.finish_async().await?;
+        Ok(report.expect("the step just submitted").metrics())
+    }
+
+    /// Blocking [`Trainer::submit_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn submit(
+        &mut self,
+        gpu: &Gpu,
+        batch: &Batch,
+        hyper: impl Into<BaseHyper>,
+    ) -> Result<Option<StepReport>> {
+        gpu.block_on(self.submit_async(gpu, batch, hyper))
+    }
+
+    /// Blocking [`Trainer::finish_async`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn finish(&mut self, gpu: &Gpu) -> Result<Option<StepReport>> {
+        gpu.block_on(self.finish_async())
     }
 
     /// Blocking [`Trainer::step_async`].
@@ -141,53 +118,64 @@ impl Trainer {
         gpu.block_on(self.step_async(gpu, batch, hyper))
     }
 
-    /// Record every operation of the step, the pair placed as the schedule says.
-    fn record_local(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        look: bool,
-        fused: bool,
-        batches: Batches<'_>,
-    ) {
-        for op in &self.rec.ops {
-            match op {
-                Prepared::Grad(i) => self.record_pass(encoder, *i, fused, batches),
-                op => op.record_outside_passes(encoder, look),
-            }
-        }
+    /// The readback the step being recorded copies its values into.
+    pub(crate) fn readback(&self) -> &Readback {
+        &self.readbacks[self.slot]
     }
 
-    /// Record pass `i`, or the whole pair when `i` opens it.
-    fn record_pass(
-        &self,
-        encoder: &mut wgpu::CommandEncoder,
-        i: usize,
-        fused: bool,
-        batches: Batches<'_>,
-    ) {
-        let plan_of = |i: usize| plan(&self.rec, i, batches.of(&self.rec.passes, i).len());
-        let Some([a, b]) = self.pair else {
-            return Evaluator::record_gradient(plan_of(i), encoder);
+    /// The shared tail: the ‖x‖² watch's copy, the submission, and the bookkeeping after it.
+    fn submit_recording(&mut self, gpu: &Gpu, batch: &Batch, mut r: Recording) -> Result<InFlight> {
+        self.watch.record(&mut r.encoder, self.readback());
+        let index = gpu.checked("training step", || gpu.submit(r.encoder.finish()))?;
+        if let Placed::Dual(d) = &mut self.placed {
+            d.staged = r.stages_point.then(|| index.clone());
+        }
+        let slot = self.slot;
+        self.slot ^= 1;
+        self.steps += 1;
+        self.x_in_point = false;
+        if self.rec.uses_previous {
+            match &mut self.previous {
+                Some(prev) => prev.clone_from(batch),
+                None => self.previous = Some(batch.clone()),
+            }
+        }
+        Ok(InFlight {
+            index,
+            slot,
+            step: self.steps,
+            known: r.known,
+            sizes: r.sizes,
+            remote: r.remote,
+        })
+    }
+
+    /// Read step `f`'s values back (`behind`: a later step is already queued behind it),
+    /// fold its batch statistics into the running ones, and make its report (summed over the
+    /// replicas of a data-parallel run).
+    async fn read(&mut self, f: InFlight, behind: bool) -> Result<StepReport> {
+        let readback = &self.readbacks[f.slot];
+        let m = match behind {
+            true => readback.read_behind(f.index).await?,
+            false => readback.read_after(f.index).await?,
         };
-        if i == b {
-            return; // recorded with a
+        self.norm_sq = self.watch.norm_sq(&m);
+        if let Some(ns) = &self.norm_stats {
+            let stats = &m[super::watch::READBACK..self.watch.at()];
+            let remote = f.remote.as_ref().map(|(slot, s)| (*slot, &s[..]));
+            let target = (&self.spec.model, &mut self.model_state[..]);
+            ns.fold(target, stats, &f.sizes, remote);
         }
-        if i != a {
-            return Evaluator::record_gradient(plan_of(i), encoder);
+        let mut metrics = f.known.unwrap_or([m[0], m[1]]);
+        if let Some(shard) = &mut self.shard {
+            metrics = shard.metrics(metrics)?;
         }
-        match &self.placed {
-            Placed::Fused(pair) if fused => {
-                let evals = [&self.rec.evaluators[a], &self.rec.evaluators[b]];
-                pair.record(batches.of(&self.rec.passes, a).len(), evals, encoder);
-            }
-            Placed::Interleaved => {
-                Evaluator::record_gradients_interleaved(plan_of(a), plan_of(b), encoder);
-            }
-            _ => {
-                Evaluator::record_gradient(plan_of(a), encoder);
-                Evaluator::record_gradient(plan_of(b), encoder);
-            }
-        }
+        Ok(StepReport {
+            step: f.step,
+            loss: metrics[0],
+            correct: metrics[1],
+            norm_sq: self.norm_sq,
+        })
     }
 
     /// Write this step's hyper-parameters into the look-ahead and step kernels; returns
@@ -263,49 +251,5 @@ impl Trainer {
     /// The dropout key of gradient pass `pass` in the step about to run.
     pub(crate) fn dropout_key(&self, pass: usize) -> u32 {
         crate::kernels::dropout::pass_key(self.spec.seed, self.steps + 1, pass)
-    }
-
-    /// The bookkeeping after a step was submitted.
-    pub(crate) fn finish_step(&mut self, batch: &Batch) {
-        self.steps += 1;
-        self.x_in_point = false;
-        if self.rec.uses_previous {
-            match &mut self.previous {
-                Some(prev) => prev.clone_from(batch),
-                None => self.previous = Some(batch.clone()),
-            }
-        }
-    }
-
-    /// `[mean loss, correct count]` of `batch` at x, without a gradient.
-    pub async fn loss_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
-        let (i, copy) = self.evaluation;
-        let x = self.params().clone();
-        let e = &mut self.rec.evaluators[i];
-        let point = e.params().clone();
-        let plan = e.load(gpu, batch)?;
-        if !plan.norms.is_empty() {
-            plan.write_eval_stats(gpu, &self.spec.model, &self.model_state)?;
-        }
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        if copy && !self.x_in_point {
-            // The pass's point is rebuilt by every step before it is read, so x can be
-            // evaluated there; one copy serves every batch until the next step.
-            encoder.copy_buffer_to_buffer(&x.buffer, 0, &point.buffer, 0, x.bytes());
-            self.x_in_point = true;
-        }
-        Evaluator::record_loss(plan, &mut encoder);
-        self.readback
-            .record_part(&mut encoder, &plan.metrics, 0, 2, 0);
-        let index = gpu.checked("evaluation", || gpu.submit(encoder.finish()))?;
-        // Only the metrics were copied: the step's ‖x‖² partial sums are not read here.
-        let m = self.readback.read_first_after(2, index).await?;
-        Ok([m[0], m[1]])
-    }
-
-    /// Blocking [`Trainer::loss_async`].
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn loss(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
-        gpu.block_on(self.loss_async(gpu, batch))
     }
 }

@@ -1,11 +1,13 @@
 //! A trainer: one optimizer's program recorded on one device, with its state over a run.
-//! [`Trainer::step_async`] (in `step.rs`) runs one step, and `state.rs` gives and takes what a
-//! checkpoint holds; this file holds the state and where the program's passes are placed.
+//! [`Trainer::submit_async`] (in `step.rs`, the step driver) runs the steps, and `state.rs`
+//! gives and takes what a checkpoint holds; this file holds the state and where the
+//! program's passes are placed.
 //!
 //! The run's state is the program's vectors on the device (x, the momentum, the carried
 //! vectors), the step count, the previous batch (for passes on it) and the optimizer's own
 //! generator (RandSAM's), plus the model's non-trainable state vector.
 
+use super::flight::{InFlight, StepReport};
 use super::norm_stats::NormStats;
 use super::recorder::{self, Recorded, TrainerSpec};
 use super::schedule::dual::Dual;
@@ -36,10 +38,19 @@ pub struct Trainer {
     pub(crate) placed: Placed,
     /// The two independent passes of the program's one two-pass stage, if it has one.
     pub(crate) pair: Option<[usize; 2]>,
-    /// The reported pass's loss and correct count, and ‖x‖², after each step.
-    pub(crate) readback: Readback,
+    /// Two staging buffers for the steps' readbacks (the reported pass's loss and correct
+    /// count, the batch statistics, ‖x‖²'s partial sums), used in turn: a step records its
+    /// copies while the step before it still waits to be read.
+    pub(crate) readbacks: [Readback; 2],
+    /// The readback the next step writes.
+    pub(crate) slot: usize,
+    /// The step submitted and not yet read back.
+    pub(crate) in_flight: Option<InFlight>,
+    /// A step's report read back before anyone asked for it (a checkpoint or an evaluation
+    /// reads the step in flight first).
+    pub(crate) settled: Option<StepReport>,
     pub(crate) watch: NormWatch,
-    /// ‖x‖² after the last step (0 before the first).
+    /// ‖x‖² after the last step read back (0 before the first).
     pub(crate) norm_sq: f32,
     /// The look-ahead hyper-parameters with which the last update wrote the next point.
     pub(crate) speculated: Option<crate::optim::BaseHyper>,
@@ -129,9 +140,13 @@ impl Trainer {
         let rec = recorder::record(gpu, &spec, program, x0, rewrite)?;
         let norm_stats = NormStats::new(&spec.model, bn_passes);
         let stats = norm_stats.as_ref().map_or(0, NormStats::values);
-        let watch = NormWatch::new(rec.last_update()?, watch::READBACK + stats);
+        let watch = NormWatch::new(gpu, rec.last_update()?, watch::READBACK + stats)?;
+        let values = watch.at() + watch.len();
         Ok(Trainer {
-            readback: Readback::new(gpu, watch.at() + watch.len()),
+            readbacks: [Readback::new(gpu, values), Readback::new(gpu, values)],
+            slot: 0,
+            in_flight: None,
+            settled: None,
             norm_stats,
             watch,
             norm_sq: 0.0,
@@ -197,8 +212,8 @@ impl Trainer {
         self.fused_steps
     }
 
-    /// ‖x‖² after the last step, computed on the device with the step: a run whose loss is
-    /// finite can still have diverged parameters.
+    /// ‖x‖² after the last step read back, computed on the device with the step: a run whose
+    /// loss is finite can still have diverged parameters.
     pub fn param_norm_sq(&self) -> f32 {
         self.norm_sq
     }
@@ -294,34 +309,4 @@ pub(crate) fn plan(rec: &Recorded, i: usize, size: usize) -> &Plan {
     rec.evaluators[i]
         .loaded(size)
         .expect("the step loaded this evaluator")
-}
-
-/// The values of a readback recorded in submission `index`: the loss and correct count, and
-/// ‖x‖² from `watch`'s partial sums where the step recorded them; then the batch statistics
-/// where it recorded them.
-pub(crate) async fn read(
-    readback: &crate::gpu::Readback,
-    watch: &NormWatch,
-    index: wgpu::SubmissionIndex,
-) -> Result<([f32; 3], Vec<f32>)> {
-    let m = readback.read_after(index).await?;
-    let stats = m[watch::READBACK..watch.at()].to_vec();
-    Ok(([m[0], m[1], watch.norm_sq(&m)], stats))
-}
-
-impl Trainer {
-    /// What diverged in the last step, whose reported loss was `loss`: the loss, or the
-    /// parameters (whose norm can overflow while the loss stays finite); `None` when neither.
-    pub fn divergence(&self, loss: f32) -> Option<String> {
-        if !loss.is_finite() {
-            Some(format!("the training loss became {loss}"))
-        } else if !self.norm_sq.is_finite() {
-            Some(format!(
-                "the parameters' squared norm became {} (the loss was still {loss})",
-                self.norm_sq
-            ))
-        } else {
-            None
-        }
-    }
 }

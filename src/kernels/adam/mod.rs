@@ -136,7 +136,7 @@ impl AdamStep {
         const OP: &str = "adam_step";
         let n = check(OP, &[x, g_a, g_b, m, v], &[x, m, v])?;
         let params = uniform(gpu, "adam params", &[0u8; size_of::<AdamParams>()]);
-        let groups = norm::partial_groups(n as usize);
+        let groups = norm::partial_groups(gpu, n as usize);
         let squares = gpu.zeros::<f32>(256 * groups, "adam step's norm partial sums")?;
         let bindings = [
             Bind::Buf(&g_a.buf.buffer),

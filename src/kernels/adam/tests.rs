@@ -140,7 +140,7 @@ fn the_adam_step_leaves_its_new_norm_bit_for_bit_as_the_norm_kernel_computes_it(
                 .unwrap();
             step.set(gpu, adam_hyper(true), 3, 0.0);
             let out = gpu.zeros::<f32>(2, "norms").unwrap();
-            let groups = norm::partial_groups(n);
+            let groups = norm::partial_groups(gpu, n);
             let watch =
                 norm::prepare_final(gpu, step.squares(), groups, out.slice(0, 1).unwrap()).unwrap();
             let kernel = norm::prepare(

@@ -56,9 +56,14 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
         .into()
 }
 
-/// Most workgroups in the first stage: 16384 invocations fill a large GPU, and one workgroup
-/// adds their partial sums 64 each.
-const MAX_GROUPS: usize = 64;
+/// Most workgroups in the first stage on a CPU rasteriser: 16384 invocations are more than its
+/// threads, and one workgroup adds their partial sums 64 each.
+const CPU_MAX_GROUPS: usize = 64;
+
+/// Most workgroups in the first stage on a GPU: about two per multiprocessor of the largest
+/// (an H200 has 132, each holding 2048 invocations), so a long vector's reads keep every
+/// memory channel busy; the final stage's workgroup then adds 1024 partial sums per invocation.
+const GPU_MAX_GROUPS: usize = 1024;
 
 /// Prepare out = Σ x² over the view `x`, written to element `out.offset` of `out`'s buffer,
 /// reading x as `form` says (a texture copy only for a whole-row vector from element 0).
@@ -144,7 +149,7 @@ pub(crate) fn prepare_from_texture(
 fn stages(gpu: &Gpu, src: Source<'_>, n: usize, out: View<'_>) -> Result<Dispatch> {
     const OP: &str = "sumsq";
     out.expect_len(OP, "out", 1)?;
-    let groups = partial_groups(n);
+    let groups = partial_groups(gpu, n);
     let partials = gpu.zeros::<f32>(256 * groups, "norm partial sums")?;
     let params = |n: usize, off: usize| -> Result<NormParams> {
         Ok(NormParams {
@@ -193,9 +198,14 @@ fn stages(gpu: &Gpu, src: Source<'_>, n: usize, out: View<'_>) -> Result<Dispatc
     Ok(first.then(prepare_final(gpu, &partials, groups, out)?))
 }
 
-/// The workgroups of the first stage over `n` elements (256 partial sums each).
-pub(crate) fn partial_groups(n: usize) -> usize {
-    n.div_ceil(1024).min(MAX_GROUPS)
+/// The workgroups of the first stage over `n` elements on `gpu` (256 partial sums each): at
+/// least 1024 elements per workgroup, and no more workgroups than the adapter can use.
+pub(crate) fn partial_groups(gpu: &Gpu, n: usize) -> usize {
+    let most = match gpu.adapter.is_cpu() {
+        true => CPU_MAX_GROUPS,
+        false => GPU_MAX_GROUPS,
+    };
+    n.div_ceil(1024).min(most)
 }
 
 /// Prepare the final stage alone: `out` = the sum of the `256 * groups` partial sums in

@@ -3,8 +3,8 @@
 // first stage (norm_tex.wgsl); each is compiled as this file followed by its own. It declares
 // the uniform block (binding 0) and the output dst (binding 2), which both forms write.
 //
-// First stage: G workgroups of 256 invocations (G = p.groups, fixed by the host from n, never
-// by timing). The vector is read as vec4s (buffers are allocated in 16-byte multiples, and on
+// First stage: G workgroups of 256 invocations (G = p.groups, fixed by the host from n and
+// the adapter's kind, never by timing: see partial_groups in mod.rs). The vector is read as vec4s (buffers are allocated in 16-byte multiples, and on
 // CPU rasterisers a quarter of the invocations saves their fixed cost), so p.off is a multiple
 // of 4. Global invocation g = wid * 256 + t adds the squares of elements 4i..4i+3 of the
 // vector (those before n) for i = g, g + 256G, g + 512G, ... in order and writes its sum to

@@ -186,7 +186,7 @@ fn launch(
             bindings: &bindings,
             // The step entries run the norm's first-stage grid (see prelude.wgsl).
             groups: match v.sq {
-                Some(_) => [norm::partial_groups(n as usize) as u32, 1, 1],
+                Some(_) => [norm::partial_groups(gpu, n as usize) as u32, 1, 1],
                 None => grid_1d(gpu, n.div_ceil(1024)),
             },
         },
@@ -250,7 +250,7 @@ impl SgdStep {
         } else {
             "sgd_step"
         };
-        let groups = norm::partial_groups(n as usize);
+        let groups = norm::partial_groups(gpu, n as usize);
         let squares = gpu.zeros::<f32>(256 * groups, "sgd step's norm partial sums")?;
         let vectors = Vectors {
             g_a: Some(g_a),

@@ -19,7 +19,8 @@
 //   workgroups (see grid_1d in src/kernels/launch.rs) as (wid.x + wid.y * nwg.x) * 256 + lid,
 //   and invocations with 4e >= n return.
 // - The step entries run the grid of the norm's first stage (src/kernels/norm/prelude.wgsl):
-//   G = nwg.x workgroups of 256 in x, G = min(ceil(n / 1024), 64) set by the host. Invocation
+//   G = nwg.x workgroups of 256 in x, G = min(ceil(n / 1024), 64 on CPU rasterisers, 1024 on
+//   GPUs) set by the host (norm::partial_groups). Invocation
 //   g = wid.x * 256 + lid updates vec4s e = g, g + 256G, g + 512G, ... in order, and as it goes
 //   adds the squares of the new x's elements (zero past n) into one sum, which it writes to
 //   sq[g] (binding 10, 256G floats). Those are the values the norm's first stage would compute

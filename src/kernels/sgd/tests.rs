@@ -224,7 +224,7 @@ fn the_step_leaves_its_new_norm_bit_for_bit_as_the_norm_kernel_computes_it() {
             for (name, step) in [("step", &plain), ("step with look-ahead", &look)] {
                 step.set(gpu, sgd_hyper(false), false, 0.3);
                 step.set_lookahead(gpu, sgd_hyper(true));
-                let groups = crate::kernels::norm::partial_groups(n);
+                let groups = crate::kernels::norm::partial_groups(gpu, n);
                 let watch = crate::kernels::norm::prepare_final(
                     gpu,
                     step.squares(),

@@ -16,7 +16,7 @@ use crate::gpu::Gpu;
 use crate::kernels::Kernels;
 use crate::nn::Model;
 use crate::optim::OptimizerConfig;
-use crate::train::{Placement, Schedule, Trainer, TrainerSpec};
+use crate::train::{Placement, Schedule, StepReport, Trainer, TrainerSpec};
 pub use events::{EpochPoint, Event, Finished};
 pub use settings::Settings;
 
@@ -40,6 +40,29 @@ struct Running {
     epochs: Vec<EpochPoint>,
     /// The host buffer of the batches, reused from advance to advance.
     batch: Batch,
+}
+
+impl Running {
+    /// Take in the report `r` of a step on `n` examples: stop a diverged run, add the step
+    /// to the epoch's statistics, and say so.
+    fn account(&mut self, r: StepReport, n: usize) -> Result<Event> {
+        if let Some(what) = r.divergence() {
+            return Err(Error::Invalid(format!(
+                "{what} at step {}; stopped. Try a smaller lr",
+                r.step
+            )));
+        }
+        self.loss_sum += r.loss as f64 * n as f64;
+        self.correct += r.correct as usize;
+        self.seen += n;
+        Ok(Event::Step {
+            run: self.index,
+            step: r.step,
+            epoch: self.epoch + 1,
+            loss: r.loss,
+            accuracy: r.correct / n as f32,
+        })
+    }
 }
 
 /// Every optimizer of a [`Settings`] trained in turn on one data set.
@@ -152,37 +175,36 @@ impl Session {
             run.augment,
         );
         let mut batch = std::mem::take(&mut run.batch);
+        // The steps are pipelined (see `train::step`): a step's report arrives when the next
+        // one is submitted, and the last with `finish_async`. `waiting` holds the batch size
+        // of the step in flight.
+        let mut waiting = None;
         for _ in 0..max_steps {
             if !batches.next_into(&mut batch) {
                 break;
             }
             let started = now();
-            let m = run
+            let report = run
                 .trainer
-                .step_async(gpu, &batch, self.settings.hyper())
+                .submit_async(gpu, &batch, self.settings.hyper())
                 .await?;
             let timed = run.trainer.steps() > 1;
             if timed {
                 run.step_seconds += now() - started;
+                run.examples += batch.len();
             }
-            if let Some(what) = run.trainer.divergence(m[0]) {
-                return Err(Error::Invalid(format!(
-                    "{what} at step {}; stopped. Try a smaller lr",
-                    run.trainer.steps()
-                )));
+            let before = waiting.replace(batch.len());
+            if let (Some(r), Some(n)) = (report, before) {
+                events.push(run.account(r, n)?);
             }
-            let n = batch.len();
-            run.loss_sum += m[0] as f64 * n as f64;
-            run.correct += m[1] as usize;
-            run.seen += n;
-            run.examples += if timed { n } else { 0 };
-            events.push(Event::Step {
-                run: run.index,
-                step: run.trainer.steps(),
-                epoch: run.epoch + 1,
-                loss: m[0],
-                accuracy: m[1] / n as f32,
-            });
+        }
+        let started = now();
+        let last = run.trainer.finish_async().await?;
+        if run.trainer.steps() > 1 {
+            run.step_seconds += now() - started;
+        }
+        if let (Some(r), Some(n)) = (last, waiting) {
+            events.push(run.account(r, n)?);
         }
         (run.position, run.augment) = batches.position();
         run.batch = batch;

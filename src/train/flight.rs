@@ -1,0 +1,81 @@
+//! What the step driver (`step.rs`) passes between a step's parts: what a schedule leaves
+//! it to submit ([`Recording`]), what it keeps of a step until the step is read back
+//! ([`InFlight`]), and what a step reports ([`StepReport`]).
+
+use crate::gpu::Gpu;
+
+/// What one step reported, read back after the step.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct StepReport {
+    /// The step's number (1 for a run's first step).
+    pub step: usize,
+    /// The reported pass's mean loss.
+    pub loss: f32,
+    /// The reported pass's correct count.
+    pub correct: f32,
+    /// ‖x‖² after the step.
+    pub norm_sq: f32,
+}
+
+impl StepReport {
+    /// `[mean loss, correct count]`.
+    pub fn metrics(&self) -> [f32; 2] {
+        [self.loss, self.correct]
+    }
+
+    /// What diverged in the step: the loss, or the parameters (whose norm can overflow while
+    /// the loss stays finite); `None` when neither.
+    pub fn divergence(&self) -> Option<String> {
+        let loss = self.loss;
+        if !loss.is_finite() {
+            Some(format!("the training loss became {loss}"))
+        } else if !self.norm_sq.is_finite() {
+            Some(format!(
+                "the parameters' squared norm became {} (the loss was still {loss})",
+                self.norm_sq
+            ))
+        } else {
+            None
+        }
+    }
+}
+
+/// What a schedule leaves the driver once it has recorded a step: the commands of the step's
+/// last submission (its update, with the copies of the reported metrics and of the batch
+/// statistics into [`Trainer::readback`]), and what the readback will not hold.
+pub(crate) struct Recording {
+    pub encoder: wgpu::CommandEncoder,
+    /// The reported pass's metrics when they came from elsewhere (a `dual` worker's reply);
+    /// otherwise the schedule recorded their copy.
+    pub known: Option<[f32; 2]>,
+    /// The batch size of each pass that updates BatchNorm's running statistics.
+    pub sizes: Vec<usize>,
+    /// One such pass's statistics from elsewhere (a `dual` worker's), by slot.
+    pub remote: Option<(usize, Vec<f32>)>,
+    /// Whether the submission also stages the `dual` worker's next point.
+    pub stages_point: bool,
+}
+
+impl Recording {
+    /// A step's last submission, still to be recorded, with nothing known from elsewhere.
+    pub fn new(gpu: &Gpu) -> Recording {
+        Recording {
+            encoder: gpu.device.create_command_encoder(&Default::default()),
+            known: None,
+            sizes: Vec::new(),
+            remote: None,
+            stages_point: false,
+        }
+    }
+}
+
+/// A step submitted and not yet read back.
+pub(crate) struct InFlight {
+    pub index: wgpu::SubmissionIndex,
+    /// Which of the two readbacks holds its values.
+    pub slot: usize,
+    pub step: usize,
+    pub known: Option<[f32; 2]>,
+    pub sizes: Vec<usize>,
+    pub remote: Option<(usize, Vec<f32>)>,
+}

@@ -1,0 +1,109 @@
+//! The step of a program whose passes all run on its own device, as `serial`, `interleaved`
+//! or `fused` places its pair: load the batches, then record every operation into the step's
+//! one submission, with the copies of the reported pass's metrics and of the batch
+//! statistics (the driver, `step.rs`, submits it).
+
+use super::flight::Recording;
+use super::schedule::fused::FusedPair;
+use super::trainer::{Batches, Placed, Trainer, plan};
+use crate::data::Batch;
+use crate::error::Result;
+use crate::gpu::Gpu;
+use crate::nn::evaluator::Evaluator;
+use crate::nn::plan::Plan;
+
+use super::recorder::Prepared;
+
+/// Record a step with the pair placed on this device; `look` says whether the look-ahead must
+/// run (see `Trainer::set_hyper`).
+pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> Result<Recording> {
+    let batches = Batches::new(batch, &t.previous);
+    let size = |i: usize| batches.of(&t.rec.passes, i).len();
+    // Replicas share a batch size: a step whose two batches differ (at an epoch's end) runs
+    // its pair serially.
+    let fused = match (&mut t.placed, t.pair) {
+        (Placed::Fused(pair), Some([a, b])) if size(a) == size(b) => {
+            pair.load(
+                gpu,
+                [batches.of(&t.rec.passes, a), batches.of(&t.rec.passes, b)],
+            )?;
+            true
+        }
+        _ => false,
+    };
+    for i in 0..t.rec.evaluators.len() {
+        if !(fused && t.pair.is_some_and(|p| p.contains(&i))) {
+            let b = batches.of(&t.rec.passes, i);
+            t.rec.evaluators[i].load(gpu, b)?;
+        }
+    }
+    t.fused_steps += fused as usize;
+    let mut r = Recording::new(gpu);
+    for op in &t.rec.ops {
+        match op {
+            Prepared::Grad(i) => record_pass(t, &mut r.encoder, *i, fused, batches),
+            op => op.record_outside_passes(&mut r.encoder, look),
+        }
+    }
+    let (p, replica) = placed_plan(t, fused, batches, t.rec.reported);
+    let at = FusedPair::metrics_at(replica);
+    t.readback()
+        .record_part(&mut r.encoder, &p.metrics, at, 2, 0);
+    if let Some(ns) = &t.norm_stats {
+        for (slot, &i) in ns.passes.iter().enumerate() {
+            let (p, replica) = placed_plan(t, fused, batches, i);
+            ns.record((&mut r.encoder, t.readback()), slot, p, replica);
+        }
+        r.sizes = ns.passes.iter().map(|&i| size(i)).collect();
+    }
+    Ok(r)
+}
+
+/// The plan that computed pass `i` this step, and its replica there: replica r of the fused
+/// plan for the r-th pass of a fused pair, else the pass's own plan.
+fn placed_plan<'a>(
+    t: &'a Trainer,
+    fused: bool,
+    batches: Batches<'_>,
+    i: usize,
+) -> (&'a Plan, usize) {
+    let size = batches.of(&t.rec.passes, i).len();
+    let in_pair = t.pair.and_then(|p| p.iter().position(|&q| q == i));
+    match (&t.placed, fused, in_pair) {
+        (Placed::Fused(pair), true, Some(r)) => (pair.plan(size), r),
+        _ => (plan(&t.rec, i, size), 0),
+    }
+}
+
+/// Record pass `i`, or the whole pair when `i` opens it.
+fn record_pass(
+    t: &Trainer,
+    encoder: &mut wgpu::CommandEncoder,
+    i: usize,
+    fused: bool,
+    batches: Batches<'_>,
+) {
+    let plan_of = |i: usize| plan(&t.rec, i, batches.of(&t.rec.passes, i).len());
+    let Some([a, b]) = t.pair else {
+        return Evaluator::record_gradient(plan_of(i), encoder);
+    };
+    if i == b {
+        return; // recorded with a
+    }
+    if i != a {
+        return Evaluator::record_gradient(plan_of(i), encoder);
+    }
+    match &t.placed {
+        Placed::Fused(pair) if fused => {
+            let evals = [&t.rec.evaluators[a], &t.rec.evaluators[b]];
+            pair.record(batches.of(&t.rec.passes, a).len(), evals, encoder);
+        }
+        Placed::Interleaved => {
+            Evaluator::record_gradients_interleaved(plan_of(a), plan_of(b), encoder);
+        }
+        _ => {
+            Evaluator::record_gradient(plan_of(a), encoder);
+            Evaluator::record_gradient(plan_of(b), encoder);
+        }
+    }
+}
