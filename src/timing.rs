@@ -3,37 +3,55 @@
 //! kernel's time, and training steps timed side by side (blocking; the browser awaits
 //! [`crate::train::timed`] itself).
 
+use crate::data::Batch;
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Timer};
 use crate::kernels::conv::{image, implicit, weight_grad};
+use crate::kernels::dispatch::time_burst;
 use crate::kernels::matmul::tile::Tile;
 use crate::kernels::matmul::{self, Dims, Form, Variant};
 use crate::kernels::{Dispatch, Kernels};
 use crate::nn::Model;
 use crate::nn::products::{ConvPass, StepProduct};
-use crate::optim::OptimizerConfig;
-use crate::train::Placement;
-use std::time::Instant;
+use crate::optim::{BaseHyper, OptimizerConfig};
+use crate::train::timed::steps_burst;
+use crate::train::{Placement, Trainer};
 
 pub use crate::clock::median;
 
-/// Median seconds of one run of `d`, over `reps` timed runs after two warm-ups. Each timed run
-/// submits `d` enough times to last a few milliseconds, so submission overhead does not
-/// dominate on fast GPUs.
+/// Median seconds of one run of `d`, over `reps` timed runs after two warm-ups: device time
+/// where the adapter has timestamp queries (the launches alone, without the host's submission
+/// and wake-up, which on a GPU can take longer than a small kernel), host time otherwise. Each
+/// timed run submits `d` enough times to last a few milliseconds.
 pub fn time_dispatch(gpu: &Gpu, d: &Dispatch, reps: usize) -> Result<f64> {
+    let timer = Timer::new(gpu);
+    let burst = |inner: usize| -> Result<f64> {
+        let (host, device) = gpu.block_on(time_burst(gpu, timer.as_ref(), &[d], inner))?;
+        Ok(device.unwrap_or(host))
+    };
     // Drivers that compile lazily (llvmpipe) compile on the first run, so the run that sizes
     // the timed bursts is the second.
-    gpu.run(&[d])?;
-    let warm = Instant::now();
-    gpu.run(&[d])?;
-    let once = warm.elapsed().as_secs_f64();
+    burst(1)?;
+    let once = burst(1)?;
     let inner = ((0.005 / once.max(1e-6)) as usize).clamp(1, 64);
-    let batch: Vec<&Dispatch> = std::iter::repeat_n(d, inner).collect();
+    let mut times = (0..reps.max(1))
+        .map(|_| burst(inner))
+        .collect::<Result<Vec<f64>>>()?;
+    Ok(median(&mut times))
+}
+
+/// Median seconds of one of `trainer`'s steps on `batch`, over `reps` bursts of
+/// [`BURST`] pipelined steps after one untimed step: device time where the adapter has
+/// timestamp queries, host time otherwise.
+pub fn time_steps(gpu: &Gpu, trainer: &mut Trainer, batch: &Batch, reps: usize) -> Result<f64> {
+    let timer = Timer::new(gpu);
+    let hyper = BaseHyper::timed(trainer.spec().optimizer.base);
+    trainer.step(gpu, batch, hyper)?;
     let mut times = Vec::with_capacity(reps);
     for _ in 0..reps.max(1) {
-        let t = Instant::now();
-        gpu.run(&batch)?;
-        times.push(t.elapsed().as_secs_f64() / inner as f64);
+        let burst = steps_burst(gpu, timer.as_ref(), trainer, batch, (hyper, BURST));
+        let (host, device) = gpu.block_on(burst)?;
+        times.push(device.unwrap_or(host));
     }
     Ok(median(&mut times))
 }
@@ -81,18 +99,13 @@ pub fn steps_side_by_side(
     ))
 }
 
-/// Median seconds of one of a step's product kernels with `variant` (see
-/// [`crate::nn::products`]), on random operands: a dense product as [`time_product`]; a
-/// convolution pass with the image staging it does in the step (the forward pass stages x,
-/// the weight gradient dy, the data gradient reads the weight gradient's image of dy).
-pub fn time_step_product(
-    gpu: &Gpu,
-    variant: Variant,
-    product: &StepProduct,
-    reps: usize,
-) -> Result<f64> {
+/// Median seconds of one of a step's product kernels (see [`crate::nn::products`]), on random
+/// operands: a dense product as [`time_product`]; a convolution pass with the image staging it
+/// does in the step (the forward pass stages x, the weight gradient dy, the data gradient reads
+/// the weight gradient's image of dy).
+pub fn time_step_product(gpu: &Gpu, product: &StepProduct, reps: usize) -> Result<f64> {
     let (pass, g, rows, first) = match *product {
-        StepProduct::Dense(form, dims) => return time_product(gpu, variant, form, dims, reps),
+        StepProduct::Dense(form, dims, v) => return time_product(gpu, v, form, dims, reps),
         StepProduct::Conv {
             pass,
             conv,

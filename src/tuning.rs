@@ -1,9 +1,15 @@
 //! Per-adapter kernel choices, made by measurement and cached on disk.
 //!
-//! The two matmul variants differ tenfold in speed depending on the adapter (llvmpipe prefers
-//! register blocks read from textures, GPUs prefer workgroup tiles), and so do the two forms
-//! of the elementwise optimizer kernels, so each adapter gets the ones that measured faster.
-//! Both forms of every kernel compute the same bits, so the choice changes speed only. It is
+//! The matmul variants differ tenfold in speed depending on the adapter (llvmpipe prefers
+//! register blocks read from textures, GPUs prefer workgroup tiles) and on the product's shape
+//! (only the storage forms split a long sum over many workgroups), and the two forms of the
+//! elementwise optimizer kernels differ too, so each adapter gets the ones that measured
+//! faster: a matmul variant per shape class ([`ShapeClass`]: the MLP's products, larger
+//! square-ish ones, long sums) and for the convolutions (timed as convolutions, in training
+//! steps of a small CNN), and a form of the elementwise kernels. Candidates are timed on the
+//! device where the adapter has timestamp queries, on the host otherwise.
+//! The variants of one class compute the same bits (the tiled ones split long sums, which
+//! rounds differently: see `kernels::matmul::split`), so the choice changes speed only. It is
 //! stored in `tuning.json` under `$SAMPA_CACHE_DIR`, else `$XDG_CACHE_HOME/sampa`, else
 //! `~/.cache/sampa`, keyed by backend, adapter name and driver, and remeasured when another
 //! sampa version wrote the entry. Measuring is announced on stderr, since it delays the first
@@ -16,7 +22,7 @@ use crate::gpu::Gpu;
 use crate::kernels::matmul::tile::{self, Tile};
 use crate::kernels::matmul::{Dims, Form, VARIANT_ENV, Variant};
 use crate::kernels::sgd::{SgdHyper, SgdStep};
-use crate::kernels::{Kernels, VectorForm};
+use crate::kernels::{Kernels, ShapeClass, VectorForm};
 use crate::timing;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -46,7 +52,19 @@ pub struct MatmulChoice {
     /// GFLOP/s each searched tile reached on the tuning products.
     #[serde(default)]
     pub tiles: BTreeMap<String, f64>,
+    /// The variant chosen per shape class (`square`, `long-k`) and for the convolutions
+    /// (`conv`); `variant` is the MLP class's. Empty in an entry that timed the MLP's products
+    /// only (an older build's, or `sampa bench matmul`'s), whose classes are then measured.
+    #[serde(default)]
+    pub classes: BTreeMap<String, String>,
+    /// What each variant reached per class: GFLOP/s of the class's product, and for `conv`
+    /// milliseconds per step of the probe CNN.
+    #[serde(default)]
+    pub class_rates: BTreeMap<String, BTreeMap<String, f64>>,
 }
+
+/// The class name of the convolutions in [`MatmulChoice::classes`].
+const CONV: &str = "conv";
 
 /// This build's version, recorded with every entry.
 const VERSION: &str = env!("CARGO_PKG_VERSION");
@@ -76,8 +94,14 @@ fn load() -> BTreeMap<String, MatmulChoice> {
 /// cannot run, or a tile that does not parse or does not fit the device (an edited or damaged
 /// cache, or one copied from another machine; a tile with a zero in it once divided by zero).
 fn unusable(gpu: &Gpu, entry: &MatmulChoice) -> Option<String> {
-    if let Ok(Err(e)) = Variant::parse(&entry.variant).map(|v| v.require(gpu)) {
-        return Some(format!("its matmul variant {}: {e}", entry.variant));
+    let named = std::iter::once(("matmul", &entry.variant));
+    let classes = entry.classes.iter().map(|(c, v)| (c.as_str(), v));
+    for (class, variant) in named.chain(classes) {
+        match Variant::parse(variant).map(|v| v.require(gpu)) {
+            Ok(Err(e)) => return Some(format!("its {class} variant {variant}: {e}")),
+            Err(e) if class != "matmul" => return Some(format!("its {class} variant: {e}")),
+            _ => {}
+        }
     }
     let tile = entry.tile.as_deref()?;
     match Tile::parse(tile) {
@@ -117,21 +141,34 @@ pub fn store(gpu: &Gpu, choice: &MatmulChoice) {
 }
 
 /// The kernel forms for `gpu`: from the cache, else measured, stored and returned;
-/// `SAMPA_MATMUL` overrides the matmul variant.
+/// `SAMPA_MATMUL` forces one matmul variant for every class and the convolutions.
 pub fn choose(gpu: &Gpu) -> Result<Kernels> {
     let (choice, vectors) = cached_or_measured(gpu, None)?;
     // Where the search chose a tile, the tiled products use it (it changes speed, not bits).
     if let Some(t) = choice.tile.as_deref().and_then(Tile::parse) {
         tile::choose(gpu, t)?;
     }
-    let matmul = match std::env::var(VARIANT_ENV) {
-        Ok(s) => Variant::parse(&s).map_err(|e| Error::Invalid(format!("{VARIANT_ENV}: {e}")))?,
-        Err(_) => Variant::parse(&choice.variant)?,
+    if let Ok(s) = std::env::var(VARIANT_ENV) {
+        let forced =
+            Variant::parse(&s).map_err(|e| Error::Invalid(format!("{VARIANT_ENV}: {e}")))?;
+        forced
+            .require(gpu)
+            .map_err(|e| Error::Invalid(format!("{VARIANT_ENV}={}: {e}", forced.name())))?;
+        return Ok(Kernels::uniform(forced, vectors));
+    }
+    let mut kernels = Kernels::uniform(Variant::parse(&choice.variant)?, vectors);
+    let class = |name: &str| -> Result<Option<Variant>> {
+        let v = choice
+            .classes
+            .get(name)
+            .map(|v| Variant::parse(v))
+            .transpose()?;
+        Ok(v.filter(|&v| v != kernels.matmul))
     };
-    matmul
-        .require(gpu)
-        .map_err(|e| Error::Invalid(format!("{VARIANT_ENV}={}: {e}", matmul.name())))?;
-    Ok(Kernels { matmul, vectors })
+    kernels.square = class(ShapeClass::Square.name())?;
+    kernels.long_k = class(ShapeClass::LongK.name())?;
+    kernels.conv = class(CONV)?;
+    Ok(kernels)
 }
 
 /// `gpu`'s cache entry and its vector form: the matmul choice given (a fresh measurement),
@@ -158,21 +195,28 @@ fn cached_or_measured(
         });
     let (cached_variant, cached_form) = cached.as_ref().map_or((None, None), entry_forms);
     let started = std::time::Instant::now();
-    let announce = matmul.is_none() && (cached_variant.is_none() || cached_form.is_none());
+    let no_classes = cached.as_ref().is_none_or(|c| c.classes.is_empty());
+    let announce =
+        matmul.is_none() && (cached_variant.is_none() || cached_form.is_none() || no_classes);
     if announce {
         let variants: Vec<&str> = candidates(gpu).iter().map(|v| v.name()).collect();
         crate::errln!(
-            "tuning kernels for {} (its first use with sampa {VERSION}): timing matmul {} and \
-             the optimizer's two forms, a few seconds; cached for later runs",
+            "tuning kernels for {} (its first use with sampa {VERSION}): timing matmul {} per \
+             product shape and on convolutions, and the optimizer's two forms, a few seconds; \
+             cached for later runs",
             gpu.adapter.short(),
             variants.join(", ")
         );
     }
-    let (mut choice, measured) = match (matmul, cached) {
+    let (mut choice, mut measured) = match (matmul, cached) {
         (Some(m), _) => (m, true),
         (None, Some(c)) if cached_variant.is_some() => (c, false),
         (None, _) => (measure_matmul(gpu)?, true),
     };
+    if choice.classes.is_empty() {
+        measure_classes(gpu, &mut choice)?;
+        measured = true;
+    }
     let form = match cached_form {
         Some(form) => form,
         None => measure_vectors(gpu)?,
@@ -183,8 +227,13 @@ fn cached_or_measured(
         store(gpu, &choice);
     }
     if announce {
+        let classes: Vec<String> = choice
+            .classes
+            .iter()
+            .map(|(class, v)| format!("{class} {v}"))
+            .collect();
         crate::errln!(
-            "tuned in {:.1} s: matmul {} ({:.1} GFLOP/s), optimizer kernels read {}{}",
+            "tuned in {:.1} s: matmul {} ({:.1} GFLOP/s; {}), optimizer kernels read {}{}",
             started.elapsed().as_secs_f64(),
             choice.variant,
             choice
@@ -192,6 +241,7 @@ fn cached_or_measured(
                 .get(&choice.variant)
                 .copied()
                 .unwrap_or(f64::NAN),
+            classes.join(", "),
             form.name(),
             cache_path().map_or(String::new(), |p| format!("; saved in {}", p.display()))
         );
@@ -271,7 +321,78 @@ pub fn measure_matmul(gpu: &Gpu) -> Result<MatmulChoice> {
         sampa: None,
         tile: best_tile.map(|t| t.to_string()),
         tiles,
+        classes: BTreeMap::new(),
+        class_rates: BTreeMap::new(),
     })
+}
+
+/// The products that stand for a shape class in tuning: sized for a GPU, or smaller on a CPU
+/// rasteriser, where each must stay within tens of milliseconds.
+pub fn class_products(class: ShapeClass, cpu: bool) -> Vec<(Form, Dims)> {
+    let d = |m, n, k| Dims { m, n, k };
+    match (class, cpu) {
+        (ShapeClass::Mlp, _) => TUNING_PRODUCTS.to_vec(),
+        (ShapeClass::Square, true) => vec![(Form::ABt, d(640, 640, 640))],
+        (ShapeClass::Square, false) => vec![(Form::ABt, d(1024, 1024, 1024))],
+        // A 3×3 convolution's weight gradient over a batch's pixels: 16 → 64 channels.
+        (ShapeClass::LongK, true) => vec![(Form::AtB, d(64, 144, 16384))],
+        (ShapeClass::LongK, false) => vec![(Form::AtB, d(64, 576, 32768))],
+    }
+}
+
+/// Time the [`candidates`] on the larger shape classes' products and, as convolutions, in
+/// training steps of a small CNN (its dense layers on `choice`'s variant), and record the
+/// fastest of each in `choice`.
+pub fn measure_classes(gpu: &Gpu, choice: &mut MatmulChoice) -> Result<()> {
+    if let Some(t) = choice.tile.as_deref().and_then(Tile::parse) {
+        tile::choose(gpu, t)?;
+    }
+    let cpu = gpu.adapter.is_cpu();
+    let variants = candidates(gpu);
+    let mut pick = |class: &str, rates: BTreeMap<String, f64>, higher_wins: bool| {
+        let best = rates
+            .iter()
+            .max_by(|a, b| match higher_wins {
+                true => a.1.total_cmp(b.1),
+                false => b.1.total_cmp(a.1),
+            })
+            .map(|(v, _)| v.clone());
+        choice.classes.extend(best.map(|v| (class.to_string(), v)));
+        choice.class_rates.insert(class.to_string(), rates);
+    };
+    for class in [ShapeClass::Square, ShapeClass::LongK] {
+        let products = class_products(class, cpu);
+        let mut rates = BTreeMap::new();
+        for &v in &variants {
+            let (mut flops, mut secs) = (0.0, 0.0);
+            for &(form, dims) in &products {
+                secs += timing::time_product(gpu, v, form, dims, 3)?;
+                flops += dims.flops();
+            }
+            rates.insert(v.name().to_string(), flops / secs / 1e9);
+        }
+        pick(class.name(), rates, true);
+    }
+    let dense = Variant::parse(&choice.variant)?;
+    let mut step_ms = BTreeMap::new();
+    for &v in &variants {
+        step_ms.insert(v.name().to_string(), time_conv_probe(gpu, dense, v)? * 1e3);
+    }
+    pick(CONV, step_ms, false);
+    Ok(())
+}
+
+/// Seconds per SGD step of the convolution probe, a CNN on 4×16×16 images (two 3×3
+/// convolutions, 4 → 32 → 64 channels, with max pooling), its convolutions on `conv` and its
+/// dense layers on `dense`: batch 128 on a GPU, 16 on a CPU rasteriser.
+fn time_conv_probe(gpu: &Gpu, dense: Variant, conv: Variant) -> Result<f64> {
+    let model = crate::nn::Model::cnn(4, 16, 16, 10)?;
+    let mut kernels = Kernels::uniform(dense, Kernels::unmeasured(gpu.info.device_type).vectors);
+    kernels.conv = Some(conv);
+    let sgd = crate::train::Placement::Serial;
+    let mut t = crate::train::Trainer::seeded(gpu, (&model, kernels), Default::default(), sgd)?;
+    let batch = model.synthetic_batch(if gpu.adapter.is_cpu() { 16 } else { 128 });
+    timing::time_steps(gpu, &mut t, &batch, 3)
 }
 
 /// GFLOP/s over [`TUNING_PRODUCTS`], each timed by `time`.
@@ -302,7 +423,9 @@ pub fn search_tiles(gpu: &Gpu) -> Result<(Tile, BTreeMap<String, f64>)> {
     Ok((best.0, rates))
 }
 
-/// Time the SGD step in both forms over the MLP's 269 322 parameters and pick the faster.
+/// Time the SGD step in both forms over the MLP's 269 322 parameters and pick the faster; on a
+/// GPU, whose storage loads are the native path, the texture form must be faster by a tenth
+/// to be chosen, so timing noise does not pick it.
 pub fn measure_vectors(gpu: &Gpu) -> Result<VectorForm> {
     let n = 269_322;
     let v = |what| gpu.zeros_rows(n, what);
@@ -318,14 +441,16 @@ pub fn measure_vectors(gpu: &Gpu) -> Result<VectorForm> {
         weight_decay: 5e-4,
         nesterov: false,
     };
-    let mut best = (VectorForm::Storage, f64::INFINITY);
+    let mut secs = Vec::new();
     for form in VectorForm::ALL {
         let step = SgdStep::prepare(gpu, form, [g1.view(), g2.view()], x.view(), m.view())?;
         step.set(gpu, hyper, false, 0.2);
-        let secs = timing::time_dispatch(gpu, &step.dispatch, 5)?;
-        if secs < best.1 {
-            best = (form, secs);
-        }
+        secs.push(timing::time_dispatch(gpu, &step.dispatch, 5)?);
     }
-    Ok(best.0)
+    let [storage, texture] = [secs[0], secs[1]];
+    let margin = if gpu.adapter.is_cpu() { 1.0 } else { 0.9 };
+    Ok(match texture < margin * storage {
+        true => VectorForm::Texture,
+        false => VectorForm::Storage,
+    })
 }

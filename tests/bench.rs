@@ -541,8 +541,9 @@ fn bench_step_counts_the_mlps_flops_and_writes_the_start_pytorch_repeats() {
     );
     assert_eq!(row["submissions"], 1.0, "{row}");
     assert!(row["dispatches"].as_f64().unwrap() >= 6.0, "{row}");
-    // Today's step driver waits for each step's readback before it records the next.
-    assert_eq!(row["blocking_waits"], 1.0, "{row}");
+    // The step driver reads a step back once the next is submitted: no wait leaves the
+    // device idle in steady state.
+    assert_eq!(row["blocking_waits"], 0.0, "{row}");
     assert!(row["readback_bytes"].as_f64().unwrap() >= 8.0, "{row}");
     assert!(row["heavy_min_workgroups"].as_u64().unwrap() >= 1, "{row}");
     // The start: PyTorch's names and shapes, the batch, and three falling losses.

@@ -317,6 +317,21 @@ fn tuning_is_announced_cached_and_redone_for_another_version() {
     let saved: serde_json::Value = serde_json::from_str(&text).unwrap();
     let entry = saved.as_object().unwrap().values().next().unwrap().clone();
     assert_eq!(entry["sampa"], env!("CARGO_PKG_VERSION"), "{entry}");
+    // A variant per shape class and for the convolutions, each the fastest it timed (GFLOP/s
+    // for the products, milliseconds per probe step for the convolutions).
+    for (class, higher_wins) in [("square", true), ("long-k", true), ("conv", false)] {
+        let rates = entry["class_rates"][class].as_object().unwrap();
+        let best = rates
+            .iter()
+            .map(|(v, r)| (v, r.as_f64().unwrap()))
+            .max_by(|a, b| match higher_wins {
+                true => a.1.total_cmp(&b.1),
+                false => b.1.total_cmp(&a.1),
+            })
+            .unwrap();
+        assert!(rates.len() >= 2 && best.1 > 0.0, "{class}: {entry}");
+        assert_eq!(entry["classes"][class], best.0.as_str(), "{class}: {entry}");
+    }
     // The same version again: nothing measured, nothing said.
     let second = one_step_tuned(&cache, &dir.join("b"));
     assert!(!second.contains("tuning kernels"), "{second}");

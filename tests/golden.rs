@@ -215,10 +215,7 @@ fn all_cases(gpu: &sampa::Gpu, other: Option<&sampa::Gpu>) -> BTreeMap<String, S
     for variant in Variant::on(gpu) {
         // The golden values were recorded with texture reads in the optimizer kernels, which
         // the storage form equals bit for bit (the sgd kernel tests check that).
-        let kernels = Kernels {
-            matmul: variant,
-            vectors: VectorForm::Texture,
-        };
+        let kernels = Kernels::uniform(variant, VectorForm::Texture);
         for (model_name, m, full) in models() {
             for (name, config, nesterov) in optimizers() {
                 // The other variants only for a few cases: they add in the same order.

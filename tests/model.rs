@@ -352,10 +352,7 @@ fn fused_evaluator_equals_two_single_evaluators_bit_for_bit() {
     ];
     for gpu in &gpus() {
         for variant in Variant::on(gpu) {
-            let k = Kernels {
-                matmul: variant,
-                ..kernels(gpu)
-            };
+            let k = Kernels::uniform(variant, kernels(gpu).vectors);
             for (model, batch) in &models {
                 let n = model.param_count();
                 let sets = [model.init(1), model.init(2)];

@@ -103,11 +103,36 @@ fn gpu_resnet20_matches_cpu_reference() {
 #[test]
 fn gpu_resnet_with_tiled_products_matches_cpu_reference() {
     for gpu in &gpus() {
-        let tiled = Kernels {
-            matmul: Variant::Tiled,
-            ..kernels(gpu)
-        };
+        let tiled = Kernels::uniform(Variant::Tiled, kernels(gpu).vectors);
         check_evaluator_with(gpu, &Model::resnet(8, 3, 12, 10, 5).unwrap(), 4, tiled);
+    }
+}
+
+/// Kernels that mix variants by shape class (as tuning chooses them per adapter) still meet
+/// the f64 reference: an MLP whose weight gradients are long sums on the tiled products and
+/// whose other products are register-blocked, and a ResNet whose convolutions run im2col with
+/// tiled products while its classifier stays register-blocked, and the reverse.
+#[test]
+fn kernels_mixed_by_shape_class_match_the_cpu_reference() {
+    use sampa::kernels::ShapeClass;
+    let mlp = Model::mlp(16, &[8], 4).unwrap();
+    // At batch 128 the hidden layer's weight gradient (8×16, summed over 128 rows) is a long
+    // sum, its forward an MLP-sized product.
+    let dims = |m, n, k| sampa::kernels::matmul::Dims { m, n, k };
+    assert_eq!(ShapeClass::of(dims(8, 16, 128)), ShapeClass::LongK);
+    assert_eq!(ShapeClass::of(dims(128, 8, 16)), ShapeClass::Mlp);
+    let resnet = Model::resnet(8, 3, 12, 10, 5).unwrap();
+    for gpu in &gpus() {
+        let vectors = kernels(gpu).vectors;
+        let mut long_tiled = Kernels::uniform(Variant::Register, vectors);
+        long_tiled.long_k = Some(Variant::Tiled);
+        check_evaluator_with(gpu, &mlp, 128, long_tiled);
+        let mut conv_tiled = Kernels::uniform(Variant::Register8, vectors);
+        conv_tiled.conv = Some(Variant::Tiled);
+        check_evaluator_with(gpu, &resnet, 4, conv_tiled);
+        let mut conv_reg = Kernels::uniform(Variant::Tiled, vectors);
+        conv_reg.conv = Some(Variant::Register);
+        check_evaluator_with(gpu, &resnet, 4, conv_reg);
     }
 }
 

@@ -137,7 +137,9 @@ impl Case {
     pub async fn sample(&mut self, gpu: &Gpu, timer: Option<&Timer>) -> Result<f64> {
         let (host, device) = match &mut self.work {
             Work::Kernels { dispatches, inner } => {
-                kernels(gpu, timer, dispatches, (*inner).max(1)).await?
+                let dispatches: Vec<&Dispatch> = dispatches.iter().collect();
+                crate::kernels::dispatch::time_burst(gpu, timer, &dispatches, (*inner).max(1))
+                    .await?
             }
             Work::Upload(buf, data) => {
                 let start = now();
@@ -156,33 +158,8 @@ impl Case {
             }
             Work::Steps(trainer, batch, burst) => {
                 let hyper = BaseHyper::timed(trainer.spec().optimizer.base);
-                // The timestamps go in submissions of their own before and after the burst:
-                // the queue runs submissions in order, so the pair brackets the steps'
-                // device work (and any gap the host leaves between their submissions).
-                let mark = |begin: bool| {
-                    timer.map(|t| {
-                        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-                        if begin {
-                            t.begin(&mut encoder);
-                        } else {
-                            t.end(&mut encoder);
-                        }
-                        gpu.queue.submit([encoder.finish()])
-                    })
-                };
-                let start = now();
-                mark(true);
-                for _ in 0..*burst {
-                    trainer.step_async(gpu, batch, hyper).await?;
-                }
-                let end = mark(false);
-                gpu.idle().await?;
-                let host = (now() - start) / *burst as f64;
-                let device = match (timer, end) {
-                    (Some(t), Some(index)) => Some(t.seconds(index).await? / *burst as f64),
-                    _ => None,
-                };
-                (host, device)
+                crate::train::timed::steps_burst(gpu, timer, trainer, batch, (hyper, *burst))
+                    .await?
             }
             Work::Toy(method, config) => {
                 let start = now();
@@ -210,36 +187,4 @@ impl Case {
         }
         r
     }
-}
-
-/// One submission of `inner` repetitions of `dispatches`, bracketed by timestamps when there
-/// is a timer: seconds per repetition, host and device.
-async fn kernels(
-    gpu: &Gpu,
-    timer: Option<&Timer>,
-    dispatches: &[Dispatch],
-    inner: usize,
-) -> Result<(f64, Option<f64>)> {
-    let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    if let Some(t) = timer {
-        t.begin(&mut encoder);
-    }
-    for _ in 0..inner {
-        for d in dispatches {
-            d.record(&mut encoder);
-        }
-    }
-    if let Some(t) = timer {
-        t.end(&mut encoder);
-    }
-    let commands = encoder.finish();
-    let start = now();
-    let index = gpu.checked("benchmark kernels", || gpu.queue.submit([commands]))?;
-    gpu.idle().await?;
-    let host = (now() - start) / inner as f64;
-    let device = match timer {
-        Some(t) => Some(t.seconds(index).await? / inner as f64),
-        None => None,
-    };
-    Ok((host, device))
 }

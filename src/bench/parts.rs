@@ -132,6 +132,8 @@ pub fn record_choice(gpu: &Gpu, bench: &MatmulBench) -> Result<Option<MatmulChoi
             .as_ref()
             .map(|t| t.1.clone())
             .unwrap_or_default(),
+        classes: Default::default(),
+        class_rates: Default::default(),
     };
     tuning::record_matmul(gpu, choice).map(Some)
 }
@@ -149,8 +151,8 @@ pub struct StepRow {
     pub step_ms: f64,
     /// Examples per second at that step time.
     pub examples_per_s: f64,
-    /// Milliseconds of the step's product kernels alone, with the adapter's matmul variant:
-    /// dense products with their operand staging, and convolutions' implicit GEMMs with their
+    /// Milliseconds of the step's product kernels alone, with the variants the adapter's
+    /// kernels choose per shape class: dense products with their operand staging, and convolutions' implicit GEMMs with their
     /// image staging, fused bias and split sums (see `nn::products`).
     pub matmul_ms: f64,
     /// GFLOP of the step's matrix products.
@@ -171,8 +173,10 @@ pub struct Structure {
     pub dispatches: f64,
     /// Queue submissions per step.
     pub submissions: f64,
-    /// Host waits for the device per step. Today's step driver waits for each step's
-    /// readback before it records the next step, so every wait leaves the device idle.
+    /// Host waits per step that leave the device idle: those with nothing queued behind what
+    /// they wait for. The step driver reads each step back after it has submitted the next,
+    /// so in steady state only schedules that must wait inside a step (`dual`, the
+    /// data-parallel sums) have any.
     pub blocking_waits: f64,
     /// Bytes read back per step.
     pub readback_bytes: f64,
@@ -184,8 +188,9 @@ pub struct Structure {
     pub heavy_min_workgroups: Option<u64>,
 }
 
-/// Count what `steps` SGD steps of `model` at `batch` ask of the device, after one untimed
-/// step, per step.
+/// Count what `steps` SGD steps of `model` at `batch` ask of the device in steady state, per
+/// step: after one step, the next `steps` submitted as training submits them (each reads the
+/// one before it back), the last one read back outside the count.
 pub fn structure(
     gpu: &Gpu,
     (model, kernels): (&Model, Kernels),
@@ -198,16 +203,17 @@ pub fn structure(
         crate::train::Trainer::seeded(gpu, (model, kernels), Default::default(), serial)?;
     let data = model.synthetic_batch(batch);
     let hyper = crate::kernels::sgd::SgdHyper::TIMED;
-    trainer.step(gpu, &data, hyper)?;
+    trainer.submit(gpu, &data, hyper)?;
     let before = counters::now();
     let (done, launches) = counters::census(|| -> Result<()> {
         for _ in 0..steps {
-            trainer.step(gpu, &data, hyper)?;
+            trainer.submit(gpu, &data, hyper)?;
         }
         Ok(())
     });
     done?;
     let c = counters::now() - before;
+    trainer.finish(gpu)?;
     let per = |v: u64| v as f64 / steps as f64;
     let flops: f64 = launches.iter().map(|l| l.flops).sum::<f64>() / steps as f64;
     let heavy_min_workgroups = launches
@@ -218,7 +224,7 @@ pub fn structure(
     Ok(Structure {
         dispatches: per(c.dispatches),
         submissions: per(c.submissions),
-        blocking_waits: per(c.waits),
+        blocking_waits: per(c.blocking_waits),
         readback_bytes: per(c.readback_bytes),
         flops,
         heavy_min_workgroups,
@@ -237,8 +243,8 @@ pub fn step(
     let step_s =
         timing::steps_side_by_side(gpu, (model, kernels), batch, reps, vec![sgd])?[0] / 1e3;
     let (mut matmul_s, mut flops) = (0.0, 0.0);
-    for (_, product) in model.step_products(batch, kernels.matmul) {
-        matmul_s += timing::time_step_product(gpu, kernels.matmul, &product, reps.clamp(1, 5))?;
+    for (_, product) in model.step_products(batch, kernels) {
+        matmul_s += timing::time_step_product(gpu, &product, reps.clamp(1, 5))?;
         flops += product.flops();
     }
     let structure = structure(gpu, (model, kernels), batch, 3)?;

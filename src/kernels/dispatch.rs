@@ -162,3 +162,35 @@ impl crate::gpu::Gpu {
         self.wait(Some(index))
     }
 }
+
+/// One submission of `inner` repetitions of `dispatches`, bracketed by timestamps when there
+/// is a timer: seconds per repetition, of host time and of device time.
+pub async fn time_burst(
+    gpu: &crate::gpu::Gpu,
+    timer: Option<&crate::gpu::Timer>,
+    dispatches: &[&Dispatch],
+    inner: usize,
+) -> crate::Result<(f64, Option<f64>)> {
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    if let Some(t) = timer {
+        t.begin(&mut encoder);
+    }
+    for _ in 0..inner {
+        for d in dispatches {
+            d.record(&mut encoder);
+        }
+    }
+    if let Some(t) = timer {
+        t.end(&mut encoder);
+    }
+    let commands = encoder.finish();
+    let start = crate::clock::now();
+    let index = gpu.checked("timed kernels", || gpu.submit(commands))?;
+    gpu.idle().await?;
+    let host = (crate::clock::now() - start) / inner as f64;
+    let device = match timer {
+        Some(t) => Some(t.seconds(index).await? / inner as f64),
+        None => None,
+    };
+    Ok((host, device))
+}

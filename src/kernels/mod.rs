@@ -35,6 +35,6 @@ pub mod uniforms;
 pub mod vector;
 pub mod view;
 
-pub use choice::{Kernels, VectorForm};
+pub use choice::{Kernels, ShapeClass, VectorForm};
 pub use dispatch::Dispatch;
 pub use view::View;

@@ -7,6 +7,7 @@
 use super::layer::{Act, Layer};
 use super::layers::implicit_rows;
 use super::model::Model;
+use crate::kernels::Kernels;
 use crate::kernels::conv::implicit::Conv;
 use crate::kernels::matmul::{Dims, Form, Variant};
 
@@ -24,8 +25,9 @@ pub enum ConvPass {
 /// One product kernel of a step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum StepProduct {
-    /// A dense product (with its operand staging in the register forms).
-    Dense(Form, Dims),
+    /// A dense product with the variant that runs it (with its operand staging in the
+    /// register forms).
+    Dense(Form, Dims, Variant),
     /// An implicit-GEMM convolution pass; `rows` per invocation, `first` when the input is
     /// the NCHW batch.
     Conv {
@@ -44,16 +46,18 @@ impl StepProduct {
     /// Floating-point operations it does for the layer (padding channels not counted).
     pub fn flops(&self) -> f64 {
         match self {
-            StepProduct::Dense(_, dims) => dims.flops(),
+            StepProduct::Dense(_, dims, _) => dims.flops(),
             StepProduct::Conv { conv, .. } => conv.flops(),
         }
     }
 }
 
 impl Model {
-    /// The product kernels of one training step at `batch` with the products of `variant`,
-    /// named for reports.
-    pub fn step_products(&self, batch: usize, variant: Variant) -> Vec<(String, StepProduct)> {
+    /// The product kernels of one training step at `batch` with the forms `kernels` choose
+    /// (each dense product's variant by its shape class, a convolution's im2col products by
+    /// the convolutions' variant), named for reports.
+    pub fn step_products(&self, batch: usize, kernels: Kernels) -> Vec<(String, StepProduct)> {
+        let variant = kernels.conv();
         let mut out = Vec::new();
         let mut dense = self.matmul_products(batch).into_iter();
         for (i, (layer, input, first)) in self.product_layers().into_iter().enumerate() {
@@ -85,12 +89,17 @@ impl Model {
                 _ => None,
             };
             let dense_parts: Vec<_> = dense.by_ref().take(take).collect();
+            let conv = matches!(layer, Layer::Conv2d { .. });
+            let pick = |dims| match conv {
+                true => variant,
+                false => kernels.dense(dims),
+            };
             match implicit {
-                None => out.extend(
-                    dense_parts
-                        .into_iter()
-                        .map(|(name, form, dims)| (name, StepProduct::Dense(form, dims))),
-                ),
+                None => {
+                    out.extend(dense_parts.into_iter().map(|(name, form, dims)| {
+                        (name, StepProduct::Dense(form, dims, pick(dims)))
+                    }))
+                }
                 Some((conv, rows)) => {
                     let passes = [
                         ("fwd", ConvPass::Forward),

@@ -2,12 +2,12 @@
 //! `auto` schedule is chosen this way on the page; natively `crate::timing` blocks on it).
 
 use crate::clock::{median, now};
+use crate::data::Batch;
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Timer};
 use crate::kernels::Kernels;
-use crate::kernels::sgd::SgdHyper;
 use crate::nn::Model;
-use crate::optim::OptimizerConfig;
+use crate::optim::{BaseHyper, OptimizerConfig};
 use crate::train::{Placement, Trainer};
 
 /// Consecutive steps timed together in [`steps_side_by_side`].
@@ -18,8 +18,7 @@ pub const BURST: usize = 3;
 /// time a burst of [`BURST`] consecutive steps of every case in turn, so a machine that slows
 /// down or speeds up during the run affects every case alike and the ratios between them stay
 /// fair. A burst is timed until the device is idle again; consecutive steps overlap as they do
-/// in training (the dual schedule returns before its update finishes, and the next step's host
-/// work overlaps it).
+/// in training (each step is submitted before the one before it is read back).
 pub async fn steps_side_by_side(
     gpu: &Gpu,
     (model, kernels): (&Model, Kernels),
@@ -32,7 +31,8 @@ pub async fn steps_side_by_side(
     for (optimizer, placement) in cases {
         let mut t = Trainer::seeded(gpu, (model, kernels), optimizer, placement)?;
         for _ in 0..2 {
-            t.step_async(gpu, &data, SgdHyper::TIMED).await?;
+            t.step_async(gpu, &data, BaseHyper::timed(optimizer.base))
+                .await?;
         }
         gpu.idle().await?;
         trainers.push(t);
@@ -40,13 +40,48 @@ pub async fn steps_side_by_side(
     let mut times = vec![Vec::new(); trainers.len()];
     for _ in 0..reps {
         for (t, times) in trainers.iter_mut().zip(&mut times) {
-            let start = now();
-            for _ in 0..BURST {
-                t.step_async(gpu, &data, SgdHyper::TIMED).await?;
-            }
-            gpu.idle().await?;
-            times.push((now() - start) / BURST as f64);
+            let hyper = BaseHyper::timed(t.spec().optimizer.base);
+            let (host, _) = steps_burst(gpu, None, t, &data, (hyper, BURST)).await?;
+            times.push(host);
         }
     }
     Ok(times.iter_mut().map(|t| median(t) * 1e3).collect())
+}
+
+/// A burst of `burst` consecutive steps of `trainer` on `batch` with `hyper`, pipelined as
+/// training runs them: seconds per step of host time until the device is idle again, and of
+/// device time where there is a timer. The timestamps go in submissions of their own before
+/// and after the burst: the queue runs submissions in order, so the pair brackets the steps'
+/// device work (and any gap the host leaves between their submissions).
+pub async fn steps_burst(
+    gpu: &Gpu,
+    timer: Option<&Timer>,
+    trainer: &mut Trainer,
+    batch: &Batch,
+    (hyper, burst): (BaseHyper, usize),
+) -> Result<(f64, Option<f64>)> {
+    let mark = |begin: bool| {
+        timer.map(|t| {
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            match begin {
+                true => t.begin(&mut encoder),
+                false => t.end(&mut encoder),
+            }
+            gpu.submit(encoder.finish())
+        })
+    };
+    let start = now();
+    mark(true);
+    for _ in 0..burst {
+        trainer.submit_async(gpu, batch, hyper).await?;
+    }
+    let end = mark(false);
+    trainer.finish_async().await?;
+    gpu.idle().await?;
+    let host = (now() - start) / burst as f64;
+    let device = match (timer, end) {
+        (Some(t), Some(index)) => Some(t.seconds(index).await? / burst as f64),
+        _ => None,
+    };
+    Ok((host, device))
 }

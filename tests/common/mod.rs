@@ -77,7 +77,7 @@ pub fn check_evaluator_with(gpu: &sampa::Gpu, model: &Model, batch: usize, k: Ke
         "{} {} batch {batch} {:?}",
         gpu.adapter.short(),
         model.name,
-        k.matmul
+        k
     );
     assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
     assert_eq!(correct, want.correct, "{what}: correct count");

@@ -84,7 +84,7 @@ fn dense(geo: &ConvShape, c: Spec) -> Dense {
 }
 
 pub(super) fn build(io: &LayerIo<'_>, c: Spec) -> Result<LayerPass> {
-    match implicit_rows(io.kernels.matmul, c.cin, c.cout, io.dx.is_none()) {
+    match implicit_rows(io.kernels.conv(), c.cin, c.cout, io.dx.is_none()) {
         Some(rows) => build_implicit(io, rows, c),
         None => build_im2col(io, c),
     }
@@ -171,7 +171,8 @@ fn build_im2col(io: &LayerIo<'_>, c: Spec) -> Result<LayerPass> {
         )?),
         None => None,
     };
-    let (fwd, mut bwd) = linear::dense(io, d, (&cols, dcols.as_ref()), Fused::default())?;
+    let products = (Fused::default(), Some(io.kernels.conv()));
+    let (fwd, mut bwd) = linear::dense(io, d, (&cols, dcols.as_ref()), products)?;
     let fwd =
         conv::prepare_im2col(io.gpu, geo, layout, io.x.replicas(r), cols.replicas(r))?.then(fwd);
     if let (Some(dcols), Some(dx)) = (&dcols, io.dx) {

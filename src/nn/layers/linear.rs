@@ -10,7 +10,7 @@ use crate::error::Result;
 use crate::gpu::GpuBuf;
 use crate::kernels::Dispatch;
 use crate::kernels::bias::{self, BiasShape};
-use crate::kernels::matmul::{self, Dims, Epilogue, Form};
+use crate::kernels::matmul::{self, Dims, Epilogue, Form, Variant};
 
 /// The shape of a dense product: `rows` examples (or pixels) of `inp` features to `out`,
 /// with a bias or not.
@@ -31,28 +31,22 @@ pub(super) struct Fused {
 }
 
 /// Forward and backward of a dense product over `x` (rows of `inp` values) into `io.y`, its
-/// backward writing `dx` when given.
+/// backward writing `dx` when given. Each product runs the variant `variant` names, else the
+/// one the device's kernels choose for its shape class.
 pub(super) fn dense(
     io: &LayerIo<'_>,
     d: Dense,
     (x, dx): (&GpuBuf<f32>, Option<&GpuBuf<f32>>),
-    fused: Fused,
+    (fused, variant): (Fused, Option<Variant>),
 ) -> Result<(Dispatch, Dispatch)> {
     let Dense { rows, inp, out, .. } = d;
     let r = io.replicas;
     let (x, y, dy) = (x.replicas(r), io.y.replicas(r), io.dy.replicas(r));
     let (w, b) = (io.params[0], io.params.get(1).copied());
     let (dw, db) = (io.grads[0], io.grads.get(1).copied());
+    let pick = |dims: Dims| variant.unwrap_or_else(|| io.kernels.dense(dims));
     let product = |form, dims, (a, b, c), epilogue| {
-        matmul::prepare_fused(
-            io.gpu,
-            io.kernels.matmul,
-            form,
-            dims,
-            (a, b, c),
-            false,
-            epilogue,
-        )
+        matmul::prepare_fused(io.gpu, pick(dims), form, dims, (a, b, c), false, epilogue)
     };
     let shape = BiasShape {
         outer: rows,
@@ -69,7 +63,7 @@ pub(super) fn dense(
     // product stages it in a texture, the bias gradient reads it there.
     let (mut bwd, staged) = matmul::prepare_staged(
         io.gpu,
-        io.kernels.matmul,
+        pick(dims(out, inp, rows)),
         Form::AtB,
         dims(out, inp, rows),
         (dy, x, dw),
@@ -110,7 +104,7 @@ pub(super) fn build(io: &LayerIo<'_>, inp: usize, out: usize, relu: bool) -> Res
         relu,
         input_relu: io.input_relu,
     };
-    let (fwd, bwd) = dense(io, d, (io.x, io.dx), fused)?;
+    let (fwd, bwd) = dense(io, d, (io.x, io.dx), (fused, None))?;
     Ok(LayerPass::new(fwd, Some(bwd)))
 }
 
