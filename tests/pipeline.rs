@@ -5,7 +5,7 @@
 //! schedule; a checkpoint or an evaluation taken with a step in flight sees that step.
 
 mod common;
-use common::{gpus, kernels, residual_hyper, trainer};
+use common::{gpus, kernels, random_batch, residual_hyper, trainer};
 use sampa::data::Batch;
 use sampa::nn::Model;
 use sampa::optim::{OptimizerConfig, OptimizerKind};
@@ -23,15 +23,9 @@ fn model() -> Model {
 /// Batches of 8, one of 5 (the fused pair then runs serially for a step).
 fn batches(m: &Model) -> Vec<Batch> {
     let mut rng = Pcg::new(11, 0);
+    let size = |t| if t == 3 { 5 } else { 8 };
     (0..STEPS)
-        .map(|t| {
-            let n = if t == 3 { 5 } else { 8 };
-            Batch {
-                pixels: rng.vec(n * m.input, 0.0, 1.0),
-                labels: (0..n).map(|_| rng.below(4)).collect(),
-                drawn: Vec::new(),
-            }
-        })
+        .map(|t| random_batch(&mut rng, size(t), m.input, m.classes))
         .collect()
 }
 
