@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::state_dict::{batchnorm, written};
 use common::{assert_sampled_gradient, check_evaluator, check_evaluator_with, gpus, kernels};
 use sampa::kernels::Kernels;
 use sampa::kernels::matmul::Variant;
@@ -136,20 +137,6 @@ fn kernels_mixed_by_shape_class_match_the_cpu_reference() {
     }
 }
 
-/// A `BatchNorm2d(c)` called `prefix` in a `state_dict`: its parameters, then its buffers.
-fn batchnorm(prefix: &str, c: usize) -> Vec<(String, Vec<usize>, &'static str)> {
-    [
-        ("weight", vec![c], "F32"),
-        ("bias", vec![c], "F32"),
-        ("running_mean", vec![c], "F32"),
-        ("running_var", vec![c], "F32"),
-        ("num_batches_tracked", vec![], "I64"),
-    ]
-    .into_iter()
-    .map(|(name, shape, dtype)| (format!("{prefix}.{name}"), shape, dtype))
-    .collect()
-}
-
 /// `resnet.py`'s whole `state_dict` for ResNet-20: parameters, then each BatchNorm's
 /// buffers, with shapes and dtypes as PyTorch saves them.
 fn akamaster_resnet20_state_dict(classes: usize) -> Vec<(String, Vec<usize>, &'static str)> {
@@ -228,29 +215,6 @@ fn davda54_wrn_state_dict(
     v.push(("f.8_classification.bias".into(), vec![classes], "F32"));
     v.sort();
     v
-}
-
-/// The names, shapes and dtypes of a written model file, sorted.
-fn written(m: &Model) -> Vec<(String, Vec<usize>, &'static str)> {
-    use sampa::nn::weights;
-    let mut tensors = weights::model_tensors(m, &m.init(0));
-    tensors.extend(weights::state_tensors(m, &m.init_state()));
-    let bytes = weights::serialize(&tensors, None).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut got: Vec<(String, Vec<usize>, &str)> = st
-        .tensors()
-        .into_iter()
-        .map(|(name, t)| {
-            let dtype = match t.dtype() {
-                safetensors::Dtype::F32 => "F32",
-                safetensors::Dtype::I64 => "I64",
-                other => panic!("{name}: unexpected dtype {other:?}"),
-            };
-            (name, t.shape().to_vec(), dtype)
-        })
-        .collect();
-    got.sort();
-    got
 }
 
 #[test]

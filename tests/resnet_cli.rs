@@ -1,7 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! `sampa train --model resnetN` end to end: the run, its model file under PyTorch's names with
-//! the running statistics (`num_batches_tracked` as int64), `sampa eval` on that file, and the
-//! ResNet flags' bad input.
+//! `sampa train --model resnetN` and `vggN-bn` end to end: the run, its model file under
+//! PyTorch's names with the running statistics (`num_batches_tracked` as int64), `sampa eval`
+//! on that file, and the ResNet and VGG flags' bad input.
 
 mod common;
 
@@ -81,6 +81,72 @@ fn a_resnet_trains_writes_its_running_statistics_and_evaluates_the_same() {
 }
 
 /// The one `error:` line of a command line the argument parser rejected (status 2).
+/// A CIFAR-10 directory of `train` and `test` records (label, then 3×32×32 random bytes).
+fn cifar_dir(d: &std::path::Path, (train, test): (usize, usize)) {
+    let mut rng = sampa::rng::Pcg::new(3, 0);
+    let records = |n: usize, rng: &mut sampa::rng::Pcg| {
+        let mut bytes = Vec::new();
+        for i in 0..n {
+            bytes.push((i % 10) as u8);
+            bytes.extend((0..3072).map(|_| rng.below(256) as u8));
+        }
+        bytes
+    };
+    std::fs::create_dir_all(d).unwrap();
+    std::fs::write(d.join("data_batch_1.bin"), records(train, &mut rng)).unwrap();
+    std::fs::write(d.join("test_batch.bin"), records(test, &mut rng)).unwrap();
+}
+
+#[test]
+fn a_vgg_trains_on_cifar_writes_kuangliu_names_and_evaluates_the_same() {
+    let d = scratch("resnet-cli", "vgg");
+    let (data, out) = (d.join("cifar"), d.join("run"));
+    cifar_dir(&data, (16, 8));
+    let data = data.to_str().unwrap();
+    let run = sampa(&[
+        "train",
+        "--model",
+        "vgg11-bn",
+        "--data",
+        data,
+        "--batch",
+        "8",
+        "--epochs",
+        "1",
+        "--lr",
+        "0.01",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = success(&run);
+    assert!(
+        stdout.contains("vgg11-bn 3×32×32→10 (9231114 parameters)"),
+        "{stdout}"
+    );
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    // SGD's one pass per step folds its statistics into every BatchNorm: two steps.
+    for bn in ["features.1", "features.26"] {
+        let count = st.tensor(&format!("{bn}.num_batches_tracked")).unwrap();
+        assert_eq!(count.data(), 2i64.to_le_bytes(), "{bn}");
+    }
+    assert_eq!(st.tensor("classifier.weight").unwrap().shape(), &[10, 512]);
+    let epoch = stdout.lines().rfind(|l| l.starts_with("epoch")).unwrap();
+    let at = epoch.find("test loss").unwrap() + "test loss ".len();
+    let test_loss = &epoch[at..at + 6];
+    let eval = success(&sampa(&[
+        "eval",
+        "--model",
+        out.join("model.safetensors").to_str().unwrap(),
+        "--data",
+        data,
+    ]));
+    assert!(
+        eval.contains(&format!("loss {test_loss}")),
+        "train {epoch}, eval: {eval}"
+    );
+}
+
 fn usage_error(out: &std::process::Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
@@ -105,6 +171,18 @@ fn resnet_flags_bad_input_is_one_line_naming_the_flag() {
             "{line}"
         );
     }
+    // VGG: its depths, and its 32×32 images (the embedded data is 28×28).
+    let line = usage_error(&sampa(&[
+        "train", "--model", "vgg12-bn", "--data", "embedded",
+    ]));
+    assert!(line.contains("11, 13, 16 and 19"), "{line}");
+    let line = error_line(&sampa(&[
+        "train", "--model", "vgg11-bn", "--data", "embedded",
+    ]));
+    assert!(
+        line.contains("--model vgg11-bn") && line.contains("32×32") && line.contains("1×28×28"),
+        "{line}"
+    );
     let line = error_line(&sampa(&[
         "train",
         "--optimizer",

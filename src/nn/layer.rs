@@ -152,6 +152,18 @@ pub(crate) fn spec(suffix: &str, shape: Vec<usize>, fan_in: usize, init: Init) -
 }
 
 impl Layer {
+    /// PyTorch's `nn.Conv2d(cin, cout, 3, padding=1)`: a 3×3 convolution, stride 1, with bias.
+    pub fn conv3x3(cin: usize, cout: usize) -> Layer {
+        Layer::Conv2d {
+            cin,
+            cout,
+            k: 3,
+            pad: 1,
+            stride: 1,
+            bias: true,
+        }
+    }
+
     /// What the layer produces from `input`, or an error naming the mismatch.
     pub fn output(self, input: Act) -> Result<Act> {
         let bad = || Error::Invalid(format!("layer {self:?} cannot take input {input:?}"));

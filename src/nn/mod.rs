@@ -18,6 +18,8 @@ pub mod products;
 pub mod reference;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod resnets;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod vggs;
 pub mod weights;
 
 pub use layer::{Act, Layer};

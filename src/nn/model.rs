@@ -162,14 +162,7 @@ impl Model {
             )));
         }
         let flat = 64 * (height / 2 / 2) * (width / 2 / 2);
-        let conv = |cin, cout| Layer::Conv2d {
-            cin,
-            cout,
-            k: 3,
-            pad: 1,
-            stride: 1,
-            bias: true,
-        };
+        let conv = Layer::conv3x3;
         let named = |s: &str| Some(s.to_string());
         let layers = vec![
             (conv(channels, 32), named("conv1")),

@@ -49,8 +49,9 @@ pub struct TrainConfig {
     #[serde(default)]
     pub classes: Option<usize>,
     /// Model: `mlp` (hidden widths from --hidden), `cnn` (conv 32, conv 64, fc 128), a CIFAR
-    /// ResNet `resnetN` with N = 6n+2 (resnet20, resnet32, resnet56), or a Wide ResNet
-    /// `wrn-D-K` (wrn-16-8, wrn-28-2, wrn-28-10); the ResNets have BatchNorm.
+    /// ResNet `resnetN` with N = 6n+2 (resnet20, resnet32, resnet56), a Wide ResNet
+    /// `wrn-D-K` (wrn-16-8, wrn-28-2, wrn-28-10), or a VGG with BatchNorm on 32×32 images
+    /// (vgg11-bn, vgg13-bn, vgg16-bn, vgg19-bn); all but mlp and cnn have BatchNorm.
     #[arg(long, default_value = "mlp", value_parser = parse_model)]
     pub model: String,
     /// Hidden widths of the MLP.
@@ -315,7 +316,7 @@ impl TrainConfig {
     }
 }
 
-/// `--model`: mlp, cnn or resnetN with N = 6n+2.
+/// `--model`: mlp, cnn, resnetN with N = 6n+2, wrn-D-K or vggN-bn.
 fn parse_model(s: &str) -> std::result::Result<String, String> {
     if s == "mlp" || s == "cnn" {
         return Ok(s.to_string());
@@ -330,8 +331,13 @@ fn parse_model(s: &str) -> std::result::Result<String, String> {
             .map(|_| s.to_string())
             .map_err(|e| e.to_string());
     }
+    if s.starts_with("vgg") {
+        return crate::nn::vggs::vgg_depth(s)
+            .map(|_| s.to_string())
+            .map_err(|e| e.to_string());
+    }
     Err(format!(
-        "--model {s:?}: expected mlp, cnn, a ResNet such as resnet20 or a Wide ResNet such \
-         as wrn-28-10"
+        "--model {s:?}: expected mlp, cnn, a ResNet such as resnet20, a Wide ResNet such as \
+         wrn-28-10 or a VGG with BatchNorm such as vgg16-bn"
     ))
 }

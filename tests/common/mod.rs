@@ -4,6 +4,7 @@
 
 pub mod chrome;
 pub mod cli;
+pub mod state_dict;
 
 pub use sampa::gpu::testing::{assert_close, compare, gpus};
 
