@@ -65,8 +65,10 @@ fn load(dir: &Path) -> sampa::Result<data::Splits> {
 }
 
 fn load_with(dir: &Path, classes: Option<usize>) -> sampa::Result<data::Splits> {
+    // Image folders at 8×8; IDX and CIFAR at their own size.
     let opts = LoadOptions {
-        image_size: 8,
+        image_size: None,
+        folder_size: 8,
         classes,
     };
     data::load(&Source::Dir(dir.to_path_buf()), opts)
@@ -74,14 +76,7 @@ fn load_with(dir: &Path, classes: Option<usize>) -> sampa::Result<data::Splits> 
 
 #[test]
 fn embedded_subset_is_stratified_fashion_mnist() {
-    let s = data::load(
-        &Source::Embedded,
-        LoadOptions {
-            image_size: 8,
-            classes: None,
-        },
-    )
-    .unwrap();
+    let s = data::load(&Source::Embedded, LoadOptions::sized(None)).unwrap();
     assert_eq!((s.train.len(), s.test.len(), s.classes), (6000, 1000, 10));
     assert_eq!(
         s.train.shape,

@@ -147,6 +147,40 @@ fn a_vgg_trains_on_cifar_writes_kuangliu_names_and_evaluates_the_same() {
     );
 }
 
+#[test]
+fn image_size_resizes_idx_images_for_a_model_that_needs_32_by_32() {
+    let d = scratch("resnet-cli", "vgg-resized");
+    let out = d.join("run");
+    let run = sampa(&[
+        "train",
+        "--model",
+        "vgg11-bn",
+        "--data",
+        "embedded",
+        "--image-size",
+        "32",
+        "--train-limit",
+        "16",
+        "--test-limit",
+        "16",
+        "--batch",
+        "8",
+        "--epochs",
+        "1",
+        "--lr",
+        "0.01",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let stdout = success(&run);
+    assert!(
+        stdout.contains("resized to 32×32") && stdout.contains("vgg11-bn 1×32×32→10"),
+        "{stdout}"
+    );
+    let config = std::fs::read_to_string(out.join("config.json")).unwrap();
+    assert!(config.contains("\"resize_images\": 32"), "{config}");
+}
+
 fn usage_error(out: &std::process::Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");

@@ -113,7 +113,8 @@ fn cli_trains_on_embedded_data_and_writes_the_run_directory() {
 fn config(out: &Path, seed: u64) -> TrainConfig {
     TrainConfig {
         data: "embedded".into(),
-        image_size: 32,
+        image_size: None,
+        folder_size: None,
         classes: None,
         model: "mlp".into(),
         hidden: vec![32],

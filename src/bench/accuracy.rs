@@ -52,10 +52,7 @@ pub fn run(
     let mut out = Vec::new();
     let splits = crate::data::load(
         &crate::data::Source::Embedded,
-        crate::data::LoadOptions {
-            image_size: 28,
-            classes: None,
-        },
+        crate::data::LoadOptions::sized(None),
     );
     for ((_, kind), mut t) in OPTIMIZERS.into_iter().zip(templates(gpu.adapter.index)) {
         let case = t.case.clone();

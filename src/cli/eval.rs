@@ -87,7 +87,8 @@ fn test_split(data: &str, info: &ModelInfo) -> anyhow::Result<Dataset> {
         dir => Source::Dir(Path::new(dir).to_path_buf()),
     };
     let opts = LoadOptions {
-        image_size: info.input.height,
+        image_size: Some(info.input.height),
+        folder_size: info.input.height,
         classes: Some(info.class_names.len()),
     };
     let splits = data::load(&source, opts)?;

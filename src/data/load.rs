@@ -13,11 +13,28 @@ pub const DEFAULT_DATA_DIR: &str = "/usr/share/datasets/fashion-mnist";
 /// How to read the data.
 #[derive(Clone, Copy, Debug)]
 pub struct LoadOptions {
-    /// Image folders' images are resized to `image_size`×`image_size`.
-    pub image_size: usize,
+    /// Every image resized to `image_size`×`image_size`; `None`: image folders' to
+    /// `folder_size` (their images come in many sizes), IDX's and CIFAR's kept as they are.
+    pub image_size: Option<usize>,
+    /// The side image folders' images are resized to when `image_size` is `None`: 32, or what
+    /// a run of an earlier build recorded as its `--image-size` (which resized image folders
+    /// only).
+    pub folder_size: usize,
     /// The number of classes, when not the format's own (10 for IDX and CIFAR-10, 100 for
     /// CIFAR-100, one per sub-folder for image folders); every label must be below it.
     pub classes: Option<usize>,
+}
+
+impl LoadOptions {
+    /// Images at `image_size` (`None`: their own size; image folders' at 32), and the data's
+    /// own classes.
+    pub fn sized(image_size: Option<usize>) -> LoadOptions {
+        LoadOptions {
+            image_size,
+            folder_size: 32,
+            classes: None,
+        }
+    }
 }
 
 /// Which data to load.
@@ -51,6 +68,15 @@ pub fn load(source: &Source, opts: LoadOptions) -> Result<Splits> {
              layer holds a row of weights per class); give the number of classes the data has"
         )));
     }
+    let splits = load_native(source, opts)?;
+    match opts.image_size {
+        Some(side) => super::resize::resize_splits(splits, side),
+        None => Ok(splits),
+    }
+}
+
+/// [`load`] at the images' own size (image folders' at `--image-size`, else 32).
+fn load_native(source: &Source, opts: LoadOptions) -> Result<Splits> {
     let dir = match source {
         Source::Embedded => return with_classes(idx::embedded()?, opts.classes),
         Source::Dir(dir) => dir,
@@ -75,7 +101,7 @@ pub fn load(source: &Source, opts: LoadOptions) -> Result<Splits> {
         let splits = folder::load_dir(
             dir,
             FolderOptions {
-                size: opts.image_size,
+                size: opts.image_size.unwrap_or(opts.folder_size),
             },
         )?;
         return with_classes(splits, opts.classes);

@@ -12,6 +12,8 @@ pub mod folder;
 pub mod idx;
 #[cfg(not(target_arch = "wasm32"))]
 mod load;
+#[cfg(not(target_arch = "wasm32"))]
+mod resize;
 
 pub use batch::{Batch, BatchOptions, Batcher, Drawn, channel_stats};
 pub use dataset::{Dataset, ImageShape, Splits};

@@ -51,8 +51,7 @@ impl Model {
             return Err(Error::Invalid(format!(
                 "--model vgg{depth}-bn: VGG's five poolings and its 512-feature classifier \
                  need 32×32 images and 2 classes or more, got {channels}×{height}×{width} \
-                 images and {classes} classes; train it on CIFAR, or on an image folder \
-                 resized with --image-size 32"
+                 images and {classes} classes; resize the data with --image-size 32"
             )));
         }
         let mut layers = Vec::new();

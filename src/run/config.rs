@@ -40,9 +40,17 @@ pub struct TrainConfig {
     /// exists (`apt-get install dataset-fashion-mnist`), else `embedded`.
     #[arg(long, default_value_t = default_data(), hide_default_value = true)]
     pub data: String,
-    /// Side of the square image-folder images are resized to.
-    #[arg(long, default_value_t = 32)]
-    pub image_size: usize,
+    /// Resize every image to SIDE×SIDE (bilinear). Default: image folders to 32×32, IDX and
+    /// CIFAR images as they are.
+    #[arg(long, value_name = "SIDE")]
+    #[serde(default, rename = "resize_images")]
+    pub image_size: Option<usize>,
+    /// What config.json of an earlier build recorded as `image_size`: the side image folders
+    /// (only they) were resized to. Read so that such a run resumes on the same images; never
+    /// written.
+    #[arg(skip)]
+    #[serde(default, rename = "image_size", skip_serializing)]
+    pub folder_size: Option<usize>,
     /// Classes, when not the data format's own (10 for IDX and CIFAR-10, 100 for CIFAR-100,
     /// one per sub-folder for image folders). Every label must be below it.
     #[arg(long)]

@@ -42,6 +42,7 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
     };
     let opts = LoadOptions {
         image_size: c.image_size,
+        folder_size: c.folder_size.unwrap_or(32),
         classes: c.classes,
     };
     let mut splits = data::load(&source, opts)?;

@@ -83,4 +83,22 @@ mod tests {
             ("optimizer", true, true)
         );
     }
+
+    #[test]
+    fn an_earlier_builds_image_size_resizes_image_folders_only() {
+        // Earlier builds recorded `"image_size": 32` for every run (image folders only were
+        // resized): such a run resumes with IDX and CIFAR images at their own size.
+        let config = Train::parse_from(["train"]).config;
+        let mut old = serde_json::to_value(&config).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        fields.remove("resize_images");
+        fields.insert("image_size".into(), 64.into());
+        let read: TrainConfig = serde_json::from_value(old.clone()).unwrap();
+        assert_eq!((read.image_size, read.folder_size), (None, Some(64)));
+        assert_eq!(config.differs_from(&old), None);
+        // This build writes its own setting, never the old one.
+        let resized = Train::parse_from(["train", "--image-size", "32"]).config;
+        let text = serde_json::to_string(&resized).unwrap();
+        assert!(text.contains("\"resize_images\":32") && !text.contains("image_size"));
+    }
 }
