@@ -97,28 +97,21 @@ fn cifar_dir(d: &std::path::Path, (train, test): (usize, usize)) {
     std::fs::write(d.join("test_batch.bin"), records(test, &mut rng)).unwrap();
 }
 
+/// One epoch of VGG-11 with BatchNorm on the data `data` names, in batches of 8, into `out`.
+fn train_vgg11(data: &[&str], out: &std::path::Path) -> std::process::Output {
+    let run = [
+        "train", "--model", "vgg11-bn", "--batch", "8", "--epochs", "1", "--lr", "0.01",
+    ];
+    sampa(&[&run[..], data, &["--out", out.to_str().unwrap()]].concat())
+}
+
 #[test]
 fn a_vgg_trains_on_cifar_writes_kuangliu_names_and_evaluates_the_same() {
     let d = scratch("resnet-cli", "vgg");
     let (data, out) = (d.join("cifar"), d.join("run"));
     cifar_dir(&data, (16, 8));
     let data = data.to_str().unwrap();
-    let run = sampa(&[
-        "train",
-        "--model",
-        "vgg11-bn",
-        "--data",
-        data,
-        "--batch",
-        "8",
-        "--epochs",
-        "1",
-        "--lr",
-        "0.01",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let stdout = success(&run);
+    let stdout = success(&train_vgg11(&["--data", data], &out));
     assert!(
         stdout.contains("vgg11-bn 3×32×32→10 (9231114 parameters)"),
         "{stdout}"
@@ -151,28 +144,9 @@ fn a_vgg_trains_on_cifar_writes_kuangliu_names_and_evaluates_the_same() {
 fn image_size_resizes_idx_images_for_a_model_that_needs_32_by_32() {
     let d = scratch("resnet-cli", "vgg-resized");
     let out = d.join("run");
-    let run = sampa(&[
-        "train",
-        "--model",
-        "vgg11-bn",
-        "--data",
-        "embedded",
-        "--image-size",
-        "32",
-        "--train-limit",
-        "16",
-        "--test-limit",
-        "16",
-        "--batch",
-        "8",
-        "--epochs",
-        "1",
-        "--lr",
-        "0.01",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    let stdout = success(&run);
+    let data = ["--data", "embedded", "--image-size", "32"];
+    let limits = ["--train-limit", "16", "--test-limit", "16"];
+    let stdout = success(&train_vgg11(&[&data[..], &limits].concat(), &out));
     assert!(
         stdout.contains("resized to 32×32") && stdout.contains("vgg11-bn 1×32×32→10"),
         "{stdout}"
