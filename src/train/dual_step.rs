@@ -146,7 +146,7 @@ fn record_update(
 ) -> Result<Recording> {
     let mut r = Recording::new(gpu);
     let encoder = &mut r.encoder;
-    let (metrics, remote_state) = match answer {
+    let (metrics, mut remote_state) = match answer {
         Ok(reply) => {
             // Ordered after the submissions above, which read the old gradient.
             gpu.write(t.rec.vector(parts.grad), 0, &reply.grad)?;
@@ -174,7 +174,7 @@ fn record_update(
     if let Some(ns) = &t.norm_stats {
         for (slot, &i) in ns.passes.iter().enumerate() {
             if i == parts.remote && metrics.is_some() {
-                r.remote = remote_state.clone().map(|s| (slot, s));
+                r.remote = remote_state.take().map(|s| (slot, s));
                 continue;
             }
             let p = plan(&t.rec, i, parts.size(i));
