@@ -1,11 +1,11 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! VGG with BatchNorm as kuangliu/pytorch-cifar's `vgg.py` builds it: the `state_dict` its
 //! `VGG('VGG11')` saves (names, shapes and dtypes), the parameter counts of all four depths,
-//! and the GPU's loss and gradient against the f64 reference.
+//! and the GPU's loss and gradient against the f64 reference (VGG-19 layer by layer).
 
 mod common;
 use common::state_dict::{Entry, batchnorm, written};
-use common::{check_evaluator, gpus};
+use common::{check_evaluator, check_layers, gpus};
 use sampa::nn::Model;
 
 /// `VGG('VGG11').state_dict()` as PyTorch 2.15 lists it: each convolution (with bias) at its
@@ -61,6 +61,16 @@ fn vgg_needs_32_by_32_images_and_a_known_depth() {
     assert!(err.contains("32×32") && err.contains("3×28×28"), "{err}");
     let err = Model::vgg(12, (3, 32, 32), 10).unwrap_err().to_string();
     assert!(err.contains("11, 13, 16 and 19"), "{err}");
+}
+
+/// VGG-19 layer by layer on the GPU's own inputs (`common::check_layers`): its 16
+/// BatchNorm-ReLUs are the paper's model.
+#[test]
+fn gpu_vgg19_bn_matches_cpu_reference_layer_by_layer() {
+    let m = Model::vgg(19, (3, 32, 32), 10).unwrap();
+    for gpu in &gpus() {
+        check_layers(gpu, &m, 2);
+    }
 }
 
 #[test]

@@ -82,8 +82,20 @@ impl Settings {
     }
 }
 
-/// The MLP 784-256-256-10 or the small CNN on 28×28 images, or (natively) ResNet-20 or
-/// ResNet-56 on CIFAR's 32×32×3, by name.
+/// The names [`model`] knows, for the command line.
+pub const MODELS: [&str; 7] = [
+    "mlp",
+    "cnn",
+    "resnet20",
+    "resnet56",
+    "vgg19-bn",
+    "densenet-cifar",
+    "densenet121",
+];
+
+/// The MLP 784-256-256-10 or the small CNN on 28×28 images, or (natively) ResNet-20,
+/// ResNet-56, VGG-19 with BatchNorm, `densenet-cifar` or DenseNet-121 on CIFAR's 32×32×3, by
+/// name.
 pub fn model(name: &str) -> Result<Model> {
     match name {
         "cnn" => Model::cnn(1, 28, 28, 10),
@@ -91,6 +103,13 @@ pub fn model(name: &str) -> Result<Model> {
         "resnet20" => Model::resnet(20, 3, 32, 32, 10),
         #[cfg(not(target_arch = "wasm32"))]
         "resnet56" => Model::resnet(56, 3, 32, 32, 10),
+        #[cfg(not(target_arch = "wasm32"))]
+        "vgg19-bn" => Model::vgg(19, (3, 32, 32), 10),
+        #[cfg(not(target_arch = "wasm32"))]
+        "densenet-cifar" | "densenet121" => {
+            let spec = crate::nn::densenets::DenseSpec::named(name)?;
+            Model::densenet(&spec, name, (3, 32, 32), 10)
+        }
         _ => Model::mlp(784, &[256, 256], 10),
     }
 }

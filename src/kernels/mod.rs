@@ -13,6 +13,7 @@ pub mod adam;
 pub mod avgpool;
 pub mod batchnorm;
 pub mod bias;
+pub mod channels;
 pub mod choice;
 pub mod clip;
 pub mod conv;

@@ -3,8 +3,8 @@
 
 use super::layout::UniformLayout;
 use super::{
-    adam, avgpool, batchnorm, bias, clip, conv, dropout, matmul, maxpool, membench, norm, perturb,
-    relu, residual, sgd, softmax_xent, transpose, vector,
+    adam, avgpool, batchnorm, bias, channels, clip, conv, dropout, matmul, maxpool, membench, norm,
+    perturb, relu, residual, sgd, softmax_xent, transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
@@ -14,6 +14,7 @@ pub fn all() -> Vec<UniformLayout> {
         avgpool::uniform_layouts(),
         batchnorm::uniform_layouts(),
         bias::uniform_layouts(),
+        channels::uniform_layouts(),
         clip::uniform_layouts(),
         conv::uniform_layouts(),
         dropout::uniform_layouts(),

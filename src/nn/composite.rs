@@ -1,8 +1,40 @@
-//! The residual layers' parts: a ResNet block's and a wide unit's convolutions and
-//! BatchNorms with their module names, from which their tensors, state and products follow.
-//! Native only, like the models that use them (`super::resnets`).
+//! The composite layers' parts: a ResNet block's, a wide unit's and a dense block's
+//! convolutions and BatchNorms with their module names, from which their tensors, state and
+//! products follow. Native only, like the models that use them (`super::resnets`,
+//! `super::densenets`).
 
 use super::layer::{Act, Layer, TensorSpec};
+use std::ops::Range;
+
+/// Where one part's tensors lie within its composite layer's: its elements in the layer's
+/// slice of the parameter vector, its entries in the layer's list of tensor views, and its
+/// elements in the layer's slice of the state vector.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub params: Range<usize>,
+    pub views: Range<usize>,
+    pub state: Range<usize>,
+}
+
+/// The spans of `parts`, in order (their tensors lie side by side in that order).
+pub(crate) fn spans(parts: impl IntoIterator<Item = Layer>) -> Vec<Span> {
+    let len = |ts: Vec<TensorSpec>| ts.iter().map(|t| t.shape.iter().product::<usize>()).sum();
+    let (mut p, mut v, mut s) = (0, 0, 0);
+    parts
+        .into_iter()
+        .map(|l| {
+            let (np, nv, ns): (usize, usize, usize) =
+                (len(l.tensors()), l.tensors().len(), len(l.state_tensors()));
+            let span = Span {
+                params: p..p + np,
+                views: v..v + nv,
+                state: s..s + ns,
+            };
+            (p, v, s) = (p + np, v + nv, s + ns);
+            span
+        })
+        .collect()
+}
 
 /// The tensors of a sub-module called `prefix` inside a layer, renamed `prefix.suffix`.
 fn within(prefix: &str, specs: Vec<TensorSpec>) -> Vec<TensorSpec> {
@@ -16,15 +48,64 @@ fn within(prefix: &str, specs: Vec<TensorSpec>) -> Vec<TensorSpec> {
 }
 
 impl Layer {
-    /// A block's or a wide unit's parts with their module names, in `state_dict` order.
-    pub(crate) fn parts(self) -> Vec<(&'static str, Layer)> {
+    /// A composite layer's parts with their module names, in `state_dict` order.
+    pub(crate) fn parts(self) -> Vec<(String, Layer)> {
+        let named =
+            |v: Vec<(&str, Layer)>| v.into_iter().map(|(n, l)| (n.to_string(), l)).collect();
         match self {
             Layer::Block { .. } => {
                 let [c1, b1, c2, b2] = self.block_parts();
-                vec![("conv1", c1), ("bn1", b1), ("conv2", c2), ("bn2", b2)]
+                named(vec![("conv1", c1), ("bn1", b1), ("conv2", c2), ("bn2", b2)])
             }
-            _ => self.wide_parts(),
+            Layer::DenseBlock { layers, .. } => (0..layers)
+                .flat_map(|i| {
+                    let names = ["bn1", "conv1", "bn2", "conv2"].map(|n| format!("{i}.{n}"));
+                    names.into_iter().zip(self.bottleneck(i))
+                })
+                .collect(),
+            _ => named(self.wide_parts()),
         }
+    }
+
+    /// A dense block's bottleneck `i`: bn1 (with its ReLU) over the `cin + i·growth` channels
+    /// so far, conv1 (1×1 to 4·growth), bn2 (with its ReLU), conv2 (3×3 to growth).
+    pub(crate) fn bottleneck(self, i: usize) -> [Layer; 4] {
+        let Layer::DenseBlock { cin, growth, .. } = self else {
+            unreachable!("only a dense block has bottlenecks")
+        };
+        let (c, wide) = (cin + i * growth, 4 * growth);
+        let conv = |cin, cout, k, pad| Layer::Conv2d {
+            cin,
+            cout,
+            k,
+            pad,
+            stride: 1,
+            bias: false,
+        };
+        let bn = |c| Layer::BatchNorm { c, relu: true };
+        [
+            bn(c),
+            conv(c, wide, 1, 0),
+            bn(wide),
+            conv(wide, growth, 3, 1),
+        ]
+    }
+
+    /// A dense block's BatchNorms' input shapes, in the order of its state tensors: per
+    /// bottleneck, bn1's (the channels so far) and bn2's.
+    pub(crate) fn dense_norm_shapes(self, input: Act) -> Vec<Act> {
+        let (Layer::DenseBlock { layers, .. }, Act::Image(_, h, w)) = (self, input) else {
+            unreachable!("Model::new checks a dense block's input is an image")
+        };
+        (0..layers)
+            .flat_map(|i| {
+                let [bn1, _, bn2, _] = self.bottleneck(i);
+                [bn1, bn2].map(|l| match l {
+                    Layer::BatchNorm { c, .. } => Act::Image(c, h, w),
+                    _ => unreachable!("a bottleneck's first and third parts are BatchNorms"),
+                })
+            })
+            .collect()
     }
 
     /// The parts' trainable tensors (or, with `state`, their running statistics), each named
@@ -39,7 +120,7 @@ impl Layer {
         };
         self.parts()
             .into_iter()
-            .flat_map(|(name, l)| within(name, of(l)))
+            .flat_map(|(name, l)| within(&name, of(l)))
             .collect()
     }
 
@@ -59,6 +140,21 @@ impl Layer {
                     v.push((parts[4].1, input));
                 }
                 v
+            }
+            Layer::DenseBlock { layers, .. } => {
+                let Act::Image(_, h, w) = input else {
+                    unreachable!("Model::new checks a dense block's input is an image")
+                };
+                (0..layers)
+                    .flat_map(|i| {
+                        let [_, c1, _, c2] = self.bottleneck(i);
+                        let (Layer::Conv2d { cin: a, .. }, Layer::Conv2d { cin: b, .. }) = (c1, c2)
+                        else {
+                            unreachable!("a bottleneck's second and fourth parts are convolutions")
+                        };
+                        [(c1, Act::Image(a, h, w)), (c2, Act::Image(b, h, w))]
+                    })
+                    .collect()
             }
             _ => Vec::new(),
         }

@@ -1,11 +1,12 @@
-//! Which model `--model` names: the MLP, the small CNN, or (natively) a ResNet, a Wide ResNet
-//! or a VGG with BatchNorm, for a data set's images and classes.
+//! Which model `--model` names: the MLP, the small CNN, or (natively) a ResNet, a Wide ResNet,
+//! a VGG with BatchNorm or a DenseNet, for a data set's images and classes.
 
 use super::model::Model;
 use crate::error::Result;
 
 impl Model {
-    /// The model `kind` names (`cnn`, `resnetN`, `wrn-D-K`, `vggN-bn`, else the MLP with
+    /// The model `kind` names (`cnn`, `resnetN`, `wrn-D-K`, `vggN-bn`, `densenet121`,
+    /// `densenet-cifar`, else the MLP with
     /// `hidden` widths) for `splits`' images and classes: what `--model` builds.
     pub fn for_splits(kind: &str, hidden: &[usize], splits: &crate::data::Splits) -> Result<Model> {
         Model::for_images(kind, hidden, splits.train.shape, splits.classes)
@@ -35,6 +36,11 @@ impl Model {
             _ if kind.starts_with("vgg") => {
                 let depth = super::vggs::vgg_depth(kind)?;
                 Model::vgg(depth, (c, h, w), classes)
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            _ if kind.starts_with("densenet") => {
+                let spec = super::densenets::DenseSpec::named(kind)?;
+                Model::densenet(&spec, kind, (c, h, w), classes)
             }
             _ => Model::mlp(shape.len(), hidden, classes),
         }

@@ -69,8 +69,23 @@ pub enum Layer {
         /// second convolution (`wide_res_net.py`'s dropout; 0 for none). Evaluation keeps all.
         dropout: f32,
     },
+    /// A DenseNet dense block as kuangliu/pytorch-cifar's `densenet.py` writes it: `layers`
+    /// bottlenecks, each BN ReLU conv(1×1 → 4·growth) BN ReLU conv(3×3 → growth), all without
+    /// bias, whose output is concatenated before its input (`torch.cat([out, x], 1)`), so the
+    /// block makes `cin + layers·growth` channels. Tensors `{i}.bn1.*`, `{i}.conv1.weight`,
+    /// `{i}.bn2.*`, `{i}.conv2.weight` for bottleneck i.
+    DenseBlock {
+        /// Input channels.
+        cin: usize,
+        /// Channels each bottleneck adds.
+        growth: usize,
+        /// Bottlenecks.
+        layers: usize,
+    },
     /// Global average pooling: an image to one feature per channel.
     GlobalAvgPool,
+    /// 2×2 average pooling with stride 2 (`F.avg_pool2d(x, 2)`), channels in 4s.
+    AvgPool2,
     /// 2×2 max pooling with stride 2.
     MaxPool2,
     /// ReLU followed by 2×2 max pooling in one pass: max and ReLU commute, so the evaluator
@@ -205,7 +220,20 @@ impl Layer {
             ) if c == cin && stride > 0 && (down || (cin == cout && stride == 1)) => {
                 Act::Image(cout, (h + 2 - 3) / stride + 1, (w + 2 - 3) / stride + 1)
             }
+            (
+                Layer::DenseBlock {
+                    cin,
+                    growth,
+                    layers,
+                },
+                Act::Image(c, h, w),
+            ) if c == cin && cin.is_multiple_of(4) && growth.is_multiple_of(4) && growth > 0 => {
+                Act::Image(cin + layers * growth, h, w)
+            }
             (Layer::GlobalAvgPool, Act::Image(c, ..)) => Act::Flat(c),
+            (Layer::AvgPool2, Act::Image(c, h, w)) if h >= 2 && w >= 2 && c.is_multiple_of(4) => {
+                Act::Image(c, h / 2, w / 2)
+            }
             (Layer::MaxPool2 | Layer::ReluMaxPool2, Act::Image(c, h, w)) if h >= 2 && w >= 2 => {
                 Act::Image(c, h / 2, w / 2)
             }
@@ -243,9 +271,11 @@ impl Layer {
                 spec("weight", vec![c], c, Init::Fill(1.0)),
                 spec("bias", vec![c], c, Init::Fill(0.0)),
             ],
-            // The residual layers are native only (`super::composite`).
+            // The composite layers are native only (`super::composite`).
             #[cfg(not(target_arch = "wasm32"))]
-            Layer::Block { .. } | Layer::WideUnit { .. } => self.composite_tensors(false),
+            Layer::Block { .. } | Layer::WideUnit { .. } | Layer::DenseBlock { .. } => {
+                self.composite_tensors(false)
+            }
             _ => Vec::new(),
         }
     }
@@ -260,7 +290,9 @@ impl Layer {
                 spec("num_batches_tracked", vec![], 1, Init::Fill(0.0)),
             ],
             #[cfg(not(target_arch = "wasm32"))]
-            Layer::Block { .. } | Layer::WideUnit { .. } => self.composite_tensors(true),
+            Layer::Block { .. } | Layer::WideUnit { .. } | Layer::DenseBlock { .. } => {
+                self.composite_tensors(true)
+            }
             _ => Vec::new(),
         }
     }
@@ -275,6 +307,8 @@ impl Layer {
             Layer::BatchNorm { .. } => vec![input],
             Layer::Block { .. } => vec![out(), out()],
             Layer::WideUnit { .. } => vec![input, out()],
+            #[cfg(not(target_arch = "wasm32"))]
+            Layer::DenseBlock { .. } => self.dense_norm_shapes(input),
             _ => Vec::new(),
         }
     }
@@ -287,7 +321,9 @@ impl Layer {
                 vec![(self, input)]
             }
             #[cfg(not(target_arch = "wasm32"))]
-            Layer::Block { .. } | Layer::WideUnit { .. } => self.composite_products(input),
+            Layer::Block { .. } | Layer::WideUnit { .. } | Layer::DenseBlock { .. } => {
+                self.composite_products(input)
+            }
             _ => Vec::new(),
         }
     }

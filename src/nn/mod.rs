@@ -5,6 +5,8 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod composite;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod densenets;
 pub mod evaluator;
 mod kinds;
 pub mod layer;
@@ -18,6 +20,8 @@ pub mod products;
 pub mod reference;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod resnets;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod trace;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod vggs;
 pub mod weights;

@@ -52,6 +52,10 @@ pub struct Plan {
     /// The model layer each forward and backward entry produces (for profiles).
     pub(crate) forward_layers: Vec<usize>,
     pub(crate) backward_layers: Vec<usize>,
+    /// Each forward entry's output and the loss gradient with respect to it (see the module
+    /// comment; `super::trace` reads them).
+    pub(crate) acts: Vec<GpuBuf<f32>>,
+    pub(crate) dacts: Vec<GpuBuf<f32>>,
     // Buffers referenced only through the dispatches' bind groups.
     _workspace: Vec<GpuBuf<f32>>,
     _indices: Vec<GpuBuf<u32>>,
@@ -135,7 +139,9 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         backward: Vec::new(),
         forward_layers: Vec::new(),
         backward_layers: Vec::new(),
-        _workspace: acts.into_iter().chain(dacts).collect(),
+        acts,
+        dacts,
+        _workspace: Vec::new(),
         _indices: Vec::new(),
     };
     for (pass, k) in passes {

@@ -115,11 +115,24 @@ pub fn layer_forward(
 /// gradients with respect to x and to its tensors.
 pub fn layer_backward(
     layer: Layer,
-    (batch, input, first): (usize, Act, bool),
+    at: (usize, Act, bool),
     params: &[f64],
     x: &[f64],
     dy: &[f64],
 ) -> (Vec<f64>, Vec<f64>) {
+    let (_, dx, grads) = layer_pass(layer, at, params, x, dy);
+    (dx, grads)
+}
+
+/// One layer's forward and backward together: its output, and the gradients with respect to
+/// x and to its tensors from the loss gradient `dy` with respect to the output.
+pub fn layer_pass(
+    layer: Layer,
+    (batch, input, first): (usize, Act, bool),
+    params: &[f64],
+    x: &[f64],
+    dy: &[f64],
+) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let io = RefIo {
         batch,
         input,
@@ -131,7 +144,7 @@ pub fn layer_backward(
     let y = layers::forward(layer, &io, x);
     let mut grads = vec![0.0; params.len()];
     let dx = layers::backward(layer, &io, (x, &y), dy, &mut grads);
-    (dx, grads)
+    (y, dx, grads)
 }
 
 /// The batch statistics of every BatchNorm of `model` at `params` on `inputs` (`batch`

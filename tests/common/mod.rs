@@ -92,6 +92,54 @@ pub fn check_evaluator_with(gpu: &sampa::Gpu, model: &Model, batch: usize, k: Ke
     );
 }
 
+/// Every layer of `model` against its f64 reference on the GPU's own inputs, in one traced
+/// gradient evaluation at `batch` (`sampa::nn::trace`): each layer's output, input gradient
+/// and tensor gradients, and the loss from the GPU's logits. Deep ReLU networks need this
+/// form: end to end, their f32 and f64 gradients part wherever an activation lies within
+/// rounding of 0 and the two ReLUs decide differently.
+pub fn check_layers(gpu: &sampa::Gpu, model: &Model, batch: usize) {
+    let x = model.init(11);
+    let params = gpu.upload(&x, "params").unwrap();
+    let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
+    let mut ev = Evaluator::new(model.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
+    let b = random_batch(&mut Pcg::new(5, 0), batch, model.input, model.classes);
+    let (loss, traces) = sampa::nn::trace::trace(&mut ev, gpu, &b).unwrap();
+    let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
+    let f64s = |v: &[f32]| v.iter().map(|&a| a as f64).collect::<Vec<f64>>();
+    let what = format!("{} {} batch {batch}", gpu.adapter.short(), model.name);
+    let close = |name: &str, got: &[f32], want: &[f64]| {
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert_close(name, got, want, 1e-5 * scale, 1e-4);
+    };
+    let logits = &traces.last().expect("a model has layers").y;
+    let (want_loss, _, dlogits) =
+        reference::cross_entropy(&f64s(logits), &b.labels, model.classes, 0.1);
+    assert_close(&format!("{what} loss"), &[loss], &[want_loss], 1e-6, 1e-6);
+    close(
+        &format!("{what} logit gradient"),
+        &traces.last().unwrap().dy,
+        &dlogits,
+    );
+    for (i, t) in traces.iter().enumerate() {
+        let at = (batch, t.input, t.first);
+        let (y, dx, g) = reference::layer_pass(
+            t.layer,
+            at,
+            &xs[t.params.clone()],
+            &f64s(&t.x),
+            &f64s(&t.dy),
+        );
+        let name = format!("{what} layer {i} {:?}", t.layer);
+        close(&format!("{name} output"), &t.y, &y);
+        if let Some(got) = &t.dx {
+            close(&format!("{name} input gradient"), got, &dx);
+        }
+        if !g.is_empty() {
+            close(&format!("{name} tensor gradients"), &t.grads, &g);
+        }
+    }
+}
+
 /// The f64 gradient of `model` at `params` on two examples of `inputs` (labels 1 and 3), in the
 /// pass with dropout key `key`, against central differences with step `h`, at two coordinates
 /// of every tensor: at most 1e-4 relative.

@@ -2,6 +2,7 @@
 //! and `step` (`schedules` is `schedules.rs`).
 
 use anyhow::Context;
+use sampa::bench::plan::MODELS;
 use sampa::kernels::matmul::Variant;
 use std::path::PathBuf;
 
@@ -11,7 +12,7 @@ pub(super) struct StepArgs {
     #[arg(long)]
     adapter: Option<String>,
     /// Models to time (resnet20 and resnet56 on 32×32×3 CIFAR-shaped batches).
-    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = ["mlp", "cnn", "resnet20", "resnet56"])]
+    #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = MODELS)]
     models: Vec<String>,
     /// Examples per step.
     #[arg(long, default_value_t = 128)]

@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
+use sampa::bench::plan::MODELS;
 use sampa::bench::plan::{PARTS, Settings};
 use sampa::bench::{Report, charts, host, markdown, suite};
 use std::path::PathBuf;
@@ -24,7 +25,7 @@ pub struct SuiteArgs {
     #[arg(long, value_delimiter = ',')]
     sizes: Vec<usize>,
     /// Models for the step cases (default mlp,cnn, and resnet20 without --quick).
-    #[arg(long, value_delimiter = ',', value_parser = ["mlp", "cnn", "resnet20", "resnet56"])]
+    #[arg(long, value_delimiter = ',', value_parser = MODELS)]
     models: Vec<String>,
     /// Seconds after which no further group of cases starts; those left are recorded as not
     /// run. The JSON and Markdown files are rewritten after every group either way, so a run

@@ -1,6 +1,13 @@
 // BatchNorm2d over pixel-major activations: x is [M, C] with M = N*H*W rows (one per pixel of
 // every example) and C channels, bound as vec4s, so row r's channel quad q (channels 4q..4q+3)
 // is x[r*c4 + q] with c4 = C/4. Every channel's statistics are taken over all M rows.
+// Windows: x's rows may be wider than C (a dense block's concatenation, whose bottlenecks each
+// normalise a suffix of its channels). Row r's quad q of x is then x[xo4 + r*xs4 + q]: xs4
+// quads per row, the window starting xo4 quads in. y (the output, or dx in the backward) has
+// its own window ys4, yo4 the same way; the compact case is xs4 = ys4 = c4, xo4 = yo4 = 0.
+// dy, mask and everything else are always compact, indexed by the element quad e = r*c4 + q.
+// With ACCUM the backward adds dx into y instead of writing it (a bottleneck's input gradient
+// joins what later bottlenecks sent to the same channels).
 //
 // Training forward, in five launches that each finish before the next starts:
 //   bn_sum    one invocation per (chunk, quad) i = ch*c4 + q sums the chunk's rows
@@ -43,6 +50,10 @@ struct Params {
     chunks: u32,
     prm: u32,
     eps: f32,
+    xs4: u32,
+    xo4: u32,
+    ys4: u32,
+    yo4: u32,
     _pad0: u32,
     _pad1: u32,
     rs: array<vec4<u32>, 2>,
@@ -50,6 +61,7 @@ struct Params {
 
 override RELU: bool = false;
 override MASK: bool = false;
+override ACCUM: bool = false;
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
@@ -74,6 +86,16 @@ fn at4(z: u32, b: u32) -> u32 {
     return at(z, b) / 4u;
 }
 
+// Row r's quad q of x, through x's window.
+fn x_at(z: u32, r: u32, q: u32) -> vec4<f32> {
+    return x[at4(z, 1u) + p.xo4 + r * p.xs4 + q];
+}
+
+// Where row r's quad q of y lies, through y's window.
+fn y_index(z: u32, r: u32, q: u32) -> u32 {
+    return at4(z, 2u) + p.yo4 + r * p.ys4 + q;
+}
+
 fn gamma(z: u32, q: u32) -> vec4<f32> {
     let o = at(z, 5u) + p.prm + 4u * q;
     return vec4<f32>(prm[o], prm[o + 1u], prm[o + 2u], prm[o + 3u]);
@@ -95,12 +117,11 @@ fn grad_out(z: u32, e: u32) -> vec4<f32> {
 
 // Σ over chunk ch's rows of quad q of x, or of (x - mean)^2 when `dev`.
 fn chunk_sum(z: u32, ch: u32, q: u32, dev: bool) -> vec4<f32> {
-    let x0 = at4(z, 1u);
     let mean = stats[at4(z, 4u) + q];
     let end = min(p.m, (ch + 1u) * p.chunk);
     var s = vec4<f32>(0.0);
     for (var r = ch * p.chunk; r < end; r++) {
-        let v = x[x0 + r * p.c4 + q];
+        let v = x_at(z, r, q);
         if dev {
             let d = v - mean;
             s += d * d;
@@ -165,13 +186,14 @@ fn bn_apply(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
     if e < p.m * p.c4 {
         let z = wid.z;
         let q = e % p.c4;
+        let r = e / p.c4;
         let s0 = at4(z, 4u);
-        var v = (x[at4(z, 1u) + e] - stats[s0 + q]) * stats[s0 + p.c4 + q] * gamma(z, q)
+        var v = (x_at(z, r, q) - stats[s0 + q]) * stats[s0 + p.c4 + q] * gamma(z, q)
             + beta(z, q);
         if RELU {
             v = max(v, vec4<f32>(0.0));
         }
-        y[at4(z, 2u) + e] = v;
+        y[y_index(z, r, q)] = v;
     }
 }
 
@@ -193,7 +215,7 @@ fn bn_dsum(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: 
             let e = r * p.c4 + q;
             let d = grad_out(z, e);
             sd += d;
-            sx += d * (x[at4(z, 1u) + e] - mean) * invstd;
+            sx += d * (x_at(z, r, q) - mean) * invstd;
         }
         let p0 = at4(z, 3u);
         part[p0 + i] = sd;
@@ -231,13 +253,20 @@ fn bn_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if e < p.m * p.c4 {
         let z = wid.z;
         let q = e % p.c4;
+        let r = e / p.c4;
         let s0 = at4(z, 4u);
         let invstd = stats[s0 + p.c4 + q];
-        let xhat = (x[at4(z, 1u) + e] - stats[s0 + q]) * invstd;
+        let xhat = (x_at(z, r, q) - stats[s0 + q]) * invstd;
         let m = f32(p.m);
         let sd = stats[s0 + 3u * p.c4 + q];
         let sx = stats[s0 + 4u * p.c4 + q];
-        y[at4(z, 2u) + e] = gamma(z, q) * invstd / m * (m * grad_out(z, e) - sd - xhat * sx);
+        let dx = gamma(z, q) * invstd / m * (m * grad_out(z, e) - sd - xhat * sx);
+        let o = y_index(z, r, q);
+        if ACCUM {
+            y[o] += dx;
+        } else {
+            y[o] = dx;
+        }
     }
 }
 

@@ -16,6 +16,7 @@ pub use reference::{moments, reference_backward, reference_eval, reference_forwa
 use shape::CHUNK;
 pub use shape::{BnShape, EPS, MOMENTUM};
 
+pub use super::channels::Window;
 use super::dispatch::Dispatch;
 use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d};
 use super::layout::{UniformLayout, uniform_layout};
@@ -34,6 +35,10 @@ struct BnParams {
     chunks: u32,
     prm: u32,
     eps: f32,
+    xs4: u32,
+    xo4: u32,
+    ys4: u32,
+    yo4: u32,
     _pad0: u32,
     _pad1: u32,
     rs: [u32; 8],
@@ -52,6 +57,10 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
             chunks,
             prm,
             eps,
+            xs4,
+            xo4,
+            ys4,
+            yo4,
             _pad0,
             _pad1,
             rs
@@ -121,14 +130,42 @@ enum Width {
     QuadGroups,
 }
 
+/// How x and y lie in their buffers: compact `[M, C]` where no window is given (a dense
+/// block's bottleneck normalises a suffix of the block's concatenation, and adds its input
+/// gradient into the same channels). With `accumulate`, the backward adds dx into y instead of
+/// writing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rows {
+    /// x's window.
+    pub x: Option<Window>,
+    /// y's (or, in the backward, dx's) window.
+    pub y: Option<Window>,
+    /// Whether the backward adds dx into y.
+    pub accumulate: bool,
+}
+
+impl Rows {
+    /// Row width and first channel, in quads, of `w` (compact where `None`) for `s`.
+    fn quads(op: &'static str, s: BnShape, w: Option<Window>) -> Result<(u32, u32)> {
+        w.unwrap_or(Window::whole(s.c)).quads(op, s.c)
+    }
+
+    /// Values of a buffer with `m` rows of window `w`.
+    fn len(s: BnShape, w: Option<Window>) -> usize {
+        s.m * w.map_or(s.c, |w| w.width)
+    }
+}
+
 fn launch(
     gpu: &Gpu,
-    (op, s, flags): (&'static str, BnShape, [bool; 2]),
+    (op, s, flags, rows): (&'static str, BnShape, [bool; 2], Rows),
     ops: &Operands<'_>,
     count: usize,
     width: Width,
 ) -> Result<Dispatch> {
     s.check(op)?;
+    let (xs4, xo4) = Rows::quads(op, s, rows.x)?;
+    let (ys4, yo4) = Rows::quads(op, s, rows.y)?;
     // A bind group may only hold the bindings its entry point uses.
     let used = used(op);
     let ops: Operands<'_> = std::array::from_fn(|i| ops[i].filter(|_| used[i]));
@@ -166,6 +203,10 @@ fn launch(
         chunks: as_u32(op, "chunks", s.chunks())?,
         prm: as_u32(op, "offset", prm.unwrap_or(0))?,
         eps: EPS,
+        xs4,
+        xo4,
+        ys4,
+        yo4,
         _pad0: 0,
         _pad1: 0,
         rs,
@@ -189,6 +230,7 @@ fn launch(
             constants: &[
                 ("RELU", flags[0] as u8 as f64),
                 ("MASK", flags[1] as u8 as f64),
+                ("ACCUM", rows.accumulate as u8 as f64),
             ],
             params: Params::Bytes(bytemuck::bytes_of(&p)),
             replicas: None,
@@ -211,12 +253,14 @@ pub struct BnIo<'a> {
     pub stats: View<'a>,
     /// γ then β (2C values) inside the parameter vector.
     pub gamma_beta: View<'a>,
+    /// How x and y lie in their buffers.
+    pub rows: Rows,
 }
 
 impl BnIo<'_> {
     fn check(&self, op: &'static str, s: BnShape) -> Result<()> {
-        self.x.expect_len(op, "x", s.m * s.c)?;
-        self.y.expect_len(op, "y", s.m * s.c)?;
+        self.x.expect_len(op, "x", Rows::len(s, self.rows.x))?;
+        self.y.expect_len(op, "y", Rows::len(s, self.rows.y))?;
         self.part.expect_len(op, "part", s.part_len())?;
         self.stats.expect_len(op, "stats", s.stats_len())
     }
@@ -253,12 +297,18 @@ pub fn prepare_forward_with(
         let (total, width) = reduce.entry(total);
         d = d.then(launch(
             gpu,
-            (partials, s, [false; 2]),
+            (partials, s, [false; 2], io.rows),
             &sums,
             per_chunk,
             Width::Elements,
         )?);
-        d = d.then(launch(gpu, (total, s, [false; 2]), &sums, s.c / 4, width)?);
+        d = d.then(launch(
+            gpu,
+            (total, s, [false; 2], io.rows),
+            &sums,
+            s.c / 4,
+            width,
+        )?);
     }
     Ok(d.then(prepare_apply(gpu, s, relu, io)?))
 }
@@ -279,7 +329,7 @@ pub fn prepare_apply(gpu: &Gpu, s: BnShape, relu: bool, io: BnIo<'_>) -> Result<
     ];
     launch(
         gpu,
-        ("bn_apply", s, [relu, false]),
+        ("bn_apply", s, [relu, false], io.rows),
         &ops,
         s.m * s.c / 4,
         Width::Elements,
@@ -324,16 +374,11 @@ pub fn prepare_backward_with(
     ];
     let flags = [false, mask.is_some()];
     let per_chunk = s.chunks() * s.c / 4;
-    let sums = launch(gpu, ("bn_dsum", s, flags), &ops, per_chunk, Width::Elements)?;
+    let at = |op| (op, s, flags, io.rows);
+    let sums = launch(gpu, at("bn_dsum"), &ops, per_chunk, Width::Elements)?;
     let (total, width) = reduce.entry("bn_dparams");
-    let params = launch(gpu, (total, s, flags), &ops, s.c / 4, width)?;
-    let dx = launch(
-        gpu,
-        ("bn_dx", s, flags),
-        &ops,
-        s.m * s.c / 4,
-        Width::Elements,
-    )?;
+    let params = launch(gpu, at(total), &ops, s.c / 4, width)?;
+    let dx = launch(gpu, at("bn_dx"), &ops, s.m * s.c / 4, Width::Elements)?;
     Ok(sums.then(params).then(dx))
 }
 

@@ -4,7 +4,7 @@
 //! so it gets an absolute tolerance scaled to dy's size.
 
 use crate::gpu::testing::{assert_close, gpus};
-use crate::kernels::batchnorm::{self, BnIo, BnShape};
+use crate::kernels::batchnorm::{self, BnIo, BnShape, Rows, Window};
 use crate::rng::Pcg;
 
 /// x with a per-channel offset (the two-pass variance must not lose it), γβ, dy.
@@ -51,6 +51,7 @@ fn batchnorm_matches_reference() {
                     part: part.view(),
                     stats: stats.view(),
                     gamma_beta: params.slice(3, 2 * c).unwrap(),
+                    rows: Rows::default(),
                 };
                 let f =
                     batchnorm::prepare_forward_with(gpu, reduce, s, relu, io(y.view())).unwrap();
@@ -126,6 +127,7 @@ fn batchnorm_eval_and_replicas() {
                 .unwrap()
                 .repeated(2, 2 * s.c)
                 .unwrap(),
+            rows: Rows::default(),
         };
         let f = batchnorm::prepare_forward(gpu, s, true, io).unwrap();
         gpu.run(&[&f]).unwrap();
@@ -147,12 +149,104 @@ fn batchnorm_eval_and_replicas() {
             part: part.view(),
             stats: eval.view(),
             gamma_beta: params.slice(0, 2 * s.c).unwrap(),
+            rows: Rows::default(),
         };
         gpu.run(&[&batchnorm::prepare_apply(gpu, s, false, io).unwrap()])
             .unwrap();
         let want = batchnorm::reference_eval(s, &x0, &gb0, &running, false);
         assert_close("bn eval", &gpu.read(&y1).unwrap(), &want, 1e-5, 1e-5);
     }
+}
+
+/// A BatchNorm over a window of wider rows (a dense block's bottleneck): x is channels
+/// 8..20 of rows of 24, the output compact, and the backward adds dx into channels 4..16 of
+/// rows of 20 that already hold values, leaving the other channels alone.
+#[test]
+fn batchnorm_windows() {
+    let s = BnShape { m: 300, c: 12 };
+    let (xw, xo, yw, yo) = (24, 8, 20, 4);
+    let (x0, gb0, dy0) = operands(s, 9);
+    let mut rng = Pcg::new(4, 4);
+    let wide = rng.vec(s.m * xw, -3.0, 3.0);
+    let mut wide_x = wide.clone();
+    let before = rng.vec(s.m * yw, -1.0, 1.0);
+    for r in 0..s.m {
+        wide_x[r * xw + xo..r * xw + xo + s.c].copy_from_slice(&x0[r * s.c..(r + 1) * s.c]);
+    }
+    for gpu in &gpus() {
+        let x = gpu.upload(&wide_x, "x").unwrap();
+        let y = gpu.zeros::<f32>(s.m * s.c, "y").unwrap();
+        let dx = gpu.upload(&before, "dx").unwrap();
+        let part = gpu.zeros::<f32>(s.part_len(), "part").unwrap();
+        let stats = gpu.zeros::<f32>(s.stats_len(), "stats").unwrap();
+        let params = gpu.upload(&gb0, "γβ").unwrap();
+        let grads = gpu.zeros::<f32>(gb0.len(), "grads").unwrap();
+        let dy = gpu.upload(&dy0, "dy").unwrap();
+        let x_window = Some(Window {
+            width: xw,
+            first: xo,
+        });
+        let io = BnIo {
+            x: x.view(),
+            y: y.view(),
+            part: part.view(),
+            stats: stats.view(),
+            gamma_beta: params.view(),
+            rows: Rows {
+                x: x_window,
+                ..Rows::default()
+            },
+        };
+        let f = batchnorm::prepare_forward(gpu, s, true, io).unwrap();
+        let back = BnIo {
+            y: dx.view(),
+            rows: Rows {
+                x: x_window,
+                y: Some(Window {
+                    width: yw,
+                    first: yo,
+                }),
+                accumulate: true,
+            },
+            ..io
+        };
+        let b =
+            batchnorm::prepare_backward(gpu, s, back, (dy.view(), Some(y.view())), grads.view())
+                .unwrap();
+        gpu.run(&[&f, &b]).unwrap();
+        let y_host = gpu.read(&y).unwrap();
+        let (want_y, ..) = batchnorm::reference_forward(s, &x0, &gb0, true);
+        assert_close("windowed bn y", &y_host, &want_y, 1e-5, 1e-4);
+        let (want_dx, want_g) = batchnorm::reference_backward(s, &x0, &gb0, &dy0, Some(&y_host));
+        let mut want = before.iter().map(|&v| v as f64).collect::<Vec<f64>>();
+        for r in 0..s.m {
+            for c in 0..s.c {
+                want[r * yw + yo + c] += want_dx[r * s.c + c];
+            }
+        }
+        assert_close("windowed bn dx", &gpu.read(&dx).unwrap(), &want, 1e-4, 1e-3);
+        let g = gpu.read(&grads).unwrap();
+        assert_close("windowed bn dγdβ", &g, &want_g, 1e-5 * s.m as f64, 1e-4);
+    }
+    // A window that does not hold the channels is an error, not a fault.
+    let gpu = &gpus()[0];
+    let buf = gpu.zeros::<f32>(s.m * xw, "x").unwrap();
+    let io = BnIo {
+        x: buf.view(),
+        y: buf.view(),
+        part: buf.view(),
+        stats: buf.view(),
+        gamma_beta: buf.view(),
+        rows: Rows {
+            x: Some(Window {
+                width: xw,
+                first: 16,
+            }),
+            ..Rows::default()
+        },
+    };
+    let err = batchnorm::prepare_forward(gpu, s, false, io).expect_err("bad window");
+    assert!(err.to_string().contains("do not lie in rows"), "{err}");
 }
 
 /// The reference backward is the gradient of Σ dy·y(x, γ, β), by central differences in f64.

@@ -1,8 +1,10 @@
-//! Global average pooling: each example's image to one feature per channel.
+//! Average pooling: global, each example's image to one feature per channel, and over 2×2
+//! windows with stride 2.
 
 use super::super::pass::{LayerIo, LayerPass, RefIo};
 use crate::error::Result;
 use crate::kernels::avgpool::{self, AvgShape};
+use crate::kernels::maxpool::PoolShape;
 use crate::nn::layer::Act;
 
 fn shape(batch: usize, input: Act) -> AvgShape {
@@ -37,4 +39,34 @@ pub(super) fn forward(io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
 
 pub(super) fn backward(io: &RefIo<'_>, dy: &[f64]) -> Vec<f64> {
     avgpool::reference_backward(shape(io.batch, io.input), dy)
+}
+
+fn window_shape(batch: usize, input: Act) -> PoolShape {
+    let Act::Image(c, h, w) = input else {
+        unreachable!("Model::new checks a pool's input is an image")
+    };
+    PoolShape { n: batch, h, w, c }
+}
+
+pub(super) fn build_window(io: &LayerIo<'_>) -> Result<LayerPass> {
+    let (r, s) = (io.replicas, window_shape(io.batch, io.input));
+    let fwd = avgpool::prepare_window_forward(io.gpu, s, io.x.replicas(r), io.y.replicas(r))?;
+    let bwd = match io.dx {
+        Some(dx) => Some(avgpool::prepare_window_backward(
+            io.gpu,
+            s,
+            io.dy.replicas(r),
+            dx.replicas(r),
+        )?),
+        None => None,
+    };
+    Ok(LayerPass::new(fwd, bwd))
+}
+
+pub(super) fn window_forward(io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
+    avgpool::reference_window_forward(window_shape(io.batch, io.input), x)
+}
+
+pub(super) fn window_backward(io: &RefIo<'_>, dy: &[f64]) -> Vec<f64> {
+    avgpool::reference_window_backward(window_shape(io.batch, io.input), dy)
 }

@@ -9,6 +9,8 @@ mod avgpool;
 #[cfg(not(target_arch = "wasm32"))]
 mod block;
 mod conv;
+#[cfg(not(target_arch = "wasm32"))]
+mod dense;
 mod flatten;
 mod linear;
 #[cfg(not(target_arch = "wasm32"))]
@@ -41,12 +43,18 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
         #[cfg(not(target_arch = "wasm32"))]
         Layer::WideUnit { .. } => wide::build(io, layer),
         #[cfg(not(target_arch = "wasm32"))]
+        Layer::DenseBlock { .. } => dense::build(io, layer),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::GlobalAvgPool => avgpool::build(io),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::AvgPool2 => avgpool::build_window(io),
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
         | Layer::WideUnit { .. }
-        | Layer::GlobalAvgPool => Err(crate::error::Error::Invalid(format!(
+        | Layer::DenseBlock { .. }
+        | Layer::GlobalAvgPool
+        | Layer::AvgPool2 => Err(crate::error::Error::Invalid(format!(
             "{layer:?} runs natively only: the browser build leaves the ResNets' layers out"
         ))),
     }
@@ -69,12 +77,18 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
         #[cfg(not(target_arch = "wasm32"))]
         Layer::WideUnit { .. } => wide::forward(io, layer, x),
         #[cfg(not(target_arch = "wasm32"))]
+        Layer::DenseBlock { .. } => dense::forward(io, layer, x),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::GlobalAvgPool => avgpool::forward(io, x),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::AvgPool2 => avgpool::window_forward(io, x),
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
         | Layer::WideUnit { .. }
-        | Layer::GlobalAvgPool => {
+        | Layer::DenseBlock { .. }
+        | Layer::GlobalAvgPool
+        | Layer::AvgPool2 => {
             unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
         }
     }
@@ -107,12 +121,18 @@ pub(crate) fn backward(
         #[cfg(not(target_arch = "wasm32"))]
         Layer::WideUnit { .. } => wide::backward(io, layer, x, dy, grads),
         #[cfg(not(target_arch = "wasm32"))]
+        Layer::DenseBlock { .. } => dense::backward(io, layer, x, dy, grads),
+        #[cfg(not(target_arch = "wasm32"))]
         Layer::GlobalAvgPool => avgpool::backward(io, dy),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::AvgPool2 => avgpool::window_backward(io, dy),
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
         | Layer::WideUnit { .. }
-        | Layer::GlobalAvgPool => {
+        | Layer::DenseBlock { .. }
+        | Layer::GlobalAvgPool
+        | Layer::AvgPool2 => {
             unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
         }
     }
@@ -127,6 +147,8 @@ pub(crate) fn norm_inputs(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<Vec<f6
         Layer::Block { .. } => block::norm_inputs(io, layer, x),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::WideUnit { .. } => wide::norm_inputs(io, layer, x),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::DenseBlock { .. } => dense::norm_inputs(io, layer, x),
         _ => {
             let _ = io;
             Vec::new()

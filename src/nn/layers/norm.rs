@@ -6,7 +6,7 @@ use super::super::pass::{LayerIo, LayerPass, NormBufs, RefIo};
 use crate::error::Result;
 use crate::gpu::GpuBuf;
 use crate::kernels::View;
-use crate::kernels::batchnorm::{self, BnIo, BnShape};
+use crate::kernels::batchnorm::{self, BnIo, BnShape, Rows, Window};
 use crate::nn::layer::Act;
 
 pub(super) fn shape(batch: usize, input: Act) -> BnShape {
@@ -34,6 +34,21 @@ pub(super) fn build_masked(
     relu: bool,
     mask: Option<&GpuBuf<f32>>,
 ) -> Result<LayerPass> {
+    build_rows(io, relu, mask, None)
+}
+
+/// A BatchNorm with its ReLU whose input is `window` of `io.x`'s rows and whose backward adds
+/// its input gradient into the same window of `io.dx` (a dense block's bn1, see `super::dense`).
+pub(super) fn build_windowed(io: &LayerIo<'_>, window: Window) -> Result<LayerPass> {
+    build_rows(io, true, None, Some(window))
+}
+
+fn build_rows(
+    io: &LayerIo<'_>,
+    relu: bool,
+    mask: Option<&GpuBuf<f32>>,
+    window: Option<Window>,
+) -> Result<LayerPass> {
     let (r, s) = (io.replicas, shape(io.batch, io.input));
     let part = io.zeros(s.part_len(), "BatchNorm partial sums")?;
     let stats = io.zeros(s.stats_len(), "BatchNorm statistics")?;
@@ -43,6 +58,10 @@ pub(super) fn build_masked(
         part: part.replicas(r),
         stats: stats.replicas(r),
         gamma_beta: gamma_beta(&io.params),
+        rows: Rows {
+            x: window,
+            ..Rows::default()
+        },
     };
     let fwd = batchnorm::prepare_forward(io.gpu, s, relu, bn)?;
     let dx = io
@@ -52,6 +71,11 @@ pub(super) fn build_masked(
     let dgb = gamma_beta(&io.grads);
     let bn = BnIo {
         y: dx.replicas(r),
+        rows: Rows {
+            x: window,
+            y: window,
+            accumulate: window.is_some(),
+        },
         ..bn
     };
     let bwd = batchnorm::prepare_backward(io.gpu, s, bn, (io.dy.replicas(r), mask), dgb)?;
@@ -59,6 +83,10 @@ pub(super) fn build_masked(
     let eval_io = BnIo {
         y: io.y.replicas(r),
         stats: eval.replicas(r),
+        rows: Rows {
+            x: window,
+            ..Rows::default()
+        },
         ..bn
     };
     let mut pass = LayerPass::new(fwd, Some(bwd));
