@@ -1,7 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! `sampa train --model resnetN` and `vggN-bn` end to end: the run, its model file under
-//! PyTorch's names with the running statistics (`num_batches_tracked` as int64), `sampa eval`
-//! on that file, and the ResNet and VGG flags' bad input.
+//! `sampa train --model resnetN`, `vggN-bn` and `densenet-cifar` end to end: the run, its
+//! model file under PyTorch's names with the running statistics (`num_batches_tracked` as
+//! int64), `sampa eval` on that file, and the model flags' bad input.
 
 mod common;
 
@@ -140,6 +140,63 @@ fn a_vgg_trains_on_cifar_writes_kuangliu_names_and_evaluates_the_same() {
     );
 }
 
+/// The dense blocks' BatchNorms read windows of their concatenation in evaluation too: the
+/// run's last test loss (running statistics) is `sampa eval`'s on the file it wrote.
+#[test]
+fn a_densenet_trains_on_cifar_writes_kuangliu_names_and_evaluates_the_same() {
+    let d = scratch("resnet-cli", "densenet");
+    let (data, out) = (d.join("cifar"), d.join("run"));
+    cifar_dir(&data, (16, 8));
+    let data = data.to_str().unwrap();
+    let run = [
+        "train",
+        "--model",
+        "densenet-cifar",
+        "--batch",
+        "8",
+        "--epochs",
+        "1",
+        "--data",
+        data,
+        "--out",
+    ];
+    let stdout = success(&sampa(&[&run[..], &[out.to_str().unwrap()]].concat()));
+    assert!(
+        stdout.contains("densenet-cifar 3×32×32→10 (1000618 parameters)"),
+        "{stdout}"
+    );
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for bn in ["dense1.0.bn1", "dense4.15.bn2", "trans3.bn", "bn"] {
+        let count = st.tensor(&format!("{bn}.num_batches_tracked")).unwrap();
+        assert_eq!(count.data(), 2i64.to_le_bytes(), "{bn}");
+    }
+    let epoch = stdout.lines().rfind(|l| l.starts_with("epoch")).unwrap();
+    let at = epoch.find("test loss").unwrap() + "test loss ".len();
+    let test_loss = &epoch[at..at + 6];
+    let model = out.join("model.safetensors");
+    let eval = success(&sampa(&[
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data,
+    ]));
+    assert!(
+        eval.contains(&format!("loss {test_loss}")),
+        "train {epoch}, eval: {eval}"
+    );
+    // Ten classes: top-5 beside top-1, the same in the epoch line, metrics.jsonl and eval.
+    let at = epoch.find("top-5 ").expect("a top-5 accuracy") + "top-5 ".len();
+    let top5 = epoch[at..].split_whitespace().next().unwrap();
+    assert!(eval.contains(&format!("top-5 {top5}")), "{epoch} / {eval}");
+    let metrics = std::fs::read_to_string(out.join("metrics.jsonl")).unwrap();
+    let last = metrics.lines().rfind(|l| l.contains(r#""kind":"epoch""#));
+    let last: serde_json::Value = serde_json::from_str(last.unwrap()).unwrap();
+    let recorded = last["test_top5_accuracy"].as_f64().unwrap();
+    assert_eq!(format!("{:.2}%", 100.0 * recorded), top5);
+}
+
 #[test]
 fn image_size_resizes_idx_images_for_a_model_that_needs_32_by_32() {
     let d = scratch("resnet-cli", "vgg-resized");
@@ -184,6 +241,22 @@ fn resnet_flags_bad_input_is_one_line_naming_the_flag() {
         "train", "--model", "vgg12-bn", "--data", "embedded",
     ]));
     assert!(line.contains("11, 13, 16 and 19"), "{line}");
+    let line = usage_error(&sampa(&[
+        "train",
+        "--model",
+        "densenet169",
+        "--data",
+        "embedded",
+    ]));
+    assert!(
+        line.contains("densenet121") && line.contains("densenet-cifar"),
+        "{line}"
+    );
+    let line = usage_error(&sampa(&["train", "--model", "lenet", "--data", "embedded"]));
+    assert!(
+        line.contains("\"lenet\"") && line.contains("densenet121"),
+        "{line}"
+    );
     let line = error_line(&sampa(&[
         "train", "--model", "vgg11-bn", "--data", "embedded",
     ]));

@@ -195,7 +195,7 @@ fn evaluation_uses_the_running_statistics() {
             t.step(gpu, b, residual_hyper()).unwrap();
         }
         let test = &batches(&m)[3];
-        let [loss, correct] = t.loss(gpu, test).unwrap();
+        let [loss, correct, _] = t.loss(gpu, test).unwrap();
         let x: Vec<f64> = gpu
             .read(t.params())
             .unwrap()

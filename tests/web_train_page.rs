@@ -101,7 +101,9 @@ fn check_weights(page: &Session, out: &Path, run: usize, page_acc: f64) {
         augment: false,
         cutout: false,
     };
-    let (_, acc) = sampa::run::evaluate(gpu, &mut t, &splits.test, &opts).unwrap();
+    let acc = sampa::run::evaluate(gpu, &mut t, &splits.test, &opts)
+        .unwrap()
+        .accuracy;
     eprintln!(
         "run {run}: the page's weights score {:.2}% natively, the page said {page_acc:.2}%",
         100.0 * acc

@@ -133,7 +133,7 @@ fn to_target(
             trainer.step(gpu, &batch, hyper)?;
             (steps, i) = (steps + 1, i + 1);
             if i % every == 0 || i == batches.batches() {
-                let (_, acc) = crate::run::evaluate(gpu, &mut trainer, &splits.test, &opts)?;
+                let acc = crate::run::evaluate(gpu, &mut trainer, &splits.test, &opts)?.accuracy;
                 best = best.max(acc);
                 if acc >= TARGET {
                     let seconds = start.elapsed().as_secs_f64();

@@ -57,22 +57,26 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         augment: false,
         cutout: false,
     };
-    let (loss, acc) = sampa::run::evaluate(&gpu, &mut trainer, &test, &opts)?;
+    let scores = sampa::run::evaluate(&gpu, &mut trainer, &test, &opts)?;
+    let top5 = scores
+        .top5
+        .map_or(String::new(), |t| format!(", top-5 {:.2}%", 100.0 * t));
     sampa::outln!(
-        "{}: {} on {} test images of {} ({}): accuracy {:.2}%, loss {loss:.4}",
+        "{}: {} on {} test images of {} ({}): accuracy {:.2}%{top5}, loss {:.4}",
         a.model.display(),
         model.name,
         test.len(),
         a.data,
         gpu.adapter.short(),
-        100.0 * acc
+        100.0 * scores.accuracy,
+        scores.loss
     );
     for (c, name) in info.class_names.iter().enumerate() {
         if let Some(part) = of_class(&test, c) {
-            let (_, acc) = sampa::run::evaluate(&gpu, &mut trainer, &part, &opts)?;
+            let scores = sampa::run::evaluate(&gpu, &mut trainer, &part, &opts)?;
             sampa::outln!(
                 "  {name:<20} {:>6.2}%  ({} images)",
-                100.0 * acc,
+                100.0 * scores.accuracy,
                 part.len()
             );
         }

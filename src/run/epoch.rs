@@ -13,7 +13,7 @@ use crate::data::{self, Batch, BatchOptions, Batcher, Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::model_info::ModelInfo;
-use crate::train::{StepReport, Trainer};
+use crate::train::{Scores, StepReport, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
 use std::time::Instant;
@@ -369,38 +369,40 @@ fn finish_epoch(
     s: &EpochStats,
     log: &mut Log,
 ) -> Result<()> {
-    let (test_loss, test_acc) = evaluate(gpu, trainer, test, opts)?;
-    let point = EpochPoint::of(
-        s.epoch,
-        (s.loss_sum, s.correct, s.seen),
-        (test_loss, test_acc),
-    );
+    let scores = evaluate(gpu, trainer, test, opts)?;
+    let point = EpochPoint::of(s.epoch, (s.loss_sum, s.correct, s.seen), scores);
     let program = trainer.program();
     let (evals, depth) = (s.step * program.grads(), s.step * program.depth());
+    let top5 = point.test_top5;
+    let top5_text = top5.map_or(String::new(), |t| format!("  top-5 {:.2}%", 100.0 * t));
     crate::outln!(
-        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%  {:.1} s  grad evals {evals} (sequential {depth})",
+        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%{top5_text}  {:.1} s  grad evals {evals} (sequential {depth})",
         point.epoch,
         point.train_loss,
         point.test_loss,
         100.0 * point.test_acc,
         s.seconds,
     );
-    log.records.push(json!({
+    let mut record = json!({
         "kind": "epoch", "epoch": point.epoch, "train_loss": point.train_loss, "train_accuracy": point.train_acc,
         "test_loss": point.test_loss, "test_accuracy": point.test_acc, "seconds": s.seconds, "lr": s.lr,
         "steps": s.step, "grad_evals": evals, "sequential_grad_evals": depth,
-    }));
+    });
+    if let Some(t) = top5 {
+        record["test_top5_accuracy"] = t.into();
+    }
+    log.records.push(record);
     log.points.push(point);
     Ok(())
 }
 
-/// Mean loss and accuracy over `data` at the current parameters (blocking
+/// Mean loss and accuracies over `data` at the current parameters (blocking
 /// [`Trainer::evaluate_async`]).
 pub fn evaluate(
     gpu: &Gpu,
     trainer: &mut Trainer,
     data: &Dataset,
     opts: &BatchOptions,
-) -> Result<(f64, f64)> {
+) -> Result<Scores> {
     gpu.block_on(trainer.evaluate_async(gpu, data, opts))
 }

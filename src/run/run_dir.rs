@@ -235,6 +235,7 @@ impl RunDir {
                     train_acc: num("train_accuracy"),
                     test_loss: num("test_loss"),
                     test_acc: num("test_accuracy"),
+                    test_top5: r["test_top5_accuracy"].as_f64(),
                 });
             }
             if keep {

@@ -57,7 +57,8 @@ pub(super) fn after_epoch(
     records: &mut [serde_json::Value],
 ) -> Result<()> {
     let best_before = best(records);
-    let (loss, acc) = gpu.block_on(trainer.evaluate_async(gpu, val, opts))?;
+    let scores = gpu.block_on(trainer.evaluate_async(gpu, val, opts))?;
+    let (loss, acc) = (scores.loss, scores.accuracy);
     crate::outln!(
         "           validation loss {loss:.4}  validation acc {:.2}%",
         100.0 * acc

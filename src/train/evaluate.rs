@@ -1,6 +1,6 @@
-//! Evaluating a trainer's parameters without a step: the mean loss and accuracy over a whole
-//! data set (each epoch's test evaluation, natively and in the browser) and the predicted
-//! classes of a batch (the browser page's grid of test images).
+//! Evaluating a trainer's parameters without a step: the mean loss and accuracies over a
+//! whole data set (each epoch's test evaluation, natively and in the browser) and the
+//! predicted classes of a batch (the browser page's grid of test images).
 
 use super::trainer::Trainer;
 use crate::data::{Batch, BatchOptions, Batcher, Dataset};
@@ -8,31 +8,48 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::nn::evaluator::Evaluator;
 
+/// A data set's mean loss and accuracies at some parameters.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scores {
+    /// Mean loss.
+    pub loss: f64,
+    /// The fraction whose first arg-max is the label (top-1 accuracy).
+    pub accuracy: f64,
+    /// The fraction where fewer than 5 classes score higher than the label (top-5 accuracy),
+    /// for models of more than 5 classes.
+    pub top5: Option<f64>,
+}
+
 impl Trainer {
-    /// Mean loss and accuracy over `data` at the current parameters, in batches formed by
+    /// Mean loss and accuracies over `data` at the current parameters, in batches formed by
     /// `opts` (in file order: evaluation neither shuffles nor augments).
     pub async fn evaluate_async(
         &mut self,
         gpu: &Gpu,
         data: &Dataset,
         opts: &BatchOptions,
-    ) -> Result<(f64, f64)> {
+    ) -> Result<Scores> {
         let mut batches = Batcher::new(data, in_order(opts, opts.batch), 0);
         let mut batch = Batch::default();
-        let (mut loss, mut correct) = (0.0f64, 0usize);
+        let (mut loss, mut correct, mut top5) = (0.0f64, 0usize, 0usize);
         while batches.next_into(&mut batch) {
             let m = self.loss_async(gpu, &batch).await?;
             loss += m[0] as f64 * batch.len() as f64;
             correct += m[1] as usize;
+            top5 += m[2] as usize;
         }
         let n = data.len().max(1) as f64;
-        Ok((loss / n, correct as f64 / n))
+        Ok(Scores {
+            loss: loss / n,
+            accuracy: correct as f64 / n,
+            top5: (self.spec.model.classes > 5).then_some(top5 as f64 / n),
+        })
     }
 
-    /// `[mean loss, correct count]` of `batch` at x, without a gradient. A step still in
+    /// `[mean loss, correct count, top-5 count]` of `batch` at x, without a gradient. A step still in
     /// flight is read back first (its report is kept), since evaluation normalises with the
     /// running statistics it updates.
-    pub async fn loss_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
+    pub async fn loss_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 3]> {
         self.settle_async().await?;
         let (i, copy) = self.evaluation;
         let x = self.params().clone();
@@ -51,16 +68,16 @@ impl Trainer {
         }
         Evaluator::record_loss(plan, &mut encoder);
         let readback = &self.readbacks[self.slot];
-        readback.record_part(&mut encoder, &plan.metrics, 0, 2, 0);
+        readback.record_part(&mut encoder, &plan.metrics, 0, 3, 0);
         let index = gpu.checked("evaluation", || gpu.submit(encoder.finish()))?;
         // Only the metrics were copied: the step's ‖x‖² partial sums are not read here.
-        let m = readback.read_first_after(2, index).await?;
-        Ok([m[0], m[1]])
+        let m = readback.read_first_after(3, index).await?;
+        Ok([m[0], m[1], m[2]])
     }
 
     /// Blocking [`Trainer::loss_async`].
     #[cfg(not(target_arch = "wasm32"))]
-    pub fn loss(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 2]> {
+    pub fn loss(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 3]> {
         gpu.block_on(self.loss_async(gpu, batch))
     }
 

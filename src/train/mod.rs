@@ -23,6 +23,7 @@ pub mod trainer;
 mod watch;
 pub mod worker;
 
+pub use evaluate::Scores;
 pub use flight::StepReport;
 pub use recorder::TrainerSpec;
 pub use schedule::{Placement, Schedule};

@@ -1,8 +1,8 @@
 //! Fused softmax + cross-entropy with label smoothing (`softmax_xent.wgsl`).
 //!
 //! One dispatch computes the gradient of the mean loss with respect to the logits, the mean
-//! loss and the number of correct predictions. The two scalars land in a small metrics buffer
-//! that is the only thing a training step reads back.
+//! loss and the numbers of correct predictions, top-1 and top-5. The scalars land in a small
+//! metrics buffer that is the only thing a training step reads back.
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -43,7 +43,7 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
 }
 
 /// Prepare the loss over `rows` examples of `classes` logits. `metrics` receives
-/// `[mean loss, correct count]`; `dlogits` is written only when `write_grad`.
+/// `[mean loss, correct count, top-5 count]`; `dlogits` is written only when `write_grad`.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare(
     gpu: &Gpu,
@@ -70,7 +70,7 @@ pub fn prepare(
     }
     logits.expect_len(OP, "logits", rows * classes)?;
     dlogits.expect_len(OP, "dlogits", rows * classes)?;
-    metrics.expect_len(OP, "metrics", 2)?;
+    metrics.expect_len(OP, "metrics", 3)?;
     if labels.len < rows {
         return Err(Error::shape(
             OP,
@@ -123,6 +123,8 @@ pub struct XentReference {
     pub loss: f64,
     /// Rows whose first arg-max equals the label.
     pub correct: usize,
+    /// Rows where fewer than 5 classes score strictly higher than the label.
+    pub top5: usize,
     /// Gradient of the mean loss with respect to the logits.
     pub dlogits: Vec<f64>,
 }
@@ -136,7 +138,7 @@ pub fn reference<T: Copy + Into<f64>>(
     labels: &[u32],
 ) -> XentReference {
     let mut loss = 0.0;
-    let mut correct = 0;
+    let (mut correct, mut top5) = (0, 0);
     let mut dlogits = vec![0.0; rows * classes];
     for r in 0..rows {
         let z: Vec<f64> = logits[r * classes..(r + 1) * classes]
@@ -154,10 +156,12 @@ pub fn reference<T: Copy + Into<f64>>(
             dlogits[r * classes + c] = ((z[c] - lse).exp() - target) / rows as f64;
         }
         correct += (arg == label) as usize;
+        top5 += (z.iter().filter(|&&v| v > z[label]).count() < 5) as usize;
     }
     XentReference {
         loss: loss / rows as f64,
         correct,
+        top5,
         dlogits,
     }
 }

@@ -1,4 +1,4 @@
-//! Softmax cross-entropy (loss, correct count, gradient) against the f64 reference. Every adapter; tolerances as stated per check: f32
+//! Softmax cross-entropy (loss, top-1 and top-5 counts, gradient) against the f64 reference. Every adapter; tolerances as stated per check: f32
 //! sums of k terms in [-1, 1] carry errors of order k·2^-24.
 
 use crate::gpu::testing::{assert_close, gpus};
@@ -16,7 +16,7 @@ fn softmax_cross_entropy() {
                 let logits = gpu.upload(&logits0, "logits").unwrap();
                 let labels = gpu.upload(&labels0, "labels").unwrap();
                 let dlogits = gpu.zeros::<f32>(rows * classes, "dlogits").unwrap();
-                let metrics = gpu.zeros::<f32>(2, "metrics").unwrap();
+                let metrics = gpu.zeros::<f32>(4, "metrics").unwrap();
                 let d = softmax_xent::prepare(
                     gpu,
                     rows,
@@ -36,6 +36,13 @@ fn softmax_cross_entropy() {
                 let what = format!("xent {rows}x{classes} eps={smoothing}");
                 assert_close(&format!("{what} loss"), &m[..1], &[want.loss], 1e-5, 1e-5);
                 assert_eq!(m[1] as usize, want.correct, "{what}: correct count");
+                assert_eq!(m[2] as usize, want.top5, "{what}: top-5 count");
+                // With 5 classes or fewer every label is in the top 5; with 100, about 5 %.
+                if classes <= 5 {
+                    assert_eq!(want.top5, rows);
+                } else if classes == 100 {
+                    assert!(want.top5 > want.correct && want.top5 < rows / 4, "{what}");
+                }
                 assert_close(
                     &format!("{what} grad"),
                     &gpu.read(&dlogits).unwrap(),

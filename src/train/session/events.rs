@@ -16,23 +16,27 @@ pub struct EpochPoint {
     pub test_loss: f64,
     /// Test accuracy.
     pub test_acc: f64,
+    /// Test top-5 accuracy, for more than 5 classes.
+    #[serde(default)]
+    pub test_top5: Option<f64>,
 }
 
 impl EpochPoint {
     /// Epoch `epoch`'s (0-based) summary from its training sums (loss × examples, correct
-    /// predictions, examples) and its test loss and accuracy.
+    /// predictions, examples) and its test scores.
     pub fn of(
         epoch: usize,
         (loss_sum, correct, seen): (f64, usize, usize),
-        test: (f64, f64),
+        test: crate::train::Scores,
     ) -> Self {
         let n = seen.max(1) as f64;
         EpochPoint {
             epoch: epoch + 1,
             train_loss: loss_sum / n,
             train_acc: correct as f64 / n,
-            test_loss: test.0,
-            test_acc: test.1,
+            test_loss: test.loss,
+            test_acc: test.accuracy,
+            test_top5: test.top5,
         }
     }
 }

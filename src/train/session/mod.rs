@@ -291,13 +291,13 @@ impl Session {
     async fn end_epoch(&mut self, gpu: &Gpu) -> Result<Vec<Event>> {
         let run = self.current.as_mut().expect("a run is in progress");
         let test = &self.splits.test;
-        let (test_loss, test_acc) = run.trainer.evaluate_async(gpu, test, &self.opts).await?;
+        let scores = run.trainer.evaluate_async(gpu, test, &self.opts).await?;
         let predicted = run
             .trainer
             .predict_async(gpu, &grid_batch(test, &self.opts))
             .await?;
         let sums = (run.loss_sum, run.correct, run.seen);
-        let result = EpochPoint::of(run.epoch, sums, (test_loss, test_acc));
+        let result = EpochPoint::of(run.epoch, sums, scores);
         run.epochs.push(result.clone());
         run.epoch += 1;
         let next = Batcher::new(&self.splits.train, self.opts.clone(), run.epoch as u64);
