@@ -53,8 +53,10 @@ pub struct Plan {
     pub(crate) forward_layers: Vec<usize>,
     pub(crate) backward_layers: Vec<usize>,
     /// Each forward entry's output and the loss gradient with respect to it (see the module
-    /// comment; `super::trace` reads them).
+    /// comment; `super::trace` reads them, natively).
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) acts: Vec<GpuBuf<f32>>,
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub(crate) dacts: Vec<GpuBuf<f32>>,
     // Buffers referenced only through the dispatches' bind groups.
     _workspace: Vec<GpuBuf<f32>>,
