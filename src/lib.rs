@@ -51,6 +51,8 @@ pub mod run;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod serve;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod sweep;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod timing;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod tuning;

@@ -5,6 +5,7 @@ mod devices;
 mod eval;
 #[cfg(unix)]
 pub mod runtime_dir;
+mod sweep;
 mod toy;
 mod train;
 #[cfg(feature = "mpi")]
@@ -30,6 +31,9 @@ enum Command {
     Train(train::Args),
     /// Evaluate a trained model file on a data set's test split, overall and per class.
     Eval(eval::Args),
+    /// Train a grid of runs (optimizers × ρ × λ × seeds) and summarise them: test accuracy
+    /// as mean ± standard deviation over seeds, at the best validation epoch and the last.
+    Sweep(sweep::Args),
     /// Serve a directory (the browser demo, web/ after web/build.sh) on 127.0.0.1.
     Serve(ServeArgs),
     /// The paper's quadratic toy: SAM, SAMPa and the naive parallel variants on the GPU.
@@ -44,6 +48,7 @@ pub fn run(cli: Cli, given: &[String]) -> anyhow::Result<()> {
         Command::Train(a) if train::wants_mpi(&a) => train_mpi(a, given),
         Command::Train(a) => train::run(a, given),
         Command::Eval(a) => eval::run(a),
+        Command::Sweep(a) => sweep::run(a),
         Command::Toy(a) => toy::run(a),
         Command::Serve(a) => serve(a),
     }

@@ -1,0 +1,14 @@
+//! Sweeps: a grid of training runs (optimizers × ρ × λ × seeds over one set of training flags),
+//! each in a run directory of its own under the sweep's, and what they add up to: per setting
+//! the test accuracy's mean and sample standard deviation over seeds, at the best validation
+//! epoch and at the last, the gradient evaluations and the time per epoch (`summary`). The
+//! command line (`sampa sweep`) runs the grid's runs as `sampa train` processes.
+
+pub mod grid;
+pub mod plot;
+pub mod runs;
+pub mod summary;
+
+pub use grid::{Grid, RunSpec, Setting};
+pub use runs::Status;
+pub use summary::{SettingSummary, Stat, Summary};
