@@ -164,12 +164,19 @@ fn epoch(
 
 /// The step after which the device is destroyed, for the device-loss test
 /// (`SAMPA_TEST_LOSE_DEVICE_AFTER=N`): a real loss of the device, as when a GPU resets or is
-/// unplugged, at a step the test chooses.
+/// unplugged, at a step the test chooses. Only in builds with the `fault-injection` feature
+/// (the tests'): others never lose their device on request.
+#[cfg(feature = "fault-injection")]
 fn device_loss_at() -> Option<usize> {
     std::env::var("SAMPA_TEST_LOSE_DEVICE_AFTER")
         .ok()?
         .parse()
         .ok()
+}
+
+#[cfg(not(feature = "fault-injection"))]
+fn device_loss_at() -> Option<usize> {
+    None
 }
 
 fn done(config: &TrainConfig, steps: usize) -> bool {

@@ -9,7 +9,8 @@ use crate::nn::Model;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 
-/// A test hook: the worker fails when asked for this step's gradient (1-based step count).
+/// Fault injection, in builds with the `fault-injection` feature (the tests'): the worker
+/// fails when asked for this step's gradient (1-based step count).
 pub const FAIL_AT_ENV: &str = "SAMPA_WORKER_FAIL_AT";
 
 /// A running worker thread.
@@ -21,10 +22,14 @@ pub struct ThreadTransport {
 }
 
 impl ThreadTransport {
-    /// Start a worker for `model` on `gpu` (a device only the new thread uses).
-    /// `SAMPA_WORKER_FAIL_AT=N` makes it fail at step N, for testing the hand-over.
+    /// Start a worker for `model` on `gpu` (a device only the new thread uses). In builds
+    /// with the `fault-injection` feature, `SAMPA_WORKER_FAIL_AT=N` makes it fail at step N,
+    /// for testing the hand-over.
     pub fn spawn(gpu: Gpu, model: Model, smoothing: f32, kernels: Kernels) -> Result<Self> {
+        #[cfg(feature = "fault-injection")]
         let fail_at = std::env::var(FAIL_AT_ENV).ok().and_then(|v| v.parse().ok());
+        #[cfg(not(feature = "fault-injection"))]
+        let fail_at = None;
         Self::spawn_failing_at(gpu, (model, smoothing, kernels), fail_at)
     }
 
