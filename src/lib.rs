@@ -6,7 +6,7 @@
 //! and evaluates their gradients; [`optim`] writes each optimizer as a short program beside its
 //! f64 reference; [`train`] records a program on a device and runs it step by step under a
 //! schedule. Those build for the browser too. Natively, [`run`] adds data, run directories,
-//! checkpoints and the epoch loop, and [`bench`] the benchmarks.
+//! checkpoints and the epoch loop, and [`bench`](mod@bench) the benchmarks.
 #![warn(missing_docs)]
 
 /// A WGSL source under `src/`, by its path there: as written natively (the shader tests read

@@ -89,13 +89,13 @@ pub enum Layer {
     /// 2×2 max pooling with stride 2.
     MaxPool2,
     /// ReLU followed by 2×2 max pooling in one pass: max and ReLU commute, so the evaluator
-    /// runs a `Relu` then `MaxPool2` pair as this (see [`fuse`]).
+    /// runs a `Relu` then `MaxPool2` pair as this (see `fuse`).
     ReluMaxPool2,
     /// Image activations to features, in PyTorch's (c, y, x) order.
     Flatten,
     /// A `Linear` followed by a `Relu` in one product, bias and ReLU applied in its store: the
     /// evaluator runs the pair as this when a `Linear` consumes it, and that consumer's input
-    /// gradient applies the ReLU's backward (see [`fuse`]).
+    /// gradient applies the ReLU's backward (see `fuse`).
     LinearRelu {
         /// Input features.
         inp: usize,

@@ -177,7 +177,7 @@ pub struct TrainConfig {
     /// Adapter: index, backend or name substring (see `sampa devices`); else SAMPA_ADAPTER.
     #[arg(long)]
     pub adapter: Option<String>,
-    /// Output directory (default runs/<UTC timestamp>). It must not hold a run already.
+    /// Output directory (default `runs/<UTC timestamp>`). It must not hold a run already.
     #[arg(long, default_value_os_t = default_out(), hide_default_value = true)]
     #[serde(with = "crate::fsutil::path")]
     pub out: PathBuf,

@@ -1,7 +1,7 @@
 //! Clipping the base step's gradient by its global norm (`clip.wgsl`), as
 //! `torch.nn.utils.clip_grad_norm_`: the mixed gradient is written to a vector of its own, its
 //! norm computed there, and it is scaled by min(1, C / (‖g‖ + 1e-6)). The f64 reference is
-//! [`reference`].
+//! [`reference()`].
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]

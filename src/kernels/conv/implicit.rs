@@ -1,6 +1,6 @@
 //! Convolution as an implicit GEMM on images (see [`super::image`]): the forward pass and the
 //! data gradient read their patches straight from the activations (`implicit.wgsl`, the weight
-//! packed by [`super::pack`]); the weight and bias gradients are in [`super::weight_grad`]. No im2col or col2im
+//! packed by `super::pack`); the weight and bias gradients are in [`super::weight_grad`]. No im2col or col2im
 //! matrix exists; the products read their operands through texture samples, the register
 //! form for CPU rasterisers (`reg` / `reg8`, whose ROWS they share).
 

@@ -1,12 +1,12 @@
 //! Matrix multiply in the three forms training needs: `A·B`, `Aᵀ·B` and `A·Bᵀ`
-//! (`matmul_reg.wgsl` in [`reg`], its operands staged by `matmul_pack.wgsl` in `staging`;
-//! `storage/tiled.wgsl` in [`tiled`]).
+//! (`matmul_reg.wgsl` in `reg`, its operands staged by `matmul_pack.wgsl` in `staging`;
+//! `storage/tiled.wgsl` in `tiled`).
 //!
 //! The variants compute the same sums in the same order: a register-blocked one that reads its
 //! operands through textures (for CPU rasterisers, where texture fetches are the only vectorised
 //! loads; `matmul_pack.wgsl` stages the operands), a workgroup-tiled one that reads
 //! storage buffers (for GPUs), and, where the device has subgroups, one that shares A's values
-//! among a subgroup's lanes by shuffles ([`subgroup`], `storage/subgroup.wgsl`). Which one a
+//! among a subgroup's lanes by shuffles (`subgroup`, `storage/subgroup.wgsl`). Which one a
 //! device uses is decided by measurement (see `crate::tuning`), passed down in
 //! [`super::Kernels`], and can be forced with `SAMPA_MATMUL=reg|reg8|tiled|subgroup`.
 

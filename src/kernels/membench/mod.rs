@@ -69,7 +69,7 @@ fn check(op: &'static str, n: usize, bufs: &[&GpuBuf<f32>]) -> Result<()> {
     Ok(())
 }
 
-/// Prepare dst[i] = src[i] for the first `n` elements (`n` a multiple of 4).
+/// Prepare `dst[i] = src[i]` for the first `n` elements (`n` a multiple of 4).
 pub fn prepare_copy(gpu: &Gpu, n: usize, src: &GpuBuf<f32>, dst: &GpuBuf<f32>) -> Result<Dispatch> {
     check("copy", n, &[src, dst])?;
     launch(
@@ -80,7 +80,7 @@ pub fn prepare_copy(gpu: &Gpu, n: usize, src: &GpuBuf<f32>, dst: &GpuBuf<f32>) -
     )
 }
 
-/// Prepare x[i] = 0.5·x[i] + 0.25 in place for the first `n` elements (`n` a multiple of 4).
+/// Prepare `x[i] = 0.5·x[i] + 0.25` in place for the first `n` elements (`n` a multiple of 4).
 pub fn prepare_rmw(gpu: &Gpu, n: usize, x: &GpuBuf<f32>) -> Result<Dispatch> {
     check("rmw", n, &[x])?;
     launch(gpu, "rmw", n, &[Bind::Unused, Bind::Buf(&x.buffer)])

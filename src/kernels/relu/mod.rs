@@ -85,7 +85,7 @@ pub fn prepare_forward(gpu: &Gpu, n: usize, x: View<'_>, y: View<'_>) -> Result<
     )
 }
 
-/// Prepare dx = dy · [y > 0] over `n` elements, `y` being the forward output.
+/// Prepare `dx = dy · [y > 0]` over `n` elements, `y` being the forward output.
 pub fn prepare_backward(
     gpu: &Gpu,
     n: usize,

@@ -170,7 +170,7 @@ pub fn prepare_forward(
     launch(gpu, ("residual_forward", s, relu), [a, x, y], out)
 }
 
-/// Prepare dx += Sᵀ(dy · [y > 0]) (without the gate when the add had no ReLU).
+/// Prepare `dx += Sᵀ(dy · [y > 0])` (without the gate when the add had no ReLU).
 pub fn prepare_backward(
     gpu: &Gpu,
     s: Shortcut,

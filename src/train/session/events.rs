@@ -68,7 +68,7 @@ pub struct Finished {
     pub params: Vec<f32>,
 }
 
-/// What an [`Session::advance`] did, in order.
+/// What an [`super::Session::advance`] did, in order.
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Event {
@@ -106,7 +106,7 @@ pub enum Event {
         /// The predicted class of each of the first [`super::GRID`] test images.
         predicted: Vec<u32>,
     },
-    /// The run ended; [`Session::finished`] has its figures.
+    /// The run ended; [`super::Session::finished`] has its figures.
     Finished {
         /// The run's index.
         run: usize,
