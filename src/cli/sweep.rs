@@ -139,15 +139,16 @@ fn execute(a: &Args, grid: &Grid, pending: VecDeque<RunSpec>) -> anyhow::Result<
         true => vec![None],
         false => a.adapters.iter().map(|s| Some(s.as_str())).collect(),
     };
-    let started = std::sync::atomic::AtomicUsize::new(0);
-    let (queue, failed, started) = (&queue, &failed, &started);
-    let exe = &exe;
-    let logs = &logs;
+    // A run's number is its place in the queue: taken with it, under the lock.
+    let next = || {
+        let mut q = queue.lock().expect("queue");
+        q.pop_front().map(|r| (total - q.len(), r))
+    };
+    let (next, failed, exe, logs) = (&next, &failed, &exe, &logs);
     std::thread::scope(|scope| {
         for adapter in slots {
             scope.spawn(move || {
-                while let Some(r) = queue.lock().expect("queue").pop_front() {
-                    let n = started.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                while let Some((n, r)) = next() {
                     let ok = one_run(exe, (grid, &a.out, logs), &r, adapter, (n, total));
                     if !ok {
                         failed.lock().expect("failures").push(r.name.clone());

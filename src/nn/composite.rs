@@ -4,6 +4,7 @@
 //! `super::densenets`).
 
 use super::layer::{Act, Layer, TensorSpec};
+use super::pass::RefIo;
 use std::ops::Range;
 
 /// Where one part's tensors lie within its composite layer's: its elements in the layer's
@@ -47,7 +48,32 @@ fn within(prefix: &str, specs: Vec<TensorSpec>) -> Vec<TensorSpec> {
         .collect()
 }
 
+impl<'a> RefIo<'a> {
+    /// The f64 context of a part of this (composite) layer: its input shape, its slice of the
+    /// layer's tensors and, in evaluation, of its running statistics.
+    pub(crate) fn part(&self, span: &Span, input: Act) -> RefIo<'a> {
+        RefIo {
+            batch: self.batch,
+            input,
+            first: false,
+            params: &self.params[span.params.clone()],
+            state: self.state.map(|s| &s[span.state.clone()]),
+            dropout: self.dropout,
+        }
+    }
+
+    /// [`RefIo::part`] for part `k` of `layer`.
+    pub(crate) fn part_of(&self, layer: Layer, k: usize, input: Act) -> RefIo<'a> {
+        self.part(&layer.spans()[k], input)
+    }
+}
+
 impl Layer {
+    /// The spans of the composite layer's parts, in [`Layer::parts`] order.
+    pub(crate) fn spans(self) -> Vec<Span> {
+        spans(self.parts().into_iter().map(|(_, l)| l))
+    }
+
     /// A composite layer's parts with their module names, in `state_dict` order.
     pub(crate) fn parts(self) -> Vec<(String, Layer)> {
         let named =

@@ -95,7 +95,11 @@ pub fn trace(ev: &mut Evaluator, gpu: &Gpu, batch: &Batch) -> Result<(f32, Vec<L
         if i > 0 {
             t.dx = Some(read(&plan.dacts[i - 1], t.x.len())?);
         }
-        t.grads = gpu.read(&grads)?[t.params.clone()].to_vec();
+    }
+    // Each layer writes only its own tensors' gradients: one read serves them all.
+    let all = gpu.read(&grads)?;
+    for t in &mut traces {
+        t.grads = all[t.params.clone()].to_vec();
     }
     Ok((loss, traces))
 }

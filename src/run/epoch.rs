@@ -8,7 +8,7 @@ use super::peers::Part;
 use super::plot::EpochPoint;
 use super::run_dir::RunDir;
 use super::start::{Start, epoch_start};
-use super::stopped::{device_failed, diverged};
+use super::stopped::{device_failed, device_loss_at, diverged};
 use crate::data::{self, Batch, BatchOptions, Batcher, Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
@@ -160,23 +160,6 @@ fn epoch(
     checkpoint::save_checkpoint(model, (&state, &next), &setup.origin, &dir.checkpoint())?;
     log.checkpointed = Some(state.steps);
     Ok(next)
-}
-
-/// The step after which the device is destroyed, for the device-loss test
-/// (`SAMPA_TEST_LOSE_DEVICE_AFTER=N`): a real loss of the device, as when a GPU resets or is
-/// unplugged, at a step the test chooses. Only in builds with the `fault-injection` feature
-/// (the tests'): others never lose their device on request.
-#[cfg(feature = "fault-injection")]
-fn device_loss_at() -> Option<usize> {
-    std::env::var("SAMPA_TEST_LOSE_DEVICE_AFTER")
-        .ok()?
-        .parse()
-        .ok()
-}
-
-#[cfg(not(feature = "fault-injection"))]
-fn device_loss_at() -> Option<usize> {
-    None
 }
 
 fn done(config: &TrainConfig, steps: usize) -> bool {

@@ -1,5 +1,6 @@
 //! The errors that stop a run part-way, each saying what was kept and how to go on: a device
-//! or peer that failed, and parameters that diverged.
+//! or peer that failed, and parameters that diverged; and, in test builds, a device lost on
+//! request.
 
 use super::peers::Part;
 use super::run_dir::RunDir;
@@ -49,4 +50,21 @@ pub(super) fn diverged(
         "{what} at step {step} (epoch {}); stopped. {kept}; try a smaller --lr",
         epoch + 1
     ))
+}
+
+/// The step after which the device is destroyed, for the device-loss test
+/// (`SAMPA_TEST_LOSE_DEVICE_AFTER=N`): a real loss of the device, as when a GPU resets or is
+/// unplugged, at a step the test chooses. Only in builds with the `fault-injection` feature
+/// (the tests'): others never lose their device on request.
+#[cfg(feature = "fault-injection")]
+pub(super) fn device_loss_at() -> Option<usize> {
+    std::env::var("SAMPA_TEST_LOSE_DEVICE_AFTER")
+        .ok()?
+        .parse()
+        .ok()
+}
+
+#[cfg(not(feature = "fault-injection"))]
+pub(super) fn device_loss_at() -> Option<usize> {
+    None
 }

@@ -14,9 +14,8 @@ mod shape;
 
 pub use reference::{moments, reference_backward, reference_eval, reference_forward};
 use shape::CHUNK;
-pub use shape::{BnShape, EPS, MOMENTUM};
+pub use shape::{BnShape, EPS, MOMENTUM, Rows, Window};
 
-pub use super::channels::Window;
 use super::dispatch::Dispatch;
 use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d};
 use super::layout::{UniformLayout, uniform_layout};
@@ -128,32 +127,6 @@ enum Width {
     Elements,
     Quads,
     QuadGroups,
-}
-
-/// How x and y lie in their buffers: compact `[M, C]` where no window is given (a dense
-/// block's bottleneck normalises a suffix of the block's concatenation, and adds its input
-/// gradient into the same channels). With `accumulate`, the backward adds dx into y instead of
-/// writing it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Rows {
-    /// x's window.
-    pub x: Option<Window>,
-    /// y's (or, in the backward, dx's) window.
-    pub y: Option<Window>,
-    /// Whether the backward adds dx into y.
-    pub accumulate: bool,
-}
-
-impl Rows {
-    /// Row width and first channel, in quads, of `w` (compact where `None`) for `s`.
-    fn quads(op: &'static str, s: BnShape, w: Option<Window>) -> Result<(u32, u32)> {
-        w.unwrap_or(Window::whole(s.c)).quads(op, s.c)
-    }
-
-    /// Values of a buffer with `m` rows of window `w`.
-    fn len(s: BnShape, w: Option<Window>) -> usize {
-        s.m * w.map_or(s.c, |w| w.width)
-    }
 }
 
 fn launch(

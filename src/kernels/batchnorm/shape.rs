@@ -1,7 +1,8 @@
-//! The normalised tensor's shape and PyTorch's constants, which the kernels' wrapper and the
-//! f64 reference share.
+//! The normalised tensor's shape, where it lies in its buffers, and PyTorch's constants, which
+//! the kernels' wrapper and the f64 reference share.
 
 use crate::error::{Error, Result};
+pub use crate::kernels::channels::Window;
 
 /// PyTorch's default eps.
 pub const EPS: f32 = 1e-5;
@@ -46,5 +47,31 @@ impl BnShape {
             ));
         }
         Ok(())
+    }
+}
+
+/// How x and y lie in their buffers: compact `[M, C]` where no window is given (a dense
+/// block's bottleneck normalises a suffix of the block's concatenation, and adds its input
+/// gradient into the same channels). With `accumulate`, the backward adds dx into y instead of
+/// writing it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rows {
+    /// x's window.
+    pub x: Option<Window>,
+    /// y's (or, in the backward, dx's) window.
+    pub y: Option<Window>,
+    /// Whether the backward adds dx into y.
+    pub accumulate: bool,
+}
+
+impl Rows {
+    /// Row width and first channel, in quads, of `w` (compact where `None`) for `s`.
+    pub(super) fn quads(op: &'static str, s: BnShape, w: Option<Window>) -> Result<(u32, u32)> {
+        w.unwrap_or(Window::whole(s.c)).quads(op, s.c)
+    }
+
+    /// Values of a buffer with `m` rows of window `w`.
+    pub(super) fn len(s: BnShape, w: Option<Window>) -> usize {
+        s.m * w.map_or(s.c, |w| w.width)
     }
 }

@@ -5,6 +5,7 @@ use super::super::pass::{LayerIo, LayerPass, RefIo};
 use crate::error::Result;
 use crate::kernels::avgpool::{self, AvgShape};
 use crate::kernels::maxpool::PoolShape;
+use crate::kernels::{Dispatch, View};
 use crate::nn::layer::Act;
 
 fn shape(batch: usize, input: Act) -> AvgShape {
@@ -18,19 +19,29 @@ fn shape(batch: usize, input: Act) -> AvgShape {
     }
 }
 
-pub(super) fn build(io: &LayerIo<'_>) -> Result<LayerPass> {
-    let (r, s) = (io.replicas, shape(io.batch, io.input));
-    let fwd = avgpool::prepare_forward(io.gpu, s, io.x.replicas(r), io.y.replicas(r))?;
+/// A pooling's passes from its two kernels, each taking (src, dst): the forward x to y, and
+/// (unless this is the first layer) the backward dy to dx.
+fn passes(
+    io: &LayerIo<'_>,
+    forward: impl Fn(View<'_>, View<'_>) -> Result<Dispatch>,
+    backward: impl Fn(View<'_>, View<'_>) -> Result<Dispatch>,
+) -> Result<LayerPass> {
+    let r = io.replicas;
+    let fwd = forward(io.x.replicas(r), io.y.replicas(r))?;
     let bwd = match io.dx {
-        Some(dx) => Some(avgpool::prepare_backward(
-            io.gpu,
-            s,
-            io.dy.replicas(r),
-            dx.replicas(r),
-        )?),
+        Some(dx) => Some(backward(io.dy.replicas(r), dx.replicas(r))?),
         None => None,
     };
     Ok(LayerPass::new(fwd, bwd))
+}
+
+pub(super) fn build(io: &LayerIo<'_>) -> Result<LayerPass> {
+    let s = shape(io.batch, io.input);
+    passes(
+        io,
+        |x, y| avgpool::prepare_forward(io.gpu, s, x, y),
+        |dy, dx| avgpool::prepare_backward(io.gpu, s, dy, dx),
+    )
 }
 
 pub(super) fn forward(io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
@@ -49,18 +60,12 @@ fn window_shape(batch: usize, input: Act) -> PoolShape {
 }
 
 pub(super) fn build_window(io: &LayerIo<'_>) -> Result<LayerPass> {
-    let (r, s) = (io.replicas, window_shape(io.batch, io.input));
-    let fwd = avgpool::prepare_window_forward(io.gpu, s, io.x.replicas(r), io.y.replicas(r))?;
-    let bwd = match io.dx {
-        Some(dx) => Some(avgpool::prepare_window_backward(
-            io.gpu,
-            s,
-            io.dy.replicas(r),
-            dx.replicas(r),
-        )?),
-        None => None,
-    };
-    Ok(LayerPass::new(fwd, bwd))
+    let s = window_shape(io.batch, io.input);
+    passes(
+        io,
+        |x, y| avgpool::prepare_window_forward(io.gpu, s, x, y),
+        |dy, dx| avgpool::prepare_window_backward(io.gpu, s, dy, dx),
+    )
 }
 
 pub(super) fn window_forward(io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {

@@ -34,10 +34,6 @@ fn shortcut(batch: usize, input: Act, layer: Layer) -> Shortcut {
     }
 }
 
-/// Where each part's tensors start in the block's list: conv1.weight, bn1.{weight,bias},
-/// conv2.weight, bn2.{weight,bias}.
-const TENSORS: [std::ops::Range<usize>; 4] = [0..1, 1..3, 3..4, 4..6];
-
 pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let parts = layer.block_parts();
     let mid = parts[0].output(io.input)?;
@@ -53,7 +49,8 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let b2 = shared("block bn2")?;
     let [dc1, db1, dc2] = ["block conv1 grad", "block bn1 grad", "block conv2 grad"].map(shared);
     let (dc1, db1, dc2) = (dc1?, db1?, dc2?);
-    let part_io = |k: usize, input, bufs| io.part(input, bufs, TENSORS[k].clone());
+    let spans = layer.spans();
+    let part_io = |k: usize, input, bufs| io.part(input, bufs, spans[k].views.clone());
     let conv1 = conv::build(
         &part_io(0, io.input, (io.x, &c1, &dc1, io.dx)),
         conv::Spec::of(parts[0]),
@@ -93,52 +90,16 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     Ok(pass)
 }
 
-/// Each part's elements in the block's slice of the parameter vector.
-fn ranges(parts: &[Layer; 4]) -> [std::ops::Range<usize>; 4] {
-    let mut start = 0;
-    parts.map(|p| {
-        let len = p.param_len();
-        start += len;
-        start - len..start
-    })
-}
-
-/// Part `k`'s f64 context: its input shape, its slice of the block's tensors and, in
-/// evaluation, of its state (bn1's running statistics, then bn2's).
-fn part_ref<'a>(io: &RefIo<'a>, parts: &[Layer; 4], k: usize, input: Act) -> RefIo<'a> {
-    let c = match input {
-        Act::Image(c, ..) => c,
-        Act::Flat(c) => c,
-    };
-    let state = io.state.map(|s| match k {
-        1 => &s[..2 * c + 1],
-        3 => &s[2 * c + 1..],
-        _ => &s[..0],
-    });
-    RefIo {
-        batch: io.batch,
-        input,
-        first: false,
-        params: &io.params[ranges(parts)[k].clone()],
-        state,
-        dropout: io.dropout,
-    }
-}
-
 /// Every intermediate of the f64 forward: c1, b1, c2, b2, y.
 fn forward_all(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> [Vec<f64>; 5] {
     let parts = layer.block_parts();
     let mid = parts[0]
         .output(io.input)
         .expect("checked when the model was built");
-    let c1 = conv::forward(
-        &part_ref(io, &parts, 0, io.input),
-        conv::Spec::of(parts[0]),
-        x,
-    );
-    let b1 = norm::forward(&part_ref(io, &parts, 1, mid), true, &c1);
-    let c2 = conv::forward(&part_ref(io, &parts, 2, mid), conv::Spec::of(parts[2]), &b1);
-    let b2 = norm::forward(&part_ref(io, &parts, 3, mid), false, &c2);
+    let c1 = conv::forward(&io.part_of(layer, 0, io.input), conv::Spec::of(parts[0]), x);
+    let b1 = norm::forward(&io.part_of(layer, 1, mid), true, &c1);
+    let c2 = conv::forward(&io.part_of(layer, 2, mid), conv::Spec::of(parts[2]), &b1);
+    let b2 = norm::forward(&io.part_of(layer, 3, mid), false, &c2);
     let short = residual::reference_shortcut(shortcut(io.batch, io.input, layer), x);
     let y = b2
         .iter()
@@ -171,8 +132,9 @@ pub(super) fn backward(
         .output(io.input)
         .expect("checked when the model was built");
     let [c1, b1, c2, _, y] = forward_all(io, layer, x);
-    let [r0, r1, r2, r3] = ranges(&parts);
-    let part = |k, input| part_ref(io, &parts, k, input);
+    let r: Vec<_> = layer.spans().into_iter().map(|s| s.params).collect();
+    let [r0, r1, r2, r3] = [0, 1, 2, 3].map(|k| r[k].clone());
+    let part = |k, input| io.part_of(layer, k, input);
     let dc2 = norm::backward(&part(3, mid), &c2, dy, Some(&y), &mut grads[r3]);
     let spec2 = conv::Spec::of(parts[2]);
     let db1 = conv::backward(&part(2, mid), spec2, &b1, &dc2, &mut grads[r2]);

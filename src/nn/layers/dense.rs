@@ -20,7 +20,7 @@
 //! bottlenecks' new channels find the share of every later one. Last, dy's final cin channels,
 //! the gradient of the block's input, are copied to dx.
 
-use super::super::composite::{Span, spans};
+use super::super::composite::Span;
 use super::super::pass::{LayerIo, LayerPass, RefIo};
 use super::{conv, norm};
 use crate::error::Result;
@@ -91,12 +91,8 @@ impl Dims {
 
 /// The block's parts, four per bottleneck (bn1, conv1, bn2, conv2), with their spans.
 fn parts(layer: Layer) -> (Vec<Layer>, Vec<Span>) {
-    let Layer::DenseBlock { layers, .. } = layer else {
-        unreachable!("only a dense block has bottlenecks")
-    };
-    let parts: Vec<Layer> = (0..layers).flat_map(|i| layer.bottleneck(i)).collect();
-    let spans = spans(parts.iter().copied());
-    (parts, spans)
+    let parts = layer.parts().into_iter().map(|(_, l)| l).collect();
+    (parts, layer.spans())
 }
 
 pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
@@ -187,19 +183,6 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     Ok(pass)
 }
 
-/// Part `k` of bottleneck `i`'s f64 context: its input shape, its tensors and, in evaluation,
-/// its running statistics.
-fn part_ref<'a>(io: &RefIo<'a>, span: &Span, input: Act) -> RefIo<'a> {
-    RefIo {
-        batch: io.batch,
-        input,
-        first: false,
-        params: &io.params[span.params.clone()],
-        state: io.state.map(|s| &s[span.state.clone()]),
-        dropout: io.dropout,
-    }
-}
-
 /// `c` channels of `window` out of `buf`'s `m` rows, compact.
 fn take(buf: &[f64], m: usize, window: Window, c: usize) -> Vec<f64> {
     let mut out = vec![0.0; m * c];
@@ -226,7 +209,7 @@ fn forward_all(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> (Vec<f64>, Vec<Kept>)
     let mut kept = Vec::with_capacity(d.layers);
     for i in 0..d.layers {
         let c = d.so_far(i);
-        let part = |k: usize, input| part_ref(io, &spans[4 * i + k], input);
+        let part = |k: usize, input| io.part(&spans[4 * i + k], input);
         let spec = |k: usize| conv::Spec::of(parts[4 * i + k]);
         let xi = take(&y, m, d.input(i), c);
         let b1 = norm::forward(&part(0, d.image(c)), true, &xi);
@@ -265,7 +248,7 @@ pub(super) fn backward(
     let mut dy = dy.to_vec();
     for (i, k) in kept.iter().enumerate().rev() {
         let c = d.so_far(i);
-        let part = |j: usize, input| part_ref(io, &spans[4 * i + j], input);
+        let part = |j: usize, input| io.part(&spans[4 * i + j], input);
         let spec = |j: usize| conv::Spec::of(parts[4 * i + j]);
         let g = |j: usize| spans[4 * i + j].params.clone();
         let dc2 = take(&dy, m, d.made(i), d.growth);

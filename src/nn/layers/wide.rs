@@ -39,26 +39,6 @@ fn identity(batch: usize, shape: Act) -> Shortcut {
     }
 }
 
-/// Each part's elements in the unit's slice of the parameter vector.
-fn ranges(parts: &[(&str, Layer)]) -> Vec<std::ops::Range<usize>> {
-    let mut start = 0;
-    parts
-        .iter()
-        .map(|(_, p)| {
-            let len = p.param_len();
-            start += len;
-            start - len..start
-        })
-        .collect()
-}
-
-/// The views of part `k` among the unit's tensor views (BatchNorms own two, convolutions one).
-fn views(parts: &[(&str, Layer)], k: usize) -> std::ops::Range<usize> {
-    let count = |l: &Layer| l.tensors().len();
-    let start: usize = parts[..k].iter().map(|(_, l)| count(l)).sum();
-    start..start + count(&parts[k].1)
-}
-
 pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let parts = layer.wide_parts();
     let down = parts.len() == 5;
@@ -74,7 +54,8 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let da = buf(io.input, "unit a grad")?;
     let [c2, db1, dc1] = ["unit c2", "unit b1 grad", "unit c1 grad"].map(|w| buf(out, w));
     let (c2, db1, dc1) = (c2?, db1?, dc1?);
-    let part_io = |k: usize, input, bufs| io.part(input, bufs, views(&parts, k));
+    let spans = layer.spans();
+    let part_io = |k: usize, input, bufs| io.part(input, bufs, spans[k].views.clone());
     let dx = io
         .dx
         .expect("a wide unit follows a convolution, so it is never the first layer");
@@ -216,29 +197,6 @@ fn assemble(
     Ok(pass)
 }
 
-/// Part `k`'s f64 context: its input shape, its tensors and, in evaluation, its state.
-fn part_ref<'a>(io: &RefIo<'a>, layer: Layer, k: usize, input: Act) -> RefIo<'a> {
-    let parts = layer.wide_parts();
-    let state = io.state.map(|s| {
-        let bn_len = |l: &Layer| {
-            l.state_tensors()
-                .iter()
-                .map(|t| t.shape.iter().product::<usize>())
-                .sum::<usize>()
-        };
-        let start: usize = parts[..k].iter().map(|(_, l)| bn_len(l)).sum();
-        &s[start..start + bn_len(&parts[k].1)]
-    });
-    RefIo {
-        batch: io.batch,
-        input,
-        first: false,
-        params: &io.params[ranges(&parts)[k].clone()],
-        state,
-        dropout: io.dropout,
-    }
-}
-
 /// Every intermediate of the f64 forward: a, c1, b1, c2, the 1×1 convolution's output (empty
 /// for a basic unit), y.
 fn forward_all(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> [Vec<f64>; 6] {
@@ -247,16 +205,16 @@ fn forward_all(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> [Vec<f64>; 6] {
         .output(io.input)
         .expect("checked when the model was built");
     let spec = |k: usize| conv::Spec::of(parts[k].1);
-    let a = norm::forward(&part_ref(io, layer, 0, io.input), true, x);
-    let c1 = conv::forward(&part_ref(io, layer, 1, io.input), spec(1), &a);
+    let a = norm::forward(&io.part_of(layer, 0, io.input), true, x);
+    let c1 = conv::forward(&io.part_of(layer, 1, io.input), spec(1), &a);
     let b1 = dropped(
         io,
         layer,
-        norm::forward(&part_ref(io, layer, 2, out), true, &c1),
+        norm::forward(&io.part_of(layer, 2, out), true, &c1),
     );
-    let c2 = conv::forward(&part_ref(io, layer, 3, out), spec(3), &b1);
+    let c2 = conv::forward(&io.part_of(layer, 3, out), spec(3), &b1);
     let (d, skip) = if parts.len() == 5 {
-        let d = conv::forward(&part_ref(io, layer, 4, io.input), spec(4), &a);
+        let d = conv::forward(&io.part_of(layer, 4, io.input), spec(4), &a);
         (d.clone(), d)
     } else {
         (Vec::new(), x.to_vec())
@@ -287,9 +245,9 @@ pub(super) fn backward(
     let out = layer
         .output(io.input)
         .expect("checked when the model was built");
-    let r = ranges(&parts);
+    let r: Vec<_> = layer.spans().into_iter().map(|s| s.params).collect();
     let spec = |k: usize| conv::Spec::of(parts[k].1);
-    let part = |k, input| part_ref(io, layer, k, input);
+    let part = |k, input| io.part_of(layer, k, input);
     let [a, c1, b1, ..] = forward_all(io, layer, x);
     let db1 = conv::backward(&part(3, out), spec(3), &b1, dy, &mut grads[r[3].clone()]);
     let db1 = dropped(io, layer, db1);
