@@ -1,5 +1,5 @@
 //! The benchmark report: what `sampa bench --json` writes, the browser page offers, and
-//! `sampa bench compare` reads. `docs/bench-schema.md` documents every field; a change that
+//! `sampa bench compare` reads. `docs/src/design/bench-schema.md` documents every field; a change that
 //! renames or removes a field, or changes a meaning, bumps [`SCHEMA`].
 
 use super::stats::Stats;

@@ -1,4 +1,4 @@
-//! Which optimizer a run uses, with its options, as `docs/algorithms.md` defines them. Each
+//! Which optimizer a run uses, with its options, as `docs/src/design/algorithms.md` defines them. Each
 //! optimizer's program (`super::program`) says what a step does with them.
 
 use crate::error::{Error, Result};

@@ -1,6 +1,6 @@
 //! The learning rate of every step: an optional linear warm-up, then a schedule per step
 //! (`linear`, `cosine-step`) or per epoch (`constant`, `cosine`, `step`), as
-//! `docs/algorithms.md` defines them. Native runs and the browser take the same rates.
+//! `docs/src/design/algorithms.md` defines them. Native runs and the browser take the same rates.
 
 use serde::{Deserialize, Serialize};
 

@@ -1,7 +1,7 @@
 //! The paper's quadratic toy (Figure 1): f(x) = ‖x‖², ∇f(x) = 2x, full gradients, plain
 //! gradient descent with step η as the base optimizer; optionally the anisotropic
 //! f(x) = Σ aᵢxᵢ², ∇f(x) = 2a⊙x, whose paths differ visibly in a plot. This file is the CPU f64
-//! reference of every method in `docs/algorithms.md`; it has no native-only dependencies so
+//! reference of every method in `docs/src/design/algorithms.md`; it has no native-only dependencies so
 //! the browser demo can use it too.
 //!
 //! With normalised perturbations and fixed η < 1 and ρ, SAM ends in a 2-cycle x → −x with

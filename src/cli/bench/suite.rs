@@ -32,7 +32,7 @@ pub struct SuiteArgs {
     /// that is killed keeps what it finished.
     #[arg(long, value_name = "SECONDS")]
     budget: Option<f64>,
-    /// Write the report as JSON (schema in docs/bench-schema.md).
+    /// Write the report as JSON (schema in docs/src/design/bench-schema.md).
     #[arg(long)]
     json: Option<PathBuf>,
     /// Write the report as Markdown.

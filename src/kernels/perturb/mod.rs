@@ -25,7 +25,7 @@ const TEXTURE_SRC: &str = concat!(
     crate::wgsl!("kernels/perturb/perturb_tex.wgsl")
 );
 
-/// The divisor guard added to every norm, as in `docs/algorithms.md`.
+/// The divisor guard added to every norm, as in `docs/src/design/algorithms.md`.
 pub const EPS: f32 = 1e-12;
 
 #[repr(C)]
