@@ -7,6 +7,9 @@
 //! Natively, [`suite`] runs every adapter (with the two-adapter and whole-run cases),
 //! [`markdown`] and [`charts`] write the report's other forms, [`compare`] sets reports side
 //! by side, and [`parts`] keeps the single-purpose `bench matmul|step` tables.
+//!
+//! What it must not touch: what training computes. It times the kernels and steps the
+//! trainer runs, with the choices a run would make, and changes none of them.
 
 pub mod adapter;
 pub mod cases;

@@ -2,6 +2,9 @@
 //! Fashion-MNIST subset, plus seeded batching with normalisation and augmentation. The
 //! in-memory types and batching also build for the browser, which gets its data from memory;
 //! the readers are native.
+//!
+//! What it must not touch: the GPU. Nothing here imports `gpu` or `kernels`; batches are host
+//! memory that the trainer uploads.
 
 mod batch;
 #[cfg(not(target_arch = "wasm32"))]

@@ -3,6 +3,9 @@
 //! Setup happens in three steps: enumerate adapters on every backend, select one (see
 //! [`adapters`]), then open a device with the adapter's own limits ([`device`]), so a workload
 //! bigger than WebGPU's portable defaults still fits where the hardware allows it.
+//!
+//! What it must not touch: kernels, models and optimizers. Nothing here imports them; they
+//! are built on it.
 
 pub mod adapters;
 mod awaited;

@@ -8,6 +8,9 @@
 //! fault. Where a kernel has a form for CPU rasterisers (texture reads) beside its storage
 //! form, [`choice::Kernels`] says which one a device uses; it is chosen once per adapter and
 //! passed down.
+//!
+//! What it must not touch: models, optimizer state, data and files. Nothing here imports `nn`,
+//! `optim`, `train` or `run`; a kernel sees only the buffers and shapes it is given.
 
 pub mod adam;
 pub mod avgpool;

@@ -2,6 +2,9 @@
 //! non-trainable state), their PyTorch-style names and initialisation, the GPU gradient
 //! evaluator, and the f64 reference of a whole model. Each layer kind's forward and backward
 //! is written once, in `layers/`, for both.
+//!
+//! What it must not touch: optimizer state, schedules and files. Nothing here imports `optim`,
+//! `train` or `run`; the trainer owns the parameters' updates.
 
 #[cfg(not(target_arch = "wasm32"))]
 mod composite;

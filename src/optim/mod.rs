@@ -1,6 +1,9 @@
 //! The optimizers, each in its own module as a short GPU program (`program`) beside its f64
 //! reference step, written to read like the papers' algorithms; their options (`config`); and
 //! the reference's state over a run (`reference`).
+//!
+//! What it must not touch: files, data readers and the epoch loop (`run`'s). A program names
+//! vectors and passes; where and when they run is the trainer's and the schedules'.
 
 pub mod base;
 pub mod config;

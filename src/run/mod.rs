@@ -5,6 +5,9 @@
 //! same path: each epoch's batches from the seed (or from where the checkpoint stopped), one
 //! trainer step per batch, the test evaluation, and the run directory's files rewritten. A
 //! diverging run stops, names the step, and leaves the last good files in place.
+//!
+//! What it must not touch: kernels' and models' internals. It is the only module that writes
+//! a run directory, and it drives training only through `train`'s trainer.
 
 pub mod checkpoint;
 pub mod config;

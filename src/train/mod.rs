@@ -3,6 +3,9 @@
 //! schedules that place its independent passes ([`schedule`]), and the stateless gradient
 //! pass of the `dual` schedule's worker ([`worker`]). Reading data, checkpoints and the epoch
 //! loop are the native `crate::run`'s.
+//!
+//! What it must not touch: files. Data arrive as batches, and run directories, checkpoints
+//! and the printing of progress are `run`'s.
 
 mod dual_step;
 mod evaluate;

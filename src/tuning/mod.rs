@@ -16,6 +16,9 @@
 //! run on an adapter by a few seconds (most of it the driver compiling the candidates).
 //! `SAMPA_MATMUL=reg|reg8|tiled|subgroup` forces the matmul variant; `sampa bench matmul` re-measures
 //! every variant and overwrites the entry.
+//!
+//! What it must not touch: the kernels' results. A choice changes speed only (every form of a
+//! kernel is held to the same f64 reference), and the cache is the only file it writes.
 
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
