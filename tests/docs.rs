@@ -11,6 +11,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
+mod common;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -46,24 +48,9 @@ impl Doc {
     }
 }
 
-fn pages(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.expect("a directory entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            pages(&p, out);
-        } else if p.extension().is_some_and(|e| e == "md") {
-            out.push(p);
-        }
-    }
-}
-
 fn all_docs() -> Vec<Doc> {
     let mut paths = vec![root().join("README.md")];
-    pages(&book(), &mut paths);
+    paths.extend(common::files_with_extension(&book(), "md"));
     paths.into_iter().map(Doc::read).collect()
 }
 
@@ -389,8 +376,7 @@ fn every_page_of_the_book_is_in_its_summary() {
         .into_iter()
         .map(|(_, t)| normal(&book().join(t)))
         .collect();
-    let mut all = Vec::new();
-    pages(&book(), &mut all);
+    let all = common::files_with_extension(&book(), "md");
     let missing: Vec<String> = all
         .iter()
         .filter(|p| !p.ends_with("SUMMARY.md") && !listed.contains(*p))

@@ -16,6 +16,8 @@ use serde_json::Value;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+mod common;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -170,22 +172,6 @@ fn figures_table() -> String {
     s
 }
 
-/// Every JSON file under `dir`, sorted.
-fn json_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .expect("a results folder")
-        .map(|e| e.expect("an entry").path())
-        .collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            json_files(&p, out);
-        } else if p.extension().is_some_and(|e| e == "json") {
-            out.push(p);
-        }
-    }
-}
-
 /// Headings one level down, so a report's `#` sits under the page's.
 fn demote(md: &str) -> String {
     md.lines()
@@ -285,9 +271,7 @@ fn page(dir: &Path) -> Page {
         demote(body)
     );
     let mut charts = Vec::new();
-    let mut files = Vec::new();
-    json_files(dir, &mut files);
-    for file in files {
+    for file in common::files_with_extension(dir, "json") {
         let rel = file.strip_prefix(root().join("results")).unwrap();
         let rel = rel.display().to_string();
         let stem = file
