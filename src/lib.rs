@@ -22,6 +22,8 @@
 //! use sampa::optim::{OptimizerConfig, OptimizerKind};
 //! use sampa::train::{Trainer, TrainerSpec};
 //!
+//! # // Natively: the browser build has no blocking waits and no tuning by measurement.
+//! # #[cfg(not(target_arch = "wasm32"))]
 //! # fn main() -> sampa::Result<()> {
 //! // The best adapter (discrete, then integrated, then CPU), or SAMPA_ADAPTER's.
 //! let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(None))?;
@@ -59,6 +61,8 @@
 //! assert!(scores.accuracy > 0.6, "test accuracy {}", scores.accuracy);
 //! # Ok(())
 //! # }
+//! # #[cfg(target_arch = "wasm32")]
+//! # fn main() {}
 //! ```
 #![warn(missing_docs)]
 
