@@ -22,6 +22,7 @@ pub mod clip;
 pub mod conv;
 pub mod dispatch;
 pub mod dropout;
+pub mod gsam;
 pub(crate) mod launch;
 pub mod layout;
 pub mod matmul;

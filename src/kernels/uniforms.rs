@@ -3,8 +3,8 @@
 
 use super::layout::UniformLayout;
 use super::{
-    adam, avgpool, batchnorm, bias, channels, clip, conv, dropout, matmul, maxpool, membench, norm,
-    perturb, relu, residual, sgd, softmax_xent, transpose, vector,
+    adam, avgpool, batchnorm, bias, channels, clip, conv, dropout, gsam, matmul, maxpool, membench,
+    norm, perturb, relu, residual, sgd, softmax_xent, transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
@@ -18,6 +18,7 @@ pub fn all() -> Vec<UniformLayout> {
         clip::uniform_layouts(),
         conv::uniform_layouts(),
         dropout::uniform_layouts(),
+        gsam::uniform_layouts(),
         matmul::uniform_layouts(),
         maxpool::uniform_layouts(),
         membench::uniform_layouts(),

@@ -68,21 +68,34 @@ const GPU_MAX_GROUPS: usize = 1024;
 /// Prepare out = Σ x² over the view `x`, written to element `out.offset` of `out`'s buffer,
 /// reading x as `form` says (a texture copy only for a whole-row vector from element 0).
 pub fn prepare(gpu: &Gpu, form: VectorForm, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
-    reduce(gpu, form, x, None, out)
+    reduce(gpu, form, x, out)
 }
 
 /// Prepare out = Σ (w ⊙ x)² (ASAM's ‖|w| ⊙ x‖²); `w` is a whole buffer as long as `x`.
 pub fn prepare_weighted(gpu: &Gpu, w: View<'_>, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
+    whole_weights("sumsq_weighted", w, x)?;
+    reduce_pair(gpu, Source::Weighted { w, x }, out)
+}
+
+/// Prepare out = Σ w ⊙ x, the dot product (GSAM's g · g_p); `w` is a whole buffer as long as
+/// `x`. The same two stages in a fixed order as the squared norm, so it repeats bit for bit.
+pub fn prepare_dot(gpu: &Gpu, w: View<'_>, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
+    whole_weights("dot", w, x)?;
+    reduce_pair(gpu, Source::Dot { w, x }, out)
+}
+
+/// `w`, which the first stage reads from element 0, must be a whole buffer as long as `x`.
+fn whole_weights(op: &'static str, w: View<'_>, x: View<'_>) -> Result<()> {
     if w.len != x.len || w.offset != 0 {
         return Err(Error::shape(
-            "sumsq_weighted",
+            op,
             format!(
                 "the weights must be a whole buffer of {} elements, got {} from {}",
                 x.len, w.len, w.offset
             ),
         ));
     }
-    reduce(gpu, VectorForm::Storage, x, Some(w), out)
+    Ok(())
 }
 
 /// Where the first stage reads the vector.
@@ -91,17 +104,36 @@ enum Source<'a> {
     Buf(View<'a>),
     /// The same, each element weighted by the whole buffer `w`.
     Weighted { w: View<'a>, x: View<'a> },
+    /// The products of the whole buffer `w` and the view `x`.
+    Dot { w: View<'a>, x: View<'a> },
     /// A texture copy of a vector from element 0 (see `texture_copies`).
     Tex(&'a wgpu::TextureView),
 }
 
-fn reduce(
-    gpu: &Gpu,
-    form: VectorForm,
-    x: View<'_>,
-    w: Option<View<'_>>,
-    out: View<'_>,
-) -> Result<Dispatch> {
+fn reduce(gpu: &Gpu, form: VectorForm, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
+    check_vector(x, out)?;
+    // A whole-row vector from element 0 is read through a texture copy.
+    if x.offset == 0
+        && form == VectorForm::Texture
+        && let Some((copy, views)) = texture_copies(gpu, as_u32("sumsq", "n", x.len)?, &[x])?
+    {
+        return Ok(copy.then(stages(gpu, Source::Tex(&views[0]), x.len, out)?));
+    }
+    stages(gpu, Source::Buf(x), x.len, out)
+}
+
+/// The weighted or dot form over `src`'s `x` (storage reads only).
+fn reduce_pair(gpu: &Gpu, src: Source<'_>, out: View<'_>) -> Result<Dispatch> {
+    let (Source::Weighted { x, .. } | Source::Dot { x, .. }) = src else {
+        unreachable!("reduce_pair takes the two-vector sources")
+    };
+    check_vector(x, out)?;
+    stages(gpu, src, x.len, out)
+}
+
+/// A vector the first stage can read: not empty, from a multiple of 4, not sharing `out`'s
+/// buffer.
+fn check_vector(x: View<'_>, out: View<'_>) -> Result<()> {
     const OP: &str = "sumsq";
     if x.len == 0 {
         return Err(Error::shape(OP, "the vector is empty"));
@@ -118,17 +150,7 @@ fn reduce(
     if x.buf.buffer == out.buf.buffer {
         return Err(Error::shape(OP, "out must not share a buffer with x"));
     }
-    if let Some(w) = w {
-        return stages(gpu, Source::Weighted { w, x }, x.len, out);
-    }
-    // A whole-row vector from element 0 is read through a texture copy.
-    if x.offset == 0
-        && form == VectorForm::Texture
-        && let Some((copy, views)) = texture_copies(gpu, as_u32(OP, "n", x.len)?, &[x])?
-    {
-        return Ok(copy.then(stages(gpu, Source::Tex(&views[0]), x.len, out)?));
-    }
-    stages(gpu, Source::Buf(x), x.len, out)
+    Ok(())
 }
 
 /// Prepare out = Σ x² over the first `n` elements of a vector already copied into `tex` by
@@ -184,6 +206,11 @@ fn stages(gpu: &Gpu, src: Source<'_>, n: usize, out: View<'_>) -> Result<Dispatc
         ),
         Source::Weighted { w, x } => (
             storage("sumsq_weighted_partial"),
+            x.offset,
+            vec![Bind::Buf(&x.buf.buffer), sums, Bind::Buf(&w.buf.buffer)],
+        ),
+        Source::Dot { w, x } => (
+            storage("dot_partial"),
             x.offset,
             vec![Bind::Buf(&x.buf.buffer), sums, Bind::Buf(&w.buf.buffer)],
         ),
@@ -254,6 +281,11 @@ pub(crate) fn prepare_final(
             groups: [1, 1, 1],
         },
     )
+}
+
+/// CPU f64 reference of the dot product.
+pub fn reference_dot<T: Copy + Into<f64>>(w: &[T], x: &[T]) -> f64 {
+    w.iter().zip(x).map(|(&w, &x)| w.into() * x.into()).sum()
 }
 
 /// CPU f64 reference of the weighted form.

@@ -3,7 +3,9 @@
 // their own buffer, also vec4s) at binding 3; and the final stage, which reads the first
 // stage's partial sums as plain floats at binding 4.
 // sumsq_partial: the first stage over x. sumsq_weighted_partial: the same for the sum of
-// (w[i] * x[off + i])^2, ASAM's ‖|w| ⊙ x‖².
+// (w[i] * x[off + i])^2, ASAM's ‖|w| ⊙ x‖². dot_partial: the same for the sum of
+// w[i] * x[off + i], the dot product of w and x (GSAM's g · g_p); each invocation adds the
+// four products of its vec4 in one dot, as the squares' stages do.
 
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
@@ -46,6 +48,17 @@ fn sumsq_weighted_partial(@builtin(workgroup_id) wid: vec3<u32>,
     for (var i = g; 4u * i < p.n; i += stride) {
         let v = w[i] * chunk(i);
         s += dot(v, v);
+    }
+    dst[g] = s;
+}
+
+@compute @workgroup_size(256)
+fn dot_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) t: u32) {
+    var s = 0.0;
+    let stride = p.groups * 256u;
+    let g = wid.x * 256u + t;
+    for (var i = g; 4u * i < p.n; i += stride) {
+        s += dot(masked(i, w[i]), chunk(i));
     }
     dst[g] = s;
 }
