@@ -92,9 +92,10 @@ function fillForm(settings, optimizers) {
 
 function formQuery() {
   const q = new URLSearchParams();
-  // hidden, betas, eps, wd and SGD's momentum have no field: they keep the loaded query's
+  // hidden, betas, eps, wd, vasso-theta and SGD's momentum have no field: they keep the loaded query's
   // values (momentum only for SGD, the one base that has it).
   for (const k of ['hidden', 'betas', 'eps', 'wd']) q.set(k, state.settings[k]);
+  if (state.settings['vasso-theta'] != null) q.set('vasso-theta', state.settings['vasso-theta']);
   if ($('base').value === 'sgd') q.set('momentum', state.settings.momentum);
   for (const k of FORM) q.set(k, String($(k).value).trim());
   return q.toString();

@@ -29,6 +29,24 @@ pub enum OptimizerKind {
     OptSam,
     /// SAM-db: the perturbation from the previous batch, the step's gradient on the new one.
     SamDb,
+    /// GSAM: SAM's two gradients, the step taking the perturbed one less α times the part of
+    /// the gradient at x orthogonal to it.
+    Gsam,
+}
+
+impl OptimizerKind {
+    /// The name of `--optimizer`.
+    pub fn name(self) -> &'static str {
+        match self {
+            OptimizerKind::Sgd => "sgd",
+            OptimizerKind::Sam => "sam",
+            OptimizerKind::Sampa => "sampa",
+            OptimizerKind::RandSam => "randsam",
+            OptimizerKind::OptSam => "optsam",
+            OptimizerKind::SamDb => "sam-db",
+            OptimizerKind::Gsam => "gsam",
+        }
+    }
 }
 
 /// The base optimizers of `sampa train --base`.
@@ -237,7 +255,28 @@ pub struct OptimizerConfig {
     )]
     #[serde(default)]
     pub clip_norm: Option<f32>,
+    /// VaSSO's θ in (0, 1] (Li and Giannakis, 2023), for sam and sampa: perturb along
+    /// d_t = (1 − θ)·d_{t−1} + θ·g_t, an average of the perturbation's gradients over steps,
+    /// instead of g_t alone (SAMPa's g_y plays g's part); θ = 1 is the optimizer's own
+    /// perturbation.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "THETA", allow_negative_numbers = true)
+    )]
+    #[serde(default)]
+    pub vasso_theta: Option<f32>,
+    /// GSAM's α ≥ 0 (Zhuang et al., 2022), for gsam only: how much of the gradient at x
+    /// orthogonal to the perturbed gradient the step takes away (default 0.1; 0 is SAM).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "ALPHA", allow_negative_numbers = true)
+    )]
+    #[serde(default)]
+    pub gsam_alpha: Option<f32>,
 }
+
+/// GSAM's α when `--gsam-alpha` is not given.
+pub const DEFAULT_GSAM_ALPHA: f32 = 0.1;
 
 fn default_betas() -> [f32; 2] {
     [0.9, 0.999]
@@ -273,6 +312,8 @@ impl Default for OptimizerConfig {
             betas: default_betas(),
             eps: default_eps(),
             clip_norm: None,
+            vasso_theta: None,
+            gsam_alpha: None,
         }
     }
 }
@@ -313,7 +354,39 @@ impl OptimizerConfig {
                 "--clip-norm must be a positive number, got {c}"
             )));
         }
+        if let Some(theta) = self.vasso_theta {
+            if !(theta > 0.0 && theta <= 1.0) {
+                return Err(Error::Invalid(format!(
+                    "--vasso-theta must be in (0, 1], got {theta}"
+                )));
+            }
+            if !matches!(self.kind, OptimizerKind::Sam | OptimizerKind::Sampa) {
+                return Err(Error::Invalid(format!(
+                    "--vasso-theta applies to --optimizer sam and sampa, whose perturbation \
+                     follows a gradient; {} has none to average",
+                    self.kind.name()
+                )));
+            }
+        }
+        if let Some(alpha) = self.gsam_alpha {
+            if !(alpha.is_finite() && alpha >= 0.0) {
+                return Err(Error::Invalid(format!(
+                    "--gsam-alpha must be a non-negative number, got {alpha}"
+                )));
+            }
+            if self.kind != OptimizerKind::Gsam {
+                return Err(Error::Invalid(format!(
+                    "--gsam-alpha applies to --optimizer gsam only, not {}",
+                    self.kind.name()
+                )));
+            }
+        }
         Ok(())
+    }
+
+    /// GSAM's α: `--gsam-alpha`, else its default.
+    pub fn gsam_alpha(&self) -> f32 {
+        self.gsam_alpha.unwrap_or(DEFAULT_GSAM_ALPHA)
     }
 
     /// The perturbation the options ask for.
@@ -329,11 +402,8 @@ impl OptimizerConfig {
     pub fn label(&self) -> String {
         let variant = match self.kind {
             OptimizerKind::Sgd => return self.base.name().into(),
-            OptimizerKind::Sam => "sam".to_string(),
             OptimizerKind::Sampa => format!("sampa-{}", self.lambda),
-            OptimizerKind::RandSam => "randsam".into(),
-            OptimizerKind::OptSam => "optsam".into(),
-            OptimizerKind::SamDb => "sam-db".into(),
+            kind => kind.name().to_string(),
         };
         let mut s = match self.base {
             BaseKind::Sgd => format!("{variant} (rho {}", self.rho),
@@ -344,6 +414,12 @@ impl OptimizerConfig {
         }
         if self.unnormalized {
             s.push_str(", unnormalized");
+        }
+        if let Some(theta) = self.vasso_theta {
+            s.push_str(&format!(", VaSSO θ {theta}"));
+        }
+        if self.kind == OptimizerKind::Gsam {
+            s.push_str(&format!(", α {}", self.gsam_alpha()));
         }
         if self.kind == OptimizerKind::Sampa && self.lookahead == LookaheadMode::Paper {
             s.push_str(", paper look-ahead");

@@ -7,6 +7,7 @@
 
 pub mod base;
 pub mod config;
+pub mod gsam;
 pub mod lr;
 pub mod optsam;
 pub mod oracle;
@@ -17,6 +18,7 @@ pub mod sam;
 pub mod samdb;
 pub mod sampa;
 pub mod sgd;
+pub mod vasso;
 
 pub use base::{BaseHyper, BaseKind, BaseSettings};
 pub use config::{BnStats, LookaheadMode, OptimizerConfig, OptimizerKind};
@@ -26,11 +28,12 @@ pub use program::Program;
 pub fn program(c: &OptimizerConfig) -> Program {
     let program = match c.kind {
         OptimizerKind::Sgd => sgd::program(),
-        OptimizerKind::Sam => sam::program(),
+        OptimizerKind::Sam => sam::program(c),
         OptimizerKind::SamDb => samdb::program(),
         OptimizerKind::Sampa => sampa::program(c),
         OptimizerKind::RandSam => randsam::program(),
         OptimizerKind::OptSam => optsam::program(),
+        OptimizerKind::Gsam => gsam::program(c),
     };
     program.with_state(base::state(c.base))
 }

@@ -32,6 +32,11 @@ pub enum Vector {
     GY,
     /// RandSAM's random direction.
     Noise,
+    /// VaSSO's average d of the perturbation's gradients, carried to the next step.
+    Average,
+    /// GSAM's update gradient: the perturbed gradient less α times the part of the gradient
+    /// at x orthogonal to it.
+    Surrogate,
     /// The base step's gradient clipped by its norm (`--clip-norm`).
     Clipped,
 }
@@ -109,6 +114,28 @@ pub enum Op {
         /// Where it goes.
         into: Vector,
     },
+    /// `into` = (1 − θ)·`into` + θ·`from`: an exponential average of `from` over the steps
+    /// (VaSSO's d; `into` is zero before the first step).
+    Average {
+        /// What is averaged.
+        from: Vector,
+        /// The average, updated in place.
+        into: Vector,
+        /// The weight of the new value.
+        theta: f32,
+    },
+    /// `into` = `gp` − α·(`g` − c·`gp`), c = (g · gp) / ‖gp‖²: GSAM's update gradient, the
+    /// perturbed gradient `gp` less α times the part of `g` orthogonal to it.
+    Decompose {
+        /// The gradient at x.
+        g: Vector,
+        /// The gradient at the perturbed point.
+        gp: Vector,
+        /// The update gradient.
+        into: Vector,
+        /// α.
+        alpha: f32,
+    },
     /// A gradient pass.
     Grad(Pass),
     /// The base step on x with `mix`.
@@ -124,6 +151,16 @@ impl Op {
     /// [`Op::LookAhead`]: `into` = where the base step would move x with `grad`.
     pub fn look_ahead(grad: Vector, into: Vector, mode: LookaheadMode) -> Op {
         Op::LookAhead { grad, into, mode }
+    }
+
+    /// [`Op::Average`]: `into` = (1 − θ)·`into` + θ·`from`.
+    pub fn average(from: Vector, into: Vector, theta: f32) -> Op {
+        Op::Average { from, into, theta }
+    }
+
+    /// [`Op::Decompose`]: `into` = GSAM's update gradient from `g` and `gp`.
+    pub fn decompose(g: Vector, gp: Vector, into: Vector, alpha: f32) -> Op {
+        Op::Decompose { g, gp, into, alpha }
     }
 
     /// [`Op::Grad`]: pass `name`, ∇L(`at`; batch `on`) into `into`.
@@ -260,6 +297,8 @@ impl Program {
                 Op::Perturb { along, into } => [along, into].into_iter().for_each(&mut add),
                 Op::LookAhead { grad, into, .. } => [grad, into].into_iter().for_each(&mut add),
                 Op::Noise { into } => add(into),
+                Op::Average { from, into, .. } => [from, into].into_iter().for_each(&mut add),
+                Op::Decompose { g, gp, into, .. } => [g, gp, into].into_iter().for_each(&mut add),
                 Op::Grad(p) => [p.at, p.into].into_iter().for_each(&mut add),
                 Op::Step(Mix::One(g)) => add(g),
                 Op::Step(Mix::Lambda(a, b, _)) => [a, b].into_iter().for_each(&mut add),
@@ -271,7 +310,11 @@ impl Program {
     /// Whether `op` writes `v`. The base step writes x and the base's state.
     pub fn writes(&self, op: &Op, v: Vector) -> bool {
         match *op {
-            Op::Perturb { into, .. } | Op::LookAhead { into, .. } | Op::Noise { into } => into == v,
+            Op::Perturb { into, .. }
+            | Op::LookAhead { into, .. }
+            | Op::Noise { into }
+            | Op::Average { into, .. }
+            | Op::Decompose { into, .. } => into == v,
             Op::Grad(p) => p.into == v,
             Op::Step(_) => v == Vector::X || self.state.contains(&v),
         }

@@ -6,7 +6,7 @@
 use super::base::{self, BaseHyper};
 use super::config::{OptimizerConfig, OptimizerKind};
 use super::oracle::RefStep;
-use super::{optsam, randsam, sam, samdb, sampa, sgd};
+use super::{gsam, optsam, randsam, sam, samdb, sampa, sgd};
 use crate::data::Batch;
 use crate::nn::{Model, reference};
 use crate::rng::Pcg;
@@ -24,6 +24,8 @@ pub struct RefOptimizer {
     pub clipped: usize,
     /// SAMPa's g_y, or OptSAM's previous gradient (zero before the first step).
     pub carried: Vec<f64>,
+    /// VaSSO's average of the perturbation's gradients (zero before the first step).
+    pub average: Vec<f64>,
     /// The previous step's batch.
     pub previous: Option<Batch>,
     /// Steps taken.
@@ -46,6 +48,7 @@ impl RefOptimizer {
             state: vec![vec![0.0; n]; super::base::state(config.base).len()],
             clipped: 0,
             carried: vec![0.0; n],
+            average: vec![0.0; n],
             previous: None,
             steps: 0,
             running: Vec::new(),
@@ -90,11 +93,12 @@ impl RefOptimizer {
         };
         let mut g = match self.config.kind {
             OptimizerKind::Sgd => sgd::reference(&s),
-            OptimizerKind::Sam => sam::reference(&s),
+            OptimizerKind::Sam => sam::reference(&s, &mut self.average),
             OptimizerKind::SamDb => samdb::reference(&s),
-            OptimizerKind::Sampa => sampa::reference(&s, &mut self.carried),
+            OptimizerKind::Sampa => sampa::reference(&s, &mut self.carried, &mut self.average),
             OptimizerKind::RandSam => randsam::reference(&s, &mut self.noise),
             OptimizerKind::OptSam => optsam::reference(&s, &mut self.carried),
+            OptimizerKind::Gsam => gsam::reference(&s),
         };
         if let Some(c) = self.config.clip_norm {
             self.clipped += crate::kernels::clip::reference(c, &mut g.grad) as usize;

@@ -11,14 +11,18 @@ use super::oracle::{RefGradient, RefStep};
 use super::program::On::{Current, Previous};
 use super::program::Vector::*;
 use super::program::{Op, Program};
+use super::vasso;
 use crate::kernels::perturb;
 
 /// The GPU program. B_t is the previous batch, B_t+1 the one just loaded.
 pub fn program(c: &OptimizerConfig) -> Program {
-    Program::new(
+    // d = g_y, or VaSSO's d = (1 − θ)·d + θ·g_y
+    let (average, d) = vasso::direction(c, GY);
+    let ops = [
+        average,
         vec![
-            // x̃ = x + ρ·g_y/‖g_y‖
-            Op::perturb(GY, XTilde),
+            // x̃ = x + ρ·d/‖d‖
+            Op::perturb(d, XTilde),
             // y = where the base step would move x with g_y (SGD: x − lr·(g_y + wd·x + μ·buf))
             Op::look_ahead(GY, Y, c.lookahead),
             // In parallel:  g̃ = ∇f(x̃; B_t)  and  g_y = ∇f(y; B_t+1)
@@ -27,14 +31,15 @@ pub fn program(c: &OptimizerConfig) -> Program {
             // x ← base step with (1 − λ)·g̃ + λ·g_y
             Op::step_mix(GTilde, GY, c.lambda),
         ],
-        "y",
-    )
-    .carrying(&[GY])
+    ];
+    Program::new(ops.concat(), "y").carrying(&[&[GY], vasso::carries(c)].concat())
 }
 
-/// The f64 reference of the same step; `g_y` is carried from step to step.
-pub fn reference(s: &RefStep<'_>, g_y: &mut Vec<f64>) -> RefGradient {
-    let xt = perturb::reference(s.perturbation(), s.x, g_y);
+/// The f64 reference of the same step; `g_y` and VaSSO's `average` are carried from step to
+/// step.
+pub fn reference(s: &RefStep<'_>, g_y: &mut Vec<f64>, average: &mut [f64]) -> RefGradient {
+    let d = vasso::reference(&s.config, average, g_y);
+    let xt = perturb::reference(s.perturbation(), s.x, &d);
     let y = if s.steps == 0 {
         s.x.to_vec()
     } else {

@@ -16,8 +16,8 @@
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::clip::Clip;
-use crate::kernels::perturb;
 use crate::kernels::{Dispatch, Kernels};
+use crate::kernels::{gsam, perturb, vector};
 use crate::nn::Model;
 use crate::nn::evaluator::Evaluator;
 use crate::optim::base::{BaseLook, BaseStep};
@@ -46,6 +46,10 @@ pub(crate) enum Prepared {
     Perturb(Dispatch),
     LookAhead(BaseLook, LookaheadMode),
     Noise(GpuBuf<f32>),
+    /// GSAM's update gradient (its reductions and the combination).
+    Decompose(Dispatch),
+    /// An average's two dispatches: the old value scaled by 1 − θ, then θ times the new added.
+    Average([Dispatch; 2]),
     /// A gradient pass: the index of its evaluator.
     Grad(usize),
     /// The base step, with λ for its mix, and the clip of its gradient (`--clip-norm`),
@@ -58,7 +62,8 @@ impl Prepared {
     /// look-ahead only when `look` (see `Trainer::set_hyper`).
     pub fn record_outside_passes(&self, encoder: &mut wgpu::CommandEncoder, look: bool) {
         match self {
-            Prepared::Perturb(d) => d.record(encoder),
+            Prepared::Perturb(d) | Prepared::Decompose(d) => d.record(encoder),
+            Prepared::Average(ds) => ds.iter().for_each(|d| d.record(encoder)),
             Prepared::LookAhead(l, _) if look => l.dispatch().record(encoder),
             Prepared::Step(s, _, clip) => {
                 if let Some(c) = clip {
@@ -139,6 +144,8 @@ fn reads(op: &Op, v: Vector) -> bool {
         Op::Perturb { along, .. } => along == v,
         Op::LookAhead { grad, .. } => grad == v,
         Op::Noise { .. } => false,
+        Op::Average { from, into, .. } => from == v || into == v,
+        Op::Decompose { g, gp, .. } => g == v || gp == v,
         Op::Grad(p) => p.at == v,
         Op::Step(Mix::One(g)) => g == v,
         Op::Step(Mix::Lambda(a, b, _)) => a == v || b == v,
@@ -209,6 +216,13 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
             mode,
         ),
         Op::Noise { into } => Prepared::Noise(rec.vectors[&into].clone()),
+        Op::Average { from, into, theta } => Prepared::Average([
+            vector::prepare_scale(gpu, 1.0 - theta, v(into))?,
+            vector::prepare_axpy(gpu, theta, v(from), v(into))?,
+        ]),
+        Op::Decompose { g, gp, into, alpha } => {
+            Prepared::Decompose(gsam::prepare(gpu, alpha, v(g), v(gp), v(into))?)
+        }
         Op::Grad(p) => {
             let (at, into) = (&rec.vectors[&p.at], &rec.vectors[&p.into]);
             let e = Evaluator::new(spec.model.clone(), spec.smoothing, spec.kernels, at, into)?;

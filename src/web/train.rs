@@ -72,7 +72,8 @@ impl TrainData {
 }
 
 /// The settings of a query string as the page's form shows them (JSON: model, hidden,
-/// optimizers, epochs, batch, lr, base, momentum, betas, eps, wd, rho, lambda, seed, schedule); rejects with a
+/// optimizers, epochs, batch, lr, base, momentum, betas, eps, wd, rho, lambda, vasso-theta (null
+/// without), seed, schedule); rejects with a
 /// message naming a bad parameter.
 #[wasm_bindgen(js_name = parseSettings)]
 pub fn parse_settings(query: &str) -> Result<String, JsValue> {
@@ -87,7 +88,7 @@ pub fn parse_settings(query: &str) -> Result<String, JsValue> {
         "bases": crate::optim::BaseKind::ALL.map(|b| b.name()),
         "momentum": f(s.base.momentum), "betas": format!("{},{}", s.base.betas[0], s.base.betas[1]),
         "eps": f(s.base.eps), "wd": f(s.base.weight_decay), "rho": f(s.rho), "lambda": f(s.lambda), "seed": s.seed,
-        "schedule": s.schedule.name(),
+        "schedule": s.schedule.name(), "vasso-theta": s.vasso_theta.map(f),
     });
     Ok(form.to_string())
 }

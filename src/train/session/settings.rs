@@ -1,6 +1,6 @@
 //! A browser training session's settings, read from the page's query string with the names of
 //! the `sampa train` flags (`model`, `hidden`, `epochs`, `batch`, `lr`, `base`, `momentum`,
-//! `betas`, `eps`, `wd`, `rho`, `lambda`, `seed`, `schedule`) plus `optimizers`, the comma
+//! `betas`, `eps`, `wd`, `rho`, `lambda`, `vasso-theta`, `seed`, `schedule`) plus `optimizers`, the comma
 //! list run one after
 //! another. The defaults are `sampa train`'s, so a page run and a native run with the same
 //! settings train the same way (a native test holds the two lists together).
@@ -30,6 +30,8 @@ pub struct Settings {
     pub rho: f32,
     /// λ of `sampa` without its own (`sampa-0.5` has its own).
     pub lambda: f32,
+    /// VaSSO's θ for the `sam` and `sampa` runs, if any.
+    pub vasso_theta: Option<f32>,
     /// Seed of initialisation and shuffling.
     pub seed: u64,
     /// SAMPa's schedule on the one adapter: auto, serial, interleaved or fused.
@@ -59,6 +61,7 @@ impl Default for Settings {
             },
             rho: base.rho,
             lambda: base.lambda,
+            vasso_theta: None,
             seed: 0,
             schedule: Schedule::Auto,
         }
@@ -66,7 +69,7 @@ impl Default for Settings {
 }
 
 /// The query parameters [`Settings::from_query`] reads.
-pub const KEYS: [&str; 15] = [
+pub const KEYS: [&str; 16] = [
     "model",
     "hidden",
     "optimizers",
@@ -80,6 +83,7 @@ pub const KEYS: [&str; 15] = [
     "wd",
     "rho",
     "lambda",
+    "vasso-theta",
     "seed",
     "schedule",
 ];
@@ -168,6 +172,17 @@ impl Settings {
             .filter(|n| !n.is_empty())
             .map(|n| optimizer(n, base))
             .collect::<Result<_>>()?;
+        // VaSSO's average applies to the optimizers that follow a gradient's direction.
+        if let Some(v) = get("vasso-theta") {
+            let mut theta = 0.0;
+            number(Some(v), "vasso-theta", &mut theta)?;
+            s.vasso_theta = Some(theta);
+            for o in &mut s.optimizers {
+                if matches!(o.kind, OptimizerKind::Sam | OptimizerKind::Sampa) {
+                    o.vasso_theta = Some(theta);
+                }
+            }
+        }
         s.validate()?;
         Ok(s)
     }
@@ -208,13 +223,13 @@ pub fn id(o: &OptimizerConfig) -> String {
     label.split(" (").next().unwrap_or(&label).to_string()
 }
 
-/// The optimizer `name` (`sgd`, `sam`, `sampa`, `sampa-<λ>`, `randsam`, `optsam`, `sam-db`)
+/// The optimizer `name` (`sgd`, `sam`, `sampa`, `sampa-<λ>`, `randsam`, `optsam`, `sam-db`, `gsam`)
 /// with `base`'s options.
 fn optimizer(name: &str, base: OptimizerConfig) -> Result<OptimizerConfig> {
     let unknown = || {
         bad(
             "optimizers",
-            "a comma list of sgd, sam, sampa, sampa-<λ>, randsam, optsam, sam-db",
+            "a comma list of sgd, sam, sampa, sampa-<λ>, randsam, optsam, sam-db, gsam",
             name,
         )
     };
@@ -339,11 +354,20 @@ mod tests {
             ("schedule=dual", "schedule=dual"),
             ("colour=red", "\"colour\""),
             ("lambda=2", "--lambda"),
+            ("vasso-theta=2", "--vasso-theta"),
             ("hidden=256,x", "hidden=256,x"),
         ] {
             let e = Settings::from_query(q).unwrap_err().to_string();
             assert!(e.contains(want), "{q}: {e}");
         }
+    }
+
+    #[test]
+    fn vasso_theta_goes_to_the_optimizers_that_perturb_along_a_gradient() {
+        let s = Settings::from_query("optimizers=sgd,sam,sampa,gsam&vasso-theta=0.4").unwrap();
+        let thetas: Vec<Option<f32>> = s.optimizers.iter().map(|o| o.vasso_theta).collect();
+        assert_eq!(thetas, [None, Some(0.4), Some(0.4), None]);
+        assert_eq!(s.optimizers[3].kind, OptimizerKind::Gsam);
     }
 
     #[test]

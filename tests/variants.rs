@@ -1,0 +1,283 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! The SAM variants beside SAM and SAMPa. VaSSO (`--vasso-theta`): SAM and SAMPa perturbing
+//! along an exponential average of the gradients they would perturb along. GSAM (`--optimizer
+//! gsam`): SAM's step less α times the gradient's part orthogonal to the perturbed one. Each
+//! against the f64 reference over 24 steps on every adapter; each reducing to SAM (or SAMPa)
+//! bit for bit at its neutral setting, and not otherwise; SAMPa with VaSSO giving serial's bits
+//! under fused and dual; a VaSSO run resumed mid-way ending with the uninterrupted run's bits;
+//! bad values one-line errors.
+
+mod common;
+use common::cli::{error_line, sampa, scratch, success};
+use common::{gpus, kernels, trainer};
+use sampa::nn::Model;
+use sampa::optim::{OptimizerConfig, OptimizerKind};
+use sampa::train::schedule::thread::ThreadTransport;
+use sampa::train::{Placement, TrainerSpec, parity};
+
+const STEPS: usize = 24;
+
+fn vasso(kind: OptimizerKind, theta: f32) -> OptimizerConfig {
+    OptimizerConfig {
+        kind,
+        vasso_theta: Some(theta),
+        ..Default::default()
+    }
+}
+
+fn model() -> Model {
+    Model::mlp(24, &[16, 12], 4).unwrap()
+}
+
+#[test]
+fn every_variant_follows_its_f64_reference() {
+    // tests/optim.rs's tolerance: f32 rounding over 24 steps stays near 1e-6 of the largest
+    // parameter, while a slip in the average (a missing step, a wrong weight) moves them 1e-3.
+    const TOL: f64 = 1e-5;
+    let model = model();
+    let x0 = model.init(5);
+    let data = parity::batches(&model, STEPS);
+    let gsam = |alpha| OptimizerConfig {
+        kind: OptimizerKind::Gsam,
+        gsam_alpha: Some(alpha),
+        ..Default::default()
+    };
+    let cases = [
+        gsam(0.1),
+        gsam(0.8),
+        vasso(OptimizerKind::Sam, 0.5),
+        vasso(OptimizerKind::Sampa, 0.5),
+        OptimizerConfig {
+            lambda: 0.0,
+            ..vasso(OptimizerKind::Sampa, 0.1)
+        },
+        OptimizerConfig {
+            adaptive: true,
+            rho: 0.5,
+            ..vasso(OptimizerKind::Sam, 0.3)
+        },
+    ];
+    for gpu in &gpus() {
+        for config in cases {
+            let spec = TrainerSpec {
+                model: model.clone(),
+                smoothing: 0.1,
+                optimizer: config,
+                seed: 9,
+                kernels: kernels(gpu),
+            };
+            let run = parity::parity(gpu, spec, &x0, &data, |t| parity::hyper(false, t));
+            let p = gpu.block_on(run).unwrap();
+            eprintln!(
+                "{}: {}: max |x_gpu - x_f64| / max|x| after {STEPS} steps = {:.2e}",
+                gpu.adapter.short(),
+                config.label(),
+                p.params
+            );
+            assert!(p.moved > 1e-3, "{config:?}: barely moved ({})", p.moved);
+            assert!(p.loss < 1e-4, "{config:?}: loss off by {:.2e}", p.loss);
+            assert!(p.params <= TOL, "{config:?}: {:.2e} > {TOL:.0e}", p.params);
+        }
+    }
+}
+
+/// The parameters after 8 steps of `config` under `placement`.
+fn params_after(gpu: &sampa::Gpu, config: OptimizerConfig, placement: Placement) -> Vec<f32> {
+    let m = model();
+    let mut t = trainer(gpu, &m, 0.1, &m.init(2), config, 0);
+    t.set_placement(gpu, placement).unwrap();
+    for (i, b) in parity::batches(&m, 8).iter().enumerate() {
+        t.step(gpu, b, parity::hyper(false, i)).unwrap();
+    }
+    gpu.read(t.params()).unwrap()
+}
+
+#[test]
+fn vasso_theta_one_is_the_plain_optimizer_bit_for_bit_and_less_is_not() {
+    for gpu in &gpus() {
+        for kind in [OptimizerKind::Sam, OptimizerKind::Sampa] {
+            let plain = OptimizerConfig {
+                kind,
+                ..Default::default()
+            };
+            let plain = params_after(gpu, plain, Placement::Serial);
+            let one = params_after(gpu, vasso(kind, 1.0), Placement::Serial);
+            assert!(
+                one == plain,
+                "{}: {kind:?} with --vasso-theta 1 differs from {kind:?}",
+                gpu.adapter.short()
+            );
+            let half = params_after(gpu, vasso(kind, 0.5), Placement::Serial);
+            let moved = half
+                .iter()
+                .zip(&plain)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0f32, f32::max);
+            assert!(
+                moved > 1e-5,
+                "{}: {kind:?} with --vasso-theta 0.5 is {kind:?} (max difference {moved:.1e}): \
+                 the average is not used",
+                gpu.adapter.short()
+            );
+        }
+    }
+}
+
+#[test]
+fn gsam_with_alpha_zero_is_sam_bit_for_bit_and_otherwise_not() {
+    let gsam = |alpha| OptimizerConfig {
+        kind: OptimizerKind::Gsam,
+        gsam_alpha: Some(alpha),
+        ..Default::default()
+    };
+    let sam = OptimizerConfig {
+        kind: OptimizerKind::Sam,
+        ..Default::default()
+    };
+    for gpu in &gpus() {
+        let sam = params_after(gpu, sam, Placement::Serial);
+        let zero = params_after(gpu, gsam(0.0), Placement::Serial);
+        assert!(
+            zero == sam,
+            "{}: gsam with alpha 0 is not SAM",
+            gpu.adapter.short()
+        );
+        let some = params_after(gpu, gsam(0.5), Placement::Serial);
+        let moved = some
+            .iter()
+            .zip(&sam)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0.0f32, f32::max);
+        assert!(
+            moved > 1e-5,
+            "{}: gsam with alpha 0.5 is SAM",
+            gpu.adapter.short()
+        );
+    }
+}
+
+#[test]
+fn sampa_with_vasso_gives_serials_bits_under_fused_and_dual() {
+    let config = vasso(OptimizerKind::Sampa, 0.5);
+    for gpu in &gpus() {
+        let serial = params_after(gpu, config, Placement::Serial);
+        let fused = params_after(gpu, config, Placement::Fused);
+        assert!(fused == serial, "{}: fused differs", gpu.adapter.short());
+        if gpu.adapter.backend == "Vulkan" {
+            // The worker on a second handle of the same device (as tests/schedule.rs does):
+            // the same kernels, so only the trip through host memory is new.
+            let how = (model(), 0.1, kernels(gpu));
+            let worker = ThreadTransport::spawn_failing_at(gpu.clone(), how, None).unwrap();
+            let dual = params_after(gpu, config, Placement::Dual(Box::new(worker)));
+            assert!(dual == serial, "{}: dual differs", gpu.adapter.short());
+        }
+    }
+}
+
+fn train_args<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
+    vec![
+        "train",
+        "--data",
+        "embedded",
+        "--train-limit",
+        "256",
+        "--test-limit",
+        "64",
+        "--batch",
+        "32",
+        "--hidden",
+        "8",
+        "--optimizer",
+        "sampa",
+        "--vasso-theta",
+        "0.5",
+        "--epochs",
+        "1",
+        "--steps",
+        steps,
+        "--out",
+        out,
+    ]
+}
+
+#[test]
+fn a_vasso_run_resumed_from_its_checkpoint_ends_bit_identical() {
+    let d = scratch("variants", "vasso-resume");
+    let (full, part) = (d.join("full"), d.join("part"));
+    let (full_s, part_s) = (full.to_str().unwrap(), part.to_str().unwrap());
+    success(&sampa(&train_args(full_s, "8")));
+    success(&sampa(&train_args(part_s, "4")));
+    // The average is in the checkpoint beside SAMPa's g_y.
+    let bytes = std::fs::read(part.join("checkpoint.safetensors")).unwrap();
+    let names = safetensors::SafeTensors::deserialize(&bytes)
+        .unwrap()
+        .names()
+        .len();
+    let plain = {
+        let p = scratch("variants", "vasso-plain");
+        let p = p.join("run");
+        let mut args = train_args(p.to_str().unwrap(), "4");
+        args.retain(|a| *a != "--vasso-theta" && *a != "0.5");
+        success(&sampa(&args));
+        let bytes = std::fs::read(p.join("checkpoint.safetensors")).unwrap();
+        safetensors::SafeTensors::deserialize(&bytes)
+            .unwrap()
+            .names()
+            .len()
+    };
+    assert_eq!(
+        names,
+        plain + 1,
+        "the checkpoint should carry VaSSO's average"
+    );
+    let out = success(&sampa(&["train", "--resume", part_s, "--steps", "8"]));
+    assert!(out.contains("at step 4"), "{out}");
+    let model = |r: &std::path::Path| std::fs::read(r.join("model.safetensors")).unwrap();
+    assert!(
+        model(&full) == model(&part),
+        "stopped at step 4 and resumed, the parameters differ from the uninterrupted run's"
+    );
+}
+
+#[test]
+fn bad_variant_settings_are_one_line_errors_naming_the_flag() {
+    let d = scratch("variants", "errors");
+    for (extra, want) in [
+        (
+            ["--optimizer", "sam", "--vasso-theta", "0"],
+            "--vasso-theta must be in (0, 1], got 0",
+        ),
+        (
+            ["--optimizer", "sampa", "--vasso-theta", "1.5"],
+            "--vasso-theta must be in (0, 1], got 1.5",
+        ),
+        (
+            ["--optimizer", "sgd", "--vasso-theta", "0.5"],
+            "--vasso-theta applies to --optimizer sam and sampa",
+        ),
+        (
+            ["--optimizer", "optsam", "--vasso-theta", "0.5"],
+            "optsam has none to average",
+        ),
+        (
+            ["--optimizer", "gsam", "--gsam-alpha", "-1"],
+            "--gsam-alpha must be a non-negative number, got -1",
+        ),
+        (
+            ["--optimizer", "sam", "--gsam-alpha", "0.1"],
+            "--gsam-alpha applies to --optimizer gsam only, not sam",
+        ),
+    ] {
+        let out = d.join(extra.join("_"));
+        let mut args = vec!["train", "--data", "embedded", "--steps", "1", "--out"];
+        args.push(out.to_str().unwrap());
+        args.extend(extra);
+        let line = error_line(&sampa(&args));
+        assert!(line.contains(want), "{extra:?}: {line}");
+        assert!(
+            !out.exists(),
+            "{extra:?}: a failed start left {}",
+            out.display()
+        );
+    }
+}
