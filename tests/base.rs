@@ -94,13 +94,7 @@ fn every_base_under_every_variant_matches_its_f64_reference_with_schedule_and_cl
             let (s, lr) = settings(base);
             let plan = plan(lr);
             for config in variants(base, CLIP) {
-                let spec = TrainerSpec {
-                    model: model.clone(),
-                    smoothing: 0.1,
-                    optimizer: config,
-                    seed: 9,
-                    kernels: kernels(gpu),
-                };
+                let spec = common::spec(gpu, &model, 0.1, config, 9);
                 let run = parity::parity(gpu, spec, &x0, &data, |t| s.hyper(plan.rate(t, 0)));
                 let p = gpu.block_on(run).unwrap();
                 eprintln!(

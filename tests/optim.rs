@@ -3,12 +3,11 @@
 //! by step on a small MLP, and the λ = 0 guard.
 
 mod common;
-use common::{gpus, kernels, trainer};
+use common::{gpus, trainer};
 use sampa::data::Batch;
 use sampa::kernels::sgd::SgdHyper;
 use sampa::nn::Model;
 use sampa::optim::{LookaheadMode, OptimizerConfig, OptimizerKind};
-use sampa::train::TrainerSpec;
 use sampa::train::parity;
 
 const STEPS: usize = 24;
@@ -26,13 +25,7 @@ fn hyper(nesterov: bool, t: usize) -> SgdHyper {
 fn parity(gpu: &sampa::Gpu, config: OptimizerConfig, nesterov: bool) -> f64 {
     let model = Model::mlp(24, &[16, 12], 4).unwrap();
     let x0 = model.init(5);
-    let spec = TrainerSpec {
-        model: model.clone(),
-        smoothing: 0.1,
-        optimizer: config,
-        seed: 9,
-        kernels: kernels(gpu),
-    };
+    let spec = common::spec(gpu, &model, 0.1, config, 9);
     let data = batches(&model);
     let run = parity::parity(gpu, spec, &x0, &data, |t| hyper(nesterov, t));
     let p = gpu.block_on(run).unwrap();

@@ -13,7 +13,7 @@ use common::{gpus, kernels, trainer};
 use sampa::nn::Model;
 use sampa::optim::{OptimizerConfig, OptimizerKind};
 use sampa::train::schedule::thread::ThreadTransport;
-use sampa::train::{Placement, TrainerSpec, parity};
+use sampa::train::{Placement, parity};
 
 const STEPS: usize = 24;
 
@@ -59,13 +59,7 @@ fn every_variant_follows_its_f64_reference() {
     ];
     for gpu in &gpus() {
         for config in cases {
-            let spec = TrainerSpec {
-                model: model.clone(),
-                smoothing: 0.1,
-                optimizer: config,
-                seed: 9,
-                kernels: kernels(gpu),
-            };
+            let spec = common::spec(gpu, &model, 0.1, config, 9);
             let run = parity::parity(gpu, spec, &x0, &data, |t| parity::hyper(false, t));
             let p = gpu.block_on(run).unwrap();
             eprintln!(

@@ -22,6 +22,23 @@ pub fn kernels(gpu: &sampa::Gpu) -> Kernels {
     sampa::tuning::choose(gpu).expect("kernel forms for the adapter")
 }
 
+/// What a trainer of `optimizer` for `model` on `gpu` is made of, with the adapter's kernels.
+pub fn spec(
+    gpu: &sampa::Gpu,
+    model: &Model,
+    smoothing: f32,
+    optimizer: OptimizerConfig,
+    seed: u64,
+) -> TrainerSpec {
+    TrainerSpec {
+        model: model.clone(),
+        smoothing,
+        optimizer,
+        seed,
+        kernels: kernels(gpu),
+    }
+}
+
 /// A trainer of `optimizer` for `model` on `gpu` from `x0`.
 pub fn trainer(
     gpu: &sampa::Gpu,
@@ -31,14 +48,7 @@ pub fn trainer(
     optimizer: OptimizerConfig,
     seed: u64,
 ) -> Trainer {
-    let spec = TrainerSpec {
-        model: model.clone(),
-        smoothing,
-        optimizer,
-        seed,
-        kernels: kernels(gpu),
-    };
-    Trainer::new(gpu, spec, x0).expect("a trainer")
+    Trainer::new(gpu, spec(gpu, model, smoothing, optimizer, seed), x0).expect("a trainer")
 }
 
 /// Write `params` of `model` as a safetensors file with no metadata, as another tool (PyTorch's
