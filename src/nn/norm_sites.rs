@@ -17,6 +17,34 @@ pub struct NormSite {
 }
 
 impl Model {
+    /// The trainable tensors of the normalisation layers (BatchNorm's weight and bias): those
+    /// of a module that keeps running statistics, as PyTorch names them (`bn1.weight` beside
+    /// `bn1.running_mean`).
+    pub fn norm_params(&self) -> Vec<&super::Param> {
+        let modules: std::collections::BTreeSet<&str> = self
+            .state
+            .iter()
+            .filter_map(|s| s.name.strip_suffix(".running_mean"))
+            .collect();
+        self.params
+            .iter()
+            .filter(|p| {
+                p.name
+                    .rsplit_once('.')
+                    .is_some_and(|(module, _)| modules.contains(module))
+            })
+            .collect()
+    }
+
+    /// 1 on every element of [`Model::norm_params`] in the parameter vector, 0 elsewhere.
+    pub fn norm_mask(&self) -> Vec<f32> {
+        let mut mask = vec![0.0; self.param_count()];
+        for p in self.norm_params() {
+            mask[p.offset..p.offset + p.len()].fill(1.0);
+        }
+        mask
+    }
+
     /// Every BatchNorm of the model (inside blocks too) in the order of its state tensors:
     /// its channels, the pixels per example it normalises over, and where its running mean
     /// starts in the state vector (its running variance and batch count follow).

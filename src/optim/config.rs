@@ -159,6 +159,15 @@ impl BnStats {
     }
 }
 
+/// Which parameters the perturbation moves (`--perturb-only`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(not(target_arch = "wasm32"), derive(clap::ValueEnum))]
+#[serde(rename_all = "lowercase")]
+pub enum PerturbOnly {
+    /// The normalisation layers' weights and biases (SAM-ON).
+    Norm,
+}
+
 /// An optimizer and its options (the `sampa train` flags natively).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[cfg_attr(not(target_arch = "wasm32"), derive(clap::Args))]
@@ -273,6 +282,15 @@ pub struct OptimizerConfig {
     )]
     #[serde(default)]
     pub gsam_alpha: Option<f32>,
+    /// SAM-ON (Mueller et al., 2023), for sam and sampa: `norm` perturbs only the
+    /// normalisation layers' weights and biases, by ρ·g_N/‖g_N‖ with g_N the gradient's part
+    /// on them, and leaves every other parameter where it is.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "PARAMS", value_enum)
+    )]
+    #[serde(default)]
+    pub perturb_only: Option<PerturbOnly>,
 }
 
 /// GSAM's α when `--gsam-alpha` is not given.
@@ -314,6 +332,7 @@ impl Default for OptimizerConfig {
             clip_norm: None,
             vasso_theta: None,
             gsam_alpha: None,
+            perturb_only: None,
         }
     }
 }
@@ -368,6 +387,14 @@ impl OptimizerConfig {
                 )));
             }
         }
+        if self.perturb_only.is_some()
+            && !matches!(self.kind, OptimizerKind::Sam | OptimizerKind::Sampa)
+        {
+            return Err(Error::Invalid(format!(
+                "--perturb-only applies to --optimizer sam and sampa, not {}",
+                self.kind.name()
+            )));
+        }
         if let Some(alpha) = self.gsam_alpha {
             if !(alpha.is_finite() && alpha >= 0.0) {
                 return Err(Error::Invalid(format!(
@@ -420,6 +447,9 @@ impl OptimizerConfig {
         }
         if self.kind == OptimizerKind::Gsam {
             s.push_str(&format!(", α {}", self.gsam_alpha()));
+        }
+        if self.perturb_only == Some(PerturbOnly::Norm) {
+            s.push_str(", normalisation layers only");
         }
         if self.kind == OptimizerKind::Sampa && self.lookahead == LookaheadMode::Paper {
             s.push_str(", paper look-ahead");

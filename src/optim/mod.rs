@@ -15,13 +15,14 @@ pub mod program;
 pub mod randsam;
 pub mod reference;
 pub mod sam;
+pub mod sam_on;
 pub mod samdb;
 pub mod sampa;
 pub mod sgd;
 pub mod vasso;
 
 pub use base::{BaseHyper, BaseKind, BaseSettings};
-pub use config::{BnStats, LookaheadMode, OptimizerConfig, OptimizerKind};
+pub use config::{BnStats, LookaheadMode, OptimizerConfig, OptimizerKind, PerturbOnly};
 pub use program::Program;
 
 /// The program of the optimizer `c` names.

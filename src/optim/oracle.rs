@@ -26,6 +26,8 @@ pub struct RefStep<'a> {
     pub previous: &'a Batch,
     /// ∇L(p; b) with its loss, in f64.
     pub grad: &'a dyn Fn(&[f64], &Batch) -> Evaluation,
+    /// The model (where its normalisation layers' parameters are, for SAM-ON).
+    pub model: &'a crate::nn::Model,
 }
 
 impl RefStep<'_> {

@@ -34,6 +34,9 @@ pub enum Vector {
     Noise,
     /// VaSSO's average d of the perturbation's gradients, carried to the next step.
     Average,
+    /// A direction with every element outside the normalisation layers' parameters zeroed
+    /// (SAM-ON's g_N).
+    Masked,
     /// GSAM's update gradient: the perturbed gradient less α times the part of the gradient
     /// at x orthogonal to it.
     Surrogate,
@@ -124,6 +127,13 @@ pub enum Op {
         /// The weight of the new value.
         theta: f32,
     },
+    /// `into` = `from` on the normalisation layers' parameters and 0 elsewhere (SAM-ON).
+    MaskNorm {
+        /// The direction.
+        from: Vector,
+        /// Its part on the normalisation layers.
+        into: Vector,
+    },
     /// `into` = `gp` − α·(`g` − c·`gp`), c = (g · gp) / ‖gp‖²: GSAM's update gradient, the
     /// perturbed gradient `gp` less α times the part of `g` orthogonal to it.
     Decompose {
@@ -156,6 +166,11 @@ impl Op {
     /// [`Op::Average`]: `into` = (1 − θ)·`into` + θ·`from`.
     pub fn average(from: Vector, into: Vector, theta: f32) -> Op {
         Op::Average { from, into, theta }
+    }
+
+    /// [`Op::MaskNorm`]: `into` = `from` on the normalisation layers, 0 elsewhere.
+    pub fn mask_norm(from: Vector, into: Vector) -> Op {
+        Op::MaskNorm { from, into }
     }
 
     /// [`Op::Decompose`]: `into` = GSAM's update gradient from `g` and `gp`.
@@ -299,6 +314,7 @@ impl Program {
                 Op::Noise { into } => add(into),
                 Op::Average { from, into, .. } => [from, into].into_iter().for_each(&mut add),
                 Op::Decompose { g, gp, into, .. } => [g, gp, into].into_iter().for_each(&mut add),
+                Op::MaskNorm { from, into } => [from, into].into_iter().for_each(&mut add),
                 Op::Grad(p) => [p.at, p.into].into_iter().for_each(&mut add),
                 Op::Step(Mix::One(g)) => add(g),
                 Op::Step(Mix::Lambda(a, b, _)) => [a, b].into_iter().for_each(&mut add),
@@ -314,7 +330,8 @@ impl Program {
             | Op::LookAhead { into, .. }
             | Op::Noise { into }
             | Op::Average { into, .. }
-            | Op::Decompose { into, .. } => into == v,
+            | Op::Decompose { into, .. }
+            | Op::MaskNorm { into, .. } => into == v,
             Op::Grad(p) => p.into == v,
             Op::Step(_) => v == Vector::X || self.state.contains(&v),
         }

@@ -90,6 +90,7 @@ impl RefOptimizer {
             batch,
             previous: &previous,
             grad: &grad,
+            model,
         };
         let mut g = match self.config.kind {
             OptimizerKind::Sgd => sgd::reference(&s),

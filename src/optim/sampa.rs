@@ -11,15 +11,18 @@ use super::oracle::{RefGradient, RefStep};
 use super::program::On::{Current, Previous};
 use super::program::Vector::*;
 use super::program::{Op, Program};
-use super::vasso;
+use super::{sam_on, vasso};
 use crate::kernels::perturb;
 
 /// The GPU program. B_t is the previous batch, B_t+1 the one just loaded.
 pub fn program(c: &OptimizerConfig) -> Program {
-    // d = g_y, or VaSSO's d = (1 − θ)·d + θ·g_y
+    // d = g_y, or VaSSO's d = (1 − θ)·d + θ·g_y; then its part on the normalisation layers
+    // alone with --perturb-only norm
     let (average, d) = vasso::direction(c, GY);
+    let (mask, d) = sam_on::direction(c, d);
     let ops = [
         average,
+        mask,
         vec![
             // x̃ = x + ρ·d/‖d‖
             Op::perturb(d, XTilde),
@@ -39,6 +42,7 @@ pub fn program(c: &OptimizerConfig) -> Program {
 /// step.
 pub fn reference(s: &RefStep<'_>, g_y: &mut Vec<f64>, average: &mut [f64]) -> RefGradient {
     let d = vasso::reference(&s.config, average, g_y);
+    let d = sam_on::reference(&s.config, s.model, d);
     let xt = perturb::reference(s.perturbation(), s.x, &d);
     let y = if s.steps == 0 {
         s.x.to_vec()

@@ -48,6 +48,8 @@ pub(crate) enum Prepared {
     Noise(GpuBuf<f32>),
     /// GSAM's update gradient (its reductions and the combination).
     Decompose(Dispatch),
+    /// A mask's two dispatches: the direction copied, then multiplied by the mask.
+    MaskNorm([Dispatch; 2]),
     /// An average's two dispatches: the old value scaled by 1 − θ, then θ times the new added.
     Average([Dispatch; 2]),
     /// A gradient pass: the index of its evaluator.
@@ -63,7 +65,9 @@ impl Prepared {
     pub fn record_outside_passes(&self, encoder: &mut wgpu::CommandEncoder, look: bool) {
         match self {
             Prepared::Perturb(d) | Prepared::Decompose(d) => d.record(encoder),
-            Prepared::Average(ds) => ds.iter().for_each(|d| d.record(encoder)),
+            Prepared::Average(ds) | Prepared::MaskNorm(ds) => {
+                ds.iter().for_each(|d| d.record(encoder))
+            }
             Prepared::LookAhead(l, _) if look => l.dispatch().record(encoder),
             Prepared::Step(s, _, clip) => {
                 if let Some(c) = clip {
@@ -146,6 +150,7 @@ fn reads(op: &Op, v: Vector) -> bool {
         Op::Noise { .. } => false,
         Op::Average { from, into, .. } => from == v || into == v,
         Op::Decompose { g, gp, .. } => g == v || gp == v,
+        Op::MaskNorm { from, .. } => from == v,
         Op::Grad(p) => p.at == v,
         Op::Step(Mix::One(g)) => g == v,
         Op::Step(Mix::Lambda(a, b, _)) => a == v || b == v,
@@ -220,6 +225,22 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
             vector::prepare_scale(gpu, 1.0 - theta, v(into))?,
             vector::prepare_axpy(gpu, theta, v(from), v(into))?,
         ]),
+        Op::MaskNorm { from, into } => {
+            let mask = spec.model.norm_mask();
+            if !mask.contains(&1.0) {
+                return Err(crate::Error::Invalid(format!(
+                    "--perturb-only norm: {} has no normalisation layers to perturb; use a \
+                     model with BatchNorm (resnet, wrn, vgg, densenet) or leave the flag out",
+                    spec.model.name
+                )));
+            }
+            // The mask lives on through the bind group that reads it.
+            let mask = gpu.upload(&mask, "normalisation mask")?;
+            Prepared::MaskNorm([
+                vector::prepare_copy(gpu, v(from), v(into))?,
+                vector::prepare_mul(gpu, mask.view(), v(into))?,
+            ])
+        }
         Op::Decompose { g, gp, into, alpha } => {
             Prepared::Decompose(gsam::prepare(gpu, alpha, v(g), v(gp), v(into))?)
         }
