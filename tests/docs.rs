@@ -284,6 +284,8 @@ fn invocations(doc: &Doc) -> Vec<Invocation> {
 struct Help {
     commands: BTreeSet<String>,
     flags: BTreeSet<String>,
+    /// The flags its usage line requires (outside brackets).
+    required: Vec<String>,
 }
 
 fn help<'a>(path: &[String], cache: &'a mut BTreeMap<Vec<String>, Help>) -> &'a Help {
@@ -316,7 +318,22 @@ fn help<'a>(path: &[String], cache: &'a mut BTreeMap<Vec<String>, Help>) -> &'a 
             .filter(|w| w.starts_with("--") && w.len() > 2)
             .map(str::to_string)
             .collect();
-        Help { commands, flags }
+        // `Usage: sampa sweep [OPTIONS] --out <OUT> [-- <TRAIN>...]`: --out is required.
+        let usage = text.lines().find(|l| l.starts_with("Usage:")).unwrap_or("");
+        let mut depth = 0;
+        let mut required = Vec::new();
+        for word in usage.split_whitespace() {
+            if depth == 0 && word.starts_with("--") && word.len() > 2 {
+                required.push(word.to_string());
+            }
+            depth += word.matches('[').count();
+            depth -= word.matches(']').count().min(depth);
+        }
+        Help {
+            commands,
+            flags,
+            required,
+        }
     })
 }
 
@@ -339,6 +356,23 @@ fn unknown_words(inv: &Invocation, cache: &mut BTreeMap<Vec<String>, Help>) -> V
         path.push(words.next().expect("peeked").clone());
     }
     let mut out = Vec::new();
+    let given: Vec<&str> = inv
+        .words
+        .iter()
+        .map(|w| w.split('=').next().unwrap_or(""))
+        .collect();
+    // A bare `sampa eval` in prose names the command; one with arguments is an invocation.
+    if inv.words.len() > path.len() && !given.contains(&"--help") {
+        for flag in &help(&path, cache).required {
+            if !given.contains(&flag.as_str()) {
+                out.push(format!(
+                    "{}: `sampa {}` needs {flag}, which the command lacks",
+                    inv.at,
+                    path.join(" ")
+                ));
+            }
+        }
+    }
     let mut current = path.clone();
     for word in words {
         // `sampa sweep ... -- <train flags>`: what follows the separator is sampa train's.
@@ -485,15 +519,17 @@ fn the_checks_catch_a_broken_link_and_an_unknown_flag() {
         "docs/src/guide/fake.md",
         "```sh\nsampa train --epochs 1 \\\n    --no-such-flag 3   # a comment --not-a-flag\n\
          sampa trian\nmpirun -np 2 target/release/sampa train --schedule mpi\n```\n\
-         Prose with `sampa sweep --seeds 0 -- --also-not-a-flag` and `sampa eval --model F`.\n",
+         Prose with `sampa sweep --out s --seeds 0 -- --also-not-a-flag`, `sampa eval --model F` \
+         and `sampa sweep --seeds 0`.\n",
     );
     let mut cache = BTreeMap::new();
     let unknown: Vec<String> = invocations(&page)
         .iter()
         .flat_map(|inv| unknown_words(inv, &mut cache))
         .collect();
-    assert_eq!(unknown.len(), 3, "{unknown:#?}");
+    assert_eq!(unknown.len(), 4, "{unknown:#?}");
     assert!(unknown[0].contains("--no-such-flag"), "{unknown:#?}");
     assert!(unknown[1].contains("\"trian\""), "{unknown:#?}");
     assert!(unknown[2].contains("--also-not-a-flag"), "{unknown:#?}");
+    assert!(unknown[3].contains("needs --out"), "{unknown:#?}");
 }
