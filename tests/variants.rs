@@ -29,14 +29,35 @@ fn model() -> Model {
     Model::mlp(24, &[16, 12], 4).unwrap()
 }
 
+/// Each of `cases` on `model` for `steps` steps on every adapter against the f64 reference:
+/// within 1e-5 of the largest parameter, the reported losses within 1e-4, and moved.
+fn follows_reference(model: &Model, steps: usize, cases: &[OptimizerConfig]) {
+    const TOL: f64 = 1e-5;
+    let x0 = model.init(5);
+    let data = parity::batches(model, steps);
+    for gpu in &gpus() {
+        for &config in cases {
+            let spec = common::spec(gpu, model, 0.1, config, 9);
+            let run = parity::parity(gpu, spec, &x0, &data, |t| parity::hyper(false, t));
+            let p = gpu.block_on(run).unwrap();
+            eprintln!(
+                "{}: {}: max |x_gpu - x_f64| / max|x| after {steps} steps = {:.2e}",
+                gpu.adapter.short(),
+                config.label(),
+                p.params
+            );
+            assert!(p.moved > 1e-3, "{config:?}: barely moved ({})", p.moved);
+            assert!(p.loss < 1e-4, "{config:?}: loss off by {:.2e}", p.loss);
+            assert!(p.params <= TOL, "{config:?}: {:.2e} > {TOL:.0e}", p.params);
+        }
+    }
+}
+
 #[test]
 fn every_variant_follows_its_f64_reference() {
     // tests/optim.rs's tolerance: f32 rounding over 24 steps stays near 1e-6 of the largest
     // parameter, while a slip in the average (a missing step, a wrong weight) moves them 1e-3.
-    const TOL: f64 = 1e-5;
     let model = model();
-    let x0 = model.init(5);
-    let data = parity::batches(&model, STEPS);
     let gsam = |alpha| OptimizerConfig {
         kind: OptimizerKind::Gsam,
         gsam_alpha: Some(alpha),
@@ -57,22 +78,7 @@ fn every_variant_follows_its_f64_reference() {
             ..vasso(OptimizerKind::Sam, 0.3)
         },
     ];
-    for gpu in &gpus() {
-        for config in cases {
-            let spec = common::spec(gpu, &model, 0.1, config, 9);
-            let run = parity::parity(gpu, spec, &x0, &data, |t| parity::hyper(false, t));
-            let p = gpu.block_on(run).unwrap();
-            eprintln!(
-                "{}: {}: max |x_gpu - x_f64| / max|x| after {STEPS} steps = {:.2e}",
-                gpu.adapter.short(),
-                config.label(),
-                p.params
-            );
-            assert!(p.moved > 1e-3, "{config:?}: barely moved ({})", p.moved);
-            assert!(p.loss < 1e-4, "{config:?}: loss off by {:.2e}", p.loss);
-            assert!(p.params <= TOL, "{config:?}: {:.2e} > {TOL:.0e}", p.params);
-        }
-    }
+    follows_reference(&model, STEPS, &cases);
 }
 
 /// The parameters after 8 steps of `config` under `placement`.
@@ -134,10 +140,7 @@ fn sam_on_follows_its_f64_reference_on_a_resnet() {
     // (step 10 to 14 here, SAM's and SAMPa's at different steps) and then grow apart: an
     // activation within f32 rounding of 0 goes the other way through a ReLU in one of the
     // runs, as in the deep BatchNorm networks that tests/densenet.rs checks layer by layer.
-    const TOL: f64 = 1e-5;
     let model = Model::resnet(8, 3, 8, 8, 4).unwrap();
-    let x0 = model.init(5);
-    let data = parity::batches(&model, 8);
     let cases = [
         sam_on(OptimizerKind::Sam),
         sam_on(OptimizerKind::Sampa),
@@ -146,21 +149,7 @@ fn sam_on_follows_its_f64_reference_on_a_resnet() {
             ..sam_on(OptimizerKind::Sampa)
         },
     ];
-    for gpu in &gpus() {
-        for config in cases {
-            let spec = common::spec(gpu, &model, 0.1, config, 9);
-            let run = parity::parity(gpu, spec, &x0, &data, |t| parity::hyper(false, t));
-            let p = gpu.block_on(run).unwrap();
-            eprintln!(
-                "{}: {}: max |x_gpu - x_f64| / max|x| after 8 steps = {:.2e}",
-                gpu.adapter.short(),
-                config.label(),
-                p.params
-            );
-            assert!(p.moved > 1e-3, "{config:?}: barely moved ({})", p.moved);
-            assert!(p.params <= TOL, "{config:?}: {:.2e} > {TOL:.0e}", p.params);
-        }
-    }
+    follows_reference(&model, 8, &cases);
 }
 
 #[test]
