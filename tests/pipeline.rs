@@ -51,18 +51,12 @@ fn placements(gpu: &sampa::Gpu) -> Vec<(&'static str, Placement)> {
     ]
 }
 
-/// Each step waited for: its report made from what `step` returns and ‖x‖² after it.
+/// Each step waited for: submitted, then read back before the next is submitted.
 fn waited(gpu: &sampa::Gpu, t: &mut Trainer, data: &[Batch]) -> Vec<StepReport> {
     let mut reports = Vec::new();
-    for (i, b) in data.iter().enumerate() {
-        let [loss, correct] = t.step(gpu, b, residual_hyper()).unwrap();
-        let norm_sq = t.param_norm_sq();
-        reports.push(StepReport {
-            step: i + 1,
-            loss,
-            correct,
-            norm_sq,
-        });
+    for b in data {
+        assert!(t.submit(gpu, b, residual_hyper()).unwrap().is_none());
+        reports.push(t.finish(gpu).unwrap().expect("the step just submitted"));
     }
     reports
 }

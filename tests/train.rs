@@ -146,6 +146,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         cutout: false,
         init: None,
         log_every: None,
+        diagnose_every: None,
         adapter: None,
         out: out.to_path_buf(),
         overwrite: true,

@@ -28,7 +28,7 @@ enum Command {
     /// Benchmark kernels on every adapter (or the selected one), side by side.
     Bench(bench::Args),
     /// Train a model with SGD, SAM, SAMPa or a baseline on the GPU and write a run directory.
-    Train(train::Args),
+    Train(Box<train::Args>),
     /// Evaluate a trained model file on a data set's test split, overall and per class.
     Eval(eval::Args),
     /// Train a grid of runs (optimizers × ρ × λ × seeds) and summarise them: test accuracy
@@ -45,8 +45,8 @@ pub fn run(cli: Cli, given: &[String]) -> anyhow::Result<()> {
     match cli.command {
         Command::Devices(a) => devices::run(a),
         Command::Bench(a) => bench::run(a),
-        Command::Train(a) if train::wants_mpi(&a) => train_mpi(a, given),
-        Command::Train(a) => train::run(a, given),
+        Command::Train(a) if train::wants_mpi(&a) => train_mpi(*a, given),
+        Command::Train(a) => train::run(*a, given),
         Command::Eval(a) => eval::run(a),
         Command::Sweep(a) => sweep::run(a),
         Command::Toy(a) => toy::run(a),

@@ -171,9 +171,15 @@ pub struct TrainConfig {
     #[arg(long)]
     #[serde(default, with = "crate::fsutil::path::option")]
     pub init: Option<PathBuf>,
-    /// Also log every N steps to metrics.jsonl.
+    /// Also log every N steps to metrics.jsonl (with SAM's family: the perturbation's
+    /// gradient norm ‖g‖ and radius ‖ε‖).
     #[arg(long)]
     pub log_every: Option<usize>,
+    /// SAMPa only: every N steps, one more gradient pass at x, and cos(∇f(x), ∇f(y)) and
+    /// ‖∇f(x) − ∇f(y)‖ to metrics.jsonl and curves.png.
+    #[arg(long, value_name = "N")]
+    #[serde(default)]
+    pub diagnose_every: Option<usize>,
     /// Adapter: index, backend or name substring (see `sampa devices`); else SAMPA_ADAPTER.
     #[arg(long)]
     pub adapter: Option<String>,
@@ -206,6 +212,7 @@ impl TrainConfig {
             ("--test-limit", self.test_limit),
             ("--val-split", self.val_split),
             ("--log-every", self.log_every),
+            ("--diagnose-every", self.diagnose_every),
             ("--checkpoint-every", self.checkpoint_every),
         ];
         if let Some((flag, _)) = positive.iter().find(|(_, v)| *v == Some(0)) {

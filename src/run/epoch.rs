@@ -306,7 +306,17 @@ fn account_step(
         if let Some(bytes) = gpu.allocated_bytes() {
             record["device_allocated_bytes"] = bytes.into();
         }
+        if let Some(n) = r.perturbation {
+            record["grad_norm"] = n.grad.into();
+            record["eps_norm"] = n.eps.into();
+        }
         log.records.push(record);
+    }
+    if let Some(d) = r.diagnosis {
+        log.records.push(json!({
+            "kind": "diagnosis", "step": r.step, "epoch": p.epoch + 1, "cos": d.cos,
+            "distance": d.distance, "grad_norm_x": d.norm_x, "grad_norm_y": d.norm_y,
+        }));
     }
     bar.set_message(format!(
         "loss {:.4} acc {:.2}% {:.0} ex/s",
@@ -362,7 +372,12 @@ fn finish_epoch(
     let scores = evaluate(gpu, trainer, test, opts)?;
     let point = EpochPoint::of(s.epoch, (s.loss_sum, s.correct, s.seen), scores);
     let program = trainer.program();
-    let (evals, depth) = (s.step * program.grads(), s.step * program.depth());
+    // The diagnosis's passes run on the main device before each diagnosed step's own.
+    let diagnosis = trainer.diagnosis_passes(s.step);
+    let (evals, depth) = (
+        s.step * program.grads() + diagnosis,
+        s.step * program.depth() + diagnosis,
+    );
     let top5 = point.test_top5;
     let top5_text = top5.map_or(String::new(), |t| format!("  top-5 {:.2}%", 100.0 * t));
     crate::outln!(

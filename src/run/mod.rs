@@ -194,6 +194,9 @@ pub fn train(
         )?,
     };
     trainer.set_placement(gpu, placement)?;
+    if let Some(every) = config.diagnose_every {
+        trainer.set_diagnosis(gpu, every)?;
+    }
     let part = peers::Part {
         leader: peers.leader,
         shard: peers.shard.as_ref().map(|(i, k, _)| (*i, *k)),
@@ -231,6 +234,12 @@ pub fn train(
         program.depth(),
         trainer.schedule_name()
     );
+    if let Some(every) = config.diagnose_every {
+        crate::outln!(
+            "diagnosis: every {every} steps one more gradient pass, at x (counted in the grad \
+             evals); cos(∇f(x), ∇f(y)) and ‖∇f(x) − ∇f(y)‖ go to metrics.jsonl and curves.png"
+        );
+    }
     epoch::epochs(gpu, &config, (&mut trainer, &dir), splits, (start, part))
 }
 

@@ -1,4 +1,6 @@
-//! `curves.png`: loss and accuracy against epoch, train and test.
+//! `curves.png`: loss and accuracy against epoch, train and test, and for a run with
+//! `--diagnose-every` the SAMPa paper's appendix figure: cos(∇f(x_t), ∇f(y_t)) and
+//! ‖∇f(x_t) − ∇f(y_t)‖ against the step.
 
 use crate::error::{Error, Result};
 use plotters::prelude::*;
@@ -33,20 +35,53 @@ pub fn png(path: &Path, what: &str, draw: Box<Drawing<'_>>) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::data(path, format!("cannot write: {e}")))
 }
 
-/// Draw the curves into `path`.
-pub fn curves(points: &[EpochPoint], title: &str, path: &Path) -> Result<()> {
-    png(path, "curves", Box::new(|tmp| draw(points, title, tmp)))
+/// A run's diagnosed steps: (step, cos(∇f(x), ∇f(y)), ‖∇f(x) − ∇f(y)‖).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Diagnosis(pub Vec<(usize, f64, f64)>);
+
+impl Diagnosis {
+    /// The `diagnosis` records of `metrics.jsonl`, in order.
+    pub fn from_records(records: &[serde_json::Value]) -> Diagnosis {
+        let value = |r: &serde_json::Value, k: &str| r[k].as_f64();
+        let rows = records
+            .iter()
+            .filter(|r| r["kind"] == "diagnosis")
+            .filter_map(|r| {
+                let step = r["step"].as_u64()? as usize;
+                Some((step, value(r, "cos")?, value(r, "distance")?))
+            });
+        Diagnosis(rows.collect())
+    }
+}
+
+/// Draw the curves into `path`, with the diagnosis's two panels when it has steps.
+pub fn curves(
+    (points, diagnosis): (&[EpochPoint], &Diagnosis),
+    title: &str,
+    path: &Path,
+) -> Result<()> {
+    png(
+        path,
+        "curves",
+        Box::new(|tmp| draw(points, diagnosis, title, tmp)),
+    )
 }
 
 fn draw(
     points: &[EpochPoint],
+    diagnosis: &Diagnosis,
     title: &str,
     path: &Path,
 ) -> std::result::Result<(), Box<dyn std::error::Error>> {
-    let root = BitMapBackend::new(path, (1000, 420)).into_drawing_area();
+    let width = if diagnosis.0.is_empty() { 1000 } else { 1500 };
+    let root = BitMapBackend::new(path, (width, 420)).into_drawing_area();
     root.fill(&WHITE)?;
     let root = root.titled(title, ("sans-serif", 20))?;
     let (left, right) = root.split_horizontally(500);
+    let (right, diagnosed) = right.split_horizontally(500);
+    if !diagnosis.0.is_empty() {
+        draw_diagnosis(&diagnosed, diagnosis)?;
+    }
     let epochs = points.len().max(1) as f64;
     let x_range = 0.5..epochs + 0.5;
     let max_loss = points
@@ -104,6 +139,42 @@ fn draw(
             .draw()?;
     }
     root.present()?;
+    Ok(())
+}
+
+/// The diagnosis's panels, one above the other: the cosine, and the distance.
+fn draw_diagnosis<DB: DrawingBackend>(
+    area: &DrawingArea<DB, plotters::coord::Shift>,
+    d: &Diagnosis,
+) -> std::result::Result<(), Box<dyn std::error::Error>>
+where
+    DB::ErrorType: 'static,
+{
+    let (top, bottom) = area.split_vertically(210);
+    let last = d.0.last().map_or(1, |r| r.0) as f64;
+    let low = d.0.iter().map(|r| r.1).fold(1.0, f64::min);
+    let high = d.0.iter().map(|r| r.2).fold(0.0, f64::max).max(1e-12) * 1.1;
+    type Getter = fn(&(usize, f64, f64)) -> f64;
+    let panels: [(_, &str, std::ops::Range<f64>, Getter, RGBColor); 2] = [
+        (
+            &top,
+            "cos(∇f(x), ∇f(y))",
+            low - 0.05 * (1.0 - low).max(1e-3)..1.0 + 0.05 * (1.0 - low).max(1e-3),
+            |r| r.1,
+            BLUE,
+        ),
+        (&bottom, "‖∇f(x) − ∇f(y)‖", 0.0..high, |r| r.2, RED),
+    ];
+    for (area, name, y_range, getter, color) in panels {
+        let mut chart = ChartBuilder::on(area)
+            .margin(8)
+            .x_label_area_size(30)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0.0..last * 1.02, y_range)?;
+        chart.configure_mesh().x_desc("step").y_desc(name).draw()?;
+        let series = d.0.iter().map(|r| (r.0 as f64, getter(r)));
+        chart.draw_series(LineSeries::new(series, color.stroke_width(2)))?;
+    }
     Ok(())
 }
 

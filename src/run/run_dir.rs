@@ -197,7 +197,8 @@ impl RunDir {
         super::checkpoint::save(model, (params, state), info, &self.model())?;
         let lines: String = records.iter().map(|r| format!("{r}\n")).collect();
         self.write("metrics.jsonl", lines.as_bytes())?;
-        plot::curves(points, &model.name, &self.file("curves.png"))
+        let diagnosis = plot::Diagnosis::from_records(records);
+        plot::curves((points, &diagnosis), &model.name, &self.file("curves.png"))
     }
 
     /// The records and epoch points of `metrics.jsonl` that a checkpoint at `steps`, in

@@ -45,6 +45,9 @@ pub(crate) async fn record(
 ) -> Result<Recording> {
     let parts = prepare(t, gpu, batch)?;
     let point_at = stage_point(t, gpu, &parts, look)?;
+    let mut encoder = gpu.device.create_command_encoder(&Default::default());
+    super::local_step::diagnose(t, gpu, batch, &mut encoder)?;
+    gpu.checked("the diagnosis", || gpu.submit(encoder.finish()))?;
     submit_main(t, gpu, &parts, look)?;
     let dropout_key = t.dropout_key(parts.remote);
     let Placed::Dual(dual) = &mut t.placed else {

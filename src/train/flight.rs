@@ -15,6 +15,10 @@ pub struct StepReport {
     pub correct: f32,
     /// ‖x‖² after the step.
     pub norm_sq: f32,
+    /// The perturbation's norms, for programs that perturb x.
+    pub perturbation: Option<super::PerturbationNorms>,
+    /// SAMPa's diagnosis, on the steps `--diagnose-every` names.
+    pub diagnosis: Option<super::Diagnosed>,
 }
 
 impl StepReport {
@@ -75,6 +79,8 @@ pub(crate) struct InFlight {
     /// Which of the two readbacks holds its values.
     pub slot: usize,
     pub step: usize,
+    /// Whether the step ran the diagnosis.
+    pub diagnosed: bool,
     pub known: Option<[f32; 2]>,
     pub sizes: Vec<usize>,
     pub remote: Option<(usize, Vec<f32>)>,

@@ -17,6 +17,8 @@ use super::recorder::Prepared;
 /// Record a step with the pair placed on this device; `look` says whether the look-ahead must
 /// run (see `Trainer::set_hyper`).
 pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> Result<Recording> {
+    let mut r = Recording::new(gpu);
+    diagnose(t, gpu, batch, &mut r.encoder)?;
     let batches = Batches::new(batch, &t.previous);
     let size = |i: usize| batches.of(&t.rec.passes, i).len();
     // Replicas share a batch size: a step whose two batches differ (at an epoch's end) runs
@@ -38,7 +40,6 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
         }
     }
     t.fused_steps += fused as usize;
-    let mut r = Recording::new(gpu);
     for op in &t.rec.ops {
         match op {
             Prepared::Grad(i) => record_pass(t, &mut r.encoder, *i, fused, batches),
@@ -57,6 +58,29 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
         r.sizes = ns.passes.iter().map(|&i| size(i)).collect();
     }
     Ok(r)
+}
+
+/// On a diagnosed step (`batch` is the one just loaded), record the diagnosis's pass at x (see `probes.rs`) before the step's
+/// operations move x; its reductions follow in the driver's tail.
+pub(crate) fn diagnose(
+    t: &mut Trainer,
+    gpu: &Gpu,
+    batch: &Batch,
+    encoder: &mut wgpu::CommandEncoder,
+) -> Result<()> {
+    let step = t.steps + 1;
+    let Some(y) = t
+        .diagnosis
+        .as_ref()
+        .filter(|d| d.due(step))
+        .map(|d| d.y_pass)
+    else {
+        return Ok(());
+    };
+    let key = t.dropout_key(y);
+    let batch = Batches::new(batch, &t.previous).of(&t.rec.passes, y);
+    let d = t.diagnosis.as_mut().expect("checked above");
+    d.record_pass(gpu, (batch, key), encoder)
 }
 
 /// The plan that computed pass `i` this step, and its replica there: replica r of the fused

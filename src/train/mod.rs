@@ -14,6 +14,7 @@ mod flight;
 mod local_step;
 mod norm_stats;
 pub mod parity;
+mod probes;
 pub mod recorder;
 pub mod schedule;
 pub mod session;
@@ -28,6 +29,7 @@ pub mod worker;
 
 pub use evaluate::Scores;
 pub use flight::StepReport;
+pub use probes::{Diagnosed, PerturbationNorms};
 pub use recorder::TrainerSpec;
 pub use schedule::{Placement, Schedule};
 pub use shard::{Reduce, Shard, shard_of};

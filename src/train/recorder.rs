@@ -13,6 +13,7 @@
 //!   [`Kernels`] names for the device (texture reads on CPU rasterisers); vectors are
 //!   allocated in whole 256-float rows so that either form can read them.
 
+use super::probes;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::clip::Clip;
@@ -43,7 +44,8 @@ pub struct TrainerSpec {
 /// One prepared operation.
 #[derive(Debug)]
 pub(crate) enum Prepared {
-    Perturb(Dispatch),
+    /// A perturbation, with the buffer of its norms (see `probes`).
+    Perturb(Dispatch, GpuBuf<f32>),
     LookAhead(BaseLook, LookaheadMode),
     Noise(GpuBuf<f32>),
     /// GSAM's update gradient (its reductions and the combination).
@@ -64,7 +66,7 @@ impl Prepared {
     /// look-ahead only when `look` (see `Trainer::set_hyper`).
     pub fn record_outside_passes(&self, encoder: &mut wgpu::CommandEncoder, look: bool) {
         match self {
-            Prepared::Perturb(d) | Prepared::Decompose(d) => d.record(encoder),
+            Prepared::Perturb(d, _) | Prepared::Decompose(d) => d.record(encoder),
             Prepared::Average(ds) | Prepared::MaskNorm(ds) => {
                 ds.iter().for_each(|d| d.record(encoder))
             }
@@ -212,9 +214,19 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
     Ok(match *op {
         Op::Perturb { along, into } => {
             let how = spec.optimizer.perturbation();
-            let norm = gpu.zeros::<f32>(1, "perturbation norm")?;
-            let d = perturb::prepare_with_norm(gpu, form, how, x, v(along), norm.view(), v(into))?;
-            Prepared::Perturb(d)
+            let (values, reductions) =
+                probes::perturbation_values(gpu, (how, form), (x, v(along), v(into)))?;
+            let d = perturb::prepare_with_norm(
+                gpu,
+                form,
+                how,
+                x,
+                v(along),
+                values.slice(0, 1)?,
+                v(into),
+            )?;
+            // ASAM's norms read x̃, after the perturbation wrote it.
+            Prepared::Perturb(reductions.into_iter().fold(d, Dispatch::then), values)
         }
         Op::LookAhead { grad, into, mode } => Prepared::LookAhead(
             BaseLook::prepare(gpu, base, v(grad), (x, &state), v(into))?,

@@ -44,6 +44,13 @@ pub(crate) async fn record(
             t.spec.model.name
         )));
     }
+    if t.diagnosis.is_some() {
+        return Err(crate::error::Error::Invalid(
+            "--diagnose-every: data-parallel runs (--schedule mpi with more than two ranks) do \
+             not diagnose; run on one or two ranks"
+                .into(),
+        ));
+    }
     let batches = Batches::new(batch, &t.previous);
     for i in 0..t.rec.evaluators.len() {
         let b = batches.of(&t.rec.passes, i);

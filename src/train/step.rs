@@ -21,6 +21,7 @@ use crate::gpu::{Gpu, Readback};
 use crate::optim::BaseHyper;
 
 use super::flight::{InFlight, Recording, StepReport};
+use super::probes::{Diagnosed, PerturbationNorms};
 use super::recorder::Prepared;
 use super::trainer::{Placed, Trainer};
 
@@ -126,6 +127,19 @@ impl Trainer {
     /// The shared tail: the ‖x‖² watch's copy, the submission, and the bookkeeping after it.
     fn submit_recording(&mut self, gpu: &Gpu, batch: &Batch, mut r: Recording) -> Result<InFlight> {
         self.watch.record(&mut r.encoder, self.readback());
+        if let Some(values) = self.perturbation_values() {
+            let at = super::probes::PERTURBATION_AT;
+            let count = super::probes::PERTURBATION_VALUES;
+            self.readback()
+                .record_part(&mut r.encoder, values, 0, count, at);
+        }
+        let diagnosed = self
+            .diagnosis
+            .as_ref()
+            .is_some_and(|d| d.due(self.steps + 1));
+        if let (true, Some(d)) = (diagnosed, &self.diagnosis) {
+            d.record_sums(&mut r.encoder, self.readback());
+        }
         let index = gpu.checked("training step", || gpu.submit(r.encoder.finish()))?;
         if let Placed::Dual(d) = &mut self.placed {
             d.staged = r.stages_point.then(|| index.clone());
@@ -144,6 +158,7 @@ impl Trainer {
             index,
             slot,
             step: self.steps,
+            diagnosed,
             known: r.known,
             sizes: r.sizes,
             remote: r.remote,
@@ -170,11 +185,36 @@ impl Trainer {
         if let Some(shard) = &mut self.shard {
             metrics = shard.metrics(metrics)?;
         }
+        let how = self.spec.optimizer.perturbation();
+        let probe = |at: usize, count: usize| &m[at..at + count];
+        let perturbation = self.perturbation_values().map(|_| {
+            let values = probe(
+                super::probes::PERTURBATION_AT,
+                super::probes::PERTURBATION_VALUES,
+            );
+            PerturbationNorms::from_values(how, values)
+        });
+        let diagnosis = f.diagnosed.then(|| {
+            Diagnosed::from_values(probe(
+                super::probes::DIAGNOSIS_AT,
+                super::probes::DIAGNOSIS_VALUES,
+            ))
+        });
         Ok(StepReport {
             step: f.step,
             loss: metrics[0],
             correct: metrics[1],
             norm_sq: self.norm_sq,
+            perturbation,
+            diagnosis,
+        })
+    }
+
+    /// The buffer of the program's (first) perturbation's norms, if it perturbs x.
+    fn perturbation_values(&self) -> Option<&crate::gpu::GpuBuf<f32>> {
+        self.rec.ops.iter().find_map(|op| match op {
+            Prepared::Perturb(_, values) => Some(values),
+            _ => None,
         })
     }
 

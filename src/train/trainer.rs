@@ -9,6 +9,7 @@
 
 use super::flight::{InFlight, StepReport};
 use super::norm_stats::NormStats;
+use super::probes::Diagnosis;
 use super::recorder::{self, Recorded, TrainerSpec};
 use super::schedule::dual::Dual;
 use super::schedule::fused::FusedPair;
@@ -70,6 +71,8 @@ pub struct Trainer {
     pub(crate) norm_stats: Option<NormStats>,
     /// This replica's part in a data-parallel run (`--schedule mpi` with more than one main).
     pub(crate) shard: Option<Shard>,
+    /// SAMPa's diagnosis (`--diagnose-every`), when asked for.
+    pub(crate) diagnosis: Option<Diagnosis>,
 }
 
 impl std::fmt::Debug for Trainer {
@@ -164,6 +167,7 @@ impl Trainer {
             fused_steps: 0,
             previous: None,
             shard: None,
+            diagnosis: None,
         })
     }
 
@@ -187,6 +191,18 @@ impl Trainer {
             }
         };
         Ok(())
+    }
+
+    /// Diagnose every `every` steps (see `probes.rs`): one more gradient pass at x on those
+    /// steps, compared with SAMPa's gradient at y. An error for programs without a pass at y.
+    pub fn set_diagnosis(&mut self, gpu: &Gpu, every: usize) -> Result<()> {
+        self.diagnosis = Some(Diagnosis::new(gpu, (&self.spec, &self.rec), every)?);
+        Ok(())
+    }
+
+    /// Gradient passes the diagnosis ran in the first `steps` steps: one per diagnosed step.
+    pub fn diagnosis_passes(&self, steps: usize) -> usize {
+        self.diagnosis.as_ref().map_or(0, |d| steps / d.every)
     }
 
     /// The schedule in use.

@@ -16,8 +16,9 @@ use crate::gpu::{Gpu, GpuBuf, Readback};
 use crate::kernels::Dispatch;
 use crate::optim::base::BaseStep;
 
-/// A trainer's readback starts with the reported pass's loss and correct count.
-pub(crate) const READBACK: usize = 2;
+/// A trainer's readback starts with the reported pass's loss and correct count and the
+/// probes' values (`probes.rs`); the batch statistics and the watch's values follow.
+pub(crate) const READBACK: usize = super::probes::DIAGNOSIS_AT + super::probes::DIAGNOSIS_VALUES;
 
 /// The most partial sums the host adds (64 KB a step: a CPU rasteriser's update grid at most).
 const HOST_PARTIALS: usize = 16384;

@@ -84,6 +84,13 @@ pub fn prepare_dot(gpu: &Gpu, w: View<'_>, x: View<'_>, out: View<'_>) -> Result
     reduce_pair(gpu, Source::Dot { w, x }, out)
 }
 
+/// Prepare out = Σ (x − w)², the squared distance between two vectors, elementwise (no
+/// cancellation when they are close); `w` is a whole buffer as long as `x`.
+pub fn prepare_distance(gpu: &Gpu, w: View<'_>, x: View<'_>, out: View<'_>) -> Result<Dispatch> {
+    whole_weights("distance", w, x)?;
+    reduce_pair(gpu, Source::Distance { w, x }, out)
+}
+
 /// `w`, which the first stage reads from element 0, must be a whole buffer as long as `x`.
 fn whole_weights(op: &'static str, w: View<'_>, x: View<'_>) -> Result<()> {
     if w.len != x.len || w.offset != 0 {
@@ -106,6 +113,8 @@ enum Source<'a> {
     Weighted { w: View<'a>, x: View<'a> },
     /// The products of the whole buffer `w` and the view `x`.
     Dot { w: View<'a>, x: View<'a> },
+    /// The squared differences of the view `x` and the whole buffer `w`.
+    Distance { w: View<'a>, x: View<'a> },
     /// A texture copy of a vector from element 0 (see `texture_copies`).
     Tex(&'a wgpu::TextureView),
 }
@@ -124,7 +133,8 @@ fn reduce(gpu: &Gpu, form: VectorForm, x: View<'_>, out: View<'_>) -> Result<Dis
 
 /// The weighted or dot form over `src`'s `x` (storage reads only).
 fn reduce_pair(gpu: &Gpu, src: Source<'_>, out: View<'_>) -> Result<Dispatch> {
-    let (Source::Weighted { x, .. } | Source::Dot { x, .. }) = src else {
+    let (Source::Weighted { x, .. } | Source::Dot { x, .. } | Source::Distance { x, .. }) = src
+    else {
         unreachable!("reduce_pair takes the two-vector sources")
     };
     check_vector(x, out)?;
@@ -214,6 +224,11 @@ fn stages(gpu: &Gpu, src: Source<'_>, n: usize, out: View<'_>) -> Result<Dispatc
             x.offset,
             vec![Bind::Buf(&x.buf.buffer), sums, Bind::Buf(&w.buf.buffer)],
         ),
+        Source::Distance { w, x } => (
+            storage("distance_partial"),
+            x.offset,
+            vec![Bind::Buf(&x.buf.buffer), sums, Bind::Buf(&w.buf.buffer)],
+        ),
         Source::Tex(t) => (
             ("norm_tex", TEXTURE_SRC, "sumsq_partial"),
             0,
@@ -286,6 +301,14 @@ pub(crate) fn prepare_final(
 /// CPU f64 reference of the dot product.
 pub fn reference_dot<T: Copy + Into<f64>>(w: &[T], x: &[T]) -> f64 {
     w.iter().zip(x).map(|(&w, &x)| w.into() * x.into()).sum()
+}
+
+/// CPU f64 reference of the squared distance.
+pub fn reference_distance<T: Copy + Into<f64>>(w: &[T], x: &[T]) -> f64 {
+    w.iter()
+        .zip(x)
+        .map(|(&w, &x)| (x.into() - w.into()).powi(2))
+        .sum()
 }
 
 /// CPU f64 reference of the weighted form.

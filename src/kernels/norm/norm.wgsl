@@ -5,7 +5,10 @@
 // sumsq_partial: the first stage over x. sumsq_weighted_partial: the same for the sum of
 // (w[i] * x[off + i])^2, ASAM's ‖|w| ⊙ x‖². dot_partial: the same for the sum of
 // w[i] * x[off + i], the dot product of w and x (GSAM's g · g_p); each invocation adds the
-// four products of its vec4 in one dot, as the squares' stages do.
+// four products of its vec4 in one dot, as the squares' stages do. distance_partial: the same
+// for the sum of (x[off + i] - w[i])^2, the squared distance between two vectors, taken
+// elementwise so that two nearly equal vectors lose nothing to cancellation (SAMPa's
+// diagnosis of ‖∇f(x) − ∇f(y)‖, ASAM's ‖x̃ − x‖).
 
 @group(0) @binding(1) var<storage, read> x: array<vec4<f32>>;
 @group(0) @binding(3) var<storage, read> w: array<vec4<f32>>;
@@ -59,6 +62,19 @@ fn dot_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_
     let g = wid.x * 256u + t;
     for (var i = g; 4u * i < p.n; i += stride) {
         s += dot(masked(i, w[i]), chunk(i));
+    }
+    dst[g] = s;
+}
+
+@compute @workgroup_size(256)
+fn distance_partial(@builtin(workgroup_id) wid: vec3<u32>,
+                    @builtin(local_invocation_index) t: u32) {
+    var s = 0.0;
+    let stride = p.groups * 256u;
+    let g = wid.x * 256u + t;
+    for (var i = g; 4u * i < p.n; i += stride) {
+        let v = chunk(i) - masked(i, w[i]);
+        s += dot(v, v);
     }
     dst[g] = s;
 }

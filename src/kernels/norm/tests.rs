@@ -88,3 +88,34 @@ fn dot_product_two_stage() {
         assert!(dot(a.view(), b.view()));
     }
 }
+
+#[test]
+fn squared_distance_of_close_vectors() {
+    // Two vectors a thousandth apart: ‖x‖² + ‖w‖² − 2·x·w would lose every digit of the answer
+    // to cancellation in f32; the elementwise form keeps the relative error of a plain norm.
+    for gpu in &gpus() {
+        for n in [1, 7, 33, 257, 65_536, 235_146] {
+            let mut rng = Pcg::new(n as u64, 7);
+            let w0 = rng.vec(n, -1.0, 1.0);
+            let mut x0 = vec![9.0f32; 4];
+            x0.extend(w0.iter().map(|&w| w + 1e-3 * rng.uniform(-1.0, 1.0)));
+            x0.push(9.0);
+            let w = gpu.upload(&w0, "w").unwrap();
+            let x = gpu.upload(&x0, "x").unwrap();
+            let out = gpu.upload(&[7.0f32; 4], "out").unwrap();
+            let s = norm::prepare_distance(
+                gpu,
+                w.view(),
+                x.slice(4, n).unwrap(),
+                out.slice(3, 1).unwrap(),
+            )
+            .unwrap();
+            assert_eq!(s.launches(), 2);
+            gpu.run(&[&s]).unwrap();
+            let got = gpu.read(&out).unwrap();
+            assert_eq!(&got[..3], &[7.0; 3], "distance wrote outside its slot");
+            let want = norm::reference_distance(&w0, &x0[4..4 + n]);
+            assert_close(&format!("distance n={n}"), &got[3..], &[want], 0.0, 1e-5);
+        }
+    }
+}
