@@ -222,6 +222,12 @@ fn checkpoints_through_resume() {
         steps: 7,
         previous: None,
         noise_rng: (1, 2),
+        aesam: Some(sampa::optim::aesam::AeSamState {
+            mean: 0.1,
+            var: 1.0 / 3.0,
+            steps: 7,
+            sam_steps: 3,
+        }),
     };
     let progress = Progress {
         epoch: 1,

@@ -1,11 +1,12 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! The SAM variants beside SAM and SAMPa. VaSSO (`--vasso-theta`): SAM and SAMPa perturbing
 //! along an exponential average of the gradients they would perturb along. GSAM (`--optimizer
-//! gsam`): SAM's step less α times the gradient's part orthogonal to the perturbed one. Each
-//! against the f64 reference over 24 steps on every adapter; each reducing to SAM (or SAMPa)
-//! bit for bit at its neutral setting, and not otherwise; SAMPa with VaSSO giving serial's bits
-//! under fused and dual; a VaSSO run resumed mid-way ending with the uninterrupted run's bits;
-//! bad values one-line errors.
+//! gsam`): SAM's step less α times the gradient's part orthogonal to the perturbed one.
+//! LookSAM: SAM every k-th step, the kept orthogonal part reused between. AE-SAM: SAM on the
+//! steps whose gradient norm stands out. Each against the f64 reference over 24 steps on every
+//! adapter; each reducing to SAM (or SAMPa) bit for bit at its neutral setting, and not
+//! otherwise; SAMPa with VaSSO giving serial's bits under fused and dual; the state-bearing
+//! runs resumed mid-way ending with the uninterrupted run's bits; bad values one-line errors.
 
 mod common;
 use common::cli::{error_line, sampa, scratch, success};
@@ -79,6 +80,100 @@ fn every_variant_follows_its_f64_reference() {
         },
     ];
     follows_reference(&model, STEPS, &cases);
+}
+
+fn looksam(k: usize, alpha: f32) -> OptimizerConfig {
+    OptimizerConfig {
+        kind: OptimizerKind::LookSam,
+        looksam_k: Some(k),
+        looksam_alpha: Some(alpha),
+        ..Default::default()
+    }
+}
+
+fn aesam(c0: f32, c1: f32) -> OptimizerConfig {
+    OptimizerConfig {
+        kind: OptimizerKind::AeSam,
+        aesam_c0: Some(c0),
+        aesam_c1: Some(c1),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn looksam_and_aesam_follow_their_f64_references() {
+    // Both forms of their steps, chosen as the reference chooses: a LookSAM step that reused
+    // the wrong g_v, or an AE-SAM decision the reference did not make, moves the parameters
+    // by 1e-3.
+    let cases = [
+        looksam(5, 0.7),
+        OptimizerConfig {
+            adaptive: true,
+            rho: 0.5,
+            ..looksam(3, 1.5)
+        },
+        aesam(-1.0, 1.0),
+        aesam(0.0, 2.0),
+    ];
+    follows_reference(&model(), STEPS, &cases);
+}
+
+#[test]
+fn aesam_takes_both_forms_where_the_reference_does() {
+    let m = model();
+    let data = parity::batches(&m, STEPS);
+    for gpu in &gpus() {
+        for config in [aesam(-1.0, 1.0), aesam(0.0, 2.0)] {
+            let mut t = trainer(gpu, &m, 0.1, &m.init(5), config, 9);
+            t.set_run_steps(STEPS);
+            let mut r = sampa::optim::reference::RefOptimizer::new(config, &m.init(5), 9);
+            r.run_steps = Some(STEPS);
+            for (i, b) in data.iter().enumerate() {
+                t.step(gpu, b, parity::hyper(false, i)).unwrap();
+                r.step(&m, 0.1, b, parity::hyper(false, i));
+            }
+            let sam = t.full_steps();
+            eprintln!(
+                "{}: {}: {sam} SAM steps of {STEPS}",
+                gpu.adapter.short(),
+                config.label()
+            );
+            assert_eq!(sam, r.aesam.sam_steps, "{}: SAM steps", config.label());
+            assert!(
+                0 < sam && sam < STEPS,
+                "{}: {sam} SAM steps",
+                config.label()
+            );
+            // SAM steps take two gradients in sequence, the others one.
+            let other = STEPS - sam;
+            assert_eq!(t.grad_evals(), (2 * sam + other, 2 * sam + other));
+        }
+        let mut t = trainer(gpu, &m, 0.1, &m.init(5), looksam(5, 0.7), 9);
+        for (i, b) in data.iter().take(11).enumerate() {
+            t.step(gpu, b, parity::hyper(false, i)).unwrap();
+        }
+        assert_eq!(t.full_steps(), 3, "LookSAM's SAM steps: 1, 6 and 11");
+        assert_eq!(t.grad_evals(), (14, 14));
+    }
+}
+
+#[test]
+fn looksam_with_k_one_is_sam_bit_for_bit_and_otherwise_not() {
+    for gpu in &gpus() {
+        let sam = OptimizerConfig {
+            kind: OptimizerKind::Sam,
+            ..Default::default()
+        };
+        let sam = params_after(gpu, sam, Placement::Serial);
+        let one = params_after(gpu, looksam(1, 0.7), Placement::Serial);
+        assert!(
+            one == sam,
+            "{}: --looksam-k 1 differs from SAM",
+            gpu.adapter.short()
+        );
+        let five = params_after(gpu, looksam(5, 0.7), Placement::Serial);
+        assert!(five != sam, "{}: --looksam-k 5 is SAM", gpu.adapter.short());
+    }
 }
 
 /// The parameters after 8 steps of `config` under `placement`.
@@ -249,8 +344,8 @@ fn sampa_with_vasso_gives_serials_bits_under_fused_and_dual() {
     }
 }
 
-fn train_args<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
-    vec![
+fn train_args<'a>(out: &'a str, steps: &'a str, variant: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![
         "train",
         "--data",
         "embedded",
@@ -262,56 +357,81 @@ fn train_args<'a>(out: &'a str, steps: &'a str) -> Vec<&'a str> {
         "32",
         "--hidden",
         "8",
-        "--optimizer",
-        "sampa",
-        "--vasso-theta",
-        "0.5",
         "--epochs",
         "1",
         "--steps",
         steps,
         "--out",
         out,
-    ]
+    ];
+    args.extend(variant);
+    args
 }
 
-#[test]
-fn a_vasso_run_resumed_from_its_checkpoint_ends_bit_identical() {
-    let d = scratch("variants", "vasso-resume");
-    let (full, part) = (d.join("full"), d.join("part"));
-    let (full_s, part_s) = (full.to_str().unwrap(), part.to_str().unwrap());
-    success(&sampa(&train_args(full_s, "8")));
-    success(&sampa(&train_args(part_s, "4")));
-    // The average is in the checkpoint beside SAMPa's g_y.
-    let bytes = std::fs::read(part.join("checkpoint.safetensors")).unwrap();
+/// The names in a run's checkpoint, and its metadata.
+fn checkpoint(run: &std::path::Path) -> (usize, std::collections::HashMap<String, String>) {
+    let bytes = std::fs::read(run.join("checkpoint.safetensors")).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&bytes).unwrap();
     let names = safetensors::SafeTensors::deserialize(&bytes)
         .unwrap()
         .names()
         .len();
-    let plain = {
-        let p = scratch("variants", "vasso-plain");
-        let p = p.join("run");
-        let mut args = train_args(p.to_str().unwrap(), "4");
-        args.retain(|a| *a != "--vasso-theta" && *a != "0.5");
-        success(&sampa(&args));
-        let bytes = std::fs::read(p.join("checkpoint.safetensors")).unwrap();
-        safetensors::SafeTensors::deserialize(&bytes)
-            .unwrap()
-            .names()
-            .len()
-    };
-    assert_eq!(
-        names,
-        plain + 1,
-        "the checkpoint should carry VaSSO's average"
-    );
-    let out = success(&sampa(&["train", "--resume", part_s, "--steps", "8"]));
-    assert!(out.contains("at step 4"), "{out}");
-    let model = |r: &std::path::Path| std::fs::read(r.join("model.safetensors")).unwrap();
-    assert!(
-        model(&full) == model(&part),
-        "stopped at step 4 and resumed, the parameters differ from the uninterrupted run's"
-    );
+    (names, meta.metadata().clone().unwrap_or_default())
+}
+
+#[test]
+fn variant_runs_resumed_from_their_checkpoints_end_bit_identical() {
+    // Each variant's state is in the checkpoint: VaSSO's average beside SAMPa's g_y and
+    // LookSAM's g_v (one tensor more than their plain optimizer's), AE-SAM's statistics in
+    // the metadata.
+    let cases: [(&str, &[&str], &[&str], usize); 3] = [
+        (
+            "vasso",
+            &["--optimizer", "sampa", "--vasso-theta", "0.5"],
+            &["--optimizer", "sampa"],
+            1,
+        ),
+        (
+            "looksam",
+            &["--optimizer", "looksam", "--looksam-k", "3"],
+            &["--optimizer", "sam"],
+            1,
+        ),
+        (
+            "aesam",
+            &["--optimizer", "aesam"],
+            &["--optimizer", "sam"],
+            0,
+        ),
+    ];
+    for (name, variant, plain, extra) in cases {
+        let d = scratch("variants", &format!("{name}-resume"));
+        let (full, part) = (d.join("full"), d.join("part"));
+        let (full_s, part_s) = (full.to_str().unwrap(), part.to_str().unwrap());
+        success(&sampa(&train_args(full_s, "8", variant)));
+        success(&sampa(&train_args(part_s, "4", variant)));
+        let (names, meta) = checkpoint(&part);
+        let p = d.join("plain");
+        success(&sampa(&train_args(p.to_str().unwrap(), "4", plain)));
+        assert_eq!(
+            names,
+            checkpoint(&p).0 + extra,
+            "{name}: the checkpoint's vectors"
+        );
+        assert_eq!(
+            meta.contains_key("aesam"),
+            name == "aesam",
+            "{name}: {meta:?}"
+        );
+        let out = success(&sampa(&["train", "--resume", part_s, "--steps", "8"]));
+        assert!(out.contains("at step 4"), "{out}");
+        let model = |r: &std::path::Path| std::fs::read(r.join("model.safetensors")).unwrap();
+        assert!(
+            model(&full) == model(&part),
+            "{name}: stopped at step 4 and resumed, the parameters differ from the \
+             uninterrupted run's"
+        );
+    }
 }
 
 #[test]
@@ -341,6 +461,30 @@ fn bad_variant_settings_are_one_line_errors_naming_the_flag() {
         (
             ["--optimizer", "sam", "--gsam-alpha", "0.1"],
             "--gsam-alpha applies to --optimizer gsam only, not sam",
+        ),
+        (
+            ["--optimizer", "looksam", "--looksam-k", "0"],
+            "--looksam-k must be at least 1",
+        ),
+        (
+            ["--optimizer", "sam", "--looksam-k", "5"],
+            "--looksam-k applies to --optimizer looksam only, not sam",
+        ),
+        (
+            ["--optimizer", "looksam", "--looksam-alpha", "-1"],
+            "--looksam-alpha must be a non-negative number, got -1",
+        ),
+        (
+            ["--optimizer", "sampa", "--aesam-c1", "2"],
+            "--aesam-c1 applies to --optimizer aesam only, not sampa",
+        ),
+        (
+            ["--optimizer", "aesam", "--bn-stats", "x~"],
+            "skips a pass of it on some steps",
+        ),
+        (
+            ["--optimizer", "looksam", "--vasso-theta", "0.5"],
+            "--vasso-theta applies to --optimizer sam and sampa",
         ),
     ] {
         let out = d.join(extra.join("_"));

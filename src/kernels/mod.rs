@@ -25,6 +25,7 @@ pub mod dropout;
 pub mod gsam;
 pub(crate) mod launch;
 pub mod layout;
+pub mod looksam;
 pub mod matmul;
 pub mod maxpool;
 pub mod membench;

@@ -32,6 +32,16 @@ pub enum OptimizerKind {
     /// GSAM: SAM's two gradients, the step taking the perturbed one less α times the part of
     /// the gradient at x orthogonal to it.
     Gsam,
+    /// LookSAM: SAM every k-th step; between them one gradient plus the kept part of SAM's
+    /// perturbed gradient orthogonal to it.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "looksam"))]
+    #[serde(rename = "looksam")]
+    LookSam,
+    /// AE-SAM: SAM only on steps whose gradient norm stands out from its running statistics,
+    /// else one gradient.
+    #[cfg_attr(not(target_arch = "wasm32"), value(name = "aesam"))]
+    #[serde(rename = "aesam")]
+    AeSam,
 }
 
 impl OptimizerKind {
@@ -45,6 +55,8 @@ impl OptimizerKind {
             OptimizerKind::OptSam => "optsam",
             OptimizerKind::SamDb => "sam-db",
             OptimizerKind::Gsam => "gsam",
+            OptimizerKind::LookSam => "looksam",
+            OptimizerKind::AeSam => "aesam",
         }
     }
 }
@@ -291,6 +303,35 @@ pub struct OptimizerConfig {
     )]
     #[serde(default)]
     pub perturb_only: Option<PerturbOnly>,
+    /// LookSAM's k ≥ 1, for looksam only: a SAM step every k steps, the first included
+    /// (default 5; 1 is SAM).
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long, value_name = "K"))]
+    #[serde(default)]
+    pub looksam_k: Option<usize>,
+    /// LookSAM's α ≥ 0, for looksam only: the weight of the kept direction between SAM steps
+    /// (default 0.7).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "ALPHA", allow_negative_numbers = true)
+    )]
+    #[serde(default)]
+    pub looksam_alpha: Option<f32>,
+    /// AE-SAM's c at the run's first step, for aesam only (default −1): a step is a SAM step
+    /// when ‖g‖² ≥ its running mean + c·its running standard deviation.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "C0", allow_negative_numbers = true)
+    )]
+    #[serde(default)]
+    pub aesam_c0: Option<f32>,
+    /// AE-SAM's c at the run's last step, for aesam only (default 1); c moves linearly from
+    /// c0 to c1.
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "C1", allow_negative_numbers = true)
+    )]
+    #[serde(default)]
+    pub aesam_c1: Option<f32>,
 }
 
 /// GSAM's α when `--gsam-alpha` is not given.
@@ -333,6 +374,10 @@ impl Default for OptimizerConfig {
             vasso_theta: None,
             gsam_alpha: None,
             perturb_only: None,
+            looksam_k: None,
+            looksam_alpha: None,
+            aesam_c0: None,
+            aesam_c1: None,
         }
     }
 }
@@ -395,6 +440,8 @@ impl OptimizerConfig {
                 self.kind.name()
             )));
         }
+        super::looksam::validate(self)?;
+        super::aesam::validate(self)?;
         if let Some(alpha) = self.gsam_alpha {
             if !(alpha.is_finite() && alpha >= 0.0) {
                 return Err(Error::Invalid(format!(
@@ -445,8 +492,17 @@ impl OptimizerConfig {
         if let Some(theta) = self.vasso_theta {
             s.push_str(&format!(", VaSSO θ {theta}"));
         }
-        if self.kind == OptimizerKind::Gsam {
-            s.push_str(&format!(", α {}", self.gsam_alpha()));
+        match self.kind {
+            OptimizerKind::Gsam => s.push_str(&format!(", α {}", self.gsam_alpha())),
+            OptimizerKind::LookSam => {
+                let (k, alpha) = super::looksam::settings(self);
+                s.push_str(&format!(", k {k}, α {alpha}"));
+            }
+            OptimizerKind::AeSam => {
+                let [c0, c1] = super::aesam::settings(self);
+                s.push_str(&format!(", c {c0} to {c1}"));
+            }
+            _ => {}
         }
         if self.perturb_only == Some(PerturbOnly::Norm) {
             s.push_str(", normalisation layers only");

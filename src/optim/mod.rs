@@ -5,9 +5,11 @@
 //! What it must not touch: files, data readers and the epoch loop (`run`'s). A program names
 //! vectors and passes; where and when they run is the trainer's and the schedules'.
 
+pub mod aesam;
 pub mod base;
 pub mod config;
 pub mod gsam;
+pub mod looksam;
 pub mod lr;
 pub mod optsam;
 pub mod oracle;
@@ -35,6 +37,8 @@ pub fn program(c: &OptimizerConfig) -> Program {
         OptimizerKind::RandSam => randsam::program(),
         OptimizerKind::OptSam => optsam::program(),
         OptimizerKind::Gsam => gsam::program(c),
+        OptimizerKind::LookSam => looksam::program(c),
+        OptimizerKind::AeSam => aesam::program(c),
     };
     program.with_state(base::state(c.base))
 }
@@ -44,20 +48,38 @@ pub fn program(c: &OptimizerConfig) -> Program {
 /// error names the passes the optimizer has when `--bn-stats` names another.
 pub fn bn_passes(c: &OptimizerConfig) -> crate::error::Result<Vec<usize>> {
     let program = program(c);
-    let names: Vec<&str> = program.passes().iter().map(|p| p.name).collect();
+    let passes = program.passes();
+    let names: Vec<&str> = passes.iter().map(|p| p.name).collect();
     let name = match (c.bn_stats, c.kind) {
-        (Some(BnStats::All), _) => return Ok((0..names.len()).collect()),
         (Some(b), _) => b.name(),
         (None, OptimizerKind::Sampa) => "y",
         (None, OptimizerKind::RandSam | OptimizerKind::OptSam) => "x~",
         (None, _) => "x",
     };
-    match program.pass_index(name) {
-        Some(i) => Ok(vec![i]),
-        None => Err(crate::error::Error::Invalid(format!(
-            "--bn-stats {name}: {} has no pass called {name}; its passes are {} (or all)",
-            c.label(),
-            names.join(", ")
-        ))),
+    let chosen = match name {
+        "all" => (0..names.len()).collect(),
+        _ => match program.pass_index(name) {
+            Some(i) => vec![i],
+            None => {
+                return Err(crate::error::Error::Invalid(format!(
+                    "--bn-stats {name}: {} has no pass called {name}; its passes are {} (or all)",
+                    c.label(),
+                    names.join(", ")
+                )));
+            }
+        },
+    };
+    // A pass the other form of a step skips has no statistics on those steps.
+    if let Some(a) = &program.alternative {
+        let every_step =
+            |i: &usize| program.ops[..a.shared].contains(&program::Op::Grad(passes[*i]));
+        if !chosen.iter().all(every_step) {
+            return Err(crate::error::Error::Invalid(format!(
+                "--bn-stats {name}: {} skips a pass of it on some steps; only x updates the \
+                 running statistics on every step",
+                c.label()
+            )));
+        }
     }
+    Ok(chosen)
 }

@@ -38,8 +38,11 @@ pub enum Vector {
     /// (SAM-ON's g_N).
     Masked,
     /// GSAM's update gradient: the perturbed gradient less α times the part of the gradient
-    /// at x orthogonal to it.
+    /// at x orthogonal to it (and LookSAM's between its SAM steps).
     Surrogate,
+    /// LookSAM's g_v: the part of the last SAM step's perturbed gradient orthogonal to its
+    /// gradient at x, carried to the steps in between.
+    Orthogonal,
     /// The base step's gradient clipped by its norm (`--clip-norm`).
     Clipped,
 }
@@ -146,6 +149,27 @@ pub enum Op {
         /// α.
         alpha: f32,
     },
+    /// `into` = `gs` − c·`g`, c = (g · gs) / ‖g‖²: the part of `gs` orthogonal to `g`
+    /// (LookSAM's g_v).
+    Project {
+        /// The gradient at x.
+        g: Vector,
+        /// The perturbed gradient.
+        gs: Vector,
+        /// Its part orthogonal to g.
+        into: Vector,
+    },
+    /// `into` = `g` + α·(‖g‖/‖v‖)·`v`: LookSAM's gradient between its SAM steps.
+    Reuse {
+        /// The step's gradient at x.
+        g: Vector,
+        /// The kept g_v.
+        v: Vector,
+        /// The update gradient.
+        into: Vector,
+        /// α.
+        alpha: f32,
+    },
     /// A gradient pass.
     Grad(Pass),
     /// The base step on x with `mix`.
@@ -178,6 +202,16 @@ impl Op {
         Op::Decompose { g, gp, into, alpha }
     }
 
+    /// [`Op::Project`]: `into` = the part of `gs` orthogonal to `g`.
+    pub fn project(g: Vector, gs: Vector, into: Vector) -> Op {
+        Op::Project { g, gs, into }
+    }
+
+    /// [`Op::Reuse`]: `into` = `g` + α·(‖g‖/‖v‖)·`v`.
+    pub fn reuse(g: Vector, v: Vector, into: Vector, alpha: f32) -> Op {
+        Op::Reuse { g, v, into, alpha }
+    }
+
     /// [`Op::Grad`]: pass `name`, ∇L(`at`; batch `on`) into `into`.
     pub fn grad(name: &'static str, at: Vector, on: On, into: Vector) -> Op {
         Op::Grad(Pass { name, at, on, into })
@@ -194,6 +228,35 @@ impl Op {
     }
 }
 
+/// When a step takes a program's other form instead of its full one.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Choice {
+    /// The full form on every k-th step, the first included (LookSAM's k).
+    Every(usize),
+    /// AE-SAM's rule on n = ‖g‖² of the gradient the shared operations leave in `of`: the full
+    /// form when n is at least its running mean plus c running standard deviations, c moving
+    /// from `c0` to `c1` over the run (`super::aesam`).
+    Adaptive {
+        /// The gradient whose squared norm decides.
+        of: Vector,
+        /// c at the run's first step.
+        c0: f32,
+        /// c at its last.
+        c1: f32,
+    },
+}
+
+/// A program's second, cheaper form of a step, chosen step by step (LookSAM, AE-SAM).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Alternative {
+    /// Which form a step takes.
+    pub choice: Choice,
+    /// The operations both forms start with: the program's first `shared`.
+    pub shared: usize,
+    /// The other form's operations after those; they take no gradient.
+    pub ops: Vec<Op>,
+}
+
 /// An optimizer's program.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Program {
@@ -205,6 +268,8 @@ pub struct Program {
     pub carries: Vec<Vector>,
     /// The base optimizer's state vectors, which its step writes beside x.
     pub state: Vec<Vector>,
+    /// The step's other form, for programs that skip passes on some steps.
+    pub alternative: Option<Alternative>,
 }
 
 impl Program {
@@ -216,7 +281,29 @@ impl Program {
             carries: Vec::new(),
             // SGD's momentum, until `with_state` names another base's.
             state: vec![Vector::Momentum],
+            alternative: None,
         }
+    }
+
+    /// The same program taking `alternative`'s form on the steps its choice says.
+    pub fn or(mut self, alternative: Alternative) -> Program {
+        self.alternative = Some(alternative);
+        self
+    }
+
+    /// The operations of a step in the other form: the shared ones, then the alternative's.
+    /// The full form when the program has no alternative.
+    pub fn other_form(&self) -> Vec<Op> {
+        match &self.alternative {
+            Some(a) => [&self.ops[..a.shared], &a.ops[..]].concat(),
+            None => self.ops.clone(),
+        }
+    }
+
+    /// Gradient evaluations of a step in the other form, and in sequence.
+    pub fn other_form_grads(&self) -> usize {
+        let ops = self.other_form();
+        ops.iter().filter(|op| matches!(op, Op::Grad(_))).count()
     }
 
     /// The same program ending with a base step whose state is `state`.
@@ -307,9 +394,12 @@ impl Program {
                 v.push(x)
             }
         };
-        for op in &self.ops {
+        let other = self.alternative.iter().flat_map(|a| &a.ops);
+        for op in self.ops.iter().chain(other) {
             match *op {
                 Op::Perturb { along, into } => [along, into].into_iter().for_each(&mut add),
+                Op::Project { g, gs, into } => [g, gs, into].into_iter().for_each(&mut add),
+                Op::Reuse { g, v, into, .. } => [g, v, into].into_iter().for_each(&mut add),
                 Op::LookAhead { grad, into, .. } => [grad, into].into_iter().for_each(&mut add),
                 Op::Noise { into } => add(into),
                 Op::Average { from, into, .. } => [from, into].into_iter().for_each(&mut add),
@@ -331,6 +421,8 @@ impl Program {
             | Op::Noise { into }
             | Op::Average { into, .. }
             | Op::Decompose { into, .. }
+            | Op::Project { into, .. }
+            | Op::Reuse { into, .. }
             | Op::MaskNorm { into, .. } => into == v,
             Op::Grad(p) => p.into == v,
             Op::Step(_) => v == Vector::X || self.state.contains(&v),

@@ -3,10 +3,11 @@
 //! and finished with the base step (`super::base`). The parity tests run it beside the GPU
 //! trainer.
 
+use super::aesam::AeSamState;
 use super::base::{self, BaseHyper};
 use super::config::{OptimizerConfig, OptimizerKind};
 use super::oracle::RefStep;
-use super::{gsam, optsam, randsam, sam, samdb, sampa, sgd};
+use super::{aesam, gsam, looksam, optsam, randsam, sam, samdb, sampa, sgd};
 use crate::data::Batch;
 use crate::nn::{Model, reference};
 use crate::rng::Pcg;
@@ -22,8 +23,12 @@ pub struct RefOptimizer {
     pub state: Vec<Vec<f64>>,
     /// The steps whose base-step gradient the clip scaled down.
     pub clipped: usize,
-    /// SAMPa's g_y, or OptSAM's previous gradient (zero before the first step).
+    /// SAMPa's g_y, OptSAM's previous gradient or LookSAM's g_v (zero before the first step).
     pub carried: Vec<f64>,
+    /// AE-SAM's running statistics.
+    pub aesam: AeSamState,
+    /// The run's length in steps, which sets AE-SAM's c_t (`aesam::c_at`).
+    pub run_steps: Option<usize>,
     /// VaSSO's average of the perturbation's gradients (zero before the first step).
     pub average: Vec<f64>,
     /// The previous step's batch.
@@ -48,6 +53,8 @@ impl RefOptimizer {
             state: vec![vec![0.0; n]; super::base::state(config.base).len()],
             clipped: 0,
             carried: vec![0.0; n],
+            aesam: AeSamState::default(),
+            run_steps: None,
             average: vec![0.0; n],
             previous: None,
             steps: 0,
@@ -100,6 +107,8 @@ impl RefOptimizer {
             OptimizerKind::RandSam => randsam::reference(&s, &mut self.noise),
             OptimizerKind::OptSam => optsam::reference(&s, &mut self.carried),
             OptimizerKind::Gsam => gsam::reference(&s),
+            OptimizerKind::LookSam => looksam::reference(&s, &mut self.carried),
+            OptimizerKind::AeSam => aesam::reference(&s, &mut self.aesam, self.run_steps),
         };
         if let Some(c) = self.config.clip_norm {
             self.clipped += crate::kernels::clip::reference(c, &mut g.grad) as usize;

@@ -202,6 +202,7 @@ fn train_epoch(
     // The rate changes per step (warm-up, per-step schedules); the epoch reports its first.
     let (plan, settings) = (config.lr_plan(batches.batches()), config.base_settings());
     let rate = |step: usize| plan.rate(step, p.epoch);
+    trainer.set_run_steps(plan.total);
     let mut s = EpochStats {
         epoch: p.epoch,
         lr: rate(trainer.steps()),
@@ -371,17 +372,17 @@ fn finish_epoch(
 ) -> Result<()> {
     let scores = evaluate(gpu, trainer, test, opts)?;
     let point = EpochPoint::of(s.epoch, (s.loss_sum, s.correct, s.seen), scores);
-    let program = trainer.program();
-    // The diagnosis's passes run on the main device before each diagnosed step's own.
-    let diagnosis = trainer.diagnosis_passes(s.step);
-    let (evals, depth) = (
-        s.step * program.grads() + diagnosis,
-        s.step * program.depth() + diagnosis,
-    );
+    let (evals, depth) = trainer.grad_evals();
+    let full = trainer
+        .program()
+        .alternative
+        .is_some()
+        .then(|| trainer.full_steps());
     let top5 = point.test_top5;
     let top5_text = top5.map_or(String::new(), |t| format!("  top-5 {:.2}%", 100.0 * t));
+    let sam_text = full.map_or(String::new(), |f| format!(", SAM steps {f}/{}", s.step));
     crate::outln!(
-        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%{top5_text}  {:.1} s  grad evals {evals} (sequential {depth})",
+        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%{top5_text}  {:.1} s  grad evals {evals} (sequential {depth}{sam_text})",
         point.epoch,
         point.train_loss,
         point.test_loss,
@@ -395,6 +396,9 @@ fn finish_epoch(
     });
     if let Some(t) = top5 {
         record["test_top5_accuracy"] = t.into();
+    }
+    if let Some(f) = full {
+        record["sam_steps"] = f.into();
     }
     log.records.push(record);
     log.points.push(point);

@@ -224,8 +224,15 @@ pub fn train(
         0.0 => String::new(),
         p => format!(", dropout {p}"),
     };
+    let other = match program.alternative {
+        Some(_) => format!(
+            " ({} on the steps without SAM's)",
+            program.other_form_grads()
+        ),
+        None => String::new(),
+    };
     crate::outln!(
-        "model: {} ({} parameters{dropout}) on {}; optimizer {}: gradients per step {}, in sequence {}; schedule {}",
+        "model: {} ({} parameters{dropout}) on {}; optimizer {}: gradients per step {}, in sequence {}{other}; schedule {}",
         model.name,
         model.param_count(),
         gpu.adapter.short(),

@@ -71,6 +71,7 @@ pub fn fresh(
         steps: 0,
         previous: None,
         noise_rng: Pcg::new(config.seed, NOISE_STREAM).state(),
+        aesam: None,
     };
     Ok(Start {
         trainer,

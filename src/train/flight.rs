@@ -58,6 +58,9 @@ pub(crate) struct Recording {
     pub remote: Option<(usize, Vec<f32>)>,
     /// Whether the submission also stages the `dual` worker's next point.
     pub stages_point: bool,
+    /// Whether the step took its program's other form (whose update leaves ‖x‖²'s partial
+    /// sums in a buffer of its own).
+    pub other_form: bool,
 }
 
 impl Recording {
@@ -69,6 +72,7 @@ impl Recording {
             sizes: Vec::new(),
             remote: None,
             stages_point: false,
+            other_form: false,
         }
     }
 }

@@ -16,7 +16,12 @@ use super::recorder::Prepared;
 
 /// Record a step with the pair placed on this device; `look` says whether the look-ahead must
 /// run (see `Trainer::set_hyper`).
-pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> Result<Recording> {
+pub(crate) async fn record(
+    t: &mut Trainer,
+    gpu: &Gpu,
+    batch: &Batch,
+    look: bool,
+) -> Result<Recording> {
     let mut r = Recording::new(gpu);
     diagnose(t, gpu, batch, &mut r.encoder)?;
     let batches = Batches::new(batch, &t.previous);
@@ -40,12 +45,24 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
         }
     }
     t.fused_steps += fused as usize;
-    for op in &t.rec.ops {
-        match op {
-            Prepared::Grad(i) => record_pass(t, &mut r.encoder, *i, fused, batches),
-            op => op.record_outside_passes(&mut r.encoder, look),
+    // A program with two forms records the operations both share, learns which form the
+    // step takes, and records the rest of that form.
+    let shared = t.choice.as_ref().map_or(t.rec.ops.len(), |c| c.shared);
+    let record = |t: &Trainer, ops: &[Prepared], r: &mut Recording| {
+        for op in ops {
+            match op {
+                Prepared::Grad(i) => record_pass(t, &mut r.encoder, *i, fused, batches),
+                op => op.record_outside_passes(&mut r.encoder, look),
+            }
         }
-    }
+    };
+    record(t, &t.rec.ops[..shared], &mut r);
+    r.other_form = super::choice::other_form(t.choice.as_mut(), t.steps, gpu, &mut r).await?;
+    let rest = match r.other_form {
+        true => &t.rec.other[..],
+        false => &t.rec.ops[shared..],
+    };
+    record(t, rest, &mut r);
     let (p, replica) = placed_plan(t, fused, batches, t.rec.reported);
     let at = FusedPair::metrics_at(replica);
     t.readback()

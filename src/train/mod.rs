@@ -7,6 +7,7 @@
 //! What it must not touch: files. Data arrive as batches, and run directories, checkpoints
 //! and the printing of progress are `run`'s.
 
+mod choice;
 mod dual_step;
 mod evaluate;
 pub mod fits;

@@ -24,7 +24,8 @@ pub struct Parity {
     pub clipped: usize,
 }
 
-/// Run `spec`'s optimizer from `x0` on `batches`, step t with `hyper(t)`, on `gpu` and in f64.
+/// Run `spec`'s optimizer from `x0` on `batches`, step t with `hyper(t)`, on `gpu` and in f64;
+/// the run's length is the batches'.
 pub async fn parity<H: Into<BaseHyper>>(
     gpu: &Gpu,
     spec: TrainerSpec,
@@ -36,6 +37,9 @@ pub async fn parity<H: Into<BaseHyper>>(
     let (model, smoothing) = (spec.model.clone(), spec.smoothing as f64);
     let mut reference = RefOptimizer::new(spec.optimizer, x0, spec.seed);
     let mut trainer = Trainer::new(gpu, spec, x0)?;
+    // The run is these batches (AE-SAM's c_t moves over it).
+    reference.run_steps = Some(batches.len());
+    trainer.set_run_steps(batches.len());
     let mut loss: f64 = 0.0;
     for (t, b) in batches.iter().enumerate() {
         let got = trainer.step_async(gpu, b, hyper(t)).await?;

@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::clip::Clip;
 use crate::kernels::{Dispatch, Kernels};
-use crate::kernels::{gsam, perturb, vector};
+use crate::kernels::{gsam, looksam, perturb, vector};
 use crate::nn::Model;
 use crate::nn::evaluator::Evaluator;
 use crate::optim::base::{BaseLook, BaseStep};
@@ -48,8 +48,9 @@ pub(crate) enum Prepared {
     Perturb(Dispatch, GpuBuf<f32>),
     LookAhead(BaseLook, LookaheadMode),
     Noise(GpuBuf<f32>),
-    /// GSAM's update gradient (its reductions and the combination).
-    Decompose(Dispatch),
+    /// A combination of vectors with its reductions (GSAM's update gradient, LookSAM's g_v
+    /// and its reuse).
+    Combine(Dispatch),
     /// A mask's two dispatches: the direction copied, then multiplied by the mask.
     MaskNorm([Dispatch; 2]),
     /// An average's two dispatches: the old value scaled by 1 − θ, then θ times the new added.
@@ -66,7 +67,7 @@ impl Prepared {
     /// look-ahead only when `look` (see `Trainer::set_hyper`).
     pub fn record_outside_passes(&self, encoder: &mut wgpu::CommandEncoder, look: bool) {
         match self {
-            Prepared::Perturb(d, _) | Prepared::Decompose(d) => d.record(encoder),
+            Prepared::Perturb(d, _) | Prepared::Combine(d) => d.record(encoder),
             Prepared::Average(ds) | Prepared::MaskNorm(ds) => {
                 ds.iter().for_each(|d| d.record(encoder))
             }
@@ -94,6 +95,8 @@ pub(crate) struct Recorded {
     pub uses_previous: bool,
     pub vectors: BTreeMap<Vector, GpuBuf<f32>>,
     pub ops: Vec<Prepared>,
+    /// The other form's operations after the shared ones, for programs with two forms.
+    pub other: Vec<Prepared>,
     pub evaluators: Vec<Evaluator>,
     /// The look-ahead op whose next point the update writes, when that rewrite applies.
     pub speculative: Option<usize>,
@@ -103,6 +106,14 @@ impl Recorded {
     /// The vector `v`'s buffer.
     pub fn vector(&self, v: Vector) -> &GpuBuf<f32> {
         &self.vectors[&v]
+    }
+
+    /// The other form's update, for programs with two forms.
+    pub fn other_update(&self) -> Option<&BaseStep> {
+        self.other.iter().rev().find_map(|op| match op {
+            Prepared::Step(s, ..) => Some(s),
+            _ => None,
+        })
     }
 
     /// The program's last update: the last operation of a step that writes x.
@@ -152,6 +163,8 @@ fn reads(op: &Op, v: Vector) -> bool {
         Op::Noise { .. } => false,
         Op::Average { from, into, .. } => from == v || into == v,
         Op::Decompose { g, gp, .. } => g == v || gp == v,
+        Op::Project { g, gs, .. } => g == v || gs == v,
+        Op::Reuse { g, v: kept, .. } => g == v || kept == v,
         Op::MaskNorm { from, .. } => from == v,
         Op::Grad(p) => p.at == v,
         Op::Step(Mix::One(g)) => g == v,
@@ -194,6 +207,7 @@ pub(crate) fn record(
         reported,
         vectors,
         ops: Vec::new(),
+        other: Vec::new(),
         evaluators: Vec::new(),
         speculative,
     };
@@ -201,6 +215,17 @@ pub(crate) fn record(
         let op = rec.program.ops[k];
         let prepared = prepare(gpu, spec, &mut rec, &op)?;
         rec.ops.push(prepared);
+    }
+    let other = rec.program.alternative.as_ref().map(|a| a.ops.clone());
+    for op in other.iter().flatten() {
+        if matches!(op, Op::Grad(_)) {
+            return Err(crate::Error::Invalid(format!(
+                "the program's other form takes a gradient of its own ({op:?}); its passes \
+                 must be among the shared operations"
+            )));
+        }
+        let prepared = prepare(gpu, spec, &mut rec, op)?;
+        rec.other.push(prepared);
     }
     Ok(rec)
 }
@@ -254,8 +279,17 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
             ])
         }
         Op::Decompose { g, gp, into, alpha } => {
-            Prepared::Decompose(gsam::prepare(gpu, alpha, v(g), v(gp), v(into))?)
+            Prepared::Combine(gsam::prepare(gpu, alpha, v(g), v(gp), v(into))?)
         }
+        Op::Project { g, gs, into } => {
+            Prepared::Combine(looksam::prepare_project(gpu, v(g), v(gs), v(into))?)
+        }
+        Op::Reuse {
+            g,
+            v: kept,
+            into,
+            alpha,
+        } => Prepared::Combine(looksam::prepare_reuse(gpu, alpha, v(g), v(kept), v(into))?),
         Op::Grad(p) => {
             let (at, into) = (&rec.vectors[&p.at], &rec.vectors[&p.into]);
             let e = Evaluator::new(spec.model.clone(), spec.smoothing, spec.kernels, at, into)?;

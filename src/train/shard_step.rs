@@ -44,6 +44,13 @@ pub(crate) async fn record(
             t.spec.model.name
         )));
     }
+    if t.choice.is_some() {
+        return Err(crate::error::Error::Invalid(format!(
+            "{}: data-parallel runs (--schedule mpi with more than two ranks) do not take \
+             steps of two forms yet; run it on one rank",
+            t.spec.optimizer.label()
+        )));
+    }
     if t.diagnosis.is_some() {
         return Err(crate::error::Error::Invalid(
             "--diagnose-every: data-parallel runs (--schedule mpi with more than two ranks) do \

@@ -6,7 +6,8 @@ use super::trainer::{Placed, Trainer};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
-use crate::optim::program::Vector;
+use crate::optim::aesam::AeSamState;
+use crate::optim::program::{Choice, Vector};
 use crate::rng::Pcg;
 
 /// Everything a checkpoint needs to continue a trainer exactly.
@@ -28,6 +29,8 @@ pub struct TrainerState {
     pub previous: Option<Batch>,
     /// The optimizer's generator (RandSAM's directions).
     pub noise_rng: (u64, u64),
+    /// AE-SAM's running statistics.
+    pub aesam: Option<AeSamState>,
 }
 
 impl Trainer {
@@ -69,6 +72,7 @@ impl Trainer {
             steps: self.steps,
             previous: self.previous.clone(),
             noise_rng: self.noise.state(),
+            aesam: self.aesam_state(),
         })
     }
 
@@ -121,6 +125,15 @@ impl Trainer {
         }
         self.previous = state.previous.clone();
         self.noise = Pcg::from_state(state.noise_rng.0, state.noise_rng.1);
+        if let Some(c) = &mut self.choice {
+            c.aesam = state.aesam.unwrap_or_default();
+        }
         Ok(())
+    }
+
+    /// AE-SAM's running statistics, for a program that chooses by them.
+    fn aesam_state(&self) -> Option<AeSamState> {
+        let c = self.choice.as_ref()?;
+        matches!(c.choice, Choice::Adaptive { .. }).then_some(c.aesam)
     }
 }

@@ -49,7 +49,7 @@ impl Trainer {
         } else if self.shard.is_some() {
             super::shard_step::record(self, gpu, batch, look).await?
         } else {
-            super::local_step::record(self, gpu, batch, look)?
+            super::local_step::record(self, gpu, batch, look).await?
         };
         let before = self.in_flight.take();
         let submitted = self.submit_recording(gpu, batch, recording)?;
@@ -126,7 +126,11 @@ impl Trainer {
 
     /// The shared tail: the ‖x‖² watch's copy, the submission, and the bookkeeping after it.
     fn submit_recording(&mut self, gpu: &Gpu, batch: &Batch, mut r: Recording) -> Result<InFlight> {
-        self.watch.record(&mut r.encoder, self.readback());
+        let watch = match (&self.other_watch, r.other_form) {
+            (Some(w), true) => w,
+            _ => &self.watch,
+        };
+        watch.record(&mut r.encoder, self.readback());
         if let Some(values) = self.perturbation_values() {
             let at = super::probes::PERTURBATION_AT;
             let count = super::probes::PERTURBATION_VALUES;
@@ -241,9 +245,7 @@ impl Trainer {
                     }
                 }
                 Prepared::Step(s, lambda, clip) => {
-                    // A clip takes the mix, and the step its result alone.
-                    let lambda = if clip.is_some() { 0.0 } else { *lambda };
-                    s.set(gpu, hyper, steps, lambda)?;
+                    set_step(gpu, (hyper, steps), (s, *lambda, clip.is_some()))?;
                     if let Some(Prepared::LookAhead(_, mode)) =
                         self.rec.speculative.map(|i| &self.rec.ops[i])
                     {
@@ -251,6 +253,12 @@ impl Trainer {
                     }
                 }
                 _ => {}
+            }
+        }
+        // The other form's update, for programs with two forms.
+        for op in &self.rec.other {
+            if let Prepared::Step(s, lambda, clip) = op {
+                set_step(gpu, (hyper, steps), (s, *lambda, clip.is_some()))?;
             }
         }
         Ok(look)
@@ -292,4 +300,15 @@ impl Trainer {
     pub(crate) fn dropout_key(&self, pass: usize) -> u32 {
         crate::kernels::dropout::pass_key(self.spec.seed, self.steps + 1, pass)
     }
+}
+
+/// Write a step's hyper-parameters into update `s` with mix λ; a clip takes the mix, and the
+/// step its result alone.
+fn set_step(
+    gpu: &Gpu,
+    (hyper, steps): (BaseHyper, usize),
+    (s, lambda, clipped): (&crate::optim::base::BaseStep, f32, bool),
+) -> Result<()> {
+    let lambda = if clipped { 0.0 } else { lambda };
+    s.set(gpu, hyper, steps, lambda)
 }

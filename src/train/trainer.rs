@@ -7,6 +7,7 @@
 //! vectors), the step count, the previous batch (for passes on it) and the optimizer's own
 //! generator (RandSAM's), plus the model's non-trainable state vector.
 
+use super::choice::StepChoice;
 use super::flight::{InFlight, StepReport};
 use super::norm_stats::NormStats;
 use super::probes::Diagnosis;
@@ -51,6 +52,10 @@ pub struct Trainer {
     /// reads the step in flight first).
     pub(crate) settled: Option<StepReport>,
     pub(crate) watch: NormWatch,
+    /// The watch over the other form's update, for programs with two forms.
+    pub(crate) other_watch: Option<NormWatch>,
+    /// Which form each step takes, for programs with two.
+    pub(crate) choice: Option<StepChoice>,
     /// ‖x‖² after the last step read back (0 before the first).
     pub(crate) norm_sq: f32,
     /// The look-ahead hyper-parameters with which the last update wrote the next point.
@@ -144,6 +149,13 @@ impl Trainer {
         let norm_stats = NormStats::new(&spec.model, bn_passes);
         let stats = norm_stats.as_ref().map_or(0, NormStats::values);
         let watch = NormWatch::new(gpu, rec.last_update()?, watch::READBACK + stats)?;
+        let other_watch = match rec.other_update() {
+            Some(s) => Some(NormWatch::new(gpu, s, watch.at())?),
+            None => None,
+        };
+        // Both updates write the same parameters on the same grid.
+        assert!(other_watch.as_ref().is_none_or(|w| w.len() == watch.len()));
+        let choice = StepChoice::new(gpu, &rec)?;
         let values = watch.at() + watch.len();
         Ok(Trainer {
             readbacks: [Readback::new(gpu, values), Readback::new(gpu, values)],
@@ -152,6 +164,8 @@ impl Trainer {
             settled: None,
             norm_stats,
             watch,
+            other_watch,
+            choice,
             norm_sq: 0.0,
             evaluation: evaluation_pass(&rec),
             noise_host: Vec::new(),

@@ -129,6 +129,26 @@ impl<'a> Meta<'a> {
         self.field(key)?.parse().map_err(|_| self.bad(key))
     }
 
+    /// AE-SAM's running statistics, if the checkpoint has them: `mean,var,steps,sam_steps`.
+    pub(super) fn aesam(&self) -> Result<Option<crate::optim::aesam::AeSamState>> {
+        const KEY: &str = "aesam";
+        let Some(text) = self.map.get(KEY) else {
+            return Ok(None);
+        };
+        let parts: Vec<&str> = text.split(',').collect();
+        let [mean, var, steps, sam_steps] = parts[..] else {
+            return Err(self.bad(KEY));
+        };
+        let float = |s: &str| s.parse::<f64>().map_err(|_| self.bad(KEY));
+        let count = |s: &str| s.parse::<usize>().map_err(|_| self.bad(KEY));
+        Ok(Some(crate::optim::aesam::AeSamState {
+            mean: float(mean)?,
+            var: float(var)?,
+            steps: count(steps)?,
+            sam_steps: count(sam_steps)?,
+        }))
+    }
+
     /// The value of `key` as two comma-separated numbers.
     pub(super) fn pair(&self, key: &str) -> Result<(u64, u64)> {
         let (a, b) = self

@@ -223,6 +223,11 @@ pub fn save_checkpoint(
         ("epoch_seconds", progress.seconds.to_string()),
     ]
     .into_iter()
+    .chain(state.aesam.map(|a| {
+        // f64's text form reads back to the same bits.
+        let value = format!("{},{},{},{}", a.mean, a.var, a.steps, a.sam_steps);
+        ("aesam", value)
+    }))
     .map(|(k, v)| (k.to_string(), v))
     .collect();
     let views = tensors.iter().map(|t| {
@@ -312,6 +317,7 @@ pub fn load_checkpoint_bytes(
         steps: meta.parse("steps")?,
         previous: read_previous(model, &meta, &st)?,
         noise_rng: meta.pair("noise_rng")?,
+        aesam: meta.aesam()?,
     };
     let progress = Progress {
         epoch: meta.parse("epoch")?,

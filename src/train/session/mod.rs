@@ -234,6 +234,7 @@ impl Session {
         };
         trainer.set_placement(gpu, placement(schedule))?;
         let first = Batcher::new(&self.splits.train, self.opts.clone(), 0);
+        trainer.set_run_steps(self.settings.epochs * first.batches());
         self.current = Some(Running {
             index,
             trainer,

@@ -223,13 +223,14 @@ pub fn id(o: &OptimizerConfig) -> String {
     label.split(" (").next().unwrap_or(&label).to_string()
 }
 
-/// The optimizer `name` (`sgd`, `sam`, `sampa`, `sampa-<λ>`, `randsam`, `optsam`, `sam-db`, `gsam`)
-/// with `base`'s options.
+/// The optimizer `name` (`sgd`, `sam`, `sampa`, `sampa-<λ>`, `randsam`, `optsam`, `sam-db`, `gsam`,
+/// `looksam`, `aesam`) with `base`'s options.
 fn optimizer(name: &str, base: OptimizerConfig) -> Result<OptimizerConfig> {
     let unknown = || {
         bad(
             "optimizers",
-            "a comma list of sgd, sam, sampa, sampa-<λ>, randsam, optsam, sam-db, gsam",
+            "a comma list of sgd, sam, sampa, sampa-<λ>, randsam, optsam, sam-db, gsam, looksam, \
+             aesam",
             name,
         )
     };

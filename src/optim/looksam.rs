@@ -1,0 +1,106 @@
+//! LookSAM (Liu et al., "Towards Efficient and Scalable Sharpness-Aware Minimization", CVPR
+//! 2022): SAM's two gradients only on every k-th step (the first included). That step also
+//! keeps g_v, the part of the perturbed gradient g_s orthogonal to the gradient g at x,
+//! which carries the direction SAM adds to g. The k − 1 steps in between take one gradient g
+//! and step with g + α·(‖g‖/‖g_v‖)·g_v: g_v changes slowly, so it is reused at g's scale.
+//! k = 1 is SAM, bit for bit. g_v is carried from step to step and saved by checkpoints.
+
+use super::config::OptimizerConfig;
+use super::oracle::{RefGradient, RefStep};
+use super::program::On::Current;
+use super::program::Vector::*;
+use super::program::{Alternative, Choice, Op, Program};
+use crate::error::{Error, Result};
+use crate::kernels::{looksam, perturb};
+
+/// LookSAM's k when `--looksam-k` is not given.
+pub const DEFAULT_K: usize = 5;
+
+/// LookSAM's α when `--looksam-alpha` is not given.
+pub const DEFAULT_ALPHA: f32 = 0.7;
+
+/// The GPU program: SAM's step with g_v kept, or the reuse of g_v.
+pub fn program(c: &OptimizerConfig) -> Program {
+    let (k, alpha) = settings(c);
+    let full = vec![
+        // g = ∇f(x; B)
+        Op::grad("x", X, Current, G),
+        // x̃ = x + ρ·g/‖g‖
+        Op::perturb(G, XTilde),
+        // g_s = ∇f(x̃; B)
+        Op::grad("x~", XTilde, Current, GTilde),
+        // g_v = g_s − (g·g_s/‖g‖²)·g, kept for the steps in between
+        Op::project(G, GTilde, Orthogonal),
+        // x ← base step with g_s
+        Op::step(GTilde),
+    ];
+    let between = vec![
+        // s = g + α·(‖g‖/‖g_v‖)·g_v
+        Op::reuse(G, Orthogonal, Surrogate, alpha),
+        // x ← base step with s
+        Op::step(Surrogate),
+    ];
+    Program::new(full, "x")
+        .carrying(&[Orthogonal])
+        .or(Alternative {
+            choice: Choice::Every(k),
+            shared: 1,
+            ops: between,
+        })
+}
+
+/// k and α: the flags, else the defaults.
+pub fn settings(c: &OptimizerConfig) -> (usize, f32) {
+    (
+        c.looksam_k.unwrap_or(DEFAULT_K),
+        c.looksam_alpha.unwrap_or(DEFAULT_ALPHA),
+    )
+}
+
+/// Check LookSAM's flags, naming them.
+pub fn validate(c: &OptimizerConfig) -> Result<()> {
+    if c.kind != super::OptimizerKind::LookSam
+        && let Some(flag) = [
+            c.looksam_k.map(|_| "--looksam-k"),
+            c.looksam_alpha.map(|_| "--looksam-alpha"),
+        ]
+        .into_iter()
+        .flatten()
+        .next()
+    {
+        return Err(Error::Invalid(format!(
+            "{flag} applies to --optimizer looksam only, not {}",
+            c.kind.name()
+        )));
+    }
+    if c.looksam_k == Some(0) {
+        return Err(Error::Invalid(
+            "--looksam-k must be at least 1 (a SAM step every k steps; 1 is SAM), got 0".into(),
+        ));
+    }
+    if let Some(a) = c.looksam_alpha.filter(|a| !(a.is_finite() && *a >= 0.0)) {
+        return Err(Error::Invalid(format!(
+            "--looksam-alpha must be a non-negative number, got {a}"
+        )));
+    }
+    Ok(())
+}
+
+/// The f64 reference of the same step; `g_v` is carried from step to step.
+pub fn reference(s: &RefStep<'_>, g_v: &mut Vec<f64>) -> RefGradient {
+    let (k, alpha) = settings(&s.config);
+    let e1 = (s.grad)(s.x, s.batch);
+    if s.steps.is_multiple_of(k) {
+        let xt = perturb::reference(s.perturbation(), s.x, &e1.grad);
+        let e2 = (s.grad)(&xt, s.batch);
+        *g_v = looksam::reference_project(&e1.grad, &e2.grad);
+        return RefGradient {
+            grad: e2.grad,
+            loss: e1.loss,
+        };
+    }
+    RefGradient {
+        grad: looksam::reference_reuse(alpha as f64, &e1.grad, g_v),
+        loss: e1.loss,
+    }
+}
