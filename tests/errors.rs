@@ -99,7 +99,7 @@ fn other_kernels_reject_bad_shapes() {
                 y.view(),
                 labels.view(),
                 x.view(),
-                metrics.view(),
+                (metrics.view(), x.slice(0, 3).unwrap()),
                 true,
             )
             .unwrap_err(),
@@ -111,7 +111,7 @@ fn other_kernels_reject_bad_shapes() {
                 x.view(),
                 labels.view(),
                 y.view(),
-                metrics.view(),
+                (metrics.view(), x.slice(0, 4).unwrap()),
                 true,
             )
             .unwrap_err(),

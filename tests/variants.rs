@@ -3,7 +3,8 @@
 //! along an exponential average of the gradients they would perturb along. GSAM (`--optimizer
 //! gsam`): SAM's step less α times the gradient's part orthogonal to the perturbed one.
 //! LookSAM: SAM every k-th step, the kept orthogonal part reused between. AE-SAM: SAM on the
-//! steps whose gradient norm stands out. Each against the f64 reference over 24 steps on every
+//! steps whose gradient norm stands out. ESAM: a random part of the tensors perturbed, the
+//! second gradient on the examples whose loss rose most. Each against the f64 reference over 24 steps on every
 //! adapter; each reducing to SAM (or SAMPa) bit for bit at its neutral setting, and not
 //! otherwise; SAMPa with VaSSO giving serial's bits under fused and dual; the state-bearing
 //! runs resumed mid-way ending with the uninterrupted run's bits; bad values one-line errors.
@@ -116,6 +117,57 @@ fn looksam_and_aesam_follow_their_f64_references() {
         aesam(0.0, 2.0),
     ];
     follows_reference(&model(), STEPS, &cases);
+}
+
+fn esam(beta: f32, gamma: f32) -> OptimizerConfig {
+    OptimizerConfig {
+        kind: OptimizerKind::Esam,
+        esam_beta: Some(beta),
+        esam_gamma: Some(gamma),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn esam_follows_its_f64_reference() {
+    // The tensors drawn, the examples chosen (ties and all) and the subset's own gradient as
+    // the reference has them: a different draw or choice moves the parameters by 1e-3.
+    let cases = [
+        esam(0.6, 0.5),
+        esam(1.0, 0.3),
+        esam(0.4, 1.0),
+        OptimizerConfig {
+            unnormalized: true,
+            ..esam(0.5, 0.7)
+        },
+    ];
+    follows_reference(&model(), STEPS, &cases);
+}
+
+#[test]
+fn esam_with_beta_and_gamma_one_is_sam_bit_for_bit_and_otherwise_not() {
+    for gpu in &gpus() {
+        let sam = OptimizerConfig {
+            kind: OptimizerKind::Sam,
+            ..Default::default()
+        };
+        let sam = params_after(gpu, sam, Placement::Serial);
+        let one = params_after(gpu, esam(1.0, 1.0), Placement::Serial);
+        assert!(
+            one == sam,
+            "{}: ESAM with β = γ = 1 differs from SAM",
+            gpu.adapter.short()
+        );
+        for config in [esam(0.6, 1.0), esam(1.0, 0.5)] {
+            let other = params_after(gpu, config, Placement::Serial);
+            assert!(
+                other != sam,
+                "{}: {} is SAM",
+                gpu.adapter.short(),
+                config.label()
+            );
+        }
+    }
 }
 
 #[test]
@@ -384,7 +436,7 @@ fn variant_runs_resumed_from_their_checkpoints_end_bit_identical() {
     // Each variant's state is in the checkpoint: VaSSO's average beside SAMPa's g_y and
     // LookSAM's g_v (one tensor more than their plain optimizer's), AE-SAM's statistics in
     // the metadata.
-    let cases: [(&str, &[&str], &[&str], usize); 3] = [
+    let cases: [(&str, &[&str], &[&str], usize); 4] = [
         (
             "vasso",
             &["--optimizer", "sampa", "--vasso-theta", "0.5"],
@@ -403,6 +455,7 @@ fn variant_runs_resumed_from_their_checkpoints_end_bit_identical() {
             &["--optimizer", "sam"],
             0,
         ),
+        ("esam", &["--optimizer", "esam"], &["--optimizer", "sam"], 0),
     ];
     for (name, variant, plain, extra) in cases {
         let d = scratch("variants", &format!("{name}-resume"));
@@ -481,6 +534,18 @@ fn bad_variant_settings_are_one_line_errors_naming_the_flag() {
         (
             ["--optimizer", "aesam", "--bn-stats", "x~"],
             "skips a pass of it on some steps",
+        ),
+        (
+            ["--optimizer", "esam", "--esam-gamma", "0"],
+            "--esam-gamma must be in (0, 1]",
+        ),
+        (
+            ["--optimizer", "sam", "--esam-beta", "0.5"],
+            "--esam-beta applies to --optimizer esam only, not sam",
+        ),
+        (
+            ["--optimizer", "esam", "--adaptive", "--rho=0.5"],
+            "--adaptive does not combine with --optimizer esam",
         ),
         (
             ["--optimizer", "looksam", "--vasso-theta", "0.5"],

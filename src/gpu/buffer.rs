@@ -200,6 +200,11 @@ impl Readback {
         Readback { staging, len }
     }
 
+    /// Values it holds.
+    pub fn capacity(&self) -> usize {
+        self.len
+    }
+
     /// Record a copy of the first `len` values of `src` into the staging buffer.
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder, src: &GpuBuf<f32>) {
         encoder.copy_buffer_to_buffer(

@@ -39,6 +39,8 @@ pub struct Plan {
     /// `[mean loss, correct count]` of the last recorded batch, per replica at
     /// [`METRICS_STRIDE`] values apart.
     pub metrics: GpuBuf<f32>,
+    /// Each example's loss in the last pass (laid out like the labels).
+    pub row_losses: GpuBuf<f32>,
     /// The last layer's output (per replica, `batch × classes` logits), for predictions.
     pub(crate) logits: GpuBuf<f32>,
     pub(crate) forward: Vec<Dispatch>,
@@ -79,6 +81,7 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
     let input = zeros(batch * model.input, "batch input")?;
     let labels = gpu.zeros::<u32>(r * batch.next_multiple_of(4), "batch labels")?;
     let metrics = gpu.zeros::<f32>(r * METRICS_STRIDE, "batch metrics")?;
+    let row_losses = gpu.zeros::<f32>(r * batch.next_multiple_of(4), "row losses")?;
     let dropout_keys = gpu.zeros::<u32>(4 * r, "dropout keys")?;
     let shapes = model.shapes();
     let layers = fuse(&model.layers);
@@ -121,7 +124,7 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
             acts[last].replicas(r),
             labels.replicas(r),
             dacts[last].replicas(r),
-            metrics.replicas(r),
+            (metrics.replicas(r), row_losses.replicas(r)),
             grad,
         )
     };
@@ -132,6 +135,7 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         labels,
         dropout_keys,
         metrics,
+        row_losses,
         logits: acts[last].clone(),
         forward: Vec::new(),
         forward_eval: Vec::new(),
@@ -224,6 +228,16 @@ impl Plan {
         for d in &self.backward {
             d.record(encoder);
         }
+    }
+
+    /// Record the training forward (BatchNorm normalising with the batch's statistics) and the
+    /// loss, without the backward: each example's loss at the parameters, as a gradient pass
+    /// would see it (ESAM's selection).
+    pub(crate) fn record_training_loss(&self, encoder: &mut wgpu::CommandEncoder) {
+        for d in &self.forward {
+            d.record(encoder);
+        }
+        self.loss_only.record(encoder);
     }
 
     /// Record the evaluation forward and the loss (BatchNorm normalising with the running

@@ -18,6 +18,8 @@ pub struct Evaluation {
     pub correct: usize,
     /// d loss / d params, laid out like the parameters.
     pub grad: Vec<f64>,
+    /// Each example's loss.
+    pub losses: Vec<f64>,
 }
 
 /// Mean smoothed cross-entropy, correct count, and d loss / d logits.
@@ -60,7 +62,8 @@ pub fn evaluate_keyed(
         acts.push(y);
     }
     let logits = acts.last().expect("logits");
-    let (loss, correct, mut dy) = cross_entropy(logits, labels, model.classes, smoothing);
+    let r = softmax_xent::reference(labels.len(), model.classes, smoothing, logits, labels);
+    let (loss, correct, mut dy) = (r.loss, r.correct, r.dlogits);
     let mut grad = vec![0.0; params.len()];
     for (k, &layer) in model.layers.iter().enumerate().rev() {
         let range = model.layer_range(k);
@@ -71,6 +74,7 @@ pub fn evaluate_keyed(
         loss,
         correct,
         grad,
+        losses: r.row_losses,
     }
 }
 

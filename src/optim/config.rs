@@ -42,6 +42,9 @@ pub enum OptimizerKind {
     #[cfg_attr(not(target_arch = "wasm32"), value(name = "aesam"))]
     #[serde(rename = "aesam")]
     AeSam,
+    /// ESAM: SAM perturbing a random part of the tensors, its second gradient on the examples
+    /// whose loss the perturbation raised most.
+    Esam,
 }
 
 impl OptimizerKind {
@@ -57,6 +60,7 @@ impl OptimizerKind {
             OptimizerKind::Gsam => "gsam",
             OptimizerKind::LookSam => "looksam",
             OptimizerKind::AeSam => "aesam",
+            OptimizerKind::Esam => "esam",
         }
     }
 }
@@ -332,6 +336,22 @@ pub struct OptimizerConfig {
     )]
     #[serde(default)]
     pub aesam_c1: Option<f32>,
+    /// ESAM's β in (0, 1], for esam only: the probability of perturbing each parameter tensor
+    /// (default 0.6; 1 perturbs all, as SAM).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "BETA", allow_negative_numbers = true)
+    )]
+    #[serde(default)]
+    pub esam_beta: Option<f32>,
+    /// ESAM's γ in (0, 1], for esam only: the fraction of the batch, those whose loss the
+    /// perturbation raised most, that the second gradient takes (default 0.5; 1 is all, as SAM).
+    #[cfg_attr(
+        not(target_arch = "wasm32"),
+        arg(long, value_name = "GAMMA", allow_negative_numbers = true)
+    )]
+    #[serde(default)]
+    pub esam_gamma: Option<f32>,
 }
 
 /// GSAM's α when `--gsam-alpha` is not given.
@@ -378,6 +398,8 @@ impl Default for OptimizerConfig {
             looksam_alpha: None,
             aesam_c0: None,
             aesam_c1: None,
+            esam_beta: None,
+            esam_gamma: None,
         }
     }
 }
@@ -442,6 +464,7 @@ impl OptimizerConfig {
         }
         super::looksam::validate(self)?;
         super::aesam::validate(self)?;
+        super::esam::validate(self)?;
         if let Some(alpha) = self.gsam_alpha {
             if !(alpha.is_finite() && alpha >= 0.0) {
                 return Err(Error::Invalid(format!(
@@ -501,6 +524,10 @@ impl OptimizerConfig {
             OptimizerKind::AeSam => {
                 let [c0, c1] = super::aesam::settings(self);
                 s.push_str(&format!(", c {c0} to {c1}"));
+            }
+            OptimizerKind::Esam => {
+                let [beta, gamma] = super::esam::settings(self);
+                s.push_str(&format!(", β {beta}, γ {gamma}"));
             }
             _ => {}
         }

@@ -8,6 +8,7 @@
 pub mod aesam;
 pub mod base;
 pub mod config;
+pub mod esam;
 pub mod gsam;
 pub mod looksam;
 pub mod lr;
@@ -39,6 +40,7 @@ pub fn program(c: &OptimizerConfig) -> Program {
         OptimizerKind::Gsam => gsam::program(c),
         OptimizerKind::LookSam => looksam::program(c),
         OptimizerKind::AeSam => aesam::program(c),
+        OptimizerKind::Esam => esam::program(c),
     };
     program.with_state(base::state(c.base))
 }

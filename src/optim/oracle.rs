@@ -24,8 +24,11 @@ pub struct RefStep<'a> {
     pub batch: &'a Batch,
     /// The previous step's batch (this one on the first step).
     pub previous: &'a Batch,
-    /// ∇L(p; b) with its loss, in f64.
+    /// ∇L(p; b) with its loss, in f64: the step's next gradient pass.
     pub grad: &'a dyn Fn(&[f64], &Batch) -> Evaluation,
+    /// Each example's loss at p on b, in training mode, as a loss-only pass of the step's
+    /// next gradient pass's evaluator (with its dropout key) computes it; not a pass itself.
+    pub losses: &'a dyn Fn(&[f64], &Batch) -> Vec<f64>,
     /// The model (where its normalisation layers' parameters are, for SAM-ON).
     pub model: &'a crate::nn::Model,
 }

@@ -68,6 +68,8 @@ pub enum On {
     /// The previous step's batch (the current one on the first step; it carries across
     /// epochs).
     Previous,
+    /// The examples of the current batch that the step's [`Op::Select`] chose, in batch order.
+    Selected,
 }
 
 /// One gradient pass: ∇L(at; batch) into `into`. Its name lets policies and reports point
@@ -129,6 +131,39 @@ pub enum Op {
         into: Vector,
         /// The weight of the new value.
         theta: f32,
+    },
+    /// `into` = `from`/`keep` on a random choice of parameter tensors, each chosen with
+    /// probability `keep` (drawn per step with the optimizer's seeded generator), and 0
+    /// elsewhere (ESAM's stochastic weight perturbation).
+    DropTensors {
+        /// The direction.
+        from: Vector,
+        /// Its part on the chosen tensors, scaled.
+        into: Vector,
+        /// The probability of keeping a tensor.
+        keep: f32,
+    },
+    /// `into` = x + ρ·`along`/(‖`norm_of`‖ + eps): a perturbation along one vector scaled by
+    /// another's norm (ESAM's, along the chosen tensors' gradient, by the whole gradient's
+    /// norm).
+    PerturbBy {
+        /// The direction.
+        along: Vector,
+        /// The vector whose norm divides it.
+        norm_of: Vector,
+        /// The perturbed point.
+        into: Vector,
+    },
+    /// Choose the ⌈`keep`·B⌉ examples of the current batch whose loss rose most from the
+    /// point of pass `from` to `at` (a loss-only pass at `at` on the whole batch), for the
+    /// passes on [`On::Selected`] (ESAM's sharpness-sensitive data selection).
+    Select {
+        /// The pass whose per-example losses are the baseline.
+        from: &'static str,
+        /// The point the losses rose to.
+        at: Vector,
+        /// The fraction of the batch chosen.
+        keep: f32,
     },
     /// `into` = `from` on the normalisation layers' parameters and 0 elsewhere (SAM-ON).
     MaskNorm {
@@ -210,6 +245,26 @@ impl Op {
     /// [`Op::Reuse`]: `into` = `g` + α·(‖g‖/‖v‖)·`v`.
     pub fn reuse(g: Vector, v: Vector, into: Vector, alpha: f32) -> Op {
         Op::Reuse { g, v, into, alpha }
+    }
+
+    /// [`Op::DropTensors`]: `into` = `from`/`keep` on tensors kept with probability `keep`.
+    pub fn drop_tensors(from: Vector, into: Vector, keep: f32) -> Op {
+        Op::DropTensors { from, into, keep }
+    }
+
+    /// [`Op::PerturbBy`]: `into` = x + ρ·`along`/(‖`norm_of`‖ + eps).
+    pub fn perturb_by(along: Vector, norm_of: Vector, into: Vector) -> Op {
+        Op::PerturbBy {
+            along,
+            norm_of,
+            into,
+        }
+    }
+
+    /// [`Op::Select`]: choose the ⌈`keep`·B⌉ examples whose loss rose most from pass `from`'s
+    /// point to `at`.
+    pub fn select(from: &'static str, at: Vector, keep: f32) -> Op {
+        Op::Select { from, at, keep }
     }
 
     /// [`Op::Grad`]: pass `name`, ∇L(`at`; batch `on`) into `into`.
@@ -399,6 +454,13 @@ impl Program {
             match *op {
                 Op::Perturb { along, into } => [along, into].into_iter().for_each(&mut add),
                 Op::Project { g, gs, into } => [g, gs, into].into_iter().for_each(&mut add),
+                Op::DropTensors { from, into, .. } => [from, into].into_iter().for_each(&mut add),
+                Op::PerturbBy {
+                    along,
+                    norm_of,
+                    into,
+                } => [along, norm_of, into].into_iter().for_each(&mut add),
+                Op::Select { at, .. } => add(at),
                 Op::Reuse { g, v, into, .. } => [g, v, into].into_iter().for_each(&mut add),
                 Op::LookAhead { grad, into, .. } => [grad, into].into_iter().for_each(&mut add),
                 Op::Noise { into } => add(into),
@@ -423,7 +485,10 @@ impl Program {
             | Op::Decompose { into, .. }
             | Op::Project { into, .. }
             | Op::Reuse { into, .. }
+            | Op::DropTensors { into, .. }
+            | Op::PerturbBy { into, .. }
             | Op::MaskNorm { into, .. } => into == v,
+            Op::Select { .. } => false,
             Op::Grad(p) => p.into == v,
             Op::Step(_) => v == Vector::X || self.state.contains(&v),
         }

@@ -7,7 +7,7 @@ use super::aesam::AeSamState;
 use super::base::{self, BaseHyper};
 use super::config::{OptimizerConfig, OptimizerKind};
 use super::oracle::RefStep;
-use super::{aesam, gsam, looksam, optsam, randsam, sam, samdb, sampa, sgd};
+use super::{aesam, esam, gsam, looksam, optsam, randsam, sam, samdb, sampa, sgd};
 use crate::data::Batch;
 use crate::nn::{Model, reference};
 use crate::rng::Pcg;
@@ -87,6 +87,11 @@ impl RefOptimizer {
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key)
         };
+        let losses = |p: &[f64], b: &Batch| {
+            let key = crate::kernels::dropout::pass_key(seed, step, pass.get());
+            let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
+            reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key).losses
+        };
         let previous = self.previous.clone().unwrap_or_else(|| batch.clone());
         let s = RefStep {
             config: self.config,
@@ -97,6 +102,7 @@ impl RefOptimizer {
             batch,
             previous: &previous,
             grad: &grad,
+            losses: &losses,
             model,
         };
         let mut g = match self.config.kind {
@@ -109,6 +115,7 @@ impl RefOptimizer {
             OptimizerKind::Gsam => gsam::reference(&s),
             OptimizerKind::LookSam => looksam::reference(&s, &mut self.carried),
             OptimizerKind::AeSam => aesam::reference(&s, &mut self.aesam, self.run_steps),
+            OptimizerKind::Esam => esam::reference(&s, &mut self.noise),
         };
         if let Some(c) = self.config.clip_norm {
             self.clipped += crate::kernels::clip::reference(c, &mut g.grad) as usize;

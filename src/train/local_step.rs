@@ -11,6 +11,7 @@ use crate::error::Result;
 use crate::gpu::Gpu;
 use crate::nn::evaluator::Evaluator;
 use crate::nn::plan::Plan;
+use crate::optim::program::On;
 
 use super::recorder::Prepared;
 
@@ -24,6 +25,46 @@ pub(crate) async fn record(
 ) -> Result<Recording> {
     let mut r = Recording::new(gpu);
     diagnose(t, gpu, batch, &mut r.encoder)?;
+    let fused = load(t, gpu, batch)?;
+    // A program with two forms records the operations both share, learns which form the
+    // step takes, and records the rest of that form.
+    let shared = t.choice.as_ref().map_or(t.rec.ops.len(), |c| c.shared);
+    record_ops(
+        t,
+        gpu,
+        (batch, fused, look),
+        (Form::Full, 0..shared),
+        &mut r,
+    )
+    .await?;
+    r.other_form = super::choice::other_form(t.choice.as_mut(), t.steps, gpu, &mut r).await?;
+    let rest = match r.other_form {
+        true => (Form::Other, 0..t.rec.other.len()),
+        false => (Form::Full, shared..t.rec.ops.len()),
+    };
+    record_ops(t, gpu, (batch, fused, look), rest, &mut r).await?;
+    let batches = Batches::new(batch, &t.previous).with_selected(&t.selected);
+    let (p, replica) = placed_plan(t, fused, batches, t.rec.reported);
+    let at = FusedPair::metrics_at(replica);
+    t.readback()
+        .record_part(&mut r.encoder, &p.metrics, at, 2, 0);
+    if let Some(ns) = &t.norm_stats {
+        for (slot, &i) in ns.passes.iter().enumerate() {
+            let (p, replica) = placed_plan(t, fused, batches, i);
+            ns.record((&mut r.encoder, t.readback()), slot, p, replica);
+        }
+        r.sizes = ns
+            .passes
+            .iter()
+            .map(|&i| batches.of(&t.rec.passes, i).len())
+            .collect();
+    }
+    Ok(r)
+}
+
+/// Load every pass's batch (the pair's into the fused replicas when they share a size);
+/// returns whether the pair runs fused this step.
+fn load(t: &mut Trainer, gpu: &Gpu, batch: &Batch) -> Result<bool> {
     let batches = Batches::new(batch, &t.previous);
     let size = |i: usize| batches.of(&t.rec.passes, i).len();
     // Replicas share a batch size: a step whose two batches differ (at an epoch's end) runs
@@ -38,43 +79,54 @@ pub(crate) async fn record(
         }
         _ => false,
     };
+    // A pass on selected examples gets them when the selection has chosen.
     for i in 0..t.rec.evaluators.len() {
-        if !(fused && t.pair.is_some_and(|p| p.contains(&i))) {
+        let paired = fused && t.pair.is_some_and(|p| p.contains(&i));
+        if !paired && t.rec.passes[i].on != On::Selected {
             let b = batches.of(&t.rec.passes, i);
             t.rec.evaluators[i].load(gpu, b)?;
         }
     }
     t.fused_steps += fused as usize;
-    // A program with two forms records the operations both share, learns which form the
-    // step takes, and records the rest of that form.
-    let shared = t.choice.as_ref().map_or(t.rec.ops.len(), |c| c.shared);
-    let record = |t: &Trainer, ops: &[Prepared], r: &mut Recording| {
-        for op in ops {
-            match op {
-                Prepared::Grad(i) => record_pass(t, &mut r.encoder, *i, fused, batches),
-                op => op.record_outside_passes(&mut r.encoder, look),
-            }
+    Ok(fused)
+}
+
+/// Which of a trainer's prepared operation lists.
+#[derive(Clone, Copy)]
+enum Form {
+    /// The program's operations.
+    Full,
+    /// Its other form's after the shared ones.
+    Other,
+}
+
+/// Record operations `range` of the `form` list; a selection among them submits what is
+/// recorded and waits for the host's choice (`select.rs`).
+async fn record_ops(
+    t: &mut Trainer,
+    gpu: &Gpu,
+    (batch, fused, look): (&Batch, bool, bool),
+    (form, range): (Form, std::ops::Range<usize>),
+    r: &mut Recording,
+) -> Result<()> {
+    fn ops(t: &Trainer, form: Form) -> &[Prepared] {
+        match form {
+            Form::Full => &t.rec.ops,
+            Form::Other => &t.rec.other,
         }
-    };
-    record(t, &t.rec.ops[..shared], &mut r);
-    r.other_form = super::choice::other_form(t.choice.as_mut(), t.steps, gpu, &mut r).await?;
-    let rest = match r.other_form {
-        true => &t.rec.other[..],
-        false => &t.rec.ops[shared..],
-    };
-    record(t, rest, &mut r);
-    let (p, replica) = placed_plan(t, fused, batches, t.rec.reported);
-    let at = FusedPair::metrics_at(replica);
-    t.readback()
-        .record_part(&mut r.encoder, &p.metrics, at, 2, 0);
-    if let Some(ns) = &t.norm_stats {
-        for (slot, &i) in ns.passes.iter().enumerate() {
-            let (p, replica) = placed_plan(t, fused, batches, i);
-            ns.record((&mut r.encoder, t.readback()), slot, p, replica);
-        }
-        r.sizes = ns.passes.iter().map(|&i| size(i)).collect();
     }
-    Ok(r)
+    for k in range {
+        if let Prepared::Select(s) = ops(t, form)[k] {
+            super::select::select(t, gpu, batch, s, r).await?;
+            continue;
+        }
+        let batches = Batches::new(batch, &t.previous).with_selected(&t.selected);
+        match &ops(t, form)[k] {
+            Prepared::Grad(i) => record_pass(t, &mut r.encoder, *i, fused, batches),
+            op => op.record_outside_passes(&mut r.encoder, look),
+        }
+    }
+    Ok(())
 }
 
 /// On a diagnosed step (`batch` is the one just loaded), record the diagnosis's pass at x (see `probes.rs`) before the step's

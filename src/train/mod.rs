@@ -18,6 +18,7 @@ pub mod parity;
 mod probes;
 pub mod recorder;
 pub mod schedule;
+mod select;
 pub mod session;
 mod shard;
 mod shard_step;

@@ -5,7 +5,8 @@
 //! it divides by, and leaves it on the device; the step copies it into its readback, and the
 //! host works out ‖d‖ and ‖ε‖ from it in closed form (ε = ρ·d/(‖d‖ + eps), or ρ·d unnormalised).
 //! ASAM's ε = ρ·x²⊙d/(‖|x|⊙d‖ + eps) has no such form, so its perturbation also reduces ‖d‖²
-//! and ‖x̃ − x‖² (elementwise, the distance the perturbation moved x in f32).
+//! and ‖x̃ − x‖² (elementwise, the distance the perturbation moved x in f32); so does ESAM's,
+//! along the chosen tensors' gradient but divided by the whole gradient's norm (its ‖g‖).
 //!
 //! **The diagnosis** (the SAMPa paper's appendix figure): every N steps, one more gradient
 //! pass, ∇f(x_t) at the step's starting point on the batch of SAMPa's y pass (with its dropout
@@ -45,11 +46,15 @@ pub struct PerturbationNorms {
 
 impl PerturbationNorms {
     /// The norms from a perturbation's device values `[the squared norm it divided by, ‖d‖²,
-    /// ‖x̃ − x‖²]` (the last two written only under ASAM).
-    pub(crate) fn from_values(how: Perturbation, values: &[f32]) -> PerturbationNorms {
-        if how.adaptive {
+    /// ‖x̃ − x‖²]` (‖d‖² written only under ASAM, ‖x̃ − x‖² only when `measured`).
+    pub(crate) fn from_values(
+        (how, measured): (Perturbation, bool),
+        values: &[f32],
+    ) -> PerturbationNorms {
+        if measured {
+            let d = if how.adaptive { values[1] } else { values[0] };
             return PerturbationNorms {
-                grad: values[1].sqrt(),
+                grad: d.sqrt(),
                 eps: values[2].sqrt(),
             };
         }

@@ -18,11 +18,11 @@ use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::clip::Clip;
 use crate::kernels::{Dispatch, Kernels};
-use crate::kernels::{gsam, looksam, perturb, vector};
+use crate::kernels::{gsam, looksam, norm, perturb, vector};
 use crate::nn::Model;
 use crate::nn::evaluator::Evaluator;
 use crate::optim::base::{BaseLook, BaseStep};
-use crate::optim::program::{Mix, Op, Pass, Program, Vector};
+use crate::optim::program::{Mix, On, Op, Pass, Program, Vector};
 use crate::optim::{LookaheadMode, OptimizerConfig};
 use std::collections::BTreeMap;
 
@@ -44,8 +44,19 @@ pub struct TrainerSpec {
 /// One prepared operation.
 #[derive(Debug)]
 pub(crate) enum Prepared {
-    /// A perturbation, with the buffer of its norms (see `probes`).
-    Perturb(Dispatch, GpuBuf<f32>),
+    /// A perturbation, with the buffer of its norms (see `probes`), and whether its ‖ε‖ is
+    /// measured rather than worked out from the norm it divided by.
+    Perturb(Dispatch, GpuBuf<f32>, bool),
+    /// A random choice of parameter tensors: the mask the host draws each step (`keep`
+    /// the probability of a tensor's being kept), then the direction copied and multiplied
+    /// by it.
+    DropTensors {
+        mask: GpuBuf<f32>,
+        dispatches: [Dispatch; 2],
+        keep: f32,
+    },
+    /// A selection of examples (see `select.rs`).
+    Select(SelectOp),
     LookAhead(BaseLook, LookaheadMode),
     Noise(GpuBuf<f32>),
     /// A combination of vectors with its reductions (GSAM's update gradient, LookSAM's g_v
@@ -67,7 +78,10 @@ impl Prepared {
     /// look-ahead only when `look` (see `Trainer::set_hyper`).
     pub fn record_outside_passes(&self, encoder: &mut wgpu::CommandEncoder, look: bool) {
         match self {
-            Prepared::Perturb(d, _) | Prepared::Combine(d) => d.record(encoder),
+            Prepared::Perturb(d, ..) | Prepared::Combine(d) => d.record(encoder),
+            Prepared::DropTensors { dispatches, .. } => {
+                dispatches.iter().for_each(|d| d.record(encoder))
+            }
             Prepared::Average(ds) | Prepared::MaskNorm(ds) => {
                 ds.iter().for_each(|d| d.record(encoder))
             }
@@ -78,9 +92,22 @@ impl Prepared {
                 }
                 s.dispatch().record(encoder)
             }
-            Prepared::LookAhead(..) | Prepared::Noise(_) | Prepared::Grad(_) => {}
+            Prepared::LookAhead(..)
+            | Prepared::Noise(_)
+            | Prepared::Grad(_)
+            | Prepared::Select(_) => {}
         }
     }
+}
+
+/// A prepared [`Op::Select`]: the pass whose per-example losses are the baseline, the pass on
+/// the chosen examples (whose evaluator also takes the loss-only pass on the whole batch), and
+/// the fraction chosen.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct SelectOp {
+    pub from: usize,
+    pub pass: usize,
+    pub keep: f32,
 }
 
 /// A program prepared on one device, with what the steps read of the program worked out once.
@@ -164,6 +191,9 @@ fn reads(op: &Op, v: Vector) -> bool {
         Op::Average { from, into, .. } => from == v || into == v,
         Op::Decompose { g, gp, .. } => g == v || gp == v,
         Op::Project { g, gs, .. } => g == v || gs == v,
+        Op::DropTensors { from, .. } => from == v,
+        Op::PerturbBy { along, norm_of, .. } => along == v || norm_of == v,
+        Op::Select { at, .. } => at == v,
         Op::Reuse { g, v: kept, .. } => g == v || kept == v,
         Op::MaskNorm { from, .. } => from == v,
         Op::Grad(p) => p.at == v,
@@ -251,7 +281,47 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
                 v(into),
             )?;
             // ASAM's norms read x̃, after the perturbation wrote it.
-            Prepared::Perturb(reductions.into_iter().fold(d, Dispatch::then), values)
+            let d = reductions.into_iter().fold(d, Dispatch::then);
+            Prepared::Perturb(d, values, how.adaptive)
+        }
+        Op::PerturbBy {
+            along,
+            norm_of,
+            into,
+        } => {
+            let how = spec.optimizer.perturbation();
+            let values = gpu.zeros::<f32>(probes::PERTURBATION_VALUES, "perturbation norms")?;
+            let norm = norm::prepare(gpu, form, v(norm_of), values.slice(0, 1)?)?;
+            let step = perturb::prepare(gpu, form, how, x, v(along), values.slice(0, 1)?, v(into))?;
+            let moved = norm::prepare_distance(gpu, x, v(into), values.slice(2, 1)?)?;
+            Prepared::Perturb(norm.then(step).then(moved), values, true)
+        }
+        Op::DropTensors { from, into, keep } => {
+            let mask = gpu.zeros::<f32>(spec.model.param_count(), "tensor mask")?;
+            Prepared::DropTensors {
+                dispatches: [
+                    vector::prepare_copy(gpu, v(from), v(into))?,
+                    vector::prepare_mul(gpu, mask.view(), v(into))?,
+                ],
+                mask,
+                keep,
+            }
+        }
+        Op::Select { from, at, keep } => {
+            let index = |name: &str| rec.program.pass_index(name);
+            let chosen = rec
+                .passes
+                .iter()
+                .position(|p| p.at == at && p.on == On::Selected);
+            match (index(from), chosen) {
+                (Some(from), Some(pass)) => Prepared::Select(SelectOp { from, pass, keep }),
+                _ => {
+                    return Err(crate::Error::Invalid(format!(
+                        "the program selects examples without a pass {from} to compare with \
+                         or a pass at {at:?} on the chosen examples"
+                    )));
+                }
+            }
         }
         Op::LookAhead { grad, into, mode } => Prepared::LookAhead(
             BaseLook::prepare(gpu, base, v(grad), (x, &state), v(into))?,

@@ -44,10 +44,11 @@ pub(crate) async fn record(
             t.spec.model.name
         )));
     }
-    if t.choice.is_some() {
+    let selects = t.rec.ops.iter().any(|op| matches!(op, Prepared::Select(_)));
+    if t.choice.is_some() || selects {
         return Err(crate::error::Error::Invalid(format!(
             "{}: data-parallel runs (--schedule mpi with more than two ranks) do not take \
-             steps of two forms yet; run it on one rank",
+             steps of two forms or choose examples yet; run it on one rank",
             t.spec.optimizer.label()
         )));
     }

@@ -131,7 +131,7 @@ impl Trainer {
             _ => &self.watch,
         };
         watch.record(&mut r.encoder, self.readback());
-        if let Some(values) = self.perturbation_values() {
+        if let Some((values, _)) = self.perturbation_values() {
             let at = super::probes::PERTURBATION_AT;
             let count = super::probes::PERTURBATION_VALUES;
             self.readback()
@@ -191,12 +191,12 @@ impl Trainer {
         }
         let how = self.spec.optimizer.perturbation();
         let probe = |at: usize, count: usize| &m[at..at + count];
-        let perturbation = self.perturbation_values().map(|_| {
+        let perturbation = self.perturbation_values().map(|(_, measured)| {
             let values = probe(
                 super::probes::PERTURBATION_AT,
                 super::probes::PERTURBATION_VALUES,
             );
-            PerturbationNorms::from_values(how, values)
+            PerturbationNorms::from_values((how, measured), values)
         });
         let diagnosis = f.diagnosed.then(|| {
             Diagnosed::from_values(probe(
@@ -214,10 +214,11 @@ impl Trainer {
         })
     }
 
-    /// The buffer of the program's (first) perturbation's norms, if it perturbs x.
-    fn perturbation_values(&self) -> Option<&crate::gpu::GpuBuf<f32>> {
+    /// The buffer of the program's (first) perturbation's norms, if it perturbs x, and
+    /// whether its ‖ε‖ is measured.
+    fn perturbation_values(&self) -> Option<(&crate::gpu::GpuBuf<f32>, bool)> {
         self.rec.ops.iter().find_map(|op| match op {
-            Prepared::Perturb(_, values) => Some(values),
+            Prepared::Perturb(_, values, measured) => Some((values, *measured)),
             _ => None,
         })
     }
@@ -264,15 +265,22 @@ impl Trainer {
         Ok(look)
     }
 
-    /// Draw this step's random directions on the host (into a buffer reused from step to
+    /// Draw this step's random directions and tensor masks on the host (into a buffer reused from step to
     /// step) and upload them.
     fn draw_noise(&mut self, gpu: &Gpu) -> Result<()> {
         for op in &self.rec.ops {
-            if let Prepared::Noise(u) = op {
-                let (rng, host) = (&mut self.noise, &mut self.noise_host);
-                host.clear();
-                host.extend((0..u.len).map(|_| rng.normal()));
-                gpu.write(u, 0, host)?;
+            let (rng, host) = (&mut self.noise, &mut self.noise_host);
+            match op {
+                Prepared::Noise(u) => {
+                    host.clear();
+                    host.extend((0..u.len).map(|_| rng.normal()));
+                    gpu.write(u, 0, host)?;
+                }
+                Prepared::DropTensors { mask, keep, .. } => {
+                    crate::optim::esam::draw_mask(&self.spec.model, *keep, rng, host);
+                    gpu.write(mask, 0, host)?;
+                }
+                _ => {}
             }
         }
         Ok(())

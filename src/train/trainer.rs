@@ -76,6 +76,9 @@ pub struct Trainer {
     pub(crate) norm_stats: Option<NormStats>,
     /// This replica's part in a data-parallel run (`--schedule mpi` with more than one main).
     pub(crate) shard: Option<Shard>,
+    /// The examples ESAM's selection chose this step, and the readback of its losses.
+    pub(crate) selected: Batch,
+    pub(crate) selection: Option<crate::gpu::Readback>,
     /// SAMPa's diagnosis (`--diagnose-every`), when asked for.
     pub(crate) diagnosis: Option<Diagnosis>,
 }
@@ -182,6 +185,8 @@ impl Trainer {
             previous: None,
             shard: None,
             diagnosis: None,
+            selected: Batch::default(),
+            selection: None,
         })
     }
 
@@ -309,12 +314,13 @@ fn evaluation_pass(rec: &Recorded) -> (usize, bool) {
     (i, true)
 }
 
-/// The batches of one step: the one just loaded and the previous step's (the same one on
-/// the first step).
+/// The batches of one step: the one just loaded, the previous step's (the same one on the
+/// first step), and the examples a selection chose (the current batch until one does).
 #[derive(Clone, Copy)]
 pub(crate) struct Batches<'a> {
     pub current: &'a Batch,
     pub previous: &'a Batch,
+    pub selected: &'a Batch,
 }
 
 impl<'a> Batches<'a> {
@@ -322,7 +328,13 @@ impl<'a> Batches<'a> {
         Batches {
             current,
             previous: previous.as_ref().unwrap_or(current),
+            selected: current,
         }
+    }
+
+    /// The same, with the chosen examples `selected`.
+    pub fn with_selected(self, selected: &'a Batch) -> Batches<'a> {
+        Batches { selected, ..self }
     }
 
     /// The batch pass `i` of `passes` takes.
@@ -330,6 +342,7 @@ impl<'a> Batches<'a> {
         match passes[i].on {
             On::Previous => self.previous,
             On::Current => self.current,
+            On::Selected => self.selected,
         }
     }
 }

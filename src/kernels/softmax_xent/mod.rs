@@ -43,7 +43,8 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
 }
 
 /// Prepare the loss over `rows` examples of `classes` logits. `metrics` receives
-/// `[mean loss, correct count, top-5 count]`; `dlogits` is written only when `write_grad`.
+/// `[mean loss, correct count, top-5 count]` and `row_loss` each row's loss (as long as
+/// `labels`); `dlogits` is written only when `write_grad`.
 #[allow(clippy::too_many_arguments)]
 pub fn prepare(
     gpu: &Gpu,
@@ -53,7 +54,7 @@ pub fn prepare(
     logits: View<'_>,
     labels: View<'_, u32>,
     dlogits: View<'_>,
-    metrics: View<'_>,
+    (metrics, row_loss): (View<'_>, View<'_>),
     write_grad: bool,
 ) -> Result<Dispatch> {
     const OP: &str = "softmax_xent";
@@ -75,6 +76,16 @@ pub fn prepare(
         return Err(Error::shape(
             OP,
             format!("labels needs {rows} elements, got {}", labels.len),
+        ));
+    }
+    if row_loss.len != labels.len || row_loss.offset != 0 {
+        return Err(Error::shape(
+            OP,
+            format!(
+                "row_loss must be a whole buffer laid out like labels ({} elements), got {} \
+                 from {}",
+                labels.len, row_loss.len, row_loss.offset
+            ),
         ));
     }
     let offsets = [logits.offset, labels.offset, dlogits.offset, metrics.offset];
@@ -110,6 +121,7 @@ pub fn prepare(
                 Bind::Buf(&labels.buf.buffer),
                 Bind::Buf(&dlogits.buf.buffer),
                 Bind::Buf(&metrics.buf.buffer),
+                Bind::Buf(&row_loss.buf.buffer),
             ],
             groups: [1, 1, 1],
         },
@@ -127,6 +139,8 @@ pub struct XentReference {
     pub top5: usize,
     /// Gradient of the mean loss with respect to the logits.
     pub dlogits: Vec<f64>,
+    /// Each row's loss.
+    pub row_losses: Vec<f64>,
 }
 
 /// CPU f64 reference, PyTorch's `CrossEntropyLoss(label_smoothing)` with mean reduction.
@@ -140,6 +154,7 @@ pub fn reference<T: Copy + Into<f64>>(
     let mut loss = 0.0;
     let (mut correct, mut top5) = (0, 0);
     let mut dlogits = vec![0.0; rows * classes];
+    let mut row_losses = vec![0.0; rows];
     for r in 0..rows {
         let z: Vec<f64> = logits[r * classes..(r + 1) * classes]
             .iter()
@@ -152,9 +167,10 @@ pub fn reference<T: Copy + Into<f64>>(
         for c in 0..classes {
             let target =
                 smoothing / classes as f64 + if c == label { 1.0 - smoothing } else { 0.0 };
-            loss += target * (lse - z[c]);
+            row_losses[r] += target * (lse - z[c]);
             dlogits[r * classes + c] = ((z[c] - lse).exp() - target) / rows as f64;
         }
+        loss += row_losses[r];
         correct += (arg == label) as usize;
         top5 += (z.iter().filter(|&&v| v > z[label]).count() < 5) as usize;
     }
@@ -163,5 +179,6 @@ pub fn reference<T: Copy + Into<f64>>(
         correct,
         top5,
         dlogits,
+        row_losses,
     }
 }

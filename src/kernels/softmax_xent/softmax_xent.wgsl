@@ -12,10 +12,11 @@
 // in order and keeps its own loss and count sums; a fixed tree then adds the 256 partial
 // sums, so the result does not depend on timing. metrics[0] = mean loss, metrics[1] = correct
 // count, metrics[2] = top-5 count (counts exact in f32 up to 2^24 rows). dlogits is written
-// only when p.write_grad is 1 (evaluation passes skip it).
+// only when p.write_grad is 1 (evaluation passes skip it). row_loss[r] is row r's own loss
+// (ESAM compares each example's loss at two points), laid out like labels.
 // Replicas: grid z is the replica r (one workgroup each), which uses logits, labels, dlogits
 // and metrics at r * p.rs.x, .y, .z and .w elements past replica 0 (see Replicas in
-// src/kernels/launch.rs).
+// src/kernels/launch.rs), and row_loss at labels' offset.
 
 struct Params {
     rows: u32,
@@ -30,6 +31,7 @@ struct Params {
 @group(0) @binding(2) var<storage, read> labels: array<u32>;
 @group(0) @binding(3) var<storage, read_write> dlogits: array<f32>;
 @group(0) @binding(4) var<storage, read_write> metrics: array<f32>;
+@group(0) @binding(5) var<storage, read_write> row_loss: array<f32>;
 
 var<workgroup> loss_part: array<f32, 256>;
 var<workgroup> correct_part: array<f32, 256>;
@@ -67,7 +69,9 @@ fn softmax_xent(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation
             higher += select(0u, 1u, z > z_label);
         }
         let lse = zmax + log(sum_exp);
-        loss_sum += (1.0 - eps) * (lse - z_label) + off_target * (f32(c_count) * lse - sum_z);
+        let loss = (1.0 - eps) * (lse - z_label) + off_target * (f32(c_count) * lse - sum_z);
+        row_loss[o.y + r] = loss;
+        loss_sum += loss;
         correct += select(0.0, 1.0, arg == label);
         top5 += select(0.0, 1.0, higher < 5u);
         if p.write_grad != 0u {

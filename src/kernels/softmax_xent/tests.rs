@@ -17,6 +17,7 @@ fn softmax_cross_entropy() {
                 let labels = gpu.upload(&labels0, "labels").unwrap();
                 let dlogits = gpu.zeros::<f32>(rows * classes, "dlogits").unwrap();
                 let metrics = gpu.zeros::<f32>(4, "metrics").unwrap();
+                let row_loss = gpu.zeros::<f32>(rows, "row losses").unwrap();
                 let d = softmax_xent::prepare(
                     gpu,
                     rows,
@@ -25,7 +26,7 @@ fn softmax_cross_entropy() {
                     logits.view(),
                     labels.view(),
                     dlogits.view(),
-                    metrics.view(),
+                    (metrics.view(), row_loss.view()),
                     true,
                 )
                 .unwrap();
@@ -36,6 +37,14 @@ fn softmax_cross_entropy() {
                 let what = format!("xent {rows}x{classes} eps={smoothing}");
                 assert_close(&format!("{what} loss"), &m[..1], &[want.loss], 1e-5, 1e-5);
                 assert_eq!(m[1] as usize, want.correct, "{what}: correct count");
+                let rows_got = gpu.read(&row_loss).unwrap();
+                assert_close(
+                    &format!("{what} rows"),
+                    &rows_got,
+                    &want.row_losses,
+                    1e-6,
+                    1e-5,
+                );
                 assert_eq!(m[2] as usize, want.top5, "{what}: top-5 count");
                 // With 5 classes or fewer every label is in the top 5; with 100, about 5 %.
                 if classes <= 5 {
