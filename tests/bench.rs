@@ -98,6 +98,43 @@ fn the_quick_suite_covers_every_adapter_with_json_markdown_and_charts() {
             assert!(r.share_of_peak.is_some_and(|s| s > 0.0), "{r:?}");
         }
     }
+    // A step case's trainer holds its vectors and its passes' workspaces: SAM holds x̃ and
+    // g̃ (two more parameter-sized vectors) and a second pass beside SGD's, where the
+    // backend reports its allocations (Vulkan; not GL).
+    let mib = |a: usize, case: &str| {
+        let r = report.results.iter().find(|r| {
+            r.adapter == a
+                && r.suite == "step"
+                && r.case.starts_with("mlp ")
+                && r.case.ends_with(case)
+        });
+        r.and_then(|r| r.extra.get("device_mib").copied())
+    };
+    for a in report.adapters.iter().filter(|a| a.backend == "Vulkan") {
+        let (sgd, sam) = (mib(a.index, "SGD serial"), mib(a.index, "SAM serial"));
+        let (Some(sgd), Some(sam)) = (sgd, sam) else {
+            panic!(
+                "#{}: the MLP's SGD and SAM step cases have no device_mib",
+                a.index
+            )
+        };
+        let n = sampa::nn::Model::mlp(784, &[256, 256], 10)
+            .unwrap()
+            .param_count();
+        let two_vectors = (2 * n * 4) as f64 / (1u64 << 20) as f64;
+        eprintln!(
+            "#{}: MLP trainer memory: SGD {sgd:.2} MiB, SAM {sam:.2} MiB",
+            a.index
+        );
+        assert!(
+            sgd >= 3.0 * two_vectors / 2.0,
+            "SGD's x, momentum and g: {sgd} MiB"
+        );
+        assert!(
+            sam - sgd >= two_vectors,
+            "SAM {sam} MiB against SGD {sgd} MiB"
+        );
+    }
     let md = std::fs::read_to_string(&md_path).unwrap();
     assert!(
         md.contains("## Side by side") && md.contains("| matmul | square 256x256x256 reg |"),

@@ -30,8 +30,10 @@ pub enum Work {
     /// times the copy and the mapping, not an allocation.
     Readback(GpuBuf<f32>, Readback),
     /// A burst of this many consecutive training steps (which overlap as they do in
-    /// training); a sample is one step.
-    Steps(Box<Trainer>, Batch, usize),
+    /// training); a sample is one step. The last field is the device memory the trainer
+    /// holds, where the backend's allocator reports it: what its making allocated, to which
+    /// each burst adds what it allocates (the plans, on the first).
+    Steps(Box<Trainer>, Batch, usize, Option<u64>),
     /// One whole toy run of `method`; a sample is one run.
     Toy(Method, ToyConfig),
 }
@@ -156,10 +158,16 @@ impl Case {
                 staging.read_after(index).await?;
                 (now() - start, None)
             }
-            Work::Steps(trainer, batch, burst) => {
+            Work::Steps(trainer, batch, burst, bytes) => {
                 let hyper = BaseHyper::timed(trainer.spec().optimizer.base);
-                crate::train::timed::steps_burst(gpu, timer, trainer, batch, (hyper, *burst))
-                    .await?
+                let before = gpu.allocated_bytes();
+                let timed =
+                    crate::train::timed::steps_burst(gpu, timer, trainer, batch, (hyper, *burst))
+                        .await?;
+                if let (Some(held), Some(a), Some(b)) = (bytes, before, gpu.allocated_bytes()) {
+                    *held += b.saturating_sub(a);
+                }
+                timed
             }
             Work::Toy(method, config) => {
                 let start = now();
@@ -181,6 +189,12 @@ impl Case {
         if !self.device.is_empty() && self.device.len() == self.host.len() {
             r.device = Stats::of(&values(&self.device));
             r.timing = "host+device".to_string();
+        }
+        if let Work::Steps(.., Some(bytes)) = self.work {
+            // sampa allocates a trainer's buffers before their first use and keeps them, so
+            // what it holds after its steps is its high-water mark.
+            let mib = bytes as f64 / (1u64 << 20) as f64;
+            r.extra.insert("device_mib".into(), mib);
         }
         if r.host.is_none() && r.error.is_none() {
             r.error = Some("no finite sample".to_string());

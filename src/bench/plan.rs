@@ -362,10 +362,15 @@ pub fn step_work(
         lambda: 0.2,
         ..Default::default()
     };
+    let before = gpu.allocated_bytes();
     let trainer = Trainer::seeded(gpu, (model, kernels), optimizer, placement)?;
+    let bytes = before
+        .zip(gpu.allocated_bytes())
+        .map(|(a, b)| b.saturating_sub(a));
     Ok(Work::Steps(
         Box::new(trainer),
         model.synthetic_batch(batch),
         burst,
+        bytes,
     ))
 }

@@ -139,7 +139,8 @@ pub struct BenchResult {
     /// What the peak is (`best matmul 512x512x512 tiled`, `copy bandwidth`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak: Option<String>,
-    /// Derived figures (`sampa_over_sam`, `examples_per_s`, `grad_evals`, ...).
+    /// Derived figures (`sampa_over_sam`, `examples_per_s`, `grad_evals`, `device_mib`: the
+    /// device memory a step case's trainer holds, ...).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, f64>,
     /// Why the case did not run or failed; never a silent zero.

@@ -400,6 +400,12 @@ fn finish_epoch(
     if let Some(f) = full {
         record["sam_steps"] = f.into();
     }
+    // sampa allocates the run's buffers before their first use and keeps them (the
+    // evaluation's at the first epoch's end), so the live total after an epoch is the run's
+    // high-water mark so far.
+    if let Some(bytes) = gpu.allocated_bytes() {
+        record["peak_device_bytes"] = bytes.into();
+    }
     log.records.push(record);
     log.points.push(point);
     Ok(())
