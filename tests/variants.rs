@@ -4,7 +4,8 @@
 //! gsam`): SAM's step less α times the gradient's part orthogonal to the perturbed one.
 //! LookSAM: SAM every k-th step, the kept orthogonal part reused between. AE-SAM: SAM on the
 //! steps whose gradient norm stands out. ESAM: a random part of the tensors perturbed, the
-//! second gradient on the examples whose loss rose most. Each against the f64 reference over 24 steps on every
+//! second gradient on the examples whose loss rose most. m-sharpness: SAM per group of the
+//! batch. Each against the f64 reference over 24 steps on every
 //! adapter; each reducing to SAM (or SAMPa) bit for bit at its neutral setting, and not
 //! otherwise; SAMPa with VaSSO giving serial's bits under fused and dual; the state-bearing
 //! runs resumed mid-way ending with the uninterrupted run's bits; bad values one-line errors.
@@ -128,6 +129,34 @@ fn esam(beta: f32, gamma: f32) -> OptimizerConfig {
     }
 }
 
+fn m_sharpness(m: usize) -> OptimizerConfig {
+    OptimizerConfig {
+        kind: OptimizerKind::Sam,
+        m_sharpness: Some(m),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn sam_with_m_sharpness_follows_its_f64_reference() {
+    // Groups of 4 and 8 in batches of 16, and the short batch of 5 as groups of 4 and 1 (or
+    // one of 5): a group perturbed by another's gradient, or a mean weighted wrongly, moves the
+    // parameters by 1e-3, and the reported loss is the whole batch's.
+    let cases = [
+        m_sharpness(4),
+        OptimizerConfig {
+            adaptive: true,
+            rho: 0.5,
+            ..m_sharpness(8)
+        },
+        OptimizerConfig {
+            unnormalized: true,
+            ..m_sharpness(2)
+        },
+    ];
+    follows_reference(&model(), STEPS, &cases);
+}
+
 #[test]
 fn esam_follows_its_f64_reference() {
     // The tensors drawn, the examples chosen (ties and all) and the subset's own gradient as
@@ -142,32 +171,6 @@ fn esam_follows_its_f64_reference() {
         },
     ];
     follows_reference(&model(), STEPS, &cases);
-}
-
-#[test]
-fn esam_with_beta_and_gamma_one_is_sam_bit_for_bit_and_otherwise_not() {
-    for gpu in &gpus() {
-        let sam = OptimizerConfig {
-            kind: OptimizerKind::Sam,
-            ..Default::default()
-        };
-        let sam = params_after(gpu, sam, Placement::Serial);
-        let one = params_after(gpu, esam(1.0, 1.0), Placement::Serial);
-        assert!(
-            one == sam,
-            "{}: ESAM with β = γ = 1 differs from SAM",
-            gpu.adapter.short()
-        );
-        for config in [esam(0.6, 1.0), esam(1.0, 0.5)] {
-            let other = params_after(gpu, config, Placement::Serial);
-            assert!(
-                other != sam,
-                "{}: {} is SAM",
-                gpu.adapter.short(),
-                config.label()
-            );
-        }
-    }
 }
 
 #[test]
@@ -210,22 +213,49 @@ fn aesam_takes_both_forms_where_the_reference_does() {
 }
 
 #[test]
-fn looksam_with_k_one_is_sam_bit_for_bit_and_otherwise_not() {
+fn each_variant_at_its_neutral_setting_is_sam_bit_for_bit_and_otherwise_not() {
+    // GSAM with α = 0, LookSAM with k = 1, ESAM with β = γ = 1 and m-sharpness over the whole
+    // batch (16; the short batch of 5 is one group either way) compute SAM's step; any other
+    // setting moves the parameters by more than 1e-5 in 8 steps.
+    let gsam = |alpha| OptimizerConfig {
+        kind: OptimizerKind::Gsam,
+        gsam_alpha: Some(alpha),
+        ..Default::default()
+    };
+    let cases = [
+        (gsam(0.0), vec![gsam(0.5)]),
+        (looksam(1, 0.7), vec![looksam(5, 0.7)]),
+        (esam(1.0, 1.0), vec![esam(0.6, 1.0), esam(1.0, 0.5)]),
+        (m_sharpness(16), vec![m_sharpness(4)]),
+    ];
+    let sam = OptimizerConfig {
+        kind: OptimizerKind::Sam,
+        ..Default::default()
+    };
     for gpu in &gpus() {
-        let sam = OptimizerConfig {
-            kind: OptimizerKind::Sam,
-            ..Default::default()
-        };
         let sam = params_after(gpu, sam, Placement::Serial);
-        let one = params_after(gpu, looksam(1, 0.7), Placement::Serial);
-        assert!(
-            one == sam,
-            "{}: --looksam-k 1 differs from SAM",
-            gpu.adapter.short()
-        );
-        let five = params_after(gpu, looksam(5, 0.7), Placement::Serial);
-        assert!(five != sam, "{}: --looksam-k 5 is SAM", gpu.adapter.short());
+        for (neutral, others) in &cases {
+            let at = params_after(gpu, *neutral, Placement::Serial);
+            let name = gpu.adapter.short();
+            assert!(at == sam, "{name}: {} is not SAM", neutral.label());
+            for other in others {
+                let moved = max_difference(&params_after(gpu, *other, Placement::Serial), &sam);
+                assert!(
+                    moved > 1e-5,
+                    "{name}: {} is SAM ({moved:.1e})",
+                    other.label()
+                );
+            }
+        }
     }
+}
+
+/// The largest elementwise difference of two parameter vectors.
+fn max_difference(a: &[f32], b: &[f32]) -> f32 {
+    a.iter()
+        .zip(b)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0f32, f32::max)
 }
 
 /// The parameters after 8 steps of `config` under `placement`.
@@ -255,11 +285,7 @@ fn vasso_theta_one_is_the_plain_optimizer_bit_for_bit_and_less_is_not() {
                 gpu.adapter.short()
             );
             let half = params_after(gpu, vasso(kind, 0.5), Placement::Serial);
-            let moved = half
-                .iter()
-                .zip(&plain)
-                .map(|(a, b)| (a - b).abs())
-                .fold(0.0f32, f32::max);
+            let moved = max_difference(&half, &plain);
             assert!(
                 moved > 1e-5,
                 "{}: {kind:?} with --vasso-theta 0.5 is {kind:?} (max difference {moved:.1e}): \
@@ -340,39 +366,6 @@ fn sam_on_perturbs_exactly_the_batchnorm_tensors() {
         assert!(
             run(sam) != run(sam_on(OptimizerKind::Sam)),
             "{}: SAM-ON trained as SAM",
-            gpu.adapter.short()
-        );
-    }
-}
-
-#[test]
-fn gsam_with_alpha_zero_is_sam_bit_for_bit_and_otherwise_not() {
-    let gsam = |alpha| OptimizerConfig {
-        kind: OptimizerKind::Gsam,
-        gsam_alpha: Some(alpha),
-        ..Default::default()
-    };
-    let sam = OptimizerConfig {
-        kind: OptimizerKind::Sam,
-        ..Default::default()
-    };
-    for gpu in &gpus() {
-        let sam = params_after(gpu, sam, Placement::Serial);
-        let zero = params_after(gpu, gsam(0.0), Placement::Serial);
-        assert!(
-            zero == sam,
-            "{}: gsam with alpha 0 is not SAM",
-            gpu.adapter.short()
-        );
-        let some = params_after(gpu, gsam(0.5), Placement::Serial);
-        let moved = some
-            .iter()
-            .zip(&sam)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0.0f32, f32::max);
-        assert!(
-            moved > 1e-5,
-            "{}: gsam with alpha 0.5 is SAM",
             gpu.adapter.short()
         );
     }
@@ -546,6 +539,22 @@ fn bad_variant_settings_are_one_line_errors_naming_the_flag() {
         (
             ["--optimizer", "esam", "--adaptive", "--rho=0.5"],
             "--adaptive does not combine with --optimizer esam",
+        ),
+        (
+            ["--optimizer", "sam", "--m-sharpness", "0"],
+            "--m-sharpness must be at least 1",
+        ),
+        (
+            ["--optimizer", "sampa", "--m-sharpness", "8"],
+            "--m-sharpness applies to --optimizer sam only",
+        ),
+        (
+            ["--optimizer", "sam", "--m-sharpness", "48"],
+            "--m-sharpness must be a divisor of --batch 128, got 48",
+        ),
+        (
+            ["--model=resnet8", "--optimizer", "sam", "--m-sharpness=32"],
+            "has BatchNorm, whose statistics per group are not built yet",
         ),
         (
             ["--optimizer", "looksam", "--vasso-theta", "0.5"],

@@ -301,3 +301,21 @@ fn crop_flip(
         }
     }
 }
+
+/// Split `batch` into groups of `m` consecutive examples (the last may be shorter), into
+/// `out` (reused from step to step).
+pub fn split_groups(batch: &Batch, m: usize, out: &mut Vec<Batch>) {
+    let n = batch.len();
+    let per = batch.pixels.len() / n.max(1);
+    out.resize_with(n.div_ceil(m), Batch::default);
+    for (s, group) in out.iter_mut().enumerate() {
+        let range = s * m..((s + 1) * m).min(n);
+        group.pixels.clear();
+        group
+            .pixels
+            .extend_from_slice(&batch.pixels[range.start * per..range.end * per]);
+        group.labels.clear();
+        group.labels.extend_from_slice(&batch.labels[range]);
+        group.drawn.clear();
+    }
+}

@@ -18,7 +18,7 @@ mod load;
 #[cfg(not(target_arch = "wasm32"))]
 mod resize;
 
-pub use batch::{Batch, BatchOptions, Batcher, Drawn, channel_stats};
+pub use batch::{Batch, BatchOptions, Batcher, Drawn, channel_stats, split_groups};
 pub use dataset::{Dataset, ImageShape, Splits};
 #[cfg(not(target_arch = "wasm32"))]
 pub use folder::FolderOptions;

@@ -352,6 +352,12 @@ pub struct OptimizerConfig {
     )]
     #[serde(default)]
     pub esam_gamma: Option<f32>,
+    /// m-sharpness, for sam: split each batch into groups of M consecutive examples, each
+    /// perturbed by its own gradient, and step with the mean of the groups' perturbed
+    /// gradients (google-research/sam's inner_group_size; M must divide --batch).
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long, value_name = "M"))]
+    #[serde(default)]
+    pub m_sharpness: Option<usize>,
 }
 
 /// GSAM's α when `--gsam-alpha` is not given.
@@ -400,6 +406,7 @@ impl Default for OptimizerConfig {
             aesam_c1: None,
             esam_beta: None,
             esam_gamma: None,
+            m_sharpness: None,
         }
     }
 }
@@ -465,6 +472,27 @@ impl OptimizerConfig {
         super::looksam::validate(self)?;
         super::aesam::validate(self)?;
         super::esam::validate(self)?;
+        if let Some(m) = self.m_sharpness {
+            if m == 0 {
+                return Err(Error::Invalid(
+                    "--m-sharpness must be at least 1 (examples per group), got 0".into(),
+                ));
+            }
+            if self.kind != OptimizerKind::Sam {
+                return Err(Error::Invalid(format!(
+                    "--m-sharpness applies to --optimizer sam only (SAMPa's per-group g_y is \
+                     not built yet), not {}",
+                    self.kind.name()
+                )));
+            }
+            if self.vasso_theta.is_some() {
+                return Err(Error::Invalid(
+                    "--m-sharpness does not combine with --vasso-theta (one average over \
+                     groups of different batches is not defined); leave one out"
+                        .into(),
+                ));
+            }
+        }
         if let Some(alpha) = self.gsam_alpha {
             if !(alpha.is_finite() && alpha >= 0.0) {
                 return Err(Error::Invalid(format!(
@@ -530,6 +558,9 @@ impl OptimizerConfig {
                 s.push_str(&format!(", β {beta}, γ {gamma}"));
             }
             _ => {}
+        }
+        if let Some(m) = self.m_sharpness {
+            s.push_str(&format!(", m {m}"));
         }
         if self.perturb_only == Some(PerturbOnly::Norm) {
             s.push_str(", normalisation layers only");

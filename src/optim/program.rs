@@ -45,6 +45,8 @@ pub enum Vector {
     Orthogonal,
     /// The base step's gradient clipped by its norm (`--clip-norm`).
     Clipped,
+    /// The mean over a batch's groups of a gradient taken per group (m-sharpness).
+    GroupMean,
 }
 
 impl Vector {
@@ -205,6 +207,14 @@ pub enum Op {
         /// α.
         alpha: f32,
     },
+    /// `into` = the mean over the step's groups of `from` as each group leaves it: the last
+    /// operation a grouped program repeats per group (`Program::grouped`).
+    Accumulate {
+        /// What each group computed.
+        from: Vector,
+        /// The mean.
+        into: Vector,
+    },
     /// A gradient pass.
     Grad(Pass),
     /// The base step on x with `mix`.
@@ -267,6 +277,11 @@ impl Op {
         Op::Select { from, at, keep }
     }
 
+    /// [`Op::Accumulate`]: `into` = the mean over the groups of `from`.
+    pub fn accumulate(from: Vector, into: Vector) -> Op {
+        Op::Accumulate { from, into }
+    }
+
     /// [`Op::Grad`]: pass `name`, ∇L(`at`; batch `on`) into `into`.
     pub fn grad(name: &'static str, at: Vector, on: On, into: Vector) -> Op {
         Op::Grad(Pass { name, at, on, into })
@@ -325,6 +340,9 @@ pub struct Program {
     pub state: Vec<Vector>,
     /// The step's other form, for programs that skip passes on some steps.
     pub alternative: Option<Alternative>,
+    /// m-sharpness: the operations up to the [`Op::Accumulate`] run once per group of this
+    /// many consecutive examples of the batch, on that group alone.
+    pub grouped: Option<usize>,
 }
 
 impl Program {
@@ -337,7 +355,23 @@ impl Program {
             // SGD's momentum, until `with_state` names another base's.
             state: vec![Vector::Momentum],
             alternative: None,
+            grouped: None,
         }
+    }
+
+    /// The same program with its operations up to the accumulation repeated per group of
+    /// `m` examples.
+    pub fn grouped(mut self, m: Option<usize>) -> Program {
+        self.grouped = m;
+        self
+    }
+
+    /// The operations a grouped program repeats per group: those up to its accumulation.
+    pub fn per_group(&self) -> usize {
+        self.ops
+            .iter()
+            .position(|op| matches!(op, Op::Accumulate { .. }))
+            .map_or(0, |k| k + 1)
     }
 
     /// The same program taking `alternative`'s form on the steps its choice says.
@@ -461,6 +495,7 @@ impl Program {
                     into,
                 } => [along, norm_of, into].into_iter().for_each(&mut add),
                 Op::Select { at, .. } => add(at),
+                Op::Accumulate { from, into } => [from, into].into_iter().for_each(&mut add),
                 Op::Reuse { g, v, into, .. } => [g, v, into].into_iter().for_each(&mut add),
                 Op::LookAhead { grad, into, .. } => [grad, into].into_iter().for_each(&mut add),
                 Op::Noise { into } => add(into),
@@ -487,6 +522,7 @@ impl Program {
             | Op::Reuse { into, .. }
             | Op::DropTensors { into, .. }
             | Op::PerturbBy { into, .. }
+            | Op::Accumulate { into, .. }
             | Op::MaskNorm { into, .. } => into == v,
             Op::Select { .. } => false,
             Op::Grad(p) => p.into == v,

@@ -218,6 +218,16 @@ impl TrainConfig {
         if let Some((flag, _)) = positive.iter().find(|(_, v)| *v == Some(0)) {
             return bad(flag, "at least 1", "0".into());
         }
+        if let Some(m) = self.optimizer.m_sharpness
+            && m > 0
+            && !self.batch.is_multiple_of(m)
+        {
+            return bad(
+                "--m-sharpness",
+                &format!("a divisor of --batch {}", self.batch),
+                m.to_string(),
+            );
+        }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad("--lr", "a positive number", self.lr.to_string());
         }

@@ -58,6 +58,8 @@ pub(crate) struct Recording {
     pub remote: Option<(usize, Vec<f32>)>,
     /// Whether the submission also stages the `dual` worker's next point.
     pub stages_point: bool,
+    /// The sizes of a grouped step's groups, whose metrics follow the readback's other values.
+    pub groups: Vec<usize>,
     /// Whether the step took its program's other form (whose update leaves ‖x‖²'s partial
     /// sums in a buffer of its own).
     pub other_form: bool,
@@ -73,6 +75,7 @@ impl Recording {
             remote: None,
             stages_point: false,
             other_form: false,
+            groups: Vec::new(),
         }
     }
 }
@@ -88,4 +91,6 @@ pub(crate) struct InFlight {
     pub known: Option<[f32; 2]>,
     pub sizes: Vec<usize>,
     pub remote: Option<(usize, Vec<f32>)>,
+    /// The sizes of a grouped step's groups.
+    pub groups: Vec<usize>,
 }

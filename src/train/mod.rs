@@ -12,6 +12,7 @@ mod dual_step;
 mod evaluate;
 pub mod fits;
 mod flight;
+mod groups;
 mod local_step;
 mod norm_stats;
 pub mod parity;

@@ -57,6 +57,13 @@ pub(crate) enum Prepared {
     },
     /// A selection of examples (see `select.rs`).
     Select(SelectOp),
+    /// A group's part of a mean over groups: the first group's copy, the others' sum; the
+    /// division by the number of groups is `groups.rs`'s.
+    Accumulate {
+        first: Dispatch,
+        rest: Dispatch,
+        into: GpuBuf<f32>,
+    },
     LookAhead(BaseLook, LookaheadMode),
     Noise(GpuBuf<f32>),
     /// A combination of vectors with its reductions (GSAM's update gradient, LookSAM's g_v
@@ -95,6 +102,7 @@ impl Prepared {
             Prepared::LookAhead(..)
             | Prepared::Noise(_)
             | Prepared::Grad(_)
+            | Prepared::Accumulate { .. }
             | Prepared::Select(_) => {}
         }
     }
@@ -194,6 +202,7 @@ fn reads(op: &Op, v: Vector) -> bool {
         Op::DropTensors { from, .. } => from == v,
         Op::PerturbBy { along, norm_of, .. } => along == v || norm_of == v,
         Op::Select { at, .. } => at == v,
+        Op::Accumulate { from, into } => from == v || into == v,
         Op::Reuse { g, v: kept, .. } => g == v || kept == v,
         Op::MaskNorm { from, .. } => from == v,
         Op::Grad(p) => p.at == v,
@@ -296,6 +305,11 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
             let moved = norm::prepare_distance(gpu, x, v(into), values.slice(2, 1)?)?;
             Prepared::Perturb(norm.then(step).then(moved), values, true)
         }
+        Op::Accumulate { from, into } => Prepared::Accumulate {
+            first: vector::prepare_copy(gpu, v(from), v(into))?,
+            rest: vector::prepare_axpy(gpu, 1.0, v(from), v(into))?,
+            into: rec.vectors[&into].clone(),
+        },
         Op::DropTensors { from, into, keep } => {
             let mask = gpu.zeros::<f32>(spec.model.param_count(), "tensor mask")?;
             Prepared::DropTensors {

@@ -46,6 +46,8 @@ impl Trainer {
         let look = self.set_hyper(gpu, hyper)?;
         let recording = if matches!(self.placed, Placed::Dual(_)) {
             super::dual_step::record(self, gpu, batch, look).await?
+        } else if self.rec.program.grouped.is_some() {
+            super::groups::record(self, gpu, batch, look)?
         } else if self.shard.is_some() {
             super::shard_step::record(self, gpu, batch, look).await?
         } else {
@@ -166,6 +168,7 @@ impl Trainer {
             known: r.known,
             sizes: r.sizes,
             remote: r.remote,
+            groups: r.groups,
         })
     }
 
@@ -186,6 +189,10 @@ impl Trainer {
             ns.fold(target, stats, &f.sizes, remote);
         }
         let mut metrics = f.known.unwrap_or([m[0], m[1]]);
+        if !f.groups.is_empty() {
+            let at = self.watch.at() + self.watch.len();
+            metrics = super::groups::combine(&m[at..], &f.groups);
+        }
         if let Some(shard) = &mut self.shard {
             metrics = shard.metrics(metrics)?;
         }

@@ -78,6 +78,10 @@ pub struct Trainer {
     pub(crate) shard: Option<Shard>,
     /// The examples ESAM's selection chose this step, and the readback of its losses.
     pub(crate) selected: Batch,
+    /// m-sharpness: the step's groups (reused), and the division of their sum by each count
+    /// of groups seen.
+    pub(crate) groups: Vec<Batch>,
+    pub(crate) group_means: Vec<(usize, crate::kernels::Dispatch)>,
     pub(crate) selection: Option<crate::gpu::Readback>,
     /// SAMPa's diagnosis (`--diagnose-every`), when asked for.
     pub(crate) diagnosis: Option<Diagnosis>,
@@ -142,6 +146,13 @@ impl Trainer {
             ));
         }
         let program = crate::optim::program(&spec.optimizer);
+        if program.grouped.is_some() && !spec.model.norm_sites().is_empty() {
+            return Err(Error::Invalid(format!(
+                "--m-sharpness: {} has BatchNorm, whose statistics per group are not built yet; \
+                 use a model without it (mlp, cnn) or leave the flag out",
+                spec.model.name
+            )));
+        }
         let pair = program
             .stages()
             .into_iter()
@@ -186,6 +197,8 @@ impl Trainer {
             shard: None,
             diagnosis: None,
             selected: Batch::default(),
+            groups: Vec::new(),
+            group_means: Vec::new(),
             selection: None,
         })
     }

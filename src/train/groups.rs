@@ -1,0 +1,106 @@
+//! The step of a grouped program (m-sharpness, `--m-sharpness M`; `Program::grouped`): the
+//! batch is split into groups of M consecutive examples (an epoch's short last batch ends with
+//! a shorter group), and the operations up to the program's accumulation run once per group,
+//! on that group alone: SAM's gradient, perturbation and perturbed gradient of group s give
+//! ∇L_s(x + ε_s), and the accumulation sums them. Each group's inputs go to the same plans, so
+//! each group is its own submission (the writes of the next wait for it), but the last, which
+//! the driver submits with the rest. The sum is then divided by the number of groups and the
+//! step's remaining operations (the base step) follow.
+//!
+//! The reported loss is the pass at x over the whole batch: each group's mean loss and correct
+//! count are copied after the trainer's other readback values, and the host weighs them by
+//! the groups' sizes.
+
+use super::flight::Recording;
+use super::recorder::Prepared;
+use super::trainer::{Trainer, plan};
+use crate::data::Batch;
+use crate::error::Result;
+use crate::gpu::{Gpu, Readback};
+use crate::kernels::{Dispatch, vector};
+use crate::nn::evaluator::Evaluator;
+
+/// The whole batch's `[mean loss, correct count]` from each group's, in `values` two by two,
+/// weighed by the groups' `sizes`.
+pub(crate) fn combine(values: &[f32], sizes: &[usize]) -> [f32; 2] {
+    let total: usize = sizes.iter().sum();
+    let (mut loss, mut correct) = (0.0f64, 0.0f64);
+    for (s, &n) in sizes.iter().enumerate() {
+        loss += values[2 * s] as f64 * n as f64;
+        correct += values[2 * s + 1] as f64;
+    }
+    [(loss / total.max(1) as f64) as f32, correct as f32]
+}
+
+/// Record a grouped step on `batch` (see above); `look` as `local_step::record`'s.
+pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> Result<Recording> {
+    let m = t.rec.program.grouped.expect("a grouped program");
+    if t.shard.is_some() {
+        return Err(crate::error::Error::Invalid(
+            "--m-sharpness: data-parallel runs (--schedule mpi with more than two ranks) do not \
+             split their batches into groups yet; run it on one rank"
+                .into(),
+        ));
+    }
+    let per_group = t.rec.program.per_group();
+    let mut groups = std::mem::take(&mut t.groups);
+    crate::data::split_groups(batch, m, &mut groups);
+    let count = groups.len();
+    // Each group's metrics go after the readback's other values.
+    let at = t.watch.at() + t.watch.len();
+    if t.readback().capacity() < at + 2 * count {
+        t.readbacks[t.slot] = Readback::new(gpu, at + 2 * count);
+    }
+    let mut r = Recording::new(gpu);
+    for (s, group) in groups.iter().enumerate() {
+        for e in &mut t.rec.evaluators {
+            e.load(gpu, group)?;
+        }
+        for op in &t.rec.ops[..per_group] {
+            match op {
+                Prepared::Grad(i) => {
+                    Evaluator::record_gradient(plan(&t.rec, *i, group.len()), &mut r.encoder)
+                }
+                Prepared::Accumulate { first, rest, .. } => match s {
+                    0 => first.record(&mut r.encoder),
+                    _ => rest.record(&mut r.encoder),
+                },
+                op => op.record_outside_passes(&mut r.encoder, look),
+            }
+        }
+        let metrics = &plan(&t.rec, t.rec.reported, group.len()).metrics;
+        t.readback()
+            .record_part(&mut r.encoder, metrics, 0, 2, at + 2 * s);
+        if s + 1 < count {
+            let done = std::mem::replace(&mut r.encoder, Recording::new(gpu).encoder);
+            gpu.checked("a group of the step", || gpu.submit(done.finish()))?;
+        }
+    }
+    mean_of(t, gpu, count)?.record(&mut r.encoder);
+    for op in &t.rec.ops[per_group..] {
+        op.record_outside_passes(&mut r.encoder, look);
+    }
+    r.groups = groups.iter().map(Batch::len).collect();
+    t.groups = groups;
+    Ok(r)
+}
+
+/// The division of the accumulated sum by `count` groups, prepared once per count (a run
+/// has at most two: its batches' and its short last batch's).
+fn mean_of<'a>(t: &'a mut Trainer, gpu: &Gpu, count: usize) -> Result<&'a Dispatch> {
+    if !t.group_means.iter().any(|(c, _)| *c == count) {
+        let sum = t.rec.ops.iter().find_map(|op| match op {
+            Prepared::Accumulate { into, .. } => Some(into.clone()),
+            _ => None,
+        });
+        let sum = sum.expect("a grouped program accumulates");
+        let d = vector::prepare_scale(gpu, 1.0 / count as f32, sum.view())?;
+        t.group_means.push((count, d));
+    }
+    let (_, d) = t
+        .group_means
+        .iter()
+        .find(|(c, _)| *c == count)
+        .expect("made above");
+    Ok(d)
+}
