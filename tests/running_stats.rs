@@ -1,8 +1,9 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! BatchNorm's running statistics after 10 steps equal the f64 reference's: for SGD, SAM and
 //! SAMPa, with every `--bn-stats` choice, under every schedule (the worker on the other
-//! adapter under `dual`). The reference folds the f64 batch statistics at its own points, so
-//! the two differ by the trajectories' f32 rounding only.
+//! adapter under `dual`), and for SAM with m-sharpness, group by group. The reference folds
+//! the f64 batch statistics at its own points, so the two differ by the trajectories' f32
+//! rounding only.
 
 mod common;
 use common::{assert_close, gpus, kernels, residual_hyper, trainer};
@@ -80,11 +81,12 @@ fn running_statistics_match_the_f64_reference_under_every_schedule() {
             let gpu = &gpus[0];
             for placement in placements(gpu, worker, kind) {
                 let what = format!("{} bn-stats {bn_stats:?} {placement:?}", config.label());
+                let updates = sampa::optim::bn_passes(&config).unwrap().len() * data.len();
                 check(
                     gpu,
                     (&m, config, placement),
                     (&data, &x0),
-                    &reference.running,
+                    (&reference.running, updates),
                     &what,
                 );
             }
@@ -92,13 +94,46 @@ fn running_statistics_match_the_f64_reference_under_every_schedule() {
     }
 }
 
+#[test]
+fn m_sharpness_folds_every_groups_statistics_in_order() {
+    // Groups of 4: two per batch of 8 and a 4 and a 2 in the batch of 6, each group's
+    // statistics folded in as its own update (num_batches_tracked counts them).
+    let gpu = &gpus()[0];
+    let m = model();
+    let data = batches(&m);
+    let x0 = m.init(4);
+    for bn_stats in [None, Some(BnStats::All)] {
+        let config = OptimizerConfig {
+            kind: OptimizerKind::Sam,
+            m_sharpness: Some(4),
+            bn_stats,
+            ..Default::default()
+        };
+        let mut reference = RefOptimizer::new(config, &x0, 0);
+        for b in &data {
+            reference.step(&m, 0.0, b, residual_hyper());
+        }
+        let passes = sampa::optim::bn_passes(&config).unwrap().len();
+        let groups: usize = data.iter().map(|b| b.len().div_ceil(4)).sum();
+        let what = format!("{} bn-stats {bn_stats:?}", config.label());
+        let want = (&reference.running[..], passes * groups);
+        check(
+            gpu,
+            (&m, config, Placement::Serial),
+            (&data, &x0),
+            want,
+            &what,
+        );
+    }
+}
+
 /// Train `m` under `placement` on `data` from `x0` and compare its running statistics with
-/// `want`: the counts exactly, the statistics to f32 rounding.
+/// `want` after `updates` updates: the counts exactly, the statistics to f32 rounding.
 fn check(
     gpu: &sampa::Gpu,
     (m, config, placement): (&Model, OptimizerConfig, Placement),
     (data, x0): (&[Batch], &[f32]),
-    want: &[f64],
+    (want, updates): (&[f64], usize),
     what: &str,
 ) {
     let mut t = trainer(gpu, m, 0.0, x0, config, 0);
@@ -107,18 +142,12 @@ fn check(
         t.step(gpu, b, residual_hyper()).unwrap();
     }
     let state = t.state(gpu).unwrap().model_state;
-    let passes = sampa::optim::bn_passes(&config).unwrap().len();
     for p in m
         .state
         .iter()
         .filter(|p| p.name.ends_with("num_batches_tracked"))
     {
-        assert_eq!(
-            state[p.offset],
-            (passes * data.len()) as f32,
-            "{what}: {}",
-            p.name
-        );
+        assert_eq!(state[p.offset], updates as f32, "{what}: {}", p.name);
     }
     assert_close(what, &state, want, 1e-5, 1e-5);
 }
@@ -142,7 +171,8 @@ fn wide_resnet_running_statistics_match_the_f64_reference() {
     for placement in [Placement::Serial, Placement::Fused] {
         let what = format!("{} {placement:?}", m.name);
         let run = (&m, config, placement);
-        check(&gpus[0], run, (data, &x0), &reference.running, &what);
+        let want = (&reference.running[..], data.len());
+        check(&gpus[0], run, (data, &x0), want, &what);
     }
 }
 

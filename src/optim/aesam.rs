@@ -19,14 +19,10 @@ use super::oracle::{RefGradient, RefStep};
 use super::program::On::Current;
 use super::program::Vector::*;
 use super::program::{Alternative, Choice, Op, Program};
-use crate::error::{Error, Result};
 use crate::kernels::perturb;
 
 /// The running statistics' decay δ.
 pub const DELTA: f64 = 0.9;
-
-/// c0 and c1 when `--aesam-c0` and `--aesam-c1` are not given.
-pub const DEFAULT_C: [f32; 2] = [-1.0, 1.0];
 
 /// The GPU program: SAM's step, or a base step with the gradient at x.
 pub fn program(c: &OptimizerConfig) -> Program {
@@ -51,27 +47,7 @@ pub fn program(c: &OptimizerConfig) -> Program {
 
 /// c0 and c1: the flags, else the defaults.
 pub fn settings(c: &OptimizerConfig) -> [f32; 2] {
-    [
-        c.aesam_c0.unwrap_or(DEFAULT_C[0]),
-        c.aesam_c1.unwrap_or(DEFAULT_C[1]),
-    ]
-}
-
-/// Check AE-SAM's flags, naming them.
-pub fn validate(c: &OptimizerConfig) -> Result<()> {
-    for (flag, value) in [("--aesam-c0", c.aesam_c0), ("--aesam-c1", c.aesam_c1)] {
-        let Some(v) = value else { continue };
-        if c.kind != super::OptimizerKind::AeSam {
-            return Err(Error::Invalid(format!(
-                "{flag} applies to --optimizer aesam only, not {}",
-                c.kind.name()
-            )));
-        }
-        if !v.is_finite() {
-            return Err(Error::Invalid(format!("{flag} must be a number, got {v}")));
-        }
-    }
-    Ok(())
+    c.aesam()
 }
 
 /// c_t of step `t` (steps taken before it) in a run of `run_steps` steps: c0 on the first,

@@ -19,20 +19,13 @@ use super::program::On::{Current, Selected};
 use super::program::Vector::*;
 use super::program::{Op, Program};
 use crate::data::Batch;
-use crate::error::{Error, Result};
 use crate::kernels::perturb;
 use crate::nn::Model;
 use crate::rng::Pcg;
 
-/// β and γ when `--esam-beta` and `--esam-gamma` are not given.
-pub const DEFAULTS: [f32; 2] = [0.6, 0.5];
-
 /// β and γ: the flags, else the defaults.
 pub fn settings(c: &OptimizerConfig) -> [f32; 2] {
-    [
-        c.esam_beta.unwrap_or(DEFAULTS[0]),
-        c.esam_gamma.unwrap_or(DEFAULTS[1]),
-    ]
+    c.esam()
 }
 
 /// The GPU program.
@@ -60,32 +53,6 @@ pub fn program(c: &OptimizerConfig) -> Program {
     ops.push(Op::grad("x~", XTilde, on, GTilde));
     ops.push(Op::step(GTilde));
     Program::new(ops, "x")
-}
-
-/// Check ESAM's flags, naming them.
-pub fn validate(c: &OptimizerConfig) -> Result<()> {
-    for (flag, value) in [("--esam-beta", c.esam_beta), ("--esam-gamma", c.esam_gamma)] {
-        let Some(v) = value else { continue };
-        if c.kind != super::OptimizerKind::Esam {
-            return Err(Error::Invalid(format!(
-                "{flag} applies to --optimizer esam only, not {}",
-                c.kind.name()
-            )));
-        }
-        if !(v > 0.0 && v <= 1.0) {
-            return Err(Error::Invalid(format!(
-                "{flag} must be in (0, 1] (a probability; 1 is SAM's), got {v}"
-            )));
-        }
-    }
-    if c.kind == super::OptimizerKind::Esam && c.adaptive {
-        return Err(Error::Invalid(
-            "--adaptive does not combine with --optimizer esam, whose perturbation divides by \
-             the plain gradient's norm; leave one out"
-                .into(),
-        ));
-    }
-    Ok(())
 }
 
 /// Draw one step's tensor mask into `host`: each of `model`'s parameter tensors is kept with

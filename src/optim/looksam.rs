@@ -10,14 +10,7 @@ use super::oracle::{RefGradient, RefStep};
 use super::program::On::Current;
 use super::program::Vector::*;
 use super::program::{Alternative, Choice, Op, Program};
-use crate::error::{Error, Result};
 use crate::kernels::{looksam, perturb};
-
-/// LookSAM's k when `--looksam-k` is not given.
-pub const DEFAULT_K: usize = 5;
-
-/// LookSAM's α when `--looksam-alpha` is not given.
-pub const DEFAULT_ALPHA: f32 = 0.7;
 
 /// The GPU program: SAM's step with g_v kept, or the reuse of g_v.
 pub fn program(c: &OptimizerConfig) -> Program {
@@ -51,39 +44,7 @@ pub fn program(c: &OptimizerConfig) -> Program {
 
 /// k and α: the flags, else the defaults.
 pub fn settings(c: &OptimizerConfig) -> (usize, f32) {
-    (
-        c.looksam_k.unwrap_or(DEFAULT_K),
-        c.looksam_alpha.unwrap_or(DEFAULT_ALPHA),
-    )
-}
-
-/// Check LookSAM's flags, naming them.
-pub fn validate(c: &OptimizerConfig) -> Result<()> {
-    if c.kind != super::OptimizerKind::LookSam
-        && let Some(flag) = [
-            c.looksam_k.map(|_| "--looksam-k"),
-            c.looksam_alpha.map(|_| "--looksam-alpha"),
-        ]
-        .into_iter()
-        .flatten()
-        .next()
-    {
-        return Err(Error::Invalid(format!(
-            "{flag} applies to --optimizer looksam only, not {}",
-            c.kind.name()
-        )));
-    }
-    if c.looksam_k == Some(0) {
-        return Err(Error::Invalid(
-            "--looksam-k must be at least 1 (a SAM step every k steps; 1 is SAM), got 0".into(),
-        ));
-    }
-    if let Some(a) = c.looksam_alpha.filter(|a| !(a.is_finite() && *a >= 0.0)) {
-        return Err(Error::Invalid(format!(
-            "--looksam-alpha must be a non-negative number, got {a}"
-        )));
-    }
-    Ok(())
+    c.looksam()
 }
 
 /// The f64 reference of the same step; `g_v` is carried from step to step.

@@ -134,14 +134,20 @@ impl RefOptimizer {
 
 impl RefOptimizer {
     /// Fold the batch statistics of the passes `--bn-stats` names (among `calls`, every pass's
-    /// point and batch in program order) into the running statistics, as PyTorch does.
+    /// point and batch in program order, group after group for m-sharpness) into the running
+    /// statistics, as PyTorch does.
     fn fold_running(&mut self, model: &Model, calls: &[(Vec<f64>, Batch, u32)]) {
         if self.running.is_empty() {
             self.running = model.init_state().iter().map(|&v| v as f64).collect();
         }
         let passes = super::bn_passes(&self.config).expect("the trainer checks --bn-stats");
-        for i in passes {
-            let (p, b, key) = &calls[i];
+        // A grouped step (m-sharpness) ran the program's passes once per group, in order.
+        let per_group = super::program(&self.config).passes().len();
+        for i in calls
+            .chunks(per_group)
+            .flat_map(|c| passes.iter().map(move |&i| &c[i]))
+        {
+            let (p, b, key) = i;
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             let stats = reference::batch_stats(model, p, (&inputs, b.len()), *key);
             let mut at = 0;

@@ -9,7 +9,6 @@
 //! rest. The wait costs the pipelining of that step: the device idles while the host decides.
 
 use super::flight::Recording;
-use super::trainer::Trainer;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback};
 use crate::kernels::{Dispatch, norm};
@@ -61,37 +60,6 @@ impl StepChoice {
             Choice::Every(k) => steps.div_ceil(k),
             Choice::Adaptive { .. } => self.aesam.sam_steps,
         }
-    }
-}
-
-impl Trainer {
-    /// Tell the trainer its run's length in steps: AE-SAM's c_t moves from c0 to c1 over it.
-    pub fn set_run_steps(&mut self, steps: usize) {
-        if let Some(c) = &mut self.choice {
-            c.run_steps = Some(steps);
-        }
-    }
-
-    /// Steps taken in the program's full form (every step for programs with one form):
-    /// LookSAM's and AE-SAM's SAM steps.
-    pub fn full_steps(&self) -> usize {
-        self.choice
-            .as_ref()
-            .map_or(self.steps, |c| c.full_steps(self.steps))
-    }
-
-    /// Gradient evaluations in the steps taken, and in sequence, with the diagnosis's.
-    pub fn grad_evals(&self) -> (usize, usize) {
-        let p = &self.rec.program;
-        let full = self.full_steps();
-        let other = self.steps - full;
-        let diagnosis = self.diagnosis_passes(self.steps);
-        // The other form's passes run one after another.
-        let other_grads = other * p.other_form_grads();
-        (
-            full * p.grads() + other_grads + diagnosis,
-            full * p.depth() + other_grads + diagnosis,
-        )
     }
 }
 

@@ -16,9 +16,9 @@ pub struct StepReport {
     /// ‖x‖² after the step.
     pub norm_sq: f32,
     /// The perturbation's norms, for programs that perturb x.
-    pub perturbation: Option<super::PerturbationNorms>,
+    pub perturbation: Option<super::probes::PerturbationNorms>,
     /// SAMPa's diagnosis, on the steps `--diagnose-every` names.
-    pub diagnosis: Option<super::Diagnosed>,
+    pub diagnosis: Option<super::probes::Diagnosed>,
 }
 
 impl StepReport {

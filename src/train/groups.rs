@@ -9,7 +9,9 @@
 //!
 //! The reported loss is the pass at x over the whole batch: each group's mean loss and correct
 //! count are copied after the trainer's other readback values, and the host weighs them by
-//! the groups' sizes.
+//! the groups' sizes. BatchNorm normalises each group by its own statistics, and the passes
+//! `--bn-stats` names fold theirs into the running statistics group by group, in the order
+//! they ran (as a loop over the groups in PyTorch would): their copies follow the metrics.
 
 use super::flight::Recording;
 use super::recorder::Prepared;
@@ -46,10 +48,13 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
     let mut groups = std::mem::take(&mut t.groups);
     crate::data::split_groups(batch, m, &mut groups);
     let count = groups.len();
-    // Each group's metrics go after the readback's other values.
+    // Each group's metrics go after the readback's other values, then its statistics.
     let at = t.watch.at() + t.watch.len();
-    if t.readback().capacity() < at + 2 * count {
-        t.readbacks[t.slot] = Readback::new(gpu, at + 2 * count);
+    let stats_at = at + 2 * count;
+    let of_group = |ns: &super::norm_stats::NormStats| ns.passes.len() * ns.per_pass();
+    let stats = t.norm_stats.as_ref().map_or(0, of_group);
+    if t.readback().capacity() < stats_at + count * stats {
+        t.readbacks[t.slot] = Readback::new(gpu, stats_at + count * stats);
     }
     let mut r = Recording::new(gpu);
     for (s, group) in groups.iter().enumerate() {
@@ -71,6 +76,15 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
         let metrics = &plan(&t.rec, t.rec.reported, group.len()).metrics;
         t.readback()
             .record_part(&mut r.encoder, metrics, 0, 2, at + 2 * s);
+        if let Some(ns) = &t.norm_stats {
+            for (j, &i) in ns.passes.iter().enumerate() {
+                let slot_at = stats_at + s * stats + j * ns.per_pass();
+                let p = plan(&t.rec, i, group.len());
+                p.record_batch_stats(&mut r.encoder, t.readback(), 0, slot_at);
+            }
+            r.sizes
+                .extend(std::iter::repeat_n(group.len(), ns.passes.len()));
+        }
         if s + 1 < count {
             let done = std::mem::replace(&mut r.encoder, Recording::new(gpu).encoder);
             gpu.checked("a group of the step", || gpu.submit(done.finish()))?;

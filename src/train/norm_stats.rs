@@ -31,6 +31,11 @@ impl NormStats {
         self.len * self.passes.len()
     }
 
+    /// Values per pass.
+    pub fn per_pass(&self) -> usize {
+        self.len
+    }
+
     /// Record a copy of the batch statistics of the `slot`-th updating pass from replica `r`
     /// of `plan` into the trainer's `readback`, after its own values.
     pub fn record(

@@ -23,9 +23,10 @@ use crate::kernels::norm;
 use crate::kernels::perturb::{EPS, Perturbation};
 use crate::kernels::{Dispatch, VectorForm, View};
 use crate::nn::evaluator::Evaluator;
-use crate::optim::program::Vector;
+use crate::optim::program::{Pass, Vector};
 
-use super::recorder::{Recorded, TrainerSpec};
+use crate::kernels::Kernels;
+use crate::nn::Model;
 
 /// Where the probes' values lie in a trainer's readback: after the reported pass's loss and
 /// correct count, the perturbation's three, then the diagnosis's four.
@@ -129,15 +130,16 @@ impl Diagnosed {
 }
 
 impl Diagnosis {
-    /// The diagnosis of `rec`'s program every `every` steps: it must have a pass called `y`
-    /// (SAMPa's).
+    /// The diagnosis every `every` steps of a trainer of `spec` (its optimizer's label and
+    /// its evaluators' model, smoothing and kernels) whose passes are `passes` and whose
+    /// vectors `vector` gives: it must have a pass called `y` (SAMPa's).
     pub(crate) fn new(
         gpu: &Gpu,
-        (spec, rec): (&TrainerSpec, &Recorded),
+        (label, passes, vector): (&str, &[Pass], &dyn Fn(Vector) -> GpuBuf<f32>),
+        (model, smoothing, kernels): (&Model, f32, Kernels),
         every: usize,
     ) -> Result<Diagnosis> {
-        let label = spec.optimizer.label();
-        let y_pass = rec.program.pass_index("y").ok_or_else(|| {
+        let y_pass = passes.iter().position(|p| p.name == "y").ok_or_else(|| {
             Error::Invalid(format!(
                 "--diagnose-every: {label} has no look-ahead point y to compare ∇f(x) with; \
                  the diagnosis is SAMPa's (--optimizer sampa)"
@@ -148,12 +150,12 @@ impl Diagnosis {
                 "--diagnose-every must be at least 1 (a step count)".into(),
             ));
         }
-        let x = rec.vector(Vector::X);
+        let x = vector(Vector::X);
         let gx = gpu.zeros_rows(x.len, "∇f(x) for the diagnosis")?;
-        let gy = rec.vector(rec.passes[y_pass].into);
-        let evaluator = Evaluator::new(spec.model.clone(), spec.smoothing, spec.kernels, x, &gx)?;
+        let gy = vector(passes[y_pass].into);
+        let evaluator = Evaluator::new(model.clone(), smoothing, kernels, &x, &gx)?;
         let sums = gpu.zeros::<f32>(DIAGNOSIS_VALUES, "diagnosis sums")?;
-        let form = spec.kernels.vectors;
+        let form = kernels.vectors;
         let reductions = norm::prepare_dot(gpu, gx.view(), gy.view(), sums.slice(0, 1)?)?
             .then(norm::prepare(gpu, form, gx.view(), sums.slice(1, 1)?)?)
             .then(norm::prepare(gpu, form, gy.view(), sums.slice(2, 1)?)?)

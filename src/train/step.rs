@@ -183,7 +183,11 @@ impl Trainer {
         };
         self.norm_sq = self.watch.norm_sq(&m);
         if let Some(ns) = &self.norm_stats {
-            let stats = &m[super::watch::READBACK..self.watch.at()];
+            // A grouped step's statistics follow its groups' metrics, group by group.
+            let stats = match f.groups.is_empty() {
+                true => &m[super::watch::READBACK..self.watch.at()],
+                false => &m[self.watch.at() + self.watch.len() + 2 * f.groups.len()..],
+            };
             let remote = f.remote.as_ref().map(|(slot, s)| (*slot, &s[..]));
             let target = (&self.spec.model, &mut self.model_state[..]);
             ns.fold(target, stats, &f.sizes, remote);

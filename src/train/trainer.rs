@@ -146,13 +146,6 @@ impl Trainer {
             ));
         }
         let program = crate::optim::program(&spec.optimizer);
-        if program.grouped.is_some() && !spec.model.norm_sites().is_empty() {
-            return Err(Error::Invalid(format!(
-                "--m-sharpness: {} has BatchNorm, whose statistics per group are not built yet; \
-                 use a model without it (mlp, cnn) or leave the flag out",
-                spec.model.name
-            )));
-        }
         let pair = program
             .stages()
             .into_iter()
@@ -228,7 +221,16 @@ impl Trainer {
     /// Diagnose every `every` steps (see `probes.rs`): one more gradient pass at x on those
     /// steps, compared with SAMPa's gradient at y. An error for programs without a pass at y.
     pub fn set_diagnosis(&mut self, gpu: &Gpu, every: usize) -> Result<()> {
-        self.diagnosis = Some(Diagnosis::new(gpu, (&self.spec, &self.rec), every)?);
+        let vector = |v: Vector| self.rec.vector(v).clone();
+        let label = self.spec.optimizer.label();
+        let of = (
+            &label[..],
+            &self.rec.passes[..],
+            &vector as &dyn Fn(Vector) -> GpuBuf<f32>,
+        );
+        let s = &self.spec;
+        let evaluators = (&s.model, s.smoothing, s.kernels);
+        self.diagnosis = Some(Diagnosis::new(gpu, of, evaluators, every)?);
         Ok(())
     }
 
@@ -365,4 +367,36 @@ pub(crate) fn plan(rec: &Recorded, i: usize, size: usize) -> &Plan {
     rec.evaluators[i]
         .loaded(size)
         .expect("the step loaded this evaluator")
+}
+
+/// Programs with two forms of a step (`choice.rs`).
+impl Trainer {
+    /// Tell the trainer its run's length in steps: AE-SAM's c_t moves from c0 to c1 over it.
+    pub fn set_run_steps(&mut self, steps: usize) {
+        if let Some(c) = &mut self.choice {
+            c.run_steps = Some(steps);
+        }
+    }
+
+    /// Steps taken in the program's full form (every step for programs with one form):
+    /// LookSAM's and AE-SAM's SAM steps.
+    pub fn full_steps(&self) -> usize {
+        self.choice
+            .as_ref()
+            .map_or(self.steps, |c| c.full_steps(self.steps))
+    }
+
+    /// Gradient evaluations in the steps taken, and in sequence, with the diagnosis's.
+    pub fn grad_evals(&self) -> (usize, usize) {
+        let p = &self.rec.program;
+        let full = self.full_steps();
+        let other = self.steps - full;
+        let diagnosis = self.diagnosis_passes(self.steps);
+        // The other form's passes run one after another.
+        let other_grads = other * p.other_form_grads();
+        (
+            full * p.grads() + other_grads + diagnosis,
+            full * p.depth() + other_grads + diagnosis,
+        )
+    }
 }

@@ -224,13 +224,13 @@ pub fn id(o: &OptimizerConfig) -> String {
 }
 
 /// The optimizer `name` (`sgd`, `sam`, `sampa`, `sampa-<λ>`, `randsam`, `optsam`, `sam-db`, `gsam`,
-/// `looksam`, `aesam`) with `base`'s options.
+/// `looksam`, `aesam`, `esam`) with `base`'s options.
 fn optimizer(name: &str, base: OptimizerConfig) -> Result<OptimizerConfig> {
     let unknown = || {
         bad(
             "optimizers",
             "a comma list of sgd, sam, sampa, sampa-<λ>, randsam, optsam, sam-db, gsam, looksam, \
-             aesam",
+             aesam, esam",
             name,
         )
     };
