@@ -260,10 +260,19 @@ fn max_difference(a: &[f32], b: &[f32]) -> f32 {
 
 /// The parameters after 8 steps of `config` under `placement`.
 fn params_after(gpu: &sampa::Gpu, config: OptimizerConfig, placement: Placement) -> Vec<f32> {
-    let m = model();
-    let mut t = trainer(gpu, &m, 0.1, &m.init(2), config, 0);
+    params_of(gpu, &model(), config, placement)
+}
+
+/// The parameters of `m` after 8 steps of `config` under `placement`.
+fn params_of(
+    gpu: &sampa::Gpu,
+    m: &Model,
+    config: OptimizerConfig,
+    placement: Placement,
+) -> Vec<f32> {
+    let mut t = trainer(gpu, m, 0.1, &m.init(2), config, 0);
     t.set_placement(gpu, placement).unwrap();
-    for (i, b) in parity::batches(&m, 8).iter().enumerate() {
+    for (i, b) in parity::batches(m, 8).iter().enumerate() {
         t.step(gpu, b, parity::hyper(false, i)).unwrap();
     }
     gpu.read(t.params()).unwrap()
@@ -379,19 +388,29 @@ fn sam_on_perturbs_exactly_the_batchnorm_tensors() {
 }
 
 #[test]
-fn sampa_with_vasso_gives_serials_bits_under_fused_and_dual() {
-    let config = vasso(OptimizerKind::Sampa, 0.5);
+fn sampa_with_vasso_or_sam_on_gives_serials_bits_under_fused_and_dual() {
+    // VaSSO on the MLP; SAM-ON on a ResNet-8, whose BatchNorm layers are what it perturbs.
+    let cases = [
+        (model(), vasso(OptimizerKind::Sampa, 0.5)),
+        (
+            Model::resnet(8, 3, 8, 8, 4).unwrap(),
+            sam_on(OptimizerKind::Sampa),
+        ),
+    ];
     for gpu in &gpus() {
-        let serial = params_after(gpu, config, Placement::Serial);
-        let fused = params_after(gpu, config, Placement::Fused);
-        assert!(fused == serial, "{}: fused differs", gpu.adapter.short());
-        if gpu.adapter.backend == "Vulkan" {
-            // The worker on a second handle of the same device (as tests/schedule.rs does):
-            // the same kernels, so only the trip through host memory is new.
-            let how = (model(), 0.1, kernels(gpu));
-            let worker = ThreadTransport::spawn_failing_at(gpu.clone(), how, None).unwrap();
-            let dual = params_after(gpu, config, Placement::Dual(Box::new(worker)));
-            assert!(dual == serial, "{}: dual differs", gpu.adapter.short());
+        for (m, config) in &cases {
+            let name = format!("{}: {}", gpu.adapter.short(), config.label());
+            let serial = params_of(gpu, m, *config, Placement::Serial);
+            let fused = params_of(gpu, m, *config, Placement::Fused);
+            assert!(fused == serial, "{name}: fused differs");
+            if gpu.adapter.backend == "Vulkan" {
+                // The worker on a second handle of the same device (as tests/schedule.rs
+                // does): the same kernels, so only the trip through host memory is new.
+                let how = (m.clone(), 0.1, kernels(gpu));
+                let worker = ThreadTransport::spawn_failing_at(gpu.clone(), how, None).unwrap();
+                let dual = params_of(gpu, m, *config, Placement::Dual(Box::new(worker)));
+                assert!(dual == serial, "{name}: dual differs");
+            }
         }
     }
 }
