@@ -3,7 +3,7 @@
 
 use super::layout::UniformLayout;
 use super::{
-    adam, avgpool, batchnorm, bias, channels, clip, conv, dropout, gsam, looksam, matmul, maxpool,
+    adam, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, matmul, maxpool,
     membench, norm, perturb, relu, residual, sgd, softmax_xent, transpose, vector,
 };
 
@@ -16,10 +16,9 @@ pub fn all() -> Vec<UniformLayout> {
         bias::uniform_layouts(),
         channels::uniform_layouts(),
         clip::uniform_layouts(),
+        combine::uniform_layouts(),
         conv::uniform_layouts(),
         dropout::uniform_layouts(),
-        gsam::uniform_layouts(),
-        looksam::uniform_layouts(),
         matmul::uniform_layouts(),
         maxpool::uniform_layouts(),
         membench::uniform_layouts(),

@@ -10,7 +10,7 @@ use super::oracle::{RefGradient, RefStep};
 use super::program::On::Current;
 use super::program::Vector::*;
 use super::program::{Op, Program};
-use crate::kernels::{gsam, perturb};
+use crate::kernels::{combine, perturb};
 
 /// The GPU program.
 pub fn program(c: &OptimizerConfig) -> Program {
@@ -38,7 +38,7 @@ pub fn reference(s: &RefStep<'_>) -> RefGradient {
     let e2 = (s.grad)(&xt, s.batch);
     let alpha = s.config.gsam_alpha() as f64;
     RefGradient {
-        grad: gsam::reference(alpha, &e1.grad, &e2.grad),
+        grad: combine::reference_orthogonal((1.0, -alpha), &e1.grad, &e2.grad),
         loss: e1.loss,
     }
 }

@@ -10,7 +10,7 @@ use super::oracle::{RefGradient, RefStep};
 use super::program::On::Current;
 use super::program::Vector::*;
 use super::program::{Alternative, Choice, Op, Program};
-use crate::kernels::{looksam, perturb};
+use crate::kernels::{combine, perturb};
 
 /// The GPU program: SAM's step with g_v kept, or the reuse of g_v.
 pub fn program(c: &OptimizerConfig) -> Program {
@@ -54,14 +54,14 @@ pub fn reference(s: &RefStep<'_>, g_v: &mut Vec<f64>) -> RefGradient {
     if s.steps.is_multiple_of(k) {
         let xt = perturb::reference(s.perturbation(), s.x, &e1.grad);
         let e2 = (s.grad)(&xt, s.batch);
-        *g_v = looksam::reference_project(&e1.grad, &e2.grad);
+        *g_v = combine::reference_orthogonal((0.0, 1.0), &e2.grad, &e1.grad);
         return RefGradient {
             grad: e2.grad,
             loss: e1.loss,
         };
     }
     RefGradient {
-        grad: looksam::reference_reuse(alpha as f64, &e1.grad, g_v),
+        grad: combine::reference_rescaled(alpha as f64, &e1.grad, g_v),
         loss: e1.loss,
     }
 }

@@ -18,7 +18,7 @@ use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::clip::Clip;
 use crate::kernels::{Dispatch, Kernels};
-use crate::kernels::{gsam, looksam, norm, perturb, vector};
+use crate::kernels::{combine, norm, perturb, vector};
 use crate::nn::Model;
 use crate::nn::evaluator::Evaluator;
 use crate::optim::base::{BaseLook, BaseStep};
@@ -363,17 +363,37 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
             ])
         }
         Op::Decompose { g, gp, into, alpha } => {
-            Prepared::Combine(gsam::prepare(gpu, alpha, v(g), v(gp), v(into))?)
+            // gp − α·(g − c·gp)
+            Prepared::Combine(combine::prepare_orthogonal(
+                gpu,
+                (1.0, -alpha),
+                v(g),
+                v(gp),
+                v(into),
+            )?)
         }
         Op::Project { g, gs, into } => {
-            Prepared::Combine(looksam::prepare_project(gpu, v(g), v(gs), v(into))?)
+            // gs − c·g
+            Prepared::Combine(combine::prepare_orthogonal(
+                gpu,
+                (0.0, 1.0),
+                v(gs),
+                v(g),
+                v(into),
+            )?)
         }
         Op::Reuse {
             g,
             v: kept,
             into,
             alpha,
-        } => Prepared::Combine(looksam::prepare_reuse(gpu, alpha, v(g), v(kept), v(into))?),
+        } => Prepared::Combine(combine::prepare_rescaled(
+            gpu,
+            alpha,
+            v(g),
+            v(kept),
+            v(into),
+        )?),
         Op::Grad(p) => {
             let (at, into) = (&rec.vectors[&p.at], &rec.vectors[&p.into]);
             let e = Evaluator::new(spec.model.clone(), spec.smoothing, spec.kernels, at, into)?;
