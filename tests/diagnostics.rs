@@ -306,12 +306,7 @@ fn the_first_diagnosed_step_of_the_mlp_on_the_embedded_data_matches_f64() {
         kind: OptimizerKind::Sampa,
         ..Default::default()
     };
-    let hyper = sampa::kernels::sgd::SgdHyper {
-        lr: 0.05,
-        momentum: 0.9,
-        weight_decay: 5e-4,
-        nesterov: false,
-    };
+    let hyper = common::residual_hyper();
     let mut r = RefOptimizer::new(config, &m.init(0), 0);
     let mut x = Vec::new();
     for b in &batches {

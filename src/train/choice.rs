@@ -75,18 +75,14 @@ pub(crate) async fn other_form(
     let Some(c) = choice else {
         return Ok(false);
     };
-    let (k, bounds) = match c.choice {
-        Choice::Every(k) => (k, None),
-        Choice::Adaptive { c0, c1, .. } => (0, Some([c0, c1])),
-    };
-    let Some(bounds) = bounds else {
-        return Ok(!step.is_multiple_of(k));
+    let bounds = match c.choice {
+        Choice::Every(k) => return Ok(!step.is_multiple_of(k)),
+        Choice::Adaptive { c0, c1, .. } => [c0, c1],
     };
     let (dispatch, value, readback) = c.norm.as_ref().expect("AE-SAM's choice has its norm");
     dispatch.record(&mut r.encoder);
     readback.record(&mut r.encoder, value);
-    let done = std::mem::replace(&mut r.encoder, Recording::new(gpu).encoder);
-    let index = gpu.checked("AE-SAM's gradient norm", || gpu.submit(done.finish()))?;
+    let index = r.submit_so_far(gpu, "AE-SAM's gradient norm")?;
     let n = readback.read_after(index).await?[0] as f64;
     let c_t = aesam::c_at(bounds, step, c.run_steps);
     Ok(!c.aesam.decide(n, c_t))

@@ -66,6 +66,18 @@ pub(crate) struct Recording {
 }
 
 impl Recording {
+    /// Submit the commands recorded so far (`what` names them in an error) and go on
+    /// recording into a fresh encoder: for a step whose host must wait for a value mid-step,
+    /// or whose next commands need writes that must follow these.
+    pub fn submit_so_far(
+        &mut self,
+        gpu: &Gpu,
+        what: &str,
+    ) -> crate::error::Result<wgpu::SubmissionIndex> {
+        let done = std::mem::replace(&mut self.encoder, Recording::new(gpu).encoder);
+        gpu.checked(what, || gpu.submit(done.finish()))
+    }
+
     /// A step's last submission, still to be recorded, with nothing known from elsewhere.
     pub fn new(gpu: &Gpu) -> Recording {
         Recording {

@@ -86,8 +86,7 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
                 .extend(std::iter::repeat_n(group.len(), ns.passes.len()));
         }
         if s + 1 < count {
-            let done = std::mem::replace(&mut r.encoder, Recording::new(gpu).encoder);
-            gpu.checked("a group of the step", || gpu.submit(done.finish()))?;
+            r.submit_so_far(gpu, "a group of the step")?;
         }
     }
     mean_of(t, gpu, count)?.record(&mut r.encoder);

@@ -36,8 +36,7 @@ pub(crate) async fn select(
     let plan = t.rec.evaluators[op.pass].load(gpu, batch)?;
     plan.record_training_loss(&mut r.encoder);
     readback.record_part(&mut r.encoder, &plan.row_losses, 0, n, n);
-    let done = std::mem::replace(&mut r.encoder, Recording::new(gpu).encoder);
-    let index = gpu.checked("ESAM's per-example losses", || gpu.submit(done.finish()))?;
+    let index = r.submit_so_far(gpu, "ESAM's per-example losses")?;
     let losses = readback.read_after(index).await?;
     let wide = |v: &[f32]| v.iter().map(|&l| l as f64).collect::<Vec<f64>>();
     let chosen = esam::choose(op.keep, &wide(&losses[..n]), &wide(&losses[n..2 * n]));

@@ -71,8 +71,7 @@ pub(crate) async fn record(
             Prepared::Grad(i) => {
                 let i = *i;
                 Evaluator::record_gradient(plan(&t.rec, i, size(t, i)), &mut r.encoder);
-                let done = std::mem::replace(&mut r.encoder, Recording::new(gpu).encoder);
-                gpu.checked("the shard's pass", || gpu.submit(done.finish()))?;
+                r.submit_so_far(gpu, "the shard's pass")?;
                 let grad = t.rec.vector(t.rec.passes[i].into);
                 let shard = t.shard.as_mut().expect("checked by the caller");
                 shard.gradients(gpu, grad, None).await?;
