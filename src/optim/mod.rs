@@ -12,6 +12,7 @@ pub mod esam;
 pub mod gsam;
 pub mod looksam;
 pub mod lr;
+pub mod ops;
 pub mod optsam;
 pub mod oracle;
 pub mod program;
