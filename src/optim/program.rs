@@ -9,6 +9,20 @@
 
 pub use super::ops::{Mix, On, Op, Pass, Vector};
 
+/// A grouped step's passes in the order they run, as (group, pass) pairs: group by group, a
+/// group's passes in program order, pass i only in the `groups[i]` groups its batch has (at
+/// an epoch's end SAMPa's two batches can have different numbers).
+pub fn group_order(groups: &[usize]) -> Vec<(usize, usize)> {
+    let most = groups.iter().copied().max().unwrap_or(0);
+    (0..most)
+        .flat_map(|s| {
+            (0..groups.len())
+                .filter(move |&i| s < groups[i])
+                .map(move |i| (s, i))
+        })
+        .collect()
+}
+
 /// When a step takes a program's other form instead of its full one.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Choice {
@@ -51,8 +65,8 @@ pub struct Program {
     pub state: Vec<Vector>,
     /// The step's other form, for programs that skip passes on some steps.
     pub alternative: Option<Alternative>,
-    /// m-sharpness: the operations up to the [`Op::Accumulate`] run once per group of this
-    /// many consecutive examples of the batch, on that group alone.
+    /// m-sharpness: the operations of [`Program::per_group`] run once per group of this many
+    /// consecutive examples of the batch, on that group alone.
     pub grouped: Option<usize>,
 }
 
@@ -77,12 +91,21 @@ impl Program {
         self
     }
 
-    /// The operations a grouped program repeats per group: those up to its accumulation.
-    pub fn per_group(&self) -> usize {
-        self.ops
+    /// The operations a grouped program repeats per group: those after its leading
+    /// look-ahead (SAMPa's y, which is one point for every group) up to its last
+    /// accumulation.
+    pub fn per_group(&self) -> std::ops::Range<usize> {
+        let start = self
+            .ops
             .iter()
-            .position(|op| matches!(op, Op::Accumulate { .. }))
-            .map_or(0, |k| k + 1)
+            .take_while(|op| matches!(op, Op::LookAhead { .. }))
+            .count();
+        let end = self
+            .ops
+            .iter()
+            .rposition(|op| matches!(op, Op::Accumulate { .. }))
+            .map_or(start, |k| k + 1);
+        start..end
     }
 
     /// The same program taking `alternative`'s form on the steps its choice says.

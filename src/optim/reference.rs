@@ -7,6 +7,7 @@ use super::aesam::AeSamState;
 use super::base::{self, BaseHyper};
 use super::config::{OptimizerConfig, OptimizerKind};
 use super::oracle::RefStep;
+use super::program::group_order;
 use super::{aesam, esam, gsam, looksam, optsam, randsam, sam, samdb, sampa, sgd};
 use crate::data::Batch;
 use crate::nn::{Model, reference};
@@ -25,6 +26,8 @@ pub struct RefOptimizer {
     pub clipped: usize,
     /// SAMPa's g_y, OptSAM's previous gradient or LookSAM's g_v (zero before the first step).
     pub carried: Vec<f64>,
+    /// SAMPa with m-sharpness: each group's g_y.
+    pub kept: Vec<Vec<f64>>,
     /// AE-SAM's running statistics.
     pub aesam: AeSamState,
     /// The run's length in steps, which sets AE-SAM's c_t (`aesam::c_at`).
@@ -53,6 +56,7 @@ impl RefOptimizer {
             state: vec![vec![0.0; n]; super::base::state(config.base).len()],
             clipped: 0,
             carried: vec![0.0; n],
+            kept: Vec::new(),
             aesam: AeSamState::default(),
             run_steps: None,
             average: vec![0.0; n],
@@ -73,16 +77,20 @@ impl RefOptimizer {
         hyper: impl Into<BaseHyper>,
     ) -> f64 {
         let hyper = hyper.into();
-        // Every pass's point and batch, in program order, for the running statistics.
-        // The passes run in program order, so the i-th call is pass i, whose dropout key is
-        // the trainer's.
+        // Every pass's point and batch, in the order they ran, for the running statistics.
+        // The passes run in program order (group by group for m-sharpness), so the k-th call
+        // is pass `order[k]`, whose dropout key is the trainer's.
         let norms = !model.norm_sites().is_empty();
         let calls = std::cell::RefCell::new(Vec::new());
+        let previous = self.previous.clone().unwrap_or_else(|| batch.clone());
+        let order = call_order(&self.config, batch, &previous);
         let (seed, step, pass) = (self.seed, self.steps + 1, std::cell::Cell::new(0));
         let grad = |p: &[f64], b: &Batch| {
-            let key = crate::kernels::dropout::pass_key(seed, step, pass.replace(pass.get() + 1));
+            let k = pass.replace(pass.get() + 1);
+            let i = order.as_ref().map_or(k, |o| o[k]);
+            let key = crate::kernels::dropout::pass_key(seed, step, i);
             if norms {
-                calls.borrow_mut().push((p.to_vec(), b.clone(), key));
+                calls.borrow_mut().push((p.to_vec(), b.clone(), key, i));
             }
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key)
@@ -92,7 +100,6 @@ impl RefOptimizer {
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key).losses
         };
-        let previous = self.previous.clone().unwrap_or_else(|| batch.clone());
         let s = RefStep {
             config: self.config,
             x: &self.x,
@@ -109,7 +116,10 @@ impl RefOptimizer {
             OptimizerKind::Sgd => sgd::reference(&s),
             OptimizerKind::Sam => sam::reference(&s, &mut self.average),
             OptimizerKind::SamDb => samdb::reference(&s),
-            OptimizerKind::Sampa => sampa::reference(&s, &mut self.carried, &mut self.average),
+            OptimizerKind::Sampa => {
+                let carried = (&mut self.carried, &mut self.kept);
+                sampa::reference(&s, carried, &mut self.average)
+            }
             OptimizerKind::RandSam => randsam::reference(&s, &mut self.noise),
             OptimizerKind::OptSam => optsam::reference(&s, &mut self.carried),
             OptimizerKind::Gsam => gsam::reference(&s),
@@ -134,20 +144,14 @@ impl RefOptimizer {
 
 impl RefOptimizer {
     /// Fold the batch statistics of the passes `--bn-stats` names (among `calls`, every pass's
-    /// point and batch in program order, group after group for m-sharpness) into the running
+    /// point, batch, dropout key and pass index in the order they ran) into the running
     /// statistics, as PyTorch does.
-    fn fold_running(&mut self, model: &Model, calls: &[(Vec<f64>, Batch, u32)]) {
+    fn fold_running(&mut self, model: &Model, calls: &[(Vec<f64>, Batch, u32, usize)]) {
         if self.running.is_empty() {
             self.running = model.init_state().iter().map(|&v| v as f64).collect();
         }
         let passes = super::bn_passes(&self.config).expect("the trainer checks --bn-stats");
-        // A grouped step (m-sharpness) ran the program's passes once per group, in order.
-        let per_group = super::program(&self.config).passes().len();
-        for i in calls
-            .chunks(per_group)
-            .flat_map(|c| passes.iter().map(move |&i| &c[i]))
-        {
-            let (p, b, key) = i;
+        for (p, b, key, _) in calls.iter().filter(|c| passes.contains(&c.3)) {
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             let stats = reference::batch_stats(model, p, (&inputs, b.len()), *key);
             let mut at = 0;
@@ -167,4 +171,21 @@ impl RefOptimizer {
             }
         }
     }
+}
+
+/// For a grouped program (m-sharpness), the pass each gradient call of a step is, in the
+/// order the trainer runs them (`Program::group_order`); `None` for other programs, whose
+/// k-th call is pass k.
+fn call_order(config: &OptimizerConfig, batch: &Batch, previous: &Batch) -> Option<Vec<usize>> {
+    let program = super::program(config);
+    let m = program.grouped?;
+    let groups: Vec<usize> = program
+        .passes()
+        .iter()
+        .map(|p| match p.on {
+            super::program::On::Previous => previous.len().div_ceil(m),
+            _ => batch.len().div_ceil(m),
+        })
+        .collect();
+    Some(group_order(&groups).into_iter().map(|(_, i)| i).collect())
 }
