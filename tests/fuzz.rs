@@ -150,6 +150,7 @@ fn mpi_messages() {
             point: vec![1.0; 5],
             batch,
             dropout_key: 9,
+            group: Some(2),
         });
         fuzz("MPI job", mutated(job), |b| {
             if let Ok(j) = wire::decode_job(&b) {

@@ -354,9 +354,10 @@ pub struct OptimizerConfig {
     )]
     #[serde(default)]
     pub esam_gamma: Option<f32>,
-    /// m-sharpness, for sam: split each batch into groups of M consecutive examples, each
-    /// perturbed by its own gradient, and step with the mean of the groups' perturbed
-    /// gradients (google-research/sam's inner_group_size; M must divide --batch).
+    /// m-sharpness, for sam and sampa: split each batch into groups of M consecutive
+    /// examples, each perturbed by its own gradient (SAMPa's: its own g_y), and step with the
+    /// mean of the groups' perturbed gradients (google-research/sam's inner_group_size; M
+    /// must divide --batch).
     #[cfg_attr(not(target_arch = "wasm32"), arg(long, value_name = "M"))]
     #[serde(default)]
     pub m_sharpness: Option<usize>,
@@ -478,10 +479,9 @@ impl OptimizerConfig {
                     "--m-sharpness must be at least 1 (examples per group), got 0".into(),
                 ));
             }
-            if self.kind != OptimizerKind::Sam {
+            if !matches!(self.kind, OptimizerKind::Sam | OptimizerKind::Sampa) {
                 return Err(Error::Invalid(format!(
-                    "--m-sharpness applies to --optimizer sam only (SAMPa's per-group g_y is \
-                     not built yet), not {}",
+                    "--m-sharpness applies to --optimizer sam and sampa, not {}",
                     self.kind.name()
                 )));
             }

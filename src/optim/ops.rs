@@ -42,6 +42,9 @@ pub enum Vector {
     Clipped,
     /// The mean over a batch's groups of a gradient taken per group (m-sharpness).
     GroupMean,
+    /// SAMPa with m-sharpness: one group's g_y. The group's kept g_y from the last step is
+    /// copied in to perturb by, and the group's y pass then writes its new one.
+    GyGroup,
 }
 
 impl Vector {
@@ -202,8 +205,9 @@ pub enum Op {
         /// α.
         alpha: f32,
     },
-    /// `into` = the mean over the step's groups of `from` as each group leaves it: the last
-    /// operation a grouped program repeats per group (`Program::grouped`).
+    /// `into` = the mean over the step's groups of `from` as each group leaves it; the last
+    /// accumulation ends the operations a grouped program repeats per group
+    /// (`Program::grouped`).
     Accumulate {
         /// What each group computed.
         from: Vector,

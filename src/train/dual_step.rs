@@ -44,26 +44,13 @@ pub(crate) async fn record(
     look: bool,
 ) -> Result<Recording> {
     let parts = prepare(t, gpu, batch)?;
-    let point_at = stage_point(t, gpu, &parts, look)?;
+    let point_at = stage_point(t, gpu, (parts.pair_at, parts.point), look)?;
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     super::local_step::diagnose(t, gpu, batch, &mut encoder)?;
     gpu.checked("the diagnosis", || gpu.submit(encoder.finish()))?;
     submit_main(t, gpu, &parts, look)?;
-    let dropout_key = t.dropout_key(parts.remote);
-    let Placed::Dual(dual) = &mut t.placed else {
-        unreachable!("checked by the caller")
-    };
-    let point = dual.point.read_after(point_at).await?;
-    let job = Job {
-        step: t.steps + 1,
-        point,
-        batch: parts.remote_batch.clone(),
-        dropout_key,
-    };
-    let mut answer = dual
-        .transport
-        .send(job)
-        .and_then(|_| dual.transport.receive());
+    let batch = (parts.remote_batch.clone(), None);
+    let mut answer = ask_worker(t, point_at, parts.remote, batch).await;
     if let (Ok(reply), Some(shard)) = (&mut answer, &mut t.shard) {
         // Data-parallel pairs: both passes summed over the mains before the update reads them.
         let grad = t.rec.vector(t.rec.passes[parts.main].into);
@@ -98,13 +85,39 @@ fn prepare(t: &mut Trainer, gpu: &Gpu, batch: &Batch) -> Result<Parts> {
     })
 }
 
-/// (1) The operations before the pair that write the worker's point, then its copy into the
-/// staging buffer; nothing when the last update already staged it. Returns the submission
-/// the point's copy belongs to.
-fn stage_point(
+/// Send the worker its job for pass `remote` (`batch`, with its group size for
+/// m-sharpness) at the point staged in submission `point_at`, and wait for its answer.
+pub(crate) async fn ask_worker(
+    t: &mut Trainer,
+    point_at: wgpu::SubmissionIndex,
+    remote: usize,
+    (batch, group): (Batch, Option<usize>),
+) -> Result<Reply> {
+    let dropout_key = t.dropout_key(remote);
+    let step = t.steps + 1;
+    let Placed::Dual(dual) = &mut t.placed else {
+        unreachable!("checked by the caller")
+    };
+    let point = dual.point.read_after(point_at).await?;
+    let job = Job {
+        step,
+        point,
+        batch,
+        dropout_key,
+        group,
+    };
+    dual.transport
+        .send(job)
+        .and_then(|_| dual.transport.receive())
+}
+
+/// (1) The operations before the pair (at `pair_at`) that write the worker's `point`, then
+/// its copy into the staging buffer; nothing when the last update already staged it.
+/// Returns the submission the point's copy belongs to.
+pub(crate) fn stage_point(
     t: &mut Trainer,
     gpu: &Gpu,
-    parts: &Parts,
+    (pair_at, point): (usize, Vector),
     look: bool,
 ) -> Result<wgpu::SubmissionIndex> {
     let Placed::Dual(dual) = &mut t.placed else {
@@ -114,12 +127,12 @@ fn stage_point(
         return Ok(index);
     }
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
-    for (k, op) in t.rec.ops[..parts.pair_at].iter().enumerate() {
-        if t.rec.program.writes(&t.rec.program.ops[k], parts.point) {
+    for (k, op) in t.rec.ops[..pair_at].iter().enumerate() {
+        if t.rec.program.writes(&t.rec.program.ops[k], point) {
             op.record_outside_passes(&mut encoder, look);
         }
     }
-    dual.point.record(&mut encoder, t.rec.vector(parts.point));
+    dual.point.record(&mut encoder, t.rec.vector(point));
     gpu.checked("the dual worker's point", || gpu.submit(encoder.finish()))
 }
 
@@ -155,17 +168,10 @@ fn record_update(
             gpu.write(t.rec.vector(parts.grad), 0, &reply.grad)?;
             (Some(reply.metrics), Some(reply.state))
         }
-        Err(e) if !dual_continues_alone(&t.placed) => return Err(e),
         Err(e) => {
-            crate::errln!(
-                "warning: the dual schedule's worker failed at step {} ({e}); continuing on {} \
-                 alone with the interleaved schedule",
-                t.steps + 1,
-                gpu.adapter.short()
-            );
+            worker_failed(t, gpu, e)?;
             let plan = t.rec.evaluators[parts.remote].load(gpu, &parts.remote_batch)?;
             Evaluator::record_gradient(plan, encoder);
-            t.placed = Placed::Interleaved;
             (None, None)
         }
     };
@@ -177,7 +183,7 @@ fn record_update(
     if let Some(ns) = &t.norm_stats {
         for (slot, &i) in ns.passes.iter().enumerate() {
             if i == parts.remote && metrics.is_some() {
-                r.remote = remote_state.take().map(|s| (slot, s));
+                r.remote.extend(remote_state.take().map(|s| (slot, s)));
                 continue;
             }
             let p = plan(&t.rec, i, parts.size(i));
@@ -201,6 +207,19 @@ fn record_update(
     Ok(r)
 }
 
-fn dual_continues_alone(placed: &Placed) -> bool {
-    matches!(placed, Placed::Dual(d) if d.transport.continues_alone())
+/// After the worker failed with `e`: the error again when the run cannot go on without it,
+/// else a warning, and the trainer's pair on this device from now on (`interleaved`); the
+/// caller then computes the worker's pass here.
+pub(crate) fn worker_failed(t: &mut Trainer, gpu: &Gpu, e: crate::Error) -> Result<()> {
+    if !matches!(&t.placed, Placed::Dual(d) if d.transport.continues_alone()) {
+        return Err(e);
+    }
+    crate::errln!(
+        "warning: the dual schedule's worker failed at step {} ({e}); continuing on {} alone \
+         with the interleaved schedule",
+        t.steps + 1,
+        gpu.adapter.short()
+    );
+    t.placed = Placed::Interleaved;
+    Ok(())
 }

@@ -54,8 +54,8 @@ pub(crate) struct Recording {
     pub known: Option<[f32; 2]>,
     /// The batch size of each pass that updates BatchNorm's running statistics.
     pub sizes: Vec<usize>,
-    /// One such pass's statistics from elsewhere (a `dual` worker's), by slot.
-    pub remote: Option<(usize, Vec<f32>)>,
+    /// Such passes' statistics from elsewhere (a `dual` worker's), by slot.
+    pub remote: Vec<(usize, Vec<f32>)>,
     /// Whether the submission also stages the `dual` worker's next point.
     pub stages_point: bool,
     /// The sizes of a grouped step's groups, whose metrics follow the readback's other values.
@@ -84,7 +84,7 @@ impl Recording {
             encoder: gpu.device.create_command_encoder(&Default::default()),
             known: None,
             sizes: Vec::new(),
-            remote: None,
+            remote: Vec::new(),
             stages_point: false,
             other_form: false,
             groups: Vec::new(),
@@ -102,7 +102,7 @@ pub(crate) struct InFlight {
     pub diagnosed: bool,
     pub known: Option<[f32; 2]>,
     pub sizes: Vec<usize>,
-    pub remote: Option<(usize, Vec<f32>)>,
+    pub remote: Vec<(usize, Vec<f32>)>,
     /// The sizes of a grouped step's groups.
     pub groups: Vec<usize>,
 }

@@ -21,6 +21,7 @@ use crate::error::Result;
 use crate::gpu::{Gpu, Readback};
 use crate::kernels::{Dispatch, vector};
 use crate::nn::evaluator::Evaluator;
+use crate::optim::program::Op;
 
 /// The whole batch's `[mean loss, correct count]` from each group's, in `values` two by two,
 /// weighed by the groups' `sizes`.
@@ -36,14 +37,7 @@ pub(crate) fn combine(values: &[f32], sizes: &[usize]) -> [f32; 2] {
 
 /// Record a grouped step on `batch` (see above); `look` as `local_step::record`'s.
 pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> Result<Recording> {
-    let m = t.rec.program.grouped.expect("a grouped program");
-    if t.shard.is_some() {
-        return Err(crate::error::Error::Invalid(
-            "--m-sharpness: data-parallel runs (--schedule mpi with more than two ranks) do not \
-             split their batches into groups yet; run it on one rank"
-                .into(),
-        ));
-    }
+    let m = refuse_shards(t)?;
     let per_group = t.rec.program.per_group();
     let mut groups = std::mem::take(&mut t.groups);
     crate::data::split_groups(batch, m, &mut groups);
@@ -53,15 +47,13 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
     let stats_at = at + 2 * count;
     let of_group = |ns: &super::norm_stats::NormStats| ns.passes.len() * ns.per_pass();
     let stats = t.norm_stats.as_ref().map_or(0, of_group);
-    if t.readback().capacity() < stats_at + count * stats {
-        t.readbacks[t.slot] = Readback::new(gpu, stats_at + count * stats);
-    }
+    reserve(t, gpu, stats_at + count * stats);
     let mut r = Recording::new(gpu);
     for (s, group) in groups.iter().enumerate() {
         for e in &mut t.rec.evaluators {
             e.load(gpu, group)?;
         }
-        for op in &t.rec.ops[..per_group] {
+        for op in &t.rec.ops[per_group.clone()] {
             match op {
                 Prepared::Grad(i) => {
                     Evaluator::record_gradient(plan(&t.rec, *i, group.len()), &mut r.encoder)
@@ -89,8 +81,8 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
             r.submit_so_far(gpu, "a group of the step")?;
         }
     }
-    mean_of(t, gpu, count)?.record(&mut r.encoder);
-    for op in &t.rec.ops[per_group..] {
+    mean_of(t, gpu, per_group.end - 1, count)?.record(&mut r.encoder);
+    for op in &t.rec.ops[per_group.end..] {
         op.record_outside_passes(&mut r.encoder, look);
     }
     r.groups = groups.iter().map(Batch::len).collect();
@@ -98,22 +90,49 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
     Ok(r)
 }
 
-/// The division of the accumulated sum by `count` groups, prepared once per count (a run
-/// has at most two: its batches' and its short last batch's).
-fn mean_of<'a>(t: &'a mut Trainer, gpu: &Gpu, count: usize) -> Result<&'a Dispatch> {
-    if !t.group_means.iter().any(|(c, _)| *c == count) {
-        let sum = t.rec.ops.iter().find_map(|op| match op {
-            Prepared::Accumulate { into, .. } => Some(into.clone()),
-            _ => None,
-        });
-        let sum = sum.expect("a grouped program accumulates");
+/// The group size of a grouped program, or an error for a data-parallel shard, whose batch
+/// is not split into groups.
+pub(crate) fn refuse_shards(t: &Trainer) -> Result<usize> {
+    if t.shard.is_some() {
+        return Err(crate::error::Error::Invalid(
+            "--m-sharpness: data-parallel runs (--schedule mpi with more than two ranks) do not \
+             split their batches into groups yet; run it on one rank"
+                .into(),
+        ));
+    }
+    Ok(t.rec.program.grouped.expect("a grouped program"))
+}
+
+/// Make the readback the step writes hold at least `values` values.
+pub(crate) fn reserve(t: &mut Trainer, gpu: &Gpu, values: usize) {
+    if t.readback().capacity() < values {
+        t.readbacks[t.slot] = Readback::new(gpu, values);
+    }
+}
+
+/// The division by `count` groups of the sum that accumulation `k` (an operation's index)
+/// left, prepared once per vector and count (a run has at most two counts: its batches' and
+/// its short last batch's).
+pub(crate) fn mean_of<'a>(
+    t: &'a mut Trainer,
+    gpu: &Gpu,
+    k: usize,
+    count: usize,
+) -> Result<&'a Dispatch> {
+    let (Op::Accumulate { into, .. }, Prepared::Accumulate { into: sum, .. }) =
+        (t.rec.program.ops[k], &t.rec.ops[k])
+    else {
+        unreachable!("operation {k} is an accumulation")
+    };
+    let key = (into, count);
+    if !t.group_means.iter().any(|(c, _)| *c == key) {
         let d = vector::prepare_scale(gpu, 1.0 / count as f32, sum.view())?;
-        t.group_means.push((count, d));
+        t.group_means.push((key, d));
     }
     let (_, d) = t
         .group_means
         .iter()
-        .find(|(c, _)| *c == count)
+        .find(|(c, _)| *c == key)
         .expect("made above");
     Ok(d)
 }

@@ -154,7 +154,7 @@ pub(crate) fn diagnose(
 
 /// The plan that computed pass `i` this step, and its replica there: replica r of the fused
 /// plan for the r-th pass of a fused pair, else the pass's own plan.
-fn placed_plan<'a>(
+pub(crate) fn placed_plan<'a>(
     t: &'a Trainer,
     fused: bool,
     batches: Batches<'_>,
@@ -169,7 +169,7 @@ fn placed_plan<'a>(
 }
 
 /// Record pass `i`, or the whole pair when `i` opens it.
-fn record_pass(
+pub(crate) fn record_pass(
     t: &Trainer,
     encoder: &mut wgpu::CommandEncoder,
     i: usize,

@@ -49,19 +49,19 @@ impl NormStats {
     }
 
     /// Fold `values` (the readback's statistics, slot by slot) into `state`: slot j's pass ran
-    /// on `sizes[j]` examples; `remote` gives one slot's statistics from elsewhere (a `dual`
+    /// on `sizes[j]` examples; `remote` gives some slots' statistics from elsewhere (a `dual`
     /// worker's reply), which the readback then does not hold.
     pub fn fold(
         &self,
         (model, state): (&Model, &mut [f32]),
         values: &[f32],
         sizes: &[usize],
-        remote: Option<(usize, &[f32])>,
+        remote: &[(usize, Vec<f32>)],
     ) {
         for (slot, &size) in sizes.iter().enumerate() {
-            let stats = match remote {
-                Some((s, v)) if s == slot => v,
-                _ => &values[slot * self.len..(slot + 1) * self.len],
+            let stats = match remote.iter().find(|(s, _)| *s == slot) {
+                Some((_, v)) => v,
+                None => &values[slot * self.len..(slot + 1) * self.len],
             };
             model.update_running(state, stats, size);
         }

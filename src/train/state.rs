@@ -60,6 +60,10 @@ impl Trainer {
         for v in &self.rec.program.carries {
             carried.push(gpu.read_async(self.rec.vector(*v)).await?);
         }
+        // SAMPa with m-sharpness: each group's g_y after the program's.
+        for g in self.kept.iter().flat_map(|k| &k.gradients) {
+            carried.push(gpu.read_async(g).await?);
+        }
         let mut base_state = Vec::new();
         for v in &self.rec.program.state {
             base_state.push((*v, gpu.read_async(self.rec.vector(*v)).await?));
@@ -86,7 +90,11 @@ impl Trainer {
     /// still in flight is forgotten: its report is not wanted once the state is replaced.
     pub fn restore(&mut self, gpu: &Gpu, state: &TrainerState) -> Result<()> {
         let (carries, base) = (&self.rec.program.carries, &self.rec.program.state);
-        if state.carried.len() != carries.len()
+        // SAMPa with m-sharpness carries each group's g_y after the program's vectors.
+        let groups = self.rec.program.grouped.is_some() && self.pair.is_some();
+        let extra = state.carried.len().saturating_sub(carries.len());
+        if state.carried.len() < carries.len()
+            || (extra > 0 && !groups)
             || state.model_state.len() != self.model_state.len()
             || !state
                 .base_state
@@ -110,6 +118,11 @@ impl Trainer {
             ));
         }
         gpu.write(self.params(), 0, &state.x)?;
+        if groups {
+            let kept = self.kept.get_or_insert_default();
+            let group = self.rec.vectors[&Vector::GyGroup].clone();
+            kept.restore(gpu, &group, &state.carried[carries.len()..])?;
+        }
         let vectors = carries.iter().zip(&state.carried);
         let base_state = state.base_state.iter().map(|(v, values)| (v, values));
         for (v, values) in base_state.chain(vectors) {

@@ -44,9 +44,12 @@ impl Trainer {
         self.draw_noise(gpu)?;
         self.set_dropout_keys()?;
         let look = self.set_hyper(gpu, hyper)?;
-        let recording = if matches!(self.placed, Placed::Dual(_)) {
+        let grouped = self.rec.program.grouped.is_some();
+        let recording = if grouped && self.pair.is_some() {
+            super::grouped_pair::record(self, gpu, batch, look).await?
+        } else if matches!(self.placed, Placed::Dual(_)) {
             super::dual_step::record(self, gpu, batch, look).await?
-        } else if self.rec.program.grouped.is_some() {
+        } else if grouped {
             super::groups::record(self, gpu, batch, look)?
         } else if self.shard.is_some() {
             super::shard_step::record(self, gpu, batch, look).await?
@@ -188,12 +191,11 @@ impl Trainer {
                 true => &m[super::watch::READBACK..self.watch.at()],
                 false => &m[self.watch.at() + self.watch.len() + 2 * f.groups.len()..],
             };
-            let remote = f.remote.as_ref().map(|(slot, s)| (*slot, &s[..]));
             let target = (&self.spec.model, &mut self.model_state[..]);
-            ns.fold(target, stats, &f.sizes, remote);
+            ns.fold(target, stats, &f.sizes, &f.remote);
         }
         let mut metrics = f.known.unwrap_or([m[0], m[1]]);
-        if !f.groups.is_empty() {
+        if !f.groups.is_empty() && f.known.is_none() {
             let at = self.watch.at() + self.watch.len();
             metrics = super::groups::combine(&m[at..], &f.groups);
         }

@@ -78,10 +78,12 @@ pub struct Trainer {
     pub(crate) shard: Option<Shard>,
     /// The examples ESAM's selection chose this step, and the readback of its losses.
     pub(crate) selected: Batch,
-    /// m-sharpness: the step's groups (reused), and the division of their sum by each count
-    /// of groups seen.
+    /// m-sharpness: the step's groups (reused), and the division of each accumulated sum by
+    /// each count of groups seen.
     pub(crate) groups: Vec<Batch>,
-    pub(crate) group_means: Vec<(usize, crate::kernels::Dispatch)>,
+    pub(crate) group_means: Vec<((Vector, usize), crate::kernels::Dispatch)>,
+    /// SAMPa with m-sharpness: each group's g_y, and the previous batch's groups.
+    pub(crate) kept: Option<super::kept::Kept>,
     pub(crate) selection: Option<crate::gpu::Readback>,
     /// SAMPa's diagnosis (`--diagnose-every`), when asked for.
     pub(crate) diagnosis: Option<Diagnosis>,
@@ -192,6 +194,7 @@ impl Trainer {
             selected: Batch::default(),
             groups: Vec::new(),
             group_means: Vec::new(),
+            kept: None,
             selection: None,
         })
     }
@@ -221,6 +224,13 @@ impl Trainer {
     /// Diagnose every `every` steps (see `probes.rs`): one more gradient pass at x on those
     /// steps, compared with SAMPa's gradient at y. An error for programs without a pass at y.
     pub fn set_diagnosis(&mut self, gpu: &Gpu, every: usize) -> Result<()> {
+        if self.rec.program.grouped.is_some() {
+            return Err(Error::Invalid(
+                "--diagnose-every does not combine with --m-sharpness (each group has a g_y of \
+                 its own, so there is no one ∇f(y_t) to compare with); leave one out"
+                    .into(),
+            ));
+        }
         let vector = |v: Vector| self.rec.vector(v).clone();
         let label = self.spec.optimizer.label();
         let of = (

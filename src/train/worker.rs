@@ -3,7 +3,8 @@
 //! later); it holds no optimizer state.
 
 use super::schedule::transport::{Job, Reply};
-use crate::error::Result;
+use crate::data::Batch;
+use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf, Readback};
 use crate::kernels::Kernels;
 use crate::nn::Model;
@@ -15,7 +16,10 @@ pub struct WorkerPass {
     point: GpuBuf<f32>,
     grads: GpuBuf<f32>,
     evaluator: Evaluator,
-    /// The gradient followed by `[loss, correct]`: one readback per job.
+    /// Values of the batch statistics per pass.
+    stats: usize,
+    /// Each group's gradient, then each group's `[loss, correct]`, then each group's batch
+    /// statistics: one readback per job.
     back: Readback,
 }
 
@@ -29,6 +33,7 @@ impl WorkerPass {
         let evaluator = Evaluator::new(model, smoothing, kernels, &point, &grads)?;
         Ok(WorkerPass {
             back: Readback::new(&gpu, n + 2 + stats),
+            stats,
             gpu,
             point,
             grads,
@@ -42,27 +47,59 @@ impl WorkerPass {
     }
 
     /// The gradient `job` asks for, with the pass's batch statistics (BatchNorm's mean and
-    /// biased variance per channel, for the main device's running statistics).
+    /// biased variance per channel, for the main device's running statistics). A job with
+    /// a group size gets one gradient per group of its batch (m-sharpness), one after
+    /// another in the reply, with each group's statistics, and the whole batch's metrics.
     pub async fn gradient(&mut self, job: &Job) -> Result<Reply> {
         let gpu = &self.gpu;
         gpu.write(&self.point, 0, &job.point)?;
         self.evaluator.set_dropout_keys(&[job.dropout_key])?;
-        let plan = self.evaluator.load(gpu, &job.batch)?;
-        let mut encoder = gpu.device.create_command_encoder(&Default::default());
-        Evaluator::record_gradient(plan, &mut encoder);
-        let n = self.grads.len;
-        self.back.record_part(&mut encoder, &self.grads, 0, n, 0);
-        self.back.record_part(&mut encoder, &plan.metrics, 0, 2, n);
-        plan.record_batch_stats(&mut encoder, &self.back, 0, n + 2);
-        let index = gpu.checked("the worker's gradient", || gpu.submit(encoder.finish()))?;
-        let mut grad = self.back.read_after(index).await?;
-        let metrics = [grad[n], grad[n + 1]];
-        let state = grad.split_off(n + 2);
-        grad.truncate(n);
+        let split;
+        let groups: Vec<&Batch> = match job.group {
+            Some(m) => {
+                split = split_of(&job.batch, m);
+                split.iter().collect()
+            }
+            None => vec![&job.batch],
+        };
+        let (n, count) = (self.grads.len, groups.len());
+        let (metrics_at, stats_at) = (count * n, count * (n + 2));
+        let len = stats_at + count * self.stats;
+        if self.back.capacity() < len {
+            self.back = Readback::new(gpu, len);
+        }
+        let mut last = None;
+        // Each group's inputs go to the same plan, so each is a submission of its own.
+        for (h, group) in groups.iter().enumerate() {
+            let plan = self.evaluator.load(gpu, group)?;
+            let mut encoder = gpu.device.create_command_encoder(&Default::default());
+            Evaluator::record_gradient(plan, &mut encoder);
+            let back = &self.back;
+            back.record_part(&mut encoder, &self.grads, 0, n, h * n);
+            back.record_part(&mut encoder, &plan.metrics, 0, 2, metrics_at + 2 * h);
+            plan.record_batch_stats(&mut encoder, back, 0, stats_at + h * self.stats);
+            last = Some(gpu.checked("the worker's gradient", || gpu.submit(encoder.finish()))?);
+        }
+        let last = last.ok_or_else(|| Error::Invalid("the worker got an empty batch".into()))?;
+        let mut grad = self.back.read_first_after(len, last).await?;
+        let sizes: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        let metrics = match job.group {
+            Some(_) => super::groups::combine(&grad[metrics_at..stats_at], &sizes),
+            None => [grad[n], grad[n + 1]],
+        };
+        let state = grad.split_off(stats_at);
+        grad.truncate(metrics_at);
         Ok(Reply {
             grad,
             metrics,
             state,
         })
     }
+}
+
+/// `batch` in groups of `m` consecutive examples.
+fn split_of(batch: &Batch, m: usize) -> Vec<Batch> {
+    let mut groups = Vec::new();
+    crate::data::split_groups(batch, m, &mut groups);
+    groups
 }

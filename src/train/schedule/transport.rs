@@ -17,17 +17,21 @@ pub struct Job {
     pub batch: Batch,
     /// The pass's dropout key (`kernels::dropout`; unused by models without dropout).
     pub dropout_key: u32,
+    /// m-sharpness: a gradient per group of this many consecutive examples of the batch,
+    /// instead of one over the whole batch.
+    pub group: Option<usize>,
 }
 
 /// The worker's answer.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Reply {
-    /// The gradient, as long as the parameter vector.
+    /// The gradient, as long as the parameter vector (each group's, one after another, for
+    /// a job with a group size).
     pub grad: Vec<f32>,
     /// `[mean loss, correct count]` of the batch at the point.
     pub metrics: [f32; 2],
     /// The pass's small per-pass state for the main device (a normalisation layer's batch
-    /// statistics); empty for models without such layers.
+    /// statistics, each group's one after another); empty for models without such layers.
     pub state: Vec<f32>,
 }
 

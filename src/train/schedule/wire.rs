@@ -1,6 +1,7 @@
 //! The bytes a [`Job`] and a [`Reply`] travel as between processes (`--schedule mpi`).
 //!
-//! Little-endian throughout. A job is `SJ3`, the step (u64), the dropout key (u32), the point
+//! Little-endian throughout. A job is `SJ4`, the step (u64), the dropout key (u32), the group
+//! size (u64; 0 for the whole batch as one), the point
 //! (u64 length, then f32s), then its batch in one of two forms: `0` and the examples as drawn
 //! (u64 count, then per example its index u32, crop shift i8 i8, flip u8, and cutout: u8 1
 //! with the square's corner i16 i16, or u8 0 and four zero bytes), which the far end rebuilds
@@ -16,7 +17,7 @@ use super::transport::{Job, Reply};
 use crate::data::{Batch, Drawn};
 use crate::error::{Error, Result};
 
-const JOB: &[u8; 3] = b"SJ3";
+const JOB: &[u8; 3] = b"SJ4";
 const REPLY: &[u8; 3] = b"SR1";
 /// Bytes per drawn example.
 const DRAWN: usize = 12;
@@ -28,6 +29,7 @@ pub fn encode_job(job: &Job) -> Vec<u8> {
     out.extend_from_slice(JOB);
     put_u64(&mut out, job.step as u64);
     out.extend_from_slice(&job.dropout_key.to_le_bytes());
+    put_u64(&mut out, job.group.unwrap_or(0) as u64);
     put_f32s(&mut out, &job.point);
     if !b.drawn.is_empty() {
         out.push(0);
@@ -58,6 +60,10 @@ pub fn decode_job(bytes: &[u8]) -> Result<Job> {
     let step = r.u64()? as usize;
     let key = r.take(4)?;
     let dropout_key = u32::from_le_bytes([key[0], key[1], key[2], key[3]]);
+    let group = match r.u64()? {
+        0 => None,
+        m => Some(usize::try_from(m).map_err(|_| r.bad(format!("has group size {m}")))?),
+    };
     let point = r.f32s()?;
     let batch = match r.take(1)?[0] {
         0 => {
@@ -103,6 +109,7 @@ pub fn decode_job(bytes: &[u8]) -> Result<Job> {
         point,
         batch,
         dropout_key,
+        group,
     })
 }
 
@@ -244,6 +251,7 @@ mod tests {
             point: vec![1.0, -2.5, f32::MIN_POSITIVE],
             batch,
             dropout_key: 0xdead_beef,
+            group: Some(4),
         }
     }
 
@@ -253,8 +261,8 @@ mod tests {
             let j = job(drawn);
             let back = decode_job(&encode_job(&j)).unwrap();
             assert_eq!(
-                (back.step, &back.point, &back.batch),
-                (12, &j.point, &j.batch)
+                (back.step, &back.point, &back.batch, back.group),
+                (12, &j.point, &j.batch, Some(4))
             );
         }
         let r = Reply {
@@ -269,7 +277,7 @@ mod tests {
     fn a_drawn_batch_travels_as_twelve_bytes_an_example() {
         // The point of the drawn form: the pixels stay home.
         let bytes = encode_job(&job(true));
-        assert_eq!(bytes.len(), 3 + 8 + 4 + 8 + 3 * 4 + 1 + 8 + 2 * DRAWN);
+        assert_eq!(bytes.len(), 3 + 8 + 4 + 8 + 8 + 3 * 4 + 1 + 8 + 2 * DRAWN);
         assert_eq!(DRAWN, 12);
     }
 
@@ -280,8 +288,8 @@ mod tests {
             assert!(decode_job(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         let mut huge = bytes.clone();
-        // The point's length, after the magic, the step and the dropout key.
-        huge[15..23].copy_from_slice(&u64::MAX.to_le_bytes());
+        // The point's length, after the magic, the step, the dropout key and the group size.
+        huge[23..31].copy_from_slice(&u64::MAX.to_le_bytes());
         let e = decode_job(&huge).unwrap_err().to_string();
         assert!(e.contains("claims"), "{e}");
         let mut extra = encode_reply(&Reply {

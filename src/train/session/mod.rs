@@ -148,7 +148,7 @@ impl Session {
             .settings
             .optimizers
             .iter()
-            .map(carried)
+            .map(|o| carried(o, self.settings.batch))
             .max()
             .unwrap_or(0);
         crate::train::fits::check_fits(gpu, &self.model, self.settings.batch, copies, carried)
@@ -366,8 +366,15 @@ pub async fn warm_up(
     Ok(())
 }
 
-fn carried(o: &OptimizerConfig) -> usize {
-    crate::optim::program(o).carries.len()
+/// Vectors `o` carries from step to step at `batch`: its program's, and with SAMPa and
+/// m-sharpness each group's g_y.
+fn carried(o: &OptimizerConfig, batch: usize) -> usize {
+    let program = crate::optim::program(o);
+    let groups = match (program.grouped, program.has_pair()) {
+        (Some(m), true) => batch.div_ceil(m),
+        _ => 0,
+    };
+    program.carries.len() + groups
 }
 
 fn has_pair(o: &OptimizerConfig) -> bool {
