@@ -259,10 +259,21 @@ fn a_diagnosed_run_logs_counts_and_draws_it() {
 fn diagnosis_settings_are_one_line_errors() {
     let out = scratch("diagnostics", "bad");
     let out = out.to_str().unwrap();
-    let cases: [(&[&str], &str); 2] = [
+    let cases: [(&[&str], &str); 3] = [
         (
             &["--optimizer", "sam", "--diagnose-every", "5"],
             "no look-ahead point y",
+        ),
+        (
+            &[
+                "--optimizer",
+                "sampa",
+                "--m-sharpness",
+                "16",
+                "--diagnose-every",
+                "5",
+            ],
+            "--diagnose-every does not combine with --m-sharpness",
         ),
         (
             &["--optimizer", "sampa", "--diagnose-every", "0"],

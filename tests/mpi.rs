@@ -165,23 +165,38 @@ fn one_pair_follows_the_serial_trajectory() {
 /// so the pair still follows the serial trajectory (BatchNorm's statistics come back too).
 #[test]
 fn a_wide_resnet_pair_with_dropout_follows_the_serial_trajectory() {
-    let d = scratch("mpi", "wrn-dropout");
-    let (m, s) = (d.join("mpi"), d.join("serial"));
+    let wrn = ["--model", "wrn-10-1", "--dropout", "0.3"];
+    wrn_pair_follows_serial("wrn-dropout", &wrn, "wrn-10-1 dropout 0.3");
+}
+
+/// SAMPa with m-sharpness on a Wide ResNet: the worker answers a gradient and BatchNorm's
+/// statistics per group of its batch, and the pair still follows the serial trajectory.
+#[test]
+fn a_grouped_pair_follows_the_serial_trajectory() {
     let wrn = [
-        "--optimizer",
-        "sampa",
         "--model",
         "wrn-10-1",
-        "--dropout",
-        "0.3",
+        "--m-sharpness",
+        "8",
+        "--bn-stats",
+        "all",
     ];
+    wrn_pair_follows_serial("wrn-groups", &wrn, "wrn-10-1 m 8");
+}
+
+/// SAMPa with `extra` for 8 steps at batch 32, under `--schedule mpi` and serially, in
+/// scratch folder `name`: the two follow one trajectory.
+fn wrn_pair_follows_serial(name: &str, extra: &[&str], what: &str) {
+    let d = scratch("mpi", name);
+    let (m, s) = (d.join("mpi"), d.join("serial"));
+    let wrn = [&["--optimizer", "sampa"], extra].concat();
     let mut args = run_args(m.to_str().unwrap(), ("32", "8"), &wrn);
     args.extend(["--schedule", "mpi"]);
     run(mpirun(2, &args));
     let mut serial = run_args(s.to_str().unwrap(), ("32", "8"), &wrn);
     serial.extend(["--schedule", "serial", "--adapter", "vulkan"]);
     run(single(&serial));
-    assert_close("wrn-10-1 dropout 0.3, mpi against serial", &m, &s);
+    assert_close(&format!("{what}, mpi against serial"), &m, &s);
 }
 
 #[test]

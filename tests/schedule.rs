@@ -1,6 +1,7 @@
 #![cfg(not(target_arch = "wasm32"))]
 //! Every schedule of SAMPa's two gradients gives serial's trajectory: bit for bit on one
-//! adapter, within a stated tolerance across two; a failing worker hands its work back.
+//! adapter, within a stated tolerance across two; a failing worker hands its work back. With
+//! m-sharpness too, whose groups pair 4 with 1 around the short batch.
 
 mod common;
 use common::{gpus, kernels, trainer};
@@ -44,17 +45,26 @@ fn hyper(step: usize) -> SgdHyper {
     }
 }
 
-/// Parameters and reported losses after `STEPS` SAMPa-0.2 steps under `placement`.
-fn run(gpu: &sampa::Gpu, placement: Placement) -> (Vec<f32>, Vec<f32>) {
-    run_model(gpu, &model(), placement)
+/// SAMPa-0.2, with m-sharpness's group size `m` if given.
+fn sampa(m: Option<usize>) -> OptimizerConfig {
+    OptimizerConfig {
+        kind: OptimizerKind::Sampa,
+        m_sharpness: m,
+        ..Default::default()
+    }
 }
 
-fn run_model(gpu: &sampa::Gpu, m: &Model, placement: Placement) -> (Vec<f32>, Vec<f32>) {
+/// Parameters and reported losses after `STEPS` SAMPa-0.2 steps under `placement`.
+fn run(gpu: &sampa::Gpu, placement: Placement) -> (Vec<f32>, Vec<f32>) {
+    run_model(gpu, (&model(), sampa(None)), placement)
+}
+
+fn run_model(
+    gpu: &sampa::Gpu,
+    (m, config): (&Model, OptimizerConfig),
+    placement: Placement,
+) -> (Vec<f32>, Vec<f32>) {
     let fused = matches!(placement, Placement::Fused);
-    let config = OptimizerConfig {
-        kind: OptimizerKind::Sampa,
-        ..Default::default()
-    };
     let mut t = trainer(gpu, m, 0.1, &m.init(2), config, 0);
     t.set_placement(gpu, placement).unwrap();
     let losses = batches(m)
@@ -63,7 +73,8 @@ fn run_model(gpu: &sampa::Gpu, m: &Model, placement: Placement) -> (Vec<f32>, Ve
         .map(|(i, b)| t.step(gpu, b, hyper(i)).unwrap()[0])
         .collect();
     assert_eq!(t.steps(), STEPS);
-    // Steps 5 and 6 pair a batch of 7 with one of 32 and run serially; the rest fuse.
+    // Steps 5 and 6 pair a batch of 7 with one of 32 and run serially; the rest fuse (with
+    // m-sharpness, group 0's sizes differ there, and the other groups have one pass).
     assert_eq!(t.fused_steps(), if fused { STEPS - 2 } else { 0 });
     (gpu.read(t.params()).unwrap(), losses)
 }
@@ -89,24 +100,20 @@ fn max_rel_diff(a: &[f32], b: &[f32]) -> f64 {
 #[test]
 fn interleaved_fused_and_dual_on_one_adapter_equal_serial_bit_for_bit() {
     for gpu in &gpus() {
-        let serial = run(gpu, Placement::Serial);
-        let interleaved = run(gpu, Placement::Interleaved);
-        assert!(
-            interleaved == serial,
-            "{}: interleaved differs",
-            gpu.adapter.short()
-        );
-        let fused = run(gpu, Placement::Fused);
-        assert!(fused == serial, "{}: fused differs", gpu.adapter.short());
-        if gpu.adapter.backend == "Vulkan" {
-            // The worker on a second handle of the same device: the same kernels compute g_n,
-            // so only the trip through host memory is new.
-            let dual = run(gpu, worker(gpu, None));
-            assert!(
-                dual == serial,
-                "{}: dual on one device differs",
-                gpu.adapter.short()
-            );
+        for config in [sampa(None), sampa(Some(8))] {
+            let run = |p| run_model(gpu, (&model(), config), p);
+            let name = format!("{}: {}", gpu.adapter.short(), config.label());
+            let serial = run(Placement::Serial);
+            let interleaved = run(Placement::Interleaved);
+            assert!(interleaved == serial, "{name}: interleaved differs");
+            let fused = run(Placement::Fused);
+            assert!(fused == serial, "{name}: fused differs");
+            if gpu.adapter.backend == "Vulkan" {
+                // The worker on a second handle of the same device: the same kernels compute
+                // g_n, so only the trip through host memory is new.
+                let dual = run(worker(gpu, None));
+                assert!(dual == serial, "{name}: dual on one device differs");
+            }
         }
     }
 }
@@ -144,13 +151,9 @@ fn a_failing_worker_hands_over_and_no_step_is_lost() {
         .iter()
         .find(|g| g.adapter.backend == "Vulkan")
         .expect("a Vulkan adapter: apt-get install mesa-vulkan-drivers");
-    let serial = run(main, Placement::Serial);
-    for fail_at in [1, 4] {
+    for (config, fail_at) in [(sampa(None), 1), (sampa(None), 4), (sampa(Some(8)), 4)] {
         let m = model();
-        let config = OptimizerConfig {
-            kind: OptimizerKind::Sampa,
-            ..Default::default()
-        };
+        let serial = run_model(main, (&m, config), Placement::Serial);
         let mut t = trainer(main, &m, 0.1, &m.init(2), config, 0);
         t.set_placement(main, worker(main, Some(fail_at))).unwrap();
         for (i, b) in batches(&m).iter().enumerate() {
@@ -171,8 +174,8 @@ fn fused_cnn_equals_serial_bit_for_bit() {
     // Every layer kind (convolution, fused ReLU and pooling, flatten) in replicated form.
     let m = Model::cnn(1, 28, 28, 10).unwrap();
     for gpu in &gpus() {
-        let serial = run_model(gpu, &m, Placement::Serial);
-        let fused = run_model(gpu, &m, Placement::Fused);
+        let serial = run_model(gpu, (&m, sampa(None)), Placement::Serial);
+        let fused = run_model(gpu, (&m, sampa(None)), Placement::Fused);
         assert!(
             fused == serial,
             "{}: fused CNN differs",

@@ -137,12 +137,27 @@ fn m_sharpness(m: usize) -> OptimizerConfig {
     }
 }
 
+/// SAMPa-0.2 with m-sharpness.
+fn sampa_m(m: usize) -> OptimizerConfig {
+    OptimizerConfig {
+        kind: OptimizerKind::Sampa,
+        ..m_sharpness(m)
+    }
+}
+
 #[test]
-fn sam_with_m_sharpness_follows_its_f64_reference() {
+fn m_sharpness_follows_its_f64_reference_with_sam_and_sampa() {
     // Groups of 4 and 8 in batches of 16, and the short batch of 5 as groups of 4 and 1 (or
     // one of 5): a group perturbed by another's gradient, or a mean weighted wrongly, moves the
-    // parameters by 1e-3, and the reported loss is the whole batch's.
+    // parameters by 1e-3, and the reported loss is the whole batch's. SAMPa's steps around
+    // the short batch pair 4 groups with 2 and 2 with 4.
     let cases = [
+        sampa_m(4),
+        OptimizerConfig {
+            lambda: 0.5,
+            lookahead: sampa::optim::LookaheadMode::Paper,
+            ..sampa_m(8)
+        },
         m_sharpness(4),
         OptimizerConfig {
             adaptive: true,
@@ -228,6 +243,10 @@ fn each_variant_at_its_neutral_setting_is_sam_bit_for_bit_and_otherwise_not() {
         (esam(1.0, 1.0), vec![esam(0.6, 1.0), esam(1.0, 0.5)]),
         (m_sharpness(16), vec![m_sharpness(4)]),
     ];
+    let sampa = OptimizerConfig {
+        kind: OptimizerKind::Sampa,
+        ..Default::default()
+    };
     let sam = OptimizerConfig {
         kind: OptimizerKind::Sam,
         ..Default::default()
@@ -247,6 +266,20 @@ fn each_variant_at_its_neutral_setting_is_sam_bit_for_bit_and_otherwise_not() {
                 );
             }
         }
+        // SAMPa with one group per batch keeps its one g_y as its own, bit for bit.
+        let plain = params_after(gpu, sampa, Placement::Serial);
+        let one = params_after(gpu, sampa_m(16), Placement::Serial);
+        assert!(
+            one == plain,
+            "{}: SAMPa with m 16 is not SAMPa",
+            gpu.adapter.short()
+        );
+        let moved = max_difference(&params_after(gpu, sampa_m(4), Placement::Serial), &plain);
+        assert!(
+            moved > 1e-5,
+            "{}: SAMPa with m 4 is SAMPa",
+            gpu.adapter.short()
+        );
     }
 }
 
@@ -337,6 +370,15 @@ fn sam_on_and_m_sharpness_follow_their_f64_references_on_a_resnet() {
             m_sharpness: Some(4),
             ..sam_on(OptimizerKind::Sam)
         },
+        // Each group's g_y its own, both passes' statistics folded group by group.
+        OptimizerConfig {
+            m_sharpness: Some(4),
+            ..sam_on(OptimizerKind::Sampa)
+        },
+        OptimizerConfig {
+            bn_stats: Some(sampa::optim::BnStats::All),
+            ..sampa_m(8)
+        },
     ];
     follows_reference(&model, 8, &cases);
 }
@@ -388,13 +430,21 @@ fn sam_on_perturbs_exactly_the_batchnorm_tensors() {
 }
 
 #[test]
-fn sampa_with_vasso_or_sam_on_gives_serials_bits_under_fused_and_dual() {
-    // VaSSO on the MLP; SAM-ON on a ResNet-8, whose BatchNorm layers are what it perturbs.
+fn sampa_with_vasso_sam_on_or_m_sharpness_gives_serials_bits_under_fused_and_dual() {
+    // VaSSO on the MLP; SAM-ON on a ResNet-8, whose BatchNorm layers are what it perturbs;
+    // m-sharpness on both, the ResNet's groups each normalised by their own statistics and
+    // the worker's statistics folded group by group.
+    let resnet = Model::resnet(8, 3, 8, 8, 4).unwrap();
     let cases = [
         (model(), vasso(OptimizerKind::Sampa, 0.5)),
+        (resnet.clone(), sam_on(OptimizerKind::Sampa)),
+        (model(), sampa_m(4)),
         (
-            Model::resnet(8, 3, 8, 8, 4).unwrap(),
-            sam_on(OptimizerKind::Sampa),
+            resnet,
+            OptimizerConfig {
+                bn_stats: Some(sampa::optim::BnStats::All),
+                ..sampa_m(4)
+            },
         ),
     ];
     for gpu in &gpus() {
@@ -455,7 +505,7 @@ fn variant_runs_resumed_from_their_checkpoints_end_bit_identical() {
     // Each variant's state is in the checkpoint: VaSSO's average beside SAMPa's g_y and
     // LookSAM's g_v (one tensor more than their plain optimizer's), AE-SAM's statistics in
     // the metadata.
-    let cases: [(&str, &[&str], &[&str], usize); 4] = [
+    let cases: [(&str, &[&str], &[&str], usize); 5] = [
         (
             "vasso",
             &["--optimizer", "sampa", "--vasso-theta", "0.5"],
@@ -475,6 +525,13 @@ fn variant_runs_resumed_from_their_checkpoints_end_bit_identical() {
             0,
         ),
         ("esam", &["--optimizer", "esam"], &["--optimizer", "sam"], 0),
+        // SAMPa's g_y of each of the 4 groups of a batch of 32.
+        (
+            "sampa-m",
+            &["--optimizer", "sampa", "--m-sharpness", "8"],
+            &["--optimizer", "sampa"],
+            4,
+        ),
     ];
     for (name, variant, plain, extra) in cases {
         let d = scratch("variants", &format!("{name}-resume"));
@@ -571,8 +628,8 @@ fn bad_variant_settings_are_one_line_errors_naming_the_flag() {
             "--m-sharpness must be at least 1",
         ),
         (
-            ["--optimizer", "sampa", "--m-sharpness", "8"],
-            "--m-sharpness applies to --optimizer sam only",
+            ["--optimizer", "sgd", "--m-sharpness", "8"],
+            "--m-sharpness applies to --optimizer sam and sampa, not sgd",
         ),
         (
             ["--optimizer", "sam", "--m-sharpness", "48"],
