@@ -1,6 +1,7 @@
 //! A browser training session's settings, read from the page's query string with the names of
 //! the `sampa train` flags (`model`, `hidden`, `epochs`, `batch`, `lr`, `base`, `momentum`,
-//! `betas`, `eps`, `wd`, `rho`, `lambda`, `vasso-theta`, `seed`, `schedule`) plus `optimizers`, the comma
+//! `betas`, `eps`, `wd`, `rho`, `lambda`, `vasso-theta`, `m-sharpness`, `seed`, `schedule`) plus
+//! `optimizers`, the comma
 //! list run one after
 //! another. The defaults are `sampa train`'s, so a page run and a native run with the same
 //! settings train the same way (a native test holds the two lists together).
@@ -32,6 +33,8 @@ pub struct Settings {
     pub lambda: f32,
     /// VaSSO's θ for the `sam` and `sampa` runs, if any.
     pub vasso_theta: Option<f32>,
+    /// m-sharpness's group size for the `sam` and `sampa` runs, if any.
+    pub m_sharpness: Option<usize>,
     /// Seed of initialisation and shuffling.
     pub seed: u64,
     /// SAMPa's schedule on the one adapter: auto, serial, interleaved or fused.
@@ -62,6 +65,7 @@ impl Default for Settings {
             rho: base.rho,
             lambda: base.lambda,
             vasso_theta: None,
+            m_sharpness: None,
             seed: 0,
             schedule: Schedule::Auto,
         }
@@ -69,7 +73,7 @@ impl Default for Settings {
 }
 
 /// The query parameters [`Settings::from_query`] reads.
-pub const KEYS: [&str; 16] = [
+pub const KEYS: [&str; 17] = [
     "model",
     "hidden",
     "optimizers",
@@ -84,6 +88,7 @@ pub const KEYS: [&str; 16] = [
     "rho",
     "lambda",
     "vasso-theta",
+    "m-sharpness",
     "seed",
     "schedule",
 ];
@@ -180,6 +185,21 @@ impl Settings {
             for o in &mut s.optimizers {
                 if matches!(o.kind, OptimizerKind::Sam | OptimizerKind::Sampa) {
                     o.vasso_theta = Some(theta);
+                }
+            }
+        }
+        // m-sharpness applies to the same two.
+        if let Some(v) = get("m-sharpness") {
+            let mut m = 0;
+            positive(Some(v), "m-sharpness", &mut m)?;
+            if !s.batch.is_multiple_of(m) {
+                let want = format!("a divisor of batch {}", s.batch);
+                return Err(bad("m-sharpness", &want, v));
+            }
+            s.m_sharpness = Some(m);
+            for o in &mut s.optimizers {
+                if matches!(o.kind, OptimizerKind::Sam | OptimizerKind::Sampa) {
+                    o.m_sharpness = Some(m);
                 }
             }
         }
@@ -356,6 +376,11 @@ mod tests {
             ("colour=red", "\"colour\""),
             ("lambda=2", "--lambda"),
             ("vasso-theta=2", "--vasso-theta"),
+            ("m-sharpness=0", "m-sharpness=0"),
+            (
+                "batch=32&m-sharpness=12",
+                "m-sharpness=12: expected a divisor of batch 32",
+            ),
             ("hidden=256,x", "hidden=256,x"),
         ] {
             let e = Settings::from_query(q).unwrap_err().to_string();
@@ -369,6 +394,9 @@ mod tests {
         let thetas: Vec<Option<f32>> = s.optimizers.iter().map(|o| o.vasso_theta).collect();
         assert_eq!(thetas, [None, Some(0.4), Some(0.4), None]);
         assert_eq!(s.optimizers[3].kind, OptimizerKind::Gsam);
+        let s = Settings::from_query("optimizers=sgd,sam,sampa&batch=32&m-sharpness=8").unwrap();
+        let groups: Vec<Option<usize>> = s.optimizers.iter().map(|o| o.m_sharpness).collect();
+        assert_eq!(groups, [None, Some(8), Some(8)]);
     }
 
     #[test]
