@@ -92,12 +92,14 @@ function fillForm(settings, optimizers) {
 
 function formQuery() {
   const q = new URLSearchParams();
-  // hidden, betas, eps, wd, vasso-theta, m-sharpness and SGD's momentum have no field: they keep
-  // the loaded query's values (momentum only for SGD, the one base that has it).
+  // hidden, betas, eps, wd, vasso-theta, m-sharpness, the variants' own settings and SGD's
+  // momentum have no field: they keep the loaded query's values (momentum only for SGD, the one
+  // base that has it).
   for (const k of ['hidden', 'betas', 'eps', 'wd']) q.set(k, state.settings[k]);
   for (const k of ['vasso-theta', 'm-sharpness']) {
     if (state.settings[k] != null) q.set(k, state.settings[k]);
   }
+  for (const [k, v] of Object.entries(state.settings.variants || {})) q.set(k, v);
   if ($('base').value === 'sgd') q.set('momentum', state.settings.momentum);
   for (const k of FORM) q.set(k, String($(k).value).trim());
   return q.toString();

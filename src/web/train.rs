@@ -73,7 +73,8 @@ impl TrainData {
 
 /// The settings of a query string as the page's form shows them (JSON: model, hidden,
 /// optimizers, epochs, batch, lr, base, momentum, betas, eps, wd, rho, lambda, vasso-theta and
-/// m-sharpness (null without), seed, schedule); rejects with a message naming a bad parameter.
+/// m-sharpness (null without), variants (the variants' own settings the query gave, by name),
+/// seed, schedule); rejects with a message naming a bad parameter.
 #[wasm_bindgen(js_name = parseSettings)]
 pub fn parse_settings(query: &str) -> Result<String, JsValue> {
     let s = Settings::from_query(query).map_err(js_err)?;
@@ -89,6 +90,7 @@ pub fn parse_settings(query: &str) -> Result<String, JsValue> {
         "eps": f(s.base.eps), "wd": f(s.base.weight_decay), "rho": f(s.rho), "lambda": f(s.lambda), "seed": s.seed,
         "schedule": s.schedule.name(), "vasso-theta": s.vasso_theta.map(f),
         "m-sharpness": s.m_sharpness,
+        "variants": s.variants.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),
     });
     Ok(form.to_string())
 }

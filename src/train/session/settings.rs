@@ -1,7 +1,8 @@
 //! A browser training session's settings, read from the page's query string with the names of
 //! the `sampa train` flags (`model`, `hidden`, `epochs`, `batch`, `lr`, `base`, `momentum`,
-//! `betas`, `eps`, `wd`, `rho`, `lambda`, `vasso-theta`, `m-sharpness`, `seed`, `schedule`) plus
-//! `optimizers`, the comma
+//! `betas`, `eps`, `wd`, `rho`, `lambda`, `vasso-theta`, `m-sharpness`, the variants' own
+//! `gsam-alpha`, `looksam-k`, `looksam-alpha`, `aesam-c0`, `aesam-c1`, `esam-beta` and
+//! `esam-gamma`, `seed`, `schedule`) plus `optimizers`, the comma
 //! list run one after
 //! another. The defaults are `sampa train`'s, so a page run and a native run with the same
 //! settings train the same way (a native test holds the two lists together).
@@ -35,6 +36,9 @@ pub struct Settings {
     pub vasso_theta: Option<f32>,
     /// m-sharpness's group size for the `sam` and `sampa` runs, if any.
     pub m_sharpness: Option<usize>,
+    /// The variants' own settings as the query gave them (`looksam-k`, …), each applied to
+    /// the runs of its optimizer.
+    pub variants: Vec<(String, String)>,
     /// Seed of initialisation and shuffling.
     pub seed: u64,
     /// SAMPa's schedule on the one adapter: auto, serial, interleaved or fused.
@@ -66,6 +70,7 @@ impl Default for Settings {
             lambda: base.lambda,
             vasso_theta: None,
             m_sharpness: None,
+            variants: Vec::new(),
             seed: 0,
             schedule: Schedule::Auto,
         }
@@ -73,7 +78,7 @@ impl Default for Settings {
 }
 
 /// The query parameters [`Settings::from_query`] reads.
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 24] = [
     "model",
     "hidden",
     "optimizers",
@@ -89,6 +94,13 @@ pub const KEYS: [&str; 17] = [
     "lambda",
     "vasso-theta",
     "m-sharpness",
+    "gsam-alpha",
+    "looksam-k",
+    "looksam-alpha",
+    "aesam-c0",
+    "aesam-c1",
+    "esam-beta",
+    "esam-gamma",
     "seed",
     "schedule",
 ];
@@ -203,6 +215,14 @@ impl Settings {
                 }
             }
         }
+        for (key, kind) in VARIANT_KEYS {
+            if let Some(v) = get(key) {
+                s.variants.push((key.to_string(), v.clone()));
+                for o in s.optimizers.iter_mut().filter(|o| o.kind == kind) {
+                    set_variant(o, key, v)?;
+                }
+            }
+        }
         s.validate()?;
         Ok(s)
     }
@@ -265,6 +285,39 @@ fn optimizer(name: &str, base: OptimizerConfig) -> Result<OptimizerConfig> {
     let kind: OptimizerKind =
         serde_json::from_value(serde_json::Value::String(name.into())).map_err(|_| unknown())?;
     Ok(OptimizerConfig { kind, ..base })
+}
+
+/// The variants' own settings and the optimizer each belongs to.
+const VARIANT_KEYS: [(&str, OptimizerKind); 7] = [
+    ("gsam-alpha", OptimizerKind::Gsam),
+    ("looksam-k", OptimizerKind::LookSam),
+    ("looksam-alpha", OptimizerKind::LookSam),
+    ("aesam-c0", OptimizerKind::AeSam),
+    ("aesam-c1", OptimizerKind::AeSam),
+    ("esam-beta", OptimizerKind::Esam),
+    ("esam-gamma", OptimizerKind::Esam),
+];
+
+/// Set variant setting `key` of `o` to `v` (its range is the optimizer's to check).
+fn set_variant(o: &mut OptimizerConfig, key: &str, v: &String) -> Result<()> {
+    if key == "looksam-k" {
+        let mut k = 0;
+        positive(Some(v), key, &mut k)?;
+        o.looksam_k = Some(k);
+        return Ok(());
+    }
+    let mut x = 0.0;
+    number(Some(v), key, &mut x)?;
+    let field = match key {
+        "gsam-alpha" => &mut o.gsam_alpha,
+        "looksam-alpha" => &mut o.looksam_alpha,
+        "aesam-c0" => &mut o.aesam_c0,
+        "aesam-c1" => &mut o.aesam_c1,
+        "esam-beta" => &mut o.esam_beta,
+        _ => &mut o.esam_gamma,
+    };
+    *field = Some(x);
+    Ok(())
 }
 
 fn bad(key: &str, want: &str, got: &str) -> Error {
@@ -377,6 +430,8 @@ mod tests {
             ("lambda=2", "--lambda"),
             ("vasso-theta=2", "--vasso-theta"),
             ("m-sharpness=0", "m-sharpness=0"),
+            ("optimizers=looksam&looksam-k=0", "looksam-k=0"),
+            ("optimizers=esam&esam-gamma=0", "--esam-gamma"),
             (
                 "batch=32&m-sharpness=12",
                 "m-sharpness=12: expected a divisor of batch 32",
@@ -394,6 +449,12 @@ mod tests {
         let thetas: Vec<Option<f32>> = s.optimizers.iter().map(|o| o.vasso_theta).collect();
         assert_eq!(thetas, [None, Some(0.4), Some(0.4), None]);
         assert_eq!(s.optimizers[3].kind, OptimizerKind::Gsam);
+        let q = "optimizers=looksam,aesam,esam,gsam&looksam-k=3&aesam-c1=2&esam-gamma=0.25";
+        let s = Settings::from_query(q).unwrap();
+        let o = &s.optimizers;
+        assert_eq!((o[0].looksam_k, o[1].aesam_c1), (Some(3), Some(2.0)));
+        assert_eq!((o[2].esam_gamma, o[3].gsam_alpha), (Some(0.25), None));
+        assert_eq!(s.variants.len(), 3);
         let s = Settings::from_query("optimizers=sgd,sam,sampa&batch=32&m-sharpness=8").unwrap();
         let groups: Vec<Option<usize>> = s.optimizers.iter().map(|o| o.m_sharpness).collect();
         assert_eq!(groups, [None, Some(8), Some(8)]);
