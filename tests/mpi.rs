@@ -169,19 +169,22 @@ fn a_wide_resnet_pair_with_dropout_follows_the_serial_trajectory() {
     wrn_pair_follows_serial("wrn-dropout", &wrn, "wrn-10-1 dropout 0.3");
 }
 
-/// SAMPa with m-sharpness on a Wide ResNet: the worker answers a gradient and BatchNorm's
-/// statistics per group of its batch, and the pair still follows the serial trajectory.
+/// SAMPa with m-sharpness on a Wide ResNet with dropout: the worker answers a gradient and
+/// BatchNorm's statistics per group of its batch, each group with masks of its own, and the
+/// pair still follows the serial trajectory.
 #[test]
 fn a_grouped_pair_follows_the_serial_trajectory() {
     let wrn = [
         "--model",
         "wrn-10-1",
+        "--dropout",
+        "0.3",
         "--m-sharpness",
         "8",
         "--bn-stats",
         "all",
     ];
-    wrn_pair_follows_serial("wrn-groups", &wrn, "wrn-10-1 m 8");
+    wrn_pair_follows_serial("wrn-groups", &wrn, "wrn-10-1 dropout 0.3 m 8");
 }
 
 /// SAMPa with `extra` for 8 steps at batch 32, under `--schedule mpi` and serially, in

@@ -10,6 +10,7 @@ use super::oracle::RefStep;
 use super::program::group_order;
 use super::{aesam, esam, gsam, looksam, optsam, randsam, sam, samdb, sampa, sgd};
 use crate::data::Batch;
+use crate::kernels::dropout;
 use crate::nn::{Model, reference};
 use crate::rng::Pcg;
 
@@ -79,7 +80,7 @@ impl RefOptimizer {
         let hyper = hyper.into();
         // Every pass's point and batch, in the order they ran, for the running statistics.
         // The passes run in program order (group by group for m-sharpness), so the k-th call
-        // is pass `order[k]`, whose dropout key is the trainer's.
+        // is group and pass `order[k]`, whose dropout key is the trainer's.
         let norms = !model.norm_sites().is_empty();
         let calls = std::cell::RefCell::new(Vec::new());
         let previous = self.previous.clone().unwrap_or_else(|| batch.clone());
@@ -87,8 +88,8 @@ impl RefOptimizer {
         let (seed, step, pass) = (self.seed, self.steps + 1, std::cell::Cell::new(0));
         let grad = |p: &[f64], b: &Batch| {
             let k = pass.replace(pass.get() + 1);
-            let i = order.as_ref().map_or(k, |o| o[k]);
-            let key = crate::kernels::dropout::pass_key(seed, step, i);
+            let (group, i) = order.as_ref().map_or((0, k), |o| o[k]);
+            let key = dropout::group_key(dropout::pass_key(seed, step, i), group);
             if norms {
                 calls.borrow_mut().push((p.to_vec(), b.clone(), key, i));
             }
@@ -96,7 +97,7 @@ impl RefOptimizer {
             reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key)
         };
         let losses = |p: &[f64], b: &Batch| {
-            let key = crate::kernels::dropout::pass_key(seed, step, pass.get());
+            let key = dropout::pass_key(seed, step, pass.get());
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key).losses
         };
@@ -173,10 +174,14 @@ impl RefOptimizer {
     }
 }
 
-/// For a grouped program (m-sharpness), the pass each gradient call of a step is, in the
-/// order the trainer runs them (`Program::group_order`); `None` for other programs, whose
-/// k-th call is pass k.
-fn call_order(config: &OptimizerConfig, batch: &Batch, previous: &Batch) -> Option<Vec<usize>> {
+/// For a grouped program (m-sharpness), the group and pass of each gradient call of a step,
+/// in the order the trainer runs them (`Program::group_order`); `None` for other programs,
+/// whose k-th call is pass k.
+fn call_order(
+    config: &OptimizerConfig,
+    batch: &Batch,
+    previous: &Batch,
+) -> Option<Vec<(usize, usize)>> {
     let program = super::program(config);
     let m = program.grouped?;
     let groups: Vec<usize> = program
@@ -187,5 +192,5 @@ fn call_order(config: &OptimizerConfig, batch: &Batch, previous: &Batch) -> Opti
             _ => batch.len().div_ceil(m),
         })
         .collect();
-    Some(group_order(&groups).into_iter().map(|(_, i)| i).collect())
+    Some(group_order(&groups))
 }

@@ -22,13 +22,16 @@
 //! the update then writes each into `GyGroup` and accumulates and keeps it with the local
 //! schedules' kernels, so every schedule gives the same bits.
 //!
+//! Each group of a pass draws dropout masks of its own (`kernels::dropout::group_key`; the
+//! worker derives its groups' keys from its job's the same way).
+//!
 //! The readback is laid out as `groups.rs` lays out SAM's: the reported pass's metrics group
 //! by group after the trainer's other values, then the statistics of the passes `--bn-stats`
 //! names in the order the passes run (`Program::group_order`), folded in that order.
 
 use super::dual_step::{ask_worker, stage_point, worker_failed};
 use super::flight::Recording;
-use super::groups::{mean_of, refuse_shards, reserve};
+use super::groups::{group_key, mean_of, refuse_shards, reserve, set_group_key};
 use super::kept::Kept;
 use super::local_step::{placed_plan, record_pass};
 use super::recorder::Prepared;
@@ -229,6 +232,7 @@ async fn record_dual(
     let mut r = Recording::new(gpu);
     for s in 0..lay.counts[0] {
         let x = group(kept, t, a, s).expect("counted");
+        set_group_key(t, a, s)?;
         let size = t.rec.evaluators[a].load(gpu, x)?.batch;
         kept.copies[s][0].record(&mut r.encoder);
         for k in range.clone() {
@@ -268,6 +272,7 @@ async fn record_dual(
             worker_failed(t, gpu, e)?;
             for h in 0..lay.counts[1] {
                 let y = group(kept, t, b, h).expect("counted");
+                set_group_key(t, b, h)?;
                 let size = t.rec.evaluators[b].load(gpu, y)?.batch;
                 Evaluator::record_gradient(plan(&t.rec, b, size), &mut r.encoder);
                 keep(t, (kept, lay), h, &mut r);
@@ -349,14 +354,19 @@ fn group_batches<'a>(t: &Trainer, a: usize, x: &'a Batch, y: &'a Batch) -> Batch
 /// size); returns whether the group's pair runs fused.
 fn load(t: &mut Trainer, gpu: &Gpu, kept: &Kept, lay: &Layout, s: usize) -> Result<bool> {
     let groups = lay.pair.map(|i| group(kept, t, i, s));
+    let keys = lay.pair.map(|i| group_key(t, i, s));
     if let (Placed::Fused(pair), [Some(x), Some(y)]) = (&mut t.placed, groups)
         && x.len() == y.len()
     {
+        if t.spec.model.has_dropout() {
+            pair.set_dropout_keys(keys)?;
+        }
         pair.load(gpu, [x, y])?;
         return Ok(true);
     }
     for (i, g) in lay.pair.into_iter().zip(groups) {
         if let Some(g) = g {
+            set_group_key(t, i, s)?;
             t.rec.evaluators[i].load(gpu, g)?;
         }
     }

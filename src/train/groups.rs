@@ -12,6 +12,8 @@
 //! the groups' sizes. BatchNorm normalises each group by its own statistics, and the passes
 //! `--bn-stats` names fold theirs into the running statistics group by group, in the order
 //! they ran (as a loop over the groups in PyTorch would): their copies follow the metrics.
+//! Each group of a pass draws dropout masks of its own, from a key derived from the pass's
+//! (`kernels::dropout::group_key`; group 0's is the pass's).
 
 use super::flight::Recording;
 use super::recorder::Prepared;
@@ -50,8 +52,9 @@ pub(crate) fn record(t: &mut Trainer, gpu: &Gpu, batch: &Batch, look: bool) -> R
     reserve(t, gpu, stats_at + count * stats);
     let mut r = Recording::new(gpu);
     for (s, group) in groups.iter().enumerate() {
-        for e in &mut t.rec.evaluators {
-            e.load(gpu, group)?;
+        for i in 0..t.rec.evaluators.len() {
+            set_group_key(t, i, s)?;
+            t.rec.evaluators[i].load(gpu, group)?;
         }
         for op in &t.rec.ops[per_group.clone()] {
             match op {
@@ -101,6 +104,21 @@ pub(crate) fn refuse_shards(t: &Trainer) -> Result<usize> {
         ));
     }
     Ok(t.rec.program.grouped.expect("a grouped program"))
+}
+
+/// Pass `i`'s dropout key for group `s` of the step (`kernels::dropout::group_key`).
+pub(crate) fn group_key(t: &Trainer, i: usize, s: usize) -> u32 {
+    crate::kernels::dropout::group_key(t.dropout_key(i), s)
+}
+
+/// Give pass `i`'s evaluator its key for group `s`, for models with dropout: each group
+/// draws masks of its own, as each group's forward pass in PyTorch would.
+pub(crate) fn set_group_key(t: &mut Trainer, i: usize, s: usize) -> Result<()> {
+    if !t.spec.model.has_dropout() {
+        return Ok(());
+    }
+    let key = group_key(t, i, s);
+    t.rec.evaluators[i].set_dropout_keys(&[key])
 }
 
 /// Make the readback the step writes hold at least `values` values.

@@ -53,7 +53,6 @@ impl WorkerPass {
     pub async fn gradient(&mut self, job: &Job) -> Result<Reply> {
         let gpu = &self.gpu;
         gpu.write(&self.point, 0, &job.point)?;
-        self.evaluator.set_dropout_keys(&[job.dropout_key])?;
         let split;
         let groups: Vec<&Batch> = match job.group {
             Some(m) => {
@@ -71,6 +70,9 @@ impl WorkerPass {
         let mut last = None;
         // Each group's inputs go to the same plan, so each is a submission of its own.
         for (h, group) in groups.iter().enumerate() {
+            // Each group draws masks of its own (group 0 the job's, as a whole batch does).
+            let key = crate::kernels::dropout::group_key(job.dropout_key, h);
+            self.evaluator.set_dropout_keys(&[key])?;
             let plan = self.evaluator.load(gpu, group)?;
             let mut encoder = gpu.device.create_command_encoder(&Default::default());
             Evaluator::record_gradient(plan, &mut encoder);

@@ -60,6 +60,16 @@ pub fn pass_key(seed: u64, step: usize, pass: usize) -> u32 {
     pcg(pcg(s ^ step as u32) ^ pass as u32)
 }
 
+/// The dropout key of group `group` of a grouped step's pass whose key is `key`
+/// (m-sharpness): each group draws masks of its own, and group 0 the pass's, so a step of one
+/// group is the plain step.
+pub fn group_key(key: u32, group: usize) -> u32 {
+    match group {
+        0 => key,
+        g => pcg(key ^ pcg(g as u32)),
+    }
+}
+
 /// The hash value below which an element is dropped: `rate`·2^32.
 pub fn threshold(rate: f32) -> u32 {
     (rate as f64 * 4_294_967_296.0).min(u32::MAX as f64) as u32
