@@ -97,33 +97,47 @@ fn running_statistics_match_the_f64_reference_under_every_schedule() {
 #[test]
 fn m_sharpness_folds_every_groups_statistics_in_order() {
     // Groups of 4: two per batch of 8 and a 4 and a 2 in the batch of 6, each group's
-    // statistics folded in as its own update (num_batches_tracked counts them).
-    let gpu = &gpus()[0];
+    // statistics folded in as its own update (num_batches_tracked counts them). SAMPa's x̃
+    // groups are the previous batch's, its y groups the current one's, and around the batch
+    // of 6 the two differ in size: under every schedule (the worker's statistics come back
+    // per group) they fold group by group, x̃'s before y's.
+    let gpus = gpus();
+    let gpu = &gpus[0];
+    let worker = gpus.get(1).unwrap_or(gpu);
     let m = model();
     let data = batches(&m);
     let x0 = m.init(4);
-    for bn_stats in [None, Some(BnStats::All)] {
-        let config = OptimizerConfig {
-            kind: OptimizerKind::Sam,
-            m_sharpness: Some(4),
-            bn_stats,
-            ..Default::default()
-        };
-        let mut reference = RefOptimizer::new(config, &x0, 0);
-        for b in &data {
-            reference.step(&m, 0.0, b, residual_hyper());
+    let groups = |b: &Batch| b.len().div_ceil(4);
+    for kind in [OptimizerKind::Sam, OptimizerKind::Sampa] {
+        for bn_stats in [None, Some(BnStats::All)] {
+            let config = OptimizerConfig {
+                kind,
+                m_sharpness: Some(4),
+                bn_stats,
+                ..Default::default()
+            };
+            let mut reference = RefOptimizer::new(config, &x0, 0);
+            for b in &data {
+                reference.step(&m, 0.0, b, residual_hyper());
+            }
+            // SAMPa's pass 0 (x̃) takes the previous batch (the first step's own).
+            let passes = sampa::optim::bn_passes(&config).unwrap();
+            let updates: usize = (0..data.len())
+                .map(|t| {
+                    let previous = &data[t.saturating_sub(1)];
+                    let on = |i: usize| match (kind, i) {
+                        (OptimizerKind::Sampa, 0) => groups(previous),
+                        _ => groups(&data[t]),
+                    };
+                    passes.iter().map(|&i| on(i)).sum::<usize>()
+                })
+                .sum();
+            for placement in placements(gpu, worker, kind) {
+                let what = format!("{} bn-stats {bn_stats:?} {placement:?}", config.label());
+                let want = (&reference.running[..], updates);
+                check(gpu, (&m, config, placement), (&data, &x0), want, &what);
+            }
         }
-        let passes = sampa::optim::bn_passes(&config).unwrap().len();
-        let groups: usize = data.iter().map(|b| b.len().div_ceil(4)).sum();
-        let what = format!("{} bn-stats {bn_stats:?}", config.label());
-        let want = (&reference.running[..], passes * groups);
-        check(
-            gpu,
-            (&m, config, Placement::Serial),
-            (&data, &x0),
-            want,
-            &what,
-        );
     }
 }
 
