@@ -19,7 +19,8 @@ pub struct TrainerState {
     /// in the program's order (`Program::state`).
     pub base_state: Vec<(Vector, Vec<f32>)>,
     /// The vectors the program carries from step to step (SAMPa's g_y, OptSAM's previous
-    /// gradient), in the program's order.
+    /// gradient), in the program's order; with SAMPa and m-sharpness each group's g_y after
+    /// them.
     pub carried: Vec<Vec<f32>>,
     /// The model's non-trainable state (empty for models without normalisation layers).
     pub model_state: Vec<f32>,

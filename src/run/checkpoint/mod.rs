@@ -169,8 +169,9 @@ pub fn load_bytes(model: &Model, path: &Path, bytes: &[u8]) -> Result<Vec<f32>> 
     Ok(x)
 }
 
-/// The checkpoint's name for the i-th vector a program carries (every program today carries
-/// at most one, under the first name).
+/// The checkpoint's name for the i-th vector a trainer carries: the first under the plain
+/// name (most programs carry one), the others numbered (VaSSO's average, SAMPa's g_y per
+/// group with m-sharpness).
 fn carried_name(i: usize) -> String {
     match i {
         0 => "optimizer.carried_gradient".to_string(),
