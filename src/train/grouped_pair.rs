@@ -164,42 +164,28 @@ fn record_local(
         let has = lay.has(s);
         let fused = load(t, gpu, kept, lay, s)?;
         fused_all &= fused || has != [true, true];
-        let groups = lay.pair.map(|i| group(kept, t, i, s));
         if has[0] {
-            kept.copies[s][0].record(&mut r.encoder);
+            perturb(t, kept, s, look, &mut r.encoder);
         }
-        for k in range.clone() {
-            match &t.rec.ops[k] {
-                Prepared::Grad(i) => {
-                    let [a, b] = lay.pair;
-                    match (groups[0], groups[1]) {
-                        (Some(x), Some(y)) if *i == a => {
-                            let batches = group_batches(t, a, x, y);
-                            record_pass(t, &mut r.encoder, a, fused, batches);
-                        }
-                        (Some(_), Some(_)) => {} // recorded with a
-                        _ => {
-                            let g = if *i == b { groups[1] } else { groups[0] };
-                            if let Some(g) = g {
-                                Evaluator::record_gradient(
-                                    plan(&t.rec, *i, g.len()),
-                                    &mut r.encoder,
-                                );
-                            }
-                        }
+        let a = lay.pair[0];
+        match lay.pair.map(|i| group(kept, t, i, s)) {
+            [Some(x), Some(y)] => {
+                let batches = group_batches(t, a, x, y);
+                record_pass(t, &mut r.encoder, a, fused, batches);
+            }
+            groups => {
+                for (i, g) in lay.pair.into_iter().zip(groups) {
+                    if let Some(g) = g {
+                        Evaluator::record_gradient(plan(&t.rec, i, g.len()), &mut r.encoder);
                     }
                 }
-                Prepared::Accumulate { first, rest, .. } if has[lay.summed_by(t, k)] => {
-                    if s == 0 { first } else { rest }.record(&mut r.encoder)
-                }
-                Prepared::Accumulate { .. } => {}
-                // The operations before the pair prepare x̃.
-                op if has[0] => op.record_outside_passes(&mut r.encoder, look),
-                _ => {}
             }
         }
+        if has[0] {
+            sum(t, lay, (0, s), &mut r.encoder);
+        }
         if has[1] {
-            kept.copies[s][1].record(&mut r.encoder);
+            keep(t, (kept, lay), s, &mut r);
         }
         record_copies(t, (kept, lay), (s, [true; 2]), fused, &mut r);
         if s + 1 < lay.groups() {
@@ -220,7 +206,6 @@ async fn record_dual(
     look: bool,
 ) -> Result<Recording> {
     let [a, b] = lay.pair;
-    let range = t.rec.program.per_group();
     let pair_at = t
         .rec
         .ops
@@ -234,19 +219,9 @@ async fn record_dual(
         let x = group(kept, t, a, s).expect("counted");
         set_group_key(t, a, s)?;
         let size = t.rec.evaluators[a].load(gpu, x)?.batch;
-        kept.copies[s][0].record(&mut r.encoder);
-        for k in range.clone() {
-            match &t.rec.ops[k] {
-                Prepared::Grad(i) if *i == a => {
-                    Evaluator::record_gradient(plan(&t.rec, a, size), &mut r.encoder)
-                }
-                Prepared::Accumulate { first, rest, .. } if lay.summed_by(t, k) == 0 => {
-                    if s == 0 { first } else { rest }.record(&mut r.encoder)
-                }
-                Prepared::Grad(_) | Prepared::Accumulate { .. } => {}
-                op => op.record_outside_passes(&mut r.encoder, look),
-            }
-        }
+        perturb(t, kept, s, look, &mut r.encoder);
+        Evaluator::record_gradient(plan(&t.rec, a, size), &mut r.encoder);
+        sum(t, lay, (0, s), &mut r.encoder);
         record_copies(t, (kept, lay), (s, [true, false]), false, &mut r);
         r.submit_so_far(gpu, "a group of the step")?;
     }
@@ -324,15 +299,32 @@ fn take_reply(
     Ok(())
 }
 
-/// After group `h`'s y pass: its gradient summed, and kept for the next step.
-fn keep(t: &Trainer, (kept, lay): (&Kept, &Layout), h: usize, r: &mut Recording) {
-    for k in t.rec.program.per_group() {
-        if let Prepared::Accumulate { first, rest, .. } = &t.rec.ops[k]
-            && lay.summed_by(t, k) == 1
-        {
-            if h == 0 { first } else { rest }.record(&mut r.encoder);
+/// Group `s`'s x̃: its kept g_y copied into `GyGroup`, then the operations before the pair
+/// (SAM-ON's mask, the perturbation).
+fn perturb(t: &Trainer, kept: &Kept, s: usize, look: bool, encoder: &mut wgpu::CommandEncoder) {
+    kept.copies[s][0].record(encoder);
+    for op in &t.rec.ops[t.rec.program.per_group()] {
+        if !matches!(op, Prepared::Grad(_) | Prepared::Accumulate { .. }) {
+            op.record_outside_passes(encoder, look);
         }
     }
+}
+
+/// Group `s`'s part of the accumulations that sum pass `pair[r]`'s gradient: the first
+/// group's copy, the others' sum.
+fn sum(t: &Trainer, lay: &Layout, (r, s): (usize, usize), encoder: &mut wgpu::CommandEncoder) {
+    for k in t.rec.program.per_group() {
+        if let Prepared::Accumulate { first, rest, .. } = &t.rec.ops[k]
+            && lay.summed_by(t, k) == r
+        {
+            if s == 0 { first } else { rest }.record(encoder);
+        }
+    }
+}
+
+/// After group `h`'s y pass: its gradient summed, and kept for the next step.
+fn keep(t: &Trainer, (kept, lay): (&Kept, &Layout), h: usize, r: &mut Recording) {
+    sum(t, lay, (1, h), &mut r.encoder);
     kept.copies[h][1].record(&mut r.encoder);
 }
 

@@ -21,6 +21,8 @@ pub struct WorkerPass {
     /// Each group's gradient, then each group's `[loss, correct]`, then each group's batch
     /// statistics: one readback per job.
     back: Readback,
+    /// A grouped job's batch in groups (m-sharpness), reused from job to job.
+    groups: Vec<Batch>,
 }
 
 impl WorkerPass {
@@ -34,6 +36,7 @@ impl WorkerPass {
         Ok(WorkerPass {
             back: Readback::new(&gpu, n + 2 + stats),
             stats,
+            groups: Vec::new(),
             gpu,
             point,
             grads,
@@ -53,13 +56,12 @@ impl WorkerPass {
     pub async fn gradient(&mut self, job: &Job) -> Result<Reply> {
         let gpu = &self.gpu;
         gpu.write(&self.point, 0, &job.point)?;
-        let split;
-        let groups: Vec<&Batch> = match job.group {
-            Some(m) => {
-                split = split_of(&job.batch, m);
-                split.iter().collect()
-            }
-            None => vec![&job.batch],
+        if let Some(m) = job.group {
+            crate::data::split_groups(&job.batch, m, &mut self.groups);
+        }
+        let groups = match job.group {
+            Some(_) => &self.groups[..],
+            None => std::slice::from_ref(&job.batch),
         };
         let (n, count) = (self.grads.len, groups.len());
         let (metrics_at, stats_at) = (count * n, count * (n + 2));
@@ -84,7 +86,7 @@ impl WorkerPass {
         }
         let last = last.ok_or_else(|| Error::Invalid("the worker got an empty batch".into()))?;
         let mut grad = self.back.read_first_after(len, last).await?;
-        let sizes: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+        let sizes: Vec<usize> = groups.iter().map(Batch::len).collect();
         let metrics = match job.group {
             Some(_) => super::groups::combine(&grad[metrics_at..stats_at], &sizes),
             None => [grad[n], grad[n + 1]],
@@ -97,11 +99,4 @@ impl WorkerPass {
             state,
         })
     }
-}
-
-/// `batch` in groups of `m` consecutive examples.
-fn split_of(batch: &Batch, m: usize) -> Vec<Batch> {
-    let mut groups = Vec::new();
-    crate::data::split_groups(batch, m, &mut groups);
-    groups
 }
