@@ -23,6 +23,8 @@ pub mod combine;
 pub mod conv;
 pub mod dispatch;
 pub mod dropout;
+pub(crate) mod elementwise;
+pub mod gelu;
 pub(crate) mod launch;
 pub mod layout;
 pub mod matmul;

@@ -3,7 +3,7 @@
 
 use super::layout::UniformLayout;
 use super::{
-    adam, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, matmul, maxpool,
+    adam, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, gelu, matmul, maxpool,
     membench, norm, perturb, relu, residual, sgd, softmax_xent, transpose, vector,
 };
 
@@ -19,6 +19,7 @@ pub fn all() -> Vec<UniformLayout> {
         combine::uniform_layouts(),
         conv::uniform_layouts(),
         dropout::uniform_layouts(),
+        gelu::uniform_layouts(),
         matmul::uniform_layouts(),
         maxpool::uniform_layouts(),
         membench::uniform_layouts(),
