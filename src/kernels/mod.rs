@@ -26,6 +26,7 @@ pub mod dropout;
 pub(crate) mod elementwise;
 pub mod gelu;
 pub(crate) mod launch;
+pub mod layernorm;
 pub mod layout;
 pub mod matmul;
 pub mod maxpool;

@@ -3,8 +3,8 @@
 
 use super::layout::UniformLayout;
 use super::{
-    adam, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, gelu, matmul, maxpool,
-    membench, norm, perturb, relu, residual, sgd, softmax_xent, transpose, vector,
+    adam, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, gelu, layernorm,
+    matmul, maxpool, membench, norm, perturb, relu, residual, sgd, softmax_xent, transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
@@ -20,6 +20,7 @@ pub fn all() -> Vec<UniformLayout> {
         conv::uniform_layouts(),
         dropout::uniform_layouts(),
         gelu::uniform_layouts(),
+        layernorm::uniform_layouts(),
         matmul::uniform_layouts(),
         maxpool::uniform_layouts(),
         membench::uniform_layouts(),
