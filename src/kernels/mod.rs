@@ -13,6 +13,7 @@
 //! `optim`, `train` or `run`; a kernel sees only the buffers and shapes it is given.
 
 pub mod adam;
+pub mod attention;
 pub mod avgpool;
 pub mod batchnorm;
 pub mod bias;

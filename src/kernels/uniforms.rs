@@ -3,14 +3,16 @@
 
 use super::layout::UniformLayout;
 use super::{
-    adam, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, gelu, layernorm,
-    matmul, maxpool, membench, norm, perturb, relu, residual, sgd, softmax_xent, transpose, vector,
+    adam, attention, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, gelu,
+    layernorm, matmul, maxpool, membench, norm, perturb, relu, residual, sgd, softmax_xent,
+    transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
 pub fn all() -> Vec<UniformLayout> {
     [
         adam::uniform_layouts(),
+        attention::uniform_layouts(),
         avgpool::uniform_layouts(),
         batchnorm::uniform_layouts(),
         bias::uniform_layouts(),

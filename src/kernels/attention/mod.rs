@@ -1,0 +1,254 @@
+//! Multi-head self-attention's core as timm's `Attention` computes it, between the fused qkv
+//! linear and the output projection: per example and head, S = scale·Q·Kᵀ with scale =
+//! head_dim^−½, P = softmax over keys, O = P·V. The products run through one batched strided
+//! product (`bmm.wgsl`), the softmax and its backward through `softmax.wgsl`.
+//!
+//! Layouts, as timm's reshapes leave them (B examples, T tokens, H heads of D features,
+//! W = H·D): `qkv` is `[B, T, 3, H, D]` (the qkv linear's output rows: all queries' heads,
+//! then keys', then values'), `out` is `[B, T, H, D]` (the projection's input), and `probs`
+//! is `[B, H, T, T]` (queries by keys), kept from the forward for the backward.
+
+// GPU tests block on the device, so they run natively.
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests;
+
+mod bmm;
+mod reference;
+
+pub use reference::{reference_backward, reference_forward};
+
+use super::dispatch::Dispatch;
+use super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
+use super::layout::{UniformLayout, uniform_layout};
+use super::view::View;
+use crate::error::{Error, Result};
+use crate::gpu::Gpu;
+use bmm::{Dims, Strided};
+
+const SOFTMAX_SRC: &str = crate::wgsl!("kernels/attention/softmax.wgsl");
+
+#[repr(C)]
+#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+struct SoftmaxParams {
+    rows: u32,
+    n: u32,
+    _pad: [u32; 2],
+}
+
+/// The uniform layouts, for the layout test.
+pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
+    let softmax = uniform_layout!(
+        "attention_softmax",
+        SOFTMAX_SRC,
+        "Params",
+        SoftmaxParams { rows, n, _pad }
+    );
+    vec![bmm::uniform_layout(), softmax.replicated()]
+}
+
+/// The attention's sizes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AttnShape {
+    /// Examples.
+    pub batch: usize,
+    /// Tokens per example.
+    pub tokens: usize,
+    /// Heads.
+    pub heads: usize,
+    /// Features per head.
+    pub head_dim: usize,
+}
+
+impl AttnShape {
+    /// Features per token, all heads together.
+    pub fn width(self) -> usize {
+        self.heads * self.head_dim
+    }
+
+    /// Elements of `qkv`.
+    pub fn qkv_len(self) -> usize {
+        self.batch * self.tokens * 3 * self.width()
+    }
+
+    /// Elements of `out`.
+    pub fn out_len(self) -> usize {
+        self.batch * self.tokens * self.width()
+    }
+
+    /// Elements of `probs` (and of the backward's scratch).
+    pub fn probs_len(self) -> usize {
+        self.batch * self.heads * self.tokens * self.tokens
+    }
+
+    /// head_dim^−½, as timm's `Attention.scale`.
+    pub fn scale(self) -> f64 {
+        (self.head_dim as f64).powf(-0.5)
+    }
+
+    fn check(self, op: &'static str) -> Result<()> {
+        if self.batch == 0 || self.tokens == 0 || self.heads == 0 || self.head_dim == 0 {
+            return Err(Error::shape(
+                op,
+                format!("every size must be positive: {self:?}"),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Queries, keys or values (`part` 0, 1, 2) inside `qkv`, indexed (b, h, token, feature).
+    fn qkv(self, part: usize) -> Strided {
+        let row = 3 * self.width();
+        Strided::new(
+            part * self.width(),
+            [self.tokens * row, self.head_dim, row, 1],
+        )
+    }
+
+    /// `out`, indexed (b, h, token, feature).
+    fn out(self) -> Strided {
+        let w = self.width();
+        Strided::new(0, [self.tokens * w, self.head_dim, w, 1])
+    }
+
+    /// `probs`, indexed (b, h, query, key).
+    fn probs(self) -> Strided {
+        let t = self.tokens;
+        Strided::new(0, [self.heads * t * t, t * t, t, 1])
+    }
+
+    fn dims(self, m: usize, n: usize, k: usize) -> Dims {
+        Dims {
+            m,
+            n,
+            k,
+            batch: self.batch,
+            heads: self.heads,
+        }
+    }
+}
+
+/// Swap a strided operand's two matrix axes (a transpose, free).
+fn transposed(s: Strided) -> Strided {
+    Strided {
+        si: s.sj,
+        sj: s.si,
+        ..s
+    }
+}
+
+fn softmax(gpu: &Gpu, op: &'static str, s: AttnShape, views: &[View<'_>]) -> Result<Dispatch> {
+    let rows = s.batch * s.heads * s.tokens;
+    for v in views {
+        v.expect_len(op, "probs", s.probs_len())?;
+    }
+    let p = SoftmaxParams {
+        rows: as_u32(op, "rows", rows)?,
+        n: as_u32(op, "keys", s.tokens)?,
+        _pad: [0; 2],
+    };
+    let reps: Vec<_> = views.iter().map(|v| v.rep()).collect();
+    let bindings: Vec<_> = views.iter().map(|v| Bind::Buf(&v.buf.buffer)).collect();
+    build(
+        gpu,
+        Launch {
+            label: "attention_softmax",
+            source: SOFTMAX_SRC,
+            entry: op,
+            constants: &[],
+            params: Params::Bytes(bytemuck::bytes_of(&p)),
+            replicas: Some(Replicas::of(op, &reps)?),
+            bindings: &bindings,
+            groups: grid_1d(gpu, as_u32(op, "rows", rows)?),
+        },
+    )
+}
+
+/// Prepare the forward: `probs` = softmax(scale·Q·Kᵀ) and `out` = probs·V.
+pub fn prepare_forward(
+    gpu: &Gpu,
+    s: AttnShape,
+    qkv: View<'_>,
+    probs: View<'_>,
+    out: View<'_>,
+) -> Result<Dispatch> {
+    s.check("attention_forward")?;
+    let (t, d) = (s.tokens, s.head_dim);
+    let scores = bmm::prepare(
+        gpu,
+        "attention_scores",
+        s.dims(t, t, d),
+        s.scale() as f32,
+        [
+            (qkv, s.qkv(0)),
+            (qkv, transposed(s.qkv(1))),
+            (probs, s.probs()),
+        ],
+    )?;
+    let soft = softmax(gpu, "softmax_rows", s, &[probs])?;
+    let values = bmm::prepare(
+        gpu,
+        "attention_values",
+        s.dims(t, d, t),
+        1.0,
+        [(probs, s.probs()), (qkv, s.qkv(2)), (out, s.out())],
+    )?;
+    Ok(scores.then(soft).then(values))
+}
+
+/// Prepare the backward from `dout` and the forward's `qkv` and `probs`: `dqkv`, with
+/// `dprobs` (as large as `probs`) as scratch.
+pub fn prepare_backward(
+    gpu: &Gpu,
+    s: AttnShape,
+    (qkv, probs): (View<'_>, View<'_>),
+    dout: View<'_>,
+    dprobs: View<'_>,
+    dqkv: View<'_>,
+) -> Result<Dispatch> {
+    s.check("attention_backward")?;
+    let (t, d, scale) = (s.tokens, s.head_dim, s.scale() as f32);
+    // dP = dO·Vᵀ, then dS = P ⊙ (dP − rowsum(P ⊙ dP)) in place.
+    let dp = bmm::prepare(
+        gpu,
+        "attention_dprobs",
+        s.dims(t, t, d),
+        1.0,
+        [
+            (dout, s.out()),
+            (qkv, transposed(s.qkv(2))),
+            (dprobs, s.probs()),
+        ],
+    )?;
+    let ds = softmax(gpu, "softmax_backward", s, &[probs, dprobs])?;
+    // dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO.
+    let dq = bmm::prepare(
+        gpu,
+        "attention_dq",
+        s.dims(t, d, t),
+        scale,
+        [(dprobs, s.probs()), (qkv, s.qkv(1)), (dqkv, s.qkv(0))],
+    )?;
+    let dk = bmm::prepare(
+        gpu,
+        "attention_dk",
+        s.dims(t, d, t),
+        scale,
+        [
+            (dprobs, transposed(s.probs())),
+            (qkv, s.qkv(0)),
+            (dqkv, s.qkv(1)),
+        ],
+    )?;
+    let dv = bmm::prepare(
+        gpu,
+        "attention_dv",
+        s.dims(t, d, t),
+        1.0,
+        [
+            (probs, transposed(s.probs())),
+            (dout, s.out()),
+            (dqkv, s.qkv(2)),
+        ],
+    )?;
+    Ok(dp.then(ds).then(dq).then(dk).then(dv))
+}

@@ -1,0 +1,75 @@
+//! Attention's core in f64, written from the definition with the layouts of `super`.
+
+use super::AttnShape;
+
+/// Queries' (0), keys' (1) or values' (2) feature `f` of head `h`, token `i`, example `b`.
+fn at(s: AttnShape, part: usize, (b, h, i, f): (usize, usize, usize, usize)) -> usize {
+    let w = s.width();
+    ((b * s.tokens + i) * 3 + part) * w + h * s.head_dim + f
+}
+
+/// `(probs, out)` from `qkv`.
+pub fn reference_forward<T: Copy + Into<f64>>(s: AttnShape, qkv: &[T]) -> (Vec<f64>, Vec<f64>) {
+    let qkv: Vec<f64> = qkv.iter().map(|&v| v.into()).collect();
+    let (t, d, w) = (s.tokens, s.head_dim, s.width());
+    let mut probs = vec![0.0; s.probs_len()];
+    let mut out = vec![0.0; s.out_len()];
+    for b in 0..s.batch {
+        for h in 0..s.heads {
+            for i in 0..t {
+                let row = &mut probs[((b * s.heads + h) * t + i) * t..][..t];
+                for (j, v) in row.iter_mut().enumerate() {
+                    let dot: f64 = (0..d)
+                        .map(|f| qkv[at(s, 0, (b, h, i, f))] * qkv[at(s, 1, (b, h, j, f))])
+                        .sum();
+                    *v = s.scale() * dot;
+                }
+                let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+                let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
+                for v in row.iter_mut() {
+                    *v = (*v - max).exp() / sum;
+                }
+                for f in 0..d {
+                    out[(b * t + i) * w + h * d + f] =
+                        (0..t).map(|j| row[j] * qkv[at(s, 2, (b, h, j, f))]).sum();
+                }
+            }
+        }
+    }
+    (probs, out)
+}
+
+/// dqkv from `qkv` and `dout`.
+pub fn reference_backward<T: Copy + Into<f64>>(s: AttnShape, qkv: &[T], dout: &[T]) -> Vec<f64> {
+    let (probs, _) = reference_forward(s, qkv);
+    let qkv: Vec<f64> = qkv.iter().map(|&v| v.into()).collect();
+    let dout: Vec<f64> = dout.iter().map(|&v| v.into()).collect();
+    let (t, d, w) = (s.tokens, s.head_dim, s.width());
+    let mut dqkv = vec![0.0; s.qkv_len()];
+    for b in 0..s.batch {
+        for h in 0..s.heads {
+            let p = &probs[(b * s.heads + h) * t * t..][..t * t];
+            let dout_at = |i: usize, f: usize| dout[(b * t + i) * w + h * d + f];
+            for i in 0..t {
+                // dP[i, j] = dO[i]·V[j]; dS[i, j] = P[i, j]·(dP[i, j] − Σ_j P·dP).
+                let dp: Vec<f64> = (0..t)
+                    .map(|j| {
+                        (0..d)
+                            .map(|f| dout_at(i, f) * qkv[at(s, 2, (b, h, j, f))])
+                            .sum()
+                    })
+                    .collect();
+                let mean: f64 = (0..t).map(|j| p[i * t + j] * dp[j]).sum();
+                for j in 0..t {
+                    let ds = p[i * t + j] * (dp[j] - mean) * s.scale();
+                    for f in 0..d {
+                        dqkv[at(s, 0, (b, h, i, f))] += ds * qkv[at(s, 1, (b, h, j, f))];
+                        dqkv[at(s, 1, (b, h, j, f))] += ds * qkv[at(s, 0, (b, h, i, f))];
+                        dqkv[at(s, 2, (b, h, j, f))] += p[i * t + j] * dout_at(i, f);
+                    }
+                }
+            }
+        }
+    }
+    dqkv
+}
