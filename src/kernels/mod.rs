@@ -39,6 +39,7 @@ pub mod residual;
 pub mod sgd;
 pub mod softmax_xent;
 pub(crate) mod textures;
+pub mod tokens;
 pub mod transpose;
 pub mod uniforms;
 pub mod vector;

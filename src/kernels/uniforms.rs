@@ -4,7 +4,7 @@
 use super::layout::UniformLayout;
 use super::{
     adam, attention, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, gelu,
-    layernorm, matmul, maxpool, membench, norm, perturb, relu, residual, sgd, softmax_xent,
+    layernorm, matmul, maxpool, membench, norm, perturb, relu, residual, sgd, softmax_xent, tokens,
     transpose, vector,
 };
 
@@ -32,6 +32,7 @@ pub fn all() -> Vec<UniformLayout> {
         residual::uniform_layouts(),
         sgd::uniform_layouts(),
         softmax_xent::uniform_layouts(),
+        tokens::uniform_layouts(),
         transpose::uniform_layouts(),
         vector::uniform_layouts(),
     ]
