@@ -41,6 +41,7 @@ pub fn reference_step(
     let shape = match model.input_shape {
         Act::Flat(n) => vec![batch, n],
         Act::Image(c, h, w) => vec![batch, c, h, w],
+        Act::Seq(t, w) => vec![batch, t, w],
     };
     tensors.push(weights::f32s("input", shape, &data.pixels));
     let labels: Vec<f32> = data.labels.iter().map(|&l| l as f32).collect();

@@ -89,8 +89,26 @@ impl Layer {
                     names.into_iter().zip(self.bottleneck(i))
                 })
                 .collect(),
+            Layer::VitBlock { .. } => named(self.vit_parts().to_vec()),
             _ => named(self.wide_parts()),
         }
+    }
+
+    /// A ViT block's parts with timm's module names, in `state_dict` order: norm1, attn.qkv
+    /// (width → 3·width), attn.proj, norm2, mlp.fc1 (width → 4·width), mlp.fc2.
+    pub(crate) fn vit_parts(self) -> [(&'static str, Layer); 6] {
+        let Layer::VitBlock { width: w, .. } = self else {
+            unreachable!("only a ViT block has ViT parts")
+        };
+        let linear = |inp, out| Layer::Linear { inp, out };
+        [
+            ("norm1", Layer::LayerNorm { c: w }),
+            ("attn.qkv", linear(w, 3 * w)),
+            ("attn.proj", linear(w, w)),
+            ("norm2", Layer::LayerNorm { c: w }),
+            ("mlp.fc1", linear(w, 4 * w)),
+            ("mlp.fc2", linear(4 * w, w)),
+        ]
     }
 
     /// A dense block's bottleneck `i`: bn1 (with its ReLU) over the `cin + i·growth` channels
@@ -181,6 +199,19 @@ impl Layer {
                         [(c1, Act::Image(a, h, w)), (c2, Act::Image(b, h, w))]
                     })
                     .collect()
+            }
+            Layer::VitBlock { width, .. } => {
+                let Act::Seq(t, _) = input else {
+                    unreachable!("Model::new checks a ViT block's input is a sequence")
+                };
+                let [_, qkv, proj, _, fc1, fc2] = self.vit_parts().map(|(_, l)| l);
+                let seq = Act::Seq(t, width);
+                vec![
+                    (qkv, seq),
+                    (proj, seq),
+                    (fc1, seq),
+                    (fc2, Act::Seq(t, 4 * width)),
+                ]
             }
             _ => Vec::new(),
         }

@@ -6,7 +6,7 @@ use crate::error::Result;
 
 impl Model {
     /// The model `kind` names (`cnn`, `resnetN`, `wrn-D-K`, `vggN-bn`, `densenet121`,
-    /// `densenet-cifar`, else the MLP with
+    /// `densenet-cifar`, `vit-D-W-H-pP`, `vit-tiny`, `vit-small`, `vit-base`, else the MLP with
     /// `hidden` widths) for `splits`' images and classes: what `--model` builds.
     pub fn for_splits(kind: &str, hidden: &[usize], splits: &crate::data::Splits) -> Result<Model> {
         Model::for_images(kind, hidden, splits.train.shape, splits.classes)
@@ -41,6 +41,11 @@ impl Model {
             _ if kind.starts_with("densenet") => {
                 let spec = super::densenets::DenseSpec::named(kind)?;
                 Model::densenet(&spec, kind, (c, h, w), classes)
+            }
+            #[cfg(not(target_arch = "wasm32"))]
+            _ if kind.starts_with("vit") => {
+                let spec = super::vits::VitSpec::named(kind)?;
+                Model::vit(spec, (c, h, w), classes)
             }
             _ => Model::mlp(shape.len(), hidden, classes),
         }

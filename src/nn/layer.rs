@@ -102,6 +102,33 @@ pub enum Layer {
         /// Output features.
         out: usize,
     },
+    /// LayerNorm over each token's `c` features (timm's ViTs: eps 1e-6), `weight` and `bias`.
+    LayerNorm {
+        /// Features per token.
+        c: usize,
+    },
+    /// A ViT's token sequence from its patch embeddings (the patch convolution's output, one
+    /// pixel per patch): a learned class token first, then the patches in raster order, plus
+    /// learned position embeddings. Tensors `cls_token` `[1, 1, width]` and `pos_embed`
+    /// `[1, tokens, width]`, as timm's `VisionTransformer` names them.
+    Tokens {
+        /// Features per token.
+        width: usize,
+        /// Tokens, the class token included.
+        tokens: usize,
+    },
+    /// A pre-norm transformer encoder block as timm's `Block` writes it: x + attn(norm1(x)),
+    /// then that plus mlp(norm2(·)), with multi-head self-attention (one fused qkv linear with
+    /// bias, scale head_dim^−½) and a GELU MLP of ratio 4. Tensors `norm1.*`, `attn.qkv.*`,
+    /// `attn.proj.*`, `norm2.*`, `mlp.fc1.*`, `mlp.fc2.*`.
+    VitBlock {
+        /// Features per token.
+        width: usize,
+        /// Attention heads; they divide the width.
+        heads: usize,
+    },
+    /// The class token's features, the first of each sequence (timm's `global_pool='token'`).
+    ClassToken,
 }
 
 /// The shape of one example's activations after a layer.
@@ -111,6 +138,8 @@ pub enum Act {
     Flat(usize),
     /// An image: channels, height, width.
     Image(usize, usize, usize),
+    /// A sequence: tokens, features per token (row-major, a token's features together).
+    Seq(usize, usize),
 }
 
 impl Act {
@@ -119,6 +148,15 @@ impl Act {
         match self {
             Act::Flat(f) => f,
             Act::Image(c, h, w) => c * h * w,
+            Act::Seq(t, w) => t * w,
+        }
+    }
+
+    /// The rows a dense product sees per example: a sequence's tokens, else 1.
+    pub fn rows(self) -> usize {
+        match self {
+            Act::Seq(t, _) => t,
+            _ => 1,
         }
     }
 
@@ -146,6 +184,11 @@ pub enum Init {
     KaimingNormal,
     /// Every element this value (BatchNorm's γ = 1, β = 0; running statistics).
     Fill(f32),
+    /// Normal with this standard deviation (timm's `cls_token`: 1e-6).
+    Normal(f32),
+    /// Normal with this standard deviation, redrawn outside ±2 (timm's `trunc_normal_`
+    /// with its default bounds, which are absolute): ViT weights and position embeddings.
+    TruncNormal(f32),
 }
 
 /// A tensor a layer owns: the name's last part, the PyTorch shape, the fan-in and the
@@ -183,6 +226,8 @@ impl Layer {
     pub fn output(self, input: Act) -> Result<Act> {
         let bad = || Error::Invalid(format!("layer {self:?} cannot take input {input:?}"));
         Ok(match (self, input) {
+            // A linear layer on a sequence maps each token (PyTorch's nn.Linear on [N, T, C]).
+            (Layer::Linear { inp, out }, Act::Seq(t, w)) if w == inp => Act::Seq(t, out),
             (Layer::Linear { inp, out } | Layer::LinearRelu { inp, out }, a) if a.len() == inp => {
                 Act::Flat(out)
             }
@@ -238,6 +283,18 @@ impl Layer {
                 Act::Image(c, h / 2, w / 2)
             }
             (Layer::Flatten, a @ Act::Image(..)) => Act::Flat(a.len()),
+            (Layer::LayerNorm { c }, a @ Act::Seq(_, w)) if w == c && c > 0 => a,
+            (Layer::Tokens { width, tokens }, Act::Image(c, h, w))
+                if c == width && h * w + 1 == tokens =>
+            {
+                Act::Seq(tokens, width)
+            }
+            (Layer::VitBlock { width, heads }, a @ Act::Seq(_, w))
+                if w == width && heads > 0 && width.is_multiple_of(heads) =>
+            {
+                a
+            }
+            (Layer::ClassToken, Act::Seq(_, w)) => Act::Flat(w),
             _ => return Err(bad()),
         })
     }
@@ -267,15 +324,25 @@ impl Layer {
                 }
                 v
             }
-            Layer::BatchNorm { c, .. } => vec![
+            Layer::BatchNorm { c, .. } | Layer::LayerNorm { c } => vec![
                 spec("weight", vec![c], c, Init::Fill(1.0)),
                 spec("bias", vec![c], c, Init::Fill(0.0)),
             ],
+            Layer::Tokens { width, tokens } => vec![
+                spec("cls_token", vec![1, 1, width], width, Init::Normal(1e-6)),
+                spec(
+                    "pos_embed",
+                    vec![1, tokens, width],
+                    width,
+                    Init::TruncNormal(0.02),
+                ),
+            ],
             // The composite layers are native only (`super::composite`).
             #[cfg(not(target_arch = "wasm32"))]
-            Layer::Block { .. } | Layer::WideUnit { .. } | Layer::DenseBlock { .. } => {
-                self.composite_tensors(false)
-            }
+            Layer::Block { .. }
+            | Layer::WideUnit { .. }
+            | Layer::DenseBlock { .. }
+            | Layer::VitBlock { .. } => self.composite_tensors(false),
             _ => Vec::new(),
         }
     }
@@ -321,9 +388,10 @@ impl Layer {
                 vec![(self, input)]
             }
             #[cfg(not(target_arch = "wasm32"))]
-            Layer::Block { .. } | Layer::WideUnit { .. } | Layer::DenseBlock { .. } => {
-                self.composite_products(input)
-            }
+            Layer::Block { .. }
+            | Layer::WideUnit { .. }
+            | Layer::DenseBlock { .. }
+            | Layer::VitBlock { .. } => self.composite_products(input),
             _ => Vec::new(),
         }
     }

@@ -27,6 +27,8 @@ pub mod resnets;
 pub mod trace;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod vggs;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod vits;
 pub mod weights;
 
 pub use layer::{Act, Layer};

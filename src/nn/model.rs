@@ -242,6 +242,13 @@ impl Model {
                     Init::Uniform => rng.uniform(-bound, bound),
                     Init::KaimingNormal => std * rng.normal(),
                     Init::Fill(f) => f,
+                    Init::Normal(s) => s * rng.normal(),
+                    Init::TruncNormal(s) => loop {
+                        let v = s * rng.normal();
+                        if v.abs() <= 2.0 {
+                            break v;
+                        }
+                    },
                 };
             }
         }
@@ -291,7 +298,7 @@ impl Model {
                 .output(input)
                 .expect("checked when the model was built");
             let (rows, inp, out) = match (layer, out_shape) {
-                (Layer::Linear { inp, out }, _) => (batch, inp, out),
+                (Layer::Linear { inp, out }, _) => (batch * input.rows(), inp, out),
                 (Layer::Conv2d { cin, cout, k, .. }, Act::Image(_, ho, wo)) => {
                     (batch * ho * wo, cin * k * k, cout)
                 }
@@ -333,8 +340,14 @@ fn lay_out(
                 t.shape
             )));
         }
+        // A layer named "" owns top-level tensors (a ViT's `cls_token` and `pos_embed`).
+        let name = if prefix.is_empty() {
+            t.suffix
+        } else {
+            format!("{prefix}.{}", t.suffix)
+        };
         let p = Param {
-            name: format!("{prefix}.{}", t.suffix),
+            name,
             shape: t.shape,
             offset,
             fan_in: t.fan_in,

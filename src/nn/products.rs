@@ -84,7 +84,7 @@ impl Model {
                         stride,
                         pad,
                     };
-                    implicit_rows(variant, cin, cout, first).map(|rows| (conv, rows))
+                    implicit_rows(variant, (cin, cout, stride), first).map(|rows| (conv, rows))
                 }
                 _ => None,
             };

@@ -14,16 +14,18 @@ mod tests;
 
 mod bmm;
 mod reference;
+mod shape;
 
 pub use reference::{reference_backward, reference_forward};
+pub use shape::AttnShape;
 
 use super::dispatch::Dispatch;
 use super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
 use super::layout::{UniformLayout, uniform_layout};
 use super::view::View;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::gpu::Gpu;
-use bmm::{Dims, Strided};
+use bmm::Strided;
 
 const SOFTMAX_SRC: &str = crate::wgsl!("kernels/attention/softmax.wgsl");
 
@@ -44,87 +46,6 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
         SoftmaxParams { rows, n, _pad }
     );
     vec![bmm::uniform_layout(), softmax.replicated()]
-}
-
-/// The attention's sizes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct AttnShape {
-    /// Examples.
-    pub batch: usize,
-    /// Tokens per example.
-    pub tokens: usize,
-    /// Heads.
-    pub heads: usize,
-    /// Features per head.
-    pub head_dim: usize,
-}
-
-impl AttnShape {
-    /// Features per token, all heads together.
-    pub fn width(self) -> usize {
-        self.heads * self.head_dim
-    }
-
-    /// Elements of `qkv`.
-    pub fn qkv_len(self) -> usize {
-        self.batch * self.tokens * 3 * self.width()
-    }
-
-    /// Elements of `out`.
-    pub fn out_len(self) -> usize {
-        self.batch * self.tokens * self.width()
-    }
-
-    /// Elements of `probs` (and of the backward's scratch).
-    pub fn probs_len(self) -> usize {
-        self.batch * self.heads * self.tokens * self.tokens
-    }
-
-    /// head_dim^−½, as timm's `Attention.scale`.
-    pub fn scale(self) -> f64 {
-        (self.head_dim as f64).powf(-0.5)
-    }
-
-    fn check(self, op: &'static str) -> Result<()> {
-        if self.batch == 0 || self.tokens == 0 || self.heads == 0 || self.head_dim == 0 {
-            return Err(Error::shape(
-                op,
-                format!("every size must be positive: {self:?}"),
-            ));
-        }
-        Ok(())
-    }
-
-    /// Queries, keys or values (`part` 0, 1, 2) inside `qkv`, indexed (b, h, token, feature).
-    fn qkv(self, part: usize) -> Strided {
-        let row = 3 * self.width();
-        Strided::new(
-            part * self.width(),
-            [self.tokens * row, self.head_dim, row, 1],
-        )
-    }
-
-    /// `out`, indexed (b, h, token, feature).
-    fn out(self) -> Strided {
-        let w = self.width();
-        Strided::new(0, [self.tokens * w, self.head_dim, w, 1])
-    }
-
-    /// `probs`, indexed (b, h, query, key).
-    fn probs(self) -> Strided {
-        let t = self.tokens;
-        Strided::new(0, [self.heads * t * t, t * t, t, 1])
-    }
-
-    fn dims(self, m: usize, n: usize, k: usize) -> Dims {
-        Dims {
-            m,
-            n,
-            k,
-            batch: self.batch,
-            heads: self.heads,
-        }
-    }
 }
 
 /// Swap a strided operand's two matrix axes (a transpose, free).

@@ -1,6 +1,6 @@
 //! Attention's core in f64, written from the definition with the layouts of `super`.
 
-use super::AttnShape;
+use super::shape::AttnShape;
 
 /// Queries' (0), keys' (1) or values' (2) feature `f` of head `h`, token `i`, example `b`.
 fn at(s: AttnShape, part: usize, (b, h, i, f): (usize, usize, usize, usize)) -> usize {

@@ -8,8 +8,11 @@
 mod tests;
 
 mod reference;
+mod shape;
 
 pub use reference::{reference_backward, reference_forward};
+use shape::CHUNK;
+pub use shape::LnShape;
 
 use super::dispatch::Dispatch;
 use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d};
@@ -19,9 +22,6 @@ use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 
 const SRC: &str = crate::wgsl!("kernels/layernorm/layernorm.wgsl");
-
-/// Rows per chunk of the parameter gradients' first pass.
-const CHUNK: usize = 64;
 
 #[repr(C)]
 #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
@@ -55,33 +55,6 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
             rs
         }
     )]
-}
-
-/// The shape: `rows` vectors of `c` features, normalised with `eps`.
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct LnShape {
-    /// Rows (every token of every example).
-    pub rows: usize,
-    /// Features per row.
-    pub c: usize,
-    /// Added to the variance.
-    pub eps: f32,
-}
-
-impl LnShape {
-    /// Elements of the statistics buffer: a mean and 1/σ per row.
-    pub fn stats_len(self) -> usize {
-        2 * self.rows
-    }
-
-    /// Elements of the parameter gradients' scratch buffer.
-    pub fn part_len(self) -> usize {
-        self.chunks() * 2 * self.c
-    }
-
-    fn chunks(self) -> usize {
-        self.rows.div_ceil(CHUNK)
-    }
 }
 
 /// The buffers of a LayerNorm: input, output (dx in the backward), per-row statistics, and γβ

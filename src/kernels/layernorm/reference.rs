@@ -1,6 +1,6 @@
 //! LayerNorm in f64, written from the definition (PyTorch's `nn.LayerNorm` semantics).
 
-use super::LnShape;
+use super::shape::LnShape;
 
 /// Each row's mean and 1/σ (biased variance plus eps).
 fn row_stats(s: LnShape, row: &[f64]) -> (f64, f64) {

@@ -84,20 +84,25 @@ fn dense(geo: &ConvShape, c: Spec) -> Dense {
 }
 
 pub(super) fn build(io: &LayerIo<'_>, c: Spec) -> Result<LayerPass> {
-    match implicit_rows(io.kernels.conv(), c.cin, c.cout, io.dx.is_none()) {
+    match implicit_rows(
+        io.kernels.conv(),
+        (c.cin, c.cout, c.stride),
+        io.dx.is_none(),
+    ) {
         Some(rows) => build_implicit(io, rows, c),
         None => build_im2col(io, c),
     }
 }
 
 /// The rows per invocation of the implicit kernels when a convolution from `cin` to `cout`
-/// channels runs as an implicit GEMM with `variant`'s products, else `None` (im2col): the
-/// register forms, whose texture reads the images serve; the images hold channels in 4s,
-/// which the first layer's staging pads and activations must already be.
+/// channels with `stride` runs as an implicit GEMM with `variant`'s products, else `None`
+/// (im2col): the register forms, whose texture reads the images serve; the images hold
+/// channels in 4s, which the first layer's staging pads and activations must already be; and
+/// the kernels step between output pixels by shifts, so the stride is a power of two (a ViT's
+/// 7-pixel patches run im2col).
 pub(crate) fn implicit_rows(
     variant: Variant,
-    cin: usize,
-    cout: usize,
+    (cin, cout, stride): (usize, usize, usize),
     first: bool,
 ) -> Option<usize> {
     let rows = match variant {
@@ -105,7 +110,8 @@ pub(crate) fn implicit_rows(
         Variant::Register8 => 8,
         Variant::Tiled | Variant::Subgroup => return None,
     };
-    (cout.is_multiple_of(4) && (first || cin.is_multiple_of(4))).then_some(rows)
+    let channels = cout.is_multiple_of(4) && (first || cin.is_multiple_of(4));
+    (channels && stride.is_power_of_two()).then_some(rows)
 }
 
 /// The convolution's geometry for the implicit kernels.

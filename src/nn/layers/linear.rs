@@ -95,7 +95,7 @@ fn dims(m: usize, n: usize, k: usize) -> Dims {
 
 pub(super) fn build(io: &LayerIo<'_>, inp: usize, out: usize, relu: bool) -> Result<LayerPass> {
     let d = Dense {
-        rows: io.batch,
+        rows: io.batch * io.input.rows(),
         inp,
         out,
         bias: true,
@@ -172,7 +172,7 @@ pub(super) fn dense_backward(
 
 pub(super) fn forward(io: &RefIo<'_>, inp: usize, out: usize, x: &[f64]) -> Vec<f64> {
     let d = Dense {
-        rows: io.batch,
+        rows: io.batch * io.input.rows(),
         inp,
         out,
         bias: true,
@@ -188,7 +188,7 @@ pub(super) fn backward(
     grads: &mut [f64],
 ) -> Vec<f64> {
     let d = Dense {
-        rows: io.batch,
+        rows: io.batch * io.input.rows(),
         inp,
         out,
         bias: true,

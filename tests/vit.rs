@@ -1,0 +1,156 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! Vision Transformers: their layout against timm's `VisionTransformer`, the whole network's
+//! f64 gradient against finite differences, and the GPU evaluator against the f64 reference.
+
+mod common;
+
+use common::{assert_sampled_gradient, check_evaluator, check_evaluator_with, gpus, kernels};
+use sampa::kernels::Kernels;
+use sampa::kernels::matmul::Variant;
+use sampa::nn::Model;
+use sampa::nn::vits::VitSpec;
+use sampa::rng::Pcg;
+
+fn vit(kind: &str, image: (usize, usize, usize), classes: usize) -> Model {
+    Model::vit(VitSpec::named(kind).unwrap(), image, classes).unwrap()
+}
+
+/// timm's `state_dict` keys of a ViT with `depth` blocks, in its order.
+fn timm_names(depth: usize) -> Vec<String> {
+    let mut v: Vec<String> = ["cls_token", "pos_embed", "patch_embed.proj.weight"]
+        .map(String::from)
+        .into();
+    v.push("patch_embed.proj.bias".into());
+    for i in 0..depth {
+        for part in [
+            "norm1",
+            "attn.qkv",
+            "attn.proj",
+            "norm2",
+            "mlp.fc1",
+            "mlp.fc2",
+        ] {
+            v.push(format!("blocks.{i}.{part}.weight"));
+            v.push(format!("blocks.{i}.{part}.bias"));
+        }
+    }
+    v.extend(["norm.weight", "norm.bias", "head.weight", "head.bias"].map(String::from));
+    v
+}
+
+#[test]
+fn vit_layout_and_initialisation_follow_timm() {
+    let m = vit("vit-2-64-4-p7", (1, 28, 28), 10);
+    let mut names: Vec<String> = m.params.iter().map(|p| p.name.clone()).collect();
+    let mut want = timm_names(2);
+    names.sort();
+    want.sort();
+    assert_eq!(names, want);
+    // timm.create_model('vit_tiny_patch16_224', ...) with these sizes counts:
+    // patch 64·49 + 64, cls 64, pos 17·64, per block 2·128 + (64·192 + 192) + (64·64 + 64)
+    // + (64·256 + 256) + (256·64 + 64), norm 128, head 64·10 + 10.
+    assert_eq!(m.param_count(), 3200 + 64 + 1088 + 2 * 49_984 + 128 + 650);
+    assert_eq!(m.param("pos_embed").unwrap().shape, [1, 17, 64]);
+    assert_eq!(m.param("cls_token").unwrap().shape, [1, 1, 64]);
+    assert_eq!(
+        m.param("patch_embed.proj.weight").unwrap().shape,
+        [64, 1, 7, 7]
+    );
+    assert_eq!(
+        m.param("blocks.1.attn.qkv.weight").unwrap().shape,
+        [192, 64]
+    );
+    assert_eq!(m.param("blocks.0.mlp.fc2.weight").unwrap().shape, [64, 256]);
+    assert!(m.state.is_empty(), "a ViT has no running statistics");
+    // timm's init: linear weights and pos_embed N(0, 0.02²) truncated at ±2, biases 0,
+    // cls_token N(0, 1e-12), LayerNorm 1 and 0, the patch convolution U(±1/√fan_in).
+    let x = m.init(3);
+    let values = |n: &str| {
+        let p = m.param(n).unwrap();
+        x[p.offset..p.offset + p.len()].to_vec()
+    };
+    let std =
+        |v: &[f32]| (v.iter().map(|a| (*a as f64).powi(2)).sum::<f64>() / v.len() as f64).sqrt();
+    for (n, want) in [
+        ("blocks.0.attn.qkv.weight", 0.02),
+        ("blocks.1.mlp.fc1.weight", 0.02),
+        ("pos_embed", 0.02),
+        ("cls_token", 1e-6),
+        ("patch_embed.proj.weight", 1.0 / (49.0f64 * 3.0).sqrt()),
+    ] {
+        let s = std(&values(n));
+        assert!((s / want - 1.0).abs() < 0.25, "{n}: std {s}, want {want}");
+    }
+    for n in [
+        "blocks.0.attn.qkv.bias",
+        "blocks.1.mlp.fc2.bias",
+        "head.bias",
+        "norm.bias",
+    ] {
+        assert!(values(n).iter().all(|&v| v == 0.0), "{n} starts at 0");
+    }
+    assert!(values("blocks.1.norm2.weight").iter().all(|&v| v == 1.0));
+    assert!(values("patch_embed.proj.bias").iter().any(|&v| v != 0.0));
+}
+
+#[test]
+fn vit_names_and_shapes_are_checked() {
+    let e = |kind: &str, image| {
+        let spec = VitSpec::named(kind);
+        match spec {
+            Ok(s) => Model::vit(s, image, 10).unwrap_err().to_string(),
+            Err(e) => e.to_string(),
+        }
+    };
+    let msg = e("vit-2-64-4-p7", (3, 32, 32));
+    assert!(
+        msg.contains("patch side 7") && msg.contains("--image-size"),
+        "{msg}"
+    );
+    let msg = e("vit-2-64-5-p7", (1, 28, 28));
+    assert!(msg.contains("5 heads do not divide the width 64"), "{msg}");
+    let msg = e("vit-2-64-4-7", (1, 28, 28));
+    assert!(msg.contains("vit-DEPTH-WIDTH-HEADS-pPATCH"), "{msg}");
+    let presets = [
+        ("vit-tiny", (12, 192, 3, 16)),
+        ("vit-small", (12, 384, 6, 16)),
+        ("vit-base", (12, 768, 12, 16)),
+    ];
+    for (name, (depth, width, heads, patch)) in presets {
+        let want = VitSpec {
+            depth,
+            width,
+            heads,
+            patch,
+        };
+        assert_eq!(VitSpec::named(name).unwrap(), want);
+    }
+    // ViT-B/16 at 224 px: timm counts 85,806,346 parameters with a 10-class head.
+    let base = vit("vit-base", (3, 224, 224), 10);
+    assert_eq!(base.param_count(), 85_806_346);
+}
+
+#[test]
+fn vit_gradient_matches_finite_differences_on_sampled_coordinates() {
+    let model = vit("vit-2-64-4-p7", (1, 28, 28), 10);
+    let mut rng = Pcg::new(38, 0);
+    // Larger weights than timm's start, so every part's gradient is well above rounding.
+    let params: Vec<f64> = model
+        .init(5)
+        .iter()
+        .map(|&v| v as f64 * 4.0 + 0.01 * rng.normal() as f64)
+        .collect();
+    let inputs: Vec<f64> = (0..2 * 28 * 28).map(|_| rng.normal() as f64).collect();
+    assert_sampled_gradient(&model, &params, (&inputs, 0), 1e-5);
+}
+
+#[test]
+fn gpu_vit_matches_cpu_reference() {
+    for gpu in &gpus() {
+        check_evaluator(gpu, &vit("vit-2-64-4-p7", (1, 28, 28), 10), 4);
+        check_evaluator(gpu, &vit("vit-1-48-3-p4", (3, 8, 8), 5), 3);
+        // Every product on the tiled kernels, the patch convolution through im2col.
+        let tiled = Kernels::uniform(Variant::Tiled, kernels(gpu).vectors);
+        check_evaluator_with(gpu, &vit("vit-1-48-3-p4", (3, 8, 8), 5), 3, tiled);
+    }
+}
