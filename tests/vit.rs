@@ -4,12 +4,19 @@
 
 mod common;
 
-use common::{assert_sampled_gradient, check_evaluator, check_evaluator_with, gpus, kernels};
+use common::{
+    assert_close, assert_sampled_gradient, check_evaluator, check_evaluator_with, gpus, kernels,
+    random_batch, residual_hyper, trainer,
+};
 use sampa::kernels::Kernels;
 use sampa::kernels::matmul::Variant;
 use sampa::nn::Model;
 use sampa::nn::vits::VitSpec;
+use sampa::optim::reference::RefOptimizer;
+use sampa::optim::{OptimizerConfig, OptimizerKind};
 use sampa::rng::Pcg;
+use sampa::train::Placement;
+use sampa::train::schedule::thread::ThreadTransport;
 
 fn vit(kind: &str, image: (usize, usize, usize), classes: usize) -> Model {
     Model::vit(VitSpec::named(kind).unwrap(), image, classes).unwrap()
@@ -152,5 +159,55 @@ fn gpu_vit_matches_cpu_reference() {
         // Every product on the tiled kernels, the patch convolution through im2col.
         let tiled = Kernels::uniform(Variant::Tiled, kernels(gpu).vectors);
         check_evaluator_with(gpu, &vit("vit-1-48-3-p4", (3, 8, 8), 5), 3, tiled);
+    }
+}
+
+/// SGD, SAM and SAMPa-0.2 on vit-2-64-4-p7 for 5 steps (SGD's step, lr 0.05, momentum 0.9):
+/// every schedule (the `dual` worker on the other adapter) follows the f64 optimizer's
+/// trajectory within the ResNet tests' tolerances.
+#[test]
+fn vit_training_follows_the_f64_optimizer_under_every_schedule() {
+    let gpus = gpus();
+    let (gpu, worker) = (&gpus[0], gpus.get(1).unwrap_or(&gpus[0]));
+    let m = vit("vit-2-64-4-p7", (1, 28, 28), 10);
+    let mut rng = Pcg::new(12, 0);
+    let data: Vec<_> = (0..5)
+        .map(|t| random_batch(&mut rng, if t == 2 { 3 } else { 4 }, m.input, m.classes))
+        .collect();
+    let x0 = m.init(8);
+    for kind in [OptimizerKind::Sgd, OptimizerKind::Sam, OptimizerKind::Sampa] {
+        let config = OptimizerConfig {
+            kind,
+            ..Default::default()
+        };
+        let mut r = RefOptimizer::new(config, &x0, 7);
+        for b in &data {
+            r.step(&m, 0.0, b, residual_hyper());
+        }
+        let mut placements = vec![Placement::Serial];
+        if kind == OptimizerKind::Sampa {
+            let how = (m.clone(), 0.0, kernels(worker));
+            let dual = ThreadTransport::spawn_failing_at(worker.clone(), how, None).unwrap();
+            placements.extend([
+                Placement::Interleaved,
+                Placement::Fused,
+                Placement::Dual(Box::new(dual)),
+            ]);
+        }
+        for placement in placements {
+            let what = format!("{} {placement:?}", config.label());
+            let mut t = trainer(gpu, &m, 0.0, &x0, config, 7);
+            t.set_placement(gpu, placement).unwrap();
+            for b in &data {
+                t.step(gpu, b, residual_hyper()).unwrap();
+            }
+            let x = t.state(gpu).unwrap().x;
+            let moved = x0
+                .iter()
+                .zip(&r.x)
+                .any(|(a, b)| (*a as f64 - b).abs() > 1e-3);
+            assert!(moved, "{what}: the reference did not move");
+            assert_close(&what, &x, &r.x, 1e-5, 1e-4);
+        }
     }
 }

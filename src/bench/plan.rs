@@ -83,7 +83,7 @@ impl Settings {
 }
 
 /// The names [`model`] knows, for the command line.
-pub const MODELS: [&str; 7] = [
+pub const MODELS: [&str; 9] = [
     "mlp",
     "cnn",
     "resnet20",
@@ -91,11 +91,14 @@ pub const MODELS: [&str; 7] = [
     "vgg19-bn",
     "densenet-cifar",
     "densenet121",
+    "vit-2-64-4-p7",
+    "vit-tiny",
 ];
 
 /// The MLP 784-256-256-10 or the small CNN on 28×28 images, or (natively) ResNet-20,
-/// ResNet-56, VGG-19 with BatchNorm, `densenet-cifar` or DenseNet-121 on CIFAR's 32×32×3, by
-/// name.
+/// ResNet-56, VGG-19 with BatchNorm, `densenet-cifar` or DenseNet-121 on CIFAR's 32×32×3, the
+/// ViT `vit-2-64-4-p7` on Fashion-MNIST's 28×28×1, or ViT-Ti/16 (`vit-tiny`) at the 224×224×3
+/// it is fine-tuned at, by name.
 pub fn model(name: &str) -> Result<Model> {
     match name {
         "cnn" => Model::cnn(1, 28, 28, 10),
@@ -109,6 +112,16 @@ pub fn model(name: &str) -> Result<Model> {
         "densenet-cifar" | "densenet121" => {
             let spec = crate::nn::densenets::DenseSpec::named(name)?;
             Model::densenet(&spec, name, (3, 32, 32), 10)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        "vit-2-64-4-p7" | "vit-tiny" => {
+            let spec = crate::nn::vits::VitSpec::named(name)?;
+            let image = if name == "vit-tiny" {
+                (3, 224, 224)
+            } else {
+                (1, 28, 28)
+            };
+            Model::vit(spec, image, 10)
         }
         _ => Model::mlp(784, &[256, 256], 10),
     }

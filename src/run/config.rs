@@ -59,8 +59,9 @@ pub struct TrainConfig {
     /// Model: `mlp` (hidden widths from --hidden), `cnn` (conv 32, conv 64, fc 128), a CIFAR
     /// ResNet `resnetN` with N = 6n+2 (resnet20, resnet32, resnet56), a Wide ResNet
     /// `wrn-D-K` (wrn-16-8, wrn-28-2, wrn-28-10), a VGG with BatchNorm on 32×32 images
-    /// (vgg11-bn, vgg13-bn, vgg16-bn, vgg19-bn), or a DenseNet (densenet121, densenet-cifar);
-    /// all but mlp and cnn have BatchNorm.
+    /// (vgg11-bn, vgg13-bn, vgg16-bn, vgg19-bn), a DenseNet (densenet121, densenet-cifar), or
+    /// a Vision Transformer `vit-D-W-H-pP` (depth, width, heads, patch; vit-2-64-4-p7) or
+    /// vit-tiny, vit-small, vit-base (patch 16); the ResNets, VGGs and DenseNets have BatchNorm.
     #[arg(long, default_value = "mlp", value_parser = parse_model)]
     pub model: String,
     /// Hidden widths of the MLP.
@@ -342,8 +343,8 @@ impl TrainConfig {
     }
 }
 
-/// `--model`: mlp, cnn, resnetN with N = 6n+2, wrn-D-K, vggN-bn, densenet121 or
-/// densenet-cifar.
+/// `--model`: mlp, cnn, resnetN with N = 6n+2, wrn-D-K, vggN-bn, densenet121,
+/// densenet-cifar, vit-D-W-H-pP or a ViT preset.
 fn parse_model(s: &str) -> std::result::Result<String, String> {
     if s == "mlp" || s == "cnn" {
         return Ok(s.to_string());
@@ -368,8 +369,14 @@ fn parse_model(s: &str) -> std::result::Result<String, String> {
             .map(|_| s.to_string())
             .map_err(|e| e.to_string());
     }
+    if s.starts_with("vit") {
+        return crate::nn::vits::VitSpec::named(s)
+            .map(|_| s.to_string())
+            .map_err(|e| e.to_string());
+    }
     Err(format!(
         "--model {s:?}: expected mlp, cnn, a ResNet such as resnet20, a Wide ResNet such as \
-         wrn-28-10, a VGG with BatchNorm such as vgg16-bn, or densenet121 or densenet-cifar"
+         wrn-28-10, a VGG with BatchNorm such as vgg16-bn, densenet121 or densenet-cifar, or \
+         a ViT such as vit-2-64-4-p7 or vit-tiny"
     ))
 }
