@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::cli::{error_line, sampa, scratch, success};
+use common::cli::{error_line, sampa, scratch, success, usage_error};
 
 fn last_test_accuracy(stdout: &str) -> String {
     let line = stdout
@@ -210,14 +210,6 @@ fn image_size_resizes_idx_images_for_a_model_that_needs_32_by_32() {
     );
     let config = std::fs::read_to_string(out.join("config.json")).unwrap();
     assert!(config.contains("\"resize_images\": 32"), "{config}");
-}
-
-fn usage_error(out: &std::process::Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "one error line: {err}");
-    lines[0].to_string()
 }
 
 #[test]

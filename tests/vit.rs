@@ -4,6 +4,7 @@
 
 mod common;
 
+use common::cli::{error_line, sampa, scratch, success, usage_error};
 use common::{
     assert_close, assert_sampled_gradient, check_evaluator, check_evaluator_with, gpus, kernels,
     random_batch, residual_hyper, trainer,
@@ -210,4 +211,77 @@ fn vit_training_follows_the_f64_optimizer_under_every_schedule() {
             assert_close(&what, &x, &r.x, 1e-5, 1e-4);
         }
     }
+}
+
+/// `sampa train` with a ViT on the embedded data (AdamW, SAMPa), its file with timm's names,
+/// `sampa eval` on it and a resumed run; and the one-line errors of ViT settings.
+#[test]
+fn vit_trains_evaluates_and_resumes_from_the_command_line() {
+    let d = scratch("vit", "cli");
+    let run = d.join("run");
+    let run_s = run.to_str().unwrap();
+    let args = [
+        "train",
+        "--data",
+        "embedded",
+        "--model",
+        "vit-1-32-2-p7",
+        "--base",
+        "adamw",
+        "--optimizer",
+        "sampa",
+        "--lr",
+        "1e-3",
+        "--wd",
+        "0.05",
+        "--batch",
+        "16",
+        "--steps",
+        "4",
+        "--out",
+        run_s,
+    ];
+    let out = success(&sampa(&args));
+    assert!(
+        out.contains("vit-1-32-2-p7 1×28×28→10") && out.contains("done: 4 steps"),
+        "{out}"
+    );
+    let bytes = std::fs::read(run.join("model.safetensors")).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (name, shape) in [
+        ("cls_token", vec![1, 1, 32]),
+        ("pos_embed", vec![1, 17, 32]),
+        ("patch_embed.proj.weight", vec![32, 1, 7, 7]),
+        ("blocks.0.attn.qkv.weight", vec![96, 32]),
+        ("blocks.0.mlp.fc1.bias", vec![128]),
+        ("norm.weight", vec![32]),
+        ("head.weight", vec![10, 32]),
+    ] {
+        assert_eq!(file.tensor(name).unwrap().shape(), &shape[..], "{name}");
+    }
+    let model = run.join("model.safetensors");
+    let eval = success(&sampa(&["eval", "--model", model.to_str().unwrap()]));
+    assert!(eval.contains("accuracy"), "{eval}");
+    let resumed = success(&sampa(&["train", "--resume", run_s, "--steps", "6"]));
+    assert!(resumed.contains("done: 6 steps"), "{resumed}");
+
+    let fail = |extra: &[&str]| {
+        let args = [&["train", "--data", "embedded", "--steps", "1"], extra].concat();
+        error_line(&sampa(&args))
+    };
+    let line = fail(&["--model", "vit-1-32-2-p8"]);
+    assert!(
+        line.contains("patch side 8") && line.contains("28×28"),
+        "{line}"
+    );
+    let line = usage_error(&sampa(&["train", "--model", "vit-1-30-4-p7"]));
+    assert!(
+        line.contains("4 heads do not divide the width 30"),
+        "{line}"
+    );
+    let line = fail(&["--model", "vit-1-32-2-p7", "--bn-stats", "x"]);
+    assert!(
+        line.contains("--bn-stats x") && line.contains("no BatchNorm"),
+        "{line}"
+    );
 }

@@ -94,9 +94,22 @@ pub fn add_label_noise(labels: &mut [u32], classes: usize, (rate, seed): (f32, u
     }
 }
 
-/// The model a config names, for `splits`' images and classes.
+/// The model a config names, for `splits`' images and classes. `--bn-stats` is refused for a
+/// model without BatchNorm, which has no running statistics for it to choose a pass for.
 pub fn build_model(config: &TrainConfig, splits: &Splits) -> Result<Model> {
-    Model::for_splits(&config.model, &config.hidden, splits)?.with_dropout(config.dropout)
+    let model =
+        Model::for_splits(&config.model, &config.hidden, splits)?.with_dropout(config.dropout)?;
+    if let Some(pass) = config.optimizer.bn_stats
+        && model.state.is_empty()
+    {
+        return Err(crate::error::Error::Invalid(format!(
+            "--bn-stats {}: --model {} has no BatchNorm, so there are no running statistics to \
+             update; leave --bn-stats out",
+            pass.name(),
+            config.model
+        )));
+    }
+    Ok(model)
 }
 
 /// Train as `config` says on `gpu`, printing progress, and write the run directory.

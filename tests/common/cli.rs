@@ -66,6 +66,15 @@ pub fn error_line(out: &Output) -> String {
     lines[0].to_string()
 }
 
+/// The one `error:` line of a command line clap refused (status 2).
+pub fn usage_error(out: &Output) -> String {
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(lines.len(), 1, "one error line: {err}");
+    lines[0].to_string()
+}
+
 /// The stdout of a run that must have succeeded (its output in the failure message).
 pub fn success(out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
