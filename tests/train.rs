@@ -145,6 +145,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         augment: Some(false),
         cutout: false,
         init: None,
+        reset_head: false,
         log_every: None,
         diagnose_every: None,
         adapter: None,

@@ -285,3 +285,146 @@ fn vit_trains_evaluates_and_resumes_from_the_command_line() {
         "{line}"
     );
 }
+
+/// The step records of a run's metrics.jsonl: (step, loss).
+fn step_losses(run: &std::path::Path) -> Vec<(u64, f64)> {
+    let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|r| r["kind"] == "step")
+        .map(|r| (r["step"].as_u64().unwrap(), r["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+/// A file with timm's names, 3 input channels and a 1000-class head at 224 px (written here,
+/// seeded) fine-tunes on the embedded Fashion-MNIST at 32 px: the loader resamples pos_embed
+/// from 14×14 patches to 2×2 as timm's resample_abs_pos_embed, sums the patch weights over the
+/// channels as adapt_input_conv, and seeds a new head; the loss falls and the written file has
+/// the 10-class head.
+#[test]
+fn a_timm_file_at_224_px_fine_tunes_at_32_px_with_a_new_head() {
+    let d = scratch("vit", "fine-tune");
+    let pretrained = vit("vit-2-64-4-p16", (3, 224, 224), 1000);
+    let x = pretrained.init(41);
+    let file = d.join("vit_224.safetensors");
+    common::save_plain(&pretrained, &x, &file);
+
+    // The loader alone: every tensor as the file has it, adapted where timm would.
+    let small = vit("vit-2-64-4-p16", (1, 32, 32), 10);
+    let seeded = small.init(0);
+    let (y, notes) =
+        sampa::run::checkpoint::pretrained::load(&small, &file, &seeded, true).unwrap();
+    assert_eq!(notes.len(), 3, "{notes:?}");
+    let of = |m: &Model, v: &[f32], n: &str| {
+        let p = m.param(n).unwrap();
+        v[p.offset..p.offset + p.len()].to_vec()
+    };
+    let pos = of(&pretrained, &x, "pos_embed");
+    let planes: Vec<f64> = (0..64)
+        .flat_map(|c| {
+            (0..196)
+                .map(|t| pos[64 + t * 64 + c] as f64)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let grid = sampa::nn::resample::bicubic_antialiased(&planes, 64, (14, 14), (2, 2));
+    let got = of(&small, &y, "pos_embed");
+    assert_eq!(got[..64], pos[..64], "the class token's embedding is kept");
+    for t in 0..4 {
+        for c in 0..64 {
+            let want = grid[c * 4 + t];
+            assert!(
+                (got[64 + t * 64 + c] as f64 - want).abs() < 1e-6,
+                "token {t} feature {c}"
+            );
+        }
+    }
+    let w3 = of(&pretrained, &x, "patch_embed.proj.weight");
+    let w1 = of(&small, &y, "patch_embed.proj.weight");
+    assert_eq!(w1.len(), 64 * 256);
+    assert_eq!(w1[5], w3[5] + w3[256 + 5] + w3[512 + 5]);
+    assert_eq!(
+        of(&small, &y, "head.weight"),
+        of(&small, &seeded, "head.weight")
+    );
+    assert_eq!(
+        of(&small, &y, "blocks.1.mlp.fc1.weight"),
+        of(&pretrained, &x, "blocks.1.mlp.fc1.weight")
+    );
+
+    let run = d.join("run");
+    let args = [
+        "train",
+        "--data",
+        "embedded",
+        "--model",
+        "vit-2-64-4-p16",
+        "--image-size",
+        "32",
+        "--init",
+        file.to_str().unwrap(),
+        "--reset-head",
+        "--base",
+        "adamw",
+        "--lr",
+        "1e-3",
+        "--wd",
+        "0.05",
+        "--batch",
+        "64",
+        "--steps",
+        "24",
+        "--log-every",
+        "1",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    let out = success(&sampa(&args));
+    assert!(
+        out.contains("pos_embed resampled from 14×14 patches to 2×2")
+            && out.contains("a new seeded head for 10 classes"),
+        "{out}"
+    );
+    let losses = step_losses(&run);
+    assert_eq!(losses.len(), 24);
+    let mean = |v: &[(u64, f64)]| v.iter().map(|l| l.1).sum::<f64>() / v.len() as f64;
+    let (first, last) = (mean(&losses[..6]), mean(&losses[18..]));
+    eprintln!("fine-tuning loss: steps 1-6 {first:.3}, steps 19-24 {last:.3}");
+    assert!(last < first - 0.2, "the loss falls: {first} then {last}");
+    let bytes = std::fs::read(run.join("model.safetensors")).unwrap();
+    let written = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    assert_eq!(written.tensor("head.weight").unwrap().shape(), [10, 64]);
+    assert_eq!(written.tensor("pos_embed").unwrap().shape(), [1, 5, 64]);
+
+    // Without --reset-head the 1000-class head does not fit; without --init the flag is wrong.
+    let fail = |extra: &[&str]| {
+        let args = [
+            &[
+                "train",
+                "--data",
+                "embedded",
+                "--steps",
+                "1",
+                "--model",
+                "vit-2-64-4-p16",
+                "--image-size",
+                "32",
+            ][..],
+            extra,
+        ]
+        .concat();
+        error_line(&sampa(&args))
+    };
+    let line = fail(&["--init", file.to_str().unwrap()]);
+    assert!(
+        line.contains("\"head.weight\" is [1000, 64]")
+            && line.contains("[10, 64]")
+            && line.contains("--reset-head"),
+        "{line}"
+    );
+    let line = fail(&["--reset-head"]);
+    assert!(
+        line.contains("--reset-head") && line.contains("--init"),
+        "{line}"
+    );
+}

@@ -1,7 +1,9 @@
 //! `--image-size` for data sets whose images come at one size (IDX, CIFAR, the embedded
-//! subset): every image resized to S×S, channel by channel, with the bilinear (triangle)
-//! filter that image folders are read with, so a model built for 32×32 inputs (VGG) trains on
-//! 28×28 Fashion-MNIST too.
+//! subset): every image resized to S×S, channel by channel, as PyTorch's
+//! `F.interpolate(mode="bilinear", align_corners=False, antialias=False)` does, so a model
+//! built for 32×32 inputs (VGG) trains on 28×28 Fashion-MNIST too and a ViT's patches divide
+//! its images. The images stay 8-bit: each resized value is rounded to the nearest level, at
+//! most half a level (1/510 of the range) from PyTorch's float result.
 
 use super::dataset::{Dataset, ImageShape, Splits};
 use crate::error::{Error, Result};
@@ -46,17 +48,12 @@ fn resize(data: &Dataset, side: usize, which: &str) -> Result<Dataset> {
         crate::memory::product(&[data.len() as u64, shape.len() as u64]),
         "use a smaller --image-size",
     )?;
-    let (h, w) = (data.shape.height as u32, data.shape.width as u32);
+    let from = (data.shape.height, data.shape.width);
     let mut images = Vec::with_capacity(data.len() * shape.len());
     for i in 0..data.len() {
-        for plane in data.image(i).chunks(data.shape.height * data.shape.width) {
-            let grey = image::GrayImage::from_raw(w, h, plane.to_vec())
-                .expect("a plane holds height × width pixels");
-            let side = side as u32;
-            let out =
-                image::imageops::resize(&grey, side, side, image::imageops::FilterType::Triangle);
-            images.extend_from_slice(out.as_raw());
-        }
+        let pixels: Vec<f64> = data.image(i).iter().map(|&p| p as f64).collect();
+        let out = crate::nn::resample::bilinear(&pixels, shape.channels, from, (side, side));
+        images.extend(out.iter().map(|v| v.round().clamp(0.0, 255.0) as u8));
     }
     Ok(Dataset {
         images,

@@ -172,6 +172,11 @@ pub struct TrainConfig {
     #[arg(long)]
     #[serde(default, with = "crate::fsutil::path::option")]
     pub init: Option<PathBuf>,
+    /// With --init: a new, seeded head (the model's last layer) for this data's classes in
+    /// place of the file's, for fine-tuning on other data (timm's `num_classes=N`).
+    #[arg(long)]
+    #[serde(default)]
+    pub reset_head: bool,
     /// Also log every N steps to metrics.jsonl (with SAM's family: the perturbation's
     /// gradient norm ‖g‖ and radius ‖ε‖).
     #[arg(long)]
@@ -276,6 +281,13 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return bad("--dropout", "in [0, 1)", self.dropout.to_string());
+        }
+        if self.reset_head && self.init.is_none() {
+            return Err(Error::Invalid(
+                "--reset-head replaces the head of the file --init gives; add --init FILE (a \
+                 pre-trained model.safetensors)"
+                    .into(),
+            ));
         }
         if self.dropout > 0.0 && !self.model.starts_with("wrn") {
             return bad(

@@ -52,7 +52,18 @@ pub fn fresh(
     carried: usize,
     (train, opts): (&Dataset, &BatchOptions),
 ) -> Result<Start> {
+    // A new head, or a ViT at another image size, adapts the file as timm would; anything
+    // else must match the model exactly.
+    let adapt = config.reset_head || model.param("pos_embed").is_some();
     let x = match &config.init {
+        Some(path) if adapt => {
+            let seeded = model.init(config.seed);
+            let (x, notes) = checkpoint::pretrained::load(model, path, &seeded, config.reset_head)?;
+            if !notes.is_empty() {
+                crate::outln!("init: {}: {}", path.display(), notes.join("; "));
+            }
+            x
+        }
         Some(path) => checkpoint::load(model, path)?,
         None => model.init(config.seed),
     };

@@ -8,6 +8,7 @@
 //! checksum over all of it (so a damaged file is an error, not silent garbage).
 
 mod meta;
+pub mod pretrained;
 mod read;
 
 use crate::data::Batch;
