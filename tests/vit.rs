@@ -428,3 +428,41 @@ fn a_timm_file_at_224_px_fine_tunes_at_32_px_with_a_new_head() {
         "{line}"
     );
 }
+
+/// ViT-S/16 at 224 px and batch 128 keeps larger buffers in each block than one binding
+/// allows on this machine's adapters (128 MiB): the check before training names the largest
+/// and the largest batch at which all fit. (ViT-B/16's parameters alone, 343 MB, exceed that
+/// binding limit; the check says so too.)
+#[test]
+fn a_vit_too_large_for_the_adapter_is_refused_before_training() {
+    let small = vit("vit-small", (3, 224, 224), 10);
+    for gpu in &gpus() {
+        let limit = gpu
+            .limits
+            .max_buffer_size
+            .min(gpu.limits.max_storage_buffer_binding_size);
+        // The MLP's 197 × 1536 activations, the largest of the block's buffers.
+        let per_example = 197 * 1536 * 4;
+        let fits = (limit / per_example) as usize;
+        assert!(
+            fits < 128,
+            "{}: the test needs a smaller limit",
+            gpu.adapter.short()
+        );
+        let check = |batch| sampa::train::fits::check_fits(gpu, &small, batch, 1, 0);
+        let e = check(128).unwrap_err().to_string();
+        assert!(
+            e.contains("MLP's hidden activations")
+                && e.contains("vit-12-384-6-p16")
+                && e.contains(&format!("the largest batch that fits is {fits}")),
+            "{e}"
+        );
+        check(fits).unwrap();
+        check(fits + 1).unwrap_err();
+        let base = vit("vit-base", (3, 224, 224), 10);
+        let e = sampa::train::fits::check_fits(gpu, &base, 1, 1, 0)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the parameters of vit-12-768-12-p16"), "{e}");
+    }
+}

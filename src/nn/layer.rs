@@ -380,6 +380,29 @@ impl Layer {
         }
     }
 
+    /// The buffers the layer keeps inside it beyond its output, by what they hold, with
+    /// their values per example (a ViT block's attention probabilities, queries-keys-values
+    /// and MLP activations): what the device's buffer limits must also allow.
+    pub(crate) fn inner_buffers(self, input: Act) -> Vec<(&'static str, usize)> {
+        match (self, input) {
+            (Layer::VitBlock { heads, width }, Act::Seq(t, _)) => vec![
+                (
+                    "the attention probabilities (heads × tokens × tokens)",
+                    heads * t * t,
+                ),
+                (
+                    "the queries, keys and values (tokens × 3·width)",
+                    t * 3 * width,
+                ),
+                (
+                    "the MLP's hidden activations (tokens × 4·width)",
+                    t * 4 * width,
+                ),
+            ],
+            _ => Vec::new(),
+        }
+    }
+
     /// The layers that run matrix products (linear layers and convolutions) inside this one,
     /// each with its input shape.
     pub(crate) fn product_layers(self, input: Act) -> Vec<(Layer, Act)> {

@@ -44,5 +44,35 @@ pub fn check_fits(
         &format!("the largest activation of {name} at batch {b}"),
         copies * b * widest * 4,
     )?;
+    check_inner(gpu, model, batch, copies)?;
     gpu.check_size(&format!("the parameters of {name}"), copies * n * 4)
+}
+
+/// The buffers inside layers (a ViT block's attention probabilities and MLP activations),
+/// which scale with the batch like the activations: the largest against the device's limits,
+/// the error naming it and the largest batch at which every such buffer fits.
+fn check_inner(gpu: &Gpu, model: &Model, batch: usize, copies: u64) -> Result<()> {
+    let shapes = model.shapes();
+    let inner: Vec<(&str, u64)> = model
+        .layers
+        .iter()
+        .zip(&shapes)
+        .flat_map(|(l, &input)| l.inner_buffers(input))
+        .map(|(what, per_example)| (what, copies * per_example as u64 * 4))
+        .collect();
+    let Some(&(what, per_example)) = inner.iter().max_by_key(|b| b.1) else {
+        return Ok(());
+    };
+    let limit = gpu
+        .limits
+        .max_buffer_size
+        .min(gpu.limits.max_storage_buffer_binding_size);
+    let largest = limit / per_example;
+    gpu.check_size(
+        &format!(
+            "{what} of {} at batch {batch} (the largest batch that fits is {largest})",
+            model.name
+        ),
+        batch as u64 * per_example,
+    )
 }
