@@ -5,7 +5,8 @@
 
 mod common;
 use common::{
-    assert_close, assert_sampled_gradient, gpus, kernels, random_batch, residual_hyper, trainer,
+    assert_close, assert_sampled_gradient, gpus, kernels, placements, random_batch, residual_hyper,
+    trainer,
 };
 use sampa::data::Batch;
 use sampa::kernels::dropout::pass_key;
@@ -14,8 +15,6 @@ use sampa::nn::{Model, reference};
 use sampa::optim::reference::RefOptimizer;
 use sampa::optim::{OptimizerConfig, OptimizerKind};
 use sampa::rng::Pcg;
-use sampa::train::Placement;
-use sampa::train::schedule::thread::ThreadTransport;
 
 const RATE: f32 = 0.3;
 
@@ -149,17 +148,7 @@ fn training_with_dropout_follows_the_f64_optimizer_under_every_schedule() {
             "{}: the seed does not change the masks",
             config.label()
         );
-        let mut placements = vec![Placement::Serial];
-        if kind == OptimizerKind::Sampa {
-            let how = (m.clone(), 0.0, kernels(worker));
-            let dual = ThreadTransport::spawn_failing_at(worker.clone(), how, None).unwrap();
-            placements.extend([
-                Placement::Interleaved,
-                Placement::Fused,
-                Placement::Dual(Box::new(dual)),
-            ]);
-        }
-        for placement in placements {
+        for placement in placements(kind, &m, worker) {
             let what = format!("{} dropout {RATE} {placement:?}", config.label());
             let mut t = trainer(gpu, &m, 0.0, &x0, config, 7);
             t.set_placement(gpu, placement).unwrap();

@@ -6,14 +6,13 @@
 //! rounding only.
 
 mod common;
-use common::{assert_close, gpus, kernels, residual_hyper, trainer};
+use common::{assert_close, gpus, placements, residual_hyper, trainer};
 use sampa::data::Batch;
 use sampa::nn::Model;
 use sampa::optim::reference::RefOptimizer;
 use sampa::optim::{BnStats, OptimizerConfig, OptimizerKind};
 use sampa::rng::Pcg;
 use sampa::train::Placement;
-use sampa::train::schedule::thread::ThreadTransport;
 
 const STEPS: usize = 10;
 
@@ -45,21 +44,6 @@ fn choices(kind: OptimizerKind) -> Vec<Option<BnStats>> {
     }
 }
 
-fn placements(gpu: &sampa::Gpu, worker: &sampa::Gpu, kind: OptimizerKind) -> Vec<Placement> {
-    if kind != OptimizerKind::Sampa {
-        return vec![Placement::Serial];
-    }
-    let how = (model(), 0.0, kernels(worker));
-    let dual = ThreadTransport::spawn_failing_at(worker.clone(), how, None).unwrap();
-    let _ = gpu;
-    vec![
-        Placement::Serial,
-        Placement::Interleaved,
-        Placement::Fused,
-        Placement::Dual(Box::new(dual)),
-    ]
-}
-
 #[test]
 fn running_statistics_match_the_f64_reference_under_every_schedule() {
     let gpus = gpus();
@@ -79,7 +63,7 @@ fn running_statistics_match_the_f64_reference_under_every_schedule() {
                 reference.step(&m, 0.0, b, residual_hyper());
             }
             let gpu = &gpus[0];
-            for placement in placements(gpu, worker, kind) {
+            for placement in placements(kind, &model(), worker) {
                 let what = format!("{} bn-stats {bn_stats:?} {placement:?}", config.label());
                 let updates = sampa::optim::bn_passes(&config).unwrap().len() * data.len();
                 check(
@@ -132,7 +116,7 @@ fn m_sharpness_folds_every_groups_statistics_in_order() {
                     passes.iter().map(|&i| on(i)).sum::<usize>()
                 })
                 .sum();
-            for placement in placements(gpu, worker, kind) {
+            for placement in placements(kind, &model(), worker) {
                 let what = format!("{} bn-stats {bn_stats:?} {placement:?}", config.label());
                 let want = (&reference.running[..], updates);
                 check(gpu, (&m, config, placement), (&data, &x0), want, &what);

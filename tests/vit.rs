@@ -7,7 +7,7 @@ mod common;
 use common::cli::{error_line, sampa, scratch, success, usage_error};
 use common::{
     assert_close, assert_sampled_gradient, check_evaluator, check_evaluator_with, gpus, kernels,
-    random_batch, residual_hyper, trainer,
+    placements, random_batch, residual_hyper, trainer,
 };
 use sampa::kernels::Kernels;
 use sampa::kernels::matmul::Variant;
@@ -16,8 +16,6 @@ use sampa::nn::vits::VitSpec;
 use sampa::optim::reference::RefOptimizer;
 use sampa::optim::{OptimizerConfig, OptimizerKind};
 use sampa::rng::Pcg;
-use sampa::train::Placement;
-use sampa::train::schedule::thread::ThreadTransport;
 
 fn vit(kind: &str, image: (usize, usize, usize), classes: usize) -> Model {
     Model::vit(VitSpec::named(kind).unwrap(), image, classes).unwrap()
@@ -185,17 +183,7 @@ fn vit_training_follows_the_f64_optimizer_under_every_schedule() {
         for b in &data {
             r.step(&m, 0.0, b, residual_hyper());
         }
-        let mut placements = vec![Placement::Serial];
-        if kind == OptimizerKind::Sampa {
-            let how = (m.clone(), 0.0, kernels(worker));
-            let dual = ThreadTransport::spawn_failing_at(worker.clone(), how, None).unwrap();
-            placements.extend([
-                Placement::Interleaved,
-                Placement::Fused,
-                Placement::Dual(Box::new(dual)),
-            ]);
-        }
-        for placement in placements {
+        for placement in placements(kind, &m, worker) {
             let what = format!("{} {placement:?}", config.label());
             let mut t = trainer(gpu, &m, 0.0, &x0, config, 7);
             t.set_placement(gpu, placement).unwrap();

@@ -1,6 +1,7 @@
 //! What the elementwise layer kernels share (ReLU and GELU): the uniform block `{ n }` with
 //! the replica strides after it, vec4-bound whole buffers, and a 1-D grid of 256-wide
-//! workgroups with one invocation per four elements.
+//! workgroups with one invocation per four elements (`elementwise.wgsl`, the prelude of their
+//! shaders).
 
 use super::dispatch::Dispatch;
 use super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};

@@ -51,6 +51,28 @@ pub fn trainer(
     Trainer::new(gpu, spec(gpu, model, smoothing, optimizer, seed), x0).expect("a trainer")
 }
 
+/// Every placement of `kind`'s gradient passes for `model`: serial, and for SAMPa's pair also
+/// interleaved, fused and dual (its worker a thread on `worker`).
+pub fn placements(
+    kind: sampa::optim::OptimizerKind,
+    model: &Model,
+    worker: &sampa::Gpu,
+) -> Vec<sampa::train::Placement> {
+    use sampa::train::Placement;
+    if kind != sampa::optim::OptimizerKind::Sampa {
+        return vec![Placement::Serial];
+    }
+    let how = (model.clone(), 0.0, kernels(worker));
+    let thread = sampa::train::schedule::thread::ThreadTransport::spawn_failing_at;
+    let dual = thread(worker.clone(), how, None).expect("a dual worker");
+    vec![
+        Placement::Serial,
+        Placement::Interleaved,
+        Placement::Fused,
+        Placement::Dual(Box::new(dual)),
+    ]
+}
+
 /// Write `params` of `model` as a safetensors file with no metadata, as another tool (PyTorch's
 /// `safetensors.torch.save_file`) would.
 pub fn save_plain(model: &Model, params: &[f32], path: &std::path::Path) {

@@ -1,37 +1,10 @@
 // GELU, the exact form PyTorch's nn.GELU() computes: y = x * Phi(x) with the standard normal
-// CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2 (erf_f32 from erf.wgsl, prepended), elementwise over
-// the first n elements of whole buffers.
+// CDF Phi(x) = (1 + erf(x / sqrt 2)) / 2 (erf_f32 from erf.wgsl), elementwise over the first n
+// elements of whole buffers, after the prelude src/kernels/elementwise.wgsl (its indexing: one
+// invocation per vec4 e, replicas on grid z).
 // gelu_forward:  y[e] = x[e] * Phi(x[e]).
 // gelu_backward: dx[e] = dy[e] * (Phi(x[e]) + x[e] * phi(x[e])), phi(x) = exp(-x^2/2)/sqrt(2 pi)
 // the normal density; it reads the forward's input x, which the layer keeps.
-// Indexing as relu.wgsl: one invocation per four elements, buffers bound as vec4s (allocated in
-// 16-byte multiples); the vec4 index e is rebuilt from a 2-D grid of 256-wide workgroups (see
-// grid_1d in src/kernels/launch.rs); invocations past n return, and elements 4e..4e+3 past n
-// keep their old values.
-// Replicas: grid z is the replica r, which uses binding i at r * rs[i-1] elements past replica 0
-// (see Replicas in src/kernels/launch.rs); the strides are multiples of 4, so in vec4 units
-// they are rs / 4.
-
-struct Params {
-    n: u32,
-    _pad0: u32,
-    _pad1: u32,
-    _pad2: u32,
-    rs: vec4<u32>,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> src: array<vec4<f32>>;
-@group(0) @binding(2) var<storage, read_write> dst: array<vec4<f32>>;
-
-fn index(wid: vec3<u32>, nwg: vec3<u32>, lid: u32) -> u32 {
-    return (wid.x + wid.y * nwg.x) * 256u + lid;
-}
-
-// Which of elements 4e..4e+3 lie before n.
-fn inside(e: u32) -> vec4<bool> {
-    return vec4<u32>(4u * e) + vec4<u32>(0u, 1u, 2u, 3u) < vec4<u32>(p.n);
-}
 
 fn cdf(x: vec4<f32>) -> vec4<f32> {
     let s = x * 0.70710678118654752;

@@ -1,4 +1,4 @@
-//! GELU forward and backward in the exact erf form (`gelu.wgsl`, after `erf.wgsl`), PyTorch's
+//! GELU forward and backward in the exact erf form (`gelu.wgsl`, after `erf.wgsl` and the elementwise prelude), PyTorch's
 //! `nn.GELU()` and timm's ViT MLPs. The f64 references take erf from `libm`, which is
 //! independent of the shader's f32 approximation.
 
@@ -15,6 +15,7 @@ use crate::gpu::Gpu;
 
 const SRC: &str = concat!(
     crate::wgsl!("kernels/gelu/erf.wgsl"),
+    crate::wgsl!("kernels/elementwise.wgsl"),
     crate::wgsl!("kernels/gelu/gelu.wgsl")
 );
 

@@ -69,6 +69,20 @@ fn stride(b: u32) -> u32 {
     return p.rs[b / 4u][b % 4u];
 }
 
+// Where row r of replica z starts in x, y, stats, γβ (at prm) and dy.
+struct Row {
+    x: u32,
+    y: u32,
+    s: u32,
+    p: u32,
+    g: u32,
+}
+
+fn row_at(z: u32, r: u32) -> Row {
+    return Row(z * stride(0u) + r * p.c, z * stride(1u) + r * p.c, z * stride(2u) + 2u * r,
+               z * stride(3u) + p.prm, z * stride(4u) + r * p.c);
+}
+
 @compute @workgroup_size(64)
 fn ln_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) t: u32) {
@@ -77,10 +91,10 @@ fn ln_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     if r >= p.rows {
         return;
     }
-    let xo = wid.z * stride(0u) + r * p.c;
-    let yo = wid.z * stride(1u) + r * p.c;
-    let so = wid.z * stride(2u) + 2u * r;
-    let po = wid.z * stride(3u) + p.prm;
+    let o = row_at(wid.z, r);
+    let xo = o.x;
+    let yo = o.y;
+    let po = o.p;
     var s = 0.0;
     for (var c = t; c < p.c; c += 64u) {
         s += x[xo + c];
@@ -96,8 +110,8 @@ fn ln_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         y[yo + c] = (x[xo + c] - mean) * rstd * prm[po + c] + prm[po + p.c + c];
     }
     if t == 0u {
-        stats[so] = mean;
-        stats[so + 1u] = rstd;
+        stats[o.s] = mean;
+        stats[o.s + 1u] = rstd;
     }
 }
 
@@ -108,13 +122,13 @@ fn ln_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
     if r >= p.rows {
         return;
     }
-    let xo = wid.z * stride(0u) + r * p.c;
-    let yo = wid.z * stride(1u) + r * p.c;
-    let so = wid.z * stride(2u) + 2u * r;
-    let po = wid.z * stride(3u) + p.prm;
-    let go = wid.z * stride(4u) + r * p.c;
-    let mean = stats[so];
-    let rstd = stats[so + 1u];
+    let o = row_at(wid.z, r);
+    let xo = o.x;
+    let yo = o.y;
+    let po = o.p;
+    let go = o.g;
+    let mean = stats[o.s];
+    let rstd = stats[o.s + 1u];
     var sg = 0.0;
     var sgx = 0.0;
     for (var c = t; c < p.c; c += 64u) {

@@ -1,4 +1,4 @@
-//! ReLU forward and backward (`relu.wgsl`).
+//! ReLU forward and backward (`relu.wgsl`, after the elementwise prelude).
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -11,7 +11,10 @@ use super::view::View;
 use crate::error::Result;
 use crate::gpu::Gpu;
 
-const SRC: &str = crate::wgsl!("kernels/relu/relu.wgsl");
+const SRC: &str = concat!(
+    crate::wgsl!("kernels/elementwise.wgsl"),
+    crate::wgsl!("kernels/relu/relu.wgsl")
+);
 
 /// The uniform layout, for the layout test.
 pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
