@@ -132,7 +132,9 @@ const MAX_SIDE: u32 = 16384;
 const MAX_DECODED: u64 = 512 << 20;
 
 /// One image file's bytes (any format the `image` crate reads, told by its content, not its
-/// name) as RGB resized to `size`×`size`, channel-major; `path` names it in errors.
+/// name) as RGB resized to `size`×`size` as PyTorch's `F.interpolate(mode="bilinear",
+/// align_corners=False, antialias=False)` (rounded to 8 bits), channel-major; `path` names it
+/// in errors.
 pub fn decode_image(path: &Path, bytes: &[u8], size: usize) -> Result<Vec<u8>> {
     let bad = |e: &dyn std::fmt::Display| {
         Error::data(
@@ -151,14 +153,15 @@ pub fn decode_image(path: &Path, bytes: &[u8], size: usize) -> Result<Vec<u8>> {
     let img = reader.decode().map_err(|e| bad(&e))?;
     let side = u32::try_from(size)
         .map_err(|_| Error::Invalid(format!("--image-size {size} is too large")))?;
-    let rgb = image::imageops::resize(
-        &img.to_rgb8(),
-        side,
-        side,
-        image::imageops::FilterType::Triangle,
-    );
-    // HWC (interleaved) to CHW.
-    Ok((0..3)
-        .flat_map(|c| rgb.pixels().map(move |p| p.0[c]))
+    let rgb = img.to_rgb8();
+    // HWC (interleaved) to CHW, then resized plane by plane.
+    let planes: Vec<f64> = (0..3)
+        .flat_map(|c| rgb.pixels().map(move |p| p.0[c] as f64))
+        .collect();
+    let from = (rgb.height() as usize, rgb.width() as usize);
+    let out = crate::nn::resample::bilinear(&planes, 3, from, (side as usize, side as usize));
+    Ok(out
+        .iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
         .collect())
 }
