@@ -71,6 +71,21 @@ mod stripped {
             if prelude.is_file() && prelude != path {
                 text = std::fs::read_to_string(prelude).unwrap() + &text;
             }
+            // A source that follows others from elsewhere names them in its original's line
+            // `// After: a.wgsl, b.wgsl` (paths under src/kernels), in the kernel's order.
+            let root = Path::new(env!("OUT_DIR")).join("wgsl");
+            let original = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("src")
+                .join(path.strip_prefix(&root).unwrap());
+            let source = std::fs::read_to_string(&original).unwrap();
+            if let Some(line) = source.lines().find_map(|l| l.strip_prefix("// After: ")) {
+                let before: String = line
+                    .split(',')
+                    .map(|p| root.join("kernels").join(p.trim().trim_end_matches('.')))
+                    .map(|p| std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("{p:?}")))
+                    .collect();
+                text = before + &text;
+            }
             let module = naga::front::wgsl::parse_str(&text)
                 .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.emit_to_string(&text)));
             // Only the subgroup matmul may use subgroup operations.

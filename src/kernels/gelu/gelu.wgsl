@@ -5,6 +5,7 @@
 // gelu_forward:  y[e] = x[e] * Phi(x[e]).
 // gelu_backward: dx[e] = dy[e] * (Phi(x[e]) + x[e] * phi(x[e])), phi(x) = exp(-x^2/2)/sqrt(2 pi)
 // the normal density; it reads the forward's input x, which the layer keeps.
+// After: gelu/erf.wgsl, elementwise.wgsl
 
 fn cdf(x: vec4<f32>) -> vec4<f32> {
     let s = x * 0.70710678118654752;

@@ -4,6 +4,7 @@
 // relu_forward: y[e] = max(x[e], 0).
 // relu_backward: dx[e] = dy[e] where the forward output y[e] > 0, else 0 (the subgradient at 0
 // is 0, as in PyTorch). It reads y rather than x: the two masks agree and y is what the layer keeps.
+// After: elementwise.wgsl
 
 @compute @workgroup_size(256)
 fn relu_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
