@@ -315,7 +315,7 @@ fn a_timm_file_at_224_px_fine_tunes_at_32_px_with_a_new_head() {
                 .collect::<Vec<_>>()
         })
         .collect();
-    let grid = sampa::nn::resample::bicubic_antialiased(&planes, 64, (14, 14), (2, 2));
+    let grid = sampa::data::resample::bicubic_antialiased(&planes, 64, (14, 14), (2, 2));
     let got = of(&small, &y, "pos_embed");
     assert_eq!(got[..64], pos[..64], "the class token's embedding is kept");
     for t in 0..4 {

@@ -159,7 +159,7 @@ pub fn decode_image(path: &Path, bytes: &[u8], size: usize) -> Result<Vec<u8>> {
         .flat_map(|c| rgb.pixels().map(move |p| p.0[c] as f64))
         .collect();
     let from = (rgb.height() as usize, rgb.width() as usize);
-    let out = crate::nn::resample::bilinear(&planes, 3, from, (side as usize, side as usize));
+    let out = super::resample::bilinear(&planes, 3, from, (side as usize, side as usize));
     Ok(out
         .iter()
         .map(|v| v.round().clamp(0.0, 255.0) as u8)

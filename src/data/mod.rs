@@ -15,6 +15,7 @@ pub mod folder;
 pub mod idx;
 #[cfg(not(target_arch = "wasm32"))]
 mod load;
+pub mod resample;
 #[cfg(not(target_arch = "wasm32"))]
 mod resize;
 

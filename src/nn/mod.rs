@@ -21,7 +21,6 @@ mod pass;
 pub mod plan;
 pub mod products;
 pub mod reference;
-pub mod resample;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod resnets;
 #[cfg(not(target_arch = "wasm32"))]

@@ -12,8 +12,8 @@
 //! Any other difference is a one-line error naming the tensor, both shapes and what to do.
 
 use super::read::{f32_values, names, parse};
+use crate::data::resample::bicubic_antialiased;
 use crate::error::{Error, Result};
-use crate::nn::resample::bicubic_antialiased;
 use crate::nn::{Model, Param};
 use safetensors::{Dtype, SafeTensors};
 use std::path::Path;
