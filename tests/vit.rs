@@ -454,3 +454,34 @@ fn a_vit_too_large_for_the_adapter_is_refused_before_training() {
         assert!(e.contains("the parameters of vit-12-768-12-p16"), "{e}");
     }
 }
+
+/// `--reset-head` on a model with BatchNorm: the file's running statistics are the state's,
+/// not unknown tensors, and every tensor but the head comes from the file.
+#[test]
+fn reset_head_takes_a_file_with_running_statistics() {
+    let d = scratch("vit", "reset-head-resnet");
+    let ten = Model::resnet(8, 3, 8, 8, 10).unwrap();
+    let x = ten.init(3);
+    let mut tensors = sampa::nn::weights::model_tensors(&ten, &x);
+    tensors.extend(sampa::nn::weights::state_tensors(&ten, &ten.init_state()));
+    let file = d.join("resnet8.safetensors");
+    std::fs::write(
+        &file,
+        sampa::nn::weights::serialize(&tensors, None).unwrap(),
+    )
+    .unwrap();
+    let five = Model::resnet(8, 3, 8, 8, 5).unwrap();
+    let seeded = five.init(0);
+    let (y, notes) = sampa::run::checkpoint::pretrained::load(&five, &file, &seeded, true).unwrap();
+    assert_eq!(notes, ["a new seeded head for 5 classes"]);
+    let conv = five.param("conv1.weight").unwrap();
+    assert_eq!(
+        y[conv.offset..conv.offset + conv.len()],
+        x[conv.offset..conv.offset + conv.len()]
+    );
+    let head = five.param("linear.weight").unwrap();
+    assert_eq!(
+        y[head.offset..head.offset + head.len()],
+        seeded[head.offset..head.offset + head.len()]
+    );
+}

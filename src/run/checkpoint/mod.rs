@@ -156,17 +156,7 @@ pub fn load_bytes(model: &Model, path: &Path, bytes: &[u8]) -> Result<Vec<f32>> 
     }
     let x = read::params(model, path, &st)?;
     // The model's running statistics are the state's (`load_state`), not extra tensors.
-    let known = |n: &str| model.param(n).is_some() || model.state.iter().any(|p| p.name == n);
-    if let Some(extra) = st.names().into_iter().find(|n| !known(n)) {
-        return Err(Error::data(
-            path,
-            format!(
-                "has tensor {extra:?}, which {} does not have ({})",
-                model.name,
-                read::names(model)
-            ),
-        ));
-    }
+    read::no_unknown(model, path, &st)?;
     Ok(x)
 }
 

@@ -11,7 +11,7 @@
 //!
 //! Any other difference is a one-line error naming the tensor, both shapes and what to do.
 
-use super::read::{f32_values, names, parse};
+use super::read::{f32_values, finite, names, no_unknown, parse};
 use crate::data::resample::bicubic_antialiased;
 use crate::error::{Error, Result};
 use crate::nn::{Model, Param};
@@ -28,41 +28,28 @@ pub fn load(
 ) -> Result<(Vec<f32>, Vec<String>)> {
     let bytes = super::read::bytes(path)?;
     let st = parse(path, &bytes)?;
-    let head = model.layers.len() - 1;
     let mut x = seeded.to_vec();
     let mut notes = Vec::new();
     if reset_head {
         notes.push(format!("a new seeded head for {} classes", model.classes));
     }
     for p in &model.params {
-        if reset_head && p.layer == head {
+        if reset_head && p.layer == head(model) {
             continue;
         }
         let (values, note) = adapted(model, path, &st, p)?;
         notes.extend(note);
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::data(
-                path,
-                format!(
-                    "tensor {:?} holds {} at element {i}; parameters must be finite",
-                    p.name, values[i]
-                ),
-            ));
-        }
+        finite(path, &p.name, &values)?;
         x[p.offset..p.offset + p.len()].copy_from_slice(&values);
     }
-    let known = |n: &str| model.param(n).is_some();
-    if let Some(extra) = st.names().into_iter().find(|n| !known(n)) {
-        return Err(Error::data(
-            path,
-            format!(
-                "has tensor {extra:?}, which {} does not have ({})",
-                model.name,
-                names(model)
-            ),
-        ));
-    }
+    // A model with BatchNorm finds its running statistics in the file too (`load_state`).
+    no_unknown(model, path, &st)?;
     Ok((x, notes))
+}
+
+/// The model's head: its last layer.
+fn head(model: &Model) -> usize {
+    model.layers.len() - 1
 }
 
 /// Tensor `p` from the file, adapted to the model's shape where timm would (with a note
@@ -130,7 +117,7 @@ fn adapted(
             let note = format!("{} summed over its 3 input channels", p.name);
             Ok((summed, Some(note)))
         }
-        _ if p.layer == model.layers.len() - 1 => Err(mismatch(&format!(
+        _ if p.layer == head(model) => Err(mismatch(&format!(
             "; give --reset-head for a new head for this data's {} classes",
             model.classes
         ))),

@@ -69,21 +69,42 @@ pub(super) fn params(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result
             e => e,
         })?;
         let values = f32_values(&t);
-        // ReLU can hide NaN weights from the loss, so a non-finite file would train on
-        // silently: refuse it here, naming the tensor.
-        if let Some(i) = values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::data(
-                path,
-                format!(
-                    "tensor {:?} holds {} at element {i}; parameters must be finite (the file \
-                     is corrupt or comes from a diverged run)",
-                    p.name, values[i]
-                ),
-            ));
-        }
+        finite(path, &p.name, &values)?;
         x[p.offset..p.offset + p.len()].copy_from_slice(&values);
     }
     Ok(x)
+}
+
+/// ReLU can hide NaN weights from the loss, so a non-finite file would train on silently:
+/// refuse tensor `name`'s `values` unless all are finite.
+pub(super) fn finite(path: &Path, name: &str, values: &[f32]) -> Result<()> {
+    match values.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(Error::data(
+            path,
+            format!(
+                "tensor {name:?} holds {} at element {i}; parameters must be finite (the file \
+                 is corrupt or comes from a diverged run)",
+                values[i]
+            ),
+        )),
+    }
+}
+
+/// Refuse a file with a tensor the model has neither as a parameter nor as state.
+pub(super) fn no_unknown(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result<()> {
+    let known = |n: &str| model.param(n).is_some() || model.state.iter().any(|p| p.name == n);
+    match st.names().into_iter().find(|n| !known(n)) {
+        None => Ok(()),
+        Some(extra) => Err(Error::data(
+            path,
+            format!(
+                "has tensor {extra:?}, which {} does not have ({})",
+                model.name,
+                names(model)
+            ),
+        )),
+    }
 }
 
 /// The model's non-trainable state from its tensors.
