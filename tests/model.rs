@@ -230,7 +230,7 @@ fn one_gpu_training_step_matches_f64() {
             trainer.step(gpu, &b, hyper).unwrap();
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             let want = reference::evaluate(&model, &xr, &inputs, &b.labels, 0.0);
-            sgd::reference_step(hyper, t == 0, &want.grad, &mut xr, &mut br);
+            sgd::reference_step(hyper, t == 0, &want.grad, (&mut xr, &mut br), None);
         }
         let got = gpu.read(trainer.params()).unwrap();
         let moved = got.iter().zip(&x0).filter(|(a, b)| a != b).count();

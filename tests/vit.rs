@@ -10,11 +10,13 @@ use common::{
     placements, random_batch, residual_hyper, trainer,
 };
 use sampa::kernels::Kernels;
+use sampa::kernels::adam::AdamHyper;
 use sampa::kernels::matmul::Variant;
 use sampa::nn::Model;
+use sampa::nn::reference;
 use sampa::nn::vits::VitSpec;
 use sampa::optim::reference::RefOptimizer;
-use sampa::optim::{OptimizerConfig, OptimizerKind};
+use sampa::optim::{BaseKind, OptimizerConfig, OptimizerKind};
 use sampa::rng::Pcg;
 
 fn vit(kind: &str, image: (usize, usize, usize), classes: usize) -> Model {
@@ -201,6 +203,89 @@ fn vit_training_follows_the_f64_optimizer_under_every_schedule() {
     }
 }
 
+/// AdamW under SAMPa-0.2 with `--no-wd-1d` on vit-2-64-4-p7 for 5 steps, under every schedule,
+/// against the f64 optimizer, tensor by tensor: the RMS error over the RMS distance the f64 run
+/// moved. AdamW's first step moves each coordinate by about lr·g/(|g| + eps), so a coordinate
+/// whose gradient is f32 rounding noise around an exact zero (the attention key bias's, since
+/// softmax ignores a shift common to a row) moves by up to lr either way in f32 while f64
+/// leaves it: those coordinates, whose f64 gradient at x0 is within 1e-6 of their tensor's
+/// largest (8 times f32's rounding), are left out, and the test says how many. The decay (0.5)
+/// is large enough that decaying an exempt tensor moves it by half its distance and sparing a
+/// decayed one by a few percent.
+#[test]
+fn adamw_sparing_1d_tensors_follows_the_f64_optimizer_tensor_by_tensor() {
+    let gpus = gpus();
+    let (gpu, worker) = (&gpus[0], gpus.get(1).unwrap_or(&gpus[0]));
+    let m = vit("vit-2-64-4-p7", (1, 28, 28), 10);
+    let mut rng = Pcg::new(13, 0);
+    let data: Vec<_> = (0..5)
+        .map(|_| random_batch(&mut rng, 4, m.input, m.classes))
+        .collect();
+    let x0 = m.init(8);
+    let hyper = AdamHyper {
+        lr: 1e-3,
+        betas: [0.9, 0.999],
+        eps: 1e-8,
+        weight_decay: 0.5,
+        decoupled: true,
+    };
+    let config = OptimizerConfig {
+        kind: OptimizerKind::Sampa,
+        base: BaseKind::AdamW,
+        no_wd_1d: true,
+        ..Default::default()
+    };
+    let mut r = RefOptimizer::new(config, &x0, 7);
+    for b in &data {
+        r.step(&m, 0.0, b, hyper);
+    }
+    let x0_64: Vec<f64> = x0.iter().map(|&v| v as f64).collect();
+    let inputs: Vec<f64> = data[0].pixels.iter().map(|&v| v as f64).collect();
+    let g0 = reference::evaluate(&m, &x0_64, &inputs, &data[0].labels, 0.0).grad;
+    let mut kept = vec![true; g0.len()];
+    for p in &m.params {
+        let g = &g0[p.offset..p.offset + p.len()];
+        let largest = g.iter().fold(0.0f64, |a, g| a.max(g.abs()));
+        for (k, g) in kept[p.offset..].iter_mut().zip(g) {
+            *k = g.abs() > 1e-6 * largest;
+        }
+    }
+    let left_out = kept.iter().filter(|k| !**k).count();
+    eprintln!("{left_out} coordinates with a gradient at rounding level left out");
+
+    // The key biases (2 blocks × 64) at least, and not much more.
+    assert!((128..400).contains(&left_out), "{left_out} left out");
+    for placement in placements(OptimizerKind::Sampa, &m, worker) {
+        let what = format!("{placement:?}");
+        let mut t = trainer(gpu, &m, 0.0, &x0, config, 7);
+        t.set_placement(gpu, placement).unwrap();
+        for b in &data {
+            t.step(gpu, b, hyper).unwrap();
+        }
+        let x = t.state(gpu).unwrap().x;
+        let mut worst = (0.0f64, String::new());
+        for p in &m.params {
+            let range = p.offset..p.offset + p.len();
+            let (mut err, mut dist, mut n) = (0.0, 0.0, 0);
+            for i in range.filter(|&i| kept[i]) {
+                err += (x[i] as f64 - r.x[i]).powi(2);
+                dist += (r.x[i] - x0_64[i]).powi(2);
+                n += 1;
+            }
+            assert!(n > 0 && dist > 0.0, "{what}: {} did not move", p.name);
+            let ratio = (err / dist).sqrt();
+            if ratio > worst.0 {
+                worst = (ratio, p.name.clone());
+            }
+        }
+        eprintln!(
+            "{what}: worst RMS error / RMS distance {:.2e} ({})",
+            worst.0, worst.1
+        );
+        assert!(worst.0 < 1e-3, "{what}: {} off by {:.2e}", worst.1, worst.0);
+    }
+}
+
 /// `sampa train` with a ViT on the embedded data (AdamW, SAMPa), its file with timm's names,
 /// `sampa eval` on it and a resumed run; and the one-line errors of ViT settings.
 #[test]
@@ -222,6 +307,7 @@ fn vit_trains_evaluates_and_resumes_from_the_command_line() {
         "1e-3",
         "--wd",
         "0.05",
+        "--no-wd-1d",
         "--batch",
         "16",
         "--steps",
@@ -234,6 +320,10 @@ fn vit_trains_evaluates_and_resumes_from_the_command_line() {
         out.contains("vit-1-32-2-p7 1×28×28→10") && out.contains("done: 4 steps"),
         "{out}"
     );
+    // One block: cls_token, pos_embed, the patch bias, 8 in the block, the final norm's 2 and
+    // the head's bias.
+    let spared = "--no-wd-1d: --wd 0.05 spares 14 of 20 tensors";
+    assert!(out.contains(spared), "{out}");
     let bytes = std::fs::read(run.join("model.safetensors")).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     for (name, shape) in [
@@ -252,6 +342,10 @@ fn vit_trains_evaluates_and_resumes_from_the_command_line() {
     assert!(eval.contains("accuracy"), "{eval}");
     let resumed = success(&sampa(&["train", "--resume", run_s, "--steps", "6"]));
     assert!(resumed.contains("done: 6 steps"), "{resumed}");
+    assert!(
+        resumed.contains(spared),
+        "the resumed run forgot --no-wd-1d: {resumed}"
+    );
 
     let fail = |extra: &[&str]| {
         let args = [&["train", "--data", "embedded", "--steps", "1"], extra].concat();

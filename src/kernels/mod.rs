@@ -22,6 +22,7 @@ pub mod choice;
 pub mod clip;
 pub mod combine;
 pub mod conv;
+pub mod decay;
 pub mod dispatch;
 pub mod dropout;
 pub(crate) mod elementwise;

@@ -8,6 +8,7 @@
 
 #[cfg(not(target_arch = "wasm32"))]
 mod composite;
+pub mod decay;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod densenets;
 pub mod evaluator;

@@ -282,6 +282,12 @@ pub struct OptimizerConfig {
     )]
     #[serde(default)]
     pub clip_norm: Option<f32>,
+    /// Exempt from --wd the tensors timm's and Hugging Face's fine-tuning recipes exempt:
+    /// every bias, every tensor of one dimension (normalisation weights) and the ViT's
+    /// `pos_embed` and `cls_token`.
+    #[cfg_attr(not(target_arch = "wasm32"), arg(long = "no-wd-1d"))]
+    #[serde(default)]
+    pub no_wd_1d: bool,
     /// VaSSO's θ in (0, 1] (Li and Giannakis, 2023), for sam and sampa: perturb along
     /// d_t = (1 − θ)·d_{t−1} + θ·g_t, an average of the perturbation's gradients over steps,
     /// instead of g_t alone (SAMPa's g_y plays g's part); θ = 1 is the optimizer's own
@@ -400,6 +406,7 @@ impl Default for OptimizerConfig {
             betas: default_betas(),
             eps: default_eps(),
             clip_norm: None,
+            no_wd_1d: false,
             vasso_theta: None,
             gsam_alpha: None,
             perturb_only: None,
@@ -525,8 +532,13 @@ impl OptimizerConfig {
 
     /// A short name for output: `sgd`, `sam`, `sampa-0.2`, ...
     pub fn label(&self) -> String {
+        let spared = match self.no_wd_1d {
+            true => ", no weight decay on 1-D tensors",
+            false => "",
+        };
         let variant = match self.kind {
-            OptimizerKind::Sgd => return self.base.name().into(),
+            OptimizerKind::Sgd if spared.is_empty() => return self.base.name().into(),
+            OptimizerKind::Sgd => return format!("{} ({})", self.base.name(), &spared[2..]),
             OptimizerKind::Sampa => format!("sampa-{}", self.lambda),
             kind => kind.name().to_string(),
         };
@@ -565,6 +577,7 @@ impl OptimizerConfig {
         if self.perturb_only == Some(PerturbOnly::Norm) {
             s.push_str(", normalisation layers only");
         }
+        s.push_str(spared);
         if self.kind == OptimizerKind::Sampa && self.lookahead == LookaheadMode::Paper {
             s.push_str(", paper look-ahead");
         }

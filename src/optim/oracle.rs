@@ -38,6 +38,11 @@ impl RefStep<'_> {
     pub fn perturbation(&self) -> Perturbation {
         self.config.perturbation()
     }
+
+    /// Weight decay's mask, when the run exempts some tensors (`--no-wd-1d`).
+    pub fn decay(&self) -> Option<crate::kernels::decay::DecayMask> {
+        self.config.no_wd_1d.then(|| self.model.decay_mask())
+    }
 }
 
 /// What a reference step hands to the base step: the gradient to step with and the loss of

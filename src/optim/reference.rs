@@ -131,7 +131,9 @@ impl RefOptimizer {
         if let Some(c) = self.config.clip_norm {
             self.clipped += crate::kernels::clip::reference(c, &mut g.grad) as usize;
         }
-        base::reference_step(hyper, self.steps, &g.grad, &mut self.x, &mut self.state);
+        let decay = self.config.no_wd_1d.then(|| model.decay_mask());
+        let at = (&mut self.x[..], &mut self.state[..]);
+        base::reference_step(hyper, self.steps, &g.grad, at, decay.as_ref());
         if norms {
             self.fold_running(model, &calls.into_inner());
         }

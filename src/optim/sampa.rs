@@ -86,12 +86,7 @@ pub fn reference(
     let d = vasso::reference(&s.config, average, g_y);
     let d = sam_on::reference(&s.config, s.model, d);
     let xt = perturb::reference(s.perturbation(), s.x, &d);
-    let y = if s.steps == 0 {
-        s.x.to_vec()
-    } else {
-        let mode = s.config.lookahead;
-        base::reference_lookahead(s.hyper, mode, s.steps, g_y, s.x, s.state)
-    };
+    let y = lookahead_point(s, g_y);
     let gp = (s.grad)(&xt, s.previous);
     let gn = (s.grad)(&y, s.batch);
     let l = s.config.lambda as f64;
@@ -121,12 +116,7 @@ fn grouped_reference(
     crate::data::split_groups(s.batch, m, &mut current);
     let n = s.x.len();
     kept.resize(previous.len().max(current.len()), vec![0.0; n]);
-    let y = if s.steps == 0 {
-        s.x.to_vec()
-    } else {
-        let mode = s.config.lookahead;
-        base::reference_lookahead(s.hyper, mode, s.steps, g_y, s.x, s.state)
-    };
+    let y = lookahead_point(s, g_y);
     let (mut perturbed, mut at_y) = (vec![0.0; n], vec![0.0; n]);
     let mut loss = 0.0;
     for (group, kept) in kept.iter_mut().enumerate() {
@@ -155,4 +145,19 @@ fn grouped_reference(
         grad,
         loss: loss / s.batch.len() as f64,
     }
+}
+
+/// The f64 look-ahead point y from the carried g_y: x itself before the first step.
+fn lookahead_point(s: &RefStep<'_>, g_y: &[f64]) -> Vec<f64> {
+    if s.steps == 0 {
+        return s.x.to_vec();
+    }
+    let (mode, decay) = (s.config.lookahead, s.decay());
+    base::reference_lookahead(
+        s.hyper,
+        (mode, s.steps),
+        g_y,
+        (s.x, s.state),
+        decay.as_ref(),
+    )
 }

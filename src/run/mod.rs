@@ -254,6 +254,17 @@ pub fn train(
         program.depth(),
         trainer.schedule_name()
     );
+    if config.optimizer.no_wd_1d {
+        let exempt = model.decay_exempt();
+        let count: usize = exempt.iter().map(|p| p.len()).sum();
+        crate::outln!(
+            "--no-wd-1d: --wd {} spares {} of {} tensors ({count} parameters): biases, 1-D \
+             tensors, pos_embed and cls_token",
+            config.weight_decay,
+            exempt.len(),
+            model.params.len()
+        );
+    }
     if let Some(every) = config.diagnose_every {
         crate::outln!(
             "diagnosis: every {every} steps one more gradient pass, at x (counted in the grad \

@@ -21,7 +21,7 @@ use crate::kernels::{Dispatch, Kernels};
 use crate::kernels::{combine, norm, perturb, vector};
 use crate::nn::Model;
 use crate::nn::evaluator::Evaluator;
-use crate::optim::base::{BaseLook, BaseStep};
+use crate::optim::base::{BaseLook, BaseStep, Params};
 use crate::optim::program::{Mix, On, Op, Pass, Program, Vector};
 use crate::optim::{LookaheadMode, OptimizerConfig};
 use std::collections::BTreeMap;
@@ -135,6 +135,8 @@ pub(crate) struct Recorded {
     pub evaluators: Vec<Evaluator>,
     /// The look-ahead op whose next point the update writes, when that rewrite applies.
     pub speculative: Option<usize>,
+    /// Weight decay's mask, when the run exempts some tensors (`--no-wd-1d`).
+    pub decay: Option<GpuBuf<u32>>,
 }
 
 impl Recorded {
@@ -239,7 +241,12 @@ pub(crate) fn record(
             program.reports
         ))
     })?;
+    let decay = match spec.optimizer.no_wd_1d {
+        true => Some(spec.model.decay_mask().upload(gpu)?),
+        false => None,
+    };
     let mut rec = Recorded {
+        decay,
         uses_previous: program.uses_previous_batch(),
         program,
         passes,
@@ -275,6 +282,11 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
     let v = |x: Vector| rec.vectors[&x].view();
     let x = v(Vector::X);
     let state: Vec<_> = rec.program.state.iter().map(|&s| v(s)).collect();
+    let at = Params {
+        x,
+        state: &state,
+        decay: rec.decay.as_ref(),
+    };
     Ok(match *op {
         Op::Perturb { along, into } => {
             let how = spec.optimizer.perturbation();
@@ -337,10 +349,9 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
                 }
             }
         }
-        Op::LookAhead { grad, into, mode } => Prepared::LookAhead(
-            BaseLook::prepare(gpu, base, v(grad), (x, &state), v(into))?,
-            mode,
-        ),
+        Op::LookAhead { grad, into, mode } => {
+            Prepared::LookAhead(BaseLook::prepare(gpu, base, v(grad), at, v(into))?, mode)
+        }
         Op::Noise { into } => Prepared::Noise(rec.vectors[&into].clone()),
         Op::Average { from, into, theta } => Prepared::Average([
             vector::prepare_scale(gpu, 1.0 - theta, v(into))?,
@@ -424,11 +435,7 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
                 Some(Op::LookAhead { into, .. }) => Some(v(*into)),
                 _ => None,
             };
-            Prepared::Step(
-                BaseStep::prepare(gpu, base, grads, (x, &state), y)?,
-                lambda,
-                clip,
-            )
+            Prepared::Step(BaseStep::prepare(gpu, base, grads, at, y)?, lambda, clip)
         }
     })
 }

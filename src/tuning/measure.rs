@@ -200,7 +200,13 @@ pub fn measure_vectors(gpu: &Gpu) -> Result<VectorForm> {
     };
     let mut secs = Vec::new();
     for form in VectorForm::ALL {
-        let step = SgdStep::prepare(gpu, form, [g1.view(), g2.view()], x.view(), m.view())?;
+        let step = SgdStep::prepare(
+            gpu,
+            form,
+            [g1.view(), g2.view()],
+            (x.view(), m.view()),
+            None,
+        )?;
         step.set(gpu, hyper, false, 0.2);
         secs.push(timing::time_dispatch(gpu, &step.dispatch, 5)?);
     }

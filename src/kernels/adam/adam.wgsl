@@ -4,8 +4,10 @@
 // where such a step would move x, with the moments read but not written.
 //
 // Bindings: the uniform block (0), the gradients g_a (1) and g_b (2), x (3), the first moment
-// m (4, PyTorch's exp_avg), the second moment v (5, exp_avg_sq), the look-ahead point y (6) and
-// the partial sums of ‖x‖² sq (7).
+// m (4, PyTorch's exp_avg), the second moment v (5, exp_avg_sq), the look-ahead point y (6),
+// the partial sums of ‖x‖² sq (7) and weight decay's mask (8, one bit per element, read only
+// when masked = 1: see decay.wgsl, which precedes this file).
+// After: decay.wgsl
 //
 // Indexing: every vector is bound as vec4s (buffers are allocated in 16-byte multiples), and
 // element i of x, g_a, g_b, m, v and y is the same scalar parameter: vec4 e holds elements
@@ -23,7 +25,8 @@
 // Per element, step t (counted from 1; the host folds the bias corrections into
 // step_size = lr / (1 - b1^t) and bc2_sqrt = sqrt(1 - b2^t), as PyTorch does):
 //   g = ca * g_a + cb * g_b
-//   g = g + wd * x                 Adam (coupled weight decay, decoupled = 0)
+//   g = g + wd * x                 Adam (coupled weight decay, decoupled = 0; wd = 0 where the
+//                                  mask exempts the element, in both forms)
 //   x = x * (1 - lr * wd)          AdamW (decoupled = 1), before the moments' update
 //   m = b1 * m + (1 - b1) * g
 //   v = b2 * v + (1 - b2) * g * g
@@ -35,7 +38,7 @@ struct Params {
     n: u32,
     decoupled: u32,
     bare: u32,
-    _pad: u32,
+    masked: u32,
     lr: f32,
     wd: f32,
     b1: f32,
@@ -57,6 +60,7 @@ struct Params {
 @group(0) @binding(5) var<storage, read_write> v: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(7) var<storage, read_write> sq: array<f32>;
+@group(0) @binding(8) var<storage, read> decay: array<u32>;
 
 // Which of elements base..base+3 lie before n.
 fn inside(base: u32) -> vec4<bool> {
@@ -70,13 +74,22 @@ struct Moved {
     v: vec4<f32>,
 }
 
-fn adam(g0: vec4<f32>, x0: vec4<f32>, m0: vec4<f32>, v0: vec4<f32>) -> Moved {
+// The weight decay of vec4 e's elements: wd, or with a mask, wd where it applies and 0 elsewhere.
+fn decay_of(e: u32) -> vec4<f32> {
+    if p.masked == 0u {
+        return vec4<f32>(p.wd);
+    }
+    return masked_decay(decay[e >> 3u], e, p.wd);
+}
+
+fn adam(e: u32, g0: vec4<f32>, x0: vec4<f32>, m0: vec4<f32>, v0: vec4<f32>) -> Moved {
     var g = g0;
     var xd = x0;
+    let wd = decay_of(e);
     if p.decoupled != 0u {
-        xd = x0 * (1.0 - p.lr * p.wd);
+        xd = x0 * (1.0 - p.lr * wd);
     } else {
-        g = g + p.wd * x0;
+        g = g + wd * x0;
     }
     let m1 = p.b1 * m0 + (1.0 - p.b1) * g;
     let v1 = p.b2 * v0 + (1.0 - p.b2) * g * g;
@@ -97,7 +110,7 @@ fn adam_step(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         let x0 = x[e];
         let m0 = m[e];
         let v0 = v[e];
-        let s = adam(g, x0, m0, v0);
+        let s = adam(e, g, x0, m0, v0);
         let keep = inside(4u * e);
         let xn = select(x0, s.x, keep);
         x[e] = xn;
@@ -120,7 +133,7 @@ fn lookahead(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     let x0 = x[e];
     var point = x0 - p.lr * g;
     if p.bare == 0u {
-        point = adam(g, x0, m[e], v[e]).x;
+        point = adam(e, g, x0, m[e], v[e]).x;
     }
     // Only the last, partial vec4 keeps y's elements past n.
     y[e] = select(y[e], point, inside(4u * e));

@@ -22,7 +22,10 @@ use super::view::{View, same_whole};
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
-const SRC: &str = crate::wgsl!("kernels/adam/adam.wgsl");
+const SRC: &str = concat!(
+    crate::wgsl!("kernels/decay.wgsl"),
+    crate::wgsl!("kernels/adam/adam.wgsl")
+);
 
 /// The uniform block of both entries (WGSL `Params` in adam.wgsl).
 #[repr(C)]
@@ -31,7 +34,7 @@ struct AdamParams {
     n: u32,
     decoupled: u32,
     bare: u32,
-    _pad: u32,
+    masked: u32,
     lr: f32,
     wd: f32,
     b1: f32,
@@ -55,7 +58,7 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
             n,
             decoupled,
             bare,
-            _pad,
+            masked,
             lr,
             wd,
             b1,
@@ -72,12 +75,14 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
 }
 
 impl AdamParams {
-    /// Step `t` (counted from 1) with `hyper`; `lambda` weighs the second gradient.
-    fn new(n: u32, hyper: AdamHyper, t: usize, lambda: f32) -> AdamParams {
+    /// Step `t` (counted from 1) with `hyper`; `lambda` weighs the second gradient, and
+    /// `masked` says whether weight decay's mask is read.
+    fn new(n: u32, hyper: AdamHyper, t: usize, lambda: f32, masked: bool) -> AdamParams {
         let (step_size, bc2_sqrt) = hyper.corrections(t);
         AdamParams {
             n,
             decoupled: hyper.decoupled as u32,
+            masked: masked as u32,
             lr: hyper.lr,
             wd: hyper.weight_decay,
             b1: hyper.betas[0],
@@ -121,20 +126,23 @@ pub struct AdamStep {
     pub dispatch: Dispatch,
     params: wgpu::Buffer,
     n: u32,
+    masked: bool,
     squares: GpuBuf<f32>,
 }
 
 impl AdamStep {
     /// Prepare x ← step(x, g, m, v) with g = (1 − λ)·g_a + λ·g_b (λ set per step; g_b is read
-    /// only when λ ≠ 0). All views are whole buffers of one length; `g_b` may be `g_a`.
+    /// only when λ ≠ 0). All views are whole buffers of one length; `g_b` may be `g_a`. With
+    /// `decay`, weight decay applies only to the elements its bits mark (`super::decay`).
     pub fn prepare(
         gpu: &Gpu,
         [g_a, g_b]: [View<'_>; 2],
-        x: View<'_>,
-        [m, v]: [View<'_>; 2],
+        (x, [m, v]): (View<'_>, [View<'_>; 2]),
+        decay: Option<&GpuBuf<u32>>,
     ) -> Result<AdamStep> {
         const OP: &str = "adam_step";
         let n = check(OP, &[x, g_a, g_b, m, v], &[x, m, v])?;
+        let (decay, masked) = super::decay::binding(gpu, OP, n as usize, decay)?;
         let params = uniform(gpu, "adam params", &[0u8; size_of::<AdamParams>()]);
         let groups = norm::partial_groups(gpu, n as usize);
         let squares = gpu.zeros::<f32>(256 * groups, "adam step's norm partial sums")?;
@@ -146,6 +154,7 @@ impl AdamStep {
             Bind::Buf(&v.buf.buffer),
             Bind::Unused,
             Bind::Buf(&squares.buffer),
+            Bind::Buf(&decay.buffer),
         ];
         let dispatch = build(
             gpu,
@@ -165,6 +174,7 @@ impl AdamStep {
             dispatch,
             params,
             n,
+            masked,
             squares,
         })
     }
@@ -178,7 +188,7 @@ impl AdamStep {
     /// Set the hyper-parameters of the next recorded step, step `t` of the run (counted from
     /// 1); `lambda` is the weight of the second gradient.
     pub fn set(&self, gpu: &Gpu, hyper: AdamHyper, t: usize, lambda: f32) {
-        let p = AdamParams::new(self.n, hyper, t, lambda);
+        let p = AdamParams::new(self.n, hyper, t, lambda, self.masked);
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }
@@ -192,18 +202,22 @@ pub struct AdamLookahead {
     pub dispatch: Dispatch,
     params: wgpu::Buffer,
     n: u32,
+    masked: bool,
 }
 
 impl AdamLookahead {
-    /// Prepare y ← look-ahead(g, x, m, v). All are whole buffers of one length.
+    /// Prepare y ← look-ahead(g, x, m, v). All are whole buffers of one length; `decay` as
+    /// [`AdamStep::prepare`]'s.
     pub fn prepare(
         gpu: &Gpu,
         g: View<'_>,
         (x, [m, v]): (View<'_>, [View<'_>; 2]),
+        decay: Option<&GpuBuf<u32>>,
         y: View<'_>,
     ) -> Result<AdamLookahead> {
         const OP: &str = "adam_lookahead";
         let n = check(OP, &[g, x, m, v, y], &[y])?;
+        let (decay, masked) = super::decay::binding(gpu, OP, n as usize, decay)?;
         let params = uniform(
             gpu,
             "adam lookahead params",
@@ -217,6 +231,7 @@ impl AdamLookahead {
             Bind::Buf(&v.buf.buffer),
             Bind::Buf(&y.buf.buffer),
             Bind::Unused,
+            Bind::Buf(&decay.buffer),
         ];
         let dispatch = build(
             gpu,
@@ -235,6 +250,7 @@ impl AdamLookahead {
             dispatch,
             params,
             n,
+            masked,
         })
     }
 
@@ -243,7 +259,7 @@ impl AdamLookahead {
     pub fn set(&self, gpu: &Gpu, hyper: AdamHyper, t: usize, bare: bool) {
         let p = AdamParams {
             bare: bare as u32,
-            ..AdamParams::new(self.n, hyper, t, 0.0)
+            ..AdamParams::new(self.n, hyper, t, 0.0, self.masked)
         };
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));

@@ -2,21 +2,23 @@
 //! kernel's tests and the optimizers' references follow.
 
 use super::hyper::AdamHyper;
+use crate::kernels::decay::{DecayMask, decay_at};
 
-/// CPU f64 reference of step `t` (counted from 1), updating `x`, `m` and `v` in place.
+/// CPU f64 reference of step `t` (counted from 1), updating `x`, `m` and `v` in place; with
+/// `decay`, weight decay applies only where its bits are set.
 pub fn reference_step(
     hyper: AdamHyper,
     t: usize,
     grad: &[f64],
-    x: &mut [f64],
-    [m, v]: [&mut [f64]; 2],
+    (x, [m, v]): (&mut [f64], [&mut [f64]; 2]),
+    decay: Option<&DecayMask>,
 ) {
     let (lr, wd, eps) = (hyper.lr as f64, hyper.weight_decay as f64, hyper.eps as f64);
     let (b1, b2) = (hyper.betas[0] as f64, hyper.betas[1] as f64);
     let bc1 = 1.0 - b1.powi(t as i32);
     let bc2 = 1.0 - b2.powi(t as i32);
     for i in 0..x.len() {
-        let mut g = grad[i];
+        let (mut g, wd) = (grad[i], decay_at(decay, i, wd));
         if hyper.decoupled {
             x[i] *= 1.0 - lr * wd;
         } else {
@@ -34,10 +36,10 @@ pub fn reference_lookahead(
     hyper: AdamHyper,
     t: usize,
     grad: &[f64],
-    x: &[f64],
-    [m, v]: [&[f64]; 2],
+    (x, [m, v]): (&[f64], [&[f64]; 2]),
+    decay: Option<&DecayMask>,
 ) -> Vec<f64> {
     let (mut y, mut m, mut v) = (x.to_vec(), m.to_vec(), v.to_vec());
-    reference_step(hyper, t, grad, &mut y, [&mut m, &mut v]);
+    reference_step(hyper, t, grad, (&mut y, [&mut m, &mut v]), decay);
     y
 }

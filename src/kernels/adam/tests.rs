@@ -1,8 +1,10 @@
 //! The Adam and AdamW step and look-ahead on every adapter against the f64 reference over
-//! several steps, and the step's partial sums of ‖x‖² against the norm kernel bit for bit.
+//! several steps (with and without weight decay's mask), and the step's partial sums of ‖x‖²
+//! against the norm kernel bit for bit.
 
 use super::*;
 use crate::gpu::testing::{assert_close, gpus};
+use crate::kernels::decay::random_mask;
 use crate::rng::Pcg;
 
 fn adam_hyper(decoupled: bool) -> AdamHyper {
@@ -22,12 +24,29 @@ fn f64s(v: &[f32]) -> Vec<f64> {
 #[test]
 fn adam_and_adamw_match_pytorch_semantics_over_steps() {
     for gpu in &gpus() {
-        for (decoupled, lambda, bare) in
-            [(false, 0.0, false), (true, 0.0, true), (true, 0.2, false)]
-        {
+        let cases = [
+            (false, 0.0, false, false),
+            (false, 0.0, false, true),
+            (true, 0.0, true, false),
+            (true, 0.2, false, true),
+        ];
+        for (decoupled, lambda, bare, masked) in cases {
             for n in [1, 33, 10_007] {
-                let hyper = adam_hyper(decoupled);
                 let mut rng = Pcg::new(n as u64, 17);
+                // With a mask, a decay large enough that an element decayed by mistake (or
+                // spared by mistake) is off by far more than the tolerance.
+                let (hyper, mask) = match masked {
+                    true => (
+                        AdamHyper {
+                            weight_decay: 0.5,
+                            ..adam_hyper(decoupled)
+                        },
+                        Some(random_mask(n, &mut rng)),
+                    ),
+                    false => (adam_hyper(decoupled), None),
+                };
+                let on_gpu = mask.as_ref().map(|m| m.upload(gpu).unwrap());
+                let decay = on_gpu.as_ref();
                 let x0 = rng.vec(n, -1.0, 1.0);
                 let vector = |data: &[f32], what| {
                     let b = gpu.zeros_rows(n, what).unwrap();
@@ -39,16 +58,9 @@ fn adam_and_adamw_match_pytorch_semantics_over_steps() {
                 // With λ = 0 the second gradient must not be read by the step: NaN would show.
                 let g2 = vector(&vec![f32::NAN; n], "g2");
                 let [m, v, y] = ["m", "v", "y"].map(|w| vector(&vec![0.0; n], w));
-                let step =
-                    AdamStep::prepare(gpu, [g1.view(), g2.view()], x.view(), [m.view(), v.view()])
-                        .unwrap();
-                let ahead = AdamLookahead::prepare(
-                    gpu,
-                    g1.view(),
-                    (x.view(), [m.view(), v.view()]),
-                    y.view(),
-                )
-                .unwrap();
+                let at = (x.view(), [m.view(), v.view()]);
+                let step = AdamStep::prepare(gpu, [g1.view(), g2.view()], at, decay).unwrap();
+                let ahead = AdamLookahead::prepare(gpu, g1.view(), at, decay, y.view()).unwrap();
                 let (mut xr, mut mr, mut vr) = (f64s(&x0), vec![0.0; n], vec![0.0; n]);
                 for t in 1..=5 {
                     let (a, b) = (rng.vec(n, -1.0, 1.0), rng.vec(n, -1.0, 1.0));
@@ -75,9 +87,14 @@ fn adam_and_adamw_match_pytorch_semantics_over_steps() {
                             .zip(&ga)
                             .map(|(x, g)| x - hyper.lr as f64 * g)
                             .collect(),
-                        false => reference_lookahead(hyper, t, &ga, &xr, [&mr, &vr]),
+                        false => {
+                            reference_lookahead(hyper, t, &ga, (&xr, [&mr, &vr]), mask.as_ref())
+                        }
                     };
-                    let what = format!("{} n={n} decoupled={decoupled} t={t}", gpu.adapter.short());
+                    let what = format!(
+                        "{} n={n} decoupled={decoupled} masked={masked} t={t}",
+                        gpu.adapter.short()
+                    );
                     assert_close(
                         &format!("{what} y"),
                         &gpu.read(&y).unwrap(),
@@ -85,7 +102,8 @@ fn adam_and_adamw_match_pytorch_semantics_over_steps() {
                         1e-6,
                         1e-5,
                     );
-                    reference_step(hyper, t, &g, &mut xr, [&mut mr, &mut vr]);
+                    let at = (&mut xr[..], [&mut mr[..], &mut vr[..]]);
+                    reference_step(hyper, t, &g, at, mask.as_ref());
                     assert_close(
                         &format!("{what} x"),
                         &gpu.read(&x).unwrap(),
@@ -136,8 +154,8 @@ fn the_adam_step_leaves_its_new_norm_bit_for_bit_as_the_norm_kernel_computes_it(
                 gpu.write(&b, 0, &data).unwrap();
                 b
             });
-            let step = AdamStep::prepare(gpu, [g.view(), g.view()], x.view(), [m.view(), v.view()])
-                .unwrap();
+            let at = (x.view(), [m.view(), v.view()]);
+            let step = AdamStep::prepare(gpu, [g.view(), g.view()], at, None).unwrap();
             step.set(gpu, adam_hyper(true), 3, 0.0);
             let out = gpu.zeros::<f32>(2, "norms").unwrap();
             let groups = norm::partial_groups(gpu, n);

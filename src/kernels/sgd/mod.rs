@@ -26,10 +26,12 @@ use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 
 const STORAGE_SRC: &str = concat!(
+    crate::wgsl!("kernels/decay.wgsl"),
     crate::wgsl!("kernels/sgd/prelude.wgsl"),
     crate::wgsl!("kernels/sgd/sgd.wgsl")
 );
 const TEXTURE_SRC: &str = concat!(
+    crate::wgsl!("kernels/decay.wgsl"),
     crate::wgsl!("kernels/sgd/prelude.wgsl"),
     crate::wgsl!("kernels/sgd/sgd_tex.wgsl")
 );
@@ -41,7 +43,7 @@ struct SgdParams {
     n: u32,
     first: u32,
     nesterov: u32,
-    _pad: u32,
+    masked: u32,
     lr: f32,
     mu: f32,
     wd: f32,
@@ -77,7 +79,7 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
                     n,
                     first,
                     nesterov,
-                    _pad,
+                    masked,
                     lr,
                     mu,
                     wd,
@@ -96,12 +98,14 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
 }
 
 impl SgdParams {
-    /// `lambda` weighs the second gradient (0: the first gradient alone).
-    fn new(n: u32, hyper: SgdHyper, first: bool, lambda: f32) -> SgdParams {
+    /// `lambda` weighs the second gradient (0: the first gradient alone); `masked` says
+    /// whether weight decay's mask is read.
+    fn new(n: u32, hyper: SgdHyper, first: bool, lambda: f32, masked: bool) -> SgdParams {
         SgdParams {
             n,
             first: first as u32,
             nesterov: hyper.nesterov as u32,
+            masked: masked as u32,
             lr: hyper.lr,
             mu: hyper.momentum,
             wd: hyper.weight_decay,
@@ -113,8 +117,9 @@ impl SgdParams {
 }
 
 /// The vectors one entry point touches: gradients g_a and g_b (either may be absent), x, the
-/// momentum buffer, y (absent when the entry does not write it) and the partial sums of ‖x‖²
-/// (which the step entries write, the look-ahead not).
+/// momentum buffer, y (absent when the entry does not write it), the partial sums of ‖x‖²
+/// (which the step entries write, the look-ahead not) and weight decay's mask (see
+/// `decay::binding`).
 struct Vectors<'a> {
     g_a: Option<View<'a>>,
     g_b: View<'a>,
@@ -122,6 +127,7 @@ struct Vectors<'a> {
     momentum: View<'a>,
     y: Option<View<'a>>,
     sq: Option<&'a GpuBuf<f32>>,
+    decay: &'a GpuBuf<u32>,
 }
 
 /// A buffer binding of `view`'s buffer.
@@ -143,6 +149,7 @@ fn launch(
     let step = v.g_a.is_some();
     let y = v.y.as_ref().map_or(Bind::Unused, buf);
     let sq = v.sq.map_or(Bind::Unused, |b| Bind::Buf(&b.buffer));
+    let decay = Bind::Buf(&v.decay.buffer);
     let read = [v.g_a.unwrap_or(v.g_b), v.g_b, v.x, v.momentum];
     let copies = match form {
         VectorForm::Texture => texture_copies(gpu, n, &read)?,
@@ -163,6 +170,7 @@ fn launch(
                 Bind::Tex(&t[2]),
                 Bind::Tex(&t[3]),
                 sq,
+                decay,
             ];
             (TEXTURE_SRC, copy.clone(), b)
         }
@@ -170,7 +178,7 @@ fn launch(
             let ga = v.g_a.as_ref().map_or(Bind::Unused, buf);
             let u = || Bind::Unused;
             let (gb, x, m) = (buf(&v.g_b), buf(&v.x), buf(&v.momentum));
-            let b = vec![ga, gb, x, m, y, u(), u(), u(), u(), sq];
+            let b = vec![ga, gb, x, m, y, u(), u(), u(), u(), sq, decay];
             (STORAGE_SRC, Dispatch::empty(), b)
         }
     };
@@ -201,21 +209,24 @@ pub struct SgdStep {
     pub dispatch: Dispatch,
     params: wgpu::Buffer,
     n: u32,
+    /// Whether the step reads weight decay's mask.
+    masked: bool,
     /// The partial sums of ‖x‖² the step writes, one per invocation.
     squares: GpuBuf<f32>,
 }
 
 impl SgdStep {
     /// Prepare x ← step(x, g, buf) with g = (1 − λ)·g_a + λ·g_b (λ set per step; g_b is read
-    /// only when λ ≠ 0). All views have the same length; `g_b` may be `g_a`.
+    /// only when λ ≠ 0). All views have the same length; `g_b` may be `g_a`. With `decay`,
+    /// weight decay applies only to the elements its bits mark (`super::decay`).
     pub fn prepare(
         gpu: &Gpu,
         form: VectorForm,
         [g_a, g_b]: [View<'_>; 2],
-        x: View<'_>,
-        momentum: View<'_>,
+        (x, momentum): (View<'_>, View<'_>),
+        decay: Option<&GpuBuf<u32>>,
     ) -> Result<SgdStep> {
-        Self::build(gpu, form, [g_a, g_b], (x, momentum), None)
+        Self::build(gpu, form, [g_a, g_b], (x, momentum, decay), None)
     }
 
     /// [`SgdStep::prepare`], the same dispatch then also writing SAMPa's next look-ahead point
@@ -227,16 +238,17 @@ impl SgdStep {
         form: VectorForm,
         grads: [View<'_>; 2],
         (x, momentum): (View<'_>, View<'_>),
+        decay: Option<&GpuBuf<u32>>,
         y: View<'_>,
     ) -> Result<SgdStep> {
-        Self::build(gpu, form, grads, (x, momentum), Some(y))
+        Self::build(gpu, form, grads, (x, momentum, decay), Some(y))
     }
 
     fn build(
         gpu: &Gpu,
         form: VectorForm,
         [g_a, g_b]: [View<'_>; 2],
-        (x, momentum): (View<'_>, View<'_>),
+        (x, momentum, decay): (View<'_>, View<'_>, Option<&GpuBuf<u32>>),
         y: Option<View<'_>>,
     ) -> Result<SgdStep> {
         const OP: &str = "sgd_step";
@@ -244,6 +256,7 @@ impl SgdStep {
         if let Some(y) = y {
             distinct_y(OP, y, &[g_a, g_b, x, momentum])?;
         }
+        let (decay, masked) = super::decay::binding(gpu, OP, n as usize, decay)?;
         let params = uniform(gpu, "sgd params", &[0u8; std::mem::size_of::<SgdParams>()]);
         let entry = if y.is_some() {
             "sgd_step_look"
@@ -259,12 +272,14 @@ impl SgdStep {
             momentum,
             y,
             sq: Some(&squares),
+            decay: &decay,
         };
         let dispatch = launch(gpu, form, entry, &vectors, &params)?;
         Ok(SgdStep {
             dispatch,
             params,
             n,
+            masked,
             squares,
         })
     }
@@ -279,7 +294,7 @@ impl SgdStep {
     /// Set the hyper-parameters of the next recorded step; `first` marks step 0, and `lambda`
     /// is the weight of the second gradient.
     pub fn set(&self, gpu: &Gpu, hyper: SgdHyper, first: bool, lambda: f32) {
-        let p = SgdParams::new(self.n, hyper, first, lambda);
+        let p = SgdParams::new(self.n, hyper, first, lambda, self.masked);
         let head = std::mem::offset_of!(SgdParams, look_nesterov);
         gpu.queue
             .write_buffer(&self.params, 0, &bytemuck::bytes_of(&p)[..head]);
@@ -315,20 +330,23 @@ pub struct Lookahead {
     pub dispatch: Dispatch,
     params: wgpu::Buffer,
     n: u32,
+    masked: bool,
 }
 
 impl Lookahead {
-    /// Prepare y ← x − lr·direction(g, x, buf). All four are whole buffers of one length.
+    /// Prepare y ← x − lr·direction(g, x, buf). All four are whole buffers of one length;
+    /// `decay` as [`SgdStep::prepare`]'s.
     pub fn prepare(
         gpu: &Gpu,
         form: VectorForm,
         g: View<'_>,
-        (x, momentum): (View<'_>, View<'_>),
+        (x, momentum, decay): (View<'_>, View<'_>, Option<&GpuBuf<u32>>),
         y: View<'_>,
     ) -> Result<Lookahead> {
         const OP: &str = "lookahead";
         let n = same_whole(OP, &[x, g, momentum, y])?;
         distinct_y(OP, y, &[g, x, momentum])?;
+        let (decay, masked) = super::decay::binding(gpu, OP, n as usize, decay)?;
         let params = uniform(
             gpu,
             "lookahead params",
@@ -341,19 +359,21 @@ impl Lookahead {
             momentum,
             y: Some(y),
             sq: None,
+            decay: &decay,
         };
         let dispatch = launch(gpu, form, "lookahead", &vectors, &params)?;
         Ok(Lookahead {
             dispatch,
             params,
             n,
+            masked,
         })
     }
 
     /// Set the hyper-parameters of the next recorded look-ahead; `first` means no momentum
     /// buffer exists yet.
     pub fn set(&self, gpu: &Gpu, hyper: SgdHyper, first: bool) {
-        let p = SgdParams::new(self.n, hyper, first, 0.0);
+        let p = SgdParams::new(self.n, hyper, first, 0.0, self.masked);
         gpu.queue
             .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }

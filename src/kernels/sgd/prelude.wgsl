@@ -5,10 +5,12 @@
 //
 // This prelude is shared by the two forms of the kernels, sgd.wgsl (storage-buffer reads, for
 // GPUs) and sgd_tex.wgsl (texture reads, for CPU rasterisers); each is compiled as this file
-// followed by its own. It declares what both forms bind alike: the uniform block (binding 0)
-// and what the kernels write, x (binding 3), the momentum buffer buf (binding 4), the
-// look-ahead point y (binding 5) and the partial sums of ‖x‖² sq (binding 10). Each form adds
-// the bindings it reads from.
+// followed by its own, after decay.wgsl. It declares what both forms bind alike: the uniform
+// block (binding 0), what the kernels write, x (binding 3), the momentum buffer buf (binding
+// 4), the look-ahead point y (binding 5) and the partial sums of ‖x‖² sq (binding 10), and
+// weight decay's mask (binding 11, one bit per element; read only when p.masked = 1, see
+// decay.wgsl). Each form adds the bindings it reads from.
+// After: decay.wgsl
 //
 // Indexing: the vectors are bound as vec4s (buffers are allocated in 16-byte multiples): on
 // llvmpipe a quarter of the invocations and workgroups made the update 23% faster, their fixed
@@ -29,7 +31,7 @@
 //
 // Per element, the step:
 //   g   = ca * g_a + cb * g_b
-//   d   = g + wd * x
+//   d   = g + wd * x             (wd = 0 where the mask exempts the element)
 //   buf = d                      on the first step (p.first = 1)
 //   buf = mu * buf + d           afterwards (dampening 0)
 //   d   = d + mu * buf           with Nesterov, else d = buf
@@ -52,7 +54,7 @@ struct Params {
     n: u32,
     first: u32,
     nesterov: u32,
-    _pad: u32,
+    masked: u32,
     lr: f32,
     mu: f32,
     wd: f32,
@@ -71,6 +73,7 @@ struct Params {
 @group(0) @binding(4) var<storage, read_write> buf: array<vec4<f32>>;
 @group(0) @binding(5) var<storage, read_write> y: array<vec4<f32>>;
 @group(0) @binding(10) var<storage, read_write> sq: array<f32>;
+@group(0) @binding(11) var<storage, read> decay: array<u32>;
 
 struct Direction {
     // The new momentum buffer and the step direction, per element.
@@ -78,20 +81,28 @@ struct Direction {
     d: vec4<f32>,
 }
 
-// The hyper-parameters direction() needs.
+// The hyper-parameters direction() needs for one vec4, the weight decay per element.
 struct Hyper {
     first: bool,
     nesterov: bool,
     mu: f32,
-    wd: f32,
+    wd: vec4<f32>,
 }
 
-fn step_hyper() -> Hyper {
-    return Hyper(p.first != 0u, p.nesterov != 0u, p.mu, p.wd);
+// The weight decay of vec4 e's elements: wd, or with a mask, wd where it applies and 0 elsewhere.
+fn decay_of(e: u32, wd: f32) -> vec4<f32> {
+    if p.masked == 0u {
+        return vec4<f32>(wd);
+    }
+    return masked_decay(decay[e >> 3u], e, wd);
 }
 
-fn look_hyper() -> Hyper {
-    return Hyper(false, p.look_nesterov != 0u, p.look_mu, p.look_wd);
+fn step_hyper(e: u32) -> Hyper {
+    return Hyper(p.first != 0u, p.nesterov != 0u, p.mu, decay_of(e, p.wd));
+}
+
+fn look_hyper(e: u32) -> Hyper {
+    return Hyper(false, p.look_nesterov != 0u, p.look_mu, decay_of(e, p.look_wd));
 }
 
 fn direction(h: Hyper, g: vec4<f32>, x0: vec4<f32>, old: vec4<f32>) -> Direction {
@@ -142,7 +153,7 @@ struct Stepped {
 // Every step entry ends here: x and buf updated from the loaded values, the last, partial vec4
 // keeping its elements past n. Returns the new x and buf.
 fn update(e: u32, g: vec4<f32>, x0: vec4<f32>, old: vec4<f32>) -> Stepped {
-    let s = direction(step_hyper(), g, x0, old);
+    let s = direction(step_hyper(e), g, x0, old);
     let keep = inside(4u * e);
     let b = select(old, s.b, keep);
     let xn = select(x0, x0 - p.lr * s.d, keep);
@@ -162,12 +173,12 @@ fn store_y(e: u32, v: vec4<f32>) {
 }
 
 // The look-ahead point after a step that left x = xn and buf = b: see sgd_step_look.
-fn next_point(g: vec4<f32>, xn: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
-    return xn - p.look_lr * direction(look_hyper(), g, xn, b).d;
+fn next_point(e: u32, g: vec4<f32>, xn: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+    return xn - p.look_lr * direction(look_hyper(e), g, xn, b).d;
 }
 
 // The look-ahead from the loaded g, x and buf, with the step's own hyper-parameters.
 fn look(e: u32, g: vec4<f32>, x0: vec4<f32>, old: vec4<f32>) {
-    let s = direction(step_hyper(), g, x0, old);
+    let s = direction(step_hyper(e), g, x0, old);
     store_y(e, x0 - p.lr * s.d);
 }

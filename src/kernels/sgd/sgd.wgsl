@@ -2,6 +2,7 @@
 // the arithmetic and the indexing): the two gradients are read from storage buffers, g_a at
 // binding 1 and g_b at binding 2, and x and buf from the read-write bindings the prelude
 // declares. The look-ahead's gradient is g_b, the mix's second gradient: in SAMPa both are g_y.
+// After: decay.wgsl
 
 @group(0) @binding(1) var<storage, read> g_a: array<vec4<f32>>;
 @group(0) @binding(2) var<storage, read> g_b: array<vec4<f32>>;
@@ -29,7 +30,7 @@ fn sgd_step_look(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
     for (var e = first; 4u * e < p.n; e += nwg.x * 256u) {
         let gn = g_b[e];
         let s = update(e, mixed(g_a[e], gn), x[e], buf[e]);
-        store_y(e, next_point(gn, s.x, s.b));
+        store_y(e, next_point(e, gn, s.x, s.b));
         sum += squares(e, s.x);
     }
     sq[first] = sum;

@@ -5,6 +5,7 @@
 // a 64-texel-wide rgba32float texture with vec4 e at texel (e % 64, e / 64), and write x, buf,
 // y and the squares' partial sums through the prelude's storage bindings. The copies need
 // vectors allocated in whole 256-float rows. The look-ahead's gradient is g_b, as in sgd.wgsl.
+// After: decay.wgsl
 
 @group(0) @binding(6) var tex_g_a: texture_2d<f32>;
 @group(0) @binding(7) var tex_g_b: texture_2d<f32>;
@@ -42,7 +43,7 @@ fn sgd_step_look(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups)
         let gn = textureLoad(tex_g_b, c, 0);
         let s = update(e, mixed(textureLoad(tex_g_a, c, 0), gn), textureLoad(tex_x, c, 0),
                        textureLoad(tex_buf, c, 0));
-        store_y(e, next_point(gn, s.x, s.b));
+        store_y(e, next_point(e, gn, s.x, s.b));
         sum += squares(e, s.x);
     }
     sq[first] = sum;

@@ -4,10 +4,12 @@
 //! but not written. The kernels have a storage-buffer form only, on every adapter.
 
 use super::super::program::Vector;
+use super::params::Params;
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::kernels::View;
 use crate::kernels::adam::{self as kernel, AdamHyper, AdamLookahead, AdamStep};
+use crate::kernels::decay::DecayMask;
 
 /// The state: PyTorch's `exp_avg` and `exp_avg_sq`.
 pub const STATE: &[Vector] = &[Vector::ExpAvg, Vector::ExpAvgSq];
@@ -17,13 +19,13 @@ pub fn reference_step(
     h: AdamHyper,
     steps: usize,
     grad: &[f64],
-    x: &mut [f64],
-    state: &mut [Vec<f64>],
+    (x, state): (&mut [f64], &mut [Vec<f64>]),
+    decay: Option<&DecayMask>,
 ) {
     let [m, v] = state else {
         unreachable!("Adam's state is two vectors")
     };
-    kernel::reference_step(h, steps + 1, grad, x, [m, v]);
+    kernel::reference_step(h, steps + 1, grad, (x, [m, v]), decay);
 }
 
 /// The f64 look-ahead after `steps` steps taken: where the next step would move x.
@@ -31,16 +33,16 @@ pub fn reference_lookahead(
     h: AdamHyper,
     steps: usize,
     grad: &[f64],
-    x: &[f64],
-    state: &[Vec<f64>],
+    (x, state): (&[f64], &[Vec<f64>]),
+    decay: Option<&DecayMask>,
 ) -> Vec<f64> {
-    kernel::reference_lookahead(h, steps + 1, grad, x, [&state[0], &state[1]])
+    kernel::reference_lookahead(h, steps + 1, grad, (x, [&state[0], &state[1]]), decay)
 }
 
 pub(super) fn prepare_step(
     gpu: &Gpu,
     grads: [View<'_>; 2],
-    (x, state): (View<'_>, &[View<'_>]),
+    p: Params<'_, '_>,
     y: Option<View<'_>>,
 ) -> Result<AdamStep> {
     if y.is_some() {
@@ -48,14 +50,14 @@ pub(super) fn prepare_step(
             "Adam's step does not write the look-ahead point; prepare the look-ahead apart".into(),
         ));
     }
-    AdamStep::prepare(gpu, grads, x, [state[0], state[1]])
+    AdamStep::prepare(gpu, grads, (p.x, [p.state[0], p.state[1]]), p.decay)
 }
 
 pub(super) fn prepare_look(
     gpu: &Gpu,
     g: View<'_>,
-    (x, state): (View<'_>, &[View<'_>]),
+    p: Params<'_, '_>,
     y: View<'_>,
 ) -> Result<AdamLookahead> {
-    AdamLookahead::prepare(gpu, g, (x, [state[0], state[1]]), y)
+    AdamLookahead::prepare(gpu, g, (p.x, [p.state[0], p.state[1]]), p.decay, y)
 }

@@ -10,7 +10,10 @@
 //! its name in [`BaseKind`] (`config.rs`, beside the other options).
 
 pub mod adam;
+mod params;
 pub mod sgd;
+
+pub use params::Params;
 
 pub use super::config::BaseKind;
 use super::config::LookaheadMode;
@@ -18,6 +21,7 @@ use super::program::Vector;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::adam::AdamHyper;
+use crate::kernels::decay::DecayMask;
 use crate::kernels::sgd::SgdHyper;
 use crate::kernels::{Dispatch, VectorForm, View};
 
@@ -139,38 +143,38 @@ pub(crate) fn mismatch(want: BaseKind, got: BaseKind) -> Error {
 }
 
 /// The f64 reference of one base step: x and the state (in [`state`]'s order)
-/// updated in place; `steps` is the number of steps taken before this one.
+/// updated in place; `steps` is the number of steps taken before this one. With `decay`,
+/// weight decay applies only where its bits are set (`--no-wd-1d`).
 pub fn reference_step(
     hyper: BaseHyper,
     steps: usize,
     grad: &[f64],
-    x: &mut [f64],
-    state: &mut [Vec<f64>],
+    (x, state): (&mut [f64], &mut [Vec<f64>]),
+    decay: Option<&DecayMask>,
 ) {
     match hyper {
-        BaseHyper::Sgd(h) => sgd::reference_step(h, steps, grad, x, state),
-        BaseHyper::Adam(h) => adam::reference_step(h, steps, grad, x, state),
+        BaseHyper::Sgd(h) => sgd::reference_step(h, steps, grad, (x, state), decay),
+        BaseHyper::Adam(h) => adam::reference_step(h, steps, grad, (x, state), decay),
     }
 }
 
 /// The f64 reference of SAMPa's look-ahead from `steps` steps taken (at least one): where the
 /// base step would move x with gradient `grad`, the state read but not changed; the paper's
-/// x − lr·grad for every base in [`LookaheadMode::Paper`].
+/// x − lr·grad for every base in [`LookaheadMode::Paper`]; `decay` as [`reference_step`]'s.
 pub fn reference_lookahead(
     hyper: BaseHyper,
-    mode: LookaheadMode,
-    steps: usize,
+    (mode, steps): (LookaheadMode, usize),
     grad: &[f64],
-    x: &[f64],
-    state: &[Vec<f64>],
+    (x, state): (&[f64], &[Vec<f64>]),
+    decay: Option<&DecayMask>,
 ) -> Vec<f64> {
     if mode == LookaheadMode::Paper {
         let lr = hyper.lr() as f64;
         return x.iter().zip(grad).map(|(x, g)| x - lr * g).collect();
     }
     match hyper {
-        BaseHyper::Sgd(h) => sgd::reference_lookahead(h, grad, x, state),
-        BaseHyper::Adam(h) => adam::reference_lookahead(h, steps, grad, x, state),
+        BaseHyper::Sgd(h) => sgd::reference_lookahead(h, grad, (x, state), decay),
+        BaseHyper::Adam(h) => adam::reference_lookahead(h, steps, grad, (x, state), decay),
     }
 }
 
@@ -185,19 +189,20 @@ pub enum BaseStep {
 
 impl BaseStep {
     /// Prepare x ← base step with (1 − λ)·g_a + λ·g_b over x and `state` (the vectors of
-    /// [`state`], in order). With `y`, the step also writes the next look-ahead
-    /// point (only bases that [`BaseKind::fuses_lookahead`]).
+    /// [`state`], in order); with `decay` (a [`DecayMask`] on the device), weight decay
+    /// applies only where its bits are set. With `y`, the step also writes the next
+    /// look-ahead point (only bases that [`BaseKind::fuses_lookahead`]).
     pub fn prepare(
         gpu: &Gpu,
         (kind, form): (BaseKind, VectorForm),
         grads: [View<'_>; 2],
-        (x, state): (View<'_>, &[View<'_>]),
+        at: Params<'_, '_>,
         y: Option<View<'_>>,
     ) -> Result<BaseStep> {
         match kind {
-            BaseKind::Sgd => sgd::prepare_step(gpu, form, grads, (x, state), y).map(BaseStep::Sgd),
+            BaseKind::Sgd => sgd::prepare_step(gpu, form, grads, at, y).map(BaseStep::Sgd),
             BaseKind::Adam | BaseKind::AdamW => {
-                adam::prepare_step(gpu, grads, (x, state), y).map(BaseStep::Adam)
+                adam::prepare_step(gpu, grads, at, y).map(BaseStep::Adam)
             }
         }
     }
@@ -248,18 +253,19 @@ pub enum BaseLook {
 }
 
 impl BaseLook {
-    /// Prepare y ← look-ahead(g) from x and `state` (the vectors of [`state`]).
+    /// Prepare y ← look-ahead(g) from x and `state` (the vectors of [`state`]), `decay` as
+    /// [`BaseStep::prepare`]'s.
     pub fn prepare(
         gpu: &Gpu,
         (kind, form): (BaseKind, VectorForm),
         g: View<'_>,
-        (x, state): (View<'_>, &[View<'_>]),
+        at: Params<'_, '_>,
         y: View<'_>,
     ) -> Result<BaseLook> {
         match kind {
-            BaseKind::Sgd => sgd::prepare_look(gpu, form, g, (x, state), y).map(BaseLook::Sgd),
+            BaseKind::Sgd => sgd::prepare_look(gpu, form, g, at, y).map(BaseLook::Sgd),
             BaseKind::Adam | BaseKind::AdamW => {
-                adam::prepare_look(gpu, g, (x, state), y).map(BaseLook::Adam)
+                adam::prepare_look(gpu, g, at, y).map(BaseLook::Adam)
             }
         }
     }

@@ -4,8 +4,10 @@
 //! next look-ahead point in the same pass.
 
 use super::super::program::Vector;
+use super::params::Params;
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::kernels::decay::DecayMask;
 use crate::kernels::sgd::{self as kernel, Lookahead, SgdHyper, SgdStep};
 use crate::kernels::{VectorForm, View};
 
@@ -17,27 +19,33 @@ pub fn reference_step(
     h: SgdHyper,
     steps: usize,
     grad: &[f64],
-    x: &mut [f64],
-    state: &mut [Vec<f64>],
+    (x, state): (&mut [f64], &mut [Vec<f64>]),
+    decay: Option<&DecayMask>,
 ) {
-    kernel::reference_step(h, steps == 0, grad, x, &mut state[0]);
+    kernel::reference_step(h, steps == 0, grad, (x, &mut state[0]), decay);
 }
 
 /// The f64 look-ahead: where [`reference_step`] would move x after the first step.
-pub fn reference_lookahead(h: SgdHyper, grad: &[f64], x: &[f64], state: &[Vec<f64>]) -> Vec<f64> {
-    kernel::reference_lookahead(h, false, grad, x, &state[0])
+pub fn reference_lookahead(
+    h: SgdHyper,
+    grad: &[f64],
+    (x, state): (&[f64], &[Vec<f64>]),
+    decay: Option<&DecayMask>,
+) -> Vec<f64> {
+    kernel::reference_lookahead(h, false, grad, (x, &state[0]), decay)
 }
 
 pub(super) fn prepare_step(
     gpu: &Gpu,
     form: VectorForm,
     grads: [View<'_>; 2],
-    (x, state): (View<'_>, &[View<'_>]),
+    p: Params<'_, '_>,
     y: Option<View<'_>>,
 ) -> Result<SgdStep> {
+    let at = (p.x, p.state[0]);
     match y {
-        Some(y) => SgdStep::prepare_with_lookahead(gpu, form, grads, (x, state[0]), y),
-        None => SgdStep::prepare(gpu, form, grads, x, state[0]),
+        Some(y) => SgdStep::prepare_with_lookahead(gpu, form, grads, at, p.decay, y),
+        None => SgdStep::prepare(gpu, form, grads, at, p.decay),
     }
 }
 
@@ -45,8 +53,8 @@ pub(super) fn prepare_look(
     gpu: &Gpu,
     form: VectorForm,
     g: View<'_>,
-    (x, state): (View<'_>, &[View<'_>]),
+    p: Params<'_, '_>,
     y: View<'_>,
 ) -> Result<Lookahead> {
-    Lookahead::prepare(gpu, form, g, (x, state[0]), y)
+    Lookahead::prepare(gpu, form, g, (p.x, p.state[0], p.decay), y)
 }
