@@ -48,7 +48,9 @@ fn softmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let o = wid.z * p.rs.x + r * p.n;
-    var m = -3.4028235e38;
+    // The lowest finite f32, as bits: browsers refuse the literal -3.4028235e38, which lies
+    // just past it.
+    var m = bitcast<f32>(0xff7fffffu);
     for (var j = t; j < p.n; j += 64u) {
         m = max(m, x[o + j]);
     }
