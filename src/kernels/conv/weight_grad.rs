@@ -151,7 +151,8 @@ pub fn prepare_weight_grad(
     let per_split = pixels.div_ceil(splits);
     let part_len = splits * g.cout * 4 * q4;
     let replicas = dw.replicas;
-    let part = gpu.zeros::<f32>(replicas * part_len, "weight gradient partial sums")?;
+    // Written by the sums, read by the reduction right after, then dead: shared.
+    let part = gpu.scratch(replicas * part_len, "weight gradient partial sums")?;
     let (ho, wo) = g.out_hw();
     let params = WgradParams {
         o: as_u32(OP, "channels", g.cout)?,

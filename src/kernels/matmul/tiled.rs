@@ -348,7 +348,8 @@ fn prepare_split(
     const OP: &str = "matmul";
     let Dims { m, n, .. } = dims;
     let slices = plan.count * m * n;
-    let part = gpu.zeros::<f32>(replicas.count as usize * slices, "split-k partial sums")?;
+    // Written by the sums, read by the reduction right after, then dead: shared.
+    let part = gpu.scratch(replicas.count as usize * slices, "split-k partial sums")?;
     let (off_a, lda, off_b, ldb) = operand_starts(dims, transposes, (&a, &b), 0);
     let chunk = Chunk {
         dims: Dims { m, n, k: plan.len },
