@@ -1,6 +1,7 @@
 //! The composite layers' parts: a ResNet block's, a wide unit's and a dense block's
-//! convolutions and BatchNorms with their module names, from which their tensors, state and
-//! products follow. Native only, like the models that use them (`super::resnets`,
+//! convolutions and BatchNorms, and a ViT block's LayerNorms, attention and MLP, with their
+//! module names, from which their tensors, state and products follow. The ViT's are in the
+//! browser build too; the others serve native models only (`super::resnets`,
 //! `super::densenets`).
 
 use super::layer::{Act, Layer, TensorSpec};

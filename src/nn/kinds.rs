@@ -42,7 +42,6 @@ impl Model {
                 let spec = super::densenets::DenseSpec::named(kind)?;
                 Model::densenet(&spec, kind, (c, h, w), classes)
             }
-            #[cfg(not(target_arch = "wasm32"))]
             _ if kind.starts_with("vit") => {
                 let spec = super::vits::VitSpec::named(kind)?;
                 Model::vit(spec, (c, h, w), classes)

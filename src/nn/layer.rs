@@ -337,8 +337,6 @@ impl Layer {
                     Init::TruncNormal(0.02),
                 ),
             ],
-            // The composite layers are native only (`super::composite`).
-            #[cfg(not(target_arch = "wasm32"))]
             Layer::Block { .. }
             | Layer::WideUnit { .. }
             | Layer::DenseBlock { .. }
@@ -356,7 +354,6 @@ impl Layer {
                 spec("running_var", vec![c], c, Init::Fill(1.0)),
                 spec("num_batches_tracked", vec![], 1, Init::Fill(0.0)),
             ],
-            #[cfg(not(target_arch = "wasm32"))]
             Layer::Block { .. } | Layer::WideUnit { .. } | Layer::DenseBlock { .. } => {
                 self.composite_tensors(true)
             }
@@ -374,7 +371,6 @@ impl Layer {
             Layer::BatchNorm { .. } => vec![input],
             Layer::Block { .. } => vec![out(), out()],
             Layer::WideUnit { .. } => vec![input, out()],
-            #[cfg(not(target_arch = "wasm32"))]
             Layer::DenseBlock { .. } => self.dense_norm_shapes(input),
             _ => Vec::new(),
         }
@@ -410,7 +406,6 @@ impl Layer {
             Layer::Linear { .. } | Layer::LinearRelu { .. } | Layer::Conv2d { .. } => {
                 vec![(self, input)]
             }
-            #[cfg(not(target_arch = "wasm32"))]
             Layer::Block { .. }
             | Layer::WideUnit { .. }
             | Layer::DenseBlock { .. }

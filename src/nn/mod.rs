@@ -6,7 +6,6 @@
 //! What it must not touch: optimizer state, schedules and files. Nothing here imports `optim`,
 //! `train` or `run`; the trainer owns the parameters' updates.
 
-#[cfg(not(target_arch = "wasm32"))]
 mod composite;
 pub mod decay;
 #[cfg(not(target_arch = "wasm32"))]
@@ -28,7 +27,6 @@ pub mod resnets;
 pub mod trace;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod vggs;
-#[cfg(not(target_arch = "wasm32"))]
 pub mod vits;
 pub mod weights;
 

@@ -55,8 +55,6 @@ pub(crate) struct LayerIo<'a> {
     pub site: usize,
 }
 
-// The composite layers (ResNet blocks, wide units) are native only.
-#[cfg(not(target_arch = "wasm32"))]
 /// A part's buffers inside a composite layer: its input, output, output gradient and input
 /// gradient.
 pub(crate) type PartBufs<'a> = (
@@ -66,7 +64,6 @@ pub(crate) type PartBufs<'a> = (
     Option<&'a GpuBuf<f32>>,
 );
 
-#[cfg(not(target_arch = "wasm32"))]
 impl<'a> LayerIo<'a> {
     /// The context of a part of this (composite) layer: its input shape, its buffers, and the
     /// layer's tensor views `tensors`.

@@ -14,7 +14,7 @@ use crate::train::Schedule;
 /// Everything a session trains with.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Settings {
-    /// `mlp` or `cnn`.
+    /// `mlp`, `cnn` or a ViT (`vit-D-W-H-pP`).
     pub model: String,
     /// The MLP's hidden widths.
     pub hidden: Vec<usize>,
@@ -128,8 +128,9 @@ impl Settings {
         let get = |key: &str| pairs.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v);
         let mut s = Settings::default();
         if let Some(m) = get("model") {
-            if m != "mlp" && m != "cnn" {
-                return Err(bad("model", "mlp or cnn", m));
+            let vit = crate::nn::vits::VitSpec::named(m).is_ok();
+            if m != "mlp" && m != "cnn" && !vit {
+                return Err(bad("model", "mlp, cnn or a ViT such as vit-2-64-4-p7", m));
             }
             s.model = m.clone();
         }
@@ -378,6 +379,23 @@ fn decode(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_page_takes_the_mlp_the_cnn_and_vits() {
+        for m in ["mlp", "cnn", "vit-2-64-4-p7", "vit-tiny"] {
+            let s = Settings::from_query(&format!("model={m}")).unwrap();
+            assert_eq!(s.model, m);
+        }
+        for m in ["resnet20", "vit-2-64-4", "vit-2-64-4-p0"] {
+            let e = Settings::from_query(&format!("model={m}"))
+                .unwrap_err()
+                .to_string();
+            assert!(
+                e.contains("mlp, cnn or a ViT such as vit-2-64-4-p7"),
+                "{m}: {e}"
+            );
+        }
+    }
 
     #[test]
     fn the_page_takes_a_base_optimizer_and_refuses_sgds_momentum_with_adam() {
