@@ -140,3 +140,34 @@ fn a_batch_too_large_for_the_adapter_is_refused_before_anything_is_allocated() {
         "{e}"
     );
 }
+
+/// The page's ViT: its session builds timm's layout for the page's images, fits the adapter,
+/// and AdamW under SAMPa lowers its loss over its first 20 steps.
+#[test]
+fn the_page_trains_its_vit() {
+    let all = gpus();
+    let gpu = &all[0];
+    let query = "model=vit-2-64-4-p7&optimizers=sampa&base=adamw&lr=0.001&batch=64&schedule=serial";
+    let settings = Settings::from_query(query).unwrap();
+    let splits = sampa::data::idx::embedded().unwrap();
+    let mut session = Session::new(settings, splits, common::kernels(gpu)).unwrap();
+    let spec = sampa::nn::vits::VitSpec::named("vit-2-64-4-p7").unwrap();
+    let want = sampa::nn::Model::vit(spec, (1, 28, 28), 10).unwrap();
+    assert_eq!(session.model().params, want.params);
+    session.check_fits(gpu).unwrap();
+    let mut losses = Vec::new();
+    while losses.len() < 20 {
+        for e in gpu.block_on(session.advance(gpu, 5)).unwrap() {
+            if let sampa::train::session::Event::Step { loss, .. } = e {
+                losses.push(loss);
+            }
+        }
+    }
+    let mean = |l: &[f32]| l.iter().sum::<f32>() / l.len() as f32;
+    let (first, last) = (mean(&losses[..5]), mean(&losses[15..20]));
+    eprintln!("the page's ViT: mean loss {first:.4} over steps 1-5, {last:.4} over 16-20");
+    assert!(
+        losses.iter().all(|l| l.is_finite()) && last < 0.9 * first,
+        "{losses:?}"
+    );
+}

@@ -4,7 +4,7 @@
 
 // The ResNets', VGGs' and DenseNets' layers are native only: the browser pages train the MLP,
 // the CNN and small ViTs, and these would take the page's module past its 1 MB budget (the
-// ViT's layers fit: with them the module measured 974 KB).
+// ViT's layers fit: they added 80 KB, and the module, built at opt-level "z", measured 935 KB).
 #[cfg(not(target_arch = "wasm32"))]
 mod avgpool;
 #[cfg(not(target_arch = "wasm32"))]
