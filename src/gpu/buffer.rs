@@ -34,6 +34,27 @@ fn padded(bytes: u64) -> u64 {
 pub const TEXTURE_ROW_FLOATS: usize = 256;
 
 impl Gpu {
+    /// A scratch buffer of at least `len` floats that every dispatch asking for `what` on this
+    /// device shares: for values one dispatch writes and the next reads, which nothing needs
+    /// after that (a split product's partial sums). The queue runs dispatches one after
+    /// another, so sharing costs nothing, where a buffer per dispatch added up to gigabytes
+    /// over a ViT's products. A request longer than the buffer gets a new one, rounded up to a
+    /// power of two, which later requests share; the dispatches prepared with the old one keep
+    /// it.
+    pub fn scratch(&self, len: usize, what: &'static str) -> Result<GpuBuf<f32>> {
+        let mut bufs = self.scratch.lock().expect("no holder panics");
+        if let Some((buffer, have)) = bufs.get(what).filter(|(_, have)| *have >= len) {
+            return Ok(GpuBuf {
+                buffer: buffer.clone(),
+                len: *have,
+                _t: PhantomData,
+            });
+        }
+        let b = self.zeros::<f32>(len.next_power_of_two(), what)?;
+        bufs.insert(what, (b.buffer.clone(), b.len));
+        Ok(b)
+    }
+
     /// A zero-filled buffer of `len` elements; `what` names it in errors.
     pub fn zeros<T: bytemuck::Pod>(&self, len: usize, what: &str) -> Result<GpuBuf<T>> {
         self.zeros_in(len, len, what)

@@ -25,8 +25,9 @@ pub struct Gpu {
     /// The adapter's optional features (the device enables only those it needs).
     pub adapter_features: wgpu::Features,
     pipelines: Arc<Mutex<HashMap<String, wgpu::ComputePipeline>>>,
-    /// The scratch buffers dispatches share, by what they hold (see [`Gpu::scratch`]).
-    scratch: Arc<Mutex<HashMap<&'static str, super::GpuBuf<f32>>>>,
+    /// The scratch buffers dispatches share, by what they hold, with their lengths in floats
+    /// (see `Gpu::scratch` in `buffer.rs`).
+    pub(super) scratch: Arc<Mutex<HashMap<&'static str, (wgpu::Buffer, usize)>>>,
     /// The driver's compiled pipelines, saved between runs where the backend allows.
     #[cfg(not(target_arch = "wasm32"))]
     disk_cache: Option<Arc<super::pipeline_cache::DiskCache>>,
@@ -127,25 +128,6 @@ impl Gpu {
             #[cfg(not(target_arch = "wasm32"))]
             disk_cache,
         })
-    }
-
-    /// A scratch buffer of at least `len` floats that every dispatch asking for `what` on this
-    /// device shares: for values one dispatch writes and the next reads, which nothing needs
-    /// after that (a split product's partial sums). The queue runs dispatches one after
-    /// another, so sharing costs nothing, where a buffer per dispatch added up to gigabytes
-    /// over a ViT's products. A request longer than the buffer gets a new one, rounded up to a
-    /// power of two, which later requests share; the dispatches prepared with the old one keep
-    /// it.
-    pub fn scratch(&self, len: usize, what: &'static str) -> Result<super::GpuBuf<f32>> {
-        let mut bufs = self.scratch.lock().expect("no holder panics");
-        match bufs.get(what) {
-            Some(b) if b.len >= len => Ok(b.clone()),
-            _ => {
-                let b = self.zeros::<f32>(len.next_power_of_two(), what)?;
-                bufs.insert(what, b.clone());
-                Ok(b)
-            }
-        }
     }
 
     /// Run `f` inside a validation error scope and turn a captured error into [`Error::Gpu`].
@@ -260,25 +242,4 @@ impl Gpu {
 extern "C" {
     #[wasm_bindgen(js_namespace = console, js_name = error)]
     fn console_error(message: &str);
-}
-
-#[cfg(all(test, not(target_arch = "wasm32")))]
-mod tests {
-    use crate::gpu::testing::gpus;
-
-    #[test]
-    fn scratch_is_shared_by_what_it_holds_and_grows_by_powers_of_two() {
-        for gpu in &gpus() {
-            let a = gpu.scratch(100, "test scratch a").unwrap();
-            assert_eq!(a.len, 128);
-            // Shorter and equal requests share it; another name gets its own.
-            assert!(gpu.scratch(128, "test scratch a").unwrap().buffer == a.buffer);
-            assert!(gpu.scratch(5, "test scratch a").unwrap().buffer == a.buffer);
-            assert!(gpu.scratch(5, "test scratch b").unwrap().buffer != a.buffer);
-            // A longer one replaces it for later requests; clones of the old one live on.
-            let b = gpu.scratch(129, "test scratch a").unwrap();
-            assert!(b.buffer != a.buffer && b.len == 256);
-            assert!(gpu.scratch(7, "test scratch a").unwrap().buffer == b.buffer);
-        }
-    }
 }

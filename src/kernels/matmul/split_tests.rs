@@ -99,3 +99,21 @@ fn split_k_products_match_the_f64_product_and_repeat_their_bits() {
         }
     }
 }
+
+/// The buffer split products share their partial sums in (`Gpu::scratch`): one per name,
+/// shared by shorter requests, replaced by a longer one rounded up to a power of two.
+#[test]
+fn scratch_is_shared_by_what_it_holds_and_grows_by_powers_of_two() {
+    for gpu in &gpus() {
+        let a = gpu.scratch(100, "test scratch a").unwrap();
+        assert_eq!(a.len, 128);
+        // Shorter and equal requests share it; another name gets its own.
+        assert!(gpu.scratch(128, "test scratch a").unwrap().buffer == a.buffer);
+        assert!(gpu.scratch(5, "test scratch a").unwrap().buffer == a.buffer);
+        assert!(gpu.scratch(5, "test scratch b").unwrap().buffer != a.buffer);
+        // A longer one replaces it for later requests; clones of the old one live on.
+        let b = gpu.scratch(129, "test scratch a").unwrap();
+        assert!(b.buffer != a.buffer && b.len == 256);
+        assert!(gpu.scratch(7, "test scratch a").unwrap().buffer == b.buffer);
+    }
+}
