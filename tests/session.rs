@@ -142,12 +142,14 @@ fn a_batch_too_large_for_the_adapter_is_refused_before_anything_is_allocated() {
 }
 
 /// The page's ViT: its session builds timm's layout for the page's images, fits the adapter,
-/// and AdamW under SAMPa lowers its loss over its first 20 steps.
+/// and AdamW under SAMPa (sparing 1-D tensors from weight decay) lowers its loss over its
+/// first 20 steps.
 #[test]
 fn the_page_trains_its_vit() {
     let all = gpus();
     let gpu = &all[0];
-    let query = "model=vit-2-64-4-p7&optimizers=sampa&base=adamw&lr=0.001&batch=64&schedule=serial";
+    let query = "model=vit-2-64-4-p7&optimizers=sampa&base=adamw&lr=0.001&batch=64\
+                 &schedule=serial&wd=0.05&no-wd-1d=1";
     let settings = Settings::from_query(query).unwrap();
     let splits = sampa::data::idx::embedded().unwrap();
     let mut session = Session::new(settings, splits, common::kernels(gpu)).unwrap();

@@ -92,10 +92,11 @@ function fillForm(settings, optimizers) {
 
 function formQuery() {
   const q = new URLSearchParams();
-  // hidden, betas, eps, wd, vasso-theta, m-sharpness, the variants' own settings and SGD's
-  // momentum have no field: they keep the loaded query's values (momentum only for SGD, the one
-  // base that has it).
+  // hidden, betas, eps, wd, no-wd-1d, vasso-theta, m-sharpness, the variants' own settings and
+  // SGD's momentum have no field: they keep the loaded query's values (momentum only for SGD,
+  // the one base that has it).
   for (const k of ['hidden', 'betas', 'eps', 'wd']) q.set(k, state.settings[k]);
+  if (state.settings['no-wd-1d']) q.set('no-wd-1d', '1');
   for (const k of ['vasso-theta', 'm-sharpness']) {
     if (state.settings[k] != null) q.set(k, state.settings[k]);
   }

@@ -72,9 +72,9 @@ impl TrainData {
 }
 
 /// The settings of a query string as the page's form shows them (JSON: model, hidden,
-/// optimizers, epochs, batch, lr, base, momentum, betas, eps, wd, rho, lambda, vasso-theta and
-/// m-sharpness (null without), variants (the variants' own settings the query gave, by name),
-/// seed, schedule); rejects with a message naming a bad parameter.
+/// optimizers, epochs, batch, lr, base, momentum, betas, eps, wd, no-wd-1d, rho, lambda,
+/// vasso-theta and m-sharpness (null without), variants (the variants' own settings the query
+/// gave, by name), seed, schedule); rejects with a message naming a bad parameter.
 #[wasm_bindgen(js_name = parseSettings)]
 pub fn parse_settings(query: &str) -> Result<String, JsValue> {
     let s = Settings::from_query(query).map_err(js_err)?;
@@ -87,7 +87,7 @@ pub fn parse_settings(query: &str) -> Result<String, JsValue> {
         "epochs": s.epochs, "batch": s.batch, "lr": f(s.lr), "base": s.base.kind.name(),
         "bases": crate::optim::BaseKind::ALL.map(|b| b.name()),
         "momentum": f(s.base.momentum), "betas": format!("{},{}", s.base.betas[0], s.base.betas[1]),
-        "eps": f(s.base.eps), "wd": f(s.base.weight_decay), "rho": f(s.rho), "lambda": f(s.lambda), "seed": s.seed,
+        "eps": f(s.base.eps), "wd": f(s.base.weight_decay), "no-wd-1d": s.no_wd_1d, "rho": f(s.rho), "lambda": f(s.lambda), "seed": s.seed,
         "schedule": s.schedule.name(), "vasso-theta": s.vasso_theta.map(f),
         "m-sharpness": s.m_sharpness,
         "variants": s.variants.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(),

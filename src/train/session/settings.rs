@@ -1,10 +1,9 @@
 //! A browser training session's settings, read from the page's query string with the names of
 //! the `sampa train` flags (`model`, `hidden`, `epochs`, `batch`, `lr`, `base`, `momentum`,
-//! `betas`, `eps`, `wd`, `rho`, `lambda`, `vasso-theta`, `m-sharpness`, the variants' own
-//! `gsam-alpha`, `looksam-k`, `looksam-alpha`, `aesam-c0`, `aesam-c1`, `esam-beta` and
-//! `esam-gamma`, `seed`, `schedule`) plus `optimizers`, the comma
-//! list run one after
-//! another. The defaults are `sampa train`'s, so a page run and a native run with the same
+//! `betas`, `eps`, `wd`, `no-wd-1d`, `rho`, `lambda`, `vasso-theta`, `m-sharpness`, the
+//! variants' own `gsam-alpha`, `looksam-k`, `looksam-alpha`, `aesam-c0`, `aesam-c1`,
+//! `esam-beta` and `esam-gamma`, `seed`, `schedule`) plus `optimizers`, the comma list run one
+//! after another. The defaults are `sampa train`'s, so a page run and a native run with the same
 //! settings train the same way (a native test holds the two lists together).
 
 use crate::error::{Error, Result};
@@ -36,6 +35,9 @@ pub struct Settings {
     pub vasso_theta: Option<f32>,
     /// m-sharpness's group size for the `sam` and `sampa` runs, if any.
     pub m_sharpness: Option<usize>,
+    /// `--no-wd-1d` for every run: weight decay spares biases, 1-D tensors and a ViT's
+    /// `pos_embed` and `cls_token`.
+    pub no_wd_1d: bool,
     /// The variants' own settings as the query gave them (`looksam-k`, …), each applied to
     /// the runs of its optimizer.
     pub variants: Vec<(String, String)>,
@@ -70,6 +72,7 @@ impl Default for Settings {
             lambda: base.lambda,
             vasso_theta: None,
             m_sharpness: None,
+            no_wd_1d: false,
             variants: Vec::new(),
             seed: 0,
             schedule: Schedule::Auto,
@@ -78,7 +81,7 @@ impl Default for Settings {
 }
 
 /// The query parameters [`Settings::from_query`] reads.
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 25] = [
     "model",
     "hidden",
     "optimizers",
@@ -90,6 +93,7 @@ pub const KEYS: [&str; 24] = [
     "betas",
     "eps",
     "wd",
+    "no-wd-1d",
     "rho",
     "lambda",
     "vasso-theta",
@@ -175,7 +179,15 @@ impl Settings {
                 _ => return Err(bad("schedule", "auto, serial, interleaved or fused", v)),
             };
         }
+        if let Some(v) = get("no-wd-1d") {
+            s.no_wd_1d = match v.as_str() {
+                "" | "1" | "true" => true,
+                "0" | "false" => false,
+                _ => return Err(bad("no-wd-1d", "1 or true (or 0, false)", v)),
+            };
+        }
         let base = OptimizerConfig {
+            no_wd_1d: s.no_wd_1d,
             rho: s.rho,
             lambda: s.lambda,
             base: s.base.kind,
@@ -395,6 +407,19 @@ mod tests {
                 "{m}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn no_wd_1d_goes_to_every_run() {
+        for (q, want) in [("", false), ("no-wd-1d", true), ("no-wd-1d=1", true)] {
+            let s = Settings::from_query(&format!("optimizers=sgd,sam,sampa&{q}")).unwrap();
+            assert_eq!(s.no_wd_1d, want, "{q}");
+            assert!(s.optimizers.iter().all(|o| o.no_wd_1d == want), "{q}");
+        }
+        let e = Settings::from_query("no-wd-1d=yes")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no-wd-1d") && e.contains("1 or true"), "{e}");
     }
 
     #[test]
