@@ -155,13 +155,10 @@ pub fn decode_image(path: &Path, bytes: &[u8], size: usize) -> Result<Vec<u8>> {
         .map_err(|_| Error::Invalid(format!("--image-size {size} is too large")))?;
     let rgb = img.to_rgb8();
     // HWC (interleaved) to CHW, then resized plane by plane.
-    let planes: Vec<f64> = (0..3)
-        .flat_map(|c| rgb.pixels().map(move |p| p.0[c] as f64))
+    let planes: Vec<u8> = (0..3)
+        .flat_map(|c| rgb.pixels().map(move |p| p.0[c]))
         .collect();
     let from = (rgb.height() as usize, rgb.width() as usize);
-    let out = super::resample::bilinear(&planes, 3, from, (side as usize, side as usize));
-    Ok(out
-        .iter()
-        .map(|v| v.round().clamp(0.0, 255.0) as u8)
-        .collect())
+    let to = (side as usize, side as usize);
+    Ok(super::resample::bilinear_u8(&planes, 3, from, to))
 }

@@ -142,6 +142,21 @@ pub fn bilinear(
     resize(grid, channels, from, to, (Kernel::Linear, false))
 }
 
+/// [`bilinear`] on 8-bit images (`channels` planes of `from` pixels, channel-major), each
+/// resized value rounded to the nearest level: the images `--image-size` resizes.
+pub fn bilinear_u8(
+    pixels: &[u8],
+    channels: usize,
+    from: (usize, usize),
+    to: (usize, usize),
+) -> Vec<u8> {
+    let grid: Vec<f64> = pixels.iter().map(|&p| p as f64).collect();
+    let out = bilinear(&grid, channels, from, to);
+    out.iter()
+        .map(|v| v.round().clamp(0.0, 255.0) as u8)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,9 +51,8 @@ fn resize(data: &Dataset, side: usize, which: &str) -> Result<Dataset> {
     let from = (data.shape.height, data.shape.width);
     let mut images = Vec::with_capacity(data.len() * shape.len());
     for i in 0..data.len() {
-        let pixels: Vec<f64> = data.image(i).iter().map(|&p| p as f64).collect();
-        let out = super::resample::bilinear(&pixels, shape.channels, from, (side, side));
-        images.extend(out.iter().map(|v| v.round().clamp(0.0, 255.0) as u8));
+        let out = super::resample::bilinear_u8(data.image(i), shape.channels, from, (side, side));
+        images.extend(out);
     }
     Ok(Dataset {
         images,

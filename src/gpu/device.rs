@@ -25,8 +25,8 @@ pub struct Gpu {
     /// The adapter's optional features (the device enables only those it needs).
     pub adapter_features: wgpu::Features,
     pipelines: Arc<Mutex<HashMap<String, wgpu::ComputePipeline>>>,
-    /// The scratch buffers dispatches share, by what they hold, with their lengths in floats
-    /// (see `Gpu::scratch` in `buffer.rs`).
+    /// The scratch buffers dispatches share, by what they hold, with their lengths in
+    /// elements (see `Gpu::scratch` in `buffer.rs`).
     pub(super) scratch: Arc<Mutex<HashMap<&'static str, (wgpu::Buffer, usize)>>>,
     /// The driver's compiled pipelines, saved between runs where the backend allows.
     #[cfg(not(target_arch = "wasm32"))]
@@ -217,6 +217,14 @@ impl Gpu {
             .map(|r| r.total_allocated_bytes)
     }
 
+    /// The bytes of the largest buffer a kernel can bind whole on this device: what
+    /// [`Gpu::check_size`] allows.
+    pub fn largest_buffer(&self) -> u64 {
+        self.limits
+            .max_buffer_size
+            .min(self.limits.max_storage_buffer_binding_size)
+    }
+
     /// Check that a buffer of `bytes` bytes fits this device, naming `what` in the error.
     pub fn check_size(&self, what: &str, bytes: u64) -> Result<()> {
         let too_large = |limit: u64, limit_name| Error::TooLarge {
@@ -240,6 +248,7 @@ impl Gpu {
 #[cfg(target_arch = "wasm32")]
 #[wasm_bindgen::prelude::wasm_bindgen]
 extern "C" {
+    /// The browser console's `console.error` (the web module's panic report writes there too).
     #[wasm_bindgen(js_namespace = console, js_name = error)]
-    fn console_error(message: &str);
+    pub(crate) fn console_error(message: &str);
 }

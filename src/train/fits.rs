@@ -63,11 +63,7 @@ fn check_inner(gpu: &Gpu, model: &Model, batch: usize, copies: u64) -> Result<()
     let Some(&(what, per_example)) = inner.iter().max_by_key(|b| b.1) else {
         return Ok(());
     };
-    let limit = gpu
-        .limits
-        .max_buffer_size
-        .min(gpu.limits.max_storage_buffer_binding_size);
-    let largest = limit / per_example;
+    let largest = gpu.largest_buffer() / per_example;
     gpu.check_size(
         &format!(
             "{what} of {} at batch {batch} (the largest batch that fits is {largest})",

@@ -11,11 +11,11 @@
 //!
 //! Any other difference is a one-line error naming the tensor, both shapes and what to do.
 
-use super::read::{f32_values, finite, names, no_unknown, parse};
+use super::read::{f32_values, finite, no_unknown, param_tensor, parse};
 use crate::data::resample::bicubic_antialiased;
 use crate::error::{Error, Result};
 use crate::nn::{Model, Param};
-use safetensors::{Dtype, SafeTensors};
+use safetensors::SafeTensors;
 use std::path::Path;
 
 /// The model's parameters from the file at `path`, `seeded` (the run's seeded initialisation)
@@ -60,23 +60,7 @@ fn adapted(
     st: &SafeTensors<'_>,
     p: &Param,
 ) -> Result<(Vec<f32>, Option<String>)> {
-    let t = st.tensor(&p.name).map_err(|_| {
-        Error::data(
-            path,
-            format!(
-                "has no tensor {:?}; {} needs {}",
-                p.name,
-                model.name,
-                names(model)
-            ),
-        )
-    })?;
-    if t.dtype() != Dtype::F32 {
-        return Err(Error::data(
-            path,
-            format!("tensor {:?} is {:?}; expected F32", p.name, t.dtype()),
-        ));
-    }
+    let t = param_tensor(model, path, st, (p, true))?;
     let (theirs, ours) = (t.shape(), &p.shape[..]);
     let values = f32_values(&t);
     if theirs == ours {

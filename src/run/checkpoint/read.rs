@@ -2,7 +2,7 @@
 //! tensor.
 
 use crate::error::{Error, Result};
-use crate::nn::Model;
+use crate::nn::{Model, Param};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
 use std::path::Path;
 
@@ -17,6 +17,12 @@ pub(super) fn parse<'a>(path: &Path, bytes: &'a [u8]) -> Result<SafeTensors<'a>>
         .map_err(|e| Error::data(path, format!("is not a safetensors file ({e})")))
 }
 
+/// The tensor `name`, an error if the file lacks it.
+fn present<'a>(path: &Path, st: &'a SafeTensors<'_>, name: &str) -> Result<TensorView<'a>> {
+    st.tensor(name)
+        .map_err(|_| Error::data(path, format!("has no tensor {name:?}")))
+}
+
 /// The tensor `name`, which must be `dtype` of `shape`.
 pub(super) fn tensor<'a>(
     path: &Path,
@@ -25,14 +31,33 @@ pub(super) fn tensor<'a>(
     dtype: Dtype,
     shape: &[usize],
 ) -> Result<TensorView<'a>> {
-    let t = st
-        .tensor(name)
-        .map_err(|_| Error::data(path, format!("has no tensor {name:?}")))?;
+    let t = present(path, st, name)?;
     if t.dtype() != dtype || t.shape() != shape {
         return Err(Error::data(
             path,
             format!(
                 "tensor {name:?} is {:?} {:?}; expected {dtype:?} {shape:?}",
+                t.dtype(),
+                t.shape()
+            ),
+        ));
+    }
+    Ok(t)
+}
+
+/// The tensor `name`, which must be `dtype`, of whatever shape.
+fn any_shape<'a>(
+    path: &Path,
+    st: &'a SafeTensors<'_>,
+    name: &str,
+    dtype: Dtype,
+) -> Result<TensorView<'a>> {
+    let t = present(path, st, name)?;
+    if t.dtype() != dtype {
+        return Err(Error::data(
+            path,
+            format!(
+                "tensor {name:?} is {:?} {:?}; expected {dtype:?}",
                 t.dtype(),
                 t.shape()
             ),
@@ -57,17 +82,32 @@ pub(super) fn u32_values(t: &TensorView<'_>) -> Vec<u32> {
         .collect()
 }
 
+/// Parameter `p` of `model` from the file: present, f32, and of `p`'s shape unless
+/// `any` (a file to adapt); an error also says what the model needs.
+pub(super) fn param_tensor<'a>(
+    model: &Model,
+    path: &Path,
+    st: &'a SafeTensors<'_>,
+    (p, any): (&Param, bool),
+) -> Result<TensorView<'a>> {
+    let t = match any {
+        true => any_shape(path, st, &p.name, Dtype::F32),
+        false => tensor(path, st, &p.name, Dtype::F32, &p.shape),
+    };
+    t.map_err(|e| match e {
+        Error::Data { path, message } => Error::Data {
+            path,
+            message: format!("{message}; {} needs {}", model.name, names(model)),
+        },
+        e => e,
+    })
+}
+
 /// `model`'s parameters: every tensor present, f32, of the model's shape, and finite.
 pub(super) fn params(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result<Vec<f32>> {
     let mut x = vec![0.0f32; model.param_count()];
     for p in &model.params {
-        let t = tensor(path, st, &p.name, Dtype::F32, &p.shape).map_err(|e| match e {
-            Error::Data { path, message } => Error::Data {
-                path,
-                message: format!("{message}; {} needs {}", model.name, names(model)),
-            },
-            e => e,
-        })?;
+        let t = param_tensor(model, path, st, (p, false))?;
         let values = f32_values(&t);
         finite(path, &p.name, &values)?;
         x[p.offset..p.offset + p.len()].copy_from_slice(&values);
