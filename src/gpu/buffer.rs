@@ -34,14 +34,15 @@ fn padded(bytes: u64) -> u64 {
 pub const TEXTURE_ROW_FLOATS: usize = 256;
 
 impl Gpu {
-    /// A scratch buffer of at least `len` floats that every dispatch asking for `what` on this
-    /// device shares: for values one dispatch writes and the next reads, which nothing needs
-    /// after that (a split product's partial sums). The queue runs dispatches one after
-    /// another, so sharing costs nothing, where a buffer per dispatch added up to gigabytes
-    /// over a ViT's products. A request longer than the buffer gets a new one, rounded up to a
-    /// power of two, which later requests share; the dispatches prepared with the old one keep
-    /// it.
-    pub fn scratch(&self, len: usize, what: &'static str) -> Result<GpuBuf<f32>> {
+    /// A scratch buffer of at least `len` elements that every dispatch asking for `what` on
+    /// this device shares: for values one dispatch writes and the next reads, which nothing
+    /// needs after that (a split product's partial sums, up to 16 MiB each), or a binding a
+    /// kernel never reads. The queue runs dispatches one after another, so sharing changes no
+    /// value, where a buffer per prepared dispatch added up with the model's products. A
+    /// request longer than the buffer gets a new one, rounded up to a power of two, which later
+    /// requests share; the dispatches prepared with the old one keep it. One `what` holds one
+    /// element type.
+    pub fn scratch<T: bytemuck::Pod>(&self, len: usize, what: &'static str) -> Result<GpuBuf<T>> {
         let mut bufs = self.scratch.lock().expect("no holder panics");
         if let Some((buffer, have)) = bufs.get(what).filter(|(_, have)| *have >= len) {
             return Ok(GpuBuf {
@@ -50,7 +51,7 @@ impl Gpu {
                 _t: PhantomData,
             });
         }
-        let b = self.zeros::<f32>(len.next_power_of_two(), what)?;
+        let b = self.zeros::<T>(len.next_power_of_two(), what)?;
         bufs.insert(what, (b.buffer.clone(), b.len));
         Ok(b)
     }

@@ -8,10 +8,9 @@ use crate::gpu::{Gpu, GpuBuf};
 use std::ops::Range;
 
 /// One bit per element, set where weight decay applies: element i is bit i % 32 of word
-/// i / 32 (the layout `decay.wgsl` reads).
+/// i / 32 (the layout `decay.wgsl` reads). Bits past the last element are set and never read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DecayMask {
-    n: usize,
     words: Vec<u32>,
 }
 
@@ -20,12 +19,6 @@ impl DecayMask {
     /// inside `0..n`).
     pub fn except(n: usize, exempt: impl IntoIterator<Item = Range<usize>>) -> DecayMask {
         let mut words = vec![u32::MAX; n.div_ceil(32)];
-        if !n.is_multiple_of(32) {
-            // Bits past n are clear, so two masks of the same elements are equal.
-            *words
-                .last_mut()
-                .expect("n is not a multiple of 32, so n > 0") = (1u32 << (n % 32)) - 1;
-        }
         for range in exempt {
             assert!(
                 range.end <= n,
@@ -35,22 +28,12 @@ impl DecayMask {
                 words[i / 32] &= !(1u32 << (i % 32));
             }
         }
-        DecayMask { n, words }
+        DecayMask { words }
     }
 
     /// Whether element `i` decays.
     pub fn applies(&self, i: usize) -> bool {
         self.words[i / 32] >> (i % 32) & 1 == 1
-    }
-
-    /// The elements it covers.
-    pub fn len(&self) -> usize {
-        self.n
-    }
-
-    /// Whether it covers no element.
-    pub fn is_empty(&self) -> bool {
-        self.n == 0
     }
 
     /// The words, as a kernel binds them.
@@ -82,7 +65,8 @@ pub(crate) fn binding(
                 m.len
             ),
         )),
-        None => Ok((gpu.zeros::<u32>(1, "no weight decay mask")?, false)),
+        // A stand-in the kernel never reads, one per device.
+        None => Ok((gpu.scratch(1, "no weight decay mask")?, false)),
     }
 }
 
@@ -111,8 +95,8 @@ mod tests {
         let m = DecayMask::except(70, [3..5, 31..33, 69..70]);
         let decays: Vec<usize> = (0..70).filter(|&i| !m.applies(i)).collect();
         assert_eq!(decays, [3, 4, 31, 32, 69]);
-        // Word 0 lacks bits 3, 4 and 31; word 1 lacks bit 0; word 2 holds bits 0..5 only.
-        assert_eq!(m.words(), [!0b11000 & 0x7fff_ffff, !1, 0b011111]);
+        // Word 0 lacks bits 3, 4 and 31; word 1 lacks bit 0; word 2 lacks bit 5 (element 69).
+        assert_eq!(m.words(), [!0b11000 & 0x7fff_ffff, !1, !(1 << 5)]);
         assert_eq!(DecayMask::except(64, []).words(), [u32::MAX; 2]);
         assert_eq!(decay_at(Some(&m), 3, 0.5), 0.0);
         assert_eq!(decay_at(Some(&m), 5, 0.5), 0.5);

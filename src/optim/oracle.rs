@@ -31,17 +31,14 @@ pub struct RefStep<'a> {
     pub losses: &'a dyn Fn(&[f64], &Batch) -> Vec<f64>,
     /// The model (where its normalisation layers' parameters are, for SAM-ON).
     pub model: &'a crate::nn::Model,
+    /// Weight decay's mask, when the run exempts some tensors (`--no-wd-1d`).
+    pub decay: Option<&'a crate::kernels::decay::DecayMask>,
 }
 
 impl RefStep<'_> {
     /// The perturbation the options ask for.
     pub fn perturbation(&self) -> Perturbation {
         self.config.perturbation()
-    }
-
-    /// Weight decay's mask, when the run exempts some tensors (`--no-wd-1d`).
-    pub fn decay(&self) -> Option<crate::kernels::decay::DecayMask> {
-        self.config.no_wd_1d.then(|| self.model.decay_mask())
     }
 }
 

@@ -101,7 +101,9 @@ impl RefOptimizer {
             let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
             reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key).losses
         };
+        let decay = self.config.no_wd_1d.then(|| model.decay_mask());
         let s = RefStep {
+            decay: decay.as_ref(),
             config: self.config,
             x: &self.x,
             state: &self.state,
@@ -131,7 +133,6 @@ impl RefOptimizer {
         if let Some(c) = self.config.clip_norm {
             self.clipped += crate::kernels::clip::reference(c, &mut g.grad) as usize;
         }
-        let decay = self.config.no_wd_1d.then(|| model.decay_mask());
         let at = (&mut self.x[..], &mut self.state[..]);
         base::reference_step(hyper, self.steps, &g.grad, at, decay.as_ref());
         if norms {

@@ -152,12 +152,6 @@ fn lookahead_point(s: &RefStep<'_>, g_y: &[f64]) -> Vec<f64> {
     if s.steps == 0 {
         return s.x.to_vec();
     }
-    let (mode, decay) = (s.config.lookahead, s.decay());
-    base::reference_lookahead(
-        s.hyper,
-        (mode, s.steps),
-        g_y,
-        (s.x, s.state),
-        decay.as_ref(),
-    )
+    let mode = s.config.lookahead;
+    base::reference_lookahead(s.hyper, (mode, s.steps), g_y, (s.x, s.state), s.decay)
 }

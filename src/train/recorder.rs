@@ -135,8 +135,6 @@ pub(crate) struct Recorded {
     pub evaluators: Vec<Evaluator>,
     /// The look-ahead op whose next point the update writes, when that rewrite applies.
     pub speculative: Option<usize>,
-    /// Weight decay's mask, when the run exempts some tensors (`--no-wd-1d`).
-    pub decay: Option<GpuBuf<u32>>,
 }
 
 impl Recorded {
@@ -246,7 +244,6 @@ pub(crate) fn record(
         false => None,
     };
     let mut rec = Recorded {
-        decay,
         uses_previous: program.uses_previous_batch(),
         program,
         passes,
@@ -259,7 +256,7 @@ pub(crate) fn record(
     };
     for k in 0..rec.program.ops.len() {
         let op = rec.program.ops[k];
-        let prepared = prepare(gpu, spec, &mut rec, &op)?;
+        let prepared = prepare(gpu, spec, &mut rec, (&op, decay.as_ref()))?;
         rec.ops.push(prepared);
     }
     let other = rec.program.alternative.as_ref().map(|a| a.ops.clone());
@@ -270,13 +267,19 @@ pub(crate) fn record(
                  must be among the shared operations"
             )));
         }
-        let prepared = prepare(gpu, spec, &mut rec, op)?;
+        let prepared = prepare(gpu, spec, &mut rec, (op, decay.as_ref()))?;
         rec.other.push(prepared);
     }
     Ok(rec)
 }
 
-fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result<Prepared> {
+/// Prepare `op`, the base steps with weight decay's mask `decay` (`--no-wd-1d`), if any.
+fn prepare(
+    gpu: &Gpu,
+    spec: &TrainerSpec,
+    rec: &mut Recorded,
+    (op, decay): (&Op, Option<&GpuBuf<u32>>),
+) -> Result<Prepared> {
     let form = spec.kernels.vectors;
     let base = (spec.optimizer.base, form);
     let v = |x: Vector| rec.vectors[&x].view();
@@ -285,7 +288,7 @@ fn prepare(gpu: &Gpu, spec: &TrainerSpec, rec: &mut Recorded, op: &Op) -> Result
     let at = Params {
         x,
         state: &state,
-        decay: rec.decay.as_ref(),
+        decay,
     };
     Ok(match *op {
         Op::Perturb { along, into } => {

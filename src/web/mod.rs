@@ -8,6 +8,7 @@ mod device;
 mod toy;
 mod train;
 
+use crate::gpu::device::console_error;
 use js_sys::{Object, Reflect};
 use wasm_bindgen::prelude::*;
 
@@ -22,8 +23,6 @@ pub(crate) fn set(obj: &Object, key: &str, value: impl Into<JsValue>) {
 
 #[wasm_bindgen]
 extern "C" {
-    #[wasm_bindgen(js_namespace = console, js_name = error)]
-    fn console_error(message: &str);
     /// The page's report of a panic (`web/common.js`), when it has one.
     #[wasm_bindgen(js_namespace = globalThis, js_name = sampaPanicked, catch)]
     fn page_panicked(message: &str) -> Result<(), JsValue>;

@@ -152,7 +152,7 @@ pub fn prepare_weight_grad(
     let part_len = splits * g.cout * 4 * q4;
     let replicas = dw.replicas;
     // Written by the sums, read by the reduction right after, then dead: shared.
-    let part = gpu.scratch(replicas * part_len, "weight gradient partial sums")?;
+    let part = gpu.scratch::<f32>(replicas * part_len, "weight gradient partial sums")?;
     let (ho, wo) = g.out_hw();
     let params = WgradParams {
         o: as_u32(OP, "channels", g.cout)?,

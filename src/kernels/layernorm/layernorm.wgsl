@@ -92,22 +92,19 @@ fn ln_forward(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         return;
     }
     let o = row_at(wid.z, r);
-    let xo = o.x;
-    let yo = o.y;
-    let po = o.p;
     var s = 0.0;
     for (var c = t; c < p.c; c += 64u) {
-        s += x[xo + c];
+        s += x[o.x + c];
     }
     let mean = workgroup_sums(t, s, 0.0).x / f32(p.c);
     var q = 0.0;
     for (var c = t; c < p.c; c += 64u) {
-        let d = x[xo + c] - mean;
+        let d = x[o.x + c] - mean;
         q += d * d;
     }
     let rstd = inverseSqrt(workgroup_sums(t, q, 0.0).x / f32(p.c) + p.eps);
     for (var c = t; c < p.c; c += 64u) {
-        y[yo + c] = (x[xo + c] - mean) * rstd * prm[po + c] + prm[po + p.c + c];
+        y[o.y + c] = (x[o.x + c] - mean) * rstd * prm[o.p + c] + prm[o.p + p.c + c];
     }
     if t == 0u {
         stats[o.s] = mean;
@@ -123,24 +120,20 @@ fn ln_dx(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: ve
         return;
     }
     let o = row_at(wid.z, r);
-    let xo = o.x;
-    let yo = o.y;
-    let po = o.p;
-    let go = o.g;
     let mean = stats[o.s];
     let rstd = stats[o.s + 1u];
     var sg = 0.0;
     var sgx = 0.0;
     for (var c = t; c < p.c; c += 64u) {
-        let g = dy[go + c] * prm[po + c];
+        let g = dy[o.g + c] * prm[o.p + c];
         sg += g;
-        sgx += g * (x[xo + c] - mean) * rstd;
+        sgx += g * (x[o.x + c] - mean) * rstd;
     }
     let sums = workgroup_sums(t, sg, sgx) / f32(p.c);
     for (var c = t; c < p.c; c += 64u) {
-        let xhat = (x[xo + c] - mean) * rstd;
-        let d = rstd * (dy[go + c] * prm[po + c] - sums.x - xhat * sums.y);
-        y[yo + c] = select(d, y[yo + c] + d, p.accumulate != 0u);
+        let xhat = (x[o.x + c] - mean) * rstd;
+        let d = rstd * (dy[o.g + c] * prm[o.p + c] - sums.x - xhat * sums.y);
+        y[o.y + c] = select(d, y[o.y + c] + d, p.accumulate != 0u);
     }
 }
 

@@ -105,15 +105,15 @@ fn split_k_products_match_the_f64_product_and_repeat_their_bits() {
 #[test]
 fn scratch_is_shared_by_what_it_holds_and_grows_by_powers_of_two() {
     for gpu in &gpus() {
-        let a = gpu.scratch(100, "test scratch a").unwrap();
+        let a = gpu.scratch::<f32>(100, "test scratch a").unwrap();
         assert_eq!(a.len, 128);
         // Shorter and equal requests share it; another name gets its own.
-        assert!(gpu.scratch(128, "test scratch a").unwrap().buffer == a.buffer);
-        assert!(gpu.scratch(5, "test scratch a").unwrap().buffer == a.buffer);
-        assert!(gpu.scratch(5, "test scratch b").unwrap().buffer != a.buffer);
+        assert!(gpu.scratch::<f32>(128, "test scratch a").unwrap().buffer == a.buffer);
+        assert!(gpu.scratch::<f32>(5, "test scratch a").unwrap().buffer == a.buffer);
+        assert!(gpu.scratch::<f32>(5, "test scratch b").unwrap().buffer != a.buffer);
         // A longer one replaces it for later requests; clones of the old one live on.
-        let b = gpu.scratch(129, "test scratch a").unwrap();
+        let b = gpu.scratch::<f32>(129, "test scratch a").unwrap();
         assert!(b.buffer != a.buffer && b.len == 256);
-        assert!(gpu.scratch(7, "test scratch a").unwrap().buffer == b.buffer);
+        assert!(gpu.scratch::<f32>(7, "test scratch a").unwrap().buffer == b.buffer);
     }
 }

@@ -349,7 +349,7 @@ fn prepare_split(
     let Dims { m, n, .. } = dims;
     let slices = plan.count * m * n;
     // Written by the sums, read by the reduction right after, then dead: shared.
-    let part = gpu.scratch(replicas.count as usize * slices, "split-k partial sums")?;
+    let part = gpu.scratch::<f32>(replicas.count as usize * slices, "split-k partial sums")?;
     let (off_a, lda, off_b, ldb) = operand_starts(dims, transposes, (&a, &b), 0);
     let chunk = Chunk {
         dims: Dims { m, n, k: plan.len },
