@@ -1,9 +1,11 @@
 //! 2×2 max pooling, stride 2, on pixel-major `[N, H, W, C]` activations (`maxpool.wgsl`; with
-//! channels in 4s, `maxpool4.wgsl`, the same comparisons on vec4s).
+//! channels in 4s, `maxpool4.wgsl`, the same comparisons on vec4s), and pooling over any
+//! window, stride and padding in [`window`].
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests;
+pub mod window;
 
 use super::dispatch::Dispatch;
 use super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
@@ -30,6 +32,7 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
     vec![
         uniform_layout!("maxpool", SRC, "Params", PoolParams { n, h, w, c }).replicated(),
         uniform_layout!("maxpool4", SRC4, "Params", PoolParams { n, h, w, c }).replicated(),
+        window::uniform_layout(),
     ]
 }
 
