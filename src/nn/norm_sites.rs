@@ -72,6 +72,29 @@ impl Model {
         sites
     }
 
+    /// An error unless a training pass over `examples` examples gives every BatchNorm at
+    /// least 2 values per channel: with one, its batch variance is 0 and the running
+    /// variance's m/(m − 1) divides by zero, so PyTorch refuses it too ("Expected more than 1
+    /// value per channel when training").
+    pub fn check_training_batch(&self, examples: usize) -> crate::Result<()> {
+        let Some(site) = self.norm_sites().into_iter().find(|s| examples * s.hw < 2) else {
+            return Ok(());
+        };
+        let name = self
+            .state
+            .iter()
+            .find(|p| p.offset == site.state)
+            .and_then(|p| p.name.strip_suffix(".running_mean"))
+            .unwrap_or("a BatchNorm");
+        Err(crate::Error::Invalid(format!(
+            "{name}: a training pass over {examples} example(s) gives this BatchNorm 1 value per \
+             channel ({} channels at 1×1), and training needs at least 2, as in PyTorch: raise \
+             --batch (and --m-sharpness), pick a batch size that leaves no last batch of 1, or \
+             enlarge the images (--image-size)",
+            site.c
+        )))
+    }
+
     /// Fold one pass's batch statistics (`Plan::batch_stats_len` values: per BatchNorm its
     /// mean and biased variance) over `batch` examples into the running statistics in
     /// `state`, as PyTorch's training-mode forward does.

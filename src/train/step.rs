@@ -41,6 +41,13 @@ impl Trainer {
         if hyper.kind() != base {
             return Err(crate::optim::base::mismatch(base, hyper.kind()));
         }
+        // The smallest pass of the step: an m-sharpness group, the last one possibly short.
+        let smallest = match self.rec.program.grouped {
+            Some(m) if m < batch.len() && !batch.len().is_multiple_of(m) => batch.len() % m,
+            Some(m) => m.min(batch.len()),
+            None => batch.len(),
+        };
+        self.spec.model.check_training_batch(smallest)?;
         self.draw_noise(gpu)?;
         self.set_dropout_keys()?;
         let look = self.set_hyper(gpu, hyper)?;

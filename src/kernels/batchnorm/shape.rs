@@ -35,13 +35,16 @@ impl BnShape {
         5 * self.c
     }
 
+    /// One row is allowed: evaluation normalises a batch of one 1×1 image with the running
+    /// statistics. Training needs two (its variance of one value is 0, and the running
+    /// update's m/(m − 1) divides by zero), which the trainer checks before a step
+    /// (`Model::check_training_batch`).
     pub(super) fn check(self, op: &'static str) -> Result<()> {
-        if self.m < 2 || self.c == 0 || !self.c.is_multiple_of(4) {
+        if self.m == 0 || self.c == 0 || !self.c.is_multiple_of(4) {
             return Err(Error::shape(
                 op,
                 format!(
-                    "BatchNorm needs at least 2 rows and channels in 4s, got {} rows of {} \
-                     channels",
+                    "BatchNorm needs rows and channels in 4s, got {} rows of {} channels",
                     self.m, self.c
                 ),
             ));
