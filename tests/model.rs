@@ -92,6 +92,13 @@ fn every_layer_matches_finite_differences() {
     };
     let bn = |relu| Layer::BatchNorm { c: 3, relu };
     let block = |cin, cout, stride| Layer::Block { cin, cout, stride };
+    let pool = |k, stride, pad| Layer::MaxPool { k, stride, pad };
+    let tv = |cin, width, stride, bottleneck| Layer::TvBlock {
+        cin,
+        width,
+        stride,
+        bottleneck,
+    };
     let wide = |cin, cout, stride, down| Layer::WideUnit {
         cin,
         cout,
@@ -118,6 +125,13 @@ fn every_layer_matches_finite_differences() {
         (wide(4, 4, 1, false), (2, Act::Image(4, 4, 3), false)),
         (wide(4, 8, 2, true), (2, Act::Image(4, 5, 4), false)),
         (wide(4, 4, 1, true), (2, Act::Image(4, 3, 3), false)),
+        (pool(3, 2, 1), (2, Act::Image(3, 5, 6), false)),
+        (pool(3, 1, 1), (2, Act::Image(2, 4, 4), false)),
+        (tv(4, 4, 1, false), (2, Act::Image(4, 4, 3), false)),
+        (tv(4, 8, 2, false), (2, Act::Image(4, 5, 4), false)),
+        (tv(16, 4, 1, false), (2, Act::Image(16, 3, 3), false)),
+        (tv(16, 4, 1, true), (2, Act::Image(16, 3, 3), false)),
+        (tv(8, 4, 2, true), (2, Act::Image(8, 5, 4), false)),
     ];
     for (i, (layer, shape)) in cases.into_iter().enumerate() {
         let e = layer_check(layer, shape, 20 + i as u64);

@@ -1,5 +1,6 @@
 #![cfg(not(target_arch = "wasm32"))]
-//! `sampa train --model resnetN`, `vggN-bn` and `densenet-cifar` end to end: the run, its
+//! `sampa train --model resnetN` (CIFAR's and torchvision's), `vggN-bn` and `densenet-cifar`
+//! end to end: the run, its
 //! model file under PyTorch's names with the running statistics (`num_batches_tracked` as
 //! int64), `sampa eval` on that file, and the model flags' bad input.
 
@@ -80,7 +81,6 @@ fn a_resnet_trains_writes_its_running_statistics_and_evaluates_the_same() {
     assert!(line.contains("holds the parameters of resnet8"), "{line}");
 }
 
-/// The one `error:` line of a command line the argument parser rejected (status 2).
 /// A CIFAR-10 directory of `train` and `test` records (label, then 3×32×32 random bytes).
 fn cifar_dir(d: &std::path::Path, (train, test): (usize, usize)) {
     let mut rng = sampa::rng::Pcg::new(3, 0);
@@ -95,6 +95,71 @@ fn cifar_dir(d: &std::path::Path, (train, test): (usize, usize)) {
     std::fs::create_dir_all(d).unwrap();
     std::fs::write(d.join("data_batch_1.bin"), records(train, &mut rng)).unwrap();
     std::fs::write(d.join("test_batch.bin"), records(test, &mut rng)).unwrap();
+}
+
+/// torchvision's ResNet-18 from `--zero-init-residual`: its file has torchvision's
+/// `state_dict` (the fixture torchvision wrote) and `sampa eval` gives the run's accuracy; the
+/// flag refuses models without torchvision's blocks, and `--init`, whose weights replace it.
+#[test]
+fn a_torchvision_resnet18_trains_on_cifar_writes_torchvisions_names_and_evaluates_the_same() {
+    let d = scratch("resnet-cli", "resnet18");
+    cifar_dir(&d.join("cifar"), (16, 8));
+    let out = d.join("run");
+    let data = d.join("cifar");
+    let stdout = success(&sampa(&[
+        "train",
+        "--model",
+        "resnet18",
+        "--zero-init-residual",
+        "--data",
+        data.to_str().unwrap(),
+        "--batch",
+        "8",
+        "--epochs",
+        "1",
+        "--out",
+        out.to_str().unwrap(),
+    ]));
+    assert!(
+        stdout.contains("resnet18 3×32×32→10 (11181642 parameters)"),
+        "{stdout}"
+    );
+    let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut names: Vec<String> = st.names().into_iter().map(String::from).collect();
+    names.sort();
+    let (_, want) = common::state_dict::fixture("resnet18");
+    let want: Vec<String> = want.into_iter().map(|(n, ..)| n).collect();
+    assert_eq!(names, want);
+    let eval = success(&sampa(&[
+        "eval",
+        "--model",
+        out.join("model.safetensors").to_str().unwrap(),
+        "--data",
+        data.to_str().unwrap(),
+    ]));
+    let acc = last_test_accuracy(&stdout);
+    assert!(
+        eval.contains(&format!("accuracy {acc}")),
+        "train {acc}, eval: {eval}"
+    );
+    let (model_file, bad) = (out.join("model.safetensors"), d.join("bad"));
+    for (model, init, want) in [
+        ("resnet20", None, "only with torchvision's ResNets"),
+        ("resnet18", Some(&model_file), "left out with --init"),
+    ] {
+        let mut args = vec!["train", "--model", model, "--zero-init-residual"];
+        args.extend(["--data", data.to_str().unwrap()]);
+        if let Some(f) = init {
+            args.extend(["--init", f.to_str().unwrap()]);
+        }
+        args.extend(["--out", bad.to_str().unwrap()]);
+        let line = error_line(&sampa(&args));
+        assert!(
+            line.contains("--zero-init-residual") && line.contains(want),
+            "{line}"
+        );
+    }
 }
 
 /// One epoch of VGG-11 with BatchNorm on the data `data` names, in batches of 8, into `out`.

@@ -141,6 +141,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         val_split: None,
         label_noise: 0.0,
         dropout: 0.0,
+        zero_init_residual: false,
         normalize: true,
         augment: Some(false),
         cutout: false,

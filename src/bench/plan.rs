@@ -83,11 +83,13 @@ impl Settings {
 }
 
 /// The names [`model`] knows, for the command line.
-pub const MODELS: [&str; 9] = [
+pub const MODELS: [&str; 11] = [
     "mlp",
     "cnn",
     "resnet20",
     "resnet56",
+    "resnet18",
+    "resnet50",
     "vgg19-bn",
     "densenet-cifar",
     "densenet121",
@@ -96,9 +98,10 @@ pub const MODELS: [&str; 9] = [
 ];
 
 /// The MLP 784-256-256-10 or the small CNN on 28×28 images, or (natively) ResNet-20,
-/// ResNet-56, VGG-19 with BatchNorm, `densenet-cifar` or DenseNet-121 on CIFAR's 32×32×3, the
-/// ViT `vit-2-64-4-p7` on Fashion-MNIST's 28×28×1, or ViT-Ti/16 (`vit-tiny`) at the 224×224×3
-/// it is fine-tuned at, by name.
+/// ResNet-56, VGG-19 with BatchNorm, `densenet-cifar` or DenseNet-121 on CIFAR's 32×32×3,
+/// torchvision's ResNet-18 at 64×64×3 (small enough for a CPU adapter) and ResNet-50 at
+/// ImageNet's 224×224×3, the ViT `vit-2-64-4-p7` on Fashion-MNIST's 28×28×1, or ViT-Ti/16
+/// (`vit-tiny`) at the 224×224×3 it is fine-tuned at, by name.
 pub fn model(name: &str) -> Result<Model> {
     match name {
         "cnn" => Model::cnn(1, 28, 28, 10),
@@ -106,6 +109,10 @@ pub fn model(name: &str) -> Result<Model> {
         "resnet20" => Model::resnet(20, 3, 32, 32, 10),
         #[cfg(not(target_arch = "wasm32"))]
         "resnet56" => Model::resnet(56, 3, 32, 32, 10),
+        #[cfg(not(target_arch = "wasm32"))]
+        "resnet18" => Model::torchvision_resnet(18, (3, 64, 64), 10),
+        #[cfg(not(target_arch = "wasm32"))]
+        "resnet50" => Model::torchvision_resnet(50, (3, 224, 224), 10),
         #[cfg(not(target_arch = "wasm32"))]
         "vgg19-bn" => Model::vgg(19, (3, 32, 32), 10),
         #[cfg(not(target_arch = "wasm32"))]

@@ -91,6 +91,7 @@ impl Layer {
                 })
                 .collect(),
             Layer::VitBlock { .. } => named(self.vit_parts().to_vec()),
+            Layer::TvBlock { .. } => named(self.tv_parts()),
             _ => named(self.wide_parts()),
         }
     }
@@ -177,6 +178,20 @@ impl Layer {
                 let [c1, _, c2, _] = self.block_parts();
                 vec![(c1, input), (c2, c1.output(input).expect(checked))]
             }
+            Layer::TvBlock { .. } => {
+                let mut at = input;
+                let mut v = Vec::new();
+                for (name, l) in self.tv_parts() {
+                    if name.starts_with("downsample") {
+                        at = input;
+                    }
+                    if let Layer::Conv2d { .. } = l {
+                        v.push((l, at));
+                        at = l.output(at).expect(checked);
+                    }
+                }
+                v
+            }
             Layer::WideUnit { down, .. } => {
                 let parts = self.wide_parts();
                 let mid = parts[1].1.output(input).expect(checked);
@@ -216,6 +231,75 @@ impl Layer {
             }
             _ => Vec::new(),
         }
+    }
+
+    /// A torchvision block's output channels: its width, four times that for a bottleneck.
+    pub(crate) fn tv_out(self) -> usize {
+        match self {
+            Layer::TvBlock {
+                width,
+                bottleneck: true,
+                ..
+            } => 4 * width,
+            Layer::TvBlock { width, .. } => width,
+            _ => unreachable!("only a torchvision block has a width"),
+        }
+    }
+
+    /// A torchvision block's layers in `state_dict` order with torchvision's module names:
+    /// the main path's convolution and BatchNorm pairs (the last BatchNorm's ReLU comes after
+    /// the add, so it has none here), then, where the stride or the channels change, the
+    /// downsample's 1×1 convolution and BatchNorm.
+    pub(crate) fn tv_parts(self) -> Vec<(&'static str, Layer)> {
+        let Layer::TvBlock {
+            cin,
+            width,
+            stride,
+            bottleneck,
+        } = self
+        else {
+            unreachable!("only a torchvision block has torchvision parts")
+        };
+        let conv = |cin, cout, k, stride| Layer::Conv2d {
+            cin,
+            cout,
+            k,
+            pad: k / 2,
+            stride,
+            bias: false,
+        };
+        let bn = |c, relu| Layer::BatchNorm { c, relu };
+        let out = self.tv_out();
+        let mut v = if bottleneck {
+            vec![
+                ("conv1", conv(cin, width, 1, 1)),
+                ("bn1", bn(width, true)),
+                ("conv2", conv(width, width, 3, stride)),
+                ("bn2", bn(width, true)),
+                ("conv3", conv(width, out, 1, 1)),
+                ("bn3", bn(out, false)),
+            ]
+        } else {
+            vec![
+                ("conv1", conv(cin, width, 3, stride)),
+                ("bn1", bn(width, true)),
+                ("conv2", conv(width, width, 3, 1)),
+                ("bn2", bn(width, false)),
+            ]
+        };
+        if stride != 1 || cin != out {
+            v.push(("downsample.0", conv(cin, out, 1, stride)));
+            v.push(("downsample.1", bn(out, false)));
+        }
+        v
+    }
+
+    /// A torchvision block's BatchNorms' input shapes, in the order of its state tensors.
+    pub(crate) fn tv_norm_shapes(self, input: Act) -> Vec<Act> {
+        self.composite_products(input)
+            .into_iter()
+            .map(|(conv, at)| conv.output(at).expect("checked when the model was built"))
+            .collect()
     }
 
     /// A wide unit's layers in `state_dict` order with their module names: the first

@@ -23,6 +23,10 @@ impl Model {
         match kind {
             "cnn" => Model::cnn(c, h, w, classes),
             #[cfg(not(target_arch = "wasm32"))]
+            _ if let Some(depth) = super::torchvision::torchvision_depth(kind) => {
+                Model::torchvision_resnet(depth, (c, h, w), classes)
+            }
+            #[cfg(not(target_arch = "wasm32"))]
             _ if kind.starts_with("resnet") => {
                 let depth = super::resnets::resnet_depth(kind)?;
                 Model::resnet(depth, c, h, w, classes)

@@ -51,6 +51,24 @@ pub enum Layer {
         /// The first convolution's stride, and the shortcut's subsampling.
         stride: usize,
     },
+    /// A residual block of torchvision's ResNets (`torchvision/models/resnet.py`): a
+    /// `BasicBlock` (conv 3×3 with the stride, BN ReLU, conv 3×3, BN) or, with `bottleneck`,
+    /// a `Bottleneck` (conv 1×1, BN ReLU, conv 3×3 with the stride, BN ReLU, conv 1×1 to
+    /// 4·width, BN: torchvision's v1.5, strided in the 3×3), plus the shortcut, then ReLU. The
+    /// shortcut is the identity, or where the stride or the channels change `downsample`, a
+    /// 1×1 convolution with the stride and a BatchNorm. Convolutions have no bias. Tensors
+    /// `conv1.weight`, `bn1.*`, `conv2.weight`, `bn2.*`, [`conv3.weight`, `bn3.*`,]
+    /// [`downsample.0.weight`, `downsample.1.*`].
+    TvBlock {
+        /// Input channels.
+        cin: usize,
+        /// The block's width: its output channels (a bottleneck's inner ones; it outputs 4×).
+        width: usize,
+        /// The 3×3 convolution's stride, and the downsample's.
+        stride: usize,
+        /// A `Bottleneck` rather than a `BasicBlock`.
+        bottleneck: bool,
+    },
     /// A pre-activation wide-ResNet unit, as davda54's `wide_res_net.py` writes it. A basic
     /// unit (`down` false; `cin` = `cout`, stride 1): BN ReLU conv BN ReLU conv, plus the
     /// input. A downsample unit (`down`, the first of each stage): BN ReLU first, then conv
@@ -88,6 +106,17 @@ pub enum Layer {
     AvgPool2,
     /// 2×2 max pooling with stride 2.
     MaxPool2,
+    /// Max pooling over k×k windows with a stride and padding (`nn.MaxPool2d(k, stride,
+    /// pad)`; torchvision's ResNets pool their stem 3×3 with stride 2 and padding 1). The
+    /// padding never wins, as PyTorch pads with −∞.
+    MaxPool {
+        /// Window side.
+        k: usize,
+        /// Step between windows.
+        stride: usize,
+        /// Padding on each side, at most k/2.
+        pad: usize,
+    },
     /// ReLU followed by 2×2 max pooling in one pass: max and ReLU commute, so the evaluator
     /// runs a `Relu` then `MaxPool2` pair as this (see `fuse`).
     ReluMaxPool2,
@@ -182,6 +211,9 @@ pub enum Init {
     /// Normal with standard deviation √(2/fan_in): `kaiming_normal_` (fan_in, ReLU gain),
     /// the ResNets' weights.
     KaimingNormal,
+    /// Normal with standard deviation √(2/fan_out), fan_out = out channels × k × k:
+    /// `kaiming_normal_(mode="fan_out", nonlinearity="relu")`, torchvision's ResNets' weights.
+    KaimingNormalFanOut,
     /// Every element this value (BatchNorm's γ = 1, β = 0; running statistics).
     Fill(f32),
     /// Normal with this standard deviation (timm's `cls_token`: 1e-6).
@@ -248,6 +280,9 @@ impl Layer {
                 (w + 2 * pad - k) / stride + 1,
             ),
             (Layer::BatchNorm { c, .. }, a @ Act::Image(ch, ..)) if c == ch => a,
+            (Layer::TvBlock { cin, stride, .. }, Act::Image(c, h, w)) if c == cin && stride > 0 => {
+                Act::Image(self.tv_out(), (h - 1) / stride + 1, (w - 1) / stride + 1)
+            }
             (Layer::Block { cin, cout, stride }, Act::Image(c, h, w))
                 if c == cin && block_shortcut(cin, cout, stride) =>
             {
@@ -281,6 +316,19 @@ impl Layer {
             }
             (Layer::MaxPool2 | Layer::ReluMaxPool2, Act::Image(c, h, w)) if h >= 2 && w >= 2 => {
                 Act::Image(c, h / 2, w / 2)
+            }
+            (Layer::MaxPool { k, stride, pad }, Act::Image(c, h, w)) => {
+                let window = crate::kernels::maxpool::window::WindowShape {
+                    n: 1,
+                    h,
+                    w,
+                    c,
+                    k,
+                    stride,
+                    pad,
+                };
+                let (ho, wo) = window.out_hw().ok_or_else(bad)?;
+                Act::Image(c, ho, wo)
             }
             (Layer::Flatten, a @ Act::Image(..)) => Act::Flat(a.len()),
             (Layer::LayerNorm { c }, a @ Act::Seq(_, w)) if w == c && c > 0 => a,
@@ -338,6 +386,7 @@ impl Layer {
                 ),
             ],
             Layer::Block { .. }
+            | Layer::TvBlock { .. }
             | Layer::WideUnit { .. }
             | Layer::DenseBlock { .. }
             | Layer::VitBlock { .. } => self.composite_tensors(false),
@@ -354,9 +403,10 @@ impl Layer {
                 spec("running_var", vec![c], c, Init::Fill(1.0)),
                 spec("num_batches_tracked", vec![], 1, Init::Fill(0.0)),
             ],
-            Layer::Block { .. } | Layer::WideUnit { .. } | Layer::DenseBlock { .. } => {
-                self.composite_tensors(true)
-            }
+            Layer::Block { .. }
+            | Layer::TvBlock { .. }
+            | Layer::WideUnit { .. }
+            | Layer::DenseBlock { .. } => self.composite_tensors(true),
             _ => Vec::new(),
         }
     }
@@ -372,6 +422,7 @@ impl Layer {
             Layer::Block { .. } => vec![out(), out()],
             Layer::WideUnit { .. } => vec![input, out()],
             Layer::DenseBlock { .. } => self.dense_norm_shapes(input),
+            Layer::TvBlock { .. } => self.tv_norm_shapes(input),
             _ => Vec::new(),
         }
     }
@@ -407,6 +458,7 @@ impl Layer {
                 vec![(self, input)]
             }
             Layer::Block { .. }
+            | Layer::TvBlock { .. }
             | Layer::WideUnit { .. }
             | Layer::DenseBlock { .. }
             | Layer::VitBlock { .. } => self.composite_products(input),

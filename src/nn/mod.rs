@@ -24,6 +24,8 @@ pub mod reference;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod resnets;
 #[cfg(not(target_arch = "wasm32"))]
+pub mod torchvision;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod trace;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod vggs;

@@ -237,10 +237,20 @@ impl Model {
         for p in &self.params {
             let bound = 1.0 / (p.fan_in as f32).sqrt();
             let std = (2.0 / p.fan_in as f32).sqrt();
+            // Every dimension but the input channels' (PyTorch's fan_out).
+            let fan_out: usize = p
+                .shape
+                .iter()
+                .enumerate()
+                .filter(|&(i, _)| i != 1)
+                .map(|(_, d)| d)
+                .product();
+            let fan_out_std = (2.0 / fan_out as f32).sqrt();
             for v in &mut x[p.offset..p.offset + p.len()] {
                 *v = match p.init {
                     Init::Uniform => rng.uniform(-bound, bound),
                     Init::KaimingNormal => std * rng.normal(),
+                    Init::KaimingNormalFanOut => fan_out_std * rng.normal(),
                     Init::Fill(f) => f,
                     Init::Normal(s) => s * rng.normal(),
                     Init::TruncNormal(s) => loop {

@@ -191,7 +191,8 @@ pub fn resnet_depth(kind: &str) -> Result<usize> {
 fn resnet_depth_error(depth: usize) -> String {
     format!(
         "--model resnet{depth}: a CIFAR ResNet has 6n+2 layers; valid depths are 8, 14, 20, \
-         26, 32, 44, 56, 110, ... (resnet20, resnet32 and resnet56 are the usual ones)"
+         26, 32, 44, 56, 110, ... (resnet20, resnet32 and resnet56 are the usual ones); \
+         resnet18, resnet34, resnet50, resnet101 and resnet152 are torchvision's ImageNet ResNets"
     )
 }
 

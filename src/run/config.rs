@@ -148,6 +148,12 @@ pub struct TrainConfig {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     #[serde(default)]
     pub dropout: f32,
+    /// torchvision's ResNets: start each block's last BatchNorm at γ = 0 (torchvision's
+    /// `zero_init_residual=True`, Goyal et al.'s large-batch recipe), so every block starts as
+    /// its shortcut.
+    #[arg(long)]
+    #[serde(default)]
+    pub zero_init_residual: bool,
     /// Hold out N training examples (drawn by --seed) as a validation set: each epoch reports
     /// its accuracy, `best.safetensors` keeps the best epoch's model, and the run reports the
     /// test accuracy at that epoch beside the last one's.
@@ -289,6 +295,23 @@ impl TrainConfig {
                     .into(),
             ));
         }
+        if self.zero_init_residual
+            && crate::nn::torchvision::torchvision_depth(&self.model).is_none()
+        {
+            return bad(
+                "--zero-init-residual",
+                "only with torchvision's ResNets (--model resnet18, resnet34, resnet50, resnet101 \
+                 or resnet152), whose blocks end in the BatchNorm it zeroes",
+                format!("--model {}", self.model),
+            );
+        }
+        if let (true, Some(init)) = (self.zero_init_residual, &self.init) {
+            return bad(
+                "--zero-init-residual",
+                "left out with --init, whose weights replace the initial ones it sets",
+                format!("--init {}", init.display()),
+            );
+        }
         if self.dropout > 0.0 && !self.model.starts_with("wrn") {
             return bad(
                 "--dropout",
@@ -361,6 +384,9 @@ fn parse_model(s: &str) -> std::result::Result<String, String> {
     if s == "mlp" || s == "cnn" {
         return Ok(s.to_string());
     }
+    if crate::nn::torchvision::torchvision_depth(s).is_some() {
+        return Ok(s.to_string());
+    }
     if s.starts_with("resnet") {
         return crate::nn::resnets::resnet_depth(s)
             .map(|_| s.to_string())
@@ -387,8 +413,8 @@ fn parse_model(s: &str) -> std::result::Result<String, String> {
             .map_err(|e| e.to_string());
     }
     Err(format!(
-        "--model {s:?}: expected mlp, cnn, a ResNet such as resnet20, a Wide ResNet such as \
-         wrn-28-10, a VGG with BatchNorm such as vgg16-bn, densenet121 or densenet-cifar, or \
+        "--model {s:?}: expected mlp, cnn, a CIFAR ResNet such as resnet20, torchvision's \
+         resnet18, resnet34 or resnet50, a Wide ResNet such as wrn-28-10, a VGG with BatchNorm such as vgg16-bn, densenet121 or densenet-cifar, or \
          a ViT such as vit-2-64-4-p7 or vit-tiny"
     ))
 }

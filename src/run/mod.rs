@@ -97,8 +97,11 @@ pub fn add_label_noise(labels: &mut [u32], classes: usize, (rate, seed): (f32, u
 /// The model a config names, for `splits`' images and classes. `--bn-stats` is refused for a
 /// model without BatchNorm, which has no running statistics for it to choose a pass for.
 pub fn build_model(config: &TrainConfig, splits: &Splits) -> Result<Model> {
-    let model =
+    let mut model =
         Model::for_splits(&config.model, &config.hidden, splits)?.with_dropout(config.dropout)?;
+    if config.zero_init_residual {
+        model = model.with_zero_init_residual()?;
+    }
     if let Some(pass) = config.optimizer.bn_stats
         && model.state.is_empty()
     {

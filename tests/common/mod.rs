@@ -204,6 +204,50 @@ pub fn assert_sampled_gradient(
     assert!(worst < 1e-4, "{worst}");
 }
 
+/// The f64 gradient of `model` at `params` on `inputs` (labels 1, 3, 5, … modulo the classes)
+/// against central differences with step `h` along one direction per group of tensors: ±1
+/// (drawn) on two sampled coordinates of each tensor in the group, 0 elsewhere, so that each
+/// check costs two losses however many tensors it covers (for the big models, whose every f64
+/// loss takes seconds). At most 1e-4 relative per direction.
+pub fn assert_directional_gradient(
+    model: &Model,
+    params: &[f64],
+    inputs: &[f64],
+    h: f64,
+    groups: &[&[&str]],
+) {
+    let batch = inputs.len() / model.input;
+    let labels: Vec<u32> = (0..batch as u32)
+        .map(|i| (2 * i + 1) % model.classes as u32)
+        .collect();
+    let loss = |p: &[f64]| reference::evaluate_keyed(model, p, (inputs, &labels), 0.1, 0).loss;
+    let eval = reference::evaluate_keyed(model, params, (inputs, &labels), 0.1, 0);
+    let mut rng = Pcg::new(31, 0);
+    let mut worst = 0.0f64;
+    for names in groups {
+        let mut dir = vec![0.0; params.len()];
+        for name in *names {
+            let p = model
+                .param(name)
+                .unwrap_or_else(|| panic!("{}: no tensor {name}", model.name));
+            for j in 0..2.min(p.len()) {
+                let sign = if rng.below(2) == 0 { 1.0 } else { -1.0 };
+                dir[p.offset + (j * 7919) % p.len()] = sign;
+            }
+        }
+        let at = |s: f64| -> Vec<f64> { params.iter().zip(&dir).map(|(p, d)| p + s * d).collect() };
+        let num = (loss(&at(h)) - loss(&at(-h))) / (2.0 * h);
+        let exact: f64 = eval.grad.iter().zip(&dir).map(|(g, d)| g * d).sum();
+        let err = (num - exact).abs() / (1e-6 + num.abs().max(exact.abs()));
+        eprintln!(
+            "{}: {names:?}: {num:.6e} by differences, {exact:.6e} exact",
+            model.name
+        );
+        worst = worst.max(err);
+    }
+    assert!(worst < 1e-4, "{}: relative error {worst:.1e}", model.name);
+}
+
 /// The step of the residual networks' training tests: lr 0.05, momentum 0.9, weight decay 5e-4.
 pub fn residual_hyper() -> sampa::kernels::sgd::SgdHyper {
     sampa::kernels::sgd::SgdHyper {

@@ -42,3 +42,35 @@ pub fn written(m: &Model) -> Vec<Entry> {
     got.sort();
     got
 }
+
+/// A fixture of `scripts/state-dict-fixtures`: PyTorch's parameter count and `state_dict`
+/// entries for `kind`, sorted.
+pub fn fixture(kind: &str) -> (usize, Vec<Entry>) {
+    let path = format!(
+        "{}/tests/fixtures/state_dicts/{kind}.tsv",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let mut lines = text.lines();
+    let params = lines
+        .next()
+        .and_then(|l| l.strip_prefix("# parameters "))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{path}: no parameter count"));
+    let mut entries: Vec<Entry> = lines
+        .map(|l| {
+            let [name, shape, dtype] = l.split('\t').collect::<Vec<_>>()[..] else {
+                panic!("{path}: bad line {l:?}")
+            };
+            let shape = shape.split(',').filter(|d| !d.is_empty());
+            let dtype = if dtype == "I64" { "I64" } else { "F32" };
+            (
+                name.to_string(),
+                shape.map(|d| d.parse().unwrap()).collect(),
+                dtype,
+            )
+        })
+        .collect();
+    entries.sort();
+    (params, entries)
+}

@@ -11,7 +11,8 @@ pub(super) struct StepArgs {
     /// Only this adapter (index, backend or name substring); default: every adapter.
     #[arg(long)]
     adapter: Option<String>,
-    /// Models to time (resnet20 and resnet56 on 32×32×3 CIFAR-shaped batches).
+    /// Models to time (resnet20 and resnet56 on 32×32×3 CIFAR-shaped batches, torchvision's
+    /// resnet18 at 64×64×3 and resnet50 at 224×224×3).
     #[arg(long, value_delimiter = ',', default_value = "mlp,cnn", value_parser = MODELS)]
     models: Vec<String>,
     /// Examples per step.

@@ -20,6 +20,8 @@ mod norm;
 mod pool;
 mod relu;
 mod tokens;
+#[cfg(not(target_arch = "wasm32"))]
+mod tv_block;
 mod vit_block;
 #[cfg(not(target_arch = "wasm32"))]
 mod wide;
@@ -39,11 +41,14 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
         Layer::Relu => relu::build(io),
         Layer::MaxPool2 => pool::build(io, false),
         Layer::ReluMaxPool2 => pool::build(io, true),
+        Layer::MaxPool { k, stride, pad } => pool::build_window(io, (k, stride, pad)),
         Layer::Flatten => flatten::build(io),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::BatchNorm { relu, .. } => norm::build(io, relu),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::build(io, layer),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::TvBlock { .. } => tv_block::build(io, layer),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::WideUnit { .. } => wide::build(io, layer),
         #[cfg(not(target_arch = "wasm32"))]
@@ -59,6 +64,7 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
+        | Layer::TvBlock { .. }
         | Layer::WideUnit { .. }
         | Layer::DenseBlock { .. }
         | Layer::GlobalAvgPool
@@ -78,11 +84,14 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
         Layer::Relu => relu::forward(io, x),
         Layer::MaxPool2 => pool::forward(io, false, x),
         Layer::ReluMaxPool2 => pool::forward(io, true, x),
+        Layer::MaxPool { k, stride, pad } => pool::window_forward(io, (k, stride, pad), x),
         Layer::Flatten => flatten::forward(io, x),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::BatchNorm { relu, .. } => norm::forward(io, relu, x),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::forward(io, layer, x),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::TvBlock { .. } => tv_block::forward(io, layer, x),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::WideUnit { .. } => wide::forward(io, layer, x),
         #[cfg(not(target_arch = "wasm32"))]
@@ -98,6 +107,7 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
+        | Layer::TvBlock { .. }
         | Layer::WideUnit { .. }
         | Layer::DenseBlock { .. }
         | Layer::GlobalAvgPool
@@ -126,11 +136,14 @@ pub(crate) fn backward(
         Layer::Relu => relu::backward(y, dy),
         Layer::MaxPool2 => pool::backward(io, false, x, dy),
         Layer::ReluMaxPool2 => pool::backward(io, true, x, dy),
+        Layer::MaxPool { k, stride, pad } => pool::window_backward(io, (k, stride, pad), x, dy),
         Layer::Flatten => flatten::backward(io, dy),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::BatchNorm { relu, .. } => norm::backward(io, x, dy, relu.then_some(y), grads),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::backward(io, layer, x, dy, grads),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::TvBlock { .. } => tv_block::backward(io, layer, x, dy, grads),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::WideUnit { .. } => wide::backward(io, layer, x, dy, grads),
         #[cfg(not(target_arch = "wasm32"))]
@@ -146,6 +159,7 @@ pub(crate) fn backward(
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
+        | Layer::TvBlock { .. }
         | Layer::WideUnit { .. }
         | Layer::DenseBlock { .. }
         | Layer::GlobalAvgPool
@@ -162,6 +176,8 @@ pub(crate) fn norm_inputs(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<Vec<f6
         Layer::BatchNorm { .. } => vec![x.to_vec()],
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Block { .. } => block::norm_inputs(io, layer, x),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::TvBlock { .. } => tv_block::norm_inputs(io, layer, x),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::WideUnit { .. } => wide::norm_inputs(io, layer, x),
         #[cfg(not(target_arch = "wasm32"))]

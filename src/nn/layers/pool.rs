@@ -1,9 +1,10 @@
 //! 2×2 max pooling with stride 2 on pixel-major images, optionally with the ReLU before it
-//! applied in the same pass (max and ReLU commute); the forward records each output's winner,
-//! which the backward sends the gradient to.
+//! applied in the same pass (max and ReLU commute), and max pooling over any window; the
+//! forward records each output's winner, which the backward sends the gradient to.
 
 use super::super::pass::{LayerIo, LayerPass, RefIo};
 use crate::error::Result;
+use crate::kernels::maxpool::window::{self, WindowShape};
 use crate::kernels::maxpool::{self, PoolShape};
 use crate::nn::layer::Act;
 
@@ -44,4 +45,55 @@ pub(super) fn backward(io: &RefIo<'_>, relu: bool, x: &[f64], dy: &[f64]) -> Vec
     let geo = shape(io.batch, io.input);
     let (_, winners) = maxpool::reference_forward(geo, relu, x);
     maxpool::reference_backward(geo, dy, &winners)
+}
+
+fn window_shape(batch: usize, input: Act, (k, stride, pad): (usize, usize, usize)) -> WindowShape {
+    let PoolShape { n, h, w, c } = shape(batch, input);
+    WindowShape {
+        n,
+        h,
+        w,
+        c,
+        k,
+        stride,
+        pad,
+    }
+}
+
+/// Max pooling over `(k, stride, pad)` windows.
+pub(super) fn build_window(io: &LayerIo<'_>, win: (usize, usize, usize)) -> Result<LayerPass> {
+    let (r, geo) = (io.replicas, window_shape(io.batch, io.input, win));
+    let arg = io
+        .gpu
+        .zeros::<u32>(r * geo.output_len().next_multiple_of(4), "pooling winners")?;
+    let (x, y, winners) = (io.x.replicas(r), io.y.replicas(r), arg.replicas(r));
+    let fwd = window::prepare_forward(io.gpu, geo, x, y, winners)?;
+    let bwd = match io.dx {
+        Some(dx) => Some(window::prepare_backward(
+            io.gpu,
+            geo,
+            io.dy.replicas(r),
+            dx.replicas(r),
+            winners,
+        )?),
+        None => None,
+    };
+    let mut pass = LayerPass::new(fwd, bwd);
+    pass.indices.push(arg);
+    Ok(pass)
+}
+
+pub(super) fn window_forward(io: &RefIo<'_>, win: (usize, usize, usize), x: &[f64]) -> Vec<f64> {
+    window::reference_forward(window_shape(io.batch, io.input, win), x).0
+}
+
+pub(super) fn window_backward(
+    io: &RefIo<'_>,
+    win: (usize, usize, usize),
+    x: &[f64],
+    dy: &[f64],
+) -> Vec<f64> {
+    let geo = window_shape(io.batch, io.input, win);
+    let (_, winners) = window::reference_forward(geo, x);
+    window::reference_backward(geo, dy, &winners)
 }

@@ -24,8 +24,9 @@ use crate::kernels::residual::{self, Shortcut};
 use crate::kernels::{Dispatch, dropout};
 use crate::nn::layer::{Act, Layer};
 
-/// The identity shortcut over `shape`: what adds one gradient into another.
-fn identity(batch: usize, shape: Act) -> Shortcut {
+/// The identity shortcut over `shape`: what adds one gradient into another (the torchvision
+/// blocks use it too).
+pub(super) fn identity(batch: usize, shape: Act) -> Shortcut {
     let Act::Image(c, h, w) = shape else {
         unreachable!("a wide unit works on images")
     };
