@@ -49,10 +49,11 @@
 //!     normalize: None,
 //!     augment: false,
 //!     cutout: false,
+//!     imagenet: false,
 //! };
 //! let sgd = SgdHyper { lr: 0.05, momentum: 0.9, weight_decay: 5e-4, nesterov: false };
 //! let (mut batches, mut batch) = (Batcher::new(&data.train, opts.clone(), 0), Batch::default());
-//! while batches.next_into(&mut batch) {
+//! while batches.next_into(&mut batch)? {
 //!     // Both of SAMPa's gradients and the update, recorded and submitted as one step.
 //!     let [loss, _] = trainer.step(&gpu, &batch, sgd)?;
 //!     assert!(loss.is_finite());

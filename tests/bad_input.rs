@@ -370,7 +370,7 @@ fn a_huge_image_size_is_an_error_not_an_aborted_allocation() {
             &[&["train", "--data", d.to_str().unwrap()][..], &args].concat(),
         ))
     };
-    // Fits the host as images, not as a model (51 GB of host state: on a machine with that
+    // Fits the host as a batch of images, not as a model (51 GB of host state: on a machine with that
     // free, the adapter's buffer limit refuses it instead). Either check says what to shrink.
     let line = train("2048");
     assert!(
@@ -378,10 +378,10 @@ fn a_huge_image_size_is_an_error_not_an_aborted_allocation() {
             && (line.contains("--image-size") || line.contains("larger limits")),
         "{line}"
     );
-    // Does not fit as images: refused before the first is decoded.
+    // Past any image a folder may hold: refused before anything is sized by it.
     let line = train("1000000");
     assert!(
-        line.contains("images of") && line.contains("use a smaller --image-size"),
+        line.contains("--image-size 1000000") && line.contains("from 1 to 16384"),
         "{line}"
     );
 }

@@ -70,6 +70,8 @@ fn load_with(dir: &Path, classes: Option<usize>) -> sampa::Result<data::Splits> 
         image_size: None,
         folder_size: 8,
         classes,
+        imagenet: false,
+        workers: 2,
     };
     data::load(&Source::Dir(dir.to_path_buf()), opts)
 }
@@ -205,7 +207,7 @@ fn cifar10_and_cifar100_batches() {
 }
 
 #[test]
-fn image_folders_resize_and_reject_unreadable_files() {
+fn image_folders_resize_and_stop_on_unreadable_files() {
     let d = tmp("folder");
     for (split, class, n) in [("train", "cat", 2), ("train", "dog", 1), ("test", "dog", 1)] {
         let dir = d.join(split).join(class);
@@ -233,13 +235,25 @@ fn image_folders_resize_and_reject_unreadable_files() {
             width: 8
         }
     );
-    // Blue channel plane of a "cat" image is constant 200.
-    assert!(s.train.image(0)[128..192].iter().all(|&b| b == 200));
+    // Only the file list is held; a batch decodes the images. The blue channel plane of a
+    // "cat" image is constant 200.
+    assert!(s.train.is_streamed() && s.train.images.is_empty());
+    let mut batch = data::Batch::default();
+    Batcher::new(&s.train, opts(3, false, 0), 0)
+        .next_into(&mut batch)
+        .unwrap();
+    assert!(batch.pixels[128..192].iter().all(|&v| v == 200.0 / 255.0));
 
+    // A file that does not decode leaves its batch; here it is 1 of 4 files, over the 1 %
+    // that stops a run.
     std::fs::write(d.join("train/dog/broken.png"), b"not a png").unwrap();
-    let e = load(&d).unwrap_err().to_string();
+    let s = load(&d).unwrap();
+    let e = Batcher::new(&s.train, opts(4, false, 0), 0)
+        .next_into(&mut batch)
+        .unwrap_err()
+        .to_string();
     assert!(
-        e.contains("broken.png") && e.contains("cannot be read as an image"),
+        e.contains("1 of its 4 image files do not decode") && e.contains("train"),
         "{e}"
     );
 }
@@ -252,6 +266,7 @@ fn opts(batch: usize, shuffle: bool, seed: u64) -> BatchOptions {
         normalize: None,
         augment: false,
         cutout: false,
+        imagenet: false,
     }
 }
 
@@ -259,7 +274,7 @@ fn epoch_labels(d: &data::Dataset, o: BatchOptions, epoch: u64) -> Vec<Vec<u32>>
     let mut b = Batcher::new(d, o, epoch);
     let mut out = Vec::new();
     let mut batch = Batch::default();
-    while b.next_into(&mut batch) {
+    while b.next_into(&mut batch).unwrap() {
         out.push(batch.labels.clone());
     }
     out
@@ -302,7 +317,7 @@ fn batching_is_seeded_and_keeps_the_last_partial_batch() {
     assert_eq!(flat, labels);
     let mut b = Batcher::new(&d, opts(4, false, 1), 0);
     let mut batch = Batch::default();
-    assert!(b.next_into(&mut batch));
+    assert!(b.next_into(&mut batch).unwrap());
     assert_eq!(
         batch.pixels,
         vec![0.0, 1.0 / 255.0, 2.0 / 255.0, 3.0 / 255.0]
@@ -329,7 +344,7 @@ fn normalisation_and_augmentation() {
     o.normalize = Some(stats.clone());
     let mut b = Batcher::new(&d, o, 0);
     let mut batch = Batch::default();
-    b.next_into(&mut batch);
+    b.next_into(&mut batch).unwrap();
     let mean: f32 = batch.pixels.iter().sum::<f32>() / 6.0;
     let var: f32 = batch
         .pixels
@@ -369,7 +384,7 @@ fn normalisation_and_augmentation() {
     let mut distinct = std::collections::HashSet::new();
     for epoch in 0..40 {
         let mut b = Batcher::new(&d, o.clone(), epoch);
-        b.next_into(&mut batch);
+        b.next_into(&mut batch).unwrap();
         let px: Vec<u8> = batch
             .pixels
             .iter()
@@ -450,7 +465,11 @@ fn cutout_zeroes_the_drawn_square_in_about_half_the_images() {
         ..opts(n, false, 3)
     };
     let mut batch = Batch::default();
-    assert!(Batcher::new(&d, o.clone(), 0).next_into(&mut batch));
+    assert!(
+        Batcher::new(&d, o.clone(), 0)
+            .next_into(&mut batch)
+            .unwrap()
+    );
     let mut cut = 0;
     for (i, drawn) in batch.drawn.iter().enumerate() {
         let img = &batch.pixels[i * shape.len()..(i + 1) * shape.len()];

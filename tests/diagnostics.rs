@@ -303,12 +303,13 @@ fn the_first_diagnosed_step_of_the_mlp_on_the_embedded_data_matches_f64() {
         normalize: None,
         augment: false,
         cutout: false,
+        imagenet: false,
     };
     let mut batcher = sampa::data::Batcher::new(&splits.train, opts, 0);
     let batches: Vec<Batch> = (0..EVERY)
         .map(|_| {
             let mut b = Batch::default();
-            assert!(batcher.next_into(&mut b));
+            assert!(batcher.next_into(&mut b).unwrap());
             b
         })
         .collect();

@@ -134,6 +134,7 @@ fn mpi_messages() {
                 shift: (2, -1),
                 flip: true,
                 cutout: Some((-3, 5)),
+                crop: 77,
             };
             3
         ],

@@ -143,7 +143,8 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         dropout: 0.0,
         zero_init_residual: false,
         normalize: true,
-        augment: Some(false),
+        augment: Some(sampa::run::Augment::Off),
+        workers: None,
         cutout: false,
         init: None,
         reset_head: false,
@@ -503,7 +504,7 @@ fn a_resumed_run_ends_with_the_parameters_of_an_uninterrupted_one() {
             c.train_limit = Some(200);
             c.batch = 32;
             c.steps = None;
-            c.augment = Some(true);
+            c.augment = Some(sampa::run::Augment::Crop);
             c.optimizer = OptimizerConfig {
                 kind,
                 ..Default::default()

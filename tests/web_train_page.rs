@@ -100,6 +100,7 @@ fn check_weights(page: &Session, out: &Path, run: usize, page_acc: f64) {
         normalize: None,
         augment: false,
         cutout: false,
+        imagenet: false,
     };
     let acc = sampa::run::evaluate(gpu, &mut t, &splits.test, &opts)
         .unwrap()

@@ -117,6 +117,7 @@ fn to_target(
         normalize: None,
         augment: false,
         cutout: false,
+        imagenet: false,
     };
     let hyper = crate::kernels::sgd::SgdHyper {
         lr: 0.05,
@@ -129,7 +130,7 @@ fn to_target(
         let mut batches = Batcher::new(&splits.train, opts.clone(), epoch as u64);
         let every = batches.batches().div_ceil(4).max(1);
         let mut i = 0;
-        while batches.next_into(&mut batch) {
+        while batches.next_into(&mut batch)? {
             trainer.step(gpu, &batch, hyper)?;
             (steps, i) = (steps + 1, i + 1);
             if i % every == 0 || i == batches.batches() {

@@ -56,6 +56,7 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         normalize: info.normalization.clone(),
         augment: false,
         cutout: false,
+        imagenet: false,
     };
     let scores = sampa::run::evaluate(&gpu, &mut trainer, &test, &opts)?;
     let top5 = scores
@@ -94,6 +95,8 @@ fn test_split(data: &str, info: &ModelInfo) -> anyhow::Result<Dataset> {
         image_size: Some(info.input.height),
         folder_size: info.input.height,
         classes: Some(info.class_names.len()),
+        imagenet: info.imagenet_sizing,
+        workers: data::default_workers(),
     };
     let splits = data::load(&source, opts)?;
     anyhow::ensure!(
@@ -118,17 +121,5 @@ fn of_class(data: &Dataset, c: usize) -> Option<Dataset> {
     let keep: Vec<usize> = (0..data.len())
         .filter(|&i| data.labels[i] as usize == c)
         .collect();
-    if keep.is_empty() {
-        return None;
-    }
-    let images = keep
-        .iter()
-        .flat_map(|&i| data.image(i).iter().copied())
-        .collect();
-    let labels = keep.iter().map(|&i| data.labels[i]).collect();
-    Some(Dataset {
-        images,
-        labels,
-        shape: data.shape,
-    })
+    (!keep.is_empty()).then(|| data.select(&keep))
 }

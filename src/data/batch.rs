@@ -24,7 +24,13 @@ pub struct BatchOptions {
     /// Cutout: with probability 1/2, a 16×16 square (clipped at the border) set to 0 after
     /// normalisation, as the official SAMPa code does it.
     pub cutout: bool,
+    /// ImageNet's training augmentation: torchvision's `RandomResizedCrop` and a horizontal
+    /// flip, drawn per example and applied as a streamed image folder decodes it.
+    pub imagenet: bool,
 }
+
+/// ImageNet's per-channel (mean, std), torchvision's `Normalize` for its ImageNet models.
+pub const IMAGENET_STATS: [(f32, f32); 3] = [(0.485, 0.229), (0.456, 0.224), (0.406, 0.225)];
 
 /// Cutout's square side.
 pub const CUTOUT: usize = 16;
@@ -54,6 +60,9 @@ pub struct Drawn {
     /// Cutout's square, by its top-left corner (row, column), each in -8..side-8, if one was
     /// cut.
     pub cutout: Option<(i16, i16)>,
+    /// The seed of the example's random resized crop (ImageNet's augmentation; 0 for none),
+    /// from which the decoder draws the crop for the image's own size.
+    pub crop: u64,
 }
 
 impl Batch {
@@ -68,21 +77,39 @@ impl Batch {
     }
 }
 
-/// Per-channel mean and standard deviation of `data`'s pixels scaled to [0, 1].
+/// Per-channel mean and standard deviation of `data`'s pixels scaled to [0, 1]: of every
+/// image, or of 1,000 images of a streamed data set spread evenly over it
+/// (decoding them all would take an epoch), the files that do not decode left out.
 pub fn channel_stats(data: &Dataset) -> Vec<(f32, f32)> {
     let s = data.shape;
     let plane = s.height * s.width;
-    (0..s.channels)
-        .map(|c| {
-            let (mut sum, mut sq, mut n) = (0f64, 0f64, 0f64);
-            for i in 0..data.len() {
-                for &p in &data.image(i)[c * plane..(c + 1) * plane] {
-                    let v = p as f64 / 255.0;
-                    sum += v;
-                    sq += v * v;
-                    n += 1.0;
-                }
+    let mut sums = vec![(0f64, 0f64, 0f64); s.channels];
+    let mut add = |image: &[u8]| {
+        for (c, (sum, sq, n)) in sums.iter_mut().enumerate() {
+            for &p in &image[c * plane..(c + 1) * plane] {
+                let v = p as f64 / 255.0;
+                *sum += v;
+                *sq += v * v;
+                *n += 1.0;
             }
+        }
+    };
+    #[cfg(not(target_arch = "wasm32"))]
+    if let Some(files) = &data.files {
+        let n = data.len().min(STATS_SAMPLE);
+        for k in 0..n {
+            if let Ok(Some(image)) = files.image(k * data.len() / n, 0, false) {
+                add(&image);
+            }
+        }
+    }
+    if !data.is_streamed() {
+        for i in 0..data.len() {
+            add(data.image(i));
+        }
+    }
+    sums.into_iter()
+        .map(|(sum, sq, n)| {
             let mean = sum / n;
             (
                 mean as f32,
@@ -91,6 +118,10 @@ pub fn channel_stats(data: &Dataset) -> Vec<(f32, f32)> {
         })
         .collect()
 }
+
+/// The images of a streamed data set that [`channel_stats`] reads.
+#[cfg(not(target_arch = "wasm32"))]
+const STATS_SAMPLE: usize = 1000;
 
 /// Iterates over one epoch's batches.
 pub struct Batcher<'a> {
@@ -149,10 +180,11 @@ impl<'a> Batcher<'a> {
     }
 
     /// Fill `out` with the next batch, or return false at the end of the epoch. Reuses `out`'s
-    /// allocations.
-    pub fn next_into(&mut self, out: &mut Batch) -> bool {
+    /// allocations. A streamed data set's batch leaves out files that do not decode; too many
+    /// such files are an error.
+    pub fn next_into(&mut self, out: &mut Batch) -> Result<bool> {
         if self.pos >= self.order.len() {
-            return false;
+            return Ok(false);
         }
         let end = (self.pos + self.opts.batch).min(self.order.len());
         out.drawn.clear();
@@ -175,11 +207,16 @@ impl<'a> Batcher<'a> {
                 let left = self.aug.below(w as u32) as i16 - half;
                 d.cutout = Some((top, left));
             }
+            if self.opts.imagenet {
+                let seed = ((self.aug.next_u32() as u64) << 32) | self.aug.next_u32() as u64;
+                d.crop = seed | 1;
+                d.flip = self.aug.below(2) == 1;
+            }
             out.drawn.push(d);
         }
         self.pos = end;
-        fill(self.data, &self.opts, out);
-        true
+        fill(self.data, &self.opts, out)?;
+        Ok(true)
     }
 
     /// The batch `drawn` describes, from `data` formed as `opts` says: the batch a
@@ -217,14 +254,17 @@ impl<'a> Batcher<'a> {
             drawn,
             ..Batch::default()
         };
-        fill(data, opts, &mut out);
+        fill(data, opts, &mut out)?;
         Ok(out)
     }
 }
 
-/// Fill `out`'s pixels and labels from its `drawn` list: each image cropped and flipped as
-/// drawn (or only scaled to [0, 1]), then normalised.
-fn fill(data: &Dataset, opts: &BatchOptions, out: &mut Batch) {
+/// Fill `out`'s pixels and labels from its `drawn` list: each image (a streamed data set's
+/// decoded now, sized and with ImageNet's crop and flip as drawn) cropped and flipped as
+/// drawn (or only scaled to [0, 1]), then normalised. An example whose file did not decode
+/// leaves the batch.
+fn fill(data: &Dataset, opts: &BatchOptions, out: &mut Batch) -> Result<()> {
+    let decoded = decode(data, &mut out.drawn)?;
     let s = data.shape;
     let size = s.len();
     out.pixels.clear();
@@ -232,7 +272,10 @@ fn fill(data: &Dataset, opts: &BatchOptions, out: &mut Batch) {
     out.pixels.resize(out.drawn.len() * size, 0.0);
     for (slot, d) in out.drawn.iter().enumerate() {
         let dst = &mut out.pixels[slot * size..(slot + 1) * size];
-        let src = data.image(d.index as usize);
+        let src = match &decoded {
+            Some(images) => &images[slot][..],
+            None => data.image(d.index as usize),
+        };
         if opts.augment {
             let shift = (d.shift.0 as isize, d.shift.1 as isize);
             crop_flip(src, dst, s.channels, s.height, s.width, shift, d.flip);
@@ -254,6 +297,34 @@ fn fill(data: &Dataset, opts: &BatchOptions, out: &mut Batch) {
         }
         out.labels.push(data.labels[d.index as usize]);
     }
+    Ok(())
+}
+
+/// A streamed data set's images for `drawn`, decoded on its workers (`None` for a data set in
+/// memory); the examples whose files did not decode leave `drawn`.
+#[cfg(not(target_arch = "wasm32"))]
+fn decode(data: &Dataset, drawn: &mut Vec<Drawn>) -> Result<Option<Vec<Vec<u8>>>> {
+    let Some(files) = &data.files else {
+        return Ok(None);
+    };
+    let indices: Vec<usize> = drawn.iter().map(|d| d.index as usize).collect();
+    let crops: Vec<u64> = drawn.iter().map(|d| d.crop).collect();
+    let flips: Vec<bool> = drawn.iter().map(|d| d.crop != 0 && d.flip).collect();
+    let images = files.batch(&indices, (&crops, &flips))?;
+    let mut kept = Vec::with_capacity(images.len());
+    let mut slot = 0;
+    drawn.retain(|_| {
+        let ok = images[slot].is_some();
+        slot += 1;
+        ok
+    });
+    kept.extend(images.into_iter().flatten());
+    Ok(Some(kept))
+}
+
+#[cfg(target_arch = "wasm32")]
+fn decode(_: &Dataset, _: &mut Vec<Drawn>) -> Result<Option<Vec<Vec<u8>>>> {
+    Ok(None)
 }
 
 /// Zero the [`CUTOUT`]-sided square at `(top, left)` (clipped to the image) in every channel.

@@ -1,8 +1,9 @@
-//! Labelled images in memory: one split, and a training and test pair.
+//! Labelled images: one split, and a training and test pair.
 //!
-//! Every dataset is held as u8 pixels in channel-major (CHW) order per image; batches are
-//! converted to f32 in [0, 1] (optionally normalised per channel) on the host, since that is
-//! a few hundred kilobytes per step and keeps augmentation in one place.
+//! A dataset is held as u8 pixels in channel-major (CHW) order per image, or (image folders)
+//! as its file list, whose images each batch decodes (`super::stream`); batches are converted
+//! to f32 in [0, 1] (optionally normalised per channel) on the host, since that is a few
+//! hundred kilobytes per step and keeps augmentation in one place.
 
 use crate::error::{Error, Result};
 use std::path::Path;
@@ -33,12 +34,15 @@ impl ImageShape {
 /// Labelled images of one split.
 #[derive(Clone, Debug)]
 pub struct Dataset {
-    /// u8 pixels, `len() × shape.len()`, CHW per image.
+    /// u8 pixels, `len() × shape.len()`, CHW per image (empty when `files` holds them).
     pub images: Vec<u8>,
     /// One class index per image.
     pub labels: Vec<u32>,
     /// The shape of each image.
     pub shape: ImageShape,
+    /// The files the images are decoded from batch by batch, for a streamed data set.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub files: Option<std::sync::Arc<super::stream::ImageFiles>>,
 }
 
 impl Dataset {
@@ -52,7 +56,8 @@ impl Dataset {
         self.labels.is_empty()
     }
 
-    /// Pixels of example `i`.
+    /// Pixels of example `i` of a data set in memory (a streamed one's are decoded a batch at
+    /// a time, by `Batcher`).
     pub fn image(&self, i: usize) -> &[u8] {
         let n = self.shape.len();
         &self.images[i * n..(i + 1) * n]
@@ -61,8 +66,56 @@ impl Dataset {
     /// Keep only the first `n` examples.
     pub fn truncate(&mut self, n: usize) {
         if n < self.len() {
+            #[cfg(not(target_arch = "wasm32"))]
+            if let Some(files) = &self.files {
+                let first: Vec<usize> = (0..n).collect();
+                self.files = Some(std::sync::Arc::new(files.select(&first)));
+            }
             self.labels.truncate(n);
             self.images.truncate(n * self.shape.len());
+        }
+    }
+
+    /// Whether the images are decoded from files batch by batch.
+    pub fn is_streamed(&self) -> bool {
+        #[cfg(not(target_arch = "wasm32"))]
+        return self.files.is_some();
+        #[cfg(target_arch = "wasm32")]
+        false
+    }
+
+    /// The examples `keep`, in that order.
+    pub fn select(&self, keep: &[usize]) -> Dataset {
+        let labels = keep.iter().map(|&i| self.labels[i]).collect();
+        #[cfg(not(target_arch = "wasm32"))]
+        if let Some(files) = &self.files {
+            return Dataset {
+                images: Vec::new(),
+                labels,
+                shape: self.shape,
+                files: Some(std::sync::Arc::new(files.select(keep))),
+            };
+        }
+        Dataset {
+            images: keep
+                .iter()
+                .flat_map(|&i| self.image(i).iter().copied())
+                .collect(),
+            labels,
+            shape: self.shape,
+            #[cfg(not(target_arch = "wasm32"))]
+            files: None,
+        }
+    }
+
+    /// A data set of `files`' images (each `shape`) with `labels`, decoded batch by batch.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn streamed(files: super::stream::ImageFiles, labels: Vec<u32>, shape: ImageShape) -> Self {
+        Dataset {
+            images: Vec::new(),
+            labels,
+            shape,
+            files: Some(std::sync::Arc::new(files)),
         }
     }
 
@@ -89,6 +142,8 @@ impl Dataset {
             images,
             labels,
             shape,
+            #[cfg(not(target_arch = "wasm32"))]
+            files: None,
         })
     }
 }
@@ -121,11 +176,16 @@ pub fn numbered(n: usize) -> Vec<String> {
 
 impl Splits {
     /// What identifies this data, for a checkpoint to compare on resume: each split's size
-    /// and image shape, the class count, and a CRC-32 of every pixel and label. The same data
-    /// moved to another directory gives the same fingerprint.
+    /// and image shape, the class count, and a CRC-32 of every pixel and label (of a streamed
+    /// split, of its files' relative paths and sizes). The same data moved to another
+    /// directory gives the same fingerprint.
     pub fn fingerprint(&self) -> String {
         let mut h = crc32fast::Hasher::new();
         for d in [&self.train, &self.test] {
+            #[cfg(not(target_arch = "wasm32"))]
+            if let Some(files) = &d.files {
+                files.fingerprint(&mut h);
+            }
             h.update(&d.images);
             h.update(bytemuck::cast_slice(&d.labels));
         }

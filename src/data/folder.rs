@@ -1,5 +1,7 @@
-//! Image folders: `DIR/train/<class>/*` and `DIR/test/<class>/*`, any format the `image` crate
-//! reads, converted to RGB and resized to a square of the chosen size.
+//! Image folders: `DIR/train/<class>/*` and `DIR/test/<class>/*` (or `DIR/val/<class>/*`, as
+//! ImageNet's), any format the `image` crate reads, converted to RGB and sized to a square of
+//! the chosen side. Only the file lists are held: the images are decoded batch by batch
+//! (`super::stream`).
 
 use super::dataset::{Dataset, ImageShape, Splits};
 use crate::error::{Error, Result};
@@ -8,8 +10,21 @@ use std::path::{Path, PathBuf};
 /// Options for image folders.
 #[derive(Clone, Copy, Debug)]
 pub struct FolderOptions {
-    /// Images are resized to `size`×`size`.
+    /// Images are sized to `size`×`size`.
     pub size: usize,
+    /// ImageNet's sizing (`--augment imagenet`): the short side resized and the centre cropped,
+    /// random resized crops in training; else every image resized to the square.
+    pub imagenet: bool,
+    /// Threads that decode a batch.
+    pub workers: usize,
+}
+
+/// The test split's folder: `test/`, else ImageNet's `val/`.
+pub fn test_dir(dir: &Path) -> Option<PathBuf> {
+    ["test", "val"]
+        .into_iter()
+        .map(|s| dir.join(s))
+        .find(|d| d.is_dir())
 }
 
 /// Load both splits; class indices follow the sorted names of `train/`'s sub-folders.
@@ -25,8 +40,14 @@ pub fn load_dir(dir: &Path, opts: FolderOptions) -> Result<Splits> {
         ));
     }
     let names: Vec<String> = classes.iter().map(|p| file_name(p)).collect();
+    let test_dir = test_dir(dir).ok_or_else(|| {
+        Error::data(
+            dir,
+            "has train/ but neither test/ nor val/; add the test images",
+        )
+    })?;
     let train = load_split(&dir.join("train"), &names, opts)?;
-    let test = load_split(&dir.join("test"), &names, opts)?;
+    let test = load_split(&test_dir, &names, opts)?;
     Ok(Splits {
         val: None,
         classes: names.len(),
@@ -95,6 +116,7 @@ fn list_split(dir: &Path, classes: &[String]) -> Result<Vec<(PathBuf, u32)>> {
     Ok(files)
 }
 
+/// The split in `dir`: its file list, decoded batch by batch.
 fn load_split(dir: &Path, classes: &[String], opts: FolderOptions) -> Result<Dataset> {
     let shape = ImageShape {
         channels: 3,
@@ -105,60 +127,25 @@ fn load_split(dir: &Path, classes: &[String], opts: FolderOptions) -> Result<Dat
     if files.is_empty() {
         return Err(Error::data(dir, "holds no images"));
     }
-    // Every image is held resized: check that they fit before decoding the first.
-    let size = opts.size as u64;
-    crate::memory::check(
-        &format!(
-            "the {} images of {} at {size}×{size}×3",
-            files.len(),
-            dir.display()
-        ),
-        crate::memory::product(&[files.len() as u64, 3, size, size]),
-        "use a smaller --image-size",
-    )?;
-    let mut images = Vec::with_capacity(files.len() * shape.len());
-    let mut labels = Vec::with_capacity(files.len());
-    for (f, label) in files {
-        let bytes = std::fs::read(&f).map_err(|e| Error::data(&f, format!("cannot read: {e}")))?;
-        images.extend(decode_image(&f, &bytes, opts.size)?);
-        labels.push(label);
-    }
-    Dataset::new(dir, images, labels, shape)
+    let (paths, labels): (Vec<PathBuf>, Vec<u32>) = files
+        .into_iter()
+        .map(|(f, label)| (super::stream::relative(dir, &f), label))
+        .unzip();
+    let files = super::stream::ImageFiles::new(
+        dir.to_path_buf(),
+        paths,
+        (opts.size, opts.imagenet),
+        opts.workers,
+    );
+    Ok(Dataset::streamed(files, labels, shape))
 }
-
-/// The largest image a folder may hold, in pixels a side and in bytes decoded: far beyond
-/// any training image, and small enough that a corrupt header cannot claim gigabytes.
-const MAX_SIDE: u32 = 16384;
-const MAX_DECODED: u64 = 512 << 20;
 
 /// One image file's bytes (any format the `image` crate reads, told by its content, not its
 /// name) as RGB resized to `size`×`size` as PyTorch's `F.interpolate(mode="bilinear",
 /// align_corners=False, antialias=False)` (rounded to 8 bits), channel-major; `path` names it
 /// in errors.
 pub fn decode_image(path: &Path, bytes: &[u8], size: usize) -> Result<Vec<u8>> {
-    let bad = |e: &dyn std::fmt::Display| {
-        Error::data(
-            path,
-            format!("cannot be read as an image ({e}); remove it or convert it to PNG/JPEG"),
-        )
-    };
-    let mut limits = image::Limits::default();
-    limits.max_image_width = Some(MAX_SIDE);
-    limits.max_image_height = Some(MAX_SIDE);
-    limits.max_alloc = Some(MAX_DECODED);
-    let mut reader = image::ImageReader::new(std::io::Cursor::new(bytes))
-        .with_guessed_format()
-        .map_err(|e| bad(&e))?;
-    reader.limits(limits);
-    let img = reader.decode().map_err(|e| bad(&e))?;
-    let side = u32::try_from(size)
-        .map_err(|_| Error::Invalid(format!("--image-size {size} is too large")))?;
-    let rgb = img.to_rgb8();
-    // HWC (interleaved) to CHW, then resized plane by plane.
-    let planes: Vec<u8> = (0..3)
-        .flat_map(|c| rgb.pixels().map(move |p| p.0[c]))
-        .collect();
-    let from = (rgb.height() as usize, rgb.width() as usize);
-    let to = (side as usize, side as usize);
-    Ok(super::resample::bilinear_u8(&planes, 3, from, to))
+    u32::try_from(size).map_err(|_| Error::Invalid(format!("--image-size {size} is too large")))?;
+    let (planes, from) = super::decode::decode_rgb(path, bytes)?;
+    Ok(super::resample::bilinear_u8(&planes, 3, from, (size, size)))
 }

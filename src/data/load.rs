@@ -23,18 +23,29 @@ pub struct LoadOptions {
     /// The number of classes, when not the format's own (10 for IDX and CIFAR-10, 100 for
     /// CIFAR-100, one per sub-folder for image folders); every label must be below it.
     pub classes: Option<usize>,
+    /// Image folders: ImageNet's sizing rather than the square resize (`--augment imagenet`).
+    pub imagenet: bool,
+    /// Image folders: threads that decode a batch (`--workers`).
+    pub workers: usize,
 }
 
 impl LoadOptions {
     /// Images at `image_size` (`None`: their own size; image folders' at 32), and the data's
-    /// own classes.
+    /// own classes; image folders square-resized, decoded on one thread per core.
     pub fn sized(image_size: Option<usize>) -> LoadOptions {
         LoadOptions {
             image_size,
             folder_size: 32,
             classes: None,
+            imagenet: false,
+            workers: default_workers(),
         }
     }
+}
+
+/// `--workers`' default: one decoding thread per core.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// Which data to load.
@@ -97,11 +108,13 @@ fn load_native(source: &Source, opts: LoadOptions) -> Result<Splits> {
     if let Some(splits) = cifar::load_dir(dir, opts.classes)? {
         return named(dir, splits);
     }
-    if dir.join("train").is_dir() && dir.join("test").is_dir() {
+    if dir.join("train").is_dir() && folder::test_dir(dir).is_some() {
         let splits = folder::load_dir(
             dir,
             FolderOptions {
                 size: opts.image_size.unwrap_or(opts.folder_size),
+                imagenet: opts.imagenet,
+                workers: opts.workers,
             },
         )?;
         return with_classes(splits, opts.classes);
@@ -110,8 +123,8 @@ fn load_native(source: &Source, opts: LoadOptions) -> Result<Splits> {
         dir,
         "found no dataset here: expected IDX files (train-images-idx3-ubyte[.gz], \
          train-labels-idx1-ubyte[.gz], t10k-…), CIFAR binary batches (data_batch_1.bin … \
-         test_batch.bin, or train.bin and test.bin), or train/ and test/ folders with one \
-         sub-folder per class",
+         test_batch.bin, or train.bin and test.bin), or train/ and test/ (or val/) folders \
+         with one sub-folder per class",
     ))
 }
 

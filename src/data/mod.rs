@@ -11,6 +11,8 @@ mod batch;
 pub mod cifar;
 mod dataset;
 #[cfg(not(target_arch = "wasm32"))]
+mod decode;
+#[cfg(not(target_arch = "wasm32"))]
 pub mod folder;
 pub mod idx;
 #[cfg(not(target_arch = "wasm32"))]
@@ -18,10 +20,12 @@ mod load;
 pub mod resample;
 #[cfg(not(target_arch = "wasm32"))]
 mod resize;
+#[cfg(not(target_arch = "wasm32"))]
+pub mod stream;
 
-pub use batch::{Batch, BatchOptions, Batcher, Drawn, channel_stats, split_groups};
+pub use batch::{Batch, BatchOptions, Batcher, Drawn, IMAGENET_STATS, channel_stats, split_groups};
 pub use dataset::{Dataset, ImageShape, Splits};
 #[cfg(not(target_arch = "wasm32"))]
 pub use folder::FolderOptions;
 #[cfg(not(target_arch = "wasm32"))]
-pub use load::{DEFAULT_DATA_DIR, LoadOptions, Source, load};
+pub use load::{DEFAULT_DATA_DIR, LoadOptions, Source, default_workers, load};

@@ -7,6 +7,7 @@
 
 use super::dataset::{Dataset, ImageShape, Splits};
 use crate::error::{Error, Result};
+use std::path::Path;
 
 /// The largest side `--image-size` takes (an image folder's decoder limit).
 const MAX_SIDE: usize = 16384;
@@ -54,11 +55,12 @@ fn resize(data: &Dataset, side: usize, which: &str) -> Result<Dataset> {
         let out = super::resample::bilinear_u8(data.image(i), shape.channels, from, (side, side));
         images.extend(out);
     }
-    Ok(Dataset {
+    Dataset::new(
+        Path::new("--image-size"),
         images,
-        labels: data.labels.clone(),
+        data.labels.clone(),
         shape,
-    })
+    )
 }
 
 #[cfg(test)]
@@ -67,11 +69,7 @@ mod tests {
 
     fn splits(shape: ImageShape, images: Vec<u8>) -> Splits {
         let n = images.len() / shape.len();
-        let data = Dataset {
-            images,
-            labels: vec![1; n],
-            shape,
-        };
+        let data = Dataset::new(Path::new("test"), images, vec![1; n], shape).unwrap();
         Splits {
             train: data.clone(),
             test: data,

@@ -1,6 +1,6 @@
 //! What a model file says about its model besides the tensors, in the safetensors header's
 //! metadata: the model (kind, widths, input shape), its classes' names, and the per-channel
-//! normalisation its inputs had in training. `sampa eval` rebuilds and feeds the model from
+//! normalisation and the sizing (ImageNet's centre crop) its inputs had in training. `sampa eval` rebuilds and feeds the model from
 //! these alone; `--init` checks them against the run.
 
 use crate::data::ImageShape;
@@ -22,16 +22,19 @@ pub struct ModelInfo {
     pub class_names: Vec<String>,
     /// Per-channel (mean, standard deviation) the inputs were normalised by, if they were.
     pub normalization: Option<Vec<(f32, f32)>>,
+    /// Whether image folders were sized as ImageNet's evaluation sizes them (the short side
+    /// resized, the centre cropped; `--augment imagenet`) rather than resized to the square.
+    pub imagenet_sizing: bool,
 }
 
 impl ModelInfo {
     /// The description of a model of `kind` (with the MLP's `hidden` widths) trained on
-    /// `splits` with inputs normalised by `normalization`.
+    /// `splits` in batches formed as `opts` says.
     pub fn of(
         kind: &str,
         hidden: &[usize],
         splits: &crate::data::Splits,
-        normalization: Option<Vec<(f32, f32)>>,
+        opts: &crate::data::BatchOptions,
     ) -> ModelInfo {
         ModelInfo {
             kind: kind.to_string(),
@@ -42,7 +45,8 @@ impl ModelInfo {
             },
             input: splits.train.shape,
             class_names: splits.class_names.clone(),
-            normalization,
+            normalization: opts.normalize.clone(),
+            imagenet_sizing: opts.imagenet,
         }
     }
 
@@ -73,6 +77,9 @@ impl ModelInfo {
                 "normalization".into(),
                 serde_json::to_string(&pairs).expect("numbers"),
             );
+        }
+        if self.imagenet_sizing {
+            m.insert("sizing".into(), "imagenet".into());
         }
         m
     }
@@ -114,6 +121,11 @@ fn parse(m: &HashMap<String, String>) -> Result<ModelInfo, String> {
         },
         class_names: serde_json::from_str(get("class_names")?).map_err(|_| bad("class_names"))?,
         normalization,
+        imagenet_sizing: match m.get("sizing").map(String::as_str) {
+            None => false,
+            Some("imagenet") => true,
+            Some(_) => return Err(bad("sizing")),
+        },
     })
 }
 
@@ -133,6 +145,7 @@ mod tests {
             },
             class_names: vec!["cat".into(), "dog, \"big\"".into()],
             normalization: Some(vec![(0.5, 0.25), (0.4, 0.2), (0.3, 0.1)]),
+            imagenet_sizing: true,
         };
         let mut m = info.metadata("mlp 3072-256-128-2");
         assert_eq!(m["model"], "mlp 3072-256-128-2");

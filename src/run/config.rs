@@ -167,9 +167,16 @@ pub struct TrainConfig {
     /// Normalise each channel by the training set's mean and standard deviation.
     #[arg(long)]
     pub normalize: bool,
-    /// Random crops (padding 4) and horizontal flips; on by default for CIFAR and image folders.
+    /// `true`: random crops (padding 4) and horizontal flips, on by default for CIFAR and image
+    /// folders; `false`: none; `imagenet`: ImageNet's recipe for image folders, torchvision's
+    /// RandomResizedCrop to --image-size and flips in training, the short side resized to
+    /// 256/224 of it and the centre cropped in evaluation, normalised by ImageNet's mean and std.
+    #[arg(long, value_parser = parse_augment)]
+    pub augment: Option<Augment>,
+    /// Image folders: threads that decode each batch (default: one per core).
     #[arg(long)]
-    pub augment: Option<bool>,
+    #[serde(default)]
+    pub workers: Option<usize>,
     /// Cutout (16×16 squares with probability 1/2, after normalisation), the paper's recipe.
     #[arg(long)]
     #[serde(default)]
@@ -288,6 +295,9 @@ impl TrainConfig {
         if !(0.0..1.0).contains(&self.dropout) {
             return bad("--dropout", "in [0, 1)", self.dropout.to_string());
         }
+        if self.workers == Some(0) {
+            return bad("--workers", "at least 1 decoding thread", "0".to_string());
+        }
         if self.reset_head && self.init.is_none() {
             return Err(Error::Invalid(
                 "--reset-head replaces the head of the file --init gives; add --init FILE (a \
@@ -380,6 +390,55 @@ impl TrainConfig {
 
 /// `--model`: mlp, cnn, resnetN with N = 6n+2, wrn-D-K, vggN-bn, densenet121,
 /// densenet-cifar, vit-D-W-H-pP or a ViT preset.
+/// `--augment`'s choices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Augment {
+    /// None.
+    Off,
+    /// CIFAR's: random crops of the image padded by 4, and horizontal flips.
+    Crop,
+    /// ImageNet's (image folders): random resized crops and flips; evaluation's centre crop.
+    ImageNet,
+}
+
+fn parse_augment(s: &str) -> std::result::Result<Augment, String> {
+    match s {
+        "true" => Ok(Augment::Crop),
+        "false" => Ok(Augment::Off),
+        "imagenet" => Ok(Augment::ImageNet),
+        _ => Err(format!(
+            "expected true (random crops and flips), false or imagenet, got {s:?}"
+        )),
+    }
+}
+
+/// As config.json has always held it: `true` or `false`, and now `"imagenet"`.
+impl serde::Serialize for Augment {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Augment::Off => s.serialize_bool(false),
+            Augment::Crop => s.serialize_bool(true),
+            Augment::ImageNet => s.serialize_str("imagenet"),
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Augment {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Flag(bool),
+            Name(String),
+        }
+        match Form::deserialize(d)? {
+            Form::Flag(true) => Ok(Augment::Crop),
+            Form::Flag(false) => Ok(Augment::Off),
+            Form::Name(n) => parse_augment(&n).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
 fn parse_model(s: &str) -> std::result::Result<String, String> {
     if s == "mlp" || s == "cnn" {
         return Ok(s.to_string());

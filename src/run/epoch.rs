@@ -3,7 +3,7 @@
 //! line and record, and the run directory's files.
 
 use super::checkpoint::{self, Origin, Progress};
-use super::config::TrainConfig;
+use super::config::{Augment, TrainConfig};
 use super::peers::Part;
 use super::plot::EpochPoint;
 use super::run_dir::RunDir;
@@ -39,9 +39,15 @@ pub fn train_options(config: &TrainConfig, splits: &Splits) -> BatchOptions {
         batch: config.batch,
         shuffle: config.shuffle,
         seed: config.seed,
-        normalize: config.normalize.then(|| data::channel_stats(&splits.train)),
-        augment: config.augment.unwrap_or(splits.natural_images),
+        normalize: match config.augment {
+            Some(Augment::ImageNet) => Some(data::IMAGENET_STATS.to_vec()),
+            _ => config.normalize.then(|| data::channel_stats(&splits.train)),
+        },
+        augment: config
+            .augment
+            .map_or(splits.natural_images, |a| a == Augment::Crop),
         cutout: config.cutout,
+        imagenet: config.augment == Some(Augment::ImageNet),
     }
 }
 
@@ -82,12 +88,7 @@ pub(super) fn epochs(
     let opts = train_options(config, splits);
     let setup = Setup {
         origin: Origin::of(config, splits),
-        info: ModelInfo::of(
-            &config.model,
-            &config.hidden,
-            splits,
-            opts.normalize.clone(),
-        ),
+        info: ModelInfo::of(&config.model, &config.hidden, splits, &opts),
         opts,
         part,
     };
@@ -231,7 +232,7 @@ fn train_epoch(
         };
         account_step((gpu, config), (r, of), (s, log), (&bar, p, dir), seconds())
     };
-    while batches.next_into(&mut batch) {
+    while batches.next_into(&mut batch)? {
         if lose_at == Some(trainer.steps()) {
             gpu.device.destroy();
         }

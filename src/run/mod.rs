@@ -23,7 +23,7 @@ mod stopped;
 pub mod validation;
 
 pub use checkpoint::Progress;
-pub use config::{LrSchedule, TrainConfig};
+pub use config::{Augment, LrSchedule, TrainConfig};
 pub use epoch::{RunSummary, evaluate, train_options};
 pub use peers::Peers;
 pub use plot::EpochPoint;
@@ -47,8 +47,17 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
         image_size: c.image_size,
         folder_size: c.folder_size.unwrap_or(32),
         classes: c.classes,
+        imagenet: c.augment == Some(Augment::ImageNet),
+        workers: c.workers.unwrap_or_else(data::default_workers),
     };
     let mut splits = data::load(&source, opts)?;
+    if opts.imagenet && !splits.train.is_streamed() {
+        return Err(Error::Invalid(format!(
+            "--augment imagenet: sizes and crops the images of image folders (DIR/train/<class>/ \
+             and DIR/val/<class>/), and {} is not one; use --augment true or false",
+            splits.description
+        )));
+    }
     if let Some(n) = c.train_limit {
         splits.train.truncate(n);
     }
@@ -136,7 +145,12 @@ pub fn train(
 ) -> Result<RunSummary> {
     config.validate()?;
     let mut config = config.clone();
-    config.augment = Some(config.augment.unwrap_or(splits.natural_images));
+    let natural = if splits.natural_images {
+        Augment::Crop
+    } else {
+        Augment::Off
+    };
+    config.augment = Some(config.augment.unwrap_or(natural));
     // config.json records SGD's momentum even when it was left at its default.
     if config.optimizer.base == crate::optim::BaseKind::Sgd {
         config.momentum = Some(config.base_settings().momentum);

@@ -3,10 +3,12 @@
 
 use super::config::TrainConfig;
 
-/// The settings a resumed run may change: how long it runs, on which adapters, and where its
-/// data and directory now are (the data itself must be the same: its fingerprint is checked).
+/// The settings a resumed run may change: how long it runs, on which adapters with how many
+/// decoding threads, and where its data and directory now are (the data itself must be the same: its fingerprint is checked).
 /// Every other setting shaped the checkpoint, so a resume must keep it.
-pub const RESUMABLE: [&str; 6] = ["epochs", "steps", "adapter", "adapter2", "data", "out"];
+pub const RESUMABLE: [&str; 7] = [
+    "epochs", "steps", "adapter", "adapter2", "data", "out", "workers",
+];
 
 impl TrainConfig {
     /// The first setting outside [`RESUMABLE`] in which `self` differs from `recorded` (a

@@ -32,15 +32,7 @@ pub fn split(splits: &mut Splits, n: usize, seed: u64) -> Result<()> {
     }
     let pick = |keep: bool| -> Dataset {
         let chosen: Vec<usize> = (0..total).filter(|&i| held[i] != keep).collect();
-        let t = &splits.train;
-        Dataset {
-            images: chosen
-                .iter()
-                .flat_map(|&i| t.image(i).iter().copied())
-                .collect(),
-            labels: chosen.iter().map(|&i| t.labels[i]).collect(),
-            shape: t.shape,
-        }
+        splits.train.select(&chosen)
     };
     let (val, train) = (pick(false), pick(true));
     splits.val = Some(val);

@@ -32,7 +32,7 @@ impl Trainer {
         let mut batches = Batcher::new(data, in_order(opts, opts.batch), 0);
         let mut batch = Batch::default();
         let (mut loss, mut correct, mut top5) = (0.0f64, 0usize, 0usize);
-        while batches.next_into(&mut batch) {
+        while batches.next_into(&mut batch)? {
             let m = self.loss_async(gpu, &batch).await?;
             loss += m[0] as f64 * batch.len() as f64;
             correct += m[1] as usize;
@@ -105,6 +105,7 @@ pub(crate) fn in_order(opts: &BatchOptions, batch: usize) -> BatchOptions {
         shuffle: false,
         augment: false,
         cutout: false,
+        imagenet: false,
         ..opts.clone()
     }
 }

@@ -1,8 +1,9 @@
 //! `sampa bench`: with no subcommand, the whole suite on every adapter (see `suite.rs`);
 //! `compare` sets saved reports side by side; `matmul`, `step` and `schedules` run one part
-//! alone with its own table.
+//! alone with its own table; `data` times an image folder's decoding.
 
 mod compare;
+mod data;
 #[cfg(feature = "mpi")]
 mod mpi;
 mod parts;
@@ -34,6 +35,10 @@ enum What {
     /// (serial, interleaved, fused, dual; mpi under `mpirun -np 2` in a build with the mpi
     /// feature), side by side in one run, with the ratios SAMPa/SAM and SAMPa/SGD.
     Schedules(schedules::SchedulesArgs),
+    /// Images decoded per second from an image folder's training split, as training forms its
+    /// batches (shuffled; --imagenet: ImageNet's random resized crops), for 1 and one thread
+    /// per core (--workers).
+    Data(data::DataArgs),
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -43,5 +48,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         Some(What::Matmul(a)) => parts::matmul(a),
         Some(What::Step(a)) => parts::step(a),
         Some(What::Schedules(a)) => schedules::schedules(a),
+        Some(What::Data(a)) => data::data(a),
     }
 }

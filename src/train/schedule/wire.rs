@@ -1,10 +1,11 @@
 //! The bytes a [`Job`] and a [`Reply`] travel as between processes (`--schedule mpi`).
 //!
-//! Little-endian throughout. A job is `SJ4`, the step (u64), the dropout key (u32), the group
+//! Little-endian throughout. A job is `SJ5`, the step (u64), the dropout key (u32), the group
 //! size (u64; 0 for the whole batch as one), the point
 //! (u64 length, then f32s), then its batch in one of two forms: `0` and the examples as drawn
-//! (u64 count, then per example its index u32, crop shift i8 i8, flip u8, and cutout: u8 1
-//! with the square's corner i16 i16, or u8 0 and four zero bytes), which the far end rebuilds
+//! (u64 count, then per example its index u32, crop shift i8 i8, flip u8, cutout: u8 1
+//! with the square's corner i16 i16, or u8 0 and four zero bytes, and the seed of its random
+//! resized crop u64, 0 for none), which the far end rebuilds
 //! from its own copy of the data set; or `1` and the batch itself (u64 count, u64 pixel count,
 //! the f32 pixels, the u32 labels), for a batch that did not come from a batcher (the previous
 //! batch of a resumed run). A reply is `SR1`, the gradient (u64 length, f32s), the two metrics
@@ -17,10 +18,10 @@ use super::transport::{Job, Reply};
 use crate::data::{Batch, Drawn};
 use crate::error::{Error, Result};
 
-const JOB: &[u8; 3] = b"SJ4";
+const JOB: &[u8; 3] = b"SJ5";
 const REPLY: &[u8; 3] = b"SR1";
 /// Bytes per drawn example.
-const DRAWN: usize = 12;
+const DRAWN: usize = 20;
 
 /// `job` as bytes: its batch as the drawn list when it has one.
 pub fn encode_job(job: &Job) -> Vec<u8> {
@@ -41,6 +42,7 @@ pub fn encode_job(job: &Job) -> Vec<u8> {
             out.push(d.cutout.is_some() as u8);
             out.extend_from_slice(&top.to_le_bytes());
             out.extend_from_slice(&left.to_le_bytes());
+            out.extend_from_slice(&d.crop.to_le_bytes());
         }
     } else {
         out.push(1);
@@ -80,6 +82,7 @@ pub fn decode_job(bytes: &[u8]) -> Result<Job> {
                     shift: (e[4] as i8, e[5] as i8),
                     flip: e[6] != 0,
                     cutout: (e[7] != 0).then_some(corner),
+                    crop: u64::from_le_bytes(e[12..20].try_into().expect("8 bytes")),
                 });
             }
             Batch {
@@ -234,6 +237,7 @@ mod tests {
                         shift: (-4, 3),
                         flip: true,
                         cutout: Some((-8, 300)),
+                        crop: 0x0123_4567_89ab_cdef,
                     },
                     Drawn::default(),
                 ],
@@ -274,11 +278,11 @@ mod tests {
     }
 
     #[test]
-    fn a_drawn_batch_travels_as_twelve_bytes_an_example() {
+    fn a_drawn_batch_travels_as_twenty_bytes_an_example() {
         // The point of the drawn form: the pixels stay home.
         let bytes = encode_job(&job(true));
         assert_eq!(bytes.len(), 3 + 8 + 4 + 8 + 8 + 3 * 4 + 1 + 8 + 2 * DRAWN);
-        assert_eq!(DRAWN, 12);
+        assert_eq!(DRAWN, 20);
     }
 
     #[test]

@@ -89,6 +89,7 @@ impl Session {
             normalize: None,
             augment: false,
             cutout: false,
+            imagenet: false,
         };
         Ok(Session {
             settings,
@@ -115,12 +116,7 @@ impl Session {
     /// What a model file of this session's model says about it.
     pub fn model_info(&self) -> crate::nn::model_info::ModelInfo {
         let s = &self.settings;
-        crate::nn::model_info::ModelInfo::of(
-            &s.model,
-            &s.hidden,
-            &self.splits,
-            self.opts.normalize.clone(),
-        )
+        crate::nn::model_info::ModelInfo::of(&s.model, &s.hidden, &self.splits, &self.opts)
     }
 
     /// The data.
@@ -180,7 +176,7 @@ impl Session {
         // of the step in flight.
         let mut waiting = None;
         for _ in 0..max_steps {
-            if !batches.next_into(&mut batch) {
+            if !batches.next_into(&mut batch)? {
                 break;
             }
             let started = now();
@@ -295,7 +291,7 @@ impl Session {
         let scores = run.trainer.evaluate_async(gpu, test, &self.opts).await?;
         let predicted = run
             .trainer
-            .predict_async(gpu, &grid_batch(test, &self.opts))
+            .predict_async(gpu, &grid_batch(test, &self.opts)?)
             .await?;
         let sums = (run.loss_sum, run.correct, run.seen);
         let result = EpochPoint::of(run.epoch, sums, scores);
@@ -332,10 +328,10 @@ impl Session {
 }
 
 /// The first [`GRID`] images of `test` as one batch, formed as the evaluation forms them.
-fn grid_batch(test: &crate::data::Dataset, opts: &BatchOptions) -> Batch {
+fn grid_batch(test: &crate::data::Dataset, opts: &BatchOptions) -> Result<Batch> {
     let mut batch = Batch::default();
-    Batcher::new(test, super::evaluate::in_order(opts, GRID), 0).next_into(&mut batch);
-    batch
+    Batcher::new(test, super::evaluate::in_order(opts, GRID), 0).next_into(&mut batch)?;
+    Ok(batch)
 }
 
 /// Compile the kernels the first optimizer of a session of `settings` on `model` will use,
