@@ -158,6 +158,30 @@ impl LayerPass {
             indices: Vec::new(),
         }
     }
+
+    // The native composite layers' (ResNet blocks, wide units, dense blocks).
+    #[cfg(not(target_arch = "wasm32"))]
+    /// A composite layer's forward from its `parts`' in order: in training, and in evaluation
+    /// (each part's evaluation form where it has one).
+    pub fn chained_forward(parts: &[LayerPass]) -> (Dispatch, Dispatch) {
+        let (mut fwd, mut eval) = (Dispatch::empty(), Dispatch::empty());
+        for p in parts {
+            fwd = fwd.then(p.forward.clone());
+            eval = eval.then(p.forward_eval.clone().unwrap_or_else(|| p.forward.clone()));
+        }
+        (fwd, eval)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    /// Keep `parts`' BatchNorm buffers, scratch and index buffers as this pass's, in order (a
+    /// composite layer's, once its dispatches are chained).
+    pub fn absorb(&mut self, parts: Vec<LayerPass>) {
+        for p in parts {
+            self.norms.extend(p.norms);
+            self.scratch.extend(p.scratch);
+            self.indices.extend(p.indices);
+        }
+    }
 }
 
 /// One BatchNorm's buffers in a plan: the batch statistics its training forward leaves

@@ -70,22 +70,14 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
         .expect("a block follows a convolution, so it is never the first layer");
     let back = residual::prepare_backward(io.gpu, s, true, (io.dy.replicas(r), y, dx.replicas(r)))?;
     let passes = [conv1, bn1, conv2, bn2];
-    let (mut fwd, mut eval) = (Dispatch::empty(), Dispatch::empty());
-    for p in &passes {
-        fwd = fwd.then(p.forward.clone());
-        eval = eval.then(p.forward_eval.clone().unwrap_or_else(|| p.forward.clone()));
-    }
+    let (fwd, eval) = LayerPass::chained_forward(&passes);
     let mut bwd = Dispatch::empty();
     for p in passes.iter().rev() {
         bwd = bwd.then(p.backward.clone().expect("every part has a backward"));
     }
     let mut pass = LayerPass::new(fwd.then(add.clone()), Some(bwd.then(back)));
     pass.forward_eval = Some(eval.then(add));
-    for p in passes {
-        pass.norms.extend(p.norms);
-        pass.scratch.extend(p.scratch);
-        pass.indices.extend(p.indices);
-    }
+    pass.absorb(passes.into());
     pass.scratch.extend([c1, b1, c2, b2, dc1, db1, dc2]);
     Ok(pass)
 }

@@ -160,13 +160,9 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
             back = back.then(p.backward.clone().expect("every part has a backward"));
         }
         backs.push(back);
-        for p in parts {
-            fwd = fwd.then(p.forward.clone());
-            eval = eval.then(p.forward_eval.clone().unwrap_or(p.forward));
-            pass.norms.extend(p.norms);
-            pass.scratch.extend(p.scratch);
-            pass.indices.extend(p.indices);
-        }
+        let (f, e) = LayerPass::chained_forward(&parts);
+        (fwd, eval) = (fwd.then(f), eval.then(e));
+        pass.absorb(parts.into());
         fwd = fwd.then(place.clone());
         eval = eval.then(place);
         pass.scratch.extend([b1, c1, b2]);

@@ -6,6 +6,7 @@ use super::super::pass::{LayerIo, LayerPass, RefIo};
 use crate::error::Result;
 use crate::kernels::maxpool::window::{self, WindowShape};
 use crate::kernels::maxpool::{self, PoolShape};
+use crate::kernels::{Dispatch, View};
 use crate::nn::layer::Act;
 
 fn shape(batch: usize, input: Act) -> PoolShape {
@@ -16,20 +17,32 @@ fn shape(batch: usize, input: Act) -> PoolShape {
 }
 
 pub(super) fn build(io: &LayerIo<'_>, relu: bool) -> Result<LayerPass> {
-    let (r, geo) = (io.replicas, shape(io.batch, io.input));
+    let geo = shape(io.batch, io.input);
+    pooling(
+        io,
+        geo.output_len(),
+        |x, y, arg| maxpool::prepare_forward(io.gpu, geo, relu, x, y, arg),
+        |dy, dx, arg| maxpool::prepare_backward(io.gpu, geo, dy, dx, arg),
+    )
+}
+
+/// A max pool's pass over a buffer of `outputs` winners per replica, which `forward(x, y,
+/// winners)` fills and `backward(dy, dx, winners)` reads (when the layer takes an input
+/// gradient).
+fn pooling(
+    io: &LayerIo<'_>,
+    outputs: usize,
+    forward: impl FnOnce(View<'_>, View<'_>, View<'_, u32>) -> Result<Dispatch>,
+    backward: impl FnOnce(View<'_>, View<'_>, View<'_, u32>) -> Result<Dispatch>,
+) -> Result<LayerPass> {
+    let r = io.replicas;
     let arg = io
         .gpu
-        .zeros::<u32>(r * geo.output_len().next_multiple_of(4), "pooling winners")?;
-    let (x, y, winners) = (io.x.replicas(r), io.y.replicas(r), arg.replicas(r));
-    let fwd = maxpool::prepare_forward(io.gpu, geo, relu, x, y, winners)?;
+        .zeros::<u32>(r * outputs.next_multiple_of(4), "pooling winners")?;
+    let winners = arg.replicas(r);
+    let fwd = forward(io.x.replicas(r), io.y.replicas(r), winners)?;
     let bwd = match io.dx {
-        Some(dx) => Some(maxpool::prepare_backward(
-            io.gpu,
-            geo,
-            io.dy.replicas(r),
-            dx.replicas(r),
-            winners,
-        )?),
+        Some(dx) => Some(backward(io.dy.replicas(r), dx.replicas(r), winners)?),
         None => None,
     };
     let mut pass = LayerPass::new(fwd, bwd);
@@ -62,25 +75,13 @@ fn window_shape(batch: usize, input: Act, (k, stride, pad): (usize, usize, usize
 
 /// Max pooling over `(k, stride, pad)` windows.
 pub(super) fn build_window(io: &LayerIo<'_>, win: (usize, usize, usize)) -> Result<LayerPass> {
-    let (r, geo) = (io.replicas, window_shape(io.batch, io.input, win));
-    let arg = io
-        .gpu
-        .zeros::<u32>(r * geo.output_len().next_multiple_of(4), "pooling winners")?;
-    let (x, y, winners) = (io.x.replicas(r), io.y.replicas(r), arg.replicas(r));
-    let fwd = window::prepare_forward(io.gpu, geo, x, y, winners)?;
-    let bwd = match io.dx {
-        Some(dx) => Some(window::prepare_backward(
-            io.gpu,
-            geo,
-            io.dy.replicas(r),
-            dx.replicas(r),
-            winners,
-        )?),
-        None => None,
-    };
-    let mut pass = LayerPass::new(fwd, bwd);
-    pass.indices.push(arg);
-    Ok(pass)
+    let geo = window_shape(io.batch, io.input, win);
+    pooling(
+        io,
+        geo.output_len(),
+        |x, y, arg| window::prepare_forward(io.gpu, geo, x, y, arg),
+        |dy, dx, arg| window::prepare_backward(io.gpu, geo, dy, dx, arg),
+    )
 }
 
 pub(super) fn window_forward(io: &RefIo<'_>, win: (usize, usize, usize), x: &[f64]) -> Vec<f64> {

@@ -126,11 +126,7 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     keep.extend([convs, conv_grads, norms, norm_grads].concat());
     let s = identity(io.batch, out);
     let add = residual::prepare_forward(io.gpu, s, true, (last.replicas(r), skip.replicas(r), y))?;
-    let (mut fwd, mut eval) = (Dispatch::empty(), Dispatch::empty());
-    for p in &passes {
-        fwd = fwd.then(p.forward.clone());
-        eval = eval.then(p.forward_eval.clone().unwrap_or_else(|| p.forward.clone()));
-    }
+    let (fwd, eval) = LayerPass::chained_forward(&passes);
     // The main path in reverse, then the downsample's in reverse, then the shortcut's share.
     let mut bwd = Dispatch::empty();
     let back = |p: &LayerPass| p.backward.clone().expect("every part has a backward");
@@ -142,11 +138,7 @@ pub(super) fn build(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     }
     let mut pass = LayerPass::new(fwd.then(add.clone()), Some(bwd.then(merge)));
     pass.forward_eval = Some(eval.then(add));
-    for p in passes {
-        pass.norms.extend(p.norms);
-        pass.scratch.extend(p.scratch);
-        pass.indices.extend(p.indices);
-    }
+    pass.absorb(passes);
     pass.scratch.extend(keep);
     pass.scratch.extend([last, skip]);
     Ok(pass)

@@ -166,11 +166,7 @@ fn assemble(
     down: bool,
     buffers: Vec<GpuBuf<f32>>,
 ) -> Result<LayerPass> {
-    let (mut fwd, mut eval) = (Dispatch::empty(), Dispatch::empty());
-    for p in &passes {
-        fwd = fwd.then(p.forward.clone());
-        eval = eval.then(p.forward_eval.clone().unwrap_or_else(|| p.forward.clone()));
-    }
+    let (fwd, eval) = LayerPass::chained_forward(&passes);
     let back = |k: usize| {
         passes[k]
             .backward
@@ -189,11 +185,7 @@ fn assemble(
     };
     let mut pass = LayerPass::new(fwd.then(add.clone()), Some(bwd));
     pass.forward_eval = Some(eval.then(add));
-    for p in passes {
-        pass.norms.extend(p.norms);
-        pass.scratch.extend(p.scratch);
-        pass.indices.extend(p.indices);
-    }
+    pass.absorb(passes);
     pass.scratch.extend(buffers);
     Ok(pass)
 }
