@@ -2,13 +2,18 @@
 //! torchvision's ImageNet ResNets: the `state_dict`s of `resnet18`, `resnet34` and `resnet50`
 //! (names, shapes, dtypes and parameter counts, from fixtures torchvision wrote), their
 //! initialisation, the GPU's loss and gradients against the f64 reference on both adapters,
-//! and the f64 gradients against finite differences.
+//! the f64 gradients against finite differences, and SAMPa's trajectory under every schedule.
 
 mod common;
 use common::state_dict::{fixture, written};
-use common::{assert_directional_gradient, check_layers, gpus};
+use common::{
+    assert_directional_gradient, check_layers, gpus, kernels, random_batch, residual_hyper, trainer,
+};
 use sampa::nn::Model;
+use sampa::optim::{OptimizerConfig, OptimizerKind};
 use sampa::rng::Pcg;
+use sampa::train::schedule::thread::ThreadTransport;
+use sampa::train::{Placement, Schedule};
 
 fn resnet(depth: usize, side: usize) -> Model {
     Model::torchvision_resnet(depth, (3, side, side), 10).unwrap()
@@ -184,4 +189,56 @@ fn training_refuses_a_pass_with_one_value_per_channel() {
     );
     m.check_training_batch(2).unwrap();
     resnet(18, 64).check_training_batch(1).unwrap();
+}
+
+/// Parameters, running statistics and reported losses after three steps of `kind` (ρ 0.05,
+/// SAMPa's λ 0.2) on ResNet-18 at 32×16 under `placement`, and the schedule that ran.
+fn trajectory(
+    gpu: &sampa::Gpu,
+    kind: OptimizerKind,
+    placement: Placement,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, Schedule) {
+    let m = Model::torchvision_resnet(18, (3, 32, 16), 10).unwrap();
+    let config = OptimizerConfig {
+        kind,
+        ..Default::default()
+    };
+    let mut t = trainer(gpu, &m, 0.1, &m.init(2), config, 0);
+    t.set_placement(gpu, placement).unwrap();
+    let mut rng = Pcg::new(4, 0);
+    let losses = (0..3)
+        .map(|_| {
+            let b = random_batch(&mut rng, 4, m.input, m.classes);
+            t.step(gpu, &b, residual_hyper()).unwrap()[0]
+        })
+        .collect();
+    let state = t.state(gpu).unwrap();
+    (state.x, state.model_state, losses, t.schedule())
+}
+
+/// SAMPa-0.2's two gradients fused into one pass (two replicas of every buffer, the windowed
+/// max pool's winners too) and on a worker give serial's trajectory bit for bit.
+#[test]
+fn sampa_on_resnet18_takes_one_trajectory_under_every_schedule() {
+    for gpu in &gpus() {
+        let serial = trajectory(gpu, OptimizerKind::Sampa, Placement::Serial);
+        let fused = trajectory(gpu, OptimizerKind::Sampa, Placement::Fused);
+        assert_eq!(fused.3, Schedule::Fused);
+        assert!(
+            (&fused.0, &fused.1, &fused.2) == (&serial.0, &serial.1, &serial.2),
+            "{}: fused",
+            gpu.adapter.short()
+        );
+        if gpu.adapter.backend == "Vulkan" {
+            let m = Model::torchvision_resnet(18, (3, 32, 16), 10).unwrap();
+            let worker = ThreadTransport::spawn(gpu.clone(), m, 0.1, kernels(gpu)).unwrap();
+            let dual = trajectory(gpu, OptimizerKind::Sampa, Placement::Dual(Box::new(worker)));
+            assert_eq!(dual.3, Schedule::Dual);
+            assert!(
+                dual.0 == serial.0 && dual.1 == serial.1 && dual.2 == serial.2,
+                "dual"
+            );
+        }
+        assert!(serial.2.iter().all(|l| l.is_finite()));
+    }
 }
