@@ -354,17 +354,32 @@ fn bad_input_is_a_one_line_error_naming_the_file_or_flag() {
         &["data_batch_1.bin", "3073-byte records"],
     );
 
+    // A file that does not decode is named in a warning and left out; here it is 1 of 3,
+    // more than the 1 % that stops the run.
     let d = tmp("folder");
     for split in ["train", "test"] {
-        std::fs::create_dir_all(d.join(split).join("a")).unwrap();
-        image::GrayImage::new(4, 4)
-            .save(d.join(split).join("a/ok.png"))
-            .unwrap();
+        for class in ["a", "b"] {
+            std::fs::create_dir_all(d.join(split).join(class)).unwrap();
+            image::GrayImage::new(4, 4)
+                .save(d.join(split).join(class).join("ok.png"))
+                .unwrap();
+        }
     }
     std::fs::write(d.join("train/a/bad.jpg"), b"garbage").unwrap();
-    assert_one_line_error(
-        &sampa(&["train", "--data", d.to_str().unwrap(), "--out", o]),
-        &["bad.jpg", "cannot be read as an image"],
+    // The run has begun when the batch meets the file, so it has a directory of its own.
+    let own = d.join("run");
+    let run = sampa(&[
+        "train",
+        "--data",
+        d.to_str().unwrap(),
+        "--out",
+        own.to_str().unwrap(),
+    ]);
+    assert_one_line_error(&run, &["train", "1 of its 3 image files do not decode"]);
+    let err = String::from_utf8_lossy(&run.stderr);
+    assert!(
+        err.contains("warning:") && err.contains("bad.jpg: cannot be read as an image"),
+        "{err}"
     );
 
     // --init with a missing and with a mis-shaped tensor.

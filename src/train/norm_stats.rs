@@ -48,6 +48,17 @@ impl NormStats {
         plan.record_batch_stats(encoder, readback, r, READBACK + slot * self.len);
     }
 
+    /// Every slot's statistics in order: the readback's `values`, but where `remote` gives a
+    /// slot's (a `dual` worker's reply).
+    pub fn gather(&self, values: &[f32], remote: &[(usize, Vec<f32>)]) -> Vec<f32> {
+        (0..self.passes.len())
+            .flat_map(|slot| match remote.iter().find(|(s, _)| *s == slot) {
+                Some((_, v)) => v.clone(),
+                None => values[slot * self.len..(slot + 1) * self.len].to_vec(),
+            })
+            .collect()
+    }
+
     /// Fold `values` (the readback's statistics, slot by slot) into `state`: slot j's pass ran
     /// on `sizes[j]` examples; `remote` gives some slots' statistics from elsewhere (a `dual`
     /// worker's reply), which the readback then does not hold.

@@ -67,6 +67,17 @@ impl Shard {
         Ok(())
     }
 
+    /// BatchNorm's batch statistics averaged over the replicas, each weighted by its share of
+    /// the batch (a replica without examples adds nothing): every replica then folds the same
+    /// values into its running statistics, which so stay identical.
+    pub(crate) fn average(&mut self, stats: &mut [f32]) -> Result<()> {
+        let w = self.weight;
+        stats
+            .iter_mut()
+            .for_each(|v| *v = if w == 0.0 { 0.0 } else { *v * w });
+        self.reduce.sum(stats)
+    }
+
     /// The batch's mean loss and correct count from this replica's.
     pub(crate) fn metrics(&mut self, [loss, correct]: [f32; 2]) -> Result<[f32; 2]> {
         // A replica without examples this step (weight 0) counts none correct.

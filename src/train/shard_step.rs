@@ -1,6 +1,7 @@
 //! A data-parallel step of a program whose passes all run here (SGD, SAM and the other
 //! programs without a pair on a worker): each gradient pass summed over the replicas as soon as
-//! it is computed (see `shard.rs`).
+//! it is computed (see `shard.rs`). BatchNorm normalises each replica's shard by its own
+//! statistics, and the running statistics fold the replicas' average (`Trainer::read`).
 
 use super::flight::Recording;
 use super::recorder::Prepared;
@@ -37,13 +38,6 @@ pub(crate) async fn record(
     batch: &Batch,
     look: bool,
 ) -> Result<Recording> {
-    if t.norm_stats.is_some() {
-        return Err(crate::error::Error::Invalid(format!(
-            "{}: data-parallel pairs (--schedule mpi with more than two ranks) do not carry \
-             BatchNorm's running statistics yet; run this model on two ranks",
-            t.spec.model.name
-        )));
-    }
     let selects = t.rec.ops.iter().any(|op| matches!(op, Prepared::Select(_)));
     if t.choice.is_some() || selects {
         return Err(crate::error::Error::Invalid(format!(
@@ -82,5 +76,18 @@ pub(crate) async fn record(
     let reported = t.rec.reported;
     let metrics = &plan(&t.rec, reported, size(t, reported)).metrics;
     t.readback().record_part(&mut r.encoder, metrics, 0, 2, 0);
+    // Each updating pass's batch statistics, this replica's shard's, for the running
+    // statistics (averaged over the replicas when read back).
+    if let Some(ns) = &t.norm_stats {
+        for (slot, &i) in ns.passes.iter().enumerate() {
+            ns.record(
+                (&mut r.encoder, t.readback()),
+                slot,
+                plan(&t.rec, i, size(t, i)),
+                0,
+            );
+        }
+        r.sizes = ns.passes.iter().map(|&i| size(t, i)).collect();
+    }
     Ok(r)
 }

@@ -199,7 +199,16 @@ impl Trainer {
                 false => &m[self.watch.at() + self.watch.len() + 2 * f.groups.len()..],
             };
             let target = (&self.spec.model, &mut self.model_state[..]);
-            ns.fold(target, stats, &f.sizes, &f.remote);
+            match &mut self.shard {
+                // A data-parallel replica normalised its own shard (as PyTorch's DDP without
+                // SyncBatchNorm); the running statistics take the replicas' average.
+                Some(shard) => {
+                    let mut all = ns.gather(stats, &f.remote);
+                    shard.average(&mut all)?;
+                    ns.fold(target, &all, &f.sizes, &[]);
+                }
+                None => ns.fold(target, stats, &f.sizes, &f.remote),
+            }
         }
         let mut metrics = f.known.unwrap_or([m[0], m[1]]);
         if !f.groups.is_empty() && f.known.is_none() {
