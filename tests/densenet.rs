@@ -9,13 +9,12 @@ mod common;
 use common::state_dict::{fixture, written};
 use common::{
     assert_sampled_gradient, check_evaluator, check_evaluator_with, check_layers, gpus, kernels,
-    random_batch, residual_hyper, trainer,
 };
 use sampa::kernels::Kernels;
 use sampa::kernels::matmul::Variant;
 use sampa::nn::Model;
 use sampa::nn::densenets::DenseSpec;
-use sampa::optim::{OptimizerConfig, OptimizerKind};
+use sampa::optim::OptimizerKind;
 use sampa::rng::Pcg;
 use sampa::train::schedule::thread::ThreadTransport;
 use sampa::train::{Placement, Schedule};
@@ -90,29 +89,18 @@ fn gpu_densenet_cifar_and_densenet121_match_cpu_reference_layer_by_layer() {
     }
 }
 
-/// Parameters, running statistics and reported losses after three steps of `kind` (ρ 0.05,
-/// SAMPa's λ 0.2) on `densenet-cifar` at 8×8 under `placement`, and the schedule that ran.
+/// [`common::three_steps`] on the model these tests train.
 fn trajectory(
     gpu: &sampa::Gpu,
     kind: OptimizerKind,
     placement: Placement,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Schedule) {
-    let m = named("densenet-cifar", (3, 8, 8), 10);
-    let config = OptimizerConfig {
+    common::three_steps(
+        gpu,
+        &named("densenet-cifar", (3, 8, 8), 10),
         kind,
-        ..Default::default()
-    };
-    let mut t = trainer(gpu, &m, 0.1, &m.init(2), config, 0);
-    t.set_placement(gpu, placement).unwrap();
-    let mut rng = Pcg::new(4, 0);
-    let losses = (0..3)
-        .map(|_| {
-            let b = random_batch(&mut rng, 4, m.input, m.classes);
-            t.step(gpu, &b, residual_hyper()).unwrap()[0]
-        })
-        .collect();
-    let state = t.state(gpu).unwrap();
-    (state.x, state.model_state, losses, t.schedule())
+        placement,
+    )
 }
 
 /// SAMPa-0.2's two gradients fused into one pass and on a worker give serial's trajectory

@@ -6,11 +6,9 @@
 
 mod common;
 use common::state_dict::{fixture, written};
-use common::{
-    assert_directional_gradient, check_layers, gpus, kernels, random_batch, residual_hyper, trainer,
-};
+use common::{assert_directional_gradient, check_layers, gpus, kernels};
 use sampa::nn::Model;
-use sampa::optim::{OptimizerConfig, OptimizerKind};
+use sampa::optim::OptimizerKind;
 use sampa::rng::Pcg;
 use sampa::train::schedule::thread::ThreadTransport;
 use sampa::train::{Placement, Schedule};
@@ -191,29 +189,18 @@ fn training_refuses_a_pass_with_one_value_per_channel() {
     resnet(18, 64).check_training_batch(1).unwrap();
 }
 
-/// Parameters, running statistics and reported losses after three steps of `kind` (ρ 0.05,
-/// SAMPa's λ 0.2) on ResNet-18 at 32×16 under `placement`, and the schedule that ran.
+/// [`common::three_steps`] on the model these tests train.
 fn trajectory(
     gpu: &sampa::Gpu,
     kind: OptimizerKind,
     placement: Placement,
 ) -> (Vec<f32>, Vec<f32>, Vec<f32>, Schedule) {
-    let m = Model::torchvision_resnet(18, (3, 32, 16), 10).unwrap();
-    let config = OptimizerConfig {
+    common::three_steps(
+        gpu,
+        &Model::torchvision_resnet(18, (3, 32, 16), 10).unwrap(),
         kind,
-        ..Default::default()
-    };
-    let mut t = trainer(gpu, &m, 0.1, &m.init(2), config, 0);
-    t.set_placement(gpu, placement).unwrap();
-    let mut rng = Pcg::new(4, 0);
-    let losses = (0..3)
-        .map(|_| {
-            let b = random_batch(&mut rng, 4, m.input, m.classes);
-            t.step(gpu, &b, residual_hyper()).unwrap()[0]
-        })
-        .collect();
-    let state = t.state(gpu).unwrap();
-    (state.x, state.model_state, losses, t.schedule())
+        placement,
+    )
 }
 
 /// SAMPa-0.2's two gradients fused into one pass (two replicas of every buffer, the windowed

@@ -248,6 +248,32 @@ pub fn assert_directional_gradient(
     assert!(worst < 1e-4, "{}: relative error {worst:.1e}", model.name);
 }
 
+/// Parameters, running statistics and reported losses after three steps of `kind` (ρ 0.05,
+/// SAMPa's λ 0.2, lr 0.1, the residual networks' hyperparameters) of `m` on batches of 4
+/// under `placement`, and the schedule that ran: what the schedule tests compare.
+pub fn three_steps(
+    gpu: &sampa::Gpu,
+    m: &Model,
+    kind: sampa::optim::OptimizerKind,
+    placement: sampa::train::Placement,
+) -> (Vec<f32>, Vec<f32>, Vec<f32>, sampa::train::Schedule) {
+    let config = OptimizerConfig {
+        kind,
+        ..Default::default()
+    };
+    let mut t = trainer(gpu, m, 0.1, &m.init(2), config, 0);
+    t.set_placement(gpu, placement).unwrap();
+    let mut rng = Pcg::new(4, 0);
+    let losses = (0..3)
+        .map(|_| {
+            let b = random_batch(&mut rng, 4, m.input, m.classes);
+            t.step(gpu, &b, residual_hyper()).unwrap()[0]
+        })
+        .collect();
+    let state = t.state(gpu).unwrap();
+    (state.x, state.model_state, losses, t.schedule())
+}
+
 /// The step of the residual networks' training tests: lr 0.05, momentum 0.9, weight decay 5e-4.
 pub fn residual_hyper() -> sampa::kernels::sgd::SgdHyper {
     sampa::kernels::sgd::SgdHyper {
