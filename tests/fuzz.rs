@@ -11,7 +11,7 @@ mod common;
 
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
-use sampa::data::{cifar, folder, idx};
+use sampa::data::{cifar, decode, idx};
 use sampa::nn::Model;
 use sampa::run::checkpoint::{self, Origin, Progress};
 use sampa::run::{RunDir, TrainConfig};
@@ -187,7 +187,7 @@ fn image_folder_files() {
         mutated(encoded(Bmp)),
     ];
     fuzz("image files", (input, 1..9usize), |(bytes, size)| {
-        if let Ok(px) = folder::decode_image(Path::new("train/cat/0.png"), &bytes, size) {
+        if let Ok(px) = decode::decode_image(Path::new("train/cat/0.png"), &bytes, size) {
             assert_eq!(px.len(), 3 * size * size);
         }
     });

@@ -56,7 +56,7 @@ fn decoded_first(split: &Path, streamed: &Dataset) -> Dataset {
     for p in &files.paths {
         let path = split.join(p);
         let bytes = std::fs::read(&path).unwrap();
-        images.extend(data::folder::decode_image(&path, &bytes, 16).unwrap());
+        images.extend(data::decode::decode_image(&path, &bytes, 16).unwrap());
     }
     Dataset::new(split, images, streamed.labels.clone(), streamed.shape).unwrap()
 }

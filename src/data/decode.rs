@@ -35,3 +35,13 @@ pub fn decode_rgb(path: &Path, bytes: &[u8]) -> Result<(Vec<u8>, (usize, usize))
         .collect();
     Ok((planes, (rgb.height() as usize, rgb.width() as usize)))
 }
+
+/// One image file's bytes (any format the `image` crate reads, told by its content, not its
+/// name) as RGB resized to `size`×`size` as PyTorch's `F.interpolate(mode="bilinear",
+/// align_corners=False, antialias=False)` (rounded to 8 bits), channel-major; `path` names it
+/// in errors.
+pub fn decode_image(path: &Path, bytes: &[u8], size: usize) -> Result<Vec<u8>> {
+    u32::try_from(size).map_err(|_| Error::Invalid(format!("--image-size {size} is too large")))?;
+    let (planes, from) = decode_rgb(path, bytes)?;
+    Ok(super::resample::bilinear_u8(&planes, 3, from, (size, size)))
+}

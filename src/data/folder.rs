@@ -139,13 +139,3 @@ fn load_split(dir: &Path, classes: &[String], opts: FolderOptions) -> Result<Dat
     );
     Ok(Dataset::streamed(files, labels, shape))
 }
-
-/// One image file's bytes (any format the `image` crate reads, told by its content, not its
-/// name) as RGB resized to `size`×`size` as PyTorch's `F.interpolate(mode="bilinear",
-/// align_corners=False, antialias=False)` (rounded to 8 bits), channel-major; `path` names it
-/// in errors.
-pub fn decode_image(path: &Path, bytes: &[u8], size: usize) -> Result<Vec<u8>> {
-    u32::try_from(size).map_err(|_| Error::Invalid(format!("--image-size {size} is too large")))?;
-    let (planes, from) = super::decode::decode_rgb(path, bytes)?;
-    Ok(super::resample::bilinear_u8(&planes, 3, from, (size, size)))
-}

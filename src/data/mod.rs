@@ -11,7 +11,7 @@ mod batch;
 pub mod cifar;
 mod dataset;
 #[cfg(not(target_arch = "wasm32"))]
-mod decode;
+pub mod decode;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod folder;
 pub mod idx;

@@ -82,22 +82,17 @@ impl ImageFiles {
     /// file did not decode (warned about the first time); an error when too many have failed.
     pub fn image(&self, i: usize, crop: u64, flip: bool) -> Result<Option<Vec<u8>>> {
         let path = self.root.join(&self.paths[i]);
+        let s = self.side;
         let decoded = std::fs::read(&path)
             .map_err(|e| Error::data(&path, format!("cannot read: {e}")))
-            .and_then(|bytes| super::decode::decode_rgb(&path, &bytes));
-        let (planes, (h, w)) = match decoded {
+            .and_then(|bytes| match self.imagenet {
+                false => super::decode::decode_image(&path, &bytes, s),
+                true => super::decode::decode_rgb(&path, &bytes)
+                    .map(|(planes, hw)| imagenet_sized(&planes, hw, s, crop)),
+            });
+        let mut out = match decoded {
             Ok(v) => v,
             Err(e) => return self.fail(i, e).map(|()| None),
-        };
-        let s = self.side;
-        let mut out = match (self.imagenet, crop) {
-            (false, _) => bilinear_u8(&planes, 3, (h, w), (s, s)),
-            (true, 0) => centre_crop(&planes, (h, w), s),
-            (true, seed) => {
-                let (top, left, ch, cw) = resized_crop_box((h, w), seed);
-                let window = crop_planes(&planes, (h, w), (top, left, ch, cw));
-                bilinear_u8(&window, 3, (ch, cw), (s, s))
-            }
         };
         if flip {
             for row in out.chunks_exact_mut(s) {
@@ -171,6 +166,19 @@ impl ImageFiles {
             h.update(p.to_string_lossy().as_bytes());
             let len = std::fs::metadata(self.root.join(p)).map_or(0, |m| m.len());
             h.update(&len.to_le_bytes());
+        }
+    }
+}
+
+/// ImageNet's sizing of 3 planes of `(h, w)` to `side`×`side`: a random resized crop drawn
+/// from `crop`, or with `crop` 0 the evaluation's centre crop.
+fn imagenet_sized(planes: &[u8], (h, w): (usize, usize), side: usize, crop: u64) -> Vec<u8> {
+    match crop {
+        0 => centre_crop(planes, (h, w), side),
+        seed => {
+            let (top, left, ch, cw) = resized_crop_box((h, w), seed);
+            let window = crop_planes(planes, (h, w), (top, left, ch, cw));
+            bilinear_u8(&window, 3, (ch, cw), (side, side))
         }
     }
 }
