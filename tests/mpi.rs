@@ -375,6 +375,34 @@ fn bad_launches_are_one_line_errors() {
         "{err}"
     );
     assert!(!out_dir.exists(), "a refused run leaves no directory");
+    // --sync-bn: outside --schedule mpi, for a model without BatchNorm, and for SAMPa's
+    // data-parallel pairs, whose workers do not synchronise.
+    let serial = train_args(out_dir.to_str().unwrap(), &["--sync-bn"]);
+    let line = common::cli::error_line(&single(&serial).output().unwrap());
+    assert!(
+        line.contains("--sync-bn") && line.contains("only with --schedule mpi"),
+        "{line}"
+    );
+    for (np, extra, want) in [
+        (2, &["--optimizer", "sgd"][..], "a model with BatchNorm"),
+        (
+            4,
+            &["--optimizer", "sampa", "--model", "resnet8", "--image-size", "8"][..],
+            "runs in pairs of ranks",
+        ),
+    ] {
+        let mut args = train_args(out_dir.to_str().unwrap(), extra);
+        args.extend(["--schedule", "mpi", "--sync-bn"]);
+        let out = mpirun(np, &args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(
+            lines[0].contains("--sync-bn") && lines[0].contains(want),
+            "{err}"
+        );
+    }
+    assert!(!out_dir.exists(), "a refused run leaves no directory");
 }
 
 /// The f64 trajectory of `steps` steps of SGD (or SAM, with ρ 0.05) on ResNet-8 at 8×8 over
@@ -460,13 +488,27 @@ fn ghost_reference(sam: bool, shards: usize, steps: usize) -> Vec<(String, Vec<f
 /// own half of the batch (PyTorch's DDP without SyncBatchNorm), the gradients are summed, and
 /// the running statistics (written once, by rank 0) take the ranks' mean. Against the f64
 /// trajectory of one process doing the same with ghost batches, within the ResNet tests'
-/// tolerances (1e-5 absolute, 1e-4 relative) after 4 steps.
+/// tolerances (1e-5 absolute, 1e-4 relative) after 8 steps.
 #[test]
 fn data_parallel_batchnorm_follows_one_process_with_ghost_batches() {
-    let d = scratch("mpi", "ghost");
+    batchnorm_over_two_ranks("ghost", &[], 2);
+}
+
+/// With `--sync-bn` (PyTorch's SyncBatchNorm), the same two ranks follow the f64 trajectory of
+/// one process on the whole batch: BatchNorm's statistics, and its backward's sums, combined
+/// over the ranks at every layer.
+#[test]
+fn data_parallel_sync_batchnorm_follows_one_process_on_the_whole_batch() {
+    batchnorm_over_two_ranks("sync", &["--sync-bn"], 1);
+}
+
+/// SGD and SAM on ResNet-8 over two ranks with `extra` flags, against [`ghost_reference`]
+/// with `shards` ghost batches, for 8 steps.
+fn batchnorm_over_two_ranks(what: &str, extra: &[&str], shards: usize) {
+    let d = scratch("mpi", what);
     for (sam, name) in [(false, "sgd"), (true, "sam")] {
         let out = d.join(name);
-        let args = [
+        let mut args = vec![
             "train",
             "--data",
             "embedded",
@@ -479,7 +521,7 @@ fn data_parallel_batchnorm_follows_one_process_with_ghost_batches() {
             "--batch",
             "8",
             "--steps",
-            "4",
+            "8",
             "--seed",
             "3",
             "--optimizer",
@@ -489,11 +531,12 @@ fn data_parallel_batchnorm_follows_one_process_with_ghost_batches() {
             "--out",
             out.to_str().unwrap(),
         ];
+        args.extend(extra);
         run(mpirun(2, &args));
         let bytes = std::fs::read(out.join("model.safetensors")).unwrap();
         let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
         let mut worst = 0.0f64;
-        for (tensor, want) in ghost_reference(sam, 2, 4) {
+        for (tensor, want) in ghost_reference(sam, shards, 8) {
             let t = st.tensor(&tensor).unwrap();
             let got: Vec<f64> = match t.dtype() {
                 safetensors::Dtype::I64 => bytemuck::pod_collect_to_vec::<u8, i64>(t.data())
@@ -505,12 +548,16 @@ fn data_parallel_batchnorm_follows_one_process_with_ghost_batches() {
                     .map(|&v| v as f64)
                     .collect(),
             };
+            assert_eq!(got.len(), want.len(), "{tensor}");
             for (g, w) in got.iter().zip(&want) {
                 let excess = (g - w).abs() / (1e-5 + 1e-4 * w.abs());
-                assert!(excess <= 1.0, "{name} {tensor}: {g} against {w}");
+                assert!(excess <= 1.0, "{what} {name} {tensor}: {g} against {w}");
                 worst = worst.max((g - w).abs());
             }
         }
-        eprintln!("{name}: 2 ranks within {worst:.1e} of the f64 ghost-batch trajectory");
+        eprintln!(
+            "{what} {name}: 2 ranks within {worst:.1e} of the f64 trajectory with {shards} \
+             ghost batches per batch"
+        );
     }
 }

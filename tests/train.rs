@@ -142,6 +142,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         label_noise: 0.0,
         dropout: 0.0,
         zero_init_residual: false,
+        sync_bn: false,
         normalize: true,
         augment: Some(sampa::run::Augment::Off),
         workers: None,

@@ -33,7 +33,18 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
 fn rank(cluster: &Cluster, a: Args, given: &[String]) -> anyhow::Result<()> {
     let (config, claimed) = share_config(cluster, &a, given)?;
     let paired = sampa::optim::program(&config.optimizer).has_pair();
-    let role = match cluster.role(paired) {
+    let role = cluster.role(paired).and_then(|role| match role {
+        Role::Main { shards, .. } if config.sync_bn && paired && shards > 1 => {
+            Err(sampa::Error::Invalid(format!(
+                "--sync-bn: {} runs in pairs of ranks, and a pair's worker does not yet \
+                 synchronise its BatchNorm with the other workers; leave --sync-bn out (each \
+                 pair then normalises its own shard), or run one pair (mpirun -np 2)",
+                config.optimizer.label()
+            )))
+        }
+        _ => Ok(role),
+    });
+    let role = match role {
         Ok(role) => role,
         // Every rank finds the same; rank 0 says it.
         Err(e) if cluster.rank == 0 => {

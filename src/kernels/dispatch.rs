@@ -1,5 +1,8 @@
 //! A prepared operation: kernel launches and buffer-to-texture copies in order, recorded into
-//! any command encoder as often as needed.
+//! any command encoder as often as needed, with the points where a data-parallel step may
+//! combine values across processes before going on ([`SyncPoint`]).
+
+use crate::gpu::GpuBuf;
 
 /// A prepared operation: kernel launches and copies in order (a matmul stages its operands
 /// first; the norm has two stages). Record it into any command encoder, as often as needed;
@@ -18,6 +21,9 @@ enum Step {
         /// The launch's arithmetic, for the counters' census (0 unless a product says).
         flops: f64,
     },
+    /// A point where a data-parallel step with synchronised BatchNorm combines values across
+    /// its processes before the steps after it run; recording alone passes over it.
+    Sync(SyncPoint),
     /// A buffer-to-texture copy: rows of `bytes_per_row` bytes from `offset` into a texture,
     /// from array layer `layer` on.
     CopyToTexture {
@@ -31,56 +37,80 @@ enum Step {
 }
 
 impl Dispatch {
-    /// Record every step of this operation into `encoder`, in order. Consecutive launches
-    /// share one compute pass.
+    /// Record every step of this operation into `encoder`, in order, passing over its
+    /// synchronisation points. Consecutive launches share one compute pass.
     pub fn record(&self, encoder: &mut wgpu::CommandEncoder) {
-        let mut i = 0;
+        let mut at = 0;
+        while let Some((_, next)) = self.record_to_sync(encoder, at) {
+            at = next;
+        }
+    }
+
+    /// Record the steps from `from` on up to the next synchronisation point: that point and
+    /// the step after it, or `None` once the operation is recorded to its end.
+    pub fn record_to_sync(
+        &self,
+        encoder: &mut wgpu::CommandEncoder,
+        from: usize,
+    ) -> Option<(&SyncPoint, usize)> {
+        let mut i = from;
         while i < self.steps.len() {
-            if let Step::CopyToTexture {
-                buffer,
-                offset,
-                bytes_per_row,
-                texture,
-                layer,
-                size,
-            } = &self.steps[i]
-            {
-                encoder.copy_buffer_to_texture(
-                    wgpu::TexelCopyBufferInfo {
-                        buffer,
-                        layout: wgpu::TexelCopyBufferLayout {
-                            offset: *offset,
-                            bytes_per_row: Some(*bytes_per_row),
-                            rows_per_image: Some(size.height),
+            match &self.steps[i] {
+                Step::Sync(sync) => return Some((sync, i + 1)),
+                Step::CopyToTexture {
+                    buffer,
+                    offset,
+                    bytes_per_row,
+                    texture,
+                    layer,
+                    size,
+                } => {
+                    encoder.copy_buffer_to_texture(
+                        wgpu::TexelCopyBufferInfo {
+                            buffer,
+                            layout: wgpu::TexelCopyBufferLayout {
+                                offset: *offset,
+                                bytes_per_row: Some(*bytes_per_row),
+                                rows_per_image: Some(size.height),
+                            },
                         },
-                    },
-                    wgpu::TexelCopyTextureInfo {
-                        origin: wgpu::Origin3d {
-                            x: 0,
-                            y: 0,
-                            z: *layer,
+                        wgpu::TexelCopyTextureInfo {
+                            origin: wgpu::Origin3d {
+                                x: 0,
+                                y: 0,
+                                z: *layer,
+                            },
+                            ..texture.as_image_copy()
                         },
-                        ..texture.as_image_copy()
-                    },
-                    *size,
-                );
-                i += 1;
-                continue;
+                        *size,
+                    );
+                    i += 1;
+                }
+                Step::Compute { .. } => {
+                    let mut pass = encoder.begin_compute_pass(&Default::default());
+                    while let Some(Step::Compute {
+                        pipeline,
+                        bind_group,
+                        groups,
+                        flops,
+                    }) = self.steps.get(i)
+                    {
+                        crate::gpu::counters::launched(*groups, *flops);
+                        pass.set_pipeline(pipeline);
+                        pass.set_bind_group(0, bind_group, &[]);
+                        pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
+                        i += 1;
+                    }
+                }
             }
-            let mut pass = encoder.begin_compute_pass(&Default::default());
-            while let Some(Step::Compute {
-                pipeline,
-                bind_group,
-                groups,
-                flops,
-            }) = self.steps.get(i)
-            {
-                crate::gpu::counters::launched(*groups, *flops);
-                pass.set_pipeline(pipeline);
-                pass.set_bind_group(0, bind_group, &[]);
-                pass.dispatch_workgroups(groups[0], groups[1], groups[2]);
-                i += 1;
-            }
+        }
+        None
+    }
+
+    /// A synchronisation point alone.
+    pub(crate) fn sync(sync: SyncPoint) -> Dispatch {
+        Dispatch {
+            steps: vec![Step::Sync(sync)],
         }
     }
 
@@ -141,10 +171,33 @@ impl Dispatch {
         self
     }
 
-    /// Number of kernel launches.
+    /// Number of kernel launches (and copies).
     pub fn launches(&self) -> usize {
-        self.steps.len()
+        self.steps
+            .iter()
+            .filter(|s| !matches!(s, Step::Sync(_)))
+            .count()
     }
+}
+
+/// Values that every process of a data-parallel step must combine before the launches after
+/// this point read them (SyncBatchNorm's per-channel sums, see `kernels::batchnorm`): in each
+/// replica `r` of `buf`, the values `values` (counted from `r * stride`) become the sum over
+/// the processes of each one's values times its share of the batch. When `invstd` gives
+/// `(at, eps)`, the combined values are variances, and 1/√(v + eps) of each goes to the run
+/// starting at `at` as well.
+#[derive(Debug, Clone)]
+pub struct SyncPoint {
+    /// The buffer holding the values.
+    pub buf: GpuBuf<f32>,
+    /// Replicas side by side in `buf`, `stride` values apart.
+    pub replicas: usize,
+    /// Values from one replica's start to the next's.
+    pub stride: usize,
+    /// Which of each replica's values to combine.
+    pub values: std::ops::Range<usize>,
+    /// Where the inverse standard deviations of combined variances go, and eps.
+    pub invstd: Option<(usize, f32)>,
 }
 
 #[cfg(not(target_arch = "wasm32"))]

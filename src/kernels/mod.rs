@@ -47,5 +47,5 @@ pub mod vector;
 pub mod view;
 
 pub use choice::{Kernels, ShapeClass, VectorForm};
-pub use dispatch::Dispatch;
+pub use dispatch::{Dispatch, SyncPoint};
 pub use view::View;

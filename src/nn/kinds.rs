@@ -53,4 +53,45 @@ impl Model {
             _ => Model::mlp(shape.len(), hidden, classes),
         }
     }
+
+    /// Whether the model `kind` names has BatchNorm, known before any data is: the ResNets,
+    /// Wide ResNets, VGGs and DenseNets have it; the CNN, the MLP and the ViTs do not.
+    pub fn kind_has_batchnorm(kind: &str) -> bool {
+        ["resnet", "wrn", "vgg", "densenet"]
+            .iter()
+            .any(|p| kind.starts_with(p))
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+    use crate::data::ImageShape;
+
+    #[test]
+    fn batchnorm_by_name_agrees_with_the_built_models() {
+        let kinds = [
+            ("mlp", 32),
+            ("cnn", 32),
+            ("resnet8", 32),
+            ("resnet18", 32),
+            ("wrn-10-1", 32),
+            ("vgg11-bn", 32),
+            ("densenet-cifar", 32),
+            ("vit-tiny", 32),
+        ];
+        for (kind, size) in kinds {
+            let shape = ImageShape {
+                channels: 3,
+                height: size,
+                width: size,
+            };
+            let m = Model::for_images(kind, &[16], shape, 10).unwrap();
+            assert_eq!(
+                Model::kind_has_batchnorm(kind),
+                !m.state.is_empty(),
+                "{kind}"
+            );
+        }
+    }
 }

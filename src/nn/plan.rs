@@ -221,13 +221,15 @@ fn tensors<'a>(
 impl Plan {
     /// Record forward, loss and backward.
     pub(crate) fn record_gradient(&self, encoder: &mut wgpu::CommandEncoder) {
-        for d in &self.forward {
+        for d in self.gradient() {
             d.record(encoder);
         }
-        self.loss_with_grad.record(encoder);
-        for d in &self.backward {
-            d.record(encoder);
-        }
+    }
+
+    /// A gradient pass's operations in order: forward, loss and backward.
+    pub(crate) fn gradient(&self) -> impl Iterator<Item = &Dispatch> {
+        let loss = std::iter::once(&self.loss_with_grad);
+        self.forward.iter().chain(loss).chain(&self.backward)
     }
 
     /// Record the training forward (BatchNorm normalising with the batch's statistics) and the

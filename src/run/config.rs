@@ -117,6 +117,12 @@ pub struct TrainConfig {
     /// interleaved and fused, measured once per adapter and model and cached).
     #[arg(long, value_enum, default_value = "auto")]
     pub schedule: Schedule,
+    /// Data-parallel `--schedule mpi` runs: BatchNorm normalises with the whole batch's
+    /// statistics, combined over the ranks at every BatchNorm of every pass (PyTorch's
+    /// SyncBatchNorm), rather than with each rank's own shard's (DDP's default).
+    #[arg(long)]
+    #[serde(default)]
+    pub sync_bn: bool,
     /// The dual schedule's worker adapter (index, backend or name, as --adapter); default:
     /// the best adapter other than the main one.
     #[arg(long)]
@@ -304,6 +310,22 @@ impl TrainConfig {
                  pre-trained model.safetensors)"
                     .into(),
             ));
+        }
+        if self.sync_bn && self.schedule != Schedule::Mpi {
+            return bad(
+                "--sync-bn",
+                "only with --schedule mpi, whose data-parallel ranks each hold a shard of the \
+                 batch (one process already normalises the whole batch)",
+                format!("--schedule {}", self.schedule.name()),
+            );
+        }
+        if self.sync_bn && !crate::nn::Model::kind_has_batchnorm(&self.model) {
+            return bad(
+                "--sync-bn",
+                "a model with BatchNorm (a ResNet, Wide ResNet, VGG or DenseNet), whose \
+                 statistics it synchronises; leave --sync-bn out",
+                format!("--model {}", self.model),
+            );
         }
         if self.zero_init_residual
             && crate::nn::torchvision::torchvision_depth(&self.model).is_none()

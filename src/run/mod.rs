@@ -234,6 +234,7 @@ pub fn train(
     };
     if let Some((_, _, reduce)) = peers.shard.take() {
         trainer.set_shard(gpu, reduce);
+        trainer.set_sync_bn(config.sync_bn);
     }
     if !peers.leader {
         return epoch::epochs(

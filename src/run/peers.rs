@@ -62,11 +62,11 @@ impl Part {
         };
         let part = crate::train::shard_of(batch, i, k);
         if part.is_empty() {
-            trainer.set_share(0.0);
+            trainer.set_share(0, batch.len());
             let first = crate::train::shard_of(batch, 0, batch.len());
             return trainer.submit(gpu, &first, hyper);
         }
-        trainer.set_share(part.len() as f32 / batch.len() as f32);
+        trainer.set_share(part.len(), batch.len());
         trainer.submit(gpu, &part, hyper)
     }
 }

@@ -11,9 +11,11 @@
 //! [`Reduce`], so the core knows nothing of processes. The step that reduces each pass as it is
 //! computed (for programs without a pair on a worker) is `shard_step.rs`.
 
+use super::flight::Recording;
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback};
+use crate::kernels::SyncPoint;
 
 /// A sum over every replica, in place: each replica's `values` become the sum of all of
 /// theirs.
@@ -27,6 +29,11 @@ pub struct Shard {
     reduce: Box<dyn Reduce>,
     /// This replica's share of the current step's batch.
     pub(crate) weight: f32,
+    /// The current step's whole batch, over every replica.
+    pub(crate) whole: usize,
+    /// Whether BatchNorm normalises with the whole batch's statistics (`--sync-bn`, as
+    /// PyTorch's SyncBatchNorm) rather than each replica's own.
+    pub(crate) sync_bn: bool,
     back: Readback,
 }
 
@@ -36,8 +43,46 @@ impl Shard {
         Shard {
             reduce,
             weight: 1.0,
+            whole: 0,
+            sync_bn: false,
             back: Readback::new(gpu, n),
         }
+    }
+
+    /// Combine the values of a [`SyncPoint`] over the replicas, as it says, once the
+    /// operations recorded so far in `r` have written them: they are submitted, read back,
+    /// summed with the others' weighted by share, and written back before anything recorded
+    /// after this point runs.
+    pub(crate) async fn synchronise(
+        &mut self,
+        gpu: &Gpu,
+        r: &mut Recording,
+        sync: &SyncPoint,
+    ) -> Result<()> {
+        let len = sync.values.len();
+        let count = len * sync.replicas;
+        if count > self.back.capacity() {
+            // Statistics are a few values per channel; the parameters far outnumber them.
+            self.back = Readback::new(gpu, count);
+        }
+        for k in 0..sync.replicas {
+            let from = k * sync.stride + sync.values.start;
+            self.back
+                .record_part(&mut r.encoder, &sync.buf, from, len, k * len);
+        }
+        let index = r.submit_so_far(gpu, "the shard's BatchNorm statistics")?;
+        let mut values = self.back.read_first_after(count, index).await?;
+        values.truncate(count);
+        self.average(&mut values)?;
+        for (k, combined) in values.chunks(len).enumerate() {
+            let start = k * sync.stride;
+            gpu.write(&sync.buf, start + sync.values.start, combined)?;
+            if let Some((at, eps)) = sync.invstd {
+                let invstd: Vec<f32> = combined.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+                gpu.write(&sync.buf, start + at, &invstd)?;
+            }
+        }
+        Ok(())
     }
 
     /// Replace the device vector `grad` (written by submissions already made) and the host
@@ -67,9 +112,10 @@ impl Shard {
         Ok(())
     }
 
-    /// BatchNorm's batch statistics averaged over the replicas, each weighted by its share of
-    /// the batch (a replica without examples adds nothing): every replica then folds the same
-    /// values into its running statistics, which so stay identical.
+    /// Values summed over the replicas, each weighted by its share of the batch (a replica
+    /// without examples adds nothing): BatchNorm's batch statistics averaged, so that every
+    /// replica folds the same values into its running statistics, which so stay identical;
+    /// or SyncBatchNorm's per-channel values mid-pass.
     pub(crate) fn average(&mut self, stats: &mut [f32]) -> Result<()> {
         let w = self.weight;
         stats

@@ -1,7 +1,10 @@
 //! A data-parallel step of a program whose passes all run here (SGD, SAM and the other
 //! programs without a pair on a worker): each gradient pass summed over the replicas as soon as
 //! it is computed (see `shard.rs`). BatchNorm normalises each replica's shard by its own
-//! statistics, and the running statistics fold the replicas' average (`Trainer::read`).
+//! statistics, and the running statistics fold the replicas' average (`Trainer::read`); or,
+//! with `--sync-bn`, each pass stops at every BatchNorm's synchronisation points
+//! ([`crate::kernels::SyncPoint`]) to combine its statistics over the replicas, so that every
+//! replica normalises with the whole batch's.
 
 use super::flight::Recording;
 use super::recorder::Prepared;
@@ -20,10 +23,19 @@ impl Trainer {
         self.shard = Some(Shard::new(gpu, reduce, n));
     }
 
-    /// This replica's share of the next step's batch (its examples over the batch's).
-    pub fn set_share(&mut self, share: f32) {
+    /// This replica's share of the next step's batch: `examples` of the batch's `whole`.
+    pub fn set_share(&mut self, examples: usize, whole: usize) {
         if let Some(s) = &mut self.shard {
-            s.weight = share;
+            s.weight = examples as f32 / whole as f32;
+            s.whole = whole;
+        }
+    }
+
+    /// Normalise BatchNorm with the whole batch's statistics, combined over the replicas in
+    /// each pass (`--sync-bn`), rather than with each replica's own.
+    pub fn set_sync_bn(&mut self, sync: bool) {
+        if let Some(s) = &mut self.shard {
+            s.sync_bn = sync;
         }
     }
 }
@@ -64,10 +76,21 @@ pub(crate) async fn record(
         match &t.rec.ops[k] {
             Prepared::Grad(i) => {
                 let i = *i;
-                Evaluator::record_gradient(plan(&t.rec, i, size(t, i)), &mut r.encoder);
+                let p = plan(&t.rec, i, size(t, i));
+                let shard = t.shard.as_mut().expect("checked by the caller");
+                if shard.sync_bn {
+                    for d in p.gradient() {
+                        let mut at = 0;
+                        while let Some((sync, next)) = d.record_to_sync(&mut r.encoder, at) {
+                            shard.synchronise(gpu, &mut r, sync).await?;
+                            at = next;
+                        }
+                    }
+                } else {
+                    Evaluator::record_gradient(p, &mut r.encoder);
+                }
                 r.submit_so_far(gpu, "the shard's pass")?;
                 let grad = t.rec.vector(t.rec.passes[i].into);
-                let shard = t.shard.as_mut().expect("checked by the caller");
                 shard.gradients(gpu, grad, None).await?;
             }
             op => op.record_outside_passes(&mut r.encoder, look),
@@ -76,8 +99,10 @@ pub(crate) async fn record(
     let reported = t.rec.reported;
     let metrics = &plan(&t.rec, reported, size(t, reported)).metrics;
     t.readback().record_part(&mut r.encoder, metrics, 0, 2, 0);
-    // Each updating pass's batch statistics, this replica's shard's, for the running
-    // statistics (averaged over the replicas when read back).
+    // Each updating pass's batch statistics, for the running statistics: this replica's
+    // shard's (averaged over the replicas when read back), or the whole batch's with
+    // --sync-bn, whose variance is made unbiased over the whole batch.
+    let whole = t.shard.as_ref().filter(|s| s.sync_bn).map(|s| s.whole);
     if let Some(ns) = &t.norm_stats {
         for (slot, &i) in ns.passes.iter().enumerate() {
             ns.record(
@@ -87,7 +112,11 @@ pub(crate) async fn record(
                 0,
             );
         }
-        r.sizes = ns.passes.iter().map(|&i| size(t, i)).collect();
+        r.sizes = ns
+            .passes
+            .iter()
+            .map(|&i| whole.unwrap_or(size(t, i)))
+            .collect();
     }
     Ok(r)
 }

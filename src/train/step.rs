@@ -201,13 +201,14 @@ impl Trainer {
             let target = (&self.spec.model, &mut self.model_state[..]);
             match &mut self.shard {
                 // A data-parallel replica normalised its own shard (as PyTorch's DDP without
-                // SyncBatchNorm); the running statistics take the replicas' average.
-                Some(shard) => {
+                // SyncBatchNorm); the running statistics take the replicas' average. With
+                // --sync-bn every replica already holds the whole batch's.
+                Some(shard) if !shard.sync_bn => {
                     let mut all = ns.gather(stats, &f.remote);
                     shard.average(&mut all)?;
                     ns.fold(target, &all, &f.sizes, &[]);
                 }
-                None => ns.fold(target, stats, &f.sizes, &f.remote),
+                _ => ns.fold(target, stats, &f.sizes, &f.remote),
             }
         }
         let mut metrics = f.known.unwrap_or([m[0], m[1]]);

@@ -16,7 +16,7 @@ pub use reference::{moments, reference_backward, reference_eval, reference_forwa
 use shape::CHUNK;
 pub use shape::{BnShape, EPS, MOMENTUM, Rows, Window};
 
-use super::dispatch::Dispatch;
+use super::dispatch::{Dispatch, SyncPoint};
 use super::launch::{Bind, Launch, Params, as_u32, build, grid_1d};
 use super::layout::{UniformLayout, uniform_layout};
 use super::view::View;
@@ -266,7 +266,16 @@ pub fn prepare_forward_with(
     ];
     let per_chunk = s.chunks() * s.c / 4;
     let mut d = Dispatch::empty();
-    for (partials, total) in [("bn_sum", "bn_mean"), ("bn_sqdev", "bn_var")] {
+    // SyncBatchNorm: the mean, then the variance about the combined mean, combined over a
+    // data-parallel step's processes before the launches that read them.
+    let syncs = [
+        sync_point(&io, 0..s.c, None),
+        sync_point(&io, 2 * s.c..3 * s.c, Some((s.c, EPS))),
+    ];
+    for ((partials, total), sync) in [("bn_sum", "bn_mean"), ("bn_sqdev", "bn_var")]
+        .into_iter()
+        .zip(syncs)
+    {
         let (total, width) = reduce.entry(total);
         d = d.then(launch(
             gpu,
@@ -282,6 +291,7 @@ pub fn prepare_forward_with(
             s.c / 4,
             width,
         )?);
+        d = d.then(Dispatch::sync(sync));
     }
     Ok(d.then(prepare_apply(gpu, s, relu, io)?))
 }
@@ -351,8 +361,32 @@ pub fn prepare_backward_with(
     let sums = launch(gpu, at("bn_dsum"), &ops, per_chunk, Width::Elements)?;
     let (total, width) = reduce.entry("bn_dparams");
     let params = launch(gpu, at(total), &ops, s.c / 4, width)?;
+    // SyncBatchNorm: Σd and Σd·xhat combined over the processes before dx reads them.
+    let sync = Dispatch::sync(sync_point(&io, 3 * s.c..5 * s.c, None));
     let dx = launch(gpu, at("bn_dx"), &ops, s.m * s.c / 4, Width::Elements)?;
-    Ok(sums.then(params).then(dx))
+    Ok(sums.then(params).then(sync).then(dx))
+}
+
+/// The synchronisation point of the statistics `values` (of each replica's [`BnShape::stats_len`]
+/// run in `io.stats`). A share-weighted sum over the processes is the whole batch's value: each
+/// process's mean, variance about the common mean, Σd and Σd·xhat are over its own rows, and
+/// its share of the batch is its share of the rows. The backward's sums so combined are also
+/// what bn_dx needs on each process: its dy is the gradient of its own shard's mean loss, the
+/// whole batch's gradient divided by its share, so the whole batch's Σd and Σd·xhat enter
+/// its dx formula (which divides by its own rows) unscaled.
+fn sync_point(
+    io: &BnIo<'_>,
+    values: std::ops::Range<usize>,
+    invstd: Option<(usize, f32)>,
+) -> SyncPoint {
+    let o = io.stats.offset;
+    SyncPoint {
+        buf: io.stats.buf.clone(),
+        replicas: io.stats.replicas,
+        stride: io.stats.stride,
+        values: o + values.start..o + values.end,
+        invstd: invstd.map(|(at, eps)| (o + at, eps)),
+    }
 }
 
 /// The running statistics' update from one batch's, as PyTorch's training-mode forward does
