@@ -66,6 +66,26 @@ pub struct Drawn {
 }
 
 impl Batch {
+    /// The examples of shard `index` of `count` (a data-parallel replica's part): a
+    /// contiguous run, the first `len % count` shards one example longer, so that shards
+    /// differ by at most one example and together are the batch in order.
+    pub fn shard(&self, index: usize, count: usize) -> Batch {
+        let n = self.len();
+        let (base, extra) = (n / count, n % count);
+        let start = index * base + index.min(extra);
+        let len = base + usize::from(index < extra);
+        let size = self.pixels.len() / n.max(1);
+        Batch {
+            pixels: self.pixels[start * size..(start + len) * size].to_vec(),
+            labels: self.labels[start..start + len].to_vec(),
+            drawn: if self.drawn.is_empty() {
+                Vec::new()
+            } else {
+                self.drawn[start..start + len].to_vec()
+            },
+        }
+    }
+
     /// Examples in the batch.
     pub fn len(&self) -> usize {
         self.labels.len()
@@ -388,5 +408,25 @@ pub fn split_groups(batch: &Batch, m: usize, out: &mut Vec<Batch>) {
         group.labels.clear();
         group.labels.extend_from_slice(&batch.labels[range]);
         group.drawn.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_partition_a_batch_in_order() {
+        let batch = Batch {
+            pixels: (0..14).map(|v| v as f32).collect(),
+            labels: (0..7).collect(),
+            drawn: Vec::new(),
+        };
+        let parts: Vec<Batch> = (0..3).map(|i| batch.shard(i, 3)).collect();
+        let sizes: Vec<usize> = parts.iter().map(Batch::len).collect();
+        assert_eq!(sizes, [3, 2, 2]);
+        let labels: Vec<u32> = parts.iter().flat_map(|p| p.labels.clone()).collect();
+        let pixels: Vec<f32> = parts.iter().flat_map(|p| p.pixels.clone()).collect();
+        assert_eq!((labels, pixels), (batch.labels, batch.pixels));
     }
 }

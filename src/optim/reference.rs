@@ -42,6 +42,13 @@ pub struct RefOptimizer {
     /// The model's running statistics (its state vector), for models with BatchNorm: the
     /// passes `--bn-stats` names fold their batch statistics in after each step.
     pub running: Vec<f64>,
+    /// Ghost batches: each pass over a batch normalises each of its `shards` shards
+    /// ([`Batch::shard`]) by the shard's own BatchNorm statistics and takes the share-weighted
+    /// sum of their gradients and losses, and the running statistics fold the shards'
+    /// share-weighted mean statistics, unbiased over the first shard's rows: what the ranks of
+    /// a data-parallel run without `--sync-bn` compute, rank 0 writing. 1 (the default): whole
+    /// batches.
+    pub shards: usize,
     noise: Pcg,
     /// The run's seed, from which each pass's dropout key follows as in the trainer.
     seed: u64,
@@ -64,6 +71,7 @@ impl RefOptimizer {
             previous: None,
             steps: 0,
             running: Vec::new(),
+            shards: 1,
             noise: Pcg::new(seed, randsam::NOISE_STREAM),
             seed,
         }
@@ -93,8 +101,10 @@ impl RefOptimizer {
             if norms {
                 calls.borrow_mut().push((p.to_vec(), b.clone(), key, i));
             }
-            let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
-            reference::evaluate_keyed(model, p, (&inputs, &b.labels), smoothing, key)
+            ghost(b, self.shards, |part| {
+                let inputs: Vec<f64> = part.pixels.iter().map(|&v| v as f64).collect();
+                reference::evaluate_keyed(model, p, (&inputs, &part.labels), smoothing, key)
+            })
         };
         let losses = |p: &[f64], b: &Batch| {
             let key = dropout::pass_key(seed, step, pass.get());
@@ -156,11 +166,18 @@ impl RefOptimizer {
         }
         let passes = super::bn_passes(&self.config).expect("the trainer checks --bn-stats");
         for (p, b, key, _) in calls.iter().filter(|c| passes.contains(&c.3)) {
-            let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
-            let stats = reference::batch_stats(model, p, (&inputs, b.len()), *key);
+            let mut stats = Vec::new();
+            for part in (0..self.shards).map(|i| b.shard(i, self.shards)) {
+                let inputs: Vec<f64> = part.pixels.iter().map(|&v| v as f64).collect();
+                let s = reference::batch_stats(model, p, (&inputs, part.len()), *key);
+                let w = part.len() as f64 / b.len() as f64;
+                stats.resize(s.len(), 0.0);
+                stats.iter_mut().zip(&s).for_each(|(a, v)| *a += w * v);
+            }
+            let rows = b.shard(0, self.shards).len();
             let mut at = 0;
             for site in model.norm_sites() {
-                let m = (b.len() * site.hw) as f64;
+                let m = (rows * site.hw) as f64;
                 let (mean, var) = (
                     &stats[at..at + site.c],
                     &stats[at + site.c..at + 2 * site.c],
@@ -175,6 +192,39 @@ impl RefOptimizer {
             }
         }
     }
+}
+
+/// The evaluation of `batch` as `shards` ghost batches (see [`RefOptimizer::shards`]): each
+/// shard's evaluation by `evaluate`, the loss and gradient weighted by the shard's share of
+/// the batch and summed, the correct counts summed and the examples' losses in order.
+fn ghost(
+    batch: &Batch,
+    shards: usize,
+    evaluate: impl Fn(&Batch) -> reference::Evaluation,
+) -> reference::Evaluation {
+    if shards <= 1 {
+        return evaluate(batch);
+    }
+    let mut total = reference::Evaluation {
+        loss: 0.0,
+        correct: 0,
+        grad: Vec::new(),
+        losses: Vec::new(),
+    };
+    for part in (0..shards).map(|i| batch.shard(i, shards)) {
+        let e = evaluate(&part);
+        let w = part.len() as f64 / batch.len() as f64;
+        total.loss += w * e.loss;
+        total.correct += e.correct;
+        total.grad.resize(e.grad.len(), 0.0);
+        total
+            .grad
+            .iter_mut()
+            .zip(&e.grad)
+            .for_each(|(a, v)| *a += w * v);
+        total.losses.extend(e.losses);
+    }
+    total
 }
 
 /// For a grouped program (m-sharpness), the group and pass of each gradient call of a step,

@@ -60,10 +60,10 @@ impl Part {
         let Some((i, k)) = self.shard else {
             return trainer.submit(gpu, batch, hyper);
         };
-        let part = crate::train::shard_of(batch, i, k);
+        let part = batch.shard(i, k);
         if part.is_empty() {
             trainer.set_share(0, batch.len());
-            let first = crate::train::shard_of(batch, 0, batch.len());
+            let first = batch.shard(0, batch.len());
             return trainer.submit(gpu, &first, hyper);
         }
         trainer.set_share(part.len(), batch.len());

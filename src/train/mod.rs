@@ -37,6 +37,6 @@ pub use flight::StepReport;
 pub use probes::{Diagnosed, PerturbationNorms};
 pub use recorder::TrainerSpec;
 pub use schedule::{Placement, Schedule};
-pub use shard::{Reduce, Shard, shard_of};
+pub use shard::{Reduce, Shard};
 pub use state::TrainerState;
 pub use trainer::Trainer;

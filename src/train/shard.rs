@@ -12,7 +12,6 @@
 //! computed (for programs without a pair on a worker) is `shard_step.rs`.
 
 use super::flight::Recording;
-use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback};
 use crate::kernels::SyncPoint;
@@ -131,45 +130,5 @@ impl Shard {
         let mut m = [loss * self.weight, correct];
         self.reduce.sum(&mut m)?;
         Ok(m)
-    }
-}
-
-/// The examples of shard `index` of `count` of `batch`: a contiguous run, the first
-/// `len % count` shards one example longer, so that shards differ by at most one example and
-/// together are the batch in order.
-pub fn shard_of(batch: &Batch, index: usize, count: usize) -> Batch {
-    let n = batch.len();
-    let (base, extra) = (n / count, n % count);
-    let start = index * base + index.min(extra);
-    let len = base + usize::from(index < extra);
-    let size = batch.pixels.len() / n.max(1);
-    Batch {
-        pixels: batch.pixels[start * size..(start + len) * size].to_vec(),
-        labels: batch.labels[start..start + len].to_vec(),
-        drawn: if batch.drawn.is_empty() {
-            Vec::new()
-        } else {
-            batch.drawn[start..start + len].to_vec()
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn shards_partition_a_batch_in_order() {
-        let batch = Batch {
-            pixels: (0..14).map(|v| v as f32).collect(),
-            labels: (0..7).collect(),
-            drawn: Vec::new(),
-        };
-        let parts: Vec<Batch> = (0..3).map(|i| shard_of(&batch, i, 3)).collect();
-        let sizes: Vec<usize> = parts.iter().map(Batch::len).collect();
-        assert_eq!(sizes, [3, 2, 2]);
-        let labels: Vec<u32> = parts.iter().flat_map(|p| p.labels.clone()).collect();
-        let pixels: Vec<f32> = parts.iter().flat_map(|p| p.pixels.clone()).collect();
-        assert_eq!((labels, pixels), (batch.labels, batch.pixels));
     }
 }
