@@ -289,6 +289,87 @@ fn rank_pid(parent: u32, rank: usize) -> Option<u32> {
     None
 }
 
+/// Start `job` (writing checkpoints into `dir` every 5 steps), kill its rank 1 once a
+/// checkpoint of step 10 or later is there, and wait for the job to end: its stderr and
+/// how long it took to end after the kill, which must be less than 30 s. The job must fail,
+/// name rank 1 (mpirun does), and not panic.
+fn kill_rank(mut job: Command, dir: &Path) -> (String, Duration) {
+    let mut child = job
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while checkpoint_step(dir).is_none_or(|s| s < 10) {
+        assert!(
+            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
+            "no checkpoint"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let rank = rank_pid(child.id(), 1).expect("rank 1 runs under mpirun");
+    let killed = Instant::now();
+    Command::new("kill")
+        .args(["-9", &rank.to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let waited = killed.elapsed();
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!out.status.success(), "{err}");
+    assert!(waited < Duration::from_secs(30), "{waited:?}: {err}");
+    assert!(err.contains("rank 1"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    (err, waited)
+}
+
+/// A data-parallel ResNet with --sync-bn whose rank 1 dies: the job ends naming rank 1 and
+/// the checkpoint, and the checkpoint resumes on two ranks to the uninterrupted run's bits,
+/// and on one rank (the whole batch in one process, which --sync-bn's statistics equal) to
+/// within f32 rounding of it.
+#[test]
+fn a_dead_rank_of_a_sync_batchnorm_run_resumes_on_one_or_two_ranks() {
+    let d = scratch("mpi", "kill-bn");
+    let (full, two, one) = (d.join("full"), d.join("two"), d.join("one"));
+    let args = |out: &Path| -> Vec<String> {
+        let a = "train --data embedded --train-limit 320 --image-size 8 --model resnet8 \
+                 --batch 8 --epochs 1 --seed 3 --checkpoint-every 5 --schedule mpi --sync-bn";
+        let mut a: Vec<String> = a.split_whitespace().map(String::from).collect();
+        a.extend(["--out".into(), out.to_str().unwrap().into()]);
+        a
+    };
+    let job = |out: &Path| {
+        let a = args(out);
+        mpirun(2, &a.iter().map(String::as_str).collect::<Vec<_>>())
+    };
+    run(job(&full));
+    let (err, waited) = kill_rank(job(&two), &two);
+    let two_s = two.to_str().unwrap();
+    let want = format!("continue with `mpirun -np 2 sampa train --resume {two_s}`");
+    assert!(err.contains(&want), "{err}");
+    let at = checkpoint_step(&two).unwrap();
+    assert!(at < 40, "the run ended before the kill");
+    eprintln!("rank 1 killed with the checkpoint at step {at}; rank 0 ended after {waited:?}");
+    copy_dir(&two, &one);
+    run(mpirun(2, &["train", "--resume", two_s]));
+    run(mpirun(1, &["train", "--resume", one.to_str().unwrap()]));
+    for dir in [&two, &one] {
+        assert_eq!(checkpoint_step(dir), Some(40));
+    }
+    assert!(params(&full) == params(&two), "resumed on two ranks");
+    let r = relative(&params(&one), &params(&full));
+    assert!(r <= 1e-5, "resumed on one rank: {r:e} relative");
+    eprintln!("resumed on two ranks: the same bits; on one: within {r:.1e} relative");
+}
+
+/// A copy of the files in `from` (a run directory) in a new directory `to`.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap().flatten() {
+        std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+    }
+}
+
 #[test]
 fn a_dead_worker_stops_the_run_with_its_checkpoint_named() {
     let d = scratch("mpi", "kill");
@@ -303,37 +384,12 @@ fn a_dead_worker_stops_the_run_with_its_checkpoint_named() {
         "mpi",
     ];
     run(mpirun(2, &run_args(full_s, ("16", "40"), &extra)));
-    let mut c = mpirun(2, &run_args(part_s, ("16", "40"), &extra));
-    let mut child = c
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while checkpoint_step(&part).is_none_or(|s| s < 10) {
-        assert!(
-            Instant::now() < deadline && child.try_wait().unwrap().is_none(),
-            "no checkpoint"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let worker = rank_pid(child.id(), 1).expect("rank 1 runs under mpirun");
-    let killed = Instant::now();
-    Command::new("kill")
-        .args(["-9", &worker.to_string()])
-        .status()
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    let waited = killed.elapsed();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "{err}");
-    assert!(waited < Duration::from_secs(30), "{waited:?}: {err}");
+    let (err, waited) = kill_rank(mpirun(2, &run_args(part_s, ("16", "40"), &extra)), &part);
     let want = format!("continue with `mpirun -np 2 sampa train --resume {part_s}`");
     assert!(
         err.contains(&want) && err.contains("checkpoint.safetensors"),
         "{err}"
     );
-    assert!(!err.contains("panicked"), "{err}");
     let said = err
         .lines()
         .find(|l| l.contains("continue with"))
@@ -364,16 +420,15 @@ fn bad_launches_are_one_line_errors() {
         line.contains("not started by mpirun") && line.contains("mpirun -np 2"),
         "{line}"
     );
-    // Three ranks cannot pair up.
-    let out = mpirun(3, &args).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
-    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
-    assert_eq!(lines.len(), 1, "{err}");
-    assert!(
-        lines[0].contains("3 ranks") && lines[0].contains("even -np"),
-        "{err}"
-    );
+    // Three ranks cannot pair up, nor can one.
+    for (np, want) in [(3, "even -np"), (1, "the only rank")] {
+        let out = mpirun(np, &args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(lines.len(), 1, "{err}");
+        assert!(lines[0].contains(want), "{err}");
+    }
     assert!(!out_dir.exists(), "a refused run leaves no directory");
     // --sync-bn: outside --schedule mpi, for a model without BatchNorm, and for SAMPa's
     // data-parallel pairs, whose workers do not synchronise.

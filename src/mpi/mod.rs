@@ -53,21 +53,13 @@ pub enum Role {
 }
 
 impl Cluster {
-    /// Initialise MPI. An error when this process was not started by mpirun with more than
-    /// one rank.
+    /// Initialise MPI.
     pub fn init() -> Result<Cluster> {
         let universe = mpi::initialize()
             .ok_or_else(|| Error::Invalid("MPI was already initialised in this process".into()))?;
         let world = universe.world();
         link::return_errors(world.as_raw())?;
         let (rank, size) = (world.rank(), world.size());
-        if size < 2 {
-            return Err(Error::Invalid(
-                "--schedule mpi: this process is the only rank; start the run with mpirun, \
-                 two ranks per pair: `mpirun -np 2 sampa train --schedule mpi ...`"
-                    .into(),
-            ));
-        }
         Ok(Cluster {
             _universe: universe,
             world,
@@ -77,7 +69,8 @@ impl Cluster {
     }
 
     /// The role of this rank for a program with (`paired`) or without a pair of independent
-    /// gradients; an error for an odd number of ranks with a pair.
+    /// gradients; an error for an odd number of ranks with a pair. A program without a pair
+    /// runs on any number of ranks, one included (a data-parallel run resumed on one).
     pub fn role(&self, paired: bool) -> Result<Role> {
         if !paired {
             return Ok(Role::Main {
@@ -85,6 +78,14 @@ impl Cluster {
                 shards: self.size as usize,
                 worker: None,
             });
+        }
+        if self.size == 1 {
+            return Err(Error::Invalid(
+                "--schedule mpi: this process is the only rank, and SAMPa's ranks work in pairs \
+                 (a main and its worker); start the run with two ranks per pair: \
+                 `mpirun -np 2 sampa train --schedule mpi ...`"
+                    .into(),
+            ));
         }
         if self.size % 2 != 0 {
             return Err(Error::Invalid(format!(
