@@ -152,6 +152,7 @@ fn mpi_messages() {
             batch,
             dropout_key: 9,
             group: Some(2),
+            sync_share: Some(0.5),
         });
         fuzz("MPI job", mutated(job), |b| {
             if let Ok(j) = wire::decode_job(&b) {

@@ -33,17 +33,7 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
 fn rank(cluster: &Cluster, a: Args, given: &[String]) -> anyhow::Result<()> {
     let (config, claimed) = share_config(cluster, &a, given)?;
     let paired = sampa::optim::program(&config.optimizer).has_pair();
-    let role = cluster.role(paired).and_then(|role| match role {
-        Role::Main { shards, .. } if config.sync_bn && paired && shards > 1 => {
-            Err(sampa::Error::Invalid(format!(
-                "--sync-bn: {} runs in pairs of ranks, and a pair's worker does not yet \
-                 synchronise its BatchNorm with the other workers; leave --sync-bn out (each \
-                 pair then normalises its own shard), or run one pair (mpirun -np 2)",
-                config.optimizer.label()
-            )))
-        }
-        _ => Ok(role),
-    });
+    let role = cluster.role(paired);
     let role = match role {
         Ok(role) => role,
         // Every rank finds the same; rank 0 says it.
@@ -53,14 +43,22 @@ fn rank(cluster: &Cluster, a: Args, given: &[String]) -> anyhow::Result<()> {
         }
         Err(_) => wait_to_be_ended(),
     };
-    let mains = cluster.mains(role);
+    // Each role's ranks: the mains sum their gradients, and with --sync-bn the workers
+    // of data-parallel pairs their BatchNorm sums.
+    let peers = cluster.peers(role);
+    let sum_over = || -> Box<dyn sampa::train::Reduce> {
+        let comm = Comm(peers.as_ref().expect("split by role").as_raw());
+        Box::new(MpiReduce(comm))
+    };
     let gpu = open_adapter(cluster, &a, given)?;
     let world = Comm(cluster.world.as_raw());
     match role {
         Role::Worker { main } => {
             let rank = cluster.rank;
             ending::watch(move || format!("rank {rank} (a worker): mpirun ended the job"));
-            worker::serve(world, main, &config, gpu)
+            let shards = cluster.size as usize / 2;
+            let workers = (config.sync_bn && shards > 1).then(sum_over);
+            worker::serve(world, main, (&config, workers), gpu)
                 .with_context(|| format!("rank {rank}, the worker of rank {main}"))
         }
         Role::Main {
@@ -74,14 +72,7 @@ fn rank(cluster: &Cluster, a: Args, given: &[String]) -> anyhow::Result<()> {
                     None => None,
                 },
                 leader: cluster.rank == 0,
-                shard: (shards > 1).then(|| {
-                    let comm = Comm(mains.as_ref().expect("a main").as_raw());
-                    (
-                        shard,
-                        shards,
-                        Box::new(MpiReduce(comm)) as Box<dyn sampa::train::Reduce>,
-                    )
-                }),
+                shard: (shards > 1).then(|| (shard, shards, sum_over())),
                 resume_command: format!("mpirun -np {} sampa train", cluster.size),
                 in_mpi: true,
             };

@@ -107,16 +107,16 @@ impl Cluster {
         })
     }
 
-    /// The communicator of the mains (a collective call: every rank must make it; workers get
-    /// `None`).
-    pub fn mains(&self, role: Role) -> Option<SimpleCommunicator> {
+    /// The communicator of the ranks with this one's role: the mains, or the workers (a
+    /// collective call: every rank must make it).
+    pub fn peers(&self, role: Role) -> Option<SimpleCommunicator> {
         let color = match role {
             Role::Main { .. } => Color::with_value(0),
-            Role::Worker { .. } => Color::undefined(),
+            Role::Worker { .. } => Color::with_value(1),
         };
-        let mains = self.world.split_by_color(color)?;
-        link::return_errors(mains.as_raw()).ok()?;
-        Some(mains)
+        let peers = self.world.split_by_color(color)?;
+        link::return_errors(peers.as_raw()).ok()?;
+        Some(peers)
     }
 
     /// This rank's index on its host (`OMPI_COMM_WORLD_LOCAL_RANK`, or the world rank when

@@ -10,14 +10,26 @@ use crate::data::{BatchOptions, Batcher, Dataset};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::run::{self, TrainConfig};
+use crate::train::Reduce;
 use crate::train::schedule::wire;
 use crate::train::worker::WorkerPass;
 
 /// Serve the main at rank `main` on `gpu` until it stops; the run's settings are `config`.
-pub fn serve(comm: Comm, main: i32, config: &TrainConfig, gpu: Gpu) -> Result<()> {
+/// `workers` sums over every pair's worker, for data-parallel pairs with `--sync-bn`.
+pub fn serve(
+    comm: Comm,
+    main: i32,
+    (config, workers): (&TrainConfig, Option<Box<dyn Reduce>>),
+    gpu: Gpu,
+) -> Result<()> {
     let what = format!("answering rank {main}");
     match start(config, gpu) {
-        Ok((mut pass, train, opts)) => answer(comm, main, &mut pass, Some((&train, &opts))),
+        Ok((mut pass, train, opts)) => {
+            if let Some(reduce) = workers {
+                pass.set_sync_bn(reduce);
+            }
+            answer(comm, main, &mut pass, Some((&train, &opts)))
+        }
         Err(e) => {
             let _ = link::send(comm.0, main, tag::REPLY, &failed(&e), &what);
             Err(e)

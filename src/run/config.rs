@@ -319,6 +319,14 @@ impl TrainConfig {
                 format!("--schedule {}", self.schedule.name()),
             );
         }
+        if let (true, Some(m)) = (self.sync_bn, self.optimizer.m_sharpness) {
+            return bad(
+                "--sync-bn",
+                "left out with --m-sharpness, whose groups each normalise by their own \
+                 statistics",
+                format!("--m-sharpness {m}"),
+            );
+        }
         if self.sync_bn && !crate::nn::Model::kind_has_batchnorm(&self.model) {
             return bad(
                 "--sync-bn",

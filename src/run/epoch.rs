@@ -68,6 +68,9 @@ struct EpochStats {
     seen: usize,
     step: usize,
     seconds: f64,
+    /// Of `seconds`, those this replica spent in the data-parallel sums (`None` outside
+    /// data-parallel runs).
+    reduce_seconds: Option<f64>,
 }
 
 /// Every epoch from `start` on; returns the run's summary.
@@ -212,7 +215,9 @@ fn train_epoch(
         seen: p.seen,
         step: trainer.steps(),
         seconds: 0.0,
+        reduce_seconds: None,
     };
+    let reduced_before = trainer.reduce_seconds();
     let leader = setup.part.leader;
     let bar = match leader {
         true => progress_bar(p.epoch, config.epochs, batches.batches()),
@@ -277,6 +282,10 @@ fn train_epoch(
     }
     bar.finish();
     s.seconds = seconds();
+    s.reduce_seconds = trainer
+        .reduce_seconds()
+        .zip(reduced_before)
+        .map(|(now, before)| now - before);
     Ok(s)
 }
 
@@ -382,8 +391,11 @@ fn finish_epoch(
     let top5 = point.test_top5;
     let top5_text = top5.map_or(String::new(), |t| format!("  top-5 {:.2}%", 100.0 * t));
     let sam_text = full.map_or(String::new(), |f| format!(", SAM steps {f}/{}", s.step));
+    let reduce_text = s
+        .reduce_seconds
+        .map_or(String::new(), |r| format!(" ({r:.1} s all-reduce)"));
     crate::outln!(
-        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%{top5_text}  {:.1} s  grad evals {evals} (sequential {depth}{sam_text})",
+        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%{top5_text}  {:.1} s{reduce_text}  grad evals {evals} (sequential {depth}{sam_text})",
         point.epoch,
         point.train_loss,
         point.test_loss,
@@ -400,6 +412,9 @@ fn finish_epoch(
     }
     if let Some(f) = full {
         record["sam_steps"] = f.into();
+    }
+    if let Some(r) = s.reduce_seconds {
+        record["allreduce_seconds"] = r.into();
     }
     // sampa allocates the run's buffers before their first use and keeps them (the
     // evaluation's at the first epoch's end), so the live total after an epoch is the run's

@@ -48,9 +48,19 @@ pub(crate) async fn record(
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     super::local_step::diagnose(t, gpu, batch, &mut encoder)?;
     gpu.checked("the diagnosis", || gpu.submit(encoder.finish()))?;
-    submit_main(t, gpu, &parts, look)?;
     let batch = (parts.remote_batch.clone(), None);
-    let mut answer = ask_worker(t, point_at, parts.remote, batch).await;
+    let mut answer = if t.shard.as_ref().is_some_and(|s| s.sync_bn) {
+        // With --sync-bn the main pass waits for the other mains at every BatchNorm, so the
+        // worker gets its job first and computes meanwhile.
+        let sent = send_job(t, point_at, parts.remote, batch).await;
+        submit_main(t, gpu, &parts, look).await?;
+        sent.and_then(|_| receive(t))
+    } else {
+        // The main pass is submitted at once, and the device computes it while the host waits
+        // for the worker's point and sends it.
+        submit_main(t, gpu, &parts, look).await?;
+        ask_worker(t, point_at, parts.remote, batch).await
+    };
     if let (Ok(reply), Some(shard)) = (&mut answer, &mut t.shard) {
         // Data-parallel pairs: both passes summed over the mains before the update reads them.
         let grad = t.rec.vector(t.rec.passes[parts.main].into);
@@ -91,10 +101,28 @@ pub(crate) async fn ask_worker(
     t: &mut Trainer,
     point_at: wgpu::SubmissionIndex,
     remote: usize,
-    (batch, group): (Batch, Option<usize>),
+    batch: (Batch, Option<usize>),
 ) -> Result<Reply> {
+    send_job(t, point_at, remote, batch).await?;
+    receive(t)
+}
+
+/// Send the worker the job [`ask_worker`] describes, without waiting for the answer.
+async fn send_job(
+    t: &mut Trainer,
+    point_at: wgpu::SubmissionIndex,
+    remote: usize,
+    (batch, group): (Batch, Option<usize>),
+) -> Result<()> {
     let dropout_key = t.dropout_key(remote);
     let step = t.steps + 1;
+    // Data-parallel pairs with --sync-bn: the worker combines its BatchNorm sums with the
+    // other workers', weighted by this shard's share.
+    let sync_share = t
+        .shard
+        .as_ref()
+        .filter(|s| s.sync_bn && group.is_none())
+        .map(|s| s.weight);
     let Placed::Dual(dual) = &mut t.placed else {
         unreachable!("checked by the caller")
     };
@@ -105,10 +133,17 @@ pub(crate) async fn ask_worker(
         batch,
         dropout_key,
         group,
+        sync_share,
     };
-    dual.transport
-        .send(job)
-        .and_then(|_| dual.transport.receive())
+    dual.transport.send(job)
+}
+
+/// The worker's answer to the job sent last.
+fn receive(t: &mut Trainer) -> Result<Reply> {
+    let Placed::Dual(dual) = &mut t.placed else {
+        unreachable!("checked by the caller")
+    };
+    dual.transport.receive()
 }
 
 /// (1) The operations before the pair (at `pair_at`) that write the worker's `point`, then
@@ -137,14 +172,19 @@ pub(crate) fn stage_point(
 }
 
 /// (2) The other operations before the pair, and the main pass.
-fn submit_main(t: &Trainer, gpu: &Gpu, parts: &Parts, look: bool) -> Result<()> {
+async fn submit_main(t: &mut Trainer, gpu: &Gpu, parts: &Parts, look: bool) -> Result<()> {
     let mut encoder = gpu.device.create_command_encoder(&Default::default());
     for (k, op) in t.rec.ops[..parts.pair_at].iter().enumerate() {
         if !t.rec.program.writes(&t.rec.program.ops[k], parts.point) {
             op.record_outside_passes(&mut encoder, look);
         }
     }
-    Evaluator::record_gradient(plan(&t.rec, parts.main, parts.main_size), &mut encoder);
+    let p = plan(&t.rec, parts.main, parts.main_size);
+    match &mut t.shard {
+        // Data-parallel pairs: with --sync-bn, BatchNorm's sums combined with the other mains'.
+        Some(shard) => shard.record_gradient(gpu, p, &mut encoder).await?,
+        None => Evaluator::record_gradient(p, &mut encoder),
+    }
     gpu.checked("the main pass", || gpu.submit(encoder.finish()))?;
     Ok(())
 }
@@ -189,7 +229,13 @@ fn record_update(
             let p = plan(&t.rec, i, parts.size(i));
             ns.record((encoder, t.readback()), slot, p, 0);
         }
-        r.sizes = ns.passes.iter().map(|&i| parts.size(i)).collect();
+        // With --sync-bn every pass's statistics are the whole batch's.
+        let whole = t.shard.as_ref().filter(|s| s.sync_bn).map(|s| s.whole);
+        r.sizes = ns
+            .passes
+            .iter()
+            .map(|&i| whole.unwrap_or(parts.size(i)))
+            .collect();
     }
     let reported = t.rec.reported;
     r.known = metrics.filter(|_| reported == parts.remote);

@@ -11,10 +11,10 @@
 //! [`Reduce`], so the core knows nothing of processes. The step that reduces each pass as it is
 //! computed (for programs without a pair on a worker) is `shard_step.rs`.
 
-use super::flight::Recording;
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback};
 use crate::kernels::SyncPoint;
+use crate::nn::evaluator::{Evaluator, Plan};
 
 /// A sum over every replica, in place: each replica's `values` become the sum of all of
 /// theirs.
@@ -33,6 +33,8 @@ pub struct Shard {
     /// Whether BatchNorm normalises with the whole batch's statistics (`--sync-bn`, as
     /// PyTorch's SyncBatchNorm) rather than each replica's own.
     pub(crate) sync_bn: bool,
+    /// Seconds spent in the reduction so far (waiting for the slowest replica included).
+    pub(crate) seconds: f64,
     back: Readback,
 }
 
@@ -44,18 +46,50 @@ impl Shard {
             weight: 1.0,
             whole: 0,
             sync_bn: false,
+            seconds: 0.0,
             back: Readback::new(gpu, n),
         }
     }
 
-    /// Combine the values of a [`SyncPoint`] over the replicas, as it says, once the
-    /// operations recorded so far in `r` have written them: they are submitted, read back,
-    /// summed with the others' weighted by share, and written back before anything recorded
-    /// after this point runs.
-    pub(crate) async fn synchronise(
+    /// `values` summed over the replicas, timed.
+    fn sum(&mut self, values: &mut [f32]) -> Result<()> {
+        let start = crate::clock::now();
+        let summed = self.reduce.sum(values);
+        self.seconds += crate::clock::now() - start;
+        summed
+    }
+
+    /// Record `plan`'s gradient pass into `encoder`: with `--sync-bn` up to each of its
+    /// synchronisation points in turn, combining the point's values over the replicas there
+    /// ([`Shard::synchronise`]); otherwise straight through.
+    pub(crate) async fn record_gradient(
         &mut self,
         gpu: &Gpu,
-        r: &mut Recording,
+        plan: &Plan,
+        encoder: &mut wgpu::CommandEncoder,
+    ) -> Result<()> {
+        if !self.sync_bn {
+            Evaluator::record_gradient(plan, encoder);
+            return Ok(());
+        }
+        for d in plan.gradient() {
+            let mut at = 0;
+            while let Some((sync, next)) = d.record_to_sync(encoder, at) {
+                self.synchronise(gpu, encoder, sync).await?;
+                at = next;
+            }
+        }
+        Ok(())
+    }
+
+    /// Combine the values of a [`SyncPoint`] over the replicas, as it says, once the
+    /// operations recorded so far in `encoder` have written them: they are submitted (the
+    /// encoder starts afresh), read back, summed with the others' weighted by share, and
+    /// written back before anything recorded after this point runs.
+    async fn synchronise(
+        &mut self,
+        gpu: &Gpu,
+        encoder: &mut wgpu::CommandEncoder,
         sync: &SyncPoint,
     ) -> Result<()> {
         let len = sync.values.len();
@@ -67,9 +101,12 @@ impl Shard {
         for k in 0..sync.replicas {
             let from = k * sync.stride + sync.values.start;
             self.back
-                .record_part(&mut r.encoder, &sync.buf, from, len, k * len);
+                .record_part(encoder, &sync.buf, from, len, k * len);
         }
-        let index = r.submit_so_far(gpu, "the shard's BatchNorm statistics")?;
+        let fresh = gpu.device.create_command_encoder(&Default::default());
+        let done = std::mem::replace(encoder, fresh);
+        let what = "the shard's BatchNorm statistics";
+        let index = gpu.checked(what, || gpu.submit(done.finish()))?;
         let mut values = self.back.read_first_after(count, index).await?;
         values.truncate(count);
         self.average(&mut values)?;
@@ -103,7 +140,7 @@ impl Shard {
         }
         let w = self.weight;
         values.iter_mut().for_each(|v| *v *= w);
-        self.reduce.sum(&mut values)?;
+        self.sum(&mut values)?;
         gpu.write(grad, 0, &values[..n])?;
         if let Some(r) = remote {
             r.copy_from_slice(&values[n..]);
@@ -120,7 +157,7 @@ impl Shard {
         stats
             .iter_mut()
             .for_each(|v| *v = if w == 0.0 { 0.0 } else { *v * w });
-        self.reduce.sum(stats)
+        self.sum(stats)
     }
 
     /// The batch's mean loss and correct count from this replica's.
@@ -128,7 +165,7 @@ impl Shard {
         // A replica without examples this step (weight 0) counts none correct.
         let correct = if self.weight == 0.0 { 0.0 } else { correct };
         let mut m = [loss * self.weight, correct];
-        self.reduce.sum(&mut m)?;
+        self.sum(&mut m)?;
         Ok(m)
     }
 }

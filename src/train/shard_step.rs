@@ -13,7 +13,6 @@ use super::trainer::{Batches, Trainer, plan};
 use crate::data::Batch;
 use crate::error::Result;
 use crate::gpu::Gpu;
-use crate::nn::evaluator::Evaluator;
 
 impl Trainer {
     /// Make this trainer one replica of a data-parallel run: each step's gradients are summed
@@ -29,6 +28,12 @@ impl Trainer {
             s.weight = examples as f32 / whole as f32;
             s.whole = whole;
         }
+    }
+
+    /// Seconds this replica has spent summing with the others (MPI's all-reduce, waiting for
+    /// the slowest included); `None` unless it is a replica of a data-parallel run.
+    pub fn reduce_seconds(&self) -> Option<f64> {
+        self.shard.as_ref().map(|s| s.seconds)
     }
 
     /// Normalise BatchNorm with the whole batch's statistics, combined over the replicas in
@@ -78,17 +83,7 @@ pub(crate) async fn record(
                 let i = *i;
                 let p = plan(&t.rec, i, size(t, i));
                 let shard = t.shard.as_mut().expect("checked by the caller");
-                if shard.sync_bn {
-                    for d in p.gradient() {
-                        let mut at = 0;
-                        while let Some((sync, next)) = d.record_to_sync(&mut r.encoder, at) {
-                            shard.synchronise(gpu, &mut r, sync).await?;
-                            at = next;
-                        }
-                    }
-                } else {
-                    Evaluator::record_gradient(p, &mut r.encoder);
-                }
+                shard.record_gradient(gpu, p, &mut r.encoder).await?;
                 r.submit_so_far(gpu, "the shard's pass")?;
                 let grad = t.rec.vector(t.rec.passes[i].into);
                 shard.gradients(gpu, grad, None).await?;

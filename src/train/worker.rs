@@ -3,6 +3,7 @@
 //! later); it holds no optimizer state.
 
 use super::schedule::transport::{Job, Reply};
+use super::shard::{Reduce, Shard};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf, Readback};
@@ -23,6 +24,9 @@ pub struct WorkerPass {
     back: Readback,
     /// A grouped job's batch in groups (m-sharpness), reused from job to job.
     groups: Vec<Batch>,
+    /// Data-parallel pairs with `--sync-bn`: the other workers, with which BatchNorm's sums
+    /// are combined.
+    shard: Option<Shard>,
 }
 
 impl WorkerPass {
@@ -37,6 +41,7 @@ impl WorkerPass {
             back: Readback::new(&gpu, n + 2 + stats),
             stats,
             groups: Vec::new(),
+            shard: None,
             gpu,
             point,
             grads,
@@ -47,6 +52,14 @@ impl WorkerPass {
     /// The device it runs on.
     pub fn gpu(&self) -> &Gpu {
         &self.gpu
+    }
+
+    /// Combine BatchNorm's sums with the other workers' through `reduce` in the jobs that ask
+    /// for it (data-parallel pairs with `--sync-bn`), each weighted by its job's share.
+    pub fn set_sync_bn(&mut self, reduce: Box<dyn Reduce>) {
+        let mut shard = Shard::new(&self.gpu, reduce, self.stats.max(4));
+        shard.sync_bn = true;
+        self.shard = Some(shard);
     }
 
     /// The gradient `job` asks for, with the pass's batch statistics (BatchNorm's mean and
@@ -77,7 +90,20 @@ impl WorkerPass {
             self.evaluator.set_dropout_keys(&[key])?;
             let plan = self.evaluator.load(gpu, group)?;
             let mut encoder = gpu.device.create_command_encoder(&Default::default());
-            Evaluator::record_gradient(plan, &mut encoder);
+            match (&mut self.shard, job.sync_share) {
+                (Some(shard), Some(share)) if job.group.is_none() => {
+                    shard.weight = share;
+                    shard.record_gradient(gpu, plan, &mut encoder).await?;
+                }
+                (_, Some(_)) => {
+                    return Err(Error::Invalid(
+                        "a job asked for BatchNorm synchronised with the other workers, which \
+                         this worker has none of (or for m-sharpness groups)"
+                            .into(),
+                    ));
+                }
+                (_, None) => Evaluator::record_gradient(plan, &mut encoder),
+            }
             let back = &self.back;
             back.record_part(&mut encoder, &self.grads, 0, n, h * n);
             back.record_part(&mut encoder, &plan.metrics, 0, 2, metrics_at + 2 * h);

@@ -20,6 +20,9 @@ pub struct Job {
     /// m-sharpness: a gradient per group of this many consecutive examples of the batch,
     /// instead of one over the whole batch.
     pub group: Option<usize>,
+    /// Data-parallel pairs with `--sync-bn`: the batch's share of the whole batch, by which the
+    /// worker weights its BatchNorm sums when it combines them with the other workers'.
+    pub sync_share: Option<f32>,
 }
 
 /// The worker's answer.

@@ -1,7 +1,8 @@
 //! The bytes a [`Job`] and a [`Reply`] travel as between processes (`--schedule mpi`).
 //!
-//! Little-endian throughout. A job is `SJ5`, the step (u64), the dropout key (u32), the group
-//! size (u64; 0 for the whole batch as one), the point
+//! Little-endian throughout. A job is `SJ6`, the step (u64), the dropout key (u32), the group
+//! size (u64; 0 for the whole batch as one), the share by which a data-parallel worker weights
+//! its synchronised BatchNorm sums (u8 1 and the f32, or u8 0 and four zero bytes), the point
 //! (u64 length, then f32s), then its batch in one of two forms: `0` and the examples as drawn
 //! (u64 count, then per example its index u32, crop shift i8 i8, flip u8, cutout: u8 1
 //! with the square's corner i16 i16, or u8 0 and four zero bytes, and the seed of its random
@@ -18,7 +19,7 @@ use super::transport::{Job, Reply};
 use crate::data::{Batch, Drawn};
 use crate::error::{Error, Result};
 
-const JOB: &[u8; 3] = b"SJ5";
+const JOB: &[u8; 3] = b"SJ6";
 const REPLY: &[u8; 3] = b"SR1";
 /// Bytes per drawn example.
 const DRAWN: usize = 20;
@@ -31,6 +32,8 @@ pub fn encode_job(job: &Job) -> Vec<u8> {
     put_u64(&mut out, job.step as u64);
     out.extend_from_slice(&job.dropout_key.to_le_bytes());
     put_u64(&mut out, job.group.unwrap_or(0) as u64);
+    out.push(job.sync_share.is_some() as u8);
+    out.extend_from_slice(&job.sync_share.unwrap_or(0.0).to_le_bytes());
     put_f32s(&mut out, &job.point);
     if !b.drawn.is_empty() {
         out.push(0);
@@ -65,6 +68,12 @@ pub fn decode_job(bytes: &[u8]) -> Result<Job> {
     let group = match r.u64()? {
         0 => None,
         m => Some(usize::try_from(m).map_err(|_| r.bad(format!("has group size {m}")))?),
+    };
+    let share = r.take(5)?;
+    let sync_share = match share[0] {
+        0 => None,
+        1 => Some(f32::from_le_bytes([share[1], share[2], share[3], share[4]])),
+        flag => return Err(r.bad(format!("has an unknown share flag {flag}"))),
     };
     let point = r.f32s()?;
     let batch = match r.take(1)?[0] {
@@ -113,6 +122,7 @@ pub fn decode_job(bytes: &[u8]) -> Result<Job> {
         batch,
         dropout_key,
         group,
+        sync_share,
     })
 }
 
@@ -256,6 +266,7 @@ mod tests {
             batch,
             dropout_key: 0xdead_beef,
             group: Some(4),
+            sync_share: drawn.then_some(0.375),
         }
     }
 
@@ -268,6 +279,7 @@ mod tests {
                 (back.step, &back.point, &back.batch, back.group),
                 (12, &j.point, &j.batch, Some(4))
             );
+            assert_eq!(back.sync_share, j.sync_share);
         }
         let r = Reply {
             grad: vec![0.25, -7.0],
@@ -281,7 +293,10 @@ mod tests {
     fn a_drawn_batch_travels_as_twenty_bytes_an_example() {
         // The point of the drawn form: the pixels stay home.
         let bytes = encode_job(&job(true));
-        assert_eq!(bytes.len(), 3 + 8 + 4 + 8 + 8 + 3 * 4 + 1 + 8 + 2 * DRAWN);
+        assert_eq!(
+            bytes.len(),
+            3 + 8 + 4 + 8 + 5 + 8 + 3 * 4 + 1 + 8 + 2 * DRAWN
+        );
         assert_eq!(DRAWN, 20);
     }
 
@@ -292,10 +307,15 @@ mod tests {
             assert!(decode_job(&bytes[..cut]).is_err(), "cut at {cut}");
         }
         let mut huge = bytes.clone();
-        // The point's length, after the magic, the step, the dropout key and the group size.
-        huge[23..31].copy_from_slice(&u64::MAX.to_le_bytes());
+        // The point's length, after the magic, the step, the dropout key, the group size and
+        // the share.
+        huge[28..36].copy_from_slice(&u64::MAX.to_le_bytes());
         let e = decode_job(&huge).unwrap_err().to_string();
         assert!(e.contains("claims"), "{e}");
+        let mut flag = bytes.clone();
+        flag[23] = 7;
+        let e = decode_job(&flag).unwrap_err().to_string();
+        assert!(e.contains("unknown share flag 7"), "{e}");
         let mut extra = encode_reply(&Reply {
             grad: vec![1.0],
             metrics: [0.0; 2],
