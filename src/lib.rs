@@ -96,6 +96,7 @@ pub mod mpi;
 pub mod nn;
 pub mod optim;
 pub mod rng;
+pub mod text;
 pub mod toy;
 pub mod train;
 
