@@ -9,7 +9,9 @@
 //! used its own shard's gradient there would leave the others. The reported loss and correct
 //! count are reduced the same way. The reduction itself (MPI's all-reduce) is behind
 //! [`Reduce`], so the core knows nothing of processes. The step that reduces each pass as it is
-//! computed (for programs without a pair on a worker) is `shard_step.rs`.
+//! computed (for programs without a pair on a worker) is `shard_step.rs`. With `--sync-bn` a
+//! shard also combines every BatchNorm's statistics mid-pass ([`Shard::record_gradient`]), on
+//! the mains and on the workers of pairs alike.
 
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf, Readback};
@@ -39,7 +41,8 @@ pub struct Shard {
 }
 
 impl Shard {
-    /// A shard of a trainer with `n` parameters, summing through `reduce`.
+    /// A shard of a trainer with `n` parameters (or of a worker's pass, with `n` its batch
+    /// statistics: it only synchronises), summing through `reduce`.
     pub fn new(gpu: &Gpu, reduce: Box<dyn Reduce>, n: usize) -> Shard {
         Shard {
             reduce,
