@@ -33,8 +33,7 @@ pub fn run(a: Args, given: &[String]) -> anyhow::Result<()> {
 fn rank(cluster: &Cluster, a: Args, given: &[String]) -> anyhow::Result<()> {
     let (config, claimed) = share_config(cluster, &a, given)?;
     let paired = sampa::optim::program(&config.optimizer).has_pair();
-    let role = cluster.role(paired);
-    let role = match role {
+    let role = match cluster.role(paired) {
         Ok(role) => role,
         // Every rank finds the same; rank 0 says it.
         Err(e) if cluster.rank == 0 => {

@@ -70,22 +70,22 @@ mod tests {
 
     #[test]
     fn batchnorm_by_name_agrees_with_the_built_models() {
+        let shape = ImageShape {
+            channels: 3,
+            height: 32,
+            width: 32,
+        };
         let kinds = [
-            ("mlp", 32),
-            ("cnn", 32),
-            ("resnet8", 32),
-            ("resnet18", 32),
-            ("wrn-10-1", 32),
-            ("vgg11-bn", 32),
-            ("densenet-cifar", 32),
-            ("vit-tiny", 32),
+            "mlp",
+            "cnn",
+            "resnet8",
+            "resnet18",
+            "wrn-10-1",
+            "vgg11-bn",
+            "densenet-cifar",
+            "vit-tiny",
         ];
-        for (kind, size) in kinds {
-            let shape = ImageShape {
-                channels: 3,
-                height: size,
-                width: size,
-            };
+        for kind in kinds {
             let m = Model::for_images(kind, &[16], shape, 10).unwrap();
             assert_eq!(
                 Model::kind_has_batchnorm(kind),

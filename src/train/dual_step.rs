@@ -229,13 +229,7 @@ fn record_update(
             let p = plan(&t.rec, i, parts.size(i));
             ns.record((encoder, t.readback()), slot, p, 0);
         }
-        // With --sync-bn every pass's statistics are the whole batch's.
-        let whole = t.shard.as_ref().filter(|s| s.sync_bn).map(|s| s.whole);
-        r.sizes = ns
-            .passes
-            .iter()
-            .map(|&i| whole.unwrap_or(parts.size(i)))
-            .collect();
+        r.sizes = t.norm_sizes(|i| parts.size(i));
     }
     let reported = t.rec.reported;
     r.known = metrics.filter(|_| reported == parts.remote);

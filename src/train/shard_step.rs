@@ -36,6 +36,18 @@ impl Trainer {
         self.shard.as_ref().map(|s| s.seconds)
     }
 
+    /// The examples whose statistics each pass that updates the running statistics leaves,
+    /// `size(pass)` its own batch's: the whole batch's with --sync-bn, whose variance is so
+    /// made unbiased over the whole batch.
+    pub(crate) fn norm_sizes(&self, size: impl Fn(usize) -> usize) -> Vec<usize> {
+        let whole = self.shard.as_ref().filter(|s| s.sync_bn).map(|s| s.whole);
+        let passes = self
+            .norm_stats
+            .as_ref()
+            .map_or(&[][..], |ns| &ns.passes[..]);
+        passes.iter().map(|&i| whole.unwrap_or(size(i))).collect()
+    }
+
     /// Normalise BatchNorm with the whole batch's statistics, combined over the replicas in
     /// each pass (`--sync-bn`), rather than with each replica's own.
     pub fn set_sync_bn(&mut self, sync: bool) {
@@ -96,8 +108,7 @@ pub(crate) async fn record(
     t.readback().record_part(&mut r.encoder, metrics, 0, 2, 0);
     // Each updating pass's batch statistics, for the running statistics: this replica's
     // shard's (averaged over the replicas when read back), or the whole batch's with
-    // --sync-bn, whose variance is made unbiased over the whole batch.
-    let whole = t.shard.as_ref().filter(|s| s.sync_bn).map(|s| s.whole);
+    // --sync-bn.
     if let Some(ns) = &t.norm_stats {
         for (slot, &i) in ns.passes.iter().enumerate() {
             ns.record(
@@ -107,11 +118,7 @@ pub(crate) async fn record(
                 0,
             );
         }
-        r.sizes = ns
-            .passes
-            .iter()
-            .map(|&i| whole.unwrap_or(size(t, i)))
-            .collect();
+        r.sizes = t.norm_sizes(|i| size(t, i));
     }
     Ok(r)
 }
