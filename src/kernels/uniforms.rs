@@ -3,9 +3,9 @@
 
 use super::layout::UniformLayout;
 use super::{
-    adam, attention, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, gelu,
-    layernorm, matmul, maxpool, membench, norm, perturb, relu, residual, sgd, softmax_xent, tokens,
-    transpose, vector,
+    adam, attention, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, embedding,
+    gelu, layernorm, matmul, maxpool, membench, norm, perturb, relu, residual, sgd, softmax_xent,
+    tanh, tokens, transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
@@ -21,6 +21,7 @@ pub fn all() -> Vec<UniformLayout> {
         combine::uniform_layouts(),
         conv::uniform_layouts(),
         dropout::uniform_layouts(),
+        embedding::uniform_layouts(),
         gelu::uniform_layouts(),
         layernorm::uniform_layouts(),
         matmul::uniform_layouts(),
@@ -32,6 +33,7 @@ pub fn all() -> Vec<UniformLayout> {
         residual::uniform_layouts(),
         sgd::uniform_layouts(),
         softmax_xent::uniform_layouts(),
+        tanh::uniform_layouts(),
         tokens::uniform_layouts(),
         transpose::uniform_layouts(),
         vector::uniform_layouts(),

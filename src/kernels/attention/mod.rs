@@ -6,7 +6,14 @@
 //! Layouts, as timm's reshapes leave them (B examples, T tokens, H heads of D features,
 //! W = H·D): `qkv` is `[B, T, 3, H, D]` (the qkv linear's output rows: all queries' heads,
 //! then keys', then values'), `out` is `[B, T, H, D]` (the projection's input), and `probs`
-//! is `[B, H, T, T]` (queries by keys), kept from the forward for the backward.
+//! is `[B, H, T, T]` (queries by keys), kept from the forward for the backward. Hugging Face's
+//! BERT computes the queries, keys and values with three linears instead: each is then its own
+//! `[B, T, H, D]` buffer ([`Qkv::Separate`]).
+//!
+//! A key mask (BERT's attention mask over padding) leaves the masked keys out of each row's
+//! softmax: their probabilities are exactly 0, as Hugging Face's additive mask of the lowest
+//! finite value makes them in f32. The backward needs nothing more, since
+//! dS = P ⊙ (dP − rowsum(P ⊙ dP)) is 0 wherever P is.
 
 // GPU tests block on the device, so they run natively.
 #[cfg(all(test, not(target_arch = "wasm32")))]
@@ -16,14 +23,16 @@ mod bmm;
 mod reference;
 mod shape;
 
-pub use reference::{reference_backward, reference_forward};
+pub use reference::{
+    reference_backward, reference_backward_masked, reference_forward, reference_forward_masked,
+};
 pub use shape::AttnShape;
 
 use super::dispatch::Dispatch;
 use super::launch::{Bind, Launch, Params, Replicas, as_u32, build, grid_1d};
 use super::layout::{UniformLayout, uniform_layout};
 use super::view::View;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use bmm::Strided;
 
@@ -34,7 +43,51 @@ const SOFTMAX_SRC: &str = crate::wgsl!("kernels/attention/softmax.wgsl");
 struct SoftmaxParams {
     rows: u32,
     n: u32,
-    _pad: [u32; 2],
+    per_example: u32,
+    mask_at: u32,
+    mask_stride: u32,
+    _pad: [u32; 3],
+}
+
+/// Where the queries, keys and values lie.
+#[derive(Clone, Copy)]
+pub enum Qkv<'a> {
+    /// timm's fused `[B, T, 3, H, D]`.
+    Fused(View<'a>),
+    /// Three buffers of `[B, T, H, D]`: queries, keys, values.
+    Separate([View<'a>; 3]),
+}
+
+impl<'a> Qkv<'a> {
+    /// Queries (0), keys (1) or values (2), indexed (b, h, token, feature).
+    fn part(self, s: AttnShape, k: usize) -> (View<'a>, Strided) {
+        match self {
+            Qkv::Fused(v) => (v, s.qkv(k)),
+            Qkv::Separate(v) => (v[k], s.out()),
+        }
+    }
+
+    fn check(self, op: &'static str, s: AttnShape) -> Result<()> {
+        match self {
+            Qkv::Fused(v) => v.expect_len(op, "qkv", s.qkv_len()),
+            Qkv::Separate(v) => v
+                .iter()
+                .zip(["queries", "keys", "values"])
+                .try_for_each(|(v, what)| v.expect_len(op, what, s.out_len())),
+        }
+    }
+}
+
+/// Which keys each example attends to: example b's key j is kept where
+/// `x[offset + b·stride + j]` is not 0 (BERT's attention mask inside the text batch).
+#[derive(Clone, Copy)]
+pub struct KeyMask<'a> {
+    /// The buffer holding the mask (one replica of it per replica of the attention).
+    pub x: View<'a>,
+    /// Where example 0's mask starts.
+    pub offset: usize,
+    /// Values between two examples' masks.
+    pub stride: usize,
 }
 
 /// The uniform layouts, for the layout test.
@@ -43,7 +96,14 @@ pub(crate) fn uniform_layouts() -> Vec<UniformLayout> {
         "attention_softmax",
         SOFTMAX_SRC,
         "Params",
-        SoftmaxParams { rows, n, _pad }
+        SoftmaxParams {
+            rows,
+            n,
+            per_example,
+            mask_at,
+            mask_stride,
+            _pad
+        }
     );
     vec![bmm::uniform_layout(), softmax.replicated()]
 }
@@ -57,18 +117,57 @@ fn transposed(s: Strided) -> Strided {
     }
 }
 
-fn softmax(gpu: &Gpu, op: &'static str, s: AttnShape, views: &[View<'_>]) -> Result<Dispatch> {
+/// The softmax over each row of `probs` (with `dprobs`, its backward; with `mask`, over the
+/// kept keys only).
+fn softmax(
+    gpu: &Gpu,
+    op: &'static str,
+    s: AttnShape,
+    (probs, dprobs): (View<'_>, Option<View<'_>>),
+    mask: Option<KeyMask<'_>>,
+) -> Result<Dispatch> {
     let rows = s.batch * s.heads * s.tokens;
-    for v in views {
+    for v in std::iter::once(probs).chain(dprobs) {
         v.expect_len(op, "probs", s.probs_len())?;
     }
+    // The shader reads the mask binding only where the stride is not 0; without a mask it
+    // gets a small buffer of its own (binding probs twice, writable and not, is invalid).
+    let unmasked;
+    let (mask_view, mask_at, mask_stride) = match mask {
+        Some(m) => {
+            if m.stride < s.tokens {
+                return Err(Error::shape(op, "a key mask needs a value per key"));
+            }
+            m.x.expect_len(op, "mask", m.offset + (s.batch - 1) * m.stride + s.tokens)?;
+            (m.x, m.offset + m.x.offset, m.stride)
+        }
+        None => {
+            unmasked = gpu.zeros::<f32>(4 * probs.replicas, "no key mask")?;
+            (unmasked.replicas(probs.replicas), 0, 0)
+        }
+    };
     let p = SoftmaxParams {
         rows: as_u32(op, "rows", rows)?,
         n: as_u32(op, "keys", s.tokens)?,
-        _pad: [0; 2],
+        per_example: as_u32(op, "rows per example", s.heads * s.tokens)?,
+        mask_at: as_u32(op, "mask offset", mask_at)?,
+        mask_stride: as_u32(op, "mask stride", mask_stride)?,
+        _pad: [0; 3],
     };
-    let reps: Vec<_> = views.iter().map(|v| v.rep()).collect();
-    let bindings: Vec<_> = views.iter().map(|v| Bind::Buf(&v.buf.buffer)).collect();
+    let (reps, bindings): (Vec<_>, Vec<_>) = match dprobs {
+        Some(d) => (
+            vec![probs.rep(), d.rep()],
+            vec![Bind::Buf(&probs.buf.buffer), Bind::Buf(&d.buf.buffer)],
+        ),
+        None => (
+            vec![probs.rep(), (probs.replicas, 0), mask_view.rep()],
+            vec![
+                Bind::Buf(&probs.buf.buffer),
+                Bind::Unused,
+                Bind::Buf(&mask_view.buf.buffer),
+            ],
+        ),
+    };
     build(
         gpu,
         Launch {
@@ -84,7 +183,8 @@ fn softmax(gpu: &Gpu, op: &'static str, s: AttnShape, views: &[View<'_>]) -> Res
     )
 }
 
-/// Prepare the forward: `probs` = softmax(scale·Q·Kᵀ) and `out` = probs·V.
+/// Prepare the forward: `probs` = softmax(scale·Q·Kᵀ) and `out` = probs·V, on timm's fused
+/// `qkv`.
 pub fn prepare_forward(
     gpu: &Gpu,
     s: AttnShape,
@@ -92,26 +192,37 @@ pub fn prepare_forward(
     probs: View<'_>,
     out: View<'_>,
 ) -> Result<Dispatch> {
-    s.check("attention_forward")?;
+    prepare_forward_masked(gpu, s, Qkv::Fused(qkv), (probs, out), None)
+}
+
+/// Prepare the forward on any [`Qkv`] layout, each row's softmax over the keys `mask` keeps
+/// (all without one).
+pub fn prepare_forward_masked(
+    gpu: &Gpu,
+    s: AttnShape,
+    qkv: Qkv<'_>,
+    (probs, out): (View<'_>, View<'_>),
+    mask: Option<KeyMask<'_>>,
+) -> Result<Dispatch> {
+    const OP: &str = "attention_forward";
+    s.check(OP)?;
+    qkv.check(OP, s)?;
     let (t, d) = (s.tokens, s.head_dim);
+    let (q, k, v) = (qkv.part(s, 0), qkv.part(s, 1), qkv.part(s, 2));
     let scores = bmm::prepare(
         gpu,
         "attention_scores",
         s.dims(t, t, d),
         s.scale() as f32,
-        [
-            (qkv, s.qkv(0)),
-            (qkv, transposed(s.qkv(1))),
-            (probs, s.probs()),
-        ],
+        [q, (k.0, transposed(k.1)), (probs, s.probs())],
     )?;
-    let soft = softmax(gpu, "softmax_rows", s, &[probs])?;
+    let soft = softmax(gpu, "softmax_rows", s, (probs, None), mask)?;
     let values = bmm::prepare(
         gpu,
         "attention_values",
         s.dims(t, d, t),
         1.0,
-        [(probs, s.probs()), (qkv, s.qkv(2)), (out, s.out())],
+        [(probs, s.probs()), v, (out, s.out())],
     )?;
     Ok(scores.then(soft).then(values))
 }
@@ -126,39 +237,55 @@ pub fn prepare_backward(
     dprobs: View<'_>,
     dqkv: View<'_>,
 ) -> Result<Dispatch> {
-    s.check("attention_backward")?;
+    prepare_backward_any(
+        gpu,
+        s,
+        (Qkv::Fused(qkv), probs),
+        dout,
+        dprobs,
+        Qkv::Fused(dqkv),
+    )
+}
+
+/// [`prepare_backward`] on any [`Qkv`] layouts (a masked forward's too: its probabilities
+/// already carry the mask).
+pub fn prepare_backward_any(
+    gpu: &Gpu,
+    s: AttnShape,
+    (qkv, probs): (Qkv<'_>, View<'_>),
+    dout: View<'_>,
+    dprobs: View<'_>,
+    dqkv: Qkv<'_>,
+) -> Result<Dispatch> {
+    const OP: &str = "attention_backward";
+    s.check(OP)?;
+    qkv.check(OP, s)?;
+    dqkv.check(OP, s)?;
     let (t, d, scale) = (s.tokens, s.head_dim, s.scale() as f32);
+    let (q, k, v) = (qkv.part(s, 0), qkv.part(s, 1), qkv.part(s, 2));
     // dP = dO·Vᵀ, then dS = P ⊙ (dP − rowsum(P ⊙ dP)) in place.
     let dp = bmm::prepare(
         gpu,
         "attention_dprobs",
         s.dims(t, t, d),
         1.0,
-        [
-            (dout, s.out()),
-            (qkv, transposed(s.qkv(2))),
-            (dprobs, s.probs()),
-        ],
+        [(dout, s.out()), (v.0, transposed(v.1)), (dprobs, s.probs())],
     )?;
-    let ds = softmax(gpu, "softmax_backward", s, &[probs, dprobs])?;
+    let ds = softmax(gpu, "softmax_backward", s, (probs, Some(dprobs)), None)?;
     // dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO.
     let dq = bmm::prepare(
         gpu,
         "attention_dq",
         s.dims(t, d, t),
         scale,
-        [(dprobs, s.probs()), (qkv, s.qkv(1)), (dqkv, s.qkv(0))],
+        [(dprobs, s.probs()), k, dqkv.part(s, 0)],
     )?;
     let dk = bmm::prepare(
         gpu,
         "attention_dk",
         s.dims(t, d, t),
         scale,
-        [
-            (dprobs, transposed(s.probs())),
-            (qkv, s.qkv(0)),
-            (dqkv, s.qkv(1)),
-        ],
+        [(dprobs, transposed(s.probs())), q, dqkv.part(s, 1)],
     )?;
     let dv = bmm::prepare(
         gpu,
@@ -168,7 +295,7 @@ pub fn prepare_backward(
         [
             (probs, transposed(s.probs())),
             (dout, s.out()),
-            (dqkv, s.qkv(2)),
+            dqkv.part(s, 2),
         ],
     )?;
     Ok(dp.then(ds).then(dq).then(dk).then(dv))

@@ -10,6 +10,18 @@ fn at(s: AttnShape, part: usize, (b, h, i, f): (usize, usize, usize, usize)) -> 
 
 /// `(probs, out)` from `qkv`.
 pub fn reference_forward<T: Copy + Into<f64>>(s: AttnShape, qkv: &[T]) -> (Vec<f64>, Vec<f64>) {
+    reference_forward_masked(s, qkv, None)
+}
+
+/// `(probs, out)` from `qkv`, example b's key j left out where `mask[b·tokens + j]` is 0 (as
+/// Hugging Face's BERT: its additive mask of the lowest finite value makes those
+/// probabilities 0).
+pub fn reference_forward_masked<T: Copy + Into<f64>>(
+    s: AttnShape,
+    qkv: &[T],
+    mask: Option<&[f64]>,
+) -> (Vec<f64>, Vec<f64>) {
+    let kept = |b: usize, j: usize| mask.is_none_or(|m| m[b * s.tokens + j] != 0.0);
     let qkv: Vec<f64> = qkv.iter().map(|&v| v.into()).collect();
     let (t, d, w) = (s.tokens, s.head_dim, s.width());
     let mut probs = vec![0.0; s.probs_len()];
@@ -23,6 +35,11 @@ pub fn reference_forward<T: Copy + Into<f64>>(s: AttnShape, qkv: &[T]) -> (Vec<f
                         .map(|f| qkv[at(s, 0, (b, h, i, f))] * qkv[at(s, 1, (b, h, j, f))])
                         .sum();
                     *v = s.scale() * dot;
+                }
+                for (j, v) in row.iter_mut().enumerate() {
+                    if !kept(b, j) {
+                        *v = f64::NEG_INFINITY;
+                    }
                 }
                 let max = row.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
                 let sum: f64 = row.iter().map(|v| (v - max).exp()).sum();
@@ -41,7 +58,17 @@ pub fn reference_forward<T: Copy + Into<f64>>(s: AttnShape, qkv: &[T]) -> (Vec<f
 
 /// dqkv from `qkv` and `dout`.
 pub fn reference_backward<T: Copy + Into<f64>>(s: AttnShape, qkv: &[T], dout: &[T]) -> Vec<f64> {
-    let (probs, _) = reference_forward(s, qkv);
+    reference_backward_masked(s, qkv, dout, None)
+}
+
+/// dqkv from `qkv` and `dout`, with the forward's key mask.
+pub fn reference_backward_masked<T: Copy + Into<f64>>(
+    s: AttnShape,
+    qkv: &[T],
+    dout: &[T],
+    mask: Option<&[f64]>,
+) -> Vec<f64> {
+    let (probs, _) = reference_forward_masked(s, qkv, mask);
     let qkv: Vec<f64> = qkv.iter().map(|&v| v.into()).collect();
     let dout: Vec<f64> = dout.iter().map(|&v| v.into()).collect();
     let (t, d, w) = (s.tokens, s.head_dim, s.width());

@@ -1,6 +1,10 @@
 // Softmax over each row of a [rows, n] row-major buffer, in place, and its backward: the
 // attention probabilities over keys (rows = batch * heads * queries, n = keys).
 // softmax_rows:     x[r, j] <- exp(x[r, j] - max_j x[r, j]) / Σ_j exp(x[r, j] - max_j x[r, j]).
+//                   With a key mask (mask_stride > 0), row r belongs to example
+//                   b = r / per_example, and key j takes part only where
+//                   mask[mask_at + b * mask_stride + j] != 0: the max and the sum run over the
+//                   kept keys, and the others' probabilities are 0 (BERT's padding).
 // softmax_backward: with p the forward's output (binding 1) and g the gradient with respect to
 //                   p (binding 2, overwritten): g[r, j] <- p[r, j] * (g[r, j] - Σ_j p[r, j] g[r, j]),
 //                   the gradient with respect to the softmax's input.
@@ -13,14 +17,19 @@
 struct Params {
     rows: u32,
     n: u32,
+    per_example: u32,
+    mask_at: u32,
+    mask_stride: u32,
     _pad0: u32,
     _pad1: u32,
+    _pad2: u32,
     rs: vec4<u32>,
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
 @group(0) @binding(1) var<storage, read_write> x: array<f32>;
 @group(0) @binding(2) var<storage, read_write> g: array<f32>;
+@group(0) @binding(3) var<storage, read> mask: array<f32>;
 
 var<workgroup> red: array<f32, 64>;
 
@@ -48,16 +57,20 @@ fn softmax_rows(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let o = wid.z * p.rs.x + r * p.n;
+    let mo = wid.z * p.rs.z + p.mask_at + (r / p.per_example) * p.mask_stride;
+    let masked = p.mask_stride > 0u;
     // The lowest finite f32, as bits: browsers refuse the literal -3.4028235e38, which lies
     // just past it.
     var m = bitcast<f32>(0xff7fffffu);
     for (var j = t; j < p.n; j += 64u) {
-        m = max(m, x[o + j]);
+        if !masked || mask[mo + j] != 0.0 {
+            m = max(m, x[o + j]);
+        }
     }
     m = combine(t, m, true);
     var s = 0.0;
     for (var j = t; j < p.n; j += 64u) {
-        let e = exp(x[o + j] - m);
+        let e = select(exp(x[o + j] - m), 0.0, masked && mask[mo + j] == 0.0);
         x[o + j] = e;
         s += e;
     }

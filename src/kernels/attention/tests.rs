@@ -2,7 +2,10 @@
 //! against finite differences of its forward. Tolerances: sums of head_dim or tokens products
 //! of values in [-1, 1] carry f32 errors of order (terms)·2^-24.
 
-use super::{AttnShape, reference_backward, reference_forward};
+use super::{
+    AttnShape, reference_backward, reference_backward_masked, reference_forward,
+    reference_forward_masked,
+};
 use crate::gpu::testing::{assert_close, gpus};
 use crate::kernels::attention;
 use crate::rng::Pcg;
@@ -120,5 +123,179 @@ fn reference_backward_matches_finite_differences() {
                 .sum();
             assert!(sum.abs() < 1e-12, "Σ_j dK[{b}, j, {f}] = {sum}");
         }
+    }
+}
+
+/// Hugging Face's layout: separate queries, keys and values, and a key mask read from a text
+/// batch (ids, types, mask per example), against the masked reference on every adapter.
+#[test]
+fn masked_attention_on_separate_qkv() {
+    // (batch, tokens, heads, head_dim, replicas)
+    let cases = [(3, 9, 4, 16, 1), (2, 70, 2, 8, 2), (1, 5, 1, 3, 1)];
+    for gpu in &gpus() {
+        for (batch, tokens, heads, head_dim, reps) in cases {
+            let s = AttnShape {
+                batch,
+                tokens,
+                heads,
+                head_dim,
+            };
+            let (t, w) = (tokens, s.width());
+            let mut rng = Pcg::new((tokens * heads) as u64, 39);
+            // Each example keeps its first `len` keys; the first example keeps them all.
+            let mut text = Vec::new();
+            for _ in 0..reps {
+                for b in 0..batch {
+                    let len = if b == 0 {
+                        t
+                    } else {
+                        1 + rng.below(t as u32) as usize
+                    };
+                    text.extend(std::iter::repeat_n(5.0, 2 * t));
+                    text.extend((0..t).map(|j| (j < len) as u32 as f32));
+                }
+            }
+            let parts: Vec<Vec<f32>> = (0..3)
+                .map(|_| rng.vec(reps * s.out_len(), -1.5, 1.5))
+                .collect();
+            let dout0 = rng.vec(reps * s.out_len(), -1.0, 1.0);
+            let up = |v: &[f32], what| gpu.upload(v, what).unwrap();
+            let (q, k, v) = (up(&parts[0], "q"), up(&parts[1], "k"), up(&parts[2], "v"));
+            let (x, dout) = (up(&text, "text"), up(&dout0, "dout"));
+            let z = |n: usize, what| gpu.zeros::<f32>(reps * n, what).unwrap();
+            let (probs, dprobs) = (z(s.probs_len(), "probs"), z(s.probs_len(), "dprobs"));
+            let out = z(s.out_len(), "out");
+            let (dq, dk, dv) = (
+                z(s.out_len(), "dq"),
+                z(s.out_len(), "dk"),
+                z(s.out_len(), "dv"),
+            );
+            fn all(b: &crate::gpu::GpuBuf<f32>, reps: usize) -> crate::kernels::View<'_> {
+                b.replicas(reps)
+            }
+            let r = |b| all(b, reps);
+            let mask = attention::KeyMask {
+                x: r(&x),
+                offset: 2 * t,
+                stride: 3 * t,
+            };
+            let qkv = attention::Qkv::Separate([r(&q), r(&k), r(&v)]);
+            let f =
+                attention::prepare_forward_masked(gpu, s, qkv, (r(&probs), r(&out)), Some(mask))
+                    .unwrap();
+            let b = attention::prepare_backward_any(
+                gpu,
+                s,
+                (qkv, r(&probs)),
+                r(&dout),
+                r(&dprobs),
+                attention::Qkv::Separate([r(&dq), r(&dk), r(&dv)]),
+            )
+            .unwrap();
+            gpu.run(&[&f, &b]).unwrap();
+            let read = |b: &crate::gpu::GpuBuf<f32>| gpu.read(b).unwrap();
+            let (probs, out) = (read(&probs), read(&out));
+            let grads = [read(&dq), read(&dk), read(&dv)];
+            for rep in 0..reps {
+                let what = format!("{} {s:?} replica {rep}", gpu.adapter.short());
+                let slice = |v: &[f32], n: usize| v[rep * n..][..n].to_vec();
+                // The fused layout the reference takes: per token, q then k then v.
+                let mut fused = Vec::with_capacity(s.qkv_len());
+                for row in 0..batch * t {
+                    for p in &parts {
+                        fused.extend_from_slice(&slice(p, s.out_len())[row * w..][..w]);
+                    }
+                }
+                let mask: Vec<f64> = (0..batch)
+                    .flat_map(|b| {
+                        let at = (rep * batch + b) * 3 * t + 2 * t;
+                        text[at..at + t]
+                            .iter()
+                            .map(|&m| m as f64)
+                            .collect::<Vec<_>>()
+                    })
+                    .collect();
+                let (want_p, want_o) = reference_forward_masked(s, &fused, Some(&mask));
+                let got_p = slice(&probs, s.probs_len());
+                assert_close(&format!("probs {what}"), &got_p, &want_p, 1e-6, 1e-5);
+                // Masked keys get exactly 0, as Hugging Face's additive mask gives in f32.
+                for (i, &p) in got_p.iter().enumerate() {
+                    let (b, j) = (i / (heads * t * t), i % t);
+                    if mask[b * t + j] == 0.0 {
+                        assert_eq!(p, 0.0, "probs[{i}] {what}");
+                    }
+                }
+                let got_o = slice(&out, s.out_len());
+                assert_close(&format!("out {what}"), &got_o, &want_o, 2e-6, 1e-5);
+                let d = slice(&dout0, s.out_len());
+                let want = reference_backward_masked(s, &fused, &d, Some(&mask));
+                for (part, got) in grads.iter().enumerate() {
+                    let want: Vec<f64> = (0..batch * t)
+                        .flat_map(|row| want[(row * 3 + part) * w..][..w].to_vec())
+                        .collect();
+                    let got = slice(got, s.out_len());
+                    assert_close(&format!("d{part} {what}"), &got, &want, 5e-6, 1e-5);
+                }
+            }
+        }
+    }
+}
+
+/// A masked key changes nothing: moving its key and value leaves the outputs, and the masked
+/// reference's gradient with respect to them is zero.
+#[test]
+fn masked_keys_change_nothing() {
+    let s = AttnShape {
+        batch: 2,
+        tokens: 4,
+        heads: 2,
+        head_dim: 3,
+    };
+    let w = s.width();
+    let mut rng = Pcg::new(6, 39);
+    let qkv: Vec<f64> = rng
+        .vec(s.qkv_len(), -1.0, 1.0)
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    let dout: Vec<f64> = rng
+        .vec(s.out_len(), -1.0, 1.0)
+        .iter()
+        .map(|&v| v as f64)
+        .collect();
+    // Example 1 keeps its first two keys.
+    let mask = [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0];
+    let (_, out) = reference_forward_masked(s, &qkv, Some(&mask));
+    let mut moved = qkv.clone();
+    for j in 2..4 {
+        for f in 0..2 * w {
+            moved[((s.tokens + j) * 3 + 1) * w + f] += 10.0;
+        }
+    }
+    assert_eq!(reference_forward_masked(s, &moved, Some(&mask)).1, out);
+    let grad = reference_backward_masked(s, &qkv, &dout, Some(&mask));
+    for j in 2..4 {
+        for f in 0..2 * w {
+            assert_eq!(grad[((s.tokens + j) * 3 + 1) * w + f], 0.0);
+        }
+    }
+    // And the mask matters: without it the outputs move.
+    assert_ne!(reference_forward(s, &moved).1, reference_forward(s, &qkv).1);
+    // The masked reference's gradient against central differences.
+    let loss = |x: &[f64]| -> f64 {
+        let out = reference_forward_masked(s, x, Some(&mask)).1;
+        out.iter().zip(&dout).map(|(a, b)| a * b).sum()
+    };
+    let h = 1e-6;
+    for i in 0..qkv.len() {
+        let (mut up, mut down) = (qkv.clone(), qkv.clone());
+        up[i] += h;
+        down[i] -= h;
+        let fd = (loss(&up) - loss(&down)) / (2.0 * h);
+        assert!(
+            (fd - grad[i]).abs() < 1e-8,
+            "dqkv[{i}]: {} vs {fd}",
+            grad[i]
+        );
     }
 }
