@@ -42,6 +42,7 @@ pub fn reference_step(
         Act::Flat(n) => vec![batch, n],
         Act::Image(c, h, w) => vec![batch, c, h, w],
         Act::Seq(t, w) => vec![batch, t, w],
+        Act::Text(t) => vec![batch, 3, t],
     };
     tensors.push(weights::f32s("input", shape, &data.pixels));
     let labels: Vec<f32> = data.labels.iter().map(|&l| l as f32).collect();

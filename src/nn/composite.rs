@@ -60,6 +60,7 @@ impl<'a> RefIo<'a> {
             params: &self.params[span.params.clone()],
             state: self.state.map(|s| &s[span.state.clone()]),
             dropout: self.dropout,
+            text: self.text,
         }
     }
 
@@ -91,6 +92,7 @@ impl Layer {
                 })
                 .collect(),
             Layer::VitBlock { .. } => named(self.vit_parts().to_vec()),
+            Layer::BertLayer { .. } => named(self.bert_parts().to_vec()),
             Layer::TvBlock { .. } => named(self.tv_parts()),
             _ => named(self.wide_parts()),
         }
@@ -110,6 +112,26 @@ impl Layer {
             ("norm2", Layer::LayerNorm { c: w }),
             ("mlp.fc1", linear(w, 4 * w)),
             ("mlp.fc2", linear(4 * w, w)),
+        ]
+    }
+
+    /// A BERT encoder layer's parts with Hugging Face's module names, in `state_dict` order:
+    /// the query, key and value linears, the attention's output dense and LayerNorm, the
+    /// intermediate dense (width → 4·width), the output dense and LayerNorm.
+    pub(crate) fn bert_parts(self) -> [(&'static str, Layer); 8] {
+        let Layer::BertLayer { width: w, .. } = self else {
+            unreachable!("only a BERT layer has BERT parts")
+        };
+        let linear = |inp, out| Layer::Linear { inp, out };
+        [
+            ("attention.self.query", linear(w, w)),
+            ("attention.self.key", linear(w, w)),
+            ("attention.self.value", linear(w, w)),
+            ("attention.output.dense", linear(w, w)),
+            ("attention.output.LayerNorm", Layer::LayerNorm { c: w }),
+            ("intermediate.dense", linear(w, 4 * w)),
+            ("output.dense", linear(4 * w, w)),
+            ("output.LayerNorm", Layer::LayerNorm { c: w }),
         ]
     }
 
@@ -227,6 +249,21 @@ impl Layer {
                     (proj, seq),
                     (fc1, seq),
                     (fc2, Act::Seq(t, 4 * width)),
+                ]
+            }
+            Layer::BertLayer { width, .. } => {
+                let Act::Seq(t, _) = input else {
+                    unreachable!("Model::new checks a BERT layer's input is a sequence")
+                };
+                let [q, k, v, dense, _, inter, out, _] = self.bert_parts().map(|(_, l)| l);
+                let seq = Act::Seq(t, width);
+                vec![
+                    (q, seq),
+                    (k, seq),
+                    (v, seq),
+                    (dense, seq),
+                    (inter, seq),
+                    (out, Act::Seq(t, 4 * width)),
                 ]
             }
             _ => Vec::new(),

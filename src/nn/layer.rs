@@ -156,9 +156,40 @@ pub enum Layer {
         /// Attention heads; they divide the width.
         heads: usize,
     },
-    /// The class token's features, the first of each sequence (timm's `global_pool='token'`).
+    /// The class token's features, the first of each sequence (timm's `global_pool='token'`;
+    /// BERT's pooler reads its `[CLS]` token the same way).
     ClassToken,
+    /// BERT's embeddings (Hugging Face's `BertEmbeddings`): from the text batch, each token's
+    /// word, position and token-type embeddings summed, then LayerNorm (eps 1e-12). Tensors
+    /// `word_embeddings.weight` `[vocab, width]`, `position_embeddings.weight`
+    /// `[positions, width]`, `token_type_embeddings.weight` `[2, width]`, `LayerNorm.*`.
+    BertEmbeddings {
+        /// Rows of the word table: the tokenizer's ids.
+        vocab: usize,
+        /// Rows of the position table (`max_position_embeddings`), at least the tokens.
+        positions: usize,
+        /// Features per token.
+        width: usize,
+    },
+    /// A post-norm transformer encoder layer as Hugging Face's `BertLayer` writes it:
+    /// h = LayerNorm(x + dense(attention(query(x), key(x), value(x)))), then
+    /// y = LayerNorm(h + dense(gelu(dense(h)))), the attention leaving padded keys out (the
+    /// text batch's mask), scale head_dim^−½, the intermediate 4·width wide, eps 1e-12.
+    /// Tensors `attention.self.{query,key,value}.*`, `attention.output.dense.*`,
+    /// `attention.output.LayerNorm.*`, `intermediate.dense.*`, `output.dense.*`,
+    /// `output.LayerNorm.*`.
+    BertLayer {
+        /// Features per token.
+        width: usize,
+        /// Attention heads; they divide the width.
+        heads: usize,
+    },
+    /// y = tanh(x) (BERT's pooler activation).
+    Tanh,
 }
+
+/// Rows of BERT's token-type table (Hugging Face's `type_vocab_size`): sentence A and B.
+pub const BERT_TYPES: usize = 2;
 
 /// The shape of one example's activations after a layer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -169,6 +200,10 @@ pub enum Act {
     Image(usize, usize, usize),
     /// A sequence: tokens, features per token (row-major, a token's features together).
     Seq(usize, usize),
+    /// A text batch's example of this many tokens: their ids, then their token types, then
+    /// their attention mask (1 for a token, 0 for padding), integers stored as f32 (Hugging
+    /// Face's `input_ids`, `token_type_ids` and `attention_mask` side by side).
+    Text(usize),
 }
 
 impl Act {
@@ -178,6 +213,7 @@ impl Act {
             Act::Flat(f) => f,
             Act::Image(c, h, w) => c * h * w,
             Act::Seq(t, w) => t * w,
+            Act::Text(t) => 3 * t,
         }
     }
 
@@ -221,6 +257,9 @@ pub enum Init {
     /// Normal with this standard deviation, redrawn outside ±2 (timm's `trunc_normal_`
     /// with its default bounds, which are absolute): ViT weights and position embeddings.
     TruncNormal(f32),
+    /// Normal with this standard deviation, but row `row` (of a `[rows, width]` table) zero:
+    /// BERT's word embeddings, whose `[PAD]` row Hugging Face's `padding_idx` zeroes.
+    NormalZeroRow(f32, usize),
 }
 
 /// A tensor a layer owns: the name's last part, the PyTorch shape, the fan-in and the
@@ -343,6 +382,20 @@ impl Layer {
                 a
             }
             (Layer::ClassToken, Act::Seq(_, w)) => Act::Flat(w),
+            (
+                Layer::BertEmbeddings {
+                    vocab,
+                    positions,
+                    width,
+                },
+                Act::Text(t),
+            ) if t > 0 && t <= positions && vocab > 0 && width > 0 => Act::Seq(t, width),
+            (Layer::BertLayer { width, heads }, a @ Act::Seq(_, w))
+                if w == width && heads > 0 && width.is_multiple_of(heads) =>
+            {
+                a
+            }
+            (Layer::Tanh, a) => a,
             _ => return Err(bad()),
         })
     }
@@ -389,7 +442,23 @@ impl Layer {
             | Layer::TvBlock { .. }
             | Layer::WideUnit { .. }
             | Layer::DenseBlock { .. }
-            | Layer::VitBlock { .. } => self.composite_tensors(false),
+            | Layer::VitBlock { .. }
+            | Layer::BertLayer { .. } => self.composite_tensors(false),
+            Layer::BertEmbeddings {
+                vocab,
+                positions,
+                width,
+            } => {
+                let table =
+                    |name: &str, rows| spec(name, vec![rows, width], width, Init::Normal(0.02));
+                vec![
+                    table("word_embeddings.weight", vocab),
+                    table("position_embeddings.weight", positions),
+                    table("token_type_embeddings.weight", BERT_TYPES),
+                    spec("LayerNorm.weight", vec![width], width, Init::Fill(1.0)),
+                    spec("LayerNorm.bias", vec![width], width, Init::Fill(0.0)),
+                ]
+            }
             _ => Vec::new(),
         }
     }
@@ -432,7 +501,10 @@ impl Layer {
     /// and MLP activations): what the device's buffer limits must also allow.
     pub(crate) fn inner_buffers(self, input: Act) -> Vec<(&'static str, usize)> {
         match (self, input) {
-            (Layer::VitBlock { heads, width }, Act::Seq(t, _)) => vec![
+            (
+                Layer::VitBlock { heads, width } | Layer::BertLayer { heads, width },
+                Act::Seq(t, _),
+            ) => vec![
                 (
                     "the attention probabilities (heads × tokens × tokens)",
                     heads * t * t,
@@ -461,7 +533,8 @@ impl Layer {
             | Layer::TvBlock { .. }
             | Layer::WideUnit { .. }
             | Layer::DenseBlock { .. }
-            | Layer::VitBlock { .. } => self.composite_products(input),
+            | Layer::VitBlock { .. }
+            | Layer::BertLayer { .. } => self.composite_products(input),
             _ => Vec::new(),
         }
     }

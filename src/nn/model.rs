@@ -71,8 +71,20 @@ impl Model {
     /// (benchmarks need shapes, not data).
     pub fn synthetic_batch(&self, batch: usize) -> crate::data::Batch {
         let mut rng = crate::rng::Pcg::new(1, 0);
+        let pixels = match (self.input_shape, self.layers.first()) {
+            // Text: random ids, sentence A then B, the last quarter of the tokens padding.
+            (Act::Text(t), Some(Layer::BertEmbeddings { vocab, .. })) => (0..batch)
+                .flat_map(|_| {
+                    let mut x: Vec<f32> = (0..t).map(|_| rng.below(*vocab as u32) as f32).collect();
+                    x.extend((0..t).map(|j| (j >= t / 2) as u32 as f32));
+                    x.extend((0..t).map(|j| (j < t - t / 4) as u32 as f32));
+                    x
+                })
+                .collect(),
+            _ => rng.vec(batch * self.input, 0.0, 1.0),
+        };
         crate::data::Batch {
-            pixels: rng.vec(batch * self.input, 0.0, 1.0),
+            pixels,
             labels: (0..batch).map(|_| rng.below(self.classes as u32)).collect(),
             drawn: Vec::new(),
         }
@@ -246,8 +258,11 @@ impl Model {
                 .map(|(_, d)| d)
                 .product();
             let fan_out_std = (2.0 / fan_out as f32).sqrt();
-            for v in &mut x[p.offset..p.offset + p.len()] {
+            let width = p.shape.get(1).copied().unwrap_or(1);
+            for (i, v) in x[p.offset..p.offset + p.len()].iter_mut().enumerate() {
                 *v = match p.init {
+                    Init::NormalZeroRow(_, row) if i / width == row => 0.0,
+                    Init::NormalZeroRow(s, _) => s * rng.normal(),
                     Init::Uniform => rng.uniform(-bound, bound),
                     Init::KaimingNormal => std * rng.normal(),
                     Init::KaimingNormalFanOut => fan_out_std * rng.normal(),

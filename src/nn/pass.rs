@@ -53,6 +53,10 @@ pub(crate) struct LayerIo<'a> {
     pub dropout_keys: &'a GpuBuf<u32>,
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub site: usize,
+    /// The plan's input when the model reads text (`Act::Text`): BERT's attention reads its
+    /// mask there.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub text: Option<&'a GpuBuf<f32>>,
 }
 
 /// A part's buffers inside a composite layer: its input, output, output gradient and input
@@ -89,6 +93,7 @@ impl<'a> LayerIo<'a> {
             shared: self.shared,
             dropout_keys: self.dropout_keys,
             site: self.site,
+            text: self.text,
         }
     }
 }
@@ -211,4 +216,8 @@ pub(crate) struct RefIo<'a> {
     /// The pass's dropout key and the model layer this one is (see `kernels::dropout`).
     #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
     pub dropout: (u32, usize),
+    /// The model's input batch when it reads text (`Act::Text`), whose attention masks BERT's
+    /// attention reads.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub text: Option<&'a [f64]>,
 }

@@ -198,6 +198,7 @@ fn prepare_layers(
             shared,
             dropout_keys,
             site: k,
+            text: matches!(shapes[0], Act::Text(_)).then_some(input),
         };
         passes.push((layers::build(layer, &io)?, k));
     }

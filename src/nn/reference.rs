@@ -55,7 +55,7 @@ pub fn evaluate_keyed(
     key: u32,
 ) -> Evaluation {
     let (batch, shapes) = (labels.len(), model.shapes());
-    let io = |k: usize| model_io((model, &shapes, k), params, batch, (None, key));
+    let io = |k: usize| model_io((model, &shapes, k), (params, inputs), batch, (None, key));
     let mut acts = vec![inputs.to_vec()];
     for (k, &layer) in model.layers.iter().enumerate() {
         let y = layers::forward(layer, &io(k), &acts[k]);
@@ -79,10 +79,11 @@ pub fn evaluate_keyed(
 }
 
 /// Layer `k` of `model` (whose activation shapes are `shapes`) on `batch` examples: its slice
-/// of `params`, in evaluation its slice of the state vector, and the pass's dropout key.
+/// of `params`, in evaluation its slice of the state vector, the pass's dropout key, and the
+/// model's `inputs` where they are text.
 fn model_io<'a>(
     (model, shapes, k): (&Model, &[Act], usize),
-    params: &'a [f64],
+    (params, inputs): (&'a [f64], &'a [f64]),
     batch: usize,
     (state, key): (Option<&'a [f64]>, u32),
 ) -> RefIo<'a> {
@@ -93,6 +94,7 @@ fn model_io<'a>(
         params: &params[model.layer_range(k)],
         state,
         dropout: (key, k),
+        text: matches!(shapes[0], Act::Text(_)).then_some(inputs),
     }
 }
 
@@ -111,6 +113,7 @@ pub fn layer_forward(
         params,
         state: None,
         dropout: (0, 0),
+        text: None,
     };
     layers::forward(layer, &io, x)
 }
@@ -144,6 +147,7 @@ pub fn layer_pass(
         params,
         state: None,
         dropout: (0, 0),
+        text: None,
     };
     let y = layers::forward(layer, &io, x);
     let mut grads = vec![0.0; params.len()];
@@ -165,7 +169,7 @@ pub fn batch_stats(
     let mut x = inputs.to_vec();
     let mut stats = Vec::new();
     for (k, &layer) in model.layers.iter().enumerate() {
-        let io = model_io((model, &shapes, k), params, batch, (None, key));
+        let io = model_io((model, &shapes, k), (params, inputs), batch, (None, key));
         let inputs = layers::norm_inputs(layer, &io, &x);
         for (v, shape) in inputs.iter().zip(layer.norm_shapes(shapes[k])) {
             let Act::Image(c, ..) = shape else {
@@ -193,7 +197,7 @@ pub fn evaluate_eval(
     let mut x = inputs.to_vec();
     for (k, &layer) in model.layers.iter().enumerate() {
         let state = Some(&state[model.state_range(k)]);
-        let io = model_io((model, &shapes, k), params, batch, (state, 0));
+        let io = model_io((model, &shapes, k), (params, inputs), batch, (state, 0));
         x = layers::forward(layer, &io, &x);
     }
     let (loss, correct, _) = cross_entropy(&x, labels, model.classes, smoothing);

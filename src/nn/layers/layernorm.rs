@@ -11,14 +11,14 @@ use crate::nn::layer::Act;
 /// timm's ViTs build their norms with `partial(nn.LayerNorm, eps=1e-6)`.
 pub(super) const EPS: f32 = 1e-6;
 
-pub(super) fn shape(batch: usize, input: Act) -> LnShape {
+fn shape_eps(batch: usize, input: Act, eps: f32) -> LnShape {
     let Act::Seq(t, c) = input else {
         unreachable!("Model::new checks a LayerNorm's input is a sequence")
     };
     LnShape {
         rows: batch * t,
         c,
-        eps: EPS,
+        eps,
     }
 }
 
@@ -38,7 +38,17 @@ pub(super) fn passes(
     dx: &GpuBuf<f32>,
     accumulate: bool,
 ) -> Result<(Dispatch, Dispatch, Vec<GpuBuf<f32>>)> {
-    let (r, s) = (io.replicas, shape(io.batch, io.input));
+    passes_eps(io, (x, dx), accumulate, EPS)
+}
+
+/// [`passes`] with the model's `eps`.
+pub(super) fn passes_eps(
+    io: &LayerIo<'_>,
+    (x, dx): (&GpuBuf<f32>, &GpuBuf<f32>),
+    accumulate: bool,
+    eps: f32,
+) -> Result<(Dispatch, Dispatch, Vec<GpuBuf<f32>>)> {
+    let (r, s) = (io.replicas, shape_eps(io.batch, io.input, eps));
     let stats = io.zeros(s.stats_len(), "LayerNorm statistics")?;
     let part = io.shared_zeros(
         r * s.part_len().next_multiple_of(4),
@@ -77,11 +87,26 @@ pub(super) fn build(io: &LayerIo<'_>) -> Result<LayerPass> {
 }
 
 pub(super) fn forward(io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
-    layernorm::reference_forward(shape(io.batch, io.input), x, io.params)
+    forward_eps(io, x, EPS)
 }
 
 pub(super) fn backward(io: &RefIo<'_>, x: &[f64], dy: &[f64], grads: &mut [f64]) -> Vec<f64> {
-    let s = shape(io.batch, io.input);
+    backward_eps(io, (x, dy), grads, EPS)
+}
+
+/// [`forward`] with the model's `eps`.
+pub(super) fn forward_eps(io: &RefIo<'_>, x: &[f64], eps: f32) -> Vec<f64> {
+    layernorm::reference_forward(shape_eps(io.batch, io.input, eps), x, io.params)
+}
+
+/// [`backward`] with the model's `eps`.
+pub(super) fn backward_eps(
+    io: &RefIo<'_>,
+    (x, dy): (&[f64], &[f64]),
+    grads: &mut [f64],
+    eps: f32,
+) -> Vec<f64> {
+    let s = shape_eps(io.batch, io.input, eps);
     let (dx, g) = layernorm::reference_backward(s, x, io.params, dy);
     grads.copy_from_slice(&g);
     dx

@@ -28,6 +28,9 @@ pub(super) struct Dense {
 pub(super) struct Fused {
     pub relu: bool,
     pub input_relu: bool,
+    /// The input gradient adds to what `dx` holds (BERT's query, key and value linears share
+    /// one input).
+    pub accumulate_dx: bool,
 }
 
 /// Forward and backward of a dense product over `x` (rows of `inp` values) into `io.y`, its
@@ -78,10 +81,13 @@ pub(super) fn dense(
             mask: fused.input_relu.then_some(x),
             ..Epilogue::default()
         };
-        let input_grad = product(
+        let input_grad = matmul::prepare_fused(
+            io.gpu,
+            pick(dims(rows, inp, out)),
             Form::AB,
             dims(rows, inp, out),
             (dy, w, dx.replicas(r)),
+            fused.accumulate_dx,
             relu_backward,
         )?;
         bwd = bwd.then(input_grad);
@@ -103,6 +109,7 @@ pub(super) fn build(io: &LayerIo<'_>, inp: usize, out: usize, relu: bool) -> Res
     let fused = Fused {
         relu,
         input_relu: io.input_relu,
+        accumulate_dx: false,
     };
     let (fwd, bwd) = dense(io, d, (io.x, io.dx), (fused, None))?;
     Ok(LayerPass::new(fwd, Some(bwd)))

@@ -2,11 +2,13 @@
 //! a plan's buffers) and once in f64 from the kernels' own references: one file per kind, and
 //! here the dispatch on [`Layer`].
 
-// The ResNets', VGGs' and DenseNets' layers are native only: the browser pages train the MLP,
-// the CNN and small ViTs, and these would take the page's module past its 1 MB budget (the
+// The ResNets', VGGs', DenseNets' and BERT's layers are native only: the browser pages train
+// the MLP, the CNN and small ViTs, and these would take the page's module past its 1 MB budget (the
 // ViT's layers fit: they added 80 KB, and the module, built at opt-level "z", measured 935 KB).
 #[cfg(not(target_arch = "wasm32"))]
 mod avgpool;
+#[cfg(not(target_arch = "wasm32"))]
+mod bert;
 #[cfg(not(target_arch = "wasm32"))]
 mod block;
 mod conv;
@@ -19,6 +21,8 @@ mod linear;
 mod norm;
 mod pool;
 mod relu;
+#[cfg(not(target_arch = "wasm32"))]
+mod tanh;
 mod tokens;
 #[cfg(not(target_arch = "wasm32"))]
 mod tv_block;
@@ -61,6 +65,12 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
         Layer::Tokens { .. } => tokens::build(io),
         Layer::VitBlock { .. } => vit_block::build(io, layer),
         Layer::ClassToken => tokens::build_pool(io),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::BertEmbeddings { .. } => bert::build_embeddings(io, layer),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::BertLayer { .. } => bert::build_layer(io, layer),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::Tanh => tanh::build(io),
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
@@ -68,9 +78,12 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
         | Layer::WideUnit { .. }
         | Layer::DenseBlock { .. }
         | Layer::GlobalAvgPool
-        | Layer::AvgPool2 => Err(crate::error::Error::Invalid(format!(
-            "{layer:?} runs natively only: the browser build leaves the ResNets', VGGs' \
-             and DenseNets' layers out"
+        | Layer::AvgPool2
+        | Layer::BertEmbeddings { .. }
+        | Layer::BertLayer { .. }
+        | Layer::Tanh => Err(crate::error::Error::Invalid(format!(
+            "{layer:?} runs natively only: the browser build leaves the ResNets', VGGs', \
+             DenseNets' and BERT's layers out"
         ))),
     }
 }
@@ -104,6 +117,12 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
         Layer::Tokens { .. } => tokens::forward(io, x),
         Layer::VitBlock { .. } => vit_block::forward(io, layer, x),
         Layer::ClassToken => tokens::pool_forward(io, x),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::BertEmbeddings { .. } => bert::embeddings_forward(io, layer, x),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::BertLayer { .. } => bert::layer_forward(io, layer, x),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::Tanh => tanh::forward(x),
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
@@ -111,7 +130,10 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
         | Layer::WideUnit { .. }
         | Layer::DenseBlock { .. }
         | Layer::GlobalAvgPool
-        | Layer::AvgPool2 => {
+        | Layer::AvgPool2
+        | Layer::BertEmbeddings { .. }
+        | Layer::BertLayer { .. }
+        | Layer::Tanh => {
             unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
         }
     }
@@ -156,6 +178,15 @@ pub(crate) fn backward(
         Layer::Tokens { .. } => tokens::backward(io, dy, grads),
         Layer::VitBlock { .. } => vit_block::backward(io, layer, x, dy, grads),
         Layer::ClassToken => tokens::pool_backward(io, dy),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::BertEmbeddings { .. } => {
+            bert::embeddings_backward(io, layer, x, dy, grads);
+            Vec::new()
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::BertLayer { .. } => bert::layer_backward(io, layer, x, dy, grads),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::Tanh => tanh::backward(x, dy),
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
@@ -163,7 +194,10 @@ pub(crate) fn backward(
         | Layer::WideUnit { .. }
         | Layer::DenseBlock { .. }
         | Layer::GlobalAvgPool
-        | Layer::AvgPool2 => {
+        | Layer::AvgPool2
+        | Layer::BertEmbeddings { .. }
+        | Layer::BertLayer { .. }
+        | Layer::Tanh => {
             unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
         }
     }

@@ -1,0 +1,311 @@
+#![cfg(not(target_arch = "wasm32"))]
+//! BERT encoders: their layout and initialisation against Hugging Face's
+//! `BertForSequenceClassification`, the whole network's f64 gradient against central
+//! differences (the padding mask included), the GPU evaluator against the f64 reference on
+//! every adapter, and padding that changes nothing.
+
+mod common;
+
+use common::{assert_close, gpus, kernels};
+use sampa::data::Batch;
+use sampa::nn::berts::{BertSpec, TextInput};
+use sampa::nn::evaluator::Evaluator;
+use sampa::nn::{Model, reference};
+use sampa::rng::Pcg;
+
+const INPUT: TextInput = TextInput {
+    vocab: 40,
+    positions: 16,
+    tokens: 8,
+    pad: 0,
+};
+
+fn bert(kind: &str, input: TextInput, classes: usize) -> Model {
+    Model::bert(BertSpec::named(kind).unwrap(), input, classes).unwrap()
+}
+
+/// Hugging Face's `state_dict` keys of a `BertForSequenceClassification` with `layers`
+/// encoder layers, in its order.
+fn hugging_face_names(layers: usize) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "bert.embeddings.word_embeddings.weight",
+        "bert.embeddings.position_embeddings.weight",
+        "bert.embeddings.token_type_embeddings.weight",
+        "bert.embeddings.LayerNorm.weight",
+        "bert.embeddings.LayerNorm.bias",
+    ]
+    .map(String::from)
+    .into();
+    for i in 0..layers {
+        for part in [
+            "attention.self.query",
+            "attention.self.key",
+            "attention.self.value",
+            "attention.output.dense",
+            "attention.output.LayerNorm",
+            "intermediate.dense",
+            "output.dense",
+            "output.LayerNorm",
+        ] {
+            v.push(format!("bert.encoder.layer.{i}.{part}.weight"));
+            v.push(format!("bert.encoder.layer.{i}.{part}.bias"));
+        }
+    }
+    v.extend(
+        [
+            "bert.pooler.dense.weight",
+            "bert.pooler.dense.bias",
+            "classifier.weight",
+            "classifier.bias",
+        ]
+        .map(String::from),
+    );
+    v
+}
+
+/// A text batch of `n` examples for `input`: random ids, sentence A then B, the first example
+/// without padding and the others padded after 2 to `tokens` real tokens.
+fn text_batch(rng: &mut Pcg, input: TextInput, n: usize, classes: usize) -> Batch {
+    let t = input.tokens;
+    let mut pixels = Vec::with_capacity(n * 3 * t);
+    for b in 0..n {
+        let len = if b == 0 {
+            t
+        } else {
+            2 + rng.below(t as u32 - 2) as usize
+        };
+        pixels.extend((0..t).map(|j| {
+            if j < len {
+                (1 + rng.below(input.vocab as u32 - 1)) as f32
+            } else {
+                input.pad as f32
+            }
+        }));
+        pixels.extend((0..t).map(|j| (j >= len / 2 && j < len) as u32 as f32));
+        pixels.extend((0..t).map(|j| (j < len) as u32 as f32));
+    }
+    Batch {
+        pixels,
+        labels: (0..n).map(|_| rng.below(classes as u32)).collect(),
+        drawn: Vec::new(),
+    }
+}
+
+fn f64s(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|&a| a as f64).collect()
+}
+
+#[test]
+fn bert_layout_and_initialisation_follow_hugging_face() {
+    let m = bert("bert-2-64-4", INPUT, 3);
+    let names: Vec<String> = m.params.iter().map(|p| p.name.clone()).collect();
+    assert_eq!(names, hugging_face_names(2), "state_dict order");
+    // BertForSequenceClassification(BertConfig(vocab_size=40, hidden_size=64,
+    // num_hidden_layers=2, num_attention_heads=4, intermediate_size=256,
+    // max_position_embeddings=16, num_labels=3)) counts: embeddings (40 + 16 + 2)·64 + 128,
+    // per layer 4·(64·64 + 64) + 128 + (64·256 + 256) + (256·64 + 64) + 128, pooler
+    // 64·64 + 64, classifier 64·3 + 3.
+    let per_layer = 4 * 4160 + 128 + 16_640 + 16_448 + 128;
+    assert_eq!(m.param_count(), 58 * 64 + 128 + 2 * per_layer + 4160 + 195);
+    let shape = |n: &str| m.params.iter().find(|p| p.name == n).unwrap().shape.clone();
+    assert_eq!(shape("bert.embeddings.word_embeddings.weight"), [40, 64]);
+    assert_eq!(
+        shape("bert.embeddings.token_type_embeddings.weight"),
+        [2, 64]
+    );
+    assert_eq!(
+        shape("bert.encoder.layer.1.intermediate.dense.weight"),
+        [256, 64]
+    );
+    assert_eq!(shape("bert.encoder.layer.1.output.dense.weight"), [64, 256]);
+    assert_eq!(shape("classifier.weight"), [3, 64]);
+    // _init_weights: weights normal(0, 0.02), [PAD]'s word row 0, biases 0, LayerNorms 1, 0.
+    let input = TextInput { pad: 5, ..INPUT };
+    let m = bert("bert-2-64-4", input, 3);
+    let x = m.init(7);
+    for p in &m.params {
+        let v = &x[p.offset..p.offset + p.len()];
+        let norm = p.name.contains("LayerNorm");
+        if norm && p.name.ends_with("weight") {
+            assert!(v.iter().all(|&a| a == 1.0), "{}", p.name);
+        } else if p.name.ends_with("bias") {
+            assert!(v.iter().all(|&a| a == 0.0), "{}", p.name);
+        } else {
+            let mut v = v.to_vec();
+            if p.name.ends_with("word_embeddings.weight") {
+                assert!(v[5 * 64..6 * 64].iter().all(|&a| a == 0.0), "[PAD] row");
+                v.drain(5 * 64..6 * 64);
+            }
+            // A sample standard deviation of n normal values lies within 4/√(2n) of σ
+            // (relative) but once in 30 000 draws.
+            let n = v.len() as f64;
+            let std = (v.iter().map(|&a| (a as f64).powi(2)).sum::<f64>() / n).sqrt();
+            let spread = 4.0 / (2.0 * n).sqrt();
+            assert!((std / 0.02 - 1.0).abs() < spread, "{}: std {std}", p.name);
+        }
+    }
+}
+
+#[test]
+fn bert_names_and_sizes_are_checked() {
+    for (kind, want) in [
+        ("bert-tiny", (2, 128, 2)),
+        ("bert-mini", (4, 256, 4)),
+        ("bert-small", (4, 512, 8)),
+        ("bert-medium", (8, 512, 8)),
+        ("bert-base", (12, 768, 12)),
+        ("bert-2-64-4", (2, 64, 4)),
+    ] {
+        let s = BertSpec::named(kind).unwrap();
+        assert_eq!((s.layers, s.width, s.heads), want, "{kind}");
+    }
+    for (kind, says) in [
+        ("bert-2-64", "expected bert-LAYERS-WIDTH-HEADS"),
+        ("bert-2-64-x", "expected bert-LAYERS-WIDTH-HEADS"),
+        ("bert-2-64-5", "5 heads do not divide the width 64"),
+        ("bert-0-64-4", "must be positive"),
+    ] {
+        let err = BertSpec::named(kind).unwrap_err().to_string();
+        assert!(err.contains(says), "{kind}: {err}");
+    }
+    let spec = BertSpec::named("bert-2-64-4").unwrap();
+    let long = TextInput {
+        tokens: 17,
+        ..INPUT
+    };
+    let err = Model::bert(spec, long, 2).unwrap_err().to_string();
+    assert!(
+        err.contains("--max-len 17") && err.contains("16 positions"),
+        "{err}"
+    );
+}
+
+#[test]
+fn bert_gradient_matches_central_differences_on_sampled_coordinates() {
+    let model = bert("bert-2-64-4", INPUT, 3);
+    let mut rng = Pcg::new(38, 0);
+    // Larger weights than Hugging Face's start, so every part's gradient is well above
+    // rounding.
+    let params: Vec<f64> = model
+        .init(5)
+        .iter()
+        .map(|&v| v as f64 * 4.0 + 0.01 * rng.normal() as f64)
+        .collect();
+    let batch = text_batch(&mut rng, INPUT, 3, 3);
+    let inputs = f64s(&batch.pixels);
+    let loss = |p: &[f64]| reference::evaluate(&model, p, &inputs, &batch.labels, 0.1).loss;
+    let eval = reference::evaluate(&model, &params, &inputs, &batch.labels, 0.1);
+    // Coordinates of every tensor, among them the word rows of used ids, padded positions'
+    // rows, and token type 1's.
+    let used = inputs[1] as usize;
+    let mut worst = 0.0f64;
+    let h = 1e-5;
+    for p in &model.params {
+        let mut at: Vec<usize> = (0..3).map(|j| (j * 7919 + 13) % p.len()).collect();
+        if p.name.ends_with("word_embeddings.weight") {
+            at.push(used * 64 + 3);
+        }
+        if p.name.ends_with("token_type_embeddings.weight") {
+            at.push(64 + 5);
+        }
+        for i in at.into_iter().map(|j| p.offset + j) {
+            let mut q = params.clone();
+            q[i] += h;
+            let up = loss(&q);
+            q[i] -= 2.0 * h;
+            let num = (up - loss(&q)) / (2.0 * h);
+            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
+            assert!(
+                err < 1e-4,
+                "{} [{}]: {} against {num}",
+                p.name,
+                i - p.offset,
+                eval.grad[i]
+            );
+            worst = worst.max(err);
+        }
+    }
+    eprintln!("bert-2-64-4: max relative error over sampled coordinates {worst:.1e}");
+    // The used word row's gradient is not zero, so the check above had something to check.
+    let word = &model.params[0];
+    assert!(eval.grad[word.offset + used * 64 + 3].abs() > 1e-6);
+}
+
+/// Changing a padded token's id, or its token type, changes neither the loss nor any
+/// gradient, in f64 and on every adapter (the same bits); changing a real token's does.
+#[test]
+fn padding_changes_nothing() {
+    let model = bert("bert-2-64-4", INPUT, 3);
+    let mut rng = Pcg::new(40, 0);
+    let batch = text_batch(&mut rng, INPUT, 3, 3);
+    let t = INPUT.tokens;
+    // Example 1's last token is padding (its length is below t), example 0 has none.
+    assert_eq!(batch.pixels[3 * t + 2 * t + t - 1], 0.0);
+    let mut moved = batch.clone();
+    moved.pixels[3 * t + t - 1] = 17.0;
+    moved.pixels[3 * t + 2 * t - 1] = 1.0;
+    let mut real = batch.clone();
+    real.pixels[1] = if real.pixels[1] == 17.0 { 18.0 } else { 17.0 };
+    let x = model.init(11);
+    let xs = f64s(&x);
+    let eval = |b: &Batch| reference::evaluate(&model, &xs, &f64s(&b.pixels), &b.labels, 0.1);
+    let (base, padded, changed) = (eval(&batch), eval(&moved), eval(&real));
+    assert_eq!(base.loss, padded.loss);
+    assert_eq!(base.grad, padded.grad);
+    assert_ne!(base.loss, changed.loss);
+    for gpu in &gpus() {
+        let params = gpu.upload(&x, "params").unwrap();
+        let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
+        let mut ev = Evaluator::new(model.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
+        let mut run = |b: &Batch| {
+            let (loss, _) = ev.evaluate(gpu, b).unwrap();
+            (loss, gpu.read(&grads).unwrap())
+        };
+        let (a, b, c) = (run(&batch), run(&moved), run(&real));
+        let what = gpu.adapter.short();
+        assert_eq!(a.0.to_bits(), b.0.to_bits(), "{what}: loss");
+        assert!(a.1 == b.1, "{what}: gradients");
+        assert_ne!(a.0, c.0, "{what}: a real token's id must matter");
+    }
+}
+
+#[test]
+fn gpu_bert_matches_cpu_reference() {
+    let cases = [
+        ("bert-2-64-4", INPUT, 3, 4),
+        (
+            "bert-1-48-3",
+            TextInput {
+                vocab: 30,
+                positions: 40,
+                tokens: 33,
+                pad: 3,
+            },
+            2,
+            2,
+        ),
+    ];
+    for gpu in &gpus() {
+        for (kind, input, classes, n) in cases {
+            let model = bert(kind, input, classes);
+            let x = model.init(11);
+            let params = gpu.upload(&x, "params").unwrap();
+            let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
+            let mut ev = Evaluator::new(model.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
+            let b = text_batch(&mut Pcg::new(5, 0), input, n, classes);
+            let (loss, correct) = ev.evaluate(gpu, &b).unwrap();
+            let want = reference::evaluate(&model, &f64s(&x), &f64s(&b.pixels), &b.labels, 0.1);
+            let what = format!("{} {} batch {n}", gpu.adapter.short(), model.name);
+            assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
+            assert_eq!(correct, want.correct, "{what}: correct count");
+            let scale = want.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+            assert_close(
+                &format!("{what} gradient"),
+                &gpu.read(&grads).unwrap(),
+                &want.grad,
+                1e-5 * scale,
+                1e-4,
+            );
+        }
+    }
+}
