@@ -292,6 +292,11 @@ fn fill(data: &Dataset, opts: &BatchOptions, out: &mut Batch) -> Result<()> {
     out.pixels.resize(out.drawn.len() * size, 0.0);
     for (slot, d) in out.drawn.iter().enumerate() {
         let dst = &mut out.pixels[slot * size..(slot + 1) * size];
+        if let Some(text) = &data.text {
+            text.row(d.index as usize, dst);
+            out.labels.push(data.labels[d.index as usize]);
+            continue;
+        }
         let src = match &decoded {
             Some(images) => &images[slot][..],
             None => data.image(d.index as usize),

@@ -43,6 +43,9 @@ pub struct Dataset {
     /// The files the images are decoded from batch by batch, for a streamed data set.
     #[cfg(not(target_arch = "wasm32"))]
     pub files: Option<std::sync::Arc<super::stream::ImageFiles>>,
+    /// Tokenized text instead of images (GLUE's tasks): `shape` is then 3×1×tokens, the
+    /// layout of one example's row (ids, token types, mask).
+    pub text: Option<std::sync::Arc<super::text::TextRows>>,
 }
 
 impl Dataset {
@@ -71,6 +74,10 @@ impl Dataset {
                 let first: Vec<usize> = (0..n).collect();
                 self.files = Some(std::sync::Arc::new(files.select(&first)));
             }
+            if let Some(text) = &self.text {
+                let first: Vec<usize> = (0..n).collect();
+                self.text = Some(std::sync::Arc::new(text.select(&first)));
+            }
             self.labels.truncate(n);
             self.images.truncate(n * self.shape.len());
         }
@@ -94,7 +101,11 @@ impl Dataset {
                 labels,
                 shape: self.shape,
                 files: Some(std::sync::Arc::new(files.select(keep))),
+                text: None,
             };
+        }
+        if let Some(text) = &self.text {
+            return Dataset::text(text.select(keep), labels);
         }
         Dataset {
             images: keep
@@ -105,6 +116,24 @@ impl Dataset {
             shape: self.shape,
             #[cfg(not(target_arch = "wasm32"))]
             files: None,
+            text: None,
+        }
+    }
+
+    /// A data set of tokenized texts with `labels`, one per example.
+    pub fn text(rows: super::text::TextRows, labels: Vec<u32>) -> Self {
+        assert_eq!(rows.len(), labels.len(), "one label per text");
+        Dataset {
+            images: Vec::new(),
+            labels,
+            shape: ImageShape {
+                channels: 3,
+                height: 1,
+                width: rows.tokens,
+            },
+            #[cfg(not(target_arch = "wasm32"))]
+            files: None,
+            text: Some(std::sync::Arc::new(rows)),
         }
     }
 
@@ -116,6 +145,7 @@ impl Dataset {
             labels,
             shape,
             files: Some(std::sync::Arc::new(files)),
+            text: None,
         }
     }
 
@@ -144,6 +174,7 @@ impl Dataset {
             shape,
             #[cfg(not(target_arch = "wasm32"))]
             files: None,
+            text: None,
         })
     }
 }
@@ -185,6 +216,9 @@ impl Splits {
             #[cfg(not(target_arch = "wasm32"))]
             if let Some(files) = &d.files {
                 files.fingerprint(&mut h);
+            }
+            if let Some(text) = &d.text {
+                text.fingerprint(&mut h);
             }
             h.update(&d.images);
             h.update(bytemuck::cast_slice(&d.labels));

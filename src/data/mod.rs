@@ -1,5 +1,5 @@
-//! Datasets: IDX (MNIST family), CIFAR binary batches, image folders, and the embedded
-//! Fashion-MNIST subset, plus seeded batching with normalisation and augmentation. The
+//! Datasets: IDX (MNIST family), CIFAR binary batches, image folders, the embedded
+//! Fashion-MNIST subset, and tokenized text (`text`), plus seeded batching with normalisation and augmentation. The
 //! in-memory types and batching also build for the browser, which gets its data from memory;
 //! the readers are native.
 //!
@@ -22,6 +22,7 @@ pub mod resample;
 mod resize;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod stream;
+pub mod text;
 
 pub use batch::{Batch, BatchOptions, Batcher, Drawn, IMAGENET_STATS, channel_stats, split_groups};
 pub use dataset::{Dataset, ImageShape, Splits};

@@ -73,6 +73,10 @@ fn bad(kind: &str) -> Error {
     Error::Invalid(format!("--model {kind}: {FORM}"))
 }
 
+/// Rows of the position table without an `--init` file: `max_position_embeddings` of
+/// Hugging Face's BERT checkpoints.
+pub const POSITIONS: usize = 512;
+
 /// What a BERT reads: the tokenizer's vocabulary, the position table's rows, the tokens per
 /// example (`--max-len`) and the `[PAD]` id, whose word embedding starts at zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! Which model `--model` names: the MLP, the small CNN, or (natively) a ResNet, a Wide ResNet,
-//! a VGG with BatchNorm or a DenseNet, for a data set's images and classes.
+//! a VGG with BatchNorm or a DenseNet, for a data set's images and classes, or a BERT for its
+//! texts.
 
 use super::model::Model;
 use crate::error::Result;
@@ -9,7 +10,30 @@ impl Model {
     /// `densenet-cifar`, `vit-D-W-H-pP`, `vit-tiny`, `vit-small`, `vit-base`, else the MLP with
     /// `hidden` widths) for `splits`' images and classes: what `--model` builds.
     pub fn for_splits(kind: &str, hidden: &[usize], splits: &crate::data::Splits) -> Result<Model> {
+        #[cfg(not(target_arch = "wasm32"))]
+        if kind.starts_with("bert") {
+            return Model::for_text(kind, splits);
+        }
         Model::for_images(kind, hidden, splits.train.shape, splits.classes)
+    }
+
+    /// The BERT `kind` names for `splits`' tokenized texts: the tokenizer's vocabulary and
+    /// `[PAD]`, the tokens per example, 512 positions (Hugging Face's checkpoints').
+    #[cfg(not(target_arch = "wasm32"))]
+    fn for_text(kind: &str, splits: &crate::data::Splits) -> Result<Model> {
+        let Some(text) = &splits.train.text else {
+            return Err(crate::error::Error::Invalid(format!(
+                "--model {kind} reads text, and {} holds images; give --task and --tokenizer",
+                splits.description
+            )));
+        };
+        let input = super::berts::TextInput {
+            vocab: text.vocab,
+            positions: super::berts::POSITIONS,
+            tokens: text.tokens,
+            pad: text.pad as usize,
+        };
+        Model::bert(super::berts::BertSpec::named(kind)?, input, splits.classes)
     }
 
     /// The model `kind` names for images of `shape` in `classes` classes.

@@ -51,6 +51,26 @@ pub struct TrainConfig {
     #[arg(skip)]
     #[serde(default, rename = "image_size", skip_serializing)]
     pub folder_size: Option<usize>,
+    /// A GLUE task (cola, sst2, mrpc, qqp, mnli, qnli, rte, wnli): --data is then a folder of
+    /// its train.tsv and dev.tsv (dev_matched.tsv for MNLI) as GLUE distributes them, the dev
+    /// split serving as the test split, read through --tokenizer for a BERT --model.
+    #[arg(long, value_name = "TASK")]
+    #[serde(default)]
+    pub task: Option<String>,
+    /// With --task: the tokenizer, a Hugging Face tokenizer.json or a BERT vocab.txt.
+    #[arg(long, value_name = "FILE")]
+    #[serde(default, with = "crate::fsutil::path::option")]
+    pub tokenizer: Option<PathBuf>,
+    /// With --task: word pieces per example, [CLS] and [SEP] included; longer pairs lose
+    /// their longer sentence's last pieces first (Hugging Face's longest_first).
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    #[serde(default = "default_max_len")]
+    pub max_len: usize,
+    /// With --task and a vocab.txt: keep case and accents (BERT's cased checkpoints);
+    /// without it the text is lower-cased with accents stripped, as for uncased ones.
+    #[arg(long)]
+    #[serde(default)]
+    pub cased: bool,
     /// Classes, when not the data format's own (10 for IDX and CIFAR-10, 100 for CIFAR-100,
     /// one per sub-folder for image folders). Every label must be below it.
     #[arg(long)]
@@ -229,6 +249,7 @@ impl TrainConfig {
         let bad = |flag: &str, want: &str, got: String| {
             Err(Error::Invalid(format!("{flag} must be {want}, got {got}")))
         };
+        self.validate_text()?;
         let positive = [
             ("--batch", Some(self.batch)),
             ("--epochs", Some(self.epochs)),
@@ -469,6 +490,10 @@ impl<'de> serde::Deserialize<'de> for Augment {
     }
 }
 
+fn default_max_len() -> usize {
+    128
+}
+
 fn parse_model(s: &str) -> std::result::Result<String, String> {
     if s == "mlp" || s == "cnn" {
         return Ok(s.to_string());
@@ -501,9 +526,14 @@ fn parse_model(s: &str) -> std::result::Result<String, String> {
             .map(|_| s.to_string())
             .map_err(|e| e.to_string());
     }
+    if s.starts_with("bert") {
+        return crate::nn::berts::BertSpec::named(s)
+            .map(|_| s.to_string())
+            .map_err(|e| e.to_string());
+    }
     Err(format!(
         "--model {s:?}: expected mlp, cnn, a CIFAR ResNet such as resnet20, torchvision's \
-         resnet18, resnet34 or resnet50, a Wide ResNet such as wrn-28-10, a VGG with BatchNorm such as vgg16-bn, densenet121 or densenet-cifar, or \
-         a ViT such as vit-2-64-4-p7 or vit-tiny"
+         resnet18, resnet34 or resnet50, a Wide ResNet such as wrn-28-10, a VGG with BatchNorm such as vgg16-bn, densenet121 or densenet-cifar, \
+         a ViT such as vit-2-64-4-p7 or vit-tiny, or a BERT such as bert-2-64-4 or bert-base"
     ))
 }

@@ -13,6 +13,7 @@ use crate::data::{self, Batch, BatchOptions, Batcher, Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::model_info::ModelInfo;
+use crate::text::glue::{Label, Task};
 use crate::train::{Scores, StepReport, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -151,7 +152,8 @@ fn epoch(
         // prints and writes.
         return Ok(next);
     }
-    finish_epoch(gpu, trainer, (&splits.test, opts), &stats, log)?;
+    let task = config.task.as_deref().map(Task::named).transpose()?;
+    finish_epoch(gpu, trainer, (&splits.test, opts, task), &stats, log)?;
     if let Some(val) = &splits.val {
         let parts = (&mut *trainer, val, opts);
         super::validation::after_epoch(gpu, parts, (dir, &setup.info), &mut log.records)?;
@@ -376,11 +378,14 @@ fn progress_bar(epoch: usize, epochs: usize, batches: usize) -> ProgressBar {
 fn finish_epoch(
     gpu: &Gpu,
     trainer: &mut Trainer,
-    (test, opts): (&Dataset, &BatchOptions),
+    (test, opts, task): (&Dataset, &BatchOptions, Option<Task>),
     s: &EpochStats,
     log: &mut Log,
 ) -> Result<()> {
-    let scores = evaluate(gpu, trainer, test, opts)?;
+    let (scores, glue) = match task {
+        Some(task) => glue_scores(gpu, trainer, (test, opts), task)?,
+        None => (evaluate(gpu, trainer, test, opts)?, Vec::new()),
+    };
     let point = EpochPoint::of(s.epoch, (s.loss_sum, s.correct, s.seen), scores);
     let (evals, depth) = trainer.grad_evals();
     let full = trainer
@@ -390,12 +395,16 @@ fn finish_epoch(
         .then(|| trainer.full_steps());
     let top5 = point.test_top5;
     let top5_text = top5.map_or(String::new(), |t| format!("  top-5 {:.2}%", 100.0 * t));
+    let glue_text: String = glue
+        .iter()
+        .map(|(name, v)| format!("  {name} {v:.4}"))
+        .collect();
     let sam_text = full.map_or(String::new(), |f| format!(", SAM steps {f}/{}", s.step));
     let reduce_text = s
         .reduce_seconds
         .map_or(String::new(), |r| format!(" ({r:.1} s all-reduce)"));
     crate::outln!(
-        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%{top5_text}  {:.1} s{reduce_text}  grad evals {evals} (sequential {depth}{sam_text})",
+        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%{top5_text}{glue_text}  {:.1} s{reduce_text}  grad evals {evals} (sequential {depth}{sam_text})",
         point.epoch,
         point.train_loss,
         point.test_loss,
@@ -409,6 +418,9 @@ fn finish_epoch(
     });
     if let Some(t) = top5 {
         record["test_top5_accuracy"] = t.into();
+    }
+    for (name, v) in glue {
+        record[format!("test_{name}")] = v.into();
     }
     if let Some(f) = full {
         record["sam_steps"] = f.into();
@@ -425,6 +437,24 @@ fn finish_epoch(
     log.records.push(record);
     log.points.push(point);
     Ok(())
+}
+
+/// The test scores, and GLUE's metrics for `task` beyond accuracy (which the scores hold):
+/// Matthews' correlation for CoLA, F1 for MRPC and QQP.
+pub fn glue_scores(
+    gpu: &Gpu,
+    trainer: &mut Trainer,
+    (data, opts): (&Dataset, &BatchOptions),
+    task: Task,
+) -> Result<(Scores, Vec<(&'static str, f64)>)> {
+    let (scores, predicted) = gpu.block_on(trainer.evaluate_predicting_async(gpu, data, opts))?;
+    let classes = |v: &[u32]| v.iter().map(|&c| Label::Class(c)).collect::<Vec<_>>();
+    let metrics = task
+        .metrics(&classes(&predicted), &classes(&data.labels))
+        .into_iter()
+        .filter(|(name, _)| *name != "accuracy")
+        .collect();
+    Ok((scores, metrics))
 }
 
 /// Mean loss and accuracies over `data` at the current parameters (blocking

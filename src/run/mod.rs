@@ -20,6 +20,7 @@ pub mod resumable;
 pub mod run_dir;
 pub mod start;
 mod stopped;
+mod text;
 pub mod validation;
 
 pub use checkpoint::Progress;
@@ -50,7 +51,10 @@ pub fn load_data(c: &TrainConfig) -> Result<Splits> {
         imagenet: c.augment == Some(Augment::ImageNet),
         workers: c.workers.unwrap_or_else(data::default_workers),
     };
-    let mut splits = data::load(&source, opts)?;
+    let mut splits = match text::load(c)? {
+        Some(splits) => splits,
+        None => data::load(&source, opts)?,
+    };
     if opts.imagenet && !splits.train.is_streamed() {
         return Err(Error::Invalid(format!(
             "--augment imagenet: sizes and crops the images of image folders (DIR/train/<class>/ \

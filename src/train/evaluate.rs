@@ -29,6 +29,31 @@ impl Trainer {
         data: &Dataset,
         opts: &BatchOptions,
     ) -> Result<Scores> {
+        self.scores_async(gpu, data, opts, None).await
+    }
+
+    /// [`Trainer::evaluate_async`], and the class predicted for each example in order (for
+    /// metrics beyond accuracy, such as GLUE's): each batch's logits are read back too.
+    pub async fn evaluate_predicting_async(
+        &mut self,
+        gpu: &Gpu,
+        data: &Dataset,
+        opts: &BatchOptions,
+    ) -> Result<(Scores, Vec<u32>)> {
+        let mut predicted = Vec::with_capacity(data.len());
+        let scores = self
+            .scores_async(gpu, data, opts, Some(&mut predicted))
+            .await?;
+        Ok((scores, predicted))
+    }
+
+    async fn scores_async(
+        &mut self,
+        gpu: &Gpu,
+        data: &Dataset,
+        opts: &BatchOptions,
+        mut predicted: Option<&mut Vec<u32>>,
+    ) -> Result<Scores> {
         let mut batches = Batcher::new(data, in_order(opts, opts.batch), 0);
         let mut batch = Batch::default();
         let (mut loss, mut correct, mut top5) = (0.0f64, 0usize, 0usize);
@@ -37,6 +62,9 @@ impl Trainer {
             loss += m[0] as f64 * batch.len() as f64;
             correct += m[1] as usize;
             top5 += m[2] as usize;
+            if let Some(p) = predicted.as_deref_mut() {
+                p.extend(self.read_predictions_async(gpu, batch.len()).await?);
+            }
         }
         let n = data.len().max(1) as f64;
         Ok(Scores {
@@ -85,16 +113,18 @@ impl Trainer {
     /// first of equal ones) at the current parameters.
     pub async fn predict_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<Vec<u32>> {
         self.loss_async(gpu, batch).await?;
+        self.read_predictions_async(gpu, batch.len()).await
+    }
+
+    /// The predicted classes of the `n` examples [`Trainer::loss_async`] just evaluated.
+    async fn read_predictions_async(&mut self, gpu: &Gpu, n: usize) -> Result<Vec<u32>> {
         let (i, _) = self.evaluation;
         let classes = self.spec.model.classes;
         let plan = self.rec.evaluators[i]
-            .loaded(batch.len())
+            .loaded(n)
             .expect("loss_async loaded this batch size");
         let logits = gpu.read_async(&plan.logits).await?;
-        Ok(logits[..batch.len() * classes]
-            .chunks(classes)
-            .map(argmax)
-            .collect())
+        Ok(logits[..n * classes].chunks(classes).map(argmax).collect())
     }
 }
 
