@@ -521,6 +521,24 @@ fn sampa_train_fine_tunes_bert_on_a_glue_task() {
     want.sort();
     got.sort();
     assert_eq!(got, want);
+    // `sampa eval` rebuilds the model and its inputs from the file and the tokenizer.
+    let model = run.join("model.safetensors");
+    let tok = vocab.to_str().unwrap();
+    let args = [
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data,
+        "--tokenizer",
+        tok,
+    ];
+    let eval = success(&sampa(&args));
+    let shown = format!("on 64 test texts of {data}");
+    let acc = format!("accuracy {:.2}%", 100.0 * last);
+    assert!(eval.contains(&shown) && eval.contains(&acc), "{eval}");
+    let line = error_line(&sampa(&args[..5]));
+    assert!(line.contains("give --tokenizer FILE"), "{line}");
 
     // CoLA's layout: no header; source, label, the original mark, the sentence.
     let cola = dir.join("cola");
@@ -554,6 +572,10 @@ fn sampa_train_fine_tunes_bert_on_a_glue_task() {
     assert!(out.contains("  mcc "), "{out}");
     let mcc = epoch_records(&run)[0]["test_mcc"].as_f64().unwrap();
     assert!((-1.0..=1.0).contains(&mcc), "{mcc}");
+    // A text run resumes from its checkpoint on the same tokenized data.
+    let resume = ["train", "--resume", run.to_str().unwrap(), "--steps", "12"];
+    let out = success(&sampa(&resume));
+    assert!(out.contains("done: 12 steps"), "{out}");
 }
 
 /// One-line errors for text settings: an unknown task, a tokenizer file of neither format,

@@ -1,12 +1,16 @@
 //! `sampa eval`: a trained model file on a data set's test split. The model, its input shape,
 //! its classes' names and its inputs' normalisation all come from the file's metadata, so the
-//! model is fed exactly as in training; the output is the accuracy overall and per class.
+//! model is fed exactly as in training; the output is the accuracy overall and per class
+//! (and for a BERT on a GLUE task, the task's metric).
 
 use anyhow::Context;
 use sampa::data::{self, BatchOptions, Dataset, LoadOptions, Source};
 use sampa::nn::Model;
-use sampa::nn::model_info::ModelInfo;
+use sampa::nn::model_info::{ModelInfo, TextInfo};
 use sampa::run::checkpoint;
+use sampa::text::dataset::load_task;
+use sampa::text::glue::Task;
+use sampa::text::tokenizer::WordPieces;
 use sampa::train::{Trainer, TrainerSpec};
 use std::path::{Path, PathBuf};
 
@@ -24,6 +28,10 @@ pub struct Args {
     /// Adapter: index, backend or name substring (see `sampa devices`); else SAMPA_ADAPTER.
     #[arg(long)]
     adapter: Option<String>,
+    /// For a BERT trained on a GLUE task: the tokenizer it was trained with (tokenizer.json
+    /// or vocab.txt); --data is then the task's folder, whose dev split is evaluated.
+    #[arg(long, value_name = "FILE")]
+    tokenizer: Option<PathBuf>,
 }
 
 pub fn run(a: Args) -> anyhow::Result<()> {
@@ -36,8 +44,18 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             a.model.display()
         )
     })?;
-    let test = test_split(&a.data, &info)?;
-    let model = Model::for_images(&info.kind, &info.hidden, info.input, info.class_names.len())?;
+    let (test, model, task) = match &info.text {
+        Some(text) => {
+            let (test, model, task) = text_split(&a, &info, text)?;
+            (test, model, Some(task))
+        }
+        None => {
+            let test = test_split(&a.data, &info)?;
+            let classes = info.class_names.len();
+            let model = Model::for_images(&info.kind, &info.hidden, info.input, classes)?;
+            (test, model, None)
+        }
+    };
     let params = checkpoint::load(&model, &a.model)?;
     let gpu = pollster::block_on(sampa::Gpu::open_flag_or_env(a.adapter.as_deref()))?;
     let spec = TrainerSpec {
@@ -58,12 +76,20 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         cutout: false,
         imagenet: false,
     };
-    let scores = sampa::run::evaluate(&gpu, &mut trainer, &test, &opts)?;
+    let (scores, glue) = match task {
+        Some(task) => sampa::run::glue_scores(&gpu, &mut trainer, (&test, &opts), task)?,
+        None => (
+            sampa::run::evaluate(&gpu, &mut trainer, &test, &opts)?,
+            Vec::new(),
+        ),
+    };
     let top5 = scores
         .top5
         .map_or(String::new(), |t| format!(", top-5 {:.2}%", 100.0 * t));
+    let glue: String = glue.iter().map(|(n, v)| format!(", {n} {v:.4}")).collect();
+    let what = if task.is_some() { "texts" } else { "images" };
     sampa::outln!(
-        "{}: {} on {} test images of {} ({}): accuracy {:.2}%{top5}, loss {:.4}",
+        "{}: {} on {} test {what} of {} ({}): accuracy {:.2}%{top5}{glue}, loss {:.4}",
         a.model.display(),
         model.name,
         test.len(),
@@ -76,13 +102,46 @@ pub fn run(a: Args) -> anyhow::Result<()> {
         if let Some(part) = of_class(&test, c) {
             let scores = sampa::run::evaluate(&gpu, &mut trainer, &part, &opts)?;
             sampa::outln!(
-                "  {name:<20} {:>6.2}%  ({} images)",
+                "  {name:<20} {:>6.2}%  ({} {what})",
                 100.0 * scores.accuracy,
                 part.len()
             );
         }
     }
     Ok(())
+}
+
+/// A text model's test split (its task's dev file in `--data`, through `--tokenizer` as in
+/// training), the model, and the task.
+fn text_split(
+    a: &Args,
+    info: &ModelInfo,
+    text: &TextInfo,
+) -> anyhow::Result<(Dataset, Model, Task)> {
+    let Some(path) = &a.tokenizer else {
+        anyhow::bail!(
+            "{} is a {} trained on GLUE {}: give --tokenizer FILE (the tokenizer it was \
+             trained with) and --data (the task's folder)",
+            a.model.display(),
+            info.kind,
+            text.task
+        );
+    };
+    let task = Task::named(&text.task)?;
+    let tok = WordPieces::load(path, text.cased, info.input.width)?;
+    anyhow::ensure!(
+        tok.vocab_size() == text.vocab && tok.pad_id() == text.pad,
+        "--tokenizer {}: {} ids with [PAD] = {}, but the model was trained with {} ids and \
+         [PAD] = {}; give the tokenizer it was trained with",
+        path.display(),
+        tok.vocab_size(),
+        tok.pad_id(),
+        text.vocab,
+        text.pad
+    );
+    let splits = load_task(task, Path::new(&a.data), &tok)?;
+    let model = Model::for_splits(&info.kind, &info.hidden, &splits)?;
+    Ok((splits.test, model, task))
 }
 
 /// The test split of `data`, which must have the model's input shape and classes.

@@ -1,6 +1,7 @@
 //! What a model file says about its model besides the tensors, in the safetensors header's
 //! metadata: the model (kind, widths, input shape), its classes' names, and the per-channel
-//! normalisation and the sizing (ImageNet's centre crop) its inputs had in training. `sampa eval` rebuilds and feeds the model from
+//! normalisation and the sizing (ImageNet's centre crop) its inputs had in training, or for a
+//! text model the task and tokenizer settings its inputs were made with. `sampa eval` rebuilds and feeds the model from
 //! these alone; `--init` checks them against the run.
 
 use crate::data::ImageShape;
@@ -25,6 +26,22 @@ pub struct ModelInfo {
     /// Whether image folders were sized as ImageNet's evaluation sizes them (the short side
     /// resized, the centre cropped; `--augment imagenet`) rather than resized to the square.
     pub imagenet_sizing: bool,
+    /// For a model of texts (a BERT), what its inputs were made with; the tokens per example
+    /// are `input`'s width.
+    pub text: Option<TextInfo>,
+}
+
+/// How a text model's inputs were made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TextInfo {
+    /// The GLUE task (`--task`).
+    pub task: String,
+    /// The tokenizer's ids.
+    pub vocab: usize,
+    /// `[PAD]`'s id.
+    pub pad: u32,
+    /// Whether case and accents were kept (`--cased`).
+    pub cased: bool,
 }
 
 impl ModelInfo {
@@ -47,6 +64,7 @@ impl ModelInfo {
             class_names: splits.class_names.clone(),
             normalization: opts.normalize.clone(),
             imagenet_sizing: opts.imagenet,
+            text: None,
         }
     }
 
@@ -80,6 +98,12 @@ impl ModelInfo {
         }
         if self.imagenet_sizing {
             m.insert("sizing".into(), "imagenet".into());
+        }
+        if let Some(t) = &self.text {
+            m.insert("task".into(), t.task.clone());
+            m.insert("vocab".into(), t.vocab.to_string());
+            m.insert("pad".into(), t.pad.to_string());
+            m.insert("cased".into(), t.cased.to_string());
         }
         m
     }
@@ -126,6 +150,19 @@ fn parse(m: &HashMap<String, String>) -> Result<ModelInfo, String> {
             Some("imagenet") => true,
             Some(_) => return Err(bad("sizing")),
         },
+        text: match m.get("task") {
+            None => None,
+            Some(task) => {
+                let num =
+                    |k: &str| -> Result<usize, String> { get(k)?.parse().map_err(|_| bad(k)) };
+                Some(TextInfo {
+                    task: task.clone(),
+                    vocab: num("vocab")?,
+                    pad: u32::try_from(num("pad")?).map_err(|_| bad("pad"))?,
+                    cased: get("cased")?.parse().map_err(|_| bad("cased"))?,
+                })
+            }
+        },
     })
 }
 
@@ -146,6 +183,7 @@ mod tests {
             class_names: vec!["cat".into(), "dog, \"big\"".into()],
             normalization: Some(vec![(0.5, 0.25), (0.4, 0.2), (0.3, 0.1)]),
             imagenet_sizing: true,
+            text: None,
         };
         let mut m = info.metadata("mlp 3072-256-128-2");
         assert_eq!(m["model"], "mlp 3072-256-128-2");
@@ -155,5 +193,32 @@ mod tests {
         assert_eq!(err, "a malformed \"input_shape\" in its metadata");
         m.insert("format".into(), "other".into());
         assert_eq!(ModelInfo::from_metadata(&m), None);
+    }
+
+    #[test]
+    fn a_text_models_metadata_round_trips() {
+        let info = ModelInfo {
+            kind: "bert-2-64-4".into(),
+            hidden: Vec::new(),
+            input: ImageShape {
+                channels: 3,
+                height: 1,
+                width: 128,
+            },
+            class_names: vec!["0".into(), "1".into()],
+            normalization: None,
+            imagenet_sizing: false,
+            text: Some(TextInfo {
+                task: "sst2".into(),
+                vocab: 30522,
+                pad: 0,
+                cased: true,
+            }),
+        };
+        let mut m = info.metadata("bert-2-64-4 128 tokens→2");
+        assert_eq!(ModelInfo::from_metadata(&m), Some(Ok(info)));
+        m.insert("vocab".into(), "many".into());
+        let err = ModelInfo::from_metadata(&m).unwrap().unwrap_err();
+        assert_eq!(err, "a malformed \"vocab\" in its metadata");
     }
 }

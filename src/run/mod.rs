@@ -25,7 +25,7 @@ pub mod validation;
 
 pub use checkpoint::Progress;
 pub use config::{Augment, LrSchedule, TrainConfig};
-pub use epoch::{RunSummary, evaluate, train_options};
+pub use epoch::{RunSummary, evaluate, glue_scores, train_options};
 pub use peers::Peers;
 pub use plot::EpochPoint;
 pub use run_dir::{CHECKPOINT, RunDir};

@@ -4,6 +4,7 @@
 use super::config::{Augment, TrainConfig};
 use crate::data::Splits;
 use crate::error::{Error, Result};
+use crate::nn::model_info::{ModelInfo, TextInfo};
 use crate::text::glue::Task;
 use crate::text::tokenizer::WordPieces;
 use std::path::Path;
@@ -73,4 +74,20 @@ pub(super) fn load(c: &TrainConfig) -> Result<Option<Splits>> {
     let task = Task::named(name)?;
     let tok = WordPieces::load(tokenizer, c.cased, c.max_len)?;
     crate::text::dataset::load_task(task, Path::new(&c.data), &tok).map(Some)
+}
+
+impl ModelInfo {
+    /// This description with the text settings of `config` (for a run on a task).
+    pub(super) fn with_text(self, config: &TrainConfig, splits: &Splits) -> ModelInfo {
+        let text = match (&config.task, &splits.train.text) {
+            (Some(task), Some(rows)) => Some(TextInfo {
+                task: task.clone(),
+                vocab: rows.vocab,
+                pad: rows.pad,
+                cased: config.cased,
+            }),
+            _ => None,
+        };
+        ModelInfo { text, ..self }
+    }
 }
