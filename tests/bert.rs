@@ -316,18 +316,20 @@ fn gpu_bert_matches_cpu_reference() {
 }
 
 /// AdamW (lr 1e-3, decay 0.01, biases and LayerNorms spared) alone, under SAM and under
-/// SAMPa-0.1 on bert-2-64-4 for 5 steps of a small sentence-pair task (padded pairs whose
-/// labels depend on their words), under every schedule, against the f64 optimizer tensor by
-/// tensor: the RMS error over the RMS distance the f64 run moved, as the ViT's AdamW test
-/// measures it. As there, coordinates whose f64 gradient at x0 is within 1e-6 of their
-/// tensor's largest are left out (AdamW's first step moves them by up to lr on f32 rounding
-/// noise): the key biases (softmax ignores a shift common to a row) and the rows no token
-/// uses, whose gradients are exactly 0 in both.
+/// SAMPa-0.1 on bert-2-64-4 with Hugging Face's dropout (0.1) for 5 steps of a small
+/// sentence-pair task (padded pairs whose labels depend on their words), under every schedule
+/// (each pass draws its masks from the seed, the step and the pass), against the f64
+/// optimizer tensor by tensor: the RMS error over the RMS distance the f64 run moved, as the
+/// ViT's AdamW test measures it. As there, coordinates whose f64 gradient at x0 lies within
+/// 1e-6 of the largest are left out (AdamW's first step moves them by up to lr on f32
+/// rounding noise): the key biases, whole (softmax ignores a shift common to a row, so their
+/// gradient is rounding noise in f64 too), and the rows no token uses, whose gradients are
+/// exactly 0 in both.
 #[test]
 fn adamw_sam_and_sampa_follow_the_f64_optimizer_on_a_sentence_pair_task() {
     let gpus = gpus();
     let (gpu, worker) = (&gpus[0], gpus.get(1).unwrap_or(&gpus[0]));
-    let m = bert("bert-2-64-4", INPUT, 2);
+    let m = bert("bert-2-64-4", INPUT, 2).with_dropout(0.1).unwrap();
     let mut rng = Pcg::new(14, 0);
     let data: Vec<Batch> = (0..5)
         .map(|_| {
@@ -650,4 +652,81 @@ fn text_settings_are_checked_with_one_line_errors() {
     // A model name clap refuses.
     let out = sampa(&["train", "--model", "bert-2-64-5"]);
     assert!(usage_error(&out).contains("5 heads do not divide the width 64"));
+}
+
+/// With `--dropout 0.1` (Hugging Face's rate, on the embeddings, the attention probabilities,
+/// each dense output before its residual and before the classifier): the GPU evaluator against
+/// the f64 reference drawing the same masks, on every adapter; another key draws other masks;
+/// evaluation drops nothing; and the f64 gradient with the masks fixed against central
+/// differences.
+#[test]
+fn dropout_matches_the_f64_reference_with_the_same_masks() {
+    let m = bert("bert-2-64-4", INPUT, 3).with_dropout(0.1).unwrap();
+    let plain = bert("bert-2-64-4", INPUT, 3);
+    assert!(m.has_dropout() && !plain.has_dropout());
+    let x = m.init(11);
+    let xs = f64s(&x);
+    let b = text_batch(&mut Pcg::new(5, 0), INPUT, 4, 3);
+    let inputs = f64s(&b.pixels);
+    let key = sampa::kernels::dropout::pass_key(11, 1, 0);
+    let want = reference::evaluate_keyed(&m, &xs, (&inputs, &b.labels), 0.1, key);
+    let other = reference::evaluate_keyed(&m, &xs, (&inputs, &b.labels), 0.1, key ^ 1);
+    let undropped = reference::evaluate_keyed(&plain, &xs, (&inputs, &b.labels), 0.1, key);
+    assert!(
+        (want.loss - other.loss).abs() > 1e-4,
+        "{} {}",
+        want.loss,
+        other.loss
+    );
+    assert!((want.loss - undropped.loss).abs() > 1e-4);
+    for gpu in &gpus() {
+        let params = gpu.upload(&x, "params").unwrap();
+        let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
+        let mut ev = Evaluator::new(m.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
+        ev.set_dropout_keys(&[key]).unwrap();
+        let (loss, _) = ev.evaluate(gpu, &b).unwrap();
+        let what = format!("{} {} dropout 0.1", gpu.adapter.short(), m.name);
+        assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
+        let scale = want.grad.iter().fold(0.0f64, |s, v| s.max(v.abs()));
+        let got = gpu.read(&grads).unwrap();
+        assert_close(
+            &format!("{what} gradient"),
+            &got,
+            &want.grad,
+            1e-5 * scale,
+            1e-4,
+        );
+    }
+    // Evaluation keeps everything: the dropout model evaluates as the plain one.
+    let state = f64s(&m.init_state());
+    let eval = |m: &Model| reference::evaluate_eval(m, (&xs, &state), &inputs, &b.labels, 0.0);
+    assert_eq!(eval(&m), eval(&plain));
+    // Central differences with the masks fixed by the key, on two examples, at one
+    // coordinate of every tensor.
+    let mut rng = Pcg::new(39, 0);
+    let params: Vec<f64> = x
+        .iter()
+        .map(|&v| v as f64 * 4.0 + 0.01 * rng.normal() as f64)
+        .collect();
+    let b = text_batch(&mut rng, INPUT, 2, 3);
+    let inputs = f64s(&b.pixels);
+    let loss = |p: &[f64]| reference::evaluate_keyed(&m, p, (&inputs, &b.labels), 0.1, key).loss;
+    let grad = reference::evaluate_keyed(&m, &params, (&inputs, &b.labels), 0.1, key).grad;
+    let h = 1e-5;
+    for p in &m.params {
+        let i = p.offset + 13 % p.len();
+        let mut q = params.clone();
+        q[i] += h;
+        let up = loss(&q);
+        q[i] -= 2.0 * h;
+        let num = (up - loss(&q)) / (2.0 * h);
+        let err = (num - grad[i]).abs() / (1e-6 + num.abs().max(grad[i].abs()));
+        assert!(
+            err < 1e-4,
+            "{} [{}]: {} against {num}",
+            p.name,
+            i - p.offset,
+            grad[i]
+        );
+    }
 }

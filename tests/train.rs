@@ -144,7 +144,7 @@ fn config(out: &Path, seed: u64) -> TrainConfig {
         test_limit: None,
         val_split: None,
         label_noise: 0.0,
-        dropout: 0.0,
+        dropout: None,
         zero_init_residual: false,
         sync_bn: false,
         normalize: true,

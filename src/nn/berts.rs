@@ -97,6 +97,7 @@ impl Model {
     /// pooler (`bert.pooler.dense` and tanh on the `[CLS]` token) and the `classifier`.
     /// Initialisation as Hugging Face's `_init_weights`: linear and embedding weights normal
     /// (std 0.02), the `[PAD]` row of the word embeddings zero, biases 0, LayerNorms 1 and 0.
+    /// Without dropout: [`Model::with_dropout`] sets its rate where Hugging Face drops.
     pub fn bert(spec: BertSpec, input: TextInput, classes: usize) -> Result<Model> {
         let BertSpec {
             layers,
@@ -129,11 +130,16 @@ impl Model {
                 vocab,
                 positions,
                 width: w,
+                dropout: 0.0,
             },
             named("bert.embeddings"),
         )];
         for i in 0..layers {
-            let layer = Layer::BertLayer { width: w, heads };
+            let layer = Layer::BertLayer {
+                width: w,
+                heads,
+                dropout: 0.0,
+            };
             list.push((layer, Some(format!("bert.encoder.layer.{i}"))));
         }
         let linear = |inp, out| Layer::Linear { inp, out };
@@ -141,6 +147,7 @@ impl Model {
             (Layer::ClassToken, None),
             (linear(w, w), named("bert.pooler.dense")),
             (Layer::Tanh, None),
+            (Layer::Dropout { rate: 0.0 }, None),
             (linear(w, classes), named("classifier")),
         ]);
         let mut model = Model::new(

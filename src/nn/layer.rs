@@ -170,6 +170,9 @@ pub enum Layer {
         positions: usize,
         /// Features per token.
         width: usize,
+        /// The rate at which training drops the embeddings after their LayerNorm (Hugging
+        /// Face's `hidden_dropout_prob`; 0 for none).
+        dropout: f32,
     },
     /// A post-norm transformer encoder layer as Hugging Face's `BertLayer` writes it:
     /// h = LayerNorm(x + dense(attention(query(x), key(x), value(x)))), then
@@ -183,9 +186,19 @@ pub enum Layer {
         width: usize,
         /// Attention heads; they divide the width.
         heads: usize,
+        /// The rate at which training drops the attention probabilities and each dense
+        /// output before its residual add (Hugging Face's `attention_probs_dropout_prob` and
+        /// `hidden_dropout_prob`; 0 for none).
+        dropout: f32,
     },
     /// y = tanh(x) (BERT's pooler activation).
     Tanh,
+    /// Inverted dropout at `rate` while training (`kernels::dropout`'s masks), the identity in
+    /// evaluation: BERT's dropout before its classifier.
+    Dropout {
+        /// The rate, in [0, 1).
+        rate: f32,
+    },
 }
 
 /// Rows of BERT's token-type table (Hugging Face's `type_vocab_size`): sentence A and B.
@@ -387,15 +400,16 @@ impl Layer {
                     vocab,
                     positions,
                     width,
+                    ..
                 },
                 Act::Text(t),
             ) if t > 0 && t <= positions && vocab > 0 && width > 0 => Act::Seq(t, width),
-            (Layer::BertLayer { width, heads }, a @ Act::Seq(_, w))
+            (Layer::BertLayer { width, heads, .. }, a @ Act::Seq(_, w))
                 if w == width && heads > 0 && width.is_multiple_of(heads) =>
             {
                 a
             }
-            (Layer::Tanh, a) => a,
+            (Layer::Tanh | Layer::Dropout { .. }, a) => a,
             _ => return Err(bad()),
         })
     }
@@ -448,6 +462,7 @@ impl Layer {
                 vocab,
                 positions,
                 width,
+                ..
             } => {
                 let table =
                     |name: &str, rows| spec(name, vec![rows, width], width, Init::Normal(0.02));
@@ -502,7 +517,7 @@ impl Layer {
     pub(crate) fn inner_buffers(self, input: Act) -> Vec<(&'static str, usize)> {
         match (self, input) {
             (
-                Layer::VitBlock { heads, width } | Layer::BertLayer { heads, width },
+                Layer::VitBlock { heads, width } | Layer::BertLayer { heads, width, .. },
                 Act::Seq(t, _),
             ) => vec![
                 (

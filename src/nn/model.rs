@@ -59,12 +59,16 @@ pub struct Model {
 pub const MAX_PARAMS: u64 = u32::MAX as u64;
 
 impl Model {
-    /// Whether training drops activations somewhere (a Wide ResNet's `--dropout`), so that
+    /// Whether training drops activations somewhere (a Wide ResNet's or a BERT's `--dropout`), so that
     /// each gradient pass needs its dropout key (`Evaluator::set_dropout_keys`).
     pub fn has_dropout(&self) -> bool {
-        self.layers
-            .iter()
-            .any(|l| matches!(l, Layer::WideUnit { dropout, .. } if *dropout > 0.0))
+        self.layers.iter().any(|l| match *l {
+            Layer::WideUnit { dropout, .. }
+            | Layer::BertEmbeddings { dropout, .. }
+            | Layer::BertLayer { dropout, .. }
+            | Layer::Dropout { rate: dropout } => dropout > 0.0,
+            _ => false,
+        })
     }
 
     /// A fixed random batch of `batch` examples of this model's input and classes

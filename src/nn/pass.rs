@@ -200,6 +200,20 @@ pub(crate) struct NormBufs {
     pub stride: usize,
 }
 
+/// The dropout site (which salts `kernels::dropout`'s masks) of model layer `layer`'s `j`-th
+/// dropout: the layer, with `j` above it (a Wide ResNet unit's one dropout is the layer's).
+pub(crate) fn dropout_site(layer: usize, j: u32) -> u32 {
+    layer as u32 | (j << 24)
+}
+
+impl RefIo<'_> {
+    /// The site of this layer's `j`-th dropout.
+    #[cfg_attr(target_arch = "wasm32", allow(dead_code))]
+    pub(crate) fn site_of(&self, j: u32) -> u32 {
+        dropout_site(self.dropout.1, j)
+    }
+}
+
 /// The f64 side of one layer on one batch: the same layouts as the GPU (NCHW input for the
 /// first layer, pixel-major images after it).
 pub(crate) struct RefIo<'a> {

@@ -135,8 +135,9 @@ impl Model {
         Ok(model)
     }
 
-    /// This model with dropout at `rate` in every Wide ResNet unit (`--dropout`). A rate
-    /// outside [0, 1), or above 0 for a model without wide units, is an error.
+    /// This model with dropout at `rate` wherever it has dropout (`--dropout`): every Wide
+    /// ResNet unit, and every place a BERT drops. A rate outside [0, 1), or above 0 for a
+    /// model without such layers, is an error.
     pub fn with_dropout(mut self, rate: f32) -> Result<Model> {
         if !(0.0..1.0).contains(&rate) {
             return Err(Error::Invalid(format!(
@@ -145,14 +146,21 @@ impl Model {
         }
         let mut units = 0;
         for layer in &mut self.layers {
-            if let Layer::WideUnit { dropout, .. } = layer {
-                *dropout = rate;
-                units += 1;
+            match layer {
+                Layer::WideUnit { dropout, .. }
+                | Layer::BertEmbeddings { dropout, .. }
+                | Layer::BertLayer { dropout, .. }
+                | Layer::Dropout { rate: dropout } => {
+                    *dropout = rate;
+                    units += 1;
+                }
+                _ => {}
             }
         }
         if rate > 0.0 && units == 0 {
             return Err(Error::Invalid(format!(
-                "--dropout applies to Wide ResNets (--model wrn-D-K); {} has no dropout layer",
+                "--dropout applies to Wide ResNets (--model wrn-D-K) and BERTs; {} has no \
+                 dropout layer",
                 self.name
             )));
         }

@@ -168,12 +168,14 @@ pub struct TrainConfig {
     #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     #[serde(default)]
     pub label_noise: f32,
-    /// Wide ResNets: the dropout rate before each unit's second convolution while training
-    /// (davda54's `--dropout`). Masks are drawn from --seed, the step and the gradient pass,
-    /// so runs repeat and resume exactly.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    /// The dropout rate while training: Wide ResNets before each unit's second convolution
+    /// (davda54's `--dropout`; default 0), BERTs where Hugging Face drops (the embeddings,
+    /// the attention probabilities, each dense output before its residual, before the
+    /// classifier; default 0.1, as its fine-tuning). Masks are drawn from --seed, the step and
+    /// the gradient pass, so runs repeat and resume exactly.
+    #[arg(long, allow_negative_numbers = true)]
     #[serde(default)]
-    pub dropout: f32,
+    pub dropout: Option<f32>,
     /// torchvision's ResNets: start each block's last BatchNorm at γ = 0 (torchvision's
     /// `zero_init_residual=True`, Goyal et al.'s large-batch recipe), so every block starts as
     /// its shortcut.
@@ -244,6 +246,17 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
+    /// The dropout rate: `--dropout`, else 0.1 for a BERT (Hugging Face's
+    /// `hidden_dropout_prob`) and 0 for the rest.
+    pub fn dropout_rate(&self) -> f32 {
+        let default = if self.model.starts_with("bert") {
+            0.1
+        } else {
+            0.0
+        };
+        self.dropout.unwrap_or(default)
+    }
+
     /// Check settings that clap cannot, naming the flag.
     pub fn validate(&self) -> Result<()> {
         let bad = |flag: &str, want: &str, got: String| {
@@ -319,8 +332,8 @@ impl TrainConfig {
         if let Err(e) = parse_model(&self.model) {
             return Err(Error::Invalid(e));
         }
-        if !(0.0..1.0).contains(&self.dropout) {
-            return bad("--dropout", "in [0, 1)", self.dropout.to_string());
+        if !(0.0..1.0).contains(&self.dropout_rate()) {
+            return bad("--dropout", "in [0, 1)", self.dropout_rate().to_string());
         }
         if self.workers == Some(0) {
             return bad("--workers", "at least 1 decoding thread", "0".to_string());
@@ -373,11 +386,13 @@ impl TrainConfig {
                 format!("--init {}", init.display()),
             );
         }
-        if self.dropout > 0.0 && !self.model.starts_with("wrn") {
+        let with_dropout = ["wrn", "bert"].iter().any(|m| self.model.starts_with(m));
+        if self.dropout_rate() > 0.0 && !with_dropout {
             return bad(
                 "--dropout",
-                "0 unless --model is a Wide ResNet (wrn-D-K), the model with dropout layers",
-                format!("{} with --model {}", self.dropout, self.model),
+                "0 unless --model is a Wide ResNet (wrn-D-K) or a BERT, the models with \
+                 dropout layers",
+                format!("{} with --model {}", self.dropout_rate(), self.model),
             );
         }
         Ok(())

@@ -110,8 +110,8 @@ pub fn add_label_noise(labels: &mut [u32], classes: usize, (rate, seed): (f32, u
 /// The model a config names, for `splits`' images and classes. `--bn-stats` is refused for a
 /// model without BatchNorm, which has no running statistics for it to choose a pass for.
 pub fn build_model(config: &TrainConfig, splits: &Splits) -> Result<Model> {
-    let mut model =
-        Model::for_splits(&config.model, &config.hidden, splits)?.with_dropout(config.dropout)?;
+    let mut model = Model::for_splits(&config.model, &config.hidden, splits)?
+        .with_dropout(config.dropout_rate())?;
     if config.zero_init_residual {
         model = model.with_zero_init_residual()?;
     }
@@ -255,7 +255,7 @@ pub fn train(
         RunDir::create(&config.out, config.overwrite)?
     };
     dir.write_config(&config)?;
-    let dropout = match config.dropout {
+    let dropout = match config.dropout_rate() {
         0.0 => String::new(),
         p => format!(", dropout {p}"),
     };

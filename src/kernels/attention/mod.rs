@@ -24,7 +24,8 @@ mod reference;
 mod shape;
 
 pub use reference::{
-    reference_backward, reference_backward_masked, reference_forward, reference_forward_masked,
+    ProbsDropout, reference_backward, reference_backward_dropped, reference_backward_masked,
+    reference_forward, reference_forward_dropped, reference_forward_masked,
 };
 pub use shape::AttnShape;
 
@@ -75,6 +76,28 @@ impl<'a> Qkv<'a> {
                 .zip(["queries", "keys", "values"])
                 .try_for_each(|(v, what)| v.expect_len(op, what, s.out_len())),
         }
+    }
+}
+
+/// Dropout on the probabilities before they weigh the values (BERT's
+/// `attention_probs_dropout_prob`, `kernels::dropout`'s masks): the dropped copy goes to
+/// `dropped` (as large as `probs`, which keeps the softmax's output for its backward), and the
+/// backward drops the probabilities' gradient with the same mask.
+#[derive(Clone, Copy)]
+pub struct AttnDropout<'a> {
+    /// The dropped probabilities.
+    pub dropped: View<'a>,
+    /// Each replica's dropout key.
+    pub keys: View<'a, u32>,
+    /// The rate, in (0, 1).
+    pub rate: f32,
+    /// The site that salts the masks.
+    pub site: u32,
+}
+
+impl AttnDropout<'_> {
+    fn drop(&self, gpu: &Gpu, s: AttnShape, data: View<'_>) -> Result<Dispatch> {
+        super::dropout::prepare(gpu, (s.probs_len(), self.rate, self.site), data, self.keys)
     }
 }
 
@@ -192,17 +215,17 @@ pub fn prepare_forward(
     probs: View<'_>,
     out: View<'_>,
 ) -> Result<Dispatch> {
-    prepare_forward_masked(gpu, s, Qkv::Fused(qkv), (probs, out), None)
+    prepare_forward_masked(gpu, s, Qkv::Fused(qkv), (probs, out), (None, None))
 }
 
 /// Prepare the forward on any [`Qkv`] layout, each row's softmax over the keys `mask` keeps
-/// (all without one).
+/// (all without one), the probabilities dropped before they weigh the values with `drop`.
 pub fn prepare_forward_masked(
     gpu: &Gpu,
     s: AttnShape,
     qkv: Qkv<'_>,
     (probs, out): (View<'_>, View<'_>),
-    mask: Option<KeyMask<'_>>,
+    (mask, drop): (Option<KeyMask<'_>>, Option<AttnDropout<'_>>),
 ) -> Result<Dispatch> {
     const OP: &str = "attention_forward";
     s.check(OP)?;
@@ -216,13 +239,22 @@ pub fn prepare_forward_masked(
         s.scale() as f32,
         [q, (k.0, transposed(k.1)), (probs, s.probs())],
     )?;
-    let soft = softmax(gpu, "softmax_rows", s, (probs, None), mask)?;
+    let mut soft = softmax(gpu, "softmax_rows", s, (probs, None), mask)?;
+    let weights = match drop {
+        Some(dr) => {
+            // Every replica at once: the copy runs over the whole buffers.
+            let copy = super::vector::prepare_copy(gpu, probs.buf.view(), dr.dropped.buf.view())?;
+            soft = soft.then(copy).then(dr.drop(gpu, s, dr.dropped)?);
+            dr.dropped
+        }
+        None => probs,
+    };
     let values = bmm::prepare(
         gpu,
         "attention_values",
         s.dims(t, d, t),
         1.0,
-        [(probs, s.probs()), v, (out, s.out())],
+        [(weights, s.probs()), v, (out, s.out())],
     )?;
     Ok(scores.then(soft).then(values))
 }
@@ -243,19 +275,19 @@ pub fn prepare_backward(
         (Qkv::Fused(qkv), probs),
         dout,
         dprobs,
-        Qkv::Fused(dqkv),
+        (Qkv::Fused(dqkv), None),
     )
 }
 
 /// [`prepare_backward`] on any [`Qkv`] layouts (a masked forward's too: its probabilities
-/// already carry the mask).
+/// already carry the mask), with the forward's dropout `drop`.
 pub fn prepare_backward_any(
     gpu: &Gpu,
     s: AttnShape,
     (qkv, probs): (Qkv<'_>, View<'_>),
     dout: View<'_>,
     dprobs: View<'_>,
-    dqkv: Qkv<'_>,
+    (dqkv, drop): (Qkv<'_>, Option<AttnDropout<'_>>),
 ) -> Result<Dispatch> {
     const OP: &str = "attention_backward";
     s.check(OP)?;
@@ -263,14 +295,18 @@ pub fn prepare_backward_any(
     dqkv.check(OP, s)?;
     let (t, d, scale) = (s.tokens, s.head_dim, s.scale() as f32);
     let (q, k, v) = (qkv.part(s, 0), qkv.part(s, 1), qkv.part(s, 2));
-    // dP = dO·Vᵀ, then dS = P ⊙ (dP − rowsum(P ⊙ dP)) in place.
-    let dp = bmm::prepare(
+    // dP = dO·Vᵀ (through the dropout's mask), then dS = P ⊙ (dP − rowsum(P ⊙ dP)) in place.
+    let mut dp = bmm::prepare(
         gpu,
         "attention_dprobs",
         s.dims(t, t, d),
         1.0,
         [(dout, s.out()), (v.0, transposed(v.1)), (dprobs, s.probs())],
     )?;
+    if let Some(dr) = drop {
+        dp = dp.then(dr.drop(gpu, s, dprobs)?);
+    }
+    let weights = drop.map_or(probs, |dr| dr.dropped);
     let ds = softmax(gpu, "softmax_backward", s, (probs, Some(dprobs)), None)?;
     // dQ = scale·dS·K, dK = scale·dSᵀ·Q, dV = Pᵀ·dO.
     let dq = bmm::prepare(
@@ -293,7 +329,7 @@ pub fn prepare_backward_any(
         s.dims(t, d, t),
         1.0,
         [
-            (probs, transposed(s.probs())),
+            (weights, transposed(s.probs())),
             (dout, s.out()),
             dqkv.part(s, 2),
         ],

@@ -3,8 +3,8 @@
 //! of values in [-1, 1] carry f32 errors of order (terms)·2^-24.
 
 use super::{
-    AttnShape, reference_backward, reference_backward_masked, reference_forward,
-    reference_forward_masked,
+    AttnShape, reference_backward, reference_backward_dropped, reference_backward_masked,
+    reference_forward, reference_forward_dropped, reference_forward_masked,
 };
 use crate::gpu::testing::{assert_close, gpus};
 use crate::kernels::attention;
@@ -180,16 +180,21 @@ fn masked_attention_on_separate_qkv() {
                 stride: 3 * t,
             };
             let qkv = attention::Qkv::Separate([r(&q), r(&k), r(&v)]);
-            let f =
-                attention::prepare_forward_masked(gpu, s, qkv, (r(&probs), r(&out)), Some(mask))
-                    .unwrap();
+            let f = attention::prepare_forward_masked(
+                gpu,
+                s,
+                qkv,
+                (r(&probs), r(&out)),
+                (Some(mask), None),
+            )
+            .unwrap();
             let b = attention::prepare_backward_any(
                 gpu,
                 s,
                 (qkv, r(&probs)),
                 r(&dout),
                 r(&dprobs),
-                attention::Qkv::Separate([r(&dq), r(&dk), r(&dv)]),
+                (attention::Qkv::Separate([r(&dq), r(&dk), r(&dv)]), None),
             )
             .unwrap();
             gpu.run(&[&f, &b]).unwrap();
@@ -289,6 +294,100 @@ fn masked_keys_change_nothing() {
     let h = 1e-6;
     for i in 0..qkv.len() {
         let (mut up, mut down) = (qkv.clone(), qkv.clone());
+        up[i] += h;
+        down[i] -= h;
+        let fd = (loss(&up) - loss(&down)) / (2.0 * h);
+        assert!(
+            (fd - grad[i]).abs() < 1e-8,
+            "dqkv[{i}]: {} vs {fd}",
+            grad[i]
+        );
+    }
+}
+
+/// Dropout on the probabilities (BERT's): the GPU against the reference with the same masks,
+/// on every adapter, two replicas with keys of their own; and the reference's backward
+/// against central differences (the masks fixed by the key, the loss is smooth).
+#[test]
+fn dropped_attention_matches_the_reference() {
+    let s = AttnShape {
+        batch: 2,
+        tokens: 7,
+        heads: 2,
+        head_dim: 4,
+    };
+    let (reps, rate, site) = (2, 0.3f32, 9u32);
+    let keys0 = [11u32, 0, 0, 0, 12, 0, 0, 0];
+    let mut rng = Pcg::new(7, 39);
+    let qkv0 = rng.vec(reps * s.qkv_len(), -1.5, 1.5);
+    let dout0 = rng.vec(reps * s.out_len(), -1.0, 1.0);
+    for gpu in &gpus() {
+        let up = |v: &[f32], what| gpu.upload(v, what).unwrap();
+        let (qkv, dout) = (up(&qkv0, "qkv"), up(&dout0, "dout"));
+        let keys = gpu.upload(&keys0, "keys").unwrap();
+        let z = |n: usize, what| gpu.zeros::<f32>(reps * n, what).unwrap();
+        let (probs, dropped, dprobs) = (
+            z(s.probs_len(), "probs"),
+            z(s.probs_len(), "dropped"),
+            z(s.probs_len(), "dprobs"),
+        );
+        let (out, dqkv) = (z(s.out_len(), "out"), z(s.qkv_len(), "dqkv"));
+        let drop = attention::AttnDropout {
+            dropped: dropped.replicas(reps),
+            keys: keys.replicas(reps),
+            rate,
+            site,
+        };
+        let fused = attention::Qkv::Fused(qkv.replicas(reps));
+        let f = attention::prepare_forward_masked(
+            gpu,
+            s,
+            fused,
+            (probs.replicas(reps), out.replicas(reps)),
+            (None, Some(drop)),
+        )
+        .unwrap();
+        let b = attention::prepare_backward_any(
+            gpu,
+            s,
+            (fused, probs.replicas(reps)),
+            dout.replicas(reps),
+            dprobs.replicas(reps),
+            (attention::Qkv::Fused(dqkv.replicas(reps)), Some(drop)),
+        )
+        .unwrap();
+        gpu.run(&[&f, &b]).unwrap();
+        let (out, dqkv) = (gpu.read(&out).unwrap(), gpu.read(&dqkv).unwrap());
+        for rep in 0..reps {
+            let what = format!("{} replica {rep}", gpu.adapter.short());
+            let q = &qkv0[rep * s.qkv_len()..][..s.qkv_len()];
+            let d = &dout0[rep * s.out_len()..][..s.out_len()];
+            let drop = Some((keys0[4 * rep], site, rate));
+            let (_, want_o) = reference_forward_dropped(s, q, None, drop);
+            let got_o = &out[rep * s.out_len()..][..s.out_len()];
+            assert_close(&format!("out {what}"), got_o, &want_o, 3e-6, 1e-5);
+            let want_d = reference_backward_dropped(s, q, d, (None, drop));
+            let got_d = &dqkv[rep * s.qkv_len()..][..s.qkv_len()];
+            assert_close(&format!("dqkv {what}"), got_d, &want_d, 6e-6, 1e-5);
+            // Dropout changed something.
+            let (_, plain) = reference_forward(s, q);
+            assert!(plain.iter().zip(&want_o).any(|(a, b)| (a - b).abs() > 1e-3));
+        }
+    }
+    let q: Vec<f64> = qkv0[..s.qkv_len()].iter().map(|&v| v as f64).collect();
+    let d: Vec<f64> = dout0[..s.out_len()].iter().map(|&v| v as f64).collect();
+    let drop = Some((11, site, rate));
+    let mask = [
+        1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0,
+    ];
+    let loss = |x: &[f64]| -> f64 {
+        let out = reference_forward_dropped(s, x, Some(&mask), drop).1;
+        out.iter().zip(&d).map(|(a, b)| a * b).sum()
+    };
+    let grad = reference_backward_dropped(s, &q, &d, (Some(&mask), drop));
+    let h = 1e-6;
+    for i in 0..q.len() {
+        let (mut up, mut down) = (q.clone(), q.clone());
         up[i] += h;
         down[i] -= h;
         let fd = (loss(&up) - loss(&down)) / (2.0 * h);

@@ -15,16 +15,22 @@
 //! model's input. Every linear maps each token: a dense product over batch·tokens rows. The
 //! backward runs the parts in reverse; the three projections of x add their input gradients
 //! into one buffer, and each residual adds its gradient with one axpy.
+//!
+//! With dropout, training drops where Hugging Face's modules do (`kernels::dropout`'s masks,
+//! one site each): the embeddings after their LayerNorm (site 0), the attention probabilities
+//! (1), and each dense output before its residual add (2: the attention's, 3: the output's).
+//! Evaluation drops nothing.
 
-use super::super::pass::{LayerIo, LayerPass, RefIo};
+use super::super::pass::{LayerIo, LayerPass, RefIo, dropout_site};
+use super::dropout as dropout_layer;
 use super::layernorm;
 use super::linear::{self, Dense, Fused};
 use crate::error::Result;
 use crate::gpu::GpuBuf;
-use crate::kernels::attention::{self, AttnShape, KeyMask, Qkv};
+use crate::kernels::attention::{self, AttnDropout, AttnShape, KeyMask, Qkv};
 use crate::kernels::conv::image::ROW_FLOATS;
 use crate::kernels::embedding::{self, TextShape};
-use crate::kernels::{Dispatch, View, gelu, vector};
+use crate::kernels::{Dispatch, View, dropout, gelu, vector};
 use crate::nn::layer::{Act, BERT_TYPES, Layer};
 
 /// Hugging Face's BERT builds its norms with `layer_norm_eps=1e-12`.
@@ -38,6 +44,7 @@ fn text_shape(batch: usize, input: Act, layer: Layer) -> TextShape {
             vocab,
             positions,
             width,
+            ..
         },
     ) = (input, layer)
     else {
@@ -72,10 +79,37 @@ pub(super) fn build_embeddings(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPa
     let seq = Act::Seq(s.tokens, s.width);
     let norm = io.part(seq, (&e, io.y, io.dy, Some(&de)), 3..5);
     let (ln_f, ln_b, scratch) = layernorm::passes_eps(&norm, (&e, &de), false, BERT_EPS)?;
-    let mut pass = LayerPass::new(emb_f.then(ln_f), Some(ln_b.then(emb_b)));
+    let fwd = emb_f.then(ln_f);
+    let Layer::BertEmbeddings { dropout: rate, .. } = layer else {
+        unreachable!("text_shape checked the layer")
+    };
+    let mut pass = if rate > 0.0 {
+        // The output in place after the forward, its gradient in place before the backward.
+        let drop = |buf: &GpuBuf<f32>| drop_in_place(io, (s.seq_len(), rate, 0), buf);
+        let mut pass = LayerPass::new(
+            fwd.clone().then(drop(io.y)?),
+            Some(drop(io.dy)?.then(ln_b).then(emb_b)),
+        );
+        pass.forward_eval = Some(fwd);
+        pass
+    } else {
+        LayerPass::new(fwd, Some(ln_b.then(emb_b)))
+    };
     pass.scratch = scratch;
     pass.scratch.extend([e, de]);
     Ok(pass)
+}
+
+/// Dropout in place over the first `n` values of each replica of `buf` at `rate`, with the
+/// layer's `j`-th site.
+fn drop_in_place(
+    io: &LayerIo<'_>,
+    (n, rate, j): (usize, f32, u32),
+    buf: &GpuBuf<f32>,
+) -> Result<Dispatch> {
+    let site = dropout_site(io.site, j);
+    let keys = io.dropout_keys.replicas(io.replicas);
+    dropout::prepare(io.gpu, (n, rate, site), buf.replicas(io.replicas), keys)
 }
 
 /// The embeddings' tables then their LayerNorm's γ and β, as `io.params` holds them.
@@ -92,11 +126,20 @@ fn norm_io<'a>(io: &RefIo<'a>, s: TextShape, gamma_beta: &'a [f64]) -> RefIo<'a>
     }
 }
 
+/// A BERT layer's dropout rate.
+fn rate_of(layer: Layer) -> f32 {
+    match layer {
+        Layer::BertEmbeddings { dropout, .. } | Layer::BertLayer { dropout, .. } => dropout,
+        _ => unreachable!("only BERT's layers come here"),
+    }
+}
+
 pub(super) fn embeddings_forward(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> Vec<f64> {
     let s = text_shape(io.batch, io.input, layer);
     let (t, gb) = split_embeddings(s, io.params);
     let e = embedding::reference_forward(s, x, t);
-    layernorm::forward_eps(&norm_io(io, s, gb), &e, BERT_EPS)
+    let y = layernorm::forward_eps(&norm_io(io, s, gb), &e, BERT_EPS);
+    dropout_layer::apply(io, rate_of(layer), io.site_of(0), &y)
 }
 
 pub(super) fn embeddings_backward(
@@ -110,7 +153,8 @@ pub(super) fn embeddings_backward(
     let (t, gb) = split_embeddings(s, io.params);
     let e = embedding::reference_forward(s, x, t);
     let (gt, ggb) = grads.split_at_mut(t.len());
-    let de = layernorm::backward_eps(&norm_io(io, s, gb), (&e, dy), ggb, BERT_EPS);
+    let dy = dropout_layer::apply(io, rate_of(layer), io.site_of(0), dy);
+    let de = layernorm::backward_eps(&norm_io(io, s, gb), (&e, &dy), ggb, BERT_EPS);
     gt.copy_from_slice(&embedding::reference_backward(s, x, &de));
 }
 
@@ -142,7 +186,7 @@ fn dense(rows: usize, part: Layer) -> Dense {
 
 pub(super) fn build_layer(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let (s, rows) = sizes(io.batch, io.input, layer);
-    let (r, w, t) = (io.replicas, s.width(), s.tokens);
+    let (r, w, t, rate) = (io.replicas, s.width(), s.tokens, rate_of(layer));
     let text = io
         .text
         .expect("Model::new checks a BERT layer follows BERT's embeddings, on text");
@@ -174,6 +218,18 @@ pub(super) fn build_layer(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let dk = shared(rows * w, "bert key grad")?;
     let dv = shared(rows * w, "bert value grad")?;
     let dprobs = shared(s.probs_len(), "bert attention grad")?;
+    // With dropout: the dropped probabilities (kept for the backward), and the two dense
+    // outputs' gradients through the dropout, which the residuals do not see.
+    let dropping = rate > 0.0;
+    let (dropped, dup_d, dhp_d) = if dropping {
+        (
+            alloc(s.probs_len(), "bert dropped attention")?,
+            shared(rows * w, "bert output dense grad")?,
+            shared(rows * w, "bert attention dense grad")?,
+        )
+    } else {
+        (probs.clone(), dup.clone(), dhp.clone())
+    };
     let parts = layer.bert_parts().map(|(_, l)| l);
     let spans = layer.spans();
     let seq = Act::Seq(t, w);
@@ -214,19 +270,32 @@ pub(super) fn build_layer(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
         offset: 2 * t,
         stride: 3 * t,
     };
+    let probs_drop = dropping.then(|| AttnDropout {
+        dropped: reps(&dropped),
+        keys: io.dropout_keys.replicas(r),
+        rate,
+        site: dropout_site(io.site, 1),
+    });
     let qkv = Qkv::Separate([reps(&q), reps(&k), reps(&v)]);
-    let attn_f =
-        attention::prepare_forward_masked(io.gpu, s, qkv, (reps(&probs), reps(&a)), Some(mask))?;
+    let attend = |drop| {
+        attention::prepare_forward_masked(
+            io.gpu,
+            s,
+            qkv,
+            (reps(&probs), reps(&a)),
+            (Some(mask), drop),
+        )
+    };
     let attn_b = attention::prepare_backward_any(
         io.gpu,
         s,
         (qkv, reps(&probs)),
         reps(&da),
         reps(&dprobs),
-        Qkv::Separate([reps(&dq), reps(&dk), reps(&dv)]),
+        (Qkv::Separate([reps(&dq), reps(&dk), reps(&dv)]), probs_drop),
     )?;
     let (o_f, o_b) = linear::dense(
-        &part(3, (&a, &hp, &dhp, Some(&da))),
+        &part(3, (&a, &hp, &dhp_d, Some(&da))),
         dense(rows, parts[3]),
         (&a, Some(&da)),
         (plain, None),
@@ -244,7 +313,7 @@ pub(super) fn build_layer(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let gelu_f = gelu::prepare_forward(io.gpu, n4, reps(&f), reps(&g))?;
     let gelu_b = gelu::prepare_backward(io.gpu, n4, reps(&dg), reps(&df), reps(&f))?;
     let (out_f, out_b) = linear::dense(
-        &part(6, (&g, &up, &dup, Some(&dg))),
+        &part(6, (&g, &up, &dup_d, Some(&dg))),
         dense(rows, parts[6]),
         (&g, Some(&dg)),
         (plain, None),
@@ -257,14 +326,59 @@ pub(super) fn build_layer(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {
     let add_dup = vector::prepare_axpy(io.gpu, 1.0, dup.view(), dh.view())?;
     let add_dhp = vector::prepare_axpy(io.gpu, 1.0, dhp.view(), dx.view())?;
 
-    let fwd = [
-        q_f, k_f, v_f, attn_f, o_f, add_x, ln1_f, i_f, gelu_f, out_f, add_h, ln2_f,
-    ];
-    let bwd = [
-        ln2_b, out_b, gelu_b, i_b, add_dup, ln1_b, o_b, attn_b, q_b, k_b, v_b, add_dhp,
-    ];
-    let chain = |v: [Dispatch; 12]| v.into_iter().fold(Dispatch::empty(), Dispatch::then);
-    let mut pass = LayerPass::new(chain(fwd), Some(chain(bwd)));
+    let chain = |v: Vec<Dispatch>| v.into_iter().fold(Dispatch::empty(), Dispatch::then);
+    let forward = |attn: Dispatch, drop_hp: Option<Dispatch>, drop_up: Option<Dispatch>| {
+        let mut v = vec![q_f.clone(), k_f.clone(), v_f.clone(), attn, o_f.clone()];
+        v.extend(drop_hp);
+        v.extend([
+            add_x.clone(),
+            ln1_f.clone(),
+            i_f.clone(),
+            gelu_f.clone(),
+            out_f.clone(),
+        ]);
+        v.extend(drop_up);
+        v.extend([add_h.clone(), ln2_f.clone()]);
+        chain(v)
+    };
+    let n = rows * w;
+    let mut pass = if dropping {
+        let drop = |j, buf: &GpuBuf<f32>| drop_in_place(io, (n, rate, j), buf);
+        // A dense output's gradient through its dropout, beside the residual's own.
+        let through = |j, from: &GpuBuf<f32>, to: &GpuBuf<f32>| -> Result<Dispatch> {
+            Ok(vector::prepare_copy(io.gpu, from.view(), to.view())?.then(drop(j, to)?))
+        };
+        let train = forward(
+            attend(probs_drop)?,
+            Some(drop(2, &hp)?),
+            Some(drop(3, &up)?),
+        );
+        let bwd = chain(vec![
+            ln2_b,
+            through(3, &dup, &dup_d)?,
+            out_b,
+            gelu_b,
+            i_b,
+            add_dup,
+            ln1_b,
+            through(2, &dhp, &dhp_d)?,
+            o_b,
+            attn_b,
+            q_b,
+            k_b,
+            v_b,
+            add_dhp,
+        ]);
+        let mut pass = LayerPass::new(train, Some(bwd));
+        pass.forward_eval = Some(forward(attend(None)?, None, None));
+        scratch.extend([dropped, dup_d, dhp_d]);
+        pass
+    } else {
+        let bwd = chain(vec![
+            ln2_b, out_b, gelu_b, i_b, add_dup, ln1_b, o_b, attn_b, q_b, k_b, v_b, add_dhp,
+        ]);
+        LayerPass::new(forward(attend(None)?, None, None), Some(bwd))
+    };
     scratch.extend([
         q, k, v, probs, a, hp, h, f, g, up, dup, dg, df, dh, dhp, da, dq, dk, dv, dprobs,
     ]);
@@ -281,6 +395,12 @@ fn mask_of(io: &RefIo<'_>, s: AttnShape) -> Vec<f64> {
     (0..s.batch)
         .flat_map(|b| text[b * 3 * t + 2 * t..][..t].to_vec())
         .collect()
+}
+
+/// The attention probabilities' dropout in this pass (training only).
+fn probs_dropout(io: &RefIo<'_>, layer: Layer) -> attention::ProbsDropout {
+    let rate = rate_of(layer);
+    (rate > 0.0 && io.state.is_none()).then(|| (io.dropout.0, io.site_of(1), rate))
 }
 
 /// Queries, keys and values in the fused layout the attention's reference takes.
@@ -304,14 +424,17 @@ fn forward_all(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> [Vec<f64>; 10] {
     let ln = |k: usize, v: &[f64]| layernorm::forward_eps(&io.part_of(layer, k, seq), v, BERT_EPS);
     let lin = |k: usize, v: &[f64]| linear::dense_forward(dense(rows, parts[k]), prm(k), v);
     let add = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a + b).collect::<Vec<f64>>();
+    let drop = |j: u32, v: &[f64]| dropout_layer::apply(io, rate_of(layer), io.site_of(j), v);
     let (q, k, v) = (lin(0, x), lin(1, x), lin(2, x));
     let fused = fuse_qkv(rows, s.width(), [&q, &k, &v]);
-    let (_, a) = attention::reference_forward_masked(s, &fused, Some(&mask_of(io, s)));
-    let hp = add(x, &lin(3, &a));
+    let mask = mask_of(io, s);
+    let (_, a) =
+        attention::reference_forward_dropped(s, &fused, Some(&mask), probs_dropout(io, layer));
+    let hp = add(x, &drop(2, &lin(3, &a)));
     let h = ln(4, &hp);
     let f = lin(5, &h);
     let g = gelu::reference_forward(&f);
-    let up = add(&h, &lin(6, &g));
+    let up = add(&h, &drop(3, &lin(6, &g)));
     let y = ln(7, &up);
     [q, k, v, a, hp, h, f, g, up, y]
 }
@@ -351,14 +474,21 @@ pub(super) fn layer_backward(
         }
     };
     let add = |a: Vec<f64>, b: &[f64]| a.iter().zip(b).map(|(a, b)| a + b).collect::<Vec<f64>>();
+    let drop = |j: u32, v: &[f64]| dropout_layer::apply(io, rate_of(layer), io.site_of(j), v);
     let dup = part(7, &up, dy);
-    let dg = part(6, &g, &dup);
+    let dg = part(6, &g, &drop(3, &dup));
     let df = gelu::reference_backward(&dg, &f);
     let dh = add(part(5, &h, &df), &dup);
     let dhp = part(4, &hp, &dh);
-    let da = part(3, &a, &dhp);
+    let da = part(3, &a, &drop(2, &dhp));
     let fused = fuse_qkv(rows, w, [&q, &k, &v]);
-    let dqkv = attention::reference_backward_masked(s, &fused, &da, Some(&mask_of(io, s)));
+    let mask = mask_of(io, s);
+    let dqkv = attention::reference_backward_dropped(
+        s,
+        &fused,
+        &da,
+        (Some(&mask), probs_dropout(io, layer)),
+    );
     let split = |p: usize| -> Vec<f64> {
         (0..rows)
             .flat_map(|row| dqkv[(row * 3 + p) * w..][..w].to_vec())

@@ -14,6 +14,8 @@ mod block;
 mod conv;
 #[cfg(not(target_arch = "wasm32"))]
 mod dense;
+#[cfg(not(target_arch = "wasm32"))]
+mod dropout;
 mod flatten;
 mod layernorm;
 mod linear;
@@ -71,6 +73,8 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
         Layer::BertLayer { .. } => bert::build_layer(io, layer),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Tanh => tanh::build(io),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::Dropout { rate } => dropout::build(io, rate),
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
@@ -81,7 +85,8 @@ pub(crate) fn build(layer: Layer, io: &LayerIo<'_>) -> Result<LayerPass> {
         | Layer::AvgPool2
         | Layer::BertEmbeddings { .. }
         | Layer::BertLayer { .. }
-        | Layer::Tanh => Err(crate::error::Error::Invalid(format!(
+        | Layer::Tanh
+        | Layer::Dropout { .. } => Err(crate::error::Error::Invalid(format!(
             "{layer:?} runs natively only: the browser build leaves the ResNets', VGGs', \
              DenseNets' and BERT's layers out"
         ))),
@@ -123,6 +128,8 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
         Layer::BertLayer { .. } => bert::layer_forward(io, layer, x),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Tanh => tanh::forward(x),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::Dropout { rate } => dropout::forward(io, rate, x),
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
@@ -133,7 +140,8 @@ pub(crate) fn forward(layer: Layer, io: &RefIo<'_>, x: &[f64]) -> Vec<f64> {
         | Layer::AvgPool2
         | Layer::BertEmbeddings { .. }
         | Layer::BertLayer { .. }
-        | Layer::Tanh => {
+        | Layer::Tanh
+        | Layer::Dropout { .. } => {
             unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
         }
     }
@@ -187,6 +195,8 @@ pub(crate) fn backward(
         Layer::BertLayer { .. } => bert::layer_backward(io, layer, x, dy, grads),
         #[cfg(not(target_arch = "wasm32"))]
         Layer::Tanh => tanh::backward(x, dy),
+        #[cfg(not(target_arch = "wasm32"))]
+        Layer::Dropout { rate } => dropout::backward(io, rate, dy),
         #[cfg(target_arch = "wasm32")]
         Layer::BatchNorm { .. }
         | Layer::Block { .. }
@@ -197,7 +207,8 @@ pub(crate) fn backward(
         | Layer::AvgPool2
         | Layer::BertEmbeddings { .. }
         | Layer::BertLayer { .. }
-        | Layer::Tanh => {
+        | Layer::Tanh
+        | Layer::Dropout { .. } => {
             unreachable!("the browser build leaves the ResNets' layers out, {layer:?} too")
         }
     }
