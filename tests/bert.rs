@@ -730,3 +730,89 @@ fn dropout_matches_the_f64_reference_with_the_same_masks() {
         );
     }
 }
+
+/// Hugging Face's own `BertForSequenceClassification` (`scripts/bert-fixtures`, checked in):
+/// sampa reads the file transformers saved by name and shape, and on a padded batch of pairs
+/// its f64 reference gives the losses transformers computed in float64 from the same weights,
+/// and the GPU their mean, on every adapter. This checks the architecture itself (post-norm
+/// order, exact GELU, eps, the pooler, the mask) against an implementation that is not ours.
+#[test]
+fn hugging_faces_bert_gives_the_same_losses() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert");
+    let case: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.join("hf-bert-1-16-2.json"))
+            .expect("tests/fixtures/bert: run scripts/bert-fixtures"),
+    )
+    .unwrap();
+    let input = TextInput {
+        vocab: 20,
+        positions: 8,
+        tokens: 8,
+        pad: 0,
+    };
+    let model = bert("bert-1-16-2", input, 3);
+    let x = sampa::run::checkpoint::load(&model, &dir.join("hf-bert-1-16-2.safetensors")).unwrap();
+    let rows = |k: &str| -> Vec<Vec<f32>> {
+        case[k]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                r.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap() as f32)
+                    .collect()
+            })
+            .collect()
+    };
+    let (ids, types, mask) = (
+        rows("input_ids"),
+        rows("token_type_ids"),
+        rows("attention_mask"),
+    );
+    let pixels: Vec<f32> = (0..ids.len())
+        .flat_map(|b| [&ids[b][..], &types[b][..], &mask[b][..]].concat())
+        .collect();
+    let labels: Vec<u32> = case["labels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_u64().unwrap() as u32)
+        .collect();
+    let want: Vec<f64> = case["losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    let got = reference::evaluate(&model, &f64s(&x), &f64s(&pixels), &labels, 0.0);
+    let worst = got
+        .losses
+        .iter()
+        .zip(&want)
+        .fold(0.0f64, |m, (g, w)| m.max((g - w).abs()));
+    eprintln!("losses {want:?}: sampa's f64 reference within {worst:.1e}");
+    for (k, (g, w)) in got.losses.iter().zip(&want).enumerate() {
+        assert!(
+            (g - w).abs() <= 1e-9 * w.abs().max(1.0),
+            "example {k}: {g} against {w}"
+        );
+    }
+    // The losses differ from example to example, so the check above is not of a constant.
+    assert!((want[0] - want[1]).abs() > 1e-3 && (want[1] - want[2]).abs() > 1e-3);
+    let mean = want.iter().sum::<f64>() / want.len() as f64;
+    let batch = Batch {
+        pixels,
+        labels,
+        drawn: Vec::new(),
+    };
+    for gpu in &gpus() {
+        let params = gpu.upload(&x, "params").unwrap();
+        let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
+        let mut ev = Evaluator::new(model.clone(), 0.0, kernels(gpu), &params, &grads).unwrap();
+        let (loss, _) = ev.evaluate(gpu, &batch).unwrap();
+        let what = format!("{} against transformers", gpu.adapter.short());
+        assert_close(&what, &[loss], &[mean], 1e-5, 1e-5);
+    }
+}
