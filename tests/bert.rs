@@ -7,7 +7,7 @@
 mod common;
 
 use common::cli::{error_line, sampa, scratch, success, usage_error};
-use common::{assert_close, gpus, kernels, placements, trainer};
+use common::{assert_close, check_evaluator_at, gpus, kernels, placements, trainer, worst_tensor};
 use sampa::data::Batch;
 use sampa::kernels::adam::AdamHyper;
 use sampa::nn::berts::{BertSpec, TextInput};
@@ -293,24 +293,8 @@ fn gpu_bert_matches_cpu_reference() {
     for gpu in &gpus() {
         for (kind, input, classes, n) in cases {
             let model = bert(kind, input, classes);
-            let x = model.init(11);
-            let params = gpu.upload(&x, "params").unwrap();
-            let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
-            let mut ev = Evaluator::new(model.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
             let b = text_batch(&mut Pcg::new(5, 0), input, n, classes);
-            let (loss, correct) = ev.evaluate(gpu, &b).unwrap();
-            let want = reference::evaluate(&model, &f64s(&x), &f64s(&b.pixels), &b.labels, 0.1);
-            let what = format!("{} {} batch {n}", gpu.adapter.short(), model.name);
-            assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
-            assert_eq!(correct, want.correct, "{what}: correct count");
-            let scale = want.grad.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-            assert_close(
-                &format!("{what} gradient"),
-                &gpu.read(&grads).unwrap(),
-                &want.grad,
-                1e-5 * scale,
-                1e-4,
-            );
+            check_evaluator_at(gpu, &model, (&model.init(11), &b), (kernels(gpu), None));
         }
     }
 }
@@ -395,24 +379,7 @@ fn adamw_sam_and_sampa_follow_the_f64_optimizer_on_a_sentence_pair_task() {
                 t.step(gpu, b, hyper).unwrap();
             }
             let x = t.state(gpu).unwrap().x;
-            let mut worst = (0.0f64, String::new());
-            for p in m
-                .params
-                .iter()
-                .filter(|p| !whole.contains(&p.name.as_str()))
-            {
-                let range = p.offset..p.offset + p.len();
-                let (mut err, mut dist) = (0.0, 0.0);
-                for i in range.filter(|&i| kept[i]) {
-                    err += (x[i] as f64 - r.x[i]).powi(2);
-                    dist += (r.x[i] - x0_64[i]).powi(2);
-                }
-                assert!(dist > 0.0, "{what}: {} did not move", p.name);
-                let ratio = (err / dist).sqrt();
-                if ratio > worst.0 {
-                    worst = (ratio, p.name.clone());
-                }
-            }
+            let worst = worst_tensor(&m, (&x, &r.x, &x0_64), &kept, &whole);
             eprintln!(
                 "{what}: worst RMS error / RMS distance {:.2e} ({})",
                 worst.0, worst.1
@@ -680,22 +647,7 @@ fn dropout_matches_the_f64_reference_with_the_same_masks() {
     );
     assert!((want.loss - undropped.loss).abs() > 1e-4);
     for gpu in &gpus() {
-        let params = gpu.upload(&x, "params").unwrap();
-        let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
-        let mut ev = Evaluator::new(m.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
-        ev.set_dropout_keys(&[key]).unwrap();
-        let (loss, _) = ev.evaluate(gpu, &b).unwrap();
-        let what = format!("{} {} dropout 0.1", gpu.adapter.short(), m.name);
-        assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
-        let scale = want.grad.iter().fold(0.0f64, |s, v| s.max(v.abs()));
-        let got = gpu.read(&grads).unwrap();
-        assert_close(
-            &format!("{what} gradient"),
-            &got,
-            &want.grad,
-            1e-5 * scale,
-            1e-4,
-        );
+        check_evaluator_at(gpu, &m, (&x, &b), (kernels(gpu), Some(key)));
     }
     // Evaluation keeps everything: the dropout model evaluates as the plain one.
     let state = f64s(&m.init_state());
@@ -815,4 +767,74 @@ fn hugging_faces_bert_gives_the_same_losses() {
         let what = format!("{} against transformers", gpu.adapter.short());
         assert_close(&what, &[loss], &[mean], 1e-5, 1e-5);
     }
+}
+
+/// Fine-tuning from a pre-trained checkpoint as Hugging Face saves `bert-base-uncased` (a
+/// `BertForPreTraining`): `--init FILE --reset-head` takes every encoder tensor, seeds a new
+/// classifier, and leaves out the pre-training heads (`cls.*`) and the `position_ids` buffer,
+/// as `BertForSequenceClassification.from_pretrained` does; any other unknown tensor is still
+/// an error naming it.
+#[test]
+fn a_pretraining_checkpoint_fine_tunes_with_a_new_head() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert");
+    let bytes = std::fs::read(dir.join("hf-bert-1-16-2.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let input = TextInput {
+        vocab: 20,
+        positions: 8,
+        tokens: 8,
+        pad: 0,
+    };
+    // Pre-training's file: no classifier, a masked-LM head and the position ids.
+    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("classifier"))
+        .map(|(n, t)| (n, t.shape().to_vec(), t.data().to_vec()))
+        .collect();
+    tensors.push(("cls.predictions.bias".into(), vec![20], vec![0; 80]));
+    let write = |name: &str, extra: Option<&str>| {
+        let mut all = tensors.clone();
+        if let Some(e) = extra {
+            all.push((e.to_string(), vec![4], vec![0; 16]));
+        }
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = all
+            .iter()
+            .map(|(n, shape, data)| {
+                let v = safetensors::tensor::TensorView::new(
+                    safetensors::Dtype::F32,
+                    shape.clone(),
+                    data,
+                )
+                .unwrap();
+                (n.clone(), v)
+            })
+            .collect();
+        let path = scratch("bert", "pretrained").join(name);
+        safetensors::serialize_to_file(views, None, &path).unwrap();
+        path
+    };
+    let model = bert("bert-1-16-2", input, 2);
+    let seeded = model.init(3);
+    let path = write("pretraining.safetensors", None);
+    let (x, notes) =
+        sampa::run::checkpoint::pretrained::load(&model, &path, &seeded, true).unwrap();
+    assert!(notes.iter().any(|n| n.contains("cls.*")), "{notes:?}");
+    let hf = bert("bert-1-16-2", input, 3);
+    let theirs =
+        sampa::run::checkpoint::load(&hf, &dir.join("hf-bert-1-16-2.safetensors")).unwrap();
+    for p in &model.params {
+        let got = &x[p.offset..p.offset + p.len()];
+        if p.name.starts_with("classifier") {
+            assert_eq!(got, &seeded[p.offset..p.offset + p.len()], "{}", p.name);
+        } else {
+            let q = hf.param(&p.name).unwrap();
+            assert_eq!(got, &theirs[q.offset..q.offset + q.len()], "{}", p.name);
+        }
+    }
+    let path = write("other.safetensors", Some("bert.encoder.extra"));
+    let err = sampa::run::checkpoint::pretrained::load(&model, &path, &seeded, true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"bert.encoder.extra\""), "{err}");
 }

@@ -5,12 +5,11 @@
 
 mod common;
 use common::{
-    assert_close, assert_sampled_gradient, gpus, kernels, placements, random_batch, residual_hyper,
-    trainer,
+    assert_close, assert_sampled_gradient, check_evaluator_at, gpus, kernels, placements,
+    random_batch, residual_hyper, trainer,
 };
 use sampa::data::Batch;
 use sampa::kernels::dropout::pass_key;
-use sampa::nn::evaluator::Evaluator;
 use sampa::nn::{Model, reference};
 use sampa::optim::reference::RefOptimizer;
 use sampa::optim::{OptimizerConfig, OptimizerKind};
@@ -56,22 +55,7 @@ fn gpu_wide_resnet_with_dropout_matches_the_f64_reference_with_the_same_masks() 
         other.loss
     );
     for gpu in &gpus() {
-        let params = gpu.upload(&x, "params").unwrap();
-        let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
-        let mut ev = Evaluator::new(m.clone(), 0.1, kernels(gpu), &params, &grads).unwrap();
-        ev.set_dropout_keys(&[key]).unwrap();
-        let (loss, _) = ev.evaluate(gpu, &b).unwrap();
-        let what = format!("{} {} dropout {RATE}", gpu.adapter.short(), m.name);
-        assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
-        let scale = want.grad.iter().fold(0.0f64, |s, v| s.max(v.abs()));
-        let got = gpu.read(&grads).unwrap();
-        assert_close(
-            &format!("{what} gradient"),
-            &got,
-            &want.grad,
-            1e-5 * scale,
-            1e-4,
-        );
+        check_evaluator_at(gpu, &m, (&x, &b), (kernels(gpu), Some(key)));
     }
 }
 

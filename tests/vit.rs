@@ -7,7 +7,7 @@ mod common;
 use common::cli::{error_line, sampa, scratch, success, usage_error};
 use common::{
     assert_close, assert_sampled_gradient, check_evaluator, check_evaluator_with, gpus, kernels,
-    placements, random_batch, residual_hyper, trainer,
+    placements, random_batch, residual_hyper, trainer, worst_tensor,
 };
 use sampa::kernels::Kernels;
 use sampa::kernels::adam::AdamHyper;
@@ -263,21 +263,7 @@ fn adamw_sparing_1d_tensors_follows_the_f64_optimizer_tensor_by_tensor() {
             t.step(gpu, b, hyper).unwrap();
         }
         let x = t.state(gpu).unwrap().x;
-        let mut worst = (0.0f64, String::new());
-        for p in &m.params {
-            let range = p.offset..p.offset + p.len();
-            let (mut err, mut dist, mut n) = (0.0, 0.0, 0);
-            for i in range.filter(|&i| kept[i]) {
-                err += (x[i] as f64 - r.x[i]).powi(2);
-                dist += (r.x[i] - x0_64[i]).powi(2);
-                n += 1;
-            }
-            assert!(n > 0 && dist > 0.0, "{what}: {} did not move", p.name);
-            let ratio = (err / dist).sqrt();
-            if ratio > worst.0 {
-                worst = (ratio, p.name.clone());
-            }
-        }
+        let worst = worst_tensor(&m, (&x, &r.x, &x0_64), &kept, &[]);
         eprintln!(
             "{what}: worst RMS error / RMS distance {:.2e} ({})",
             worst.0, worst.1

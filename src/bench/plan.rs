@@ -72,9 +72,9 @@ impl Settings {
     }
 
     /// Examples per step for `model`: the quick suite steps the CNN at 32 so it fits its
-    /// minute on a CPU rasteriser.
+    /// minute on a CPU rasteriser; BERTs step at GLUE's batch of 32.
     pub fn batch(&self, model: &str) -> usize {
-        if self.quick && model == "cnn" {
+        if (self.quick && model == "cnn") || model.starts_with("bert") {
             32
         } else {
             128
@@ -83,7 +83,7 @@ impl Settings {
 }
 
 /// The names [`model`] knows, for the command line.
-pub const MODELS: [&str; 11] = [
+pub const MODELS: [&str; 13] = [
     "mlp",
     "cnn",
     "resnet20",
@@ -95,13 +95,16 @@ pub const MODELS: [&str; 11] = [
     "densenet121",
     "vit-2-64-4-p7",
     "vit-tiny",
+    "bert-2-64-4",
+    "bert-base",
 ];
 
 /// The MLP 784-256-256-10 or the small CNN on 28×28 images, or (natively) ResNet-20,
 /// ResNet-56, VGG-19 with BatchNorm, `densenet-cifar` or DenseNet-121 on CIFAR's 32×32×3,
 /// torchvision's ResNet-18 at 64×64×3 (small enough for a CPU adapter) and ResNet-50 at
 /// ImageNet's 224×224×3, the ViT `vit-2-64-4-p7` on Fashion-MNIST's 28×28×1, or ViT-Ti/16
-/// (`vit-tiny`) at the 224×224×3 it is fine-tuned at, by name.
+/// (`vit-tiny`) at the 224×224×3 it is fine-tuned at, or BERT (`bert-2-64-4`, `bert-base`) on
+/// GLUE's shape: 128 tokens of BERT's 30522-id vocabulary, 2 classes, by name.
 pub fn model(name: &str) -> Result<Model> {
     match name {
         "cnn" => Model::cnn(1, 28, 28, 10),
@@ -129,6 +132,17 @@ pub fn model(name: &str) -> Result<Model> {
                 (1, 28, 28)
             };
             Model::vit(spec, image, 10)
+        }
+        #[cfg(not(target_arch = "wasm32"))]
+        "bert-2-64-4" | "bert-base" => {
+            use crate::nn::berts::{BertSpec, POSITIONS, TextInput};
+            let input = TextInput {
+                vocab: 30522,
+                positions: POSITIONS,
+                tokens: 128,
+                pad: 0,
+            };
+            Model::bert(BertSpec::named(name)?, input, 2)?.with_dropout(0.1)
         }
         _ => Model::mlp(784, &[256, 256], 10),
     }

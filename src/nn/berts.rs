@@ -58,14 +58,7 @@ impl BertSpec {
                 "--model {kind}: layers, width and heads must be positive"
             )));
         }
-        if !self.width.is_multiple_of(self.heads) {
-            return Err(Error::Invalid(format!(
-                "--model {kind}: {} heads do not divide the width {}; pick heads that divide it \
-                 (each head takes width/heads features)",
-                self.heads, self.width
-            )));
-        }
-        Ok(())
+        super::vits::heads_divide(kind, self.width, self.heads)
     }
 }
 

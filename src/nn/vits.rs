@@ -61,15 +61,19 @@ impl VitSpec {
                 "--model {kind}: depth, width, heads and patch must be positive"
             )));
         }
-        if !self.width.is_multiple_of(self.heads) {
-            return Err(Error::Invalid(format!(
-                "--model {kind}: {} heads do not divide the width {}; pick heads that divide it \
-                 (each head takes width/heads features)",
-                self.heads, self.width
-            )));
-        }
-        Ok(())
+        heads_divide(kind, self.width, self.heads)
     }
+}
+
+/// A transformer's `heads` must divide its `width` (a ViT's or a BERT's `--model kind`).
+pub(crate) fn heads_divide(kind: &str, width: usize, heads: usize) -> Result<()> {
+    if !width.is_multiple_of(heads) {
+        return Err(Error::Invalid(format!(
+            "--model {kind}: {heads} heads do not divide the width {width}; pick heads that \
+             divide it (each head takes width/heads features)"
+        )));
+    }
+    Ok(())
 }
 
 fn bad(kind: &str) -> Error {

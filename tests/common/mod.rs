@@ -97,19 +97,35 @@ pub fn check_evaluator(gpu: &sampa::Gpu, model: &Model, batch: usize) {
 
 /// [`check_evaluator`] with the kernel forms `k`.
 pub fn check_evaluator_with(gpu: &sampa::Gpu, model: &Model, batch: usize, k: Kernels) {
-    let x = model.init(11);
-    let params = gpu.upload(&x, "params").unwrap();
+    let b = random_batch(&mut Pcg::new(5, 0), batch, model.input, model.classes);
+    check_evaluator_at(gpu, model, (&model.init(11), &b), (k, None));
+}
+
+/// The GPU evaluator's loss, correct count and gradient at `x` on `b` against the f64
+/// reference, with the kernel forms `k` and the dropout key `key` (none: the key of an
+/// evaluator whose keys were never set).
+pub fn check_evaluator_at(
+    gpu: &sampa::Gpu,
+    model: &Model,
+    (x, b): (&[f32], &Batch),
+    (k, key): (Kernels, Option<u32>),
+) {
+    let params = gpu.upload(x, "params").unwrap();
     let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
     let mut ev = Evaluator::new(model.clone(), 0.1, k, &params, &grads).unwrap();
-    let b = random_batch(&mut Pcg::new(5, 0), batch, model.input, model.classes);
-    let (loss, correct) = ev.evaluate(gpu, &b).unwrap();
+    if let Some(key) = key {
+        ev.set_dropout_keys(&[key]).unwrap();
+    }
+    let (loss, correct) = ev.evaluate(gpu, b).unwrap();
     let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
     let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
-    let want = reference::evaluate(model, &xs, &inputs, &b.labels, 0.1);
+    let labelled = (&inputs[..], &b.labels[..]);
+    let want = reference::evaluate_keyed(model, &xs, labelled, 0.1, key.unwrap_or(0));
     let what = format!(
-        "{} {} batch {batch} {:?}",
+        "{} {} batch {} {:?}",
         gpu.adapter.short(),
         model.name,
+        b.len(),
         k
     );
     assert_close(&format!("{what} loss"), &[loss], &[want.loss], 1e-5, 1e-5);
@@ -122,6 +138,36 @@ pub fn check_evaluator_with(gpu: &sampa::Gpu, model: &Model, batch: usize, k: Ke
         1e-5 * scale,
         1e-4,
     );
+}
+
+/// The worst tensor of `model` (but those named in `skipped`) by the RMS error of `x` from
+/// the f64 run's `want` over the RMS distance that run moved from `x0`, on the coordinates
+/// `kept`: `(ratio, tensor name)`. Every tensor checked must have moved.
+pub fn worst_tensor(
+    model: &Model,
+    (x, want, x0): (&[f32], &[f64], &[f64]),
+    kept: &[bool],
+    skipped: &[&str],
+) -> (f64, String) {
+    let mut worst = (0.0f64, String::new());
+    for p in model
+        .params
+        .iter()
+        .filter(|p| !skipped.contains(&p.name.as_str()))
+    {
+        let range = p.offset..p.offset + p.len();
+        let (mut err, mut dist) = (0.0, 0.0);
+        for i in range.filter(|&i| kept[i]) {
+            err += (x[i] as f64 - want[i]).powi(2);
+            dist += (want[i] - x0[i]).powi(2);
+        }
+        assert!(dist > 0.0, "{} did not move", p.name);
+        let ratio = (err / dist).sqrt();
+        if ratio > worst.0 {
+            worst = (ratio, p.name.clone());
+        }
+    }
+    worst
 }
 
 /// Every layer of `model` against its f64 reference on the GPU's own inputs, in one traced

@@ -24,7 +24,8 @@
 use super::super::pass::{LayerIo, LayerPass, RefIo, dropout_site};
 use super::dropout as dropout_layer;
 use super::layernorm;
-use super::linear::{self, Dense, Fused};
+use super::linear::{self, Fused};
+use super::vit_block::{attention_sizes, dense};
 use crate::error::Result;
 use crate::gpu::GpuBuf;
 use crate::kernels::attention::{self, AttnDropout, AttnShape, KeyMask, Qkv};
@@ -160,28 +161,10 @@ pub(super) fn embeddings_backward(
 
 /// The encoder layer's sizes: the attention's, and the rows its linears see.
 fn sizes(batch: usize, input: Act, layer: Layer) -> (AttnShape, usize) {
-    let (Act::Seq(tokens, width), Layer::BertLayer { heads, .. }) = (input, layer) else {
-        unreachable!("Model::new checks a BERT layer's input is a sequence")
+    let Layer::BertLayer { heads, .. } = layer else {
+        unreachable!("only a BERT layer")
     };
-    let s = AttnShape {
-        batch,
-        tokens,
-        heads,
-        head_dim: width / heads,
-    };
-    (s, batch * tokens)
-}
-
-fn dense(rows: usize, part: Layer) -> Dense {
-    let Layer::Linear { inp, out } = part else {
-        unreachable!("a BERT layer's linear parts")
-    };
-    Dense {
-        rows,
-        inp,
-        out,
-        bias: true,
-    }
+    attention_sizes(batch, input, heads)
 }
 
 pub(super) fn build_layer(io: &LayerIo<'_>, layer: Layer) -> Result<LayerPass> {

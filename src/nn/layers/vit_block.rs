@@ -26,8 +26,17 @@ use crate::nn::layer::{Act, Layer};
 
 /// The block's sizes: examples, tokens, width and heads.
 fn sizes(batch: usize, input: Act, layer: Layer) -> (AttnShape, usize) {
-    let (Act::Seq(tokens, width), Layer::VitBlock { heads, .. }) = (input, layer) else {
-        unreachable!("Model::new checks a ViT block's input is a sequence")
+    let Layer::VitBlock { heads, .. } = layer else {
+        unreachable!("only a ViT block")
+    };
+    attention_sizes(batch, input, heads)
+}
+
+/// A transformer layer's attention sizes for `heads` heads over the sequence `input` (BERT's
+/// too), and the rows its linears see: batch·tokens.
+pub(super) fn attention_sizes(batch: usize, input: Act, heads: usize) -> (AttnShape, usize) {
+    let Act::Seq(tokens, width) = input else {
+        unreachable!("Model::new checks a transformer layer's input is a sequence")
     };
     let s = AttnShape {
         batch,
@@ -38,9 +47,10 @@ fn sizes(batch: usize, input: Act, layer: Layer) -> (AttnShape, usize) {
     (s, batch * tokens)
 }
 
-fn dense(rows: usize, part: Layer) -> Dense {
+/// A transformer layer's linear `part` (with bias) over `rows` tokens.
+pub(super) fn dense(rows: usize, part: Layer) -> Dense {
     let Layer::Linear { inp, out } = part else {
-        unreachable!("a ViT block's linear parts")
+        unreachable!("a transformer layer's linear parts")
     };
     Dense {
         rows,

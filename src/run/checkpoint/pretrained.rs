@@ -8,10 +8,13 @@
 //!   its defaults: the class token kept, the grid bicubic with antialiasing.
 //! - The first convolution's weight with 3 input channels, where the data has 1, is summed
 //!   over them, as timm's `adapt_input_conv`.
+//! - A BERT leaves out what Hugging Face's `BertForSequenceClassification.from_pretrained`
+//!   leaves out of a pre-trained checkpoint: the pre-training heads (`cls.*`) and the
+//!   `position_ids` buffer older files carry.
 //!
 //! Any other difference is a one-line error naming the tensor, both shapes and what to do.
 
-use super::read::{f32_values, finite, no_unknown, param_tensor, parse};
+use super::read::{f32_values, finite, no_unknown_but, param_tensor, parse};
 use crate::data::resample::bicubic_antialiased;
 use crate::error::{Error, Result};
 use crate::nn::{Model, Param};
@@ -43,7 +46,14 @@ pub fn load(
         x[p.offset..p.offset + p.len()].copy_from_slice(&values);
     }
     // A model with BatchNorm finds its running statistics in the file too (`load_state`).
-    no_unknown(model, path, &st)?;
+    let bert = model
+        .param("bert.embeddings.word_embeddings.weight")
+        .is_some();
+    let pretraining = |n: &str| bert && (n.starts_with("cls.") || n.ends_with(".position_ids"));
+    if st.names().iter().any(|n| pretraining(n)) {
+        notes.push("left out the pre-training heads (cls.*), as Hugging Face does".into());
+    }
+    no_unknown_but(model, (path, &st), pretraining)?;
     Ok((x, notes))
 }
 

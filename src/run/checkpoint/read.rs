@@ -133,8 +133,17 @@ pub(super) fn finite(path: &Path, name: &str, values: &[f32]) -> Result<()> {
 
 /// Refuse a file with a tensor the model has neither as a parameter nor as state.
 pub(super) fn no_unknown(model: &Model, path: &Path, st: &SafeTensors<'_>) -> Result<()> {
+    no_unknown_but(model, (path, st), |_| false)
+}
+
+/// [`no_unknown`], the tensors `skipped` names left out of the check.
+pub(super) fn no_unknown_but(
+    model: &Model,
+    (path, st): (&Path, &SafeTensors<'_>),
+    skipped: impl Fn(&str) -> bool,
+) -> Result<()> {
     let known = |n: &str| model.param(n).is_some() || model.state.iter().any(|p| p.name == n);
-    match st.names().into_iter().find(|n| !known(n)) {
+    match st.names().into_iter().find(|n| !known(n) && !skipped(n)) {
         None => Ok(()),
         Some(extra) => Err(Error::data(
             path,
