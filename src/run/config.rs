@@ -61,7 +61,7 @@ pub struct TrainConfig {
     #[arg(long, value_name = "FILE")]
     #[serde(default, with = "crate::fsutil::path::option")]
     pub tokenizer: Option<PathBuf>,
-    /// With --task: word pieces per example, [CLS] and [SEP] included; longer pairs lose
+    /// With --task: word pieces per example, `[CLS]` and `[SEP]` included; longer pairs lose
     /// their longer sentence's last pieces first (Hugging Face's longest_first).
     #[arg(long, value_name = "N", default_value_t = 128)]
     #[serde(default = "default_max_len")]
