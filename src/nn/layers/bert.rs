@@ -22,7 +22,6 @@
 //! Evaluation drops nothing.
 
 use super::super::pass::{LayerIo, LayerPass, RefIo, dropout_site};
-use super::dropout as dropout_layer;
 use super::layernorm;
 use super::linear::{self, Fused};
 use super::vit_block::{attention_sizes, dense};
@@ -140,7 +139,7 @@ pub(super) fn embeddings_forward(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> Vec
     let (t, gb) = split_embeddings(s, io.params);
     let e = embedding::reference_forward(s, x, t);
     let y = layernorm::forward_eps(&norm_io(io, s, gb), &e, BERT_EPS);
-    dropout_layer::apply(io, rate_of(layer), io.site_of(0), &y)
+    super::dropout::apply(io, rate_of(layer), io.site_of(0), &y)
 }
 
 pub(super) fn embeddings_backward(
@@ -154,7 +153,7 @@ pub(super) fn embeddings_backward(
     let (t, gb) = split_embeddings(s, io.params);
     let e = embedding::reference_forward(s, x, t);
     let (gt, ggb) = grads.split_at_mut(t.len());
-    let dy = dropout_layer::apply(io, rate_of(layer), io.site_of(0), dy);
+    let dy = super::dropout::apply(io, rate_of(layer), io.site_of(0), dy);
     let de = layernorm::backward_eps(&norm_io(io, s, gb), (&e, &dy), ggb, BERT_EPS);
     gt.copy_from_slice(&embedding::reference_backward(s, x, &de));
 }
@@ -407,7 +406,7 @@ fn forward_all(io: &RefIo<'_>, layer: Layer, x: &[f64]) -> [Vec<f64>; 10] {
     let ln = |k: usize, v: &[f64]| layernorm::forward_eps(&io.part_of(layer, k, seq), v, BERT_EPS);
     let lin = |k: usize, v: &[f64]| linear::dense_forward(dense(rows, parts[k]), prm(k), v);
     let add = |a: &[f64], b: &[f64]| a.iter().zip(b).map(|(a, b)| a + b).collect::<Vec<f64>>();
-    let drop = |j: u32, v: &[f64]| dropout_layer::apply(io, rate_of(layer), io.site_of(j), v);
+    let drop = |j: u32, v: &[f64]| super::dropout::apply(io, rate_of(layer), io.site_of(j), v);
     let (q, k, v) = (lin(0, x), lin(1, x), lin(2, x));
     let fused = fuse_qkv(rows, s.width(), [&q, &k, &v]);
     let mask = mask_of(io, s);
@@ -457,7 +456,7 @@ pub(super) fn layer_backward(
         }
     };
     let add = |a: Vec<f64>, b: &[f64]| a.iter().zip(b).map(|(a, b)| a + b).collect::<Vec<f64>>();
-    let drop = |j: u32, v: &[f64]| dropout_layer::apply(io, rate_of(layer), io.site_of(j), v);
+    let drop = |j: u32, v: &[f64]| super::dropout::apply(io, rate_of(layer), io.site_of(j), v);
     let dup = part(7, &up, dy);
     let dg = part(6, &g, &drop(3, &dup));
     let df = gelu::reference_backward(&dg, &f);
