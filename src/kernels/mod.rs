@@ -34,6 +34,7 @@ pub mod layout;
 pub mod matmul;
 pub mod maxpool;
 pub mod membench;
+pub mod mse;
 pub mod norm;
 pub mod perturb;
 pub mod relu;

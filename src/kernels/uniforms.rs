@@ -4,8 +4,8 @@
 use super::layout::UniformLayout;
 use super::{
     adam, attention, avgpool, batchnorm, bias, channels, clip, combine, conv, dropout, embedding,
-    gelu, layernorm, matmul, maxpool, membench, norm, perturb, relu, residual, sgd, softmax_xent,
-    tanh, tokens, transpose, vector,
+    gelu, layernorm, matmul, maxpool, membench, mse, norm, perturb, relu, residual, sgd,
+    softmax_xent, tanh, tokens, transpose, vector,
 };
 
 /// The uniform layouts of every kernel (each shader source appears at least once).
@@ -27,6 +27,7 @@ pub fn all() -> Vec<UniformLayout> {
         matmul::uniform_layouts(),
         maxpool::uniform_layouts(),
         membench::uniform_layouts(),
+        mse::uniform_layouts(),
         norm::uniform_layouts(),
         perturb::uniform_layouts(),
         relu::uniform_layouts(),
