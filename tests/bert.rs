@@ -10,6 +10,7 @@ use common::cli::{error_line, sampa, scratch, success, usage_error};
 use common::{assert_close, check_evaluator_at, gpus, kernels, placements, trainer, worst_tensor};
 use sampa::data::Batch;
 use sampa::kernels::adam::AdamHyper;
+use sampa::kernels::mse;
 use sampa::nn::berts::{BertSpec, TextInput};
 use sampa::nn::evaluator::Evaluator;
 use sampa::nn::{Model, reference};
@@ -311,8 +312,6 @@ fn gpu_bert_matches_cpu_reference() {
 /// exactly 0 in both.
 #[test]
 fn adamw_sam_and_sampa_follow_the_f64_optimizer_on_a_sentence_pair_task() {
-    let gpus = gpus();
-    let (gpu, worker) = (&gpus[0], gpus.get(1).unwrap_or(&gpus[0]));
     let m = bert("bert-2-64-4", INPUT, 2).with_dropout(0.1).unwrap();
     let mut rng = Pcg::new(14, 0);
     let data: Vec<Batch> = (0..5)
@@ -325,6 +324,20 @@ fn adamw_sam_and_sampa_follow_the_f64_optimizer_on_a_sentence_pair_task() {
             b
         })
         .collect();
+    let runs = [
+        (OptimizerKind::Sgd, 0.0),
+        (OptimizerKind::Sam, 0.0),
+        (OptimizerKind::Sampa, 0.1),
+    ];
+    adamw_follows_the_f64_optimizer(&m, &data, &runs);
+}
+
+/// AdamW as the base of each of `runs` (optimizer and λ) over `data` on `m`, under every
+/// placement, against the f64 optimizer (see the test above for the measure and the
+/// coordinates left out).
+fn adamw_follows_the_f64_optimizer(m: &Model, data: &[Batch], runs: &[(OptimizerKind, f32)]) {
+    let gpus = gpus();
+    let (gpu, worker) = (&gpus[0], gpus.get(1).unwrap_or(&gpus[0]));
     let x0 = m.init(8);
     let hyper = AdamHyper {
         lr: 1e-3,
@@ -334,7 +347,7 @@ fn adamw_sam_and_sampa_follow_the_f64_optimizer_on_a_sentence_pair_task() {
         decoupled: true,
     };
     let x0_64 = f64s(&x0);
-    let g0 = reference::evaluate(&m, &x0_64, &f64s(&data[0].pixels), &data[0].labels, 0.0).grad;
+    let g0 = reference::evaluate(m, &x0_64, &f64s(&data[0].pixels), &data[0].labels, 0.0).grad;
     let largest = g0.iter().fold(0.0f64, |a, g| a.max(g.abs()));
     let kept: Vec<bool> = g0.iter().map(|g| g.abs() > 1e-6 * largest).collect();
     eprintln!(
@@ -355,11 +368,7 @@ fn adamw_sam_and_sampa_follow_the_f64_optimizer_on_a_sentence_pair_task() {
             "bert.encoder.layer.1.attention.self.key.bias"
         ]
     );
-    for (kind, lambda) in [
-        (OptimizerKind::Sgd, 0.0),
-        (OptimizerKind::Sam, 0.0),
-        (OptimizerKind::Sampa, 0.1),
-    ] {
+    for &(kind, lambda) in runs {
         let config = OptimizerConfig {
             kind,
             base: BaseKind::AdamW,
@@ -368,18 +377,18 @@ fn adamw_sam_and_sampa_follow_the_f64_optimizer_on_a_sentence_pair_task() {
             ..Default::default()
         };
         let mut r = RefOptimizer::new(config, &x0, 7);
-        for b in &data {
-            r.step(&m, 0.0, b, hyper);
+        for b in data {
+            r.step(m, 0.0, b, hyper);
         }
-        for placement in placements(kind, &m, worker) {
-            let what = format!("{} {placement:?}", config.label());
-            let mut t = trainer(gpu, &m, 0.0, &x0, config, 7);
+        for placement in placements(kind, m, worker) {
+            let what = format!("{} {} {placement:?}", m.name, config.label());
+            let mut t = trainer(gpu, m, 0.0, &x0, config, 7);
             t.set_placement(gpu, placement).unwrap();
-            for b in &data {
+            for b in data {
                 t.step(gpu, b, hyper).unwrap();
             }
             let x = t.state(gpu).unwrap().x;
-            let worst = worst_tensor(&m, (&x, &r.x, &x0_64), &kept, &whole);
+            let worst = worst_tensor(m, (&x, &r.x, &x0_64), &kept, &whole);
             eprintln!(
                 "{what}: worst RMS error / RMS distance {:.2e} ({})",
                 worst.0, worst.1
@@ -837,4 +846,192 @@ fn a_pretraining_checkpoint_fine_tunes_with_a_new_head() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("\"bert.encoder.extra\""), "{err}");
+}
+
+// STS-B: one output trained with mean squared error, as Hugging Face's
+// `BertForSequenceClassification` with one label.
+
+/// `batch` with regression targets in [0, 5] (as the bits the labels carry them in) that
+/// depend on the pair's first token.
+fn with_scores(mut b: Batch) -> Batch {
+    for (k, label) in b.labels.iter_mut().enumerate() {
+        let id = b.pixels[k * 3 * INPUT.tokens];
+        *label = mse::target_bits(id / 8.0);
+    }
+    b
+}
+
+/// The one-output head's f64 gradient against central differences (its squared error
+/// included), and the GPU's loss and gradient against the f64 reference on every adapter.
+#[test]
+fn regression_head_matches_finite_differences_and_the_gpu() {
+    let model = bert("bert-2-64-4", INPUT, 1);
+    assert!(model.regression());
+    let mut rng = Pcg::new(41, 0);
+    let params: Vec<f64> = model
+        .init(5)
+        .iter()
+        .map(|&v| v as f64 * 4.0 + 0.01 * rng.normal() as f64)
+        .collect();
+    let batch = with_scores(text_batch(&mut rng, INPUT, 3, 1));
+    let inputs = f64s(&batch.pixels);
+    let loss = |p: &[f64]| reference::evaluate(&model, p, &inputs, &batch.labels, 0.0).loss;
+    let eval = reference::evaluate(&model, &params, &inputs, &batch.labels, 0.0);
+    // The loss is the mean squared error of the head's outputs.
+    assert!(eval.loss > 0.1, "{}", eval.loss);
+    assert_eq!(eval.correct, 0);
+    let h = 1e-5;
+    for p in model.params.iter().filter(|p| {
+        [
+            "classifier",
+            "pooler",
+            "layer.1.output.dense",
+            "word_embeddings",
+        ]
+        .iter()
+        .any(|n| p.name.contains(n))
+    }) {
+        for i in (0..2).map(|j| p.offset + (j * 7919 + 13) % p.len()) {
+            let mut q = params.clone();
+            q[i] += h;
+            let up = loss(&q);
+            q[i] -= 2.0 * h;
+            let num = (up - loss(&q)) / (2.0 * h);
+            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
+            assert!(
+                err < 1e-4,
+                "{} [{}]: {} against {num}",
+                p.name,
+                i - p.offset,
+                eval.grad[i]
+            );
+        }
+    }
+    let x: Vec<f32> = params.iter().map(|&v| v as f32).collect();
+    for gpu in &gpus() {
+        check_evaluator_at(gpu, &model, (&x, &batch), (kernels(gpu), None));
+    }
+}
+
+/// AdamW and AdamW+SAMPa-0.1 with dropout follow the f64 optimizer on a regression, under
+/// every placement, as the classifier's test above.
+#[test]
+fn adamw_and_sampa_follow_the_f64_optimizer_on_a_regression() {
+    let m = bert("bert-2-64-4", INPUT, 1).with_dropout(0.1).unwrap();
+    let mut rng = Pcg::new(15, 0);
+    let data: Vec<Batch> = (0..5)
+        .map(|_| with_scores(text_batch(&mut rng, INPUT, 4, 1)))
+        .collect();
+    let runs = [(OptimizerKind::Sgd, 0.0), (OptimizerKind::Sampa, 0.1)];
+    adamw_follows_the_f64_optimizer(&m, &data, &runs);
+}
+
+/// A small task in STS-B's layout in `dir`: pairs of 2 to 5 neutral words and a cue word
+/// each, scored 4.5 when the first sentence's cue is positive and 0.5 when negative, plus a
+/// jitter below 0.4 (the second cue is a distractor), with the sentiment task's `vocab.txt`.
+fn similarity_task(dir: &Path, train: usize, dev: usize) {
+    sentiment_task(dir, 1, 1);
+    let mut rng = Pcg::new(4, 0);
+    let mut rows = |n: usize| {
+        let mut out = String::from(
+            "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n",
+        );
+        for i in 0..n {
+            let sentence = |rng: &mut Pcg| {
+                let mut words: Vec<&str> = (0..2 + rng.below(4))
+                    .map(|_| NEUTRAL[rng.below(16) as usize])
+                    .collect();
+                let positive = rng.below(2) == 1;
+                let cue = if positive { POSITIVE } else { NEGATIVE };
+                let at = rng.below(words.len() as u32 + 1) as usize;
+                words.insert(at, cue[rng.below(4) as usize]);
+                (words.join(" "), positive)
+            };
+            let ((a, positive), (b, _)) = (sentence(&mut rng), sentence(&mut rng));
+            let jitter = 0.4 * rng.below(1000) as f32 / 1000.0;
+            let score = if positive { 4.5 } else { 0.5 } + jitter;
+            out += &format!("{i}\tmain-news\tnone\t2012\t{i}\tnone\tnone\t{a}\t{b}\t{score:.3}\n");
+        }
+        out
+    };
+    std::fs::write(dir.join("train.tsv"), rows(train)).unwrap();
+    std::fs::write(dir.join("dev.tsv"), rows(dev)).unwrap();
+}
+
+/// `sampa train --task stsb` learns the scores (Pearson's correlation on the dev pairs near
+/// 1, the loss far below the scores' variance), reports GLUE's correlations rather than an accuracy, and `sampa eval` gives the
+/// same; a regression refuses the flags that apply to classes.
+#[test]
+fn sampa_train_fits_a_similarity_regression() {
+    let dir = scratch("bert", "stsb");
+    similarity_task(&dir, 384, 64);
+    let data = dir.to_str().unwrap();
+    let vocab = dir.join("vocab.txt");
+    let run = dir.join("run");
+    let args = [
+        "train",
+        "--model",
+        "bert-2-64-4",
+        "--task",
+        "stsb",
+        "--data",
+        data,
+        "--tokenizer",
+        vocab.to_str().unwrap(),
+        "--max-len",
+        "16",
+        "--base",
+        "adamw",
+        "--optimizer",
+        "sampa",
+        "--lambda",
+        "0.1",
+        "--lr",
+        "2e-3",
+        "--batch",
+        "8",
+        "--epochs",
+        "3",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    let out = success(&sampa(&args));
+    assert!(
+        out.contains("GLUE stsb") && !out.contains("test acc"),
+        "{out}"
+    );
+    let records = epoch_records(&run);
+    let last = records.last().unwrap();
+    assert!(last.get("test_accuracy").is_none(), "{last}");
+    let (pearson, spearman) = (
+        last["test_pearson"].as_f64().unwrap(),
+        last["test_spearman"].as_f64().unwrap(),
+    );
+    assert!(
+        pearson > 0.8 && spearman > 0.7,
+        "{pearson} {spearman}: {out}"
+    );
+    let model = run.join("model.safetensors");
+    let eval = [
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data,
+        "--tokenizer",
+        vocab.to_str().unwrap(),
+    ];
+    let eval = success(&sampa(&eval));
+    let shown = format!("pearson {pearson:.4}, spearman {spearman:.4}");
+    assert!(
+        eval.contains(&shown) && !eval.contains("accuracy"),
+        "{eval}"
+    );
+    let mut refused = args.to_vec();
+    refused.extend(["--label-smoothing", "0.1"]);
+    let line = error_line(&sampa(&refused));
+    assert!(
+        line.contains("--label-smoothing") && line.contains("regression"),
+        "{line}"
+    );
 }

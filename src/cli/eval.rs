@@ -83,21 +83,29 @@ pub fn run(a: Args) -> anyhow::Result<()> {
             Vec::new(),
         ),
     };
-    let top5 = scores
-        .top5
-        .map_or(String::new(), |t| format!(", top-5 {:.2}%", 100.0 * t));
-    let glue: String = glue.iter().map(|(n, v)| format!(", {n} {v:.4}")).collect();
+    // A regression has no accuracy, nor classes to break it down by.
+    let mut parts = Vec::new();
+    if !model.regression() {
+        parts.push(format!("accuracy {:.2}%", 100.0 * scores.accuracy));
+    }
+    if let Some(t) = scores.top5 {
+        parts.push(format!("top-5 {:.2}%", 100.0 * t));
+    }
+    parts.extend(glue.iter().map(|(n, v)| format!("{n} {v:.4}")));
+    parts.push(format!("loss {:.4}", scores.loss));
     let what = if task.is_some() { "texts" } else { "images" };
     sampa::outln!(
-        "{}: {} on {} test {what} of {} ({}): accuracy {:.2}%{top5}{glue}, loss {:.4}",
+        "{}: {} on {} test {what} of {} ({}): {}",
         a.model.display(),
         model.name,
         test.len(),
         a.data,
         gpu.adapter.short(),
-        100.0 * scores.accuracy,
-        scores.loss
+        parts.join(", ")
     );
+    if model.regression() {
+        return Ok(());
+    }
     for (c, name) in info.class_names.iter().enumerate() {
         if let Some(part) = of_class(&test, c) {
             let scores = sampa::run::evaluate(&gpu, &mut trainer, &part, &opts)?;

@@ -156,13 +156,20 @@ pub(super) fn report(summary: &run::RunSummary, config: &TrainConfig) -> anyhow:
         );
     }
     match summary.epochs.last() {
-        Some(last) => sampa::outln!(
-            "done: {} steps in {:.1} s; test accuracy {:.2}%; wrote {}",
-            summary.steps,
-            summary.seconds,
-            100.0 * last.test_acc,
-            config.out.display()
-        ),
+        Some(last) => {
+            // A regression's accuracy is NaN (it has none): its loss stands in.
+            let test = if last.test_acc.is_nan() {
+                format!("test loss {:.4}", last.test_loss)
+            } else {
+                format!("test accuracy {:.2}%", 100.0 * last.test_acc)
+            };
+            sampa::outln!(
+                "done: {} steps in {:.1} s; {test}; wrote {}",
+                summary.steps,
+                summary.seconds,
+                config.out.display()
+            )
+        }
         None => {
             let goal = match config.steps {
                 Some(s) if s == summary.steps => format!("its {s} steps (--steps)"),

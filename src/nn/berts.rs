@@ -105,9 +105,10 @@ impl Model {
             tokens,
             pad,
         } = input;
-        if classes < 2 || vocab == 0 || pad >= vocab {
+        if classes == 0 || vocab == 0 || pad >= vocab {
             return Err(Error::Invalid(format!(
-                "--model {kind} needs at least 2 classes and a vocabulary holding [PAD], got \
+                "--model {kind} needs outputs (1 for a regression) and a vocabulary holding \
+                 [PAD], got \
                  {classes} classes, {vocab} ids and [PAD] = {pad}"
             )));
         }

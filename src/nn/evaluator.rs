@@ -19,7 +19,7 @@ pub use super::plan::{METRICS_STRIDE, Plan};
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::gpu::{Gpu, GpuBuf};
-use crate::kernels::Kernels;
+use crate::kernels::{Kernels, mse};
 use std::collections::HashMap;
 
 /// A model bound to a parameter buffer and a gradient buffer on one device.
@@ -72,6 +72,13 @@ impl Evaluator {
         if !(0.0..1.0).contains(&smoothing) {
             return Err(Error::Invalid(format!(
                 "label smoothing must be in [0, 1), got {smoothing}"
+            )));
+        }
+        if model.regression() && smoothing != 0.0 {
+            return Err(Error::Invalid(format!(
+                "--label-smoothing {smoothing}: {} is a regression (one output, mean squared \
+                 error), which has no labels to smooth; leave --label-smoothing out",
+                model.name
             )));
         }
         let bound = Bound {
@@ -184,10 +191,23 @@ impl Evaluator {
                     ),
                 ));
             }
-            if let Some(&bad) = batch
-                .labels
-                .iter()
-                .find(|&&l| l as usize >= self.bound.model.classes)
+            let model = &self.bound.model;
+            // A regression's labels are its targets' bits (`kernels::mse`), which must be
+            // numbers.
+            if model.regression()
+                && let Some(&bad) = batch
+                    .labels
+                    .iter()
+                    .find(|&&l| !mse::target_of(l).is_finite())
+            {
+                return Err(Error::Invalid(format!(
+                    "regression target {} is not a finite number",
+                    mse::target_of(bad)
+                )));
+            }
+            if let Some(&bad) = (!model.regression())
+                .then(|| batch.labels.iter().find(|&&l| l as usize >= model.classes))
+                .flatten()
             {
                 return Err(Error::Invalid(format!(
                     "label {bad} is outside the model's {} classes",

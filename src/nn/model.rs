@@ -44,7 +44,8 @@ pub struct Model {
     pub input: usize,
     /// The input's shape: an image for convolutional models, else `Flat(input)`.
     pub input_shape: Act,
-    /// Output classes.
+    /// Output classes; 1 for a regression head, trained with mean squared error
+    /// ([`Model::regression`]).
     pub classes: usize,
     /// Every trainable tensor, in layer order: the parameter vector.
     pub params: Vec<Param>,
@@ -118,10 +119,10 @@ impl Model {
             lay_out(&name, &mut params, (k, &prefix), layer.tensors())?;
             lay_out(&name, &mut state, (k, &prefix), layer.state_tensors())?;
         }
-        if shape != Act::Flat(classes) || classes < 2 {
+        if shape != Act::Flat(classes) || classes == 0 {
             return Err(Error::Invalid(format!(
-                "{name}: the last layer produces {shape:?}, not the {classes} class scores \
-                 (at least 2) the loss needs"
+                "{name}: the last layer produces {shape:?}, not the {classes} outputs (class \
+                 scores, or one regression score) the loss needs"
             )));
         }
         Ok(Model {
@@ -133,6 +134,13 @@ impl Model {
             state,
             name,
         })
+    }
+
+    /// Whether the model is a regression: one output trained with mean squared error
+    /// (`kernels::mse`) rather than class scores trained with cross-entropy, as Hugging
+    /// Face's sequence classifiers treat a model of one label (GLUE's STS-B).
+    pub fn regression(&self) -> bool {
+        self.classes == 1
     }
 
     /// A multilayer perceptron `input - hidden... - classes` with ReLU between linear layers.

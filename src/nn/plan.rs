@@ -1,7 +1,8 @@
 //! A plan: everything one batch size needs on the device for one evaluator, built once from
 //! the model's description. The model's layers (with each ReLU-then-pool pair fused, see
 //! `super::layer::fuse`) are prepared in order over activation buffers `acts[k]` (layer k's
-//! output) and `dacts[k]` (the loss gradient with respect to it); the loss reads the last.
+//! output) and `dacts[k]` (the loss gradient with respect to it); the loss (cross-entropy, or
+//! a regression's squared error) reads the last.
 //! Workspace that lives only within one layer's forward or backward is shared between
 //! layers (`super::pass::Shared`).
 
@@ -12,7 +13,7 @@ use super::pass::{LayerIo, LayerPass, NormBufs, Shared};
 use crate::error::Result;
 use crate::gpu::{Gpu, GpuBuf};
 use crate::kernels::conv::image::ROW_FLOATS;
-use crate::kernels::{Dispatch, Kernels, View, softmax_xent};
+use crate::kernels::{Dispatch, Kernels, View, mse, softmax_xent};
 
 /// A model bound to its buffers: what every plan of one evaluator shares.
 #[derive(Debug)]
@@ -115,7 +116,13 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
         (&shared, &dropout_keys),
     )?;
     let last = acts.len() - 1;
-    let xent = |grad: bool| {
+    // A one-output model is a regression (`Model::regression`), its labels the targets' bits.
+    let loss = |grad: bool| {
+        let out = (metrics.replicas(r), row_losses.replicas(r));
+        if model.regression() {
+            let pred = (acts[last].replicas(r), labels.replicas(r));
+            return mse::prepare(gpu, batch, pred, dacts[last].replicas(r), out, grad);
+        }
         softmax_xent::prepare(
             gpu,
             batch,
@@ -124,11 +131,11 @@ pub(crate) fn build(e: &Bound, gpu: &Gpu, batch: usize) -> Result<Plan> {
             acts[last].replicas(r),
             labels.replicas(r),
             dacts[last].replicas(r),
-            (metrics.replicas(r), row_losses.replicas(r)),
+            out,
             grad,
         )
     };
-    let (loss_with_grad, loss_only) = (xent(true)?, xent(false)?);
+    let (loss_with_grad, loss_only) = (loss(true)?, loss(false)?);
     let mut plan = Plan {
         batch,
         input,

@@ -1,13 +1,13 @@
-//! The f64 reference of a whole model: forward, mean cross-entropy with label smoothing, and
-//! backward to a flat gradient, composed layer by layer from the kernels' own f64 references
-//! (`super::layers`) in the GPU's layouts. It judges the GPU evaluator, and is itself checked
-//! by finite differences.
+//! The f64 reference of a whole model: forward, mean cross-entropy with label smoothing (or a
+//! regression's mean squared error), and backward to a flat gradient, composed layer by layer
+//! from the kernels' own f64 references (`super::layers`) in the GPU's layouts. It judges the
+//! GPU evaluator, and is itself checked by finite differences.
 
 use super::layer::{Act, Layer};
 use super::layers;
 use super::model::Model;
 use super::pass::RefIo;
-use crate::kernels::softmax_xent;
+use crate::kernels::{mse, softmax_xent};
 
 /// Loss, correct count and flat gradient of the mean loss over a batch.
 #[derive(Clone, Debug)]
@@ -31,6 +31,23 @@ pub fn cross_entropy(
 ) -> (f64, usize, Vec<f64>) {
     let r = softmax_xent::reference(labels.len(), classes, smoothing, logits, labels);
     (r.loss, r.correct, r.dlogits)
+}
+
+/// The model's loss of its outputs `out` against `labels`: mean loss, correct count, d loss
+/// / d out and each example's loss. Cross-entropy over classes, or for a regression
+/// (`Model::regression`) the mean squared error against the targets the labels hold.
+fn head_loss(
+    model: &Model,
+    smoothing: f64,
+    out: &[f64],
+    labels: &[u32],
+) -> (f64, usize, Vec<f64>, Vec<f64>) {
+    if model.regression() {
+        let r = mse::reference(out, labels);
+        return (r.loss, 0, r.dpred, r.row_losses);
+    }
+    let r = softmax_xent::reference(labels.len(), model.classes, smoothing, out, labels);
+    (r.loss, r.correct, r.dlogits, r.row_losses)
 }
 
 /// Forward, loss and backward of `model` at `params` on one batch (`inputs` is
@@ -62,8 +79,7 @@ pub fn evaluate_keyed(
         acts.push(y);
     }
     let logits = acts.last().expect("logits");
-    let r = softmax_xent::reference(labels.len(), model.classes, smoothing, logits, labels);
-    let (loss, correct, mut dy) = (r.loss, r.correct, r.dlogits);
+    let (loss, correct, mut dy, losses) = head_loss(model, smoothing, logits, labels);
     let mut grad = vec![0.0; params.len()];
     for (k, &layer) in model.layers.iter().enumerate().rev() {
         let range = model.layer_range(k);
@@ -74,7 +90,7 @@ pub fn evaluate_keyed(
         loss,
         correct,
         grad,
-        losses: r.row_losses,
+        losses,
     }
 }
 
@@ -200,6 +216,6 @@ pub fn evaluate_eval(
         let io = model_io((model, &shapes, k), (params, inputs), batch, (state, 0));
         x = layers::forward(layer, &io, &x);
     }
-    let (loss, correct, _) = cross_entropy(&x, labels, model.classes, smoothing);
+    let (loss, correct, ..) = head_loss(model, smoothing, &x, labels);
     (loss, correct)
 }

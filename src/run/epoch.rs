@@ -13,7 +13,8 @@ use crate::data::{self, Batch, BatchOptions, Batcher, Dataset, Splits};
 use crate::error::{Error, Result};
 use crate::gpu::Gpu;
 use crate::nn::model_info::ModelInfo;
-use crate::text::glue::{Label, Task};
+use crate::text::dataset::label_of;
+use crate::text::glue::Task;
 use crate::train::{Scores, StepReport, Trainer};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::json;
@@ -386,7 +387,17 @@ fn finish_epoch(
         Some(task) => glue_scores(gpu, trainer, (test, opts), task)?,
         None => (evaluate(gpu, trainer, test, opts)?, Vec::new()),
     };
-    let point = EpochPoint::of(s.epoch, (s.loss_sum, s.correct, s.seen), scores);
+    let mut point = EpochPoint::of(s.epoch, (s.loss_sum, s.correct, s.seen), scores);
+    // A regression has no accuracy: its epochs report GLUE's correlations instead.
+    let regression = trainer.spec().model.regression();
+    if regression {
+        (point.train_acc, point.test_acc) = (f64::NAN, f64::NAN);
+    }
+    let acc_text = if regression {
+        String::new()
+    } else {
+        format!("  test acc {:.2}%", 100.0 * point.test_acc)
+    };
     let (evals, depth) = trainer.grad_evals();
     let full = trainer
         .program()
@@ -404,18 +415,21 @@ fn finish_epoch(
         .reduce_seconds
         .map_or(String::new(), |r| format!(" ({r:.1} s all-reduce)"));
     crate::outln!(
-        "epoch {:>3}  train loss {:.4}  test loss {:.4}  test acc {:.2}%{top5_text}{glue_text}  {:.1} s{reduce_text}  grad evals {evals} (sequential {depth}{sam_text})",
+        "epoch {:>3}  train loss {:.4}  test loss {:.4}{acc_text}{top5_text}{glue_text}  {:.1} s{reduce_text}  grad evals {evals} (sequential {depth}{sam_text})",
         point.epoch,
         point.train_loss,
         point.test_loss,
-        100.0 * point.test_acc,
         s.seconds,
     );
     let mut record = json!({
-        "kind": "epoch", "epoch": point.epoch, "train_loss": point.train_loss, "train_accuracy": point.train_acc,
-        "test_loss": point.test_loss, "test_accuracy": point.test_acc, "seconds": s.seconds, "lr": s.lr,
+        "kind": "epoch", "epoch": point.epoch, "train_loss": point.train_loss,
+        "test_loss": point.test_loss, "seconds": s.seconds, "lr": s.lr,
         "steps": s.step, "grad_evals": evals, "sequential_grad_evals": depth,
     });
+    if !regression {
+        record["train_accuracy"] = point.train_acc.into();
+        record["test_accuracy"] = point.test_acc.into();
+    }
     if let Some(t) = top5 {
         record["test_top5_accuracy"] = t.into();
     }
@@ -448,9 +462,9 @@ pub fn glue_scores(
     task: Task,
 ) -> Result<(Scores, Vec<(&'static str, f64)>)> {
     let (scores, predicted) = gpu.block_on(trainer.evaluate_predicting_async(gpu, data, opts))?;
-    let classes = |v: &[u32]| v.iter().map(|&c| Label::Class(c)).collect::<Vec<_>>();
+    let labels = |v: &[u32]| v.iter().map(|&v| label_of(task, v)).collect::<Vec<_>>();
     let metrics = task
-        .metrics(&classes(&predicted), &classes(&data.labels))
+        .metrics(&labels(&predicted), &labels(&data.labels))
         .into_iter()
         .filter(|(name, _)| *name != "accuracy")
         .collect();

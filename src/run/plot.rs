@@ -118,8 +118,12 @@ fn draw(
             .x_labels(points.len().clamp(2, 10))
             .draw()?;
         for (getter, label, color) in [(getters[0], "train", BLUE), (getters[1], "test", RED)] {
-            let series: Vec<(f64, f64)> =
-                points.iter().map(|p| (p.epoch as f64, getter(p))).collect();
+            // A regression's accuracies are NaN: it has none to draw.
+            let series: Vec<(f64, f64)> = points
+                .iter()
+                .map(|p| (p.epoch as f64, getter(p)))
+                .filter(|(_, y)| y.is_finite())
+                .collect();
             chart
                 .draw_series(LineSeries::new(series.clone(), color.stroke_width(2)))?
                 .label(label)

@@ -62,6 +62,21 @@ impl TrainConfig {
                 task.name()
             )));
         }
+        // A regression's targets are scores: nothing to smooth, flip or rank by accuracy.
+        let class_flags = [
+            ("--label-smoothing", self.label_smoothing != 0.0),
+            ("--label-noise", self.label_noise != 0.0),
+            ("--val-split", self.val_split.is_some()),
+        ];
+        if task.labels().is_none()
+            && let Some((flag, _)) = class_flags.iter().find(|(_, given)| *given)
+        {
+            return Err(Error::Invalid(format!(
+                "{flag} applies to classes, and --task {} is a regression (a score per \
+                 pair, trained with mean squared error); drop it",
+                task.name()
+            )));
+        }
         Ok(())
     }
 }

@@ -6,8 +6,12 @@ use crate::error::Result;
 use plotters::prelude::*;
 use std::path::Path;
 
-/// Draw the settings' curves into `path`.
+/// Draw the settings' curves into `path`; nothing when no run has a test accuracy (a
+/// regression's sweep, whose figures are in `summary.md`).
 pub fn bands(settings: &[SettingSummary], path: &Path) -> Result<()> {
+    if settings.iter().all(|s| s.test_accuracy_by_epoch.is_empty()) {
+        return Ok(());
+    }
     crate::run::plot::png(path, "sweep plot", Box::new(|tmp| draw(settings, tmp)))
 }
 

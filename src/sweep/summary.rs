@@ -1,7 +1,8 @@
 //! What a sweep's runs add up to, per setting: the test accuracy's mean and sample standard
 //! deviation over its seeds at the best validation epoch (with `--val-split`) and at the last,
-//! the top-5 accuracy past 5 classes, the gradient evaluations in total and in sequence, and
-//! the seconds per epoch; read from each run's own `metrics.jsonl`, written as `summary.json`
+//! the top-5 accuracy past 5 classes, GLUE's metrics at the last epoch on a GLUE task (a
+//! regression such as STS-B has them and no accuracy), the gradient evaluations in total and
+//! in sequence, and the seconds per epoch; read from each run's own `metrics.jsonl`, written as `summary.json`
 //! and `summary.md`, and drawn as test-accuracy curves with a band per setting.
 
 use super::grid::{Grid, RunSpec};
@@ -31,6 +32,15 @@ impl Stat {
             mean,
             std: (n > 1).then(|| var.sqrt()),
         })
+    }
+
+    /// `mean ± std` to 4 decimals (a correlation or F1).
+    fn plain(s: Option<Stat>) -> String {
+        match s {
+            Some(Stat { mean, std: Some(d) }) => format!("{mean:.4} ± {d:.4}"),
+            Some(Stat { mean, std: None }) => format!("{mean:.4}"),
+            None => "—".into(),
+        }
     }
 
     /// `mean ± std` as percentages.
@@ -67,7 +77,14 @@ pub struct SettingSummary {
     pub seconds_per_epoch: Option<Stat>,
     /// Per epoch (1-based, in order), the test accuracy over the runs.
     pub test_accuracy_by_epoch: Vec<Stat>,
+    /// GLUE's metrics beyond accuracy at the last epoch (`mcc`, `f1`, `pearson`,
+    /// `spearman`, as `metrics.jsonl` names them `test_<name>`), by name.
+    #[serde(default)]
+    pub test_glue_last: Vec<(String, Stat)>,
 }
+
+/// GLUE's metrics beyond accuracy, as `text::glue::Task::metrics` names them.
+const GLUE_METRICS: [&str; 4] = ["mcc", "f1", "pearson", "spearman"];
 
 /// A sweep's summary: each setting's figures, and the runs not finished yet.
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -81,7 +98,8 @@ pub struct Summary {
 /// One finished run's figures.
 struct RunFigures {
     best_val: Option<f64>,
-    last: f64,
+    last: Option<f64>,
+    glue: Vec<(&'static str, f64)>,
     top5: Option<f64>,
     evals: (u64, u64),
     seconds: Vec<f64>,
@@ -93,27 +111,32 @@ fn figures(dir: &Path) -> Result<RunFigures> {
     let last = records
         .last()
         .ok_or_else(|| Error::data(dir, "a finished run without epoch records"))?;
-    let acc = |r: &serde_json::Value| r["test_accuracy"].as_f64().unwrap_or(f64::NAN);
+    // A regression's records have no accuracy.
+    let acc = |r: &serde_json::Value| r["test_accuracy"].as_f64();
     // The first epoch of the best validation accuracy, as `run::validation` picks it.
     let mut best: Option<(f64, f64)> = None;
     for r in &records {
         if let Some(v) = r["val_accuracy"].as_f64()
             && best.is_none_or(|(b, _)| v > b)
         {
-            best = Some((v, acc(r)));
+            best = Some((v, acc(r).unwrap_or(f64::NAN)));
         }
     }
     let count = |k: &str| last[k].as_u64().unwrap_or(0);
     Ok(RunFigures {
         best_val: best.map(|(_, t)| t),
         last: acc(last),
+        glue: GLUE_METRICS
+            .iter()
+            .filter_map(|&m| Some((m, last[format!("test_{m}")].as_f64()?)))
+            .collect(),
         top5: last["test_top5_accuracy"].as_f64(),
         evals: (count("grad_evals"), count("sequential_grad_evals")),
         seconds: records
             .iter()
             .filter_map(|r| r["seconds"].as_f64())
             .collect(),
-        by_epoch: records.iter().map(acc).collect(),
+        by_epoch: records.iter().filter_map(acc).collect(),
     })
 }
 
@@ -154,12 +177,23 @@ impl Summary {
                 seeds: done.iter().map(|(s, _)| *s).collect(),
                 runs: done.len(),
                 test_accuracy_best_val: pick(|r| r.best_val),
-                test_accuracy_last: pick(|r| Some(r.last)),
+                test_accuracy_last: pick(|r| r.last),
                 test_top5_last: pick(|r| r.top5),
                 grad_evals: done.iter().map(|(_, r)| r.evals.0).max().unwrap_or(0),
                 sequential_grad_evals: done.iter().map(|(_, r)| r.evals.1).max().unwrap_or(0),
                 seconds_per_epoch: Stat::of(&seconds),
                 test_accuracy_by_epoch: by_epoch,
+                test_glue_last: GLUE_METRICS
+                    .iter()
+                    .filter_map(|&m| {
+                        let v: Vec<f64> = done
+                            .iter()
+                            .filter_map(|(_, r)| r.glue.iter().find(|g| g.0 == m).map(|g| g.1))
+                            .collect();
+                        let stat = (v.len() == done.len()).then(|| Stat::of(&v)).flatten()?;
+                        Some((m.to_string(), stat))
+                    })
+                    .collect(),
             });
         }
         Ok(Summary {
@@ -170,16 +204,34 @@ impl Summary {
 
     /// The summary as a Markdown table, with a line on the runs still to finish.
     pub fn markdown(&self) -> String {
-        let mut s = String::from(
+        // A column for each GLUE metric some setting has.
+        let glue: Vec<&str> = GLUE_METRICS
+            .into_iter()
+            .filter(|g| {
+                self.settings
+                    .iter()
+                    .any(|m| m.test_glue_last.iter().any(|(n, _)| n == g))
+            })
+            .collect();
+        let glue_head: String = glue.iter().map(|g| format!(" {g}, last |")).collect();
+        let mut s = format!(
             "| setting | runs | test acc. at best val. (%) | test acc., last epoch (%) | top-5, \
-             last (%) | grad evals (in sequence) | s / epoch |\n|---|---|---|---|---|---|---|\n",
+             last (%) |{glue_head} grad evals (in sequence) | s / epoch |\n|---|---|---|---|---|{}---|---|\n",
+            "---|".repeat(glue.len())
         );
         for m in &self.settings {
             let secs = m
                 .seconds_per_epoch
                 .map_or("—".into(), |t| format!("{:.1}", t.mean));
+            let glue_cells: String = glue
+                .iter()
+                .map(|g| {
+                    let stat = m.test_glue_last.iter().find(|(n, _)| n == g);
+                    format!(" {} |", Stat::plain(stat.map(|(_, s)| *s)))
+                })
+                .collect();
             s += &format!(
-                "| {} | {} | {} | {} | {} | {} ({}) | {secs} |\n",
+                "| {} | {} | {} | {} | {} |{glue_cells} {} ({}) | {secs} |\n",
                 m.name,
                 m.runs,
                 Stat::percent(m.test_accuracy_best_val),
@@ -209,5 +261,63 @@ impl Summary {
         let json = serde_json::to_string_pretty(self).expect("a summary serialises");
         write("summary.json", json.as_bytes())?;
         write("summary.md", self.markdown().as_bytes())
+    }
+}
+
+#[cfg(all(test, not(target_arch = "wasm32")))]
+mod tests {
+    use super::*;
+
+    /// A regression's run (no accuracies, Pearson and Spearman per epoch) gives its last
+    /// epoch's correlations and no accuracy; the table gives them a column each.
+    #[test]
+    fn a_regression_sweep_reports_its_correlations() {
+        let dir = std::env::temp_dir().join(format!("sampa-summary-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let records = [
+            r#"{"kind":"epoch","epoch":1,"test_loss":3.0,"test_pearson":0.5,"test_spearman":0.4,"seconds":2.0}"#,
+            r#"{"kind":"step","step":3}"#,
+            r#"{"kind":"epoch","epoch":2,"test_loss":1.0,"test_pearson":0.9,"test_spearman":0.7,"seconds":4.0}"#,
+        ];
+        std::fs::write(dir.join("metrics.jsonl"), records.join("\n")).unwrap();
+        let f = figures(&dir).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(f.last, None);
+        assert!(f.by_epoch.is_empty());
+        assert_eq!(f.glue, vec![("pearson", 0.9), ("spearman", 0.7)]);
+        assert_eq!(f.seconds, vec![2.0, 4.0]);
+        let setting = |name: &str, glue: Vec<(String, Stat)>| SettingSummary {
+            name: name.into(),
+            seeds: vec![0, 1],
+            runs: 2,
+            test_accuracy_best_val: None,
+            test_accuracy_last: None,
+            test_top5_last: None,
+            grad_evals: 10,
+            sequential_grad_evals: 5,
+            seconds_per_epoch: Stat::of(&[3.0]),
+            test_accuracy_by_epoch: Vec::new(),
+            test_glue_last: glue,
+        };
+        let pearson = Stat::of(&[0.9, 0.7]).unwrap();
+        let summary = Summary {
+            settings: vec![
+                setting("sam", vec![("pearson".into(), pearson)]),
+                setting("sgd", Vec::new()),
+            ],
+            unfinished: Vec::new(),
+        };
+        let md = summary.markdown();
+        let lines: Vec<&str> = md.lines().collect();
+        assert!(
+            lines[0].contains("| top-5, last (%) | pearson, last | grad evals"),
+            "{md}"
+        );
+        assert_eq!(lines[1], "|---|---|---|---|---|---|---|---|");
+        assert_eq!(
+            lines[2],
+            "| sam | 2 | — | — | — | 0.8000 ± 0.1414 | 10 (5) | 3.0 |"
+        );
+        assert_eq!(lines[3], "| sgd | 2 | — | — | — | — | 10 (5) | 3.0 |");
     }
 }

@@ -6,6 +6,7 @@ use super::trainer::Trainer;
 use crate::data::{Batch, BatchOptions, Batcher, Dataset};
 use crate::error::Result;
 use crate::gpu::Gpu;
+use crate::kernels::mse;
 use crate::nn::evaluator::Evaluator;
 
 /// A data set's mean loss and accuracies at some parameters.
@@ -13,7 +14,7 @@ use crate::nn::evaluator::Evaluator;
 pub struct Scores {
     /// Mean loss.
     pub loss: f64,
-    /// The fraction whose first arg-max is the label (top-1 accuracy).
+    /// The fraction whose first arg-max is the label (top-1 accuracy); 0 for a regression.
     pub accuracy: f64,
     /// The fraction where fewer than 5 classes score higher than the label (top-5 accuracy),
     /// for models of more than 5 classes.
@@ -32,8 +33,9 @@ impl Trainer {
         self.scores_async(gpu, data, opts, None).await
     }
 
-    /// [`Trainer::evaluate_async`], and the class predicted for each example in order (for
-    /// metrics beyond accuracy, such as GLUE's): each batch's logits are read back too.
+    /// [`Trainer::evaluate_async`], and the prediction for each example in order (for metrics
+    /// beyond accuracy, such as GLUE's), laid out as the data set's labels are: a class, or a
+    /// regression's score as its f32 bits. Each batch's outputs are read back too.
     pub async fn evaluate_predicting_async(
         &mut self,
         gpu: &Gpu,
@@ -116,14 +118,19 @@ impl Trainer {
         self.read_predictions_async(gpu, batch.len()).await
     }
 
-    /// The predicted classes of the `n` examples [`Trainer::loss_async`] just evaluated.
+    /// The predictions of the `n` examples [`Trainer::loss_async`] just evaluated: each
+    /// one's class, or a regression's score as the bits its targets travel in.
     async fn read_predictions_async(&mut self, gpu: &Gpu, n: usize) -> Result<Vec<u32>> {
         let (i, _) = self.evaluation;
-        let classes = self.spec.model.classes;
+        let model = &self.spec.model;
+        let classes = model.classes;
         let plan = self.rec.evaluators[i]
             .loaded(n)
             .expect("loss_async loaded this batch size");
         let logits = gpu.read_async(&plan.logits).await?;
+        if model.regression() {
+            return Ok(logits[..n].iter().map(|&s| mse::target_bits(s)).collect());
+        }
         Ok(logits[..n * classes].chunks(classes).map(argmax).collect())
     }
 }

@@ -112,7 +112,9 @@ pub fn check_evaluator_at(
 ) {
     let params = gpu.upload(x, "params").unwrap();
     let grads = gpu.zeros::<f32>(x.len(), "grads").unwrap();
-    let mut ev = Evaluator::new(model.clone(), 0.1, k, &params, &grads).unwrap();
+    // A regression's targets have nothing to smooth.
+    let smoothing = if model.regression() { 0.0 } else { 0.1 };
+    let mut ev = Evaluator::new(model.clone(), smoothing, k, &params, &grads).unwrap();
     if let Some(key) = key {
         ev.set_dropout_keys(&[key]).unwrap();
     }
@@ -120,7 +122,8 @@ pub fn check_evaluator_at(
     let xs: Vec<f64> = x.iter().map(|&v| v as f64).collect();
     let inputs: Vec<f64> = b.pixels.iter().map(|&v| v as f64).collect();
     let labelled = (&inputs[..], &b.labels[..]);
-    let want = reference::evaluate_keyed(model, &xs, labelled, 0.1, key.unwrap_or(0));
+    let smoothing = smoothing as f64;
+    let want = reference::evaluate_keyed(model, &xs, labelled, smoothing, key.unwrap_or(0));
     let what = format!(
         "{} {} batch {} {:?}",
         gpu.adapter.short(),
