@@ -254,6 +254,86 @@ fn adamw_pairs_with_warm_up_and_clipping_follow_the_serial_trajectory() {
     }
 }
 
+/// A small STS-B task in `dir` (GLUE's columns; a score from 0 to 5 that follows the first
+/// sentence's word) and its `vocab.txt`.
+fn similarity_task(dir: &Path) {
+    let words = ["the", "a", "film", "was", "is", "good", "bad", "very"];
+    let vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"];
+    let all: Vec<&str> = vocab.iter().chain(&words).copied().collect();
+    std::fs::write(dir.join("vocab.txt"), all.join("\n") + "\n").unwrap();
+    let mut rows = String::from(
+        "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n",
+    );
+    for i in 0..64usize {
+        let w = |k: usize| words[(i * 7 + k * 3) % words.len()];
+        let score = if w(0) == "good" {
+            4.5
+        } else {
+            (i % 5) as f32 * 0.5
+        };
+        rows += &format!(
+            "{i}\tg\tf\t2012\t{i}\ts\ts\t{} {} {}\t{} {}\t{score}\n",
+            w(0),
+            w(1),
+            w(2),
+            w(3),
+            w(4)
+        );
+    }
+    std::fs::write(dir.join("train.tsv"), &rows).unwrap();
+    std::fs::write(dir.join("dev.tsv"), &rows).unwrap();
+}
+
+/// A BERT with dropout on STS-B (a regression) under AdamW+SAMPa-0.1: the worker rebuilds each
+/// text batch from its drawn indices and draws the same dropout masks, so the pair follows the
+/// serial trajectory.
+#[test]
+fn a_bert_pair_on_a_regression_follows_the_serial_trajectory() {
+    let d = scratch("mpi", "bert");
+    similarity_task(&d);
+    let (m, s) = (d.join("mpi"), d.join("serial"));
+    let (data, vocab) = (d.to_str().unwrap(), d.join("vocab.txt"));
+    let args = |out: &Path, how: &[&str]| -> Vec<String> {
+        let mut a = vec![
+            "train",
+            "--model",
+            "bert-2-64-4",
+            "--task",
+            "stsb",
+            "--data",
+            data,
+            "--tokenizer",
+            vocab.to_str().unwrap(),
+            "--max-len",
+            "12",
+            "--base",
+            "adamw",
+            "--lr",
+            "1e-3",
+            "--optimizer",
+            "sampa",
+            "--lambda",
+            "0.1",
+            "--batch",
+            "8",
+            "--steps",
+            "8",
+            "--seed",
+            "3",
+            "--log-every",
+            "1",
+            "--out",
+            out.to_str().unwrap(),
+        ];
+        a.extend(how);
+        a.into_iter().map(String::from).collect()
+    };
+    run(mpirun(2, &strs(&args(&m, &["--schedule", "mpi"]))));
+    let serial = ["--schedule", "serial", "--adapter", "vulkan"];
+    run(single(&strs(&args(&s, &serial))));
+    assert_close("bert-2-64-4 on stsb, mpi against serial", &m, &s);
+}
+
 #[test]
 fn data_parallel_sam_matches_one_process() {
     let d = scratch("mpi", "sam");
