@@ -783,45 +783,47 @@ fn hugging_faces_bert_gives_the_same_losses() {
 /// classifier, and leaves out the pre-training heads (`cls.*`) and the `position_ids` buffer,
 /// as `BertForSequenceClassification.from_pretrained` does; any other unknown tensor is still
 /// an error naming it.
-#[test]
-fn a_pretraining_checkpoint_fine_tunes_with_a_new_head() {
+/// The Hugging Face fixture `hf-bert-1-16-2` (20 word rows, 8 positions) as pre-training
+/// leaves a checkpoint, written to `path`: no classifier, a masked-LM head's bias, and the
+/// tensor `extra` (of 4 values) if given.
+fn pretraining_file(path: &Path, extra: Option<&str>) -> std::path::PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert");
     let bytes = std::fs::read(dir.join("hf-bert-1-16-2.safetensors")).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut all: Vec<(String, Vec<usize>, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("classifier"))
+        .map(|(n, t)| (n, t.shape().to_vec(), t.data().to_vec()))
+        .collect();
+    all.push(("cls.predictions.bias".into(), vec![20], vec![0; 80]));
+    if let Some(e) = extra {
+        all.push((e.to_string(), vec![4], vec![0; 16]));
+    }
+    let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = all
+        .iter()
+        .map(|(n, shape, data)| {
+            let v =
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, shape.clone(), data)
+                    .unwrap();
+            (n.clone(), v)
+        })
+        .collect();
+    safetensors::serialize_to_file(views, None, path).unwrap();
+    path.to_path_buf()
+}
+
+#[test]
+fn a_pretraining_checkpoint_fine_tunes_with_a_new_head() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/bert");
     let input = TextInput {
         vocab: 20,
         positions: 8,
         tokens: 8,
         pad: 0,
     };
-    // Pre-training's file: no classifier, a masked-LM head and the position ids.
-    let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
-        .tensors()
-        .into_iter()
-        .filter(|(n, _)| !n.starts_with("classifier"))
-        .map(|(n, t)| (n, t.shape().to_vec(), t.data().to_vec()))
-        .collect();
-    tensors.push(("cls.predictions.bias".into(), vec![20], vec![0; 80]));
     let write = |name: &str, extra: Option<&str>| {
-        let mut all = tensors.clone();
-        if let Some(e) = extra {
-            all.push((e.to_string(), vec![4], vec![0; 16]));
-        }
-        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = all
-            .iter()
-            .map(|(n, shape, data)| {
-                let v = safetensors::tensor::TensorView::new(
-                    safetensors::Dtype::F32,
-                    shape.clone(),
-                    data,
-                )
-                .unwrap();
-                (n.clone(), v)
-            })
-            .collect();
-        let path = scratch("bert", "pretrained").join(name);
-        safetensors::serialize_to_file(views, None, &path).unwrap();
-        path
+        pretraining_file(&scratch("bert", "pretrained").join(name), extra)
     };
     let model = bert("bert-1-16-2", input, 2);
     let seeded = model.init(3);
@@ -846,6 +848,110 @@ fn a_pretraining_checkpoint_fine_tunes_with_a_new_head() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("\"bert.encoder.extra\""), "{err}");
+}
+
+/// An `--init` file fixes the word and position tables (here 20 rows and 8 positions, where
+/// the tokenizer has 14 ids): training, `sampa eval` and a resume whose `--init` file has
+/// gone all build the file's sizes; a tokenizer of more ids than the table, and a
+/// `--max-len` past its positions, are one-line errors.
+#[test]
+fn an_init_file_fixes_the_word_and_position_tables() {
+    let dir = scratch("bert", "tables");
+    let words = [
+        "the", "movie", "was", "very", "good", "great", "bad", "awful",
+    ];
+    let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "."];
+    let vocab: Vec<&str> = specials.iter().chain(&words).copied().collect();
+    std::fs::write(dir.join("vocab.txt"), vocab.join("\n") + "\n").unwrap();
+    let mut rows = String::from("sentence\tlabel\n");
+    for i in 0..32 {
+        let cue = words[4 + i % 4];
+        rows += &format!("the movie was {cue} .\t{}\n", usize::from(i % 4 < 2));
+    }
+    for file in ["train.tsv", "dev.tsv"] {
+        std::fs::write(dir.join(file), &rows).unwrap();
+    }
+    let init = pretraining_file(&dir.join("pretraining.safetensors"), None);
+    let (data, run) = (dir.to_str().unwrap(), dir.join("run"));
+    let tok = dir.join("vocab.txt");
+    let train = |max_len: &str, tok: &Path| {
+        let args = [
+            "train",
+            "--model",
+            "bert-1-16-2",
+            "--task",
+            "sst2",
+            "--data",
+            data,
+            "--tokenizer",
+            tok.to_str().unwrap(),
+            "--max-len",
+            max_len,
+            "--init",
+            init.to_str().unwrap(),
+            "--reset-head",
+            "--base",
+            "adamw",
+            "--lr",
+            "1e-3",
+            "--batch",
+            "8",
+            "--steps",
+            "4",
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        sampa(&args)
+    };
+    let out = success(&train("8", &tok));
+    assert!(out.contains("cls.*"), "{out}");
+    let bytes = std::fs::read(run.join("model.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let shape = |n: &str| st.tensor(n).unwrap().shape().to_vec();
+    assert_eq!(shape("bert.embeddings.word_embeddings.weight"), [20, 16]);
+    assert_eq!(shape("bert.embeddings.position_embeddings.weight"), [8, 16]);
+    let model = run.join("model.safetensors");
+    let eval = [
+        "eval",
+        "--model",
+        model.to_str().unwrap(),
+        "--data",
+        data,
+        "--tokenizer",
+        tok.to_str().unwrap(),
+    ];
+    let eval = success(&sampa(&eval));
+    assert!(eval.contains("on 32 test texts"), "{eval}");
+    // The resume builds the tables from its checkpoint, not from the --init file.
+    std::fs::rename(&init, dir.join("moved.safetensors")).unwrap();
+    let resume = ["train", "--resume", run.to_str().unwrap(), "--steps", "6"];
+    let out = success(&sampa(&resume));
+    assert!(out.contains("done: 6 steps"), "{out}");
+    std::fs::rename(dir.join("moved.safetensors"), &init).unwrap();
+    std::fs::remove_dir_all(&run).unwrap();
+    let line = error_line(&train("12", &tok));
+    assert!(
+        line.contains("--max-len 12") && line.contains("8 positions"),
+        "{line}"
+    );
+    let mut many = vocab.clone();
+    many.extend(["nice", "fine", "poor", "sad", "a", "is", "it"]);
+    let big = dir.join("big-vocab.txt");
+    std::fs::write(&big, many.join("\n") + "\n").unwrap();
+    let line = error_line(&train("8", &big));
+    assert!(
+        line.contains("21 ids") && line.contains("20 rows"),
+        "{line}"
+    );
+    // A header length past the file's end is refused before anything is allocated for it.
+    let mut bad = (1u64 << 40).to_le_bytes().to_vec();
+    bad.extend([b'{'; 8]);
+    std::fs::write(&init, bad).unwrap();
+    let line = error_line(&train("8", &tok));
+    assert!(
+        line.contains("a header of 1099511627776 bytes in a file of 16"),
+        "{line}"
+    );
 }
 
 // STS-B: one output trained with mean squared error, as Hugging Face's

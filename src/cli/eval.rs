@@ -148,7 +148,7 @@ fn text_split(
         text.pad
     );
     let splits = load_task(task, Path::new(&a.data), &tok)?;
-    let model = Model::for_splits(&info.kind, &info.hidden, &splits)?;
+    let model = Model::for_text_tables(&info.kind, &splits, Some(text.tables))?;
     Ok((splits.test, model, task))
 }
 

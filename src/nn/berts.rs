@@ -70,6 +70,17 @@ fn bad(kind: &str) -> Error {
 /// Hugging Face's BERT checkpoints.
 pub const POSITIONS: usize = 512;
 
+/// The rows of a BERT's word and position tables. An `--init` file fixes them (as Hugging
+/// Face's `config.json` gives `vocab_size` and `max_position_embeddings`); without one they
+/// are the tokenizer's vocabulary and [`POSITIONS`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tables {
+    /// Rows of the word table: at least the tokenizer's ids.
+    pub words: usize,
+    /// Rows of the position table: at least the tokens per example.
+    pub positions: usize,
+}
+
 /// What a BERT reads: the tokenizer's vocabulary, the position table's rows, the tokens per
 /// example (`--max-len`) and the `[PAD]` id, whose word embedding starts at zero.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

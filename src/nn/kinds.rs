@@ -12,24 +12,41 @@ impl Model {
     pub fn for_splits(kind: &str, hidden: &[usize], splits: &crate::data::Splits) -> Result<Model> {
         #[cfg(not(target_arch = "wasm32"))]
         if kind.starts_with("bert") {
-            return Model::for_text(kind, splits);
+            return Model::for_text_tables(kind, splits, None);
         }
         Model::for_images(kind, hidden, splits.train.shape, splits.classes)
     }
 
-    /// The BERT `kind` names for `splits`' tokenized texts: the tokenizer's vocabulary and
-    /// `[PAD]`, the tokens per example, 512 positions (Hugging Face's checkpoints').
+    /// The BERT `kind` names for `splits`' tokenized texts (the tokenizer's `[PAD]` and the
+    /// tokens per example), its word and position tables as `tables` fixes them (an `--init`
+    /// file's), else the tokenizer's vocabulary and 512 positions (Hugging Face's
+    /// checkpoints'). The tokenizer's ids must fit the word table.
     #[cfg(not(target_arch = "wasm32"))]
-    fn for_text(kind: &str, splits: &crate::data::Splits) -> Result<Model> {
+    pub fn for_text_tables(
+        kind: &str,
+        splits: &crate::data::Splits,
+        tables: Option<super::berts::Tables>,
+    ) -> Result<Model> {
         let Some(text) = &splits.train.text else {
             return Err(crate::error::Error::Invalid(format!(
                 "--model {kind} reads text, and {} holds images; give --task and --tokenizer",
                 splits.description
             )));
         };
-        let input = super::berts::TextInput {
-            vocab: text.vocab,
+        let tables = tables.unwrap_or(super::berts::Tables {
+            words: text.vocab,
             positions: super::berts::POSITIONS,
+        });
+        if tables.words < text.vocab {
+            return Err(crate::error::Error::Invalid(format!(
+                "--tokenizer: {} ids, but the model's word table has {} rows; give the \
+                 tokenizer of the checkpoint the model comes from",
+                text.vocab, tables.words
+            )));
+        }
+        let input = super::berts::TextInput {
+            vocab: tables.words,
+            positions: tables.positions,
             tokens: text.tokens,
             pad: text.pad as usize,
         };

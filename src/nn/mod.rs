@@ -6,7 +6,6 @@
 //! What it must not touch: optimizer state, schedules and files. Nothing here imports `optim`,
 //! `train` or `run`; the trainer owns the parameters' updates.
 
-#[cfg(not(target_arch = "wasm32"))]
 pub mod berts;
 mod composite;
 pub mod decay;

@@ -4,6 +4,7 @@
 //! text model the task and tokenizer settings its inputs were made with. `sampa eval` rebuilds and feeds the model from
 //! these alone; `--init` checks them against the run.
 
+use super::berts::{POSITIONS, Tables};
 use crate::data::ImageShape;
 use std::collections::HashMap;
 
@@ -42,6 +43,9 @@ pub struct TextInfo {
     pub pad: u32,
     /// Whether case and accents were kept (`--cased`).
     pub cased: bool,
+    /// The model's word and position tables (files written before they were recorded had
+    /// the tokenizer's vocabulary and 512 positions).
+    pub tables: Tables,
 }
 
 impl ModelInfo {
@@ -104,6 +108,8 @@ impl ModelInfo {
             m.insert("vocab".into(), t.vocab.to_string());
             m.insert("pad".into(), t.pad.to_string());
             m.insert("cased".into(), t.cased.to_string());
+            m.insert("word_rows".into(), t.tables.words.to_string());
+            m.insert("positions".into(), t.tables.positions.to_string());
         }
         m
     }
@@ -155,11 +161,21 @@ fn parse(m: &HashMap<String, String>) -> Result<ModelInfo, String> {
             Some(task) => {
                 let num =
                     |k: &str| -> Result<usize, String> { get(k)?.parse().map_err(|_| bad(k)) };
+                let vocab = num("vocab")?;
+                // Absent from files written before the tables were recorded.
+                let or = |k: &str, default| match m.contains_key(k) {
+                    true => num(k),
+                    false => Ok(default),
+                };
                 Some(TextInfo {
                     task: task.clone(),
-                    vocab: num("vocab")?,
+                    vocab,
                     pad: u32::try_from(num("pad")?).map_err(|_| bad("pad"))?,
                     cased: get("cased")?.parse().map_err(|_| bad("cased"))?,
+                    tables: Tables {
+                        words: or("word_rows", vocab)?,
+                        positions: or("positions", POSITIONS)?,
+                    },
                 })
             }
         },
@@ -213,10 +229,28 @@ mod tests {
                 vocab: 30522,
                 pad: 0,
                 cased: true,
+                tables: Tables {
+                    words: 30528,
+                    positions: 256,
+                },
             }),
         };
         let mut m = info.metadata("bert-2-64-4 128 tokens→2");
-        assert_eq!(ModelInfo::from_metadata(&m), Some(Ok(info)));
+        assert_eq!(ModelInfo::from_metadata(&m), Some(Ok(info.clone())));
+        // A file from before the tables were recorded: the vocabulary and 512 positions.
+        let mut old = m.clone();
+        old.remove("word_rows");
+        old.remove("positions");
+        let text = ModelInfo::from_metadata(&old)
+            .unwrap()
+            .unwrap()
+            .text
+            .unwrap();
+        let tables = Tables {
+            words: 30522,
+            positions: 512,
+        };
+        assert_eq!(text.tables, tables);
         m.insert("vocab".into(), "many".into());
         let err = ModelInfo::from_metadata(&m).unwrap().unwrap_err();
         assert_eq!(err, "a malformed \"vocab\" in its metadata");

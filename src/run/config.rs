@@ -210,6 +210,7 @@ pub struct TrainConfig {
     #[serde(default)]
     pub cutout: bool,
     /// Start from these parameters (safetensors with PyTorch names) instead of the seeded init.
+    /// A BERT's word and position tables take the file's sizes.
     #[arg(long)]
     #[serde(default, with = "crate::fsutil::path::option")]
     pub init: Option<PathBuf>,

@@ -93,7 +93,11 @@ pub(super) fn epochs(
     let opts = train_options(config, splits);
     let setup = Setup {
         origin: Origin::of(config, splits),
-        info: ModelInfo::of(&config.model, &config.hidden, splits, &opts).with_text(config, splits),
+        info: ModelInfo::of(&config.model, &config.hidden, splits, &opts).with_text(
+            config,
+            splits,
+            &trainer.spec().model,
+        ),
         opts,
         part,
     };

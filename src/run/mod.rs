@@ -107,11 +107,28 @@ pub fn add_label_noise(labels: &mut [u32], classes: usize, (rate, seed): (f32, u
     }
 }
 
-/// The model a config names, for `splits`' images and classes. `--bn-stats` is refused for a
-/// model without BatchNorm, which has no running statistics for it to choose a pass for.
+/// The model a config names, for `splits`' images and classes. A BERT's word and position
+/// tables are `--init`'s sizes where it is given. `--bn-stats` is refused for a model
+/// without BatchNorm, which has no running statistics for it to choose a pass for.
 pub fn build_model(config: &TrainConfig, splits: &Splits) -> Result<Model> {
-    let mut model = Model::for_splits(&config.model, &config.hidden, splits)?
-        .with_dropout(config.dropout_rate())?;
+    build_model_sized(config, splits, config.init.as_deref())
+}
+
+/// [`build_model`] with a BERT's tables sized as in the safetensors file `tables` (the run's
+/// checkpoint, when resuming: its `--init` file may have moved since).
+fn build_model_sized(
+    config: &TrainConfig,
+    splits: &Splits,
+    tables: Option<&Path>,
+) -> Result<Model> {
+    let model = match tables {
+        Some(file) if config.model.starts_with("bert") => {
+            let tables = text::bert_tables(file)?;
+            Model::for_text_tables(&config.model, splits, Some(tables))?
+        }
+        _ => Model::for_splits(&config.model, &config.hidden, splits)?,
+    };
+    let mut model = model.with_dropout(config.dropout_rate())?;
     if config.zero_init_residual {
         model = model.with_zero_init_residual()?;
     }
@@ -179,7 +196,14 @@ pub fn train(
         true => RunDir::resume(&config.out)?,
         false => RunDir::existing(&config.out),
     };
-    let model = build_model(&config, splits)?;
+    let saved = config.out.join(CHECKPOINT);
+    // Without a checkpoint, the resume stops below with a message that says so.
+    let tables = if resuming && saved.exists() {
+        Some(saved.as_path())
+    } else {
+        config.init.as_deref()
+    };
+    let model = build_model_sized(&config, splits, tables)?;
     let program = crate::optim::program(&config.optimizer);
     let copies = crate::train::fits::copies(config.schedule, program.has_pair());
     // Beyond the momentum the host keeps, a base with more state (Adam's two moments) needs more.

@@ -1,9 +1,12 @@
 //! The settings and data of a run on a GLUE task (`--task`, `--tokenizer`, `--max-len`,
 //! `--cased`): which flags go together, and the task's files tokenized into splits.
 
+use super::checkpoint;
 use super::config::{Augment, TrainConfig};
 use crate::data::Splits;
 use crate::error::{Error, Result};
+use crate::nn::Model;
+use crate::nn::berts::Tables;
 use crate::nn::model_info::{ModelInfo, TextInfo};
 use crate::text::glue::Task;
 use crate::text::tokenizer::WordPieces;
@@ -81,6 +84,33 @@ impl TrainConfig {
     }
 }
 
+/// The word and position tables of the BERT checkpoint at `path` (the first dimensions of
+/// its `bert.embeddings.{word,position}_embeddings.weight`), read from its header.
+pub(super) fn bert_tables(path: &Path) -> Result<Tables> {
+    let shapes = checkpoint::header_shapes(path)?;
+    let rows = |what: &str| -> Result<usize> {
+        let name = format!("bert.embeddings.{what}_embeddings.weight");
+        match shapes.get(&name).map(Vec::as_slice) {
+            Some(&[rows, _]) => Ok(rows),
+            Some(shape) => Err(Error::data(
+                path,
+                format!("tensor {name:?} is {shape:?}; a BERT's is [rows, width]"),
+            )),
+            None => Err(Error::data(
+                path,
+                format!(
+                    "has no tensor {name:?}: a BERT's --init file holds Hugging Face's \
+                     BertModel names (such as bert-base-uncased's model.safetensors)"
+                ),
+            )),
+        }
+    };
+    Ok(Tables {
+        words: rows("word")?,
+        positions: rows("position")?,
+    })
+}
+
 /// The splits of `--task` in `--data`, tokenized by `--tokenizer`; `None` for image data.
 pub(super) fn load(c: &TrainConfig) -> Result<Option<Splits>> {
     let (Some(name), Some(tokenizer)) = (&c.task, &c.tokenizer) else {
@@ -92,14 +122,25 @@ pub(super) fn load(c: &TrainConfig) -> Result<Option<Splits>> {
 }
 
 impl ModelInfo {
-    /// This description with the text settings of `config` (for a run on a task).
-    pub(super) fn with_text(self, config: &TrainConfig, splits: &Splits) -> ModelInfo {
+    /// This description with the text settings of `config` and the table sizes of `model`
+    /// (for a run on a task).
+    pub(super) fn with_text(
+        self,
+        config: &TrainConfig,
+        splits: &Splits,
+        model: &Model,
+    ) -> ModelInfo {
+        let rows = |name: &str| model.param(name).map_or(0, |p| p.shape[0]);
         let text = match (&config.task, &splits.train.text) {
-            (Some(task), Some(rows)) => Some(TextInfo {
+            (Some(task), Some(text)) => Some(TextInfo {
                 task: task.clone(),
-                vocab: rows.vocab,
-                pad: rows.pad,
+                vocab: text.vocab,
+                pad: text.pad,
                 cased: config.cased,
+                tables: Tables {
+                    words: rows("bert.embeddings.word_embeddings.weight"),
+                    positions: rows("bert.embeddings.position_embeddings.weight"),
+                },
             }),
             _ => None,
         };

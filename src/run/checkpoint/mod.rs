@@ -11,6 +11,8 @@ mod meta;
 pub mod pretrained;
 mod read;
 
+pub(crate) use read::header_shapes;
+
 use crate::data::Batch;
 use crate::error::{Error, Result};
 use crate::nn::Model;

@@ -4,11 +4,49 @@
 use crate::error::{Error, Result};
 use crate::nn::{Model, Param};
 use safetensors::{Dtype, SafeTensors, tensor::TensorView};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// The whole file at `path`.
 pub(super) fn bytes(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| Error::data(path, format!("cannot read: {e}")))
+}
+
+/// The shape of each tensor in the safetensors file at `path`, from its header alone (a
+/// checkpoint can be gigabytes; its header is the first kilobytes). The header's length is
+/// checked against the file's and safetensors' 100 MB limit before it is read.
+pub(crate) fn header_shapes(path: &Path) -> Result<HashMap<String, Vec<usize>>> {
+    use std::io::Read;
+    let bad = |what: String| Error::data(path, format!("is not a safetensors file ({what})"));
+    let mut file =
+        std::fs::File::open(path).map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
+    let size = file.metadata().map_or(0, |m| m.len());
+    let mut len = [0u8; 8];
+    file.read_exact(&mut len)
+        .map_err(|_| bad("shorter than the 8 bytes that give its header's length".into()))?;
+    let len = u64::from_le_bytes(len);
+    if len > 100_000_000 || len.saturating_add(8) > size {
+        return Err(bad(format!("a header of {len} bytes in a file of {size}")));
+    }
+    let mut header = vec![0u8; len as usize];
+    file.read_exact(&mut header)
+        .map_err(|e| Error::data(path, format!("cannot read: {e}")))?;
+    let json: serde_json::Value =
+        serde_json::from_slice(&header).map_err(|e| bad(format!("its header is not JSON: {e}")))?;
+    let tensors = json
+        .as_object()
+        .ok_or_else(|| bad("its header is not a JSON object".into()))?;
+    let mut shapes = HashMap::new();
+    for (name, t) in tensors.iter().filter(|(n, _)| *n != "__metadata__") {
+        let shape: Option<Vec<usize>> = t["shape"].as_array().and_then(|dims| {
+            dims.iter()
+                .map(|d| d.as_u64().and_then(|d| usize::try_from(d).ok()))
+                .collect()
+        });
+        let shape = shape.ok_or_else(|| bad(format!("tensor {name:?} has no shape")))?;
+        shapes.insert(name.clone(), shape);
+    }
+    Ok(shapes)
 }
 
 /// `bytes` parsed as safetensors.
