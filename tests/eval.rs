@@ -98,3 +98,48 @@ fn init_names_the_model_a_file_holds() {
         "{line}"
     );
 }
+
+/// The predictions an evaluation reads back with each batch's metrics give the accuracy the
+/// loss kernel counted, over a test set whose last batch is short, and a single batch's
+/// prediction gives the same classes.
+#[test]
+fn predicted_classes_agree_with_the_loss_kernels_count() {
+    let splits = sampa::data::idx::embedded().unwrap();
+    let model = sampa::nn::Model::for_splits("mlp", &[32], &splits).unwrap();
+    let x = model.init(4);
+    let opts = sampa::data::BatchOptions {
+        batch: 96,
+        shuffle: false,
+        seed: 0,
+        normalize: None,
+        augment: false,
+        cutout: false,
+        imagenet: false,
+    };
+    for gpu in &common::gpus() {
+        let mut t = common::trainer(gpu, &model, 0.0, &x, Default::default(), 0);
+        // A few steps, so the predictions are neither one class nor all right.
+        let mut batches = sampa::data::Batcher::new(&splits.train, opts.clone(), 0);
+        let mut batch = sampa::data::Batch::default();
+        for _ in 0..3 {
+            batches.next_into(&mut batch).unwrap();
+            t.step(gpu, &batch, common::residual_hyper()).unwrap();
+        }
+        let test = &splits.test;
+        assert_ne!(test.len() % 96, 0, "the last batch must be short");
+        let (scores, predicted) = gpu
+            .block_on(t.evaluate_predicting_async(gpu, test, &opts))
+            .unwrap();
+        assert_eq!(predicted.len(), test.len());
+        let acc = sampa::text::metrics::accuracy(&predicted, &test.labels);
+        assert_eq!(acc, scores.accuracy, "{}", gpu.adapter.short());
+        assert!(acc > 0.15 && acc < 0.95, "{acc}: a test that cannot tell");
+        let first = test.select(&(0..96).collect::<Vec<_>>());
+        let mut batch = sampa::data::Batch::default();
+        sampa::data::Batcher::new(&first, opts.clone(), 0)
+            .next_into(&mut batch)
+            .unwrap();
+        let one = gpu.block_on(t.predict_async(gpu, &batch)).unwrap();
+        assert_eq!(one, predicted[..96], "{}", gpu.adapter.short());
+    }
+}

@@ -5,8 +5,9 @@
 use super::trainer::Trainer;
 use crate::data::{Batch, BatchOptions, Batcher, Dataset};
 use crate::error::Result;
-use crate::gpu::Gpu;
+use crate::gpu::{Gpu, Readback};
 use crate::kernels::mse;
+use crate::nn::Model;
 use crate::nn::evaluator::Evaluator;
 
 /// A data set's mean loss and accuracies at some parameters.
@@ -59,13 +60,17 @@ impl Trainer {
         let mut batches = Batcher::new(data, in_order(opts, opts.batch), 0);
         let mut batch = Batch::default();
         let (mut loss, mut correct, mut top5) = (0.0f64, 0usize, 0usize);
+        // With predictions, each batch's outputs come back in the metrics' readback.
+        let outputs = predicted
+            .is_some()
+            .then(|| self.outputs_readback(gpu, opts.batch));
         while batches.next_into(&mut batch)? {
-            let m = self.loss_async(gpu, &batch).await?;
+            let (m, out) = self.batch_async(gpu, &batch, outputs.as_ref()).await?;
             loss += m[0] as f64 * batch.len() as f64;
             correct += m[1] as usize;
             top5 += m[2] as usize;
             if let Some(p) = predicted.as_deref_mut() {
-                p.extend(self.read_predictions_async(gpu, batch.len()).await?);
+                p.extend(predictions(&self.spec.model, &out));
             }
         }
         let n = data.len().max(1) as f64;
@@ -80,6 +85,23 @@ impl Trainer {
     /// flight is read back first (its report is kept), since evaluation normalises with the
     /// running statistics it updates.
     pub async fn loss_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<[f32; 3]> {
+        Ok(self.batch_async(gpu, batch, None).await?.0)
+    }
+
+    /// A staging buffer for the metrics and the outputs of up to `batch` examples.
+    fn outputs_readback(&self, gpu: &Gpu, batch: usize) -> Readback {
+        Readback::new(gpu, OUTPUTS_AT + batch * self.spec.model.classes)
+    }
+
+    /// [`Trainer::loss_async`], and with `outputs` (room for the batch's outputs after
+    /// [`OUTPUTS_AT`] values) the model's outputs too, `batch × classes` values read back
+    /// with the metrics in one wait; empty without.
+    async fn batch_async(
+        &mut self,
+        gpu: &Gpu,
+        batch: &Batch,
+        outputs: Option<&Readback>,
+    ) -> Result<([f32; 3], Vec<f32>)> {
         self.settle_async().await?;
         let (i, copy) = self.evaluation;
         let x = self.params().clone();
@@ -97,12 +119,21 @@ impl Trainer {
             self.x_in_point = true;
         }
         Evaluator::record_loss(plan, &mut encoder);
-        let readback = &self.readbacks[self.slot];
+        let n = batch.len() * self.spec.model.classes;
+        // Only the metrics (and the outputs) are copied: the step's ‖x‖² partial sums are not
+        // read here.
+        let (readback, count) = match outputs {
+            Some(r) => {
+                r.record_part(&mut encoder, &plan.logits, 0, n, OUTPUTS_AT);
+                (r, OUTPUTS_AT + n)
+            }
+            None => (&self.readbacks[self.slot], 3),
+        };
         readback.record_part(&mut encoder, &plan.metrics, 0, 3, 0);
         let index = gpu.checked("evaluation", || gpu.submit(encoder.finish()))?;
-        // Only the metrics were copied: the step's ‖x‖² partial sums are not read here.
-        let m = readback.read_first_after(3, index).await?;
-        Ok([m[0], m[1], m[2]])
+        let m = readback.read_first_after(count, index).await?;
+        let out = m.get(OUTPUTS_AT..count).unwrap_or_default().to_vec();
+        Ok(([m[0], m[1], m[2]], out))
     }
 
     /// Blocking [`Trainer::loss_async`].
@@ -112,27 +143,26 @@ impl Trainer {
     }
 
     /// The class the model predicts for each example of `batch` (the largest logit; the
-    /// first of equal ones) at the current parameters.
+    /// first of equal ones) at the current parameters; a regression's score as the bits its
+    /// targets travel in.
     pub async fn predict_async(&mut self, gpu: &Gpu, batch: &Batch) -> Result<Vec<u32>> {
-        self.loss_async(gpu, batch).await?;
-        self.read_predictions_async(gpu, batch.len()).await
+        let outputs = self.outputs_readback(gpu, batch.len());
+        let (_, out) = self.batch_async(gpu, batch, Some(&outputs)).await?;
+        Ok(predictions(&self.spec.model, &out))
     }
+}
 
-    /// The predictions of the `n` examples [`Trainer::loss_async`] just evaluated: each
-    /// one's class, or a regression's score as the bits its targets travel in.
-    async fn read_predictions_async(&mut self, gpu: &Gpu, n: usize) -> Result<Vec<u32>> {
-        let (i, _) = self.evaluation;
-        let model = &self.spec.model;
-        let classes = model.classes;
-        let plan = self.rec.evaluators[i]
-            .loaded(n)
-            .expect("loss_async loaded this batch size");
-        let logits = gpu.read_async(&plan.logits).await?;
-        if model.regression() {
-            return Ok(logits[..n].iter().map(|&s| mse::target_bits(s)).collect());
-        }
-        Ok(logits[..n * classes].chunks(classes).map(argmax).collect())
+/// Where a batch's outputs start in an outputs readback: after the 3 metrics and one spare
+/// value, so they start 16 bytes in, as the metrics buffer's replicas do.
+const OUTPUTS_AT: usize = 4;
+
+/// The predictions in `model`'s outputs `out` (`classes` values per example): each one's
+/// class, or a regression's score as the bits its targets travel in.
+fn predictions(model: &Model, out: &[f32]) -> Vec<u32> {
+    if model.regression() {
+        return out.iter().map(|&s| mse::target_bits(s)).collect();
     }
+    out.chunks(model.classes).map(argmax).collect()
 }
 
 /// `opts` for evaluation: `batch` examples at a time, in file order, without augmentation.
