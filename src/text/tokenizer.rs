@@ -124,7 +124,8 @@ impl WordPieces {
         })
     }
 
-    /// The number of ids, the special tokens included: the rows of the word embeddings.
+    /// The number of ids, the special tokens included: the rows of the word embeddings
+    /// unless an `--init` file has more.
     pub fn vocab_size(&self) -> usize {
         self.inner.get_vocab_size(true)
     }
