@@ -7,7 +7,10 @@
 mod common;
 
 use common::cli::{error_line, sampa, scratch, success, usage_error};
-use common::{assert_close, check_evaluator_at, gpus, kernels, placements, trainer, worst_tensor};
+use common::{
+    assert_close, central_difference, check_evaluator_at, gpus, kernels, placements, trainer,
+    worst_tensor,
+};
 use sampa::data::Batch;
 use sampa::kernels::adam::AdamHyper;
 use sampa::kernels::mse;
@@ -215,12 +218,7 @@ fn bert_gradient_matches_central_differences_on_sampled_coordinates() {
             at.push(64 + 5);
         }
         for i in at.into_iter().map(|j| p.offset + j) {
-            let mut q = params.clone();
-            q[i] += h;
-            let up = loss(&q);
-            q[i] -= 2.0 * h;
-            let num = (up - loss(&q)) / (2.0 * h);
-            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
+            let (num, err) = central_difference(loss, &params, (i, h), eval.grad[i]);
             assert!(
                 err < 1e-4,
                 "{} [{}]: {} against {num}",
@@ -676,12 +674,7 @@ fn dropout_matches_the_f64_reference_with_the_same_masks() {
     let h = 1e-5;
     for p in &m.params {
         let i = p.offset + 13 % p.len();
-        let mut q = params.clone();
-        q[i] += h;
-        let up = loss(&q);
-        q[i] -= 2.0 * h;
-        let num = (up - loss(&q)) / (2.0 * h);
-        let err = (num - grad[i]).abs() / (1e-6 + num.abs().max(grad[i].abs()));
+        let (num, err) = central_difference(loss, &params, (i, h), grad[i]);
         assert!(
             err < 1e-4,
             "{} [{}]: {} against {num}",
@@ -998,12 +991,7 @@ fn regression_head_matches_finite_differences_and_the_gpu() {
         .any(|n| p.name.contains(n))
     }) {
         for i in (0..2).map(|j| p.offset + (j * 7919 + 13) % p.len()) {
-            let mut q = params.clone();
-            q[i] += h;
-            let up = loss(&q);
-            q[i] -= 2.0 * h;
-            let num = (up - loss(&q)) / (2.0 * h);
-            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
+            let (num, err) = central_difference(loss, &params, (i, h), eval.grad[i]);
             assert!(
                 err < 1e-4,
                 "{} [{}]: {} against {num}",
@@ -1065,8 +1053,9 @@ fn similarity_task(dir: &Path, train: usize, dev: usize) {
 }
 
 /// `sampa train --task stsb` learns the scores (Pearson's correlation on the dev pairs near
-/// 1, the loss far below the scores' variance), reports GLUE's correlations rather than an accuracy, and `sampa eval` gives the
-/// same; a regression refuses the flags that apply to classes.
+/// 1, the loss far below the scores' variance), reports GLUE's correlations rather than an
+/// accuracy, and `sampa eval` gives the same; a regression refuses the flags that apply to
+/// classes.
 #[test]
 fn sampa_train_fits_a_similarity_regression() {
     let dir = scratch("bert", "stsb");
@@ -1113,9 +1102,12 @@ fn sampa_train_fits_a_similarity_regression() {
         last["test_pearson"].as_f64().unwrap(),
         last["test_spearman"].as_f64().unwrap(),
     );
+    // Predicting the mean scores a loss of 4 (the scores' variance) and no correlation; the
+    // jitter within each group is noise, which bounds Spearman's well below 1.
+    let loss = last["test_loss"].as_f64().unwrap();
     assert!(
-        pearson > 0.8 && spearman > 0.7,
-        "{pearson} {spearman}: {out}"
+        pearson > 0.9 && spearman > 0.5 && loss < 1.0,
+        "{pearson} {spearman} {loss}: {out}"
     );
     let model = run.join("model.safetensors");
     let eval = [

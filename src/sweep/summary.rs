@@ -2,8 +2,9 @@
 //! deviation over its seeds at the best validation epoch (with `--val-split`) and at the last,
 //! the top-5 accuracy past 5 classes, GLUE's metrics at the last epoch on a GLUE task (a
 //! regression such as STS-B has them and no accuracy), the gradient evaluations in total and
-//! in sequence, and the seconds per epoch; read from each run's own `metrics.jsonl`, written as `summary.json`
-//! and `summary.md`, and drawn as test-accuracy curves with a band per setting.
+//! in sequence, and the seconds per epoch; read from each run's own `metrics.jsonl`, written
+//! as `summary.json` and `summary.md`, and drawn as test-accuracy curves with a band per
+//! setting.
 
 use super::grid::{Grid, RunSpec};
 use super::runs::{Status, epoch_records, status};

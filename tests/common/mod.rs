@@ -237,12 +237,7 @@ pub fn assert_sampled_gradient(
     for p in &model.params {
         for j in 0..2.min(p.len()) {
             let i = p.offset + (j * 7919) % p.len();
-            let mut q = params.to_vec();
-            q[i] += h;
-            let up = loss(&q);
-            q[i] -= 2.0 * h;
-            let num = (up - loss(&q)) / (2.0 * h);
-            let err = (num - eval.grad[i]).abs() / (1e-6 + num.abs().max(eval.grad[i].abs()));
+            let (_, err) = central_difference(loss, params, (i, h), eval.grad[i]);
             worst = worst.max(err);
         }
     }
@@ -251,6 +246,22 @@ pub fn assert_sampled_gradient(
         model.name
     );
     assert!(worst < 1e-4, "{worst}");
+}
+
+/// The central difference of `loss` at `params` along coordinate `i` with step `h`, and its
+/// relative error against the analytic `grad` (with a floor of 1e-6 under the magnitudes).
+pub fn central_difference(
+    loss: impl Fn(&[f64]) -> f64,
+    params: &[f64],
+    (i, h): (usize, f64),
+    grad: f64,
+) -> (f64, f64) {
+    let mut q = params.to_vec();
+    q[i] += h;
+    let up = loss(&q);
+    q[i] -= 2.0 * h;
+    let num = (up - loss(&q)) / (2.0 * h);
+    (num, (num - grad).abs() / (1e-6 + num.abs().max(grad.abs())))
 }
 
 /// The f64 gradient of `model` at `params` on `inputs` (labels 1, 3, 5, … modulo the classes)
