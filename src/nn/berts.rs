@@ -119,8 +119,7 @@ impl Model {
         if classes == 0 || vocab == 0 || pad >= vocab {
             return Err(Error::Invalid(format!(
                 "--model {kind} needs outputs (1 for a regression) and a vocabulary holding \
-                 [PAD], got \
-                 {classes} classes, {vocab} ids and [PAD] = {pad}"
+                 [PAD], got {classes} classes, {vocab} ids and [PAD] = {pad}"
             )));
         }
         if tokens == 0 || tokens > positions {

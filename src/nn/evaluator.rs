@@ -193,22 +193,19 @@ impl Evaluator {
             }
             let model = &self.bound.model;
             // A regression's labels are its targets' bits (`kernels::mse`), which must be
-            // numbers.
-            if model.regression()
-                && let Some(&bad) = batch
+            // numbers; a classifier's are classes.
+            if model.regression() {
+                if let Some(&bad) = batch
                     .labels
                     .iter()
                     .find(|&&l| !mse::target_of(l).is_finite())
-            {
-                return Err(Error::Invalid(format!(
-                    "regression target {} is not a finite number",
-                    mse::target_of(bad)
-                )));
-            }
-            if let Some(&bad) = (!model.regression())
-                .then(|| batch.labels.iter().find(|&&l| l as usize >= model.classes))
-                .flatten()
-            {
+                {
+                    return Err(Error::Invalid(format!(
+                        "regression target {} is not a finite number",
+                        mse::target_of(bad)
+                    )));
+                }
+            } else if let Some(&bad) = batch.labels.iter().find(|&&l| l as usize >= model.classes) {
                 return Err(Error::Invalid(format!(
                     "label {bad} is outside the model's {} classes",
                     self.bound.model.classes
